@@ -1,0 +1,14 @@
+import type { Db } from "./db.ts";
+import { openEmbedded } from "./embedded.ts";
+import { openPostgres } from "./postgres.ts";
+
+export interface DatabaseConfig {
+  databaseUrl?: string;
+  dataDir: string;
+}
+
+/** PostgreSQL when DATABASE_URL is set, the embedded database in the data directory otherwise. */
+export async function openDatabase(config: DatabaseConfig): Promise<Db> {
+  if (config.databaseUrl) return openPostgres({ url: config.databaseUrl });
+  return openEmbedded({ dataDir: config.dataDir });
+}

@@ -1,0 +1,77 @@
+import { randomBytes } from "node:crypto";
+
+/**
+ * Prefixed, time-sortable identifiers (`pay_01J…`): 48 bits of milliseconds then 80 random bits,
+ * in Crockford base32, so ids sort by creation time and can serve as list cursors.
+ * Within one millisecond the random part is incremented, so ids from one process never go backwards.
+ */
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+const TIME_CHARS = 10;
+const RANDOM_CHARS = 16;
+
+export const ID_PREFIXES = {
+  merchant: "mer",
+  apiKey: "key",
+  customer: "cus",
+  payment: "pay",
+  refund: "re",
+  event: "evt",
+  journal: "jrn",
+  transfer: "tr",
+  ledgerAccount: "la",
+  interaction: "ix",
+  webhookEndpoint: "we",
+  attempt: "att",
+  job: "job",
+} as const;
+
+export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
+
+let lastTimeMs = 0;
+let lastRandom: number[] = [];
+
+function encodeTime(timeMs: number): string {
+  let out = "";
+  let value = timeMs;
+  for (let i = 0; i < TIME_CHARS; i++) {
+    out = ALPHABET[value % 32] + out;
+    value = Math.floor(value / 32);
+  }
+  return out;
+}
+
+function freshRandom(): number[] {
+  const bytes = randomBytes(RANDOM_CHARS);
+  return Array.from(bytes, (b) => b & 31);
+}
+
+function increment(digits: number[]): number[] {
+  const next = digits.slice();
+  for (let i = next.length - 1; i >= 0; i--) {
+    if (next[i]! < 31) {
+      next[i]! += 1;
+      return next;
+    }
+    next[i] = 0;
+  }
+  return freshRandom();
+}
+
+export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
+  let random: number[];
+  if (nowMs <= lastTimeMs) {
+    random = increment(lastRandom);
+    nowMs = lastTimeMs;
+  } else {
+    random = freshRandom();
+    lastTimeMs = nowMs;
+  }
+  lastRandom = random;
+  return `${prefix}_${encodeTime(nowMs)}${random.map((d) => ALPHABET[d]).join("")}`;
+}
+
+const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;
+
+export function isWellFormedId(value: string, prefix: IdPrefix): boolean {
+  return value.startsWith(`${prefix}_`) && ID_PATTERN.test(value);
+}
