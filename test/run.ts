@@ -26,11 +26,20 @@ const files = [...findTests("src"), ...findTests("test")]
 const databaseUrl = process.env.DATABASE_URL;
 if (databaseUrl) await buildPostgresTemplate(databaseUrl);
 else await buildEmbeddedTemplate();
-console.log(`centime tests on ${databaseUrl ? "PostgreSQL" : "the embedded database"}: ${files.length} files`);
+console.log(
+  `centime tests on ${databaseUrl ? "PostgreSQL" : "the embedded database"}: ${files.length} files`,
+);
 
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=spec",
+    `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+    ...files,
+  ],
   { stdio: "inherit", env: process.env },
 );
 process.exit(result.status ?? 1);
