@@ -1,0 +1,145 @@
+import type { Db, Queryable } from "../db/db.ts";
+import type { ListParams } from "../http/lists.ts";
+import { listPage } from "../http/lists.ts";
+import type { Clock } from "../platform/clock.ts";
+import { iso } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
+import { newId } from "../platform/ids.ts";
+import type { AuthScope } from "../platform/scope.ts";
+
+export interface CustomerInput {
+  external_id?: string;
+  email?: string;
+  msisdn?: string;
+  country?: string;
+  time_zone?: string;
+  locale?: string;
+  metadata?: Record<string, string>;
+}
+
+interface CustomerRow {
+  id: string;
+  merchant_id: string;
+  mode: string;
+  external_id: string | null;
+  email: string | null;
+  msisdn: string | null;
+  country: string | null;
+  time_zone: string | null;
+  locale: string | null;
+  metadata: Record<string, string>;
+  created: Date;
+}
+
+export function presentCustomer(c: CustomerRow) {
+  return {
+    id: c.id,
+    object: "customer" as const,
+    created: iso(c.created.getTime()),
+    livemode: c.mode === "live",
+    external_id: c.external_id,
+    email: c.email,
+    msisdn: c.msisdn,
+    country: c.country,
+    time_zone: c.time_zone,
+    locale: c.locale,
+    metadata: c.metadata,
+  };
+}
+
+const KNOWN_TIME_ZONES = new Set(Intl.supportedValuesOf("timeZone"));
+KNOWN_TIME_ZONES.add("UTC");
+
+/** Checks what a schema cannot: real time zones and region codes. */
+function validate(input: CustomerInput): void {
+  if (input.time_zone !== undefined && !KNOWN_TIME_ZONES.has(input.time_zone)) {
+    throw new ApiError(
+      "parameter_invalid",
+      "time_zone",
+      "time_zone must be an IANA time zone name such as Europe/Paris.",
+    );
+  }
+  if (input.country !== undefined) {
+    const name = new Intl.DisplayNames(["en"], { type: "region", fallback: "none" }).of(input.country);
+    if (!name)
+      throw new ApiError(
+        "parameter_invalid",
+        "country",
+        "country must be an ISO 3166-1 alpha-2 code such as FR.",
+      );
+  }
+  if (input.locale !== undefined) {
+    try {
+      new Intl.Locale(input.locale);
+    } catch {
+      throw new ApiError(
+        "parameter_invalid",
+        "locale",
+        "locale must be a BCP 47 language tag such as fr-FR.",
+      );
+    }
+  }
+}
+
+export class Customers {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(q: Queryable, scope: AuthScope, input: CustomerInput) {
+    validate(input);
+    const nowMs = this.clock.nowMs();
+    const row: CustomerRow = {
+      id: newId("cus", nowMs),
+      merchant_id: scope.merchantId,
+      mode: scope.mode,
+      external_id: input.external_id ?? null,
+      email: input.email ?? null,
+      msisdn: input.msisdn ?? null,
+      country: input.country ?? null,
+      time_zone: input.time_zone ?? null,
+      locale: input.locale ?? null,
+      metadata: input.metadata ?? {},
+      created: new Date(nowMs),
+    };
+    await q.query(
+      `insert into customers (id, merchant_id, mode, external_id, email, msisdn, country, time_zone, locale, metadata, created)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [
+        row.id,
+        row.merchant_id,
+        row.mode,
+        row.external_id,
+        row.email,
+        row.msisdn,
+        row.country,
+        row.time_zone,
+        row.locale,
+        JSON.stringify(row.metadata),
+        row.created,
+      ],
+    );
+    return presentCustomer(row);
+  }
+
+  async get(scope: AuthScope, id: string) {
+    const { rows } = await this.db.query<CustomerRow>(
+      "select * from customers where id = $1 and merchant_id = $2 and mode = $3",
+      [id, scope.merchantId, scope.mode],
+    );
+    if (!rows[0]) throw new ApiError("resource_missing", "id", `No such customer: '${id}'.`);
+    return presentCustomer(rows[0]);
+  }
+
+  async list(scope: AuthScope, filters: { external_id?: string }, list: ListParams) {
+    const where = ["merchant_id = $1", "mode = $2"];
+    const params: unknown[] = [scope.merchantId, scope.mode];
+    if (filters.external_id) {
+      params.push(filters.external_id);
+      where.push(`external_id = $${params.length}`);
+    }
+    const page = await listPage<CustomerRow>(this.db, "customers", where, params, list);
+    return { rows: page.rows.map(presentCustomer), hasMore: page.hasMore };
+  }
+}

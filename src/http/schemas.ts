@@ -1,0 +1,72 @@
+import { type TSchema, Type } from "@sinclair/typebox";
+import { LIMITS } from "../platform/limits.ts";
+import { AMOUNT_MAX, knownCurrencies } from "../platform/money.ts";
+
+/** Reusable pieces of request and response schemas. */
+export const Amount = Type.Integer({
+  minimum: 1,
+  maximum: AMOUNT_MAX,
+  description: "A positive integer in the currency's minor unit (EUR 1.99 = 199).",
+});
+
+/** A string from a fixed list, validated (and documented) as a JSON Schema enum. */
+export function StringEnum<const T extends readonly string[]>(
+  values: T,
+  options: { description?: string } = {},
+) {
+  return Type.Unsafe<T[number]>({ type: "string", enum: [...values], ...options });
+}
+
+export const Currency = Type.Unsafe<string>({
+  type: "string",
+  enum: knownCurrencies(),
+  description: "An upper-case ISO 4217 currency code.",
+});
+
+export const Text = (maxLength: number = LIMITS.string_length_max) => Type.String({ maxLength });
+
+export const Metadata = Type.Record(
+  Type.String({ maxLength: LIMITS.metadata_key_length_max }),
+  Type.String({ maxLength: LIMITS.metadata_value_length_max }),
+  {
+    maxProperties: LIMITS.metadata_keys_max,
+    description: "Up to 50 string keys and values of your own.",
+  },
+);
+
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: LIMITS.list_limit_max, default: LIMITS.list_limit_default }),
+    starting_after: Type.Optional(Type.String({ maxLength: 64 })),
+    ending_before: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+export const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({
+    type: Type.String(),
+    code: Type.String(),
+    message: Type.String(),
+    param: Type.Optional(Type.String()),
+  }),
+});
+
+export function listOf(item: TSchema) {
+  return Type.Object({ object: Type.Literal("list"), data: Type.Array(item), has_more: Type.Boolean() });
+}
+
+/** An object response: documented loosely (`additionalProperties`) with its known fields. */
+export function objectSchema(name: string, properties: Record<string, TSchema>) {
+  return Type.Object(
+    {
+      id: Type.String(),
+      object: Type.Literal(name),
+      created: Type.String({ format: "date-time" }),
+      ...properties,
+    },
+    { additionalProperties: true, $id: undefined },
+  );
+}

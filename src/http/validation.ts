@@ -1,0 +1,91 @@
+import { Ajv, type ErrorObject } from "ajv";
+import { ApiError, type ErrorCode } from "../platform/errors.ts";
+
+/**
+ * Bodies are validated strictly: no type coercion, unknown fields refused. Query strings and path
+ * parameters arrive as text, so their validator coerces numbers.
+ */
+export const bodyAjv = new Ajv({
+  allErrors: false,
+  coerceTypes: false,
+  removeAdditional: false,
+  useDefaults: false,
+  discriminator: true,
+  strict: false,
+});
+
+export const queryAjv = new Ajv({
+  allErrors: false,
+  coerceTypes: true,
+  removeAdditional: false,
+  useDefaults: true,
+  strict: false,
+});
+
+/** `/payment_method/scenario` → `payment_method.scenario`; `/events/0` → `events[0]`. */
+function toParam(instancePath: string, extra?: string): string {
+  const parts = instancePath.split("/").filter((p) => p.length > 0);
+  if (extra !== undefined) parts.push(extra);
+  let out = "";
+  for (const part of parts) {
+    const decoded = part.replace(/~1/g, "/").replace(/~0/g, "~");
+    out += /^\d+$/.test(decoded) ? `[${decoded}]` : out.length === 0 ? decoded : `.${decoded}`;
+  }
+  return out;
+}
+
+const PARAM_CODES: Record<string, ErrorCode> = {
+  amount: "amount_invalid",
+  currency: "currency_invalid",
+  payment_method: "payment_method_invalid",
+};
+
+/** Turns the first schema violation into an error from the catalogue, naming the field. */
+export function validationError(errors: readonly ErrorObject[], part: string): ApiError {
+  const error = errors[0];
+  if (!error) return new ApiError("parameter_invalid");
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case "additionalProperties":
+      return new ApiError(
+        "parameter_unknown",
+        toParam(error.instancePath, String(params.additionalProperty)),
+        `Unknown parameter: ${toParam(error.instancePath, String(params.additionalProperty))}.`,
+      );
+    case "required": {
+      const param = toParam(error.instancePath, String(params.missingProperty));
+      return new ApiError("parameter_missing", param, `Missing required parameter: ${param}.`);
+    }
+  }
+  const param = toParam(error.instancePath);
+  if (param === "" && part === "body" && error.keyword === "type") return new ApiError("body_not_object");
+  const leaf = param.split(".").at(-1) ?? param;
+  const special = PARAM_CODES[leaf] ?? PARAM_CODES[param.split(".")[0] ?? ""];
+  if (special) return new ApiError(special, param, `Invalid ${param}: ${describe(error)}.`);
+  switch (error.keyword) {
+    case "type":
+      return new ApiError("parameter_invalid_type", param, `Invalid ${param}: ${describe(error)}.`);
+    case "maxLength":
+      return new ApiError("parameter_too_long", param, `Invalid ${param}: ${describe(error)}.`);
+    case "minimum":
+    case "maximum":
+    case "exclusiveMinimum":
+    case "exclusiveMaximum":
+    case "maxItems":
+    case "minItems":
+    case "maxProperties":
+      return new ApiError("parameter_out_of_range", param, `Invalid ${param}: ${describe(error)}.`);
+    default:
+      return new ApiError("parameter_invalid", param, `Invalid ${param}: ${describe(error)}.`);
+  }
+}
+
+function describe(error: ErrorObject): string {
+  if (error.keyword === "enum") {
+    const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
+    return allowed.length <= 12
+      ? `must be one of ${allowed.map(String).join(", ")}`
+      : "is not an allowed value";
+  }
+  return error.message ?? "is not valid";
+}

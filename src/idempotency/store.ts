@@ -1,0 +1,123 @@
+import { createHash } from "node:crypto";
+import type { Queryable } from "../db/db.ts";
+import { ApiError } from "../platform/errors.ts";
+import { LIMITS } from "../platform/limits.ts";
+
+/**
+ * Idempotency keys, with the semantics merchants know from Stripe: the first request with a key
+ * runs once; a retry with the same request gets the stored response (`Idempotent-Replayed: true`);
+ * the same key with a different request is refused (422); a retry while the first still runs gets
+ * 409. Keys are scoped per merchant and mode and kept for 24 hours.
+ *
+ * The record is written in the same transaction as the effect it describes, so a crash either
+ * keeps both or neither: a retry after a crash never runs a committed request twice.
+ */
+export interface IdempotencyRecord {
+  merchantId: string;
+  mode: string;
+  key: string;
+  requestHash: string;
+  statusCode: number;
+  responseBody: string;
+  createdMs: number;
+}
+
+export interface StoredResponse {
+  requestHash: string;
+  statusCode: number | null;
+  responseBody: string | null;
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+export function validateIdempotencyKey(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (
+    Array.isArray(value) ||
+    value.length === 0 ||
+    value.length > LIMITS.idempotency_key_length_max ||
+    !PRINTABLE_ASCII.test(value)
+  ) {
+    throw new ApiError("idempotency_key_invalid", "Idempotency-Key");
+  }
+  return value;
+}
+
+/** Key order in a JSON body does not make it a different request. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.keys(value as Record<string, unknown>)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+export function requestHash(method: string, path: string, body: unknown): string {
+  return createHash("sha256")
+    .update(`${method} ${path}\n`)
+    .update(canonical(body ?? {}))
+    .digest("hex");
+}
+
+export function idempotencyRowJson(record: IdempotencyRecord): Record<string, unknown> {
+  return {
+    merchant_id: record.merchantId,
+    mode: record.mode,
+    key: record.key,
+    request_hash: record.requestHash,
+    status_code: record.statusCode,
+    response_body: record.responseBody,
+    created: new Date(record.createdMs).toISOString(),
+    expires_at: new Date(record.createdMs + LIMITS.idempotency_retention_ms).toISOString(),
+  };
+}
+
+export async function findIdempotencyRecord(
+  q: Queryable,
+  scope: { merchantId: string; mode: string; key: string },
+  nowMs: number,
+): Promise<StoredResponse | null> {
+  const { rows } = await q.query<{
+    request_hash: string;
+    status_code: number | null;
+    response_body: string | null;
+  }>(
+    `select request_hash, status_code, response_body from idempotency_keys
+     where merchant_id = $1 and mode = $2 and key = $3 and expires_at > $4`,
+    [scope.merchantId, scope.mode, scope.key, new Date(nowMs)],
+  );
+  const row = rows[0];
+  return row
+    ? { requestHash: row.request_hash, statusCode: row.status_code, responseBody: row.response_body }
+    : null;
+}
+
+/**
+ * For requests that run in their own transaction: claims the key inside it. Returns false when
+ * another request holds the key (the caller then rolls back and answers from the stored record).
+ */
+export async function claimIdempotencyKey(tx: Queryable, record: IdempotencyRecord): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
+     on conflict do nothing`,
+    [JSON.stringify([idempotencyRowJson(record)])],
+  );
+  return rowCount > 0;
+}
+
+/** Keys past their retention are deleted in small batches by a background job. */
+export async function deleteExpiredIdempotencyKeys(
+  q: Queryable,
+  nowMs: number,
+  batchSizeMax = 1000,
+): Promise<number> {
+  const { rowCount } = await q.query(
+    `delete from idempotency_keys where ctid in (
+       select ctid from idempotency_keys where expires_at <= $1 limit $2)`,
+    [new Date(nowMs), batchSizeMax],
+  );
+  return rowCount;
+}

@@ -1,0 +1,49 @@
+import type { Db, Queryable } from "../db/db.ts";
+import type { AuthScope } from "../platform/scope.ts";
+import { IdempotencyConflict, type IdempotencyContext } from "./gate.ts";
+import { claimIdempotencyKey } from "./store.ts";
+
+export interface StoredResult {
+  statusCode: number;
+  body: string;
+  /** What to keep for replays when the body holds a secret shown only once. */
+  storedBody?: string;
+}
+
+/**
+ * Runs a mutation in its own transaction with its idempotency key claimed first: a concurrent
+ * request with the same key waits on the key's row and then answers from the stored response.
+ * A thrown error rolls everything back and stores nothing; a returned response is stored in the
+ * same commit as the effects it describes.
+ */
+export async function idempotentTransaction(
+  db: Db,
+  clock: { nowMs(): number },
+  scope: AuthScope | { merchantId: string; mode: string },
+  idempotency: IdempotencyContext | undefined,
+  work: (tx: Queryable, nowMs: number) => Promise<StoredResult>,
+): Promise<{ statusCode: number; body: string }> {
+  const nowMs = clock.nowMs();
+  return db.transaction(async (tx) => {
+    if (idempotency) {
+      const claimed = await claimIdempotencyKey(tx, {
+        merchantId: scope.merchantId,
+        mode: scope.mode,
+        key: idempotency.key,
+        requestHash: idempotency.requestHash,
+        statusCode: 0,
+        responseBody: "",
+        createdMs: nowMs,
+      });
+      if (!claimed) throw new IdempotencyConflict();
+    }
+    const result = await work(tx, nowMs);
+    if (idempotency) {
+      await tx.query(
+        "update idempotency_keys set status_code = $4, response_body = $5 where merchant_id = $1 and mode = $2 and key = $3",
+        [scope.merchantId, scope.mode, idempotency.key, result.statusCode, result.storedBody ?? result.body],
+      );
+    }
+    return { statusCode: result.statusCode, body: result.body };
+  });
+}

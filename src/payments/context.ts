@@ -1,0 +1,177 @@
+import type { GroupCommitter } from "../commit/group-commit.ts";
+import type { Db, Queryable } from "../db/db.ts";
+import { type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
+import { eventRow } from "../events/outbox.ts";
+import type { IdempotencyContext } from "../idempotency/gate.ts";
+import { idempotentTransaction } from "../idempotency/transaction.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import type { TransferInput } from "../ledger/types.ts";
+import type { Clock } from "../platform/clock.ts";
+import { iso } from "../platform/clock.ts";
+import { ApiError, assert } from "../platform/errors.ts";
+import { newId } from "../platform/ids.ts";
+import type { Metrics } from "../platform/metrics.ts";
+import type { AuthScope } from "../platform/scope.ts";
+import { type PaymentRow, presentPayment } from "./model.ts";
+import type { Interaction, PaymentProvider } from "./provider.ts";
+import { paymentAccounts, type Transition, type TransitionContext } from "./transitions.ts";
+
+/** What every payment flow needs, built once per process. */
+export interface PaymentsContext {
+  db: Db;
+  ledger: Ledger;
+  committer: GroupCommitter;
+  clock: Clock;
+  metrics?: Metrics;
+  providers: ReadonlyMap<string, PaymentProvider>;
+  sandboxAsyncDelayMs: number;
+  reconcileAfterMs: number;
+}
+
+export function transitionContext(ctx: PaymentsContext, nowMs: number): TransitionContext {
+  return { nowMs, pendingCheckAfterMs: ctx.sandboxAsyncDelayMs, unknownCheckAfterMs: ctx.reconcileAfterMs };
+}
+
+export function providerFor(ctx: PaymentsContext, name: string): PaymentProvider {
+  const provider = ctx.providers.get(name);
+  assert(provider, `provider ${name} is registered`);
+  return provider;
+}
+
+export function paymentDbRow(p: PaymentRow): DbRow {
+  return { ...p };
+}
+
+export function interactionRow(
+  p: Pick<PaymentRow, "merchant_id" | "mode" | "id" | "provider" | "attempt_id">,
+  interaction: Interaction,
+  nowMs: number,
+  refundId: string | null = null,
+): DbRow {
+  return {
+    id: newId("ix", nowMs),
+    merchant_id: p.merchant_id,
+    mode: p.mode,
+    payment_id: p.id,
+    refund_id: refundId,
+    provider: p.provider,
+    operation: interaction.operation,
+    attempt_id: p.attempt_id,
+    request: interaction.request,
+    response: interaction.response,
+    outcome: interaction.outcome,
+    latency_ms: interaction.latencyMs,
+    created: iso(nowMs),
+  };
+}
+
+export function paymentEvents(p: PaymentRow, types: readonly string[], nowMs: number): DbRow[] {
+  const object = presentPayment(p);
+  return types.map((type) =>
+    eventRow({
+      merchantId: p.merchant_id,
+      mode: p.mode,
+      type,
+      objectId: p.id,
+      paymentId: p.id,
+      object,
+      nowMs,
+    }),
+  );
+}
+
+export async function ensurePaymentAccounts(
+  ctx: PaymentsContext,
+  p: Pick<PaymentRow, "merchant_id" | "mode" | "provider" | "currency">,
+  nowMs: number,
+): Promise<void> {
+  const { clearing, available } = paymentAccounts(p);
+  await ctx.ledger.ensureAccounts([clearing, available], nowMs);
+}
+
+/** Inserts rows inside a transaction (the flows that do not go through group commit). */
+export async function insertRows(tx: Queryable, table: AppendTable, rows: DbRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(insertRowsSql(table), [rowsToJson(rows)]);
+}
+
+export async function loadPaymentForUpdate(
+  tx: Queryable,
+  scope: { merchantId: string; mode: string },
+  id: string,
+): Promise<PaymentRow> {
+  const { rows } = await tx.query<PaymentRow>(
+    "select * from payments where id = $1 and merchant_id = $2 and mode = $3 for update",
+    [id, scope.merchantId, scope.mode],
+  );
+  const row = rows[0];
+  if (!row) throw new ApiError("resource_missing", "id", `No such payment: '${id}'.`);
+  return row;
+}
+
+/**
+ * Writes a transition of a locked payment: the row, its events and interactions, and its journal.
+ * A ledger rejection here is our bug (the state machine allowed a movement the ledger refuses).
+ */
+export async function persistTransition(
+  ctx: PaymentsContext,
+  tx: Queryable,
+  transition: Transition,
+  interactions: DbRow[],
+  nowMs: number,
+): Promise<void> {
+  const p = transition.payment;
+  await tx.query(
+    `update payments set status = $2, amount_captured = $3, amount_refunded = $4, amount_refund_reserved = $5,
+       next_action = $6, failure_code = $7, failure_message = $8, pin_attempts = $9, hold_transfer_id = $10,
+       capture_before = $11, reconcile_after = $12, updated = $13
+     where id = $1`,
+    [
+      p.id,
+      p.status,
+      p.amount_captured,
+      p.amount_refunded,
+      p.amount_refund_reserved,
+      p.next_action === null ? null : JSON.stringify(p.next_action),
+      p.failure_code,
+      p.failure_message,
+      p.pin_attempts,
+      p.hold_transfer_id,
+      p.capture_before,
+      p.reconcile_after,
+      p.updated,
+    ],
+  );
+  await insertRows(tx, "provider_interactions", interactions);
+  await insertRows(tx, "events", paymentEvents(p, transition.events, nowMs));
+  await applyJournal(ctx, tx, transition.transfers, nowMs);
+}
+
+export async function applyJournal(
+  ctx: PaymentsContext,
+  tx: Queryable,
+  transfers: TransferInput[],
+  nowMs: number,
+) {
+  if (transfers.length === 0) return;
+  const results = await ctx.ledger.apply(tx, transfers, { nowMs });
+  for (const result of results) {
+    if (result !== "ok" && result !== "exists") throw new LedgerRejection(result);
+  }
+}
+
+/** A payment mutation in its own transaction, idempotent when the request carries a key. */
+export function mutate(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  idempotency: IdempotencyContext | undefined,
+  work: (tx: Queryable, nowMs: number) => Promise<{ statusCode: number; body: string }>,
+): Promise<{ statusCode: number; body: string }> {
+  return idempotentTransaction(ctx.db, ctx.clock, scope, idempotency, work);
+}
+
+export class LedgerRejection extends Error {
+  constructor(readonly result: string) {
+    super(`ledger rejected a payment movement: ${result}`);
+  }
+}

@@ -1,0 +1,131 @@
+import type { SandboxScenario } from "./model.ts";
+import type { ChargeOutcome, ChargeRequest, Interaction, PaymentProvider, SyncRequest } from "./provider.ts";
+
+export const SANDBOX_PIN = "1234";
+
+/**
+ * The built-in test provider. Its behaviour is a pure function of the scenario, the attempt and
+ * the time, so it needs no storage of its own: asking it later about an attempt (sync) gives the
+ * answer a real provider would keep on record.
+ */
+export class SandboxProvider implements PaymentProvider {
+  readonly name = "sandbox";
+  readonly inProcess = true;
+
+  constructor(private readonly asyncDelayMs: number) {}
+
+  async charge(request: ChargeRequest) {
+    const scenario = request.paymentMethod.scenario;
+    const outcome = this.firstAnswer(scenario, request);
+    return { outcome, interaction: this.interaction("charge", request, scenario, outcome) };
+  }
+
+  private firstAnswer(scenario: SandboxScenario, request: ChargeRequest): ChargeOutcome {
+    const reference = `sbx_${request.attemptId}`;
+    const approved: ChargeOutcome =
+      request.capture === "automatic"
+        ? { status: "succeeded", reference }
+        : { status: "authorized", reference };
+    switch (scenario) {
+      case "approve":
+        return approved;
+      case "decline_insufficient_funds":
+        return { status: "declined", code: "insufficient_funds", message: "The payer's balance is too low." };
+      case "decline_generic":
+        return { status: "declined", code: "generic_decline", message: "The provider declined the payment." };
+      case "decline_blocked":
+        return {
+          status: "declined",
+          code: "blocked",
+          message: "The payer is blocked from this kind of payment.",
+        };
+      case "pending_then_approve":
+      case "pending_then_decline":
+        return { status: "pending" };
+      case "timeout_then_approve":
+        // The provider applies the charge, but its answer never reaches us.
+        return { status: "unknown", reason: "timeout" };
+      case "require_pin":
+        if (request.pin === undefined) return { status: "requires_pin" };
+        return request.pin === SANDBOX_PIN ? approved : { status: "requires_pin" };
+    }
+  }
+
+  async sync(request: SyncRequest) {
+    const scenario = request.paymentMethod.scenario;
+    const reference = `sbx_${request.attemptId}`;
+    const approved: ChargeOutcome =
+      request.capture === "automatic"
+        ? { status: "succeeded", reference }
+        : { status: "authorized", reference };
+    let outcome: ChargeOutcome;
+    const settled = request.nowMs >= request.createdMs + this.asyncDelayMs;
+    switch (scenario) {
+      case "pending_then_approve":
+        outcome = settled ? approved : { status: "pending" };
+        break;
+      case "pending_then_decline":
+        outcome = settled
+          ? { status: "declined", code: "generic_decline", message: "The provider declined the payment." }
+          : { status: "pending" };
+        break;
+      case "timeout_then_approve":
+        outcome = approved;
+        break;
+      default:
+        outcome = this.firstAnswer(scenario, { ...request });
+    }
+    return { outcome, interaction: this.interaction("sync", request, scenario, outcome) };
+  }
+
+  async capture(request: { attemptId: string; amount: bigint; currency: string }) {
+    return { ok: true, interaction: this.simple("capture", request) };
+  }
+
+  async cancel(request: { attemptId: string }) {
+    return { ok: true, interaction: this.simple("cancel", request) };
+  }
+
+  async refund(request: { attemptId: string; refundId: string; amount: bigint; currency: string }) {
+    return { ok: true, interaction: this.simple("refund", request) };
+  }
+
+  private interaction(
+    operation: string,
+    request: { attemptId: string; amount: bigint; currency: string; capture: string; pin?: string },
+    scenario: SandboxScenario,
+    outcome: ChargeOutcome,
+  ): Interaction {
+    return {
+      operation,
+      request: {
+        attempt_id: request.attemptId,
+        amount: Number(request.amount),
+        currency: request.currency,
+        capture: request.capture,
+        scenario,
+        ...(request.pin === undefined ? {} : { pin: "[redacted]" }),
+      },
+      // A timeout has no response to show.
+      response: outcome.status === "unknown" ? null : { ...outcome },
+      outcome: outcome.status === "unknown" ? `unknown:${outcome.reason}` : outcome.status,
+      latencyMs: 0,
+    };
+  }
+
+  private simple(operation: string, request: Record<string, unknown>): Interaction {
+    const shown = Object.fromEntries(
+      Object.entries(request).map(([k, v]) => [
+        k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+        typeof v === "bigint" ? Number(v) : v,
+      ]),
+    );
+    return {
+      operation,
+      request: shown,
+      response: { status: "succeeded" },
+      outcome: "succeeded",
+      latencyMs: 0,
+    };
+  }
+}

@@ -1,0 +1,204 @@
+import { accountId } from "../ledger/accounts.ts";
+import type { AccountSpec, TransferInput } from "../ledger/types.ts";
+import { newId } from "../platform/ids.ts";
+import { LIMITS } from "../platform/limits.ts";
+import type { PaymentRow } from "./model.ts";
+import type { ChargeOutcome } from "./provider.ts";
+
+/**
+ * The payment state machine as pure functions: given a payment and what happened, the new
+ * payment, the events to publish and the ledger journal to write. Flows load, call these, and
+ * commit the result in one transaction.
+ */
+export interface Transition {
+  payment: PaymentRow;
+  events: string[];
+  transfers: TransferInput[];
+}
+
+/** The two accounts a payment moves money between, per merchant, mode and currency. */
+export function paymentAccounts(p: Pick<PaymentRow, "merchant_id" | "mode" | "provider" | "currency">): {
+  clearing: AccountSpec;
+  available: AccountSpec;
+} {
+  return {
+    clearing: {
+      merchantId: p.merchant_id,
+      mode: p.mode,
+      ownerId: `provider:${p.provider}`,
+      purpose: "clearing",
+      currency: p.currency,
+    },
+    available: {
+      merchantId: p.merchant_id,
+      mode: p.mode,
+      ownerId: p.merchant_id,
+      purpose: "available",
+      currency: p.currency,
+    },
+  };
+}
+
+export interface TransitionContext {
+  nowMs: number;
+  /** When a `pending` answer should next be checked with the provider. */
+  pendingCheckAfterMs: number;
+  /** When an `unknown` answer should first be checked with the provider. */
+  unknownCheckAfterMs: number;
+}
+
+export function applyChargeOutcome(
+  before: PaymentRow,
+  outcome: ChargeOutcome,
+  ctx: TransitionContext,
+): Transition {
+  const now = new Date(ctx.nowMs);
+  const p: PaymentRow = { ...before, updated: now, next_action: null, reconcile_after: null };
+  const accounts = paymentAccounts(p);
+  const debit = accountId(accounts.clearing);
+  const credit = accountId(accounts.available);
+  const journalId = newId("jrn", ctx.nowMs);
+  switch (outcome.status) {
+    case "succeeded":
+      p.status = "succeeded";
+      p.amount_captured = p.amount;
+      return {
+        payment: p,
+        events: ["payment.succeeded"],
+        transfers: [
+          {
+            id: newId("tr", ctx.nowMs),
+            journalId,
+            type: "single_phase",
+            debitAccountId: debit,
+            creditAccountId: credit,
+            amount: p.amount,
+            currency: p.currency,
+            code: "payment_capture",
+            reference: p.id,
+          },
+        ],
+      };
+    case "authorized": {
+      p.status = "requires_capture";
+      const captureBeforeMs = ctx.nowMs + LIMITS.authorization_validity_ms;
+      p.capture_before = new Date(captureBeforeMs);
+      p.hold_transfer_id = newId("tr", ctx.nowMs);
+      return {
+        payment: p,
+        events: ["payment.requires_capture"],
+        transfers: [
+          {
+            id: p.hold_transfer_id,
+            journalId,
+            type: "pending",
+            debitAccountId: debit,
+            creditAccountId: credit,
+            amount: p.amount,
+            currency: p.currency,
+            expiresAtMs: captureBeforeMs,
+            code: "payment_authorization",
+            reference: p.id,
+          },
+        ],
+      };
+    }
+    case "pending":
+    case "unknown": {
+      const wasProcessing = before.status === "processing";
+      p.status = "processing";
+      p.reconcile_after = new Date(
+        ctx.nowMs + (outcome.status === "pending" ? ctx.pendingCheckAfterMs : ctx.unknownCheckAfterMs),
+      );
+      return { payment: p, events: wasProcessing ? [] : ["payment.processing"], transfers: [] };
+    }
+    case "declined":
+      p.status = "failed";
+      p.failure_code = outcome.code;
+      p.failure_message = outcome.message;
+      return { payment: p, events: ["payment.failed"], transfers: [] };
+    case "requires_pin":
+      p.status = "requires_action";
+      p.next_action = {
+        type: "enter_pin",
+        enter_pin: { attempts_remaining: LIMITS.pin_attempts_max - p.pin_attempts },
+      };
+      return {
+        payment: p,
+        events: before.status === "requires_action" ? [] : ["payment.requires_action"],
+        transfers: [],
+      };
+  }
+}
+
+/** Capture of a held payment: post the hold in full or in part; the rest goes back to the payer. */
+export function applyCapture(before: PaymentRow, amount: bigint, nowMs: number): Transition {
+  const p: PaymentRow = {
+    ...before,
+    status: "succeeded",
+    amount_captured: amount,
+    capture_before: null,
+    updated: new Date(nowMs),
+  };
+  return {
+    payment: p,
+    events: ["payment.succeeded"],
+    transfers: [
+      {
+        id: newId("tr", nowMs),
+        journalId: newId("jrn", nowMs),
+        type: "post_pending",
+        pendingId: before.hold_transfer_id!,
+        amount,
+        code: "payment_capture",
+        reference: p.id,
+      },
+    ],
+  };
+}
+
+/** Cancel (or expiry) of a payment that has not moved money: a hold is voided or expired. */
+export function applyCancel(before: PaymentRow, nowMs: number, reason: "requested" | "expired"): Transition {
+  const p: PaymentRow = {
+    ...before,
+    status: "canceled",
+    next_action: null,
+    capture_before: null,
+    failure_code: reason === "expired" ? "authorization_expired" : before.failure_code,
+    updated: new Date(nowMs),
+  };
+  const transfers: TransferInput[] =
+    before.status === "requires_capture" && before.hold_transfer_id
+      ? [
+          {
+            id: newId("tr", nowMs),
+            journalId: newId("jrn", nowMs),
+            type: reason === "expired" ? "expire_pending" : "void_pending",
+            pendingId: before.hold_transfer_id,
+            code: reason === "expired" ? "payment_authorization_expired" : "payment_cancel",
+            reference: p.id,
+          },
+        ]
+      : [];
+  return { payment: p, events: ["payment.canceled"], transfers };
+}
+
+export function refundTransfer(
+  payment: PaymentRow,
+  refundId: string,
+  amount: bigint,
+  nowMs: number,
+): TransferInput {
+  const accounts = paymentAccounts(payment);
+  return {
+    id: newId("tr", nowMs),
+    journalId: newId("jrn", nowMs),
+    type: "single_phase",
+    debitAccountId: accountId(accounts.available),
+    creditAccountId: accountId(accounts.clearing),
+    amount,
+    currency: payment.currency,
+    code: "refund",
+    reference: refundId,
+  };
+}

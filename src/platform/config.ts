@@ -1,0 +1,38 @@
+/** Configuration from the environment, read once at start. */
+export interface Config {
+  host: string;
+  port: number;
+  databaseUrl?: string;
+  dataDir: string;
+  adminKey?: string;
+  logLevel: string;
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** How long the sandbox takes to settle `pending_then_*` payments. */
+  sandboxAsyncDelayMs: number;
+  /** When an unknown outcome is first checked with the provider. */
+  reconcileAfterMs: number;
+}
+
+function intFrom(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${name} must be a non-negative integer, got '${value}'`);
+  return n;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    host: env.HOST || "127.0.0.1",
+    port: intFrom(env.PORT, 8080, "PORT"),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.CENTIME_DATA_DIR || "./.centime",
+    adminKey: env.CENTIME_ADMIN_KEY || undefined,
+    logLevel: env.LOG_LEVEL || "info",
+    rateLimitPerSecond: intFrom(env.CENTIME_RATE_LIMIT_PER_SECOND, 500, "CENTIME_RATE_LIMIT_PER_SECOND"),
+    rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),
+    sandboxAsyncDelayMs: intFrom(env.CENTIME_SANDBOX_ASYNC_DELAY_MS, 1000, "CENTIME_SANDBOX_ASYNC_DELAY_MS"),
+    reconcileAfterMs: intFrom(env.CENTIME_RECONCILE_AFTER_MS, 2000, "CENTIME_RECONCILE_AFTER_MS"),
+  };
+}
