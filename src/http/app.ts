@@ -186,6 +186,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
           });
         }
       });
+      // A POST without a body is a POST with an empty object (`/cancel`, `/capture` in full).
+      v1.addHook("preValidation", async (request: FastifyRequest) => {
+        if (request.method === "POST" && request.body === undefined) request.body = {};
+      });
       await v1.register(adminRoutes(services));
       await v1.register(apiKeyRoutes(services));
       await v1.register(customerRoutes(services));

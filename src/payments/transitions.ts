@@ -45,6 +45,8 @@ export interface TransitionContext {
   pendingCheckAfterMs: number;
   /** When an `unknown` answer should first be checked with the provider. */
   unknownCheckAfterMs: number;
+  /** The payment's first answer: its status event is published even if the status looks unchanged. */
+  firstAnswer?: boolean;
 }
 
 export function applyChargeOutcome(
@@ -105,7 +107,7 @@ export function applyChargeOutcome(
     }
     case "pending":
     case "unknown": {
-      const wasProcessing = before.status === "processing";
+      const wasProcessing = before.status === "processing" && !ctx.firstAnswer;
       p.status = "processing";
       p.reconcile_after = new Date(
         ctx.nowMs + (outcome.status === "pending" ? ctx.pendingCheckAfterMs : ctx.unknownCheckAfterMs),

@@ -82,11 +82,9 @@ export function apiKeyRoutes(services: Services) {
         schema: {
           tags: ["api_keys"],
           params: IdParams,
-          body: Type.Optional(
-            Type.Object(
-              { expires_in: Type.Optional(Type.Integer({ minimum: 0, maximum: ROLL_GRACE_SECONDS_MAX })) },
-              { additionalProperties: false },
-            ),
+          body: Type.Object(
+            { expires_in: Type.Optional(Type.Integer({ minimum: 0, maximum: ROLL_GRACE_SECONDS_MAX })) },
+            { additionalProperties: false },
           ),
         },
       },
