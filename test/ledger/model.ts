@@ -5,7 +5,14 @@
  * the engine; it encodes the rules as a specification (checks in the documented order).
  */
 import fc from "fast-check";
-import type { AccountSpec, Mode, TransferInput, TransferResult } from "../../src/ledger/types.ts";
+import {
+  type AccountSpec,
+  isMove,
+  type Mode,
+  type ResolveInput,
+  type TransferInput,
+  type TransferResult,
+} from "../../src/ledger/types.ts";
 
 export const CURRENCIES = ["EUR", "USD"] as const;
 
@@ -99,7 +106,7 @@ export class Auditor {
     let amount: bigint;
     let currency: string;
     let pending: Stored | undefined;
-    if (t.type === "single_phase" || t.type === "pending") {
+    if (isMove(t)) {
       if (t.amount <= 0n) return "amount_must_be_positive";
       if (t.debitAccountId === t.creditAccountId) return "accounts_must_be_different";
       if (t.type === "pending" && t.expiresAtMs !== undefined && t.expiresAtMs <= nowMs) {
@@ -166,7 +173,7 @@ export class Auditor {
     }
     s.balances.set(debit, db);
     s.balances.set(credit, cb);
-    if (t.type !== "single_phase" && t.type !== "pending") s.resolutions.set(t.pendingId, t.type);
+    if (!isMove(t)) s.resolutions.set(t.pendingId, t.type);
     const stored: Stored = {
       input: t,
       type: t.type,
@@ -201,7 +208,7 @@ function sameAs(stored: Stored, b: TransferInput): boolean {
   const a = stored.input;
   if (a.type !== b.type || a.journalId !== b.journalId || a.code !== b.code) return false;
   if ((a.reference ?? null) !== (b.reference ?? null)) return false;
-  if (a.type === "single_phase" || a.type === "pending") {
+  if (isMove(a)) {
     const m = b as typeof a;
     return (
       a.debitAccountId === m.debitAccountId &&
@@ -211,7 +218,7 @@ function sameAs(stored: Stored, b: TransferInput): boolean {
       (a.type !== "pending" || a.expiresAtMs === m.expiresAtMs)
     );
   }
-  const r = b as typeof a;
+  const r = b as ResolveInput;
   if (a.pendingId !== r.pendingId) return false;
   // A post without an amount posts the whole pending amount; a replay naming that amount is the same.
   return a.type !== "post_pending" || r.amount === undefined || r.amount === stored.amount;
