@@ -13,17 +13,12 @@ import {
   Materializer,
   type ModelAccount,
   type ModelBalance,
+  replay,
   zeroBalance,
 } from "./model.ts";
 
 const RUN_COUNT = 2500;
 const seen = new Set<TransferResult>();
-
-/** A failing seed replays exactly: FC_SEED=<seed> FC_PATH=<path> from the failure report. */
-export function replay(): { seed?: number; path?: string } {
-  const seed = process.env.FC_SEED;
-  return seed ? { seed: Number(seed), ...(process.env.FC_PATH ? { path: process.env.FC_PATH } : {}) } : {};
-}
 
 /** Balances recomputed from the rows alone, the way an auditor with only the transfer log would. */
 function balancesFromRows(rows: readonly TransferRow[]): Map<string, ModelBalance> {

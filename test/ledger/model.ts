@@ -16,6 +16,12 @@ import {
 
 export const CURRENCIES = ["EUR", "USD"] as const;
 
+/** A failing seed replays exactly: FC_SEED=<seed> FC_PATH=<path> from the failure report. */
+export function replay(): { seed?: number; path?: string } {
+  const seed = process.env.FC_SEED;
+  return seed ? { seed: Number(seed), ...(process.env.FC_PATH ? { path: process.env.FC_PATH } : {}) } : {};
+}
+
 export interface ModelAccount {
   id: string;
   merchantId: string;
