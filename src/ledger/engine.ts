@@ -44,12 +44,16 @@ export interface Decision {
 
 function sameFields(input: TransferInput, row: TransferRow): boolean {
   if (input.type !== row.type || input.journalId !== row.journal_id || input.code !== row.code) return false;
+  if ((input.reference ?? null) !== row.reference) return false;
   if (isMove(input)) {
+    // A hold that ends at another time is another hold.
+    const expiresAtMs = input.type === "pending" ? (input.expiresAtMs ?? null) : null;
     return (
       input.debitAccountId === row.debit_account_id &&
       input.creditAccountId === row.credit_account_id &&
       input.amount === row.amount &&
-      input.currency === row.currency
+      input.currency === row.currency &&
+      expiresAtMs === (row.expires_at?.getTime() ?? null)
     );
   }
   if (input.pendingId !== row.pending_id) return false;
@@ -111,6 +115,9 @@ export function decide(
     const journalBalances = new Map<string, Balance>();
     const journalResolved = new Map<string, PendingState["resolution"]>();
     const journalRows: TransferRow[] = [];
+    // Transfers created earlier in this journal: later ones see them (a replay of the same id is
+    // `exists`, a pending transfer may be resolved in the journal that created it).
+    const journalCreated = new Map<string, TransferRow>();
     const journalDeltas = new Map<string, BalanceDelta>();
     let failedAt = -1;
 
@@ -137,7 +144,9 @@ export function decide(
       for (const index of indices) if (index !== failedAt) results[index] = "linked_transfer_failed";
       continue;
     }
-    for (const [id, b] of journalBalances) if (balances.has(id)) balances.set(id, b);
+    // Every limited balance the journal touched carries over to the next journal, including those
+    // of accounts the caller had no balance row for (they started at zero).
+    for (const [id, b] of journalBalances) balances.set(id, b);
     for (const [id, r] of journalResolved) resolved.set(id, r);
     for (const row of journalRows) {
       created.set(row.id, row);
@@ -148,7 +157,7 @@ export function decide(
     }
 
     function decideOne(input: TransferInput): TransferResult {
-      const existing = state.existing.get(input.id) ?? created.get(input.id);
+      const existing = state.existing.get(input.id) ?? created.get(input.id) ?? journalCreated.get(input.id);
       if (existing) return sameFields(input, existing) ? "exists" : "exists_with_different_fields";
 
       let debitId: string;
@@ -173,7 +182,7 @@ export function decide(
         currency = input.currency;
       } else {
         const pending = state.pending.get(input.pendingId);
-        const pendingCreated = created.get(input.pendingId);
+        const pendingCreated = created.get(input.pendingId) ?? journalCreated.get(input.pendingId);
         pendingRow = pending?.row ?? pendingCreated ?? null;
         if (!pendingRow) return "pending_transfer_not_found";
         if (pendingRow.type !== "pending") return "pending_transfer_not_pending";
@@ -284,6 +293,7 @@ export function decide(
         created: new Date(context.nowMs),
       };
       journalRows.push(row);
+      journalCreated.set(row.id, row);
       return "ok";
     }
   }

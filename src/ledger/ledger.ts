@@ -112,25 +112,14 @@ export class Ledger {
     const ids = inputs.map((t) => t.id);
     const pendingIds = inputs.flatMap((t) => (isMove(t) ? [] : [t.pendingId]));
 
-    const existing = new Map<string, TransferRow>();
-    {
-      const { rows } = await tx.query<TransferRow>(
-        "select * from ledger_transfers where id = any($1::text[])",
-        [ids],
-      );
-      for (const row of rows) existing.set(row.id, row);
-    }
-
     const pending = new Map<string, PendingState>();
     if (pendingIds.length > 0) {
       // Locking the pending transfer serializes every attempt to resolve it.
-      const { rows } = await tx.query<TransferRow & { resolution: PendingState["resolution"] }>(
-        `select t.*, r.type as resolution from ledger_transfers t
-         left join ledger_transfers r on r.pending_id = t.id
-         where t.id = any($1::text[]) order by t.id for update of t`,
+      const { rows } = await tx.query<TransferRow>(
+        "select * from ledger_transfers where id = any($1::text[]) order by id for update",
         [pendingIds],
       );
-      for (const { resolution, ...row } of rows) pending.set(row.id, { row, resolution });
+      for (const row of rows) pending.set(row.id, { row, resolution: null });
     }
 
     const accountIds = new Set<string>();
@@ -158,6 +147,30 @@ export class Ledger {
         [limitedIds],
       );
       for (const row of rows) limitedBalances.set(row.account_id, balanceFromRow(row));
+    }
+
+    // Read only now, with the locks held: under READ COMMITTED each statement sees what committed
+    // before it started, so a writer that waited for a lock sees the resolution or transfer written
+    // by the one it waited for. (Reading them in the locking statement would use that statement's
+    // older snapshot: the loser of a race would miss the winner's resolution and hit the unique
+    // resolution index instead of answering `pending_transfer_already_posted`.)
+    if (pending.size > 0) {
+      const { rows } = await tx.query<{ pending_id: string; type: NonNullable<PendingState["resolution"]> }>(
+        "select pending_id, type from ledger_transfers where pending_id = any($1::text[])",
+        [[...pending.keys()]],
+      );
+      for (const row of rows) {
+        const p = pending.get(row.pending_id);
+        if (p) p.resolution = row.type;
+      }
+    }
+    const existing = new Map<string, TransferRow>();
+    {
+      const { rows } = await tx.query<TransferRow>(
+        "select * from ledger_transfers where id = any($1::text[])",
+        [ids],
+      );
+      for (const row of rows) existing.set(row.id, row);
     }
 
     const decision = decide(
