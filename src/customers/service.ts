@@ -1,3 +1,4 @@
+import { getCountries } from "libphonenumber-js";
 import type { Db, Queryable } from "../db/db.ts";
 import type { ListParams } from "../http/lists.ts";
 import { listPage } from "../http/lists.ts";
@@ -46,6 +47,8 @@ export function presentCustomer(c: CustomerRow) {
     metadata: c.metadata,
   };
 }
+
+const COUNTRIES = new Set<string>(getCountries());
 
 const KNOWN_TIME_ZONES = new Set(Intl.supportedValuesOf("timeZone"));
 KNOWN_TIME_ZONES.add("UTC");

@@ -57,7 +57,10 @@ export function validationError(errors: readonly ErrorObject[], part: string): A
       return new ApiError("parameter_missing", param, `Missing required parameter: ${param}.`);
     }
   }
-  const param = error.keyword === "discriminator" ? toParam(error.instancePath, String(params.tag)) : toParam(error.instancePath);
+  const param =
+    error.keyword === "discriminator"
+      ? toParam(error.instancePath, String(params.tag))
+      : toParam(error.instancePath);
   if (param === "" && part === "body" && error.keyword === "type") return new ApiError("body_not_object");
   const leaf = param.split(".").at(-1) ?? param;
   const special = PARAM_CODES[leaf] ?? PARAM_CODES[param.split(".")[0] ?? ""];

@@ -90,7 +90,10 @@ export async function createPayment(
     capture: initial.capture_method,
     paymentMethod: initial.payment_method,
   });
-  const transition = applyChargeOutcome(initial, outcome, { ...transitionContext(ctx, nowMs), firstAnswer: true });
+  const transition = applyChargeOutcome(initial, outcome, {
+    ...transitionContext(ctx, nowMs),
+    firstAnswer: true,
+  });
   const payment = transition.payment;
   await ensurePaymentAccounts(ctx, payment, nowMs);
 

@@ -29,35 +29,145 @@ async function counts() {
 
 type ErrorReply = { error: { type: string; code: string; message: string; param?: string } };
 
-const cases: Array<{ name: string; body?: unknown; raw?: string; contentType?: string; code: string; param?: string; status?: number }> = [
+const cases: Array<{
+  name: string;
+  body?: unknown;
+  raw?: string;
+  contentType?: string;
+  code: string;
+  param?: string;
+  status?: number;
+}> = [
   { name: "amount as a string", body: { ...good, amount: "500" }, code: "amount_invalid", param: "amount" },
   { name: "amount zero", body: { ...good, amount: 0 }, code: "amount_invalid", param: "amount" },
   { name: "negative amount", body: { ...good, amount: -1 }, code: "amount_invalid", param: "amount" },
-  { name: "fractional amount (more minor digits than EUR has)", body: { ...good, amount: 1.5 }, code: "amount_invalid", param: "amount" },
-  { name: "fractional amount for JPY", body: { ...good, currency: "JPY", amount: 10.5 }, code: "amount_invalid", param: "amount" },
+  {
+    name: "fractional amount (more minor digits than EUR has)",
+    body: { ...good, amount: 1.5 },
+    code: "amount_invalid",
+    param: "amount",
+  },
+  {
+    name: "fractional amount for JPY",
+    body: { ...good, currency: "JPY", amount: 10.5 },
+    code: "amount_invalid",
+    param: "amount",
+  },
   { name: "huge amount", body: { ...good, amount: 1e20 }, code: "amount_invalid", param: "amount" },
-  { name: "amount past 2^53", raw: '{"amount":9007199254740993,"currency":"EUR","payment_method":{"type":"sandbox","scenario":"approve"}}', code: "amount_invalid", param: "amount" },
+  {
+    name: "amount past 2^53",
+    raw: '{"amount":9007199254740993,"currency":"EUR","payment_method":{"type":"sandbox","scenario":"approve"}}',
+    code: "amount_invalid",
+    param: "amount",
+  },
   { name: "amount null", body: { ...good, amount: null }, code: "amount_invalid", param: "amount" },
-  { name: "missing amount", body: { currency: "EUR", payment_method: good.payment_method }, code: "parameter_missing", param: "amount" },
-  { name: "unknown currency", body: { ...good, currency: "ABC" }, code: "currency_invalid", param: "currency" },
-  { name: "lower-case currency", body: { ...good, currency: "eur" }, code: "currency_invalid", param: "currency" },
-  { name: "test-only currency code", body: { ...good, currency: "XTS" }, code: "currency_invalid", param: "currency" },
-  { name: "currency as a number", body: { ...good, currency: 978 }, code: "currency_invalid", param: "currency" },
-  { name: "unknown top-level field", body: { ...good, surprise: true }, code: "parameter_unknown", param: "surprise" },
-  { name: "unknown nested field", body: { ...good, payment_method: { ...good.payment_method, extra: 1 } }, code: "parameter_unknown", param: "payment_method.extra" },
-  { name: "unknown payment method type", body: { ...good, payment_method: { type: "bitcoin" } }, code: "payment_method_invalid", param: "payment_method.type" },
-  { name: "unknown sandbox scenario", body: { ...good, payment_method: { type: "sandbox", scenario: "win" } }, code: "payment_method_invalid", param: "payment_method.scenario" },
-  { name: "payment_method not an object", body: { ...good, payment_method: "sandbox" }, code: "payment_method_invalid", param: "payment_method" },
-  { name: "capture not in the list", body: { ...good, capture: "later" }, code: "parameter_invalid", param: "capture" },
-  { name: "description too long", body: { ...good, description: "x".repeat(1001) }, code: "parameter_too_long", param: "description" },
-  { name: "metadata value not a string", body: { ...good, metadata: { a: 1 } }, code: "parameter_invalid_type", param: "metadata.a" },
-  { name: "too many metadata keys", body: { ...good, metadata: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, "v"])) }, code: "parameter_out_of_range", param: "metadata" },
+  {
+    name: "missing amount",
+    body: { currency: "EUR", payment_method: good.payment_method },
+    code: "parameter_missing",
+    param: "amount",
+  },
+  {
+    name: "unknown currency",
+    body: { ...good, currency: "ABC" },
+    code: "currency_invalid",
+    param: "currency",
+  },
+  {
+    name: "lower-case currency",
+    body: { ...good, currency: "eur" },
+    code: "currency_invalid",
+    param: "currency",
+  },
+  {
+    name: "test-only currency code",
+    body: { ...good, currency: "XTS" },
+    code: "currency_invalid",
+    param: "currency",
+  },
+  {
+    name: "currency as a number",
+    body: { ...good, currency: 978 },
+    code: "currency_invalid",
+    param: "currency",
+  },
+  {
+    name: "unknown top-level field",
+    body: { ...good, surprise: true },
+    code: "parameter_unknown",
+    param: "surprise",
+  },
+  {
+    name: "unknown nested field",
+    body: { ...good, payment_method: { ...good.payment_method, extra: 1 } },
+    code: "parameter_unknown",
+    param: "payment_method.extra",
+  },
+  {
+    name: "unknown payment method type",
+    body: { ...good, payment_method: { type: "bitcoin" } },
+    code: "payment_method_invalid",
+    param: "payment_method.type",
+  },
+  {
+    name: "unknown sandbox scenario",
+    body: { ...good, payment_method: { type: "sandbox", scenario: "win" } },
+    code: "payment_method_invalid",
+    param: "payment_method.scenario",
+  },
+  {
+    name: "payment_method not an object",
+    body: { ...good, payment_method: "sandbox" },
+    code: "payment_method_invalid",
+    param: "payment_method",
+  },
+  {
+    name: "capture not in the list",
+    body: { ...good, capture: "later" },
+    code: "parameter_invalid",
+    param: "capture",
+  },
+  {
+    name: "description too long",
+    body: { ...good, description: "x".repeat(1001) },
+    code: "parameter_too_long",
+    param: "description",
+  },
+  {
+    name: "metadata value not a string",
+    body: { ...good, metadata: { a: 1 } },
+    code: "parameter_invalid_type",
+    param: "metadata.a",
+  },
+  {
+    name: "too many metadata keys",
+    body: { ...good, metadata: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, "v"])) },
+    code: "parameter_out_of_range",
+    param: "metadata",
+  },
   { name: "body is an array", body: [good], code: "body_not_object" },
   { name: "body is a string", raw: '"hello"', code: "body_not_object" },
   { name: "malformed JSON", raw: '{"amount": 5,', code: "body_invalid_json" },
-  { name: "oversized body", raw: JSON.stringify({ ...good, description: "x".repeat(70_000) }), code: "body_too_large", status: 413 },
-  { name: "not JSON at all", raw: "amount=5", contentType: "application/x-www-form-urlencoded", code: "unsupported_media_type", status: 415 },
-  { name: "unknown customer", body: { ...good, customer: "cus_00000000000000000000000000" }, code: "resource_missing", param: "customer", status: 404 },
+  {
+    name: "oversized body",
+    raw: JSON.stringify({ ...good, description: "x".repeat(70_000) }),
+    code: "body_too_large",
+    status: 413,
+  },
+  {
+    name: "not JSON at all",
+    raw: "amount=5",
+    contentType: "application/x-www-form-urlencoded",
+    code: "unsupported_media_type",
+    status: 415,
+  },
+  {
+    name: "unknown customer",
+    body: { ...good, customer: "cus_00000000000000000000000000" },
+    code: "resource_missing",
+    param: "customer",
+    status: 404,
+  },
 ];
 
 for (const c of cases) {
@@ -66,12 +176,22 @@ for (const c of cases) {
     const r = await call<ErrorReply>(t.app, "POST", "/v1/payments", {
       key: m.secretKey,
       ...(c.raw === undefined ? { body: c.body } : { rawBody: c.raw }),
-      headers: { "idempotency-key": `bad-${c.name}`, ...(c.contentType ? { "content-type": c.contentType } : {}) },
+      headers: {
+        "idempotency-key": `bad-${c.name}`,
+        ...(c.contentType ? { "content-type": c.contentType } : {}),
+      },
     });
     assert.equal(r.status, c.status ?? 400, JSON.stringify(r.body));
     assert.equal(r.body.error.code, c.code);
     assert.equal(r.body.error.param, c.param);
-    assert.equal(r.body.error.type, ERROR_CATALOGUE[c.body === undefined && c.raw === undefined ? "parameter_invalid" : (c.code as keyof typeof ERROR_CATALOGUE)].type);
+    assert.equal(
+      r.body.error.type,
+      ERROR_CATALOGUE[
+        c.body === undefined && c.raw === undefined
+          ? "parameter_invalid"
+          : (c.code as keyof typeof ERROR_CATALOGUE)
+      ].type,
+    );
     assert.ok(!JSON.stringify(r.body).includes("    at "), "no stack trace");
     assert.deepEqual(await counts(), before, "nothing changed");
   });
@@ -133,7 +253,10 @@ test("property: random mutations of a good body are either accepted as a payment
   await fc.assert(
     fc.asyncProperty(fields, async (patch) => {
       const body = { ...good, ...patch };
-      const r = await call<ErrorReply & { status?: string }>(t.app, "POST", "/v1/payments", { key: m.secretKey, body });
+      const r = await call<ErrorReply & { status?: string }>(t.app, "POST", "/v1/payments", {
+        key: m.secretKey,
+        body,
+      });
       if (r.status === 201) {
         assert.ok(Number.isInteger(body.amount) && (body.amount as number) > 0);
         return;

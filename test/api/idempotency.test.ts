@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { call, createMerchant, createTestApp, type MerchantKeys, sandboxPayment, type TestApp } from "../support/app.ts";
+import {
+  call,
+  createMerchant,
+  createTestApp,
+  type MerchantKeys,
+  sandboxPayment,
+  type TestApp,
+} from "../support/app.ts";
 
 let t: TestApp;
 let m: MerchantKeys;
@@ -16,14 +23,25 @@ before(async () => {
 after(() => t.close());
 
 async function paymentCount(merchantId: string): Promise<bigint> {
-  const { rows } = await t.services.db.query<{ n: bigint }>("select count(*) as n from payments where merchant_id = $1", [merchantId]);
+  const { rows } = await t.services.db.query<{ n: bigint }>(
+    "select count(*) as n from payments where merchant_id = $1",
+    [merchantId],
+  );
   return rows[0]!.n;
 }
 
 test("a retry with the same key and body replays the stored response exactly", async () => {
   const headers = { "idempotency-key": "order-1" };
-  const first = await call(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("approve"), headers });
-  const second = await call(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("approve"), headers });
+  const first = await call(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve"),
+    headers,
+  });
+  const second = await call(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve"),
+    headers,
+  });
   assert.equal(first.status, 201);
   assert.equal(second.status, 201);
   assert.equal(first.headers["idempotent-replayed"], undefined);
@@ -101,13 +119,25 @@ test("100 concurrent requests with one key create exactly one payment", async ()
 test("keys are scoped per merchant and per mode", async () => {
   const other = await createMerchant(t.app, "Neighbour");
   const headers = { "idempotency-key": "shared-key" };
-  const a = await call<{ id: string }>(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("approve"), headers });
-  const b = await call<{ id: string }>(t.app, "POST", "/v1/payments", { key: other.secretKey, body: sandboxPayment("approve"), headers });
+  const a = await call<{ id: string }>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve"),
+    headers,
+  });
+  const b = await call<{ id: string }>(t.app, "POST", "/v1/payments", {
+    key: other.secretKey,
+    body: sandboxPayment("approve"),
+    headers,
+  });
   assert.equal(a.status, 201);
   assert.equal(b.status, 201);
   assert.notEqual(a.body.id, b.body.id);
   assert.equal(b.headers["idempotent-replayed"], undefined);
-  const live = await call(t.app, "POST", "/v1/customers", { key: m.liveSecretKey, body: { email: "a@b.co" }, headers });
+  const live = await call(t.app, "POST", "/v1/customers", {
+    key: m.liveSecretKey,
+    body: { email: "a@b.co" },
+    headers,
+  });
   assert.equal(live.status, 201, "the same key in live mode is a different key");
 });
 
@@ -128,25 +158,43 @@ test("bad idempotency keys are refused before anything happens", async () => {
 
 test("a validation error is not stored: the key can be used again with a good body", async () => {
   const headers = { "idempotency-key": "fix-and-retry" };
-  const bad = await call(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("approve", { amount: -5 }), headers });
+  const bad = await call(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve", { amount: -5 }),
+    headers,
+  });
   assert.equal(bad.status, 400);
-  const good = await call(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("approve"), headers });
+  const good = await call(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve"),
+    headers,
+  });
   assert.equal(good.status, 201);
 });
 
 test("replaying a merchant creation does not hand out its keys again", async () => {
   const headers = { "idempotency-key": "merchant-once" };
   const { ADMIN_KEY } = await import("../support/app.ts");
-  const first = await call<{ merchant: { id: string }; secret_key: string | null }>(t.app, "POST", "/v1/merchants", {
-    key: ADMIN_KEY,
-    body: { name: "Once" },
-    headers,
-  });
-  const again = await call<{ merchant: { id: string }; secret_key: string | null }>(t.app, "POST", "/v1/merchants", {
-    key: ADMIN_KEY,
-    body: { name: "Once" },
-    headers,
-  });
+  const first = await call<{ merchant: { id: string }; secret_key: string | null }>(
+    t.app,
+    "POST",
+    "/v1/merchants",
+    {
+      key: ADMIN_KEY,
+      body: { name: "Once" },
+      headers,
+    },
+  );
+  const again = await call<{ merchant: { id: string }; secret_key: string | null }>(
+    t.app,
+    "POST",
+    "/v1/merchants",
+    {
+      key: ADMIN_KEY,
+      body: { name: "Once" },
+      headers,
+    },
+  );
   assert.match(first.body.secret_key ?? "", /^sk_test_/);
   assert.equal(again.headers["idempotent-replayed"], "true");
   assert.equal(again.body.merchant.id, first.body.merchant.id);

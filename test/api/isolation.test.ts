@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { call, createMerchant, createTestApp, type MerchantKeys, sandboxPayment, type TestApp } from "../support/app.ts";
+import {
+  call,
+  createMerchant,
+  createTestApp,
+  type MerchantKeys,
+  sandboxPayment,
+  type TestApp,
+} from "../support/app.ts";
 
 let t: TestApp;
 let alice: MerchantKeys;
@@ -15,17 +22,33 @@ before(async () => {
   t = await createTestApp();
   alice = await createMerchant(t.app, "Alice");
   bob = await createMerchant(t.app, "Bob");
-  const customer = await call<{ id: string }>(t.app, "POST", "/v1/customers", { key: alice.secretKey, body: { email: "p@x.io" } });
+  const customer = await call<{ id: string }>(t.app, "POST", "/v1/customers", {
+    key: alice.secretKey,
+    body: { email: "p@x.io" },
+  });
   ids.customer = customer.body.id;
-  const payment = await call<{ id: string }>(t.app, "POST", "/v1/payments", { key: alice.secretKey, body: sandboxPayment("approve") });
+  const payment = await call<{ id: string }>(t.app, "POST", "/v1/payments", {
+    key: alice.secretKey,
+    body: sandboxPayment("approve"),
+  });
   ids.payment = payment.body.id;
-  const refund = await call<{ id: string }>(t.app, "POST", "/v1/refunds", { key: alice.secretKey, body: { payment: ids.payment, amount: 1 } });
+  const refund = await call<{ id: string }>(t.app, "POST", "/v1/refunds", {
+    key: alice.secretKey,
+    body: { payment: ids.payment, amount: 1 },
+  });
   ids.refund = refund.body.id;
-  const events = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/events", { key: alice.secretKey });
+  const events = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/events", {
+    key: alice.secretKey,
+  });
   ids.event = events.body.data[0]!.id;
-  const keys = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/api_keys", { key: alice.secretKey });
+  const keys = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/api_keys", {
+    key: alice.secretKey,
+  });
   ids.api_key = keys.body.data[0]!.id;
-  const liveCustomer = await call<{ id: string }>(t.app, "POST", "/v1/customers", { key: alice.liveSecretKey, body: { email: "live@x.io" } });
+  const liveCustomer = await call<{ id: string }>(t.app, "POST", "/v1/customers", {
+    key: alice.liveSecretKey,
+    body: { email: "live@x.io" },
+  });
   ids.live_customer = liveCustomer.body.id;
 });
 after(() => t.close());
@@ -81,12 +104,16 @@ test("test keys never see live objects, and live keys never see test objects", a
     const r = await call(t.app, "GET", url, { key: alice.liveSecretKey });
     assert.equal(r.status, 404, `live key reading test ${name}`);
   }
-  const liveList = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/customers", { key: alice.liveSecretKey });
+  const liveList = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/customers", {
+    key: alice.liveSecretKey,
+  });
   assert.deepEqual(
     liveList.body.data.map((c) => c.id),
     [ids.live_customer],
   );
-  const testList = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/customers", { key: alice.secretKey });
+  const testList = await call<{ data: Array<{ id: string }> }>(t.app, "GET", "/v1/customers", {
+    key: alice.secretKey,
+  });
   assert.ok(!testList.body.data.some((c) => c.id === ids.live_customer));
   const liveSandbox = await call<{ error: { code: string; param: string } }>(t.app, "POST", "/v1/payments", {
     key: alice.liveSecretKey,
@@ -95,18 +122,25 @@ test("test keys never see live objects, and live keys never see test objects", a
   assert.equal(liveSandbox.status, 400);
   assert.equal(liveSandbox.body.error.code, "payment_method_unavailable");
   assert.equal(liveSandbox.body.error.param, "payment_method.type");
-  const liveBalance = await call<{ available: unknown[]; livemode: boolean }>(t.app, "GET", "/v1/balance", { key: alice.liveSecretKey });
+  const liveBalance = await call<{ available: unknown[]; livemode: boolean }>(t.app, "GET", "/v1/balance", {
+    key: alice.liveSecretKey,
+  });
   assert.equal(liveBalance.body.livemode, true);
   assert.deepEqual(liveBalance.body.available, []);
 });
 
 test("publishable keys may not use the server API; the admin key may not act as a merchant", async () => {
-  const r = await call<{ error: { code: string; type: string } }>(t.app, "GET", "/v1/payments", { key: alice.publishableKey });
+  const r = await call<{ error: { code: string; type: string } }>(t.app, "GET", "/v1/payments", {
+    key: alice.publishableKey,
+  });
   assert.equal(r.status, 403);
   assert.equal(r.body.error.type, "permission_error");
   const { ADMIN_KEY } = await import("../support/app.ts");
   const admin = await call(t.app, "GET", "/v1/payments", { key: ADMIN_KEY });
   assert.equal(admin.status, 403);
-  const merchantAsAdmin = await call(t.app, "POST", "/v1/merchants", { key: alice.secretKey, body: { name: "x" } });
+  const merchantAsAdmin = await call(t.app, "POST", "/v1/merchants", {
+    key: alice.secretKey,
+    body: { name: "x" },
+  });
   assert.equal(merchantAsAdmin.status, 403);
 });

@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { reconcileDuePayments } from "../../src/payments/reconcile.ts";
-import { call, createMerchant, createTestApp, FakeClock, type MerchantKeys, sandboxPayment, type TestApp } from "../support/app.ts";
+import {
+  call,
+  createMerchant,
+  createTestApp,
+  FakeClock,
+  type MerchantKeys,
+  sandboxPayment,
+  type TestApp,
+} from "../support/app.ts";
 
 type Payment = {
   id: string;
@@ -34,12 +42,15 @@ async function pay(body: unknown) {
 }
 
 async function trialBalance() {
-  const r = await call<{ data: Array<{ currency: string; debits: number; credits: number; pending_debits: number; pending_credits: number }> }>(
-    t.app,
-    "GET",
-    "/v1/ledger/trial_balance",
-    { key: m.secretKey },
-  );
+  const r = await call<{
+    data: Array<{
+      currency: string;
+      debits: number;
+      credits: number;
+      pending_debits: number;
+      pending_credits: number;
+    }>;
+  }>(t.app, "GET", "/v1/ledger/trial_balance", { key: m.secretKey });
   return r.body.data;
 }
 
@@ -84,7 +95,10 @@ describe("asynchronous and unknown outcomes", () => {
     const r = await pay(sandboxPayment("pending_then_approve"));
     assert.equal(r.body.status, "processing");
     await reconcileDuePayments(t.services.payments);
-    assert.equal((await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey })).body.status, "processing");
+    assert.equal(
+      (await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey })).body.status,
+      "processing",
+    );
     clock.advance(1000);
     await reconcileDuePayments(t.services.payments);
     const after = await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey });
@@ -112,13 +126,12 @@ describe("asynchronous and unknown outcomes", () => {
     const after = await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey });
     assert.equal(after.body.status, "succeeded");
     assert.deepEqual(await capturesOf(r.body.id), [{ type: "single_phase", amount: 777n }]);
-    const timeline = await call<{ data: Array<{ type: string; operation?: string; event?: string; outcome?: string }> }>(
-      t.app,
-      "GET",
-      `/v1/payments/${r.body.id}/timeline`,
-      { key: m.secretKey },
-    );
-    const operations = timeline.body.data.filter((e) => e.type === "provider_interaction").map((e) => `${e.operation}:${e.outcome}`);
+    const timeline = await call<{
+      data: Array<{ type: string; operation?: string; event?: string; outcome?: string }>;
+    }>(t.app, "GET", `/v1/payments/${r.body.id}/timeline`, { key: m.secretKey });
+    const operations = timeline.body.data
+      .filter((e) => e.type === "provider_interaction")
+      .map((e) => `${e.operation}:${e.outcome}`);
     assert.deepEqual(operations, ["charge:unknown:timeout", "sync:succeeded"]);
     const events = timeline.body.data.filter((e) => e.type === "state_change").map((e) => e.event);
     assert.deepEqual(events, ["payment.created", "payment.processing", "payment.succeeded"]);
@@ -130,12 +143,20 @@ describe("manual capture", () => {
     const r = await pay(sandboxPayment("approve", { amount: 1000, capture: "manual" }));
     assert.equal(r.body.status, "requires_capture");
     assert.equal(r.body.amount_capturable, 1000);
-    let balance = await call<{ available: Array<{ amount: number }>; pending: Array<{ amount: number }> }>(t.app, "GET", "/v1/balance", {
-      key: m.secretKey,
-    });
+    let balance = await call<{ available: Array<{ amount: number }>; pending: Array<{ amount: number }> }>(
+      t.app,
+      "GET",
+      "/v1/balance",
+      {
+        key: m.secretKey,
+      },
+    );
     const pendingBefore = balance.body.pending[0]!.amount;
     assert.ok(pendingBefore >= 1000);
-    const c = await call<Payment>(t.app, "POST", `/v1/payments/${r.body.id}/capture`, { key: m.secretKey, body: { amount: 600 } });
+    const c = await call<Payment>(t.app, "POST", `/v1/payments/${r.body.id}/capture`, {
+      key: m.secretKey,
+      body: { amount: 600 },
+    });
     assert.equal(c.status, 200);
     assert.equal(c.body.status, "succeeded");
     assert.equal(c.body.amount_captured, 600);
@@ -147,7 +168,10 @@ describe("manual capture", () => {
       ["pending", "post_pending"],
     );
     assert.equal(transfers[1]!.amount, 600n);
-    const again = await call(t.app, "POST", `/v1/payments/${r.body.id}/capture`, { key: m.secretKey, body: {} });
+    const again = await call(t.app, "POST", `/v1/payments/${r.body.id}/capture`, {
+      key: m.secretKey,
+      body: {},
+    });
     assert.equal(again.status, 409);
     assert.equal((again.body as { error: { code: string } }).error.code, "payment_unexpected_state");
     for (const row of await trialBalance()) {
@@ -158,10 +182,15 @@ describe("manual capture", () => {
 
   test("capturing more than authorized is refused and changes nothing", async () => {
     const r = await pay(sandboxPayment("approve", { amount: 300, capture: "manual" }));
-    const c = await call<{ error: { code: string; param: string } }>(t.app, "POST", `/v1/payments/${r.body.id}/capture`, {
-      key: m.secretKey,
-      body: { amount: 301 },
-    });
+    const c = await call<{ error: { code: string; param: string } }>(
+      t.app,
+      "POST",
+      `/v1/payments/${r.body.id}/capture`,
+      {
+        key: m.secretKey,
+        body: { amount: 301 },
+      },
+    );
     assert.equal(c.status, 400);
     assert.equal(c.body.error.code, "amount_too_large");
     assert.equal(c.body.error.param, "amount");
@@ -179,7 +208,9 @@ describe("manual capture", () => {
       ["pending", "void_pending"],
     );
     const cancelSucceeded = await pay(sandboxPayment("approve"));
-    const refused = await call(t.app, "POST", `/v1/payments/${cancelSucceeded.body.id}/cancel`, { key: m.secretKey });
+    const refused = await call(t.app, "POST", `/v1/payments/${cancelSucceeded.body.id}/cancel`, {
+      key: m.secretKey,
+    });
     assert.equal(refused.status, 409);
   });
 
@@ -203,16 +234,24 @@ describe("PIN confirmation", () => {
     const r = await pay(sandboxPayment("require_pin"));
     assert.equal(r.body.status, "requires_action");
     assert.equal(r.body.next_action?.type, "enter_pin");
-    const wrong = await call<{ error: { code: string; param: string } }>(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, {
-      key: m.secretKey,
-      body: { pin: "0000" },
-    });
+    const wrong = await call<{ error: { code: string; param: string } }>(
+      t.app,
+      "POST",
+      `/v1/payments/${r.body.id}/confirm`,
+      {
+        key: m.secretKey,
+        body: { pin: "0000" },
+      },
+    );
     assert.equal(wrong.status, 402);
     assert.equal(wrong.body.error.code, "incorrect_pin");
     assert.equal(wrong.body.error.param, "pin");
     const mid = await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey });
     assert.equal(mid.body.next_action?.enter_pin?.attempts_remaining, 2);
-    const ok = await call<Payment>(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, { key: m.secretKey, body: { pin: "1234" } });
+    const ok = await call<Payment>(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, {
+      key: m.secretKey,
+      body: { pin: "1234" },
+    });
     assert.equal(ok.status, 200);
     assert.equal(ok.body.status, "succeeded");
     assert.equal((await capturesOf(r.body.id)).length, 1);
@@ -221,13 +260,22 @@ describe("PIN confirmation", () => {
   test("three wrong PINs fail the payment", async () => {
     const r = await pay(sandboxPayment("require_pin"));
     for (let i = 0; i < 2; i++) {
-      const wrong = await call(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, { key: m.secretKey, body: { pin: "9999" } });
+      const wrong = await call(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, {
+        key: m.secretKey,
+        body: { pin: "9999" },
+      });
       assert.equal(wrong.status, 402);
     }
-    const last = await call<Payment>(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, { key: m.secretKey, body: { pin: "9999" } });
+    const last = await call<Payment>(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, {
+      key: m.secretKey,
+      body: { pin: "9999" },
+    });
     assert.equal(last.body.status, "failed");
     assert.equal(last.body.failure_code, "pin_attempts_exceeded");
-    const late = await call(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, { key: m.secretKey, body: { pin: "1234" } });
+    const late = await call(t.app, "POST", `/v1/payments/${r.body.id}/confirm`, {
+      key: m.secretKey,
+      body: { pin: "1234" },
+    });
     assert.equal(late.status, 409);
     assert.deepEqual(await capturesOf(r.body.id), []);
   });
@@ -238,7 +286,10 @@ describe("lists", () => {
     const other = await createMerchant(t.app, "Pager");
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) {
-      const r = await call<Payment>(t.app, "POST", "/v1/payments", { key: other.secretKey, body: sandboxPayment("approve") });
+      const r = await call<Payment>(t.app, "POST", "/v1/payments", {
+        key: other.secretKey,
+        body: sandboxPayment("approve"),
+      });
       ids.push(r.body.id);
     }
     const seen: string[] = [];
@@ -255,14 +306,21 @@ describe("lists", () => {
       cursor = page.body.data.at(-1)!.id;
     }
     assert.deepEqual(seen, [...ids].reverse());
-    const back = await call<{ data: Payment[]; has_more: boolean }>(t.app, "GET", `/v1/payments?limit=2&ending_before=${ids[2]}`, {
-      key: other.secretKey,
-    });
+    const back = await call<{ data: Payment[]; has_more: boolean }>(
+      t.app,
+      "GET",
+      `/v1/payments?limit=2&ending_before=${ids[2]}`,
+      {
+        key: other.secretKey,
+      },
+    );
     assert.deepEqual(
       back.body.data.map((p) => p.id),
       [ids[4], ids[3]],
     );
-    const failed = await call<{ data: Payment[] }>(t.app, "GET", "/v1/payments?status=failed", { key: other.secretKey });
+    const failed = await call<{ data: Payment[] }>(t.app, "GET", "/v1/payments?status=failed", {
+      key: other.secretKey,
+    });
     assert.equal(failed.body.data.length, 0);
   });
 });

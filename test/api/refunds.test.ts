@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
-import { call, createMerchant, createTestApp, type MerchantKeys, sandboxPayment, type TestApp } from "../support/app.ts";
+import {
+  call,
+  createMerchant,
+  createTestApp,
+  type MerchantKeys,
+  sandboxPayment,
+  type TestApp,
+} from "../support/app.ts";
 
 let t: TestApp;
 let m: MerchantKeys;
@@ -16,7 +23,10 @@ after(() => t.close());
 type Refund = { id: string; status: string; amount: number; payment: string };
 
 async function paid(amount: number) {
-  const r = await call<{ id: string }>(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("approve", { amount }) });
+  const r = await call<{ id: string }>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve", { amount }),
+  });
   assert.equal(r.status, 201);
   return r.body.id;
 }
@@ -36,7 +46,12 @@ test("a full refund by default, then nothing is left", async () => {
   assert.equal(more.status, 400);
   assert.equal(more.body.error.code, "refund_exceeds_captured");
   assert.equal(more.body.error.param, "amount");
-  const balance = await call<{ available: Array<{ currency: string; amount: number }> }>(t.app, "GET", "/v1/balance", { key: m.secretKey });
+  const balance = await call<{ available: Array<{ currency: string; amount: number }> }>(
+    t.app,
+    "GET",
+    "/v1/balance",
+    { key: m.secretKey },
+  );
   assert.ok(balance.body.available.every((b) => b.amount >= 0));
 });
 
@@ -45,14 +60,17 @@ test("50 concurrent partial refunds never sum past the capture", async () => {
   const id = await paid(captured);
   const amounts = Array.from({ length: 50 }, (_, i) => 30 + (i % 7) * 10);
   const replies = await Promise.all(
-    amounts.map((amount) => call<Refund>(t.app, "POST", "/v1/refunds", { key: m.secretKey, body: { payment: id, amount } })),
+    amounts.map((amount) =>
+      call<Refund>(t.app, "POST", "/v1/refunds", { key: m.secretKey, body: { payment: id, amount } }),
+    ),
   );
   const accepted = replies.filter((r) => r.status === 201);
   const refused = replies.filter((r) => r.status !== 201);
   const total = accepted.reduce((sum, r) => sum + r.body.amount, 0);
   assert.ok(total <= captured, `refunded ${total} of ${captured}`);
   assert.ok(refused.length > 0, "some refunds had to be refused");
-  for (const r of refused) assert.equal((r.body as unknown as { error: { code: string } }).error.code, "refund_exceeds_captured");
+  for (const r of refused)
+    assert.equal((r.body as unknown as { error: { code: string } }).error.code, "refund_exceeds_captured");
   const p = await call<{ amount_refunded: number }>(t.app, "GET", `/v1/payments/${id}`, { key: m.secretKey });
   assert.equal(p.body.amount_refunded, total);
   const { rows } = await t.services.db.query<{ n: bigint; sum: bigint }>(
@@ -65,30 +83,50 @@ test("50 concurrent partial refunds never sum past the capture", async () => {
 
 test("property: any sequence of refund requests keeps refunded <= captured and the ledger in step", async () => {
   await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 1, max: 5000 }), fc.array(fc.integer({ min: 1, max: 3000 }), { maxLength: 8 }), async (captured, asks) => {
-      const id = await paid(captured);
-      let expected = 0;
-      for (const amount of asks) {
-        const r = await call<Refund>(t.app, "POST", "/v1/refunds", { key: m.secretKey, body: { payment: id, amount } });
-        if (expected + amount <= captured) {
-          assert.equal(r.status, 201);
-          expected += amount;
-        } else {
-          assert.equal(r.status, 400);
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 5000 }),
+      fc.array(fc.integer({ min: 1, max: 3000 }), { maxLength: 8 }),
+      async (captured, asks) => {
+        const id = await paid(captured);
+        let expected = 0;
+        for (const amount of asks) {
+          const r = await call<Refund>(t.app, "POST", "/v1/refunds", {
+            key: m.secretKey,
+            body: { payment: id, amount },
+          });
+          if (expected + amount <= captured) {
+            assert.equal(r.status, 201);
+            expected += amount;
+          } else {
+            assert.equal(r.status, 400);
+          }
         }
-      }
-      const p = await call<{ amount_refunded: number }>(t.app, "GET", `/v1/payments/${id}`, { key: m.secretKey });
-      assert.equal(p.body.amount_refunded, expected);
-    }),
+        const p = await call<{ amount_refunded: number }>(t.app, "GET", `/v1/payments/${id}`, {
+          key: m.secretKey,
+        });
+        assert.equal(p.body.amount_refunded, expected);
+      },
+    ),
     { numRuns: 15 },
   );
-  const tb = await call<{ data: Array<{ debits: number; credits: number }> }>(t.app, "GET", "/v1/ledger/trial_balance", { key: m.secretKey });
+  const tb = await call<{ data: Array<{ debits: number; credits: number }> }>(
+    t.app,
+    "GET",
+    "/v1/ledger/trial_balance",
+    { key: m.secretKey },
+  );
   for (const row of tb.body.data) assert.equal(row.debits, row.credits);
 });
 
 test("only succeeded payments can be refunded; unknown payments answer 404 naming the field", async () => {
-  const failed = await call<{ id: string }>(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("decline_generic") });
-  const r = await call<{ error: { code: string } }>(t.app, "POST", "/v1/refunds", { key: m.secretKey, body: { payment: failed.body.id } });
+  const failed = await call<{ id: string }>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("decline_generic"),
+  });
+  const r = await call<{ error: { code: string } }>(t.app, "POST", "/v1/refunds", {
+    key: m.secretKey,
+    body: { payment: failed.body.id },
+  });
   assert.equal(r.status, 409);
   assert.equal(r.body.error.code, "payment_unexpected_state");
   const missing = await call<{ error: { code: string; param: string } }>(t.app, "POST", "/v1/refunds", {
@@ -102,9 +140,21 @@ test("only succeeded payments can be refunded; unknown payments answer 404 namin
 test("refunds appear on the payment's timeline with their provider interaction", async () => {
   const id = await paid(400);
   await call(t.app, "POST", "/v1/refunds", { key: m.secretKey, body: { payment: id, amount: 100 } });
-  const tl = await call<{ data: Array<{ type: string; event?: string; operation?: string }> }>(t.app, "GET", `/v1/payments/${id}/timeline`, {
-    key: m.secretKey,
-  });
+  const tl = await call<{ data: Array<{ type: string; event?: string; operation?: string }> }>(
+    t.app,
+    "GET",
+    `/v1/payments/${id}/timeline`,
+    {
+      key: m.secretKey,
+    },
+  );
   const names = tl.body.data.map((e) => e.event ?? e.operation);
-  assert.deepEqual(names, ["payment.created", "charge", "payment.succeeded", "refund.created", "refund", "refund.succeeded"]);
+  assert.deepEqual(names, [
+    "payment.created",
+    "charge",
+    "payment.succeeded",
+    "refund.created",
+    "refund",
+    "refund.succeeded",
+  ]);
 });
