@@ -63,8 +63,7 @@ function validate(input: CustomerInput): void {
     );
   }
   if (input.country !== undefined) {
-    const name = new Intl.DisplayNames(["en"], { type: "region", fallback: "none" }).of(input.country);
-    if (!name)
+    if (!COUNTRIES.has(input.country))
       throw new ApiError(
         "parameter_invalid",
         "country",
