@@ -3,7 +3,7 @@ import { isRetryableTransactionError } from "../db/db.ts";
 import { type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
 import type { IdempotencyRecord } from "../idempotency/store.ts";
 import { idempotencyRowJson } from "../idempotency/store.ts";
-import type { Ledger } from "../ledger/ledger.ts";
+import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/ledger.ts";
 import type { TransferInput, TransferResult } from "../ledger/types.ts";
 import { assert } from "../platform/errors.ts";
 import type { Metrics } from "../platform/metrics.ts";
@@ -83,7 +83,7 @@ export class GroupCommitter {
     while (this.running < this.options.concurrencyMax && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.batchSizeMax);
       this.running++;
-      this.slot++;
+      this.slot = (this.slot + 1) % BALANCE_SLOT_COUNT;
       void this.runBatch(batch, this.slot).finally(() => {
         this.running--;
         if (this.queue.length > 0) this.pump();

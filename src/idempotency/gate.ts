@@ -23,8 +23,12 @@ export interface Response {
 
 /**
  * Runs a mutating request at most once per key. Requests with a key in flight in this process
- * are answered 409 at once; across processes the database's unique key decides, and the loser
- * answers from the winner's stored response.
+ * are answered 409 at once. Otherwise the request runs, and its commit claims the key in the same
+ * transaction as its effects: when the key is already taken (a retry, or a concurrent request in
+ * another process) the commit drops the request and it answers from the stored response instead.
+ * There is no look-up before the request runs, so the first request with a key costs nothing
+ * extra. That requires every flow to claim the key before anything leaves the process: in-process
+ * providers decide inside the commit, remote ones commit the attempt (and the key) before calling.
  */
 export class IdempotencyGate {
   private readonly inFlight = new Set<string>();
@@ -47,8 +51,6 @@ export class IdempotencyGate {
 
     this.inFlight.add(slot);
     try {
-      const stored = await this.replay(scope, key, hash);
-      if (stored) return stored;
       try {
         return { ...(await execute({ key, requestHash: hash })), replayed: false };
       } catch (error) {
