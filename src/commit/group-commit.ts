@@ -1,9 +1,14 @@
 import type { Db, Queryable } from "../db/db.ts";
 import { isRetryableTransactionError } from "../db/db.ts";
-import { type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
+import { APPEND_TABLES, type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
 import type { IdempotencyRecord } from "../idempotency/store.ts";
 import { idempotencyRowJson } from "../idempotency/store.ts";
-import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/ledger.ts";
+import {
+  BALANCE_SLOT_COUNT,
+  INSERT_TRANSFERS_SQL,
+  type Ledger,
+  UPSERT_BALANCES_SQL,
+} from "../ledger/ledger.ts";
 import type { TransferInput, TransferResult } from "../ledger/types.ts";
 import { assert } from "../platform/errors.ts";
 import type { Metrics } from "../platform/metrics.ts";
@@ -94,10 +99,23 @@ export class GroupCommitter {
 
   private async runBatch(batch: Waiting[], slot: number): Promise<void> {
     const started = performance.now();
+    const lost = new Set<number>();
     try {
-      const outcomes = await this.withRetries(() => this.db.transaction((tx) => this.write(tx, batch, slot)));
+      let outcomes: CommitOutcome[] | null = null;
+      // A request whose key another writer holds rolls the batch back; it runs again without it.
+      while (outcomes === null) {
+        try {
+          outcomes = await this.withRetries(() =>
+            this.db.transaction((tx) => this.write(tx, batch, slot, lost)),
+          );
+        } catch (error) {
+          if (!(error instanceof KeysTaken)) throw error;
+          for (const i of error.indices) lost.add(i);
+        }
+      }
+      const settled = outcomes;
       batch.forEach((w, i) => {
-        w.resolve(outcomes[i]!);
+        w.resolve(settled[i]!);
       });
       this.metrics?.commitBatchSize.observe(batch.length);
       this.metrics?.commitDuration.observe((performance.now() - started) / 1000);
@@ -110,11 +128,13 @@ export class GroupCommitter {
       for (const waiting of batch) {
         try {
           const [outcome] = await this.withRetries(() =>
-            this.db.transaction((tx) => this.write(tx, [waiting], slot)),
+            this.db.transaction((tx) => this.write(tx, [waiting], slot, new Set())),
           );
           waiting.resolve(outcome!);
         } catch (singleError) {
-          waiting.reject(singleError);
+          if (singleError instanceof KeysTaken)
+            waiting.resolve({ ok: false, reason: "idempotency_conflict" });
+          else waiting.reject(singleError);
         }
       }
     }
@@ -130,26 +150,22 @@ export class GroupCommitter {
     }
   }
 
-  private async write(tx: Queryable, batch: readonly Waiting[], slot: number): Promise<CommitOutcome[]> {
-    const outcomes: CommitOutcome[] = batch.map(() => ({ ok: true }));
+  /**
+   * Writes a batch, usually in one statement: the common payment needs no reads, so its key
+   * claims, ledger transfers, balance deltas and rows all go in one round trip (a chain of
+   * data-modifying CTEs). Journals that need reads or locks go through `Ledger.apply` first.
+   */
+  private async write(
+    tx: Queryable,
+    batch: readonly Waiting[],
+    slot: number,
+    lost: ReadonlySet<number>,
+  ): Promise<CommitOutcome[]> {
+    const outcomes: CommitOutcome[] = batch.map((_, i) =>
+      lost.has(i) ? { ok: false, reason: "idempotency_conflict" } : { ok: true },
+    );
 
-    // 1. Claim idempotency keys; a key another writer holds drops its request.
-    const claims = batch.flatMap((w, i) => (w.unit.idempotency ? [{ i, record: w.unit.idempotency }] : []));
-    if (claims.length > 0) {
-      const { rows } = await tx.query<{ merchant_id: string; mode: string; key: string }>(
-        `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
-         on conflict do nothing returning merchant_id, mode, key`,
-        [JSON.stringify(claims.map((c) => idempotencyRowJson(c.record)))],
-      );
-      const won = new Set(rows.map((r) => `${r.merchant_id}\u0000${r.mode}\u0000${r.key}`));
-      for (const { i, record } of claims) {
-        if (!won.has(`${record.merchantId}\u0000${record.mode}\u0000${record.key}`)) {
-          outcomes[i] = { ok: false, reason: "idempotency_conflict" };
-        }
-      }
-    }
-
-    // 2. Money: every surviving request's journal, decided and written together.
+    // 1. Money: every remaining request's journal, decided together.
     const transfers: TransferInput[] = [];
     const owner: number[] = [];
     batch.forEach((w, i) => {
@@ -159,37 +175,63 @@ export class GroupCommitter {
         owner.push(i);
       }
     });
+    let transfersJson = "[]";
+    let balancesJson = "[]";
     if (transfers.length > 0) {
       const nowMs = Math.max(...batch.map((w) => w.unit.nowMs));
-      const results = await this.ledger.apply(tx, transfers, { nowMs, slot });
-      const rejectedKeys: IdempotencyRecord[] = [];
+      const plan = this.ledger.planAppend(transfers, { nowMs, slot });
+      const results = plan ? plan.results : await this.ledger.apply(tx, transfers, { nowMs, slot });
+      if (plan) {
+        transfersJson = plan.transfersJson;
+        balancesJson = plan.balancesJson;
+      }
       results.forEach((result, j) => {
         const i = owner[j]!;
         if (result === "ok" || result === "exists" || !outcomes[i]!.ok) return;
         outcomes[i] = { ok: false, reason: "ledger_rejected", result };
-        const record = batch[i]!.unit.idempotency;
-        if (record) rejectedKeys.push(record);
       });
-      for (const record of rejectedKeys) {
-        await tx.query("delete from idempotency_keys where merchant_id = $1 and mode = $2 and key = $3", [
-          record.merchantId,
-          record.mode,
-          record.key,
-        ]);
-      }
     }
 
-    // 3. Rows, one statement per table.
-    const byTable = new Map<AppendTable, DbRow[]>();
+    // 2. Keys and rows of the requests that remain, with the planned ledger writes, in one statement.
+    const claims: Array<{ i: number; record: IdempotencyRecord }> = [];
+    const byTable = new Map<AppendTable, DbRow[]>(APPEND_TABLES.map((t) => [t, []]));
     batch.forEach((w, i) => {
       if (!outcomes[i]!.ok) return;
-      for (const { table, row } of w.unit.rows) {
-        const list = byTable.get(table) ?? [];
-        list.push(row);
-        byTable.set(table, list);
-      }
+      if (w.unit.idempotency) claims.push({ i, record: w.unit.idempotency });
+      for (const { table, row } of w.unit.rows) byTable.get(table)!.push(row);
     });
-    for (const [table, rows] of byTable) await tx.query(insertRowsSql(table), [rowsToJson(rows)]);
+    const { rows: claimed } = await tx.query<{ merchant_id: string; mode: string; key: string }>(
+      WRITE_BATCH_SQL,
+      [
+        JSON.stringify(claims.map((c) => idempotencyRowJson(c.record))),
+        transfersJson,
+        balancesJson,
+        ...APPEND_TABLES.map((t) => rowsToJson(byTable.get(t)!)),
+      ],
+    );
+    if (claimed.length < claims.length) {
+      const won = new Set(claimed.map((r) => `${r.merchant_id}\u0000${r.mode}\u0000${r.key}`));
+      throw new KeysTaken(
+        claims
+          .filter((c) => !won.has(`${c.record.merchantId}\u0000${c.record.mode}\u0000${c.record.key}`))
+          .map((c) => c.i),
+      );
+    }
     return outcomes;
   }
 }
+
+/** Some keys of a batch were already taken: the batch rolls back and runs without those requests. */
+class KeysTaken extends Error {
+  constructor(readonly indices: number[]) {
+    super("idempotency keys taken by other writers");
+  }
+}
+
+const WRITE_BATCH_SQL = `with claimed as (
+    insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
+    on conflict do nothing returning merchant_id, mode, key),
+  transfers as (${INSERT_TRANSFERS_SQL.replace("$1", "$2")}),
+  balances as (${UPSERT_BALANCES_SQL.replace("$1", "$3")}),
+  ${APPEND_TABLES.map((table, n) => `${table}_rows as (${insertRowsSql(table).replace("$1", `$${n + 4}`)})`).join(",\n  ")}
+  select merchant_id, mode, key from claimed`;

@@ -179,7 +179,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       v1.addHook("onRequest", async (request: FastifyRequest) => {
         request.auth = await services.merchants.authenticate(request.headers.authorization);
         const subject = request.auth.kind === "admin" ? "admin" : request.auth.keyId;
-        const waitMs = limiter.take(subject, Date.now());
+        const waitMs = limiter.take(subject, services.clock.nowMs());
         if (waitMs > 0) {
           throw new ApiError("rate_limited", undefined, undefined, {
             "Retry-After": String(Math.ceil(waitMs / 1000)),

@@ -179,10 +179,7 @@ export class Ledger {
       { nowMs: options.nowMs },
     );
     if (decision.rows.length > 0) {
-      await tx.query(
-        "insert into ledger_transfers select * from json_populate_recordset(null::ledger_transfers, $1::json)",
-        [JSON.stringify(decision.rows.map(transferToJson))],
-      );
+      await tx.query(INSERT_TRANSFERS_SQL, [JSON.stringify(decision.rows.map(transferToJson))]);
       nextSlot = (nextSlot + 1) % BALANCE_SLOT_COUNT;
       const slot = options.slot ?? nextSlot;
       await this.writeDeltas(tx, decision.deltas, accounts, slot);
@@ -196,29 +193,40 @@ export class Ledger {
     accounts: ReadonlyMap<string, Account>,
     slot: number,
   ): Promise<void> {
-    const rows = deltas
-      .map((d) => {
-        const account = accounts.get(d.accountId)!;
-        const limited = account.debitsMustNotExceedCredits || account.creditsMustNotExceedDebits;
-        return {
-          account_id: d.accountId,
-          slot: limited ? 0 : slot,
-          debits_pending: d.debitsPending.toString(),
-          debits_posted: d.debitsPosted.toString(),
-          credits_pending: d.creditsPending.toString(),
-          credits_posted: d.creditsPosted.toString(),
-        };
-      })
-      .sort((a, b) => (a.account_id < b.account_id ? -1 : a.account_id > b.account_id ? 1 : a.slot - b.slot));
-    await tx.query(
-      `insert into ledger_balances select * from json_populate_recordset(null::ledger_balances, $1::json)
-       on conflict (account_id, slot) do update set
-         debits_pending = ledger_balances.debits_pending + excluded.debits_pending,
-         debits_posted = ledger_balances.debits_posted + excluded.debits_posted,
-         credits_pending = ledger_balances.credits_pending + excluded.credits_pending,
-         credits_posted = ledger_balances.credits_posted + excluded.credits_posted`,
-      [JSON.stringify(rows)],
+    await tx.query(UPSERT_BALANCES_SQL, [balanceRowsJson(deltas, accounts, slot)]);
+  }
+
+  /**
+   * The write-only path for the common case: every input moves money between accounts this
+   * process knows, none of which has a limit, under a freshly generated id. Nothing needs to be
+   * read or locked, so the decision is made here and the caller writes `transfersJson` and
+   * `balancesJson` (with `INSERT_TRANSFERS_SQL` and `UPSERT_BALANCES_SQL`, or inside one larger
+   * statement). Returns null when the general path (`apply`) is needed.
+   */
+  planAppend(
+    inputs: readonly TransferInput[],
+    options: ApplyOptions,
+  ): { results: TransferResult[]; transfersJson: string; balancesJson: string } | null {
+    const accounts = new Map<string, Account>();
+    for (const t of inputs) {
+      if (!isMove(t)) return null;
+      for (const id of [t.debitAccountId, t.creditAccountId]) {
+        const account = this.accountCache.get(id);
+        if (!account || account.debitsMustNotExceedCredits || account.creditsMustNotExceedDebits) return null;
+        accounts.set(id, account);
+      }
+    }
+    const decision = decide(
+      inputs,
+      { accounts, existing: new Map(), pending: new Map(), limitedBalances: new Map() },
+      { nowMs: options.nowMs },
     );
+    nextSlot = (nextSlot + 1) % BALANCE_SLOT_COUNT;
+    return {
+      results: decision.results,
+      transfersJson: JSON.stringify(decision.rows.map(transferToJson)),
+      balancesJson: balanceRowsJson(decision.deltas, accounts, options.slot ?? nextSlot),
+    };
   }
 
   /** Balances summed over all slots. */
@@ -232,6 +240,40 @@ export class Ledger {
     );
     return new Map(rows.map((row) => [row.account_id, balanceFromRow(row)]));
   }
+}
+
+export const INSERT_TRANSFERS_SQL =
+  "insert into ledger_transfers select * from json_populate_recordset(null::ledger_transfers, $1::json)";
+
+/** Adds balance deltas to their slots; rows are sorted so concurrent writers lock in one order. */
+export const UPSERT_BALANCES_SQL = `insert into ledger_balances
+  select * from json_populate_recordset(null::ledger_balances, $1::json)
+  on conflict (account_id, slot) do update set
+    debits_pending = ledger_balances.debits_pending + excluded.debits_pending,
+    debits_posted = ledger_balances.debits_posted + excluded.debits_posted,
+    credits_pending = ledger_balances.credits_pending + excluded.credits_pending,
+    credits_posted = ledger_balances.credits_posted + excluded.credits_posted`;
+
+function balanceRowsJson(
+  deltas: readonly BalanceDelta[],
+  accounts: ReadonlyMap<string, Account>,
+  slot: number,
+): string {
+  const rows = deltas
+    .map((d) => {
+      const account = accounts.get(d.accountId)!;
+      const limited = account.debitsMustNotExceedCredits || account.creditsMustNotExceedDebits;
+      return {
+        account_id: d.accountId,
+        slot: limited ? 0 : slot,
+        debits_pending: d.debitsPending.toString(),
+        debits_posted: d.debitsPosted.toString(),
+        credits_pending: d.creditsPending.toString(),
+        credits_posted: d.creditsPosted.toString(),
+      };
+    })
+    .sort((a, b) => (a.account_id < b.account_id ? -1 : a.account_id > b.account_id ? 1 : a.slot - b.slot));
+  return JSON.stringify(rows);
 }
 
 interface BalanceRow {
