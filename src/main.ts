@@ -71,7 +71,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case "migrate": {
       const { values } = parseArgs({ args: rest, options: { status: { type: "boolean", default: false } } });
-      const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      const db = await openDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        poolSizeMax: config.dbPoolSize,
+        writeConcurrencyMax: config.writeConcurrency,
+      });
       try {
         if (values.status) {
           const state = await migrationState(db);
@@ -95,7 +100,12 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write("usage: centime admin-key --reset\n");
         return 2;
       }
-      const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      const db = await openDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        poolSizeMax: config.dbPoolSize,
+        writeConcurrencyMax: config.writeConcurrency,
+      });
       try {
         await migrate(db);
         const key = await new Merchants(db, systemClock).resetAdminKey();

@@ -48,7 +48,14 @@ export interface RunningServer {
 
 export async function startServer(config: Config, role: Role = "all", db?: Db): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
-  const database = db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const database =
+    db ??
+    (await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSizeMax: config.dbPoolSize,
+      writeConcurrencyMax: config.writeConcurrency,
+    }));
   try {
     const applied = await migrate(database);
     if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");

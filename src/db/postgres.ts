@@ -16,6 +16,8 @@ function prepare(params?: readonly unknown[]): unknown[] | undefined {
 export interface PostgresOptions {
   url: string;
   poolSizeMax?: number;
+  /** Group-commit transactions in flight at once. */
+  writeConcurrencyMax?: number;
 }
 
 export async function openPostgres(options: PostgresOptions): Promise<Db> {
@@ -37,7 +39,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
 
   return {
     kind: "postgres",
-    writeConcurrencyMax: Math.max(2, Math.min(6, (options.poolSizeMax ?? 12) >> 1)),
+    writeConcurrencyMax: options.writeConcurrencyMax ?? 4,
     query: (sql, params) => queryOn(pool, sql, params),
     async transaction(work) {
       const client = await pool.connect();

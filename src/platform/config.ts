@@ -12,6 +12,9 @@ export interface Config {
   sandboxAsyncDelayMs: number;
   /** When an unknown outcome is first checked with the provider. */
   reconcileAfterMs: number;
+  /** PostgreSQL connections per process, and how many of them group commit may use at once. */
+  dbPoolSize: number;
+  writeConcurrency: number;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -34,5 +37,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),
     sandboxAsyncDelayMs: intFrom(env.CENTIME_SANDBOX_ASYNC_DELAY_MS, 1000, "CENTIME_SANDBOX_ASYNC_DELAY_MS"),
     reconcileAfterMs: intFrom(env.CENTIME_RECONCILE_AFTER_MS, 2000, "CENTIME_RECONCILE_AFTER_MS"),
+    dbPoolSize: intFrom(env.CENTIME_DB_POOL_SIZE, 12, "CENTIME_DB_POOL_SIZE"),
+    writeConcurrency: intFrom(env.CENTIME_WRITE_CONCURRENCY, 4, "CENTIME_WRITE_CONCURRENCY"),
   };
 }
