@@ -30,14 +30,21 @@ function isAlive(pid: number): boolean {
  * PGlite has no cross-process lock of its own: two processes on one data directory would corrupt
  * it. We hold a pid file created with O_EXCL; a file left by a dead process is taken over.
  */
+const heldByThisProcess = new Set<string>();
+
 function acquireLock(dataDir: string): () => void {
   const lockPath = join(dataDir, "centime.lock");
+  // Our own pid in the file is ours only if this process opened it; otherwise it is left over
+  // from an earlier process that had the same pid (pid 1 in every container run).
+  if (heldByThisProcess.has(lockPath)) throw new DataDirectoryLockedError(dataDir, process.pid);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(lockPath, "wx");
       writeSync(fd, String(process.pid));
       closeSync(fd);
+      heldByThisProcess.add(lockPath);
       return () => {
+        heldByThisProcess.delete(lockPath);
         try {
           if (readFileSync(lockPath, "utf8").trim() === String(process.pid)) unlinkSync(lockPath);
         } catch {
@@ -94,10 +101,9 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedDb
 
   const queryOn = async <Row>(target: Queryable | PGlite, sql: string, params?: readonly unknown[]) => {
     const result = await (target as PGlite).query<Row>(sql, params ? [...params] : undefined);
-    return {
-      rows: result.rows,
-      rowCount: result.affectedRows ?? result.rows.length,
-    } satisfies QueryResult<Row>;
+    // PGlite reports affectedRows 0 for a SELECT: a statement that returns rows counts its rows.
+    const rowCount = result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0);
+    return { rows: result.rows, rowCount } satisfies QueryResult<Row>;
   };
 
   return {

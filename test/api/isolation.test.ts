@@ -144,3 +144,22 @@ test("publishable keys may not use the server API; the admin key may not act as 
   });
   assert.equal(merchantAsAdmin.status, 403);
 });
+
+test("a merchant pays with its own customer, and lists the customer's payments", async () => {
+  const paying = await call<{ id: string; customer: string }>(t.app, "POST", "/v1/payments", {
+    key: alice.secretKey,
+    body: sandboxPayment("approve", { customer: ids.customer }),
+  });
+  assert.equal(paying.status, 201);
+  assert.equal(paying.body.customer, ids.customer);
+  const list = await call<{ data: Array<{ id: string }> }>(
+    t.app,
+    "GET",
+    `/v1/payments?customer=${ids.customer}`,
+    { key: alice.secretKey },
+  );
+  assert.deepEqual(
+    list.body.data.map((p) => p.id),
+    [paying.body.id],
+  );
+});
