@@ -70,7 +70,16 @@ const PAYMENT_BODY = JSON.stringify({
   payment_method: { type: "sandbox", scenario: "approve" },
 });
 
-/** Runs autocannon once; each request has a fresh Idempotency-Key and the next merchant's key. */
+interface Sent {
+  key: string;
+  authorization: string;
+}
+
+/**
+ * Runs autocannon once; each request has a fresh Idempotency-Key and the next merchant's key.
+ * Returns the requests that got no response (in flight when the run stopped, or lost with a
+ * connection): their outcome is unknown to the client, as after a network failure.
+ */
 async function cannon(
   platform: Platform,
   merchants: readonly BenchMerchant[],
@@ -79,8 +88,11 @@ async function cannon(
 ) {
   const run = randomBytes(6).toString("hex");
   const authorizations = merchants.map((m) => `Bearer ${m.secretKey}`);
+  const unanswered = new Map<string, Sent>();
   let n = 0;
-  return autocannon({
+  // Per connection, autocannon calls onResponse for a request before setupRequest for the next,
+  // and hands both the connection's context: the context remembers the key in flight.
+  const result = await autocannon({
     url: platform.url,
     connections,
     duration: s,
@@ -91,35 +103,107 @@ async function cannon(
         method: "POST",
         path: "/v1/payments",
         body: PAYMENT_BODY,
-        setupRequest: (request) => {
+        setupRequest: (request, context) => {
           const i = n++;
+          const sent = {
+            key: `bench-${run}-${i}`,
+            authorization: authorizations[i % authorizations.length]!,
+          };
+          unanswered.set(sent.key, sent);
+          context.key = sent.key;
           return {
             ...request,
             headers: {
               "content-type": "application/json",
-              authorization: authorizations[i % authorizations.length]!,
-              "idempotency-key": `bench-${run}-${i}`,
+              authorization: sent.authorization,
+              "idempotency-key": sent.key,
             },
           };
+        },
+        onResponse: (_status, _body, context) => {
+          if (typeof context.key === "string") unanswered.delete(context.key);
         },
       },
     ],
   });
+  return { result, unanswered: [...unanswered.values()] };
+}
+
+export interface RetryOutcome {
+  retried: number;
+  ok: number;
+  /** 2xx answered from the idempotency record: the first attempt had committed. */
+  replayed: number;
+  failed: number;
 }
 
 /**
- * One load step: a short warm-up (not measured, but its 2xx are counted for the correctness
- * check), then the measured run. Returns the step's figures and the 2xx of both runs.
+ * Retries requests whose outcome the client never learned, with the same Idempotency-Key, the way
+ * a real client would: each either replays the committed payment or creates it now, never both.
  */
-export async function drive(options: DriveOptions): Promise<{ step: StepResult; totalOk: number }> {
+export async function retryUnanswered(platform: Platform, sent: readonly Sent[]): Promise<RetryOutcome> {
+  const outcome: RetryOutcome = { retried: sent.length, ok: 0, replayed: 0, failed: 0 };
+  let next = 0;
+  const worker = async () => {
+    while (next < sent.length) {
+      const { key, authorization } = sent[next++]!;
+      for (let attempt = 1; ; attempt++) {
+        const response = await fetch(`${platform.url}/v1/payments`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization, "idempotency-key": key },
+          body: PAYMENT_BODY,
+        });
+        await response.arrayBuffer();
+        if (response.status >= 200 && response.status < 300) {
+          outcome.ok++;
+          if (response.headers.get("idempotent-replayed") === "true") outcome.replayed++;
+          break;
+        }
+        // 409: the first attempt is still being processed; 429/503: try again shortly.
+        if ([409, 429, 503].includes(response.status) && attempt < 50) {
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        outcome.failed++;
+        break;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, sent.length) }, worker));
+  return outcome;
+}
+
+function addRetries(a: RetryOutcome, b: RetryOutcome): RetryOutcome {
+  return {
+    retried: a.retried + b.retried,
+    ok: a.ok + b.ok,
+    replayed: a.replayed + b.replayed,
+    failed: a.failed + b.failed,
+  };
+}
+
+export const NO_RETRIES: RetryOutcome = { retried: 0, ok: 0, replayed: 0, failed: 0 };
+
+/**
+ * One load step: a short warm-up (not measured, but its 2xx count for the correctness check),
+ * then the measured run. Requests left unanswered when a run stops are retried afterwards with
+ * their Idempotency-Key (outside the measured window).
+ */
+export async function drive(
+  options: DriveOptions,
+): Promise<{ step: StepResult; totalOk: number; retries: RetryOutcome }> {
   const { platform, sampler, merchants, connections } = options;
   let warmOk = 0;
+  let retries = NO_RETRIES;
   if (options.warmupS > 0) {
     const warm = await cannon(platform, merchants, connections, options.warmupS);
-    warmOk = warm["2xx"];
+    warmOk = warm.result["2xx"];
+    retries = addRetries(retries, await retryUnanswered(platform, warm.unanswered));
   }
   sampler.takePeakMb();
-  const result = await cannon(platform, merchants, connections, options.durationS);
+  const { result, unanswered } = await cannon(platform, merchants, connections, options.durationS);
+  const peakRssMb = sampler.takePeakMb();
+  retries = addRetries(retries, await retryUnanswered(platform, unanswered));
   const statusCodes: Record<string, number> = {};
   for (const [code, { count }] of Object.entries(result.statusCodeStats)) statusCodes[code] = count;
   const durationS = result.duration > 0 ? result.duration : options.durationS;
@@ -135,8 +219,8 @@ export async function drive(options: DriveOptions): Promise<{ step: StepResult; 
     paymentsPerSec: result["2xx"] / durationS,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    peakRssMb: sampler.takePeakMb(),
+    peakRssMb,
     statusCodes,
   };
-  return { step, totalOk: warmOk + result["2xx"] };
+  return { step, totalOk: warmOk + result["2xx"] + retries.ok, retries };
 }
