@@ -148,12 +148,23 @@ export async function retryUnanswered(platform: Platform, sent: readonly Sent[])
     while (next < sent.length) {
       const { key, authorization } = sent[next++]!;
       for (let attempt = 1; ; attempt++) {
-        const response = await fetch(`${platform.url}/v1/payments`, {
-          method: "POST",
-          headers: { "content-type": "application/json", authorization, "idempotency-key": key },
-          body: PAYMENT_BODY,
-        });
-        await response.arrayBuffer();
+        let response: Response;
+        try {
+          response = await fetch(`${platform.url}/v1/payments`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization, "idempotency-key": key },
+            body: PAYMENT_BODY,
+            signal: AbortSignal.timeout(30_000),
+          });
+          await response.arrayBuffer();
+        } catch (error) {
+          // A connection reset or a timeout: the outcome is still unknown, so ask again.
+          if (attempt < 50) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          throw error;
+        }
         if (response.status >= 200 && response.status < 300) {
           outcome.ok++;
           if (response.headers.get("idempotent-replayed") === "true") outcome.replayed++;
