@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { loadavg } from "node:os";
 import autocannon from "autocannon";
 import type { Platform, RssSampler } from "./platform.ts";
 
@@ -51,6 +52,8 @@ export interface StepResult {
   p99Ms: number;
   peakRssMb: number;
   statusCodes: Record<string, number>;
+  /** The machine's 1-minute load average at the end of the step. */
+  loadAverage: number;
 }
 
 export interface DriveOptions {
@@ -232,6 +235,7 @@ export async function drive(
     p99Ms: result.latency.p99,
     peakRssMb,
     statusCodes,
+    loadAverage: loadavg()[0]!,
   };
   return { step, totalOk: warmOk + result["2xx"] + retries.ok, retries };
 }
