@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { REPO_ROOT } from "./platform.ts";
@@ -135,11 +135,13 @@ export function formatProfile(summary: ProfileSummary): string {
   return lines.join("\n");
 }
 
+/** The main thread's profile: the largest one (the others are tsx's loader thread). */
 export function latestProfile(dir: string): string | null {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".cpuprofile"))
-    .sort();
-  return files.length ? join(dir, files[files.length - 1]!) : null;
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).size - statSync(a).size);
+  return files[0] ?? null;
 }
 
 // `node --import tsx bench/profile.ts <file.cpuprofile>` prints a summary of any profile.
