@@ -1,0 +1,44 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+/** The maintenance database of the local server; override with BENCH_PG_URL. */
+export const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+export function databaseUrl(name: string): string {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates an empty database with a random name and returns the name. */
+export async function createDatabase(prefix: string): Promise<string> {
+  const name = `${prefix}_${randomBytes(4).toString("hex")}`;
+  await withClient(ADMIN_URL, (c) => c.query(`create database ${name}`));
+  return name;
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  await withClient(ADMIN_URL, (c) => c.query(`drop database if exists ${name} with (force)`));
+}
+
+export async function serverSettings(): Promise<Record<string, string>> {
+  return withClient(ADMIN_URL, async (c) => {
+    const names = ["server_version", "max_connections", "synchronous_commit", "fsync", "shared_buffers"];
+    const settings: Record<string, string> = {};
+    for (const name of names) {
+      const { rows } = await c.query<Record<string, string>>(`show ${name}`);
+      settings[name] = rows[0]?.[name] ?? "?";
+    }
+    return settings;
+  });
+}

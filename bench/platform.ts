@@ -1,0 +1,196 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function newAdminKey(): string {
+  return `bench_admin_${randomBytes(24).toString("hex")}`;
+}
+
+export interface PlatformOptions {
+  /** PostgreSQL URL; unset = embedded database in dataDir. */
+  databaseUrl?: string;
+  dataDir?: string;
+  adminKey: string;
+  port?: number;
+  /** Directory for `node --cpu-prof` output; unset = no profiling. */
+  cpuProfileDir?: string;
+  readyTimeoutMs?: number;
+}
+
+/** The platform as a child process: `node --import tsx src/main.ts start`. */
+export class Platform {
+  private output = "";
+  private exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+    readonly adminKey: string,
+  ) {
+    this.exited = new Promise((resolveExit) => {
+      child.once("exit", (code, signal) => {
+        this.exitCode = code ?? (signal ? -1 : null);
+        resolveExit(this.exitCode);
+      });
+    });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString("utf8")).slice(-8000);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** The last few kilobytes the child printed (stdout and stderr). */
+  tail(): string {
+    return this.output;
+  }
+
+  /** Spawns the platform and waits for `/ready` to answer 200; `readyMs` is spawn to first 200. */
+  static async start(options: PlatformOptions): Promise<{ platform: Platform; readyMs: number }> {
+    const port = options.port ?? (await freePort());
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      CENTIME_ADMIN_KEY: options.adminKey,
+      CENTIME_RATE_LIMIT_PER_SECOND: "0",
+      LOG_LEVEL: "warn",
+    };
+    delete env.DATABASE_URL;
+    delete env.CENTIME_DATA_DIR;
+    if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
+    if (options.dataDir) env.CENTIME_DATA_DIR = options.dataDir;
+    const nodeArgs = options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+    const started = performance.now();
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts", "start"], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const platform = new Platform(child, `http://127.0.0.1:${port}`, options.adminKey);
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+    for (;;) {
+      if (!platform.running) {
+        throw new Error(`the platform exited before it was ready:\n${platform.tail()}`);
+      }
+      try {
+        const response = await fetch(`${platform.url}/ready`, { signal: AbortSignal.timeout(1000) });
+        await response.arrayBuffer();
+        if (response.status === 200) return { platform, readyMs: performance.now() - started };
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await platform.stop();
+        throw new Error(`the platform was not ready within the timeout:\n${platform.tail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after a grace period; resolves with the exit code. */
+  async stop(graceMs = 15_000): Promise<number | null> {
+    if (!this.running) return this.exitCode ?? null;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async request(
+    method: string,
+    path: string,
+    key: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; json: unknown }> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let json: unknown = text;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, json };
+  }
+}
+
+/** Samples a process's resident set size (VmRSS) every `intervalMs` and keeps the peak. */
+export class RssSampler {
+  private peakKb = 0;
+  private timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pid: number,
+    intervalMs = 200,
+  ) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    const kb = rssKb(this.pid);
+    if (kb !== null && kb > this.peakKb) this.peakKb = kb;
+  }
+
+  /** Peak since the last reset, in MB; starts a new window. */
+  takePeakMb(): number {
+    this.sample();
+    const mb = this.peakKb / 1024;
+    this.peakKb = 0;
+    return mb;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+export function rssKb(pid: number): number | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
