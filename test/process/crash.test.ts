@@ -77,7 +77,11 @@ async function assertBalanced(base: string, key: string): Promise<TrialRow[]> {
   assert.equal(r.status, 200, r.text);
   for (const row of r.body.data) {
     assert.equal(row.debits, row.credits, `${row.currency}: debits == credits`);
-    assert.equal(row.pending_debits, row.pending_credits, `${row.currency}: pending debits == pending credits`);
+    assert.equal(
+      row.pending_debits,
+      row.pending_credits,
+      `${row.currency}: pending debits == pending credits`,
+    );
     assert.equal(row.balanced, true, `${row.currency}: balanced`);
   }
   return r.body.data;
@@ -176,7 +180,11 @@ test("kill -9 during a burst: every key replays to exactly one payment, the ledg
   for (const p of listed) capturedBy.set(p.currency, (capturedBy.get(p.currency) ?? 0) + p.amount_captured);
   const expectedBy = new Map<string, number>();
   for (const b of bodies) expectedBy.set(b.currency, (expectedBy.get(b.currency) ?? 0) + b.amount);
-  assert.deepEqual(Object.fromEntries(capturedBy), Object.fromEntries(expectedBy), "captured == asked, per currency");
+  assert.deepEqual(
+    Object.fromEntries(capturedBy),
+    Object.fromEntries(expectedBy),
+    "captured == asked, per currency",
+  );
   const trial = await assertBalanced(second.url, secretKey);
   assert.deepEqual(trial.map((r) => r.currency).sort(), ["EUR", "USD"]);
 

@@ -60,7 +60,8 @@ function track(child: ChildProcess): void {
 export function childEnv(overrides: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (name === "DATABASE_URL" || name === "PORT" || name === "HOST" || name.startsWith("CENTIME_")) continue;
+    if (name === "DATABASE_URL" || name === "PORT" || name === "HOST" || name.startsWith("CENTIME_"))
+      continue;
     // The child is a program, not a test: node's test runner sets these for its own children.
     if (name === "NODE_TEST_CONTEXT" || name === "NODE_OPTIONS") continue;
     env[name] = value;
