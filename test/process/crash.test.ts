@@ -195,7 +195,9 @@ test("kill -9 during a burst: every key replays to exactly one payment, the ledg
       `first start ${first.startMs.toFixed(0)} ms, restart after crash ${second.startMs.toFixed(0)} ms`,
   );
 
-  // SIGKILL right after a start, then the store must still open, with everything in it.
+  // SIGKILL the restarted server, SIGKILL the next one right after its start, and the store
+  // must still open with everything in it.
+  await second.kill9();
   const third = await start();
   await third.kill9();
   const fourth = await start();

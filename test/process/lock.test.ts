@@ -122,6 +122,7 @@ describe("the lock, across processes (centime start)", () => {
   });
 
   test("after a SIGKILL (stale lock), a new start on the directory comes up and keeps the data", async () => {
+    assert.ok(merchantId, "the first test created a merchant");
     // A fresh stale lock: the pid of a process that has exited.
     writeFileSync(lockPath, String(await deadPid()));
     const next = await startCentime(env);
