@@ -106,7 +106,13 @@ export async function claimDueDeliveries(
       eventId: row.event_id,
       eventType: row.type,
       body: JSON.stringify(
-        eventBody({ id: row.event_id, type: row.type, created: row.event_created, data: row.data }),
+        eventBody({
+          id: row.event_id,
+          mode: row.mode,
+          type: row.type,
+          created: row.event_created,
+          data: row.data,
+        }),
       ),
     }));
 }

@@ -17,12 +17,13 @@ import {
  * trigger queues their webhook deliveries in that same transaction (migration 0010).
  */
 
-/** An event as the API and webhooks show it: `{id, object, type, created, data: {object}}`. */
+/** An event as the API and webhooks show it: `{id, object, type, created, livemode, data: {object}}`. */
 export interface Event {
   id: string;
   object: "event";
   type: string;
   created: string;
+  livemode: boolean;
   data: unknown;
 }
 
@@ -37,8 +38,16 @@ export interface EventRow {
   created: Date | string;
 }
 
-export function eventBody(row: Pick<EventRow, "id" | "type" | "created" | "data">): Event {
-  return { id: row.id, object: "event", type: row.type, created: toIso(row.created), data: row.data };
+/** The same shape as the core's `presentEvent` (src/events/outbox.ts on main): one of them should go. */
+export function eventBody(row: Pick<EventRow, "id" | "mode" | "type" | "created" | "data">): Event {
+  return {
+    id: row.id,
+    object: "event",
+    type: row.type,
+    created: toIso(row.created),
+    livemode: row.mode === "live",
+    data: row.data,
+  };
 }
 
 export interface NewEvent {
