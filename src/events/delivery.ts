@@ -160,66 +160,99 @@ function attemptError(result: SendResult): string | null {
   return "http_status";
 }
 
+export interface AttemptToRecord {
+  delivery: ClaimedDelivery;
+  result: SendResult;
+  /** When the attempt ended, on the injected clock. */
+  nowMs: number;
+}
+
+export interface RecordedAttempt {
+  outcome: DeliveryOutcome;
+  /** False when this claim's lease had run out and another claim owns the delivery now. */
+  recorded: boolean;
+}
+
+const RECORD_SQL = `
+  with attempt as (
+    select * from unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::integer[], $13::boolean[],
+                         $14::text[], $15::integer[], $16::text[], $17::integer[], $18::text[])
+      as a(delivery_id, lease_token, delivery_status, next_attempt_at, created, id, merchant_id, mode, endpoint_id,
+           event_id, event_type, attempt_number, manual, status, response_status, error, latency_ms, url)
+  ), moved as (
+    update webhook_deliveries d
+       set status = a.delivery_status, attempt_count = d.attempt_count + 1,
+           next_attempt_at = a.next_attempt_at, lease_token = null, updated = a.created
+      from attempt a
+     where d.id = a.delivery_id and d.lease_token = a.lease_token
+    returning d.id
+  ), logged as (
+    insert into webhook_attempts (id, merchant_id, mode, endpoint_id, delivery_id, event_id, event_type, attempt_number,
+                                  manual, status, response_status, error, latency_ms, url, created)
+    select id, merchant_id, mode, endpoint_id, delivery_id, event_id, event_type, attempt_number,
+           manual, status, response_status, error, latency_ms, url, created
+      from attempt
+  )
+  select id from moved`;
+
 /**
- * Records one attempt and moves the delivery on. The attempt is always logged (it happened); the
- * delivery moves only if this claim still holds its lease, so a worker that outlived its lease
- * cannot undo what the worker that took over has recorded. Returns whether the lease still held.
+ * Records attempts and moves their deliveries on, many in one statement (one commit for a whole
+ * batch of outcomes). An attempt is always logged (it happened); its delivery moves only if this
+ * claim still holds the lease, so a worker that outlived its lease cannot undo what the worker that
+ * took over has recorded. A 410 also disables the endpoint, in the same transaction.
  */
-export async function recordAttempt(
+export async function recordAttempts(
   db: Db,
-  delivery: ClaimedDelivery,
-  result: SendResult,
-  options: { nowMs: number; random: Random },
-): Promise<{ outcome: DeliveryOutcome; recorded: boolean }> {
-  const { nowMs } = options;
-  const outcome = decideOutcome(delivery.attemptsMade, result, nowMs, options.random);
-  const succeeded = outcome.status === "succeeded";
-  const write = async (q: Queryable) => {
-    const { rows } = await q.query<{ recorded: bigint }>(
-      `with moved as (
-         update webhook_deliveries
-            set status = $3, attempt_count = attempt_count + 1,
-                next_attempt_at = coalesce($4::timestamptz, next_attempt_at), lease_token = null, updated = $5::timestamptz
-          where id = $1 and lease_token = $2
-         returning id
-       ), logged as (
-         insert into webhook_attempts (id, merchant_id, mode, endpoint_id, delivery_id, event_id, event_type,
-                                       attempt_number, manual, status, response_status, error, latency_ms, url, created)
-         values ($6, $7, $8, $9, $1, $10, $11, $12, $13, $14, $15, $16, $17, $18, $5::timestamptz)
-       )
-       select count(*) as recorded from moved`,
-      [
-        delivery.id,
-        delivery.leaseToken,
-        outcome.status,
-        outcome.status === "pending" ? iso(outcome.nextAttemptMs) : null,
-        iso(nowMs),
-        newId("att", nowMs),
-        delivery.merchantId,
-        delivery.mode,
-        delivery.endpointId,
-        delivery.eventId,
-        delivery.eventType,
-        delivery.attemptsMade + 1,
-        delivery.manual,
-        succeeded ? "succeeded" : "failed",
-        result.status ?? null,
-        attemptError(result),
-        result.latencyMs,
-        delivery.url,
-      ],
+  attempts: readonly AttemptToRecord[],
+  random: Random,
+): Promise<RecordedAttempt[]> {
+  if (attempts.length === 0) return [];
+  const outcomes = attempts.map((a) => decideOutcome(a.delivery.attemptsMade, a.result, a.nowMs, random));
+  const columns = (list: readonly AttemptToRecord[], outcomesOf: readonly DeliveryOutcome[]) => [
+    list.map((a) => a.delivery.id),
+    list.map((a) => a.delivery.leaseToken),
+    outcomesOf.map((o) => o.status),
+    // A finished delivery keeps the time of its last attempt.
+    outcomesOf.map((o, i) => (o.status === "pending" ? iso(o.nextAttemptMs) : iso(list[i]!.nowMs))),
+    list.map((a) => iso(a.nowMs)),
+    list.map((a) => newId("att", a.nowMs)),
+    list.map((a) => a.delivery.merchantId),
+    list.map((a) => a.delivery.mode),
+    list.map((a) => a.delivery.endpointId),
+    list.map((a) => a.delivery.eventId),
+    list.map((a) => a.delivery.eventType),
+    list.map((a) => a.delivery.attemptsMade + 1),
+    list.map((a) => a.delivery.manual),
+    outcomesOf.map((o) => (o.status === "succeeded" ? "succeeded" : "failed")),
+    list.map((a) => a.result.status ?? null),
+    list.map((a) => attemptError(a.result)),
+    list.map((a) => a.result.latencyMs),
+    list.map((a) => a.delivery.url),
+  ];
+  const write = async (q: Queryable, indexes: number[]) => {
+    const list = indexes.map((i) => attempts[i]!);
+    const { rows } = await q.query<{ id: bigint }>(
+      RECORD_SQL,
+      columns(
+        list,
+        indexes.map((i) => outcomes[i]!),
+      ),
     );
-    return Number(rows[0]?.recorded ?? 0n) > 0;
+    return new Set(rows.map((r) => BigInt(r.id)));
   };
-  if (outcome.status === "failed" && outcome.disableEndpoint) {
-    const recorded = await db.transaction(async (tx) => {
-      const moved = await write(tx);
-      if (moved) await disableEndpoint(tx, delivery.endpointId, "gone", nowMs);
-      return moved;
+  const gone = outcomes.flatMap((o, i) => (o.status === "failed" && o.disableEndpoint ? [i] : []));
+  const usual = outcomes.flatMap((o, i) => (o.status === "failed" && o.disableEndpoint ? [] : [i]));
+  const moved = usual.length > 0 ? await write(db, usual) : new Set<bigint>();
+  for (const index of gone) {
+    const attempt = attempts[index]!;
+    await db.transaction(async (tx) => {
+      const movedHere = await write(tx, [index]);
+      if (movedHere.size > 0) await disableEndpoint(tx, attempt.delivery.endpointId, "gone", attempt.nowMs);
+      for (const id of movedHere) moved.add(id);
     });
-    return { outcome, recorded };
   }
-  return { outcome, recorded: await write(db) };
+  return outcomes.map((outcome, i) => ({ outcome, recorded: moved.has(attempts[i]!.delivery.id) }));
 }
 
 export interface DeliveryPassOptions {
@@ -243,11 +276,13 @@ export async function runDeliveryPass(options: DeliveryPassOptions): Promise<num
     limit: options.limit ?? WEBHOOK_LIMITS.claim_batch_size_max,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
   });
-  await Promise.all(
-    claimed.map(async (delivery) => {
-      const result = await sendDelivery(delivery, clock.nowMs(), transport);
-      await recordAttempt(db, delivery, result, { nowMs: clock.nowMs(), random });
-    }),
+  const attempts = await Promise.all(
+    claimed.map(async (delivery) => ({
+      delivery,
+      result: await sendDelivery(delivery, clock.nowMs(), transport),
+      nowMs: clock.nowMs(),
+    })),
   );
+  await recordAttempts(db, attempts, random);
   return claimed.length;
 }

@@ -1,6 +1,13 @@
 import type { Db } from "../db/db.ts";
 import { type Clock, systemClock } from "../platform/clock.ts";
-import { type ClaimedDelivery, claimDueDeliveries, recordAttempt, sendDelivery } from "./delivery.ts";
+import {
+  type AttemptToRecord,
+  type ClaimedDelivery,
+  claimDueDeliveries,
+  type RecordedAttempt,
+  recordAttempts,
+  sendDelivery,
+} from "./delivery.ts";
 import { WEBHOOK_LIMITS } from "./limits.ts";
 import { pruneEventsData } from "./retention.ts";
 import type { Random } from "./schedule.ts";
@@ -75,9 +82,40 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
       wakeUp = done;
     });
 
+  // Outcomes that finish while a batch is being written wait and go in the next one: one commit
+  // records many attempts.
+  type Waiting = {
+    attempt: AttemptToRecord;
+    resolve(result: RecordedAttempt): void;
+    reject(error: unknown): void;
+  };
+  const toRecord: Waiting[] = [];
+  let recording: Promise<void> | undefined;
+  const flush = async () => {
+    while (toRecord.length > 0) {
+      const batch = toRecord.splice(0, WEBHOOK_LIMITS.claim_batch_size_max);
+      try {
+        const results = await recordAttempts(
+          db,
+          batch.map((w) => w.attempt),
+          random,
+        );
+        for (const [i, waiting] of batch.entries()) waiting.resolve(results[i]!);
+      } catch (error) {
+        for (const waiting of batch) waiting.reject(error);
+      }
+    }
+    recording = undefined;
+  };
+  const record = (attempt: AttemptToRecord) =>
+    new Promise<RecordedAttempt>((resolve, reject) => {
+      toRecord.push({ attempt, resolve, reject });
+      recording ??= flush();
+    });
+
   const deliver = async (delivery: ClaimedDelivery) => {
     const result = await sendDelivery(delivery, clock.nowMs(), transport);
-    const { outcome } = await recordAttempt(db, delivery, result, { nowMs: clock.nowMs(), random });
+    const { outcome } = await record({ delivery, result, nowMs: clock.nowMs() });
     if (outcome.status === "failed" && outcome.disableEndpoint) {
       options.logger?.warn(
         { endpoint: delivery.endpointId },
