@@ -32,7 +32,7 @@ function option(name: string, fallback: number): number {
 const RATE_PER_SECOND = option("rate", 500);
 const DURATION_SECONDS = option("seconds", 10);
 const WORKERS = option("workers", 1);
-const CONCURRENCY = option("concurrency", 32);
+const CONCURRENCY = option("concurrency", 64);
 const WRITERS = option("writers", 16);
 const WRITE_PATH_SAMPLES = 500;
 const DRAIN_WAIT_MAX_MS = 60_000;

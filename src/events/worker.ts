@@ -46,7 +46,7 @@ export interface WebhookWorker {
   wake(): void;
 }
 
-const DEFAULT_CONCURRENCY = 32;
+const DEFAULT_CONCURRENCY = 64;
 const DEFAULT_POLL_INTERVAL_MS = 200;
 
 /**
@@ -59,6 +59,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
   const random = options.random ?? Math.random;
+  const claimBatchMin = Math.max(1, Math.floor(concurrency / 4));
   const agents = newAgents();
   const transport: Transport = {
     resolver: options.resolver ?? systemResolver,
@@ -83,7 +84,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
     });
 
   // Outcomes that finish while a batch is being written wait and go in the next one: one commit
-  // records many attempts.
+  // records many attempts. The first write waits for setImmediate, so that responses that arrived
+  // together join it (the embedded engine runs a query synchronously, blocking the event loop).
   type Waiting = {
     attempt: AttemptToRecord;
     resolve(result: RecordedAttempt): void;
@@ -110,7 +112,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
   const record = (attempt: AttemptToRecord) =>
     new Promise<RecordedAttempt>((resolve, reject) => {
       toRecord.push({ attempt, resolve, reject });
-      recording ??= flush();
+      recording ??= new Promise<void>((next) => setImmediate(next)).then(flush);
     });
 
   const deliver = async (delivery: ClaimedDelivery) => {
@@ -128,7 +130,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
     while (!stopping) {
       const free = concurrency - inFlight.size;
       let claimed = 0;
-      if (free > 0) {
+      // Claim in batches, not one query per finished request, unless the worker is idle.
+      if (free >= claimBatchMin || inFlight.size === 0) {
         try {
           const batch = await claimDueDeliveries(db, {
             nowMs: clock.nowMs(),
@@ -162,7 +165,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
         });
       }
       // A full batch suggests more is due: claim again at once.
-      if (stopping || (free > 0 && claimed === free)) continue;
+      if (stopping || (claimed > 0 && claimed === free)) continue;
       await sleep(pollIntervalMs);
     }
   };
