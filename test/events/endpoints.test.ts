@@ -234,6 +234,47 @@ describe("webhook endpoints and events", () => {
     assert.deepEqual((await deliveriesFor(endpoint.id)).map((d) => d.event_id).sort(), [smaller, larger]);
   });
 
+  test("events written by one multi-table statement (the core's group commit) are fanned out", async () => {
+    const scope = newScope();
+    const endpoint = await createWebhookEndpoint(deps(), scope, { url: URL, events: ["*"] });
+    const created = new Date(clock.nowMs()).toISOString();
+    const events = ["evt_00000000000000000000000010", "evt_00000000000000000000000011"].map((id) => ({
+      id,
+      merchant_id: scope.merchantId,
+      mode: scope.mode,
+      type: "payment.created",
+      object_id: `pay_${id.slice(-2)}`,
+      payment_id: null,
+      data: { object: { id: `pay_${id.slice(-2)}` } },
+      created,
+    }));
+    await database.db.query(
+      `with events_rows as (insert into events select * from json_populate_recordset(null::events, $1::json)),
+            interactions as (insert into provider_interactions select * from json_populate_recordset(null::provider_interactions, $2::json))
+       select 1`,
+      [
+        JSON.stringify(events),
+        JSON.stringify([
+          {
+            id: "ix_cte",
+            merchant_id: scope.merchantId,
+            mode: scope.mode,
+            provider: "sandbox",
+            operation: "charge",
+            request: {},
+            outcome: "success",
+            latency_ms: 1,
+            created,
+          },
+        ]),
+      ],
+    );
+    assert.deepEqual(
+      (await deliveriesFor(endpoint.id)).map((d) => d.event_id),
+      events.map((e) => e.id),
+    );
+  });
+
   test("update changes url, events and description; disabling cancels what is queued", async () => {
     const scope = newScope();
     const endpoint = await createWebhookEndpoint(deps(), scope, {
