@@ -303,21 +303,14 @@ export interface WebhookAttempt {
   created: string;
 }
 
-interface AttemptRow {
-  id: string;
+/** The row differs from the API object only in naming the endpoint and event by their columns. */
+type AttemptRow = Omit<WebhookAttempt, "object" | "endpoint" | "event" | "created"> & {
   endpoint_id: string;
   event_id: string;
-  event_type: string;
-  url: string;
-  attempt_number: number;
-  manual: boolean;
-  status: "succeeded" | "failed";
-  response_status: number | null;
-  error: string | null;
-  latency_ms: number;
   created: Date | string;
-}
+};
 
+/** Field by field: the row (`select *`) also holds internal columns that must not leak. */
 function attemptBody(row: AttemptRow): WebhookAttempt {
   return {
     id: row.id,
