@@ -77,13 +77,30 @@ export async function migrate(db: Db): Promise<number[]> {
   return appliedNow;
 }
 
-/** Extended-protocol queries take one statement each; our migrations never put ';' inside strings. */
+/**
+ * Extended-protocol queries take one statement each; our migrations never put ';' inside strings.
+ * A ';' inside a `$$ … $$` body (a plpgsql function) does not end the statement.
+ */
 function splitStatements(sql: string): string[] {
-  return sql
+  const text = sql
     .split("\n")
     .filter((line) => !line.trim().startsWith("--"))
-    .join("\n")
-    .split(";")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+    .join("\n");
+  const statements: string[] = [];
+  let current = "";
+  text.split("$$").forEach((part, index) => {
+    // Odd-numbered parts lie between a pair of `$$`: keep them whole.
+    if (index % 2 === 1) {
+      current += `$$${part}$$`;
+      return;
+    }
+    const pieces = part.split(";");
+    current += pieces[0];
+    for (const piece of pieces.slice(1)) {
+      statements.push(current);
+      current = piece;
+    }
+  });
+  statements.push(current);
+  return statements.map((s) => s.trim()).filter((s) => s.length > 0);
 }

@@ -1,0 +1,15 @@
+/** Events and webhooks: what the rest of Centime uses. See docs/webhooks.md. */
+export { runDeliveryPass } from "./delivery.ts";
+export {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  getWebhookEndpoint,
+  listWebhookAttempts,
+  listWebhookEndpoints,
+  rotateWebhookEndpointSecret,
+  updateWebhookEndpoint,
+} from "./endpoints.ts";
+export { type Event, getEvent, insertEvents, listEvents, type NewEvent, redeliverEvent } from "./events.ts";
+export type { EventsDeps, Scope } from "./model.ts";
+export { pruneEventsData } from "./retention.ts";
+export { startWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from "./worker.ts";

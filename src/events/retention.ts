@@ -1,0 +1,39 @@
+import type { Db } from "../db/db.ts";
+import { iso } from "../platform/clock.ts";
+import { WEBHOOK_LIMITS } from "./limits.ts";
+
+/** Only one worker prunes at a time; the others skip. */
+const PRUNE_LOCK_KEY = 4_242_010;
+
+/**
+ * Deletes attempts, deliveries and events older than the retention (30 days), in bounded batches so
+ * no statement runs long. Deliveries go before their events, so a pending delivery never outlives
+ * the event it would send. Returns how many rows were deleted.
+ */
+export async function pruneEventsData(
+  db: Db,
+  nowMs: number,
+  retentionMs: number = WEBHOOK_LIMITS.retention_ms,
+): Promise<number> {
+  const cutoff = iso(nowMs - retentionMs);
+  const batch = WEBHOOK_LIMITS.prune_batch_size_max;
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ locked: boolean }>("select pg_try_advisory_xact_lock($1) as locked", [
+      PRUNE_LOCK_KEY,
+    ]);
+    if (!rows[0]?.locked) return 0;
+    let deleted = 0;
+    for (const [table, key] of [
+      ["webhook_attempts", "id"],
+      ["webhook_deliveries", "id"],
+      ["events", "id"],
+    ] as const) {
+      const result = await tx.query(
+        `delete from ${table} where ${key} in (select ${key} from ${table} where created < $1::timestamptz limit $2)`,
+        [cutoff, batch],
+      );
+      deleted += result.rowCount;
+    }
+    return deleted;
+  });
+}
