@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db/open.ts";
+import { startWebhookWorker } from "./events/worker.ts";
 import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
@@ -71,6 +72,8 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
   });
   const generatedAdminKey = await services.merchants.initAdminKey();
   const jobs = role === "api" ? null : startJobs(workerJobs(services), logger);
+  const webhooks =
+    role === "api" ? null : startWebhookWorker({ db: database, clock: services.clock, logger, prune: true });
 
   let app: FastifyInstance | null = null;
   let url = "";
@@ -89,6 +92,7 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
       stopping ??= (async () => {
         await app?.close();
         await jobs?.stop();
+        await webhooks?.stop();
         await services.committer.close();
         await database.close();
       })();

@@ -216,7 +216,7 @@ export async function recordAttempts(
     // A finished delivery keeps the time of its last attempt.
     outcomesOf.map((o, i) => (o.status === "pending" ? iso(o.nextAttemptMs) : iso(list[i]!.nowMs))),
     list.map((a) => iso(a.nowMs)),
-    list.map((a) => newId("att", a.nowMs)),
+    list.map((a) => newId("wha", a.nowMs)),
     list.map((a) => a.delivery.merchantId),
     list.map((a) => a.delivery.mode),
     list.map((a) => a.delivery.endpointId),

@@ -38,7 +38,7 @@ export interface EventRow {
   created: Date | string;
 }
 
-/** The same shape as the core's `presentEvent` (src/events/outbox.ts on main): one of them should go. */
+/** The public shape of an event (api.md). */
 export function eventBody(row: Pick<EventRow, "id" | "mode" | "type" | "created" | "data">): Event {
   return {
     id: row.id,

@@ -40,14 +40,3 @@ export interface EventRow {
   data: { object: unknown };
   created: Date;
 }
-
-export function presentEvent(row: EventRow) {
-  return {
-    id: row.id,
-    object: "event" as const,
-    type: row.type,
-    created: iso(row.created.getTime()),
-    livemode: row.mode === "live",
-    data: row.data,
-  };
-}

@@ -1,5 +1,6 @@
 import type { Db } from "../db/db.ts";
 import { iso } from "../platform/clock.ts";
+import { idFloor } from "../platform/ids.ts";
 import { WEBHOOK_LIMITS } from "./limits.ts";
 
 /** Only one worker prunes at a time; the others skip. */
@@ -26,7 +27,6 @@ export async function pruneEventsData(
     for (const [table, key] of [
       ["webhook_attempts", "id"],
       ["webhook_deliveries", "id"],
-      ["events", "id"],
     ] as const) {
       const result = await tx.query(
         `delete from ${table} where ${key} in (select ${key} from ${table} where created < $1::timestamptz limit $2)`,
@@ -34,6 +34,13 @@ export async function pruneEventsData(
       );
       deleted += result.rowCount;
     }
+    // Event ids sort by creation time, so old events are a range of the primary key: no index on
+    // `created` (which every payment would have to maintain) is needed.
+    const events = await tx.query(
+      "delete from events where id in (select id from events where id < $1 order by id limit $2)",
+      [idFloor("evt", nowMs - retentionMs), batch],
+    );
+    deleted += events.rowCount;
     return deleted;
   });
 }

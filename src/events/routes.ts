@@ -30,11 +30,15 @@ export interface WebhookRoutesContext {
   db: Db;
   clock: Clock;
   scope(request: FastifyRequest): Scope;
+  /**
+   * Runs `execute` once per Idempotency-Key, in one transaction with the key's record: `execute`
+   * gets that transaction as its database.
+   */
   idempotentPost?(
     request: FastifyRequest,
     reply: FastifyReply,
     scope: Scope,
-    execute: () => Promise<{ statusCode: number; body: string }>,
+    execute: (db: EventsDeps["db"]) => Promise<{ statusCode: number; body: string; storedBody?: string }>,
   ): Promise<FastifyReply>;
   allowedHosts?: ReadonlySet<string>;
 }
@@ -181,11 +185,21 @@ export function webhookRoutes(context: WebhookRoutesContext) {
     reply: FastifyReply,
     scope: Scope,
     statusCode: number,
-    work: () => Promise<unknown>,
+    work: (deps: EventsDeps) => Promise<unknown>,
   ) => {
-    const execute = async () => ({ statusCode, body: JSON.stringify(await work()) });
+    const execute = async (db: EventsDeps["db"]) => {
+      const result = await work({ ...deps, db });
+      const body = JSON.stringify(result);
+      // A signing secret is shown once: a replay of the request answers without it.
+      const hasSecret = typeof result === "object" && result !== null && "secret" in result;
+      return {
+        statusCode,
+        body,
+        ...(hasSecret ? { storedBody: JSON.stringify({ ...result, secret: null }) } : {}),
+      };
+    };
     if (context.idempotentPost) return context.idempotentPost(request, reply, scope, execute);
-    const result = await execute();
+    const result = await execute(deps.db);
     return reply.code(result.statusCode).type("application/json; charset=utf-8").send(result.body);
   };
   const tags = ["webhooks"];
@@ -197,7 +211,7 @@ export function webhookRoutes(context: WebhookRoutesContext) {
       async (request, reply) => {
         const scope = context.scope(request);
         const body = request.body as Static<typeof CreateEndpointBody>;
-        return post(request, reply, scope, 201, () => createWebhookEndpoint(deps, scope, body));
+        return post(request, reply, scope, 201, (d) => createWebhookEndpoint(d, scope, body));
       },
     );
     app.get(
@@ -224,7 +238,7 @@ export function webhookRoutes(context: WebhookRoutesContext) {
         const scope = context.scope(request);
         const { id } = request.params as { id: string };
         const body = request.body as Static<typeof UpdateEndpointBody>;
-        return post(request, reply, scope, 200, () => updateWebhookEndpoint(deps, scope, id, body));
+        return post(request, reply, scope, 200, (d) => updateWebhookEndpoint(d, scope, id, body));
       },
     );
     app.delete("/webhook_endpoints/:id", { schema: { tags, params: IdParams } }, async (request, reply) => {
@@ -242,9 +256,9 @@ export function webhookRoutes(context: WebhookRoutesContext) {
         const scope = context.scope(request);
         const { id } = request.params as { id: string };
         const { overlap_seconds } = (request.body ?? {}) as Static<typeof RotateBody>;
-        return post(request, reply, scope, 200, () =>
+        return post(request, reply, scope, 200, (d) =>
           rotateWebhookEndpointSecret(
-            deps,
+            d,
             scope,
             id,
             overlap_seconds === undefined ? {} : { overlapMs: overlap_seconds * 1000 },
@@ -306,8 +320,8 @@ export function webhookRoutes(context: WebhookRoutesContext) {
         const scope = context.scope(request);
         const { id } = request.params as { id: string };
         const { endpoint } = (request.body ?? {}) as Static<typeof RedeliverBody>;
-        return post(request, reply, scope, 202, () =>
-          redeliverEvent(deps, scope, id, endpoint === undefined ? {} : { endpointId: endpoint }),
+        return post(request, reply, scope, 202, (d) =>
+          redeliverEvent(d, scope, id, endpoint === undefined ? {} : { endpointId: endpoint }),
         );
       },
     );

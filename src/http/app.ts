@@ -9,15 +9,17 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { migrationState } from "../db/migrate.ts";
+import { webhookRoutes } from "../events/routes.ts";
+import { idempotentTransaction } from "../idempotency/transaction.ts";
 import type { AuthContext } from "../merchants/service.ts";
 import { ApiError, ERROR_CATALOGUE } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { Services } from "../services.ts";
+import { idempotentPost, secretScope } from "./guards.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { apiKeyRoutes } from "./routes/api-keys.ts";
 import { customerRoutes } from "./routes/customers.ts";
-import { eventRoutes } from "./routes/events.ts";
 import { ledgerRoutes } from "./routes/ledger.ts";
 import { paymentRoutes } from "./routes/payments.ts";
 import { refundRoutes } from "./routes/refunds.ts";
@@ -196,7 +198,19 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       await v1.register(paymentRoutes(services));
       await v1.register(refundRoutes(services));
       await v1.register(ledgerRoutes(services));
-      await v1.register(eventRoutes(services));
+      await v1.register(
+        webhookRoutes({
+          db: services.db,
+          clock: services.clock,
+          scope: secretScope,
+          idempotentPost: (request, reply, scope, execute) =>
+            idempotentPost(services, request, reply, scope, (idempotency) =>
+              idempotentTransaction(services.db, services.clock, scope, idempotency, (tx) =>
+                execute({ query: tx.query.bind(tx), transaction: (work) => work(tx) }),
+              ),
+            ),
+        }),
+      );
     },
     { prefix: "/v1" },
   );

@@ -22,10 +22,14 @@ export const ID_PREFIXES = {
   interaction: "ix",
   webhookEndpoint: "we",
   attempt: "att",
+  webhookAttempt: "wha",
   job: "job",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
+
+/** How far the clock may step back before ids follow it rather than stay monotonic. */
+const CLOCK_STEP_BACK_TOLERATED_MS = 1000;
 
 let lastTimeMs = 0;
 let lastRandom: number[] = [];
@@ -59,15 +63,25 @@ function increment(digits: number[]): number[] {
 
 export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
   let random: number[];
-  if (nowMs <= lastTimeMs) {
+  if (nowMs < lastTimeMs - CLOCK_STEP_BACK_TOLERATED_MS) {
+    // A clock far behind the others (a test clock in the past): the id carries that time.
+    random = freshRandom();
+  } else if (nowMs <= lastTimeMs) {
+    // The same millisecond, or the system clock stepping back a little: never go backwards.
     random = increment(lastRandom);
     nowMs = lastTimeMs;
+    lastRandom = random;
   } else {
     random = freshRandom();
     lastTimeMs = nowMs;
+    lastRandom = random;
   }
-  lastRandom = random;
   return `${prefix}_${encodeTime(nowMs)}${random.map((d) => ALPHABET[d]).join("")}`;
+}
+
+/** The smallest id with this prefix created at `timeMs`: ids below it are older (a range scan on the key). */
+export function idFloor(prefix: IdPrefix, timeMs: number): string {
+  return `${prefix}_${encodeTime(timeMs)}${"0".repeat(RANDOM_CHARS)}`;
 }
 
 const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;
