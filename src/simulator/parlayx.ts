@@ -125,8 +125,8 @@ const handle: Route["handle"] = async (ctx, req, res, [op = "", service = ""], b
     case "reserveAmount": {
       const c = chargeInfo(p.charge, operator);
       if (c.amount === undefined || c.amount <= 0n) return fault(res, "ServiceException", "SVC0007", "Invalid charging information");
-      // reserveAmount has no referenceCode in 2.1; the description carries the client's key.
-      const key = `reserve:${c.description}:${user(p.endUserIdentifier)}`;
+      // reserveAmount has no referenceCode in 2.1; Centime puts its attempt id in `charge/code`.
+      const key = asText(asRecord(p.charge).code) || ctx.net.nextId("anon");
       const r = ctx.net.charge({ scope, key, operator: op, protocol: "parlayx", msisdn: user(p.endUserIdentifier), amount: c.amount, currency: c.currency, description: c.description, kind: "reservation" });
       if (r.kind === "applied") r.txn.behaviour = "normal";
       return answer(ctx, res, r, ns, "reserveAmountResponse");
