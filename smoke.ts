@@ -1,20 +1,21 @@
 import { startSimulator } from "./src/simulator/index.ts";
-import { ParlayXConnector } from "./src/connectors/parlayx/index.ts";
+import { SmppConnector } from "./src/connectors/smpp/index.ts";
 import { getOperator } from "./src/connectors/operators/registry.ts";
 import { MemoryLog } from "./src/connectors/sdk/types.ts";
-const sim = await startSimulator({ seed: 1, instant: true });
+const sim = await startSimulator({ seed: 3, instant: true, dlr_duplicate_rate: 1, dlr_out_of_order_rate: 1, callback_delay_ms: 100 });
 const log = new MemoryLog();
-const pre: Record<string,string> = { "63601": "+25191100", "42003": "+96650100", "60202": "+20100100" };
-for (const id of ["63601", "42003", "60202"]) {
-  const op = getOperator(id)!;
-  const c = new ParlayXConnector({ operator: op, log, http_url: sim.httpUrl, deadline_ms: 300 });
-  for (const s of ["0010", "0001", "0002", "0003", "0005"]) {
-    const o = await c.charge({ attempt_id: `a-${id}-${s}`, msisdn: pre[id] + s, amount: 150n, currency: op.currency, description: "x" });
-    const again = await c.sync({ attempt_id: `a-${id}-${s}` });
-    console.log(id, s, JSON.stringify(o, (_k, v) => typeof v === "bigint" ? String(v) : v), again.status);
-  }
-  const r = await c.refund({ attempt_id: `r-${id}`, original_reference: `a-${id}-0010`, msisdn: pre[id] + "0010", amount: 50n, currency: op.currency, description: "refund" });
-  console.log("refund", r.status);
+const op = getOperator("62130")!;
+const c = new SmppConnector({ operator: op, log, http_url: sim.httpUrl, smpp_port: sim.smppPort, deadline_ms: 300 });
+const events: unknown[] = [];
+c.onEvent((e) => events.push(e));
+for (const s of ["0010", "0001", "0002", "0003", "0004", "0005"]) {
+  const o = await c.charge({ attempt_id: `a-${s}`, msisdn: "+23480300" + s, amount: 150n, currency: "NGN", description: "Coins" });
+  const y = await c.sync({ attempt_id: `a-${s}` });
+  console.log(s, JSON.stringify(o, (_k, v) => typeof v === "bigint" ? String(v) : v), y.status);
 }
-console.log(JSON.stringify(log.entries[0]).slice(0, 1500));
+console.log("nf", (await c.sync({ attempt_id: "never" })).status);
+sim.sendMo({ operator: "62130", msisdn: "+2348030000010", shortcode: "33070", text: "stop all" });
+await new Promise((r) => setTimeout(r, 300));
+console.log(JSON.stringify(events), c.duplicateReceipts, c.lateReceipts);
+await c.close();
 await sim.close();
