@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/sdk/money.ts";
-import { type Route, type SimContext, authorised, reply, replyJson } from "./context.ts";
+import { authorised, type Route, reply, replyJson, type SimContext } from "./context.ts";
 import type { DeclineReason, Txn } from "./network.ts";
 
 /**
@@ -45,7 +45,11 @@ function render(txn: Txn): string {
     clientCorrelator: txn.key,
     referenceCode: txn.extra.referenceCode ?? txn.key,
     endUserId: txn.msisdn,
-    chargingInformation: { amount: rawNumber(toDecimal(txn.amount, txn.currency)), currency: txn.currency, description: txn.description },
+    chargingInformation: {
+      amount: rawNumber(toDecimal(txn.amount, txn.currency)),
+      currency: txn.currency,
+      description: txn.description,
+    },
   };
   if (txn.reason) out.statusInfo = CAMARA_DECLINES[txn.reason].code;
   return stringifyWithRawNumbers(out);
@@ -61,17 +65,36 @@ interface Body {
 
 const S = (v: unknown) => (typeof v === "string" ? v : "");
 
-async function create(ctx: SimContext, res: ServerResponse, op: string, body: string, kind: "charge" | "reservation"): Promise<void> {
+async function create(
+  ctx: SimContext,
+  res: ServerResponse,
+  op: string,
+  body: string,
+  kind: "charge" | "reservation",
+): Promise<void> {
   const b = JSON.parse(body) as Body;
   const currency = S(b.chargingInformation?.currency);
   const amount = fromDecimal(b.chargingInformation?.amount, currency);
   const key = S(b.clientCorrelator);
   const msisdn = S(b.endUserId).replace(/^tel:/, "");
-  if (amount === undefined || amount <= 0n || !key || !msisdn) return error(res, 400, "INVALID_ARGUMENT", "Client specified an invalid argument");
+  if (amount === undefined || amount <= 0n || !key || !msisdn)
+    return error(res, 400, "INVALID_ARGUMENT", "Client specified an invalid argument");
   await ctx.latency();
-  const r = ctx.net.charge({ scope: `${op}/camara`, key, operator: op, protocol: "camara", msisdn, amount, currency, description: S(b.chargingInformation?.description), kind, extra: { referenceCode: S(b.referenceCode) } });
+  const r = ctx.net.charge({
+    scope: `${op}/camara`,
+    key,
+    operator: op,
+    protocol: "camara",
+    msisdn,
+    amount,
+    currency,
+    description: S(b.chargingInformation?.description),
+    kind,
+    extra: { referenceCode: S(b.referenceCode) },
+  });
   if (r.kind === "transient") return error(res, 503, "UNAVAILABLE", "Service unavailable");
-  if (r.kind === "replay") return error(res, 409, "CONFLICT", "Another payment is created for the same client correlator");
+  if (r.kind === "replay")
+    return error(res, 409, "CONFLICT", "Another payment is created for the same client correlator");
   if (r.kind === "declined") {
     const d = CAMARA_DECLINES[r.reason];
     return error(res, d.http, d.code, "Payment denied");
@@ -95,12 +118,18 @@ export const camaraRoutes: Route[] = [
   {
     method: "POST",
     pattern: new RegExp(`${BASE}$`),
-    handle: (ctx, req, res, [op = ""], body) => (authorised(ctx, req) ? create(ctx, res, op, body, "charge") : error(res, 401, "UNAUTHENTICATED", "Request not authenticated")),
+    handle: (ctx, req, res, [op = ""], body) =>
+      authorised(ctx, req)
+        ? create(ctx, res, op, body, "charge")
+        : error(res, 401, "UNAUTHENTICATED", "Request not authenticated"),
   },
   {
     method: "POST",
     pattern: new RegExp(`${BASE}/prepare$`),
-    handle: (ctx, req, res, [op = ""], body) => (authorised(ctx, req) ? create(ctx, res, op, body, "reservation") : error(res, 401, "UNAUTHENTICATED", "Request not authenticated")),
+    handle: (ctx, req, res, [op = ""], body) =>
+      authorised(ctx, req)
+        ? create(ctx, res, op, body, "reservation")
+        : error(res, 401, "UNAUTHENTICATED", "Request not authenticated"),
   },
   {
     method: "POST",
@@ -108,7 +137,8 @@ export const camaraRoutes: Route[] = [
     async handle(ctx, req, res, [op = "", id = "", action = ""], body) {
       if (!authorised(ctx, req)) return error(res, 401, "UNAUTHENTICATED", "Request not authenticated");
       const r = ctx.net.txnById(id);
-      if (!r || r.operator !== op || r.kind !== "reservation") return error(res, 404, "NOT_FOUND", "No such payment");
+      if (!r || r.operator !== op || r.kind !== "reservation")
+        return error(res, 404, "NOT_FOUND", "No such payment");
       await ctx.latency();
       if (action === "cancel") {
         ctx.net.release({ reservation_id: id });
@@ -121,7 +151,8 @@ export const camaraRoutes: Route[] = [
       const b = (body ? JSON.parse(body) : {}) as Body;
       const key = S(b.clientCorrelator) || `${id}-confirm`;
       const result = ctx.net.capture({ scope: `${op}/camara`, key, reservation_id: id, amount: r.amount });
-      if (result.kind !== "applied" && result.kind !== "replay") return error(res, 409, "CONFLICT", "Payment is not in Reserved status");
+      if (result.kind !== "applied" && result.kind !== "replay")
+        return error(res, 409, "CONFLICT", "Payment is not in Reserved status");
       r.status = "charged";
       return reply(res, 200, render(r));
     },

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { signatureHeader, verifySignature } from "../connectors/sdk/auth.ts";
-import { type Route, type SimContext, reply } from "./context.ts";
+import { type Route, reply, type SimContext } from "./context.ts";
 import type { DeclineReason, Txn } from "./network.ts";
 
 /**
@@ -23,12 +23,21 @@ const CARD_DECLINES: Record<DeclineReason, { http: number; code: string }> = {
 
 function signed(ctx: SimContext, res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
-  reply(res, status, body, "application/json", { "x-signature": signatureHeader(ctx.config.psp_secret, body) });
+  reply(res, status, body, "application/json", {
+    "x-signature": signatureHeader(ctx.config.psp_secret, body),
+  });
 }
 
 function view(ctx: SimContext, txn: Txn): Record<string, unknown> {
   const status =
-    txn.extra.state ?? (txn.status === "charged" ? "succeeded" : txn.status === "refunded" ? "refunded" : txn.status === "declined" ? "failed" : "processing");
+    txn.extra.state ??
+    (txn.status === "charged"
+      ? "succeeded"
+      : txn.status === "refunded"
+        ? "refunded"
+        : txn.status === "declined"
+          ? "failed"
+          : "processing");
   const out: Record<string, unknown> = {
     id: txn.id,
     object: txn.kind === "refund" ? "refund" : "payment",
@@ -38,7 +47,8 @@ function view(ctx: SimContext, txn: Txn): Record<string, unknown> {
     status,
   };
   if (txn.reason) out.failure_code = txn.extra.failure ?? CARD_DECLINES[txn.reason].code;
-  if (status === "requires_action") out.next_action = { type: "redirect", url: `${ctx.httpUrl()}/cardpsp/3ds/${txn.id}` };
+  if (status === "requires_action")
+    out.next_action = { type: "redirect", url: `${ctx.httpUrl()}/cardpsp/3ds/${txn.id}` };
   return out;
 }
 
@@ -69,28 +79,47 @@ export const cardpspRoutes: Route[] = [
     method: "POST",
     pattern: /^\/cardpsp\/v1\/(payments|refunds)$/,
     async handle(ctx, req, res, [what = ""], body) {
-      const sig = verifySignature(ctx.config.psp_secret, req.headers["x-signature"] as string | undefined, body);
+      const sig = verifySignature(
+        ctx.config.psp_secret,
+        req.headers["x-signature"] as string | undefined,
+        body,
+      );
       if (sig !== "valid") return signed(ctx, res, 401, { error: { code: `signature_${sig}` } });
       const b = JSON.parse(body) as PaymentBody;
       const amount = parseAmount(b.amount);
       const currency = typeof b.currency === "string" ? b.currency : "";
       const reference = typeof b.reference === "string" ? b.reference : "";
-      if (amount === undefined || !/^[A-Z]{3}$/.test(currency) || !reference) return signed(ctx, res, 400, { error: { code: "parameter_invalid" } });
+      if (amount === undefined || !/^[A-Z]{3}$/.test(currency) || !reference)
+        return signed(ctx, res, 400, { error: { code: "parameter_invalid" } });
       await ctx.latency();
       const scope = "cardpsp";
       if (what === "refunds") {
-        const r = ctx.net.refund({ scope, key: reference, original_id: typeof b.payment_id === "string" ? b.payment_id : undefined, amount, currency });
+        const r = ctx.net.refund({
+          scope,
+          key: reference,
+          original_id: typeof b.payment_id === "string" ? b.payment_id : undefined,
+          amount,
+          currency,
+        });
         if (r.kind === "invalid") return signed(ctx, res, 400, { error: { code: "refund_invalid" } });
-        if (r.kind === "transient") return signed(ctx, res, 503, { error: { code: "processor_unavailable" } });
+        if (r.kind === "transient")
+          return signed(ctx, res, 503, { error: { code: "processor_unavailable" } });
         return signed(ctx, res, r.kind === "replay" ? 200 : 201, view(ctx, r.txn));
       }
       const number = typeof b.card?.number === "string" ? b.card.number : "";
-      if (!/^\d{12,19}$/.test(number)) return signed(ctx, res, 400, { error: { code: "card_number_invalid" } });
+      if (!/^\d{12,19}$/.test(number))
+        return signed(ctx, res, 400, { error: { code: "card_number_invalid" } });
       const existing = ctx.net.txnByKey(scope, reference);
       // A repeated reference answers the original payment (the PSP's idempotency).
       if (existing) return signed(ctx, res, 200, view(ctx, existing));
       const needs3ds = number.endsWith("0007");
-      const r = ctx.net.chargeCard({ key: reference, card: number, amount, currency, description: typeof b.description === "string" ? b.description : "" });
+      const r = ctx.net.chargeCard({
+        key: reference,
+        card: number,
+        amount,
+        currency,
+        description: typeof b.description === "string" ? b.description : "",
+      });
       if (r.kind === "transient") return signed(ctx, res, 503, { error: { code: "processor_unavailable" } });
       if (r.kind === "replay") return signed(ctx, res, 200, view(ctx, r.txn));
       const txn = r.txn;
@@ -118,7 +147,11 @@ export const cardpspRoutes: Route[] = [
     method: "GET",
     pattern: /^\/cardpsp\/v1\/payments$/,
     handle(ctx, req, res, _p, _b, url) {
-      const sig = verifySignature(ctx.config.psp_secret, req.headers["x-signature"] as string | undefined, url.search);
+      const sig = verifySignature(
+        ctx.config.psp_secret,
+        req.headers["x-signature"] as string | undefined,
+        url.search,
+      );
       if (sig !== "valid") return signed(ctx, res, 401, { error: { code: `signature_${sig}` } });
       const txn = ctx.net.txnByKey("cardpsp", url.searchParams.get("reference") ?? "");
       if (!txn) return signed(ctx, res, 404, { error: { code: "resource_missing" } });
@@ -131,15 +164,26 @@ export const cardpspRoutes: Route[] = [
     pattern: /^\/cardpsp\/3ds\/([^/]+)$/,
     handle(ctx, _req, res, [id = ""], _b, url) {
       const txn = ctx.net.txnById(id);
-      if (!txn || txn.extra.state !== "requires_action") return reply(res, 404, "<p>No pending authentication</p>", "text/html");
+      if (txn?.extra.state !== "requires_action")
+        return reply(res, 404, "<p>No pending authentication</p>", "text/html");
       const result = url.searchParams.get("result");
       if (result !== "approve" && result !== "deny") {
-        return reply(res, 200, `<form><p>Approve ${txn.amount} ${txn.currency}?</p><button name="result" value="approve">Approve</button><button name="result" value="deny">Deny</button></form>`, "text/html");
+        return reply(
+          res,
+          200,
+          `<form><p>Approve ${txn.amount} ${txn.currency}?</p><button name="result" value="approve">Approve</button><button name="result" value="deny">Deny</button></form>`,
+          "text/html",
+        );
       }
       delete txn.extra.state;
       if (result === "deny") ctx.net.voidCard(txn);
       notify(ctx, txn);
-      return reply(res, 200, `<p>Authentication ${result === "approve" ? "approved" : "denied"}</p>`, "text/html");
+      return reply(
+        res,
+        200,
+        `<p>Authentication ${result === "approve" ? "approved" : "denied"}</p>`,
+        "text/html",
+      );
     },
   },
 ];

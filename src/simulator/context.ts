@@ -40,7 +40,11 @@ export interface SimContext {
   readonly issuedTokens: Set<string>;
 }
 
-export function createContext(net: CarrierNetwork, config: SimulatorConfig, httpUrl: () => string): SimContext & { close(): void } {
+export function createContext(
+  net: CarrierNetwork,
+  config: SimulatorConfig,
+  httpUrl: () => string,
+): SimContext & { close(): void } {
   const timers = new Set<NodeJS.Timeout>();
   const held = new Set<ServerResponse>();
   const later = (fn: () => void | Promise<void>, ms: number) => {
@@ -115,14 +119,35 @@ export function readBody(req: IncomingMessage, bytes_max: number): Promise<strin
   });
 }
 
-export function reply(res: ServerResponse, status: number, body: string, contentType = "application/json", headers: Record<string, string> = {}): void {
+export function reply(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  contentType = "application/json",
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), ...headers });
+  res.writeHead(status, {
+    "content-type": contentType,
+    "content-length": Buffer.byteLength(body),
+    ...headers,
+  });
   res.end(body);
 }
 
-export function replyJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  reply(res, status, JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)), "application/json", headers);
+export function replyJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
+  reply(
+    res,
+    status,
+    JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)),
+    "application/json",
+    headers,
+  );
 }
 
 /** Basic with the simulator's credentials, or a Bearer token it issued. */
@@ -139,5 +164,12 @@ export function authorised(ctx: SimContext, req: IncomingMessage): boolean {
 export interface Route {
   method: string;
   pattern: RegExp;
-  handle(ctx: SimContext, req: IncomingMessage, res: ServerResponse, params: string[], body: string, url: URL): Promise<void> | void;
+  handle(
+    ctx: SimContext,
+    req: IncomingMessage,
+    res: ServerResponse,
+    params: string[],
+    body: string,
+    url: URL,
+  ): Promise<void> | void;
 }

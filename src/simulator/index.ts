@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,14 +7,22 @@ import { operatorsInCountry } from "../connectors/operators/registry.ts";
 import { normaliseMsisdn } from "../connectors/operators/routing.ts";
 import { camaraRoutes } from "./camara.ts";
 import { cardpspRoutes } from "./cardpsp.ts";
-import { BodyTooLarge, type Route, type SimContext, type SimulatorConfig, createContext, readBody, replyJson } from "./context.ts";
+import {
+  BodyTooLarge,
+  createContext,
+  type Route,
+  readBody,
+  replyJson,
+  type SimContext,
+  type SimulatorConfig,
+} from "./context.ts";
 import { CarrierNetwork } from "./network.ts";
 import { oneapiRoutes } from "./oneapi.ts";
 import { parlayxRoutes } from "./parlayx.ts";
 import { SettlementDesk } from "./settlement.ts";
 import { type Smsc, startSmsc } from "./smsc.ts";
 
-export { TEST_PIN, behaviourOf } from "./network.ts";
+export { behaviourOf, TEST_PIN } from "./network.ts";
 
 /**
  * The carrier network simulator: every protocol for every operator in the registry. HTTP on one
@@ -73,10 +81,14 @@ const miscRoutes: Route[] = [
     pattern: /^\/oauth\/token$/,
     handle(ctx, req, res, _p, body) {
       const h = req.headers.authorization ?? "";
-      const [id, secret] = Buffer.from(h.replace(/^Basic /, ""), "base64").toString().split(":", 2);
+      const [id, secret] = Buffer.from(h.replace(/^Basic /, ""), "base64")
+        .toString()
+        .split(":", 2);
       const form = new URLSearchParams(body);
-      if (form.get("grant_type") !== "client_credentials") return replyJson(res, 400, { error: "unsupported_grant_type" });
-      if (id !== ctx.config.username || secret !== ctx.config.password) return replyJson(res, 401, { error: "invalid_client" });
+      if (form.get("grant_type") !== "client_credentials")
+        return replyJson(res, 400, { error: "unsupported_grant_type" });
+      if (id !== ctx.config.username || secret !== ctx.config.password)
+        return replyJson(res, 401, { error: "invalid_client" });
       const token = randomBytes(18).toString("base64url");
       ctx.issuedTokens.add(token);
       return replyJson(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600 });
@@ -129,7 +141,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const host = options.host ?? "127.0.0.1";
   let httpUrl = "";
   const ctx = createContext(net, config, () => httpUrl);
-  const desk = new SettlementDesk(ctx, options.settlementDir ?? join(tmpdir(), `centime-settlement-${process.pid}-${options.seed}`));
+  const desk = new SettlementDesk(
+    ctx,
+    options.settlementDir ?? join(tmpdir(), `centime-settlement-${process.pid}-${options.seed}`),
+  );
   let smsc: Smsc | undefined;
   const routes: Route[] = [
     ...miscRoutes,
@@ -142,8 +157,19 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       method: "POST",
       pattern: /^\/_sim\/mo$/,
       handle(_c, _q, res, _p, body) {
-        const b = JSON.parse(body) as { operator?: string; msisdn?: string; shortcode?: string; text?: string };
-        const sent = smsc?.sendMo({ operator: b.operator ?? "", msisdn: b.msisdn ?? "", shortcode: b.shortcode ?? "", text: b.text ?? "" }) ?? 0;
+        const b = JSON.parse(body) as {
+          operator?: string;
+          msisdn?: string;
+          shortcode?: string;
+          text?: string;
+        };
+        const sent =
+          smsc?.sendMo({
+            operator: b.operator ?? "",
+            msisdn: b.msisdn ?? "",
+            shortcode: b.shortcode ?? "",
+            text: b.text ?? "",
+          }) ?? 0;
         replyJson(res, 200, { sessions: sent });
       },
     },
@@ -190,7 +216,12 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-async function dispatch(ctx: SimContext, routes: Route[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dispatch(
+  ctx: SimContext,
+  routes: Route[],
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   try {
     const url = new URL(req.url ?? "/", "http://simulator");
     for (const route of routes) {
@@ -205,6 +236,9 @@ async function dispatch(ctx: SimContext, routes: Route[], req: IncomingMessage, 
   } catch (error) {
     if (error instanceof BodyTooLarge) return replyJson(res, 413, { error: "body_too_large" });
     // A client sending garbage gets a 400, never a crashed simulator.
-    replyJson(res, 400, { error: "bad_request", message: error instanceof Error ? error.message.slice(0, 200) : "?" });
+    replyJson(res, 400, {
+      error: "bad_request",
+      message: error instanceof Error ? error.message.slice(0, 200) : "?",
+    });
   }
 }

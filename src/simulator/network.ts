@@ -1,7 +1,6 @@
-import { fromDecimal } from "../connectors/sdk/money.ts";
 import { getOperator } from "../connectors/operators/registry.ts";
 import type { Operator } from "../connectors/operators/types.ts";
-import { digitsOf } from "../connectors/sdk/money.ts";
+import { digitsOf, fromDecimal } from "../connectors/sdk/money.ts";
 
 /**
  * The simulated operators' billing systems: subscribers, balances, caps, barring and a journal of
@@ -59,7 +58,13 @@ export interface Subscriber {
   month_spent: bigint;
 }
 
-export type DeclineReason = "insufficient_funds" | "barred" | "limit_transaction" | "limit_month" | "invalid_currency" | "transient";
+export type DeclineReason =
+  | "insufficient_funds"
+  | "barred"
+  | "limit_transaction"
+  | "limit_month"
+  | "invalid_currency"
+  | "transient";
 
 export type TxnKind = "charge" | "refund" | "reservation";
 export type TxnStatus = "charged" | "refunded" | "reserved" | "released" | "declined" | "processing";
@@ -169,7 +174,14 @@ export class CarrierNetwork {
     const who = msisdn.replace(/^tel:/, "").replace(/^\+?/, "+");
     let found: Txn | undefined;
     for (const [k, t] of this.byKey) {
-      if (k.startsWith(`${scope}|`) && t.kind === "charge" && t.status === "charged" && t.msisdn === who && t.amount - t.used >= amount) found = t;
+      if (
+        k.startsWith(`${scope}|`) &&
+        t.kind === "charge" &&
+        t.status === "charged" &&
+        t.msisdn === who &&
+        t.amount - t.used >= amount
+      )
+        found = t;
     }
     return found;
   }
@@ -185,7 +197,8 @@ export class CarrierNetwork {
     if (s.barred) return "barred";
     const txMax = op.caps.transaction_max ? fromDecimal(op.caps.transaction_max, currency) : undefined;
     if (txMax !== undefined && amount > txMax) return "limit_transaction";
-    const monthCap = op.caps.month_max ?? (s.rating === "postpaid" ? (this.options.postpaid_month_max ?? "300") : undefined);
+    const monthCap =
+      op.caps.month_max ?? (s.rating === "postpaid" ? (this.options.postpaid_month_max ?? "300") : undefined);
     const monthMax = monthCap ? fromDecimal(monthCap, currency) : undefined;
     if (monthMax !== undefined && s.month_spent + amount > monthMax) return "limit_month";
     if (s.behaviour === "half") s.balance = amount / 2n;
@@ -211,7 +224,8 @@ export class CarrierNetwork {
   }): ChargeResult {
     const existing = this.txnByKey(args.scope, args.key);
     if (existing) return { kind: "replay", txn: existing };
-    if ((this.options.error_rate ?? 0) > 0 && this.random() < (this.options.error_rate ?? 0)) return { kind: "transient" };
+    if ((this.options.error_rate ?? 0) > 0 && this.random() < (this.options.error_rate ?? 0))
+      return { kind: "transient" };
     const op = this.operator(args.operator);
     const s = this.subscriber(args.msisdn, op?.currency ?? args.currency);
     const kind = args.kind ?? "charge";
@@ -248,10 +262,17 @@ export class CarrierNetwork {
    * Card payments: the card's last digits choose the behaviour like an MSISDN's, and every card
    * has 100.00 of credit in the currency asked.
    */
-  chargeCard(args: { key: string; card: string; amount: bigint; currency: string; description: string }): ChargeResult {
+  chargeCard(args: {
+    key: string;
+    card: string;
+    amount: bigint;
+    currency: string;
+    description: string;
+  }): ChargeResult {
     const existing = this.txnByKey("cardpsp", args.key);
     if (existing) return { kind: "replay", txn: existing };
-    if ((this.options.error_rate ?? 0) > 0 && this.random() < (this.options.error_rate ?? 0)) return { kind: "transient" };
+    if ((this.options.error_rate ?? 0) > 0 && this.random() < (this.options.error_rate ?? 0))
+      return { kind: "transient" };
     const s = this.subscriber(`+${args.card}`, args.currency);
     const txn: Txn = {
       id: this.nextId("PAY"),
@@ -270,7 +291,11 @@ export class CarrierNetwork {
       extra: {},
     };
     if (s.behaviour === "half") s.balance = args.amount / 2n;
-    const reason: DeclineReason | undefined = s.barred ? "barred" : s.balance < args.amount ? "insufficient_funds" : undefined;
+    const reason: DeclineReason | undefined = s.barred
+      ? "barred"
+      : s.balance < args.amount
+        ? "insufficient_funds"
+        : undefined;
     if (reason) {
       txn.reason = reason;
       this.record("cardpsp", txn);
@@ -293,21 +318,37 @@ export class CarrierNetwork {
   }
 
   /** Captures part or all of a reservation; the rest stays reserved until released. */
-  capture(args: { scope: string; key: string; reservation_id: string; amount: bigint }): ChargeResult | { kind: "invalid"; why: string } {
+  capture(args: {
+    scope: string;
+    key: string;
+    reservation_id: string;
+    amount: bigint;
+  }): ChargeResult | { kind: "invalid"; why: string } {
     const existing = this.txnByKey(args.scope, args.key);
     if (existing) return { kind: "replay", txn: existing };
     const r = this.byId.get(args.reservation_id);
-    if (!r || r.kind !== "reservation" || r.status !== "reserved") return { kind: "invalid", why: "no open reservation" };
+    if (r?.kind !== "reservation" || r.status !== "reserved")
+      return { kind: "invalid", why: "no open reservation" };
     if (r.used + args.amount > r.amount) return { kind: "invalid", why: "amount exceeds the reservation" };
     r.used += args.amount;
-    const txn: Txn = { ...r, id: this.nextId("CHG"), key: args.key, kind: "charge", status: "charged", amount: args.amount, used: 0n, original_id: r.id, extra: {} };
+    const txn: Txn = {
+      ...r,
+      id: this.nextId("CHG"),
+      key: args.key,
+      kind: "charge",
+      status: "charged",
+      amount: args.amount,
+      used: 0n,
+      original_id: r.id,
+      extra: {},
+    };
     this.record(args.scope, txn);
     return { kind: "applied", txn };
   }
 
   release(args: { reservation_id: string }): Txn | undefined {
     const r = this.byId.get(args.reservation_id);
-    if (!r || r.kind !== "reservation") return undefined;
+    if (r?.kind !== "reservation") return undefined;
     if (r.status === "reserved") {
       const s = this.findSubscriber(r.msisdn);
       const rest = r.amount - r.used;
@@ -329,20 +370,50 @@ export class CarrierNetwork {
     if (existing) return { kind: "replay", txn: existing };
     if (!args.original_id) return { kind: "invalid", why: "original_missing" };
     const original = this.byId.get(args.original_id);
-    if (!original || original.kind !== "charge" || original.status !== "charged") return { kind: "invalid", why: "original_unknown" };
-    if (original.used + args.amount > original.amount || args.currency !== original.currency) return { kind: "invalid", why: "exceeds_charged" };
+    if (original?.kind !== "charge" || original.status !== "charged")
+      return { kind: "invalid", why: "original_unknown" };
+    if (original.used + args.amount > original.amount || args.currency !== original.currency)
+      return { kind: "invalid", why: "exceeds_charged" };
     original.used += args.amount;
     const s = this.findSubscriber(original.msisdn);
     if (s && s.rating === "prepaid") s.balance += args.amount;
-    const txn: Txn = { ...original, id: this.nextId("RFD"), key: args.key, kind: "refund", status: "refunded", amount: args.amount, used: 0n, original_id: original.id, extra: {} };
+    const txn: Txn = {
+      ...original,
+      id: this.nextId("RFD"),
+      key: args.key,
+      kind: "refund",
+      status: "refunded",
+      amount: args.amount,
+      used: 0n,
+      original_id: original.id,
+      extra: {},
+    };
     this.record(args.scope, txn);
     return { kind: "applied", txn };
   }
 
-  startConsent(args: { operator: string; msisdn: string; amount: bigint; currency: string; description: string }): Consent {
-    const c: Consent = { id: this.nextId("CNS"), msisdn: args.msisdn, operator: args.operator, amount: args.amount, currency: args.currency, attempts: 0, verified: false };
+  startConsent(args: {
+    operator: string;
+    msisdn: string;
+    amount: bigint;
+    currency: string;
+    description: string;
+  }): Consent {
+    const c: Consent = {
+      id: this.nextId("CNS"),
+      msisdn: args.msisdn,
+      operator: args.operator,
+      amount: args.amount,
+      currency: args.currency,
+      attempts: 0,
+      verified: false,
+    };
     this.consents.set(c.id, c);
-    this.sendSms(args.operator, args.msisdn, `Your PIN is ${TEST_PIN}. ${args.description}. Reply STOP to cancel.`);
+    this.sendSms(
+      args.operator,
+      args.msisdn,
+      `Your PIN is ${TEST_PIN}. ${args.description}. Reply STOP to cancel.`,
+    );
     return c;
   }
 

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/sdk/money.ts";
-import { type Route, type SimContext, authorised, reply, replyJson } from "./context.ts";
+import { authorised, type Route, reply, replyJson, type SimContext } from "./context.ts";
 import type { ChargeResult, DeclineReason, Txn } from "./network.ts";
 
 /**
@@ -11,16 +11,56 @@ import type { ChargeResult, DeclineReason, Txn } from "./network.ts";
 
 type Status = "Charged" | "Refunded" | "Reserved" | "Released" | "Processing" | "Denied";
 
-export const ONEAPI_DECLINES: Record<DeclineReason, { http: number; exception: "policyException" | "serviceException"; id: string; text: string }> = {
-  insufficient_funds: { http: 403, exception: "policyException", id: "POL1000", text: "User has insufficient credit for transaction" },
-  barred: { http: 403, exception: "policyException", id: "POL2003", text: "User is barred from premium charging" },
-  limit_transaction: { http: 403, exception: "policyException", id: "POL0254", text: "The amount exceeds the operator limit for a single charge" },
-  limit_month: { http: 403, exception: "policyException", id: "POL1001", text: "The monthly operator charging limit has been exceeded" },
-  invalid_currency: { http: 400, exception: "serviceException", id: "SVC0007", text: "Invalid charging information" },
-  transient: { http: 503, exception: "serviceException", id: "SVC0001", text: "A service error occurred, try later" },
+export const ONEAPI_DECLINES: Record<
+  DeclineReason,
+  { http: number; exception: "policyException" | "serviceException"; id: string; text: string }
+> = {
+  insufficient_funds: {
+    http: 403,
+    exception: "policyException",
+    id: "POL1000",
+    text: "User has insufficient credit for transaction",
+  },
+  barred: {
+    http: 403,
+    exception: "policyException",
+    id: "POL2003",
+    text: "User is barred from premium charging",
+  },
+  limit_transaction: {
+    http: 403,
+    exception: "policyException",
+    id: "POL0254",
+    text: "The amount exceeds the operator limit for a single charge",
+  },
+  limit_month: {
+    http: 403,
+    exception: "policyException",
+    id: "POL1001",
+    text: "The monthly operator charging limit has been exceeded",
+  },
+  invalid_currency: {
+    http: 400,
+    exception: "serviceException",
+    id: "SVC0007",
+    text: "Invalid charging information",
+  },
+  transient: {
+    http: 503,
+    exception: "serviceException",
+    id: "SVC0001",
+    text: "A service error occurred, try later",
+  },
 };
 
-function requestError(res: ServerResponse, http: number, exception: "policyException" | "serviceException", id: string, text: string, variables: string[] = []): void {
+function requestError(
+  res: ServerResponse,
+  http: number,
+  exception: "policyException" | "serviceException",
+  id: string,
+  text: string,
+  variables: string[] = [],
+): void {
   replyJson(res, http, { requestError: { [exception]: { messageId: id, text, variables } } });
 }
 
@@ -48,7 +88,11 @@ function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransact
   const body: Record<string, unknown> = {
     endUserId: user,
     paymentAmount: {
-      chargingInformation: { amount: rawNumber(toDecimal(txn.amount, txn.currency)), currency: txn.currency, description: [txn.description] },
+      chargingInformation: {
+        amount: rawNumber(toDecimal(txn.amount, txn.currency)),
+        currency: txn.currency,
+        description: [txn.description],
+      },
       totalAmountCharged: rawNumber(toDecimal(txn.status === "declined" ? 0n : txn.amount, txn.currency)),
     },
     clientCorrelator: txn.key,
@@ -121,14 +165,23 @@ function msisdnOf(endUserId: string): string {
 }
 
 /** Answers a money result the OneAPI way. `hang` and `callback` numbers are handled here. */
-function answer(ctx: SimContext, res: ServerResponse, op: string, result: ChargeResult, notifyURL: string | undefined, wrapper: string): void {
+function answer(
+  ctx: SimContext,
+  res: ServerResponse,
+  op: string,
+  result: ChargeResult,
+  notifyURL: string | undefined,
+  wrapper: string,
+) {
   switch (result.kind) {
     case "transient": {
       const d = ONEAPI_DECLINES.transient;
       return requestError(res, d.http, d.exception, d.id, d.text);
     }
     case "replay":
-      return requestError(res, 409, "serviceException", "SVC0005", "duplicate correlatorId %1", [result.txn.key]);
+      return requestError(res, 409, "serviceException", "SVC0005", "duplicate correlatorId %1", [
+        result.txn.key,
+      ]);
     case "declined": {
       const d = ONEAPI_DECLINES[result.reason];
       return requestError(res, d.http, d.exception, d.id, d.text);
@@ -155,27 +208,89 @@ export const oneapiRoutes: Route[] = [
     method: "POST",
     pattern: new RegExp(`${PAY}/amount$`),
     async handle(ctx, req, res, [op = "", user = ""], body) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const p = parseRequest(req.headers["content-type"] ?? "", body, "amountTransaction");
-      if (!p || p.amount === undefined || p.amount <= 0n) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value for message part %1", ["amount"]);
-      if (msisdnOf(p.endUserId || user) !== msisdnOf(user)) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value for message part %1", ["endUserId"]);
-      if (!p.clientCorrelator) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value for message part %1", ["clientCorrelator"]);
+      if (!p || p.amount === undefined || p.amount <= 0n)
+        return requestError(
+          res,
+          400,
+          "serviceException",
+          "SVC0002",
+          "Invalid input value for message part %1",
+          ["amount"],
+        );
+      if (msisdnOf(p.endUserId || user) !== msisdnOf(user))
+        return requestError(
+          res,
+          400,
+          "serviceException",
+          "SVC0002",
+          "Invalid input value for message part %1",
+          ["endUserId"],
+        );
+      if (!p.clientCorrelator)
+        return requestError(
+          res,
+          400,
+          "serviceException",
+          "SVC0002",
+          "Invalid input value for message part %1",
+          ["clientCorrelator"],
+        );
       await ctx.latency();
       const scope = `${op}/oneapi`;
       if (p.status === "Charged") {
-        const r = ctx.net.charge({ scope, key: p.clientCorrelator, operator: op, protocol: "oneapi", msisdn: msisdnOf(user), amount: p.amount, currency: p.currency, description: p.description, extra: { referenceCode: p.referenceCode } });
+        const r = ctx.net.charge({
+          scope,
+          key: p.clientCorrelator,
+          operator: op,
+          protocol: "oneapi",
+          msisdn: msisdnOf(user),
+          amount: p.amount,
+          currency: p.currency,
+          description: p.description,
+          extra: { referenceCode: p.referenceCode },
+        });
         return answer(ctx, res, op, r, p.notifyURL, "amountTransaction");
       }
       if (p.status === "Refunded") {
-        const r = ctx.net.refund({ scope, key: p.clientCorrelator, original_id: p.originalServerReferenceCode, amount: p.amount, currency: p.currency });
+        const r = ctx.net.refund({
+          scope,
+          key: p.clientCorrelator,
+          original_id: p.originalServerReferenceCode,
+          amount: p.amount,
+          currency: p.currency,
+        });
         if (r.kind === "invalid") {
-          if (r.why === "original_missing") return requestError(res, 400, "policyException", "POL1005", "Refund requires originalServerReferenceCode");
-          if (r.why === "original_unknown") return requestError(res, 400, "policyException", "POL1006", "Invalid originalServerReferenceCode");
+          if (r.why === "original_missing")
+            return requestError(
+              res,
+              400,
+              "policyException",
+              "POL1005",
+              "Refund requires originalServerReferenceCode",
+            );
+          if (r.why === "original_unknown")
+            return requestError(
+              res,
+              400,
+              "policyException",
+              "POL1006",
+              "Invalid originalServerReferenceCode",
+            );
           return requestError(res, 403, "policyException", "POL0523", "Not enough refundable amount");
         }
         return answer(ctx, res, op, r, undefined, "amountTransaction");
       }
-      return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value for message part %1", ["transactionOperationStatus"]);
+      return requestError(
+        res,
+        400,
+        "serviceException",
+        "SVC0002",
+        "Invalid input value for message part %1",
+        ["transactionOperationStatus"],
+      );
     },
   },
   {
@@ -183,32 +298,73 @@ export const oneapiRoutes: Route[] = [
     method: "GET",
     pattern: new RegExp(`${PAY}/(amount|amountReservation)$`),
     handle(ctx, req, res, [op = ""], _body, url) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const key = url.searchParams.get("clientCorrelator") ?? "";
       const txn = ctx.net.txnByKey(`${op}/oneapi`, key);
-      if (!txn) return requestError(res, 404, "serviceException", "SVC0004", "No transaction for clientCorrelator %1", [key]);
-      return reply(res, 200, render(ctx, op, txn, txn.kind === "reservation" ? "amountReservationTransaction" : "amountTransaction"));
+      if (!txn)
+        return requestError(
+          res,
+          404,
+          "serviceException",
+          "SVC0004",
+          "No transaction for clientCorrelator %1",
+          [key],
+        );
+      return reply(
+        res,
+        200,
+        render(
+          ctx,
+          op,
+          txn,
+          txn.kind === "reservation" ? "amountReservationTransaction" : "amountTransaction",
+        ),
+      );
     },
   },
   {
     method: "GET",
     pattern: new RegExp(`${PAY}/(?:amount|amountReservation)/([^/]+)$`),
     handle(ctx, req, res, [op = "", , id = ""]) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const txn = ctx.net.txnById(id);
-      if (!txn || txn.operator !== op) return requestError(res, 404, "serviceException", "SVC0004", "No such transaction");
-      return reply(res, 200, render(ctx, op, txn, txn.kind === "reservation" ? "amountReservationTransaction" : "amountTransaction"));
+      if (!txn || txn.operator !== op)
+        return requestError(res, 404, "serviceException", "SVC0004", "No such transaction");
+      return reply(
+        res,
+        200,
+        render(
+          ctx,
+          op,
+          txn,
+          txn.kind === "reservation" ? "amountReservationTransaction" : "amountTransaction",
+        ),
+      );
     },
   },
   {
     method: "POST",
     pattern: new RegExp(`${PAY}/amountReservation$`),
     async handle(ctx, req, res, [op = "", user = ""], body) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const p = parseRequest(req.headers["content-type"] ?? "", body, "amountReservationTransaction");
-      if (!p || p.amount === undefined || p.amount <= 0n || p.status !== "Reserved" || !p.clientCorrelator) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+      if (!p || p.amount === undefined || p.amount <= 0n || p.status !== "Reserved" || !p.clientCorrelator)
+        return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
       await ctx.latency();
-      const r = ctx.net.charge({ scope: `${op}/oneapi`, key: p.clientCorrelator, operator: op, protocol: "oneapi", msisdn: msisdnOf(user), amount: p.amount, currency: p.currency, description: p.description, kind: "reservation" });
+      const r = ctx.net.charge({
+        scope: `${op}/oneapi`,
+        key: p.clientCorrelator,
+        operator: op,
+        protocol: "oneapi",
+        msisdn: msisdnOf(user),
+        amount: p.amount,
+        currency: p.currency,
+        description: p.description,
+        kind: "reservation",
+      });
       if (r.kind === "applied" && r.txn.behaviour === "callback") r.txn.behaviour = "normal";
       return answer(ctx, res, op, r, undefined, "amountReservationTransaction");
     },
@@ -217,7 +373,8 @@ export const oneapiRoutes: Route[] = [
     method: "POST",
     pattern: new RegExp(`${PAY}/amountReservation/([^/]+)$`),
     async handle(ctx, req, res, [op = "", , id = ""], body) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const p = parseRequest(req.headers["content-type"] ?? "", body, "amountReservationTransaction");
       if (!p) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
       await ctx.latency();
@@ -227,8 +384,14 @@ export const oneapiRoutes: Route[] = [
         return reply(res, 200, render(ctx, op, r, "amountReservationTransaction"));
       }
       if (p.status === "Charged" && p.amount !== undefined && p.clientCorrelator) {
-        const r = ctx.net.capture({ scope: `${op}/oneapi`, key: p.clientCorrelator, reservation_id: id, amount: p.amount });
-        if (r.kind === "invalid") return requestError(res, 400, "policyException", "POL2010", "Inconsistent transaction");
+        const r = ctx.net.capture({
+          scope: `${op}/oneapi`,
+          key: p.clientCorrelator,
+          reservation_id: id,
+          amount: p.amount,
+        });
+        if (r.kind === "invalid")
+          return requestError(res, 400, "policyException", "POL2010", "Inconsistent transaction");
         if (r.kind === "applied") r.txn.behaviour = "normal";
         return answer(ctx, res, op, r, undefined, "amountReservationTransaction");
       }
@@ -240,14 +403,27 @@ export const oneapiRoutes: Route[] = [
     method: "POST",
     pattern: /^\/(\d{5,6})\/oneapi\/consent\/v1\/pin$/,
     async handle(ctx, req, res, [op = ""], body) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
-      const b = JSON.parse(body) as { msisdn?: unknown; amount?: unknown; currency?: unknown; description?: unknown };
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const b = JSON.parse(body) as {
+        msisdn?: unknown;
+        amount?: unknown;
+        currency?: unknown;
+        description?: unknown;
+      };
       const currency = str(b.currency) ?? "";
       const amount = fromDecimal(b.amount, currency);
       const msisdn = str(b.msisdn);
-      if (!msisdn || amount === undefined) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+      if (!msisdn || amount === undefined)
+        return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
       await ctx.latency();
-      const c = ctx.net.startConsent({ operator: op, msisdn: msisdnOf(msisdn), amount, currency, description: str(b.description) ?? "" });
+      const c = ctx.net.startConsent({
+        operator: op,
+        msisdn: msisdnOf(msisdn),
+        amount,
+        currency,
+        description: str(b.description) ?? "",
+      });
       return replyJson(res, 201, { consentId: c.id, status: "PinSent" });
     },
   },
@@ -255,27 +431,42 @@ export const oneapiRoutes: Route[] = [
     method: "POST",
     pattern: /^\/(\d{5,6})\/oneapi\/consent\/v1\/pin\/([^/]+)\/verify$/,
     async handle(ctx, req, res, [, id = ""], body) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const b = JSON.parse(body) as { pin?: unknown };
       const v = ctx.net.verifyConsent(id, typeof b.pin === "string" ? b.pin : "");
       if (v === "verified") return replyJson(res, 200, { consentId: id, status: "Verified" });
       if (v === "unknown") return requestError(res, 404, "serviceException", "SVC0004", "No such consent");
-      return requestError(res, 403, "policyException", v === "locked" ? "POL0253" : "POL0252", v === "locked" ? "Too many wrong PINs" : "Wrong PIN");
+      return requestError(
+        res,
+        403,
+        "policyException",
+        v === "locked" ? "POL0253" : "POL0252",
+        v === "locked" ? "Too many wrong PINs" : "Wrong PIN",
+      );
     },
   },
   {
     method: "POST",
     pattern: /^\/(\d{5,6})\/oneapi\/smsmessaging\/v1\/outbound\/([^/]+)\/requests$/,
     handle(ctx, req, res, [op = ""], body) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
-      const b = JSON.parse(body) as { outboundSMSMessageRequest?: { address?: unknown; outboundSMSTextMessage?: { message?: unknown } } };
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const b = JSON.parse(body) as {
+        outboundSMSMessageRequest?: { address?: unknown; outboundSMSTextMessage?: { message?: unknown } };
+      };
       const r = b.outboundSMSMessageRequest;
       const addresses = Array.isArray(r?.address) ? r.address : [r?.address];
       const text = str(r?.outboundSMSTextMessage?.message);
-      if (!text || addresses.some((a) => typeof a !== "string")) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+      if (!text || addresses.some((a) => typeof a !== "string"))
+        return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
       for (const a of addresses) ctx.net.sendSms(op, msisdnOf(a as string), text);
       const id = ctx.net.nextId("SMS");
-      return replyJson(res, 201, { resourceReference: { resourceURL: `${ctx.httpUrl()}/${op}/oneapi/smsmessaging/v1/outbound/requests/${id}` } });
+      return replyJson(res, 201, {
+        resourceReference: {
+          resourceURL: `${ctx.httpUrl()}/${op}/oneapi/smsmessaging/v1/outbound/requests/${id}`,
+        },
+      });
     },
   },
   {
@@ -283,17 +474,27 @@ export const oneapiRoutes: Route[] = [
     method: "GET",
     pattern: /^\/(\d{5,6})\/oneapi\/customer\/usageConsumption\/v1\/usageConsumptionReport$/,
     handle(ctx, req, res, [op = ""], _b, url) {
-      if (!authorised(ctx, req)) return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const operator = ctx.net.operator(op);
       const key = url.searchParams.get("publicKey") ?? "";
-      if (!operator || !key) return requestError(res, 404, "serviceException", "SVC0004", "No such subscriber");
+      if (!operator || !key)
+        return requestError(res, 404, "serviceException", "SVC0004", "No such subscriber");
       const s = ctx.net.subscriber(msisdnOf(key), operator.currency);
       return reply(
         res,
         200,
         stringifyWithRawNumbers({
           ratingType: s.rating === "prepaid" ? "Prepaid" : "Postpaid",
-          bucket: [{ id: "OCS-0", name: "Main Balance", bucketBalance: [{ remainingValue: rawNumber(toDecimal(s.balance, s.currency)), unit: s.currency }] }],
+          bucket: [
+            {
+              id: "OCS-0",
+              name: "Main Balance",
+              bucketBalance: [
+                { remainingValue: rawNumber(toDecimal(s.balance, s.currency)), unit: s.currency },
+              ],
+            },
+          ],
         }),
       );
     },

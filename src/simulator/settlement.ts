@@ -1,7 +1,12 @@
-import { mkdir, readFile, readdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { SETTLEMENT_ERRORS, type ResponseLine, parseRequestFile, writeResponseFile } from "../connectors/settlement/format.ts";
 import { fromDecimal } from "../connectors/sdk/money.ts";
+import {
+  parseRequestFile,
+  type ResponseLine,
+  SETTLEMENT_ERRORS,
+  writeResponseFile,
+} from "../connectors/settlement/format.ts";
 import type { SimContext } from "./context.ts";
 
 /**
@@ -39,7 +44,8 @@ export class SettlementDesk {
         await rename(join(inDir, name), join(inDir, "processed", name));
         written.push(await this.write(op, outDir, lines));
       }
-      if (files.length === 0 && (this.carried.get(op)?.length ?? 0) > 0) written.push(await this.write(op, outDir, []));
+      if (files.length === 0 && (this.carried.get(op)?.length ?? 0) > 0)
+        written.push(await this.write(op, outDir, []));
     }
     return written;
   }
@@ -52,10 +58,29 @@ export class SettlementDesk {
       if (amount === undefined || amount <= 0n) {
         line = { ...l, record_status: "FAIL", error_code: SETTLEMENT_ERRORS.invalid_currency };
       } else {
-        const r = this.ctx.net.charge({ scope: `${op}/settlement`, key: l.reference, operator: op, protocol: "settlement", msisdn: l.msisdn, amount, currency: l.currency, description: l.description });
+        const r = this.ctx.net.charge({
+          scope: `${op}/settlement`,
+          key: l.reference,
+          operator: op,
+          protocol: "settlement",
+          msisdn: l.msisdn,
+          amount,
+          currency: l.currency,
+          description: l.description,
+        });
         const reason = r.kind === "transient" ? "transient" : r.txn.reason;
-        line = { line_no: l.line_no, msisdn: l.msisdn, amount: l.amount, currency: l.currency, reference: l.reference, record_status: reason ? "FAIL" : "SUCCESS", error_code: reason ? SETTLEMENT_ERRORS[reason] : "" };
-        const late = r.kind === "applied" && (r.txn.behaviour === "hang" || this.ctx.net.random() < this.ctx.config.settlement_missing_rate);
+        line = {
+          line_no: l.line_no,
+          msisdn: l.msisdn,
+          amount: l.amount,
+          currency: l.currency,
+          reference: l.reference,
+          record_status: reason ? "FAIL" : "SUCCESS",
+          error_code: reason ? SETTLEMENT_ERRORS[reason] : "",
+        };
+        const late =
+          r.kind === "applied" &&
+          (r.txn.behaviour === "hang" || this.ctx.net.random() < this.ctx.config.settlement_missing_rate);
         if (late) {
           this.carried.set(op, [...(this.carried.get(op) ?? []), line]);
           continue;
@@ -72,7 +97,10 @@ export class SettlementDesk {
     const seq = (this.sequence.get(op) ?? 0) + 1;
     this.sequence.set(op, seq);
     const name = `RESP_${op}_${String(seq).padStart(6, "0")}.csv`;
-    const text = writeResponseFile({ sender: op, receiver: "centime", sequence: seq, lines: [...carried, ...lines] }, new Date());
+    const text = writeResponseFile(
+      { sender: op, receiver: "centime", sequence: seq, lines: [...carried, ...lines] },
+      new Date(),
+    );
     await writeFile(join(outDir, `${name}.part`), text);
     // Written under a temporary name then renamed, so a reader never sees half a file.
     await rename(join(outDir, `${name}.part`), join(outDir, name));

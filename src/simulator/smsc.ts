@@ -1,7 +1,18 @@
 import type { AddressInfo } from "node:net";
 import type smppTypes from "smpp";
-import { DLR_BILLING_ERRORS, ESM_CLASS_DELIVERY_RECEIPT, MESSAGE_STATE, TLV_BILLING_PRICE, TLV_BILLING_REF, field, messageText, receiptText, registerBillingTlvs, smpp } from "../connectors/smpp/pdu.ts";
 import { fromDecimal } from "../connectors/sdk/money.ts";
+import {
+  DLR_BILLING_ERRORS,
+  ESM_CLASS_DELIVERY_RECEIPT,
+  field,
+  MESSAGE_STATE,
+  messageText,
+  receiptText,
+  registerBillingTlvs,
+  smpp,
+  TLV_BILLING_PRICE,
+  TLV_BILLING_REF,
+} from "../connectors/smpp/pdu.ts";
 import type { SimContext } from "./context.ts";
 import type { Txn } from "./network.ts";
 
@@ -39,7 +50,13 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
 
   const sendReceipt = (session: Session, txn: Txn, state: number) => {
     const now = Date.now();
-    const text = receiptText({ id: txn.id, state, err: state === MESSAGE_STATE.ENROUTE ? "000" : errOf(txn), submitMs: txn.created_ms, doneMs: now });
+    const text = receiptText({
+      id: txn.id,
+      state,
+      err: state === MESSAGE_STATE.ENROUTE ? "000" : errOf(txn),
+      submitMs: txn.created_ms,
+      doneMs: now,
+    });
     session.deliver_sm({
       source_addr: txn.msisdn.replace(/^\+/, ""),
       destination_addr: txn.extra.shortcode ?? "",
@@ -57,7 +74,8 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
       const final = stateOf(txn);
       sendReceipt(session, txn, final);
       // Ordering is not guaranteed by real SMSCs: an ENROUTE may follow the final receipt.
-      if (ctx.net.random() < ctx.config.dlr_out_of_order_rate) sendReceipt(session, txn, MESSAGE_STATE.ENROUTE);
+      if (ctx.net.random() < ctx.config.dlr_out_of_order_rate)
+        sendReceipt(session, txn, MESSAGE_STATE.ENROUTE);
       if (ctx.net.random() < ctx.config.dlr_duplicate_rate) sendReceipt(session, txn, final);
     }, delay_ms);
   };
@@ -67,7 +85,8 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
     session.on("close", () => bound.delete(session));
     session.on("bind_transceiver", (pdu: PDU) => {
       const operator = field(pdu, "system_type") ?? "";
-      if (!ctx.net.operator(operator)) return session.send(pdu.response({ command_status: smpp.ESME_RINVSYSID }));
+      if (!ctx.net.operator(operator))
+        return session.send(pdu.response({ command_status: smpp.ESME_RINVSYSID }));
       if (field(pdu, "system_id") !== ctx.config.username || field(pdu, "password") !== ctx.config.password) {
         return session.send(pdu.response({ command_status: smpp.ESME_RINVPASWD }));
       }
@@ -101,7 +120,17 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
           session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
           return;
         }
-        const r = ctx.net.charge({ scope: `${operator}/smpp`, key: ref, operator, protocol: "smpp", msisdn, amount, currency, description: text, extra: { shortcode: field(pdu, "source_addr") ?? "" } });
+        const r = ctx.net.charge({
+          scope: `${operator}/smpp`,
+          key: ref,
+          operator,
+          protocol: "smpp",
+          msisdn,
+          amount,
+          currency,
+          description: text,
+          extra: { shortcode: field(pdu, "source_addr") ?? "" },
+        });
         if (r.kind === "transient") {
           session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
           return;
@@ -120,8 +149,16 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
       const ref = field(pdu, TLV_BILLING_REF.tag);
       const id = field(pdu, "message_id");
       const txn = ref ? ctx.net.txnByKey(`${operator}/smpp`, ref) : id ? ctx.net.txnById(id) : undefined;
-      if (!txn) return session.send(pdu.response({ command_status: smpp.ESME_RQUERYFAIL, message_id: id ?? "" }));
-      session.send(pdu.response({ message_id: txn.id, final_date: "", message_state: stateOf(txn), error_code: Number(errOf(txn)) % 256 }));
+      if (!txn)
+        return session.send(pdu.response({ command_status: smpp.ESME_RQUERYFAIL, message_id: id ?? "" }));
+      session.send(
+        pdu.response({
+          message_id: txn.id,
+          final_date: "",
+          message_state: stateOf(txn),
+          error_code: Number(errOf(txn)) % 256,
+        }),
+      );
     });
   });
 
@@ -136,7 +173,12 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
       let sent = 0;
       for (const [session, op] of bound) {
         if (op !== operator) continue;
-        session.deliver_sm({ source_addr: msisdn.replace(/^\+/, ""), destination_addr: shortcode, esm_class: 0, short_message: text });
+        session.deliver_sm({
+          source_addr: msisdn.replace(/^\+/, ""),
+          destination_addr: shortcode,
+          esm_class: 0,
+          short_message: text,
+        });
         sent += 1;
       }
       return sent;

@@ -1,7 +1,16 @@
-import { type ConnectorOptions, ConnectorBase } from "../sdk/base.ts";
+import { ConnectorBase, type ConnectorOptions } from "../sdk/base.ts";
 import { httpCall, moneyFailure, moneyUnreadable } from "../sdk/exchange.ts";
 import type { HttpRequest, HttpResponse } from "../sdk/http.ts";
-import type { CaptureInput, Capability, ChargeInput, Connector, Outcome, ReleaseInput, ReserveInput, SyncInput } from "../sdk/types.ts";
+import type {
+  Capability,
+  CaptureInput,
+  ChargeInput,
+  Connector,
+  Outcome,
+  ReleaseInput,
+  ReserveInput,
+  SyncInput,
+} from "../sdk/types.ts";
 import { errorOutcome, paymentBody, paymentOutcome } from "./transformers.ts";
 
 /**
@@ -11,7 +20,12 @@ import { errorOutcome, paymentBody, paymentOutcome } from "./transformers.ts";
  */
 export class CamaraConnector extends ConnectorBase implements Connector {
   readonly protocol = "camara";
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(["charge", "reserve", "capture", "release"]);
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>([
+    "charge",
+    "reserve",
+    "capture",
+    "release",
+  ]);
 
   constructor(options: ConnectorOptions) {
     super(options, "camara");
@@ -32,7 +46,12 @@ export class CamaraConnector extends ConnectorBase implements Connector {
     };
   }
 
-  private interpret(asked: { amount?: bigint; currency?: string; callback: boolean; expect: "Succeeded" | "Reserved" | "Cancelled" }) {
+  private interpret(asked: {
+    amount?: bigint;
+    currency?: string;
+    callback: boolean;
+    expect: "Succeeded" | "Reserved" | "Cancelled";
+  }) {
     return (r: HttpResponse): Outcome => {
       const body: unknown = r.body ? JSON.parse(r.body) : undefined;
       if (r.status === 200 || r.status === 201) {
@@ -48,20 +67,49 @@ export class CamaraConnector extends ConnectorBase implements Connector {
     };
   }
 
-  private async create(operation: "charge" | "reserve", path: string, input: { attempt_id: string; msisdn: string; amount: bigint; currency: string; description: string; deadline_ms?: number }): Promise<Outcome> {
-    this.memory.remember(input.attempt_id, { msisdn: input.msisdn, amount: input.amount, currency: input.currency, operation });
+  private async create(
+    operation: "charge" | "reserve",
+    path: string,
+    input: {
+      attempt_id: string;
+      msisdn: string;
+      amount: bigint;
+      currency: string;
+      description: string;
+      deadline_ms?: number;
+    },
+  ): Promise<Outcome> {
+    this.memory.remember(input.attempt_id, {
+      msisdn: input.msisdn,
+      amount: input.amount,
+      currency: input.currency,
+      operation,
+    });
     const notification_url = operation === "charge" ? this.callbackUrl(input.attempt_id) : undefined;
-    const body = paymentBody({ msisdn: input.msisdn, amount: input.amount, currency: input.currency, description: input.description, client_correlator: input.attempt_id, ...(notification_url ? { notification_url } : {}) });
+    const body = paymentBody({
+      msisdn: input.msisdn,
+      amount: input.amount,
+      currency: input.currency,
+      description: input.description,
+      client_correlator: input.attempt_id,
+      ...(notification_url ? { notification_url } : {}),
+    });
     const outcome = await httpCall(this.ctx, {
       operation,
       attempt_id: input.attempt_id,
       ...(input.deadline_ms !== undefined ? { deadline_ms: input.deadline_ms } : {}),
       build: this.req("POST", this.url(path), body),
-      interpret: this.interpret({ amount: input.amount, currency: input.currency, callback: notification_url !== undefined, expect: operation === "charge" ? "Succeeded" : "Reserved" }),
+      interpret: this.interpret({
+        amount: input.amount,
+        currency: input.currency,
+        callback: notification_url !== undefined,
+        expect: operation === "charge" ? "Succeeded" : "Reserved",
+      }),
       onFailure: moneyFailure,
       onUnreadable: moneyUnreadable,
     });
-    if (outcome.status === "unknown" && outcome.reason === "duplicate_correlator") return this.sync({ attempt_id: input.attempt_id, operation });
+    if (outcome.status === "unknown" && outcome.reason === "duplicate_correlator")
+      return this.sync({ attempt_id: input.attempt_id, operation });
     return outcome;
   }
 
@@ -75,14 +123,22 @@ export class CamaraConnector extends ConnectorBase implements Connector {
     return o.status === "succeeded" ? { ...o, reservation_id: o.provider_reference } : o;
   }
 
-  private action(operation: "capture" | "release", input: { attempt_id: string; reservation_id: string; deadline_ms?: number }, asked: { amount?: bigint; currency?: string }): Promise<Outcome> {
+  private action(
+    operation: "capture" | "release",
+    input: { attempt_id: string; reservation_id: string; deadline_ms?: number },
+    asked: { amount?: bigint; currency?: string },
+  ): Promise<Outcome> {
     const path = `/${encodeURIComponent(input.reservation_id)}/${operation === "capture" ? "confirm" : "cancel"}`;
     return httpCall(this.ctx, {
       operation,
       attempt_id: input.attempt_id,
       ...(input.deadline_ms !== undefined ? { deadline_ms: input.deadline_ms } : {}),
       build: this.req("POST", this.url(path), JSON.stringify({ clientCorrelator: input.attempt_id })),
-      interpret: this.interpret({ ...asked, callback: false, expect: operation === "capture" ? "Succeeded" : "Cancelled" }),
+      interpret: this.interpret({
+        ...asked,
+        callback: false,
+        expect: operation === "capture" ? "Succeeded" : "Cancelled",
+      }),
       onFailure: moneyFailure,
       onUnreadable: moneyUnreadable,
     });
@@ -99,7 +155,8 @@ export class CamaraConnector extends ConnectorBase implements Connector {
 
   async sync(raw: SyncInput): Promise<Outcome> {
     const input = this.memory.complete(raw);
-    const asked: { amount?: bigint; currency?: string; callback: boolean; expect: "Succeeded" | "Reserved" } = { callback: false, expect: input.operation === "reserve" ? "Reserved" : "Succeeded" };
+    const asked: { amount?: bigint; currency?: string; callback: boolean; expect: "Succeeded" | "Reserved" } =
+      { callback: false, expect: input.operation === "reserve" ? "Reserved" : "Succeeded" };
     if (input.amount !== undefined) asked.amount = input.amount;
     if (input.currency !== undefined) asked.currency = input.currency;
     return httpCall(this.ctx, {
@@ -107,7 +164,10 @@ export class CamaraConnector extends ConnectorBase implements Connector {
       attempt_id: input.attempt_id,
       build: this.req("GET", `${this.url("")}?clientCorrelator=${encodeURIComponent(input.attempt_id)}`),
       interpret: this.interpret(asked),
-      onFailure: (f): Outcome => ({ status: "unknown", reason: f.kind === "lost" ? f.reason : "sync_not_sent" }),
+      onFailure: (f): Outcome => ({
+        status: "unknown",
+        reason: f.kind === "lost" ? f.reason : "sync_not_sent",
+      }),
       onUnreadable: moneyUnreadable,
     });
   }

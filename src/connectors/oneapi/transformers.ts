@@ -1,5 +1,5 @@
 import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../sdk/money.ts";
-import { type DeclineMap, checkedSuccess, declineFor } from "../sdk/outcome.ts";
+import { checkedSuccess, type DeclineMap, declineFor } from "../sdk/outcome.ts";
 import type { Outcome } from "../sdk/types.ts";
 
 /**
@@ -27,11 +27,18 @@ export interface TransactionFields {
 }
 
 /** `{amountTransaction:{…}}` with the amount written as an exact JSON number. */
-export function jsonBody(wrapper: "amountTransaction" | "amountReservationTransaction", f: TransactionFields): string {
+export function jsonBody(
+  wrapper: "amountTransaction" | "amountReservationTransaction",
+  f: TransactionFields,
+): string {
   const tx: Record<string, unknown> = {
     endUserId: endUserId(f.msisdn, f.tel_prefix),
     paymentAmount: {
-      chargingInformation: { amount: rawNumber(toDecimal(f.amount, f.currency)), currency: f.currency, description: [f.description] },
+      chargingInformation: {
+        amount: rawNumber(toDecimal(f.amount, f.currency)),
+        currency: f.currency,
+        description: [f.description],
+      },
     },
     clientCorrelator: f.client_correlator,
     referenceCode: f.client_correlator,
@@ -96,7 +103,14 @@ export function transactionOutcome(body: unknown, asked: Asked): Outcome {
         asked_currency: asked.currency ?? currency ?? "",
       });
     case "Released":
-      return ref ? { status: "succeeded", provider_reference: ref, amount: 0n, currency: currency ?? asked.currency ?? "" } : { status: "unknown", reason: "success_without_reference" };
+      return ref
+        ? {
+            status: "succeeded",
+            provider_reference: ref,
+            amount: 0n,
+            currency: currency ?? asked.currency ?? "",
+          }
+        : { status: "unknown", reason: "success_without_reference" };
     case "Processing": {
       const out: Outcome = { status: "pending", via: asked.callback ? "callback" : "poll" };
       if (ref) out.provider_reference = ref;
@@ -105,7 +119,14 @@ export function transactionOutcome(body: unknown, asked: Asked): Outcome {
     case "Denied":
     case "Refused": {
       const code = str(tx.reasonCode) ?? status;
-      return declineFor(code, asked.decline_codes) ?? { status: "declined", category: "invalid", code, retryable: false };
+      return (
+        declineFor(code, asked.decline_codes) ?? {
+          status: "declined",
+          category: "invalid",
+          code,
+          retryable: false,
+        }
+      );
     }
     default:
       return { status: "unknown", reason: `unexpected_status:${String(status).slice(0, 40)}` };
@@ -127,6 +148,18 @@ export function errorOutcome(status: number, body: unknown, decline_codes: Decli
   const err = requestError(body);
   if (!err) return { status: "unknown", reason: `http_${status}_unreadable` };
   if (err.code === DUPLICATE_CORRELATOR) return { status: "unknown", reason: "duplicate_correlator" };
-  if (status === 401) return { status: "declined", category: "invalid", code: `${err.code}/401`, retryable: true, retry_after_ms: 1_000 };
-  return declineFor(err.code, decline_codes, err.text) ?? { status: "unknown", reason: `unmapped_code:${err.code.slice(0, 20)}` };
+  if (status === 401)
+    return {
+      status: "declined",
+      category: "invalid",
+      code: `${err.code}/401`,
+      retryable: true,
+      retry_after_ms: 1_000,
+    };
+  return (
+    declineFor(err.code, decline_codes, err.text) ?? {
+      status: "unknown",
+      reason: `unmapped_code:${err.code.slice(0, 20)}`,
+    }
+  );
 }

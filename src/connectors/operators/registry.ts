@@ -54,7 +54,7 @@ function build(): Map<string, Operator> {
   for (const row of mccmnc.all()) {
     if (row.status !== "Operational" || row.type !== "National") continue;
     const country = row.countryCode;
-    if (!country || country.length !== 2) continue;
+    if (country?.length !== 2) continue;
     const currency = countryCurrency[country];
     if (!currency) continue;
     const id = row.mcc + row.mnc;
@@ -92,7 +92,9 @@ function registry(): Map<string, Operator> {
 
 export function listOperators(filter: { country?: string; protocol?: ProtocolName } = {}): Operator[] {
   return [...registry().values()].filter(
-    (o) => (!filter.country || o.country === filter.country) && (!filter.protocol || o.protocol === filter.protocol),
+    (o) =>
+      (!filter.country || o.country === filter.country) &&
+      (!filter.protocol || o.protocol === filter.protocol),
   );
 }
 

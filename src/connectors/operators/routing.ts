@@ -15,16 +15,32 @@ export const HE_OPERATOR_HEADERS = ["x-mccmnc", "x-mcc-mnc", "x-operator", "x-ne
 export const LOOKUP_TIMEOUT_MS = 2_000;
 
 export type ResolveResult =
-  | { status: "resolved"; operator: Operator; msisdn: string; via: "choice" | "header_enrichment" | "lookup" | "single_operator" }
-  | { status: "failed"; reason: "invalid_msisdn" | "unknown_operator" | "operator_country_mismatch" | "no_operator_in_country" | "lookup_failed" };
+  | {
+      status: "resolved";
+      operator: Operator;
+      msisdn: string;
+      via: "choice" | "header_enrichment" | "lookup" | "single_operator";
+    }
+  | {
+      status: "failed";
+      reason:
+        | "invalid_msisdn"
+        | "unknown_operator"
+        | "operator_country_mismatch"
+        | "no_operator_in_country"
+        | "lookup_failed";
+    };
 
 export function normaliseMsisdn(raw: string): { msisdn: string; country: string } | undefined {
   const parsed = parsePhoneNumberFromString(raw.startsWith("+") ? raw : `+${raw}`);
-  if (!parsed || !parsed.isPossible() || !parsed.country) return undefined;
+  if (!parsed?.isPossible() || !parsed.country) return undefined;
   return { msisdn: parsed.number, country: parsed.country };
 }
 
-function header(headers: Record<string, string | undefined> | undefined, names: string[]): string | undefined {
+function header(
+  headers: Record<string, string | undefined> | undefined,
+  names: string[],
+): string | undefined {
   if (!headers) return undefined;
   for (const [name, value] of Object.entries(headers)) {
     if (value && names.includes(name.toLowerCase())) return value.trim();
@@ -52,7 +68,8 @@ export async function resolveOperator(input: {
   if (enriched) return pick(enriched.replace(/\D/g, ""), "header_enrichment");
   const candidates = operatorsInCountry(n.country);
   if (candidates.length === 0) return { status: "failed", reason: "no_operator_in_country" };
-  if (candidates.length === 1) return { status: "resolved", operator: candidates[0]!, msisdn: n.msisdn, via: "single_operator" };
+  if (candidates.length === 1)
+    return { status: "resolved", operator: candidates[0]!, msisdn: n.msisdn, via: "single_operator" };
   if (input.lookup === false) return { status: "failed", reason: "lookup_failed" };
   const found = await hlrLookup(n.msisdn);
   return found ? pick(found, "lookup") : { status: "failed", reason: "lookup_failed" };
@@ -62,10 +79,14 @@ export async function resolveOperator(input: {
 export async function hlrLookup(msisdn: string): Promise<string | undefined> {
   try {
     const url = `${carrierNetwork().http_url}/hlr/lookup?msisdn=${encodeURIComponent(msisdn)}`;
-    const response = await sendHttp({ method: "GET", url, headers: { accept: "application/json" } }, { timeout_ms: LOOKUP_TIMEOUT_MS, body_bytes_max: 4096 });
+    const response = await sendHttp(
+      { method: "GET", url, headers: { accept: "application/json" } },
+      { timeout_ms: LOOKUP_TIMEOUT_MS, body_bytes_max: 4096 },
+    );
     if (response.status !== 200) return undefined;
     const body: unknown = JSON.parse(response.body);
-    if (body && typeof body === "object" && "mccmnc" in body && typeof body.mccmnc === "string") return body.mccmnc;
+    if (body && typeof body === "object" && "mccmnc" in body && typeof body.mccmnc === "string")
+      return body.mccmnc;
     return undefined;
   } catch {
     return undefined;

@@ -1,7 +1,7 @@
 import { xmlEscape } from "../sdk/auth.ts";
 import { toDecimal } from "../sdk/money.ts";
 import { type DeclineMap, declineFor } from "../sdk/outcome.ts";
-import { type SoapMessage, asRecord, asText, el, soapEnvelope } from "../sdk/soap.ts";
+import { asRecord, asText, el, type SoapMessage, soapEnvelope } from "../sdk/soap.ts";
 import type { Outcome } from "../sdk/types.ts";
 
 /**
@@ -11,8 +11,10 @@ import type { Outcome } from "../sdk/types.ts";
  */
 
 export const COMMON_NS = "http://www.csapi.org/schema/parlayx/common/v2_1";
-export const amountChargingNs = (version: string) => `http://www.csapi.org/schema/parlayx/payment/amount_charging/${version}/local`;
-export const reserveChargingNs = (version: string) => `http://www.csapi.org/schema/parlayx/payment/reserve_amount_charging/${version}/local`;
+export const amountChargingNs = (version: string) =>
+  `http://www.csapi.org/schema/parlayx/payment/amount_charging/${version}/local`;
+export const reserveChargingNs = (version: string) =>
+  `http://www.csapi.org/schema/parlayx/payment/reserve_amount_charging/${version}/local`;
 
 export const DEFAULT_ORDER = ["endUserIdentifier", "charge", "referenceCode"];
 export const REFERENCE_CODE_LENGTH_MAX = 30;
@@ -49,7 +51,10 @@ export function operation(args: {
   parts: Record<string, string | undefined>;
   order: readonly string[];
 }): string {
-  const names = [...args.order.filter((n) => n in args.parts), ...Object.keys(args.parts).filter((n) => !args.order.includes(n))];
+  const names = [
+    ...args.order.filter((n) => n in args.parts),
+    ...Object.keys(args.parts).filter((n) => !args.order.includes(n)),
+  ];
   const inner = names
     .map((n) => {
       const v = args.parts[n];
@@ -70,17 +75,34 @@ export function envelope(ns: string, header: string, body: string): string {
  * so the asked amount is what was charged). A fault's class (`faultcode`) is never the answer:
  * only `detail/*\/messageId` is, through the operator's map.
  */
-export function replyOutcome(msg: SoapMessage, expect: string, decline_codes: DeclineMap): Outcome | { status: "ok"; result: string | undefined } {
+export function replyOutcome(
+  msg: SoapMessage,
+  expect: string,
+  decline_codes: DeclineMap,
+): Outcome | { status: "ok"; result: string | undefined } {
   if (msg.fault) {
     const id = msg.fault.messageId;
     if (!id) {
       // A client fault without detail: the gateway refused to parse our request; nothing was charged.
-      if (/Client$/.test(msg.fault.faultcode)) return { status: "declined", category: "invalid", code: msg.fault.faultcode, retryable: false };
+      if (/Client$/.test(msg.fault.faultcode))
+        return { status: "declined", category: "invalid", code: msg.fault.faultcode, retryable: false };
       return { status: "unknown", reason: "fault_without_message_id" };
     }
-    return declineFor(id, decline_codes, msg.fault.text) ?? { status: "unknown", reason: `unmapped_code:${id.slice(0, 20)}` };
+    return (
+      declineFor(id, decline_codes, msg.fault.text) ?? {
+        status: "unknown",
+        reason: `unmapped_code:${id.slice(0, 20)}`,
+      }
+    );
   }
   if (!(expect in msg.body)) return { status: "unknown", reason: "unexpected_body" };
   const response = asRecord(msg.body[expect]);
-  return { status: "ok", result: asText(response.result) ?? (typeof msg.body[expect] === "string" && msg.body[expect] !== "" ? String(msg.body[expect]) : undefined) };
+  return {
+    status: "ok",
+    result:
+      asText(response.result) ??
+      (typeof msg.body[expect] === "string" && msg.body[expect] !== ""
+        ? String(msg.body[expect])
+        : undefined),
+  };
 }

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { sendHttp } from "./http.ts";
 import type { HttpRequest } from "./http.ts";
+import { sendHttp } from "./http.ts";
 
 /** Authentication as middleware: each scheme decorates an outgoing request. */
 export interface HttpAuth {
@@ -11,7 +11,13 @@ export type AuthConfig =
   | { type: "none" }
   | { type: "basic"; username: string; password: string }
   | { type: "api_key"; name: string; value: string; in: "header" | "query" }
-  | { type: "oauth2_client_credentials"; token_url: string; client_id: string; client_secret: string; scope?: string }
+  | {
+      type: "oauth2_client_credentials";
+      token_url: string;
+      client_id: string;
+      client_secret: string;
+      scope?: string;
+    }
   | { type: "hmac"; key_id: string; secret: string };
 
 export const noAuth: HttpAuth = { apply: async (r) => r };
@@ -77,7 +83,8 @@ export class OAuth2ClientCredentials implements HttpAuth {
       { timeout_ms: TOKEN_TIMEOUT_MS, body_bytes_max: 16 * 1024 },
     );
     const parsed: unknown = JSON.parse(response.body);
-    if (response.status !== 200 || !parsed || typeof parsed !== "object") throw new Error(`token endpoint answered ${response.status}`);
+    if (response.status !== 200 || !parsed || typeof parsed !== "object")
+      throw new Error(`token endpoint answered ${response.status}`);
     const body = parsed as { access_token?: unknown; expires_in?: unknown };
     if (typeof body.access_token !== "string") throw new Error("token endpoint sent no access_token");
     const expiresIn = typeof body.expires_in === "number" ? body.expires_in : 3600;
@@ -127,7 +134,11 @@ export function hmacAuth(keyId: string, secret: string, now: () => number = Date
   return {
     apply: async (r) => ({
       ...r,
-      headers: { ...r.headers, "x-key-id": keyId, "x-signature": signatureHeader(secret, r.body ?? "", now()) },
+      headers: {
+        ...r.headers,
+        "x-key-id": keyId,
+        "x-signature": signatureHeader(secret, r.body ?? "", now()),
+      },
     }),
   };
 }
@@ -156,11 +167,21 @@ const PASSWORD_DIGEST =
   "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
 
 export function xmlEscape(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&apos;");
+  return text
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;");
 }
 
 /** WS-Security UsernameToken with PasswordDigest = Base64(SHA-1(nonce + created + password)). */
-export function wsseUsernameToken(args: { username: string; password: string; nowMs?: number; nonce?: Buffer }): string {
+export function wsseUsernameToken(args: {
+  username: string;
+  password: string;
+  nowMs?: number;
+  nonce?: Buffer;
+}): string {
   const nonce = args.nonce ?? randomBytes(16);
   const created = new Date(args.nowMs ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, "Z");
   const digest = createHash("sha1")
@@ -183,7 +204,10 @@ export function huaweiTimestamp(nowMs: number): string {
 }
 
 export function huaweiPassword(spId: string, password: string, timeStamp: string): string {
-  return createHash("md5").update(spId + password + timeStamp).digest("hex").toUpperCase();
+  return createHash("md5")
+    .update(spId + password + timeStamp)
+    .digest("hex")
+    .toUpperCase();
 }
 
 /**

@@ -1,11 +1,23 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Operator } from "../operators/types.ts";
-import { type HttpAuth, OAuth2ClientCredentials, authFrom } from "./auth.ts";
+import { authFrom, type HttpAuth, OAuth2ClientCredentials } from "./auth.ts";
 import { Listeners } from "./callbacks.ts";
 import { type ConnectorContext, createContext } from "./exchange.ts";
-import type { Capability, ConnectorEvent, InteractionLog, NextAction, Outcome, SyncInput } from "./types.ts";
-import type { AuthConfig } from "./auth.ts";
+import type {
+  CallbackReply,
+  CallbackRequest,
+  Capability,
+  ConnectorEvent,
+  InteractionLog,
+  NextAction,
+  Outcome,
+  SyncInput,
+} from "./types.ts";
+
+export type { CallbackReply, CallbackRequest } from "./types.ts";
+
 import { resolveSecret } from "../operators/registry.ts";
+import type { AuthConfig } from "./auth.ts";
 
 /** What every connector is built from: the operator's configuration and the core's sinks. */
 export interface ConnectorOptions {
@@ -76,19 +88,6 @@ export function resolveAuth(auth: AuthConfig, http_url: string): AuthConfig {
   }
 }
 
-export interface CallbackRequest {
-  /** The part of the path after the connector's callback prefix: the attempt id. */
-  attempt_id: string;
-  query: Record<string, string | undefined>;
-  headers: Record<string, string | undefined>;
-  body: string;
-}
-
-export interface CallbackReply {
-  status: number;
-  body: string;
-}
-
 /** The common part of a connector: context, auth, events, attempt memory, callback tokens. */
 export abstract class ConnectorBase {
   abstract readonly protocol: string;
@@ -126,7 +125,10 @@ export abstract class ConnectorBase {
   }
 
   callbackToken(attempt_id: string): string {
-    return createHmac("sha256", this.options.callback_secret ?? "centime-callback").update(`${this.operator}:${attempt_id}`).digest("hex").slice(0, 32);
+    return createHmac("sha256", this.options.callback_secret ?? "centime-callback")
+      .update(`${this.operator}:${attempt_id}`)
+      .digest("hex")
+      .slice(0, 32);
   }
 
   callbackUrl(attempt_id: string): string | undefined {
@@ -174,7 +176,11 @@ export abstract class ConnectorBase {
   async close(): Promise<void> {}
 }
 
-export function pendingVia(via: "callback" | "poll" | "file" | "receipt" | "redirect", provider_reference?: string, next_action?: NextAction): Outcome {
+export function pendingVia(
+  via: "callback" | "poll" | "file" | "receipt" | "redirect",
+  provider_reference?: string,
+  next_action?: NextAction,
+): Outcome {
   const out: Outcome = { status: "pending", via };
   if (provider_reference) out.provider_reference = provider_reference;
   if (next_action) out.next_action = next_action;

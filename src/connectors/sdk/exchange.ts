@@ -1,4 +1,4 @@
-import { type HttpRequest, type HttpResponse, type TlsOptions, TransportFailure, sendHttp } from "./http.ts";
+import { type HttpRequest, type HttpResponse, sendHttp, type TlsOptions, TransportFailure } from "./http.ts";
 import { redactHeaders, redactText } from "./redact.ts";
 import { CircuitBreaker, DEFAULT_DEADLINE_MS, TokenBucket } from "./resilience.ts";
 import type { InteractionLog, Outcome } from "./types.ts";
@@ -53,10 +53,16 @@ export type Gate = { ok: true } | { ok: false; outcome: Outcome };
 /** Rate limit then breaker: a refused call is `not_sent`, never queued without bound. */
 export async function gate(ctx: ConnectorContext, wait_ms_max: number): Promise<Gate> {
   if (!ctx.breaker.tryAcquire()) {
-    return { ok: false, outcome: { status: "not_sent", reason: "circuit_open", retry_after_ms: ctx.breaker.retryAfterMs() } };
+    return {
+      ok: false,
+      outcome: { status: "not_sent", reason: "circuit_open", retry_after_ms: ctx.breaker.retryAfterMs() },
+    };
   }
   if (!(await ctx.bucket.take(wait_ms_max))) {
-    return { ok: false, outcome: { status: "not_sent", reason: "rate_limited", retry_after_ms: ctx.bucket.waitMs() } };
+    return {
+      ok: false,
+      outcome: { status: "not_sent", reason: "rate_limited", retry_after_ms: ctx.bucket.waitMs() },
+    };
   }
   return { ok: true };
 }
@@ -71,13 +77,21 @@ export function outcomeLabel(value: unknown): string {
 }
 
 export function logRequest(request: HttpRequest): unknown {
-  const out: Record<string, unknown> = { method: request.method, url: redactText(request.url), headers: redactHeaders(request.headers) };
+  const out: Record<string, unknown> = {
+    method: request.method,
+    url: redactText(request.url),
+    headers: redactHeaders(request.headers),
+  };
   if (request.body !== undefined) out.body = redactText(request.body);
   return out;
 }
 
 export function logResponse(response: HttpResponse): unknown {
-  return { status: response.status, headers: redactHeaders(response.headers), body: redactText(response.body.slice(0, 64 * 1024)) };
+  return {
+    status: response.status,
+    headers: redactHeaders(response.headers),
+    body: redactText(response.body.slice(0, 64 * 1024)),
+  };
 }
 
 /**
@@ -110,19 +124,29 @@ export async function httpCall<T>(
     request = await args.build();
   } catch (error) {
     ctx.breaker.success();
-    const result = args.onFailure({ kind: "not_sent", outcome: { status: "not_sent", reason: "invalid_input" } });
+    const result = args.onFailure({
+      kind: "not_sent",
+      outcome: { status: "not_sent", reason: "invalid_input" },
+    });
     record(ctx, args, undefined, { error: String(error) }, result, started);
     return result;
   }
   let response: HttpResponse;
   try {
-    response = await sendHttp(request, { timeout_ms: deadline, body_bytes_max: ctx.body_bytes_max, ...(ctx.tls ? { tls: ctx.tls } : {}) });
+    response = await sendHttp(request, {
+      timeout_ms: deadline,
+      body_bytes_max: ctx.body_bytes_max,
+      ...(ctx.tls ? { tls: ctx.tls } : {}),
+    });
   } catch (error) {
     const kind = error instanceof TransportFailure ? error.kind : "reset";
     let result: T;
     if (kind === "connect_failed") {
       ctx.breaker.failure();
-      result = args.onFailure({ kind: "not_sent", outcome: { status: "not_sent", reason: "connect_failed" } });
+      result = args.onFailure({
+        kind: "not_sent",
+        outcome: { status: "not_sent", reason: "connect_failed" },
+      });
     } else if (kind === "too_large") {
       ctx.breaker.success();
       result = args.onUnreadable("reply_too_large");
@@ -130,7 +154,14 @@ export async function httpCall<T>(
       ctx.breaker.failure();
       result = args.onFailure({ kind: "lost", reason: kind });
     }
-    record(ctx, args, request, { error: error instanceof Error ? error.message : String(error) }, result, started);
+    record(
+      ctx,
+      args,
+      request,
+      { error: error instanceof Error ? error.message : String(error) },
+      result,
+      started,
+    );
     return result;
   }
   if (response.status >= 500 && response.status !== 500) ctx.breaker.failure();
@@ -139,7 +170,9 @@ export async function httpCall<T>(
   try {
     result = args.interpret(response);
   } catch (error) {
-    result = args.onUnreadable(`unreadable_reply: ${error instanceof Error ? error.message.slice(0, 120) : "?"}`);
+    result = args.onUnreadable(
+      `unreadable_reply: ${error instanceof Error ? error.message.slice(0, 120) : "?"}`,
+    );
   }
   record(ctx, args, request, logResponse(response), result, started);
   return result;
@@ -170,7 +203,9 @@ function record(
 }
 
 /** The standard mapping for money operations: refused ⇒ not_sent, lost ⇒ unknown. */
-export function moneyFailure(failure: { kind: "not_sent"; outcome: Outcome } | { kind: "lost"; reason: string }): Outcome {
+export function moneyFailure(
+  failure: { kind: "not_sent"; outcome: Outcome } | { kind: "lost"; reason: string },
+): Outcome {
   return failure.kind === "not_sent" ? failure.outcome : { status: "unknown", reason: failure.reason };
 }
 export function moneyUnreadable(reason: string): Outcome {

@@ -72,7 +72,10 @@ export function readFixed(fields: readonly FixedField[], line: string): Record<s
   for (const f of fields) {
     const raw = line.slice(at, at + f.width);
     at += f.width;
-    out[f.name] = f.align === "right" ? raw.replace(new RegExp(`^${f.pad === "0" ? "0+(?=.)" : " +"}`), "") : raw.trimEnd();
+    out[f.name] =
+      f.align === "right"
+        ? raw.replace(new RegExp(`^${f.pad === "0" ? "0+(?=.)" : " +"}`), "")
+        : raw.trimEnd();
   }
   return out;
 }

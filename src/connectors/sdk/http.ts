@@ -75,9 +75,18 @@ export function sendHttp(
     };
     const headers: Record<string, string> = { ...request.headers };
     if (request.body !== undefined) headers["content-length"] = String(Buffer.byteLength(request.body));
-    const req = transport.request(url, { method: request.method, headers, agent: agentFor(url, options.tls) });
+    const req = transport.request(url, {
+      method: request.method,
+      headers,
+      agent: agentFor(url, options.tls),
+    });
     const timer = setTimeout(() => {
-      finish(new TransportFailure(connected ? "timeout" : "connect_failed", `no reply in ${options.timeout_ms} ms`));
+      finish(
+        new TransportFailure(
+          connected ? "timeout" : "connect_failed",
+          `no reply in ${options.timeout_ms} ms`,
+        ),
+      );
       req.destroy();
     }, options.timeout_ms);
     req.on("socket", (socket) => {
@@ -107,7 +116,11 @@ export function sendHttp(
         for (const [name, value] of Object.entries(res.headers)) {
           if (value !== undefined) out[name] = Array.isArray(value) ? value.join(", ") : value;
         }
-        finish(undefined, { status: res.statusCode ?? 0, headers: out, body: Buffer.concat(chunks).toString("utf8") });
+        finish(undefined, {
+          status: res.statusCode ?? 0,
+          headers: out,
+          body: Buffer.concat(chunks).toString("utf8"),
+        });
       });
     });
     req.end(request.body);

@@ -8,6 +8,10 @@ export function identifyFromHeaders(headers: Record<string, string | undefined> 
   const raw = HE_MSISDN_HEADERS.map((h) => lower[h]).find((v) => typeof v === "string" && v.length > 0);
   const n = raw ? normaliseMsisdn(raw.trim()) : undefined;
   if (!n) return { status: "unidentified" };
-  const mccmnc = HE_OPERATOR_HEADERS.map((h) => lower[h]).find((v) => typeof v === "string" && /^\d{5,6}$/.test(v));
-  return mccmnc ? { status: "identified", msisdn: n.msisdn, mccmnc } : { status: "identified", msisdn: n.msisdn };
+  const mccmnc = HE_OPERATOR_HEADERS.map((h) => lower[h]).find(
+    (v) => typeof v === "string" && /^\d{5,6}$/.test(v),
+  );
+  return mccmnc
+    ? { status: "identified", msisdn: n.msisdn, mccmnc }
+    : { status: "identified", msisdn: n.msisdn };
 }

@@ -44,7 +44,12 @@ export const STANDARD_DECLINES: DeclineMap = {
 export function declineFor(code: string, map: DeclineMap, message?: string): Declined | undefined {
   const rule = map[code] ?? STANDARD_DECLINES[code];
   if (!rule) return undefined;
-  const out: Declined = { status: "declined", category: rule.category, code, retryable: rule.retryable ?? false };
+  const out: Declined = {
+    status: "declined",
+    category: rule.category,
+    code,
+    retryable: rule.retryable ?? false,
+  };
   if (rule.retry_after_ms !== undefined) out.retry_after_ms = rule.retry_after_ms;
   if (message !== undefined) out.message = message.slice(0, 200);
   return out;

@@ -29,7 +29,8 @@ export function redactValue(value: unknown, depth = 0): unknown {
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
       if (SECRET_KEY.test(key)) out[key] = REDACTED;
-      else if (/^(number|pan|card_number)$/i.test(key) && typeof v === "string") out[key] = `****${v.slice(-4)}`;
+      else if (/^(number|pan|card_number)$/i.test(key) && typeof v === "string")
+        out[key] = `****${v.slice(-4)}`;
       else out[key] = redactValue(v, depth + 1);
     }
     return out;

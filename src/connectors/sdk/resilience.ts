@@ -66,7 +66,10 @@ export class TokenBucket {
 
   private refill(): void {
     const t = this.now();
-    this.tokens = Math.min(this.options.burst_max, this.tokens + ((t - this.lastMs) * this.options.rate_per_s) / 1000);
+    this.tokens = Math.min(
+      this.options.burst_max,
+      this.tokens + ((t - this.lastMs) * this.options.rate_per_s) / 1000,
+    );
     this.lastMs = t;
   }
 

@@ -9,7 +9,11 @@ export function el(name: string, text: string | undefined): string {
   return text === undefined ? "" : `<${name}>${xmlEscape(text)}</${name}>`;
 }
 
-export function soapEnvelope(args: { namespaces: Record<string, string>; header?: string; body: string }): string {
+export function soapEnvelope(args: {
+  namespaces: Record<string, string>;
+  header?: string;
+  body: string;
+}): string {
   const ns = Object.entries(args.namespaces)
     .map(([prefix, uri]) => ` xmlns:${prefix}="${uri}"`)
     .join("");
@@ -46,7 +50,9 @@ const parser = new XMLParser({
 });
 
 function asRecord(value: unknown): Record<string, unknown> {
-  return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  return value && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
 
 function asText(value: unknown): string | undefined {
@@ -80,7 +86,14 @@ export function parseSoap(xml: string): SoapMessage {
   return { body, header, fault };
 }
 
-export function soapFaultXml(args: { faultcode?: string; faultstring: string; exception: "ServiceException" | "PolicyException"; messageId: string; text: string; commonNs: string }): string {
+export function soapFaultXml(args: {
+  faultcode?: string;
+  faultstring: string;
+  exception: "ServiceException" | "PolicyException";
+  messageId: string;
+  text: string;
+  commonNs: string;
+}): string {
   return soapEnvelope({
     namespaces: {},
     body:

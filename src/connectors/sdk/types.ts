@@ -152,7 +152,9 @@ export interface IdentifyInput {
   msisdn?: string;
   deadline_ms?: number;
 }
-export type IdentifyOutput = { status: "identified"; msisdn: string; mccmnc?: string } | { status: "unidentified" };
+export type IdentifyOutput =
+  | { status: "identified"; msisdn: string; mccmnc?: string }
+  | { status: "unidentified" };
 
 export interface SendSmsInput {
   attempt_id: string;
@@ -160,7 +162,9 @@ export interface SendSmsInput {
   text: string;
   deadline_ms?: number;
 }
-export type SendSmsOutput = { status: "sent"; provider_reference: string } | { status: "failed"; reason: string };
+export type SendSmsOutput =
+  | { status: "sent"; provider_reference: string }
+  | { status: "failed"; reason: string };
 
 export interface StartConsentInput {
   attempt_id: string;
@@ -179,13 +183,29 @@ export interface VerifyConsentInput {
   pin: string;
   deadline_ms?: number;
 }
-export type VerifyConsentOutput = { status: "verified"; consent_id: string } | { status: "rejected"; reason: string };
+export type VerifyConsentOutput =
+  | { status: "verified"; consent_id: string }
+  | { status: "rejected"; reason: string };
 
 /** Events a connector raises outside a call: callbacks, delivery receipts, MO keywords, file lines. */
 export type ConnectorEvent =
   | { type: "outcome"; attempt_id: string; outcome: Outcome }
   | { type: "mo"; msisdn: string; shortcode: string; keyword: string; text: string }
   | { type: "rejected_callback"; reason: string };
+
+/** An operator's or PSP's asynchronous notification, as the core's HTTP route received it. */
+export interface CallbackRequest {
+  /** The last path segment of the callback URL the connector handed out: the attempt id. */
+  attempt_id: string;
+  query: Record<string, string | undefined>;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+export interface CallbackReply {
+  status: number;
+  body: string;
+}
 
 export interface Connector {
   readonly protocol: string;
@@ -202,6 +222,8 @@ export interface Connector {
   sendSms?(input: SendSmsInput): Promise<SendSmsOutput>;
   startConsent?(input: StartConsentInput): Promise<StartConsentOutput>;
   verifyConsent?(input: VerifyConsentInput): Promise<VerifyConsentOutput>;
+  /** Verifies and applies an asynchronous notification; raises an `outcome` or `rejected_callback` event. */
+  handleCallback(request: CallbackRequest): Promise<CallbackReply>;
   /** Subscribe to events (callbacks, receipts, MO, settlement lines). Returns an unsubscribe. */
   onEvent(listener: (event: ConnectorEvent) => void): () => void;
   close(): Promise<void>;

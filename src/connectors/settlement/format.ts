@@ -69,7 +69,15 @@ export function writeRequestFile(f: RequestFile): string {
   const [date, time] = stamp(f.created);
   return writeCsv([
     ["H", "REQ", f.sender, f.receiver, String(f.sequence).padStart(6, "0"), date, time],
-    ...f.lines.map((l) => ["D", String(l.line_no), l.msisdn, l.amount, l.currency, l.reference, l.description]),
+    ...f.lines.map((l) => [
+      "D",
+      String(l.line_no),
+      l.msisdn,
+      l.amount,
+      l.currency,
+      l.reference,
+      l.description,
+    ]),
     ["T", sumDecimals(f.lines.map((l) => l.amount)), String(f.lines.length)],
   ]);
 }
@@ -78,22 +86,47 @@ export function parseRequestFile(text: string): RequestFile {
   const rows = readCsv(text);
   const h = rows[0];
   const t = rows[rows.length - 1];
-  if (!h || h[0] !== "H" || h[1] !== "REQ" || !t || t[0] !== "T") throw new Error("not a request file");
+  if (h?.[0] !== "H" || h[1] !== "REQ" || !t || t[0] !== "T") throw new Error("not a request file");
   const lines = rows.slice(1, -1).map((r): RequestLine => {
     if (r[0] !== "D" || r.length < 7) throw new Error("bad detail record");
-    return { line_no: Number(r[1]), msisdn: r[2] ?? "", amount: r[3] ?? "", currency: r[4] ?? "", reference: r[5] ?? "", description: r[6] ?? "" };
+    return {
+      line_no: Number(r[1]),
+      msisdn: r[2] ?? "",
+      amount: r[3] ?? "",
+      currency: r[4] ?? "",
+      reference: r[5] ?? "",
+      description: r[6] ?? "",
+    };
   });
   if (Number(t[2]) !== lines.length) throw new Error("trailer count does not match");
   return { sender: h[2] ?? "", receiver: h[3] ?? "", sequence: Number(h[4]), created: new Date(), lines };
 }
 
-export function writeResponseFile(f: Omit<ResponseFile, "total_rec_no" | "total_valid_rec_no" | "total_err_rec_no">, now: Date): string {
+export function writeResponseFile(
+  f: Omit<ResponseFile, "total_rec_no" | "total_valid_rec_no" | "total_err_rec_no">,
+  now: Date,
+): string {
   const [date, time] = stamp(now);
   const valid = f.lines.filter((l) => l.record_status === "SUCCESS");
   return writeCsv([
     ["H", "RESP", f.sender, f.receiver, String(f.sequence).padStart(6, "0"), date, time],
-    ...f.lines.map((l) => ["D", String(l.line_no), l.msisdn, l.amount, l.currency, l.reference, l.record_status, l.error_code]),
-    ["T", sumDecimals(valid.map((l) => l.amount)), String(f.lines.length), String(valid.length), String(f.lines.length - valid.length)],
+    ...f.lines.map((l) => [
+      "D",
+      String(l.line_no),
+      l.msisdn,
+      l.amount,
+      l.currency,
+      l.reference,
+      l.record_status,
+      l.error_code,
+    ]),
+    [
+      "T",
+      sumDecimals(valid.map((l) => l.amount)),
+      String(f.lines.length),
+      String(valid.length),
+      String(f.lines.length - valid.length),
+    ],
   ]);
 }
 
@@ -103,15 +136,34 @@ export function parseResponseFile(text: string): ResponseFile {
   if (rows.length > LINES_PER_FILE_MAX + 2) throw new Error("too many records");
   const h = rows[0];
   const t = rows[rows.length - 1];
-  if (!h || h[0] !== "H" || h[1] !== "RESP" || !t || t[0] !== "T" || rows.length < 2) throw new Error("not a response file");
+  if (h?.[0] !== "H" || h[1] !== "RESP" || !t || t[0] !== "T" || rows.length < 2)
+    throw new Error("not a response file");
   const lines = rows.slice(1, -1).map((r): ResponseLine => {
     const status = r[6];
-    if (r[0] !== "D" || r.length < 8 || (status !== "SUCCESS" && status !== "FAIL")) throw new Error("bad detail record");
-    return { line_no: Number(r[1]), msisdn: r[2] ?? "", amount: r[3] ?? "", currency: r[4] ?? "", reference: r[5] ?? "", record_status: status, error_code: r[7] ?? "" };
+    if (r[0] !== "D" || r.length < 8 || (status !== "SUCCESS" && status !== "FAIL"))
+      throw new Error("bad detail record");
+    return {
+      line_no: Number(r[1]),
+      msisdn: r[2] ?? "",
+      amount: r[3] ?? "",
+      currency: r[4] ?? "",
+      reference: r[5] ?? "",
+      record_status: status,
+      error_code: r[7] ?? "",
+    };
   });
   const valid = lines.filter((l) => l.record_status === "SUCCESS").length;
-  if (Number(t[2]) !== lines.length || Number(t[3]) !== valid || Number(t[4]) !== lines.length - valid) throw new Error("trailer does not match the records");
-  return { sender: h[2] ?? "", receiver: h[3] ?? "", sequence: Number(h[4]), lines, total_rec_no: lines.length, total_valid_rec_no: valid, total_err_rec_no: lines.length - valid };
+  if (Number(t[2]) !== lines.length || Number(t[3]) !== valid || Number(t[4]) !== lines.length - valid)
+    throw new Error("trailer does not match the records");
+  return {
+    sender: h[2] ?? "",
+    receiver: h[3] ?? "",
+    sequence: Number(h[4]),
+    lines,
+    total_rec_no: lines.length,
+    total_valid_rec_no: valid,
+    total_err_rec_no: lines.length - valid,
+  };
 }
 
 /** Settlement error codes (this simulator's and the default decline map's) [U]. */

@@ -45,24 +45,24 @@ export const STAT_TEXT: Record<number, string> = {
 };
 
 export const COMMAND_STATUS: Record<number, string> = {
-  0x00: "ESME_ROK",
-  0x01: "ESME_RINVMSGLEN",
-  0x02: "ESME_RINVCMDLEN",
-  0x03: "ESME_RINVCMDID",
-  0x04: "ESME_RINVBNDSTS",
-  0x05: "ESME_RALYBND",
-  0x08: "ESME_RSYSERR",
-  0x0a: "ESME_RINVSRCADR",
-  0x0b: "ESME_RINVDSTADR",
-  0x0c: "ESME_RINVMSGID",
-  0x0d: "ESME_RBINDFAIL",
-  0x0e: "ESME_RINVPASWD",
-  0x0f: "ESME_RINVSYSID",
-  0x14: "ESME_RMSGQFUL",
-  0x45: "ESME_RSUBMITFAIL",
-  0x58: "ESME_RTHROTTLED",
-  0x67: "ESME_RQUERYFAIL",
-  0xff: "ESME_RUNKNOWNERR",
+  0: "ESME_ROK",
+  1: "ESME_RINVMSGLEN",
+  2: "ESME_RINVCMDLEN",
+  3: "ESME_RINVCMDID",
+  4: "ESME_RINVBNDSTS",
+  5: "ESME_RALYBND",
+  8: "ESME_RSYSERR",
+  10: "ESME_RINVSRCADR",
+  11: "ESME_RINVDSTADR",
+  12: "ESME_RINVMSGID",
+  13: "ESME_RBINDFAIL",
+  14: "ESME_RINVPASWD",
+  15: "ESME_RINVSYSID",
+  20: "ESME_RMSGQFUL",
+  69: "ESME_RSUBMITFAIL",
+  88: "ESME_RTHROTTLED",
+  103: "ESME_RQUERYFAIL",
+  255: "ESME_RUNKNOWNERR",
 };
 
 /** Billing error codes carried in the receipt's `err:` field (operator-specific [U]). */
@@ -79,7 +79,14 @@ function yymmddhhmm(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:T]/g, "").slice(2, 12);
 }
 
-export function receiptText(args: { id: string; state: number; err: string; submitMs: number; doneMs: number; text?: string }): string {
+export function receiptText(args: {
+  id: string;
+  state: number;
+  err: string;
+  submitMs: number;
+  doneMs: number;
+  text?: string;
+}): string {
   const delivered = args.state === MESSAGE_STATE.DELIVERED ? "001" : "000";
   return (
     `id:${args.id} sub:001 dlvrd:${delivered} submit date:${yymmddhhmm(args.submitMs)} done date:${yymmddhhmm(args.doneMs)} ` +
