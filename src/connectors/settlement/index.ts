@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConnectorBase, type ConnectorOptions } from "../sdk/base.ts";
+import { outcomeLabel } from "../sdk/exchange.ts";
 import { fromDecimal, toDecimal } from "../sdk/money.ts";
 import { checkedSuccess, type DeclineMap, declineFor } from "../sdk/outcome.ts";
 import type { Capability, ChargeInput, Connector, Outcome, SyncInput } from "../sdk/types.ts";
@@ -221,7 +222,9 @@ export class SettlementConnector extends ConnectorBase implements Connector {
       const k = known.get(line.reference);
       if (!k) continue;
       const asked = this.memory.get(line.reference) ?? {};
-      this.events.emit({ type: "outcome", attempt_id: line.reference, outcome: this.lineOutcome(k, asked) });
+      const outcome = this.lineOutcome(k, asked);
+      this.record("match", line.reference, k.request, line, outcomeLabel(outcome), performance.now());
+      this.events.emit({ type: "outcome", attempt_id: line.reference, outcome });
     }
     return fresh.length;
   }
@@ -235,7 +238,16 @@ export class SettlementConnector extends ConnectorBase implements Connector {
     const asked: { amount?: bigint; currency?: string } = {};
     if (input.amount !== undefined) asked.amount = input.amount;
     if (input.currency !== undefined) asked.currency = input.currency;
-    return this.lineOutcome(k, asked);
+    const outcome = this.lineOutcome(k, asked);
+    this.record(
+      "sync",
+      input.attempt_id,
+      k.request,
+      k.response ?? { missing: k.missing === true },
+      outcomeLabel(outcome),
+      performance.now(),
+    );
+    return outcome;
   }
 
   /** The missing lines of processed request files, for the reconciliation report. */
