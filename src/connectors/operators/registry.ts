@@ -58,7 +58,8 @@ function build(): Map<string, Operator> {
     const currency = countryCurrency[country];
     if (!currency) continue;
     const id = row.mcc + row.mnc;
-    if (out.has(id)) continue;
+    // The scraped data has a few placeholder MNCs ("?", "xx"): only real MCC+MNC are operators.
+    if (!/^\d{5,6}$/.test(id) || out.has(id)) continue;
     const o = config.operators[id] ?? {};
     out.set(id, {
       id,
