@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import type { Db, QueryResult, Queryable } from "./db.ts";
+import type { Db, Queryable, QueryResult } from "./db.ts";
 
 const INT8_OID = 20;
 
@@ -94,7 +94,10 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedDb
 
   const queryOn = async <Row>(target: Queryable | PGlite, sql: string, params?: readonly unknown[]) => {
     const result = await (target as PGlite).query<Row>(sql, params ? [...params] : undefined);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length } satisfies QueryResult<Row>;
+    return {
+      rows: result.rows,
+      rowCount: result.affectedRows ?? result.rows.length,
+    } satisfies QueryResult<Row>;
   };
 
   return {
@@ -102,7 +105,9 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedDb
     writeConcurrencyMax: 1,
     query: (sql, params) => queryOn(pglite, sql, params),
     transaction: (work) =>
-      pglite.transaction((tx) => work({ query: (sql, params) => queryOn(tx as unknown as PGlite, sql, params) })),
+      pglite.transaction((tx) =>
+        work({ query: (sql, params) => queryOn(tx as unknown as PGlite, sql, params) }),
+      ),
     dump: () => pglite.dumpDataDir("gzip"),
     async close() {
       try {
@@ -113,4 +118,3 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedDb
     },
   };
 }
-

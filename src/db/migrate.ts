@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Db } from "./db.ts";
@@ -44,7 +44,9 @@ async function ensureTable(db: Db): Promise<void> {
 
 export async function migrationState(db: Db): Promise<MigrationState> {
   await ensureTable(db);
-  const { rows } = await db.query<{ version: number }>("select version from schema_migrations order by version");
+  const { rows } = await db.query<{ version: number }>(
+    "select version from schema_migrations order by version",
+  );
   const applied = rows.map((r) => r.version);
   const pending = listMigrations()
     .map((m) => m.version)
@@ -59,7 +61,9 @@ export async function migrate(db: Db): Promise<number[]> {
   for (const migration of listMigrations()) {
     const done = await db.transaction(async (tx) => {
       await tx.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
-      const { rowCount } = await tx.query("select 1 from schema_migrations where version = $1", [migration.version]);
+      const { rowCount } = await tx.query("select 1 from schema_migrations where version = $1", [
+        migration.version,
+      ]);
       if (rowCount > 0) return false;
       for (const statement of splitStatements(migration.sql)) await tx.query(statement);
       await tx.query("insert into schema_migrations (version, name) values ($1, $2)", [

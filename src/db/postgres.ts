@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { Db, QueryResult, Queryable } from "./db.ts";
+import type { Db, Queryable, QueryResult } from "./db.ts";
 
 const INT8_OID = 20;
 

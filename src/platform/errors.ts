@@ -20,45 +20,149 @@ interface CatalogueEntry {
 
 export const ERROR_CATALOGUE = {
   // Request shape
-  parameter_missing: { status: 400, type: "invalid_request_error", message: "A required parameter is missing." },
-  parameter_unknown: { status: 400, type: "invalid_request_error", message: "This parameter is not recognised." },
-  parameter_invalid_type: { status: 400, type: "invalid_request_error", message: "This parameter has the wrong type." },
+  parameter_missing: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "A required parameter is missing.",
+  },
+  parameter_unknown: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This parameter is not recognised.",
+  },
+  parameter_invalid_type: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This parameter has the wrong type.",
+  },
   parameter_invalid: { status: 400, type: "invalid_request_error", message: "This parameter is not valid." },
   parameter_too_long: { status: 400, type: "invalid_request_error", message: "This parameter is too long." },
-  parameter_out_of_range: { status: 400, type: "invalid_request_error", message: "This parameter is out of range." },
-  amount_invalid: { status: 400, type: "invalid_request_error", message: "The amount must be a positive integer in the currency's minor unit, at most 999999999999." },
-  currency_invalid: { status: 400, type: "invalid_request_error", message: "The currency must be an upper-case ISO 4217 code." },
-  body_invalid_json: { status: 400, type: "invalid_request_error", message: "The request body is not valid JSON." },
+  parameter_out_of_range: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This parameter is out of range.",
+  },
+  amount_invalid: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The amount must be a positive integer in the currency's minor unit, at most 999999999999.",
+  },
+  currency_invalid: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The currency must be an upper-case ISO 4217 code.",
+  },
+  body_invalid_json: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The request body is not valid JSON.",
+  },
   body_too_large: { status: 413, type: "invalid_request_error", message: "The request body is too large." },
-  body_not_object: { status: 400, type: "invalid_request_error", message: "The request body must be a JSON object." },
-  unsupported_media_type: { status: 415, type: "invalid_request_error", message: "Send the body as application/json." },
+  body_not_object: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The request body must be a JSON object.",
+  },
+  unsupported_media_type: {
+    status: 415,
+    type: "invalid_request_error",
+    message: "Send the body as application/json.",
+  },
   resource_missing: { status: 404, type: "invalid_request_error", message: "No such object." },
   route_not_found: { status: 404, type: "invalid_request_error", message: "Unrecognised request URL." },
-  method_not_allowed: { status: 405, type: "invalid_request_error", message: "This method is not allowed on this URL." },
+  method_not_allowed: {
+    status: 405,
+    type: "invalid_request_error",
+    message: "This method is not allowed on this URL.",
+  },
   // Authentication and permissions
-  api_key_missing: { status: 401, type: "authentication_error", message: "Send your API key as 'Authorization: Bearer <key>'." },
-  api_key_invalid: { status: 401, type: "authentication_error", message: "The API key is not valid, or it was revoked or has expired." },
+  api_key_missing: {
+    status: 401,
+    type: "authentication_error",
+    message: "Send your API key as 'Authorization: Bearer <key>'.",
+  },
+  api_key_invalid: {
+    status: 401,
+    type: "authentication_error",
+    message: "The API key is not valid, or it was revoked or has expired.",
+  },
   admin_key_required: { status: 403, type: "permission_error", message: "This request needs the admin key." },
-  secret_key_required: { status: 403, type: "permission_error", message: "This request needs a secret key; publishable keys may only start checkouts." },
-  live_mode_unavailable: { status: 403, type: "permission_error", message: "This is not available in live mode." },
+  secret_key_required: {
+    status: 403,
+    type: "permission_error",
+    message: "This request needs a secret key; publishable keys may only start checkouts.",
+  },
+  live_mode_unavailable: {
+    status: 403,
+    type: "permission_error",
+    message: "This is not available in live mode.",
+  },
   // Idempotency
-  idempotency_key_invalid: { status: 400, type: "idempotency_error", message: "The Idempotency-Key must be 1 to 255 printable ASCII characters." },
-  idempotency_key_reused: { status: 422, type: "idempotency_error", message: "This Idempotency-Key was used with a different request." },
-  idempotency_key_in_use: { status: 409, type: "idempotency_error", message: "A request with this Idempotency-Key is still being processed; retry later." },
+  idempotency_key_invalid: {
+    status: 400,
+    type: "idempotency_error",
+    message: "The Idempotency-Key must be 1 to 255 printable ASCII characters.",
+  },
+  idempotency_key_reused: {
+    status: 422,
+    type: "idempotency_error",
+    message: "This Idempotency-Key was used with a different request.",
+  },
+  idempotency_key_in_use: {
+    status: 409,
+    type: "idempotency_error",
+    message: "A request with this Idempotency-Key is still being processed; retry later.",
+  },
   // Payments and refunds
-  payment_method_invalid: { status: 400, type: "invalid_request_error", message: "The payment method is not valid." },
-  payment_method_unavailable: { status: 400, type: "invalid_request_error", message: "This payment method is not available in this mode." },
-  payment_unexpected_state: { status: 409, type: "invalid_request_error", message: "The payment is not in a state that allows this." },
-  amount_too_large: { status: 400, type: "invalid_request_error", message: "The amount is larger than what is available." },
-  refund_exceeds_captured: { status: 400, type: "invalid_request_error", message: "The refund would take the refunded total past the captured amount." },
+  payment_method_invalid: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The payment method is not valid.",
+  },
+  payment_method_unavailable: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This payment method is not available in this mode.",
+  },
+  payment_unexpected_state: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The payment is not in a state that allows this.",
+  },
+  amount_too_large: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The amount is larger than what is available.",
+  },
+  refund_exceeds_captured: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The refund would take the refunded total past the captured amount.",
+  },
   incorrect_pin: { status: 402, type: "payment_error", message: "The PIN is not correct." },
   // Ledger (business rejections reached from the API)
-  ledger_rejected: { status: 409, type: "invalid_request_error", message: "The ledger rejected this movement." },
+  ledger_rejected: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The ledger rejected this movement.",
+  },
   // Limits
-  rate_limited: { status: 429, type: "rate_limit_error", message: "Too many requests; retry after the number of seconds in Retry-After." },
+  rate_limited: {
+    status: 429,
+    type: "rate_limit_error",
+    message: "Too many requests; retry after the number of seconds in Retry-After.",
+  },
   // Server
-  internal_error: { status: 500, type: "api_error", message: "Something went wrong on our side; it has been logged." },
-  service_unavailable: { status: 503, type: "api_error", message: "The service is not ready; retry shortly." },
+  internal_error: {
+    status: 500,
+    type: "api_error",
+    message: "Something went wrong on our side; it has been logged.",
+  },
+  service_unavailable: {
+    status: 503,
+    type: "api_error",
+    message: "The service is not ready; retry shortly.",
+  },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

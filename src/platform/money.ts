@@ -5,7 +5,20 @@ import currencyCodes from "currency-codes";
  * (Intl's digits are wrong for IQD, HUF, IDR, COP and others). Codes that are not money
  * (XXX, XTS, precious metals, bond-market units) are left out.
  */
-const NOT_MONEY = new Set(["XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XBA", "XBB", "XBC", "XBD", "XSU", "XUA"]);
+const NOT_MONEY = new Set([
+  "XXX",
+  "XTS",
+  "XAU",
+  "XAG",
+  "XPT",
+  "XPD",
+  "XBA",
+  "XBB",
+  "XBC",
+  "XBD",
+  "XSU",
+  "XUA",
+]);
 
 const DIGITS: ReadonlyMap<string, number> = new Map(
   currencyCodes.data.filter((c) => !NOT_MONEY.has(c.code)).map((c) => [c.code, c.digits] as const),

@@ -81,6 +81,7 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
   };
 
   const server = smpp.createServer({ debug: false }, (session: Session) => {
+    session.socket.setNoDelay(true);
     session.on("error", () => {});
     session.on("close", () => bound.delete(session));
     session.on("bind_transceiver", (pdu: PDU) => {

@@ -126,6 +126,8 @@ export class SmppConnector extends ConnectorBase implements Connector {
       s.on("deliver_sm", (pdu: PDU) => this.onDeliver(s, pdu));
       s.on("enquire_link", (pdu: PDU) => s.send(pdu.response()));
       s.on("connect", () => {
+        // Small PDUs in both directions: Nagle plus delayed ACKs would add ~40 ms per exchange.
+        s.socket.setNoDelay(true);
         const creds = this.options.operator.smpp;
         s.bind_transceiver(
           {
