@@ -3,6 +3,7 @@ import type { Operator } from "../operators/types.ts";
 import { authFrom, type HttpAuth, OAuth2ClientCredentials } from "./auth.ts";
 import { Listeners } from "./callbacks.ts";
 import { type ConnectorContext, createContext } from "./exchange.ts";
+import type { TlsOptions } from "./http.ts";
 import type {
   CallbackReply,
   CallbackRequest,
@@ -35,6 +36,8 @@ export interface ConnectorOptions {
   deadline_ms?: number;
   /** How long `charge` waits for a callback or receipt before answering `pending`. */
   callback_wait_ms?: number;
+  /** Mutual TLS to the operator (client certificate and key, pinned CA), for https endpoints. */
+  tls?: TlsOptions;
 }
 
 /** Remembers what recent attempts asked for, so callbacks and syncs can be checked. Bounded. */
@@ -107,6 +110,7 @@ export abstract class ConnectorBase {
       log: options.log,
       tps_max: options.operator.tps_max,
       deadline_ms: options.deadline_ms ?? options.operator.deadline_ms,
+      ...(options.tls ? { tls: options.tls } : {}),
     });
     this.auth = authFrom(resolveAuth(options.operator.auth, options.http_url));
   }
