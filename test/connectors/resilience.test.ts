@@ -148,4 +148,23 @@ describe("OneAPI async result by callback", () => {
       ),
     );
   });
+
+  it("falls back to polling when no callback comes within callback_wait_ms", async () => {
+    const sim = await simPromise;
+    // No callback URL: the operator cannot call back, so the wait times out and the status is polled.
+    const c = new OneApiConnector({
+      operator: BD,
+      log: new MemoryLog(),
+      http_url: sim.httpUrl,
+      callback_wait_ms: 200,
+    });
+    const o = await c.charge({
+      attempt_id: "poll-1",
+      msisdn: "+8801790010004",
+      amount: 100n,
+      currency: "BDT",
+      description: "x",
+    });
+    assert.equal(o.status, "succeeded");
+  });
 });
