@@ -23,8 +23,16 @@ export class SettlementDesk {
     readonly dir: string,
   ) {}
 
-  /** Processes every waiting request file; returns the response files written. */
-  async run(): Promise<string[]> {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Processes every waiting request file; returns the response files written. Runs one at a time. */
+  run(): Promise<string[]> {
+    const next = this.queue.then(() => this.runOnce());
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async runOnce(): Promise<string[]> {
     const written: string[] = [];
     await mkdir(this.dir, { recursive: true });
     for (const op of await readdir(this.dir)) {
