@@ -226,6 +226,42 @@ describe("SMPP", () => {
     );
   });
 
+  it("binds again after the SMSC drops the session", async () => {
+    const sim = await simPromise;
+    const c = new SmppConnector({
+      operator: getOperator("62130")!,
+      log: new MemoryLog(),
+      http_url: sim.httpUrl,
+      smpp_port: sim.smppPort,
+    });
+    const first = await c.charge({
+      attempt_id: "rebind-1",
+      msisdn: "+2348030010010",
+      amount: 100n,
+      currency: "NGN",
+      description: "x",
+    });
+    assert.ok(sim.dropSmppSessions() >= 1);
+    for (let i = 0; i < 50; i++) {
+      const o = await c.charge({
+        attempt_id: "rebind-2",
+        msisdn: "+2348030010011",
+        amount: 100n,
+        currency: "NGN",
+        description: "x",
+        deadline_ms: 500,
+      });
+      if (o.status === "succeeded") break;
+      // A charge sent into the dying socket is unknown; `sync` after the rebind settles it.
+      assert.notEqual(o.status, "declined");
+      await sleep(10);
+    }
+    const settled = await c.sync({ attempt_id: "rebind-2", amount: 100n, currency: "NGN" });
+    await c.close();
+    assert.equal(first.status, "succeeded");
+    assert.equal(settled.status, "succeeded");
+  });
+
   it("settles a charge once despite duplicate and out-of-order receipts", async () => {
     const sim = await startSimulator({
       seed: 4,
