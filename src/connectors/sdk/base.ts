@@ -19,6 +19,7 @@ export type { CallbackReply, CallbackRequest } from "./types.ts";
 
 import { resolveSecret } from "../operators/registry.ts";
 import type { AuthConfig } from "./auth.ts";
+import { redactHeaders, redactText } from "./redact.ts";
 
 /** What every connector is built from: the operator's configuration and the core's sinks. */
 export interface ConnectorOptions {
@@ -166,7 +167,10 @@ export abstract class ConnectorBase {
         protocol: this.protocol,
         operation: "callback",
         attempt_id: request.attempt_id,
-        request: { headers: request.headers, body: request.body.slice(0, 64 * 1024) },
+        request: {
+          headers: redactHeaders(definedHeaders(request.headers)),
+          body: redactText(request.body.slice(0, 64 * 1024)),
+        },
         response: { status: valid ? 200 : 401 },
         outcome: valid && outcome ? outcome.status : "rejected_callback",
         latency_ms: Math.round(performance.now() - started),
@@ -178,6 +182,12 @@ export abstract class ConnectorBase {
   abstract sync(input: SyncInput): Promise<Outcome>;
 
   async close(): Promise<void> {}
+}
+
+function definedHeaders(headers: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter((e): e is [string, string] => typeof e[1] === "string"),
+  );
 }
 
 export function pendingVia(
