@@ -33,7 +33,9 @@ export {
   hlrLookup,
   listOperators,
   normaliseMsisdn,
+  operatorSummary,
   operatorsInCountry,
+  PROTOCOL_CAPABILITIES,
   resolveOperator,
 } from "./operators/index.ts";
 export { ParlayXConnector } from "./parlayx/index.ts";
