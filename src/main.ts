@@ -15,6 +15,7 @@ Commands:
   start [--role all|api|worker]   Start the platform (default: API and workers in one process)
   migrate [--status]              Apply pending database migrations (or show their state)
   admin-key --reset               Replace the admin key and print the new one once
+  simulator [--help]              Run the carrier network simulator (OneAPI, CAMARA, Parlay X, SMPP, files, card PSP)
   bench [--quick]                 Run the benchmark (see bench/README.md)
   help                            Show this help
 
@@ -24,6 +25,9 @@ Environment:
   CENTIME_DATA_DIR (./.centime)   Where the embedded database lives
   CENTIME_ADMIN_KEY               The admin key; generated and printed once when unset
   CENTIME_RATE_LIMIT_PER_SECOND (500), CENTIME_RATE_LIMIT_BURST (1000)   Per API key; 0 disables
+  CENTIME_CARRIER_NETWORK_URL     The operators' network; unset = an embedded simulator
+  CENTIME_CARRIER_SMPP            host:port of the operators' SMSC (with the URL above)
+  CENTIME_PUBLIC_URL              This API's address for provider callbacks (default http://HOST:PORT)
   LOG_LEVEL (info)                pino log level
 `;
 
@@ -114,6 +118,11 @@ async function main(argv: string[]): Promise<number> {
         await db.close();
       }
       return 0;
+    }
+    case "simulator": {
+      const { runSimulatorCli } = await import("./simulator/cli.ts");
+      await runSimulatorCli(rest);
+      return -1;
     }
     case "bench": {
       const { runBench } = await import("../bench/run.ts");

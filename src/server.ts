@@ -6,11 +6,14 @@ import { startWebhookWorker } from "./events/worker.ts";
 import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
-import { expireHolds, reconcileDuePayments } from "./payments/reconcile.ts";
+import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
 import type { Config } from "./platform/config.ts";
 import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
-import { createServices, type Services } from "./services.ts";
+import { connectProviders, createServices, type Services } from "./services.ts";
+import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
+import { type Simulator, startSimulator } from "./simulator/index.ts";
+import { randomBytes } from "node:crypto";
 
 export type Role = "all" | "api" | "worker";
 
@@ -36,6 +39,38 @@ export function workerJobs(services: Services): Job[] {
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
   ];
+}
+
+/**
+ * Operators live where CENTIME_CARRIER_NETWORK_URL says; unset, an embedded carrier network
+ * simulator serves every protocol on free local ports, so carrier and card payments work with no
+ * set-up (one process: split API and worker roles need a shared network, `centime simulator`).
+ */
+async function connectCarrierNetwork(config: Config): Promise<Simulator | null> {
+  if (config.carrierNetworkUrl) {
+    configureCarrierNetwork({
+      http_url: config.carrierNetworkUrl,
+      ...(config.carrierSmpp ? { smpp_host: config.carrierSmpp.host, smpp_port: config.carrierSmpp.port } : {}),
+    });
+    return null;
+  }
+  const simulator = await startSimulator({ seed: 1, httpPort: 0, smppPort: 0 });
+  configureCarrierNetwork({
+    http_url: simulator.httpUrl,
+    smpp_host: "127.0.0.1",
+    smpp_port: simulator.smppPort,
+    settlement_dir: simulator.settlementDir,
+  });
+  return simulator;
+}
+
+/** Tokens in callback URLs are signed with a secret that survives restarts. */
+async function callbackSecret(db: Db): Promise<string> {
+  await db.query("insert into settings (name, value) values ('callback_secret', $1) on conflict (name) do nothing", [
+    randomBytes(32).toString("base64url"),
+  ]);
+  const { rows } = await db.query<{ value: string }>("select value from settings where name = 'callback_secret'");
+  return rows[0]!.value;
 }
 
 export interface RunningServer {
@@ -71,6 +106,8 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
     metrics: new Metrics({ defaultMetrics: true }),
   });
   const generatedAdminKey = await services.merchants.initAdminKey();
+  const simulator = await connectCarrierNetwork(config);
+  services.recorder.start();
   const jobs = role === "api" ? null : startJobs(workerJobs(services), logger);
   const webhooks =
     role === "api" ? null : startWebhookWorker({ db: database, clock: services.clock, logger, prune: true });
@@ -81,6 +118,11 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
     app = await buildApp(services);
     url = await app.listen({ host: config.host, port: config.port });
   }
+  connectProviders(
+    services,
+    config.publicUrl ?? (url || `http://${config.host}:${config.port}`),
+    await callbackSecret(database),
+  );
 
   let stopping: Promise<void> | null = null;
   return {
@@ -93,6 +135,9 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
         await app?.close();
         await jobs?.stop();
         await webhooks?.stop();
+        await closeConnectors();
+        await services.recorder.stop();
+        await simulator?.close();
         await services.committer.close();
         await database.close();
       })();

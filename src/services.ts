@@ -7,6 +7,11 @@ import { Merchants } from "./merchants/service.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import type { PaymentProvider } from "./payments/provider.ts";
 import { SandboxProvider } from "./payments/sandbox.ts";
+import { InteractionRecorder } from "./payments/interaction-log.ts";
+import { configureConnectors } from "./connectors/operators/index.ts";
+import { CardProvider } from "./payments/providers/card.ts";
+import { CarrierProvider } from "./payments/providers/carrier.ts";
+import { connectorEventHandler, type MoListener } from "./payments/remote-events.ts";
 import { type Clock, systemClock } from "./platform/clock.ts";
 import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
@@ -26,6 +31,10 @@ export interface Services {
   customers: Customers;
   idempotency: IdempotencyGate;
   payments: PaymentsContext;
+  /** Every wire exchange with a remote provider. */
+  recorder: InteractionRecorder;
+  /** Who hears about MO messages (a subscriber texting STOP). */
+  moListeners: Set<MoListener>;
 }
 
 export function createServices(options: {
@@ -34,6 +43,8 @@ export function createServices(options: {
   clock?: Clock;
   logger?: Logger;
   metrics?: Metrics;
+  /** Where this API can be reached from the outside, for providers' notifications. */
+  publicUrl?: string;
 }): Services {
   const { config, db } = options;
   const clock = options.clock ?? systemClock;
@@ -46,9 +57,31 @@ export function createServices(options: {
     { batchSizeMax: LIMITS.group_commit_batch_size_max, concurrencyMax: db.writeConcurrencyMax },
     metrics,
   );
+  const recorder = new InteractionRecorder(db, clock, logger);
+  const moListeners = new Set<MoListener>();
+  let payments: PaymentsContext | null = null;
+  const onEvent = connectorEventHandler(() => payments!, logger, moListeners);
   const providers = new Map<string, PaymentProvider>([
     ["sandbox", new SandboxProvider(config.sandboxAsyncDelayMs)],
+    ["carrier", new CarrierProvider(recorder, onEvent)],
+    [
+      "card",
+      new CardProvider(recorder, onEvent, {
+        ...(options.publicUrl ? { callbackUrl: `${options.publicUrl}/provider_callbacks` } : {}),
+      }),
+    ],
   ]);
+  payments = {
+    db,
+    ledger,
+    committer,
+    clock,
+    metrics,
+    providers,
+    recorder,
+    sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
+    reconcileAfterMs: config.reconcileAfterMs,
+  };
   return {
     config,
     db,
@@ -60,15 +93,19 @@ export function createServices(options: {
     merchants: new Merchants(db, clock, config.adminKey),
     customers: new Customers(db, clock),
     idempotency: new IdempotencyGate(db, clock),
-    payments: {
-      db,
-      ledger,
-      committer,
-      clock,
-      metrics,
-      providers,
-      sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
-      reconcileAfterMs: config.reconcileAfterMs,
-    },
+    payments,
+    recorder,
+    moListeners,
   };
+}
+
+/**
+ * Points every remote provider at this API for its notifications and at the interaction log.
+ * Called once the API listens (its address is known then).
+ */
+export function connectProviders(services: Services, publicUrl: string, callbackSecret: string): void {
+  const callbackUrl = `${publicUrl.replace(/\/$/, "")}/provider_callbacks`;
+  configureConnectors({ log: services.recorder, callback_url: callbackUrl, callback_secret: callbackSecret });
+  const card = services.payments.providers.get("card");
+  if (card instanceof CardProvider) card.setCallbackUrl(callbackUrl);
 }

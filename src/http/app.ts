@@ -20,7 +20,9 @@ import { RateLimiter } from "./rate-limit.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { apiKeyRoutes } from "./routes/api-keys.ts";
 import { customerRoutes } from "./routes/customers.ts";
+import { callbackRoutes } from "./routes/callbacks.ts";
 import { ledgerRoutes } from "./routes/ledger.ts";
+import { operatorRoutes } from "./routes/operators.ts";
 import { paymentRoutes } from "./routes/payments.ts";
 import { refundRoutes } from "./routes/refunds.ts";
 import { bodyAjv, queryAjv, validationError } from "./validation.ts";
@@ -174,6 +176,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()),
   );
 
+  await app.register(callbackRoutes(services));
+
   const limiter = new RateLimiter(services.config.rateLimitPerSecond, services.config.rateLimitBurst);
   await app.register(
     async (v1) => {
@@ -198,6 +202,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       await v1.register(paymentRoutes(services));
       await v1.register(refundRoutes(services));
       await v1.register(ledgerRoutes(services));
+      await v1.register(operatorRoutes(services));
       await v1.register(
         webhookRoutes({
           db: services.db,

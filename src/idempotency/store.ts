@@ -17,9 +17,12 @@ export interface IdempotencyRecord {
   mode: string;
   key: string;
   requestHash: string;
-  statusCode: number;
-  responseBody: string;
+  /** Null while the request's outcome is not known yet (a remote provider is being asked). */
+  statusCode: number | null;
+  responseBody: string | null;
   createdMs: number;
+  /** The object whose response this record will hold once it settles. */
+  resourceId?: string;
 }
 
 export interface StoredResponse {
@@ -72,6 +75,7 @@ export function idempotencyRowJson(record: IdempotencyRecord): Record<string, un
     response_body: record.responseBody,
     created: new Date(record.createdMs).toISOString(),
     expires_at: new Date(record.createdMs + LIMITS.idempotency_retention_ms).toISOString(),
+    resource_id: record.resourceId ?? null,
   };
 }
 
@@ -120,4 +124,20 @@ export async function deleteExpiredIdempotencyKeys(
     [new Date(nowMs), batchSizeMax],
   );
   return rowCount;
+}
+
+/**
+ * Completes the records that were waiting for an object to settle: a retry of the request that
+ * created it now replays its final state.
+ */
+export async function completeIdempotencyRecords(
+  tx: Queryable,
+  resourceId: string,
+  statusCode: number,
+  responseBody: string,
+): Promise<void> {
+  await tx.query(
+    "update idempotency_keys set status_code = $2, response_body = $3 where resource_id = $1 and status_code is null",
+    [resourceId, statusCode, responseBody],
+  );
 }

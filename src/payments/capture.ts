@@ -37,13 +37,14 @@ export async function capturePayment(
       throw new ApiError("amount_too_large", "amount", `At most ${before.amount} can be captured.`);
     }
     const provider = providerFor(ctx, before.provider);
-    const { interaction } = await provider.capture({
+    const { interactions } = await provider.capture({
       attemptId: before.attempt_id,
       amount,
       currency: before.currency,
     });
     const transition = applyCapture(before, amount, nowMs);
-    await persistTransition(ctx, tx, transition, [interactionRow(before, interaction, nowMs)], nowMs);
+    const rows = interactions.map((i) => interactionRow(before, i, nowMs));
+    await persistTransition(ctx, tx, transition, rows, nowMs);
     return { statusCode: 200, body: JSON.stringify(presentPayment(transition.payment)) };
   });
 }
@@ -65,9 +66,15 @@ export async function cancelPayment(
       );
     }
     const provider = providerFor(ctx, before.provider);
-    const { interaction } = await provider.cancel({ attemptId: before.attempt_id });
+    const { interactions } = await provider.cancel({ attemptId: before.attempt_id });
     const transition = applyCancel(before, nowMs, "requested");
-    await persistTransition(ctx, tx, transition, [interactionRow(before, interaction, nowMs)], nowMs);
+    await persistTransition(
+      ctx,
+      tx,
+      transition,
+      interactions.map((i) => interactionRow(before, i, nowMs)),
+      nowMs,
+    );
     return { statusCode: 200, body: JSON.stringify(presentPayment(transition.payment)) };
   });
 }

@@ -1,23 +1,46 @@
-import type { IdempotencyContext } from "../idempotency/gate.ts";
+import { type IdempotencyContext, IdempotencyConflict } from "../idempotency/gate.ts";
+import { claimIdempotencyKey } from "../idempotency/store.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope } from "../platform/scope.ts";
+import { settleAttempt } from "./attempt.ts";
 import {
+  ATTEMPT_LEASE_MS,
+  chargeRequestFor,
   ensurePaymentAccounts,
   interactionRow,
   loadPaymentForUpdate,
   mutate,
   type PaymentsContext,
+
   persistTransition,
   providerFor,
   transitionContext,
 } from "./context.ts";
-import { presentPayment } from "./model.ts";
+import { type PaymentRow, presentPayment } from "./model.ts";
 import { applyChargeOutcome } from "./transitions.ts";
 
+type Response = { statusCode: number; body: string };
+
+function awaitingPin(p: PaymentRow): void {
+  if (p.status !== "requires_action" || p.next_action?.type !== "enter_pin") {
+    throw new ApiError("payment_unexpected_state", undefined, `This payment is ${p.status}; it does not await a PIN.`);
+  }
+}
+
+/** A wrong PIN answers 402 while attempts remain; otherwise the payment as it now stands. */
+function answerFor(p: PaymentRow): Response {
+  if (p.status === "requires_action" && p.next_action?.type === "enter_pin") {
+    const left = p.next_action.enter_pin.attempts_remaining;
+    const error = new ApiError("incorrect_pin", "pin", `The PIN is not correct; ${left} attempt(s) left.`);
+    return { statusCode: error.status, body: JSON.stringify(error.toBody()) };
+  }
+  return { statusCode: 200, body: JSON.stringify(presentPayment(p)) };
+}
+
 /**
- * Answers a `enter_pin` next action. A wrong PIN is counted (and stays counted: the answer is
- * committed, 402 `incorrect_pin`); after the last allowed attempt the payment fails.
+ * Answers an `enter_pin` next action. A wrong PIN is counted (the count is committed and the answer
+ * is 402 `incorrect_pin`); after the last allowed attempt the payment fails.
  */
 export async function confirmPayment(
   ctx: PaymentsContext,
@@ -25,60 +48,88 @@ export async function confirmPayment(
   id: string,
   input: { pin: string },
   idempotency: IdempotencyContext | undefined,
-) {
-  const preview = await ctx.db.query<{
-    provider: string;
-    currency: string;
-    merchant_id: string;
-    mode: "test" | "live";
-  }>(
-    "select provider, currency, merchant_id, mode from payments where id = $1 and merchant_id = $2 and mode = $3",
-    [id, scope.merchantId, scope.mode],
-  );
-  if (preview.rows[0]) {
-    // Accounts are created in their own commit, before the payment's transaction starts.
-    await ensurePaymentAccounts(ctx, preview.rows[0], ctx.clock.nowMs());
-  }
+): Promise<Response> {
+  const { rows } = await ctx.db.query<PaymentRow>("select * from payments where id = $1 and merchant_id = $2 and mode = $3", [
+    id,
+    scope.merchantId,
+    scope.mode,
+  ]);
+  const preview = rows[0];
+  if (!preview) throw new ApiError("resource_missing", "id", `No such payment: '${id}'.`);
+  // Accounts are created in their own commit, before the payment's transaction starts.
+  await ensurePaymentAccounts(ctx, preview, ctx.clock.nowMs());
+  const provider = providerFor(ctx, preview.provider);
+  return provider.inProcess ? confirmInOneCommit(ctx, scope, id, input, idempotency) : confirmRemote(ctx, scope, id, input, idempotency);
+}
+
+async function confirmInOneCommit(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  id: string,
+  input: { pin: string },
+  idempotency: IdempotencyContext | undefined,
+): Promise<Response> {
   return mutate(ctx, scope, idempotency, async (tx, nowMs) => {
     const before = await loadPaymentForUpdate(tx, scope, id);
-    if (before.status !== "requires_action" || before.next_action?.type !== "enter_pin") {
-      throw new ApiError(
-        "payment_unexpected_state",
-        undefined,
-        `This payment is ${before.status}; it does not await a PIN.`,
-      );
-    }
-    const provider = providerFor(ctx, before.provider);
-    const { outcome, interaction } = await provider.charge({
-      attemptId: before.attempt_id,
-      amount: before.amount,
-      currency: before.currency,
-      capture: before.capture_method,
-      paymentMethod: before.payment_method,
-      pin: input.pin,
-    });
-    const interactions = [interactionRow(before, interaction, nowMs)];
+    awaitingPin(before);
+    const answer = await providerFor(ctx, before.provider).charge({ ...chargeRequestFor(before), pin: input.pin });
+    const interactions = answer.interactions.map((i) => interactionRow(before, i, nowMs));
+    let counted = before;
+    let outcome = answer.outcome;
     if (outcome.status === "requires_pin") {
-      const attempts = before.pin_attempts + 1;
-      const exhausted = attempts >= LIMITS.pin_attempts_max;
-      const transition = exhausted
-        ? applyChargeOutcome(
-            { ...before, pin_attempts: attempts },
-            { status: "declined", code: "pin_attempts_exceeded", message: "Too many wrong PINs." },
-            transitionContext(ctx, nowMs),
-          )
-        : applyChargeOutcome({ ...before, pin_attempts: attempts }, outcome, transitionContext(ctx, nowMs));
-      await persistTransition(ctx, tx, transition, interactions, nowMs);
-      if (exhausted) return { statusCode: 200, body: JSON.stringify(presentPayment(transition.payment)) };
-      const error = new ApiError(
-        "incorrect_pin",
-        "pin",
-        `The PIN is not correct; ${LIMITS.pin_attempts_max - attempts} attempt(s) left.`,
-      );
-      return { statusCode: error.status, body: JSON.stringify(error.toBody()) };
+      counted = { ...before, pin_attempts: before.pin_attempts + 1 };
+      if (counted.pin_attempts >= LIMITS.pin_attempts_max) {
+        outcome = { status: "declined", code: "pin_attempts_exceeded", message: "Too many wrong PINs." };
+      }
     }
-    const transition = applyChargeOutcome(before, outcome, transitionContext(ctx, nowMs));
+    const transition = applyChargeOutcome(counted, outcome, transitionContext(ctx, nowMs));
     await persistTransition(ctx, tx, transition, interactions, nowMs);
-    return { statusCode: 200, body: JSON.stringify(presentPayment(transition.payment)) };
+    return answerFor(transition.payment);
   });
 }
+
+/**
+ * With a remote provider the PIN goes to the operator: the payment is marked `processing` (and the
+ * key claimed) in one commit, the operator is asked, and its answer is settled in another.
+ */
+async function confirmRemote(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  id: string,
+  input: { pin: string },
+  idempotency: IdempotencyContext | undefined,
+): Promise<Response> {
+  const nowMs = ctx.clock.nowMs();
+  const before = await ctx.db.transaction(async (tx) => {
+    if (idempotency) {
+      const claimed = await claimIdempotencyKey(tx, {
+        merchantId: scope.merchantId,
+        mode: scope.mode,
+        key: idempotency.key,
+        requestHash: idempotency.requestHash,
+        statusCode: null,
+        responseBody: null,
+        createdMs: nowMs,
+      });
+      if (!claimed) throw new IdempotencyConflict();
+    }
+    const payment = await loadPaymentForUpdate(tx, scope, id);
+    awaitingPin(payment);
+    const asking = applyChargeOutcome(payment, { status: "pending" }, transitionContext(ctx, nowMs));
+    asking.payment.reconcile_after = new Date(nowMs + ATTEMPT_LEASE_MS);
+    await persistTransition(ctx, tx, asking, [], nowMs);
+    return payment;
+  });
+  const answer = await providerFor(ctx, before.provider).charge({ ...chargeRequestFor(before), pin: input.pin });
+  const payment = await settleAttempt(ctx, id, before.attempt_id, answer, { pinAnswered: true });
+  const response = answerFor(payment);
+  if (idempotency) {
+    await ctx.db.query(
+      "update idempotency_keys set status_code = $4, response_body = $5 where merchant_id = $1 and mode = $2 and key = $3",
+      [scope.merchantId, scope.mode, idempotency.key, response.statusCode, response.body],
+    );
+  }
+  return response;
+}
+
+

@@ -3,6 +3,7 @@ import type { Db, Queryable } from "../db/db.ts";
 import { type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
+import { completeIdempotencyRecords } from "../idempotency/store.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
@@ -13,7 +14,8 @@ import { newId } from "../platform/ids.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { type PaymentRow, presentPayment } from "./model.ts";
-import type { Interaction, PaymentProvider } from "./provider.ts";
+import type { InteractionRecorder } from "./interaction-log.ts";
+import type { ChargeRequest, Interaction, PaymentProvider } from "./provider.ts";
 import { paymentAccounts, type Transition, type TransitionContext } from "./transitions.ts";
 
 /** What every payment flow needs, built once per process. */
@@ -26,7 +28,12 @@ export interface PaymentsContext {
   providers: ReadonlyMap<string, PaymentProvider>;
   sandboxAsyncDelayMs: number;
   reconcileAfterMs: number;
+  /** Exchanges with remote providers, taken by the flow that settles their attempt. */
+  recorder?: InteractionRecorder;
 }
+
+/** How long a payment whose provider is being asked is left alone by reconciliation. */
+export const ATTEMPT_LEASE_MS = 60_000;
 
 export function transitionContext(ctx: PaymentsContext, nowMs: number): TransitionContext {
   return { nowMs, pendingCheckAfterMs: ctx.sandboxAsyncDelayMs, unknownCheckAfterMs: ctx.reconcileAfterMs };
@@ -36,6 +43,19 @@ export function providerFor(ctx: PaymentsContext, name: string): PaymentProvider
   const provider = ctx.providers.get(name);
   assert(provider, `provider ${name} is registered`);
   return provider;
+}
+
+/** What a provider needs to hear about an existing payment. */
+export function chargeRequestFor(p: PaymentRow): Omit<ChargeRequest, "pin" | "secretDetails"> {
+  return {
+    attemptId: p.attempt_id,
+    amount: p.amount,
+    currency: p.currency,
+    capture: p.capture_method,
+    paymentMethod: p.payment_method,
+    description: p.description,
+    state: p.provider_state,
+  };
 }
 
 export function paymentDbRow(p: PaymentRow): DbRow {
@@ -124,7 +144,7 @@ export async function persistTransition(
   await tx.query(
     `update payments set status = $2, amount_captured = $3, amount_refunded = $4, amount_refund_reserved = $5,
        next_action = $6, failure_code = $7, failure_message = $8, pin_attempts = $9, hold_transfer_id = $10,
-       capture_before = $11, reconcile_after = $12, updated = $13
+       capture_before = $11, reconcile_after = $12, updated = $13, provider_state = $14, provider_reference = $15
      where id = $1`,
     [
       p.id,
@@ -140,11 +160,18 @@ export async function persistTransition(
       p.capture_before,
       p.reconcile_after,
       p.updated,
+      p.provider_state === null ? null : JSON.stringify(p.provider_state),
+      p.provider_reference,
     ],
   );
   await insertRows(tx, "provider_interactions", interactions);
   await insertRows(tx, "events", paymentEvents(p, transition.events, nowMs));
   await applyJournal(ctx, tx, transition.transfers, nowMs);
+  // A creation whose provider was still being asked when the request ended (or crashed) gets
+  // its idempotency record completed with the state it settled in.
+  if (transition.payment.status !== "processing") {
+    await completeIdempotencyRecords(tx, p.id, 201, JSON.stringify(presentPayment(p)));
+  }
 }
 
 export async function applyJournal(

@@ -1,9 +1,12 @@
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { IdempotencyConflict } from "../idempotency/gate.ts";
-import { ApiError, assert } from "../platform/errors.ts";
+import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";
+import { settleAttempt } from "./attempt.ts";
 import {
+  ATTEMPT_LEASE_MS,
+  chargeRequestFor,
   ensurePaymentAccounts,
   interactionRow,
   type PaymentsContext,
@@ -12,49 +15,58 @@ import {
   providerFor,
   transitionContext,
 } from "./context.ts";
-import { type CaptureMethod, type PaymentMethod, type PaymentRow, presentPayment } from "./model.ts";
+import { type PaymentMethodInput, resolvePaymentMethod } from "./methods.ts";
+import { type CaptureMethod, type PaymentRow, presentPayment } from "./model.ts";
+import type { PaymentProvider } from "./provider.ts";
 import { applyChargeOutcome } from "./transitions.ts";
 
 export interface CreatePaymentInput {
   amount: number;
   currency: string;
-  payment_method: PaymentMethod;
+  payment_method: PaymentMethodInput;
   customer?: string;
   description?: string;
   capture?: CaptureMethod;
   metadata?: Record<string, string>;
 }
 
+type Response = { statusCode: number; body: string };
+
 /**
- * Creates a payment and asks the provider for the money. With an in-process provider the whole
- * outcome (payment, events, interaction, journal, idempotency record) is one group commit; the
- * response leaves only after it is durable.
+ * Creates a payment and asks the provider for the money. An in-process provider's answer is
+ * written with the payment in one group commit. A remote provider's attempt is committed first
+ * (status `processing`, with the idempotency key), then the provider is called, then its answer
+ * is settled: a crash in between leaves a payment that reconciliation settles by asking the
+ * provider about the attempt. Either way the response leaves only after it is durable.
  */
 export async function createPayment(
   ctx: PaymentsContext,
   scope: AuthScope,
   input: CreatePaymentInput,
   idempotency: IdempotencyContext | undefined,
-): Promise<{ statusCode: number; body: string }> {
-  if (input.payment_method.type === "sandbox" && scope.mode !== "test") {
-    throw new ApiError(
-      "payment_method_unavailable",
-      "payment_method.type",
-      "The sandbox payment method is only available in test mode.",
-    );
+  headers?: Record<string, string | undefined>,
+): Promise<Response> {
+  const nowMs = ctx.clock.nowMs();
+  const method = await resolvePaymentMethod(input.payment_method, {
+    mode: scope.mode,
+    currency: input.currency,
+    nowMs,
+    ...(headers ? { headers } : {}),
+  });
+  const provider = providerFor(ctx, method.provider);
+  const capture = input.capture ?? "automatic";
+  if (capture === "manual" && !provider.supportsManualCapture) {
+    throw new ApiError("parameter_invalid", "capture", `Manual capture is not available for ${method.provider} payments.`);
   }
   if (input.customer !== undefined) {
-    const { rowCount } = await ctx.db.query(
-      "select 1 from customers where id = $1 and merchant_id = $2 and mode = $3",
-      [input.customer, scope.merchantId, scope.mode],
-    );
-    if (rowCount === 0)
-      throw new ApiError("resource_missing", "customer", `No such customer: '${input.customer}'.`);
+    const { rowCount } = await ctx.db.query("select 1 from customers where id = $1 and merchant_id = $2 and mode = $3", [
+      input.customer,
+      scope.merchantId,
+      scope.mode,
+    ]);
+    if (rowCount === 0) throw new ApiError("resource_missing", "customer", `No such customer: '${input.customer}'.`);
   }
 
-  const nowMs = ctx.clock.nowMs();
-  const provider = providerFor(ctx, input.payment_method.type);
-  assert(provider.inProcess, "remote providers record the attempt before calling out");
   const initial: PaymentRow = {
     id: newId("pay", nowMs),
     merchant_id: scope.merchantId,
@@ -65,11 +77,11 @@ export async function createPayment(
     amount_captured: 0n,
     amount_refunded: 0n,
     amount_refund_reserved: 0n,
-    capture_method: input.capture ?? "automatic",
+    capture_method: capture,
     customer_id: input.customer ?? null,
     description: input.description ?? null,
     metadata: input.metadata ?? {},
-    payment_method: input.payment_method,
+    payment_method: method.stored,
     provider: provider.name,
     attempt_id: newId("att", nowMs),
     next_action: null,
@@ -81,22 +93,27 @@ export async function createPayment(
     reconcile_after: null,
     created: new Date(nowMs),
     updated: new Date(nowMs),
+    provider_state: null,
+    provider_reference: null,
   };
+  const response = provider.inProcess
+    ? await createInOneCommit(ctx, scope, provider, initial, idempotency, nowMs)
+    : await createAttemptFirst(ctx, scope, provider, initial, idempotency, method.secretDetails, nowMs);
+  return response;
+}
 
-  const { outcome, interaction } = await provider.charge({
-    attemptId: initial.attempt_id,
-    amount: initial.amount,
-    currency: initial.currency,
-    capture: initial.capture_method,
-    paymentMethod: initial.payment_method,
-  });
-  const transition = applyChargeOutcome(initial, outcome, {
-    ...transitionContext(ctx, nowMs),
-    firstAnswer: true,
-  });
-  const payment = transition.payment;
+async function createInOneCommit(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  provider: PaymentProvider,
+  initial: PaymentRow,
+  idempotency: IdempotencyContext | undefined,
+  nowMs: number,
+): Promise<Response> {
+  const answer = await provider.charge(chargeRequestFor(initial));
+  const transition = applyChargeOutcome(initial, answer.outcome, { ...transitionContext(ctx, nowMs), firstAnswer: true });
+  const payment = { ...transition.payment, provider_state: answer.state ?? null };
   await ensurePaymentAccounts(ctx, payment, nowMs);
-
   const body = JSON.stringify(presentPayment(payment));
   const result = await ctx.committer.submit({
     nowMs,
@@ -115,7 +132,7 @@ export async function createPayment(
         table: "events" as const,
         row,
       })),
-      { table: "provider_interactions", row: interactionRow(payment, interaction, nowMs) },
+      ...answer.interactions.map((i) => ({ table: "provider_interactions" as const, row: interactionRow(payment, i, nowMs) })),
     ],
     transfers: transition.transfers,
   });
@@ -125,4 +142,41 @@ export async function createPayment(
   }
   ctx.metrics?.payments.inc({ status: payment.status });
   return { statusCode: 201, body };
+}
+
+async function createAttemptFirst(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  provider: PaymentProvider,
+  initial: PaymentRow,
+  idempotency: IdempotencyContext | undefined,
+  secretDetails: Record<string, unknown> | undefined,
+  nowMs: number,
+): Promise<Response> {
+  // Reconciliation leaves the attempt to this request for a while, then asks the provider itself.
+  const attempt: PaymentRow = { ...initial, reconcile_after: new Date(nowMs + ATTEMPT_LEASE_MS) };
+  const recorded = await ctx.committer.submit({
+    nowMs,
+    idempotency: idempotency && {
+      merchantId: scope.merchantId,
+      mode: scope.mode,
+      key: idempotency.key,
+      requestHash: idempotency.requestHash,
+      statusCode: null,
+      responseBody: null,
+      createdMs: nowMs,
+      resourceId: attempt.id,
+    },
+    rows: [
+      { table: "payments", row: paymentDbRow(attempt) },
+      ...paymentEvents(attempt, ["payment.created"], nowMs).map((row) => ({ table: "events" as const, row })),
+    ],
+    transfers: [],
+  });
+  if (!recorded.ok) throw new IdempotencyConflict();
+
+  const answer = await provider.charge({ ...chargeRequestFor(attempt), ...(secretDetails ? { secretDetails } : {}) });
+  const payment = await settleAttempt(ctx, attempt.id, attempt.attempt_id, answer, { firstAnswer: true });
+  ctx.metrics?.payments.inc({ status: payment.status });
+  return { statusCode: 201, body: JSON.stringify(presentPayment(payment)) };
 }

@@ -26,9 +26,15 @@ export const SANDBOX_SCENARIOS = [
 ] as const;
 export type SandboxScenario = (typeof SANDBOX_SCENARIOS)[number];
 
-export type PaymentMethod = { type: "sandbox"; scenario: SandboxScenario };
+/** How the payer pays, as stored and shown: never a full card number. */
+export type PaymentMethod =
+  | { type: "sandbox"; scenario: SandboxScenario }
+  | { type: "carrier"; msisdn: string; operator: string; flow: "pin" | "direct" }
+  | { type: "card"; brand: string; last4: string; exp_month: number; exp_year: number };
 
-export type NextAction = { type: "enter_pin"; enter_pin: { attempts_remaining: number } };
+export type NextAction =
+  | { type: "enter_pin"; enter_pin: { attempts_remaining: number } }
+  | { type: "redirect_to_url"; redirect_to_url: { url: string } };
 
 export interface PaymentRow {
   id: string;
@@ -56,6 +62,8 @@ export interface PaymentRow {
   reconcile_after: Date | null;
   created: Date;
   updated: Date;
+  provider_state: Record<string, unknown> | null;
+  provider_reference: string | null;
 }
 
 export type RefundStatus = "pending" | "succeeded" | "failed";
@@ -73,6 +81,8 @@ export interface RefundRow {
   metadata: Record<string, string>;
   created: Date;
   updated: Date;
+  reconcile_after: Date | null;
+  provider_reference: string | null;
 }
 
 /** The public shape of a payment (api.md). Internal bookkeeping stays inside. */

@@ -1,66 +1,77 @@
 import type { Logger } from "../platform/log.ts";
-import {
-  ensurePaymentAccounts,
-  interactionRow,
-  type PaymentsContext,
-  persistTransition,
-  providerFor,
-  transitionContext,
-} from "./context.ts";
-import type { PaymentRow } from "./model.ts";
-import { applyCancel, applyChargeOutcome } from "./transitions.ts";
+import { settleAttempt } from "./attempt.ts";
+import { ATTEMPT_LEASE_MS, chargeRequestFor, type PaymentsContext, persistTransition, providerFor } from "./context.ts";
+import type { PaymentRow, RefundRow } from "./model.ts";
+import type { ProviderAnswer } from "./provider.ts";
+import { refundRequest, settleRefund } from "./refund.ts";
+import { applyCancel } from "./transitions.ts";
 
-/** How long a claimed payment is left alone while one worker asks its provider. */
-const CLAIM_LEASE_MS = 30_000;
 const BATCH_SIZE_MAX = 100;
+/** A provider that still has no record of an attempt this long after it was made never got it. */
+const NO_RECORD_GIVE_UP_MS = 15 * 60_000;
 
 /**
  * Settles payments whose outcome we do not know (`processing`: pending at the provider, or a call
- * that timed out) by asking the provider what happened to our attempt. It never charges again.
- * Any number of workers may run this: a claim moves `reconcile_after` forward under SKIP LOCKED,
- * so two workers never ask about one payment at once, and a crashed worker's claim lapses.
+ * that timed out; or a payer away at a redirect) by asking the provider what happened to our
+ * attempt. It never charges again. Any number of workers may run this: a claim moves
+ * `reconcile_after` forward under SKIP LOCKED, so two workers never ask about one payment at
+ * once, and a crashed worker's claim lapses.
  */
 export async function reconcileDuePayments(ctx: PaymentsContext, logger?: Logger): Promise<number> {
   const nowMs = ctx.clock.nowMs();
   const { rows: claimed } = await ctx.db.query<PaymentRow>(
     `update payments set reconcile_after = $2
      where id in (
-       select id from payments where status = 'processing' and reconcile_after <= $1
+       select id from payments where reconcile_after <= $1 and status in ('processing', 'requires_action')
        order by reconcile_after limit $3 for update skip locked)
      returning *`,
-    [new Date(nowMs), new Date(nowMs + CLAIM_LEASE_MS), BATCH_SIZE_MAX],
+    [new Date(nowMs), new Date(nowMs + ATTEMPT_LEASE_MS), BATCH_SIZE_MAX],
   );
   let settled = 0;
   for (const claim of claimed) {
     try {
       const provider = providerFor(ctx, claim.provider);
-      const { outcome, interaction } = await provider.sync({
-        attemptId: claim.attempt_id,
-        amount: claim.amount,
-        currency: claim.currency,
-        capture: claim.capture_method,
-        paymentMethod: claim.payment_method,
-        createdMs: claim.created.getTime(),
-        nowMs,
-      });
-      await ensurePaymentAccounts(ctx, claim, nowMs);
-      const changed = await ctx.db.transaction(async (tx) => {
-        const { rows } = await tx.query<PaymentRow>("select * from payments where id = $1 for update", [
-          claim.id,
-        ]);
-        const current = rows[0];
-        // Someone else settled it meanwhile (a callback, another worker after our lease lapsed).
-        if (current?.status !== "processing" || current.attempt_id !== claim.attempt_id) return false;
-        const transition = applyChargeOutcome(current, outcome, transitionContext(ctx, nowMs));
-        await persistTransition(ctx, tx, transition, [interactionRow(current, interaction, nowMs)], nowMs);
-        return transition.payment.status !== "processing";
-      });
-      if (changed) settled++;
+      let answer: ProviderAnswer = await provider.sync({ ...chargeRequestFor(claim), createdMs: claim.created.getTime(), nowMs });
+      if (
+        answer.outcome.status === "unknown" &&
+        answer.outcome.reason === "sync_not_found" &&
+        nowMs - claim.created.getTime() > NO_RECORD_GIVE_UP_MS
+      ) {
+        answer = {
+          ...answer,
+          outcome: { status: "declined", code: "attempt_not_found", message: "The provider has no record of this attempt." },
+        };
+      }
+      const after = await settleAttempt(ctx, claim.id, claim.attempt_id, answer);
+      if (after.status !== "processing" && after.status !== "requires_action") settled++;
     } catch (error) {
-      logger?.error(
-        { err: error, payment: claim.id },
-        "reconciliation of a payment failed; it will be retried",
-      );
+      logger?.error({ err: error, payment: claim.id }, "reconciliation of a payment failed; it will be retried");
+    }
+  }
+  return settled;
+}
+
+/** Refunds whose provider answer we did not get are asked about the same way. */
+export async function reconcileDueRefunds(ctx: PaymentsContext, logger?: Logger): Promise<number> {
+  const nowMs = ctx.clock.nowMs();
+  const { rows: claimed } = await ctx.db.query<RefundRow>(
+    `update refunds set reconcile_after = $2
+     where id in (
+       select id from refunds where status = 'pending' and reconcile_after <= $1
+       order by reconcile_after limit $3 for update skip locked)
+     returning *`,
+    [new Date(nowMs), new Date(nowMs + ATTEMPT_LEASE_MS), BATCH_SIZE_MAX],
+  );
+  let settled = 0;
+  for (const refund of claimed) {
+    try {
+      const { rows } = await ctx.db.query<PaymentRow>("select * from payments where id = $1", [refund.payment_id]);
+      const payment = rows[0]!;
+      const answer = await providerFor(ctx, payment.provider).syncRefund(refundRequest(payment, refund));
+      const after = await settleRefund(ctx, refund.id, answer);
+      if (after.status !== "pending") settled++;
+    } catch (error) {
+      logger?.error({ err: error, refund: refund.id }, "reconciliation of a refund failed; it will be retried");
     }
   }
   return settled;

@@ -1,5 +1,14 @@
 import type { SandboxScenario } from "./model.ts";
-import type { ChargeOutcome, ChargeRequest, Interaction, PaymentProvider, SyncRequest } from "./provider.ts";
+import type {
+  ChargeOutcome,
+  ChargeRequest,
+  Interaction,
+  PaymentProvider,
+  ProviderAnswer,
+  RefundAnswer,
+  RefundRequest,
+  SyncRequest,
+} from "./provider.ts";
 
 export const SANDBOX_PIN = "1234";
 
@@ -11,21 +20,20 @@ export const SANDBOX_PIN = "1234";
 export class SandboxProvider implements PaymentProvider {
   readonly name = "sandbox";
   readonly inProcess = true;
+  readonly supportsManualCapture = true;
 
   constructor(private readonly asyncDelayMs: number) {}
 
-  async charge(request: ChargeRequest) {
-    const scenario = request.paymentMethod.scenario;
+  async charge(request: ChargeRequest): Promise<ProviderAnswer> {
+    const scenario = scenarioOf(request);
     const outcome = this.firstAnswer(scenario, request);
-    return { outcome, interaction: this.interaction("charge", request, scenario, outcome) };
+    return { outcome, interactions: [this.interaction("charge", request, scenario, outcome)] };
   }
 
-  private firstAnswer(scenario: SandboxScenario, request: ChargeRequest): ChargeOutcome {
+  private firstAnswer(scenario: SandboxScenario, request: Pick<ChargeRequest, "attemptId" | "capture" | "pin">): ChargeOutcome {
     const reference = `sbx_${request.attemptId}`;
     const approved: ChargeOutcome =
-      request.capture === "automatic"
-        ? { status: "succeeded", reference }
-        : { status: "authorized", reference };
+      request.capture === "automatic" ? { status: "succeeded", reference } : { status: "authorized", reference };
     switch (scenario) {
       case "approve":
         return approved;
@@ -34,11 +42,7 @@ export class SandboxProvider implements PaymentProvider {
       case "decline_generic":
         return { status: "declined", code: "generic_decline", message: "The provider declined the payment." };
       case "decline_blocked":
-        return {
-          status: "declined",
-          code: "blocked",
-          message: "The payer is blocked from this kind of payment.",
-        };
+        return { status: "declined", code: "blocked", message: "The payer is blocked from this kind of payment." };
       case "pending_then_approve":
       case "pending_then_decline":
         return { status: "pending" };
@@ -51,13 +55,11 @@ export class SandboxProvider implements PaymentProvider {
     }
   }
 
-  async sync(request: SyncRequest) {
-    const scenario = request.paymentMethod.scenario;
+  async sync(request: SyncRequest): Promise<ProviderAnswer> {
+    const scenario = scenarioOf(request);
     const reference = `sbx_${request.attemptId}`;
     const approved: ChargeOutcome =
-      request.capture === "automatic"
-        ? { status: "succeeded", reference }
-        : { status: "authorized", reference };
+      request.capture === "automatic" ? { status: "succeeded", reference } : { status: "authorized", reference };
     let outcome: ChargeOutcome;
     const settled = request.nowMs >= request.createdMs + this.asyncDelayMs;
     switch (scenario) {
@@ -73,26 +75,36 @@ export class SandboxProvider implements PaymentProvider {
         outcome = approved;
         break;
       default:
-        outcome = this.firstAnswer(scenario, { ...request });
+        outcome = this.firstAnswer(scenario, request);
     }
-    return { outcome, interaction: this.interaction("sync", request, scenario, outcome) };
+    return { outcome, interactions: [this.interaction("sync", request, scenario, outcome)] };
   }
 
   async capture(request: { attemptId: string; amount: bigint; currency: string }) {
-    return { ok: true, interaction: this.simple("capture", request) };
+    return { ok: true, interactions: [this.simple("capture", request)] };
   }
 
   async cancel(request: { attemptId: string }) {
-    return { ok: true, interaction: this.simple("cancel", request) };
+    return { ok: true, interactions: [this.simple("cancel", request)] };
   }
 
-  async refund(request: { attemptId: string; refundId: string; amount: bigint; currency: string }) {
-    return { ok: true, interaction: this.simple("refund", request) };
+  async refund(request: RefundRequest): Promise<RefundAnswer> {
+    return {
+      status: "succeeded",
+      reference: `sbx_${request.refundId}`,
+      interactions: [
+        this.simple("refund", { refundId: request.refundId, attemptId: request.paymentAttemptId, amount: request.amount, currency: request.currency }),
+      ],
+    };
+  }
+
+  async syncRefund(request: RefundRequest): Promise<RefundAnswer> {
+    return { status: "succeeded", reference: `sbx_${request.refundId}`, interactions: [this.simple("refund_status", { refundId: request.refundId })] };
   }
 
   private interaction(
     operation: string,
-    request: { attemptId: string; amount: bigint; currency: string; capture: string; pin?: string },
+    request: Pick<ChargeRequest, "attemptId" | "amount" | "currency" | "capture" | "pin">,
     scenario: SandboxScenario,
     outcome: ChargeOutcome,
   ): Interaction {
@@ -120,12 +132,11 @@ export class SandboxProvider implements PaymentProvider {
         typeof v === "bigint" ? Number(v) : v,
       ]),
     );
-    return {
-      operation,
-      request: shown,
-      response: { status: "succeeded" },
-      outcome: "succeeded",
-      latencyMs: 0,
-    };
+    return { operation, request: shown, response: { status: "succeeded" }, outcome: "succeeded", latencyMs: 0 };
   }
+}
+
+function scenarioOf(request: Pick<ChargeRequest, "paymentMethod">): SandboxScenario {
+  if (request.paymentMethod.type !== "sandbox") throw new Error("the sandbox only takes sandbox payment methods");
+  return request.paymentMethod.scenario;
 }

@@ -64,6 +64,7 @@ export function applyChargeOutcome(
     case "succeeded":
       p.status = "succeeded";
       p.amount_captured = p.amount;
+      p.provider_reference = outcome.reference;
       return {
         payment: p,
         events: ["payment.succeeded"],
@@ -83,6 +84,7 @@ export function applyChargeOutcome(
       };
     case "authorized": {
       p.status = "requires_capture";
+      p.provider_reference = outcome.reference;
       const captureBeforeMs = ctx.nowMs + LIMITS.authorization_validity_ms;
       p.capture_before = new Date(captureBeforeMs);
       p.hold_transfer_id = newId("tr", ctx.nowMs);
@@ -109,6 +111,7 @@ export function applyChargeOutcome(
     case "unknown": {
       const wasProcessing = before.status === "processing" && !ctx.firstAnswer;
       p.status = "processing";
+      if (outcome.status === "pending" && outcome.reference) p.provider_reference = outcome.reference;
       p.reconcile_after = new Date(
         ctx.nowMs + (outcome.status === "pending" ? ctx.pendingCheckAfterMs : ctx.unknownCheckAfterMs),
       );
@@ -119,6 +122,13 @@ export function applyChargeOutcome(
       p.failure_code = outcome.code;
       p.failure_message = outcome.message;
       return { payment: p, events: ["payment.failed"], transfers: [] };
+    case "requires_redirect":
+      p.status = "requires_action";
+      p.next_action = { type: "redirect_to_url", redirect_to_url: { url: outcome.url } };
+      if (outcome.reference) p.provider_reference = outcome.reference;
+      // The payer may never come back: ask the provider after a while.
+      p.reconcile_after = new Date(ctx.nowMs + ctx.unknownCheckAfterMs);
+      return { payment: p, events: before.status === "requires_action" ? [] : ["payment.requires_action"], transfers: [] };
     case "requires_pin":
       p.status = "requires_action";
       p.next_action = {

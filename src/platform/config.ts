@@ -15,6 +15,14 @@ export interface Config {
   /** PostgreSQL connections per process, and how many of them group commit may use at once. */
   dbPoolSize: number;
   writeConcurrency: number;
+  /**
+   * Where the operators' network is (HTTP base URL; SMPP host:port). Unset, an embedded carrier
+   * network simulator is started, so carrier and card payments work with no set-up.
+   */
+  carrierNetworkUrl?: string;
+  carrierSmpp?: { host: string; port: number };
+  /** The API's address as providers should call it back, when it differs from HOST:PORT. */
+  publicUrl?: string;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -39,5 +47,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileAfterMs: intFrom(env.CENTIME_RECONCILE_AFTER_MS, 2000, "CENTIME_RECONCILE_AFTER_MS"),
     dbPoolSize: intFrom(env.CENTIME_DB_POOL_SIZE, 12, "CENTIME_DB_POOL_SIZE"),
     writeConcurrency: intFrom(env.CENTIME_WRITE_CONCURRENCY, 4, "CENTIME_WRITE_CONCURRENCY"),
+    carrierNetworkUrl: env.CENTIME_CARRIER_NETWORK_URL || undefined,
+    carrierSmpp: env.CENTIME_CARRIER_SMPP
+      ? {
+          host: env.CENTIME_CARRIER_SMPP.split(":")[0] ?? "127.0.0.1",
+          port: intFrom(env.CENTIME_CARRIER_SMPP.split(":")[1], 2775, "CENTIME_CARRIER_SMPP"),
+        }
+      : undefined,
+    publicUrl: env.CENTIME_PUBLIC_URL || undefined,
   };
 }

@@ -21,11 +21,31 @@ const SandboxMethod = Type.Object(
   { additionalProperties: false, description: "Test mode only: drives the built-in simulated provider." },
 );
 
+const CarrierMethod = Type.Object(
+  {
+    type: Type.Literal("carrier"),
+    msisdn: Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$", description: "The payer's number in E.164." }),
+    operator: Type.Optional(Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC; found by lookup when absent." })),
+  },
+  { additionalProperties: false, description: "Charged to the payer's phone bill or prepaid balance through the operator." },
+);
+
+const CardMethod = Type.Object(
+  {
+    type: Type.Literal("card"),
+    number: Type.String({ minLength: 12, maxLength: 23 }),
+    exp_month: Type.Integer({ minimum: 1, maximum: 12 }),
+    exp_year: Type.Integer({ minimum: 2000, maximum: 2100 }),
+    cvc: Type.String({ pattern: "^[0-9]{3,4}$" }),
+  },
+  { additionalProperties: false, description: "A card, through the card PSP; never stored." },
+);
+
 const PaymentMethodSchema = Type.Unsafe({
   type: "object",
   discriminator: { propertyName: "type" },
   required: ["type"],
-  oneOf: [SandboxMethod],
+  oneOf: [SandboxMethod, CarrierMethod, CardMethod],
   description: "A tagged object: `type` says which kind of payment method it is.",
 });
 
@@ -73,7 +93,7 @@ export function paymentRoutes(services: Services) {
       async (request, reply) => {
         const scope = secretScope(request);
         return idempotentPost(services, request, reply, scope, (idem) =>
-          createPayment(ctx, scope, request.body as CreatePaymentInput, idem),
+          createPayment(ctx, scope, request.body as CreatePaymentInput, idem, request.headers as Record<string, string | undefined>),
         );
       },
     );

@@ -1,0 +1,63 @@
+import type { Queryable } from "../db/db.ts";
+import { LIMITS } from "../platform/limits.ts";
+import {
+  ensurePaymentAccounts,
+  interactionRow,
+  type PaymentsContext,
+  persistTransition,
+  transitionContext,
+} from "./context.ts";
+import type { PaymentRow } from "./model.ts";
+import type { ProviderAnswer } from "./provider.ts";
+import { applyChargeOutcome } from "./transitions.ts";
+
+/**
+ * Settles a provider's answer about one attempt of a payment: the payment is locked, and the answer
+ * is applied only if the payment still waits for that attempt. A late callback, a reconciliation
+ * pass and the request itself may all bring answers; the first one wins and the others change
+ * nothing. Returns the payment as it now stands.
+ */
+export async function settleAttempt(
+  ctx: PaymentsContext,
+  paymentId: string,
+  attemptId: string,
+  answer: ProviderAnswer,
+  options: { firstAnswer?: boolean; pinAnswered?: boolean } = {},
+): Promise<PaymentRow> {
+  const nowMs = ctx.clock.nowMs();
+  const { rows: preview } = await ctx.db.query<PaymentRow>("select * from payments where id = $1", [paymentId]);
+  if (preview[0]) await ensurePaymentAccounts(ctx, preview[0], nowMs);
+  return ctx.db.transaction(async (tx) => {
+    const current = await lock(tx, paymentId);
+    if (current.attempt_id !== attemptId || !awaitsAnswer(current)) return current;
+    let before: PaymentRow = { ...current, provider_state: { ...current.provider_state, ...answer.state } };
+    let outcome = answer.outcome;
+    if (options.pinAnswered && outcome.status === "requires_pin") {
+      // A wrong PIN: counted, and the last allowed one fails the payment.
+      before = { ...before, pin_attempts: before.pin_attempts + 1 };
+      if (before.pin_attempts >= LIMITS.pin_attempts_max) {
+        outcome = { status: "declined", code: "pin_attempts_exceeded", message: "Too many wrong PINs." };
+      }
+    }
+    const transition = applyChargeOutcome(before, outcome, {
+      ...transitionContext(ctx, nowMs),
+      ...(options.firstAnswer ? { firstAnswer: true } : {}),
+    });
+    const interactions = [...answer.interactions, ...(ctx.recorder?.take(attemptId) ?? [])].map((i) =>
+      interactionRow(current, i, nowMs),
+    );
+    await persistTransition(ctx, tx, transition, interactions, nowMs);
+    return transition.payment;
+  });
+}
+
+/** A payment waits for an answer while it is processing, or while the payer is away at a redirect. */
+function awaitsAnswer(p: PaymentRow): boolean {
+  return p.status === "processing" || (p.status === "requires_action" && p.next_action?.type === "redirect_to_url");
+}
+
+async function lock(tx: Queryable, id: string): Promise<PaymentRow> {
+  const { rows } = await tx.query<PaymentRow>("select * from payments where id = $1 for update", [id]);
+  if (!rows[0]) throw new Error(`payment ${id} vanished`);
+  return rows[0];
+}

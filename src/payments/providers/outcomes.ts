@@ -1,0 +1,48 @@
+import type { Outcome } from "../../connectors/sdk/types.ts";
+import type { ChargeOutcome, RefundAnswer } from "../provider.ts";
+
+/**
+ * Connector outcomes in the payments' terms. Only an explicit, checked success is a success; a
+ * request that certainly never left (`not_sent`) fails a first charge but, when we were only
+ * asking about an earlier attempt, tells us nothing and is asked again later.
+ */
+export function chargeOutcome(o: Outcome, call: "charge" | "sync", capture: "automatic" | "manual"): ChargeOutcome {
+  switch (o.status) {
+    case "succeeded":
+      return capture === "automatic"
+        ? { status: "succeeded", reference: o.provider_reference }
+        : { status: "authorized", reference: o.provider_reference };
+    case "pending":
+      if (o.next_action?.type === "redirect") {
+        return {
+          status: "requires_redirect",
+          url: o.next_action.url,
+          ...(o.provider_reference ? { reference: o.provider_reference } : {}),
+        };
+      }
+      return { status: "pending", ...(o.provider_reference ? { reference: o.provider_reference } : {}) };
+    case "declined":
+      return { status: "declined", code: o.category, message: `${o.code}${o.message ? `: ${o.message}` : ""}` };
+    case "unknown":
+      return { status: "unknown", reason: o.reason };
+    case "not_sent":
+      return call === "charge"
+        ? { status: "declined", code: "provider_unavailable", message: `The provider could not be reached (${o.reason}); retry later.` }
+        : { status: "unknown", reason: `sync_${o.reason}` };
+  }
+}
+
+export function refundStatus(o: Outcome, call: "refund" | "sync"): Pick<RefundAnswer, "status" | "code" | "reference"> {
+  switch (o.status) {
+    case "succeeded":
+      return { status: "succeeded", reference: o.provider_reference };
+    case "declined":
+      return { status: "failed", code: o.category };
+    case "not_sent":
+      return call === "refund" ? { status: "failed", code: "provider_unavailable" } : { status: "unknown" };
+    case "pending":
+      return { status: "pending" };
+    case "unknown":
+      return { status: "unknown" };
+  }
+}
