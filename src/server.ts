@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db/open.ts";
@@ -6,14 +8,13 @@ import { startWebhookWorker } from "./events/worker.ts";
 import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
+import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
 import type { Config } from "./platform/config.ts";
 import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
-import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
 import { type Simulator, startSimulator } from "./simulator/index.ts";
-import { randomBytes } from "node:crypto";
 
 export type Role = "all" | "api" | "worker";
 
@@ -50,11 +51,18 @@ async function connectCarrierNetwork(config: Config): Promise<Simulator | null> 
   if (config.carrierNetworkUrl) {
     configureCarrierNetwork({
       http_url: config.carrierNetworkUrl,
-      ...(config.carrierSmpp ? { smpp_host: config.carrierSmpp.host, smpp_port: config.carrierSmpp.port } : {}),
+      ...(config.carrierSmpp
+        ? { smpp_host: config.carrierSmpp.host, smpp_port: config.carrierSmpp.port }
+        : {}),
     });
     return null;
   }
-  const simulator = await startSimulator({ seed: 1, httpPort: 0, smppPort: 0 });
+  const simulator = await startSimulator({
+    seed: 1,
+    httpPort: 0,
+    smppPort: 0,
+    settlement_interval_ms: 1_000,
+  });
   configureCarrierNetwork({
     http_url: simulator.httpUrl,
     smpp_host: "127.0.0.1",
@@ -66,10 +74,13 @@ async function connectCarrierNetwork(config: Config): Promise<Simulator | null> 
 
 /** Tokens in callback URLs are signed with a secret that survives restarts. */
 async function callbackSecret(db: Db): Promise<string> {
-  await db.query("insert into settings (name, value) values ('callback_secret', $1) on conflict (name) do nothing", [
-    randomBytes(32).toString("base64url"),
-  ]);
-  const { rows } = await db.query<{ value: string }>("select value from settings where name = 'callback_secret'");
+  await db.query(
+    "insert into settings (name, value) values ('callback_secret', $1) on conflict (name) do nothing",
+    [randomBytes(32).toString("base64url")],
+  );
+  const { rows } = await db.query<{ value: string }>(
+    "select value from settings where name = 'callback_secret'",
+  );
   return rows[0]!.value;
 }
 

@@ -25,7 +25,9 @@ export async function settleAttempt(
   options: { firstAnswer?: boolean; pinAnswered?: boolean } = {},
 ): Promise<PaymentRow> {
   const nowMs = ctx.clock.nowMs();
-  const { rows: preview } = await ctx.db.query<PaymentRow>("select * from payments where id = $1", [paymentId]);
+  const { rows: preview } = await ctx.db.query<PaymentRow>("select * from payments where id = $1", [
+    paymentId,
+  ]);
   if (preview[0]) await ensurePaymentAccounts(ctx, preview[0], nowMs);
   return ctx.db.transaction(async (tx) => {
     const current = await lock(tx, paymentId);
@@ -53,7 +55,9 @@ export async function settleAttempt(
 
 /** A payment waits for an answer while it is processing, or while the payer is away at a redirect. */
 function awaitsAnswer(p: PaymentRow): boolean {
-  return p.status === "processing" || (p.status === "requires_action" && p.next_action?.type === "redirect_to_url");
+  return (
+    p.status === "processing" || (p.status === "requires_action" && p.next_action?.type === "redirect_to_url")
+  );
 }
 
 async function lock(tx: Queryable, id: string): Promise<PaymentRow> {

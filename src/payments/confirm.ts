@@ -1,4 +1,4 @@
-import { type IdempotencyContext, IdempotencyConflict } from "../idempotency/gate.ts";
+import { IdempotencyConflict, type IdempotencyContext } from "../idempotency/gate.ts";
 import { claimIdempotencyKey } from "../idempotency/store.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
@@ -12,7 +12,6 @@ import {
   loadPaymentForUpdate,
   mutate,
   type PaymentsContext,
-
   persistTransition,
   providerFor,
   transitionContext,
@@ -24,7 +23,11 @@ type Response = { statusCode: number; body: string };
 
 function awaitingPin(p: PaymentRow): void {
   if (p.status !== "requires_action" || p.next_action?.type !== "enter_pin") {
-    throw new ApiError("payment_unexpected_state", undefined, `This payment is ${p.status}; it does not await a PIN.`);
+    throw new ApiError(
+      "payment_unexpected_state",
+      undefined,
+      `This payment is ${p.status}; it does not await a PIN.`,
+    );
   }
 }
 
@@ -49,17 +52,18 @@ export async function confirmPayment(
   input: { pin: string },
   idempotency: IdempotencyContext | undefined,
 ): Promise<Response> {
-  const { rows } = await ctx.db.query<PaymentRow>("select * from payments where id = $1 and merchant_id = $2 and mode = $3", [
-    id,
-    scope.merchantId,
-    scope.mode,
-  ]);
+  const { rows } = await ctx.db.query<PaymentRow>(
+    "select * from payments where id = $1 and merchant_id = $2 and mode = $3",
+    [id, scope.merchantId, scope.mode],
+  );
   const preview = rows[0];
   if (!preview) throw new ApiError("resource_missing", "id", `No such payment: '${id}'.`);
   // Accounts are created in their own commit, before the payment's transaction starts.
   await ensurePaymentAccounts(ctx, preview, ctx.clock.nowMs());
   const provider = providerFor(ctx, preview.provider);
-  return provider.inProcess ? confirmInOneCommit(ctx, scope, id, input, idempotency) : confirmRemote(ctx, scope, id, input, idempotency);
+  return provider.inProcess
+    ? confirmInOneCommit(ctx, scope, id, input, idempotency)
+    : confirmRemote(ctx, scope, id, input, idempotency);
 }
 
 async function confirmInOneCommit(
@@ -72,7 +76,10 @@ async function confirmInOneCommit(
   return mutate(ctx, scope, idempotency, async (tx, nowMs) => {
     const before = await loadPaymentForUpdate(tx, scope, id);
     awaitingPin(before);
-    const answer = await providerFor(ctx, before.provider).charge({ ...chargeRequestFor(before), pin: input.pin });
+    const answer = await providerFor(ctx, before.provider).charge({
+      ...chargeRequestFor(before),
+      pin: input.pin,
+    });
     const interactions = answer.interactions.map((i) => interactionRow(before, i, nowMs));
     let counted = before;
     let outcome = answer.outcome;
@@ -120,7 +127,10 @@ async function confirmRemote(
     await persistTransition(ctx, tx, asking, [], nowMs);
     return payment;
   });
-  const answer = await providerFor(ctx, before.provider).charge({ ...chargeRequestFor(before), pin: input.pin });
+  const answer = await providerFor(ctx, before.provider).charge({
+    ...chargeRequestFor(before),
+    pin: input.pin,
+  });
   const payment = await settleAttempt(ctx, id, before.attempt_id, answer, { pinAnswered: true });
   const response = answerFor(payment);
   if (idempotency) {
@@ -131,5 +141,3 @@ async function confirmRemote(
   }
   return response;
 }
-
-

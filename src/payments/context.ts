@@ -13,8 +13,8 @@ import { ApiError, assert } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import { type PaymentRow, presentPayment } from "./model.ts";
 import type { InteractionRecorder } from "./interaction-log.ts";
+import { type PaymentRow, presentPayment } from "./model.ts";
 import type { ChargeRequest, Interaction, PaymentProvider } from "./provider.ts";
 import { paymentAccounts, type Transition, type TransitionContext } from "./transitions.ts";
 

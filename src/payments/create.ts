@@ -56,15 +56,19 @@ export async function createPayment(
   const provider = providerFor(ctx, method.provider);
   const capture = input.capture ?? "automatic";
   if (capture === "manual" && !provider.supportsManualCapture) {
-    throw new ApiError("parameter_invalid", "capture", `Manual capture is not available for ${method.provider} payments.`);
+    throw new ApiError(
+      "parameter_invalid",
+      "capture",
+      `Manual capture is not available for ${method.provider} payments.`,
+    );
   }
   if (input.customer !== undefined) {
-    const { rowCount } = await ctx.db.query("select 1 from customers where id = $1 and merchant_id = $2 and mode = $3", [
-      input.customer,
-      scope.merchantId,
-      scope.mode,
-    ]);
-    if (rowCount === 0) throw new ApiError("resource_missing", "customer", `No such customer: '${input.customer}'.`);
+    const { rowCount } = await ctx.db.query(
+      "select 1 from customers where id = $1 and merchant_id = $2 and mode = $3",
+      [input.customer, scope.merchantId, scope.mode],
+    );
+    if (rowCount === 0)
+      throw new ApiError("resource_missing", "customer", `No such customer: '${input.customer}'.`);
   }
 
   const initial: PaymentRow = {
@@ -111,7 +115,10 @@ async function createInOneCommit(
   nowMs: number,
 ): Promise<Response> {
   const answer = await provider.charge(chargeRequestFor(initial));
-  const transition = applyChargeOutcome(initial, answer.outcome, { ...transitionContext(ctx, nowMs), firstAnswer: true });
+  const transition = applyChargeOutcome(initial, answer.outcome, {
+    ...transitionContext(ctx, nowMs),
+    firstAnswer: true,
+  });
   const payment = { ...transition.payment, provider_state: answer.state ?? null };
   await ensurePaymentAccounts(ctx, payment, nowMs);
   const body = JSON.stringify(presentPayment(payment));
@@ -132,7 +139,10 @@ async function createInOneCommit(
         table: "events" as const,
         row,
       })),
-      ...answer.interactions.map((i) => ({ table: "provider_interactions" as const, row: interactionRow(payment, i, nowMs) })),
+      ...answer.interactions.map((i) => ({
+        table: "provider_interactions" as const,
+        row: interactionRow(payment, i, nowMs),
+      })),
     ],
     transfers: transition.transfers,
   });
@@ -175,7 +185,10 @@ async function createAttemptFirst(
   });
   if (!recorded.ok) throw new IdempotencyConflict();
 
-  const answer = await provider.charge({ ...chargeRequestFor(attempt), ...(secretDetails ? { secretDetails } : {}) });
+  const answer = await provider.charge({
+    ...chargeRequestFor(attempt),
+    ...(secretDetails ? { secretDetails } : {}),
+  });
   const payment = await settleAttempt(ctx, attempt.id, attempt.attempt_id, answer, { firstAnswer: true });
   ctx.metrics?.payments.inc({ status: payment.status });
   return { statusCode: 201, body: JSON.stringify(presentPayment(payment)) };

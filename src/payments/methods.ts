@@ -18,11 +18,26 @@ export interface ResolvedMethod {
 }
 
 const RESOLVE_FAILURES: Record<string, { param: string; message: string }> = {
-  invalid_msisdn: { param: "payment_method.msisdn", message: "The MSISDN is not a valid international number (E.164, e.g. +33612345678)." },
-  unknown_operator: { param: "payment_method.operator", message: "No operator with this MCC+MNC is in the registry." },
-  operator_country_mismatch: { param: "payment_method.operator", message: "This operator does not serve the MSISDN's country." },
-  no_operator_in_country: { param: "payment_method.msisdn", message: "No operator in the registry serves this number's country." },
-  lookup_failed: { param: "payment_method.operator", message: "The operator of this number could not be found; name it in payment_method.operator." },
+  invalid_msisdn: {
+    param: "payment_method.msisdn",
+    message: "The MSISDN is not a valid international number (E.164, e.g. +33612345678).",
+  },
+  unknown_operator: {
+    param: "payment_method.operator",
+    message: "No operator with this MCC+MNC is in the registry.",
+  },
+  operator_country_mismatch: {
+    param: "payment_method.operator",
+    message: "This operator does not serve the MSISDN's country.",
+  },
+  no_operator_in_country: {
+    param: "payment_method.msisdn",
+    message: "No operator in the registry serves this number's country.",
+  },
+  lookup_failed: {
+    param: "payment_method.operator",
+    message: "The operator of this number could not be found; name it in payment_method.operator.",
+  },
 };
 
 function luhnValid(number: string): boolean {
@@ -53,7 +68,11 @@ export async function resolvePaymentMethod(
   switch (input.type) {
     case "sandbox":
       if (context.mode !== "test") {
-        throw new ApiError("payment_method_unavailable", "payment_method.type", "The sandbox payment method is only available in test mode.");
+        throw new ApiError(
+          "payment_method_unavailable",
+          "payment_method.type",
+          "The sandbox payment method is only available in test mode.",
+        );
       }
       return { stored: input, provider: "sandbox" };
     case "carrier": {
@@ -68,21 +87,41 @@ export async function resolvePaymentMethod(
       }
       const operator = resolved.operator;
       if (operator.currency && operator.currency !== context.currency) {
-        throw new ApiError("currency_invalid", "currency", `${operator.name} (${operator.id}) charges in ${operator.currency}.`);
+        throw new ApiError(
+          "currency_invalid",
+          "currency",
+          `${operator.name} (${operator.id}) charges in ${operator.currency}.`,
+        );
       }
       const flow = PROTOCOL_CAPABILITIES[operator.protocol].includes("consent") ? "pin" : "direct";
-      return { stored: { type: "carrier", msisdn: resolved.msisdn, operator: operator.id, flow }, provider: "carrier" };
+      return {
+        stored: { type: "carrier", msisdn: resolved.msisdn, operator: operator.id, flow },
+        provider: "carrier",
+      };
     }
     case "card": {
       const number = input.number.replace(/[\s-]/g, "");
       if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) {
-        throw new ApiError("payment_method_invalid", "payment_method.number", "The card number is not valid.");
+        throw new ApiError(
+          "payment_method_invalid",
+          "payment_method.number",
+          "The card number is not valid.",
+        );
       }
       const now = new Date(context.nowMs);
-      const expired = input.exp_year < now.getUTCFullYear() || (input.exp_year === now.getUTCFullYear() && input.exp_month < now.getUTCMonth() + 1);
-      if (expired) throw new ApiError("payment_method_invalid", "payment_method.exp_year", "The card has expired.");
+      const expired =
+        input.exp_year < now.getUTCFullYear() ||
+        (input.exp_year === now.getUTCFullYear() && input.exp_month < now.getUTCMonth() + 1);
+      if (expired)
+        throw new ApiError("payment_method_invalid", "payment_method.exp_year", "The card has expired.");
       return {
-        stored: { type: "card", brand: brandOf(number), last4: number.slice(-4), exp_month: input.exp_month, exp_year: input.exp_year },
+        stored: {
+          type: "card",
+          brand: brandOf(number),
+          last4: number.slice(-4),
+          exp_month: input.exp_month,
+          exp_year: input.exp_year,
+        },
         provider: "card",
         secretDetails: { number, exp_month: input.exp_month, exp_year: input.exp_year, cvc: input.cvc },
       };

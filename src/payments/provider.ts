@@ -82,6 +82,10 @@ export interface PaymentProvider {
   refund(request: RefundRequest): Promise<RefundAnswer>;
   /** Asks what happened to a refund whose answer we did not get. */
   syncRefund(request: RefundRequest): Promise<RefundAnswer>;
-  capture(request: { attemptId: string; amount: bigint; currency: string }): Promise<{ ok: boolean; interactions: Interaction[] }>;
+  capture(request: {
+    attemptId: string;
+    amount: bigint;
+    currency: string;
+  }): Promise<{ ok: boolean; interactions: Interaction[] }>;
   cancel(request: { attemptId: string }): Promise<{ ok: boolean; interactions: Interaction[] }>;
 }

@@ -1,6 +1,12 @@
 import type { Logger } from "../platform/log.ts";
 import { settleAttempt } from "./attempt.ts";
-import { ATTEMPT_LEASE_MS, chargeRequestFor, type PaymentsContext, persistTransition, providerFor } from "./context.ts";
+import {
+  ATTEMPT_LEASE_MS,
+  chargeRequestFor,
+  type PaymentsContext,
+  persistTransition,
+  providerFor,
+} from "./context.ts";
 import type { PaymentRow, RefundRow } from "./model.ts";
 import type { ProviderAnswer } from "./provider.ts";
 import { refundRequest, settleRefund } from "./refund.ts";
@@ -31,7 +37,11 @@ export async function reconcileDuePayments(ctx: PaymentsContext, logger?: Logger
   for (const claim of claimed) {
     try {
       const provider = providerFor(ctx, claim.provider);
-      let answer: ProviderAnswer = await provider.sync({ ...chargeRequestFor(claim), createdMs: claim.created.getTime(), nowMs });
+      let answer: ProviderAnswer = await provider.sync({
+        ...chargeRequestFor(claim),
+        createdMs: claim.created.getTime(),
+        nowMs,
+      });
       if (
         answer.outcome.status === "unknown" &&
         answer.outcome.reason === "sync_not_found" &&
@@ -39,13 +49,20 @@ export async function reconcileDuePayments(ctx: PaymentsContext, logger?: Logger
       ) {
         answer = {
           ...answer,
-          outcome: { status: "declined", code: "attempt_not_found", message: "The provider has no record of this attempt." },
+          outcome: {
+            status: "declined",
+            code: "attempt_not_found",
+            message: "The provider has no record of this attempt.",
+          },
         };
       }
       const after = await settleAttempt(ctx, claim.id, claim.attempt_id, answer);
       if (after.status !== "processing" && after.status !== "requires_action") settled++;
     } catch (error) {
-      logger?.error({ err: error, payment: claim.id }, "reconciliation of a payment failed; it will be retried");
+      logger?.error(
+        { err: error, payment: claim.id },
+        "reconciliation of a payment failed; it will be retried",
+      );
     }
   }
   return settled;
@@ -65,13 +82,18 @@ export async function reconcileDueRefunds(ctx: PaymentsContext, logger?: Logger)
   let settled = 0;
   for (const refund of claimed) {
     try {
-      const { rows } = await ctx.db.query<PaymentRow>("select * from payments where id = $1", [refund.payment_id]);
+      const { rows } = await ctx.db.query<PaymentRow>("select * from payments where id = $1", [
+        refund.payment_id,
+      ]);
       const payment = rows[0]!;
       const answer = await providerFor(ctx, payment.provider).syncRefund(refundRequest(payment, refund));
       const after = await settleRefund(ctx, refund.id, answer);
       if (after.status !== "pending") settled++;
     } catch (error) {
-      logger?.error({ err: error, refund: refund.id }, "reconciliation of a refund failed; it will be retried");
+      logger?.error(
+        { err: error, refund: refund.id },
+        "reconciliation of a refund failed; it will be retried",
+      );
     }
   }
   return settled;

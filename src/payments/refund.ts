@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/db.ts";
 import { eventRow } from "../events/outbox.ts";
-import { type IdempotencyContext, IdempotencyConflict } from "../idempotency/gate.ts";
+import { IdempotencyConflict, type IdempotencyContext } from "../idempotency/gate.ts";
 import { claimIdempotencyKey, completeIdempotencyRecords } from "../idempotency/store.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
@@ -47,7 +47,8 @@ export async function createRefund(
       if (!claimed) throw new IdempotencyConflict();
     }
     const payment = await loadPaymentForUpdate(tx, scope, input.payment).catch((error: unknown) => {
-      if (error instanceof ApiError) throw new ApiError("resource_missing", "payment", `No such payment: '${input.payment}'.`);
+      if (error instanceof ApiError)
+        throw new ApiError("resource_missing", "payment", `No such payment: '${input.payment}'.`);
       throw error;
     });
     if (payment.status !== "succeeded") {
@@ -60,7 +61,11 @@ export async function createRefund(
     const refundable = payment.amount_captured - payment.amount_refund_reserved;
     const amount = input.amount === undefined ? refundable : BigInt(input.amount);
     if (amount <= 0n || amount > refundable) {
-      throw new ApiError("refund_exceeds_captured", "amount", `At most ${refundable} of this payment can still be refunded.`);
+      throw new ApiError(
+        "refund_exceeds_captured",
+        "amount",
+        `At most ${refundable} of this payment can still be refunded.`,
+      );
     }
     const refund: RefundRow = {
       id: refundId,
@@ -78,11 +83,10 @@ export async function createRefund(
       reconcile_after: new Date(nowMs + ATTEMPT_LEASE_MS),
       provider_reference: null,
     };
-    await tx.query("update payments set amount_refund_reserved = amount_refund_reserved + $2, updated = $3 where id = $1", [
-      payment.id,
-      amount,
-      new Date(nowMs),
-    ]);
+    await tx.query(
+      "update payments set amount_refund_reserved = amount_refund_reserved + $2, updated = $3 where id = $1",
+      [payment.id, amount, new Date(nowMs)],
+    );
     await insertRows(tx, "refunds", [{ ...refund }]);
     await insertRows(tx, "events", [refundEvent(refund, "refund.created", nowMs)]);
     return { payment, refund };
@@ -123,10 +127,17 @@ function refundEvent(refund: RefundRow, type: string, nowMs: number) {
  * Applies a provider's answer to a pending refund: money moves on the ledger only when the
  * provider says it refunded; a failure releases the reserved amount. The first answer wins.
  */
-export async function settleRefund(ctx: PaymentsContext, refundId: string, answer: RefundAnswer): Promise<RefundRow> {
+export async function settleRefund(
+  ctx: PaymentsContext,
+  refundId: string,
+  answer: RefundAnswer,
+): Promise<RefundRow> {
   const nowMs = ctx.clock.nowMs();
   return ctx.db.transaction(async (tx) => {
-    const { rows: found } = await tx.query<{ payment_id: string }>("select payment_id from refunds where id = $1", [refundId]);
+    const { rows: found } = await tx.query<{ payment_id: string }>(
+      "select payment_id from refunds where id = $1",
+      [refundId],
+    );
     if (!found[0]) throw new Error(`refund ${refundId} vanished`);
     // The payment first, as createRefund locks it: the two never wait for each other in a circle.
     const payment = await lockPayment(tx, found[0].payment_id);
@@ -137,25 +148,27 @@ export async function settleRefund(ctx: PaymentsContext, refundId: string, answe
       interactionRow(payment, i, nowMs, refundId),
     );
     await insertRows(tx, "provider_interactions", interactions);
-    const next: RefundRow = { ...refund, updated: new Date(nowMs), provider_reference: answer.reference ?? refund.provider_reference };
+    const next: RefundRow = {
+      ...refund,
+      updated: new Date(nowMs),
+      provider_reference: answer.reference ?? refund.provider_reference,
+    };
     if (answer.status === "succeeded") {
       next.status = "succeeded";
       next.reconcile_after = null;
       await applyJournal(ctx, tx, [refundTransfer(payment, refund.id, refund.amount, nowMs)], nowMs);
-      await tx.query("update payments set amount_refunded = amount_refunded + $2, updated = $3 where id = $1", [
-        payment.id,
-        refund.amount,
-        new Date(nowMs),
-      ]);
+      await tx.query(
+        "update payments set amount_refunded = amount_refunded + $2, updated = $3 where id = $1",
+        [payment.id, refund.amount, new Date(nowMs)],
+      );
     } else if (answer.status === "failed") {
       next.status = "failed";
       next.failure_code = answer.code ?? "provider_declined";
       next.reconcile_after = null;
-      await tx.query("update payments set amount_refund_reserved = amount_refund_reserved - $2, updated = $3 where id = $1", [
-        payment.id,
-        refund.amount,
-        new Date(nowMs),
-      ]);
+      await tx.query(
+        "update payments set amount_refund_reserved = amount_refund_reserved - $2, updated = $3 where id = $1",
+        [payment.id, refund.amount, new Date(nowMs)],
+      );
     } else {
       next.reconcile_after = new Date(nowMs + ctx.reconcileAfterMs);
     }

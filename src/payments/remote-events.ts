@@ -48,7 +48,10 @@ export function connectorEventHandler(
     }
     const ctx = getContext();
     void settleEvent(ctx, event.attempt_id, event.outcome).catch((error: unknown) =>
-      logger?.error({ err: error, attempt: event.attempt_id }, "could not apply a provider notification; reconciliation will"),
+      logger?.error(
+        { err: error, attempt: event.attempt_id },
+        "could not apply a provider notification; reconciliation will",
+      ),
     );
   };
 }
@@ -58,7 +61,9 @@ async function settleEvent(
   attemptId: string,
   outcome: Extract<ConnectorEvent, { type: "outcome" }>["outcome"],
 ): Promise<void> {
-  const { rows } = await ctx.db.query<PaymentRow>("select * from payments where attempt_id = $1", [attemptId]);
+  const { rows } = await ctx.db.query<PaymentRow>("select * from payments where attempt_id = $1", [
+    attemptId,
+  ]);
   const payment = rows[0];
   if (payment) {
     await settleAttempt(ctx, payment.id, attemptId, {
@@ -68,5 +73,6 @@ async function settleEvent(
     return;
   }
   const refund = await ctx.db.query("select 1 from refunds where id = $1", [attemptId]);
-  if (refund.rowCount > 0) await settleRefund(ctx, attemptId, { ...refundStatus(outcome, "sync"), interactions: [] });
+  if (refund.rowCount > 0)
+    await settleRefund(ctx, attemptId, { ...refundStatus(outcome, "sync"), interactions: [] });
 }

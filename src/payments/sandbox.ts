@@ -30,10 +30,15 @@ export class SandboxProvider implements PaymentProvider {
     return { outcome, interactions: [this.interaction("charge", request, scenario, outcome)] };
   }
 
-  private firstAnswer(scenario: SandboxScenario, request: Pick<ChargeRequest, "attemptId" | "capture" | "pin">): ChargeOutcome {
+  private firstAnswer(
+    scenario: SandboxScenario,
+    request: Pick<ChargeRequest, "attemptId" | "capture" | "pin">,
+  ): ChargeOutcome {
     const reference = `sbx_${request.attemptId}`;
     const approved: ChargeOutcome =
-      request.capture === "automatic" ? { status: "succeeded", reference } : { status: "authorized", reference };
+      request.capture === "automatic"
+        ? { status: "succeeded", reference }
+        : { status: "authorized", reference };
     switch (scenario) {
       case "approve":
         return approved;
@@ -42,7 +47,11 @@ export class SandboxProvider implements PaymentProvider {
       case "decline_generic":
         return { status: "declined", code: "generic_decline", message: "The provider declined the payment." };
       case "decline_blocked":
-        return { status: "declined", code: "blocked", message: "The payer is blocked from this kind of payment." };
+        return {
+          status: "declined",
+          code: "blocked",
+          message: "The payer is blocked from this kind of payment.",
+        };
       case "pending_then_approve":
       case "pending_then_decline":
         return { status: "pending" };
@@ -59,7 +68,9 @@ export class SandboxProvider implements PaymentProvider {
     const scenario = scenarioOf(request);
     const reference = `sbx_${request.attemptId}`;
     const approved: ChargeOutcome =
-      request.capture === "automatic" ? { status: "succeeded", reference } : { status: "authorized", reference };
+      request.capture === "automatic"
+        ? { status: "succeeded", reference }
+        : { status: "authorized", reference };
     let outcome: ChargeOutcome;
     const settled = request.nowMs >= request.createdMs + this.asyncDelayMs;
     switch (scenario) {
@@ -93,13 +104,22 @@ export class SandboxProvider implements PaymentProvider {
       status: "succeeded",
       reference: `sbx_${request.refundId}`,
       interactions: [
-        this.simple("refund", { refundId: request.refundId, attemptId: request.paymentAttemptId, amount: request.amount, currency: request.currency }),
+        this.simple("refund", {
+          refundId: request.refundId,
+          attemptId: request.paymentAttemptId,
+          amount: request.amount,
+          currency: request.currency,
+        }),
       ],
     };
   }
 
   async syncRefund(request: RefundRequest): Promise<RefundAnswer> {
-    return { status: "succeeded", reference: `sbx_${request.refundId}`, interactions: [this.simple("refund_status", { refundId: request.refundId })] };
+    return {
+      status: "succeeded",
+      reference: `sbx_${request.refundId}`,
+      interactions: [this.simple("refund_status", { refundId: request.refundId })],
+    };
   }
 
   private interaction(
@@ -132,11 +152,18 @@ export class SandboxProvider implements PaymentProvider {
         typeof v === "bigint" ? Number(v) : v,
       ]),
     );
-    return { operation, request: shown, response: { status: "succeeded" }, outcome: "succeeded", latencyMs: 0 };
+    return {
+      operation,
+      request: shown,
+      response: { status: "succeeded" },
+      outcome: "succeeded",
+      latencyMs: 0,
+    };
   }
 }
 
 function scenarioOf(request: Pick<ChargeRequest, "paymentMethod">): SandboxScenario {
-  if (request.paymentMethod.type !== "sandbox") throw new Error("the sandbox only takes sandbox payment methods");
+  if (request.paymentMethod.type !== "sandbox")
+    throw new Error("the sandbox only takes sandbox payment methods");
   return request.paymentMethod.scenario;
 }

@@ -128,7 +128,11 @@ export function applyChargeOutcome(
       if (outcome.reference) p.provider_reference = outcome.reference;
       // The payer may never come back: ask the provider after a while.
       p.reconcile_after = new Date(ctx.nowMs + ctx.unknownCheckAfterMs);
-      return { payment: p, events: before.status === "requires_action" ? [] : ["payment.requires_action"], transfers: [] };
+      return {
+        payment: p,
+        events: before.status === "requires_action" ? [] : ["payment.requires_action"],
+        transfers: [],
+      };
     case "requires_pin":
       p.status = "requires_action";
       p.next_action = {

@@ -25,9 +25,14 @@ const CarrierMethod = Type.Object(
   {
     type: Type.Literal("carrier"),
     msisdn: Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$", description: "The payer's number in E.164." }),
-    operator: Type.Optional(Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC; found by lookup when absent." })),
+    operator: Type.Optional(
+      Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC; found by lookup when absent." }),
+    ),
   },
-  { additionalProperties: false, description: "Charged to the payer's phone bill or prepaid balance through the operator." },
+  {
+    additionalProperties: false,
+    description: "Charged to the payer's phone bill or prepaid balance through the operator.",
+  },
 );
 
 const CardMethod = Type.Object(
@@ -93,7 +98,13 @@ export function paymentRoutes(services: Services) {
       async (request, reply) => {
         const scope = secretScope(request);
         return idempotentPost(services, request, reply, scope, (idem) =>
-          createPayment(ctx, scope, request.body as CreatePaymentInput, idem, request.headers as Record<string, string | undefined>),
+          createPayment(
+            ctx,
+            scope,
+            request.body as CreatePaymentInput,
+            idem,
+            request.headers as Record<string, string | undefined>,
+          ),
         );
       },
     );

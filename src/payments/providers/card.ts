@@ -55,7 +55,10 @@ export class CardProvider implements PaymentProvider {
         ...(card ? { card } : {}),
         ...(this.settings.returnUrl ? { return_url: this.settings.returnUrl } : {}),
       });
-      return { outcome: chargeOutcome(outcome, "charge", request.capture), interactions: this.recorder.take(request.attemptId) };
+      return {
+        outcome: chargeOutcome(outcome, "charge", request.capture),
+        interactions: this.recorder.take(request.attemptId),
+      };
     });
   }
 
@@ -67,7 +70,10 @@ export class CardProvider implements PaymentProvider {
         currency: request.currency,
         operation: "charge",
       });
-      return { outcome: chargeOutcome(outcome, "sync", request.capture), interactions: this.recorder.take(request.attemptId) };
+      return {
+        outcome: chargeOutcome(outcome, "sync", request.capture),
+        interactions: this.recorder.take(request.attemptId),
+      };
     });
   }
 

@@ -1,5 +1,6 @@
 import { connectorFor } from "../../connectors/operators/index.ts";
 import type { Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
+import { SettlementConnector } from "../../connectors/settlement/index.ts";
 import { assert } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";
@@ -29,7 +30,7 @@ export class CarrierProvider implements PaymentProvider {
   readonly name = "carrier";
   readonly inProcess = false;
   readonly supportsManualCapture = false;
-  private readonly subscribed = new WeakSet<Connector>();
+  private readonly subscribed = new Set<Connector>();
 
   constructor(
     private readonly recorder: InteractionRecorder,
@@ -44,6 +45,20 @@ export class CarrierProvider implements PaymentProvider {
       connector.onEvent(this.onEvent);
     }
     return connector;
+  }
+
+  /**
+   * File-based operators batch requests into files and answer in files: a worker job writes what
+   * is queued and reads what came back; each line read settles its attempt as an event.
+   */
+  async exchangeSettlementFiles(): Promise<number> {
+    let read = 0;
+    for (const connector of this.subscribed) {
+      if (!(connector instanceof SettlementConnector)) continue;
+      await connector.flush();
+      read += await connector.collect();
+    }
+    return read;
   }
 
   async charge(request: ChargeRequest): Promise<ProviderAnswer> {
@@ -96,7 +111,10 @@ export class CarrierProvider implements PaymentProvider {
         currency: request.currency,
         description,
       });
-      return { outcome: chargeOutcome(charged, "charge", request.capture), interactions: this.recorder.take(request.attemptId) };
+      return {
+        outcome: chargeOutcome(charged, "charge", request.capture),
+        interactions: this.recorder.take(request.attemptId),
+      };
     });
   }
 
@@ -111,7 +129,10 @@ export class CarrierProvider implements PaymentProvider {
         currency: request.currency,
         operation: "charge",
       });
-      return { outcome: chargeOutcome(outcome, "sync", request.capture), interactions: this.recorder.take(request.attemptId) };
+      return {
+        outcome: chargeOutcome(outcome, "sync", request.capture),
+        interactions: this.recorder.take(request.attemptId),
+      };
     });
   }
 

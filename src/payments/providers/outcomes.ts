@@ -6,7 +6,11 @@ import type { ChargeOutcome, RefundAnswer } from "../provider.ts";
  * request that certainly never left (`not_sent`) fails a first charge but, when we were only
  * asking about an earlier attempt, tells us nothing and is asked again later.
  */
-export function chargeOutcome(o: Outcome, call: "charge" | "sync", capture: "automatic" | "manual"): ChargeOutcome {
+export function chargeOutcome(
+  o: Outcome,
+  call: "charge" | "sync",
+  capture: "automatic" | "manual",
+): ChargeOutcome {
   switch (o.status) {
     case "succeeded":
       return capture === "automatic"
@@ -22,17 +26,28 @@ export function chargeOutcome(o: Outcome, call: "charge" | "sync", capture: "aut
       }
       return { status: "pending", ...(o.provider_reference ? { reference: o.provider_reference } : {}) };
     case "declined":
-      return { status: "declined", code: o.category, message: `${o.code}${o.message ? `: ${o.message}` : ""}` };
+      return {
+        status: "declined",
+        code: o.category,
+        message: `${o.code}${o.message ? `: ${o.message}` : ""}`,
+      };
     case "unknown":
       return { status: "unknown", reason: o.reason };
     case "not_sent":
       return call === "charge"
-        ? { status: "declined", code: "provider_unavailable", message: `The provider could not be reached (${o.reason}); retry later.` }
+        ? {
+            status: "declined",
+            code: "provider_unavailable",
+            message: `The provider could not be reached (${o.reason}); retry later.`,
+          }
         : { status: "unknown", reason: `sync_${o.reason}` };
   }
 }
 
-export function refundStatus(o: Outcome, call: "refund" | "sync"): Pick<RefundAnswer, "status" | "code" | "reference"> {
+export function refundStatus(
+  o: Outcome,
+  call: "refund" | "sync",
+): Pick<RefundAnswer, "status" | "code" | "reference"> {
   switch (o.status) {
     case "succeeded":
       return { status: "succeeded", reference: o.provider_reference };

@@ -1,0 +1,286 @@
+/**
+ * Carrier and card payments end to end: the platform on a real port, its embedded carrier network
+ * simulator speaking each operator's protocol, callbacks over HTTP, reconciliation of unknown
+ * outcomes. Subscribers behave by their MSISDN's last digits (…0001 insufficient funds, …0002
+ * barred, …0003 charged but the reply times out, …0004 result by callback); the PIN is 1234.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ADMIN_KEY } from "../support/app.ts";
+import { eventually, http, type LiveServer, startLiveServer } from "../support/server.ts";
+
+type Payment = {
+  id: string;
+  status: string;
+  amount_captured: number;
+  amount_refunded: number;
+  failure_code: string | null;
+  next_action: { type: string; redirect_to_url?: { url: string } } | null;
+  payment_method: { type: string; operator?: string; flow?: string; last4?: string; number?: string };
+};
+
+let live: LiveServer;
+let key: string;
+let counter = 0;
+
+before(async () => {
+  live = await startLiveServer();
+  const merchant = await http<{ secret_key: string }>(live.url, "POST", "/v1/merchants", ADMIN_KEY, {
+    name: "Carrier studio",
+  });
+  key = merchant.body.secret_key;
+});
+after(() => live.close());
+
+/** A fresh subscriber number in a country, ending with the behaviour's digits. */
+function msisdn(prefix: string, behaviour = "0000"): string {
+  counter++;
+  return `${prefix}${String(counter).padStart(3, "0")}${behaviour}`;
+}
+
+const ALBANIA = "+35569"; // OneAPI operators, ALL
+const FRANCE = "+3361"; // CAMARA operators, EUR
+const IRAQ = "+964770"; // Parlay X operators, IQD
+const INDIA = "+91981"; // SMPP operators, INR
+
+async function pay(body: Record<string, unknown>) {
+  return http<Payment>(live.url, "POST", "/v1/payments", key, body);
+}
+
+async function get(id: string) {
+  return (await http<Payment>(live.url, "GET", `/v1/payments/${id}`, key)).body;
+}
+
+async function settled(id: string): Promise<Payment> {
+  return eventually(async () => {
+    const p = await get(id);
+    return p.status === "processing" ? undefined : p;
+  });
+}
+
+async function capturesOf(id: string) {
+  const { rows } = await live.database.db.query<{ amount: bigint }>(
+    "select amount from ledger_transfers where reference = $1 and code = 'payment_capture'",
+    [id],
+  );
+  return rows.map((r) => r.amount);
+}
+
+async function subscriberBalance(number: string): Promise<number | undefined> {
+  const network = (await import("../../src/connectors/operators/index.ts")).carrierNetwork();
+  const r = await fetch(`${network.http_url}/_sim/subscribers/${encodeURIComponent(number)}`);
+  if (r.status !== 200) return undefined;
+  const body = (await r.json()) as { balance?: number | string };
+  return body.balance === undefined ? undefined : Number(body.balance);
+}
+
+describe("operators", () => {
+  test("GET /v1/operators lists the registry without credentials", async () => {
+    const r = await http<{ data: Array<Record<string, unknown>> }>(
+      live.url,
+      "GET",
+      "/v1/operators?country=FR",
+      key,
+    );
+    assert.equal(r.status, 200);
+    assert.ok(r.body.data.length > 3);
+    for (const op of r.body.data) {
+      assert.equal(op.country, "FR");
+      assert.ok(!JSON.stringify(op).match(/password|secret|client_secret/i));
+    }
+  });
+});
+
+describe("OneAPI with the operator's PIN", () => {
+  test("requires_action, then 1234 charges once; the timeline shows the wire exchanges", async () => {
+    const number = msisdn(ALBANIA);
+    const created = await pay({
+      amount: 5000,
+      currency: "ALL",
+      payment_method: { type: "carrier", msisdn: number },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.status, "requires_action");
+    assert.equal(created.body.next_action?.type, "enter_pin");
+    assert.equal(created.body.payment_method.flow, "pin");
+    const wrong = await http<{ error: { code: string } }>(
+      live.url,
+      "POST",
+      `/v1/payments/${created.body.id}/confirm`,
+      key,
+      { pin: "9999" },
+    );
+    assert.equal(wrong.status, 402);
+    assert.equal(wrong.body.error.code, "incorrect_pin");
+    const confirmed = await http<Payment>(live.url, "POST", `/v1/payments/${created.body.id}/confirm`, key, {
+      pin: "1234",
+    });
+    assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+    assert.equal(confirmed.body.status, "succeeded");
+    assert.deepEqual(await capturesOf(created.body.id), [5000n]);
+    const timeline = await http<{ data: Array<{ type: string; operation?: string; request?: unknown }> }>(
+      live.url,
+      "GET",
+      `/v1/payments/${created.body.id}/timeline`,
+      key,
+    );
+    const operations = timeline.body.data
+      .filter((e) => e.type === "provider_interaction")
+      .map((e) => e.operation);
+    assert.ok(operations.includes("oneapi.start_consent"), operations.join());
+    assert.ok(operations.includes("oneapi.charge"), operations.join());
+    assert.ok(!JSON.stringify(timeline.body).includes('"1234"'), "the PIN is redacted");
+  });
+
+  test("a refund goes back through the operator", async () => {
+    const number = msisdn(ALBANIA);
+    const created = await pay({
+      amount: 3000,
+      currency: "ALL",
+      payment_method: { type: "carrier", msisdn: number },
+    });
+    await http(live.url, "POST", `/v1/payments/${created.body.id}/confirm`, key, { pin: "1234" });
+    const refund = await http<{ status: string; amount: number }>(live.url, "POST", "/v1/refunds", key, {
+      payment: created.body.id,
+      amount: 1000,
+    });
+    assert.equal(refund.status, 201, JSON.stringify(refund.body));
+    assert.equal(refund.body.status, "succeeded");
+    const p = await get(created.body.id);
+    assert.equal(p.amount_refunded, 1000);
+  });
+});
+
+describe("CAMARA, charged directly", () => {
+  test("a prepaid subscriber is charged once", async () => {
+    const number = msisdn(FRANCE);
+    assert.equal(await subscriberBalance(number), undefined, "a new subscriber");
+    const r = await pay({
+      amount: 199,
+      currency: "EUR",
+      payment_method: { type: "carrier", msisdn: number, operator: "20801" },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "succeeded");
+    assert.deepEqual(await capturesOf(p.id), [199n]);
+    assert.equal(await subscriberBalance(number), 10_000 - 199, "100.00 EUR less 1.99, once");
+  });
+
+  for (const [behaviour, code] of [
+    ["0001", "insufficient_funds"],
+    ["0002", "barred"],
+  ] as const) {
+    test(`…${behaviour} is declined as ${code}`, async () => {
+      const r = await pay({
+        amount: 199,
+        currency: "EUR",
+        payment_method: { type: "carrier", msisdn: msisdn(FRANCE, behaviour), operator: "20801" },
+      });
+      const p = await settled(r.body.id);
+      assert.equal(p.status, "failed");
+      assert.equal(p.failure_code, code);
+      assert.deepEqual(await capturesOf(p.id), []);
+    });
+  }
+
+  test("…0003: charged but the reply is lost; reconciliation settles it once, never charging again", async () => {
+    const number = msisdn(FRANCE, "0003");
+    const r = await pay({
+      amount: 250,
+      currency: "EUR",
+      payment_method: { type: "carrier", msisdn: number, operator: "20801" },
+    });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.status, "processing");
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "succeeded");
+    assert.deepEqual(await capturesOf(p.id), [250n]);
+    assert.equal(await subscriberBalance(number), 10_000 - 250, "charged exactly once");
+  });
+
+  test("the wrong currency for the operator is refused naming the field", async () => {
+    const r = await http<{ error: { code: string; param: string } }>(live.url, "POST", "/v1/payments", key, {
+      amount: 199,
+      currency: "USD",
+      payment_method: { type: "carrier", msisdn: msisdn(FRANCE), operator: "20801" },
+    });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.param, "currency");
+  });
+
+  test("an operator of another country is refused", async () => {
+    const r = await http<{ error: { code: string; param: string } }>(live.url, "POST", "/v1/payments", key, {
+      amount: 199,
+      currency: "EUR",
+      payment_method: { type: "carrier", msisdn: msisdn(FRANCE), operator: "41800" },
+    });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.param, "payment_method.operator");
+  });
+});
+
+describe("other protocols", () => {
+  test("Parlay X (SOAP) charges a subscriber", async () => {
+    const r = await pay({
+      amount: 1500,
+      currency: "IQD",
+      payment_method: { type: "carrier", msisdn: msisdn(IRAQ) },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "succeeded");
+    assert.equal(p.payment_method.operator?.startsWith("418"), true);
+  });
+
+  test("SMPP premium MT is confirmed by its delivery receipt", async () => {
+    const r = await pay({
+      amount: 500,
+      currency: "INR",
+      payment_method: { type: "carrier", msisdn: msisdn(INDIA) },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "succeeded");
+    assert.deepEqual(await capturesOf(p.id), [500n]);
+  });
+
+  test("…0004: the result arrives later by callback", async () => {
+    const r = await pay({
+      amount: 199,
+      currency: "EUR",
+      payment_method: { type: "carrier", msisdn: msisdn(FRANCE, "0004"), operator: "20801" },
+    });
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "succeeded");
+    assert.deepEqual(await capturesOf(p.id), [199n]);
+  });
+});
+
+describe("cards", () => {
+  test("a card is charged without storing its number", async () => {
+    const r = await pay({
+      amount: 999,
+      currency: "EUR",
+      payment_method: { type: "card", number: "4242424242424242", exp_month: 12, exp_year: 2035, cvc: "123" },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "succeeded");
+    assert.equal(p.payment_method.last4, "4242");
+    const { rows } = await live.database.db.query<{ n: bigint }>(
+      "select count(*) as n from payments where payment_method::text like '%4242424242424242%'",
+    );
+    assert.equal(rows[0]!.n, 0n);
+  });
+
+  test("an invalid card number is refused naming the field", async () => {
+    const r = await http<{ error: { param: string } }>(live.url, "POST", "/v1/payments", key, {
+      amount: 999,
+      currency: "EUR",
+      payment_method: { type: "card", number: "4242424242424241", exp_month: 12, exp_year: 2035, cvc: "123" },
+    });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.param, "payment_method.number");
+  });
+});
