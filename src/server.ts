@@ -28,6 +28,20 @@ export function workerJobs(services: Services): Job[] {
       run: () => reconcileDuePayments(services.payments, services.logger),
     },
     {
+      name: "reconcile_refunds",
+      intervalMs: 1_000,
+      busyThreshold: 100,
+      run: () => reconcileDueRefunds(services.payments, services.logger),
+    },
+    {
+      name: "settlement_files",
+      intervalMs: 1_000,
+      run: async () => {
+        const carrier = services.payments.providers.get("carrier");
+        return carrier instanceof CarrierProvider ? carrier.exchangeSettlementFiles() : 0;
+      },
+    },
+    {
       name: "expire_holds",
       intervalMs: 5_000,
       busyThreshold: 100,

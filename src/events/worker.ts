@@ -92,7 +92,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
     reject(error: unknown): void;
   };
   const toRecord: Waiting[] = [];
-  let recording: Promise<void> | undefined;
+  let flushScheduled = false;
   const flush = async () => {
     while (toRecord.length > 0) {
       const batch = toRecord.splice(0, WEBHOOK_LIMITS.claim_batch_size_max);
@@ -107,12 +107,16 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
         for (const waiting of batch) waiting.reject(error);
       }
     }
-    recording = undefined;
+    flushScheduled = false;
   };
   const record = (attempt: AttemptToRecord) =>
     new Promise<RecordedAttempt>((resolve, reject) => {
       toRecord.push({ attempt, resolve, reject });
-      recording ??= new Promise<void>((next) => setImmediate(next)).then(flush);
+      // Attempts finishing in the same turn are recorded in one statement.
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(() => void flush());
+      }
     });
 
   const deliver = async (delivery: ClaimedDelivery) => {
