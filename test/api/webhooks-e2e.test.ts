@@ -40,13 +40,21 @@ after(async () => {
 });
 
 test("payment events reach the merchant's endpoint, signed, each once per event id", async () => {
-  const merchant = await http<{ secret_key: string }>(live.url, "POST", "/v1/merchants", ADMIN_KEY, { name: "Hooked" });
+  const merchant = await http<{ secret_key: string }>(live.url, "POST", "/v1/merchants", ADMIN_KEY, {
+    name: "Hooked",
+  });
   const key = merchant.body.secret_key;
   const port = (receiver.address() as AddressInfo).port;
-  const endpoint = await http<{ id: string; secret: string }>(live.url, "POST", "/v1/webhook_endpoints", key, {
-    url: `http://127.0.0.1:${port}/hooks`,
-    events: ["payment.succeeded", "payment.created"],
-  });
+  const endpoint = await http<{ id: string; secret: string }>(
+    live.url,
+    "POST",
+    "/v1/webhook_endpoints",
+    key,
+    {
+      url: `http://127.0.0.1:${port}/hooks`,
+      events: ["payment.succeeded", "payment.created"],
+    },
+  );
   assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
   assert.match(endpoint.body.secret, /^whsec_/);
 
@@ -80,10 +88,7 @@ test("payment events reach the merchant's endpoint, signed, each once per event 
     `/v1/events?object_id=${payment.body.id}`,
     key,
   );
-  assert.deepEqual(
-    events.body.data.map((e) => e.type).sort(),
-    ["payment.created", "payment.succeeded"],
-  );
+  assert.deepEqual(events.body.data.map((e) => e.type).sort(), ["payment.created", "payment.succeeded"]);
   const attempts = await http<{ data: Array<{ status: string }> }>(
     live.url,
     "GET",

