@@ -4,14 +4,24 @@
  */
 export type DbRow = Record<string, unknown>;
 
-function jsonValue(value: unknown): unknown {
-  if (typeof value === "bigint") return value.toString();
-  if (value instanceof Date) return value.toISOString();
-  return value;
-}
-
+/**
+ * Column values are converted at the top level only (a replacer function would be called for
+ * every nested key, and this runs for every row the write path sends). Nested values are JSON
+ * documents already; a bigint nested in one is a bug, and JSON.stringify says so.
+ */
 export function rowsToJson(rows: readonly DbRow[]): string {
-  return JSON.stringify(rows, (_key, value) => jsonValue(value));
+  const out = new Array<Record<string, unknown>>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    const converted: Record<string, unknown> = {};
+    for (const key in row) {
+      const value = row[key];
+      converted[key] =
+        typeof value === "bigint" ? value.toString() : value instanceof Date ? value.toISOString() : value;
+    }
+    out[i] = converted;
+  }
+  return JSON.stringify(out);
 }
 
 /** Tables the write path may append to; anything else is a bug. */

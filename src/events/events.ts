@@ -79,7 +79,7 @@ export async function insertEvents(tx: Queryable, events: readonly NewEvent[]): 
   const ids = events.map((e) => newId("evt", e.createdMs));
   await tx.query(
     `insert into events (id, merchant_id, mode, type, object_id, payment_id, data, created)
-     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::timestamptz[])`,
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::json[], $8::timestamptz[])`,
     [
       ids,
       events.map((e) => e.merchantId),

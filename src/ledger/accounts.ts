@@ -8,13 +8,20 @@ const BASE32 = "0123456789abcdefghjkmnpqrstvwxyz";
  * lookup and two processes creating the same account agree on its id.
  */
 export function accountId(key: AccountKey): string {
-  const digest = createHash("sha256")
-    .update(`${key.merchantId}\u0000${key.mode}\u0000${key.ownerId}\u0000${key.purpose}\u0000${key.currency}`)
-    .digest();
+  const name = `${key.merchantId}\u0000${key.mode}\u0000${key.ownerId}\u0000${key.purpose}\u0000${key.currency}`;
+  const known = derived.get(name);
+  if (known) return known;
+  const digest = createHash("sha256").update(name).digest();
   let out = "";
   for (let i = 0; i < 26; i++) out += BASE32[digest[i]! & 31];
+  if (derived.size >= DERIVED_CACHE_SIZE_MAX) derived.clear();
+  derived.set(name, `la_${out}`);
   return `la_${out}`;
 }
+
+/** Every payment names its accounts: remember the derivations rather than hash each time. */
+const DERIVED_CACHE_SIZE_MAX = 100_000;
+const derived = new Map<string, string>();
 
 export interface AccountRow {
   id: string;

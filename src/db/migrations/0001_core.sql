@@ -117,7 +117,7 @@ create table events (
   type text not null,
   object_id text not null,
   payment_id text,
-  data jsonb not null,
+  data json not null,
   created timestamptz not null
 );
 create index events_list on events (merchant_id, mode, id);
@@ -134,8 +134,8 @@ create table provider_interactions (
   provider text not null,
   operation text not null,
   attempt_id text,
-  request jsonb not null,
-  response jsonb,
+  request json not null,
+  response json,
   outcome text not null,
   latency_ms integer not null,
   created timestamptz not null
