@@ -21,6 +21,7 @@ import { adminRoutes } from "./routes/admin.ts";
 import { apiKeyRoutes } from "./routes/api-keys.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
 import { customerRoutes } from "./routes/customers.ts";
+import { interactionRoutes } from "./routes/interactions.ts";
 import { ledgerRoutes } from "./routes/ledger.ts";
 import { operatorRoutes } from "./routes/operators.ts";
 import { paymentRoutes } from "./routes/payments.ts";
@@ -203,6 +204,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       await v1.register(refundRoutes(services));
       await v1.register(ledgerRoutes(services));
       await v1.register(operatorRoutes(services));
+      await v1.register(interactionRoutes(services));
       await v1.register(
         webhookRoutes({
           db: services.db,

@@ -63,7 +63,7 @@ export function paymentDbRow(p: PaymentRow): DbRow {
 }
 
 export function interactionRow(
-  p: Pick<PaymentRow, "merchant_id" | "mode" | "id" | "provider" | "attempt_id">,
+  p: Pick<PaymentRow, "merchant_id" | "mode" | "id" | "provider" | "attempt_id" | "payment_method">,
   interaction: Interaction,
   nowMs: number,
   refundId: string | null = null,
@@ -82,6 +82,8 @@ export function interactionRow(
     outcome: interaction.outcome,
     latency_ms: interaction.latencyMs,
     created: iso(nowMs),
+    msisdn: p.payment_method.type === "carrier" ? p.payment_method.msisdn : null,
+    operator: p.payment_method.type === "carrier" ? p.payment_method.operator : null,
   };
 }
 

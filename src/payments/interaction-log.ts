@@ -14,6 +14,7 @@ const BUFFERED_MAX = 10_000;
 
 interface Buffered {
   attemptId: string | undefined;
+  operator: string | undefined;
   interaction: Interaction;
   provider: string;
   atMs: number;
@@ -45,7 +46,8 @@ export class InteractionRecorder implements InteractionLog {
     if (this.buffer.length >= BUFFERED_MAX) this.buffer.shift();
     this.buffer.push({
       attemptId: wire.attempt_id ?? this.current.getStore(),
-      provider: wire.operator ? `carrier:${wire.operator}` : wire.protocol,
+      operator: wire.operator || undefined,
+      provider: wire.protocol === "cardpsp" ? "card" : "carrier",
       atMs: this.clock.nowMs(),
       interaction: {
         operation: `${wire.protocol}.${wire.operation}`,
@@ -91,16 +93,20 @@ export class InteractionRecorder implements InteractionLog {
       outcome: b.interaction.outcome,
       latency_ms: b.interaction.latencyMs,
       created: iso(b.atMs),
+      operator: b.operator ?? null,
     }));
     try {
       await this.db.query(
         `insert into provider_interactions
-           (id, merchant_id, mode, payment_id, refund_id, provider, operation, attempt_id, request, response, outcome, latency_ms, created)
+           (id, merchant_id, mode, payment_id, refund_id, provider, operation, attempt_id, request, response, outcome,
+            latency_ms, created, msisdn, operator)
          select x.id, coalesce(p.merchant_id, r.merchant_id), coalesce(p.mode, r.mode), coalesce(p.id, r.payment_id), r.id,
-                x.provider, x.operation, x.attempt_id, x.request, x.response, x.outcome, x.latency_ms, x.created
+                x.provider, x.operation, x.attempt_id, x.request, x.response, x.outcome, x.latency_ms, x.created,
+                coalesce(p.payment_method, rp.payment_method) ->> 'msisdn', x.operator
          from json_populate_recordset(null::provider_interactions, $1::json) x
          left join payments p on p.attempt_id = x.attempt_id
-         left join refunds r on r.id = x.attempt_id`,
+         left join refunds r on r.id = x.attempt_id
+         left join payments rp on rp.id = r.payment_id`,
         [rowsToJson(rows)],
       );
     } catch (error) {

@@ -130,6 +130,25 @@ describe("OneAPI with the operator's PIN", () => {
     assert.ok(operations.includes("oneapi.start_consent"), operations.join());
     assert.ok(operations.includes("oneapi.charge"), operations.join());
     assert.ok(!JSON.stringify(timeline.body).includes('"1234"'), "the PIN is redacted");
+    const byMsisdn = await http<{ data: Array<{ payment: string; operator: string; operation: string }> }>(
+      live.url,
+      "GET",
+      `/v1/provider_interactions?msisdn=${encodeURIComponent(number)}`,
+      key,
+    );
+    assert.ok(byMsisdn.body.data.length >= 2);
+    assert.ok(
+      byMsisdn.body.data.every(
+        (i) => i.payment === created.body.id && i.operator === created.body.payment_method.operator,
+      ),
+    );
+    const byAdmin = await http<{ data: unknown[] }>(
+      live.url,
+      "GET",
+      `/v1/provider_interactions?payment=${created.body.id}`,
+      ADMIN_KEY,
+    );
+    assert.equal(byAdmin.body.data.length, byMsisdn.body.data.length);
   });
 
   test("a refund goes back through the operator", async () => {

@@ -22,3 +22,9 @@ alter table provider_interactions alter column mode drop not null;
 -- Payments awaiting the provider or the payer (a 3-D Secure redirect) are checked when due.
 drop index payments_to_reconcile;
 create index payments_reconcile_due on payments (reconcile_after) where reconcile_after is not null;
+
+-- The interaction log is searchable by payment, MSISDN, operator and time.
+alter table provider_interactions add column msisdn text;
+alter table provider_interactions add column operator text;
+create index provider_interactions_msisdn on provider_interactions (msisdn, id) where msisdn is not null;
+create index provider_interactions_operator on provider_interactions (operator, id) where operator is not null;
