@@ -42,6 +42,7 @@ const ALBANIA = "+35569"; // OneAPI operators, ALL
 const FRANCE = "+3361"; // CAMARA operators, EUR
 const IRAQ = "+964770"; // Parlay X operators, IQD
 const INDIA = "+91981"; // SMPP operators, INR
+const NEPAL = "+977981"; // settlement-file operators, NPR
 
 async function pay(body: Record<string, unknown>) {
   return http<Payment>(live.url, "POST", "/v1/payments", key, body);
@@ -262,6 +263,19 @@ describe("other protocols", () => {
     const p = await settled(r.body.id);
     assert.equal(p.status, "succeeded");
     assert.deepEqual(await capturesOf(p.id), [500n]);
+  });
+
+  test("settlement files: the charge settles when the operator's response file is read", async () => {
+    const r = await pay({
+      amount: 700,
+      currency: "NPR",
+      payment_method: { type: "carrier", msisdn: msisdn(NEPAL) },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.status, "processing", "the answer comes in a file, later");
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "succeeded");
+    assert.deepEqual(await capturesOf(p.id), [700n]);
   });
 
   test("…0004: the result arrives later by callback", async () => {
