@@ -46,9 +46,13 @@ export interface CarrierPlatformResult {
   overheadP50Ms: Record<string, number>;
 }
 
-/** `+3361` and 8 digits ending in 99: never one of the simulator's special numbers (…0001–…0005). */
+/**
+ * A French mobile number, `+3361` and 7 digits (E.164: 9 national digits) ending in 99: never one
+ * of the simulator's special numbers (…0001–…0005). 100,000 of them, then they repeat (a number's
+ * monthly cap allows far more than the repeats of a bench run).
+ */
 function frenchMsisdn(n: number): string {
-  return `+3361${String(n % 1_000_000).padStart(6, "0")}99`;
+  return `+3361${String(n % 100_000).padStart(5, "0")}99`;
 }
 
 let nextNumber = 1;

@@ -441,11 +441,17 @@ async function carrierPart(plan: Plan, results: Results, cleanup: Cleanup): Prom
     onCleanup: (name, run) => cleanup.add(name, run),
   });
   results.carrier.platform = platform;
+  // The operator's TPS bound may decline some charges (provider_unavailable): a valid answer.
+  // A 5xx, or a payment left in a non-final state after the load, is not.
+  const final = new Set(["succeeded", "failed", "canceled", "declined"]);
   for (const s of platform.steps) {
-    const other = Object.entries(s.statuses).filter(([status]) => status !== "succeeded");
+    const stuck = Object.entries(s.statuses).filter(([status]) => !final.has(status));
+    const serverErrors = Object.entries(s.statusCodes)
+      .filter(([code]) => code.startsWith("5"))
+      .reduce((n, [, count]) => n + count, 0);
     results.checks.push({
-      name: `carrier ${s.label}: every payment succeeded`,
-      ok: other.length === 0 && s.non2xx === 0,
+      name: `carrier ${s.label}: no 5xx, every payment final after the load`,
+      ok: stuck.length === 0 && serverErrors === 0,
       detail:
         `${Object.entries(s.statuses)
           .map(([status, n]) => `${status} ${n}`)
