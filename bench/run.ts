@@ -668,6 +668,21 @@ function evaluateTargets(results: Results): Target[] {
       met: false,
     });
   }
+  const w = results.webhooks;
+  if (w) {
+    targets.push({
+      name: "webhooks: deliveries/s keep up with events written/s during the load",
+      goal: "≥ 100%",
+      value: `${fmt(w.deliveriesPerSec)} vs ${fmt(w.eventsPerSec)} (${fmt((100 * w.deliveriesPerSec) / Math.max(1, w.eventsPerSec))}%)`,
+      met: w.deliveriesPerSec >= w.eventsPerSec * 0.98,
+    });
+    targets.push({
+      name: "webhooks: backlog drained after the load",
+      goal: `within ${fmt(w.drainWaitMaxMs / 1000)} s, nothing missing`,
+      value: w.drainMs === null ? `not drained, ${w.missing} missing` : `${fmt(w.drainMs)} ms`,
+      met: w.drainMs !== null && w.missing === 0,
+    });
+  }
   for (const mode of ["postgres", "embedded"] as const) {
     const steps = results.steps.filter((s) => s.mode === mode);
     if (!steps.length) continue;

@@ -123,14 +123,32 @@ export async function runWebhookLoad(options: {
       options.merchantCount,
       "Bench webhooks",
     );
-    for (const m of merchants) {
-      const { status, json } = await platform.request("POST", "/v1/webhook_endpoints", m.secretKey, {
-        url: `http://127.0.0.1:${port}/hook`,
-        events: ["*"],
-      });
-      if (status !== 201)
-        throw new Error(`creating a webhook endpoint failed: ${status} ${JSON.stringify(json)}`);
-    }
+    let next = 0;
+    const register = async () => {
+      while (next < merchants.length) {
+        const m = merchants[next++]!;
+        const key = `bench-endpoint-${m.id}`;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const { status, json } = await platform.request(
+              "POST",
+              "/v1/webhook_endpoints",
+              m.secretKey,
+              { url: `http://127.0.0.1:${port}/hook`, events: ["*"] },
+              { "idempotency-key": key },
+            );
+            if (status === 201) break;
+            if (attempt >= 5 || ![409, 429, 503].includes(status))
+              throw new Error(`creating a webhook endpoint failed: ${status} ${JSON.stringify(json)}`);
+          } catch (error) {
+            // "fetch failed": a kept-alive connection the server closed under the client. Same key again.
+            if (attempt >= 5 || !(error instanceof TypeError)) throw error;
+          }
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, merchants.length) }, register));
     say(
       `receiver on 127.0.0.1:${port}; ${merchants.length} merchant(s) with an endpoint for every event; ` +
         `payments at c=${options.connections} for ${options.durationS} s, then up to ${options.drainWaitMaxMs / 1000} s to drain`,
