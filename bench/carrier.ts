@@ -37,12 +37,33 @@ function msisdn(prefix: string, i: number): string {
   return `${prefix}${String(i).padStart(6, "0")}99`;
 }
 
-async function drive(
+export interface CarrierRun {
+  label: string;
+  charges: number;
+  concurrency: number;
+  chargesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  statuses: Record<string, number>;
+}
+
+export interface CarrierBenchResult {
+  charges: number;
+  concurrency: number;
+  runs: CarrierRun[];
+  /** Connector layer cost per OneAPI charge over the raw wire, µs of process time. */
+  oneapiOverheadUs: number;
+  transformersUs: Record<string, number>;
+}
+
+/** Runs `one` `total` times, `concurrency` at a time; prints and returns the figures. */
+export async function driveCharges(
   label: string,
   total: number,
   concurrency: number,
   one: (i: number) => Promise<string>,
-): Promise<number> {
+  print: (line: string) => void = console.log,
+): Promise<CarrierRun> {
   const latencies: number[] = [];
   const statuses = new Map<string, number>();
   let next = 0;
@@ -59,24 +80,32 @@ async function drive(
   );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  console.log(
+  print(
     `${label.padEnd(32)} ${String(Math.round(total / seconds)).padStart(7)} charges/s   p50 ${percentile(latencies, 50).toFixed(2).padStart(6)} ms   p99 ${percentile(latencies, 99).toFixed(2).padStart(6)} ms   ${[...statuses].map(([s, n]) => `${s}=${n}`).join(" ")}`,
   );
-  return total / seconds;
+  return {
+    label,
+    charges: total,
+    concurrency,
+    chargesPerSec: total / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    statuses: Object.fromEntries(statuses),
+  };
 }
 
-function microseconds(label: string, iterations: number, fn: (i: number) => void): void {
+function microseconds(label: string, iterations: number, fn: (i: number) => void): number {
   for (let i = 0; i < 1000; i++) fn(i);
   const t = performance.now();
   for (let i = 0; i < iterations; i++) fn(i);
-  console.log(
-    `${label.padEnd(44)} ${(((performance.now() - t) * 1000) / iterations).toFixed(1).padStart(6)} µs/charge`,
-  );
+  const us = ((performance.now() - t) * 1000) / iterations;
+  console.log(`${label.padEnd(44)} ${us.toFixed(1).padStart(6)} µs/charge`);
+  return us;
 }
 
 export async function runCarrierBench(
   options: { charges?: number; concurrency?: number } = {},
-): Promise<void> {
+): Promise<CarrierBenchResult> {
   const total = options.charges ?? arg("charges", 4000);
   const concurrency = options.concurrency ?? arg("concurrency", 32);
   const sim = await startSimulator({
@@ -92,6 +121,9 @@ export async function runCarrierBench(
   const eg = getOperator("60202")!;
   const ng = getOperator("62130")!;
   const connectors: Connector[] = [];
+  const runs: CarrierRun[] = [];
+  const transformersUs: Record<string, number> = {};
+  let oneapiOverheadUs = Number.NaN;
   try {
     // High TPS limits: the bench measures the code path, not the configured operator limits.
     const oneapi = new OneApiConnector({
@@ -137,14 +169,19 @@ export async function runCarrierBench(
 
     // Warm up the JIT and the keep-alive connections of both paths before measuring.
     const warm = Math.min(total, 2000);
-    await drive("(warm-up) OneAPI raw wire", warm, concurrency, (i) => raw("+88015", i));
-    await drive("(warm-up) OneAPI connector", warm, concurrency, (i) => viaOneapi("+88016", i));
+    await driveCharges("(warm-up) OneAPI raw wire", warm, concurrency, (i) => raw("+88015", i));
+    await driveCharges("(warm-up) OneAPI connector", warm, concurrency, (i) => viaOneapi("+88016", i));
 
-    const rawRate = await drive("OneAPI raw wire (no connector)", total, concurrency, (i) =>
+    const rawRun = await driveCharges("OneAPI raw wire (no connector)", total, concurrency, (i) =>
       raw("+88018", i),
     );
-    const oneapiRate = await drive("OneAPI (HTTP/JSON)", total, concurrency, (i) => viaOneapi("+88017", i));
-    await drive(
+    const oneapiRun = await driveCharges("OneAPI (HTTP/JSON)", total, concurrency, (i) =>
+      viaOneapi("+88017", i),
+    );
+    runs.push(rawRun, oneapiRun);
+    const rawRate = rawRun.chargesPerSec;
+    const oneapiRate = oneapiRun.chargesPerSec;
+    const parlayxRun = await driveCharges(
       "Parlay X (SOAP 1.1)",
       total,
       concurrency,
@@ -159,7 +196,7 @@ export async function runCarrierBench(
           })
         ).status,
     );
-    await drive(
+    const smppRun = await driveCharges(
       "SMPP 3.4 (submit_sm + DLR)",
       total,
       concurrency,
@@ -174,17 +211,19 @@ export async function runCarrierBench(
           })
         ).status,
     );
+    runs.push(parlayxRun, smppRun);
+    oneapiOverheadUs = (1 / oneapiRate - 1 / rawRate) * 1e6;
     // Simulator and client share this process, so the difference in time per charge is the
     // connector layer's own cost (gate, breaker, auth, build, parse, checks).
     console.log(
-      `connector overhead per OneAPI charge vs raw wire: ${((1 / oneapiRate - 1 / rawRate) * 1e6).toFixed(1)} µs of process time`,
+      `connector overhead per OneAPI charge vs raw wire: ${oneapiOverheadUs.toFixed(1)} µs of process time`,
     );
 
     console.log("connector layer cost per charge, no I/O (build request + read reply + checks):");
     const reply = JSON.parse(
       `{"amountTransaction":{"endUserId":"tel:+8801700000099","paymentAmount":{"chargingInformation":{"amount":1,"currency":"BDT","description":["x"]},"totalAmountCharged":1},"clientCorrelator":"c","serverReferenceCode":"S1","transactionOperationStatus":"Charged"}}`,
     ) as unknown;
-    microseconds("  OneAPI transformers", 20_000, (i) => {
+    transformersUs.oneapi = microseconds("  OneAPI transformers", 20_000, (i) => {
       jsonBody("amountTransaction", {
         msisdn: "+8801700000099",
         tel_prefix: true,
@@ -197,7 +236,7 @@ export async function runCarrierBench(
       transactionOutcome(reply, { amount: 100n, currency: "BDT", decline_codes: {}, callback: false });
     });
     const ok = `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ns1:chargeAmountResponse xmlns:ns1="x"/></soapenv:Body></soapenv:Envelope>`;
-    microseconds("  Parlay X transformers (envelope + parse)", 20_000, (i) => {
+    transformersUs.parlayx = microseconds("  Parlay X transformers (envelope + parse)", 20_000, (i) => {
       envelope(
         "ns",
         "",
@@ -222,6 +261,7 @@ export async function runCarrierBench(
     for (const c of connectors) await c.close();
     await sim.close();
   }
+  return { charges: total, concurrency, runs, oneapiOverheadUs, transformersUs };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runCarrierBench();

@@ -32,6 +32,8 @@ export interface PlatformOptions {
   /** Directory for `node --cpu-prof` output; unset = no profiling. */
   cpuProfileDir?: string;
   readyTimeoutMs?: number;
+  /** Extra environment variables for the child. */
+  env?: Record<string, string>;
 }
 
 /** The platform as a child process: `node --import tsx src/main.ts start`. */
@@ -81,6 +83,7 @@ export class Platform {
       CENTIME_ADMIN_KEY: options.adminKey,
       CENTIME_RATE_LIMIT_PER_SECOND: "0",
       LOG_LEVEL: "warn",
+      ...options.env,
     };
     delete env.DATABASE_URL;
     delete env.CENTIME_DATA_DIR;
@@ -184,6 +187,23 @@ export class RssSampler {
     clearInterval(this.timer);
   }
 }
+
+/** User + system CPU time of a process so far, in ms (from /proc/<pid>/stat); null if unreadable. */
+export function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may contain spaces) start at ")"; utime and stime are
+    // fields 14 and 15, i.e. 12th and 13th after the state field.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : null;
+  } catch {
+    return null;
+  }
+}
+
+/** USER_HZ: 100 on every Linux the bench runs on (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
 
 export function rssKb(pid: number): number | null {
   try {

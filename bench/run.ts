@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { openDatabase } from "../src/db/open.ts";
+import { type CarrierBenchResult, runCarrierBench } from "./carrier.ts";
+import { type CarrierPlatformResult, runCarrierPlatform } from "./carrier-platform.ts";
 import {
   type BenchMerchant,
   createMerchants,
@@ -17,6 +19,10 @@ import { type PgbenchResult, runPgbench, setUpPgbench } from "./pgbench.ts";
 import { newAdminKey, Platform, REPO_ROOT, RssSampler } from "./platform.ts";
 import { formatProfile, latestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
 import { fmt, stepLine, table } from "./report.ts";
+import { runWebhookLoad, type WebhookLoadResult, webhookLines } from "./webhook-load.ts";
+
+const PARTS = ["postgres", "pgbench", "embedded", "webhooks", "carrier"] as const;
+type Part = (typeof PARTS)[number];
 
 interface Plan {
   quick: boolean;
@@ -27,8 +33,15 @@ interface Plan {
   pgbenchS: number;
   restarts: number;
   spreadMerchants: number;
-  parts: Set<"postgres" | "pgbench" | "embedded">;
+  parts: Set<Part>;
   profile: boolean;
+  /** Webhooks under load: seconds of payments, and the longest wait for the backlog to drain. */
+  webhookS: number;
+  webhookDrainS: number;
+  /** Carrier: charges per protocol (connector bench); API load seconds and connections. */
+  carrierCharges: number;
+  carrierS: number;
+  carrierConnections: number;
 }
 
 interface Check {
@@ -58,6 +71,8 @@ interface Results {
   checks: Check[];
   targets: Target[];
   profile?: ProfileSummary;
+  webhooks?: WebhookLoadResult;
+  carrier?: { connectors?: CarrierBenchResult; platform?: CarrierPlatformResult };
 }
 
 const RESULTS_DIR = join(REPO_ROOT, "bench", "results");
@@ -79,11 +94,10 @@ function planFrom(args: string[]): Plan {
       .split(",")
       .map((v) => Number(v.trim()))
       .filter((v) => Number.isInteger(v) && v > 0);
-  const parts = new Set<Plan["parts"] extends Set<infer P> ? P : never>();
-  for (const part of (values.only ?? "postgres,pgbench,embedded").split(",")) {
-    const p = part.trim();
-    if (p !== "postgres" && p !== "pgbench" && p !== "embedded")
-      throw new Error(`--only: unknown part '${p}'`);
+  const parts = new Set<Part>();
+  for (const part of (values.only ?? PARTS.join(",")).split(",")) {
+    const p = PARTS.find((known) => known === part.trim());
+    if (!p) throw new Error(`--only: unknown part '${part.trim()}' (parts: ${PARTS.join(", ")})`);
     parts.add(p);
   }
   return {
@@ -97,6 +111,11 @@ function planFrom(args: string[]): Plan {
     spreadMerchants: 100,
     parts,
     profile: values.profile ?? false,
+    webhookS: values.duration ? Number(values.duration) : quick ? 4 : 10,
+    webhookDrainS: quick ? 20 : 60,
+    carrierCharges: quick ? 500 : 4000,
+    carrierS: values.duration ? Number(values.duration) : quick ? 3 : 10,
+    carrierConnections: 32,
   };
 }
 
@@ -248,6 +267,7 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
     databaseUrl: databaseUrl(database),
     adminKey: newAdminKey(),
     cpuProfileDir: profileDir,
+    env: WEBHOOK_ENV,
   });
   const stop = cleanup.add("stop the platform (PostgreSQL)", () => platform.stop());
   say(`platform pid ${platform.pid} on ${platform.url}, database ${database}, ready in ${fmt(readyMs)} ms`);
@@ -322,6 +342,8 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
       ok: ledgerTotals.d === ledgerTotals.cr,
       detail: `debits ${ledgerTotals.d}, credits ${ledgerTotals.cr}`,
     });
+    if (plan.parts.has("webhooks"))
+      await webhookStep(plan, results, platform, sampler, databaseUrl(database));
   } finally {
     sampler.stop();
     await stop();
@@ -334,6 +356,108 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
     } else say("no CPU profile was written");
   }
   await drop();
+}
+
+/** Lets the platform deliver webhooks to the bench's receiver on loopback. */
+const WEBHOOK_ENV = { CENTIME_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1" };
+
+/** Webhooks while payments run at the best PostgreSQL step's concurrency (and case). */
+async function webhookStep(
+  plan: Plan,
+  results: Results,
+  platform: Platform,
+  sampler: RssSampler,
+  url: string,
+): Promise<void> {
+  const best = results.steps
+    .filter((s) => s.mode === "postgres")
+    .reduce<StepResult | undefined>((a, s) => (!a || s.paymentsPerSec > a.paymentsPerSec ? s : a), undefined);
+  const connections = best?.connections ?? 64;
+  const merchantCount = best?.case === "spread" ? plan.spreadMerchants : 1;
+  say(
+    `\n-- webhooks while payments run (c=${connections}, ${merchantCount} merchant(s)` +
+      `${best ? `: the best step, ${best.case}` : ""}) --`,
+  );
+  const w = await runWebhookLoad({
+    platform,
+    sampler,
+    databaseUrl: url,
+    merchantCount,
+    connections,
+    durationS: plan.webhookS,
+    drainWaitMaxMs: plan.webhookDrainS * 1000,
+    say,
+  });
+  results.webhooks = w;
+  for (const line of webhookLines(w)) say(line);
+  results.checks.push({
+    name: "webhooks: no delivery received twice (same webhook-id)",
+    ok: w.duplicates === 0,
+    detail: `${w.received} deliveries received for ${w.eventsInDb} events, ${w.duplicates} duplicate(s)`,
+  });
+  results.checks.push({
+    name: "webhooks: every payment answered 2xx wrote 2 events",
+    ok: w.eventsInDb === 2 * (w.payments + w.retries.ok),
+    detail: `${w.eventsInDb} events for ${w.payments} payments answered in the window + ${w.retries.ok} retried`,
+  });
+  if (!platform.running) throw new Error(`the platform died during the webhook load:\n${platform.tail()}`);
+}
+
+/** `--only webhooks` without `postgres`: a platform of its own on a fresh database. */
+async function webhooksPart(plan: Plan, results: Results, cleanup: Cleanup): Promise<void> {
+  say(`\n== Webhooks under load (PostgreSQL) ==`);
+  const database = await createDatabase("centime_bench_webhooks");
+  const drop = cleanup.add(`drop database ${database}`, () => dropDatabase(database));
+  const { platform, readyMs } = await Platform.start({
+    databaseUrl: databaseUrl(database),
+    adminKey: newAdminKey(),
+    env: WEBHOOK_ENV,
+  });
+  const stop = cleanup.add("stop the platform (webhooks)", () => platform.stop());
+  say(`platform pid ${platform.pid} on ${platform.url}, database ${database}, ready in ${fmt(readyMs)} ms`);
+  const sampler = new RssSampler(platform.pid);
+  try {
+    await webhookStep(plan, results, platform, sampler, databaseUrl(database));
+  } finally {
+    sampler.stop();
+    await stop();
+  }
+  await drop();
+}
+
+async function carrierPart(plan: Plan, results: Results, cleanup: Cleanup): Promise<void> {
+  say(`\n== Carrier: connectors against the simulator on loopback ==`);
+  const connectors = await runCarrierBench({
+    charges: plan.carrierCharges,
+    concurrency: plan.carrierConnections,
+  });
+  results.carrier = { connectors };
+  say(`\n== Carrier: the platform's cost per charge (POST /v1/payments, CAMARA, PostgreSQL) ==`);
+  const platform = await runCarrierPlatform({
+    connections: plan.carrierConnections,
+    durationS: plan.carrierS,
+    warmupS: plan.warmupS,
+    say,
+    onCleanup: (name, run) => cleanup.add(name, run),
+  });
+  results.carrier.platform = platform;
+  // The operator's TPS bound may decline some charges (provider_unavailable): a valid answer.
+  // A 5xx, or a payment left in a non-final state after the load, is not.
+  const final = new Set(["succeeded", "failed", "canceled", "declined"]);
+  for (const s of platform.steps) {
+    const stuck = Object.entries(s.statuses).filter(([status]) => !final.has(status));
+    const serverErrors = Object.entries(s.statusCodes)
+      .filter(([code]) => code.startsWith("5"))
+      .reduce((n, [, count]) => n + count, 0);
+    results.checks.push({
+      name: `carrier ${s.label}: no 5xx, every payment final after the load`,
+      ok: stuck.length === 0 && serverErrors === 0,
+      detail:
+        `${Object.entries(s.statuses)
+          .map(([status, n]) => `${status} ${n}`)
+          .join(", ")}; ` + `non-2xx ${s.non2xx}${s.non2xx ? ` (${JSON.stringify(s.statusCodes)})` : ""}`,
+    });
+  }
 }
 
 async function pgbenchPart(plan: Plan, results: Results, cleanup: Cleanup): Promise<void> {
@@ -544,6 +668,21 @@ function evaluateTargets(results: Results): Target[] {
       met: false,
     });
   }
+  const w = results.webhooks;
+  if (w) {
+    targets.push({
+      name: "webhooks: deliveries/s keep up with events written/s during the load",
+      goal: "≥ 100%",
+      value: `${fmt(w.deliveriesPerSec)} vs ${fmt(w.eventsPerSec)} (${fmt((100 * w.deliveriesPerSec) / Math.max(1, w.eventsPerSec))}%)`,
+      met: w.deliveriesPerSec >= w.eventsPerSec * 0.98,
+    });
+    targets.push({
+      name: "webhooks: backlog drained after the load",
+      goal: `within ${fmt(w.drainWaitMaxMs / 1000)} s, nothing missing`,
+      value: w.drainMs === null ? `not drained, ${w.missing} missing` : `${fmt(w.drainMs)} ms`,
+      met: w.drainMs !== null && w.missing === 0,
+    });
+  }
   for (const mode of ["postgres", "embedded"] as const) {
     const steps = results.steps.filter((s) => s.mode === mode);
     if (!steps.length) continue;
@@ -613,6 +752,28 @@ function printSummary(results: Results): void {
         `${e.restartErrors.length ? ` (${e.restartErrors.length} failed)` : ""}; SIGTERM stops ${e.stopMs.map((ms) => `${fmt(ms)} ms`).join(", ")}`,
     );
   }
+  if (results.webhooks) for (const line of webhookLines(results.webhooks)) say(line);
+  const carrier = results.carrier;
+  if (carrier?.connectors) {
+    const rows = [["carrier (simulator, loopback)", "conc", "charges/s", "p50 ms", "p99 ms"]];
+    for (const r of carrier.connectors.runs) {
+      rows.push([r.label, String(r.concurrency), fmt(r.chargesPerSec), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2)]);
+    }
+    for (const r of carrier.platform?.raw ?? []) {
+      rows.push([r.label, String(r.concurrency), fmt(r.chargesPerSec), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2)]);
+    }
+    for (const s of carrier.platform?.steps ?? []) {
+      rows.push([s.label, String(s.connections), fmt(s.paymentsPerSec), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2)]);
+    }
+    say(table(rows, new Set([1, 2, 3, 4])));
+    for (const s of carrier.platform?.steps ?? []) {
+      const over = carrier.platform?.overheadP50Ms[s.label];
+      say(
+        `  ${s.label}: overhead p50 ${over === undefined ? "?" : fmt(over, 1)} ms over the bare connector, ` +
+          `API CPU ${s.cpuMsPerCharge === null ? "?" : fmt(s.cpuMsPerCharge, 2)} ms per charge, load ${s.loadAverage.toFixed(1)}`,
+      );
+    }
+  }
   const loads = results.steps.map((s) => s.loadAverage);
   if (loads.length) {
     say(
@@ -655,7 +816,7 @@ export async function runBench(args: string[]): Promise<void> {
     `Centime benchmark${plan.quick ? " (quick)" : ""}: ${cpu.length} CPU(s) ${results.machine.cpuModel}, node ${process.version}, load average ${loadAverage()}`,
   );
   try {
-    if (plan.parts.has("postgres") || plan.parts.has("pgbench")) {
+    if (PARTS.some((p) => p !== "embedded" && plan.parts.has(p))) {
       results.postgresSettings = await serverSettings();
       const s = results.postgresSettings;
       say(
@@ -665,6 +826,8 @@ export async function runBench(args: string[]): Promise<void> {
     if (plan.parts.has("postgres")) await postgresPart(plan, results, cleanup);
     if (plan.parts.has("pgbench")) await pgbenchPart(plan, results, cleanup);
     if (plan.parts.has("embedded")) await embeddedPart(plan, results, cleanup);
+    if (plan.parts.has("webhooks") && !plan.parts.has("postgres")) await webhooksPart(plan, results, cleanup);
+    if (plan.parts.has("carrier")) await carrierPart(plan, results, cleanup);
   } finally {
     await cleanup.runAll();
     process.removeListener("SIGINT", onSignal);
