@@ -77,8 +77,9 @@ export function interactionRow(
     provider: p.provider,
     operation: interaction.operation,
     attempt_id: p.attempt_id,
-    request: interaction.request,
-    response: interaction.response,
+    // An exchange refused before it left (a rate limit, an open circuit) has no request.
+    request: interaction.request ?? null,
+    response: interaction.response ?? null,
     outcome: interaction.outcome,
     latency_ms: interaction.latencyMs,
     created: iso(nowMs),

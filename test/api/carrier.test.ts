@@ -219,6 +219,27 @@ describe("CAMARA, charged directly", () => {
     assert.equal(await subscriberBalance(number), 10_000 - 250, "charged exactly once");
   });
 
+  test("a burst past the operator's TPS limit: every answer is final, none is a server error", async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 120 }, () =>
+        pay({
+          amount: 150,
+          currency: "EUR",
+          payment_method: { type: "carrier", msisdn: msisdn(FRANCE, "0099"), operator: "20801" },
+        }),
+      ),
+    );
+    for (const r of replies) assert.equal(r.status, 201, JSON.stringify(r.body));
+    const final = await Promise.all(replies.map((r) => settled(r.body.id)));
+    for (const p of final) {
+      assert.ok(
+        p.status === "succeeded" || (p.status === "failed" && p.failure_code === "provider_unavailable"),
+        `${p.status} ${p.failure_code}`,
+      );
+      assert.deepEqual(await capturesOf(p.id), p.status === "succeeded" ? [150n] : []);
+    }
+  });
+
   test("the wrong currency for the operator is refused naming the field", async () => {
     const r = await http<{ error: { code: string; param: string } }>(live.url, "POST", "/v1/payments", key, {
       amount: 199,

@@ -134,7 +134,7 @@ create table provider_interactions (
   provider text not null,
   operation text not null,
   attempt_id text,
-  request json not null,
+  request json,
   response json,
   outcome text not null,
   latency_ms integer not null,
