@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
+import { IdempotencyConflict } from "./gate.ts";
 
 /**
  * Idempotency keys, with the semantics merchants know from Stripe: the first request with a key
@@ -110,6 +111,43 @@ export async function claimIdempotencyKey(tx: Queryable, record: IdempotencyReco
     [JSON.stringify([idempotencyRowJson(record)])],
   );
   return rowCount > 0;
+}
+
+/**
+ * Claims a key for a request whose response is not known yet; throws IdempotencyConflict when
+ * another request holds it. `resourceId` names the object whose settlement will complete it.
+ */
+export async function claimOpenKey(
+  tx: Queryable,
+  scope: { merchantId: string; mode: string },
+  idempotency: { key: string; requestHash: string },
+  nowMs: number,
+  resourceId?: string,
+): Promise<void> {
+  const claimed = await claimIdempotencyKey(tx, {
+    merchantId: scope.merchantId,
+    mode: scope.mode,
+    key: idempotency.key,
+    requestHash: idempotency.requestHash,
+    statusCode: null,
+    responseBody: null,
+    createdMs: nowMs,
+    ...(resourceId ? { resourceId } : {}),
+  });
+  if (!claimed) throw new IdempotencyConflict();
+}
+
+/** Stores the response of a request that claimed its key open. */
+export async function completeKey(
+  q: Queryable,
+  scope: { merchantId: string; mode: string },
+  key: string,
+  response: { statusCode: number; body: string },
+): Promise<void> {
+  await q.query(
+    "update idempotency_keys set status_code = $4, response_body = $5 where merchant_id = $1 and mode = $2 and key = $3",
+    [scope.merchantId, scope.mode, key, response.statusCode, response.body],
+  );
 }
 
 /** Keys past their retention are deleted in small batches by a background job. */

@@ -1,7 +1,7 @@
 import type { Db, Queryable } from "../db/db.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import { IdempotencyConflict, type IdempotencyContext } from "./gate.ts";
-import { claimIdempotencyKey } from "./store.ts";
+import type { IdempotencyContext } from "./gate.ts";
+import { claimOpenKey, completeKey } from "./store.ts";
 
 export interface StoredResult {
   statusCode: number;
@@ -25,24 +25,13 @@ export async function idempotentTransaction(
 ): Promise<{ statusCode: number; body: string }> {
   const nowMs = clock.nowMs();
   return db.transaction(async (tx) => {
-    if (idempotency) {
-      const claimed = await claimIdempotencyKey(tx, {
-        merchantId: scope.merchantId,
-        mode: scope.mode,
-        key: idempotency.key,
-        requestHash: idempotency.requestHash,
-        statusCode: 0,
-        responseBody: "",
-        createdMs: nowMs,
-      });
-      if (!claimed) throw new IdempotencyConflict();
-    }
+    if (idempotency) await claimOpenKey(tx, scope, idempotency, nowMs);
     const result = await work(tx, nowMs);
     if (idempotency) {
-      await tx.query(
-        "update idempotency_keys set status_code = $4, response_body = $5 where merchant_id = $1 and mode = $2 and key = $3",
-        [scope.merchantId, scope.mode, idempotency.key, result.statusCode, result.storedBody ?? result.body],
-      );
+      await completeKey(tx, scope, idempotency.key, {
+        statusCode: result.statusCode,
+        body: result.storedBody ?? result.body,
+      });
     }
     return { statusCode: result.statusCode, body: result.body };
   });

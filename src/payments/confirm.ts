@@ -1,5 +1,5 @@
-import { IdempotencyConflict, type IdempotencyContext } from "../idempotency/gate.ts";
-import { claimIdempotencyKey } from "../idempotency/store.ts";
+import type { IdempotencyContext } from "../idempotency/gate.ts";
+import { claimOpenKey, completeKey } from "../idempotency/store.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope } from "../platform/scope.ts";
@@ -108,18 +108,7 @@ async function confirmRemote(
 ): Promise<Response> {
   const nowMs = ctx.clock.nowMs();
   const before = await ctx.db.transaction(async (tx) => {
-    if (idempotency) {
-      const claimed = await claimIdempotencyKey(tx, {
-        merchantId: scope.merchantId,
-        mode: scope.mode,
-        key: idempotency.key,
-        requestHash: idempotency.requestHash,
-        statusCode: null,
-        responseBody: null,
-        createdMs: nowMs,
-      });
-      if (!claimed) throw new IdempotencyConflict();
-    }
+    if (idempotency) await claimOpenKey(tx, scope, idempotency, nowMs);
     const payment = await loadPaymentForUpdate(tx, scope, id);
     awaitingPin(payment);
     const asking = applyChargeOutcome(payment, { status: "pending" }, transitionContext(ctx, nowMs));
@@ -133,11 +122,6 @@ async function confirmRemote(
   });
   const payment = await settleAttempt(ctx, id, before.attempt_id, answer, { pinAnswered: true });
   const response = answerFor(payment);
-  if (idempotency) {
-    await ctx.db.query(
-      "update idempotency_keys set status_code = $4, response_body = $5 where merchant_id = $1 and mode = $2 and key = $3",
-      [scope.merchantId, scope.mode, idempotency.key, response.statusCode, response.body],
-    );
-  }
+  if (idempotency) await completeKey(ctx.db, scope, idempotency.key, response);
   return response;
 }

@@ -1,7 +1,7 @@
 import type { Queryable } from "../db/db.ts";
 import { eventRow } from "../events/outbox.ts";
-import { IdempotencyConflict, type IdempotencyContext } from "../idempotency/gate.ts";
-import { claimIdempotencyKey, completeIdempotencyRecords } from "../idempotency/store.ts";
+import type { IdempotencyContext } from "../idempotency/gate.ts";
+import { claimOpenKey, completeIdempotencyRecords } from "../idempotency/store.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";
@@ -33,19 +33,7 @@ export async function createRefund(
   const nowMs = ctx.clock.nowMs();
   const { payment, refund } = await ctx.db.transaction(async (tx) => {
     const refundId = newId("re", nowMs);
-    if (idempotency) {
-      const claimed = await claimIdempotencyKey(tx, {
-        merchantId: scope.merchantId,
-        mode: scope.mode,
-        key: idempotency.key,
-        requestHash: idempotency.requestHash,
-        statusCode: null,
-        responseBody: null,
-        createdMs: nowMs,
-        resourceId: refundId,
-      });
-      if (!claimed) throw new IdempotencyConflict();
-    }
+    if (idempotency) await claimOpenKey(tx, scope, idempotency, nowMs, refundId);
     const payment = await loadPaymentForUpdate(tx, scope, input.payment).catch((error: unknown) => {
       if (error instanceof ApiError)
         throw new ApiError("resource_missing", "payment", `No such payment: '${input.payment}'.`);

@@ -1,31 +1,25 @@
 import { cardPspConnector } from "../../connectors/operators/index.ts";
 import type { CardDetails, Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
-import type {
-  ChargeRequest,
-  PaymentProvider,
-  ProviderAnswer,
-  RefundAnswer,
-  RefundRequest,
-  SyncRequest,
-} from "../provider.ts";
-import { chargeOutcome, refundStatus } from "./outcomes.ts";
+import type { ChargeRequest, ProviderAnswer } from "../provider.ts";
+import { ConnectorProvider } from "./connector-provider.ts";
+import { chargeOutcome } from "./outcomes.ts";
 
 /**
  * Card payments through the card PSP sandbox (HMAC-signed REST, signed notifications, a 3-D
  * Secure-like redirect). The card number reaches the PSP once and is never stored or logged.
  */
-export class CardProvider implements PaymentProvider {
+export class CardProvider extends ConnectorProvider {
   readonly name = "card";
-  readonly inProcess = false;
-  readonly supportsManualCapture = false;
   private connectorInstance: Connector | null = null;
 
   constructor(
-    private readonly recorder: InteractionRecorder,
+    recorder: InteractionRecorder,
     private readonly onEvent: (event: ConnectorEvent) => void,
     private settings: { callbackUrl?: string; returnUrl?: string },
-  ) {}
+  ) {
+    super(recorder);
+  }
 
   /** Where the PSP sends its signed notifications; known once the API listens. */
   setCallbackUrl(callbackUrl: string): void {
@@ -44,70 +38,26 @@ export class CardProvider implements PaymentProvider {
     return this.connectorInstance;
   }
 
+  protected connectorOf(): Connector {
+    return this.connector();
+  }
+
+  protected msisdnOf(): Record<string, never> {
+    return {};
+  }
+
   async charge(request: ChargeRequest): Promise<ProviderAnswer> {
     const card = request.secretDetails as unknown as CardDetails | undefined;
-    return this.recorder.within(request.attemptId, async () => {
-      const outcome = await this.connector().charge({
+    const { value, interactions } = await this.collect(request.attemptId, () =>
+      this.connector().charge({
         attempt_id: request.attemptId,
         amount: request.amount,
         currency: request.currency,
         description: request.description ?? "Digital content",
         ...(card ? { card } : {}),
         ...(this.settings.returnUrl ? { return_url: this.settings.returnUrl } : {}),
-      });
-      return {
-        outcome: chargeOutcome(outcome, "charge", request.capture),
-        interactions: this.recorder.take(request.attemptId),
-      };
-    });
-  }
-
-  async sync(request: SyncRequest): Promise<ProviderAnswer> {
-    return this.recorder.within(request.attemptId, async () => {
-      const outcome = await this.connector().sync({
-        attempt_id: request.attemptId,
-        amount: request.amount,
-        currency: request.currency,
-        operation: "charge",
-      });
-      return {
-        outcome: chargeOutcome(outcome, "sync", request.capture),
-        interactions: this.recorder.take(request.attemptId),
-      };
-    });
-  }
-
-  async refund(request: RefundRequest): Promise<RefundAnswer> {
-    const connector = this.connector();
-    return this.recorder.within(request.refundId, async () => {
-      const outcome = await connector.refund!({
-        attempt_id: request.refundId,
-        original_reference: request.paymentReference ?? request.paymentAttemptId,
-        amount: request.amount,
-        currency: request.currency,
-        description: "Refund",
-      });
-      return { ...refundStatus(outcome, "refund"), interactions: this.recorder.take(request.refundId) };
-    });
-  }
-
-  async syncRefund(request: RefundRequest): Promise<RefundAnswer> {
-    return this.recorder.within(request.refundId, async () => {
-      const outcome = await this.connector().sync({
-        attempt_id: request.refundId,
-        amount: request.amount,
-        currency: request.currency,
-        operation: "refund",
-      });
-      return { ...refundStatus(outcome, "sync"), interactions: this.recorder.take(request.refundId) };
-    });
-  }
-
-  async capture(): Promise<{ ok: boolean; interactions: [] }> {
-    return { ok: false, interactions: [] };
-  }
-
-  async cancel(): Promise<{ ok: boolean; interactions: [] }> {
-    return { ok: true, interactions: [] };
+      }),
+    );
+    return { outcome: chargeOutcome(value, "charge", request.capture), interactions };
   }
 }

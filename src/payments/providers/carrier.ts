@@ -4,15 +4,9 @@ import { SettlementConnector } from "../../connectors/settlement/index.ts";
 import { assert } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";
-import type {
-  ChargeRequest,
-  PaymentProvider,
-  ProviderAnswer,
-  RefundAnswer,
-  RefundRequest,
-  SyncRequest,
-} from "../provider.ts";
-import { chargeOutcome, refundStatus } from "./outcomes.ts";
+import type { ChargeOutcome, ChargeRequest, ProviderAnswer } from "../provider.ts";
+import { ConnectorProvider } from "./connector-provider.ts";
+import { chargeOutcome } from "./outcomes.ts";
 
 type CarrierMethod = Extract<PaymentMethod, { type: "carrier" }>;
 
@@ -23,20 +17,20 @@ function carrierMethod(method: PaymentMethod): CarrierMethod {
 
 /**
  * Payments charged to the payer's phone bill through the operator's own protocol (OneAPI,
- * CAMARA, Parlay X, SMPP, settlement files): one adapter over the connector SDK. Our attempt id
- * travels as the protocol's idempotency key, so asking again (`sync`) never charges twice.
+ * CAMARA, Parlay X, SMPP, settlement files): one adapter over the connector SDK.
  */
-export class CarrierProvider implements PaymentProvider {
+export class CarrierProvider extends ConnectorProvider {
   readonly name = "carrier";
-  readonly inProcess = false;
-  readonly supportsManualCapture = false;
   private readonly subscribed = new Set<Connector>();
 
   constructor(
-    private readonly recorder: InteractionRecorder,
+    recorder: InteractionRecorder,
     private readonly onEvent: (event: ConnectorEvent) => void,
-  ) {}
+  ) {
+    super(recorder);
+  }
 
+  /** The shared connector of an operator, listened to once for its callbacks and receipts. */
   connector(operator: string): Connector {
     const connector = connectorFor(operator);
     assert(connector, `operator ${operator} is in the registry`);
@@ -45,6 +39,14 @@ export class CarrierProvider implements PaymentProvider {
       connector.onEvent(this.onEvent);
     }
     return connector;
+  }
+
+  protected connectorOf(method: PaymentMethod): Connector {
+    return this.connector(carrierMethod(method).operator);
+  }
+
+  protected msisdnOf(method: PaymentMethod): { msisdn: string } {
+    return { msisdn: carrierMethod(method).msisdn };
   }
 
   /**
@@ -61,122 +63,43 @@ export class CarrierProvider implements PaymentProvider {
     return read;
   }
 
+  /**
+   * With the operator's PIN flow, the first call asks the operator to text the payer a PIN (the
+   * payment then waits for it) and the second verifies the PIN and charges; otherwise one charge.
+   */
   async charge(request: ChargeRequest): Promise<ProviderAnswer> {
     const method = carrierMethod(request.paymentMethod);
     const connector = this.connector(method.operator);
-    const description = request.description ?? "Digital content";
-    return this.recorder.within(request.attemptId, async () => {
-      if (method.flow === "pin") {
+    const asked = {
+      attempt_id: request.attemptId,
+      msisdn: method.msisdn,
+      amount: request.amount,
+      currency: request.currency,
+      description: request.description ?? "Digital content",
+    };
+    const { value, interactions } = await this.collect(
+      request.attemptId,
+      async (): Promise<{ outcome: ChargeOutcome; state?: Record<string, unknown> }> => {
+        if (method.flow !== "pin")
+          return { outcome: chargeOutcome(await connector.charge(asked), "charge", request.capture) };
         if (request.pin === undefined) {
-          // The operator texts the payer a PIN; the payment waits for it.
-          const consent = await connector.startConsent!({
-            attempt_id: request.attemptId,
-            msisdn: method.msisdn,
-            amount: request.amount,
-            currency: request.currency,
-            description,
-          });
-          const outcome =
-            consent.status === "pin_sent"
-              ? ({ status: "requires_pin" } as const)
-              : ({ status: "declined", code: "consent_failed", message: consent.reason } as const);
-          return {
-            outcome,
-            interactions: this.recorder.take(request.attemptId),
-            ...(consent.status === "pin_sent" ? { state: { consent_id: consent.consent_id } } : {}),
-          };
+          const consent = await connector.startConsent!(asked);
+          return consent.status === "pin_sent"
+            ? { outcome: { status: "requires_pin" }, state: { consent_id: consent.consent_id } }
+            : { outcome: { status: "declined", code: "consent_failed", message: consent.reason } };
         }
         const consentId = String(request.state?.consent_id ?? "");
         const verified = await connector.verifyConsent!({ consent_id: consentId, pin: request.pin });
-        if (verified.status !== "verified") {
-          return { outcome: { status: "requires_pin" }, interactions: this.recorder.take(request.attemptId) };
-        }
-        const charged = await connector.charge({
-          attempt_id: request.attemptId,
-          msisdn: method.msisdn,
-          amount: request.amount,
-          currency: request.currency,
-          description,
-          consent_id: consentId,
-        });
+        if (verified.status !== "verified") return { outcome: { status: "requires_pin" } };
         return {
-          outcome: chargeOutcome(charged, "charge", request.capture),
-          interactions: this.recorder.take(request.attemptId),
+          outcome: chargeOutcome(
+            await connector.charge({ ...asked, consent_id: consentId }),
+            "charge",
+            request.capture,
+          ),
         };
-      }
-      const charged = await connector.charge({
-        attempt_id: request.attemptId,
-        msisdn: method.msisdn,
-        amount: request.amount,
-        currency: request.currency,
-        description,
-      });
-      return {
-        outcome: chargeOutcome(charged, "charge", request.capture),
-        interactions: this.recorder.take(request.attemptId),
-      };
-    });
-  }
-
-  async sync(request: SyncRequest): Promise<ProviderAnswer> {
-    const method = carrierMethod(request.paymentMethod);
-    const connector = this.connector(method.operator);
-    return this.recorder.within(request.attemptId, async () => {
-      const outcome = await connector.sync({
-        attempt_id: request.attemptId,
-        msisdn: method.msisdn,
-        amount: request.amount,
-        currency: request.currency,
-        operation: "charge",
-      });
-      return {
-        outcome: chargeOutcome(outcome, "sync", request.capture),
-        interactions: this.recorder.take(request.attemptId),
-      };
-    });
-  }
-
-  async refund(request: RefundRequest): Promise<RefundAnswer> {
-    const method = carrierMethod(request.paymentMethod);
-    const connector = this.connector(method.operator);
-    if (!connector.refund) {
-      return { status: "failed", code: "refund_not_supported", interactions: [] };
-    }
-    const refund = connector.refund.bind(connector);
-    return this.recorder.within(request.refundId, async () => {
-      const outcome = await refund({
-        attempt_id: request.refundId,
-        original_reference: request.paymentReference ?? request.paymentAttemptId,
-        msisdn: method.msisdn,
-        amount: request.amount,
-        currency: request.currency,
-        description: "Refund",
-      });
-      return { ...refundStatus(outcome, "refund"), interactions: this.recorder.take(request.refundId) };
-    });
-  }
-
-  async syncRefund(request: RefundRequest): Promise<RefundAnswer> {
-    const method = carrierMethod(request.paymentMethod);
-    const connector = this.connector(method.operator);
-    return this.recorder.within(request.refundId, async () => {
-      const outcome = await connector.sync({
-        attempt_id: request.refundId,
-        msisdn: method.msisdn,
-        amount: request.amount,
-        currency: request.currency,
-        operation: "refund",
-      });
-      return { ...refundStatus(outcome, "sync"), interactions: this.recorder.take(request.refundId) };
-    });
-  }
-
-  async capture(): Promise<{ ok: boolean; interactions: [] }> {
-    return { ok: false, interactions: [] };
-  }
-
-  async cancel(): Promise<{ ok: boolean; interactions: [] }> {
-    // Nothing was charged while the payment waited for its PIN; the operator's PIN simply expires.
-    return { ok: true, interactions: [] };
+      },
+    );
+    return { ...value, interactions };
   }
 }
