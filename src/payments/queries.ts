@@ -67,10 +67,16 @@ export async function listRefunds(
   return { rows: page.rows.map(presentRefund), hasMore: page.hasMore };
 }
 
-interface InteractionRow {
+/** A row of the append-only interaction log. */
+export interface InteractionRow {
   id: string;
+  merchant_id: string | null;
+  mode: string | null;
+  payment_id: string | null;
   refund_id: string | null;
   provider: string;
+  operator: string | null;
+  msisdn: string | null;
   operation: string;
   attempt_id: string | null;
   request: unknown;

@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { InteractionRow } from "../../payments/queries.ts";
 import { iso } from "../../platform/clock.ts";
 import { ApiError } from "../../platform/errors.ts";
 import type { Services } from "../../services.ts";
@@ -7,24 +8,6 @@ import { sendJson } from "../app.ts";
 import { secretScope } from "../guards.ts";
 import { type ListParams, listBody, listPage } from "../lists.ts";
 import { ListQuery } from "../schemas.ts";
-
-interface InteractionRow {
-  id: string;
-  merchant_id: string | null;
-  mode: string | null;
-  payment_id: string | null;
-  refund_id: string | null;
-  provider: string;
-  operator: string | null;
-  msisdn: string | null;
-  operation: string;
-  attempt_id: string | null;
-  request: unknown;
-  response: unknown;
-  outcome: string;
-  latency_ms: number;
-  created: Date;
-}
 
 const ISO_TIME = "^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$";
 
