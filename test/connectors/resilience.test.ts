@@ -41,6 +41,8 @@ describe("per-operator limits", () => {
         amount: 100n,
         currency: "BDT",
         description: "x",
+        // A token is waited for no longer than the call's deadline: far less than the 1 s refill.
+        deadline_ms: 100,
       }),
     ]);
     assert.equal(first.status, "succeeded");
