@@ -1,10 +1,13 @@
 import type { Queryable } from "../db/db.ts";
 import { LIMITS } from "../platform/limits.ts";
 import {
+  ATTEMPT_LEASE_MS,
+  chargeRequestFor,
   ensurePaymentAccounts,
   interactionRow,
   type PaymentsContext,
   persistTransition,
+  providerFor,
   transitionContext,
 } from "./context.ts";
 import type { PaymentRow } from "./model.ts";
@@ -64,4 +67,38 @@ async function lock(tx: Queryable, id: string): Promise<PaymentRow> {
   const { rows } = await tx.query<PaymentRow>("select * from payments where id = $1 for update", [id]);
   if (!rows[0]) throw new Error(`payment ${id} vanished`);
   return rows[0];
+}
+
+/**
+ * Resumes a payment that waited for its payer (a PIN, an MO text): the payment is marked
+ * `processing` under a lease in one commit (with `beforeCommit`, e.g. an idempotency claim), the
+ * provider is asked, and its answer settled in another. Throws what `expect` throws when the
+ * payment is no longer waiting.
+ */
+export async function resumeRemoteAttempt(
+  ctx: PaymentsContext,
+  paymentId: string,
+  options: {
+    expect: (payment: PaymentRow) => void;
+    state?: Record<string, unknown>;
+    pin?: string;
+    beforeCommit?: (tx: Queryable, nowMs: number) => Promise<void>;
+  },
+): Promise<PaymentRow> {
+  const nowMs = ctx.clock.nowMs();
+  const before = await ctx.db.transaction(async (tx) => {
+    await options.beforeCommit?.(tx, nowMs);
+    const payment = await lock(tx, paymentId);
+    options.expect(payment);
+    const asking = applyChargeOutcome(payment, { status: "pending" }, transitionContext(ctx, nowMs));
+    asking.payment.reconcile_after = new Date(nowMs + ATTEMPT_LEASE_MS);
+    asking.payment.provider_state = { ...payment.provider_state, ...options.state };
+    await persistTransition(ctx, tx, asking, [], nowMs);
+    return asking.payment;
+  });
+  const answer = await providerFor(ctx, before.provider).charge({
+    ...chargeRequestFor(before),
+    ...(options.pin === undefined ? {} : { pin: options.pin }),
+  });
+  return settleAttempt(ctx, paymentId, before.attempt_id, answer, { pinAnswered: options.pin !== undefined });
 }

@@ -3,7 +3,7 @@ import { claimOpenKey, completeKey } from "../idempotency/store.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import { settleAttempt } from "./attempt.ts";
+import { resumeRemoteAttempt } from "./attempt.ts";
 import {
   ATTEMPT_LEASE_MS,
   chargeRequestFor,
@@ -106,21 +106,16 @@ async function confirmRemote(
   input: { pin: string },
   idempotency: IdempotencyContext | undefined,
 ): Promise<Response> {
-  const nowMs = ctx.clock.nowMs();
-  const before = await ctx.db.transaction(async (tx) => {
-    if (idempotency) await claimOpenKey(tx, scope, idempotency, nowMs);
-    const payment = await loadPaymentForUpdate(tx, scope, id);
-    awaitingPin(payment);
-    const asking = applyChargeOutcome(payment, { status: "pending" }, transitionContext(ctx, nowMs));
-    asking.payment.reconcile_after = new Date(nowMs + ATTEMPT_LEASE_MS);
-    await persistTransition(ctx, tx, asking, [], nowMs);
-    return payment;
-  });
-  const answer = await providerFor(ctx, before.provider).charge({
-    ...chargeRequestFor(before),
+  const payment = await resumeRemoteAttempt(ctx, id, {
+    expect: (p) => {
+      if (p.merchant_id !== scope.merchantId || p.mode !== scope.mode) {
+        throw new ApiError("resource_missing", "id", `No such payment: '${id}'.`);
+      }
+      awaitingPin(p);
+    },
     pin: input.pin,
+    ...(idempotency ? { beforeCommit: (tx, nowMs) => claimOpenKey(tx, scope, idempotency, nowMs) } : {}),
   });
-  const payment = await settleAttempt(ctx, id, before.attempt_id, answer, { pinAnswered: true });
   const response = answerFor(payment);
   if (idempotency) await completeKey(ctx.db, scope, idempotency.key, response);
   return response;

@@ -6,7 +6,7 @@ import type { PaymentMethod, SandboxScenario } from "./model.ts";
 /** A payment method as the API receives it. */
 export type PaymentMethodInput =
   | { type: "sandbox"; scenario: SandboxScenario }
-  | { type: "carrier"; msisdn: string; operator?: string }
+  | { type: "carrier"; msisdn: string; operator?: string; flow?: "mo" }
   | { type: "card"; number: string; exp_month: number; exp_year: number; cvc: string };
 
 export interface ResolvedMethod {
@@ -93,7 +93,15 @@ export async function resolvePaymentMethod(
           `${operator.name} (${operator.id}) charges in ${operator.currency}.`,
         );
       }
-      const flow = PROTOCOL_CAPABILITIES[operator.protocol].includes("consent") ? "pin" : "direct";
+      if (input.flow === "mo" && !operator.smpp.shortcode) {
+        throw new ApiError(
+          "payment_method_invalid",
+          "payment_method.flow",
+          `${operator.name} (${operator.id}) takes no MO messages.`,
+        );
+      }
+      const flow =
+        input.flow ?? (PROTOCOL_CAPABILITIES[operator.protocol].includes("consent") ? "pin" : "direct");
       return {
         stored: { type: "carrier", msisdn: resolved.msisdn, operator: operator.id, flow },
         provider: "carrier",

@@ -29,12 +29,13 @@ export type SandboxScenario = (typeof SANDBOX_SCENARIOS)[number];
 /** How the payer pays, as stored and shown: never a full card number. */
 export type PaymentMethod =
   | { type: "sandbox"; scenario: SandboxScenario }
-  | { type: "carrier"; msisdn: string; operator: string; flow: "pin" | "direct" }
+  | { type: "carrier"; msisdn: string; operator: string; flow: "pin" | "direct" | "mo" }
   | { type: "card"; brand: string; last4: string; exp_month: number; exp_year: number };
 
 export type NextAction =
   | { type: "enter_pin"; enter_pin: { attempts_remaining: number } }
-  | { type: "redirect_to_url"; redirect_to_url: { url: string } };
+  | { type: "redirect_to_url"; redirect_to_url: { url: string } }
+  | { type: "send_mo"; send_mo: { shortcode: string; keyword: string } };
 
 export interface PaymentRow {
   id: string;

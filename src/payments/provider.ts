@@ -12,6 +12,8 @@ export type ChargeOutcome =
   | { status: "unknown"; reason: string }
   | { status: "declined"; code: string; message: string }
   | { status: "requires_pin" }
+  /** The payer must text `keyword` to `shortcode` (the MO flow). */
+  | { status: "requires_mo"; shortcode: string; keyword: string }
   | { status: "requires_redirect"; url: string; reference?: string };
 
 /** One request to the outside world and its answer, for the interaction log and the timeline. */

@@ -1,7 +1,7 @@
 import { getOperator } from "../connectors/operators/index.ts";
 import type { CallbackReply, CallbackRequest, ConnectorEvent } from "../connectors/sdk/types.ts";
 import type { Logger } from "../platform/log.ts";
-import { settleAttempt } from "./attempt.ts";
+import { resumeRemoteAttempt, settleAttempt } from "./attempt.ts";
 import type { PaymentsContext } from "./context.ts";
 import type { PaymentRow } from "./model.ts";
 import { CardProvider } from "./providers/card.ts";
@@ -39,6 +39,9 @@ export function connectorEventHandler(
 ): (event: ConnectorEvent) => void {
   return (event) => {
     if (event.type === "mo") {
+      void payOnMo(getContext(), event).catch((error: unknown) =>
+        logger?.error({ err: error }, "could not apply an MO message to a payment"),
+      );
       for (const listener of moListeners) listener(event);
       return;
     }
@@ -75,4 +78,24 @@ async function settleEvent(
   const refund = await ctx.db.query("select 1 from refunds where id = $1", [attemptId]);
   if (refund.rowCount > 0)
     await settleRefund(ctx, attemptId, { ...refundStatus(outcome, "sync"), interactions: [] });
+}
+
+/** `PAY <code>` from the payment's MSISDN answers its `send_mo` next action: the charge follows. */
+async function payOnMo(ctx: PaymentsContext, event: Extract<ConnectorEvent, { type: "mo" }>): Promise<void> {
+  const [word, code] = event.text.trim().toUpperCase().split(/\s+/);
+  if (word !== "PAY" || !code) return;
+  const { rows } = await ctx.db.query<PaymentRow>(
+    `select * from payments where status = 'requires_action' and provider_state ->> 'mo_code' = $1
+       and payment_method ->> 'msisdn' = $2`,
+    [code, event.msisdn],
+  );
+  const payment = rows[0];
+  if (!payment) return;
+  await resumeRemoteAttempt(ctx, payment.id, {
+    expect: (p) => {
+      if (p.status !== "requires_action" || p.next_action?.type !== "send_mo")
+        throw new Error("no longer waiting for an MO");
+    },
+    state: { mo_received: true },
+  });
 }

@@ -133,6 +133,17 @@ export function applyChargeOutcome(
         events: before.status === "requires_action" ? [] : ["payment.requires_action"],
         transfers: [],
       };
+    case "requires_mo":
+      p.status = "requires_action";
+      p.next_action = {
+        type: "send_mo",
+        send_mo: { shortcode: outcome.shortcode, keyword: outcome.keyword },
+      };
+      return {
+        payment: p,
+        events: before.status === "requires_action" ? [] : ["payment.requires_action"],
+        transfers: [],
+      };
     case "requires_pin":
       p.status = "requires_action";
       p.next_action = {

@@ -299,6 +299,42 @@ describe("other protocols", () => {
     assert.deepEqual(await capturesOf(p.id), [700n]);
   });
 
+  test("the MO flow: the payer texts PAY <code> to the shortcode, then the charge follows", async () => {
+    const number = msisdn(INDIA);
+    const r = await pay({
+      amount: 300,
+      currency: "INR",
+      payment_method: { type: "carrier", msisdn: number, flow: "mo" },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.status, "requires_action");
+    const action =
+      (r.body.next_action as unknown as { type: string; send_mo: { shortcode: string; keyword: string } }) ??
+      null;
+    assert.equal(action?.type, "send_mo");
+    const network = (await import("../../src/connectors/operators/index.ts")).carrierNetwork();
+    const mo = await fetch(`${network.http_url}/_sim/mo`, {
+      method: "POST",
+      body: JSON.stringify({
+        operator: r.body.payment_method.operator,
+        msisdn: number,
+        shortcode: action.send_mo.shortcode,
+        text: action.send_mo.keyword,
+      }),
+    });
+    assert.equal(
+      ((await mo.json()) as { sessions: number }).sessions,
+      1,
+      "the platform is listening to the operator",
+    );
+    const p = await eventually(async () => {
+      const now = await get(r.body.id);
+      return now.status === "requires_action" || now.status === "processing" ? undefined : now;
+    });
+    assert.equal(p.status, "succeeded");
+    assert.deepEqual(await capturesOf(p.id), [300n]);
+  });
+
   test("…0004: the result arrives later by callback", async () => {
     const r = await pay({
       amount: 199,

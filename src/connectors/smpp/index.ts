@@ -105,6 +105,11 @@ export class SmppConnector extends ConnectorBase implements Connector {
     return { ...SMPP_DECLINES, ...this.options.operator.decline_codes };
   }
 
+  /** Binds now, so MO messages (a payer texting a keyword) reach this connector before any charge. */
+  async listen(): Promise<void> {
+    await this.connect();
+  }
+
   private connect(): Promise<Session> {
     this.session ??= new Promise<Session>((resolve, reject) => {
       const s = smpp.connect({

@@ -28,3 +28,6 @@ alter table provider_interactions add column msisdn text;
 alter table provider_interactions add column operator text;
 create index provider_interactions_msisdn on provider_interactions (msisdn, id) where msisdn is not null;
 create index provider_interactions_operator on provider_interactions (operator, id) where operator is not null;
+
+-- Payments waiting for the payer's MO message are found by the code the payer texts.
+create index payments_awaiting_mo on payments ((provider_state ->> 'mo_code')) where status = 'requires_action';

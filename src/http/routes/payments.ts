@@ -28,6 +28,11 @@ const CarrierMethod = Type.Object(
     operator: Type.Optional(
       Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC; found by lookup when absent." }),
     ),
+    flow: Type.Optional(
+      Type.Literal("mo", {
+        description: "The payer texts a keyword to the operator's shortcode (next_action send_mo).",
+      }),
+    ),
   },
   {
     additionalProperties: false,

@@ -1,4 +1,4 @@
-import { connectorFor } from "../../connectors/operators/index.ts";
+import { connectorFor, getOperator } from "../../connectors/operators/index.ts";
 import type { Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
 import { SettlementConnector } from "../../connectors/settlement/index.ts";
 import { assert } from "../../platform/errors.ts";
@@ -65,7 +65,8 @@ export class CarrierProvider extends ConnectorProvider {
 
   /**
    * With the operator's PIN flow, the first call asks the operator to text the payer a PIN (the
-   * payment then waits for it) and the second verifies the PIN and charges; otherwise one charge.
+   * payment then waits for it) and the second verifies the PIN and charges. With the MO flow, the
+   * first call asks the payer to text a keyword; the charge follows the MO. Otherwise one charge.
    */
   async charge(request: ChargeRequest): Promise<ProviderAnswer> {
     const method = carrierMethod(request.paymentMethod);
@@ -80,6 +81,16 @@ export class CarrierProvider extends ConnectorProvider {
     const { value, interactions } = await this.collect(
       request.attemptId,
       async (): Promise<{ outcome: ChargeOutcome; state?: Record<string, unknown> }> => {
+        if (method.flow === "mo" && !request.state?.mo_received) {
+          // The payer's text to the shortcode is the consent: wait for it, listening from now on.
+          await (connector as Partial<{ listen(): Promise<void> }>).listen?.();
+          const code = request.attemptId.slice(-6).toUpperCase();
+          const shortcode = getOperator(method.operator)?.smpp.shortcode ?? "";
+          return {
+            outcome: { status: "requires_mo", shortcode, keyword: `PAY ${code}` },
+            state: { mo_code: code },
+          };
+        }
         if (method.flow !== "pin")
           return { outcome: chargeOutcome(await connector.charge(asked), "charge", request.capture) };
         if (request.pin === undefined) {
