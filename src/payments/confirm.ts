@@ -5,7 +5,6 @@ import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { resumeRemoteAttempt } from "./attempt.ts";
 import {
-  ATTEMPT_LEASE_MS,
   chargeRequestFor,
   ensurePaymentAccounts,
   interactionRow,
