@@ -53,6 +53,7 @@ export class GroupCommitter {
   private running = 0;
   private slot = 0;
   private closed = false;
+  private pumpScheduled = false;
   private idle: Array<() => void> = [];
 
   constructor(
@@ -73,7 +74,7 @@ export class GroupCommitter {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ unit, resolve, reject });
-      this.pump();
+      this.schedulePump();
     });
   }
 
@@ -84,6 +85,20 @@ export class GroupCommitter {
     await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
+  /**
+   * Batches start after the event loop has taken in the I/O that is ready (setImmediate), so every
+   * request parsed in this turn joins the same transaction. This matters most on the embedded
+   * engine, whose queries run on this thread: without it each batch would hold one request.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
   private pump(): void {
     while (this.running < this.options.concurrencyMax && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.batchSizeMax);
@@ -91,7 +106,7 @@ export class GroupCommitter {
       this.slot = (this.slot + 1) % BALANCE_SLOT_COUNT;
       void this.runBatch(batch, this.slot).finally(() => {
         this.running--;
-        if (this.queue.length > 0) this.pump();
+        if (this.queue.length > 0) this.schedulePump();
         else if (this.running === 0) for (const done of this.idle.splice(0)) done();
       });
     }
