@@ -179,7 +179,6 @@ create table ledger_transfers (
 create unique index ledger_transfers_resolution on ledger_transfers (pending_id) where pending_id is not null;
 create index ledger_transfers_debit on ledger_transfers (debit_account_id, id);
 create index ledger_transfers_credit on ledger_transfers (credit_account_id, id);
-create index ledger_transfers_journal on ledger_transfers (journal_id);
 create index ledger_transfers_expiry on ledger_transfers (expires_at) where type = 'pending' and expires_at is not null;
 
 create table ledger_balances (
