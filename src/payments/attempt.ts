@@ -25,13 +25,18 @@ export async function settleAttempt(
   paymentId: string,
   attemptId: string,
   answer: ProviderAnswer,
-  options: { firstAnswer?: boolean; pinAnswered?: boolean } = {},
+  options: {
+    firstAnswer?: boolean;
+    pinAnswered?: boolean;
+    /** The payment as the caller last saw it: names its ledger accounts without a query. */
+    known?: PaymentRow;
+  } = {},
 ): Promise<PaymentRow> {
   const nowMs = ctx.clock.nowMs();
-  const { rows: preview } = await ctx.db.query<PaymentRow>("select * from payments where id = $1", [
-    paymentId,
-  ]);
-  if (preview[0]) await ensurePaymentAccounts(ctx, preview[0], nowMs);
+  const known =
+    options.known ??
+    (await ctx.db.query<PaymentRow>("select * from payments where id = $1", [paymentId])).rows[0];
+  if (known) await ensurePaymentAccounts(ctx, known, nowMs);
   return ctx.db.transaction(async (tx) => {
     const current = await lock(tx, paymentId);
     if (current.attempt_id !== attemptId || !awaitsAnswer(current)) return current;
@@ -100,5 +105,8 @@ export async function resumeRemoteAttempt(
     ...chargeRequestFor(before),
     ...(options.pin === undefined ? {} : { pin: options.pin }),
   });
-  return settleAttempt(ctx, paymentId, before.attempt_id, answer, { pinAnswered: options.pin !== undefined });
+  return settleAttempt(ctx, paymentId, before.attempt_id, answer, {
+    pinAnswered: options.pin !== undefined,
+    known: before,
+  });
 }

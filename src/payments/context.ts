@@ -5,7 +5,7 @@ import { eventRow } from "../events/outbox.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { completeIdempotencyRecords } from "../idempotency/store.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
-import type { Ledger } from "../ledger/ledger.ts";
+import { INSERT_TRANSFERS_SQL, type Ledger, UPSERT_BALANCES_SQL } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import type { Clock } from "../platform/clock.ts";
 import { iso } from "../platform/clock.ts";
@@ -184,6 +184,13 @@ export async function applyJournal(
   nowMs: number,
 ) {
   if (transfers.length === 0) return;
+  // Fresh movements between known accounts without limits need no reads: write them directly.
+  const plan = ctx.ledger.planAppend(transfers, { nowMs });
+  if (plan && plan.results.every((r) => r === "ok")) {
+    await tx.query(INSERT_TRANSFERS_SQL, [plan.transfersJson]);
+    await tx.query(UPSERT_BALANCES_SQL, [plan.balancesJson]);
+    return;
+  }
   const results = await ctx.ledger.apply(tx, transfers, { nowMs });
   for (const result of results) {
     if (result !== "ok" && result !== "exists") throw new LedgerRejection(result);

@@ -189,7 +189,10 @@ async function createAttemptFirst(
     ...chargeRequestFor(attempt),
     ...(secretDetails ? { secretDetails } : {}),
   });
-  const payment = await settleAttempt(ctx, attempt.id, attempt.attempt_id, answer, { firstAnswer: true });
+  const payment = await settleAttempt(ctx, attempt.id, attempt.attempt_id, answer, {
+    firstAnswer: true,
+    known: attempt,
+  });
   ctx.metrics?.payments.inc({ status: payment.status });
   return { statusCode: 201, body: JSON.stringify(presentPayment(payment)) };
 }

@@ -56,7 +56,7 @@ export async function reconcileDuePayments(ctx: PaymentsContext, logger?: Logger
           },
         };
       }
-      const after = await settleAttempt(ctx, claim.id, claim.attempt_id, answer);
+      const after = await settleAttempt(ctx, claim.id, claim.attempt_id, answer, { known: claim });
       if (after.status !== "processing" && after.status !== "requires_action") settled++;
     } catch (error) {
       logger?.error(

@@ -69,10 +69,16 @@ async function settleEvent(
   ]);
   const payment = rows[0];
   if (payment) {
-    await settleAttempt(ctx, payment.id, attemptId, {
-      outcome: chargeOutcome(outcome, "sync", payment.capture_method),
-      interactions: [],
-    });
+    await settleAttempt(
+      ctx,
+      payment.id,
+      attemptId,
+      {
+        outcome: chargeOutcome(outcome, "sync", payment.capture_method),
+        interactions: [],
+      },
+      { known: payment },
+    );
     return;
   }
   const refund = await ctx.db.query("select 1 from refunds where id = $1", [attemptId]);
