@@ -135,7 +135,15 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
   services.recorder.start();
   const jobs = role === "api" ? null : startJobs(workerJobs(services), logger);
   const webhooks =
-    role === "api" ? null : startWebhookWorker({ db: database, clock: services.clock, logger, prune: true });
+    role === "api"
+      ? null
+      : startWebhookWorker({
+          db: database,
+          clock: services.clock,
+          logger,
+          prune: true,
+          concurrency: config.webhookConcurrency,
+        });
 
   let app: FastifyInstance | null = null;
   let url = "";

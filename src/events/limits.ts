@@ -30,7 +30,7 @@ export const WEBHOOK_LIMITS = {
   lease_ms: 60 * SECOND_MS,
   /** The response body is read (to reuse the connection) up to this size, then the socket is dropped. */
   response_body_bytes_max: 64 * 1024,
-  claim_batch_size_max: 100,
+  claim_batch_size_max: 256,
   /**
    * A later event for an object waits while an earlier one for the same object and endpoint is still
    * pending, but not behind one older than this: one event the receiver keeps refusing must not hold

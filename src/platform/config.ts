@@ -23,6 +23,8 @@ export interface Config {
   carrierSmpp?: { host: string; port: number };
   /** The API's address as providers should call it back, when it differs from HOST:PORT. */
   publicUrl?: string;
+  /** Webhook requests in flight at once per worker process. */
+  webhookConcurrency: number;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -55,5 +57,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : undefined,
     publicUrl: env.CENTIME_PUBLIC_URL || undefined,
+    webhookConcurrency: intFrom(env.CENTIME_WEBHOOK_CONCURRENCY, 256, "CENTIME_WEBHOOK_CONCURRENCY"),
   };
 }
