@@ -1,0 +1,125 @@
+import { CamaraConnector } from "../camara/index.ts";
+import { CardPspConnector } from "../cardpsp/index.ts";
+import { OneApiConnector } from "../oneapi/index.ts";
+import { ParlayXConnector } from "../parlayx/index.ts";
+import type { ConnectorOptions } from "../sdk/base.ts";
+import { type Connector, type InteractionLog, nullLog } from "../sdk/types.ts";
+import { SettlementConnector } from "../settlement/index.ts";
+import { SmppConnector } from "../smpp/index.ts";
+import { carrierNetwork, getOperator } from "./registry.ts";
+import type { Operator, ProtocolName } from "./types.ts";
+
+export {
+  carrierNetwork,
+  configureCarrierNetwork,
+  currencyOfCountry,
+  getOperator,
+  listOperators,
+  operatorsInCountry,
+} from "./registry.ts";
+export type { ResolveResult } from "./routing.ts";
+export { hlrLookup, normaliseMsisdn, resolveOperator } from "./routing.ts";
+export type { CarrierNetwork, Operator, OperatorQuirks, ProtocolName } from "./types.ts";
+
+/** One folder per protocol; adding a protocol adds one line here. */
+const FACTORIES: Record<ProtocolName, (options: ConnectorOptions) => Connector> = {
+  oneapi: (o) => new OneApiConnector(o),
+  camara: (o) => new CamaraConnector(o),
+  parlayx: (o) => new ParlayXConnector(o),
+  smpp: (o) => new SmppConnector(o),
+  settlement: (o) => new SettlementConnector(o),
+};
+
+export interface ConnectorSettings {
+  log?: InteractionLog;
+  callback_url?: string;
+  callback_secret?: string;
+  deadline_ms?: number;
+  callback_wait_ms?: number;
+}
+
+/** Builds a fresh connector for an operator, pointed at the configured carrier network. */
+export function createConnector(operator: Operator, settings: ConnectorSettings = {}): Connector {
+  const net = carrierNetwork();
+  const options: ConnectorOptions = {
+    operator,
+    log: settings.log ?? nullLog,
+    http_url: net.http_url,
+    smpp_host: net.smpp_host,
+    smpp_port: net.smpp_port,
+    settlement_dir: net.settlement_dir,
+  };
+  if (settings.callback_url)
+    options.callback_url = `${settings.callback_url.replace(/\/$/, "")}/${operator.id}`;
+  if (settings.callback_secret) options.callback_secret = settings.callback_secret;
+  if (settings.deadline_ms !== undefined) options.deadline_ms = settings.deadline_ms;
+  if (settings.callback_wait_ms !== undefined) options.callback_wait_ms = settings.callback_wait_ms;
+  return FACTORIES[operator.protocol](options);
+}
+
+const cache = new Map<string, Connector>();
+let defaults: ConnectorSettings = {};
+
+/** Sets the log sink and callback URL used by `connectorFor` (the core calls this once at start). */
+export function configureConnectors(settings: ConnectorSettings): void {
+  defaults = settings;
+  for (const c of cache.values()) void c.close();
+  cache.clear();
+}
+
+/**
+ * The shared connector of an operator (one breaker, rate limit and SMPP session per operator).
+ * `operator` is an MCC+MNC or an Operator from the registry.
+ */
+export function connectorFor(operator: string | Operator): Connector | undefined {
+  const op = typeof operator === "string" ? getOperator(operator) : operator;
+  if (!op) return undefined;
+  let c = cache.get(op.id);
+  if (!c) {
+    c = createConnector(op, defaults);
+    cache.set(op.id, c);
+  }
+  return c;
+}
+
+/** Closes every cached connector (SMPP sessions), e.g. on shutdown. */
+export async function closeConnectors(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  await Promise.all(all.map((c) => c.close()));
+}
+
+/** The card PSP sandbox as a pseudo-operator, so it shares the SDK's breaker, limits and log. */
+export const CARD_PSP_OPERATOR: Operator = {
+  id: "cardpsp",
+  mcc: "",
+  mnc: "",
+  country: "",
+  name: "Card PSP sandbox",
+  brand: undefined,
+  currency: "",
+  time_zone: "UTC",
+  protocol: "oneapi",
+  auth: { type: "none" },
+  quirks: { tel_prefix: true, namespace_version: "v2_1", encoding: "json", soap_auth: "basic" },
+  decline_codes: {},
+  tps_max: 200,
+  deadline_ms: 10_000,
+  caps: {},
+  stop_keywords: [],
+  smpp: { system_id: "", password: "", shortcode: "" },
+};
+
+export function cardPspConnector(
+  settings: ConnectorSettings & { psp_secret?: string } = {},
+): CardPspConnector {
+  const options = {
+    operator: CARD_PSP_OPERATOR,
+    log: settings.log ?? defaults.log ?? nullLog,
+    http_url: carrierNetwork().http_url,
+    psp_secret: settings.psp_secret ?? process.env.CENTIME_CARD_PSP_SECRET ?? "whsec_sandbox",
+    ...(settings.callback_url ? { callback_url: `${settings.callback_url.replace(/\/$/, "")}/cardpsp` } : {}),
+    ...(settings.deadline_ms !== undefined ? { deadline_ms: settings.deadline_ms } : {}),
+  };
+  return new CardPspConnector(options);
+}

@@ -1,0 +1,129 @@
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mccmnc from "mcc-mnc-list";
+import type { AuthConfig } from "../sdk/auth.ts";
+import type { DeclineMap } from "../sdk/outcome.ts";
+import type { CarrierNetwork, Operator, OperatorCaps, OperatorQuirks, ProtocolName } from "./types.ts";
+
+const require = createRequire(import.meta.url);
+const config = require("./operators.config.json") as RegistryConfig;
+const countryCurrency = require("./country-currency.json") as Record<string, string>;
+
+interface OperatorOverride {
+  name?: string;
+  protocol?: ProtocolName;
+  auth?: AuthConfig;
+  quirks?: Partial<OperatorQuirks>;
+  decline_codes?: DeclineMap;
+  tps_max?: number;
+  deadline_ms?: number;
+  caps?: OperatorCaps;
+  stop_keywords?: string[];
+  time_zone?: string;
+  currency?: string;
+  smpp?: Partial<Operator["smpp"]>;
+}
+
+interface RegistryConfig {
+  defaults: {
+    protocol: ProtocolName;
+    tps_max: number;
+    deadline_ms: number;
+    auth: AuthConfig;
+    quirks: OperatorQuirks;
+    caps: OperatorCaps;
+    stop_keywords: string[];
+    smpp: Operator["smpp"];
+  };
+  protocol_by_country: Record<string, ProtocolName>;
+  time_zone_by_country: Record<string, string>;
+  operators: Record<string, OperatorOverride>;
+}
+
+/** `env:NAME|fallback` reads a secret from the environment; the fallback is the sandbox value. */
+export function resolveSecret(value: string): string {
+  if (!value.startsWith("env:")) return value;
+  const [name, fallback] = value.slice(4).split("|", 2);
+  return process.env[name ?? ""] ?? fallback ?? "";
+}
+
+function build(): Map<string, Operator> {
+  const out = new Map<string, Operator>();
+  const d = config.defaults;
+  for (const row of mccmnc.all()) {
+    if (row.status !== "Operational" || row.type !== "National") continue;
+    const country = row.countryCode;
+    if (country?.length !== 2) continue;
+    const currency = countryCurrency[country];
+    if (!currency) continue;
+    const id = row.mcc + row.mnc;
+    // The scraped data has a few placeholder MNCs ("?", "xx"): only real MCC+MNC are operators.
+    if (!/^\d{5,6}$/.test(id) || out.has(id)) continue;
+    const o = config.operators[id] ?? {};
+    out.set(id, {
+      id,
+      mcc: row.mcc,
+      mnc: row.mnc,
+      country,
+      name: o.name ?? row.brand ?? row.operator ?? id,
+      brand: row.brand ?? undefined,
+      currency: o.currency ?? currency,
+      time_zone: o.time_zone ?? config.time_zone_by_country[country] ?? "UTC",
+      protocol: o.protocol ?? config.protocol_by_country[country] ?? d.protocol,
+      auth: o.auth ?? d.auth,
+      quirks: { ...d.quirks, ...o.quirks },
+      decline_codes: o.decline_codes ?? {},
+      tps_max: o.tps_max ?? d.tps_max,
+      deadline_ms: o.deadline_ms ?? d.deadline_ms,
+      caps: { ...d.caps, ...o.caps },
+      stop_keywords: o.stop_keywords ?? d.stop_keywords,
+      smpp: { ...d.smpp, ...o.smpp },
+    });
+  }
+  return out;
+}
+
+let operators: Map<string, Operator> | undefined;
+
+function registry(): Map<string, Operator> {
+  operators ??= build();
+  return operators;
+}
+
+export function listOperators(filter: { country?: string; protocol?: ProtocolName } = {}): Operator[] {
+  return [...registry().values()].filter(
+    (o) =>
+      (!filter.country || o.country === filter.country) &&
+      (!filter.protocol || o.protocol === filter.protocol),
+  );
+}
+
+export function getOperator(id: string): Operator | undefined {
+  return registry().get(id);
+}
+
+export function operatorsInCountry(country: string): Operator[] {
+  return listOperators({ country }).sort((a, b) => a.id.localeCompare(b.id));
+}
+
+export function currencyOfCountry(country: string): string | undefined {
+  return countryCurrency[country];
+}
+
+let network: CarrierNetwork = {
+  http_url: process.env.CENTIME_CARRIER_HTTP_URL ?? "http://127.0.0.1:8790",
+  smpp_host: process.env.CENTIME_CARRIER_SMPP_HOST ?? "127.0.0.1",
+  smpp_port: Number(process.env.CENTIME_CARRIER_SMPP_PORT ?? 2775),
+  settlement_dir: process.env.CENTIME_CARRIER_SETTLEMENT_DIR ?? join(tmpdir(), "centime-settlement"),
+};
+
+/** Points every operator at a carrier network (the simulator the core started, by default). */
+export function configureCarrierNetwork(next: Partial<CarrierNetwork>): CarrierNetwork {
+  network = { ...network, ...next };
+  return network;
+}
+
+export function carrierNetwork(): CarrierNetwork {
+  return network;
+}

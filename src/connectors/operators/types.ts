@@ -1,0 +1,56 @@
+import type { AuthConfig } from "../sdk/auth.ts";
+import type { DeclineMap } from "../sdk/outcome.ts";
+
+export type ProtocolName = "oneapi" | "camara" | "parlayx" | "smpp" | "settlement";
+
+export interface OperatorQuirks {
+  /** Send `tel:+E164` (true) or the bare number (false). */
+  tel_prefix: boolean;
+  /** Parlay X schema version in namespaces: `v2_1` (spec) or `v3_1` (Huawei SDPs). */
+  namespace_version: "v2_1" | "v3_1";
+  /** OneAPI body encoding: JSON or the v1 form-urlencoded parameters. */
+  encoding: "json" | "form";
+  /** Parlay X SOAP authentication. */
+  soap_auth: "basic" | "wsse" | "huawei";
+  /** A non-ISO spelling the operator uses for its currency ("Birr" for ETB). */
+  currency_spelling?: string;
+  /** Element order inside Parlay X `chargeAmount` when the gateway rejects the documented one. */
+  element_order?: string[];
+  sp_id?: string;
+  service_id?: string;
+}
+
+export interface OperatorCaps {
+  /** Decimal amounts in the operator's currency ("50.00"), parsed without floats. */
+  transaction_max?: string;
+  month_max?: string;
+}
+
+export interface Operator {
+  /** MCC+MNC, e.g. "61203": the id the API and routing use. */
+  id: string;
+  mcc: string;
+  mnc: string;
+  country: string;
+  name: string;
+  brand: string | undefined;
+  currency: string;
+  time_zone: string;
+  protocol: ProtocolName;
+  auth: AuthConfig;
+  quirks: OperatorQuirks;
+  decline_codes: DeclineMap;
+  tps_max: number;
+  deadline_ms: number;
+  caps: OperatorCaps;
+  stop_keywords: string[];
+  smpp: { system_id: string; password: string; shortcode: string };
+}
+
+/** Where the operators' endpoints live. By default every operator points at the simulator. */
+export interface CarrierNetwork {
+  http_url: string;
+  smpp_host: string;
+  smpp_port: number;
+  settlement_dir: string;
+}

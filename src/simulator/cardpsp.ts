@@ -1,0 +1,189 @@
+import type { ServerResponse } from "node:http";
+import { signatureHeader, verifySignature } from "../connectors/sdk/auth.ts";
+import { type Route, reply, type SimContext } from "./context.ts";
+import type { DeclineReason, Txn } from "./network.ts";
+
+/**
+ * A card PSP sandbox: HMAC-signed REST (`x-signature: t=…,v1=…` over the raw body, both ways),
+ * signed asynchronous notifications, and a redirect `next_action` for a 3-D Secure-like step.
+ * Card numbers behave by their last four digits like MSISDNs; `…0007` asks for the redirect.
+ * The card PSP has no country: it charges in whatever currency it is asked (simulated "XX" operator).
+ */
+
+export const PSP_OPERATOR = "cardpsp";
+
+const CARD_DECLINES: Record<DeclineReason, { http: number; code: string }> = {
+  insufficient_funds: { http: 402, code: "insufficient_funds" },
+  barred: { http: 402, code: "card_blocked" },
+  limit_transaction: { http: 402, code: "amount_too_large" },
+  limit_month: { http: 402, code: "card_velocity_exceeded" },
+  invalid_currency: { http: 400, code: "currency_not_supported" },
+  transient: { http: 503, code: "processor_unavailable" },
+};
+
+function signed(ctx: SimContext, res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  reply(res, status, body, "application/json", {
+    "x-signature": signatureHeader(ctx.config.psp_secret, body),
+  });
+}
+
+function view(ctx: SimContext, txn: Txn): Record<string, unknown> {
+  const status =
+    txn.extra.state ??
+    (txn.status === "charged"
+      ? "succeeded"
+      : txn.status === "refunded"
+        ? "refunded"
+        : txn.status === "declined"
+          ? "failed"
+          : "processing");
+  const out: Record<string, unknown> = {
+    id: txn.id,
+    object: txn.kind === "refund" ? "refund" : "payment",
+    reference: txn.key,
+    amount: Number(txn.amount),
+    currency: txn.currency,
+    status,
+  };
+  if (txn.reason) out.failure_code = txn.extra.failure ?? CARD_DECLINES[txn.reason].code;
+  if (status === "requires_action")
+    out.next_action = { type: "redirect", url: `${ctx.httpUrl()}/cardpsp/3ds/${txn.id}` };
+  return out;
+}
+
+function notify(ctx: SimContext, txn: Txn): void {
+  const url = txn.extra.notify_url;
+  if (!url) return;
+  const body = JSON.stringify({ type: "payment.updated", data: view(ctx, txn) });
+  ctx.notify(url, body, { "x-signature": signatureHeader(ctx.config.psp_secret, body) });
+}
+
+interface PaymentBody {
+  reference?: unknown;
+  amount?: unknown;
+  currency?: unknown;
+  description?: unknown;
+  card?: { number?: unknown };
+  notify_url?: unknown;
+  return_url?: unknown;
+  payment_id?: unknown;
+}
+
+function parseAmount(v: unknown): bigint | undefined {
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? BigInt(v) : undefined;
+}
+
+export const cardpspRoutes: Route[] = [
+  {
+    method: "POST",
+    pattern: /^\/cardpsp\/v1\/(payments|refunds)$/,
+    async handle(ctx, req, res, [what = ""], body) {
+      const sig = verifySignature(
+        ctx.config.psp_secret,
+        req.headers["x-signature"] as string | undefined,
+        body,
+      );
+      if (sig !== "valid") return signed(ctx, res, 401, { error: { code: `signature_${sig}` } });
+      const b = JSON.parse(body) as PaymentBody;
+      const amount = parseAmount(b.amount);
+      const currency = typeof b.currency === "string" ? b.currency : "";
+      const reference = typeof b.reference === "string" ? b.reference : "";
+      if (amount === undefined || !/^[A-Z]{3}$/.test(currency) || !reference)
+        return signed(ctx, res, 400, { error: { code: "parameter_invalid" } });
+      await ctx.latency();
+      const scope = "cardpsp";
+      if (what === "refunds") {
+        const r = ctx.net.refund({
+          scope,
+          key: reference,
+          original_id: typeof b.payment_id === "string" ? b.payment_id : undefined,
+          amount,
+          currency,
+        });
+        if (r.kind === "invalid") return signed(ctx, res, 400, { error: { code: "refund_invalid" } });
+        if (r.kind === "transient")
+          return signed(ctx, res, 503, { error: { code: "processor_unavailable" } });
+        return signed(ctx, res, r.kind === "replay" ? 200 : 201, view(ctx, r.txn));
+      }
+      const number = typeof b.card?.number === "string" ? b.card.number : "";
+      if (!/^\d{12,19}$/.test(number))
+        return signed(ctx, res, 400, { error: { code: "card_number_invalid" } });
+      const existing = ctx.net.txnByKey(scope, reference);
+      // A repeated reference answers the original payment (the PSP's idempotency).
+      if (existing) return signed(ctx, res, 200, view(ctx, existing));
+      const needs3ds = number.endsWith("0007");
+      const r = ctx.net.chargeCard({
+        key: reference,
+        card: number,
+        amount,
+        currency,
+        description: typeof b.description === "string" ? b.description : "",
+      });
+      if (r.kind === "transient") return signed(ctx, res, 503, { error: { code: "processor_unavailable" } });
+      if (r.kind === "replay") return signed(ctx, res, 200, view(ctx, r.txn));
+      const txn = r.txn;
+      if (typeof b.notify_url === "string") txn.extra.notify_url = b.notify_url;
+      if (r.kind === "declined") {
+        const d = CARD_DECLINES[r.reason];
+        return signed(ctx, res, d.http, { ...view(ctx, txn), error: { code: d.code } });
+      }
+      if (txn.behaviour === "hang") return ctx.hold(res);
+      if (needs3ds) {
+        txn.extra.state = "requires_action";
+        return signed(ctx, res, 201, view(ctx, txn));
+      }
+      if (txn.behaviour === "callback") {
+        txn.extra.state = "processing";
+        ctx.later(() => {
+          delete txn.extra.state;
+          notify(ctx, txn);
+        }, ctx.config.callback_delay_ms);
+      }
+      return signed(ctx, res, 201, view(ctx, txn));
+    },
+  },
+  {
+    method: "GET",
+    pattern: /^\/cardpsp\/v1\/payments$/,
+    handle(ctx, req, res, _p, _b, url) {
+      const sig = verifySignature(
+        ctx.config.psp_secret,
+        req.headers["x-signature"] as string | undefined,
+        url.search,
+      );
+      if (sig !== "valid") return signed(ctx, res, 401, { error: { code: `signature_${sig}` } });
+      const txn = ctx.net.txnByKey("cardpsp", url.searchParams.get("reference") ?? "");
+      if (!txn) return signed(ctx, res, 404, { error: { code: "resource_missing" } });
+      return signed(ctx, res, 200, view(ctx, txn));
+    },
+  },
+  {
+    // The 3-D Secure-like page: `?result=approve|deny` completes it and sends the notification.
+    method: "GET",
+    pattern: /^\/cardpsp\/3ds\/([^/]+)$/,
+    handle(ctx, _req, res, [id = ""], _b, url) {
+      const txn = ctx.net.txnById(id);
+      if (txn?.extra.state !== "requires_action")
+        return reply(res, 404, "<p>No pending authentication</p>", "text/html");
+      const result = url.searchParams.get("result");
+      if (result !== "approve" && result !== "deny") {
+        return reply(
+          res,
+          200,
+          `<form><p>Approve ${txn.amount} ${txn.currency}?</p><button name="result" value="approve">Approve</button><button name="result" value="deny">Deny</button></form>`,
+          "text/html",
+        );
+      }
+      delete txn.extra.state;
+      if (result === "deny") ctx.net.voidCard(txn);
+      notify(ctx, txn);
+      return reply(
+        res,
+        200,
+        `<p>Authentication ${result === "approve" ? "approved" : "denied"}</p>`,
+        "text/html",
+      );
+    },
+  },
+];

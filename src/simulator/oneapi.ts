@@ -1,0 +1,502 @@
+import type { ServerResponse } from "node:http";
+import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/sdk/money.ts";
+import { authorised, type Route, reply, replyJson, type SimContext } from "./context.ts";
+import type { ChargeResult, DeclineReason, Txn } from "./network.ts";
+
+/**
+ * GSMA OneAPI / OMA ParlayREST Payment front end: `/{mccmnc}/oneapi/payment/v1/{endUserId}/…`.
+ * 201 with the echoed transaction on success, `requestError` with POL/SVC codes on failure,
+ * SVC0005 (409) on a repeated clientCorrelator.
+ */
+
+type Status = "Charged" | "Refunded" | "Reserved" | "Released" | "Processing" | "Denied";
+
+export const ONEAPI_DECLINES: Record<
+  DeclineReason,
+  { http: number; exception: "policyException" | "serviceException"; id: string; text: string }
+> = {
+  insufficient_funds: {
+    http: 403,
+    exception: "policyException",
+    id: "POL1000",
+    text: "User has insufficient credit for transaction",
+  },
+  barred: {
+    http: 403,
+    exception: "policyException",
+    id: "POL2003",
+    text: "User is barred from premium charging",
+  },
+  limit_transaction: {
+    http: 403,
+    exception: "policyException",
+    id: "POL0254",
+    text: "The amount exceeds the operator limit for a single charge",
+  },
+  limit_month: {
+    http: 403,
+    exception: "policyException",
+    id: "POL1001",
+    text: "The monthly operator charging limit has been exceeded",
+  },
+  invalid_currency: {
+    http: 400,
+    exception: "serviceException",
+    id: "SVC0007",
+    text: "Invalid charging information",
+  },
+  transient: {
+    http: 503,
+    exception: "serviceException",
+    id: "SVC0001",
+    text: "A service error occurred, try later",
+  },
+};
+
+function requestError(
+  res: ServerResponse,
+  http: number,
+  exception: "policyException" | "serviceException",
+  id: string,
+  text: string,
+  variables: string[] = [],
+): void {
+  replyJson(res, http, { requestError: { [exception]: { messageId: id, text, variables } } });
+}
+
+function txnStatus(txn: Txn): Status {
+  if (txn.extra.reported === "Processing") return "Processing";
+  switch (txn.status) {
+    case "charged":
+      return "Charged";
+    case "refunded":
+      return "Refunded";
+    case "reserved":
+      return "Reserved";
+    case "released":
+      return "Released";
+    case "processing":
+      return "Processing";
+    default:
+      return "Denied";
+  }
+}
+
+function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransaction"): string {
+  const resource = txn.kind === "reservation" ? "amountReservation" : "amount";
+  const user = `tel:${txn.msisdn}`;
+  const body: Record<string, unknown> = {
+    endUserId: user,
+    paymentAmount: {
+      chargingInformation: {
+        amount: rawNumber(toDecimal(txn.amount, txn.currency)),
+        currency: txn.currency,
+        description: [txn.description],
+      },
+      totalAmountCharged: rawNumber(toDecimal(txn.status === "declined" ? 0n : txn.amount, txn.currency)),
+    },
+    clientCorrelator: txn.key,
+    referenceCode: txn.extra.referenceCode ?? txn.key,
+    serverReferenceCode: txn.id,
+    resourceURL: `${ctx.httpUrl()}/${op}/oneapi/payment/v1/${encodeURIComponent(user)}/transactions/${resource}/${txn.id}`,
+    transactionOperationStatus: txnStatus(txn),
+  };
+  if (txn.original_id) body.originalServerReferenceCode = txn.original_id;
+  if (txn.reason) body.reasonCode = ONEAPI_DECLINES[txn.reason].id;
+  return stringifyWithRawNumbers({ [wrapper]: body });
+}
+
+interface Parsed {
+  endUserId: string;
+  status: string;
+  amount: bigint | undefined;
+  currency: string;
+  description: string;
+  clientCorrelator: string;
+  referenceCode: string;
+  notifyURL: string | undefined;
+  originalServerReferenceCode: string | undefined;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function parseRequest(contentType: string, body: string, wrapper: string): Parsed | undefined {
+  if (contentType.includes("application/x-www-form-urlencoded")) {
+    const f = new URLSearchParams(body);
+    const currency = f.get("currency") ?? "";
+    return {
+      endUserId: f.get("endUserId") ?? "",
+      status: f.get("transactionOperationStatus") ?? "",
+      amount: fromDecimal(f.get("amount"), currency),
+      currency,
+      description: f.get("description") ?? "",
+      clientCorrelator: f.get("clientCorrelator") ?? "",
+      referenceCode: f.get("referenceCode") ?? "",
+      notifyURL: f.get("notifyURL") ?? undefined,
+      originalServerReferenceCode: f.get("originalServerReferenceCode") ?? undefined,
+    };
+  }
+  const doc: unknown = JSON.parse(body);
+  if (!doc || typeof doc !== "object") return undefined;
+  const t = (doc as Record<string, unknown>)[wrapper];
+  if (!t || typeof t !== "object") return undefined;
+  const tx = t as Record<string, unknown>;
+  const pa = (tx.paymentAmount ?? {}) as Record<string, unknown>;
+  const ci = (pa.chargingInformation ?? {}) as Record<string, unknown>;
+  const currency = str(ci.currency) ?? "";
+  const description = Array.isArray(ci.description) ? str(ci.description[0]) : str(ci.description);
+  return {
+    endUserId: str(tx.endUserId) ?? "",
+    status: str(tx.transactionOperationStatus) ?? "",
+    amount: fromDecimal(ci.amount, currency),
+    currency,
+    description: description ?? "",
+    clientCorrelator: str(tx.clientCorrelator) ?? "",
+    referenceCode: str(tx.referenceCode) ?? "",
+    notifyURL: str(tx.notifyURL),
+    originalServerReferenceCode: str(tx.originalServerReferenceCode),
+  };
+}
+
+function msisdnOf(endUserId: string): string {
+  return decodeURIComponent(endUserId).replace(/^tel:/, "").replace(/^\+?/, "+");
+}
+
+/** Answers a money result the OneAPI way. `hang` and `callback` numbers are handled here. */
+function answer(
+  ctx: SimContext,
+  res: ServerResponse,
+  op: string,
+  result: ChargeResult,
+  notifyURL: string | undefined,
+  wrapper: string,
+) {
+  switch (result.kind) {
+    case "transient": {
+      const d = ONEAPI_DECLINES.transient;
+      return requestError(res, d.http, d.exception, d.id, d.text);
+    }
+    case "replay":
+      return requestError(res, 409, "serviceException", "SVC0005", "duplicate correlatorId %1", [
+        result.txn.key,
+      ]);
+    case "declined": {
+      const d = ONEAPI_DECLINES[result.reason];
+      return requestError(res, d.http, d.exception, d.id, d.text);
+    }
+    case "applied": {
+      const txn = result.txn;
+      if (txn.behaviour === "hang") return ctx.hold(res);
+      if (txn.behaviour === "callback" && txn.kind === "charge") {
+        txn.extra.reported = "Processing";
+        ctx.later(() => {
+          delete txn.extra.reported;
+          if (notifyURL) ctx.notify(notifyURL, render(ctx, op, txn, wrapper));
+        }, ctx.config.callback_delay_ms);
+      }
+      return reply(res, 201, render(ctx, op, txn, wrapper));
+    }
+  }
+}
+
+const PAY = "^/(\\d{5,6})/oneapi/payment/v1/([^/]+)/transactions";
+
+export const oneapiRoutes: Route[] = [
+  {
+    method: "POST",
+    pattern: new RegExp(`${PAY}/amount$`),
+    async handle(ctx, req, res, [op = "", user = ""], body) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const p = parseRequest(req.headers["content-type"] ?? "", body, "amountTransaction");
+      if (!p || p.amount === undefined || p.amount <= 0n)
+        return requestError(
+          res,
+          400,
+          "serviceException",
+          "SVC0002",
+          "Invalid input value for message part %1",
+          ["amount"],
+        );
+      if (msisdnOf(p.endUserId || user) !== msisdnOf(user))
+        return requestError(
+          res,
+          400,
+          "serviceException",
+          "SVC0002",
+          "Invalid input value for message part %1",
+          ["endUserId"],
+        );
+      if (!p.clientCorrelator)
+        return requestError(
+          res,
+          400,
+          "serviceException",
+          "SVC0002",
+          "Invalid input value for message part %1",
+          ["clientCorrelator"],
+        );
+      await ctx.latency();
+      const scope = `${op}/oneapi`;
+      if (p.status === "Charged") {
+        const r = ctx.net.charge({
+          scope,
+          key: p.clientCorrelator,
+          operator: op,
+          protocol: "oneapi",
+          msisdn: msisdnOf(user),
+          amount: p.amount,
+          currency: p.currency,
+          description: p.description,
+          extra: { referenceCode: p.referenceCode },
+        });
+        return answer(ctx, res, op, r, p.notifyURL, "amountTransaction");
+      }
+      if (p.status === "Refunded") {
+        const r = ctx.net.refund({
+          scope,
+          key: p.clientCorrelator,
+          original_id: p.originalServerReferenceCode,
+          amount: p.amount,
+          currency: p.currency,
+        });
+        if (r.kind === "invalid") {
+          if (r.why === "original_missing")
+            return requestError(
+              res,
+              400,
+              "policyException",
+              "POL1005",
+              "Refund requires originalServerReferenceCode",
+            );
+          if (r.why === "original_unknown")
+            return requestError(
+              res,
+              400,
+              "policyException",
+              "POL1006",
+              "Invalid originalServerReferenceCode",
+            );
+          return requestError(res, 403, "policyException", "POL0523", "Not enough refundable amount");
+        }
+        return answer(ctx, res, op, r, undefined, "amountTransaction");
+      }
+      return requestError(
+        res,
+        400,
+        "serviceException",
+        "SVC0002",
+        "Invalid input value for message part %1",
+        ["transactionOperationStatus"],
+      );
+    },
+  },
+  {
+    // Status by our idempotency key: how a lost reply is settled.
+    method: "GET",
+    pattern: new RegExp(`${PAY}/(amount|amountReservation)$`),
+    handle(ctx, req, res, [op = ""], _body, url) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const key = url.searchParams.get("clientCorrelator") ?? "";
+      const txn = ctx.net.txnByKey(`${op}/oneapi`, key);
+      if (!txn)
+        return requestError(
+          res,
+          404,
+          "serviceException",
+          "SVC0004",
+          "No transaction for clientCorrelator %1",
+          [key],
+        );
+      return reply(
+        res,
+        200,
+        render(
+          ctx,
+          op,
+          txn,
+          txn.kind === "reservation" ? "amountReservationTransaction" : "amountTransaction",
+        ),
+      );
+    },
+  },
+  {
+    method: "GET",
+    pattern: new RegExp(`${PAY}/(?:amount|amountReservation)/([^/]+)$`),
+    handle(ctx, req, res, [op = "", , id = ""]) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const txn = ctx.net.txnById(id);
+      if (!txn || txn.operator !== op)
+        return requestError(res, 404, "serviceException", "SVC0004", "No such transaction");
+      return reply(
+        res,
+        200,
+        render(
+          ctx,
+          op,
+          txn,
+          txn.kind === "reservation" ? "amountReservationTransaction" : "amountTransaction",
+        ),
+      );
+    },
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`${PAY}/amountReservation$`),
+    async handle(ctx, req, res, [op = "", user = ""], body) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const p = parseRequest(req.headers["content-type"] ?? "", body, "amountReservationTransaction");
+      if (!p || p.amount === undefined || p.amount <= 0n || p.status !== "Reserved" || !p.clientCorrelator)
+        return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+      await ctx.latency();
+      const r = ctx.net.charge({
+        scope: `${op}/oneapi`,
+        key: p.clientCorrelator,
+        operator: op,
+        protocol: "oneapi",
+        msisdn: msisdnOf(user),
+        amount: p.amount,
+        currency: p.currency,
+        description: p.description,
+        kind: "reservation",
+      });
+      if (r.kind === "applied" && r.txn.behaviour === "callback") r.txn.behaviour = "normal";
+      return answer(ctx, res, op, r, undefined, "amountReservationTransaction");
+    },
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`${PAY}/amountReservation/([^/]+)$`),
+    async handle(ctx, req, res, [op = "", , id = ""], body) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const p = parseRequest(req.headers["content-type"] ?? "", body, "amountReservationTransaction");
+      if (!p) return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+      await ctx.latency();
+      if (p.status === "Released") {
+        const r = ctx.net.release({ reservation_id: id });
+        if (!r) return requestError(res, 400, "policyException", "POL2011", "Expired or invalid transaction");
+        return reply(res, 200, render(ctx, op, r, "amountReservationTransaction"));
+      }
+      if (p.status === "Charged" && p.amount !== undefined && p.clientCorrelator) {
+        const r = ctx.net.capture({
+          scope: `${op}/oneapi`,
+          key: p.clientCorrelator,
+          reservation_id: id,
+          amount: p.amount,
+        });
+        if (r.kind === "invalid")
+          return requestError(res, 400, "policyException", "POL2010", "Inconsistent transaction");
+        if (r.kind === "applied") r.txn.behaviour = "normal";
+        return answer(ctx, res, op, r, undefined, "amountReservationTransaction");
+      }
+      return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+    },
+  },
+  {
+    // PIN opt-in: the operator texts a PIN to the payer (Mobivate-style "initiate" / "validate PIN").
+    method: "POST",
+    pattern: /^\/(\d{5,6})\/oneapi\/consent\/v1\/pin$/,
+    async handle(ctx, req, res, [op = ""], body) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const b = JSON.parse(body) as {
+        msisdn?: unknown;
+        amount?: unknown;
+        currency?: unknown;
+        description?: unknown;
+      };
+      const currency = str(b.currency) ?? "";
+      const amount = fromDecimal(b.amount, currency);
+      const msisdn = str(b.msisdn);
+      if (!msisdn || amount === undefined)
+        return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+      await ctx.latency();
+      const c = ctx.net.startConsent({
+        operator: op,
+        msisdn: msisdnOf(msisdn),
+        amount,
+        currency,
+        description: str(b.description) ?? "",
+      });
+      return replyJson(res, 201, { consentId: c.id, status: "PinSent" });
+    },
+  },
+  {
+    method: "POST",
+    pattern: /^\/(\d{5,6})\/oneapi\/consent\/v1\/pin\/([^/]+)\/verify$/,
+    async handle(ctx, req, res, [, id = ""], body) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const b = JSON.parse(body) as { pin?: unknown };
+      const v = ctx.net.verifyConsent(id, typeof b.pin === "string" ? b.pin : "");
+      if (v === "verified") return replyJson(res, 200, { consentId: id, status: "Verified" });
+      if (v === "unknown") return requestError(res, 404, "serviceException", "SVC0004", "No such consent");
+      return requestError(
+        res,
+        403,
+        "policyException",
+        v === "locked" ? "POL0253" : "POL0252",
+        v === "locked" ? "Too many wrong PINs" : "Wrong PIN",
+      );
+    },
+  },
+  {
+    method: "POST",
+    pattern: /^\/(\d{5,6})\/oneapi\/smsmessaging\/v1\/outbound\/([^/]+)\/requests$/,
+    handle(ctx, req, res, [op = ""], body) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const b = JSON.parse(body) as {
+        outboundSMSMessageRequest?: { address?: unknown; outboundSMSTextMessage?: { message?: unknown } };
+      };
+      const r = b.outboundSMSMessageRequest;
+      const addresses = Array.isArray(r?.address) ? r.address : [r?.address];
+      const text = str(r?.outboundSMSTextMessage?.message);
+      if (!text || addresses.some((a) => typeof a !== "string"))
+        return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
+      for (const a of addresses) ctx.net.sendSms(op, msisdnOf(a as string), text);
+      const id = ctx.net.nextId("SMS");
+      return replyJson(res, 201, {
+        resourceReference: {
+          resourceURL: `${ctx.httpUrl()}/${op}/oneapi/smsmessaging/v1/outbound/requests/${id}`,
+        },
+      });
+    },
+  },
+  {
+    // Orange-style balance report: `bucket[name=Main Balance].bucketBalance[].remainingValue`.
+    method: "GET",
+    pattern: /^\/(\d{5,6})\/oneapi\/customer\/usageConsumption\/v1\/usageConsumptionReport$/,
+    handle(ctx, req, res, [op = ""], _b, url) {
+      if (!authorised(ctx, req))
+        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
+      const operator = ctx.net.operator(op);
+      const key = url.searchParams.get("publicKey") ?? "";
+      if (!operator || !key)
+        return requestError(res, 404, "serviceException", "SVC0004", "No such subscriber");
+      const s = ctx.net.subscriber(msisdnOf(key), operator.currency);
+      return reply(
+        res,
+        200,
+        stringifyWithRawNumbers({
+          ratingType: s.rating === "prepaid" ? "Prepaid" : "Postpaid",
+          bucket: [
+            {
+              id: "OCS-0",
+              name: "Main Balance",
+              bucketBalance: [
+                { remainingValue: rawNumber(toDecimal(s.balance, s.currency)), unit: s.currency },
+              ],
+            },
+          ],
+        }),
+      );
+    },
+  },
+];
