@@ -23,6 +23,11 @@ export const ID_PREFIXES = {
   webhookEndpoint: "we",
   attempt: "att",
   job: "job",
+  subscription: "sub",
+  product: "prod",
+  price: "price",
+  testClock: "clock",
+  dunningPolicy: "dpol",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
