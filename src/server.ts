@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { billingJobs } from "./billing/index.ts";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db/open.ts";
@@ -34,6 +35,7 @@ export function workerJobs(services: Services): Job[] {
       busyThreshold: 1000,
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
+    ...billingJobs(services.billing),
   ];
 }
 

@@ -1,3 +1,4 @@
+import { type Billing, createBilling } from "./billing/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
 import { Customers } from "./customers/service.ts";
 import type { Db } from "./db/db.ts";
@@ -26,6 +27,7 @@ export interface Services {
   customers: Customers;
   idempotency: IdempotencyGate;
   payments: PaymentsContext;
+  billing: Billing;
 }
 
 export function createServices(options: {
@@ -70,5 +72,6 @@ export function createServices(options: {
       sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
       reconcileAfterMs: config.reconcileAfterMs,
     },
+    billing: createBilling({ db, ledger, clock, logger }),
   };
 }

@@ -129,7 +129,9 @@ export class SandboxCharger implements SubscriptionCharger {
           category: "hard",
         };
       case "pending_then_approve":
-        return first || request.now_ms < request.created_ms + SANDBOX_PENDING_MS ? { status: "pending" } : succeeded;
+        return first || request.now_ms < request.created_ms + SANDBOX_PENDING_MS
+          ? { status: "pending" }
+          : succeeded;
       case "pending_then_decline":
         return first || request.now_ms < request.created_ms + SANDBOX_PENDING_MS
           ? { status: "pending" }
@@ -171,7 +173,12 @@ function fromOutcome(outcome: Outcome, amount: bigint): ChargeResult {
       return { status: "unknown", reason: outcome.reason };
     case "not_sent":
       // Certainly never reached the operator: a soft failure the ladder may retry with a new attempt.
-      return { status: "declined", code: `not_sent:${outcome.reason}`, message: outcome.reason, category: "soft" };
+      return {
+        status: "declined",
+        code: `not_sent:${outcome.reason}`,
+        message: outcome.reason,
+        category: "soft",
+      };
     case "declined": {
       const category: DeclineKind =
         outcome.category === "insufficient_funds"
@@ -201,7 +208,8 @@ export class CarrierCharger implements SubscriptionCharger {
     const connector = connectorFor(subscription.operator);
     if (!connector?.balance || !connector.capabilities.has("balance")) return undefined;
     const answer = await connector.balance({ msisdn: method.msisdn });
-    if (answer.status !== "ok" || answer.rating !== "prepaid" || answer.balance === undefined) return undefined;
+    if (answer.status !== "ok" || answer.rating !== "prepaid" || answer.balance === undefined)
+      return undefined;
     return answer.currency === subscription.currency ? answer.balance : undefined;
   }
 
@@ -241,7 +249,10 @@ export class CarrierCharger implements SubscriptionCharger {
           })
         : { status: "unknown", reason: "no_connector" };
     // A sync that cannot tell keeps the attempt unknown; it is never turned into a new charge.
-    const result = outcome.status === "not_sent" ? { status: "unknown" as const, reason: outcome.reason } : fromOutcome(outcome, request.amount);
+    const result =
+      outcome.status === "not_sent"
+        ? { status: "unknown" as const, reason: outcome.reason }
+        : fromOutcome(outcome, request.amount);
     return { result, interaction: interaction("sync", request, result) };
   }
 }

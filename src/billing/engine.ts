@@ -75,10 +75,15 @@ export interface PlanInput {
 /** What a claimed job does now, before balance checks and TPS. */
 export function plan(input: PlanInput): Plan {
   const { nowMs, sub, job, rules, policy, usage } = input;
-  if (sub.status === "canceled" || sub.status === "paused" || sub.status === "incomplete") return { kind: "drop" };
+  if (sub.status === "canceled" || sub.status === "paused" || sub.status === "incomplete")
+    return { kind: "drop" };
   if (job.pending_payment_id) return { kind: "sync", payment_id: job.pending_payment_id };
 
-  if (sub.debt > 0n && sub.debt_since && nowMs >= sub.debt_since.getTime() + policy.debt_write_off_days * TIME.DAY_MS)
+  if (
+    sub.debt > 0n &&
+    sub.debt_since &&
+    nowMs >= sub.debt_since.getTime() + policy.debt_write_off_days * TIME.DAY_MS
+  )
     return { kind: "write_off" };
 
   const dueMs = periodDueMs(sub);
@@ -99,7 +104,8 @@ export function plan(input: PlanInput): Plan {
 
   if (sub.last_charge_at) {
     const earliest = sub.last_charge_at.getTime() + rules.min_interval_minutes * TIME.MINUTE_MS;
-    if (nowMs < earliest) return { kind: "defer", run_at_ms: nextOpen(sub, rules, earliest), reason: "min_interval" };
+    if (nowMs < earliest)
+      return { kind: "defer", run_at_ms: nextOpen(sub, rules, earliest), reason: "min_interval" };
   }
 
   const ladder = rules.partial_payments ? policy.partial_ladder_percent : [100];
@@ -115,7 +121,8 @@ export function plan(input: PlanInput): Plan {
     if (caps.day_max !== undefined) room = min(room, caps.day_max - usage.day);
     if (caps.month_max !== undefined) room = min(room, caps.month_max - usage.month);
     if (amount > room) {
-      const fit = purpose === "period" ? fittingStep(sub.amount, ladder, step, room) : room > 0n ? room : null;
+      const fit =
+        purpose === "period" ? fittingStep(sub.amount, ladder, step, room) : room > 0n ? room : null;
       if (fit === null) {
         return {
           kind: "defer",
@@ -310,7 +317,8 @@ export function settle(input: SettleInput): Settlement {
       }
     }
     const nextPeriodMs = periodDueMs(sub);
-    const debtMs = sub.debt > 0n ? nowMs + policy.debt_retry_minutes * TIME.MINUTE_MS : Number.POSITIVE_INFINITY;
+    const debtMs =
+      sub.debt > 0n ? nowMs + policy.debt_retry_minutes * TIME.MINUTE_MS : Number.POSITIVE_INFINITY;
     return {
       sub,
       run_at_ms: Math.min(nextPeriodMs, debtMs),
@@ -381,7 +389,12 @@ export function giveUp(
 }
 
 /** Writes off a subscription's whole debt (mutates `sub`). */
-export function writeOff(sub: SubscriptionRow, nowMs: number, events: string[], transfers: TransferInput[]): void {
+export function writeOff(
+  sub: SubscriptionRow,
+  nowMs: number,
+  events: string[],
+  transfers: TransferInput[],
+): void {
   if (sub.debt === 0n) return;
   transfers.push(debtTransfer(sub, sub.debt, "debt_written_off", sub.id, nowMs));
   sub.debt = 0n;

@@ -25,6 +25,7 @@ import {
 import { type JobRow, presentSubscription, type SubscriptionRow } from "./model.ts";
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy } from "./policy.ts";
 import { type ResolvedRules, rulesFor } from "./rules.ts";
+import { jsonRows } from "./sql.ts";
 import { localDayKey, localMonthKey } from "./time.ts";
 
 /**
@@ -84,7 +85,8 @@ interface Attempt {
 
 type PaymentWithSub = PaymentRow & { subscription_id: string; billing_period: number | null };
 
-const usageKey = (customer: string, period: string, currency: string) => `${customer}\u0000${period}\u0000${currency}`;
+const usageKey = (customer: string, period: string, currency: string) =>
+  `${customer}\u0000${period}\u0000${currency}`;
 
 /** One batch: claims, decides, charges in-process, writes. Remote attempts are sent after commit. */
 export async function runBillingBatch(
@@ -98,14 +100,19 @@ export async function runBillingBatch(
     const { rows: jobs } = await tx.query<JobRow>(
       `select * from billing_jobs where clock_key = $1 and run_at <= $2
        order by run_at limit $3 for update skip locked`,
-      [options.clockKey ?? "", new Date(nowMs), Math.min(options.batchSize ?? BILLING_BATCH_SIZE_MAX, BILLING_BATCH_SIZE_MAX)],
+      [
+        options.clockKey ?? "",
+        new Date(nowMs),
+        Math.min(options.batchSize ?? BILLING_BATCH_SIZE_MAX, BILLING_BATCH_SIZE_MAX),
+      ],
     );
     report.claimed = jobs.length;
     if (jobs.length === 0) return;
     const ids = jobs.map((j) => j.subscription_id);
-    const { rows: subs } = await tx.query<SubscriptionRow>("select * from subscriptions where id = any($1::text[])", [
-      ids,
-    ]);
+    const { rows: subs } = await tx.query<SubscriptionRow>(
+      "select * from subscriptions where id = any($1::text[])",
+      [ids],
+    );
     const subById = new Map(subs.map((s) => [s.id, s]));
     const policies = await loadPolicies(tx, [...new Set(jobs.map((j) => j.merchant_id))]);
 
@@ -226,7 +233,10 @@ export async function runBillingBatch(
           }
           break;
         case "give_up":
-          settlements.push({ item, settlement: giveUp({ nowMs, policy: item.policy }, { ...item.sub }, p.reason) });
+          settlements.push({
+            item,
+            settlement: giveUp({ nowMs, policy: item.policy }, { ...item.sub }, p.reason),
+          });
           break;
         case "write_off": {
           const sub = { ...item.sub, updated: new Date(nowMs) };
@@ -435,7 +445,8 @@ function settleAttempt(a: Attempt, nowMs: number): SettledAttempt {
   const result = a.result;
   assert(result, "an attempt is settled after its answer");
   let before: PaymentWithSub = a.payment;
-  if (result.status === "succeeded" && result.amount < before.amount) before = { ...before, amount: result.amount };
+  if (result.status === "succeeded" && result.amount < before.amount)
+    before = { ...before, amount: result.amount };
   const transition = applyChargeOutcome(before, toOutcome(result), {
     nowMs,
     pendingCheckAfterMs: SYNC_AFTER_MS,
@@ -535,7 +546,11 @@ class BatchWrites {
   }
 
   async flush(ctx: BillingContext, tx: Queryable, usage: Map<string, bigint>, nowMs: number): Promise<void> {
-    await insertRows(tx, "payments", this.payments.map((p) => ({ ...p })));
+    await insertRows(
+      tx,
+      "payments",
+      this.payments.map((p) => ({ ...p })),
+    );
     if (this.paymentUpdates.length > 0) {
       await tx.query(
         `update payments p set status = v.status, amount = v.amount, amount_captured = v.amount_captured,
@@ -548,7 +563,8 @@ class BatchWrites {
     await insertRows(tx, "events", this.events);
     if (this.transfers.length > 0) {
       const results = await ctx.ledger.apply(tx, this.transfers, { nowMs });
-      for (const r of results) assert(r === "ok" || r === "exists", `the ledger accepts a billing journal (${r})`);
+      for (const r of results)
+        assert(r === "ok" || r === "exists", `the ledger accepts a billing journal (${r})`);
     }
     if (this.subs.size > 0) {
       await tx.query(
@@ -578,12 +594,6 @@ class BatchWrites {
     for (const [key, delta] of this.usageDeltas) usage.set(key, (usage.get(key) ?? 0n) + delta);
     await writeUsage(tx, usage);
   }
-}
-
-function jsonRows(rows: readonly object[]): string {
-  return JSON.stringify(rows, (_key, value) =>
-    typeof value === "bigint" ? value.toString() : value instanceof Date ? value.toISOString() : value,
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,7 +636,12 @@ async function lockUsage(
      select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing`,
     columns,
   );
-  const { rows } = await tx.query<{ customer_id: string; period_key: string; currency: string; amount: bigint }>(
+  const { rows } = await tx.query<{
+    customer_id: string;
+    period_key: string;
+    currency: string;
+    amount: bigint;
+  }>(
     `select u.* from billing_cap_usage u
      join unnest($1::text[], $2::text[], $3::text[]) as k (customer_id, period_key, currency)
        on u.customer_id = k.customer_id and u.period_key = k.period_key and u.currency = k.currency
@@ -663,7 +678,12 @@ async function writeUsage(tx: Queryable, usage: UsageMap): Promise<void> {
     `update billing_cap_usage u set amount = v.amount
      from unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as v (customer_id, period_key, currency, amount)
      where u.customer_id = v.customer_id and u.period_key = v.period_key and u.currency = v.currency`,
-    [parts.map((p) => p[0]), parts.map((p) => p[1]), parts.map((p) => p[2]), changed.map(([, a]) => a.toString())],
+    [
+      parts.map((p) => p[0]),
+      parts.map((p) => p[1]),
+      parts.map((p) => p[2]),
+      changed.map(([, a]) => a.toString()),
+    ],
   );
 }
 
@@ -733,11 +753,17 @@ export async function pruneOperatorSeconds(db: Db, nowMs: number): Promise<numbe
 type PolicyMap = Map<string, DunningPolicy>;
 
 async function loadPolicies(tx: Queryable, merchantIds: string[]): Promise<PolicyMap> {
-  const { rows } = await tx.query<{ merchant_id: string; mode: string; operator: string; policy: DunningPolicy }>(
-    "select merchant_id, mode, operator, policy from dunning_policies where merchant_id = any($1::text[])",
-    [merchantIds],
+  const { rows } = await tx.query<{
+    merchant_id: string;
+    mode: string;
+    operator: string;
+    policy: DunningPolicy;
+  }>("select merchant_id, mode, operator, policy from dunning_policies where merchant_id = any($1::text[])", [
+    merchantIds,
+  ]);
+  return new Map(
+    rows.map((r) => [`${r.merchant_id}/${r.mode}/${r.operator}`, { ...DEFAULT_DUNNING_POLICY, ...r.policy }]),
   );
-  return new Map(rows.map((r) => [`${r.merchant_id}/${r.mode}/${r.operator}`, { ...DEFAULT_DUNNING_POLICY, ...r.policy }]));
 }
 
 function policyFor(policies: PolicyMap, sub: SubscriptionRow): DunningPolicy {
@@ -751,7 +777,12 @@ function policyFor(policies: PolicyMap, sub: SubscriptionRow): DunningPolicy {
 // ---------------------------------------------------------------------------------------------
 // Remote chargers: ask after commit, then settle under the job lock.
 
-async function sendRemote(ctx: BillingContext, attempts: Attempt[], nowMs: number, report: BatchReport): Promise<void> {
+async function sendRemote(
+  ctx: BillingContext,
+  attempts: Attempt[],
+  nowMs: number,
+  report: BatchReport,
+): Promise<void> {
   await Promise.all(
     attempts.map(async (a) => {
       const request = chargeRequest(a, nowMs);
@@ -780,7 +811,10 @@ async function sendRemote(ctx: BillingContext, attempts: Attempt[], nowMs: numbe
         a.interaction = answer.interaction;
       } catch (error) {
         // We cannot tell whether the operator charged: unknown, settled by a later sync.
-        a.result = { status: "unknown", reason: error instanceof Error ? error.message.slice(0, 100) : "error" };
+        a.result = {
+          status: "unknown",
+          reason: error instanceof Error ? error.message.slice(0, 100) : "error",
+        };
         a.interaction = null;
       }
     }),
@@ -809,7 +843,9 @@ async function sendRemote(ctx: BillingContext, attempts: Attempt[], nowMs: numbe
       // Someone else settled or re-claimed it meanwhile (our lease lapsed): leave it to them.
       if (!job || !sub || job.pending_payment_id !== a.payment.id) continue;
       const current: Attempt = { ...a, item: { ...a.item, job, sub }, isNew: false };
-      const { rows } = await tx.query<PaymentWithSub>("select * from payments where id = $1 for update", [a.payment.id]);
+      const { rows } = await tx.query<PaymentWithSub>("select * from payments where id = $1 for update", [
+        a.payment.id,
+      ]);
       const payment = rows[0];
       if (payment?.status !== "processing") continue;
       current.payment = payment;

@@ -16,6 +16,7 @@ import type { Services } from "../services.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { apiKeyRoutes } from "./routes/api-keys.ts";
+import { billingRoutes } from "./routes/billing.ts";
 import { customerRoutes } from "./routes/customers.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { ledgerRoutes } from "./routes/ledger.ts";
@@ -197,6 +198,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       await v1.register(refundRoutes(services));
       await v1.register(ledgerRoutes(services));
       await v1.register(eventRoutes(services));
+      await v1.register(billingRoutes(services));
     },
     { prefix: "/v1" },
   );

@@ -56,6 +56,8 @@ export interface PaymentRow {
   reconcile_after: Date | null;
   created: Date;
   updated: Date;
+  /** Set on a subscription's charge attempts (billing). */
+  subscription_id?: string | null;
 }
 
 export type RefundStatus = "pending" | "succeeded" | "failed";
@@ -91,6 +93,7 @@ export function presentPayment(p: PaymentRow) {
     capture: p.capture_method,
     capture_before: p.capture_before ? iso(p.capture_before.getTime()) : null,
     customer: p.customer_id,
+    subscription: p.subscription_id ?? null,
     description: p.description,
     metadata: p.metadata,
     payment_method: p.payment_method,
