@@ -278,7 +278,7 @@ export function settle(input: SettleInput): Settlement {
     sub.last_charge_at = now;
     sub.charges_succeeded += 1;
     if (purpose === "debt") {
-      const collected = charged < sub.debt ? charged : sub.debt;
+      const collected = min(charged, sub.debt);
       sub.debt -= collected;
       if (sub.debt === 0n) sub.debt_since = null;
       transfers.push(debtTransfer(sub, collected, "debt_collected", input.payment_id, nowMs));

@@ -251,7 +251,7 @@ export async function runBillingBatch(
         }
         case "sync": {
           const payment = pendingPayments.get(p.payment_id);
-          if (!payment || payment.status !== "processing") {
+          if (payment?.status !== "processing") {
             // Settled elsewhere (or lost): the job forgets it and plans afresh next run.
             jobUpdates.push(jobRow(item.job, nowMs, null));
             break;
@@ -343,7 +343,9 @@ export async function runDueBilling(
     total.succeeded += r.succeeded;
     total.deferred += r.deferred;
     total.synced += r.synced;
-    if (r.claimed === 0) return total;
+    // A short batch means the due set is drained (or held by other workers, which finish it).
+    if (r.claimed < Math.min(options.batchSize ?? BILLING_BATCH_SIZE_MAX, BILLING_BATCH_SIZE_MAX))
+      return total;
   }
 }
 
@@ -631,21 +633,17 @@ async function lockUsage(
   if (keys.size === 0) return usage;
   const sorted = [...keys.values()].sort((a, b) => (usageKey(...a) < usageKey(...b) ? -1 : 1));
   const columns = [sorted.map((k) => k[0]), sorted.map((k) => k[1]), sorted.map((k) => k[2])];
-  await tx.query(
-    `insert into billing_cap_usage (customer_id, period_key, currency)
-     select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing`,
-    columns,
-  );
+  // One statement creates missing rows and locks all of them, in key order (no deadlocks).
   const { rows } = await tx.query<{
     customer_id: string;
     period_key: string;
     currency: string;
     amount: bigint;
   }>(
-    `select u.* from billing_cap_usage u
-     join unnest($1::text[], $2::text[], $3::text[]) as k (customer_id, period_key, currency)
-       on u.customer_id = k.customer_id and u.period_key = k.period_key and u.currency = k.currency
-     order by u.customer_id, u.period_key, u.currency for update of u`,
+    `insert into billing_cap_usage (customer_id, period_key, currency)
+     select * from unnest($1::text[], $2::text[], $3::text[])
+     on conflict (customer_id, period_key, currency) do update set amount = billing_cap_usage.amount
+     returning customer_id, period_key, currency, amount`,
     columns,
   );
   for (const r of rows) {
@@ -706,14 +704,11 @@ async function allocateOperatorSeconds(
   if (byOperator.size === 0) return;
   const second = Math.floor(nowMs / 1000);
   const operators = [...byOperator.keys()].sort();
-  await tx.query(
-    `insert into billing_operator_seconds (operator, second)
-     select unnest($1::text[]), $2 on conflict do nothing`,
-    [operators, second],
-  );
   const { rows } = await tx.query<{ operator: string; used: number }>(
-    `select operator, used from billing_operator_seconds where operator = any($1::text[]) and second = $2
-     order by operator for update`,
+    `insert into billing_operator_seconds (operator, second)
+     select unnest($1::text[]), $2
+     on conflict (operator, second) do update set used = billing_operator_seconds.used
+     returning operator, used`,
     [operators, second],
   );
   const used = new Map(rows.map((r) => [r.operator, r.used]));
@@ -752,18 +747,42 @@ export async function pruneOperatorSeconds(db: Db, nowMs: number): Promise<numbe
 
 type PolicyMap = Map<string, DunningPolicy>;
 
+/** Policies change rarely: each process keeps them this long (a write in this process clears it). */
+export const POLICY_CACHE_MS = 10_000;
+const policyCache = new Map<string, { loadedMs: number; rows: [string, DunningPolicy][] }>();
+
+export function forgetPolicies(merchantId: string): void {
+  policyCache.delete(merchantId);
+}
+
 async function loadPolicies(tx: Queryable, merchantIds: string[]): Promise<PolicyMap> {
+  const map: PolicyMap = new Map();
+  const nowMs = Date.now();
+  const missing = merchantIds.filter((id) => {
+    const hit = policyCache.get(id);
+    if (!hit || nowMs - hit.loadedMs > POLICY_CACHE_MS) return true;
+    for (const [key, policy] of hit.rows) map.set(key, policy);
+    return false;
+  });
+  if (missing.length === 0) return map;
   const { rows } = await tx.query<{
     merchant_id: string;
     mode: string;
     operator: string;
     policy: DunningPolicy;
   }>("select merchant_id, mode, operator, policy from dunning_policies where merchant_id = any($1::text[])", [
-    merchantIds,
+    missing,
   ]);
-  return new Map(
-    rows.map((r) => [`${r.merchant_id}/${r.mode}/${r.operator}`, { ...DEFAULT_DUNNING_POLICY, ...r.policy }]),
-  );
+  for (const id of missing) policyCache.set(id, { loadedMs: nowMs, rows: [] });
+  for (const r of rows) {
+    const entry: [string, DunningPolicy] = [
+      `${r.merchant_id}/${r.mode}/${r.operator}`,
+      { ...DEFAULT_DUNNING_POLICY, ...r.policy },
+    ];
+    policyCache.get(r.merchant_id)?.rows.push(entry);
+    map.set(entry[0], entry[1]);
+  }
+  return map;
 }
 
 function policyFor(policies: PolicyMap, sub: SubscriptionRow): DunningPolicy {

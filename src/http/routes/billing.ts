@@ -6,6 +6,7 @@ import { advanceTestClock, createTestClock, getTestClock, listTestClocks } from 
 import type { Billing } from "../../billing/index.ts";
 import type { SubscriptionStatus } from "../../billing/model.ts";
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy, policyProblem } from "../../billing/policy.ts";
+import { forgetPolicies } from "../../billing/scheduler.ts";
 import {
   type CancelReason,
   type CreateSubscriptionInput,
@@ -439,6 +440,7 @@ export function billingRoutes(services: Services & { billing: Billing }) {
             ],
           );
           const row = rows[0]!;
+          forgetPolicies(scope.merchantId);
           return {
             statusCode: 200,
             body: JSON.stringify({
