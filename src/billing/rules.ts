@@ -22,7 +22,7 @@ export interface BillingRules {
   pin_length_min: number;
   /** No two charges of one subscriber closer than this (operators answer POL1002 "too soon"). */
   min_interval_minutes: number;
-  /** A receipt after every charge. */
+  /** A receipt after every charge (the `subscription.receipt` event, for the messaging that sends it). */
   receipts: boolean;
   /** A yearly reminder that the subscription is running (UK PSA Code 15). */
   annual_reminder: boolean;
@@ -41,7 +41,7 @@ export const DEFAULT_RULES: BillingRules = {
   double_opt_in: false,
   pin_length_min: 4,
   min_interval_minutes: 60,
-  receipts: true,
+  receipts: false,
   annual_reminder: false,
   partial_payments: true,
   tps_max: 50,
@@ -77,7 +77,7 @@ export const COUNTRY_RULES: Record<string, RulesPatch> = {
     Object.entries(EU_EURO_COUNTRIES).map(([country, time_zone]) => [country, { time_zone, caps: EU_CAPS }]),
   ),
   // France: Internet+ confirmation on an operator page, then a confirmation message.
-  FR: { time_zone: "Europe/Paris", caps: EU_CAPS, double_opt_in: true },
+  FR: { time_zone: "Europe/Paris", caps: EU_CAPS, double_opt_in: true, receipts: true },
   // Italy: AGCOM 10/21/CONS, activation by an OTP of at least 5 digits.
   IT: { time_zone: "Europe/Rome", caps: EU_CAPS, double_opt_in: true, pin_length_min: 5 },
   // UK: PSA two-stage sign-up, a receipt after every charge, an annual reminder.
@@ -85,6 +85,7 @@ export const COUNTRY_RULES: Record<string, RulesPatch> = {
     time_zone: "Europe/London",
     double_opt_in: true,
     annual_reminder: true,
+    receipts: true,
     caps: { currency: "GBP", transaction_max: 3_000n, month_max: 24_000n },
   },
   // EU members outside the euro: the same caps, counted in euros only.

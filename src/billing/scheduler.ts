@@ -1,7 +1,7 @@
 import type { Db, Queryable } from "../db/db.ts";
 import type { DbRow } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
-import type { Ledger } from "../ledger/ledger.ts";
+import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import { insertRows, interactionRow, paymentEvents } from "../payments/context.ts";
 import type { PaymentMethod, PaymentRow } from "../payments/model.ts";
@@ -501,6 +501,29 @@ function subscriptionEvent(sub: SubscriptionRow, type: string, nowMs: number): D
   });
 }
 
+/** Only what a settlement changes travels to the database (the JSON columns stay put). */
+function mutableColumns(s: SubscriptionRow): Record<string, unknown> {
+  return {
+    id: s.id,
+    status: s.status,
+    anchor: s.anchor,
+    period_index: s.period_index,
+    current_period_start: s.current_period_start,
+    current_period_end: s.current_period_end,
+    retry_count: s.retry_count,
+    retry_started: s.retry_started,
+    ladder_step: s.ladder_step,
+    debt: s.debt,
+    debt_since: s.debt_since,
+    last_charge_at: s.last_charge_at,
+    last_reminder_at: s.last_reminder_at,
+    charges_succeeded: s.charges_succeeded,
+    cancel_reason: s.cancel_reason,
+    canceled_at: s.canceled_at,
+    updated: s.updated,
+  };
+}
+
 /** Everything one batch writes, one statement per table. */
 class BatchWrites {
   payments: PaymentWithSub[] = [];
@@ -515,7 +538,20 @@ class BatchWrites {
 
   addSettlement(item: Item, s: Settlement, nowMs: number): void {
     this.subs.set(s.sub.id, s.sub);
-    for (const type of s.events) this.events.push(subscriptionEvent(s.sub, type, nowMs));
+    if (s.events.length > 0) {
+      const object = presentSubscription(s.sub);
+      for (const type of s.events)
+        this.events.push(
+          eventRow({
+            merchantId: s.sub.merchant_id,
+            mode: s.sub.mode,
+            type,
+            objectId: s.sub.id,
+            object,
+            nowMs,
+          }),
+        );
+    }
     this.transfers.push(...s.transfers);
     if (s.run_at_ms === null) this.jobDeletes.push(item.job.subscription_id);
     else this.jobUpdates.push(jobRow(item.job, s.run_at_ms, s.pending_payment_id));
@@ -558,13 +594,27 @@ class BatchWrites {
         `update payments p set status = v.status, amount = v.amount, amount_captured = v.amount_captured,
            failure_code = v.failure_code, failure_message = v.failure_message, reconcile_after = null, updated = v.updated
          from json_populate_recordset(null::payments, $1::json) v where p.id = v.id`,
-        [jsonRows(this.paymentUpdates)],
+        [
+          jsonRows(
+            this.paymentUpdates.map((p) => ({
+              id: p.id,
+              status: p.status,
+              amount: p.amount,
+              amount_captured: p.amount_captured,
+              failure_code: p.failure_code,
+              failure_message: p.failure_message,
+              updated: p.updated,
+            })),
+          ),
+        ],
       );
     }
     await insertRows(tx, "provider_interactions", this.interactions);
     await insertRows(tx, "events", this.events);
     if (this.transfers.length > 0) {
-      const results = await ctx.ledger.apply(tx, this.transfers, { nowMs });
+      // A random balance slot per batch: concurrent workers rarely meet on one balance row.
+      const slot = Math.floor(Math.random() * BALANCE_SLOT_COUNT);
+      const results = await ctx.ledger.apply(tx, this.transfers, { nowMs, slot });
       for (const r of results)
         assert(r === "ok" || r === "exists", `the ledger accepts a billing journal (${r})`);
     }
@@ -577,7 +627,7 @@ class BatchWrites {
            last_reminder_at = v.last_reminder_at, charges_succeeded = v.charges_succeeded,
            cancel_reason = v.cancel_reason, canceled_at = v.canceled_at, updated = v.updated
          from json_populate_recordset(null::subscriptions, $1::json) v where s.id = v.id`,
-        [jsonRows([...this.subs.values()])],
+        [jsonRows([...this.subs.values()].map(mutableColumns))],
       );
     }
     // A job both updated and deleted (a drop after a settlement) is deleted.
@@ -688,6 +738,14 @@ async function writeUsage(tx: Queryable, usage: UsageMap): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Operator TPS
 
+/** Each operator's per-second budget is split over this many rows. */
+export const OPERATOR_SECOND_SHARDS = 8;
+
+/** Shard `shard`'s part of a budget of `tps`: the parts add up to exactly `tps`. */
+export function shardBudget(tps: number, shard: number): number {
+  return Math.floor(tps / OPERATOR_SECOND_SHARDS) + (shard < tps % OPERATOR_SECOND_SHARDS ? 1 : 0);
+}
+
 async function allocateOperatorSeconds(
   tx: Queryable,
   items: Item[],
@@ -703,34 +761,43 @@ async function allocateOperatorSeconds(
   }
   if (byOperator.size === 0) return;
   const second = Math.floor(nowMs / 1000);
+  const shard = Math.floor(Math.random() * OPERATOR_SECOND_SHARDS);
   const operators = [...byOperator.keys()].sort();
+  await tx.query(
+    `insert into billing_operator_seconds (operator, second, shard)
+     select unnest($1::text[]), $2, $3 on conflict (operator, second, shard) do nothing`,
+    [operators, second, shard],
+  );
+  // A counter another worker holds right now is skipped, not waited for: that operator's charges
+  // in this batch move to the next second.
   const { rows } = await tx.query<{ operator: string; used: number }>(
-    `insert into billing_operator_seconds (operator, second)
-     select unnest($1::text[]), $2
-     on conflict (operator, second) do update set used = billing_operator_seconds.used
-     returning operator, used`,
-    [operators, second],
+    `select operator, used from billing_operator_seconds where operator = any($1::text[]) and second = $2 and shard = $3
+     order by operator for update skip locked`,
+    [operators, second, shard],
   );
   const used = new Map(rows.map((r) => [r.operator, r.used]));
   const after: { operator: string; used: number }[] = [];
   for (const operator of operators) {
     const list = byOperator.get(operator)!;
-    const tps = list[0]!.rules.tps_max;
-    const already = used.get(operator) ?? 0;
-    const room = Math.max(0, tps - already);
+    const budget = shardBudget(list[0]!.rules.tps_max, shard);
+    const locked = used.get(operator);
+    const already = locked ?? 0;
+    const room = locked === undefined ? 0 : Math.max(0, budget - already);
     list.forEach((item, index) => {
       if (index < room) return;
-      // Over the limit: spread the rest over the following seconds.
-      const secondsAhead = 1 + Math.floor((index - room) / tps);
+      // Over this shard's budget: try again in the next second(s), spread by the operator's TPS.
+      const secondsAhead = 1 + Math.floor((index - room) / Math.max(1, list[0]!.rules.tps_max));
       onDeferred(item);
       item.plan = { kind: "defer", run_at_ms: (second + secondsAhead) * 1000, reason: "operator_tps" };
     });
-    after.push({ operator, used: already + Math.min(room, list.length) });
+    if (locked !== undefined) after.push({ operator, used: already + Math.min(room, list.length) });
   }
+  if (after.length === 0) return;
   await tx.query(
     `update billing_operator_seconds o set used = v.used
-     from unnest($1::text[], $2::int[]) as v (operator, used) where o.operator = v.operator and o.second = $3`,
-    [after.map((a) => a.operator), after.map((a) => a.used), second],
+     from unnest($1::text[], $2::int[]) as v (operator, used)
+     where o.operator = v.operator and o.second = $3 and o.shard = $4`,
+    [after.map((a) => a.operator), after.map((a) => a.used), second, shard],
   );
 }
 

@@ -112,10 +112,20 @@ function duration(period: string, times: number): Temporal.Duration {
  */
 export function periodStartMs(anchorMs: number, timeZone: string, period: string, n: number): number {
   if (n === 0) return anchorMs;
-  return Temporal.Instant.fromEpochMilliseconds(anchorMs)
+  // One renewal asks for the same period start several times (plan, settle, next run): cache it.
+  const key = `${anchorMs}\u0000${timeZone}\u0000${period}\u0000${n}`;
+  const hit = periodCache.get(key);
+  if (hit !== undefined) return hit;
+  const start = Temporal.Instant.fromEpochMilliseconds(anchorMs)
     .toZonedDateTimeISO(timeZone)
     .add(duration(period, n)).epochMilliseconds;
+  if (periodCache.size >= PERIOD_CACHE_ENTRIES_MAX) periodCache.clear();
+  periodCache.set(key, start);
+  return start;
 }
+
+const PERIOD_CACHE_ENTRIES_MAX = 500_000;
+const periodCache = new Map<string, number>();
 
 export function addDaysMs(atMs: number, timeZone: string, days: number): number {
   return Temporal.Instant.fromEpochMilliseconds(atMs).toZonedDateTimeISO(timeZone).add({ days })

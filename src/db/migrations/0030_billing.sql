@@ -122,12 +122,15 @@ create table billing_cap_usage (
   primary key (customer_id, period_key, currency)
 );
 
--- Charges sent per operator per second, so no operator gets more than its TPS.
+-- Charges sent per operator per second, so no operator gets more than its TPS. Each second's
+-- budget is split over a few shards; a batch uses one shard (and skips it when another worker
+-- holds it), so concurrent workers do not queue behind each other.
 create table billing_operator_seconds (
   operator text not null,
   second bigint not null,
+  shard smallint not null,
   used integer not null default 0,
-  primary key (operator, second)
+  primary key (operator, second, shard)
 );
 
 create table dunning_policies (
