@@ -57,6 +57,8 @@ export interface BatchReport {
   succeeded: number;
   deferred: number;
   synced: number;
+  /** Deferrals by reason (outside_window, operator_tps, cap_reached, min_interval, not_due, …). */
+  deferredBy: Record<string, number>;
 }
 
 interface Item {
@@ -94,7 +96,14 @@ export async function runBillingBatch(
   options: { nowMs: number; clockKey?: string; batchSize?: number },
 ): Promise<BatchReport> {
   const nowMs = options.nowMs;
-  const report: BatchReport = { claimed: 0, charged: 0, succeeded: 0, deferred: 0, synced: 0 };
+  const report: BatchReport = {
+    claimed: 0,
+    charged: 0,
+    succeeded: 0,
+    deferred: 0,
+    synced: 0,
+    deferredBy: {},
+  };
   const remote: Attempt[] = [];
   await ctx.db.transaction(async (tx) => {
     const { rows: jobs } = await tx.query<JobRow>(
@@ -229,6 +238,7 @@ export async function runBillingBatch(
             skippedEvents.push(subscriptionEvent(s.sub, "subscription.charge_skipped", nowMs));
           } else {
             report.deferred++;
+            report.deferredBy[p.reason] = (report.deferredBy[p.reason] ?? 0) + 1;
             jobUpdates.push(jobRow(item.job, p.run_at_ms, item.job.pending_payment_id));
           }
           break;
@@ -335,7 +345,7 @@ export async function runDueBilling(
   ctx: BillingContext,
   options: { nowMs: number; clockKey?: string; batchSize?: number },
 ): Promise<BatchReport> {
-  const total: BatchReport = { claimed: 0, charged: 0, succeeded: 0, deferred: 0, synced: 0 };
+  const total: BatchReport = { claimed: 0, charged: 0, succeeded: 0, deferred: 0, synced: 0, deferredBy: {} };
   for (;;) {
     const r = await runBillingBatch(ctx, options);
     total.claimed += r.claimed;
@@ -343,6 +353,8 @@ export async function runDueBilling(
     total.succeeded += r.succeeded;
     total.deferred += r.deferred;
     total.synced += r.synced;
+    for (const [reason, n] of Object.entries(r.deferredBy))
+      total.deferredBy[reason] = (total.deferredBy[reason] ?? 0) + n;
     // A short batch means the due set is drained (or held by other workers, which finish it).
     if (r.claimed < Math.min(options.batchSize ?? BILLING_BATCH_SIZE_MAX, BILLING_BATCH_SIZE_MAX))
       return total;
@@ -761,43 +773,52 @@ async function allocateOperatorSeconds(
   }
   if (byOperator.size === 0) return;
   const second = Math.floor(nowMs / 1000);
-  const shard = Math.floor(Math.random() * OPERATOR_SECOND_SHARDS);
   const operators = [...byOperator.keys()].sort();
+  const shards = Array.from({ length: OPERATOR_SECOND_SHARDS }, (_, i) => i);
   await tx.query(
     `insert into billing_operator_seconds (operator, second, shard)
-     select unnest($1::text[]), $2, $3 on conflict (operator, second, shard) do nothing`,
-    [operators, second, shard],
+     select o, $2, s from unnest($1::text[]) as o, unnest($3::smallint[]) as s
+     on conflict (operator, second, shard) do nothing`,
+    [operators, second, shards],
   );
-  // A counter another worker holds right now is skipped, not waited for: that operator's charges
-  // in this batch move to the next second.
-  const { rows } = await tx.query<{ operator: string; used: number }>(
-    `select operator, used from billing_operator_seconds where operator = any($1::text[]) and second = $2 and shard = $3
-     order by operator for update skip locked`,
-    [operators, second, shard],
+  // Shards another worker holds right now are skipped, not waited for: a lone worker gets the
+  // whole budget, concurrent ones share it, and an operator with no free shard waits a second.
+  const { rows } = await tx.query<{ operator: string; shard: number; used: number }>(
+    `select operator, shard, used from billing_operator_seconds where operator = any($1::text[]) and second = $2
+     order by operator, shard for update skip locked`,
+    [operators, second],
   );
-  const used = new Map(rows.map((r) => [r.operator, r.used]));
-  const after: { operator: string; used: number }[] = [];
+  const held = new Map<string, { shard: number; used: number }[]>();
+  for (const r of rows) {
+    const list = held.get(r.operator) ?? [];
+    list.push({ shard: r.shard, used: r.used });
+    held.set(r.operator, list);
+  }
+  const after: { operator: string; shard: number; used: number }[] = [];
   for (const operator of operators) {
     const list = byOperator.get(operator)!;
-    const budget = shardBudget(list[0]!.rules.tps_max, shard);
-    const locked = used.get(operator);
-    const already = locked ?? 0;
-    const room = locked === undefined ? 0 : Math.max(0, budget - already);
+    const tps = list[0]!.rules.tps_max;
+    let granted = 0;
+    for (const s of held.get(operator) ?? []) {
+      const take = Math.min(Math.max(0, shardBudget(tps, s.shard) - s.used), list.length - granted);
+      if (take <= 0) continue;
+      granted += take;
+      after.push({ operator, shard: s.shard, used: s.used + take });
+    }
     list.forEach((item, index) => {
-      if (index < room) return;
-      // Over this shard's budget: try again in the next second(s), spread by the operator's TPS.
-      const secondsAhead = 1 + Math.floor((index - room) / Math.max(1, list[0]!.rules.tps_max));
+      if (index < granted) return;
+      // Over the budget: try again in the next second(s), spread by the operator's TPS.
+      const secondsAhead = 1 + Math.floor((index - granted) / Math.max(1, tps));
       onDeferred(item);
       item.plan = { kind: "defer", run_at_ms: (second + secondsAhead) * 1000, reason: "operator_tps" };
     });
-    if (locked !== undefined) after.push({ operator, used: already + Math.min(room, list.length) });
   }
   if (after.length === 0) return;
   await tx.query(
     `update billing_operator_seconds o set used = v.used
-     from unnest($1::text[], $2::int[]) as v (operator, used)
-     where o.operator = v.operator and o.second = $3 and o.shard = $4`,
-    [after.map((a) => a.operator), after.map((a) => a.used), second, shard],
+     from unnest($1::text[], $2::smallint[], $3::int[]) as v (operator, shard, used)
+     where o.operator = v.operator and o.second = $4 and o.shard = v.shard`,
+    [after.map((a) => a.operator), after.map((a) => a.shard), after.map((a) => a.used), second],
   );
 }
 

@@ -30,7 +30,7 @@ const SEED = Number(process.env.BILLING_SIM_SEED ?? 20260301);
 const SUBSCRIPTIONS = Number(process.env.BILLING_SIM_SUBSCRIPTIONS ?? 10_000);
 const DAYS = Number(process.env.BILLING_SIM_DAYS ?? 90);
 const START_MS = Date.parse("2026-03-01T00:00:00Z");
-const STEP_MS = 15 * 60_000;
+const STEP_MS = 30 * 60_000;
 const DAY_MS = 86_400_000;
 
 /** Countries with DST in both hemispheres, fractional offsets, and none at all. */
@@ -243,7 +243,7 @@ async function build(): Promise<World> {
     const count = heavy ? between(random, 6, 9) : between(random, 1, 2);
     for (let i = 0; i < count && subs.length < SUBSCRIPTIONS; i++) {
       const roll = random();
-      const period = heavy ? "P1W" : roll < 0.08 ? "P1D" : roll < 0.4 ? "P1W" : roll < 0.5 ? "P2W" : "P1M";
+      const period = heavy ? "P1W" : roll < 0.03 ? "P1D" : roll < 0.33 ? "P1W" : roll < 0.45 ? "P2W" : "P1M";
       const scale = period === "P1D" ? 1 : period === "P1M" ? 20 : 6;
       const amount = heavy ? between(random, 4_000, 4_900) : between(random, 10, 150) * scale;
       const trial = random() < 0.1 ? between(random, 1, 7) : 0;
@@ -321,7 +321,7 @@ async function build(): Promise<World> {
   return { ctx, network, scope, stops, tps };
 }
 
-const timing = { steps: 0, batches: 0, claimed: 0, billingMs: 0 };
+const timing = { steps: 0, batches: 0, claimed: 0, billingMs: 0, deferredBy: {} as Record<string, number> };
 
 async function run(world: World): Promise<void> {
   const endMs = START_MS + DAYS * DAY_MS;
@@ -343,6 +343,8 @@ async function run(world: World): Promise<void> {
       timing.billingMs += performance.now() - t0;
       timing.batches++;
       timing.claimed += r.claimed;
+      for (const [reason, n] of Object.entries(r.deferredBy))
+        timing.deferredBy[reason] = (timing.deferredBy[reason] ?? 0) + n;
     }
     const { rows } = await t.services.db.query<{ next: Date | null }>(
       "select min(run_at) as next from billing_jobs where clock_key = ''",
