@@ -16,12 +16,13 @@ import { debtAccounts } from "../src/billing/engine.ts";
 import { type ResolvedRules, rulesFor } from "../src/billing/rules.ts";
 import { type BillingContext, runBillingBatch } from "../src/billing/scheduler.ts";
 import { listOperators } from "../src/connectors/operators/index.ts";
-import type { Db, Queryable } from "../src/db/db.ts";
+import type { Db } from "../src/db/db.ts";
 import { openEmbedded } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { Ledger } from "../src/ledger/ledger.ts";
 import { paymentAccounts } from "../src/payments/transitions.ts";
+import { printProfile, profiled } from "../test/billing/sim/profile.ts";
 import { InstantNetwork } from "../test/billing/sim/world.ts";
 
 const MONTH_MS = 31 * 86_400_000;
@@ -128,37 +129,13 @@ async function seed(db: Db, count: number): Promise<void> {
   }
 }
 
-const statementMs = new Map<string, number>();
-
-/** With BENCH_PROFILE set, time spent per statement (first 60 characters) is printed by each worker. */
-function profiled(db: Db): Db {
-  if (!process.env.BENCH_PROFILE) return db;
-  const wrap = (q: Queryable): Queryable => ({
-    async query(sql, params) {
-      const t0 = performance.now();
-      try {
-        return await q.query(sql, params);
-      } finally {
-        const key = sql.replace(/\s+/g, " ").slice(0, 60);
-        statementMs.set(key, (statementMs.get(key) ?? 0) + performance.now() - t0);
-      }
-    },
-  });
-  return {
-    kind: db.kind,
-    writeConcurrencyMax: db.writeConcurrencyMax,
-    query: wrap(db).query,
-    transaction: (work) => db.transaction((tx) => work(wrap(tx))),
-    close: () => db.close(),
-  };
-}
-
 /** One worker process: runs batches at the bench clock until nothing is due; prints its counts. */
 async function worker(): Promise<void> {
   const url = arg("url", "");
   const runBase = Number(arg("now", String(BASE_MS)));
   const batch = Number(arg("batch", "500"));
-  const db = profiled(await openPostgres({ url, poolSizeMax: 2 }));
+  const raw = await openPostgres({ url, poolSizeMax: 2 });
+  const db = process.env.BENCH_PROFILE ? profiled(raw) : raw;
   const startedMs = Date.now();
   const ctx: BillingContext = {
     db,
@@ -183,8 +160,7 @@ async function worker(): Promise<void> {
   }
   await db.close();
   if (process.env.BENCH_PROFILE) {
-    for (const [sql, ms] of [...statementMs.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15))
-      process.stderr.write(`${ms.toFixed(0).padStart(7)} ms  ${sql}\n`);
+    printProfile((line) => process.stderr.write(`${line}\n`));
   }
   process.stdout.write(`${JSON.stringify({ charged })}\n`);
 }

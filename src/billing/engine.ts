@@ -124,9 +124,12 @@ export function plan(input: PlanInput): Plan {
       const fit =
         purpose === "period" ? fittingStep(sub.amount, ladder, step, room) : room > 0n ? room : null;
       if (fit === null) {
+        // The least we would charge: the last price point, or one minor unit of debt.
+        const smallest =
+          purpose === "period" ? ladderAmount(sub.amount, ladder[ladder.length - 1] ?? 100) : 1n;
         return {
           kind: "defer",
-          run_at_ms: nextOpen(sub, rules, nextCapReset(sub, caps, usage, nowMs)),
+          run_at_ms: nextOpen(sub, rules, nextCapReset(sub, caps, usage, nowMs, smallest)),
           reason: "cap_reached",
         };
       }
@@ -160,14 +163,16 @@ function fittingStep(price: bigint, ladder: number[], from: number, room: bigint
   return null;
 }
 
-/** When a binding day or month cap resets: the next local midnight, or the first of next month. */
+/** When a binding cap resets: the next local midnight, or the first of next month if the month binds. */
 function nextCapReset(
   sub: SubscriptionRow,
   caps: NonNullable<ResolvedRules["caps"]>,
   usage: Usage,
   nowMs: number,
+  smallest: bigint,
 ): number {
-  const monthFull = caps.month_max !== undefined && usage.month >= caps.month_max;
+  // The month binds when not even the smallest charge fits in what is left of it.
+  const monthFull = caps.month_max !== undefined && caps.month_max - usage.month < smallest;
   const day = localDayKey(sub.time_zone, nowMs);
   const month = localMonthKey(sub.time_zone, nowMs);
   // Whole hours are enough: every zone's midnight is on a quarter hour, and the window check

@@ -6,12 +6,7 @@ import type { Logger } from "../platform/log.ts";
 import { Catalog } from "./catalog.ts";
 import { defaultChargers, type SubscriptionCharger } from "./charger.ts";
 import { processAdvancingClocks } from "./clocks.ts";
-import {
-  BILLING_BATCH_SIZE_MAX,
-  type BillingContext,
-  pruneOperatorSeconds,
-  runBillingBatch,
-} from "./scheduler.ts";
+import { BILLING_BATCH_SIZE_MAX, type BillingContext, runBillingBatch } from "./scheduler.ts";
 
 export type { SubscriptionCharger } from "./charger.ts";
 export type { BillingContext } from "./scheduler.ts";
@@ -40,7 +35,7 @@ export function createBilling(options: {
   return { context, catalog: new Catalog(options.db, options.clock) };
 }
 
-/** The worker's billing loops: due charges on real time, test clocks, and counter clean-up. */
+/** The worker's billing loops: due charges on real time, and test clocks. */
 export function billingJobs(billing: Billing): Job[] {
   const ctx = billing.context;
   return [
@@ -51,10 +46,5 @@ export function billingJobs(billing: Billing): Job[] {
       run: async () => (await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs() })).claimed,
     },
     { name: "billing_test_clocks", intervalMs: 1_000, run: () => processAdvancingClocks(ctx) },
-    {
-      name: "billing_prune_operator_seconds",
-      intervalMs: 60_000,
-      run: () => pruneOperatorSeconds(ctx.db, ctx.clock.nowMs()),
-    },
   ];
 }

@@ -605,7 +605,7 @@ class BatchWrites {
       await tx.query(
         `update payments p set status = v.status, amount = v.amount, amount_captured = v.amount_captured,
            failure_code = v.failure_code, failure_message = v.failure_message, reconcile_after = null, updated = v.updated
-         from json_populate_recordset(null::payments, $1::json) v where p.id = v.id`,
+         from json_populate_recordset(null::payments, $1::json) v where p.id = v.id and p.id = any($2::text[])`,
         [
           jsonRows(
             this.paymentUpdates.map((p) => ({
@@ -618,6 +618,7 @@ class BatchWrites {
               updated: p.updated,
             })),
           ),
+          this.paymentUpdates.map((p) => p.id),
         ],
       );
     }
@@ -638,8 +639,8 @@ class BatchWrites {
            debt = v.debt, debt_since = v.debt_since, last_charge_at = v.last_charge_at,
            last_reminder_at = v.last_reminder_at, charges_succeeded = v.charges_succeeded,
            cancel_reason = v.cancel_reason, canceled_at = v.canceled_at, updated = v.updated
-         from json_populate_recordset(null::subscriptions, $1::json) v where s.id = v.id`,
-        [jsonRows([...this.subs.values()].map(mutableColumns))],
+         from json_populate_recordset(null::subscriptions, $1::json) v where s.id = v.id and s.id = any($2::text[])`,
+        [jsonRows([...this.subs.values()].map(mutableColumns)), [...this.subs.keys()]],
       );
     }
     // A job both updated and deleted (a drop after a settlement) is deleted.
@@ -648,8 +649,9 @@ class BatchWrites {
     if (updates.length > 0) {
       await tx.query(
         `update billing_jobs j set run_at = v.run_at, pending_payment_id = v.pending_payment_id, attempts = v.attempts
-         from json_populate_recordset(null::billing_jobs, $1::json) v where j.subscription_id = v.subscription_id`,
-        [jsonRows(updates)],
+         from json_populate_recordset(null::billing_jobs, $1::json) v
+         where j.subscription_id = v.subscription_id and j.subscription_id = any($2::text[])`,
+        [jsonRows(updates), updates.map((u) => u.subscription_id as string)],
       );
     }
     if (deleted.size > 0)
@@ -737,7 +739,8 @@ async function writeUsage(tx: Queryable, usage: UsageMap): Promise<void> {
   await tx.query(
     `update billing_cap_usage u set amount = v.amount
      from unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as v (customer_id, period_key, currency, amount)
-     where u.customer_id = v.customer_id and u.period_key = v.period_key and u.currency = v.currency`,
+     where u.customer_id = v.customer_id and u.period_key = v.period_key and u.currency = v.currency
+       and u.customer_id = any($1::text[])`,
     [
       parts.map((p) => p[0]),
       parts.map((p) => p[1]),
@@ -749,6 +752,9 @@ async function writeUsage(tx: Queryable, usage: UsageMap): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Operator TPS
+
+/** Operators whose counter rows exist (this process created or saw them). */
+const operatorRows = new Set<string>();
 
 /** Each operator's per-second budget is split over this many rows. */
 export const OPERATOR_SECOND_SHARDS = 8;
@@ -774,20 +780,30 @@ async function allocateOperatorSeconds(
   if (byOperator.size === 0) return;
   const second = Math.floor(nowMs / 1000);
   const operators = [...byOperator.keys()].sort();
-  const shards = Array.from({ length: OPERATOR_SECOND_SHARDS }, (_, i) => i);
-  await tx.query(
-    `insert into billing_operator_seconds (operator, second, shard)
-     select o, $2, s from unnest($1::text[]) as o, unnest($3::smallint[]) as s
-     on conflict (operator, second, shard) do nothing`,
-    [operators, second, shards],
-  );
+  const unknown = operators.filter((o) => !operatorRows.has(o));
+  if (unknown.length > 0) {
+    await tx.query(
+      `insert into billing_operator_seconds (operator, shard, second)
+       select o, s, 0 from unnest($1::text[]) as o, unnest($2::smallint[]) as s
+       on conflict (operator, shard) do nothing`,
+      [unknown, Array.from({ length: OPERATOR_SECOND_SHARDS }, (_, i) => i)],
+    );
+  }
   // Shards another worker holds right now are skipped, not waited for: a lone worker gets the
   // whole budget, concurrent ones share it, and an operator with no free shard waits a second.
-  const { rows } = await tx.query<{ operator: string; shard: number; used: number }>(
-    `select operator, shard, used from billing_operator_seconds where operator = any($1::text[]) and second = $2
+  const { rows: locked } = await tx.query<{
+    operator: string;
+    shard: number;
+    second: string | number;
+    used: number;
+  }>(
+    `select operator, shard, second, used from billing_operator_seconds where operator = any($1::text[])
      order by operator, shard for update skip locked`,
-    [operators, second],
+    [operators],
   );
+  for (const o of unknown) operatorRows.add(o);
+  // A counter from an earlier second starts again at zero.
+  const rows = locked.map((r) => ({ ...r, used: Number(r.second) === second ? r.used : 0 }));
   const held = new Map<string, { shard: number; used: number }[]>();
   for (const r of rows) {
     const list = held.get(r.operator) ?? [];
@@ -815,19 +831,11 @@ async function allocateOperatorSeconds(
   }
   if (after.length === 0) return;
   await tx.query(
-    `update billing_operator_seconds o set used = v.used
+    `update billing_operator_seconds o set used = v.used, second = $4
      from unnest($1::text[], $2::smallint[], $3::int[]) as v (operator, shard, used)
-     where o.operator = v.operator and o.second = $4 and o.shard = v.shard`,
+     where o.operator = v.operator and o.shard = v.shard and o.operator = any($1::text[])`,
     [after.map((a) => a.operator), after.map((a) => a.shard), after.map((a) => a.used), second],
   );
-}
-
-/** Drops operator counters older than a minute. */
-export async function pruneOperatorSeconds(db: Db, nowMs: number): Promise<number> {
-  const { rowCount } = await db.query("delete from billing_operator_seconds where second < $1", [
-    Math.floor(nowMs / 1000) - 60,
-  ]);
-  return rowCount;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import { paymentAccounts } from "../../src/payments/transitions.ts";
 import { newId } from "../../src/platform/ids.ts";
 import type { AuthScope } from "../../src/platform/scope.ts";
 import { createMerchant, createTestApp, FakeClock, type TestApp } from "../support/app.ts";
+import { printProfile, profiled } from "./sim/profile.ts";
 import { between, pick, rng, SimulatedNetwork } from "./sim/world.ts";
 
 const SEED = Number(process.env.BILLING_SIM_SEED ?? 20260301);
@@ -146,6 +147,7 @@ async function build(): Promise<World> {
   };
   const ctx: BillingContext = {
     ...t.services.billing.context,
+    ...(process.env.BILLING_SIM_PROFILE ? { db: profiled(t.services.db) } : {}),
     chargers: new Map([["sandbox", network]]),
     rules,
   };
@@ -243,7 +245,7 @@ async function build(): Promise<World> {
     const count = heavy ? between(random, 6, 9) : between(random, 1, 2);
     for (let i = 0; i < count && subs.length < SUBSCRIPTIONS; i++) {
       const roll = random();
-      const period = heavy ? "P1W" : roll < 0.03 ? "P1D" : roll < 0.33 ? "P1W" : roll < 0.45 ? "P2W" : "P1M";
+      const period = heavy ? "P1W" : roll < 0.02 ? "P1D" : roll < 0.17 ? "P1W" : roll < 0.27 ? "P2W" : "P1M";
       const scale = period === "P1D" ? 1 : period === "P1M" ? 20 : 6;
       const amount = heavy ? between(random, 4_000, 4_900) : between(random, 10, 150) * scale;
       const trial = random() < 0.1 ? between(random, 1, 7) : 0;
@@ -405,6 +407,7 @@ test(`simulation: ${SUBSCRIPTIONS} subscriptions over ${DAYS} days (seed ${SEED}
   const world = await build();
   const t1 = performance.now();
   await run(world);
+  if (process.env.BILLING_SIM_PROFILE) printProfile(console.log);
   console.log(
     `built in ${Math.round(t1 - t0)} ms, ran in ${Math.round(performance.now() - t1)} ms: ${JSON.stringify(timing)}`,
   );

@@ -122,15 +122,16 @@ create table billing_cap_usage (
   primary key (customer_id, period_key, currency)
 );
 
--- Charges sent per operator per second, so no operator gets more than its TPS. Each second's
--- budget is split over a few shards; a batch uses one shard (and skips it when another worker
--- holds it), so concurrent workers do not queue behind each other.
+-- Charges sent per operator in the current second, so no operator gets more than its TPS. The
+-- budget is split over a few shards; a batch takes the shards no other worker holds (SKIP
+-- LOCKED), so concurrent workers never queue behind each other. A row counts for `second` only:
+-- a later second starts again from zero.
 create table billing_operator_seconds (
   operator text not null,
-  second bigint not null,
   shard smallint not null,
+  second bigint not null,
   used integer not null default 0,
-  primary key (operator, second, shard)
+  primary key (operator, shard)
 );
 
 create table dunning_policies (
