@@ -245,7 +245,7 @@ async function build(): Promise<World> {
     const count = heavy ? between(random, 6, 9) : between(random, 1, 2);
     for (let i = 0; i < count && subs.length < SUBSCRIPTIONS; i++) {
       const roll = random();
-      const period = heavy ? "P1W" : roll < 0.02 ? "P1D" : roll < 0.17 ? "P1W" : roll < 0.27 ? "P2W" : "P1M";
+      const period = heavy ? "P1W" : roll < 0.015 ? "P1D" : roll < 0.12 ? "P1W" : roll < 0.22 ? "P2W" : "P1M";
       const scale = period === "P1D" ? 1 : period === "P1M" ? 20 : 6;
       const amount = heavy ? between(random, 4_000, 4_900) : between(random, 10, 150) * scale;
       const trial = random() < 0.1 ? between(random, 1, 7) : 0;
