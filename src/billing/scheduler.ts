@@ -952,16 +952,18 @@ async function sendRemote(
       attempts.map((a) => a.item),
       new Map(attempts.map((a) => [a.payment.id, a.payment])),
     );
+    const { rows: locked } = await tx.query<PaymentWithSub>(
+      "select * from payments where id = any($1::text[]) order by id for update",
+      [attempts.map((a) => a.payment.id)],
+    );
+    const paymentById = new Map(locked.map((p) => [p.id, p]));
     for (const a of attempts) {
       const job = jobById.get(a.item.sub.id);
       const sub = subById.get(a.item.sub.id);
       // Someone else settled or re-claimed it meanwhile (our lease lapsed): leave it to them.
       if (!job || !sub || job.pending_payment_id !== a.payment.id) continue;
       const current: Attempt = { ...a, item: { ...a.item, job, sub }, isNew: false };
-      const { rows } = await tx.query<PaymentWithSub>("select * from payments where id = $1 for update", [
-        a.payment.id,
-      ]);
-      const payment = rows[0];
+      const payment = paymentById.get(a.payment.id);
       if (payment?.status !== "processing") continue;
       current.payment = payment;
       const settled = settleAttempt(current, nowMs);
