@@ -171,8 +171,15 @@ export function nextWindowOpenMs(timeZone: string, window: Window, atMs: number)
         minute: window.start_minute % 60,
       }),
     }).epochMilliseconds;
-    if (open >= atMs && inWindow(timeZone, window, open)) return open;
-    // A gap: the converted time lands after the gap; step to the first minute inside.
+    if (open >= atMs && inWindow(timeZone, window, open)) {
+      // A start inside a DST gap converts to a time shifted past the gap; the window already
+      // opened at the end of the gap, so step back while still inside (15-minute steps are exact:
+      // offsets change on quarter hours).
+      let first = open;
+      while (first - OFFSET_BUCKET_MS >= atMs && inWindow(timeZone, window, first - OFFSET_BUCKET_MS))
+        first -= OFFSET_BUCKET_MS;
+      return first;
+    }
     if (open >= atMs) {
       for (let probe = open; probe < open + 3 * 60 * MINUTE_MS; probe += OFFSET_BUCKET_MS) {
         if (inWindow(timeZone, window, probe)) return probe;
