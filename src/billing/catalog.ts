@@ -1,5 +1,5 @@
 import { getCountries } from "libphonenumber-js";
-import type { Db } from "../db/db.ts";
+import type { Db, Queryable } from "../db/db.ts";
 import type { ListParams } from "../http/lists.ts";
 import { listPage } from "../http/lists.ts";
 import type { Clock } from "../platform/clock.ts";
@@ -40,8 +40,8 @@ export class Catalog {
     private readonly clock: Clock,
   ) {}
 
-  private async product(scope: AuthScope, id: string, param: string): Promise<ProductRow> {
-    const { rows } = await this.db.query<ProductRow>(
+  private async product(q: Queryable, scope: AuthScope, id: string, param: string): Promise<ProductRow> {
+    const { rows } = await q.query<ProductRow>(
       "select * from products where id = $1 and merchant_id = $2 and mode = $3",
       [id, scope.merchantId, scope.mode],
     );
@@ -49,9 +49,10 @@ export class Catalog {
     return rows[0];
   }
 
-  async createProduct(scope: AuthScope, input: ProductInput) {
+  /** Writes take the caller's transaction (`q`), where the idempotency key is claimed. */
+  async createProduct(q: Queryable, scope: AuthScope, input: ProductInput) {
     if (input.parent !== undefined) {
-      const parent = await this.product(scope, input.parent, "parent");
+      const parent = await this.product(q, scope, input.parent, "parent");
       // One level of variants keeps the catalog a list of products and their options.
       if (parent.parent_id !== null)
         throw new ApiError(
@@ -73,16 +74,17 @@ export class Catalog {
       created: new Date(nowMs),
       updated: new Date(nowMs),
     };
-    await insertInto(this.db, "products", [row]);
+    await insertInto(q, "products", [row]);
     return presentProduct(row);
   }
 
   async updateProduct(
+    q: Queryable,
     scope: AuthScope,
     id: string,
     input: Partial<Pick<ProductInput, "name" | "description" | "active" | "metadata">>,
   ) {
-    const before = await this.product(scope, id, "id");
+    const before = await this.product(q, scope, id, "id");
     const row: ProductRow = {
       ...before,
       name: input.name ?? before.name,
@@ -91,7 +93,7 @@ export class Catalog {
       metadata: input.metadata ? { ...before.metadata, ...input.metadata } : before.metadata,
       updated: new Date(this.clock.nowMs()),
     };
-    await this.db.query(
+    await q.query(
       `update products p set name = v.name, description = v.description, active = v.active, metadata = v.metadata,
          updated = v.updated from json_populate_recordset(null::products, $1::json) v where p.id = v.id`,
       [jsonRows([row])],
@@ -100,7 +102,7 @@ export class Catalog {
   }
 
   async getProduct(scope: AuthScope, id: string) {
-    return presentProduct(await this.product(scope, id, "id"));
+    return presentProduct(await this.product(this.db, scope, id, "id"));
   }
 
   async listProducts(scope: AuthScope, filters: { parent?: string; active?: boolean }, list: ListParams) {
@@ -118,7 +120,7 @@ export class Catalog {
     return { rows: page.rows.map(presentProduct), hasMore: page.hasMore };
   }
 
-  async createPrice(scope: AuthScope, input: PriceInput) {
+  async createPrice(q: Queryable, scope: AuthScope, input: PriceInput) {
     if (input.country !== undefined && !COUNTRIES.has(input.country))
       throw new ApiError(
         "parameter_invalid",
@@ -132,7 +134,7 @@ export class Catalog {
     }
     if (input.trial_days !== undefined && input.trial_days > 0 && !input.recurring)
       throw new ApiError("parameter_invalid", "trial_days", "Only a recurring price can have a free trial.");
-    const product = await this.product(scope, input.product, "product");
+    const product = await this.product(q, scope, input.product, "product");
     if (!product.active) throw new ApiError("parameter_invalid", "product", "This product is archived.");
     const nowMs = this.clock.nowMs();
     const row: PriceRow = {
@@ -149,16 +151,17 @@ export class Catalog {
       metadata: input.metadata ?? {},
       created: new Date(nowMs),
     };
-    await insertInto(this.db, "prices", [row]);
+    await insertInto(q, "prices", [row]);
     return presentPrice(row);
   }
 
   async updatePrice(
+    q: Queryable,
     scope: AuthScope,
     id: string,
     input: { active?: boolean; metadata?: Record<string, string> },
   ) {
-    const { rows } = await this.db.query<PriceRow>(
+    const { rows } = await q.query<PriceRow>(
       `update prices set active = coalesce($4, active), metadata = metadata || $5::jsonb
        where id = $1 and merchant_id = $2 and mode = $3 returning *`,
       [id, scope.merchantId, scope.mode, input.active ?? null, JSON.stringify(input.metadata ?? {})],

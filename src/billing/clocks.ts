@@ -1,3 +1,4 @@
+import type { Queryable } from "../db/db.ts";
 import type { ListParams } from "../http/lists.ts";
 import { listPage } from "../http/lists.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -23,8 +24,8 @@ function requireTestMode(scope: AuthScope): void {
     throw new ApiError("live_mode_unavailable", undefined, "Test clocks exist in test mode only.");
 }
 
-async function load(ctx: BillingContext, scope: AuthScope, id: string): Promise<TestClockRow> {
-  const { rows } = await ctx.db.query<TestClockRow>(
+async function load(q: Queryable, scope: AuthScope, id: string): Promise<TestClockRow> {
+  const { rows } = await q.query<TestClockRow>(
     "select * from test_clocks where id = $1 and merchant_id = $2 and mode = $3",
     [id, scope.merchantId, scope.mode],
   );
@@ -34,6 +35,7 @@ async function load(ctx: BillingContext, scope: AuthScope, id: string): Promise<
 
 export async function createTestClock(
   ctx: BillingContext,
+  q: Queryable,
   scope: AuthScope,
   input: { frozen_time: string; name?: string },
 ) {
@@ -53,13 +55,13 @@ export async function createTestClock(
     created: new Date(nowMs),
     updated: new Date(nowMs),
   };
-  await insertInto(ctx.db, "test_clocks", [row]);
+  await insertInto(q, "test_clocks", [row]);
   return presentTestClock(row);
 }
 
 export async function getTestClock(ctx: BillingContext, scope: AuthScope, id: string) {
   requireTestMode(scope);
-  return presentTestClock(await load(ctx, scope, id));
+  return presentTestClock(await load(ctx.db, scope, id));
 }
 
 export async function listTestClocks(ctx: BillingContext, scope: AuthScope, list: ListParams) {
@@ -74,8 +76,10 @@ export async function listTestClocks(ctx: BillingContext, scope: AuthScope, list
   return { rows: page.rows.map(presentTestClock), hasMore: page.hasMore };
 }
 
+/** Moves the clock (in the caller's transaction); call `processTestClock` after the commit. */
 export async function advanceTestClock(
   ctx: BillingContext,
+  q: Queryable,
   scope: AuthScope,
   id: string,
   input: { frozen_time: string },
@@ -84,12 +88,12 @@ export async function advanceTestClock(
   const targetMs = Date.parse(input.frozen_time);
   if (Number.isNaN(targetMs))
     throw new ApiError("parameter_invalid", "frozen_time", "frozen_time must be an ISO 8601 date-time.");
-  const before = await load(ctx, scope, id);
+  const before = await load(q, scope, id);
   if (targetMs <= before.frozen_time.getTime())
     throw new ApiError("parameter_invalid", "frozen_time", "A test clock only moves forward.");
   if (targetMs - before.frozen_time.getTime() > TEST_CLOCK_ADVANCE_MAX_MS)
     throw new ApiError("parameter_invalid", "frozen_time", "One advance may move at most two years.");
-  const { rows } = await ctx.db.query<TestClockRow>(
+  const { rows } = await q.query<TestClockRow>(
     `update test_clocks set frozen_time = $2, status = 'advancing', updated = $3
      where id = $1 and status = 'ready' returning *`,
     [id, new Date(targetMs), new Date(ctx.clock.nowMs())],
@@ -156,5 +160,12 @@ export async function processAdvancingClocks(ctx: BillingContext): Promise<numbe
 /** Customers may be created under a clock of the same merchant (test mode). */
 export async function checkTestClock(ctx: BillingContext, scope: AuthScope, id: string): Promise<void> {
   requireTestMode(scope);
-  await load(ctx, scope, id);
+  await load(ctx.db, scope, id);
+}
+
+/** Starts processing after the advance committed; the worker's job picks it up too if this process stops. */
+export function kickTestClock(ctx: BillingContext, id: string): void {
+  void processTestClock(ctx, id).catch((error) =>
+    ctx.logger?.error({ err: error, clock: id }, "test clock failed"),
+  );
 }

@@ -1,4 +1,4 @@
-import { resolveOperator } from "../connectors/operators/index.ts";
+import { getOperator, resolveOperator } from "../connectors/operators/index.ts";
 import type { Queryable } from "../db/db.ts";
 import type { DbRow } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
@@ -107,9 +107,16 @@ export async function createSubscription(
     operator = resolved.operator.id;
     country = resolved.operator.country;
   } else if (method.operator) {
-    const rules = rulesFor(null, method.operator);
-    operator = method.operator;
-    void rules;
+    // A sandbox subscriber on a real operator: that operator's country, rules, window and TPS.
+    const known = getOperator(method.operator);
+    if (!known)
+      throw new ApiError(
+        "payment_method_invalid",
+        "payment_method.operator",
+        `Unknown operator '${method.operator}'.`,
+      );
+    operator = known.id;
+    country = known.country;
   }
   country ??= price.country;
   if (price.country && country && price.country !== country)

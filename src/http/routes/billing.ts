@@ -2,7 +2,13 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { PriceInput, ProductInput } from "../../billing/catalog.ts";
 import { SANDBOX_SUBSCRIPTION_SCENARIOS } from "../../billing/charger.ts";
-import { advanceTestClock, createTestClock, getTestClock, listTestClocks } from "../../billing/clocks.ts";
+import {
+  advanceTestClock,
+  createTestClock,
+  getTestClock,
+  kickTestClock,
+  listTestClocks,
+} from "../../billing/clocks.ts";
 import type { Billing } from "../../billing/index.ts";
 import type { SubscriptionStatus } from "../../billing/model.ts";
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy, policyProblem } from "../../billing/policy.ts";
@@ -18,9 +24,13 @@ import {
   listSubscriptions,
   setPaused,
 } from "../../billing/subscriptions.ts";
+import type { Queryable } from "../../db/db.ts";
+import type { IdempotencyContext } from "../../idempotency/gate.ts";
+import { idempotentTransaction } from "../../idempotency/transaction.ts";
 import { iso } from "../../platform/clock.ts";
 import { ApiError } from "../../platform/errors.ts";
 import { newId } from "../../platform/ids.ts";
+import type { AuthScope } from "../../platform/scope.ts";
 import type { Services } from "../../services.ts";
 import { sendJson } from "../app.ts";
 import { idempotentPost, secretScope } from "../guards.ts";
@@ -153,14 +163,24 @@ const idOf = (request: FastifyRequest) => (request.params as { id: string }).id;
 /** Catalog, subscriptions, dunning policies, MO messages and test clocks. */
 export function billingRoutes(services: Services & { billing: Billing }) {
   const { context: ctx, catalog } = services.billing;
+  /** A write in its own transaction with the Idempotency-Key claimed in it. */
+  const write = (
+    scope: AuthScope,
+    idem: IdempotencyContext | undefined,
+    statusCode: number,
+    work: (tx: Queryable) => Promise<unknown>,
+  ) =>
+    idempotentTransaction(services.db, services.clock, scope, idem, async (tx) => ({
+      statusCode,
+      body: JSON.stringify(await work(tx)),
+    }));
   return async (app: FastifyInstance) => {
     // Catalog ---------------------------------------------------------------------------------
     app.post("/products", { schema: { tags: ["billing"], body: ProductBody } }, async (request, reply) => {
       const scope = secretScope(request);
-      return idempotentPost(services, request, reply, scope, async () => ({
-        statusCode: 201,
-        body: JSON.stringify(await catalog.createProduct(scope, request.body as ProductInput)),
-      }));
+      return idempotentPost(services, request, reply, scope, (idem) =>
+        write(scope, idem, 201, (tx) => catalog.createProduct(tx, scope, request.body as ProductInput)),
+      );
     });
     app.get(
       "/products",
@@ -191,21 +211,19 @@ export function billingRoutes(services: Services & { billing: Billing }) {
       { schema: { tags: ["billing"], params: IdParams, body: ProductUpdateBody } },
       async (request, reply) => {
         const scope = secretScope(request);
-        return idempotentPost(services, request, reply, scope, async () => ({
-          statusCode: 200,
-          body: JSON.stringify(
-            await catalog.updateProduct(scope, idOf(request), request.body as ProductInput),
+        return idempotentPost(services, request, reply, scope, (idem) =>
+          write(scope, idem, 200, (tx) =>
+            catalog.updateProduct(tx, scope, idOf(request), request.body as ProductInput),
           ),
-        }));
+        );
       },
     );
 
     app.post("/prices", { schema: { tags: ["billing"], body: PriceBody } }, async (request, reply) => {
       const scope = secretScope(request);
-      return idempotentPost(services, request, reply, scope, async () => ({
-        statusCode: 201,
-        body: JSON.stringify(await catalog.createPrice(scope, request.body as PriceInput)),
-      }));
+      return idempotentPost(services, request, reply, scope, (idem) =>
+        write(scope, idem, 201, (tx) => catalog.createPrice(tx, scope, request.body as PriceInput)),
+      );
     });
     app.get(
       "/prices",
@@ -259,12 +277,11 @@ export function billingRoutes(services: Services & { billing: Billing }) {
       },
       async (request, reply) => {
         const scope = secretScope(request);
-        return idempotentPost(services, request, reply, scope, async () => ({
-          statusCode: 200,
-          body: JSON.stringify(
-            await catalog.updatePrice(scope, idOf(request), request.body as { active?: boolean }),
+        return idempotentPost(services, request, reply, scope, (idem) =>
+          write(scope, idem, 200, (tx) =>
+            catalog.updatePrice(tx, scope, idOf(request), request.body as { active?: boolean }),
           ),
-        }));
+        );
       },
     );
 
@@ -495,10 +512,11 @@ export function billingRoutes(services: Services & { billing: Billing }) {
       },
       async (request, reply) => {
         const scope = secretScope(request);
-        return idempotentPost(services, request, reply, scope, async () => ({
-          statusCode: 201,
-          body: JSON.stringify(await createTestClock(ctx, scope, request.body as { frozen_time: string })),
-        }));
+        return idempotentPost(services, request, reply, scope, (idem) =>
+          write(scope, idem, 201, (tx) =>
+            createTestClock(ctx, tx, scope, request.body as { frozen_time: string }),
+          ),
+        );
       },
     );
     app.get(
@@ -523,12 +541,14 @@ export function billingRoutes(services: Services & { billing: Billing }) {
       },
       async (request, reply) => {
         const scope = secretScope(request);
-        return idempotentPost(services, request, reply, scope, async () => ({
-          statusCode: 200,
-          body: JSON.stringify(
-            await advanceTestClock(ctx, scope, idOf(request), request.body as { frozen_time: string }),
+        const sent = await idempotentPost(services, request, reply, scope, (idem) =>
+          write(scope, idem, 200, (tx) =>
+            advanceTestClock(ctx, tx, scope, idOf(request), request.body as { frozen_time: string }),
           ),
-        }));
+        );
+        // After the commit: the charges up to the new time run in the background.
+        if (reply.statusCode === 200) kickTestClock(ctx, idOf(request));
+        return sent;
       },
     );
   };
