@@ -93,11 +93,13 @@ create table subscriptions (
   metadata jsonb not null default '{}',
   created timestamptz not null,
   updated timestamptz not null
-);
+) with (fillfactor = 70);
 create index subscriptions_list on subscriptions (merchant_id, mode, id);
 create index subscriptions_customer on subscriptions (merchant_id, mode, customer_id, id);
 
 -- The jobs table: one row per live subscription, the next thing to do for it and when.
+-- Renewals rewrite subscriptions, counters and jobs constantly: free space in every page (fillfactor)
+-- lets PostgreSQL update them in place without touching the indexes (HOT) where no indexed column changes.
 -- Workers claim due rows with FOR UPDATE SKIP LOCKED; the row lock is the subscription's mutex
 -- (API cancels lock it too). clock_key is '' for real time, else the test clock's id.
 create table billing_jobs (
@@ -120,7 +122,7 @@ create table billing_cap_usage (
   currency text not null,
   amount bigint not null default 0,
   primary key (customer_id, period_key, currency)
-);
+) with (fillfactor = 70);
 
 -- Charges sent per operator in the current second, so no operator gets more than its TPS. The
 -- budget is split over a few shards; a batch takes the shards no other worker holds (SKIP
@@ -132,7 +134,7 @@ create table billing_operator_seconds (
   second bigint not null,
   used integer not null default 0,
   primary key (operator, shard)
-);
+) with (fillfactor = 50);
 
 create table dunning_policies (
   id text primary key,
