@@ -49,6 +49,8 @@ export interface Simulator {
   /** Runs the settlement desk now: answers every waiting request file. */
   settle(): Promise<string[]>;
   sendMo(args: { operator: string; msisdn: string; shortcode: string; text: string }): number;
+  /** Cuts every SMPP session, as an SMSC restart would. */
+  dropSmppSessions(): number;
   close(): Promise<void>;
 }
 
@@ -200,6 +202,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     network: net,
     settle: () => desk.run(),
     sendMo: (args) => smsc?.sendMo(args) ?? 0,
+    dropSmppSessions: () => smsc?.dropSessions() ?? 0,
     async close() {
       if (interval) clearInterval(interval);
       ctx.close();

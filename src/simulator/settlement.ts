@@ -23,8 +23,16 @@ export class SettlementDesk {
     readonly dir: string,
   ) {}
 
-  /** Processes every waiting request file; returns the response files written. */
-  async run(): Promise<string[]> {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Processes every waiting request file; returns the response files written. Runs one at a time. */
+  run(): Promise<string[]> {
+    const next = this.queue.then(() => this.runOnce());
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async runOnce(): Promise<string[]> {
     const written: string[] = [];
     await mkdir(this.dir, { recursive: true });
     for (const op of await readdir(this.dir)) {
@@ -34,6 +42,9 @@ export class SettlementDesk {
       await mkdir(join(inDir, "processed"), { recursive: true });
       await mkdir(outDir, { recursive: true });
       const files = (await readdir(inDir)).filter((f) => f.endsWith(".csv")).sort();
+      // Lines held back by earlier runs go into this run's first file; lines held back now wait for the next run.
+      let previous = this.carried.get(op) ?? [];
+      this.carried.set(op, []);
       for (const name of files) {
         let lines: ResponseLine[];
         try {
@@ -42,10 +53,10 @@ export class SettlementDesk {
           lines = [];
         }
         await rename(join(inDir, name), join(inDir, "processed", name));
-        written.push(await this.write(op, outDir, lines));
+        written.push(await this.write(op, outDir, [...previous, ...lines]));
+        previous = [];
       }
-      if (files.length === 0 && (this.carried.get(op)?.length ?? 0) > 0)
-        written.push(await this.write(op, outDir, []));
+      if (previous.length > 0) written.push(await this.write(op, outDir, previous));
     }
     return written;
   }
@@ -92,15 +103,10 @@ export class SettlementDesk {
   }
 
   private async write(op: string, outDir: string, lines: ResponseLine[]): Promise<string> {
-    const carried = this.carried.get(op) ?? [];
-    this.carried.set(op, []);
     const seq = (this.sequence.get(op) ?? 0) + 1;
     this.sequence.set(op, seq);
     const name = `RESP_${op}_${String(seq).padStart(6, "0")}.csv`;
-    const text = writeResponseFile(
-      { sender: op, receiver: "centime", sequence: seq, lines: [...carried, ...lines] },
-      new Date(),
-    );
+    const text = writeResponseFile({ sender: op, receiver: "centime", sequence: seq, lines }, new Date());
     await writeFile(join(outDir, `${name}.part`), text);
     // Written under a temporary name then renamed, so a reader never sees half a file.
     await rename(join(outDir, `${name}.part`), join(outDir, name));

@@ -29,6 +29,8 @@ type PDU = smppTypes.PDU;
 
 export interface Smsc {
   port: number;
+  /** Drops every bound session (an SMSC restart or a network cut), for reconnect tests. */
+  dropSessions(): number;
   /** Sends an MO message (keyword to shortcode) to every session bound for the operator. */
   sendMo(args: { operator: string; msisdn: string; shortcode: string; text: string }): number;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
   };
 
   const server = smpp.createServer({ debug: false }, (session: Session) => {
+    session.socket.setNoDelay(true);
     session.on("error", () => {});
     session.on("close", () => bound.delete(session));
     session.on("bind_transceiver", (pdu: PDU) => {
@@ -182,6 +185,11 @@ export async function startSmsc(ctx: SimContext, port: number, host: string): Pr
         sent += 1;
       }
       return sent;
+    },
+    dropSessions() {
+      const all = [...server.sessions];
+      for (const s of all) s.destroy();
+      return all.length;
     },
     close() {
       return new Promise((resolve) => {

@@ -11,6 +11,7 @@ import {
   connectorFor,
   getOperator,
   listOperators,
+  operatorSummary,
   resolveOperator,
 } from "../../src/connectors/operators/index.ts";
 import { identifyFromHeaders } from "../../src/connectors/sdk/identify.ts";
@@ -53,7 +54,12 @@ describe("operator registry", () => {
       assert.ok(c, o.id);
       assert.equal(c.operator, o.id);
       assert.equal(c.protocol, o.protocol);
+      assert.deepEqual([...c.capabilities].sort(), [...operatorSummary(o).capabilities].sort());
     }
+    assert.ok(
+      !JSON.stringify(listOperators().map(operatorSummary)).includes("sandbox"),
+      "summaries carry no credentials",
+    );
     assert.match(carrierNetwork().http_url, /^http:\/\//);
     await closeConnectors();
   });

@@ -7,6 +7,7 @@ import {
 } from "../sdk/base.ts";
 import { httpCall, moneyFailure, moneyUnreadable } from "../sdk/exchange.ts";
 import type { HttpRequest, HttpResponse } from "../sdk/http.ts";
+import { redactText } from "../sdk/redact.ts";
 import type { Capability, ChargeInput, Connector, Outcome, RefundInput, SyncInput } from "../sdk/types.ts";
 import { errorOutcome, paymentBody, paymentOutcome } from "./transformers.ts";
 
@@ -176,7 +177,10 @@ export class CardPspConnector extends ConnectorBase implements Connector {
         protocol: "cardpsp",
         operation: "notification",
         attempt_id,
-        request: { headers: { "x-signature": "[redacted]" }, body: request.body.slice(0, 64 * 1024) },
+        request: {
+          headers: { "x-signature": "[redacted]" },
+          body: redactText(request.body.slice(0, 64 * 1024)),
+        },
         response: { status: outcome ? 200 : 401 },
         outcome: outcome?.status ?? "rejected_callback",
         latency_ms: Math.round(performance.now() - started),

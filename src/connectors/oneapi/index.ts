@@ -1,5 +1,5 @@
 import { ConnectorBase, type ConnectorOptions, pendingVia } from "../sdk/base.ts";
-import { Correlator } from "../sdk/callbacks.ts";
+import { Correlator, callbackThenPoll } from "../sdk/callbacks.ts";
 import { httpCall, moneyFailure, moneyUnreadable } from "../sdk/exchange.ts";
 import type { HttpRequest, HttpResponse } from "../sdk/http.ts";
 import { identifyFromHeaders } from "../sdk/identify.ts";
@@ -157,9 +157,20 @@ export class OneApiConnector extends ConnectorBase implements Connector {
       this.paymentUrl(input.msisdn, "amount"),
       fields,
     );
+    // Result by callback, correlated by our attempt id; when none comes in time, poll once.
     if (outcome.status === "pending" && this.options.callback_wait_ms) {
-      const late = await this.correlator.wait(input.attempt_id, this.options.callback_wait_ms);
-      if (late) return late;
+      return callbackThenPoll({
+        correlator: this.correlator,
+        key: input.attempt_id,
+        callback_wait_ms: this.options.callback_wait_ms,
+        poll: () =>
+          this.sync({
+            attempt_id: input.attempt_id,
+            msisdn: input.msisdn,
+            amount: input.amount,
+            currency: input.currency,
+          }),
+      });
     }
     return outcome;
   }

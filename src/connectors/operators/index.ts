@@ -3,7 +3,7 @@ import { CardPspConnector } from "../cardpsp/index.ts";
 import { OneApiConnector } from "../oneapi/index.ts";
 import { ParlayXConnector } from "../parlayx/index.ts";
 import type { ConnectorOptions } from "../sdk/base.ts";
-import { type Connector, type InteractionLog, nullLog } from "../sdk/types.ts";
+import { type Capability, type Connector, type InteractionLog, nullLog } from "../sdk/types.ts";
 import { SettlementConnector } from "../settlement/index.ts";
 import { SmppConnector } from "../smpp/index.ts";
 import { carrierNetwork, getOperator } from "./registry.ts";
@@ -29,6 +29,46 @@ const FACTORIES: Record<ProtocolName, (options: ConnectorOptions) => Connector> 
   smpp: (o) => new SmppConnector(o),
   settlement: (o) => new SettlementConnector(o),
 };
+
+/** What each protocol connector declares (kept here so listings need no connector instance). */
+export const PROTOCOL_CAPABILITIES: Record<ProtocolName, readonly Capability[]> = {
+  oneapi: ["charge", "refund", "reserve", "capture", "release", "balance", "identify", "send_sms", "consent"],
+  camara: ["charge", "reserve", "capture", "release"],
+  parlayx: ["charge", "refund", "reserve", "capture", "release"],
+  smpp: ["charge", "send_sms"],
+  settlement: ["charge"],
+};
+
+/** The public view of an operator, for `GET /v1/operators`: no endpoints, credentials or codes. */
+export interface OperatorSummary {
+  id: string;
+  mcc: string;
+  mnc: string;
+  country: string;
+  name: string;
+  brand: string | undefined;
+  currency: string;
+  time_zone: string;
+  protocol: ProtocolName;
+  capabilities: readonly Capability[];
+  caps: Operator["caps"];
+}
+
+export function operatorSummary(o: Operator): OperatorSummary {
+  return {
+    id: o.id,
+    mcc: o.mcc,
+    mnc: o.mnc,
+    country: o.country,
+    name: o.name,
+    brand: o.brand,
+    currency: o.currency,
+    time_zone: o.time_zone,
+    protocol: o.protocol,
+    capabilities: PROTOCOL_CAPABILITIES[o.protocol],
+    caps: o.caps,
+  };
+}
 
 export interface ConnectorSettings {
   log?: InteractionLog;

@@ -3,6 +3,7 @@ import type { Operator } from "../operators/types.ts";
 import { authFrom, type HttpAuth, OAuth2ClientCredentials } from "./auth.ts";
 import { Listeners } from "./callbacks.ts";
 import { type ConnectorContext, createContext } from "./exchange.ts";
+import type { TlsOptions } from "./http.ts";
 import type {
   CallbackReply,
   CallbackRequest,
@@ -18,6 +19,7 @@ export type { CallbackReply, CallbackRequest } from "./types.ts";
 
 import { resolveSecret } from "../operators/registry.ts";
 import type { AuthConfig } from "./auth.ts";
+import { redactHeaders, redactText } from "./redact.ts";
 
 /** What every connector is built from: the operator's configuration and the core's sinks. */
 export interface ConnectorOptions {
@@ -35,6 +37,8 @@ export interface ConnectorOptions {
   deadline_ms?: number;
   /** How long `charge` waits for a callback or receipt before answering `pending`. */
   callback_wait_ms?: number;
+  /** Mutual TLS to the operator (client certificate and key, pinned CA), for https endpoints. */
+  tls?: TlsOptions;
 }
 
 /** Remembers what recent attempts asked for, so callbacks and syncs can be checked. Bounded. */
@@ -107,6 +111,7 @@ export abstract class ConnectorBase {
       log: options.log,
       tps_max: options.operator.tps_max,
       deadline_ms: options.deadline_ms ?? options.operator.deadline_ms,
+      ...(options.tls ? { tls: options.tls } : {}),
     });
     this.auth = authFrom(resolveAuth(options.operator.auth, options.http_url));
   }
@@ -162,7 +167,10 @@ export abstract class ConnectorBase {
         protocol: this.protocol,
         operation: "callback",
         attempt_id: request.attempt_id,
-        request: { headers: request.headers, body: request.body.slice(0, 64 * 1024) },
+        request: {
+          headers: redactHeaders(definedHeaders(request.headers)),
+          body: redactText(request.body.slice(0, 64 * 1024)),
+        },
         response: { status: valid ? 200 : 401 },
         outcome: valid && outcome ? outcome.status : "rejected_callback",
         latency_ms: Math.round(performance.now() - started),
@@ -174,6 +182,12 @@ export abstract class ConnectorBase {
   abstract sync(input: SyncInput): Promise<Outcome>;
 
   async close(): Promise<void> {}
+}
+
+function definedHeaders(headers: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter((e): e is [string, string] => typeof e[1] === "string"),
+  );
 }
 
 export function pendingVia(

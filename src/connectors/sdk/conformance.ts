@@ -300,6 +300,58 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "should_verify_operator_pin_and_refuse_a_wrong_one",
+    needs: "consent",
+    async run(f) {
+      const c = f.connector;
+      const msisdn = f.payer("0010", nextPayer()).msisdn ?? "";
+      const start = await c.startConsent!({
+        attempt_id: attempt(f, "pin"),
+        msisdn,
+        amount: f.amount,
+        currency: f.currency,
+        description: "Conformance coins",
+      });
+      assert.equal(start.status, "pin_sent");
+      if (start.status !== "pin_sent") return;
+      assert.equal(start.next_action.type, "enter_pin");
+      assert.equal(
+        (await c.verifyConsent!({ consent_id: start.consent_id, pin: "9999" })).status,
+        "rejected",
+      );
+      assert.equal(
+        (await c.verifyConsent!({ consent_id: start.consent_id, pin: "1234" })).status,
+        "verified",
+      );
+    },
+  },
+  {
+    name: "should_report_prepaid_balance",
+    needs: "balance",
+    async run(f) {
+      const payer = f.payer("0010", nextPayer());
+      const b = await f.connector.balance!({ msisdn: payer.msisdn ?? "" });
+      assert.equal(b.status, "ok");
+      if (b.status === "ok") {
+        assert.equal(b.rating, "prepaid");
+        assert.equal(b.currency, f.currency);
+        assert.equal(b.balance, f.balance(payer));
+      }
+    },
+  },
+  {
+    name: "should_send_sms",
+    needs: "send_sms",
+    async run(f) {
+      const o = await f.connector.sendSms!({
+        attempt_id: attempt(f, "sms"),
+        msisdn: f.payer("0010", nextPayer()).msisdn ?? "",
+        text: "Thank you: 5.00 charged. Reply STOP to end.",
+      });
+      assert.equal(o.status, "sent");
+    },
+  },
+  {
     name: "should_treat_malformed_reply_as_unknown",
     async run(f) {
       const h = await f.hostile();

@@ -1,7 +1,7 @@
 import { type HttpRequest, type HttpResponse, sendHttp, type TlsOptions, TransportFailure } from "./http.ts";
 import { redactHeaders, redactText } from "./redact.ts";
 import { CircuitBreaker, DEFAULT_DEADLINE_MS, TokenBucket } from "./resilience.ts";
-import type { InteractionLog, Outcome } from "./types.ts";
+import { type InteractionLog, nullLog, type Outcome } from "./types.ts";
 
 /**
  * What every connector instance carries: its operator, the log sink, and the per-operator
@@ -174,7 +174,7 @@ export async function httpCall<T>(
       `unreadable_reply: ${error instanceof Error ? error.message.slice(0, 120) : "?"}`,
     );
   }
-  record(ctx, args, request, logResponse(response), result, started);
+  record(ctx, args, request, () => logResponse(response), result, started);
   return result;
 }
 
@@ -186,6 +186,8 @@ function record(
   result: unknown,
   startedMs: number,
 ): void {
+  // Redacting bodies costs regex passes over them: skip it when nobody listens.
+  if (ctx.log === nullLog) return;
   try {
     ctx.log.record({
       operator: ctx.operator,
@@ -193,7 +195,7 @@ function record(
       operation: args.operation,
       attempt_id: args.attempt_id,
       request: request ? logRequest(request) : undefined,
-      response,
+      response: typeof response === "function" ? response() : response,
       outcome: outcomeLabel(result),
       latency_ms: Math.round(performance.now() - startedMs),
     });

@@ -90,12 +90,14 @@ export function sendHttp(
       req.destroy();
     }, options.timeout_ms);
     req.on("socket", (socket) => {
-      // A reused keep-alive socket is already connected.
+      // A reused keep-alive socket is already connected. Over TLS the request can only have
+      // reached the operator after the handshake, so a refused client certificate is "not sent".
+      const ready = url.protocol === "https:" ? "secureConnect" : "connect";
       if (!socket.connecting) connected = true;
-      else socket.once("connect", () => (connected = true));
+      else socket.once(ready, () => (connected = true));
     });
     req.on("error", (error: NodeJS.ErrnoException) => {
-      const refused = !connected && CONNECT_ERRORS.has(error.code ?? "");
+      const refused = !connected && (CONNECT_ERRORS.has(error.code ?? "") || url.protocol === "https:");
       finish(new TransportFailure(refused ? "connect_failed" : "reset", error.code ?? error.message));
     });
     req.on("response", (res) => {

@@ -49,6 +49,6 @@ export function redactText(text: string): string {
       /("(?:[^"]*(?:password|secret|token|pin|cvc|api_key)[^"]*)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi,
       `$1"${REDACTED}"`,
     )
-    .replace(/\b((?:password|client_secret|access_token|pin|api_key)=)[^&\s]*/gi, `$1${REDACTED}`)
+    .replace(/\b((?:password|client_secret|access_token|token|pin|api_key)=)[^&\s]*/gi, `$1${REDACTED}`)
     .replace(/("number"\s*:\s*")\d{8,15}(\d{4}")/g, "$1****$2");
 }

@@ -92,7 +92,7 @@ export class SmppConnector extends ConnectorBase implements Connector {
   /** message_id → attempt_id, from submit_sm_resp. */
   private readonly attemptOfMessage = new Map<string, string>();
   /** Final receipts already applied, by message id: duplicates and late ENROUTEs stop here. */
-  private readonly settled = new Set<string>();
+  private readonly settled = new Map<string, Outcome>();
   duplicateReceipts = 0;
   lateReceipts = 0;
 
@@ -126,6 +126,8 @@ export class SmppConnector extends ConnectorBase implements Connector {
       s.on("deliver_sm", (pdu: PDU) => this.onDeliver(s, pdu));
       s.on("enquire_link", (pdu: PDU) => s.send(pdu.response()));
       s.on("connect", () => {
+        // Small PDUs in both directions: Nagle plus delayed ACKs would add ~40 ms per exchange.
+        s.socket.setNoDelay(true);
         const creds = this.options.operator.smpp;
         s.bind_transceiver(
           {
@@ -242,13 +244,16 @@ export class SmppConnector extends ConnectorBase implements Connector {
       const id = field(resp, "message_id");
       if (!id) outcome = { status: "unknown", reason: "no_message_id" };
       else {
-        const remaining = Math.max(0, deadline - (performance.now() - started));
+        // A replayed attempt gets the original message id: its receipt may already be settled.
+        const known = this.settled.get(id);
+        const remaining = known ? 0 : Math.max(0, deadline - (performance.now() - started));
         const wait = Math.min(remaining, this.options.callback_wait_ms ?? remaining);
-        outcome = (await this.receipts.wait(input.attempt_id, wait)) ?? {
-          status: "pending",
-          via: "receipt",
-          provider_reference: id,
-        };
+        outcome = known ??
+          (await this.receipts.wait(input.attempt_id, wait)) ?? {
+            status: "pending",
+            via: "receipt",
+            provider_reference: id,
+          };
         if (outcome.status !== "pending") this.receipts.forget(input.attempt_id);
       }
     }
@@ -301,10 +306,10 @@ export class SmppConnector extends ConnectorBase implements Connector {
       }
       const attempt_id = this.attemptOfMessage.get(id) ?? field(pdu, TLV_BILLING_REF.tag);
       if (!attempt_id) return;
-      this.settled.add(id);
-      if (this.settled.size > RECEIPTS_REMEMBERED_MAX)
-        this.settled.delete(this.settled.values().next().value ?? "");
       const outcome = this.receiptOutcome(attempt_id, id, state, parsed?.err ?? "000");
+      this.settled.set(id, outcome);
+      if (this.settled.size > RECEIPTS_REMEMBERED_MAX)
+        this.settled.delete(this.settled.keys().next().value ?? "");
       this.log(
         "receipt",
         attempt_id,
