@@ -31,7 +31,7 @@ const SEED = Number(process.env.BILLING_SIM_SEED ?? 20260301);
 const SUBSCRIPTIONS = Number(process.env.BILLING_SIM_SUBSCRIPTIONS ?? 10_000);
 const DAYS = Number(process.env.BILLING_SIM_DAYS ?? 90);
 const START_MS = Date.parse("2026-03-01T00:00:00Z");
-const STEP_MS = 30 * 60_000;
+const STEP_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
 
 /** Countries with DST in both hemispheres, fractional offsets, and none at all. */
@@ -136,7 +136,7 @@ async function build(): Promise<World> {
       .map((o) => o.id);
     operatorsByCountry.set(country, ops.length > 0 ? ops : [`${country}-sim`]);
     for (const op of operatorsByCountry.get(country)!) {
-      tps.set(op, between(random, 2, 20));
+      tps.set(op, between(random, 3, 30));
       if (random() < 0.5) balanceOperators.add(op);
     }
   }
