@@ -165,6 +165,18 @@ describe("subscriptions", () => {
     assert.equal(payments.body.data[0]?.subscription, created.body.id);
     const byCustomer = await get<{ data: Payment[] }>(`/v1/payments?customer=${c}`);
     assert.equal(byCustomer.body.data.length, 1);
+    const subsOfCustomer = await get<{ data: Sub[] }>(`/v1/subscriptions?customer=${c}&status=active`);
+    assert.deepEqual(
+      subsOfCustomer.body.data.map((s) => s.id),
+      [created.body.id],
+    );
+    // A renewal is an ordinary payment: it can be refunded.
+    const refund = await post<{ status: string }>("/v1/refunds", {
+      payment: payments.body.data[0]?.id,
+      amount: 50,
+    });
+    assert.equal(refund.status, 201, JSON.stringify(refund.body));
+    assert.equal(refund.body.status, "succeeded");
 
     // A week later at 23:00 Paris (22:00Z) is quiet hours: the charge waits for 08:00 local.
     clock.set(Date.parse("2026-03-09T22:00:00Z"));
