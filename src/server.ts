@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { billingJobs } from "./billing/index.ts";
 import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
@@ -53,6 +54,7 @@ export function workerJobs(services: Services): Job[] {
       busyThreshold: 1000,
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
+    ...billingJobs(services.billing),
   ];
 }
 

@@ -1,3 +1,4 @@
+import { type Billing, createBilling } from "./billing/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
 import { configureConnectors } from "./connectors/operators/index.ts";
 import { Customers } from "./customers/service.ts";
@@ -35,6 +36,7 @@ export interface Services {
   recorder: InteractionRecorder;
   /** Who hears about MO messages (a subscriber texting STOP). */
   moListeners: Set<MoListener>;
+  billing: Billing;
 }
 
 export function createServices(options: {
@@ -96,6 +98,7 @@ export function createServices(options: {
     payments,
     recorder,
     moListeners,
+    billing: createBilling({ db, ledger, clock, logger }),
   };
 }
 

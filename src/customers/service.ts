@@ -16,6 +16,7 @@ export interface CustomerInput {
   time_zone?: string;
   locale?: string;
   metadata?: Record<string, string>;
+  test_clock?: string;
 }
 
 interface CustomerRow {
@@ -29,6 +30,7 @@ interface CustomerRow {
   time_zone: string | null;
   locale: string | null;
   metadata: Record<string, string>;
+  test_clock_id?: string | null;
   created: Date;
 }
 
@@ -45,6 +47,7 @@ export function presentCustomer(c: CustomerRow) {
     time_zone: c.time_zone,
     locale: c.locale,
     metadata: c.metadata,
+    test_clock: c.test_clock_id ?? null,
   };
 }
 
@@ -91,6 +94,15 @@ export class Customers {
 
   async create(q: Queryable, scope: AuthScope, input: CustomerInput) {
     validate(input);
+    if (input.test_clock !== undefined) {
+      // Test clocks (billing) exist in test mode only; the customer's subscriptions run on its time.
+      const { rows } = await q.query(
+        "select 1 from test_clocks where id = $1 and merchant_id = $2 and mode = $3",
+        [input.test_clock, scope.merchantId, scope.mode],
+      );
+      if (rows.length === 0)
+        throw new ApiError("resource_missing", "test_clock", `No such test clock: '${input.test_clock}'.`);
+    }
     const nowMs = this.clock.nowMs();
     const row: CustomerRow = {
       id: newId("cus", nowMs),
@@ -103,11 +115,12 @@ export class Customers {
       time_zone: input.time_zone ?? null,
       locale: input.locale ?? null,
       metadata: input.metadata ?? {},
+      test_clock_id: input.test_clock ?? null,
       created: new Date(nowMs),
     };
     await q.query(
-      `insert into customers (id, merchant_id, mode, external_id, email, msisdn, country, time_zone, locale, metadata, created)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      `insert into customers (id, merchant_id, mode, external_id, email, msisdn, country, time_zone, locale, metadata, created, test_clock_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [
         row.id,
         row.merchant_id,
@@ -120,6 +133,7 @@ export class Customers {
         row.locale,
         JSON.stringify(row.metadata),
         row.created,
+        row.test_clock_id,
       ],
     );
     return presentCustomer(row);

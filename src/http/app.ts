@@ -19,6 +19,7 @@ import { idempotentPost, secretScope } from "./guards.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { apiKeyRoutes } from "./routes/api-keys.ts";
+import { billingRoutes } from "./routes/billing.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
 import { customerRoutes } from "./routes/customers.ts";
 import { interactionRoutes } from "./routes/interactions.ts";
@@ -218,6 +219,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
             ),
         }),
       );
+      await v1.register(billingRoutes(services));
     },
     { prefix: "/v1" },
   );

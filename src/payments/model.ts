@@ -65,6 +65,8 @@ export interface PaymentRow {
   updated: Date;
   provider_state: Record<string, unknown> | null;
   provider_reference: string | null;
+  /** Set on a subscription's charge attempts (billing). */
+  subscription_id?: string | null;
 }
 
 export type RefundStatus = "pending" | "succeeded" | "failed";
@@ -102,6 +104,7 @@ export function presentPayment(p: PaymentRow) {
     capture: p.capture_method,
     capture_before: p.capture_before ? iso(p.capture_before.getTime()) : null,
     customer: p.customer_id,
+    subscription: p.subscription_id ?? null,
     description: p.description,
     metadata: p.metadata,
     payment_method: p.payment_method,

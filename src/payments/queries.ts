@@ -25,7 +25,7 @@ export async function getPayment(ctx: PaymentsContext, scope: AuthScope, id: str
 export async function listPayments(
   ctx: PaymentsContext,
   scope: AuthScope,
-  filters: { status?: PaymentStatus; customer?: string },
+  filters: { status?: PaymentStatus; customer?: string; subscription?: string },
   list: ListParams,
 ) {
   const where = ["merchant_id = $1", "mode = $2"];
@@ -37,6 +37,10 @@ export async function listPayments(
   if (filters.customer) {
     params.push(filters.customer);
     where.push(`customer_id = $${params.length}`);
+  }
+  if (filters.subscription) {
+    params.push(filters.subscription);
+    where.push(`subscription_id = $${params.length}`);
   }
   const page = await listPage<PaymentRow>(ctx.db, "payments", where, params, list);
   return { rows: page.rows.map(presentPayment), hasMore: page.hasMore };

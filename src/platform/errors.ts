@@ -140,6 +140,17 @@ export const ERROR_CATALOGUE = {
     message: "The refund would take the refunded total past the captured amount.",
   },
   incorrect_pin: { status: 402, type: "payment_error", message: "The PIN is not correct." },
+  // Billing
+  subscription_unexpected_state: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The subscription is not in a state that allows this.",
+  },
+  test_clock_advancing: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The test clock is still advancing; wait until its status is ready.",
+  },
   // Ledger (business rejections reached from the API)
   ledger_rejected: {
     status: 409,

@@ -24,6 +24,11 @@ export const ID_PREFIXES = {
   attempt: "att",
   webhookAttempt: "wha",
   job: "job",
+  subscription: "sub",
+  product: "prod",
+  price: "price",
+  testClock: "clock",
+  dunningPolicy: "dpol",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

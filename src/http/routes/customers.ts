@@ -19,6 +19,7 @@ const CreateCustomerBody = Type.Object(
     time_zone: Type.Optional(Type.String({ maxLength: 64, description: "IANA time zone name" })),
     locale: Type.Optional(Type.String({ maxLength: 35 })),
     metadata: Type.Optional(Metadata),
+    test_clock: Type.Optional(Type.String({ maxLength: 64, description: "Test mode: a test clock's id" })),
   },
   { additionalProperties: false },
 );

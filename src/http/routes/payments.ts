@@ -87,6 +87,7 @@ const ListPaymentsQuery = Type.Composite(
     Type.Object({
       status: Type.Optional(StringEnum(STATUSES)),
       customer: Type.Optional(Type.String({ maxLength: 64 })),
+      subscription: Type.Optional(Type.String({ maxLength: 64 })),
     }),
   ],
   { additionalProperties: false },
@@ -119,11 +120,15 @@ export function paymentRoutes(services: Services) {
       { schema: { tags: ["payments"], querystring: ListPaymentsQuery } },
       async (request, reply) => {
         const scope = secretScope(request);
-        const query = request.query as ListParams & { status?: PaymentStatus; customer?: string };
+        const query = request.query as ListParams & {
+          status?: PaymentStatus;
+          customer?: string;
+          subscription?: string;
+        };
         const page = await listPayments(
           ctx,
           scope,
-          { status: query.status, customer: query.customer },
+          { status: query.status, customer: query.customer, subscription: query.subscription },
           query,
         );
         return sendJson(reply, 200, listBody(page.rows, page.hasMore));

@@ -1,0 +1,269 @@
+/**
+ * Billing run benchmark: N due subscriptions across 50 countries and 200 operators, charged by
+ * the scheduler against the instant simulated network, with 1, 2 and 4 worker processes sharing
+ * one database. Prints charges per second, duplicates and misses; never passes or fails.
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres node --import tsx bench/billing.ts --count 1000000
+ *   node --import tsx bench/billing.ts --count 20000          (embedded: one worker only)
+ *
+ * Options: --count N (default 1,000,000), --workers 1,2,4, --batch 500. The benchmark creates and
+ * drops its own database on the server.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { debtAccounts } from "../src/billing/engine.ts";
+import { type ResolvedRules, rulesFor } from "../src/billing/rules.ts";
+import { type BillingContext, runBillingBatch } from "../src/billing/scheduler.ts";
+import { listOperators } from "../src/connectors/operators/index.ts";
+import type { Db } from "../src/db/db.ts";
+import { openEmbedded } from "../src/db/embedded.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { openPostgres } from "../src/db/postgres.ts";
+import { Ledger } from "../src/ledger/ledger.ts";
+import { paymentAccounts } from "../src/payments/transitions.ts";
+import { printProfile, profiled } from "../test/billing/sim/profile.ts";
+import { InstantNetwork } from "../test/billing/sim/world.ts";
+
+const MONTH_MS = 31 * 86_400_000;
+const BASE_MS = Date.parse("2026-06-01T12:00:00Z");
+const MERCHANT = "mer_bench0000000000000000000000";
+const COUNTRIES_COUNT = 50;
+const OPERATORS_COUNT = 200;
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+/** 50 countries with operators in the registry, four operators each (synthetic ids where short). */
+function network(): {
+  countries: { code: string; currency: string; tz: string }[];
+  operators: { id: string; country: number }[];
+} {
+  const byCountry = new Map<string, string[]>();
+  for (const op of listOperators()) {
+    const list = byCountry.get(op.country) ?? [];
+    list.push(op.id);
+    byCountry.set(op.country, list);
+  }
+  const countries = [...byCountry.entries()]
+    .filter(([code]) => rulesFor(code, null).time_zone !== "UTC")
+    .slice(0, COUNTRIES_COUNT);
+  for (const [code, ops] of [...byCountry.entries()]) {
+    if (countries.length >= COUNTRIES_COUNT) break;
+    if (!countries.some(([c]) => c === code)) countries.push([code, ops]);
+  }
+  const operators: { id: string; country: number }[] = [];
+  for (let i = 0; i < OPERATORS_COUNT; i++) {
+    const ci = i % countries.length;
+    const ops = countries[ci]![1];
+    operators.push({ id: ops[Math.floor(i / countries.length)] ?? `${countries[ci]![0]}${i}`, country: ci });
+  }
+  const currencyOf = (code: string) => listOperators({ country: code })[0]?.currency ?? "USD";
+  return {
+    countries: countries.map(([code]) => ({
+      code,
+      currency: rulesFor(code, null).caps?.currency ?? currencyOf(code),
+      tz: rulesFor(code, null).time_zone,
+    })),
+    operators,
+  };
+}
+
+/** The bench measures throughput: windows always open, TPS high enough not to throttle. */
+function benchRules(country: string | null, operator: string | null): ResolvedRules {
+  const base = rulesFor(country, operator);
+  return {
+    ...base,
+    window_minutes: { start_minute: 0, end_minute: 1440 },
+    tps_max: 100_000,
+    min_interval_minutes: 0,
+  };
+}
+
+async function open(url: string | undefined, dataDir?: string): Promise<Db> {
+  if (url) return openPostgres({ url });
+  return openEmbedded(dataDir ? { dataDir } : {});
+}
+
+async function seed(db: Db, count: number): Promise<void> {
+  const { countries, operators } = network();
+  const ledger = new Ledger(db);
+  const currencies = [...new Set(countries.map((c) => c.currency))];
+  for (const currency of currencies) {
+    const p = paymentAccounts({ merchant_id: MERCHANT, mode: "test", provider: "sandbox", currency });
+    const d = debtAccounts({ merchant_id: MERCHANT, mode: "test", currency });
+    await ledger.ensureAccounts([p.clearing, p.available, d.debt, d.unbilled], BASE_MS);
+  }
+  const chunk = 100_000;
+  for (let from = 0; from < count; from += chunk) {
+    const to = Math.min(count, from + chunk) - 1;
+    await db.query(
+      `with ops as (select * from unnest($1::text[], $2::text[], $3::text[], $4::text[]) with ordinality as o (op, country, currency, tz, n))
+       insert into subscriptions (id, merchant_id, mode, customer_id, price_id, product_id, status, amount, currency, period,
+         country, operator, time_zone, payment_method, consent, anchor, created, updated)
+       select 'sub_bench' || lpad(i::text, 17, '0'), $5, 'test', 'cus_bench' || lpad(i::text, 17, '0'), 'price_bench', 'prod_bench',
+         'active', 50 + (i % 400), ops.currency, 'P1M', ops.country, ops.op, ops.tz,
+         jsonb_build_object('type', 'sandbox', 'scenario', 'approve', 'operator', ops.op),
+         jsonb_build_object('method', 'web', 'recorded_at', '2026-05-01T00:00:00Z'),
+         $6::timestamptz, $6::timestamptz, $6::timestamptz
+       from generate_series($7::int, $8::int) as i join ops on ops.n = (i % ${OPERATORS_COUNT}) + 1`,
+      [
+        operators.map((o) => o.id),
+        operators.map((o) => countries[o.country]!.code),
+        operators.map((o) => countries[o.country]!.currency),
+        operators.map((o) => countries[o.country]!.tz),
+        MERCHANT,
+        new Date(BASE_MS - 3_600_000),
+        from,
+        to,
+      ],
+    );
+    await db.query(
+      `insert into billing_jobs (subscription_id, merchant_id, mode, clock_key, run_at, created)
+       select 'sub_bench' || lpad(i::text, 17, '0'), $1, 'test', '', $2::timestamptz, $2::timestamptz
+       from generate_series($3::int, $4::int) as i`,
+      [MERCHANT, new Date(BASE_MS - 3_600_000), from, to],
+    );
+  }
+}
+
+/** One worker process: runs batches at the bench clock until nothing is due; prints its counts. */
+async function worker(): Promise<void> {
+  const url = arg("url", "");
+  const runBase = Number(arg("now", String(BASE_MS)));
+  const batch = Number(arg("batch", "500"));
+  const raw = await openPostgres({ url, poolSizeMax: 2 });
+  const db = process.env.BENCH_PROFILE ? profiled(raw) : raw;
+  const startedMs = Date.now();
+  const ctx: BillingContext = {
+    db,
+    ledger: new Ledger(db),
+    clock: { nowMs: () => runBase + (Date.now() - startedMs) },
+    chargers: new Map([["sandbox", new InstantNetwork()]]),
+    rules: benchRules,
+  };
+  let charged = 0;
+  // Done when nothing is due within the hour: deferred charges (a busy operator second) come back
+  // within seconds, the next periods a month later.
+  for (;;) {
+    const r = await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs(), batchSize: batch });
+    charged += r.succeeded;
+    if (r.claimed > 0) continue;
+    const { rows } = await db.query(
+      "select 1 from billing_jobs where clock_key = '' and run_at <= $1 limit 1",
+      [new Date(runBase + 3_600_000)],
+    );
+    if (rows.length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await db.close();
+  if (process.env.BENCH_PROFILE) {
+    printProfile((line) => process.stderr.write(`${line}\n`));
+  }
+  process.stdout.write(`${JSON.stringify({ charged })}\n`);
+}
+
+function runWorker(url: string, nowMs: number, batch: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        fileURLToPath(import.meta.url),
+        "--worker",
+        "--url",
+        url,
+        "--now",
+        String(nowMs),
+        "--batch",
+        String(batch),
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`worker exited with ${code}`));
+      resolve((JSON.parse(out.trim().split("\n").pop() ?? "{}") as { charged: number }).charged);
+    });
+  });
+}
+
+async function audit(db: Db, period: number, count: number): Promise<{ duplicates: number; misses: number }> {
+  const { rows } = await db.query<{ duplicates: bigint; misses: bigint }>(
+    `select
+       (select count(*) from (select subscription_id from payments where billing_period = $1 and status = 'succeeded'
+          group by subscription_id having count(*) > 1) d)::bigint as duplicates,
+       ($2::bigint - (select count(distinct subscription_id) from payments where billing_period = $1 and status = 'succeeded'))::bigint as misses`,
+    [period, count],
+  );
+  return { duplicates: Number(rows[0]!.duplicates), misses: Number(rows[0]!.misses) };
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--worker")) return worker();
+  const count = Number(arg("count", "1000000"));
+  const batch = Number(arg("batch", "500"));
+  const serverUrl = process.env.DATABASE_URL;
+  const workerCounts = serverUrl ? arg("workers", "1,2,4").split(",").map(Number) : [1];
+  let url: string | undefined;
+  let dbName = "";
+  let admin: Db | undefined;
+  if (serverUrl) {
+    admin = await openPostgres({ url: serverUrl, poolSizeMax: 1 });
+    dbName = `centime_bench_${randomBytes(4).toString("hex")}`;
+    await admin.query(`create database ${dbName}`);
+    const u = new URL(serverUrl);
+    u.pathname = `/${dbName}`;
+    url = u.toString();
+  }
+  const db = await open(url);
+  await migrate(db);
+  const seedStart = performance.now();
+  await seed(db, count);
+  console.log(
+    `billing bench on ${serverUrl ? "PostgreSQL" : "the embedded database"}: ${count} due subscriptions, ` +
+      `${COUNTRIES_COUNT} countries, ${OPERATORS_COUNT} operators; seeded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`,
+  );
+  // Each run charges the next period: the clock moves a month per run.
+  for (const [run, workers] of workerCounts.entries()) {
+    const nowMs = BASE_MS + run * MONTH_MS;
+    const start = performance.now();
+    let charged = 0;
+    if (url) {
+      const counts = await Promise.all(Array.from({ length: workers }, () => runWorker(url!, nowMs, batch)));
+      charged = counts.reduce((a, b) => a + b, 0);
+    } else {
+      const ctx: BillingContext = {
+        db,
+        ledger: new Ledger(db),
+        clock: { nowMs: () => nowMs },
+        chargers: new Map([["sandbox", new InstantNetwork()]]),
+        rules: benchRules,
+      };
+      for (;;) {
+        const r = await runBillingBatch(ctx, { nowMs, batchSize: batch });
+        charged += r.succeeded;
+        if (r.claimed === 0) break;
+      }
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const { duplicates, misses } = await audit(db, run, count);
+    console.log(
+      `  ${workers} worker${workers === 1 ? " " : "s"}: ${charged} charges in ${seconds.toFixed(1)} s = ` +
+        `${Math.round(charged / seconds)} charges/s; duplicates ${duplicates}, misses ${misses}`,
+    );
+  }
+  await db.close();
+  if (admin) {
+    await admin.query(`drop database if exists ${dbName} with (force)`);
+    await admin.close();
+  }
+}
+
+await main();
