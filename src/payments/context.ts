@@ -3,7 +3,6 @@ import type { Db, Queryable } from "../db/db.ts";
 import { type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
-import { completeIdempotencyRecords } from "../idempotency/store.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
 import { INSERT_TRANSFERS_SQL, type Ledger, UPSERT_BALANCES_SQL } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
@@ -144,38 +143,61 @@ export async function persistTransition(
   nowMs: number,
 ): Promise<void> {
   const p = transition.payment;
-  await tx.query(
-    `update payments set status = $2, amount_captured = $3, amount_refunded = $4, amount_refund_reserved = $5,
-       next_action = $6, failure_code = $7, failure_message = $8, pin_attempts = $9, hold_transfer_id = $10,
-       capture_before = $11, reconcile_after = $12, updated = $13, provider_state = $14, provider_reference = $15
-     where id = $1`,
-    [
-      p.id,
-      p.status,
-      p.amount_captured,
-      p.amount_refunded,
-      p.amount_refund_reserved,
-      p.next_action === null ? null : JSON.stringify(p.next_action),
-      p.failure_code,
-      p.failure_message,
-      p.pin_attempts,
-      p.hold_transfer_id,
-      p.capture_before,
-      p.reconcile_after,
-      p.updated,
-      p.provider_state === null ? null : JSON.stringify(p.provider_state),
-      p.provider_reference,
-    ],
-  );
-  await insertRows(tx, "provider_interactions", interactions);
-  await insertRows(tx, "events", paymentEvents(p, transition.events, nowMs));
-  await applyJournal(ctx, tx, transition.transfers, nowMs);
+  // Movements that need reads or locks (resolving a hold) are decided first; fresh ones are
+  // written by the one statement below with everything else.
+  let transfersJson = "[]";
+  let balancesJson = "[]";
+  if (transition.transfers.length > 0) {
+    const plan = ctx.ledger.planAppend(transition.transfers, { nowMs });
+    if (plan && plan.results.every((r) => r === "ok")) {
+      transfersJson = plan.transfersJson;
+      balancesJson = plan.balancesJson;
+    } else {
+      await applyJournal(ctx, tx, transition.transfers, nowMs);
+    }
+  }
   // A creation whose provider was still being asked when the request ended (or crashed) gets
   // its idempotency record completed with the state it settled in.
-  if (transition.payment.status !== "processing") {
-    await completeIdempotencyRecords(tx, p.id, 201, JSON.stringify(presentPayment(p)));
-  }
+  const settled = p.status !== "processing";
+  await tx.query(PERSIST_TRANSITION_SQL, [
+    p.id,
+    p.status,
+    p.amount_captured,
+    p.amount_refunded,
+    p.amount_refund_reserved,
+    p.next_action === null ? null : JSON.stringify(p.next_action),
+    p.failure_code,
+    p.failure_message,
+    p.pin_attempts,
+    p.hold_transfer_id,
+    p.capture_before,
+    p.reconcile_after,
+    p.updated,
+    p.provider_state === null ? null : JSON.stringify(p.provider_state),
+    p.provider_reference,
+    rowsToJson(interactions),
+    rowsToJson(paymentEvents(p, transition.events, nowMs)),
+    transfersJson,
+    balancesJson,
+    settled,
+    settled ? JSON.stringify(presentPayment(p)) : null,
+  ]);
 }
+
+/** One round trip for a payment's transition: the row, its log, its events, its money, its key. */
+const PERSIST_TRANSITION_SQL = `with payment as (
+    update payments set status = $2, amount_captured = $3, amount_refunded = $4, amount_refund_reserved = $5,
+      next_action = $6, failure_code = $7, failure_message = $8, pin_attempts = $9, hold_transfer_id = $10,
+      capture_before = $11, reconcile_after = $12, updated = $13, provider_state = $14, provider_reference = $15
+    where id = $1),
+  interactions as (${insertRowsSql("provider_interactions").replace("$1", "$16")}),
+  events as (${insertRowsSql("events").replace("$1", "$17")}),
+  transfers as (${INSERT_TRANSFERS_SQL.replace("$1", "$18")}),
+  balances as (${UPSERT_BALANCES_SQL.replace("$1", "$19")}),
+  idempotency as (
+    update idempotency_keys set status_code = 201, response_body = $21
+    where $20::boolean and resource_id = $1 and status_code is null)
+  select 1`;
 
 export async function applyJournal(
   ctx: PaymentsContext,
