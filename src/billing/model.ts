@@ -72,6 +72,28 @@ export interface SubscriptionRow {
   updated: Date;
 }
 
+/** The schedule of a subscription never charged yet: period 0 starts at `anchor`, nothing owed. */
+export function unchargedSchedule(anchor: Date) {
+  return {
+    pin_attempts: 0,
+    anchor,
+    period_index: 0,
+    current_period_start: null,
+    current_period_end: null,
+    trial_end: null,
+    retry_count: 0,
+    retry_started: null,
+    ladder_step: 0,
+    debt: 0n,
+    debt_since: null,
+    last_charge_at: null,
+    last_reminder_at: null,
+    charges_succeeded: 0,
+    cancel_reason: null,
+    canceled_at: null,
+  } satisfies Partial<SubscriptionRow>;
+}
+
 export interface JobRow {
   subscription_id: string;
   merchant_id: string;

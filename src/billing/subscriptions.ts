@@ -23,6 +23,7 @@ import {
   type SubscriptionMethod,
   type SubscriptionRow,
   type SubscriptionStatus,
+  unchargedSchedule,
 } from "./model.ts";
 import { rulesFor } from "./rules.ts";
 import type { BillingContext } from "./scheduler.ts";
@@ -187,22 +188,7 @@ export async function createSubscription(
           enter_pin: { attempts_remaining: LIMITS.pin_attempts_max, pin_length: rules.pin_length_min },
         }
       : null,
-    pin_attempts: 0,
-    anchor: now,
-    period_index: 0,
-    current_period_start: null,
-    current_period_end: null,
-    trial_end: null,
-    retry_count: 0,
-    retry_started: null,
-    ladder_step: 0,
-    debt: 0n,
-    debt_since: null,
-    last_charge_at: null,
-    last_reminder_at: null,
-    charges_succeeded: 0,
-    cancel_reason: null,
-    canceled_at: null,
+    ...unchargedSchedule(now),
     test_clock_id: customer.test_clock_id,
     metadata: input.metadata ?? {},
     created: now,

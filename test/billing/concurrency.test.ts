@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { ChargeRequest, ChargeResult, SubscriptionCharger } from "../../src/billing/charger.ts";
 import { debtAccounts, SYNC_AFTER_MS } from "../../src/billing/engine.ts";
-import type { SubscriptionRow } from "../../src/billing/model.ts";
+import { type SubscriptionRow, unchargedSchedule } from "../../src/billing/model.ts";
 import { type ResolvedRules, rulesFor } from "../../src/billing/rules.ts";
 import { type BillingContext, runBillingBatch } from "../../src/billing/scheduler.ts";
 import { insertInto } from "../../src/billing/sql.ts";
@@ -149,22 +149,7 @@ async function seed(merchantId: string): Promise<void> {
       payment_method: { type: "sandbox", scenario: "approve" },
       consent: { method: "web", recorded_at: at.toISOString() },
       next_action: null,
-      pin_attempts: 0,
-      anchor: at,
-      period_index: 0,
-      current_period_start: null,
-      current_period_end: null,
-      trial_end: null,
-      retry_count: 0,
-      retry_started: null,
-      ladder_step: 0,
-      debt: 0n,
-      debt_since: null,
-      last_charge_at: null,
-      last_reminder_at: null,
-      charges_succeeded: 0,
-      cancel_reason: null,
-      canceled_at: null,
+      ...unchargedSchedule(at),
       test_clock_id: null,
       metadata: {},
       created: at,

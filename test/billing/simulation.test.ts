@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { debtAccounts } from "../../src/billing/engine.ts";
-import type { SubscriptionRow } from "../../src/billing/model.ts";
+import { type SubscriptionRow, unchargedSchedule } from "../../src/billing/model.ts";
 import { DEFAULT_DUNNING_POLICY } from "../../src/billing/policy.ts";
 import { type ResolvedRules, rulesFor } from "../../src/billing/rules.ts";
 import { type BillingContext, runDueBilling } from "../../src/billing/scheduler.ts";
@@ -269,22 +269,8 @@ async function build(): Promise<World> {
         payment_method: { type: "sandbox", scenario: "approve", operator },
         consent: { method: "web", recorded_at: new Date(createdMs).toISOString() },
         next_action: null,
-        pin_attempts: 0,
-        anchor: new Date(anchorMs),
-        period_index: 0,
-        current_period_start: null,
-        current_period_end: null,
+        ...unchargedSchedule(new Date(anchorMs)),
         trial_end: trial > 0 ? new Date(anchorMs) : null,
-        retry_count: 0,
-        retry_started: null,
-        ladder_step: 0,
-        debt: 0n,
-        debt_since: null,
-        last_charge_at: null,
-        last_reminder_at: null,
-        charges_succeeded: 0,
-        cancel_reason: null,
-        canceled_at: null,
         test_clock_id: null,
         metadata: {},
         created: new Date(createdMs),
