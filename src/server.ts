@@ -55,6 +55,7 @@ export function workerJobs(services: Services): Job[] {
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
     ...billingJobs(services.billing),
+    ...services.checkout.jobs(),
   ];
 }
 

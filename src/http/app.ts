@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import { CHECKOUT_CATALOGUES, checkoutRoutes } from "../checkout/index.ts";
 import { migrationState } from "../db/migrate.ts";
 import { webhookRoutes } from "../events/routes.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
@@ -188,6 +189,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     secureCookies: (services.config.publicUrl ?? "").startsWith("https:"),
   };
   await app.register(pagesSurface(pageSecurity, homePage));
+  await app.register(
+    pagesSurface({ ...pageSecurity, catalogues: CHECKOUT_CATALOGUES }, services.checkout.pages),
+  );
+  await app.register(services.checkout.embedScript);
 
   const limiter = new RateLimiter(services.config.rateLimitPerSecond, services.config.rateLimitBurst);
   await app.register(
@@ -229,6 +234,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
         }),
       );
       await v1.register(billingRoutes(services));
+      await v1.register(checkoutRoutes(services, services.checkout.ctx));
     },
     { prefix: "/v1" },
   );

@@ -39,6 +39,8 @@ export interface PageHelpers {
   scripts: readonly string[];
   /** Extra stylesheets by asset name. */
   styles: readonly string[];
+  /** Seconds after which the page reloads itself (`<meta http-equiv="refresh">`), if set. */
+  refreshSeconds: number | null;
 }
 
 export function pageHelpers(input: {
@@ -50,6 +52,7 @@ export function pageHelpers(input: {
   htmx?: boolean;
   scripts?: readonly string[];
   styles?: readonly string[];
+  refreshSeconds?: number | undefined;
 }): PageHelpers {
   const { locale } = input;
   return {
@@ -64,6 +67,7 @@ export function pageHelpers(input: {
     htmx: input.htmx ?? false,
     scripts: input.scripts ?? [],
     styles: input.styles ?? [],
+    refreshSeconds: input.refreshSeconds ?? null,
   };
 }
 
