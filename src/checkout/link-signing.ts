@@ -46,7 +46,8 @@ const SIGNED_PARAMS = ["amount", "currency", "expires", "kid", "sig"] as const;
 const UNSIGNED_PARAMS = new Set(["lang"]);
 const ID_PATTERN = /^plink_[0-9a-z]{26}$/;
 const KID_PATTERN = /^k[0-9a-z]{4,40}$/;
-const SIGNATURE_BYTES = 32;
+/** 32 bytes of HMAC-SHA256 in unpadded base64url. */
+const SIGNATURE_CHARS = 43;
 
 export function newLinkKey(kid: string): LinkKey {
   return { kid, secret: randomBytes(32), retiresAtMs: null };
@@ -122,9 +123,10 @@ export function verifyLink(
     currency,
     expiresAtSeconds: expires === "" ? null : Number(expires),
   };
-  const given = Buffer.from(sig, "base64url");
-  const expected = mac(key, terms);
-  if (given.length !== SIGNATURE_BYTES || !timingSafeEqual(given, expected)) return tampered;
+  // Compared as text: base64url's last character has spare bits, and decoding would accept several
+  // spellings of one signature. Only the canonical one passes.
+  const expected = Buffer.from(mac(key, terms).toString("base64url"));
+  if (expected.length !== SIGNATURE_CHARS || !timingSafeEqual(Buffer.from(sig), expected)) return tampered;
   if (terms.expiresAtSeconds !== null && terms.expiresAtSeconds * 1000 <= nowMs)
     return { ok: false, reason: "expired" };
   return { ok: true, terms, kid };
