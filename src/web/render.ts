@@ -39,7 +39,11 @@ export interface PageHelpers {
   scripts: readonly string[];
   /** Extra stylesheets by asset name. */
   styles: readonly string[];
-  /** Seconds after which the page reloads itself (`<meta http-equiv="refresh">`), if set. */
+  /**
+   * Seconds after which a page without scripts reloads itself (`<meta http-equiv="refresh">` inside
+   * `<noscript>`: with scripts on, the page's script polls instead and no timed reload surprises
+   * the reader, WCAG 2.2.1).
+   */
   refreshSeconds: number | null;
 }
 

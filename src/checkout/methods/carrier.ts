@@ -255,7 +255,8 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const raw = (body.msisdn ?? "").trim();
     const parsed =
       raw.length <= 32 ? parsePhoneNumberFromString(raw, defaultCountry(view, request) ?? "GB") : undefined;
-    if (!parsed?.isPossible())
+    // Valid for the country's numbering plan, not merely of a possible length.
+    if (!parsed?.isValid())
       return renderEntry(kit, reply, view, request, { error: "carrier.error.msisdn_format", value: raw });
     const operator = body.operator && /^[0-9]{5,6}$/.test(body.operator) ? body.operator : null;
     return begin(kit, request, reply, view, { msisdn: parsed.number, operator, confirmed });
@@ -312,7 +313,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     );
     if (!limit.allowed) return tooMany(kit, reply, view, limit.retryAfterSeconds);
     const scope = { merchantId: view.session.merchant_id, mode: view.session.mode };
-    let answer: { statusCode: number };
+    let answer: { statusCode: number; body: string };
     try {
       answer = await confirmPayment(ctx.payments, scope, payment.id, { pin }, undefined);
     } catch (error) {
@@ -325,10 +326,11 @@ function register(pages: FastifyInstance, kit: PageKit): void {
       await kit.step(view, "pin_rejected", details);
       return reply.redirect(`${base(view)}/carrier/pin?error=incorrect`, 303);
     }
+    const confirmed = JSON.parse(answer.body) as { status?: string };
+    if (confirmed.status === "succeeded" || confirmed.status === "processing")
+      await kit.step(view, "pin_accepted", details);
     const followed = await followPayment(ctx, view.session.id, payment.id);
     view.session = followed.session;
-    if (followed.payment.status === "succeeded" || followed.payment.status === "processing")
-      await kit.step(view, "pin_accepted", details);
     if (followed.session.status === "complete") {
       const { rows } = await ctx.db.query<{ id: string }>(
         "select id from checkout_payer_consents where session_id = $1 order by id desc limit 1",
