@@ -1,7 +1,6 @@
-import { Type } from "@sinclair/typebox";
+import { type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { PriceInput, ProductInput } from "../../billing/catalog.ts";
-import { SANDBOX_SUBSCRIPTION_SCENARIOS } from "../../billing/charger.ts";
 import {
   advanceTestClock,
   createTestClock,
@@ -88,27 +87,6 @@ const PriceBody = Type.Object(
   { additionalProperties: false },
 );
 
-const SandboxMethod = Type.Object(
-  {
-    type: Type.Literal("sandbox"),
-    scenario: StringEnum(SANDBOX_SUBSCRIPTION_SCENARIOS),
-    operator: Type.Optional(Operator),
-    msisdn: Type.Optional(Msisdn),
-    balance: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999_999_999 })),
-  },
-  { additionalProperties: false, description: "Test mode only: the scenario drives every charge." },
-);
-const CarrierMethod = Type.Object(
-  { type: Type.Literal("carrier"), msisdn: Msisdn, operator: Type.Optional(Operator) },
-  { additionalProperties: false, description: "Direct carrier billing on the subscriber's phone bill." },
-);
-const SubscriptionMethod = Type.Unsafe({
-  type: "object",
-  discriminator: { propertyName: "type" },
-  required: ["type"],
-  oneOf: [SandboxMethod, CarrierMethod],
-});
-
 const ConsentBody = Type.Object(
   {
     method: StringEnum(["web", "mo", "header_enrichment", "pin", "operator_page", "api"] as const),
@@ -120,16 +98,18 @@ const ConsentBody = Type.Object(
   { additionalProperties: false, description: "How and where the subscriber agreed (kept as evidence)." },
 );
 
-const SubscriptionBody = Type.Object(
-  {
-    customer: ObjectId,
-    price: ObjectId,
-    payment_method: SubscriptionMethod,
-    consent: Type.Optional(ConsentBody),
-    metadata: Type.Optional(Metadata),
-  },
-  { additionalProperties: false },
-);
+/** `payment_method` is any registered provider's subscription schema (the one registry). */
+const SubscriptionBody = (paymentMethod: TSchema) =>
+  Type.Object(
+    {
+      customer: ObjectId,
+      price: ObjectId,
+      payment_method: paymentMethod,
+      consent: Type.Optional(ConsentBody),
+      metadata: Type.Optional(Metadata),
+    },
+    { additionalProperties: false },
+  );
 
 const STATUSES = ["incomplete", "trialing", "active", "past_due", "paused", "canceled"] as const;
 
@@ -163,6 +143,7 @@ const idOf = (request: FastifyRequest) => (request.params as { id: string }).id;
 /** Catalog, subscriptions, dunning policies, MO messages and test clocks. */
 export function billingRoutes(services: Services & { billing: Billing }) {
   const { context: ctx, catalog } = services.billing;
+  const subscriptionBody = SubscriptionBody(services.payments.providers.methodSchema("subscription"));
   /** A write in its own transaction with the Idempotency-Key claimed in it. */
   const write = (
     scope: AuthScope,
@@ -288,7 +269,7 @@ export function billingRoutes(services: Services & { billing: Billing }) {
     // Subscriptions ---------------------------------------------------------------------------
     app.post(
       "/subscriptions",
-      { schema: { tags: ["billing"], body: SubscriptionBody } },
+      { schema: { tags: ["billing"], body: subscriptionBody } },
       async (request, reply) => {
         const scope = secretScope(request);
         return idempotentPost(services, request, reply, scope, (idem) =>

@@ -1,10 +1,10 @@
-import { Type } from "@sinclair/typebox";
+import { type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { cancelPayment, capturePayment } from "../../payments/capture.ts";
 import { confirmPayment } from "../../payments/confirm.ts";
 import { type CreatePaymentInput, createPayment } from "../../payments/create.ts";
 import type { PaymentStatus } from "../../payments/model.ts";
-import { presentPayment, SANDBOX_SCENARIOS } from "../../payments/model.ts";
+import { presentPayment } from "../../payments/model.ts";
 import { getPayment, listPayments, paymentTimeline } from "../../payments/queries.ts";
 import { LIMITS } from "../../platform/limits.ts";
 import type { Services } from "../../services.ts";
@@ -13,64 +13,20 @@ import { idempotentPost, secretScope } from "../guards.ts";
 import { type ListParams, listBody } from "../lists.ts";
 import { Amount, Currency, IdParams, ListQuery, Metadata, StringEnum, Text } from "../schemas.ts";
 
-const SandboxMethod = Type.Object(
-  {
-    type: Type.Literal("sandbox"),
-    scenario: StringEnum(SANDBOX_SCENARIOS),
-  },
-  { additionalProperties: false, description: "Test mode only: drives the built-in simulated provider." },
-);
-
-const CarrierMethod = Type.Object(
-  {
-    type: Type.Literal("carrier"),
-    msisdn: Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$", description: "The payer's number in E.164." }),
-    operator: Type.Optional(
-      Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC; found by lookup when absent." }),
-    ),
-    flow: Type.Optional(
-      Type.Literal("mo", {
-        description: "The payer texts a keyword to the operator's shortcode (next_action send_mo).",
-      }),
-    ),
-  },
-  {
-    additionalProperties: false,
-    description: "Charged to the payer's phone bill or prepaid balance through the operator.",
-  },
-);
-
-const CardMethod = Type.Object(
-  {
-    type: Type.Literal("card"),
-    number: Type.String({ minLength: 12, maxLength: 23 }),
-    exp_month: Type.Integer({ minimum: 1, maximum: 12 }),
-    exp_year: Type.Integer({ minimum: 2000, maximum: 2100 }),
-    cvc: Type.String({ pattern: "^[0-9]{3,4}$" }),
-  },
-  { additionalProperties: false, description: "A card, through the card PSP; never stored." },
-);
-
-const PaymentMethodSchema = Type.Unsafe({
-  type: "object",
-  discriminator: { propertyName: "type" },
-  required: ["type"],
-  oneOf: [SandboxMethod, CarrierMethod, CardMethod],
-  description: "A tagged object: `type` says which kind of payment method it is.",
-});
-
-export const CreatePaymentBody = Type.Object(
-  {
-    amount: Amount,
-    currency: Currency,
-    payment_method: PaymentMethodSchema,
-    customer: Type.Optional(Type.String({ maxLength: 64 })),
-    description: Type.Optional(Text(LIMITS.description_length_max)),
-    capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
-    metadata: Type.Optional(Metadata),
-  },
-  { additionalProperties: false },
-);
+/** `payment_method` is any registered provider's payment schema (the one registry). */
+const CreatePaymentBody = (paymentMethod: TSchema) =>
+  Type.Object(
+    {
+      amount: Amount,
+      currency: Currency,
+      payment_method: paymentMethod,
+      customer: Type.Optional(Type.String({ maxLength: 64 })),
+      description: Type.Optional(Text(LIMITS.description_length_max)),
+      capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
+      metadata: Type.Optional(Metadata),
+    },
+    { additionalProperties: false },
+  );
 
 const STATUSES = [
   "requires_action",
@@ -97,10 +53,11 @@ const Payment = Type.Object({}, { additionalProperties: true, description: "A pa
 
 export function paymentRoutes(services: Services) {
   const ctx = services.payments;
+  const createPaymentBody = CreatePaymentBody(ctx.providers.methodSchema("payment"));
   return async (app: FastifyInstance) => {
     app.post(
       "/payments",
-      { schema: { tags: ["payments"], body: CreatePaymentBody, response: { 201: Payment } } },
+      { schema: { tags: ["payments"], body: createPaymentBody, response: { 201: Payment } } },
       async (request, reply) => {
         const scope = secretScope(request);
         return idempotentPost(services, request, reply, scope, (idem) =>
