@@ -20,8 +20,8 @@ import {
   ProductBody,
   ProductsQuery,
   ProductUpdateBody,
-  subscriptionBody,
   SubscriptionsQuery,
+  subscriptionBody,
 } from "./schemas.ts";
 import {
   cancelSubscription,

@@ -22,8 +22,8 @@ import { cancelPayment, capturePayment } from "./capture.ts";
 import { confirmPayment } from "./confirm.ts";
 import type { PaymentsContext } from "./context.ts";
 import { createPayment } from "./create.ts";
-import type { PaymentMethodInput } from "./provider.ts";
 import { presentPayment } from "./model.ts";
+import type { PaymentMethodInput } from "./provider.ts";
 import {
   getPayment,
   getRefund,
