@@ -31,7 +31,7 @@ export { deliverDueFulfilments, type FulfilmentSender } from "./fulfilment.ts";
 export { sweepSessions } from "./jobs.ts";
 export { signLinkPath, verifyLink } from "./link-signing.ts";
 export type { ReceiptSender } from "./receipts.ts";
-export { checkoutRoutes } from "./routes.ts";
+export { checkoutRoutes, checkoutSessionCreateRoutes, linkKeyRoutes } from "./routes.ts";
 
 registerMethod(carrierMethod);
 registerMethod(cardMethod);

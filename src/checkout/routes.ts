@@ -1,16 +1,21 @@
 import { type TSchema, Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
-import { sendJson } from "../http/app.ts";
-import { idempotentPost, requireAdmin, secretScope } from "../http/guards.ts";
-import { listBody } from "../http/lists.ts";
-import { IdParams, ListQuery, Metadata, objectSchema, StringEnum, Text } from "../http/schemas.ts";
-import { idempotentTransaction } from "../idempotency/transaction.ts";
+import {
+  type Api,
+  IdParams,
+  ListQuery,
+  listBody,
+  Metadata,
+  objectSchema,
+  type Routes,
+  StringEnum,
+  sendJson,
+  Text,
+} from "../http/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { AMOUNT_MAX, knownCurrencies } from "../platform/money.ts";
-import type { AuthScope } from "../platform/scope.ts";
-import type { Services } from "../services.ts";
 import { type AppInput, createApp, getApp, listApps } from "./apps.ts";
 import { expireSession } from "./attempts.ts";
 import { addProductCodes, productCodeCounts } from "./codes.ts";
@@ -151,40 +156,29 @@ const LinkOut = objectSchema("payment_link", {
 const List = (item: TSchema) =>
   Type.Object({ object: Type.Literal("list"), data: Type.Array(item), has_more: Type.Boolean() });
 
-/** A secret key, or (for creating sessions only) a publishable key of the same merchant. */
-function sessionCaller(request: FastifyRequest): { scope: AuthScope; caller: "secret" | "publishable" } {
-  const auth = request.auth;
-  if (auth.kind !== "merchant")
-    throw new ApiError("secret_key_required", undefined, "Use a merchant's secret or publishable key.");
+/** What every checkout route shares: sessions shown with their steps, writes through the key gate. */
+function helpers(app: Api, ctx: CheckoutContext) {
   return {
-    scope: { merchantId: auth.merchantId, mode: auth.mode },
-    caller: auth.keyType === "publishable" ? "publishable" : "secret",
+    present: async (rows: SessionRow[]) => {
+      const steps = await stepsOf(
+        ctx.db,
+        rows.map((r) => r.id),
+      );
+      return rows.map((r) => presentSession(r, sessionUrl(ctx, r.id), steps.get(r.id) ?? []));
+    },
+    write: (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      status: number,
+      work: (tx: Queryable) => Promise<unknown>,
+    ) => app.writes.transaction(request, reply, { status, work: (tx) => work(tx) }),
   };
 }
 
-export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
-  const present = async (rows: SessionRow[]) => {
-    const steps = await stepsOf(
-      ctx.db,
-      rows.map((r) => r.id),
-    );
-    return rows.map((r) => presentSession(r, sessionUrl(ctx, r.id), steps.get(r.id) ?? []));
-  };
-  const write = (
-    request: FastifyRequest,
-    reply: Parameters<typeof idempotentPost>[2],
-    scope: AuthScope,
-    status: number,
-    work: (tx: Queryable) => Promise<unknown>,
-  ) =>
-    idempotentPost(services, request, reply, scope, (idem) =>
-      idempotentTransaction(ctx.db, ctx.clock, scope, idem, async (tx) => ({
-        statusCode: status,
-        body: JSON.stringify(await work(tx)),
-      })),
-    );
-
-  return async (app: FastifyInstance) => {
+/** Apps, sessions (reading, expiring), links, codes and receipts: the secret-key surface. */
+export const checkoutRoutes: Routes<CheckoutContext> = async (app, ctx) => {
+  const { present, write } = helpers(app, ctx);
+  {
     const tags = ["checkout"];
 
     app.post(
@@ -200,8 +194,8 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
-        return write(request, reply, scope, 201, async (tx) =>
+        const scope = request.scope;
+        return write(request, reply, 201, async (tx) =>
           presentApp(await createApp(ctx, tx, scope, request.body as AppInput), { withSecret: true }),
         );
       },
@@ -218,7 +212,7 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         return sendJson(
           reply,
           200,
@@ -238,7 +232,7 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const page = await listApps(ctx.db, scope, request.query as ListParams);
         return sendJson(
           reply,
@@ -251,25 +245,6 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
       },
     );
 
-    app.post(
-      "/checkout_sessions",
-      {
-        schema: {
-          tags,
-          operationId: "createCheckoutSession",
-          summary: "Create a checkout session (secret key, or a publishable key selling catalog prices).",
-          body: CreateSessionBody,
-          response: { 201: SessionOut },
-        },
-      },
-      async (request, reply) => {
-        const { scope, caller } = sessionCaller(request);
-        return write(request, reply, scope, 201, async (tx) => {
-          const session = await createSession(ctx, tx, scope, request.body as SessionInput, { caller });
-          return presentSession(session, sessionUrl(ctx, session.id), []);
-        });
-      },
-    );
     app.get(
       "/checkout_sessions/:id",
       {
@@ -282,7 +257,7 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const session = await getSession(ctx.db, scope, (request.params as { id: string }).id);
         return sendJson(reply, 200, (await present([session]))[0]);
       },
@@ -309,7 +284,7 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const query = request.query as ListParams & { payment_link?: string; status?: string; app?: string };
         const page = await listSessions(ctx.db, scope, query, query);
         return sendJson(reply, 200, listBody(await present(page.rows), page.hasMore));
@@ -328,30 +303,33 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const id = (request.params as { id: string }).id;
-        return idempotentPost(services, request, reply, scope, async () => {
-          const session = await getSession(ctx.db, scope, id);
-          if (session.status === "complete")
-            throw new ApiError(
-              "checkout_session_unexpected_state",
-              "id",
-              "This checkout session is complete; it cannot expire.",
-            );
-          const after = await expireSession(ctx, session);
-          if (after.status === "complete")
-            throw new ApiError(
-              "checkout_session_unexpected_state",
-              "id",
-              "The payment succeeded meanwhile; the session is complete.",
-            );
-          if (after.status === "open")
-            throw new ApiError(
-              "checkout_session_unexpected_state",
-              "id",
-              "A payment on this session is being processed; retry shortly.",
-            );
-          return { statusCode: 200, body: JSON.stringify((await present([after]))[0]) };
+        return app.writes.claimFirst(request, reply, {
+          status: 200,
+          work: async () => {
+            const session = await getSession(ctx.db, scope, id);
+            if (session.status === "complete")
+              throw new ApiError(
+                "checkout_session_unexpected_state",
+                "id",
+                "This checkout session is complete; it cannot expire.",
+              );
+            const after = await expireSession(ctx, session);
+            if (after.status === "complete")
+              throw new ApiError(
+                "checkout_session_unexpected_state",
+                "id",
+                "The payment succeeded meanwhile; the session is complete.",
+              );
+            if (after.status === "open")
+              throw new ApiError(
+                "checkout_session_unexpected_state",
+                "id",
+                "A payment on this session is being processed; retry shortly.",
+              );
+            return (await present([after]))[0];
+          },
         });
       },
     );
@@ -368,9 +346,9 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const ring = await ctx.keys.keyring();
-        return write(request, reply, scope, 201, async (tx) => {
+        return write(request, reply, 201, async (tx) => {
           const link = await createLink(ctx, tx, scope, request.body as LinkInput);
           return presentLink(link, linkUrl(ctx, link, ring));
         });
@@ -389,10 +367,10 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const ring = await ctx.keys.keyring();
         const id = (request.params as { id: string }).id;
-        return write(request, reply, scope, 200, async (tx) => {
+        return write(request, reply, 200, async (tx) => {
           const link = await updateLink(ctx, tx, scope, id, request.body as { active?: boolean });
           return presentLink(link, linkUrl(ctx, link, ring));
         });
@@ -410,7 +388,7 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const link = await getLink(ctx.db, scope, (request.params as { id: string }).id);
         return sendJson(reply, 200, presentLink(link, linkUrl(ctx, link, await ctx.keys.keyring())));
       },
@@ -429,7 +407,7 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const query = request.query as ListParams & { active?: boolean };
         const page = await listLinks(ctx.db, scope, query, query);
         const ring = await ctx.keys.keyring();
@@ -472,9 +450,9 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const id = (request.params as { id: string }).id;
-        return write(request, reply, scope, 200, (tx) =>
+        return write(request, reply, 200, (tx) =>
           addProductCodes(tx, scope, id, (request.body as { codes: string[] }).codes, ctx.clock.nowMs()),
         );
       },
@@ -491,7 +469,7 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         return sendJson(
           reply,
           200,
@@ -525,41 +503,71 @@ export function checkoutRoutes(services: Services, ctx: CheckoutContext) {
         },
       },
       async (request, reply) => {
-        const scope = secretScope(request);
+        const scope = request.scope;
         const query = request.query as ListParams & { checkout_session?: string };
         const page = await listReceipts(ctx.db, scope, query.checkout_session, query);
         return sendJson(reply, 200, listBody(page.rows, page.hasMore));
       },
     );
+  }
+};
 
-    app.post(
-      "/payment_link_keys/rotate",
-      {
-        schema: {
-          tags,
-          operationId: "rotatePaymentLinkKeys",
-          summary: "Admin: a new key signs payment links; links signed before keep working for the overlap.",
-          body: Type.Object(
-            { overlap_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 90 * 86_400 })) },
-            { additionalProperties: false },
-          ),
-          response: {
-            200: Type.Object({
-              object: Type.Literal("payment_link_key"),
-              kid: Type.String(),
-              previous_retire_at: Type.String(),
-            }),
-          },
+/** Creating a session: a secret key, or a publishable key selling its merchant's catalog prices. */
+export const checkoutSessionCreateRoutes: Routes<CheckoutContext> = async (app, ctx) => {
+  const tags = ["checkout"];
+  const { write } = helpers(app, ctx);
+  app.post(
+    "/checkout_sessions",
+    {
+      schema: {
+        tags,
+        operationId: "createCheckoutSession",
+        summary: "Create a checkout session (secret key, or a publishable key selling catalog prices).",
+        body: CreateSessionBody,
+        response: { 201: SessionOut },
+      },
+    },
+    async (request, reply) => {
+      const auth = request.auth;
+      const caller = auth.kind === "merchant" && auth.keyType === "publishable" ? "publishable" : "secret";
+      const scope = request.scope;
+      return write(request, reply, 201, async (tx) => {
+        const session = await createSession(ctx, tx, scope, request.body as SessionInput, { caller });
+        return presentSession(session, sessionUrl(ctx, session.id), []);
+      });
+    },
+  );
+};
+
+/** Rotating the payment-link signing keys: the admin key. */
+export const linkKeyRoutes: Routes<CheckoutContext> = async (app, ctx) => {
+  const tags = ["checkout"];
+  app.post(
+    "/payment_link_keys/rotate",
+    {
+      schema: {
+        tags,
+        operationId: "rotatePaymentLinkKeys",
+        summary: "Admin: a new key signs payment links; links signed before keep working for the overlap.",
+        body: Type.Object(
+          { overlap_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 90 * 86_400 })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            object: Type.Literal("payment_link_key"),
+            kid: Type.String(),
+            previous_retire_at: Type.String(),
+          }),
         },
       },
-      async (request, reply) => {
-        requireAdmin(request);
-        const overlap = (request.body as { overlap_seconds?: number }).overlap_seconds;
-        const rotated = await ctx.keys.rotate(
-          overlap === undefined ? ctx.settings.linkKeyOverlapMs : overlap * 1000,
-        );
-        return sendJson(reply, 200, { object: "payment_link_key", ...rotated });
-      },
-    );
-  };
-}
+    },
+    async (request, reply) => {
+      const overlap = (request.body as { overlap_seconds?: number }).overlap_seconds;
+      const rotated = await ctx.keys.rotate(
+        overlap === undefined ? ctx.settings.linkKeyOverlapMs : overlap * 1000,
+      );
+      return sendJson(reply, 200, { object: "payment_link_key", ...rotated });
+    },
+  );
+};
