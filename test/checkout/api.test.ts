@@ -381,3 +381,49 @@ describe("payment links", () => {
     assert.match(ok.body.kid, /^k/);
   });
 });
+
+describe("pages", () => {
+  test("every checkout message is translated in every locale", async () => {
+    const { missingKeys } = await import("../../src/web/index.ts");
+    const { CHECKOUT_CATALOGUES } = await import("../../src/checkout/index.ts");
+    assert.deepEqual(missingKeys(CHECKOUT_CATALOGUES), {});
+    assert.equal(Object.keys(CHECKOUT_CATALOGUES).length, 6, "six locales");
+  });
+
+  test("a session's page: strict CSP, framing only by the app's origins, a form token bound to the session", async () => {
+    const app = await call<{ id: string }>(t.app, "POST", "/v1/apps", {
+      key: m.secretKey,
+      body: { name: "Framed", allowed_origins: ["https://shop.example.com"] },
+    });
+    const s = await createSessionVia(t.app, m.secretKey, { amount: 100, currency: "EUR", app: app.body.id });
+    const page = await t.app.inject({ method: "GET", url: `/checkout/${s.id}/carrier` });
+    assert.equal(page.statusCode, 200);
+    const csp = String(page.headers["content-security-policy"]);
+    assert.match(csp, /script-src 'self';/);
+    assert.match(csp, /frame-ancestors https:\/\/shop\.example\.com;/);
+    assert.equal(page.headers["x-frame-options"], undefined);
+    const plain = await createSessionVia(t.app, m.secretKey, { amount: 100, currency: "EUR" });
+    const unframed = await t.app.inject({ method: "GET", url: `/checkout/${plain.id}/carrier` });
+    assert.match(String(unframed.headers["content-security-policy"]), /frame-ancestors 'none'/);
+    assert.equal(unframed.headers["x-frame-options"], "DENY");
+    // A form without its token, with another session's token, or from another origin is refused.
+    const token = /name="_token" value="([^"]+)"/.exec(page.body)![1]!;
+    const otherToken = /name="_token" value="([^"]+)"/.exec(unframed.body)![1]!;
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      t.app.inject({
+        method: "POST",
+        url: `/checkout/${s.id}/carrier/start`,
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+        payload: body,
+      });
+    assert.equal((await post("msisdn=%2B31612345678")).statusCode, 403);
+    assert.equal((await post(`_token=${otherToken}&msisdn=%2B31612345678`)).statusCode, 403);
+    assert.equal(
+      (await post(`_token=${token}&msisdn=%2B31612345678`, { origin: "https://evil.example" })).statusCode,
+      403,
+    );
+    const bad = await post(`_token=${token}&msisdn=12`);
+    assert.equal(bad.statusCode, 400, "a bad number with a good token: the form again, with its error");
+    assert.match(bad.body, /Enter a mobile number/);
+  });
+});
