@@ -242,6 +242,7 @@ export async function runBillingBatch(
               outcome: BALANCE_TOO_LOW,
             });
             settlements.push({ item, settlement: s });
+            s.sub.next_charge_at = s.run_at_ms === null ? null : new Date(s.run_at_ms);
             skippedEvents.push(subscriptionEvent(s.sub, "subscription.charge_skipped", nowMs));
           } else {
             report.deferred++;
@@ -544,6 +545,7 @@ class BatchWrites {
   usageDeltas = new Map<string, bigint>();
 
   addSettlement(item: Item, s: Settlement, nowMs: number): void {
+    s.sub.next_charge_at = s.run_at_ms === null ? null : new Date(s.run_at_ms);
     this.subs.set(s.sub.id, s.sub);
     if (s.events.length > 0) {
       const object = presentSubscription(s.sub);

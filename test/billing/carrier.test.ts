@@ -2,7 +2,7 @@
  * Renewals through a real carrier connector against the carrier network simulator: the attempt is
  * committed before the operator is called, the attempt id is the operator's idempotency key, and
  * the answer (at once, or after a sync) settles the subscription. A subscriber without credit goes
- * past_due without being charged.
+ * incomplete (never paid) without being charged.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -83,7 +83,8 @@ test("carrier renewals: charged through the connector, unknowns settled by askin
   assert.equal(timeline.status, 200);
 
   const unpaid = await get<{ status: string; billing_period: number }>(`/v1/subscriptions/${broke}`);
-  assert.equal(unpaid.body.status, "past_due");
+  // Never paid: still incomplete while the dunning retries run.
+  assert.equal(unpaid.body.status, "incomplete");
   assert.equal(unpaid.body.billing_period, 0);
   const brokePayments = await get<{ data: Array<{ status: string }> }>(`/v1/payments?subscription=${broke}`);
   assert.ok(brokePayments.body.data.every((p) => p.status === "failed"));
