@@ -33,6 +33,8 @@ export type Plan =
       billing_period: number | null;
       percent: number;
     }
+  /** The payer's balance covers no price point: a failed attempt for dunning, nothing sent. */
+  | { kind: "skip"; reason: "balance_low" }
   | { kind: "give_up"; reason: "retries_exhausted" | "hard_decline" }
   | { kind: "write_off" };
 

@@ -1,6 +1,7 @@
 import { getOperator } from "../connectors/operators/index.ts";
 import type { Queryable } from "../db/db.ts";
 import type { DbRow } from "../db/rows.ts";
+import { rowsToJson } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
 import type { ListParams } from "../http/lists.ts";
 import { listPage } from "../http/lists.ts";
@@ -27,7 +28,7 @@ import {
 } from "./model.ts";
 import { rulesFor } from "./rules.ts";
 import type { BillingContext } from "./scheduler.ts";
-import { insertInto, jsonRows } from "./sql.ts";
+import { insertInto } from "./sql.ts";
 import { addDaysMs } from "./time.ts";
 
 export interface CreateSubscriptionInput {
@@ -250,7 +251,7 @@ async function saveSubscription(tx: Queryable, sub: SubscriptionRow): Promise<vo
        ladder_step = v.ladder_step, debt = v.debt, debt_since = v.debt_since,
        cancel_reason = v.cancel_reason, canceled_at = v.canceled_at, updated = v.updated
      from json_populate_recordset(null::subscriptions, $1::json) v where s.id = v.id`,
-    [jsonRows([sub])],
+    [rowsToJson([sub])],
   );
 }
 

@@ -11,7 +11,6 @@ import {
 import type { Billing } from "../../billing/index.ts";
 import type { SubscriptionStatus } from "../../billing/model.ts";
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy, policyProblem } from "../../billing/policy.ts";
-import { forgetPolicies } from "../../billing/scheduler.ts";
 import {
   type CancelReason,
   type CreateSubscriptionInput,
@@ -438,7 +437,7 @@ export function billingRoutes(services: Services & { billing: Billing }) {
             ],
           );
           const row = rows[0]!;
-          forgetPolicies(scope.merchantId);
+          ctx.caches.forgetPolicies(scope.merchantId);
           return {
             statusCode: 200,
             body: JSON.stringify({
