@@ -1,10 +1,10 @@
 import { getOperator } from "../connectors/operators/index.ts";
 import type { Queryable } from "../db/db.ts";
+import type { ListParams } from "../db/pages.ts";
+import { listPage } from "../db/pages.ts";
 import type { DbRow } from "../db/rows.ts";
 import { rowsToJson } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
-import type { ListParams } from "../http/lists.ts";
-import { listPage } from "../http/lists.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
 import type { TransferInput } from "../ledger/types.ts";

@@ -149,7 +149,7 @@ export async function persistTransition(
   let balancesJson = "[]";
   if (transition.transfers.length > 0) {
     const plan = ctx.ledger.planAppend(transition.transfers, { nowMs });
-    if (plan && plan.results.every((r) => r === "ok")) {
+    if (plan?.results.every((r) => r === "ok")) {
       transfersJson = plan.transfersJson;
       balancesJson = plan.balancesJson;
     } else {
@@ -208,7 +208,7 @@ export async function applyJournal(
   if (transfers.length === 0) return;
   // Fresh movements between known accounts without limits need no reads: write them directly.
   const plan = ctx.ledger.planAppend(transfers, { nowMs });
-  if (plan && plan.results.every((r) => r === "ok")) {
+  if (plan?.results.every((r) => r === "ok")) {
     await tx.query(INSERT_TRANSFERS_SQL, [plan.transfersJson]);
     await tx.query(UPSERT_BALANCES_SQL, [plan.balancesJson]);
     return;
