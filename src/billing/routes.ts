@@ -22,7 +22,7 @@ import {
   ProductUpdateBody,
   SubscriptionBody,
   SubscriptionsQuery,
-} from "./schemas.ts";
+} from "./routes-schemas.ts";
 import {
   cancelSubscription,
   confirmSubscription,

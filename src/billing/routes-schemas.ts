@@ -64,7 +64,7 @@ export const SandboxMethod = Type.Object(
     scenario: StringEnum(SANDBOX_SUBSCRIPTION_SCENARIOS),
     operator: Type.Optional(Operator),
     msisdn: Type.Optional(Msisdn),
-    balance: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999_999_999 })),
+    balance: Type.Optional(Type.Integer({ minimum: 0, maximum: 9_999_999_999 })),
   },
   { additionalProperties: false, description: "Test mode only: the scenario drives every charge." },
 );
