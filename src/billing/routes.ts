@@ -5,7 +5,6 @@ import { newId } from "../platform/ids.ts";
 import { advanceTestClock, createTestClock, getTestClock, kickTestClock, listTestClocks } from "./clocks.ts";
 import type { Billing } from "./index.ts";
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy, policyProblem } from "./policy.ts";
-import { forgetPolicies } from "./scheduler.ts";
 import {
   AdvanceTestClockBody,
   CancelBody,
@@ -23,6 +22,7 @@ import {
   SubscriptionBody,
   SubscriptionsQuery,
 } from "./routes-schemas.ts";
+import { forgetPolicies } from "./scheduler.ts";
 import {
   cancelSubscription,
   confirmSubscription,
