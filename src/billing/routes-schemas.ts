@@ -1,6 +1,5 @@
-import { Type } from "@sinclair/typebox";
+import { type TSchema, Type } from "@sinclair/typebox";
 import { Amount, Currency, IsoTimestamp, ListQuery, Metadata, StringEnum, Text } from "../http/index.ts";
-import { SANDBOX_SUBSCRIPTION_SCENARIOS } from "./charger.ts";
 import type { CreateSubscriptionInput } from "./subscriptions.ts";
 
 /** The request schemas of billing's routes (routes.ts). */
@@ -58,27 +57,6 @@ export const PriceBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const SandboxMethod = Type.Object(
-  {
-    type: Type.Literal("sandbox"),
-    scenario: StringEnum(SANDBOX_SUBSCRIPTION_SCENARIOS),
-    operator: Type.Optional(Operator),
-    msisdn: Type.Optional(Msisdn),
-    balance: Type.Optional(Type.Integer({ minimum: 0, maximum: 9_999_999_999 })),
-  },
-  { additionalProperties: false, description: "Test mode only: the scenario drives every charge." },
-);
-export const CarrierMethod = Type.Object(
-  { type: Type.Literal("carrier"), msisdn: Msisdn, operator: Type.Optional(Operator) },
-  { additionalProperties: false, description: "Direct carrier billing on the subscriber's phone bill." },
-);
-export const SubscriptionMethod = Type.Unsafe<CreateSubscriptionInput["payment_method"]>({
-  type: "object",
-  discriminator: { propertyName: "type" },
-  required: ["type"],
-  oneOf: [SandboxMethod, CarrierMethod],
-});
-
 export const ConsentBody = Type.Object(
   {
     method: StringEnum(["web", "mo", "header_enrichment", "pin", "operator_page", "api"] as const),
@@ -90,16 +68,18 @@ export const ConsentBody = Type.Object(
   { additionalProperties: false, description: "How and where the subscriber agreed (kept as evidence)." },
 );
 
-export const SubscriptionBody = Type.Object(
-  {
-    customer: ObjectId,
-    price: ObjectId,
-    payment_method: SubscriptionMethod,
-    consent: Type.Optional(ConsentBody),
-    metadata: Type.Optional(Metadata),
-  },
-  { additionalProperties: false },
-);
+/** `payment_method` is any registered provider's subscription schema (the one registry). */
+export const subscriptionBody = (paymentMethod: TSchema) =>
+  Type.Object(
+    {
+      customer: ObjectId,
+      price: ObjectId,
+      payment_method: Type.Unsafe<CreateSubscriptionInput["payment_method"]>(paymentMethod),
+      consent: Type.Optional(ConsentBody),
+      metadata: Type.Optional(Metadata),
+    },
+    { additionalProperties: false },
+  );
 
 export const STATUSES = ["incomplete", "trialing", "active", "past_due", "paused", "canceled"] as const;
 

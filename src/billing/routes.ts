@@ -19,8 +19,8 @@ import {
   ProductBody,
   ProductsQuery,
   ProductUpdateBody,
-  SubscriptionBody,
   SubscriptionsQuery,
+  subscriptionBody,
 } from "./routes-schemas.ts";
 import { forgetPolicies } from "./scheduler.ts";
 import {
@@ -37,6 +37,7 @@ const tags = ["billing"];
 
 /** Catalog, subscriptions, dunning policies, MO messages and test clocks (secret-key surface). */
 export const billingRoutes: Routes<Billing> = async (app, { context: ctx, catalog }) => {
+  const SubscriptionBody = subscriptionBody(ctx.providers.methodSchema("subscription"));
   // Catalog ---------------------------------------------------------------------------------
   app.post("/products", { schema: { tags, body: ProductBody } }, async (request, reply) =>
     app.writes.transaction(request, reply, {

@@ -11,6 +11,7 @@ import { apiKeyRoutes, merchantRoutes } from "../merchants/routes.ts";
 import { callbackRoutes, interactionRoutes, paymentRoutes, refundRoutes } from "../payments/routes.ts";
 import { ERROR_CATALOGUE } from "../platform/errors.ts";
 import type { Services } from "../services.ts";
+import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { createHost } from "./host.ts";
 import { sendJson } from "./reply.ts";
 
@@ -110,5 +111,14 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(operatorRoutes, {}));
   await app.register(surfaces.secret(webhookRoutes, services));
   await app.register(surfaces.secret(billingRoutes, services.billing));
+
+  // Pages for people: shared assets, then each surface of pages in its own encapsulated context
+  // (src/web/, docs/pages.md).
+  await app.register(assetRoutes);
+  const pageSecurity = {
+    cookieSecret: config.sessionSecret,
+    secureCookies: (config.publicUrl ?? "").startsWith("https:"),
+  };
+  await app.register(pagesSurface(pageSecurity, homePage));
   return app;
 }

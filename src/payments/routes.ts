@@ -1,4 +1,4 @@
-import { type Static, Type } from "@sinclair/typebox";
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
 import type { Queryable } from "../db/db.ts";
 import { listPage } from "../db/pages.ts";
@@ -22,8 +22,8 @@ import { cancelPayment, capturePayment } from "./capture.ts";
 import { confirmPayment } from "./confirm.ts";
 import type { PaymentsContext } from "./context.ts";
 import { createPayment } from "./create.ts";
-import type { PaymentMethodInput } from "./methods.ts";
-import { presentPayment, SANDBOX_SCENARIOS } from "./model.ts";
+import { presentPayment } from "./model.ts";
+import type { PaymentMethodInput } from "./provider.ts";
 import {
   getPayment,
   getRefund,
@@ -35,64 +35,20 @@ import {
 import { createRefund } from "./refund.ts";
 import { handleProviderCallback } from "./remote-events.ts";
 
-const SandboxMethod = Type.Object(
-  {
-    type: Type.Literal("sandbox"),
-    scenario: StringEnum(SANDBOX_SCENARIOS),
-  },
-  { additionalProperties: false, description: "Test mode only: drives the built-in simulated provider." },
-);
-
-const CarrierMethod = Type.Object(
-  {
-    type: Type.Literal("carrier"),
-    msisdn: Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$", description: "The payer's number in E.164." }),
-    operator: Type.Optional(
-      Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC; found by lookup when absent." }),
-    ),
-    flow: Type.Optional(
-      Type.Literal("mo", {
-        description: "The payer texts a keyword to the operator's shortcode (next_action send_mo).",
-      }),
-    ),
-  },
-  {
-    additionalProperties: false,
-    description: "Charged to the payer's phone bill or prepaid balance through the operator.",
-  },
-);
-
-const CardMethod = Type.Object(
-  {
-    type: Type.Literal("card"),
-    number: Type.String({ minLength: 12, maxLength: 23 }),
-    exp_month: Type.Integer({ minimum: 1, maximum: 12 }),
-    exp_year: Type.Integer({ minimum: 2000, maximum: 2100 }),
-    cvc: Type.String({ pattern: "^[0-9]{3,4}$" }),
-  },
-  { additionalProperties: false, description: "A card, through the card PSP; never stored." },
-);
-
-const PaymentMethodSchema = Type.Unsafe<PaymentMethodInput>({
-  type: "object",
-  discriminator: { propertyName: "type" },
-  required: ["type"],
-  oneOf: [SandboxMethod, CarrierMethod, CardMethod],
-  description: "A tagged object: `type` says which kind of payment method it is.",
-});
-
-export const CreatePaymentBody = Type.Object(
-  {
-    amount: Amount,
-    currency: Currency,
-    payment_method: PaymentMethodSchema,
-    customer: Type.Optional(Type.String({ maxLength: 64 })),
-    description: Type.Optional(Text(LIMITS.description_length_max)),
-    capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
-    metadata: Type.Optional(Metadata),
-  },
-  { additionalProperties: false },
-);
+/** `payment_method` is any registered provider's payment schema (the one registry). */
+const createPaymentBody = (paymentMethod: TSchema) =>
+  Type.Object(
+    {
+      amount: Amount,
+      currency: Currency,
+      payment_method: Type.Unsafe<PaymentMethodInput>(paymentMethod),
+      customer: Type.Optional(Type.String({ maxLength: 64 })),
+      description: Type.Optional(Text(LIMITS.description_length_max)),
+      capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
+      metadata: Type.Optional(Metadata),
+    },
+    { additionalProperties: false },
+  );
 
 const STATUSES = [
   "requires_action",
@@ -125,6 +81,7 @@ const PinBody = Type.Object(
 
 /** Payments, on the secret-key surface. */
 export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
+  const CreatePaymentBody = createPaymentBody(ctx.providers.methodSchema("payment"));
   app.post(
     "/payments",
     { schema: { tags: ["payments"], body: CreatePaymentBody, response: { 201: Payment } } },
