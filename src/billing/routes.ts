@@ -21,7 +21,8 @@ import {
   ProductUpdateBody,
   SubscriptionsQuery,
   subscriptionBody,
-} from "./schemas.ts";
+} from "./routes-schemas.ts";
+import { forgetPolicies } from "./scheduler.ts";
 import {
   cancelSubscription,
   confirmSubscription,
