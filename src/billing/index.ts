@@ -1,8 +1,10 @@
 import type { Db } from "../db/db.ts";
 import type { Job } from "../jobs/runner.ts";
 import type { Ledger } from "../ledger/ledger.ts";
+import type { LiveProviders } from "../payments/live-mode.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
+import type { Metrics } from "../platform/metrics.ts";
 import { Catalog } from "./catalog.ts";
 import { defaultChargers, type SubscriptionCharger } from "./charger.ts";
 import { processAdvancingClocks } from "./clocks.ts";
@@ -24,6 +26,7 @@ export function createBilling(options: {
   logger?: Logger;
   /** The charge step by payment-method type; the core wires carrier charging here. */
   chargers?: ReadonlyMap<string, SubscriptionCharger>;
+  live?: LiveProviders;
 }): Billing {
   const context: BillingContext = {
     db: options.db,
@@ -31,19 +34,26 @@ export function createBilling(options: {
     clock: options.clock,
     chargers: options.chargers ?? defaultChargers(),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.live ? { live: options.live } : {}),
   };
   return { context, catalog: new Catalog(options.db, options.clock) };
 }
 
 /** The worker's billing loops: due charges on real time, and test clocks. */
-export function billingJobs(billing: Billing): Job[] {
+export function billingJobs(billing: Billing, metrics?: Metrics): Job[] {
   const ctx = billing.context;
   return [
     {
       name: "billing_charges",
       intervalMs: 1_000,
       busyThreshold: BILLING_BATCH_SIZE_MAX,
-      run: async () => (await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs() })).claimed,
+      run: async () => {
+        const report = await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs() });
+        metrics?.renewals.inc({ result: "attempted" }, report.charged);
+        metrics?.renewals.inc({ result: "succeeded" }, report.succeeded);
+        metrics?.renewals.inc({ result: "deferred" }, report.deferred);
+        return report.claimed;
+      },
     },
     { name: "billing_test_clocks", intervalMs: 1_000, run: () => processAdvancingClocks(ctx) },
   ];

@@ -4,6 +4,7 @@ import { eventRow } from "../events/outbox.ts";
 import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import { insertRows, interactionRow, paymentEvents } from "../payments/context.ts";
+import type { LiveProviders } from "../payments/live-mode.ts";
 import type { PaymentMethod, PaymentRow } from "../payments/model.ts";
 import type { ChargeOutcome, Interaction } from "../payments/provider.ts";
 import { applyChargeOutcome } from "../payments/transitions.ts";
@@ -47,6 +48,8 @@ export interface BillingContext {
   logger?: Logger;
   /** Overrides of the rules (simulations and benchmarks use their own operators). */
   rules?: (country: string | null, operator: string | null) => ResolvedRules;
+  /** Which providers may take live money (src/payments/live-mode.ts); unset, none. */
+  live?: LiveProviders;
 }
 
 export const BILLING_BATCH_SIZE_MAX = 500;

@@ -8,6 +8,7 @@ import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import { insertRows } from "../payments/context.ts";
+import { assertLiveProvider } from "../payments/live-mode.ts";
 import { paymentAccounts } from "../payments/transitions.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -74,6 +75,7 @@ export async function createSubscription(
       "payment_method.type",
       "The sandbox payment method is only available in test mode.",
     );
+  if (scope.mode === "live") assertLiveProvider(ctx.live, method.type);
   const { rows: customers } = await ctx.db.query<CustomerFacts>(
     "select id, country, time_zone, msisdn, test_clock_id from customers where id = $1 and merchant_id = $2 and mode = $3",
     [input.customer, scope.merchantId, scope.mode],

@@ -8,10 +8,10 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { migrationState } from "../db/migrate.ts";
 import { webhookRoutes } from "../events/routes.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
 import type { AuthContext } from "../merchants/service.ts";
+import { databaseFault, healthRoutes, installRequestDeadline, unresolvedRoutes } from "../ops/index.ts";
 import { ApiError, ERROR_CATALOGUE } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { Services } from "../services.ts";
@@ -36,6 +36,8 @@ declare module "fastify" {
 }
 
 export function sendJson(reply: FastifyReply, statusCode: number, body: unknown): FastifyReply {
+  // Already answered (the request deadline sent a 503): the late result is dropped.
+  if (reply.sent) return reply;
   return reply
     .code(statusCode)
     .type("application/json; charset=utf-8")
@@ -44,6 +46,8 @@ export function sendJson(reply: FastifyReply, statusCode: number, body: unknown)
 
 function errorFrom(error: FastifyError & { validation?: unknown; validationContext?: string }): ApiError {
   if (error instanceof ApiError) return error;
+  const fault = databaseFault(error);
+  if (fault) return fault;
   if (Array.isArray(error.validation))
     return validationError(error.validation, error.validationContext ?? "body");
   switch (error.code) {
@@ -76,6 +80,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
+
+  installRequestDeadline(app, services.config.requestDeadlineMs, () =>
+    services.metrics.requestDeadlineExpired.inc(),
+  );
 
   // Bodies are validated without coercion; query strings with it.
   app.setValidatorCompiler(({ schema, httpPart }) =>
@@ -157,26 +165,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
-  app.get("/ready", { schema: { hide: true } }, async (_request, reply) => {
-    try {
-      const state = await migrationState(services.db);
-      const ready = state.pending.length === 0;
-      return sendJson(reply, ready ? 200 : 503, {
-        status: ready ? "ready" : "migrations_pending",
-        database: { kind: services.db.kind, reachable: true },
-        migrations: { applied: state.applied, pending: state.pending },
-      });
-    } catch {
-      return sendJson(reply, 503, {
-        status: "unavailable",
-        database: { kind: services.db.kind, reachable: false },
-      });
-    }
-  });
-  app.get("/metrics", { schema: { hide: true } }, async (_request, reply) =>
-    reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()),
-  );
+  await app.register(healthRoutes({ db: services.db, metrics: services.metrics, role: "api" }));
 
   await app.register(callbackRoutes(services));
 
@@ -220,6 +209,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
         }),
       );
       await v1.register(billingRoutes(services));
+      await v1.register(unresolvedRoutes(services, secretScope));
     },
     { prefix: "/v1" },
   );

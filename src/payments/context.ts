@@ -13,6 +13,7 @@ import { newId } from "../platform/ids.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { InteractionRecorder } from "./interaction-log.ts";
+import type { LiveProviders } from "./live-mode.ts";
 import { type PaymentRow, presentPayment } from "./model.ts";
 import type { ChargeRequest, Interaction, PaymentProvider } from "./provider.ts";
 import { paymentAccounts, type Transition, type TransitionContext } from "./transitions.ts";
@@ -29,6 +30,8 @@ export interface PaymentsContext {
   reconcileAfterMs: number;
   /** Exchanges with remote providers, taken by the flow that settles their attempt. */
   recorder?: InteractionRecorder;
+  /** Which providers may take live money; unset, none (src/payments/live-mode.ts). */
+  live?: LiveProviders;
 }
 
 /** How long a payment whose provider is being asked is left alone by reconciliation. */

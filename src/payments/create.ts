@@ -15,6 +15,7 @@ import {
   providerFor,
   transitionContext,
 } from "./context.ts";
+import { assertLiveProvider } from "./live-mode.ts";
 import { type PaymentMethodInput, resolvePaymentMethod } from "./methods.ts";
 import { type CaptureMethod, type PaymentRow, presentPayment } from "./model.ts";
 import type { PaymentProvider } from "./provider.ts";
@@ -53,6 +54,7 @@ export async function createPayment(
     nowMs,
     ...(headers ? { headers } : {}),
   });
+  if (scope.mode === "live") assertLiveProvider(ctx.live, method.provider);
   const provider = providerFor(ctx, method.provider);
   const capture = input.capture ?? "automatic";
   if (capture === "manual" && !provider.supportsManualCapture) {

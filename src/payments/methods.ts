@@ -108,6 +108,15 @@ export async function resolvePaymentMethod(
       };
     }
     case "card": {
+      if (context.mode !== "test") {
+        // A card number through the merchant's server is for the simulator only: live cards are
+        // collected by the provider (its hosted or embedded form, or a token it issued).
+        throw new ApiError(
+          "payment_method_invalid",
+          "payment_method.number",
+          "Raw card numbers are accepted in test mode only (for the simulator). In live mode the card provider collects the card: use its hosted or embedded card form or a token it issued.",
+        );
+      }
       const number = input.number.replace(/[\s-]/g, "");
       if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) {
         throw new ApiError(

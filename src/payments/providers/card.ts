@@ -27,6 +27,11 @@ export class CardProvider extends ConnectorProvider {
     this.connectorInstance = null;
   }
 
+  /** Whether a card payment has been made yet (the metrics do not create a connector). */
+  hasConnector(): boolean {
+    return this.connectorInstance !== null;
+  }
+
   connector(): Connector {
     if (!this.connectorInstance) {
       this.connectorInstance = cardPspConnector({
