@@ -61,6 +61,10 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
   },
   { name: "CENTIME_CARRIER_SMPP", description: "host:port of the operators' SMSC (with the URL above)" },
   {
+    name: "CENTIME_CARRIER_SETTLEMENT_DIR",
+    description: "Where the operators' settlement files are exchanged (with the URL above)",
+  },
+  {
     name: "CENTIME_CARRIER_PASSWORD",
     description: "The operators' API password (live carrier payments need it set)",
   },

@@ -20,6 +20,18 @@ class UsageError extends Error {
   }
 }
 
+/** Where the CLI writes: the process's streams, or a test's buffers. */
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processOutput: CliOutput = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+let io: CliOutput = processOutput;
+
 /** Exit codes: 0 done, 1 failed, 2 bad usage, 3 data directory locked, 78 refused configuration. */
 const RUNNING = -1;
 
@@ -56,24 +68,22 @@ async function start(args: string[]): Promise<number> {
   const server = await startServer(config, role);
   const where = config.databaseUrl ? "PostgreSQL" : `the embedded database in ${config.dataDir}`;
   if (server.generatedAdminKey) {
-    process.stdout.write(
+    io.out(
       `\nYour admin key (shown only this once; keep it safe, or set CENTIME_ADMIN_KEY):\n\n  ${server.generatedAdminKey}\n\n`,
     );
   }
   if (server.url) {
-    process.stdout.write(
+    io.out(
       `Centime is running on ${server.url} with ${where} (started in ${Date.now() - startedMs} ms).\n` +
         `API documentation: ${server.url}/docs\n`,
     );
   }
   if (server.workerUrl) {
-    process.stdout.write(
-      `Centime worker running with ${where}; /health, /ready and /metrics on ${server.workerUrl}.\n`,
-    );
+    io.out(`Centime worker running with ${where}; /health, /ready and /metrics on ${server.workerUrl}.\n`);
   }
-  process.stdout.write(`${server.liveSummary}\n`);
+  io.out(`${server.liveSummary}\n`);
   const shutdown = async (signal: string) => {
-    process.stdout.write(`\n${signal}: stopping…\n`);
+    io.out(`\n${signal}: stopping…\n`);
     await server.stop();
     process.exit(0);
   };
@@ -90,14 +100,12 @@ async function migrateCommand(args: string[]): Promise<number> {
   try {
     if (values.status) {
       const state = await migrationState(db);
-      process.stdout.write(
+      io.out(
         `applied: ${state.applied.join(", ") || "none"}\npending: ${state.pending.join(", ") || "none"}\n`,
       );
     } else {
       const applied = await migrate(db);
-      process.stdout.write(
-        applied.length ? `applied migrations ${applied.join(", ")}\n` : "the database is up to date\n",
-      );
+      io.out(applied.length ? `applied migrations ${applied.join(", ")}\n` : "the database is up to date\n");
     }
   } finally {
     await db.close();
@@ -115,7 +123,7 @@ async function adminKey(args: string[]): Promise<number> {
   try {
     await migrate(db);
     const key = await new Merchants(db, systemClock).resetAdminKey();
-    process.stdout.write(`New admin key (shown only this once):\n\n  ${key}\n\n`);
+    io.out(`New admin key (shown only this once):\n\n  ${key}\n\n`);
   } finally {
     await db.close();
   }
@@ -148,7 +156,7 @@ async function listenCommand(args: string[]): Promise<number> {
   const abort = new AbortController();
   process.once("SIGINT", () => abort.abort());
   process.once("SIGTERM", () => abort.abort());
-  process.stdout.write(
+  io.out(
     `Forwarding test-mode events from ${apiUrl} to ${values["forward-to"]}\n` +
       `Signing secret (verify deliveries with it): ${secret}\nCtrl-C stops.\n`,
   );
@@ -164,7 +172,7 @@ async function listenCommand(args: string[]): Promise<number> {
     ),
     secret,
     pollMs: 500,
-    print: (line) => process.stdout.write(`${line}\n`),
+    print: (line) => io.out(`${line}\n`),
     signal: abort.signal,
   });
   return 0;
@@ -208,23 +216,24 @@ const COMMANDS: Record<Exclude<CommandName, "help">, (args: string[]) => Promise
 };
 
 /** Runs one command line; returns the exit code, or -1 when the command keeps running. */
-export async function runCli(argv: string[]): Promise<number> {
+export async function runCli(argv: string[], output: CliOutput = processOutput): Promise<number> {
+  io = output;
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h") {
-    process.stdout.write(generalHelp());
+    io.out(generalHelp());
     return 0;
   }
   if (command === "help") {
-    const about = rest[0];
-    process.stdout.write(about && isCommand(about) ? `${COMMAND_HELP[about]}\n` : generalHelp());
+    const about = rest[0] === "--help" || rest[0] === "-h" ? "help" : rest[0];
+    io.out(about && isCommand(about) ? `${COMMAND_HELP[about]}\n` : generalHelp());
     return 0;
   }
   if (!isCommand(command)) {
-    process.stderr.write(`centime: unknown command '${command}'\n\n${generalHelp()}`);
+    io.err(`centime: unknown command '${command}'\n\n${generalHelp()}`);
     return 2;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${COMMAND_HELP[command]}\n`);
+    io.out(`${COMMAND_HELP[command]}\n`);
     return 0;
   }
   if (command === "help") return 0;
@@ -232,17 +241,15 @@ export async function runCli(argv: string[]): Promise<number> {
     return await COMMANDS[command](rest);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(
-        `centime ${command}: ${error.message}\n\n${error.command ? COMMAND_HELP[error.command] : ""}\n`,
-      );
+      io.err(`centime ${command}: ${error.message}\n\n${error.command ? COMMAND_HELP[error.command] : ""}\n`);
       return 2;
     }
     if (error instanceof DataDirectoryLockedError) {
-      process.stderr.write(`centime: ${error.message}\n`);
+      io.err(`centime: ${error.message}\n`);
       return 3;
     }
     if (error instanceof StartRefused) {
-      process.stderr.write(`centime: ${error.message}\n`);
+      io.err(`centime: ${error.message}\n`);
       return 78;
     }
     throw error;
