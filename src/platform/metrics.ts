@@ -125,5 +125,9 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    // Series that exist from the start, so a dashboard shows 0 rather than "no data".
+    for (const result of ["attempted", "succeeded", "deferred"]) this.renewals.inc({ result }, 0);
+    this.requestDeadlineExpired.inc(0);
+    this.databaseConnectionErrors.inc(0);
   }
 }
