@@ -28,7 +28,8 @@ function metric(text: string, name: string, labels: Record<string, string> = {})
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     const inside = line.match(/\{(.*)\}/)?.[1] ?? "";
     const have = Object.fromEntries([...inside.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum = (sum ?? 0) + Number(line.split(" ").at(-1));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v))
+      sum = (sum ?? 0) + Number(line.split(" ").at(-1));
   }
   return sum;
 }
