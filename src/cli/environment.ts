@@ -22,6 +22,22 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
   { name: "CENTIME_RATE_LIMIT_PER_SECOND", default: "500", description: "Requests per API key; 0 disables" },
   { name: "CENTIME_RATE_LIMIT_BURST", default: "1000", description: "Burst per API key" },
   {
+    name: "CENTIME_AUTH_FAILURES_PER_SECOND",
+    default: "2",
+    description: "Failed authentications allowed per client address (then 429)",
+  },
+  {
+    name: "CENTIME_AUTH_FAILURES_BURST",
+    default: "30",
+    description: "Burst of failed authentications per address",
+  },
+  {
+    name: "CENTIME_SESSION_SECRET",
+    description:
+      "Signs page cookies; every API process of one installation must share it (unset: drawn at start)",
+  },
+  { name: "NODE_ENV", description: "development: page templates are re-read on every request" },
+  {
     name: "CENTIME_PUBLIC_URL",
     description: "This API's address for callbacks and links (default http://HOST:PORT)",
   },

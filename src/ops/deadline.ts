@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isDatabaseUnavailable } from "../db/faults.ts";
 import { ApiError } from "../platform/errors.ts";
 
@@ -28,6 +28,7 @@ export function databaseFault(error: unknown): ApiError | null {
 export function installRequestDeadline(
   app: FastifyInstance,
   deadlineMs: number,
+  send: (request: FastifyRequest, reply: FastifyReply, error: ApiError) => unknown,
   onExpired?: () => void,
 ): void {
   if (deadlineMs <= 0) return;
@@ -39,8 +40,7 @@ export function installRequestDeadline(
       const error = serviceUnavailable(
         `The request did not complete within ${deadlineMs} ms (the database is slow or unreachable). Retry with the same Idempotency-Key after the number of seconds in Retry-After.`,
       );
-      for (const [name, value] of Object.entries(error.headers ?? {})) reply.header(name, value);
-      reply.code(503).type("application/json; charset=utf-8").send(JSON.stringify(error.toBody()));
+      send(request, reply, error);
     }, deadlineMs);
     timer.unref();
     timers.set(request, timer);

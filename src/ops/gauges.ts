@@ -20,7 +20,7 @@ export function registerOperationalGauges(services: Services): void {
       const { rows } = await db.query<{ provider: string; n: bigint }>(
         "select provider, count(*) as n from payments where status = 'processing' group by provider",
       );
-      const counts = new Map([...services.payments.providers.keys()].map((name) => [name, 0]));
+      const counts = new Map(services.payments.providers.types("payment").map((name) => [name, 0]));
       for (const row of rows) counts.set(row.provider, Number(row.n));
       for (const [provider, n] of counts) set({ provider }, n);
     },

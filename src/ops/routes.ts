@@ -1,9 +1,8 @@
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import type { Api } from "../http/surfaces.ts";
+import type { PaymentsContext } from "../payments/context.ts";
 import { presentPayment } from "../payments/model.ts";
 import { listUnresolvedPayments } from "../payments/reconcile.ts";
-import type { AuthScope } from "../platform/scope.ts";
-import type { Services } from "../services.ts";
 
 const UnresolvedPayment = Type.Object(
   {
@@ -44,39 +43,32 @@ const Query = Type.Object(
  * person instead of being decided failed (the payer may have been charged). Each stays
  * `processing` and is still asked about; settle it with the provider's records.
  */
-export function unresolvedRoutes(services: Services, scopeOf: (request: never) => AuthScope) {
-  return async (app: FastifyInstance) => {
-    app.get(
-      "/payments/unresolved",
-      {
-        schema: {
-          tags: ["payments"],
-          operationId: "listUnresolvedPayments",
-          summary: "List payment attempts flagged for a person by reconciliation",
-          querystring: Query,
-          response: { 200: UnresolvedList },
-        },
+export async function unresolvedRoutes(app: Api, ctx: PaymentsContext): Promise<void> {
+  app.get(
+    "/payments/unresolved",
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "listUnresolvedPayments",
+        summary: "List payment attempts flagged for a person by reconciliation",
+        querystring: Query,
+        response: { 200: UnresolvedList },
       },
-      async (request) => {
-        const scope = scopeOf(request as never);
-        const page = await listUnresolvedPayments(
-          services.payments,
-          scope,
-          request.query as { limit: number },
-        );
-        return {
-          object: "list" as const,
-          data: page.rows.map((row) => ({
-            ...presentPayment(row),
-            reconciliation: {
-              status: "unresolved" as const,
-              unresolved_since: new Date(row.unresolved_since ?? 0).toISOString(),
-              checks: row.reconcile_checks ?? 0,
-            },
-          })),
-          has_more: page.hasMore,
-        };
-      },
-    );
-  };
+    },
+    async (request) => {
+      const page = await listUnresolvedPayments(ctx, request.scope, request.query);
+      return {
+        object: "list" as const,
+        data: page.rows.map((row) => ({
+          ...presentPayment(row),
+          reconciliation: {
+            status: "unresolved" as const,
+            unresolved_since: new Date(row.unresolved_since ?? 0).toISOString(),
+            checks: row.reconcile_checks ?? 0,
+          },
+        })),
+        has_more: page.hasMore,
+      };
+    },
+  );
 }

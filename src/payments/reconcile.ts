@@ -11,7 +11,7 @@ import {
   providerFor,
 } from "./context.ts";
 import type { PaymentRow, RefundRow } from "./model.ts";
-import type { ProviderAnswer } from "./provider.ts";
+import { settleUnseenAttempt } from "./provider.ts";
 import { refundRequest, settleRefund } from "./refund.ts";
 import { applyCancel } from "./transitions.ts";
 
@@ -73,11 +73,8 @@ export async function reconcileDuePayments(
     let unknown = true;
     try {
       const provider = providerFor(ctx, claim.provider);
-      const answer: ProviderAnswer = await provider.sync({
-        ...chargeRequestFor(claim),
-        createdMs: claim.created.getTime(),
-        nowMs,
-      });
+      const createdMs = claim.created.getTime();
+      const answer = await provider.sync({ ...chargeRequestFor(claim), createdMs, nowMs });
       unknown = answer.outcome.status === "unknown";
       const after = await settleAttempt(ctx, claim.id, claim.attempt_id, answer, { known: claim });
       if (after.status !== "processing" && after.status !== "requires_action") {

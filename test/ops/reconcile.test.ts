@@ -36,7 +36,7 @@ before(async () => {
       return { outcome: answer, interactions: [] };
     },
   });
-  (t.services.payments.providers as Map<string, PaymentProvider>).set("sandbox", forgetful);
+  t.services.payments.providers = t.services.payments.providers.with(forgetful);
 });
 after(() => t.close());
 
