@@ -1,5 +1,6 @@
 import { type TSchema, Type } from "@sinclair/typebox";
 import { ApiError, assert } from "../platform/errors.ts";
+import { assertLiveProvider, type LiveProviders } from "./live-mode.ts";
 import type { PaymentMethodInput, PaymentProvider, ResolveContext, ResolvedMethod } from "./provider.ts";
 
 /**
@@ -9,6 +10,8 @@ import type { PaymentMethodInput, PaymentProvider, ResolveContext, ResolvedMetho
  */
 export class ProviderRegistry {
   private readonly byType = new Map<string, PaymentProvider>();
+  /** Which providers may take live money (src/payments/live-mode.ts); unset, none. */
+  private live: LiveProviders | undefined;
 
   constructor(providers: Iterable<PaymentProvider> = []) {
     for (const provider of providers) this.register(provider);
@@ -21,9 +24,16 @@ export class ProviderRegistry {
     return this;
   }
 
+  /** Live payments reach only the providers `live` says are ready; the others answer a 403. */
+  allowLive(live: LiveProviders): this {
+    this.live = live;
+    return this;
+  }
+
   /** A copy with some types served by other providers (simulations, benchmarks). */
   with(...providers: PaymentProvider[]): ProviderRegistry {
     const copy = new ProviderRegistry();
+    copy.live = this.live;
     for (const [type, provider] of this.byType) copy.byType.set(type, provider);
     for (const provider of providers) copy.byType.set(provider.name, provider);
     return copy;
@@ -64,7 +74,7 @@ export class ProviderRegistry {
    * Checks a payment method that entered through the API with its provider. An unknown type (or
    * one that cannot be used this way) is a 400 naming the types that can.
    */
-  resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
+  async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
     const provider = this.byType.get(input.type);
     if (!provider || schemaOf(provider, context.usage) === undefined) {
       const allowed = this.types(context.usage).join(", ");
@@ -76,7 +86,10 @@ export class ProviderRegistry {
           : `Unknown payment_method.type '${input.type}'; allowed: ${allowed}.`,
       );
     }
-    return provider.resolve(input, context);
+    const resolved = await provider.resolve(input, context);
+    // Live money never reaches the simulator or the sandbox: only a provider configured for real.
+    if (context.mode === "live") assertLiveProvider(this.live, provider.name);
+    return resolved;
   }
 }
 
