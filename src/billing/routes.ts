@@ -22,7 +22,6 @@ import {
   SubscriptionsQuery,
   subscriptionBody,
 } from "./routes-schemas.ts";
-import { forgetPolicies } from "./scheduler.ts";
 import {
   cancelSubscription,
   confirmSubscription,
