@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { analyticsJobs } from "./analytics/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
@@ -55,6 +56,7 @@ export function workerJobs(services: Services): Job[] {
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
     ...billingJobs(services.billing),
+    ...analyticsJobs(services),
   ];
 }
 

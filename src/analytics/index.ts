@@ -1,3 +1,18 @@
 /** Analytics: rollups fed from the outbox, metrics, operator health and the live dashboard. */
+
+export { convertMinor, parseRate } from "./convert.ts";
+export { FUNNEL_STEPS, JOURNEY_TABLE, queryFunnel } from "./funnel.ts";
+export {
+  BASELINE_OFFSET_MS,
+  checkOperatorHealth,
+  DECIDED_MIN,
+  DROP_DEGRADED,
+  HEALTH_WINDOW_MS,
+  listOperatorHealth,
+} from "./health.ts";
 export { INGEST_CURSOR, ingestAll, ingestBatch, ROLLUP_TABLES, rebuildRollups } from "./ingest.ts";
-export { type Cursor, readAfter, readCursor } from "./outbox.ts";
+export { analyticsJobs, pruneAnalytics } from "./jobs.ts";
+export { type Cursor, ensureCursor, lockCursor, readAfter, readCursor } from "./outbox.ts";
+export { analyticsRoutes } from "./routes.ts";
+export { querySeries } from "./series.ts";
+export { ingestLag, querySummary } from "./summary.ts";

@@ -238,7 +238,8 @@ export function foldEvents(
     const dims = dimensionsOf(object);
     const atEvent = { ...base, ...dims, bucketMs: floorTo(event.createdMs, "minute"), step: "" };
     const eventInScope = inRange(event.createdMs, scope.eventsCreated);
-    if (eventInScope) deltas.add({ ...atEvent, metric: "events", outcome: event.type, reason: "", currency: "" }, 1n, 0n);
+    if (eventInScope)
+      deltas.add({ ...atEvent, metric: "events", outcome: event.type, reason: "", currency: "" }, 1n, 0n);
 
     if (event.type.startsWith("payment.") && typeof object.id === "string" && object.object === "payment") {
       const createdMs = Date.parse(text(object.created));
@@ -260,13 +261,23 @@ export function foldEvents(
     if (!eventInScope) continue;
     if (event.type === "refund.succeeded" || event.type === "refund.failed") {
       deltas.add(
-        { ...atEvent, metric: "refunds", outcome: event.type.slice("refund.".length), reason: text(object.reason) },
+        {
+          ...atEvent,
+          metric: "refunds",
+          outcome: event.type.slice("refund.".length),
+          reason: text(object.reason),
+        },
         1n,
         integer(object.amount),
       );
     } else if (event.type.startsWith("subscription.")) {
       deltas.add(
-        { ...atEvent, metric: "subscriptions", outcome: event.type.slice("subscription.".length), reason: "" },
+        {
+          ...atEvent,
+          metric: "subscriptions",
+          outcome: event.type.slice("subscription.".length),
+          reason: "",
+        },
         1n,
         integer(object.amount ?? record(object.plan).amount),
       );

@@ -403,6 +403,8 @@ function newPayment(
       subscription: item.sub.id,
       purpose: p.purpose,
       ...(p.percent !== 100 ? { price_point_percent: String(p.percent) } : {}),
+      // Analytics counts retries and the revenue they recover.
+      ...(item.sub.retry_count > 0 ? { retry_attempt: String(item.sub.retry_count + 1) } : {}),
     },
     // Stored as the subscription's method; refunds go through the same provider.
     payment_method: item.sub.payment_method as unknown as PaymentMethod,

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import { analyticsRoutes } from "../analytics/index.ts";
 import { migrationState } from "../db/migrate.ts";
 import { webhookRoutes } from "../events/routes.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
@@ -229,6 +230,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
         }),
       );
       await v1.register(billingRoutes(services));
+      await v1.register(analyticsRoutes({ db: services.db, clock: services.clock }));
     },
     { prefix: "/v1" },
   );

@@ -69,8 +69,10 @@ create table analytics_minute (
   amount bigint not null,
   primary key (merchant_id, mode, metric, bucket, app, method, operator, country, currency, product, outcome, reason, step)
 );
-create table analytics_hour (like analytics_minute including all);
-create table analytics_day (like analytics_minute including all);
+create table analytics_hour (like analytics_minute including defaults including constraints);
+alter table analytics_hour add primary key (merchant_id, mode, metric, bucket, app, method, operator, country, currency, product, outcome, reason, step);
+create table analytics_day (like analytics_minute including defaults including constraints);
+alter table analytics_day add primary key (merchant_id, mode, metric, bucket, app, method, operator, country, currency, product, outcome, reason, step);
 
 -- Operator health per merchant, mode and operator: the last verdict, so that an alert is raised
 -- once when an operator degrades and once when it recovers.
@@ -96,3 +98,4 @@ create table analytics_settings (
   reporting_currency text,
   updated timestamptz not null
 );
+create index analytics_minute_bucket on analytics_minute (bucket);
