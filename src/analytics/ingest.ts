@@ -9,7 +9,7 @@ import {
   type OutboxEvent,
   type PaymentState,
 } from "./model.ts";
-import { advanceCursor, ensureCursor, lockCursor, readAfter } from "./outbox.ts";
+import { advanceCursor, ensureCursor, lockCursor, readAfter, readCursor } from "./outbox.ts";
 
 /**
  * The rollup ingest: reads the outbox after its cursor, folds the events into per-minute, hourly
@@ -151,6 +151,30 @@ export async function ingestAll(db: Db, nowMs: number, options: IngestOptions = 
     const { events } = await ingestBatch(db, nowMs, options);
     total += events;
     if (events < (options.batchSize ?? 2000)) return total;
+  }
+}
+
+/**
+ * Ingests until no event is left after the cursor, waiting for transactions that hold the horizon
+ * back (tests, and a shutdown that wants the rollups complete).
+ */
+export async function catchUp(
+  db: Db,
+  nowMs: number,
+  options: IngestOptions & { timeoutMs?: number } = {},
+): Promise<number> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let total = 0;
+  for (;;) {
+    total += await ingestAll(db, nowMs, options);
+    const cursor = await readCursor(db, INGEST_CURSOR);
+    const { rows } = await db.query<{ left: boolean }>(
+      "select exists (select 1 from events where (txid, id) > ($1::xid8, $2::text)) as left",
+      [cursor?.txid ?? "0", cursor?.eventId ?? ""],
+    );
+    if (!rows[0]?.left) return total;
+    if (Date.now() > deadline) throw new Error("the analytics ingest could not catch up with the outbox");
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

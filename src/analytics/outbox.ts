@@ -83,15 +83,17 @@ export async function advanceCursor(
 /**
  * The oldest transaction still running in this database (or the snapshot's end when none is): a
  * PostgreSQL snapshot lists the running transactions of every database on the server, and those of
- * other databases (another installation, someone's long report) cannot write our events, so they
- * are left out when the server shows whose they are. Where it does not say (a session of another
+ * other databases (another installation, someone's long report) or of the server's own workers
+ * (autovacuum's analyze takes a transaction id) cannot write our events, so they are left out when
+ * the server shows whose they are. Where it does not say (a session of another
  * role), the transaction is counted: the ingest then waits for it, which is slower, never wrong.
  */
 const HORIZON_SQL = `
   with snap as (select pg_current_snapshot() as s),
   elsewhere as (
     select backend_xid::text::numeric as xid32 from pg_stat_activity
-     where datname is distinct from current_database() and backend_xid is not null
+     where backend_xid is not null
+       and (datname is distinct from current_database() or backend_type <> 'client backend')
   )
   select coalesce(
     (select min(x) from snap, pg_snapshot_xip(snap.s) as x

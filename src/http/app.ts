@@ -8,7 +8,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { analyticsRoutes } from "../analytics/index.ts";
+import { analyticsRoutes, dashboardCatalogues, dashboardPages } from "../analytics/index.ts";
 import { migrationState } from "../db/migrate.ts";
 import { webhookRoutes } from "../events/routes.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
@@ -189,6 +189,16 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     secureCookies: (services.config.publicUrl ?? "").startsWith("https:"),
   };
   await app.register(pagesSurface(pageSecurity, homePage));
+  await app.register(
+    pagesSurface(
+      { ...pageSecurity, catalogues: dashboardCatalogues },
+      dashboardPages({
+        db: services.db,
+        clock: services.clock,
+        authenticate: (authorization) => services.merchants.authenticate(authorization),
+      }),
+    ),
+  );
 
   const limiter = new RateLimiter(services.config.rateLimitPerSecond, services.config.rateLimitBurst);
   await app.register(

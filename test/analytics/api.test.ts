@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
-import { FUNNEL_STEPS, ingestAll, JOURNEY_TABLE } from "../../src/analytics/index.ts";
+import { catchUp, FUNNEL_STEPS, JOURNEY_TABLE } from "../../src/analytics/index.ts";
 import type { Summary } from "../../src/analytics/summary.ts";
 import {
   ADMIN_KEY,
@@ -52,7 +52,7 @@ before(async () => {
   await pay(m.secretKey, "require_pin", 700, { country: "RO", operator: "op2", app: "shop" });
   await pay(other.secretKey, "approve", 9999, { country: "FR", operator: "op1" });
   clock.advance(60_000);
-  await ingestAll(t.services.db, clock.nowMs());
+  await catchUp(t.services.db, clock.nowMs());
 });
 after(() => t.close());
 

