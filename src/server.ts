@@ -17,6 +17,7 @@ import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
 import { type Simulator, startSimulator } from "./simulator/index.ts";
+import { startStreamPublisher } from "./stream/index.ts";
 
 export type Role = "all" | "api" | "worker";
 
@@ -149,6 +150,19 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
           concurrency: config.webhookConcurrency,
         });
 
+  // The change stream to NATS JetStream, when CENTIME_NATS_URL says where.
+  const stream =
+    role === "api" || !config.natsUrl
+      ? null
+      : await startStreamPublisher({
+          db: database,
+          clock: services.clock,
+          url: config.natsUrl,
+          stream: config.natsStream,
+          subject: config.natsSubject,
+          logger,
+        });
+
   let app: FastifyInstance | null = null;
   let url = "";
   if (role !== "worker") {
@@ -172,6 +186,7 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
         await app?.close();
         await jobs?.stop();
         await webhooks?.stop();
+        await stream?.stop();
         await closeConnectors();
         await services.recorder.stop();
         await simulator?.close();

@@ -14,6 +14,7 @@ export {
 } from "./health.ts";
 export { catchUp, INGEST_CURSOR, ingestAll, ingestBatch, ROLLUP_TABLES, rebuildRollups } from "./ingest.ts";
 export { analyticsJobs, pruneAnalytics } from "./jobs.ts";
+export type { OutboxEvent } from "./model.ts";
 export { type Cursor, ensureCursor, lockCursor, readAfter, readCursor } from "./outbox.ts";
 export { analyticsRoutes } from "./routes.ts";
 export { querySeries } from "./series.ts";

@@ -31,6 +31,10 @@ export interface Config {
    * share it; unset, each process draws its own at start (fine for one process).
    */
   sessionSecret: string;
+  /** The change stream: every event to NATS JetStream (off when unset). See docs/analytics.md. */
+  natsUrl?: string;
+  natsStream: string;
+  natsSubject: string;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -65,5 +69,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: env.CENTIME_PUBLIC_URL || undefined,
     webhookConcurrency: intFrom(env.CENTIME_WEBHOOK_CONCURRENCY, 256, "CENTIME_WEBHOOK_CONCURRENCY"),
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
+    natsUrl: env.CENTIME_NATS_URL || undefined,
+    natsStream: env.CENTIME_NATS_STREAM || "CENTIME_EVENTS",
+    natsSubject: env.CENTIME_NATS_SUBJECT || "centime.events",
   };
 }
