@@ -1,4 +1,4 @@
-import { getOperator } from "../connectors/operators/index.ts";
+import { getOperator } from "../connectors/index.ts";
 
 /**
  * What the rollups count, as pure functions over outbox events: no database here.

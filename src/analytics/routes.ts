@@ -1,6 +1,7 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Db } from "../db/db.ts";
+import type { Routes } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { type FunnelQuery, funnelCsv, queryFunnel } from "./funnel.ts";
@@ -303,123 +304,121 @@ const SERIES_METRICS: { metric: Metric; summary: string }[] = [
   { metric: "events", summary: "Events by type per time bucket (wallet top-ups, voucher redemptions…)" },
 ];
 
-export function analyticsRoutes(context: AnalyticsRoutesContext): (app: FastifyInstance) => Promise<void> {
+/** Registered on the `secretOrAdmin` surface (src/http/app.ts). */
+export const analyticsRoutes: Routes<AnalyticsRoutesContext> = async (app, context) => {
   const { db, clock } = context;
   const tags = ["analytics"];
   const errors = (schema: TSchema) => ({ 200: schema });
-  return async (app) => {
-    for (const { metric, summary } of SERIES_METRICS) {
-      app.get(
-        `/analytics/${metric}`,
-        {
-          schema: {
-            tags,
-            summary,
-            operationId: `getAnalytics${metric[0]!.toUpperCase()}${metric.slice(1)}`,
-            querystring: SeriesQuerySchema,
-            response: errors(SeriesResponse),
-          },
-        },
-        async (request, reply) => {
-          const scope = analyticsScope(request);
-          const query = request.query as Static<typeof SeriesQuerySchema>;
-          const settings = await reportingSettings(db, scope);
-          const timeZone = query.time_zone ?? settings.timeZone;
-          if (!validTimeZone(timeZone))
-            throw new ApiError("parameter_invalid", "time_zone", "Not an IANA time zone.");
-          const granularity: Granularity = query.granularity ?? "hour";
-          const result = await querySeries(db, scope, {
-            metric,
-            ...rangeOf(query, clock.nowMs()),
-            granularity,
-            groupBy: parseGroupBy(query.group_by),
-            filters: filtersOf(query),
-            timeZone,
-            reportingCurrency: (query.reporting_currency ?? settings.currency).toUpperCase(),
-          });
-          return send(reply, result, wantsCsv(request) ? () => seriesCsv(result) : undefined, metric);
-        },
-      );
-    }
-
+  for (const { metric, summary } of SERIES_METRICS) {
     app.get(
-      "/analytics/funnel",
+      `/analytics/${metric}`,
       {
         schema: {
           tags,
-          summary: "The checkout conversion funnel: sessions reaching each step",
-          operationId: "getAnalyticsFunnel",
-          querystring: FunnelQuerySchema,
-          response: errors(FunnelResponse),
+          summary,
+          operationId: `getAnalytics${metric[0]!.toUpperCase()}${metric.slice(1)}`,
+          querystring: SeriesQuerySchema,
+          response: errors(SeriesResponse),
         },
       },
       async (request, reply) => {
         const scope = analyticsScope(request);
-        const query = request.query as Static<typeof FunnelQuerySchema>;
-        const funnelQuery: FunnelQuery = { ...rangeOf(query, clock.nowMs()) };
-        for (const name of ["app", "operator", "country", "method"] as const) {
-          const value = query[name];
-          if (value) funnelQuery[name] = name === "country" ? value.toUpperCase() : value;
-        }
-        if (query.group_by) funnelQuery.groupBy = query.group_by;
-        const funnel = await queryFunnel(db, scope, funnelQuery);
-        return send(reply, funnel, wantsCsv(request) ? () => funnelCsv(funnel) : undefined, "funnel");
-      },
-    );
-
-    app.get(
-      "/analytics/summary",
-      {
-        schema: {
-          tags,
-          summary:
-            "The dashboard's tiles: totals, acceptance, revenue, refunds, retries, subscriptions, lags",
-          operationId: "getAnalyticsSummary",
-          querystring: SummaryQuerySchema,
-          response: errors(SummaryResponse),
-        },
-      },
-      async (request, reply) => {
-        const scope = analyticsScope(request);
-        const query = request.query as Static<typeof SummaryQuerySchema>;
+        const query = request.query as Static<typeof SeriesQuerySchema>;
         const settings = await reportingSettings(db, scope);
-        const nowMs = clock.nowMs();
-        const summary = await querySummary(
-          db,
-          scope,
-          { ...rangeOf(query, nowMs), nowMs },
-          filtersOf(query),
-          (query.reporting_currency ?? settings.currency).toUpperCase(),
-        );
-        return send(reply, summary, wantsCsv(request) ? () => summaryCsv(summary) : undefined, "summary");
+        const timeZone = query.time_zone ?? settings.timeZone;
+        if (!validTimeZone(timeZone))
+          throw new ApiError("parameter_invalid", "time_zone", "Not an IANA time zone.");
+        const granularity: Granularity = query.granularity ?? "hour";
+        const result = await querySeries(db, scope, {
+          metric,
+          ...rangeOf(query, clock.nowMs()),
+          granularity,
+          groupBy: parseGroupBy(query.group_by),
+          filters: filtersOf(query),
+          timeZone,
+          reportingCurrency: (query.reporting_currency ?? settings.currency).toUpperCase(),
+        });
+        return send(reply, result, wantsCsv(request) ? () => seriesCsv(result) : undefined, metric);
       },
     );
+  }
 
-    app.get(
-      "/analytics/operators",
-      {
-        schema: {
-          tags,
-          summary:
-            "Operator health: acceptance and latency over 15 minutes against the same window a week earlier",
-          operationId: "listAnalyticsOperators",
-          querystring: OperatorsQuerySchema,
-          response: errors(OperatorsResponse),
-        },
+  app.get(
+    "/analytics/funnel",
+    {
+      schema: {
+        tags,
+        summary: "The checkout conversion funnel: sessions reaching each step",
+        operationId: "getAnalyticsFunnel",
+        querystring: FunnelQuerySchema,
+        response: errors(FunnelResponse),
       },
-      async (request, reply) => {
-        const scope = analyticsScope(request);
-        const data = await listOperatorHealth(db, scope, clock.nowMs());
-        return send(
-          reply,
-          { object: "list", data },
-          wantsCsv(request) ? () => operatorsCsv(data) : undefined,
-          "operators",
-        );
+    },
+    async (request, reply) => {
+      const scope = analyticsScope(request);
+      const query = request.query as Static<typeof FunnelQuerySchema>;
+      const funnelQuery: FunnelQuery = { ...rangeOf(query, clock.nowMs()) };
+      for (const name of ["app", "operator", "country", "method"] as const) {
+        const value = query[name];
+        if (value) funnelQuery[name] = name === "country" ? value.toUpperCase() : value;
+      }
+      if (query.group_by) funnelQuery.groupBy = query.group_by;
+      const funnel = await queryFunnel(db, scope, funnelQuery);
+      return send(reply, funnel, wantsCsv(request) ? () => funnelCsv(funnel) : undefined, "funnel");
+    },
+  );
+
+  app.get(
+    "/analytics/summary",
+    {
+      schema: {
+        tags,
+        summary: "The dashboard's tiles: totals, acceptance, revenue, refunds, retries, subscriptions, lags",
+        operationId: "getAnalyticsSummary",
+        querystring: SummaryQuerySchema,
+        response: errors(SummaryResponse),
       },
-    );
-  };
-}
+    },
+    async (request, reply) => {
+      const scope = analyticsScope(request);
+      const query = request.query as Static<typeof SummaryQuerySchema>;
+      const settings = await reportingSettings(db, scope);
+      const nowMs = clock.nowMs();
+      const summary = await querySummary(
+        db,
+        scope,
+        { ...rangeOf(query, nowMs), nowMs },
+        filtersOf(query),
+        (query.reporting_currency ?? settings.currency).toUpperCase(),
+      );
+      return send(reply, summary, wantsCsv(request) ? () => summaryCsv(summary) : undefined, "summary");
+    },
+  );
+
+  app.get(
+    "/analytics/operators",
+    {
+      schema: {
+        tags,
+        summary:
+          "Operator health: acceptance and latency over 15 minutes against the same window a week earlier",
+        operationId: "listAnalyticsOperators",
+        querystring: OperatorsQuerySchema,
+        response: errors(OperatorsResponse),
+      },
+    },
+    async (request, reply) => {
+      const scope = analyticsScope(request);
+      const data = await listOperatorHealth(db, scope, clock.nowMs());
+      return send(
+        reply,
+        { object: "list", data },
+        wantsCsv(request) ? () => operatorsCsv(data) : undefined,
+        "operators",
+      );
+    },
+  );
+};
 
 function summaryCsv(summary: Awaited<ReturnType<typeof querySummary>>): string {
   const lines = ["metric,value"];
