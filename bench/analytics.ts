@@ -34,7 +34,7 @@ try {
        select 'mer_bench', 'test', 'payments', b, app, 'carrier', op, 'FR', 'EUR', '', st, case when st = 'failed' then 'insufficient_funds' else '' end, '',
               (${perBucket} * (case when st = 'succeeded' then 15 when st = 'failed' then 3 else 1 end) * 10000000::bigint / (43200 * 38)) as count,
               (${perBucket} * (case when st = 'succeeded' then 15 when st = 'failed' then 3 else 1 end) * 10000000::bigint / (43200 * 38)) * 199 as amount
-         from generate_series(${table === "analytics_minute" ? "$2::timestamptz - interval '7 days'" : "$1::timestamptz"}, $2::timestamptz - interval '${step}', interval '${step}') as b,
+         from generate_series(${table === "analytics_minute" ? "greatest($1::timestamptz, $2::timestamptz - interval '7 days')" : "$1::timestamptz"}, $2::timestamptz - interval '${step}', interval '${step}') as b,
               unnest(array['op1', 'op2', 'op3', 'op4']) as op, unnest(array['game', 'shop']) as app,
               unnest(array['succeeded', 'failed', 'requires_action']) as st`,
       [new Date(from), new Date(to)],
