@@ -1,7 +1,7 @@
 import type { Queryable } from "../db/db.ts";
 import { loadRates, totalIn } from "./convert.ts";
-import { INGEST_CURSOR } from "./ingest.ts";
-import { PAYER_ABANDONED_FAILURES } from "./model.ts";
+import { INGEST_CURSOR, ROLLUP_TABLES } from "./ingest.ts";
+import { GRANULARITY_MS, PAYER_ABANDONED_FAILURES } from "./model.ts";
 import { readCursor } from "./outbox.ts";
 import type { Filter, Scope } from "./series.ts";
 
@@ -73,6 +73,15 @@ function monthlyFactor(period: string): { num: bigint; den: bigint } | null {
   if (m[2] && !m[1] && !m[3] && !m[4]) return { num: 1n, den: BigInt(m[2]) };
   if (m[1] && !m[2] && !m[3] && !m[4]) return { num: 1n, den: BigInt(m[1]) * 12n };
   return days > 0n ? { num: 365n, den: days * 12n } : null;
+}
+
+/** The coarsest rollup whose buckets tile [from, to) exactly: fewer rows, the same sums. */
+function coarsestTable(fromMs: number, toMs: number): string {
+  for (const granularity of ["day", "hour"] as const) {
+    const step = GRANULARITY_MS[granularity];
+    if (fromMs % step === 0 && toMs % step === 0) return ROLLUP_TABLES[granularity];
+  }
+  return ROLLUP_TABLES.minute;
 }
 
 export async function querySummary(
