@@ -1,7 +1,7 @@
 /**
  * Goal: no request built from the OpenAPI document's own schemas, however hostile, answers a
  * 5xx, and every 4xx is the error envelope (issue 9, section 5). Seeded and bounded here (about
- * 15 s); `npm run bench -- fuzz` runs it for longer. A failure prints the seed and the shrunk
+ * 15 s); `npm run bench:fuzz` runs it for longer. A failure prints the seed and the shrunk
  * request, which replay exactly with FUZZ_SEED and FUZZ_PATH.
  */
 import assert from "node:assert/strict";
