@@ -8,6 +8,7 @@ import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
+import { type LiveProviders, liveProviders } from "./payments/live-mode.ts";
 import { CardProvider } from "./payments/providers/card.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { SandboxProvider } from "./payments/providers/sandbox.ts";
@@ -37,6 +38,8 @@ export interface Services {
   /** Who hears about MO messages (a subscriber texting STOP). */
   moListeners: Set<MoListener>;
   billing: Billing;
+  /** Which providers may take live money, decided from the configuration at start. */
+  live: LiveProviders;
 }
 
 export function createServices(options: {
@@ -59,8 +62,9 @@ export function createServices(options: {
     { batchSizeMax: LIMITS.group_commit_batch_size_max, concurrencyMax: db.writeConcurrencyMax },
     metrics,
   );
-  const recorder = new InteractionRecorder(db, clock, logger);
+  const recorder = new InteractionRecorder(db, clock, logger, metrics);
   const moListeners = new Set<MoListener>();
+  const live = liveProviders(config.live);
   let payments: PaymentsContext | null = null;
   const onEvent = connectorEventHandler(() => payments!, logger, moListeners);
   // The one registry of payment providers, by payment-method type: payments and renewals alike.
@@ -71,7 +75,8 @@ export function createServices(options: {
       new CardProvider(recorder, onEvent, {
         ...(options.publicUrl ? { callbackUrl: `${options.publicUrl}/provider_callbacks` } : {}),
       }),
-    );
+    )
+    .allowLive(live);
   payments = {
     db,
     ledger,
@@ -98,6 +103,7 @@ export function createServices(options: {
     recorder,
     moListeners,
     billing: createBilling({ db, ledger, clock, logger, providers }),
+    live,
   };
 }
 

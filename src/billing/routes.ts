@@ -22,7 +22,6 @@ import {
   SubscriptionsQuery,
   subscriptionBody,
 } from "./routes-schemas.ts";
-import { forgetPolicies } from "./scheduler.ts";
 import {
   cancelSubscription,
   confirmSubscription,
@@ -176,7 +175,7 @@ export const billingRoutes: Routes<Billing> = async (app, { context: ctx, catalo
         };
       },
     });
-    forgetPolicies(merchantId);
+    ctx.caches.forgetPolicies(merchantId);
     return sent;
   });
   app.get("/dunning_policies", { schema: { tags } }, async (request, reply) => {
