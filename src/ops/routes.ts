@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import type { Api } from "../http/surfaces.ts";
+import type { Api } from "../http/index.ts";
 import type { PaymentsContext } from "../payments/context.ts";
 import { presentPayment } from "../payments/model.ts";
 import { listUnresolvedPayments } from "../payments/reconcile.ts";
