@@ -7,6 +7,7 @@ import type { Logger } from "../platform/log.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import { Catalog } from "./catalog.ts";
 import { processAdvancingClocks } from "./clocks.ts";
+import { billingContext } from "./context.ts";
 import { BILLING_BATCH_SIZE_MAX, type BillingContext, runBillingBatch } from "./scheduler.ts";
 
 export type { BillingContext } from "./scheduler.ts";
@@ -25,13 +26,13 @@ export function createBilling(options: {
   /** The payments' provider registry: renewals charge through the same providers. */
   providers: ProviderRegistry;
 }): Billing {
-  const context: BillingContext = {
+  const context = billingContext({
     db: options.db,
     ledger: options.ledger,
     clock: options.clock,
     providers: options.providers,
     ...(options.logger ? { logger: options.logger } : {}),
-  };
+  });
   return { context, catalog: new Catalog(options.db, options.clock) };
 }
 

@@ -19,6 +19,7 @@ const FRAMEWORK_ERRORS: ReadonlyMap<string, ErrorCode> = new Map([
   ["FST_ERR_CTP_EMPTY_JSON_BODY", "body_invalid_json"],
   ["FST_ERR_CTP_INVALID_JSON_BODY", "body_invalid_json"],
   ["FST_ERR_BAD_URL", "url_invalid"],
+  ["FST_ERR_MAX_PARAM_LENGTH", "url_too_long"],
   ["FST_ERR_ASYNC_CONSTRAINT", "url_invalid"],
 ]);
 

@@ -57,13 +57,16 @@ export class ProviderRegistry {
 
   /** The API schema of `payment_method` for a use: one tagged object per registered type. */
   methodSchema(usage: ResolveContext["usage"]): TSchema {
+    const types = this.types(usage);
     const variants = [...this.byType.values()].flatMap((p) => schemaOf(p, usage) ?? []);
+    // The type is checked first on its own, so a type that cannot be used here is answered with
+    // the list of those that can (a card subscription: "must be one of sandbox, carrier").
     return Type.Unsafe<PaymentMethodInput>({
-      type: "object",
-      discriminator: { propertyName: "type" },
-      required: ["type"],
-      oneOf: variants,
-      description: `A tagged object: \`type\` is one of ${this.types(usage).join(", ")}.`,
+      description: `A tagged object: \`type\` is one of ${types.join(", ")}.`,
+      allOf: [
+        { type: "object", required: ["type"], properties: { type: { type: "string", enum: types } } },
+        { type: "object", discriminator: { propertyName: "type" }, required: ["type"], oneOf: variants },
+      ],
     });
   }
 
