@@ -12,4 +12,5 @@ export {
 export { type Event, getEvent, insertEvents, listEvents, type NewEvent, redeliverEvent } from "./events.ts";
 export type { EventsDeps, Scope } from "./model.ts";
 export { pruneEventsData } from "./retention.ts";
+export { newWebhookSecret, signedHeaders } from "./signing.ts";
 export { startWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from "./worker.ts";

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { databaseFault } from "../ops/deadline.ts";
+import { databaseFault } from "../ops/index.ts";
 import { ApiError, type ErrorCode } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { assertCleanJson, assertCleanParameters } from "./hostile.ts";
