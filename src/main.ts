@@ -2,7 +2,9 @@
 import "./cli/node-version.ts";
 import { runCli } from "./cli/index.ts";
 
-runCli(process.argv.slice(2)).then(
+runCli(process.argv.slice(2), undefined, {
+  simulator: async (args) => (await import("./simulator/cli.ts")).runSimulatorCli(args),
+}).then(
   (code) => {
     if (code >= 0) process.exit(code);
   },

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { DataDirectoryLockedError } from "../db/embedded.ts";
 import { migrate, migrationState } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
-import { Merchants } from "../merchants/service.ts";
+import { Merchants } from "../merchants/index.ts";
 import { systemClock } from "../platform/clock.ts";
 import { type Config, configFromEnv } from "../platform/config.ts";
 import { installProcessGuards } from "../platform/process-guards.ts";
@@ -178,10 +178,14 @@ async function listenCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The simulator's own command line, handed in by the entry point (src/main.ts). */
+export type SimulatorCli = (args: string[]) => Promise<unknown>;
+let simulatorCli: SimulatorCli | undefined;
+
 async function simulator(args: string[]): Promise<number> {
-  const { runSimulatorCli } = await import("../simulator/cli.ts");
+  if (!simulatorCli) throw new Error("the simulator command is not wired");
   try {
-    await runSimulatorCli(args);
+    await simulatorCli(args);
   } catch (error) {
     // The simulator's own argument errors carry its usage line.
     const message = error instanceof Error ? error.message : String(error);
@@ -216,8 +220,13 @@ const COMMANDS: Record<Exclude<CommandName, "help">, (args: string[]) => Promise
 };
 
 /** Runs one command line; returns the exit code, or -1 when the command keeps running. */
-export async function runCli(argv: string[], output: CliOutput = processOutput): Promise<number> {
+export async function runCli(
+  argv: string[],
+  output: CliOutput = processOutput,
+  wiring: { simulator?: SimulatorCli } = {},
+): Promise<number> {
   io = output;
+  simulatorCli = wiring.simulator;
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h") {
     io.out(generalHelp());

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { newWebhookSecret, signedHeaders } from "../events/signing.ts";
+import { newWebhookSecret, signedHeaders } from "../events/index.ts";
 import { idFloor } from "../platform/ids.ts";
 
 /**

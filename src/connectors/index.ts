@@ -23,6 +23,7 @@ export {
   CARD_PSP_OPERATOR,
   cardPspConnector,
   carrierNetwork,
+  circuitStates,
   closeConnectors,
   configureCarrierNetwork,
   configureConnectors,

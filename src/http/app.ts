@@ -14,8 +14,14 @@ import { customerRoutes } from "../customers/routes.ts";
 import { webhookRoutes } from "../events/routes.ts";
 import { ledgerRoutes } from "../ledger/routes.ts";
 import { apiKeyRoutes, merchantRoutes } from "../merchants/routes.ts";
-import { healthRoutes, installRequestDeadline, unresolvedRoutes } from "../ops/index.ts";
-import { callbackRoutes, interactionRoutes, paymentRoutes, refundRoutes } from "../payments/routes.ts";
+import { healthRoutes, installRequestDeadline } from "../ops/index.ts";
+import {
+  callbackRoutes,
+  interactionRoutes,
+  paymentRoutes,
+  refundRoutes,
+  unresolvedRoutes,
+} from "../payments/routes.ts";
 import { ERROR_CATALOGUE } from "../platform/errors.ts";
 import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";

@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isDatabaseUnavailable } from "../db/faults.ts";
 import { ApiError } from "../platform/errors.ts";
 
+const PROBES = new Set(["/health", "/ready", "/metrics"]);
+
 /** How long a client should wait before retrying after a 503. */
 export const RETRY_AFTER_SECONDS = 2;
 
@@ -34,6 +36,8 @@ export function installRequestDeadline(
   if (deadlineMs <= 0) return;
   const timers = new WeakMap<object, NodeJS.Timeout>();
   app.addHook("onRequest", async (request, reply) => {
+    // Probes answer within their own bound (/ready: a second) and say more than a 503 would.
+    if (PROBES.has(request.url)) return;
     const timer = setTimeout(() => {
       if (reply.sent) return;
       onExpired?.();

@@ -1,6 +1,4 @@
-import { circuitStates } from "../connectors/operators/index.ts";
-import type { Connector } from "../connectors/sdk/types.ts";
-import { CardProvider } from "../payments/providers/card.ts";
+import { type Connector, circuitStates } from "../connectors/index.ts";
 import type { Services } from "../services.ts";
 
 const BREAKER_STATES = ["closed", "half_open", "open"] as const;
@@ -76,9 +74,11 @@ export function registerOperationalGauges(services: Services): void {
     "Circuit breaker of each provider connector in use: 1 for its current state (closed, half_open, open).",
     ["operator", "protocol", "state"],
     (set) => {
-      const card = services.payments.providers.get("card");
-      const others: Connector[] =
-        card instanceof CardProvider && card.hasConnector() ? [card.connector()] : [];
+      // The card provider's connector, once a card payment has made one (never made for a scrape).
+      const card = services.payments.providers.get("card") as
+        | Partial<{ hasConnector(): boolean; connector(): Connector }>
+        | undefined;
+      const others: Connector[] = card?.hasConnector?.() && card.connector ? [card.connector()] : [];
       for (const breaker of circuitStates(others)) {
         for (const state of BREAKER_STATES) {
           set(

@@ -10,7 +10,6 @@ export {
 } from "./deadline.ts";
 export { registerOperationalGauges } from "./gauges.ts";
 export { healthRoutes, READY_TIMEOUT_MS } from "./health.ts";
-export { unresolvedRoutes } from "./routes.ts";
 
 /** The little HTTP server of a worker process: /health, /ready and /metrics, nothing else. */
 export async function buildOpsApp(services: Services, role: string): Promise<FastifyInstance> {

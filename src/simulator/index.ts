@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -143,9 +144,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const host = options.host ?? "127.0.0.1";
   let httpUrl = "";
   const ctx = createContext(net, config, () => httpUrl);
+  let ownDir: string | undefined;
   const desk = new SettlementDesk(
     ctx,
-    options.settlementDir ?? join(tmpdir(), `centime-settlement-${process.pid}-${options.seed}`),
+    // A directory of our own when none is given, removed on close: no temporary folders left behind.
+    options.settlementDir ?? (ownDir = mkdtempSync(join(tmpdir(), "centime-settlement-"))),
   );
   let smsc: Smsc | undefined;
   const routes: Route[] = [
@@ -211,6 +214,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      if (ownDir) rmSync(ownDir, { recursive: true, force: true });
     },
   };
 }

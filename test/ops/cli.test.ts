@@ -21,14 +21,18 @@ const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$/m;
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
-  const code = await runCli(args, {
-    out: (text) => {
-      stdout += text;
+  const code = await runCli(
+    args,
+    {
+      out: (text) => {
+        stdout += text;
+      },
+      err: (text) => {
+        stderr += text;
+      },
     },
-    err: (text) => {
-      stderr += text;
-    },
-  });
+    { simulator: async (rest) => (await import("../../src/simulator/cli.ts")).runSimulatorCli(rest) },
+  );
   return { code, stdout, stderr };
 }
 
