@@ -54,7 +54,7 @@ export function spreadOffsetMs(id: string): number {
 }
 
 export function periodDueMs(sub: SubscriptionRow, index = sub.period_index): number {
-  return periodStartMs(sub.anchor.getTime(), sub.time_zone, sub.period, index);
+  return periodStartMs(sub.anchor.getTime(), sub.time_zone, sub.period, index - sub.anchor_period);
 }
 
 function nextOpen(sub: SubscriptionRow, rules: ResolvedRules, atMs: number): number {
@@ -328,7 +328,7 @@ export function settle(input: SettleInput): Settlement {
       if (policy.defer_period_on_late_payment && nowMs > dueMs) {
         // Deferral: the paid period starts now; later periods follow from the new anchor.
         sub.anchor = now;
-        sub.period_index = 0;
+        sub.anchor_period = sub.period_index;
       }
       const startMs = policy.defer_period_on_late_payment && nowMs > dueMs ? nowMs : dueMs;
       sub.current_period_start = new Date(startMs);

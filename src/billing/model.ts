@@ -37,6 +37,8 @@ export interface SubscriptionRow {
   pin_attempts: number;
   anchor: Date;
   period_index: number;
+  /** The period index `anchor` stands for (moved by a deferral or a resume; periods keep their numbers). */
+  anchor_period: number;
   current_period_start: Date | null;
   current_period_end: Date | null;
   trial_end: Date | null;
@@ -67,6 +69,7 @@ export function unchargedSchedule(anchor: Date) {
     pin_attempts: 0,
     anchor,
     period_index: 0,
+    anchor_period: 0,
     current_period_start: null,
     current_period_end: null,
     trial_end: null,

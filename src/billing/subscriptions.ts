@@ -245,7 +245,7 @@ async function loadForUpdate(tx: Queryable, scope: AuthScope, id: string): Promi
 async function saveSubscription(tx: Queryable, sub: SubscriptionRow): Promise<void> {
   await tx.query(
     `update subscriptions s set status = v.status, consent = v.consent, next_action = v.next_action,
-       pin_attempts = v.pin_attempts, anchor = v.anchor, period_index = v.period_index,
+       pin_attempts = v.pin_attempts, anchor = v.anchor, period_index = v.period_index, anchor_period = v.anchor_period,
        current_period_start = v.current_period_start, current_period_end = v.current_period_end,
        trial_end = v.trial_end, retry_count = v.retry_count, retry_started = v.retry_started,
        ladder_step = v.ladder_step, debt = v.debt, debt_since = v.debt_since,
@@ -387,7 +387,7 @@ export async function setPaused(
       if (sub.status !== "paused") throw unexpected(sub, "be resumed");
       sub.status = "active";
       sub.anchor = new Date(nowMs);
-      sub.period_index = 0;
+      sub.anchor_period = sub.period_index;
       sub.retry_count = 0;
       sub.retry_started = null;
       sub.ladder_step = 0;

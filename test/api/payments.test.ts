@@ -25,6 +25,8 @@ type Payment = {
   amount_capturable: number;
   failure_code: string | null;
   next_action: { type: string; enter_pin?: { attempts_remaining: number } } | null;
+  created: string;
+  capture_before: string | null;
 };
 
 const clock = new FakeClock(Date.parse("2026-03-01T10:00:00Z"));
@@ -217,7 +219,15 @@ describe("manual capture", () => {
   test("an authorization not captured within 7 days expires and the payment is canceled", async () => {
     const { expireHolds } = await import("../../src/payments/reconcile.ts");
     const r = await pay(sandboxPayment("approve", { amount: 250, capture: "manual" }));
-    clock.advance(7 * 24 * 3600 * 1000 + 1);
+    const sevenDaysMs = 7 * 24 * 3600 * 1000;
+    assert.equal(r.body.status, "requires_capture");
+    assert.equal(Date.parse(r.body.capture_before ?? "") - Date.parse(r.body.created), sevenDaysMs);
+    // A moment before the seven days are over the hold still stands.
+    clock.advance(sevenDaysMs - 1);
+    await expireHolds(t.services.payments);
+    const before = await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey });
+    assert.equal(before.body.status, "requires_capture");
+    clock.advance(2);
     await expireHolds(t.services.payments);
     const after = await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey });
     assert.equal(after.body.status, "canceled");

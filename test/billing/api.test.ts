@@ -458,6 +458,38 @@ describe("subscriptions", () => {
     assert.equal(trialing.body.next_charge_at, trialing.body.trial_end);
   });
 
+  test("a resumed subscription and a late-paid period never reuse a period number", async () => {
+    const p = await price({
+      product: await product(),
+      amount: 100,
+      currency: "KES",
+      recurring: { period: "P1D" },
+    });
+    const c = await customer({ country: "KE" });
+    const created = await post<Sub>("/v1/subscriptions", {
+      customer: c,
+      price: p,
+      payment_method: { type: "sandbox", scenario: "approve" },
+    });
+    const id = created.body.id;
+    await runScheduler();
+    assert.equal((await get<Sub>(`/v1/subscriptions/${id}`)).body.billing_period, 1);
+    // Paused and resumed: the new period starts now, numbered after the paid one.
+    assert.equal((await post<Sub>(`/v1/subscriptions/${id}/pause`)).status, 200);
+    clock.advance(3 * 3_600_000);
+    assert.equal((await post<Sub>(`/v1/subscriptions/${id}/resume`)).status, 200);
+    await runScheduler();
+    const resumed = await get<Sub>(`/v1/subscriptions/${id}`);
+    assert.equal(resumed.body.billing_period, 2);
+    const payments = await get<{ data: Array<Payment & { status: string }> }>(
+      `/v1/payments?subscription=${id}`,
+    );
+    assert.deepEqual(
+      payments.body.data.map((x) => x.status),
+      ["succeeded", "succeeded"],
+    );
+  });
+
   test("an MO STOP cancels the subscriber's subscriptions", async () => {
     const p = await price({
       product: await product(),

@@ -17,7 +17,7 @@ import { DEFAULT_DUNNING_POLICY } from "../../src/billing/policy.ts";
 import { type ResolvedRules, rulesFor } from "../../src/billing/rules.ts";
 import { type BillingContext, runDueBilling } from "../../src/billing/scheduler.ts";
 import { insertInto } from "../../src/billing/sql.ts";
-import { cancelSubscription } from "../../src/billing/subscriptions.ts";
+import { cancelSubscription, confirmSubscription, setPaused } from "../../src/billing/subscriptions.ts";
 import { listOperators } from "../../src/connectors/operators/index.ts";
 import { accountId } from "../../src/ledger/accounts.ts";
 import { paymentAccounts } from "../../src/payments/transitions.ts";
@@ -116,8 +116,17 @@ interface World {
   network: SimulatedNetwork;
   scope: AuthScope;
   stops: { id: string; atMs: number }[];
+  /** Subscriptions paused for a while (POST …/pause, then …/resume). */
+  pauses: { id: string; fromMs: number; untilMs: number }[];
+  /** Subscriptions waiting for the PIN that three wrong PINs cancel. */
+  pinFailures: string[];
+  /** The operator whose dunning policy moves a late-paid period (deferral). */
+  deferralOperator: string;
   tps: Map<string, number>;
 }
+
+const YEAR_MS = 366 * 86_400_000;
+const PIN_FAILURES = 5;
 
 async function build(): Promise<World> {
   const random = rng(SEED);
@@ -187,6 +196,8 @@ async function build(): Promise<World> {
   const prices = new Map<string, Record<string, unknown>>();
   const subs: SubscriptionRow[] = [];
   const stops: { id: string; atMs: number }[] = [];
+  const pauses: { id: string; fromMs: number; untilMs: number }[] = [];
+  const pinFailures: string[] = [];
   const priceFor = (currency: string, amount: number, period: string, trial: number) => {
     const key = `${currency}/${amount}/${period}/${trial}`;
     let row = prices.get(key);
@@ -274,14 +285,39 @@ async function build(): Promise<World> {
         trial_end: trial > 0 ? new Date(anchorMs) : null,
         test_clock_id: null,
         metadata: {},
-        created: new Date(createdMs),
+        // UK subscribers signed up over a year ago: their next charge comes with the annual reminder.
+        created: new Date(country === "GB" ? createdMs - YEAR_MS : createdMs),
         updated: new Date(createdMs),
       };
       subs.push(sub);
+      if (pinFailures.length < PIN_FAILURES && trial === 0 && !heavy) {
+        // Waits for its double opt-in PIN: no job until confirmed.
+        sub.status = "incomplete";
+        sub.next_action = { type: "enter_pin", enter_pin: { attempts_remaining: 3, pin_length: 4 } };
+        pinFailures.push(sub.id);
+        continue;
+      }
+      if (random() < 0.01) {
+        const fromMs = createdMs + Math.floor(random() * 20 * DAY_MS);
+        pauses.push({ id: sub.id, fromMs, untilMs: fromMs + between(random, 5, 15) * DAY_MS });
+      }
       if (random() < 0.03) stops.push({ id: sub.id, atMs: createdMs + Math.floor(random() * DAYS * DAY_MS) });
     }
   }
   const db = t.services.db;
+  // One operator's contract moves a late-paid period to start when paid (deferral).
+  const deferralOperator = operatorsByCountry.get("DE")![0]!;
+  await db.query(
+    `insert into dunning_policies (id, merchant_id, mode, operator, policy, created, updated)
+     values ($1, $2, 'test', $3, $4, $5, $5)`,
+    [
+      newId("dpol", nowMs),
+      scope.merchantId,
+      deferralOperator,
+      { defer_period_on_late_payment: true },
+      new Date(nowMs),
+    ],
+  );
   for (let i = 0; i < customers.length; i += 2000) {
     await db.query("insert into customers select * from json_populate_recordset(null::customers, $1::json)", [
       JSON.stringify(customers.slice(i, i + 2000)),
@@ -294,30 +330,57 @@ async function build(): Promise<World> {
     await insertInto(
       db,
       "billing_jobs",
-      chunk.map((s) => ({
-        subscription_id: s.id,
-        merchant_id: s.merchant_id,
-        mode: s.mode,
-        clock_key: "",
-        run_at: s.anchor,
-        pending_payment_id: null,
-        attempts: 0,
-        created: s.created,
-      })),
+      chunk
+        .filter((s) => s.next_action === null)
+        .map((s) => ({
+          subscription_id: s.id,
+          merchant_id: s.merchant_id,
+          mode: s.mode,
+          clock_key: "",
+          run_at: s.anchor,
+          pending_payment_id: null,
+          attempts: 0,
+          created: s.created,
+        })),
     );
   }
   stops.sort((a, b) => a.atMs - b.atMs);
-  return { ctx, network, scope, stops, tps };
+  return { ctx, network, scope, stops, pauses, pinFailures, deferralOperator, tps };
 }
 
 const timing = { steps: 0, batches: 0, claimed: 0, billingMs: 0, deferredBy: {} as Record<string, number> };
+
+const flows = { pinAnswers: [] as number[], paused: new Set<string>(), resumed: new Set<string>() };
 
 async function run(world: World): Promise<void> {
   const endMs = START_MS + DAYS * DAY_MS;
   let stopIndex = 0;
   let nextDue = START_MS;
+  // Three wrong PINs in a row for the subscriptions waiting for their double opt-in.
+  for (const id of world.pinFailures) {
+    for (let i = 0; i < 3; i++) {
+      const r = await confirmSubscription(world.ctx, world.scope, id, { pin: "0000" }, undefined);
+      flows.pinAnswers.push(r.statusCode);
+    }
+  }
   while (clock.nowMs() < endMs) {
     const nowMs = clock.nowMs();
+    for (const pause of world.pauses) {
+      const act = async (paused: boolean, done: Set<string>) => {
+        try {
+          await setPaused(world.ctx, world.scope, pause.id, paused, undefined);
+          done.add(pause.id);
+        } catch {
+          // Canceled by dunning or a STOP meanwhile: a pause then does nothing.
+        }
+      };
+      if (pause.fromMs <= nowMs && !flows.paused.has(pause.id) && pause.fromMs > 0) {
+        pause.fromMs = 0;
+        await act(true, flows.paused);
+      }
+      if (pause.untilMs <= nowMs && flows.paused.has(pause.id) && !flows.resumed.has(pause.id))
+        await act(false, flows.resumed);
+    }
     while (stopIndex < world.stops.length && world.stops[stopIndex]!.atMs <= nowMs) {
       const stop = world.stops[stopIndex++]!;
       try {
@@ -568,6 +631,106 @@ test(`simulation: ${SUBSCRIPTIONS} subscriptions over ${DAYS} days (seed ${SEED}
   assert.ok((statuses.get("active") ?? 0) > SUBSCRIPTIONS / 2, "most subscriptions stay active");
   assert.ok(world.network.balanceChecks > 0, "balance checks ran");
   assert.equal(DEFAULT_DUNNING_POLICY.final_action, "cancel");
+
+  const attempted = new Set(payments.map((p) => p.subscription_id));
+  // 9. Every path happened, and did what it should to the money.
+  const { rows: events } = await db.query<{ type: string; object_id: string; created: Date }>(
+    "select type, object_id, created from events where type like 'subscription.%'",
+  );
+  const eventsOf = (type: string) => events.filter((e) => e.type === type);
+  const transfersOf = (code: string) => transfers.filter((tr) => tr.code === code);
+  const { rows: captures } = await db.query<{ reference: string; amount: bigint }>(
+    "select reference, amount from ledger_transfers where code = 'payment_capture'",
+  );
+  const capturedBy = new Map(captures.map((c) => [c.reference, c.amount]));
+  const debtPayments = payments.filter((p) => p.billing_period === null);
+
+  // Debt collection: each collected debt is a succeeded payment whose whole amount left the debt.
+  const collected = transfersOf("debt_collected");
+  assert.ok(collected.length > 0, "debt was collected");
+  for (const tr of collected) {
+    const p = paymentById.get(tr.reference);
+    assert.ok(p && p.status === "succeeded" && p.billing_period === null, `${tr.reference} collects debt`);
+    assert.equal(tr.amount, p.amount, `${p.id}: the collected amount is the payment`);
+    assert.equal(capturedBy.get(p.id), p.amount, `${p.id}: the money reached the merchant`);
+  }
+  assert.equal(collected.length, debtPayments.filter((p) => p.status === "succeeded").length);
+  assert.equal(eventsOf("subscription.debt_collected").length, collected.length);
+  // A declined debt collection moves nothing and leaves the debt as it was.
+  const declinedDebt = debtPayments.filter((p) => p.status === "failed");
+  assert.ok(declinedDebt.length > 0, "some debt collections were declined");
+  for (const p of declinedDebt) assert.equal(capturedBy.get(p.id), undefined, `${p.id} moved money`);
+
+  // Write-offs: debt leaves the books without money, on cancel or after debt_write_off_days.
+  const writtenOff = transfersOf("debt_written_off");
+  assert.ok(writtenOff.length > 0, "debt was written off");
+  for (const tr of writtenOff) {
+    assert.ok(subById.has(tr.reference), `a write-off names its subscription: ${tr.reference}`);
+    assert.equal(capturedBy.get(tr.reference), undefined);
+  }
+  assert.equal(eventsOf("subscription.debt_written_off").length, writtenOff.length);
+
+  // Skipped charges: the balance check saw too little; nothing reached the operator.
+  const skipped = eventsOf("subscription.charge_skipped");
+  assert.ok(skipped.length > 0, "balance checks skipped doomed charges");
+  const attemptsAt = new Set(payments.map((p) => `${p.subscription_id}@${p.created.getTime()}`));
+  for (const e of skipped)
+    assert.ok(
+      !attemptsAt.has(`${e.object_id}@${e.created.getTime()}`),
+      `${e.object_id} was charged when skipped`,
+    );
+
+  // Cap deferrals happened, and (check 3) no cap was ever passed.
+  assert.ok((timing.deferredBy.cap_reached ?? 0) > 0, "caps deferred charges");
+
+  // Three wrong PINs: canceled with consent_failed, nothing charged.
+  assert.deepEqual(
+    flows.pinAnswers,
+    world.pinFailures.flatMap(() => [402, 402, 200]),
+  );
+  for (const id of world.pinFailures) {
+    const sub = subById.get(id)!;
+    assert.equal(sub.status, "canceled");
+    assert.equal(sub.cancel_reason, "consent_failed");
+    assert.ok(!attempted.has(id), `${id} was charged without consent`);
+  }
+
+  // Pause: nothing charged while paused; resumed subscriptions start a new period when resumed.
+  assert.ok(flows.paused.size > 0 && flows.resumed.size > 0, "subscriptions were paused and resumed");
+  const pausedEvents = new Map(
+    eventsOf("subscription.paused").map((e) => [e.object_id, e.created.getTime()]),
+  );
+  const resumedEvents = new Map(
+    eventsOf("subscription.resumed").map((e) => [e.object_id, e.created.getTime()]),
+  );
+  for (const id of flows.paused) {
+    const from = pausedEvents.get(id)!;
+    const until = resumedEvents.get(id) ?? Number.POSITIVE_INFINITY;
+    for (const p of payments.filter((x) => x.subscription_id === id))
+      assert.ok(p.created.getTime() < from || p.created.getTime() >= until, `${p.id} charged while paused`);
+  }
+
+  // Late-period deferral: on the deferral operator, a period paid late starts when it was paid.
+  let deferred = 0;
+  for (const sub of subs) {
+    if (sub.operator !== world.deferralOperator || sub.period_index === 0 || !sub.current_period_start)
+      continue;
+    const last = succeeded.filter((p) => p.subscription_id === sub.id && p.billing_period !== null).at(-1);
+    if (!last || sub.current_period_start.getTime() !== last.created.getTime()) continue;
+    if (sub.anchor.getTime() === last.created.getTime()) deferred++;
+  }
+  assert.ok(deferred > 0, "late payments moved their period");
+
+  // Annual reminder: UK subscribers (signed up over a year ago) get one, at a successful charge.
+  const reminders = eventsOf("subscription.reminder");
+  assert.ok(reminders.length > 0, "annual reminders were sent");
+  const remindedOnce = new Set<string>();
+  for (const e of reminders) {
+    const sub = subById.get(e.object_id)!;
+    assert.ok(world.ctx.rules!(sub.country, sub.operator).annual_reminder, `${sub.id} in ${sub.country}`);
+    assert.ok(!remindedOnce.has(sub.id), `${sub.id} reminded twice in a year`);
+    remindedOnce.add(sub.id);
+  }
 
   console.log(
     `simulation seed ${SEED}: ${payments.length} attempts, ${succeeded.length} succeeded, ${partials} partial, ` +

@@ -132,6 +132,7 @@ export class BatchWrites {
     if (this.subs.size > 0) {
       await tx.query(
         `update subscriptions s set status = v.status, anchor = v.anchor, period_index = v.period_index,
+           anchor_period = v.anchor_period,
            current_period_start = v.current_period_start, current_period_end = v.current_period_end,
            retry_count = v.retry_count, retry_started = v.retry_started, ladder_step = v.ladder_step,
            debt = v.debt, debt_since = v.debt_since, last_charge_at = v.last_charge_at,
@@ -168,6 +169,7 @@ function mutableColumns(s: SubscriptionRow): DbRow {
     status: s.status,
     anchor: s.anchor,
     period_index: s.period_index,
+    anchor_period: s.anchor_period,
     current_period_start: s.current_period_start,
     current_period_end: s.current_period_end,
     retry_count: s.retry_count,
