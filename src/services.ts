@@ -1,3 +1,4 @@
+import { Approvals } from "./approvals/index.ts";
 import { type Billing, createBilling } from "./billing/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
 import { configureConnectors } from "./connectors/operators/index.ts";
@@ -18,6 +19,7 @@ import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
 import { createLogger, type Logger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
+import { StaffDirectory } from "./staff/index.ts";
 
 /** Everything the API and the workers share, wired once per process. */
 export interface Services {
@@ -37,6 +39,9 @@ export interface Services {
   /** Who hears about MO messages (a subscriber texting STOP). */
   moListeners: Set<MoListener>;
   billing: Billing;
+  /** Back office: staff and their roles, four-eyes approvals. */
+  staff: StaffDirectory;
+  approvals: Approvals;
 }
 
 export function createServices(options: {
@@ -99,6 +104,8 @@ export function createServices(options: {
     recorder,
     moListeners,
     billing: createBilling({ db, ledger, clock, logger }),
+    staff: new StaffDirectory(db, clock),
+    approvals: new Approvals(db, clock),
   };
 }
 

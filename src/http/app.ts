@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import { authenticateRequest, installBackOffice } from "../backoffice/index.ts";
 import { migrationState } from "../db/migrate.ts";
 import { webhookRoutes } from "../events/routes.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
@@ -194,7 +195,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     async (v1) => {
       v1.decorateRequest("auth", undefined as unknown as never);
       v1.addHook("onRequest", async (request: FastifyRequest) => {
-        request.auth = await services.merchants.authenticate(request.headers.authorization);
+        request.auth = await authenticateRequest(services, request);
         const subject = request.auth.kind === "admin" ? "admin" : request.auth.keyId;
         const waitMs = limiter.take(subject, services.clock.nowMs());
         if (waitMs > 0) {
@@ -203,6 +204,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
           });
         }
       });
+      installBackOffice(v1, services);
       // A POST without a body is a POST with an empty object (`/cancel`, `/capture` in full).
       v1.addHook("preValidation", async (request: FastifyRequest) => {
         if (request.method === "POST" && request.body === undefined) request.body = {};

@@ -29,6 +29,12 @@ export const ID_PREFIXES = {
   price: "price",
   testClock: "clock",
   dunningPolicy: "dpol",
+  auditEvent: "aud",
+  staff: "stf",
+  staffKey: "skey",
+  staffRole: "role",
+  approval: "apr",
+  adjustment: "adj",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

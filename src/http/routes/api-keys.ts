@@ -1,9 +1,10 @@
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { idempotentTransaction } from "../../idempotency/transaction.ts";
 import { presentKey } from "../../merchants/service.ts";
 import { ApiError } from "../../platform/errors.ts";
 import type { Services } from "../../services.ts";
+import { isPermission, type Permission, requireHoldsAll } from "../../staff/index.ts";
 import { sendJson } from "../app.ts";
 import { idempotentPost, secretScope } from "../guards.ts";
 import { listBody } from "../lists.ts";
@@ -23,6 +24,13 @@ export function apiKeyRoutes(services: Services) {
             {
               type: StringEnum(["secret", "publishable"] as const),
               name: Type.Optional(Type.String({ maxLength: 100 })),
+              permissions: Type.Optional(
+                Type.Array(Type.String({ maxLength: 64 }), {
+                  maxItems: 100,
+                  uniqueItems: true,
+                  description: "A restricted secret key: only these permissions (`group:action`).",
+                }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -30,7 +38,12 @@ export function apiKeyRoutes(services: Services) {
       },
       async (request, reply) => {
         const scope = secretScope(request);
-        const body = request.body as { type: "secret" | "publishable"; name?: string };
+        const body = request.body as {
+          type: "secret" | "publishable";
+          name?: string;
+          permissions?: string[];
+        };
+        const permissions = restrictedPermissions(request, body);
         return idempotentPost(services, request, reply, scope, (idem) =>
           idempotentTransaction(services.db, services.clock, scope, idem, async (tx, nowMs) => {
             const issued = await services.merchants.createKey(
@@ -39,6 +52,7 @@ export function apiKeyRoutes(services: Services) {
               scope.mode,
               body.type,
               body.name ?? null,
+              permissions,
             );
             const shown = { ...presentKey(issued.row, nowMs), secret: issued.key };
             return {
@@ -123,4 +137,21 @@ export function apiKeyRoutes(services: Services) {
       },
     );
   };
+}
+
+/** A restricted key's permissions: known ones, on a secret key, all held by the caller. */
+function restrictedPermissions(
+  request: FastifyRequest,
+  body: { type: string; permissions?: string[] },
+): string[] | null {
+  if (body.permissions === undefined) return null;
+  if (body.type !== "secret") {
+    throw new ApiError("parameter_invalid", "permissions", "Only secret keys can be restricted.");
+  }
+  const unknown = body.permissions.find((p) => !isPermission(p));
+  if (unknown !== undefined) {
+    throw new ApiError("parameter_invalid", "permissions", `No such permission: '${unknown}'.`);
+  }
+  requireHoldsAll(request.access, body.permissions as Permission[], "permissions");
+  return body.permissions;
 }

@@ -1,0 +1,99 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { actionName, type RequestAudit, recordAfter, redact, runAudited } from "../audit/index.ts";
+import { ApiError } from "../platform/errors.ts";
+import { accessOfAuth, holds, permissionForRoute } from "../staff/index.ts";
+import type { BackOfficeServices } from "./context.ts";
+import { fourEyesInterceptors } from "./interceptors.ts";
+
+const STAFF_KEY_PREFIX = "sk_staff_";
+
+/** Who is calling: a staff member's personal key, or whatever the merchants' keys say. */
+export async function authenticateRequest(services: BackOfficeServices, request: FastifyRequest) {
+  const header = request.headers.authorization;
+  const bearer = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+  request.access = bearer?.startsWith(STAFF_KEY_PREFIX)
+    ? await services.staff.authenticateKey(bearer)
+    : accessOfAuth(await services.merchants.authenticate(header));
+  request.audit = undefined;
+  return request.access.auth;
+}
+
+function auditContextOf(request: FastifyRequest, route: string): RequestAudit {
+  const params = request.params as Record<string, string> | undefined;
+  return {
+    actor: request.access.actor,
+    action: actionName(request.method, route),
+    ip: request.ip ?? null,
+    userAgent: (request.headers["user-agent"] ?? null)?.slice(0, 300) ?? null,
+    requestId: request.id,
+    changes: null,
+    objectHint: params?.id ?? null,
+    recorded: false,
+  };
+}
+
+const AUDITED_READS = new Set(["/v1/audit_events", "/v1/audit_events/verify", "/v1/audit_events/checkpoint"]);
+
+/**
+ * Installs, on the authenticated API, the permission check of every route (from the catalogue),
+ * the four-eyes interceptors and the audit of every write. Call right after the authentication
+ * hook.
+ */
+export function installAccessHooks(v1: FastifyInstance, services: BackOfficeServices): void {
+  v1.decorateRequest("access", undefined as unknown as never);
+  v1.decorateRequest("audit", undefined);
+  const interceptors = fourEyesInterceptors(services);
+
+  v1.addHook("onRequest", async (request) => {
+    if (!request.access) return;
+    const route = request.routeOptions.url ?? request.url.split("?")[0]!;
+    const audited = request.method !== "GET" && request.method !== "HEAD";
+    if (audited || AUDITED_READS.has(route)) request.audit = auditContextOf(request, route);
+    const permission = permissionForRoute(request.method, route);
+    const allowed = permission ? holds(request.access, permission) : request.access.permissions === "all";
+    if (!allowed) {
+      throw new ApiError(
+        "permission_denied",
+        undefined,
+        permission ? `This needs the permission '${permission}'.` : "This needs every permission.",
+      );
+    }
+  });
+
+  v1.addHook("preHandler", (request, reply, done) => {
+    const context = request.audit;
+    if (!context) return done();
+    context.changes = redact(request.body ?? null);
+    runAudited(context, () => {
+      const interceptor = interceptors.get(`${request.method} ${request.routeOptions.url}`);
+      if (!interceptor) return done();
+      interceptor(request, reply).then(
+        (handled) => (handled ? undefined : done()),
+        (error: unknown) => done(error as Error),
+      );
+    });
+  });
+
+  v1.addHook("onSend", async (request, _reply, payload) => {
+    if (request.audit && !request.audit.recorded && typeof payload === "string")
+      request.audit.responseBody = payload;
+    return payload;
+  });
+
+  // Whatever the helper did not record in its transaction (refusals, replays, flows with their
+  // own transactions, reads of the audit log) is recorded now, in a transaction of its own.
+  v1.addHook("onResponse", async (request, reply) => {
+    const context = request.audit;
+    if (!context || context.recorded) return;
+    try {
+      await recordAfter(
+        services.db,
+        context,
+        { statusCode: reply.statusCode, body: context.responseBody ?? null },
+        services.clock.nowMs(),
+      );
+    } catch (error) {
+      services.logger.error({ err: error, request: request.id }, "audit record failed");
+    }
+  });
+}
