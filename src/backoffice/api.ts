@@ -1,6 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { type ApprovalStatus, presentApproval } from "../approvals/index.ts";
+import { type ApprovalRow, type ApprovalStatus, presentApproval } from "../approvals/index.ts";
 import { exportCheckpoint, listAuditEvents, presentAuditEvent, verifyAuditChain } from "../audit/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import {
@@ -8,11 +8,10 @@ import {
   PERMISSIONS,
   presentStaff,
   requireHoldsAll,
-  requirePermission,
   totpUri as totpUriFor,
 } from "../staff/index.ts";
 import type { AdjustmentArguments } from "./actions.ts";
-import { type BackOfficeServices, idempotentWrite, sendJson } from "./context.ts";
+import { type BackOfficeServices, idempotentWrite, runIdempotent, sendJson } from "./context.ts";
 
 const Id = Type.String({ maxLength: 64 });
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
@@ -346,8 +345,8 @@ export function backOfficeApi(services: BackOfficeServices) {
       async (request, reply) => {
         const id = (request.params as { id: string }).id;
         await services.approvals.prepare(request.access, id);
-        let approved: Awaited<ReturnType<typeof services.approvals.approve>> | null = null;
-        await idempotentWrite(services, request, reply, async (tx, nowMs) => {
+        let approved: ApprovalRow | null = null;
+        const response = await runIdempotent(services, request, async (tx, nowMs) => {
           approved = await services.approvals.approve(tx, request.access, id, nowMs);
           return { statusCode: 200, body: JSON.stringify(presentApproval(approved, nowMs)) };
         });
@@ -356,7 +355,8 @@ export function backOfficeApi(services: BackOfficeServices) {
           const finished = await services.approvals.finish(request.access, approved);
           return sendJson(reply, 200, presentApproval(finished, services.clock.nowMs()));
         }
-        return reply;
+        if (response.replayed) reply.header("Idempotent-Replayed", "true");
+        return sendJson(reply, response.statusCode, response.body);
       },
     );
 
@@ -452,7 +452,6 @@ export function backOfficeApi(services: BackOfficeServices) {
         },
       },
       async (request, reply) => {
-        if (request.access.actor.merchantId !== null) requirePermission(request.access, "merchant:manage");
         return sendJson(reply, 200, await verifyAuditChain(services.db));
       },
     );
@@ -468,7 +467,6 @@ export function backOfficeApi(services: BackOfficeServices) {
         },
       },
       async (request, reply) => {
-        if (request.access.actor.merchantId !== null) requirePermission(request.access, "merchant:manage");
         return sendJson(reply, 200, await exportCheckpoint(services.db, services.clock.nowMs()));
       },
     );

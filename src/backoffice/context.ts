@@ -32,15 +32,27 @@ export function idempotencyScope(access: Access): { merchantId: string; mode: st
   return { merchantId: access.actor.merchantId ?? "admin", mode: access.actor.mode ?? "admin" };
 }
 
+type WriteServices = { db: Db; clock: { nowMs(): number }; idempotency: Services["idempotency"] };
+
 /** A POST run once per Idempotency-Key, in one transaction with its audit record. */
 export async function idempotentWrite(
-  services: { db: Db; clock: { nowMs(): number }; idempotency: Services["idempotency"] },
+  services: WriteServices,
   request: FastifyRequest,
   reply: FastifyReply,
   work: (tx: Queryable, nowMs: number) => Promise<StoredResult>,
 ): Promise<FastifyReply> {
+  const response = await runIdempotent(services, request, work);
+  if (response.replayed) reply.header("Idempotent-Replayed", "true");
+  return sendJson(reply, response.statusCode, response.body);
+}
+
+export function runIdempotent(
+  services: WriteServices,
+  request: FastifyRequest,
+  work: (tx: Queryable, nowMs: number) => Promise<StoredResult>,
+) {
   const scope = idempotencyScope(request.access);
-  const response = await services.idempotency.run(
+  return services.idempotency.run(
     scope,
     {
       method: request.method,
@@ -51,6 +63,4 @@ export async function idempotentWrite(
     (idempotency: IdempotencyContext | undefined) =>
       idempotentTransaction(services.db, services.clock, scope, idempotency, work),
   );
-  if (response.replayed) reply.header("Idempotent-Replayed", "true");
-  return sendJson(reply, response.statusCode, response.body);
 }

@@ -32,6 +32,9 @@ function auditContextOf(request: FastifyRequest, route: string): RequestAudit {
   };
 }
 
+/** Every route of the authenticated API, as `METHOD /v1/path` (for the permission tests and docs). */
+export const API_ROUTES = new Set<string>();
+
 const AUDITED_READS = new Set(["/v1/audit_events", "/v1/audit_events/verify", "/v1/audit_events/checkpoint"]);
 
 /**
@@ -43,6 +46,10 @@ export function installAccessHooks(v1: FastifyInstance, services: BackOfficeServ
   v1.decorateRequest("access", undefined as unknown as never);
   v1.decorateRequest("audit", undefined);
   const interceptors = fourEyesInterceptors(services);
+  v1.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat())
+      if (method !== "HEAD") API_ROUTES.add(`${method} ${route.url}`);
+  });
 
   v1.addHook("onRequest", async (request) => {
     if (!request.access) return;

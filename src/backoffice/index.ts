@@ -7,10 +7,10 @@ import { ensureAuditPartitions } from "../audit/index.ts";
 import { registerBackOfficeActions } from "./actions.ts";
 import { backOfficeApi } from "./api.ts";
 import type { BackOfficeServices } from "./context.ts";
-import { authenticateRequest, installAccessHooks } from "./hooks.ts";
+import { installAccessHooks } from "./hooks.ts";
 
 export type { BackOfficeServices } from "./context.ts";
-export { authenticateRequest };
+export { API_ROUTES, authenticateRequest } from "./hooks.ts";
 
 /** Hooks (permissions, four-eyes, audit) and routes on the authenticated /v1 API. */
 export function installBackOffice(v1: FastifyInstance, services: BackOfficeServices): void {

@@ -8,6 +8,7 @@ export {
   isPermission,
   PERMISSIONS,
   type Permission,
+  PLATFORM_PERMISSIONS,
   permissionForRoute,
   scopedPermissions,
 } from "./permissions.ts";

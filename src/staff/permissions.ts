@@ -21,7 +21,8 @@ export const PERMISSIONS = {
   "api_key:write": "Create, roll and revoke API keys.",
   "staff:read": "See staff and roles.",
   "staff:manage": "Invite staff, change roles (four-eyes), define custom roles.",
-  "audit:read": "Read the audit log and verify its chain.",
+  "audit:read": "Read the audit log.",
+  "audit:verify": "Verify the whole platform's audit chain and export checkpoints (platform staff only).",
   "approval:read": "See approvals.",
   "voucher:read": "See voucher batches.",
   "voucher:write": "Create, activate and void voucher batches.",
@@ -39,7 +40,7 @@ export const PERMISSIONS = {
 export type Permission = keyof typeof PERMISSIONS;
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
 /** Only the platform's own staff (and the owner) may hold these. */
-export const PLATFORM_PERMISSIONS: ReadonlySet<Permission> = new Set(["merchant:manage"]);
+export const PLATFORM_PERMISSIONS: ReadonlySet<Permission> = new Set(["merchant:manage", "audit:verify"]);
 
 export function isPermission(name: string): name is Permission {
   return Object.hasOwn(PERMISSIONS, name);
@@ -65,6 +66,7 @@ const GROUP_OF_RESOURCE: Record<string, string> = {
   api_keys: "api_key",
   staff: "staff",
   roles: "staff",
+  permissions: "staff",
   audit_events: "audit",
   approvals: "approval",
   voucher_batches: "voucher",
@@ -95,7 +97,8 @@ const SPECIAL_ROUTES: Record<string, Permission> = {
   "GET /v1/merchants/:id": "merchant:manage",
   "POST /v1/merchants": "merchant:manage",
   "POST /v1/merchants/:id/refund_approval_thresholds": "merchant:manage",
-  "GET /v1/audit_events/verify": "audit:read",
+  "GET /v1/audit_events/verify": "audit:verify",
+  "GET /v1/audit_events/checkpoint": "audit:verify",
   // Deciding an approval needs the permission of the action approved, checked by the approval.
   "POST /v1/approvals/:id/approve": "approval:read",
   "POST /v1/approvals/:id/reject": "approval:read",
@@ -169,6 +172,7 @@ export const DEFAULT_ROLES: Record<string, readonly Permission[]> = {
     "approval:read",
   ],
   viewer: READS.filter((p) => p !== "audit:read" && p !== "staff:read"),
+  // (finance reads the audit log; only the platform verifies the whole chain)
 };
 
 export const DEFAULT_ROLE_NAMES = Object.keys(DEFAULT_ROLES);

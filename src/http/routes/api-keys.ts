@@ -4,7 +4,13 @@ import { idempotentTransaction } from "../../idempotency/transaction.ts";
 import { presentKey } from "../../merchants/service.ts";
 import { ApiError } from "../../platform/errors.ts";
 import type { Services } from "../../services.ts";
-import { isPermission, type Permission, requireHoldsAll } from "../../staff/index.ts";
+import {
+  ALL_PERMISSIONS,
+  isPermission,
+  type Permission,
+  PLATFORM_PERMISSIONS,
+  requireHoldsAll,
+} from "../../staff/index.ts";
 import { sendJson } from "../app.ts";
 import { idempotentPost, secretScope } from "../guards.ts";
 import { listBody } from "../lists.ts";
@@ -144,7 +150,17 @@ function restrictedPermissions(
   request: FastifyRequest,
   body: { type: string; permissions?: string[] },
 ): string[] | null {
-  if (body.permissions === undefined) return null;
+  if (body.permissions === undefined) {
+    // An unrestricted secret key holds everything: only a caller who does may mint one.
+    if (body.type === "secret") {
+      requireHoldsAll(
+        request.access,
+        ALL_PERMISSIONS.filter((p) => !PLATFORM_PERMISSIONS.has(p)),
+        "permissions",
+      );
+    }
+    return null;
+  }
   if (body.type !== "secret") {
     throw new ApiError("parameter_invalid", "permissions", "Only secret keys can be restricted.");
   }
