@@ -9,11 +9,11 @@ import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
-import type { PaymentProvider } from "./payments/provider.ts";
 import { CardProvider } from "./payments/providers/card.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
+import { SandboxProvider } from "./payments/providers/sandbox.ts";
+import { ProviderRegistry } from "./payments/registry.ts";
 import { connectorEventHandler, type MoListener } from "./payments/remote-events.ts";
-import { SandboxProvider } from "./payments/sandbox.ts";
 import { type Clock, systemClock } from "./platform/clock.ts";
 import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
@@ -68,16 +68,15 @@ export function createServices(options: {
   const moListeners = new Set<MoListener>();
   let payments: PaymentsContext | null = null;
   const onEvent = connectorEventHandler(() => payments!, logger, moListeners);
-  const providers = new Map<string, PaymentProvider>([
-    ["sandbox", new SandboxProvider(config.sandboxAsyncDelayMs)],
-    ["carrier", new CarrierProvider(recorder, onEvent)],
-    [
-      "card",
+  // The one registry of payment providers, by payment-method type: payments and renewals alike.
+  const providers = new ProviderRegistry()
+    .register(new SandboxProvider(config.sandboxAsyncDelayMs))
+    .register(new CarrierProvider(recorder, onEvent))
+    .register(
       new CardProvider(recorder, onEvent, {
         ...(options.publicUrl ? { callbackUrl: `${options.publicUrl}/provider_callbacks` } : {}),
       }),
-    ],
-  ]);
+    );
   payments = {
     db,
     ledger,
@@ -103,7 +102,7 @@ export function createServices(options: {
     payments,
     recorder,
     moListeners,
-    billing: createBilling({ db, ledger, clock, logger }),
+    billing: createBilling({ db, ledger, clock, logger, providers }),
     staff: new StaffDirectory(db, clock),
     approvals: new Approvals(db, clock),
   };

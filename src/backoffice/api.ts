@@ -2,6 +2,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { type ApprovalRow, type ApprovalStatus, presentApproval } from "../approvals/index.ts";
 import { exportCheckpoint, listAuditEvents, presentAuditEvent, verifyAuditChain } from "../audit/index.ts";
+import type { Routes } from "../http/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import {
   DEFAULT_ROLE_NAMES,
@@ -30,8 +31,12 @@ const Approval = Loose(
   'A four-eyes approval: `{object: "approval", id: "apr_…", status, action, arguments}`.',
 );
 
+/** The back office's JSON API on the secret-or-admin surface. */
+export const backOfficeRoutes: Routes<BackOfficeServices> = (app, services) =>
+  backOfficeApi(services)(app as unknown as FastifyInstance);
+
 /** The back office's JSON API: staff, roles, approvals, audit log, ledger adjustments. */
-export function backOfficeApi(services: BackOfficeServices) {
+function backOfficeApi(services: BackOfficeServices) {
   return async (app: FastifyInstance) => {
     const tags = ["back office"];
 

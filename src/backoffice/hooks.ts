@@ -1,21 +1,40 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { actionName, type RequestAudit, recordAfter, redact, runAudited } from "../audit/index.ts";
+import type { AuthContext } from "../merchants/index.ts";
 import { ApiError } from "../platform/errors.ts";
-import { accessOfAuth, holds, permissionForRoute } from "../staff/index.ts";
+import { type Access, accessOfAuth, holds, permissionForRoute } from "../staff/index.ts";
 import type { BackOfficeServices } from "./context.ts";
 import { fourEyesInterceptors } from "./interceptors.ts";
 
 const STAFF_KEY_PREFIX = "sk_staff_";
 
-/** Who is calling: a staff member's personal key, or whatever the merchants' keys say. */
-export async function authenticateRequest(services: BackOfficeServices, request: FastifyRequest) {
-  const header = request.headers.authorization;
-  const bearer = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
-  request.access = bearer?.startsWith(STAFF_KEY_PREFIX)
-    ? await services.staff.authenticateKey(bearer)
-    : accessOfAuth(await services.merchants.authenticate(header));
-  request.audit = undefined;
-  return request.access.auth;
+/** The access behind each authentication answer (a staff key's role, a restricted key's list). */
+const accessByAuth = new WeakMap<AuthContext, Access>();
+
+/**
+ * Authenticates a bearer for the API surfaces: a staff member's personal key, or whatever the
+ * merchants' keys say. The access it implies is kept beside the answer for the hooks below.
+ */
+export async function authenticateBearer(
+  services: BackOfficeServices,
+  authorization: string | undefined,
+): Promise<AuthContext> {
+  const bearer = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+  if (bearer?.startsWith(STAFF_KEY_PREFIX)) {
+    const access = await services.staff.authenticateKey(bearer);
+    accessByAuth.set(access.auth, access);
+    return access.auth;
+  }
+  return services.merchants.authenticate(authorization);
+}
+
+export function accessOf(auth: AuthContext): Access {
+  let access = accessByAuth.get(auth);
+  if (!access) {
+    access = accessOfAuth(auth);
+    accessByAuth.set(auth, access);
+  }
+  return access;
 }
 
 function auditContextOf(request: FastifyRequest, route: string): RequestAudit {
@@ -38,21 +57,23 @@ export const API_ROUTES = new Set<string>();
 const AUDITED_READS = new Set(["/v1/audit_events", "/v1/audit_events/verify", "/v1/audit_events/checkpoint"]);
 
 /**
- * Installs, on the authenticated API, the permission check of every route (from the catalogue),
- * the four-eyes interceptors and the audit of every write. Call right after the authentication
- * hook.
+ * Installs, on the whole app (the API surfaces authenticate first), the permission check of every route (from the catalogue),
+ * the four-eyes interceptors and the audit of every write. Call before registering the surfaces.
  */
-export function installAccessHooks(v1: FastifyInstance, services: BackOfficeServices): void {
-  v1.decorateRequest("access", undefined as unknown as never);
-  v1.decorateRequest("audit", undefined);
+export function installAccessHooks(app: FastifyInstance, services: BackOfficeServices): void {
+  app.decorateRequest("access", undefined as unknown as never);
+  app.decorateRequest("audit", undefined);
   const interceptors = fourEyesInterceptors(services);
-  v1.addHook("onRoute", (route) => {
+  app.addHook("onRoute", (route) => {
+    if (!route.url.startsWith("/v1/")) return;
     for (const method of [route.method].flat())
       if (method !== "HEAD") API_ROUTES.add(`${method} ${route.url}`);
   });
 
-  v1.addHook("onRequest", async (request) => {
-    if (!request.access) return;
+  // After the surface's own authentication (its onRequest hook), before the body is read.
+  app.addHook("preParsing", async (request) => {
+    if (!request.auth || !request.url.startsWith("/v1/")) return;
+    request.access = accessOf(request.auth);
     const route = request.routeOptions.url ?? request.url.split("?")[0]!;
     const audited = request.method !== "GET" && request.method !== "HEAD";
     if (audited || AUDITED_READS.has(route)) request.audit = auditContextOf(request, route);
@@ -67,7 +88,7 @@ export function installAccessHooks(v1: FastifyInstance, services: BackOfficeServ
     }
   });
 
-  v1.addHook("preHandler", (request, reply, done) => {
+  app.addHook("preHandler", (request, reply, done) => {
     const context = request.audit;
     if (!context) return done();
     context.changes = redact(request.body ?? null);
@@ -81,7 +102,7 @@ export function installAccessHooks(v1: FastifyInstance, services: BackOfficeServ
     });
   });
 
-  v1.addHook("onSend", async (request, _reply, payload) => {
+  app.addHook("onSend", async (request, _reply, payload) => {
     if (request.audit && !request.audit.recorded && typeof payload === "string")
       request.audit.responseBody = payload;
     return payload;
@@ -89,7 +110,7 @@ export function installAccessHooks(v1: FastifyInstance, services: BackOfficeServ
 
   // Whatever the helper did not record in its transaction (refusals, replays, flows with their
   // own transactions, reads of the audit log) is recorded now, in a transaction of its own.
-  v1.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", async (request, reply) => {
     const context = request.audit;
     if (!context || context.recorded) return;
     try {

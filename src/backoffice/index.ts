@@ -5,19 +5,18 @@
 import type { FastifyInstance } from "fastify";
 import { ensureAuditPartitions } from "../audit/index.ts";
 import { registerBackOfficeActions } from "./actions.ts";
-import { backOfficeApi } from "./api.ts";
 import type { BackOfficeServices } from "./context.ts";
 import { installAccessHooks } from "./hooks.ts";
 
+export { backOfficeRoutes } from "./api.ts";
 export type { BackOfficeServices } from "./context.ts";
-export { API_ROUTES, authenticateRequest } from "./hooks.ts";
+export { API_ROUTES, authenticateBearer } from "./hooks.ts";
 
-/** Hooks (permissions, four-eyes, audit) and routes on the authenticated /v1 API. */
-export function installBackOffice(v1: FastifyInstance, services: BackOfficeServices): void {
+/** Hooks (permissions, four-eyes, audit) on the whole app; call before registering surfaces. */
+export function installBackOffice(app: FastifyInstance, services: BackOfficeServices): void {
   registerBackOfficeActions(services);
-  installAccessHooks(v1, services);
-  v1.register(backOfficeApi(services));
-  v1.addHook("onReady", async () => {
+  installAccessHooks(app, services);
+  app.addHook("onReady", async () => {
     await ensureAuditPartitions(services.db, services.clock.nowMs());
   });
 }

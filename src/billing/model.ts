@@ -1,26 +1,9 @@
+import type { PaymentMethod } from "../payments/model.ts";
 import { iso } from "../platform/clock.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { Mode } from "../platform/scope.ts";
 
 export type SubscriptionStatus = "incomplete" | "trialing" | "active" | "past_due" | "paused" | "canceled";
-
-/** Test mode: a sandbox subscriber whose scenario drives every charge; `balance` simulates a prepaid balance check. */
-export interface SandboxSubscriptionMethod {
-  type: "sandbox";
-  scenario: string;
-  /** An operator (MCC+MNC) whose rules, window and TPS the sandbox subscriber follows. */
-  operator?: string;
-  msisdn?: string;
-  balance?: number;
-}
-
-export interface CarrierSubscriptionMethod {
-  type: "carrier";
-  msisdn: string;
-  operator?: string;
-}
-
-export type SubscriptionMethod = SandboxSubscriptionMethod | CarrierSubscriptionMethod;
 
 export interface Consent {
   method: "web" | "mo" | "header_enrichment" | "pin" | "operator_page" | "api";
@@ -47,7 +30,8 @@ export interface SubscriptionRow {
   country: string | null;
   operator: string | null;
   time_zone: string;
-  payment_method: SubscriptionMethod;
+  /** Resolved by the method's provider, as on payments (a carrier number routed to its operator). */
+  payment_method: PaymentMethod;
   consent: Consent;
   next_action: { type: "enter_pin"; enter_pin: { attempts_remaining: number; pin_length: number } } | null;
   pin_attempts: number;

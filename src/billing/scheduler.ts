@@ -4,18 +4,26 @@ import { eventRow } from "../events/outbox.ts";
 import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import { insertRows, interactionRow, paymentEvents } from "../payments/context.ts";
-import type { PaymentMethod, PaymentRow } from "../payments/model.ts";
-import type { ChargeOutcome, Interaction } from "../payments/provider.ts";
+import type { PaymentRow } from "../payments/model.ts";
+import { newPaymentRow } from "../payments/new-payment.ts";
+import {
+  type ChargeOutcome,
+  type ChargeRequest,
+  type Interaction,
+  type PaymentProvider,
+  type ProviderAnswer,
+  settleUnseenAttempt,
+} from "../payments/provider.ts";
+import type { ProviderRegistry } from "../payments/registry.ts";
 import { applyChargeOutcome } from "../payments/transitions.ts";
 import type { Clock } from "../platform/clock.ts";
 import { assert } from "../platform/errors.ts";
-import { newId } from "../platform/ids.ts";
 import type { Logger } from "../platform/log.ts";
-import { type ChargeRequest, type ChargeResult, chargerKey, type SubscriptionCharger } from "./charger.ts";
 import {
   giveUp,
   type Plan,
   plan,
+  renewalOutcome,
   type Settlement,
   SYNC_AFTER_MS,
   settle,
@@ -43,7 +51,8 @@ export interface BillingContext {
   db: Db;
   ledger: Ledger;
   clock: Clock;
-  chargers: ReadonlyMap<string, SubscriptionCharger>;
+  /** The payments' provider registry: renewals charge through the same providers as payments. */
+  providers: ProviderRegistry;
   logger?: Logger;
   /** Overrides of the rules (simulations and benchmarks use their own operators). */
   rules?: (country: string | null, operator: string | null) => ResolvedRules;
@@ -66,7 +75,7 @@ interface Item {
   sub: SubscriptionRow;
   rules: ResolvedRules;
   policy: DunningPolicy;
-  charger: SubscriptionCharger;
+  provider: PaymentProvider;
   capped: boolean;
   dayKey: string;
   monthKey: string;
@@ -79,8 +88,8 @@ interface Attempt {
   payment: PaymentRow & { subscription_id: string; billing_period: number | null };
   isNew: boolean;
   purpose: "period" | "debt";
-  result: ChargeResult | null;
-  interaction: Interaction | null;
+  result: ChargeOutcome | null;
+  interactions: Interaction[];
   /** Cap keys the attempt's amount was reserved under (the local day and month it was made in). */
   usageKeys: [string, string] | null;
 }
@@ -134,14 +143,13 @@ export async function runBillingBatch(
         continue;
       }
       const rules = (ctx.rules ?? rulesFor)(sub.country, sub.operator);
-      const charger = ctx.chargers.get(chargerKey(sub.payment_method));
-      assert(charger, `a charger is registered for ${sub.payment_method.type}`);
+      const provider = ctx.providers.require(sub.payment_method.type);
       items.push({
         job,
         sub,
         rules,
         policy: policyFor(policies, sub),
-        charger,
+        provider,
         capped: rules.caps !== null && rules.caps.currency === sub.currency,
         dayKey: localDayKey(sub.time_zone, nowMs),
         monthKey: localMonthKey(sub.time_zone, nowMs),
@@ -180,8 +188,12 @@ export async function runBillingBatch(
     // Balance checks where the protocol has them (in-process here; remote ones after commit).
     for (const item of items) {
       const p = item.plan;
-      if (p.kind !== "charge" || !item.charger.inProcess || !item.charger.balance) continue;
-      const balance = await item.charger.balance(item.sub, nowMs);
+      if (p.kind !== "charge" || !item.provider.inProcess || !item.provider.balance) continue;
+      const balance = await item.provider.balance({
+        paymentMethod: item.sub.payment_method,
+        currency: item.sub.currency,
+        nowMs,
+      });
       if (balance === undefined || balance >= p.amount) continue;
       const fit = fitBalance(item, p, balance);
       if (item.capped) reserve(usage, item, -p.amount);
@@ -227,12 +239,7 @@ export async function runBillingBatch(
               purpose: "period",
               amount: item.sub.amount,
               payment_id: "",
-              result: {
-                status: "declined",
-                code: "balance_insufficient",
-                message: "The balance check showed too little credit.",
-                category: "insufficient_funds",
-              },
+              outcome: BALANCE_TOO_LOW,
             });
             settlements.push({ item, settlement: s });
             skippedEvents.push(subscriptionEvent(s.sub, "subscription.charge_skipped", nowMs));
@@ -273,7 +280,7 @@ export async function runBillingBatch(
             isNew: false,
             purpose: payment.billing_period === null ? "debt" : "period",
             result: null,
-            interaction: null,
+            interactions: [],
             usageKeys: item.capped
               ? [
                   localDayKey(item.sub.time_zone, payment.created.getTime()),
@@ -287,11 +294,11 @@ export async function runBillingBatch(
           report.charged++;
           attempts.push({
             item,
-            payment: newPayment(item, p, item.charger, nowMs),
+            payment: newPayment(item, p, nowMs),
             isNew: true,
             purpose: p.purpose,
             result: null,
-            interaction: null,
+            interactions: [],
             usageKeys: item.capped ? [item.dayKey, item.monthKey] : null,
           });
           break;
@@ -300,14 +307,13 @@ export async function runBillingBatch(
     }
 
     // Ask in-process chargers now; remote ones get their attempt recorded and are asked after commit.
-    const local = attempts.filter((a) => a.item.charger.inProcess);
+    const local = attempts.filter((a) => a.item.provider.inProcess);
     for (const a of local) {
-      const request = chargeRequest(a, nowMs);
-      const answer = a.isNew ? await a.item.charger.charge(request) : await a.item.charger.sync(request);
-      a.result = answer.result;
-      a.interaction = answer.interaction;
+      const answer = await ask(a, nowMs);
+      a.result = answer.outcome;
+      a.interactions = answer.interactions;
     }
-    const sent = attempts.filter((a) => !a.item.charger.inProcess);
+    const sent = attempts.filter((a) => !a.item.provider.inProcess);
     for (const a of sent) {
       if (a.isNew) {
         a.result = { status: "unknown", reason: "sending" };
@@ -379,74 +385,64 @@ function fitBalance(
   return null;
 }
 
-function newPayment(
-  item: Item,
-  p: Extract<Plan, { kind: "charge" }>,
-  charger: SubscriptionCharger,
-  nowMs: number,
-): PaymentWithSub {
-  const now = new Date(nowMs);
-  return {
-    id: newId("pay", nowMs),
-    merchant_id: item.sub.merchant_id,
-    mode: item.sub.mode,
-    status: "processing",
-    amount: p.amount,
-    currency: item.sub.currency,
-    amount_captured: 0n,
-    amount_refunded: 0n,
-    amount_refund_reserved: 0n,
-    capture_method: "automatic",
-    customer_id: item.sub.customer_id,
-    description: p.purpose === "debt" ? "Subscription debt" : `Subscription period ${p.billing_period}`,
-    metadata: {
-      subscription: item.sub.id,
-      purpose: p.purpose,
-      ...(p.percent !== 100 ? { price_point_percent: String(p.percent) } : {}),
+function newPayment(item: Item, p: Extract<Plan, { kind: "charge" }>, nowMs: number): PaymentWithSub {
+  const payment = newPaymentRow(
+    {
+      merchantId: item.sub.merchant_id,
+      mode: item.sub.mode,
+      amount: p.amount,
+      currency: item.sub.currency,
+      capture: "automatic",
+      customerId: item.sub.customer_id,
+      description: p.purpose === "debt" ? "Subscription debt" : `Subscription period ${p.billing_period}`,
+      metadata: {
+        subscription: item.sub.id,
+        purpose: p.purpose,
+        ...(p.percent !== 100 ? { price_point_percent: String(p.percent) } : {}),
+      },
+      paymentMethod: item.sub.payment_method,
+      provider: item.provider.name,
+      subscription: { id: item.sub.id, billingPeriod: p.billing_period },
     },
-    // Stored as the subscription's method; refunds go through the same provider.
-    payment_method: item.sub.payment_method as unknown as PaymentMethod,
-    provider: charger.provider,
-    attempt_id: newId("att", nowMs),
-    next_action: null,
-    failure_code: null,
-    failure_message: null,
-    pin_attempts: 0,
-    hold_transfer_id: null,
-    capture_before: null,
-    reconcile_after: null,
-    created: now,
-    updated: now,
-    subscription_id: item.sub.id,
-    billing_period: p.billing_period,
-    provider_state: null,
-    provider_reference: null,
-  };
+    nowMs,
+  );
+  return { ...payment, subscription_id: item.sub.id, billing_period: p.billing_period };
 }
 
-function chargeRequest(a: Attempt, nowMs: number): ChargeRequest {
+/** The balance check saw too little credit for any price point: the charge is not sent. */
+const BALANCE_TOO_LOW: ChargeOutcome = {
+  status: "declined",
+  code: "insufficient_funds",
+  message: "The balance check showed too little credit.",
+  retryable: true,
+};
+
+function chargeRequest(a: Attempt): ChargeRequest {
   return {
-    attempt_id: a.payment.attempt_id,
-    subscription: a.item.sub,
+    attemptId: a.payment.attempt_id,
     amount: a.payment.amount,
     currency: a.payment.currency,
-    description: a.payment.description ?? "Subscription",
-    created_ms: a.payment.created.getTime(),
-    now_ms: nowMs,
+    capture: "automatic",
+    paymentMethod: a.payment.payment_method,
+    description: a.payment.description,
+    recurring: true,
+    state: null,
   };
 }
 
-function toOutcome(result: ChargeResult): ChargeOutcome {
-  switch (result.status) {
-    case "succeeded":
-      return { status: "succeeded", reference: result.reference };
-    case "declined":
-      return { status: "declined", code: result.code, message: result.message };
-    case "pending":
-      return { status: "pending" };
-    case "unknown":
-      return { status: "unknown", reason: result.reason };
-  }
+/**
+ * Asks the subscription's provider: a new attempt is charged, a known one only asked about (and
+ * given up as the payments' reconciler does when the provider never saw it).
+ */
+async function ask(a: Attempt, nowMs: number): Promise<ProviderAnswer> {
+  const provider = a.item.provider;
+  if (a.isNew) return provider.charge(chargeRequest(a));
+  const createdMs = a.payment.created.getTime();
+  return settleUnseenAttempt(
+    await provider.sync({ ...chargeRequest(a), createdMs, nowMs }),
+    createdMs,
+    nowMs,
+  );
 }
 
 interface SettledAttempt {
@@ -458,12 +454,9 @@ interface SettledAttempt {
 }
 
 function settleAttempt(a: Attempt, nowMs: number): SettledAttempt {
-  const result = a.result;
-  assert(result, "an attempt is settled after its answer");
-  let before: PaymentWithSub = a.payment;
-  if (result.status === "succeeded" && result.amount < before.amount)
-    before = { ...before, amount: result.amount };
-  const transition = applyChargeOutcome(before, toOutcome(result), {
+  assert(a.result, "an attempt is settled after its answer");
+  const result = renewalOutcome(a.result);
+  const transition = applyChargeOutcome(a.payment, result, {
     nowMs,
     pendingCheckAfterMs: SYNC_AFTER_MS,
     unknownCheckAfterMs: SYNC_AFTER_MS,
@@ -484,7 +477,7 @@ function settleAttempt(a: Attempt, nowMs: number): SettledAttempt {
     purpose: a.purpose,
     amount: a.payment.amount,
     payment_id: payment.id,
-    result,
+    outcome: result,
   });
   return {
     payment,
@@ -574,7 +567,7 @@ class BatchWrites {
   addAttempt(a: Attempt, settled: SettledAttempt, _usage: Map<string, bigint>, nowMs: number): void {
     if (a.isNew) this.payments.push(settled.payment);
     else this.paymentUpdates.push(settled.payment);
-    if (a.interaction) this.interactions.push(interactionRow(settled.payment, a.interaction, nowMs));
+    for (const i of a.interactions) this.interactions.push(interactionRow(settled.payment, i, nowMs));
     this.events.push(...paymentEvents(settled.payment, settled.paymentEvents, nowMs));
     this.transfers.push(...settled.transfers);
     this.addSettlement(a.item, settled.settlement, nowMs);
@@ -902,37 +895,37 @@ async function sendRemote(
 ): Promise<void> {
   await Promise.all(
     attempts.map(async (a) => {
-      const request = chargeRequest(a, nowMs);
       try {
-        if (a.isNew && a.item.charger.balance) {
-          const balance = await a.item.charger.balance(a.item.sub, nowMs);
+        if (a.isNew && a.item.provider.balance) {
+          const balance = await a.item.provider.balance({
+            paymentMethod: a.payment.payment_method,
+            currency: a.payment.currency,
+            nowMs,
+          });
           if (balance !== undefined && balance < a.payment.amount) {
-            a.result = {
-              status: "declined",
-              code: "balance_insufficient",
-              message: "The balance check showed too little credit.",
-              category: "insufficient_funds",
-            };
-            a.interaction = {
-              operation: "balance",
-              request: { attempt_id: a.payment.attempt_id },
-              response: { balance: Number(balance) },
-              outcome: "insufficient",
-              latencyMs: 0,
-            };
+            a.result = BALANCE_TOO_LOW;
+            a.interactions = [
+              {
+                operation: "balance",
+                request: { attempt_id: a.payment.attempt_id },
+                response: { balance: Number(balance) },
+                outcome: "insufficient",
+                latencyMs: 0,
+              },
+            ];
             return;
           }
         }
-        const answer = a.isNew ? await a.item.charger.charge(request) : await a.item.charger.sync(request);
-        a.result = answer.result;
-        a.interaction = answer.interaction;
+        const answer = await ask(a, nowMs);
+        a.result = answer.outcome;
+        a.interactions = answer.interactions;
       } catch (error) {
         // We cannot tell whether the operator charged: unknown, settled by a later sync.
         a.result = {
           status: "unknown",
           reason: error instanceof Error ? error.message.slice(0, 100) : "error",
         };
-        a.interaction = null;
+        a.interactions = [];
       }
     }),
   );

@@ -1,26 +1,26 @@
-import { getOperator, resolveOperator } from "../connectors/operators/index.ts";
+import { getOperator } from "../connectors/operators/index.ts";
 import type { Queryable } from "../db/db.ts";
+import type { ListParams } from "../db/pages.ts";
+import { listPage } from "../db/pages.ts";
 import type { DbRow } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
-import type { ListParams } from "../http/lists.ts";
-import { listPage } from "../http/lists.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import { insertRows } from "../payments/context.ts";
+import type { PaymentMethodInput } from "../payments/provider.ts";
+import { SANDBOX_PIN } from "../payments/providers/sandbox.ts";
 import { paymentAccounts } from "../payments/transitions.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import { chargerKey, TEST_MODE_PIN } from "./charger.ts";
 import { debtAccounts, writeOff } from "./engine.ts";
 import {
   type Consent,
   type PriceRow,
   presentSubscription,
-  type SubscriptionMethod,
   type SubscriptionRow,
   type SubscriptionStatus,
   unchargedSchedule,
@@ -33,7 +33,7 @@ import { addDaysMs } from "./time.ts";
 export interface CreateSubscriptionInput {
   customer: string;
   price: string;
-  payment_method: SubscriptionMethod;
+  payment_method: PaymentMethodInput;
   consent?: Omit<Consent, "recorded_at" | "pin_verified_at">;
   metadata?: Record<string, string>;
 }
@@ -67,13 +67,6 @@ export async function createSubscription(
   input: CreateSubscriptionInput,
   idempotency: IdempotencyContext | undefined,
 ): Promise<Result> {
-  const method = input.payment_method;
-  if (method.type === "sandbox" && scope.mode !== "test")
-    throw new ApiError(
-      "payment_method_unavailable",
-      "payment_method.type",
-      "The sandbox payment method is only available in test mode.",
-    );
   const { rows: customers } = await ctx.db.query<CustomerFacts>(
     "select id, country, time_zone, msisdn, test_clock_id from customers where id = $1 and merchant_id = $2 and mode = $3",
     [input.customer, scope.merchantId, scope.mode],
@@ -90,35 +83,28 @@ export async function createSubscription(
   if (price.recurring_period === null)
     throw new ApiError("parameter_invalid", "price", "A subscription needs a recurring price.");
 
-  // Where the subscriber is: the operator's country, else the customer's.
-  let operator: string | null = null;
-  let country: string | null = customer.country;
-  if (method.type === "carrier") {
-    const resolved = await resolveOperator({
-      msisdn: method.msisdn,
-      ...(method.operator ? { operator: method.operator } : {}),
-      lookup: false,
-    });
-    if (resolved.status !== "resolved")
-      throw new ApiError(
-        "payment_method_invalid",
-        resolved.reason === "invalid_msisdn" ? "payment_method.msisdn" : "payment_method.operator",
-        `The carrier payment method cannot be routed: ${resolved.reason}.`,
-      );
-    operator = resolved.operator.id;
-    country = resolved.operator.country;
-  } else if (method.operator) {
-    // A sandbox subscriber on a real operator: that operator's country, rules, window and TPS.
-    const known = getOperator(method.operator);
-    if (!known)
-      throw new ApiError(
-        "payment_method_invalid",
-        "payment_method.operator",
-        `Unknown operator '${method.operator}'.`,
-      );
-    operator = known.id;
-    country = known.country;
-  }
+  const nowMs = await customerNowMs(ctx, ctx.db, customer.test_clock_id);
+  // The method's provider checks and routes it exactly as for a one-off payment.
+  const method = (
+    await ctx.providers.resolve(input.payment_method, {
+      mode: scope.mode,
+      currency: price.currency,
+      nowMs,
+      usage: "subscription",
+    })
+  ).stored;
+  const provider = ctx.providers.require(method.type);
+  // Where the subscriber is: the operator's country (a sandbox may borrow one), else the customer's.
+  const operatorId = method.type === "carrier" || method.type === "sandbox" ? method.operator : undefined;
+  const known = operatorId === undefined ? undefined : getOperator(operatorId);
+  if (operatorId !== undefined && !known)
+    throw new ApiError(
+      "payment_method_invalid",
+      "payment_method.operator",
+      `Unknown operator '${operatorId}'.`,
+    );
+  const operator = known?.id ?? null;
+  let country = known?.country ?? customer.country;
   country ??= price.country;
   if (price.country && country && price.country !== country)
     throw new ApiError(
@@ -136,14 +122,11 @@ export async function createSubscription(
       );
   }
 
-  const charger = ctx.chargers.get(chargerKey(method));
-  if (!charger) throw new ApiError("payment_method_invalid", "payment_method.type");
-  const nowMs = await customerNowMs(ctx, ctx.db, customer.test_clock_id);
   // Ledger accounts in their own commit, before the subscription's transaction.
   const accounts = paymentAccounts({
     merchant_id: scope.merchantId,
     mode: scope.mode,
-    provider: charger.provider,
+    provider: provider.name,
     currency: price.currency,
   });
   const debt = debtAccounts({ merchant_id: scope.merchantId, mode: scope.mode, currency: price.currency });
@@ -295,7 +278,7 @@ export async function confirmSubscription(
       throw unexpected(sub, "be confirmed");
     sub.updated = new Date(nowMs);
     // Test mode knows the PIN; live PINs are verified by the operator's consent API (connectors).
-    const correct = scope.mode === "test" && input.pin === TEST_MODE_PIN;
+    const correct = scope.mode === "test" && input.pin === SANDBOX_PIN;
     if (!correct) {
       sub.pin_attempts += 1;
       const left = LIMITS.pin_attempts_max - sub.pin_attempts;

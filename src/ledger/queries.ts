@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/db.ts";
-import { type ListParams, listPage } from "../http/lists.ts";
+import { type ListParams, listPage } from "../db/pages.ts";
 import { iso } from "../platform/clock.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";

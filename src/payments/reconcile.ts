@@ -8,13 +8,11 @@ import {
   providerFor,
 } from "./context.ts";
 import type { PaymentRow, RefundRow } from "./model.ts";
-import type { ProviderAnswer } from "./provider.ts";
+import { settleUnseenAttempt } from "./provider.ts";
 import { refundRequest, settleRefund } from "./refund.ts";
 import { applyCancel } from "./transitions.ts";
 
 const BATCH_SIZE_MAX = 100;
-/** A provider that still has no record of an attempt this long after it was made never got it. */
-const NO_RECORD_GIVE_UP_MS = 15 * 60_000;
 
 /**
  * Settles payments whose outcome we do not know (`processing`: pending at the provider, or a call
@@ -37,25 +35,12 @@ export async function reconcileDuePayments(ctx: PaymentsContext, logger?: Logger
   for (const claim of claimed) {
     try {
       const provider = providerFor(ctx, claim.provider);
-      let answer: ProviderAnswer = await provider.sync({
-        ...chargeRequestFor(claim),
-        createdMs: claim.created.getTime(),
+      const createdMs = claim.created.getTime();
+      const answer = settleUnseenAttempt(
+        await provider.sync({ ...chargeRequestFor(claim), createdMs, nowMs }),
+        createdMs,
         nowMs,
-      });
-      if (
-        answer.outcome.status === "unknown" &&
-        answer.outcome.reason === "sync_not_found" &&
-        nowMs - claim.created.getTime() > NO_RECORD_GIVE_UP_MS
-      ) {
-        answer = {
-          ...answer,
-          outcome: {
-            status: "declined",
-            code: "attempt_not_found",
-            message: "The provider has no record of this attempt.",
-          },
-        };
-      }
+      );
       const after = await settleAttempt(ctx, claim.id, claim.attempt_id, answer, { known: claim });
       if (after.status !== "processing" && after.status !== "requires_action") settled++;
     } catch (error) {

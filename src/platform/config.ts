@@ -9,6 +9,9 @@ export interface Config {
   logLevel: string;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** Failed authentications per client address: sustained per second, and at once. */
+  authFailuresPerSecond: number;
+  authFailuresBurst: number;
   /** How long the sandbox takes to settle `pending_then_*` payments. */
   sandboxAsyncDelayMs: number;
   /** When an unknown outcome is first checked with the provider. */
@@ -51,6 +54,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || "info",
     rateLimitPerSecond: intFrom(env.CENTIME_RATE_LIMIT_PER_SECOND, 500, "CENTIME_RATE_LIMIT_PER_SECOND"),
     rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),
+    authFailuresPerSecond: intFrom(
+      env.CENTIME_AUTH_FAILURES_PER_SECOND,
+      2,
+      "CENTIME_AUTH_FAILURES_PER_SECOND",
+    ),
+    authFailuresBurst: intFrom(env.CENTIME_AUTH_FAILURES_BURST, 30, "CENTIME_AUTH_FAILURES_BURST"),
     sandboxAsyncDelayMs: intFrom(env.CENTIME_SANDBOX_ASYNC_DELAY_MS, 1000, "CENTIME_SANDBOX_ASYNC_DELAY_MS"),
     reconcileAfterMs: intFrom(env.CENTIME_RECONCILE_AFTER_MS, 2000, "CENTIME_RECONCILE_AFTER_MS"),
     dbPoolSize: intFrom(env.CENTIME_DB_POOL_SIZE, 12, "CENTIME_DB_POOL_SIZE"),

@@ -68,6 +68,26 @@ export const ERROR_CATALOGUE = {
     type: "invalid_request_error",
     message: "Send the body as application/json.",
   },
+  url_invalid: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The request URL is not valid (a malformed percent-encoding?).",
+  },
+  url_too_long: {
+    status: 414,
+    type: "invalid_request_error",
+    message: "A part of the request URL is too long.",
+  },
+  request_headers_too_large: {
+    status: 431,
+    type: "invalid_request_error",
+    message: "The request's headers (or its query string) are too large.",
+  },
+  request_malformed: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The request is not valid HTTP.",
+  },
   resource_missing: { status: 404, type: "invalid_request_error", message: "No such object." },
   route_not_found: { status: 404, type: "invalid_request_error", message: "Unrecognised request URL." },
   method_not_allowed: {

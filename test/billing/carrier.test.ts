@@ -93,3 +93,37 @@ test("carrier renewals: charged through the connector, unknowns settled by askin
   assert.equal(payer?.balance, 10_000n - 500n);
   assert.equal(sim.network.findSubscriber("+6391700020001")?.balance ?? 0n, 0n);
 });
+
+test("a subscription to a number without an operator is routed by lookup, as a one-off payment is", async () => {
+  // France has several operators: the number alone needs the operator lookup (it was refused
+  // with lookup_failed for subscriptions while payments looked it up).
+  const msisdn = "+33612345670";
+  const product = await post<{ id: string }>("/v1/products", { name: "Quiz" });
+  const price = await post<{ id: string }>("/v1/prices", {
+    product: product.body.id,
+    amount: 500,
+    currency: "EUR",
+    recurring: { period: "P1M" },
+  });
+  const customer = await post<{ id: string }>("/v1/customers", { country: "FR", msisdn });
+  const sub = await post<{ operator: string; country: string; payment_method: Record<string, unknown> }>(
+    "/v1/subscriptions",
+    { customer: customer.body.id, price: price.body.id, payment_method: { type: "carrier", msisdn } },
+  );
+  assert.equal(sub.status, 201, JSON.stringify(sub.body));
+  const payment = await post<{ payment_method: { operator: string } }>("/v1/payments", {
+    amount: 500,
+    currency: "EUR",
+    payment_method: { type: "carrier", msisdn },
+  });
+  assert.equal(payment.status, 201, JSON.stringify(payment.body));
+  assert.match(payment.body.payment_method.operator, /^208\d\d$/);
+  assert.equal(sub.body.operator, payment.body.payment_method.operator);
+  assert.equal(sub.body.country, "FR");
+  assert.deepEqual(sub.body.payment_method, {
+    type: "carrier",
+    msisdn,
+    operator: payment.body.payment_method.operator,
+    flow: "direct",
+  });
+});

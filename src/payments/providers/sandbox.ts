@@ -1,16 +1,52 @@
-import type { SandboxScenario } from "./model.ts";
+import { Type } from "@sinclair/typebox";
+import { ApiError } from "../../platform/errors.ts";
+import { type PaymentMethod, SANDBOX_SCENARIOS, type SandboxScenario } from "../model.ts";
 import type {
   ChargeOutcome,
   ChargeRequest,
   Interaction,
+  PaymentMethodInput,
   PaymentProvider,
   ProviderAnswer,
   RefundAnswer,
   RefundRequest,
+  ResolveContext,
+  ResolvedMethod,
   SyncRequest,
-} from "./provider.ts";
+} from "../provider.ts";
 
 export const SANDBOX_PIN = "1234";
+
+const Scenario = Type.Unsafe<SandboxScenario>({ type: "string", enum: [...SANDBOX_SCENARIOS] });
+
+const PaymentSchema = Type.Object(
+  { type: Type.Literal("sandbox"), scenario: Scenario },
+  { additionalProperties: false, description: "Test mode only: drives the built-in simulated provider." },
+);
+
+const SubscriptionSchema = Type.Object(
+  {
+    type: Type.Literal("sandbox"),
+    scenario: Scenario,
+    operator: Type.Optional(Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC, e.g. 20801" })),
+    msisdn: Type.Optional(
+      Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$", description: "E.164, e.g. +33612345678" }),
+    ),
+    balance: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999_999_999 })),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Test mode only: the scenario drives every renewal; `operator` borrows a real operator's rules, `balance` simulates a prepaid balance check.",
+  },
+);
+
+const INSUFFICIENT: ChargeOutcome = {
+  status: "declined",
+  code: "insufficient_funds",
+  message: "The payer's balance is too low.",
+  retryable: true,
+};
 
 /**
  * The built-in test provider. Its behaviour is a pure function of the scenario, the attempt and
@@ -21,8 +57,37 @@ export class SandboxProvider implements PaymentProvider {
   readonly name = "sandbox";
   readonly inProcess = true;
   readonly supportsManualCapture = true;
+  readonly paymentSchema = PaymentSchema;
+  readonly subscriptionSchema = SubscriptionSchema;
 
   constructor(private readonly asyncDelayMs: number) {}
+
+  async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
+    if (context.mode !== "test") {
+      throw new ApiError(
+        "payment_method_unavailable",
+        "payment_method.type",
+        "The sandbox payment method is only available in test mode.",
+      );
+    }
+    // The schema checked the shape; only the fields of the type are kept.
+    const { scenario, operator, msisdn, balance } = input as Extract<PaymentMethod, { type: "sandbox" }>;
+    return {
+      stored: {
+        type: "sandbox",
+        scenario,
+        ...(operator === undefined ? {} : { operator }),
+        ...(msisdn === undefined ? {} : { msisdn }),
+        ...(balance === undefined ? {} : { balance }),
+      },
+    };
+  }
+
+  /** A subscription's sandbox method may carry the balance a balance check sees. */
+  async balance(request: { paymentMethod: PaymentMethod }): Promise<bigint | undefined> {
+    const method = request.paymentMethod;
+    return method.type === "sandbox" && method.balance !== undefined ? BigInt(method.balance) : undefined;
+  }
 
   async charge(request: ChargeRequest): Promise<ProviderAnswer> {
     const scenario = scenarioOf(request);
@@ -32,25 +97,29 @@ export class SandboxProvider implements PaymentProvider {
 
   private firstAnswer(
     scenario: SandboxScenario,
-    request: Pick<ChargeRequest, "attemptId" | "capture" | "pin">,
+    request: Pick<ChargeRequest, "attemptId" | "capture" | "pin" | "recurring" | "paymentMethod" | "amount">,
   ): ChargeOutcome {
     const reference = `sbx_${request.attemptId}`;
     const approved: ChargeOutcome =
       request.capture === "automatic"
         ? { status: "succeeded", reference }
         : { status: "authorized", reference };
+    const method = request.paymentMethod;
+    if (method.type === "sandbox" && method.balance !== undefined && BigInt(method.balance) < request.amount)
+      return INSUFFICIENT;
     switch (scenario) {
       case "approve":
         return approved;
       case "decline_insufficient_funds":
-        return { status: "declined", code: "insufficient_funds", message: "The payer's balance is too low." };
+        return INSUFFICIENT;
       case "decline_generic":
-        return { status: "declined", code: "generic_decline", message: "The provider declined the payment." };
+        return GENERIC_DECLINE;
       case "decline_blocked":
         return {
           status: "declined",
           code: "blocked",
           message: "The payer is blocked from this kind of payment.",
+          retryable: false,
         };
       case "pending_then_approve":
       case "pending_then_decline":
@@ -59,6 +128,8 @@ export class SandboxProvider implements PaymentProvider {
         // The provider applies the charge, but its answer never reaches us.
         return { status: "unknown", reason: "timeout" };
       case "require_pin":
+        // A renewal charges under the PIN the subscriber entered when signing up.
+        if (request.recurring) return approved;
         if (request.pin === undefined) return { status: "requires_pin" };
         return request.pin === SANDBOX_PIN ? approved : { status: "requires_pin" };
     }
@@ -78,9 +149,7 @@ export class SandboxProvider implements PaymentProvider {
         outcome = settled ? approved : { status: "pending" };
         break;
       case "pending_then_decline":
-        outcome = settled
-          ? { status: "declined", code: "generic_decline", message: "The provider declined the payment." }
-          : { status: "pending" };
+        outcome = settled ? GENERIC_DECLINE : { status: "pending" };
         break;
       case "timeout_then_approve":
         outcome = approved;
@@ -161,6 +230,13 @@ export class SandboxProvider implements PaymentProvider {
     };
   }
 }
+
+const GENERIC_DECLINE: ChargeOutcome = {
+  status: "declined",
+  code: "generic_decline",
+  message: "The provider declined the payment.",
+  retryable: true,
+};
 
 function scenarioOf(request: Pick<ChargeRequest, "paymentMethod">): SandboxScenario {
   if (request.paymentMethod.type !== "sandbox")
