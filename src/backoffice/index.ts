@@ -11,6 +11,7 @@ import { installAccessHooks } from "./hooks.ts";
 export { backOfficeRoutes } from "./api.ts";
 export type { BackOfficeServices } from "./context.ts";
 export { API_ROUTES, authenticateBearer } from "./hooks.ts";
+export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext } from "./pages.ts";
 
 /** Hooks (permissions, four-eyes, audit) on the whole app; call before registering surfaces. */
 export function installBackOffice(app: FastifyInstance, services: BackOfficeServices): void {

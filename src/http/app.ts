@@ -1,7 +1,12 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
-import { authenticateBearer, backOfficeRoutes, installBackOffice } from "../backoffice/index.ts";
+import {
+  authenticateBearer,
+  backOfficePages,
+  backOfficeRoutes,
+  installBackOffice,
+} from "../backoffice/index.ts";
 import { billingRoutes } from "../billing/routes.ts";
 import { operatorRoutes } from "../connectors/routes.ts";
 import { customerRoutes } from "../customers/routes.ts";
@@ -125,5 +130,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     secureCookies: (config.publicUrl ?? "").startsWith("https:"),
   };
   await app.register(pagesSurface(pageSecurity, homePage));
+  await app.register(backOfficePages(services, pageSecurity));
   return app;
 }
