@@ -24,6 +24,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { type CountryCode, getExampleNumber, isValidPhoneNumber } from "libphonenumber-js";
 import examples from "libphonenumber-js/mobile/examples";
+import { billingContext } from "../src/billing/context.ts";
 import { debtAccounts } from "../src/billing/engine.ts";
 import { type ResolvedRules, rulesFor } from "../src/billing/rules.ts";
 import { type BillingContext, runBillingBatch } from "../src/billing/scheduler.ts";
@@ -296,13 +297,13 @@ async function worker(): Promise<void> {
   const raw = await openPostgres({ url, poolSizeMax: 2 });
   const db = process.env.BENCH_PROFILE ? profiled(raw) : raw;
   const startedMs = Date.now();
-  const ctx: BillingContext = {
+  const ctx: BillingContext = billingContext({
     db,
     ledger: new Ledger(db),
     clock: { nowMs: () => runBase + (Date.now() - startedMs) },
     providers: providers(db),
     rules: benchRules,
-  };
+  });
   let charged = 0;
   // Done when nothing is due within the hour: deferred charges (a busy operator second) come back
   // within seconds, the next periods a month later.
@@ -424,13 +425,13 @@ async function main(): Promise<void> {
       );
       charged = counts.reduce((a, b) => a + b, 0);
     } else {
-      const ctx: BillingContext = {
+      const ctx: BillingContext = billingContext({
         db,
         ledger: new Ledger(db),
         clock: { nowMs: () => nowMs },
         providers: providers(db),
         rules: benchRules,
-      };
+      });
       for (;;) {
         const r = await runBillingBatch(ctx, { nowMs, batchSize: batch });
         charged += r.succeeded;

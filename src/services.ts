@@ -9,6 +9,7 @@ import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
+import { type LiveProviders, liveProviders } from "./payments/live-mode.ts";
 import { CardProvider } from "./payments/providers/card.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { SandboxProvider } from "./payments/providers/sandbox.ts";
@@ -42,6 +43,8 @@ export interface Services {
   /** Back office: staff and their roles, four-eyes approvals. */
   staff: StaffDirectory;
   approvals: Approvals;
+  /** Which providers may take live money, decided from the configuration at start. */
+  live: LiveProviders;
 }
 
 export function createServices(options: {
@@ -64,8 +67,9 @@ export function createServices(options: {
     { batchSizeMax: LIMITS.group_commit_batch_size_max, concurrencyMax: db.writeConcurrencyMax },
     metrics,
   );
-  const recorder = new InteractionRecorder(db, clock, logger);
+  const recorder = new InteractionRecorder(db, clock, logger, metrics);
   const moListeners = new Set<MoListener>();
+  const live = liveProviders(config.live);
   let payments: PaymentsContext | null = null;
   const onEvent = connectorEventHandler(() => payments!, logger, moListeners);
   // The one registry of payment providers, by payment-method type: payments and renewals alike.
@@ -76,7 +80,8 @@ export function createServices(options: {
       new CardProvider(recorder, onEvent, {
         ...(options.publicUrl ? { callbackUrl: `${options.publicUrl}/provider_callbacks` } : {}),
       }),
-    );
+    )
+    .allowLive(live);
   payments = {
     db,
     ledger,
@@ -105,6 +110,7 @@ export function createServices(options: {
     billing: createBilling({ db, ledger, clock, logger, providers }),
     staff: new StaffDirectory(db, clock),
     approvals: new Approvals(db, clock),
+    live,
   };
 }
 

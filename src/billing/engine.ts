@@ -33,6 +33,8 @@ export type Plan =
       billing_period: number | null;
       percent: number;
     }
+  /** The payer's balance covers no price point: a failed attempt for dunning, nothing sent. */
+  | { kind: "skip"; reason: "balance_low" }
   | { kind: "give_up"; reason: "retries_exhausted" | "hard_decline" }
   | { kind: "write_off" };
 
@@ -76,7 +78,8 @@ export interface PlanInput {
 /** What a claimed job does now, before balance checks and TPS. */
 export function plan(input: PlanInput): Plan {
   const { nowMs, sub, job, rules, policy, usage } = input;
-  if (sub.status === "canceled" || sub.status === "paused" || sub.status === "incomplete")
+  // Not live, or still waiting for the subscriber's PIN (an incomplete one without is charged).
+  if (sub.status === "canceled" || sub.status === "paused" || sub.next_action !== null)
     return { kind: "drop" };
   if (job.pending_payment_id) return { kind: "sync", payment_id: job.pending_payment_id };
 
@@ -384,7 +387,9 @@ export function settle(input: SettleInput): Settlement {
   if (kind === "insufficient_funds" && rules.partial_payments) {
     sub.ladder_step = Math.min(sub.ladder_step + 1, policy.partial_ladder_percent.length - 1);
   }
-  if (sub.status !== "past_due") {
+  // A first charge that fails leaves the subscription incomplete (nothing was ever paid);
+  // a renewal that fails makes it past due.
+  if (sub.status !== "past_due" && sub.status !== "incomplete") {
     sub.status = "past_due";
     events.push("subscription.updated", "subscription.past_due");
   }

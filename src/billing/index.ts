@@ -4,8 +4,10 @@ import type { Ledger } from "../ledger/ledger.ts";
 import type { ProviderRegistry } from "../payments/registry.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
+import type { Metrics } from "../platform/metrics.ts";
 import { Catalog } from "./catalog.ts";
 import { processAdvancingClocks } from "./clocks.ts";
+import { billingContext } from "./context.ts";
 import { BILLING_BATCH_SIZE_MAX, type BillingContext, runBillingBatch } from "./scheduler.ts";
 
 export type { BillingContext } from "./scheduler.ts";
@@ -24,25 +26,31 @@ export function createBilling(options: {
   /** The payments' provider registry: renewals charge through the same providers. */
   providers: ProviderRegistry;
 }): Billing {
-  const context: BillingContext = {
+  const context = billingContext({
     db: options.db,
     ledger: options.ledger,
     clock: options.clock,
     providers: options.providers,
     ...(options.logger ? { logger: options.logger } : {}),
-  };
+  });
   return { context, catalog: new Catalog(options.db, options.clock) };
 }
 
 /** The worker's billing loops: due charges on real time, and test clocks. */
-export function billingJobs(billing: Billing): Job[] {
+export function billingJobs(billing: Billing, metrics?: Metrics): Job[] {
   const ctx = billing.context;
   return [
     {
       name: "billing_charges",
       intervalMs: 1_000,
       busyThreshold: BILLING_BATCH_SIZE_MAX,
-      run: async () => (await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs() })).claimed,
+      run: async () => {
+        const report = await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs() });
+        metrics?.renewals.inc({ result: "attempted" }, report.charged);
+        metrics?.renewals.inc({ result: "succeeded" }, report.succeeded);
+        metrics?.renewals.inc({ result: "deferred" }, report.deferred);
+        return report.claimed;
+      },
     },
     { name: "billing_test_clocks", intervalMs: 1_000, run: () => processAdvancingClocks(ctx) },
   ];

@@ -54,6 +54,11 @@ export interface SubscriptionRow {
   metadata: Record<string, string>;
   created: Date;
   updated: Date;
+  /**
+   * Not a column: when the scheduler will next try to charge (its job's `run_at`), joined on
+   * read; null when nothing will be charged (awaiting the PIN, paused, canceled).
+   */
+  next_charge_at?: Date | null;
 }
 
 /** The schedule of a subscription never charged yet: period 0 starts at `anchor`, nothing owed. */
@@ -150,6 +155,7 @@ export function presentSubscription(s: SubscriptionRow) {
     payment_method: s.payment_method,
     consent: s.consent,
     next_action: s.next_action,
+    next_charge_at: ms(s.next_charge_at ?? null),
     current_period_start: ms(s.current_period_start),
     current_period_end: ms(s.current_period_end),
     trial_end: ms(s.trial_end),

@@ -5,7 +5,6 @@ import { newId } from "../platform/ids.ts";
 import { advanceTestClock, createTestClock, getTestClock, kickTestClock, listTestClocks } from "./clocks.ts";
 import type { Billing } from "./index.ts";
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy, policyProblem } from "./policy.ts";
-import { forgetPolicies } from "./scheduler.ts";
 import {
   AdvanceTestClockBody,
   CancelBody,
@@ -22,7 +21,7 @@ import {
   ProductUpdateBody,
   SubscriptionsQuery,
   subscriptionBody,
-} from "./schemas.ts";
+} from "./routes-schemas.ts";
 import {
   cancelSubscription,
   confirmSubscription,
@@ -176,7 +175,7 @@ export const billingRoutes: Routes<Billing> = async (app, { context: ctx, catalo
         };
       },
     });
-    forgetPolicies(merchantId);
+    ctx.caches.forgetPolicies(merchantId);
     return sent;
   });
   app.get("/dunning_policies", { schema: { tags } }, async (request, reply) => {

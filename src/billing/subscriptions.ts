@@ -3,6 +3,7 @@ import type { Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
 import type { DbRow } from "../db/rows.ts";
+import { rowsToJson } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
@@ -27,7 +28,7 @@ import {
 } from "./model.ts";
 import { rulesFor } from "./rules.ts";
 import type { BillingContext } from "./scheduler.ts";
-import { insertInto, jsonRows } from "./sql.ts";
+import { insertInto } from "./sql.ts";
 import { addDaysMs } from "./time.ts";
 
 export interface CreateSubscriptionInput {
@@ -188,7 +189,10 @@ export async function createSubscription(
   });
 }
 
-/** The subscription starts: a trial first if the price has one, else the first period is due now. */
+/**
+ * The subscription starts: a trial first if the price has one, else the first period is due now.
+ * Until its first charge succeeds it is `incomplete` (honestly: nothing was paid yet).
+ */
 function start(sub: SubscriptionRow, trialDays: number, nowMs: number): void {
   const now = new Date(nowMs);
   sub.next_action = null;
@@ -200,12 +204,14 @@ function start(sub: SubscriptionRow, trialDays: number, nowMs: number): void {
     sub.current_period_end = sub.trial_end;
     sub.anchor = sub.trial_end;
   } else {
-    sub.status = "active";
+    sub.status = "incomplete";
     sub.anchor = now;
   }
 }
 
+/** The subscription's job, due at its anchor: the scheduler charges it from then on. */
 async function insertJob(tx: Queryable, sub: SubscriptionRow, nowMs: number): Promise<void> {
+  sub.next_charge_at = sub.anchor;
   await tx.query(
     `insert into billing_jobs (subscription_id, merchant_id, mode, clock_key, run_at, created)
      values ($1, $2, $3, $4, $5, $6)
@@ -223,17 +229,17 @@ function subscriptionEvents(sub: SubscriptionRow, types: string[], nowMs: number
 
 async function loadForUpdate(tx: Queryable, scope: AuthScope, id: string): Promise<SubscriptionRow> {
   // The job row first (the scheduler's lock order), then the subscription.
-  await tx.query("select 1 from billing_jobs where subscription_id = $1 and merchant_id = $2 for update", [
-    id,
-    scope.merchantId,
-  ]);
+  const job = await tx.query<{ run_at: Date }>(
+    "select run_at from billing_jobs where subscription_id = $1 and merchant_id = $2 for update",
+    [id, scope.merchantId],
+  );
   const { rows } = await tx.query<SubscriptionRow>(
     "select * from subscriptions where id = $1 and merchant_id = $2 and mode = $3 for update",
     [id, scope.merchantId, scope.mode],
   );
   const sub = rows[0];
   if (!sub) throw new ApiError("resource_missing", "id", `No such subscription: '${id}'.`);
-  return sub;
+  return { ...sub, next_charge_at: job.rows[0]?.run_at ?? null };
 }
 
 async function saveSubscription(tx: Queryable, sub: SubscriptionRow): Promise<void> {
@@ -245,7 +251,7 @@ async function saveSubscription(tx: Queryable, sub: SubscriptionRow): Promise<vo
        ladder_step = v.ladder_step, debt = v.debt, debt_since = v.debt_since,
        cancel_reason = v.cancel_reason, canceled_at = v.canceled_at, updated = v.updated
      from json_populate_recordset(null::subscriptions, $1::json) v where s.id = v.id`,
-    [jsonRows([sub])],
+    [rowsToJson([sub])],
   );
 }
 
@@ -332,6 +338,7 @@ export async function cancelSubscription(
     await applyTransfers(ctx, tx, transfers, nowMs);
     await saveSubscription(tx, sub);
     await tx.query("delete from billing_jobs where subscription_id = $1", [sub.id]);
+    sub.next_charge_at = null;
     await insertRows(tx, "events", subscriptionEvents(sub, events, nowMs));
     return { statusCode: 200, body: JSON.stringify(presentSubscription(sub)) };
   });
@@ -375,6 +382,7 @@ export async function setPaused(
       if (!["trialing", "active", "past_due"].includes(sub.status)) throw unexpected(sub, "be paused");
       sub.status = "paused";
       await tx.query("delete from billing_jobs where subscription_id = $1", [sub.id]);
+      sub.next_charge_at = null;
     } else {
       if (sub.status !== "paused") throw unexpected(sub, "be resumed");
       sub.status = "active";
@@ -433,7 +441,9 @@ export async function handleMoMessage(
 
 export async function getSubscription(ctx: BillingContext, scope: AuthScope, id: string) {
   const { rows } = await ctx.db.query<SubscriptionRow>(
-    "select * from subscriptions where id = $1 and merchant_id = $2 and mode = $3",
+    `select s.*, j.run_at as next_charge_at from subscriptions s
+     left join billing_jobs j on j.subscription_id = s.id
+     where s.id = $1 and s.merchant_id = $2 and s.mode = $3`,
     [id, scope.merchantId, scope.mode],
   );
   if (!rows[0]) throw new ApiError("resource_missing", "id", `No such subscription: '${id}'.`);
@@ -458,5 +468,13 @@ export async function listSubscriptions(
   add("price_id", filters.price);
   add("test_clock_id", filters.test_clock);
   const page = await listPage<SubscriptionRow>(ctx.db, "subscriptions", where, params, list);
-  return { rows: page.rows.map(presentSubscription), hasMore: page.hasMore };
+  const { rows: jobs } = await ctx.db.query<{ subscription_id: string; run_at: Date }>(
+    "select subscription_id, run_at from billing_jobs where subscription_id = any($1::text[])",
+    [page.rows.map((s) => s.id)],
+  );
+  const runAt = new Map(jobs.map((j) => [j.subscription_id, j.run_at]));
+  return {
+    rows: page.rows.map((s) => presentSubscription({ ...s, next_charge_at: runAt.get(s.id) ?? null })),
+    hasMore: page.hasMore,
+  };
 }

@@ -10,16 +10,16 @@ import {
 import { billingRoutes } from "../billing/routes.ts";
 import { operatorRoutes } from "../connectors/routes.ts";
 import { customerRoutes } from "../customers/routes.ts";
-import { migrationState } from "../db/migrate.ts";
 import { webhookRoutes } from "../events/routes.ts";
 import { ledgerRoutes } from "../ledger/routes.ts";
 import { apiKeyRoutes, merchantRoutes } from "../merchants/routes.ts";
+import { healthRoutes, installRequestDeadline, unresolvedRoutes } from "../ops/index.ts";
 import { callbackRoutes, interactionRoutes, paymentRoutes, refundRoutes } from "../payments/routes.ts";
 import { ERROR_CATALOGUE } from "../platform/errors.ts";
 import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
+import { sendError } from "./edge.ts";
 import { createHost } from "./host.ts";
-import { sendJson } from "./reply.ts";
 
 /**
  * Builds the HTTP API on top of the services. No socket: tests call `inject()`.
@@ -46,6 +46,9 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
 
   // Permissions, four-eyes and the audit log, over every surface below.
   installBackOffice(app, services);
+  installRequestDeadline(app, config.requestDeadlineMs, sendError, () =>
+    services.metrics.requestDeadlineExpired.inc(),
+  );
 
   await app.register(swagger, {
     openapi: {
@@ -87,32 +90,14 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok" }));
-  app.get("/ready", { schema: { hide: true } }, async (_request, reply) => {
-    try {
-      const state = await migrationState(services.db);
-      const ready = state.pending.length === 0;
-      return sendJson(reply, ready ? 200 : 503, {
-        status: ready ? "ready" : "migrations_pending",
-        database: { kind: services.db.kind, reachable: true },
-        migrations: { applied: state.applied, pending: state.pending },
-      });
-    } catch {
-      return sendJson(reply, 503, {
-        status: "unavailable",
-        database: { kind: services.db.kind, reachable: false },
-      });
-    }
-  });
-  app.get("/metrics", { schema: { hide: true } }, async (_request, reply) =>
-    reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics()),
-  );
+  await app.register(healthRoutes({ db: services.db, metrics: services.metrics, role: "api" }));
 
   // One line per capability and surface.
   await app.register(surfaces.callbacks(callbackRoutes, services.payments));
   await app.register(surfaces.admin(merchantRoutes, services.merchants));
   await app.register(surfaces.secret(apiKeyRoutes, services));
   await app.register(surfaces.secret(customerRoutes, services.customers));
+  await app.register(surfaces.secret(unresolvedRoutes, services.payments));
   await app.register(surfaces.secret(paymentRoutes, services.payments));
   await app.register(surfaces.secret(refundRoutes, services.payments));
   await app.register(surfaces.secretOrAdmin(interactionRoutes, services.db));

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { databaseFault } from "../ops/deadline.ts";
 import { ApiError, type ErrorCode } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { assertCleanJson, assertCleanParameters } from "./hostile.ts";
@@ -18,11 +19,14 @@ const FRAMEWORK_ERRORS: ReadonlyMap<string, ErrorCode> = new Map([
   ["FST_ERR_CTP_EMPTY_JSON_BODY", "body_invalid_json"],
   ["FST_ERR_CTP_INVALID_JSON_BODY", "body_invalid_json"],
   ["FST_ERR_BAD_URL", "url_invalid"],
+  ["FST_ERR_MAX_PARAM_LENGTH", "url_too_long"],
   ["FST_ERR_ASYNC_CONSTRAINT", "url_invalid"],
 ]);
 
 export function errorFrom(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  const fault = databaseFault(error);
+  if (fault) return fault;
   const fastifyError = error as FastifyError & { validation?: unknown; validationContext?: string };
   if (Array.isArray(fastifyError?.validation)) {
     return validationError(fastifyError.validation, fastifyError.validationContext ?? "body");
@@ -95,6 +99,8 @@ function drain(request: FastifyRequest): Promise<void> {
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: ApiError): FastifyReply {
+  // Already answered (the request deadline sent a 503): the late outcome is dropped.
+  if (reply.sent) return reply;
   for (const [name, value] of Object.entries(error.headers ?? {})) reply.header(name, value);
   return reply
     .code(error.status)

@@ -39,11 +39,10 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
   const app: FastifyInstance = Fastify({
     loggerInstance: options.logger,
     // Fastify's two lines per request cost more than they tell; the edge logs one (installEdge).
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     bodyLimit: LIMITS.body_bytes_max,
     return503OnClosing: true,
     requestIdHeader: false,
-    requestIdLogLabel: "request_id",
     // 96 random bits. Not a platform id: those share a monotonic counter with the objects' ids.
     genReqId: () => `req_${randomBytes(12).toString("base64url")}`,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: LIMITS.path_parameter_length_max },

@@ -18,6 +18,8 @@ export function toJson(body: unknown): string {
 
 /** Sends a JSON body (already serialized, or serialized here) with its status. */
 export function sendJson(reply: FastifyReply, statusCode: number, body: unknown): FastifyReply {
+  // Already answered (the request deadline sent a 503): the late result is dropped.
+  if (reply.sent) return reply;
   return reply
     .code(statusCode)
     .type("application/json; charset=utf-8")

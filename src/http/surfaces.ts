@@ -119,8 +119,9 @@ async function emptyBodyIsEmptyObject(request: FastifyRequest): Promise<void> {
  * - `secretOrAdmin`: `/v1`, either (the admin key reads across merchants).
  * - `callbacks`: provider notifications at the root, no API key (each connector checks its own
  *   signature), the body handed over as the raw text it arrived as.
- * - `pages`: server-rendered pages at the root, no API key; the pages bring their own session,
- *   error pages and content types.
+ *
+ * Pages for people have their own surface in src/web/ (`pagesSurface`: sessions, CSRF, CSP, HTML
+ * errors).
  */
 export function createSurfaces(deps: SurfaceDeps) {
   const api =
@@ -146,11 +147,6 @@ export function createSurfaces(deps: SurfaceDeps) {
       async (app) => {
         app.removeAllContentTypeParsers();
         app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
-        await routes(app.withTypeProvider<TypeBoxTypeProvider>(), routeDeps);
-      },
-    pages:
-      <D>(routes: Routes<D>, routeDeps: D): FastifyPluginAsync =>
-      async (app) => {
         await routes(app.withTypeProvider<TypeBoxTypeProvider>(), routeDeps);
       },
   };

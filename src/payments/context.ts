@@ -33,6 +33,23 @@ export interface PaymentsContext {
   recorder?: InteractionRecorder;
 }
 
+const FINAL_STATUSES: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);
+
+/**
+ * Counts a payment reaching a final status, when the transition is decided (a transaction that
+ * then fails to commit is counted anyway: rare, and a metric, not money).
+ */
+export function countOutcome(ctx: PaymentsContext, p: PaymentRow, events: readonly string[]): void {
+  if (!ctx.metrics || !FINAL_STATUSES.has(p.status) || !events.includes(`payment.${p.status}`)) return;
+  ctx.metrics.paymentOutcomes.inc({
+    status: p.status,
+    method: p.payment_method.type,
+    operator: p.payment_method.type === "carrier" ? p.payment_method.operator : "",
+    currency: p.currency,
+    mode: p.mode,
+  });
+}
+
 /** How long a payment whose provider is being asked is left alone by reconciliation. */
 export const ATTEMPT_LEASE_MS = 60_000;
 
@@ -143,6 +160,7 @@ export async function persistTransition(
   nowMs: number,
 ): Promise<void> {
   const p = transition.payment;
+  countOutcome(ctx, p, transition.events);
   // Movements that need reads or locks (resolving a hold) are decided first; fresh ones are
   // written by the one statement below with everything else.
   let transfersJson = "[]";

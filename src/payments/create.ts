@@ -6,6 +6,7 @@ import { settleAttempt } from "./attempt.ts";
 import {
   ATTEMPT_LEASE_MS,
   chargeRequestFor,
+  countOutcome,
   ensurePaymentAccounts,
   interactionRow,
   type PaymentsContext,
@@ -136,6 +137,7 @@ async function createInOneCommit(
     throw new Error(`ledger rejected a new payment's journal: ${result.result}`);
   }
   ctx.metrics?.payments.inc({ status: payment.status });
+  countOutcome(ctx, payment, ["payment.created", ...transition.events]);
   return { statusCode: 201, body };
 }
 

@@ -1,5 +1,6 @@
 import { type TSchema, Type } from "@sinclair/typebox";
 import { ApiError, assert } from "../platform/errors.ts";
+import { assertLiveProvider, type LiveProviders } from "./live-mode.ts";
 import type { PaymentMethodInput, PaymentProvider, ResolveContext, ResolvedMethod } from "./provider.ts";
 
 /**
@@ -9,6 +10,8 @@ import type { PaymentMethodInput, PaymentProvider, ResolveContext, ResolvedMetho
  */
 export class ProviderRegistry {
   private readonly byType = new Map<string, PaymentProvider>();
+  /** Which providers may take live money (src/payments/live-mode.ts); unset, none. */
+  private live: LiveProviders | undefined;
 
   constructor(providers: Iterable<PaymentProvider> = []) {
     for (const provider of providers) this.register(provider);
@@ -21,9 +24,16 @@ export class ProviderRegistry {
     return this;
   }
 
+  /** Live payments reach only the providers `live` says are ready; the others answer a 403. */
+  allowLive(live: LiveProviders): this {
+    this.live = live;
+    return this;
+  }
+
   /** A copy with some types served by other providers (simulations, benchmarks). */
   with(...providers: PaymentProvider[]): ProviderRegistry {
     const copy = new ProviderRegistry();
+    copy.live = this.live;
     for (const [type, provider] of this.byType) copy.byType.set(type, provider);
     for (const provider of providers) copy.byType.set(provider.name, provider);
     return copy;
@@ -47,13 +57,16 @@ export class ProviderRegistry {
 
   /** The API schema of `payment_method` for a use: one tagged object per registered type. */
   methodSchema(usage: ResolveContext["usage"]): TSchema {
+    const types = this.types(usage);
     const variants = [...this.byType.values()].flatMap((p) => schemaOf(p, usage) ?? []);
+    // The type is checked first on its own, so a type that cannot be used here is answered with
+    // the list of those that can (a card subscription: "must be one of sandbox, carrier").
     return Type.Unsafe<PaymentMethodInput>({
-      type: "object",
-      discriminator: { propertyName: "type" },
-      required: ["type"],
-      oneOf: variants,
-      description: `A tagged object: \`type\` is one of ${this.types(usage).join(", ")}.`,
+      description: `A tagged object: \`type\` is one of ${types.join(", ")}.`,
+      allOf: [
+        { type: "object", required: ["type"], properties: { type: { type: "string", enum: types } } },
+        { type: "object", discriminator: { propertyName: "type" }, required: ["type"], oneOf: variants },
+      ],
     });
   }
 
@@ -61,7 +74,7 @@ export class ProviderRegistry {
    * Checks a payment method that entered through the API with its provider. An unknown type (or
    * one that cannot be used this way) is a 400 naming the types that can.
    */
-  resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
+  async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
     const provider = this.byType.get(input.type);
     if (!provider || schemaOf(provider, context.usage) === undefined) {
       const allowed = this.types(context.usage).join(", ");
@@ -73,7 +86,10 @@ export class ProviderRegistry {
           : `Unknown payment_method.type '${input.type}'; allowed: ${allowed}.`,
       );
     }
-    return provider.resolve(input, context);
+    const resolved = await provider.resolve(input, context);
+    // Live money never reaches the simulator or the sandbox: only a provider configured for real.
+    if (context.mode === "live") assertLiveProvider(this.live, provider.name);
+    return resolved;
   }
 }
 

@@ -29,11 +29,34 @@ export interface Config {
   publicUrl?: string;
   /** Webhook requests in flight at once per worker process. */
   webhookConcurrency: number;
+  /** `--role worker`: the port of its /health, /ready and /metrics (0: any free port). */
+  workerPort: number;
+  /** PostgreSQL: opening a connection, one query, and all the database work of one API request. */
+  dbConnectTimeoutMs: number;
+  dbQueryTimeoutMs: number;
+  requestDeadlineMs: number;
+  /** Reconciliation: the longest wait between two checks, and when an unknown attempt needs a person. */
+  reconcileBackoffMaxMs: number;
+  reconcileUnresolvedAfterMs: number;
+  /** Where live money goes: see src/payments/live-mode.ts. */
+  live: LiveSettings;
   /**
    * Signs page cookies (CSRF secrets, page sessions). Every API process of one installation must
    * share it; unset, each process draws its own at start (fine for one process).
    */
   sessionSecret: string;
+}
+
+export type LiveModeSwitch = "auto" | "on" | "off";
+
+/** What decides whether live payments may reach a provider (read once, checked at start). */
+export interface LiveSettings {
+  mode: LiveModeSwitch;
+  carrierNetworkUrl?: string;
+  carrierPassword?: string;
+  smppPassword?: string;
+  cardPspUrl?: string;
+  cardPspSecret?: string;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -42,6 +65,12 @@ function intFrom(value: string | undefined, fallback: number, name: string): num
   if (!Number.isInteger(n) || n < 0)
     throw new Error(`${name} must be a non-negative integer, got '${value}'`);
   return n;
+}
+
+function liveSwitch(value: string | undefined): LiveModeSwitch {
+  if (value === undefined || value === "") return "auto";
+  if (value === "auto" || value === "on" || value === "off") return value;
+  throw new Error(`CENTIME_LIVE_MODE must be auto, on or off, got '${value}'`);
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
@@ -73,6 +102,28 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     publicUrl: env.CENTIME_PUBLIC_URL || undefined,
     webhookConcurrency: intFrom(env.CENTIME_WEBHOOK_CONCURRENCY, 256, "CENTIME_WEBHOOK_CONCURRENCY"),
+    workerPort: intFrom(env.CENTIME_WORKER_PORT, 9090, "CENTIME_WORKER_PORT"),
+    dbConnectTimeoutMs: intFrom(env.CENTIME_DB_CONNECT_TIMEOUT_MS, 5_000, "CENTIME_DB_CONNECT_TIMEOUT_MS"),
+    dbQueryTimeoutMs: intFrom(env.CENTIME_DB_QUERY_TIMEOUT_MS, 10_000, "CENTIME_DB_QUERY_TIMEOUT_MS"),
+    requestDeadlineMs: intFrom(env.CENTIME_REQUEST_DEADLINE_MS, 15_000, "CENTIME_REQUEST_DEADLINE_MS"),
+    reconcileBackoffMaxMs: intFrom(
+      env.CENTIME_RECONCILE_BACKOFF_MAX_MS,
+      300_000,
+      "CENTIME_RECONCILE_BACKOFF_MAX_MS",
+    ),
+    reconcileUnresolvedAfterMs: intFrom(
+      env.CENTIME_RECONCILE_UNRESOLVED_AFTER_MS,
+      900_000,
+      "CENTIME_RECONCILE_UNRESOLVED_AFTER_MS",
+    ),
+    live: {
+      mode: liveSwitch(env.CENTIME_LIVE_MODE),
+      carrierNetworkUrl: env.CENTIME_CARRIER_NETWORK_URL || undefined,
+      carrierPassword: env.CENTIME_CARRIER_PASSWORD || undefined,
+      smppPassword: env.CENTIME_SMPP_PASSWORD || undefined,
+      cardPspUrl: env.CENTIME_CARD_PSP_URL || undefined,
+      cardPspSecret: env.CENTIME_CARD_PSP_SECRET || undefined,
+    },
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
   };
 }

@@ -45,7 +45,7 @@ export const ERROR_CATALOGUE = {
   amount_invalid: {
     status: 400,
     type: "invalid_request_error",
-    message: "The amount must be a positive integer in the currency's minor unit, at most 999999999999.",
+    message: "The amount must be a positive integer in the currency's minor unit, at most 9999999999.",
   },
   currency_invalid: {
     status: 400,

@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { billingContext } from "../../src/billing/context.ts";
 import { debtAccounts, SYNC_AFTER_MS } from "../../src/billing/engine.ts";
 import { type SubscriptionRow, unchargedSchedule } from "../../src/billing/model.ts";
 import { type ResolvedRules, rulesFor } from "../../src/billing/rules.ts";
@@ -194,13 +195,13 @@ test("three scheduler loops over one due set: no duplicate, no miss, crashes inc
   };
   const context = async (operator: Operator): Promise<BillingContext> => {
     const db = await connection();
-    return {
+    return billingContext({
       db,
       ledger: url ? new Ledger(db) : t.services.ledger,
       clock: { nowMs: () => NOW_MS },
       providers: t.services.payments.providers.with(operator),
       rules,
-    };
+    });
   };
   const hanging = new Operator(false, sent, CRASH_AFTER_CHARGES, "hang");
   const throwing = new Operator(true, sent, THROW_AFTER_CHARGES, "throw");

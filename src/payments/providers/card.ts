@@ -72,6 +72,15 @@ export class CardProvider extends ConnectorProvider {
 
   async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
     const card = input as CardInput;
+    if (context.mode !== "test") {
+      // A card number through the merchant's server is for the simulator only: live cards are
+      // collected by the provider (its hosted or embedded form, or a token it issued).
+      throw new ApiError(
+        "payment_method_invalid",
+        "payment_method.number",
+        "Raw card numbers are accepted in test mode only (for the simulator). In live mode the card provider collects the card: use its hosted or embedded card form or a token it issued.",
+      );
+    }
     const number = card.number.replace(/[\s-]/g, "");
     if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) {
       throw new ApiError("payment_method_invalid", "payment_method.number", "The card number is not valid.");
@@ -98,6 +107,11 @@ export class CardProvider extends ConnectorProvider {
   setCallbackUrl(callbackUrl: string): void {
     this.settings = { ...this.settings, callbackUrl };
     this.connectorInstance = null;
+  }
+
+  /** Whether a card payment has been made yet (the metrics do not create a connector). */
+  hasConnector(): boolean {
+    return this.connectorInstance !== null;
   }
 
   connector(): Connector {
