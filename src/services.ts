@@ -1,3 +1,4 @@
+import { Approvals } from "./approvals/index.ts";
 import { type Billing, createBilling } from "./billing/index.ts";
 import { type Checkout, createCheckout } from "./checkout/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
@@ -20,6 +21,7 @@ import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
 import { createLogger, type Logger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
+import { StaffDirectory } from "./staff/index.ts";
 
 /** Everything the API and the workers share, wired once per process. */
 export interface Services {
@@ -40,6 +42,9 @@ export interface Services {
   moListeners: Set<MoListener>;
   billing: Billing;
   checkout: Checkout;
+  /** Back office: staff and their roles, four-eyes approvals. */
+  staff: StaffDirectory;
+  approvals: Approvals;
   /** Which providers may take live money, decided from the configuration at start. */
   live: LiveProviders;
 }
@@ -115,6 +120,8 @@ export function createServices(options: {
       publicUrl: options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`,
       formSecret: config.sessionSecret,
     }),
+    staff: new StaffDirectory(db, clock),
+    approvals: new Approvals(db, clock),
     live,
   };
 }

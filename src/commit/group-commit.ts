@@ -1,3 +1,4 @@
+import { appendAudit, currentAudit, draftFor, type RequestAudit } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { isRetryableTransactionError } from "../db/db.ts";
 import { isDatabaseUnavailable } from "../db/faults.ts";
@@ -37,6 +38,8 @@ export type CommitOutcome =
 
 interface Waiting {
   unit: CommitUnit;
+  /** The request this unit writes for: its audit record joins the same commit. */
+  audit: RequestAudit | undefined;
   resolve: (outcome: CommitOutcome) => void;
   reject: (error: unknown) => void;
 }
@@ -73,8 +76,10 @@ export class GroupCommitter {
         "a commit unit's transfers form one journal",
       );
     }
+    const context = currentAudit();
+    const audit = context && !context.recorded ? context : undefined;
     return new Promise((resolve, reject) => {
-      this.queue.push({ unit, resolve, reject });
+      this.queue.push({ unit, audit, resolve, reject });
       this.schedulePump();
     });
   }
@@ -131,6 +136,7 @@ export class GroupCommitter {
       }
       const settled = outcomes;
       batch.forEach((w, i) => {
+        if (w.audit && settled[i]!.ok) w.audit.recorded = true;
         w.resolve(settled[i]!);
       });
       this.metrics?.commitBatchSize.observe(batch.length);
@@ -148,6 +154,7 @@ export class GroupCommitter {
           const [outcome] = await this.withRetries(() =>
             this.db.transaction((tx) => this.write(tx, [waiting], slot, new Set())),
           );
+          if (waiting.audit && outcome!.ok) waiting.audit.recorded = true;
           waiting.resolve(outcome!);
         } catch (singleError) {
           if (singleError instanceof KeysTaken)
@@ -235,6 +242,23 @@ export class GroupCommitter {
           .map((c) => c.i),
       );
     }
+
+    // 3. The audit records of the requests that committed, chained in one lane.
+    const audits = batch.flatMap((w, i) =>
+      w.audit && outcomes[i]!.ok
+        ? [
+            draftFor(
+              w.audit,
+              {
+                statusCode: w.unit.idempotency?.statusCode ?? 201,
+                object: (w.unit.rows[0]?.row.id as string | undefined) ?? null,
+              },
+              w.unit.nowMs,
+            ),
+          ]
+        : [],
+    );
+    await appendAudit(tx, audits);
     return outcomes;
   }
 }

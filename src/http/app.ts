@@ -2,6 +2,12 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { analyticsRoutes, dashboardCatalogues, dashboardPages } from "../analytics/index.ts";
+import {
+  authenticateBearer,
+  backOfficePages,
+  backOfficeRoutes,
+  installBackOffice,
+} from "../backoffice/index.ts";
 import { billingRoutes } from "../billing/routes.ts";
 import {
   CHECKOUT_CATALOGUES,
@@ -40,7 +46,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     db: services.db,
     clock: services.clock,
     idempotency: services.idempotency,
-    authenticate: (authorization) => services.merchants.authenticate(authorization),
+    authenticate: (authorization) => authenticateBearer(services, authorization),
     rateLimit: { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst },
     authFailureLimit: { perSecond: config.authFailuresPerSecond, burst: config.authFailuresBurst },
     onResponse(request, reply) {
@@ -51,6 +57,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     },
   });
 
+  // Permissions, four-eyes and the audit log, over every surface below.
+  installBackOffice(app, services);
   installRequestDeadline(app, config.requestDeadlineMs, sendError, () =>
     services.metrics.requestDeadlineExpired.inc(),
   );
@@ -114,6 +122,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
   await app.register(surfaces.secretOrAdmin(analyticsRoutes, { db: services.db, clock: services.clock }));
+  await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
 
   // Pages for people: shared assets, then each surface of pages in its own encapsulated context
   // (src/web/, docs/pages.md).
@@ -137,5 +146,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       }),
     ),
   );
+  await app.register(backOfficePages(services, pageSecurity));
   return app;
 }

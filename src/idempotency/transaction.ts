@@ -1,3 +1,4 @@
+import { recordInTransaction } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { IdempotencyContext } from "./gate.ts";
@@ -24,7 +25,7 @@ export async function idempotentTransaction(
   work: (tx: Queryable, nowMs: number) => Promise<StoredResult>,
 ): Promise<{ statusCode: number; body: string }> {
   const nowMs = clock.nowMs();
-  return db.transaction(async (tx) => {
+  const recorded = await db.transaction(async (tx) => {
     if (idempotency) await claimOpenKey(tx, scope, idempotency, nowMs);
     const result = await work(tx, nowMs);
     if (idempotency) {
@@ -33,6 +34,10 @@ export async function idempotentTransaction(
         body: result.storedBody ?? result.body,
       });
     }
-    return { statusCode: result.statusCode, body: result.body };
+    // The audit record of the request commits with its effects, or not at all.
+    const audit = await recordInTransaction(tx, result, nowMs);
+    return { response: { statusCode: result.statusCode, body: result.body }, audit };
   });
+  if (recorded.audit) recorded.audit.recorded = true;
+  return recorded.response;
 }

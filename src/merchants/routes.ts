@@ -3,6 +3,14 @@ import type { Queryable } from "../db/db.ts";
 import { Currency, IdParams, listBody, type Routes, StringEnum, sendJson } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
+import {
+  type Access,
+  ALL_PERMISSIONS,
+  isPermission,
+  type Permission,
+  PLATFORM_PERMISSIONS,
+  requireHoldsAll,
+} from "../staff/index.ts";
 import { type Merchants, presentKey, presentMerchant } from "./service.ts";
 
 const CreateMerchantBody = Type.Object(
@@ -49,6 +57,13 @@ const CreateKeyBody = Type.Object(
   {
     type: StringEnum(["secret", "publishable"] as const),
     name: Type.Optional(Type.String({ maxLength: 100 })),
+    permissions: Type.Optional(
+      Type.Array(Type.String({ maxLength: 64 }), {
+        maxItems: 100,
+        uniqueItems: true,
+        description: "A restricted secret key: only these permissions (`group:action`).",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -64,6 +79,7 @@ export const apiKeyRoutes: Routes<{ merchants: Merchants; db: Queryable; clock: 
 ) => {
   app.post("/api_keys", { schema: { tags: ["api_keys"], body: CreateKeyBody } }, async (request, reply) => {
     const { merchantId, mode } = request.scope;
+    const permissions = restrictedPermissions(request.access, request.body);
     return app.writes.transaction(request, reply, {
       status: 201,
       work: async (tx, nowMs) => {
@@ -73,6 +89,7 @@ export const apiKeyRoutes: Routes<{ merchants: Merchants; db: Queryable; clock: 
           mode,
           request.body.type,
           request.body.name ?? null,
+          permissions,
         );
         return { ...presentKey(issued.row, nowMs), secret: issued.key as string | null };
       },
@@ -133,3 +150,30 @@ export const apiKeyRoutes: Routes<{ merchants: Merchants; db: Queryable; clock: 
     },
   );
 };
+
+/** A restricted key's permissions: known ones, on a secret key, all held by the caller. */
+function restrictedPermissions(
+  access: Access,
+  body: { type: string; permissions?: string[] },
+): string[] | null {
+  if (body.permissions === undefined) {
+    // An unrestricted secret key holds everything a merchant may: only a caller who does may mint one.
+    if (body.type === "secret") {
+      requireHoldsAll(
+        access,
+        ALL_PERMISSIONS.filter((p) => !PLATFORM_PERMISSIONS.has(p)),
+        "permissions",
+      );
+    }
+    return null;
+  }
+  if (body.type !== "secret") {
+    throw new ApiError("parameter_invalid", "permissions", "Only secret keys can be restricted.");
+  }
+  const unknown = body.permissions.find((p) => !isPermission(p));
+  if (unknown !== undefined) {
+    throw new ApiError("parameter_invalid", "permissions", `No such permission: '${unknown}'.`);
+  }
+  requireHoldsAll(access, body.permissions as Permission[], "permissions");
+  return body.permissions;
+}

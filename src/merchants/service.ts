@@ -13,7 +13,15 @@ import {
 
 export type AuthContext =
   | { kind: "admin" }
-  | { kind: "merchant"; merchantId: string; mode: KeyMode; keyType: KeyType; keyId: string };
+  | {
+      kind: "merchant";
+      merchantId: string;
+      mode: KeyMode;
+      keyType: KeyType;
+      keyId: string;
+      /** A restricted key's permissions; absent or null = every permission of the merchant. */
+      permissions?: readonly string[] | null;
+    };
 
 export interface MerchantRow {
   id: string;
@@ -33,6 +41,8 @@ export interface ApiKeyRow {
   created: Date;
   expires_at: Date | null;
   revoked_at: Date | null;
+  /** A restricted secret key's permissions; null = unrestricted. */
+  permissions: string[] | null;
 }
 
 export interface IssuedKey {
@@ -117,6 +127,7 @@ export class Merchants {
       mode: row.mode,
       keyType: row.type,
       keyId: row.id,
+      permissions: row.permissions,
     };
   }
 
@@ -178,6 +189,7 @@ export class Merchants {
     mode: KeyMode,
     name: string | null,
     nowMs: number,
+    permissions: string[] | null = null,
   ): Promise<IssuedKey> {
     const key = generateKey({ type, mode });
     const row: ApiKeyRow = {
@@ -191,11 +203,22 @@ export class Merchants {
       created: new Date(nowMs),
       expires_at: null,
       revoked_at: null,
+      permissions,
     };
     await q.query(
-      `insert into api_keys (id, merchant_id, mode, type, secret_hash, redacted, name, created)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [row.id, row.merchant_id, row.mode, row.type, row.secret_hash, row.redacted, row.name, row.created],
+      `insert into api_keys (id, merchant_id, mode, type, secret_hash, redacted, name, created, permissions)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        row.id,
+        row.merchant_id,
+        row.mode,
+        row.type,
+        row.secret_hash,
+        row.redacted,
+        row.name,
+        row.created,
+        permissions,
+      ],
     );
     return { row, key };
   }
@@ -206,8 +229,9 @@ export class Merchants {
     mode: KeyMode,
     type: KeyType,
     name: string | null,
+    permissions: string[] | null = null,
   ): Promise<IssuedKey> {
-    return this.insertKey(q, merchantId, type, mode, name, this.clock.nowMs());
+    return this.insertKey(q, merchantId, type, mode, name, this.clock.nowMs(), permissions);
   }
 
   async listKeys(merchantId: string, mode: KeyMode): Promise<ApiKeyRow[]> {
@@ -245,7 +269,7 @@ export class Merchants {
       const old = rows[0];
       if (!old) return null;
       this.forget(old.secret_hash);
-      return this.insertKey(tx, merchantId, old.type, mode, old.name, nowMs);
+      return this.insertKey(tx, merchantId, old.type, mode, old.name, nowMs, old.permissions);
     }
   }
 
@@ -273,6 +297,7 @@ export function presentKey(row: ApiKeyRow, nowMs: number) {
     type: row.type,
     name: row.name,
     redacted_key: row.redacted,
+    permissions: row.permissions ?? null,
     expires_at: row.expires_at?.toISOString() ?? null,
     revoked_at: row.revoked_at?.toISOString() ?? null,
     active: !row.revoked_at && (!row.expires_at || row.expires_at.getTime() > nowMs),

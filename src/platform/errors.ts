@@ -183,6 +183,42 @@ export const ERROR_CATALOGUE = {
     type: "invalid_request_error",
     message: "The checkout session is not in a state that allows this.",
   },
+  // Back office: staff, permissions, approvals, sign-in
+  permission_denied: {
+    status: 403,
+    type: "permission_error",
+    message: "Your role or key does not hold the permission this needs.",
+  },
+  permission_not_grantable: {
+    status: 403,
+    type: "permission_error",
+    message: "Nobody may grant a permission they do not hold.",
+  },
+  staff_exists: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "This name or e-mail is already taken.",
+  },
+  approval_not_pending: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "This approval was already decided or has expired.",
+  },
+  approval_own_request: {
+    status: 403,
+    type: "permission_error",
+    message: "The person who asked for an action cannot approve it: a second person must.",
+  },
+  approval_arguments_changed: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The approval's arguments no longer match what was asked; it cannot run.",
+  },
+  signin_failed: {
+    status: 401,
+    type: "authentication_error",
+    message: "The sign-in details are not correct.",
+  },
   // Limits
   rate_limited: {
     status: 429,

@@ -35,6 +35,12 @@ export const ID_PREFIXES = {
   checkoutStep: "cstep",
   receipt: "rcpt",
   payerConsent: "pcons",
+  auditEvent: "aud",
+  staff: "stf",
+  staffKey: "skey",
+  staffRole: "role",
+  approval: "apr",
+  adjustment: "adj",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

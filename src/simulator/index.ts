@@ -144,12 +144,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const host = options.host ?? "127.0.0.1";
   let httpUrl = "";
   const ctx = createContext(net, config, () => httpUrl);
-  let ownDir: string | undefined;
-  const desk = new SettlementDesk(
-    ctx,
-    // A directory of our own when none is given, removed on close: no temporary folders left behind.
-    options.settlementDir ?? (ownDir = mkdtempSync(join(tmpdir(), "centime-settlement-"))),
-  );
+  // A directory of our own when none is given, removed on close: no temporary folders left behind.
+  const ownDir = options.settlementDir ? undefined : mkdtempSync(join(tmpdir(), "centime-settlement-"));
+  const desk = new SettlementDesk(ctx, options.settlementDir ?? (ownDir as string));
   let smsc: Smsc | undefined;
   const routes: Route[] = [
     ...miscRoutes,

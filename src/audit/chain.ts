@@ -1,0 +1,134 @@
+import { createHash, randomInt } from "node:crypto";
+import type { Queryable } from "../db/db.ts";
+
+/** Independent chains: a writer locks one lane's head, so writers rarely wait for each other. */
+export const AUDIT_LANES = 16;
+export const GENESIS_HASH = "0".repeat(64);
+
+export interface AuditDraft {
+  id: string;
+  createdMs: number;
+  actor: string;
+  actorKind: string;
+  credential: string | null;
+  merchantId: string | null;
+  mode: string | null;
+  action: string;
+  object: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  outcome: "success" | "refused";
+  statusCode: number | null;
+  changes: unknown;
+}
+
+/** The stored row, as read back for verification. */
+export interface AuditRow {
+  id: string;
+  created: Date;
+  lane: number;
+  seq: string | bigint | number;
+  actor: string;
+  actor_kind: string;
+  credential: string | null;
+  merchant_id: string | null;
+  mode: string | null;
+  action: string;
+  object: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  outcome: string;
+  status_code: number | null;
+  changes: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+/** JSON with object keys sorted, so a jsonb round trip hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (value === undefined) return "null";
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+/** Every field that matters, in a fixed order, chained to the previous row's hash. */
+export function rowHash(prevHash: string, row: Omit<AuditRow, "hash" | "prev_hash">): string {
+  const content = canonicalJson([
+    row.id,
+    row.created.getTime(),
+    row.lane,
+    String(row.seq),
+    row.actor,
+    row.actor_kind,
+    row.credential,
+    row.merchant_id,
+    row.mode,
+    row.action,
+    row.object,
+    row.ip,
+    row.user_agent,
+    row.request_id,
+    row.outcome,
+    row.status_code,
+    row.changes ?? null,
+  ]);
+  return createHash("sha256").update(`${prevHash}\n${content}`).digest("hex");
+}
+
+/** `CENTIME_AUDIT_LOG=off` exists only to measure what the log costs (bench); never in production. */
+const AUDIT_OFF = process.env.CENTIME_AUDIT_LOG === "off";
+
+const APPEND_SQL = `with appended as (
+    insert into audit_events select * from json_populate_recordset(null::audit_events, $1::json))
+  update audit_heads set seq = $2, hash = $3 where lane = $4`;
+
+/**
+ * Appends events inside the caller's transaction: the lane's head is locked until that
+ * transaction ends, so the chain follows commit order within a lane and nothing is recorded for
+ * a change that rolls back.
+ */
+export async function appendAudit(tx: Queryable, drafts: readonly AuditDraft[]): Promise<void> {
+  if (drafts.length === 0 || AUDIT_OFF) return;
+  const lane = randomInt(AUDIT_LANES);
+  const { rows } = await tx.query<{ seq: string | bigint; hash: string }>(
+    "select seq, hash from audit_heads where lane = $1 for update",
+    [lane],
+  );
+  const head = rows[0];
+  if (!head) throw new Error(`audit lane ${lane} has no head`);
+  let seq = BigInt(head.seq);
+  let prev = head.hash;
+  const out: Record<string, unknown>[] = [];
+  for (const draft of drafts) {
+    seq += 1n;
+    const row = {
+      id: draft.id,
+      created: new Date(draft.createdMs),
+      lane,
+      seq: seq.toString(),
+      actor: draft.actor,
+      actor_kind: draft.actorKind,
+      credential: draft.credential,
+      merchant_id: draft.merchantId,
+      mode: draft.mode,
+      action: draft.action,
+      object: draft.object,
+      ip: draft.ip,
+      user_agent: draft.userAgent,
+      request_id: draft.requestId,
+      outcome: draft.outcome,
+      status_code: draft.statusCode,
+      changes: (draft.changes ?? null) as unknown,
+    };
+    const hash = rowHash(prev, row);
+    out.push({ ...row, created: row.created.toISOString(), prev_hash: prev, hash });
+    prev = hash;
+  }
+  await tx.query(APPEND_SQL, [JSON.stringify(out), seq.toString(), prev, lane]);
+}

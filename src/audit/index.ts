@@ -1,0 +1,15 @@
+/** The audit log: who did what, when, from where; append-only and hash-chained. */
+export { AUDIT_LANES, type AuditDraft, appendAudit, canonicalJson, GENESIS_HASH } from "./chain.ts";
+export {
+  type Actor,
+  type ActorKind,
+  actionName,
+  currentAudit,
+  type RequestAudit,
+  redact,
+  runAudited,
+} from "./context.ts";
+export { ensureAuditPartitions } from "./partitions.ts";
+export { listAuditEvents, presentAuditEvent } from "./queries.ts";
+export { draftFor, objectOf, recordAfter, recordInTransaction, recordSystem } from "./record.ts";
+export { exportCheckpoint, type VerifyResult, verifyAuditChain } from "./verify.ts";

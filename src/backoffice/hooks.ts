@@ -1,0 +1,127 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { actionName, type RequestAudit, recordAfter, redact, runAudited } from "../audit/index.ts";
+import type { AuthContext } from "../merchants/index.ts";
+import { ApiError } from "../platform/errors.ts";
+import { type Access, accessOfAuth, holds, permissionForRoute } from "../staff/index.ts";
+import type { BackOfficeServices } from "./context.ts";
+import { fourEyesInterceptors } from "./interceptors.ts";
+
+const STAFF_KEY_PREFIX = "sk_staff_";
+
+/** The access behind each authentication answer (a staff key's role, a restricted key's list). */
+const accessByAuth = new WeakMap<AuthContext, Access>();
+
+/**
+ * Authenticates a bearer for the API surfaces: a staff member's personal key, or whatever the
+ * merchants' keys say. The access it implies is kept beside the answer for the hooks below.
+ */
+export async function authenticateBearer(
+  services: BackOfficeServices,
+  authorization: string | undefined,
+): Promise<AuthContext> {
+  const bearer = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+  if (bearer?.startsWith(STAFF_KEY_PREFIX)) {
+    const access = await services.staff.authenticateKey(bearer);
+    accessByAuth.set(access.auth, access);
+    return access.auth;
+  }
+  return services.merchants.authenticate(authorization);
+}
+
+export function accessOf(auth: AuthContext): Access {
+  let access = accessByAuth.get(auth);
+  if (!access) {
+    access = accessOfAuth(auth);
+    accessByAuth.set(auth, access);
+  }
+  return access;
+}
+
+function auditContextOf(request: FastifyRequest, route: string): RequestAudit {
+  const params = request.params as Record<string, string> | undefined;
+  return {
+    actor: request.access.actor,
+    action: actionName(request.method, route),
+    ip: request.ip ?? null,
+    userAgent: (request.headers["user-agent"] ?? null)?.slice(0, 300) ?? null,
+    requestId: request.id,
+    changes: null,
+    objectHint: params?.id ?? null,
+    recorded: false,
+  };
+}
+
+/** Every route of the authenticated API, as `METHOD /v1/path` (for the permission tests and docs). */
+export const API_ROUTES = new Set<string>();
+
+const AUDITED_READS = new Set(["/v1/audit_events", "/v1/audit_events/verify", "/v1/audit_events/checkpoint"]);
+
+/**
+ * Installs, on the whole app (the API surfaces authenticate first), the permission check of every route (from the catalogue),
+ * the four-eyes interceptors and the audit of every write. Call before registering the surfaces.
+ */
+export function installAccessHooks(app: FastifyInstance, services: BackOfficeServices): void {
+  app.decorateRequest("access", undefined as unknown as never);
+  app.decorateRequest("audit", undefined);
+  const interceptors = fourEyesInterceptors(services);
+  app.addHook("onRoute", (route) => {
+    if (!route.url.startsWith("/v1/")) return;
+    for (const method of [route.method].flat())
+      if (method !== "HEAD") API_ROUTES.add(`${method} ${route.url}`);
+  });
+
+  // After the surface's own authentication (its onRequest hook), before the body is read.
+  app.addHook("preParsing", async (request) => {
+    if (!request.auth || !request.url.startsWith("/v1/")) return;
+    request.access = accessOf(request.auth);
+    const route = request.routeOptions.url ?? request.url.split("?")[0]!;
+    const audited = request.method !== "GET" && request.method !== "HEAD";
+    if (audited || AUDITED_READS.has(route)) request.audit = auditContextOf(request, route);
+    const permission = permissionForRoute(request.method, route);
+    const allowed = permission ? holds(request.access, permission) : request.access.permissions === "all";
+    if (!allowed) {
+      throw new ApiError(
+        "permission_denied",
+        undefined,
+        permission ? `This needs the permission '${permission}'.` : "This needs every permission.",
+      );
+    }
+  });
+
+  app.addHook("preHandler", (request, reply, done) => {
+    const context = request.audit;
+    if (!context) return done();
+    context.changes = redact(request.body ?? null);
+    runAudited(context, () => {
+      const interceptor = interceptors.get(`${request.method} ${request.routeOptions.url}`);
+      if (!interceptor) return done();
+      interceptor(request, reply).then(
+        (handled) => (handled ? undefined : done()),
+        (error: unknown) => done(error as Error),
+      );
+    });
+  });
+
+  app.addHook("onSend", async (request, _reply, payload) => {
+    if (request.audit && !request.audit.recorded && typeof payload === "string")
+      request.audit.responseBody = payload;
+    return payload;
+  });
+
+  // Whatever the helper did not record in its transaction (refusals, replays, flows with their
+  // own transactions, reads of the audit log) is recorded now, in a transaction of its own.
+  app.addHook("onResponse", async (request, reply) => {
+    const context = request.audit;
+    if (!context || context.recorded) return;
+    try {
+      await recordAfter(
+        services.db,
+        context,
+        { statusCode: reply.statusCode, body: context.responseBody ?? null },
+        services.clock.nowMs(),
+      );
+    } catch (error) {
+      services.logger.error({ err: error, request: request.id }, "audit record failed");
+    }
+  });
+}

@@ -1,0 +1,342 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { presentApproval } from "../approvals/index.ts";
+import { type RequestAudit, recordAfter, runAudited } from "../audit/index.ts";
+import { listAuditEvents } from "../audit/queries.ts";
+import { getPayment, paymentTimeline } from "../payments/queries.ts";
+import { createRefund } from "../payments/refund.ts";
+import { ApiError } from "../platform/errors.ts";
+import type { Mode } from "../platform/scope.ts";
+import type { Access, Permission, StaffRow } from "../staff/index.ts";
+import { holds } from "../staff/index.ts";
+import { loadCatalogues, pagesSurface, type RenderOptions, registerAsset } from "../web/index.ts";
+import type { BackOfficeServices } from "./context.ts";
+import { searchPayments } from "./search.ts";
+import { SESSION_TTL_MS, StaffSessions } from "./sessions.ts";
+
+const SESSION_COOKIE = "centime_admin";
+registerAsset("backoffice.css", new URL("./assets/backoffice.css", import.meta.url).pathname);
+const CATALOGUES = loadCatalogues(new URL("./messages", import.meta.url).pathname);
+
+/** The left navigation; other capabilities add their pages with `addAdminNavigation`. */
+const NAVIGATION: Array<{ key: string; href: string; permission: Permission | null }> = [
+  { key: "nav.dashboard", href: "/admin/dashboard", permission: "analytics:read" },
+  { key: "nav.payments", href: "/admin/payments", permission: "payment:read" },
+  { key: "nav.approvals", href: "/admin/approvals", permission: "approval:read" },
+  { key: "nav.audit", href: "/admin/audit", permission: "audit:read" },
+];
+
+export function addAdminNavigation(entry: {
+  key: string;
+  href: string;
+  permission: Permission | null;
+}): void {
+  if (!NAVIGATION.some((n) => n.href === entry.href)) NAVIGATION.push(entry);
+}
+
+export interface StaffPageContext {
+  staff: StaffRow;
+  access: Access;
+  /** The merchant and mode the pages show. */
+  scope: { merchantId: string; mode: Mode } | null;
+  audit: RequestAudit;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    staffPage: StaffPageContext | undefined;
+  }
+}
+
+/** Renders a page inside the signed-in shell (navigation, the staff member's locale and zone). */
+export function adminPage(
+  reply: FastifyReply,
+  view: string,
+  data: object,
+  options: RenderOptions,
+): FastifyReply {
+  const context = reply.request.staffPage;
+  const nav = NAVIGATION.filter(
+    (n) => !context || n.permission === null || holds(context.access, n.permission),
+  ).map((n) => ({ ...n, current: reply.request.url.startsWith(n.href) }));
+  return reply.page(
+    "backoffice/templates/shell",
+    { view, data, nav, staff: context?.staff ?? null },
+    {
+      ...options,
+      timeZone: context?.staff.time_zone ?? "UTC",
+      styles: ["backoffice.css", ...(options.styles ?? [])],
+    },
+  );
+}
+
+function requirePagePermission(request: FastifyRequest, permission: Permission): StaffPageContext {
+  const context = request.staffPage;
+  if (!context) throw new ApiError("api_key_missing");
+  if (!holds(context.access, permission)) throw new ApiError("permission_denied");
+  return context;
+}
+
+function scopeOf(context: StaffPageContext) {
+  if (!context.scope) throw new ApiError("parameter_missing", "merchant", "Choose a merchant first.");
+  return context.scope;
+}
+
+/**
+ * `/admin`: sign-in, the signed-in shell and the back office's own pages. Other capabilities
+ * register pages inside the same guard with `adminPages(services, routes)`.
+ */
+export function backOfficePages(
+  services: BackOfficeServices,
+  security: { cookieSecret: string; secureCookies: boolean },
+  extra: Array<(pages: FastifyInstance) => Promise<void> | void> = [],
+) {
+  const sessions = new StaffSessions(services.db, services.clock, services.staff);
+  return pagesSurface(
+    { ...security, catalogues: CATALOGUES, locales: ["en", "fr", "ro", "es"] },
+    async (pages) => {
+      pages.decorateRequest("staffPage", undefined);
+      const cookie = {
+        path: "/admin",
+        httpOnly: true,
+        sameSite: "lax" as const,
+        secure: security.secureCookies,
+        signed: true,
+      };
+
+      // The session guard: every /admin page but sign-in needs a live session.
+      pages.addHook("preHandler", async (request, reply) => {
+        if (!request.url.startsWith("/admin") || request.url.startsWith("/admin/login")) return;
+        const raw = request.cookies[SESSION_COOKIE];
+        const unsigned = raw ? request.unsignCookie(raw) : null;
+        const session = unsigned?.valid ? await sessions.resolve(unsigned.value ?? undefined) : null;
+        if (!session) return reply.redirect(`/admin/login?next=${encodeURIComponent(request.url)}`, 303);
+        const access = await services.staff.accessOf(session.staff, session.sessionId);
+        const scope = session.staff.merchant_id
+          ? { merchantId: session.staff.merchant_id, mode: session.staff.mode }
+          : null;
+        request.staffPage = {
+          staff: session.staff,
+          access,
+          scope,
+          audit: {
+            actor: access.actor,
+            action: "",
+            ip: request.ip,
+            userAgent: request.headers["user-agent"]?.slice(0, 300) ?? null,
+            requestId: request.id,
+            changes: null,
+            objectHint: null,
+            recorded: false,
+          },
+        };
+      });
+
+      pages.get("/admin/login", { schema: { hide: true } }, async (request, reply) =>
+        reply.page(
+          "backoffice/templates/login",
+          { next: safeNext((request.query as { next?: string }).next), error: null },
+          { title: "Sign in", styles: ["backoffice.css"] },
+        ),
+      );
+
+      pages.post("/admin/login", { schema: { hide: true } }, async (request, reply) => {
+        const body = request.body as { email?: string; password?: string; code?: string; next?: string };
+        const result = await sessions.signIn({
+          email: String(body.email ?? "").slice(0, 254),
+          password: String(body.password ?? "").slice(0, 200),
+          code: String(body.code ?? "").replace(/\s/g, ""),
+          ip: request.ip,
+        });
+        if (!result.ok) {
+          return reply.page(
+            "backoffice/templates/login",
+            {
+              next: safeNext(body.next),
+              error: result.reason === "throttled" ? "login.throttled" : "login.invalid",
+            },
+            { title: "Sign in", status: result.reason === "throttled" ? 429 : 401, locale: null },
+          );
+        }
+        reply.setCookie(SESSION_COOKIE, result.token, { ...cookie, maxAge: SESSION_TTL_MS / 1000 });
+        return reply.redirect(safeNext(body.next), 303);
+      });
+
+      pages.post("/admin/logout", { schema: { hide: true } }, async (request, reply) => {
+        const raw = request.cookies[SESSION_COOKIE];
+        const unsigned = raw ? request.unsignCookie(raw) : null;
+        if (unsigned?.valid) await sessions.end(unsigned.value ?? undefined);
+        reply.clearCookie(SESSION_COOKIE, { path: "/admin" });
+        return reply.redirect("/admin/login", 303);
+      });
+
+      pages.get("/admin", { schema: { hide: true } }, async (_request, reply) =>
+        reply.redirect("/admin/payments", 303),
+      );
+
+      pages.get("/admin/payments", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "payment:read");
+        const query = request.query as { q?: string; status?: string };
+        const q = typeof query.q === "string" ? query.q.slice(0, 100) : "";
+        const status =
+          typeof query.status === "string" && /^[a-z_]{1,30}$/.test(query.status) ? query.status : "";
+        const scope = scopeOf(context);
+        const payments = await searchPayments(services.db, {
+          ...scope,
+          q: q || undefined,
+          status: status || undefined,
+        });
+        return adminPage(
+          reply,
+          "backoffice/templates/payments",
+          { payments, q, status },
+          { title: "Payments" },
+        );
+      });
+
+      pages.get("/admin/payments/:id", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "payment:read");
+        const scope = scopeOf(context);
+        const id = (request.params as { id: string }).id;
+        const payment = await getPayment(services.payments, scope, id);
+        const timeline = await paymentTimeline(services.payments, scope, id);
+        const notice = (request.query as { done?: string }).done ?? null;
+        return adminPage(
+          reply,
+          "backoffice/templates/payment",
+          {
+            payment,
+            timeline: (timeline as { data: Array<Record<string, unknown>> }).data,
+            canRefund:
+              holds(context.access, "payment:refund") &&
+              payment.status === "succeeded" &&
+              payment.amount_refund_reserved < payment.amount_captured,
+            refundable: payment.amount_captured - payment.amount_refund_reserved,
+            notice: notice === "refunded" || notice === "approval" ? notice : null,
+          },
+          { title: id },
+        );
+      });
+
+      pages.post("/admin/payments/:id/refund", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "payment:refund");
+        const scope = scopeOf(context);
+        const id = (request.params as { id: string }).id;
+        const body = request.body as { amount?: string };
+        const payment = await getPayment(services.payments, scope, id);
+        const amount = parseMinorUnits(body.amount, payment.amount_captured - payment.amount_refund_reserved);
+        const audit = {
+          ...context.audit,
+          action: "refunds.create",
+          changes: { payment: id, amount: Number(amount) },
+          objectHint: id,
+        };
+        const outcome = await runAudited(audit, async () => {
+          const thresholds = await services.db.query<{ t: Record<string, number> }>(
+            "select refund_approval_thresholds as t from merchants where id = $1",
+            [scope.merchantId],
+          );
+          const threshold = thresholds.rows[0]?.t?.[payment.currency];
+          if (typeof threshold === "number" && amount > BigInt(threshold)) {
+            await services.db.transaction(async (tx) => {
+              const nowMs = services.clock.nowMs();
+              const approval = await services.approvals.request(
+                tx,
+                context.access,
+                "refund.create",
+                { merchant: scope.merchantId, mode: scope.mode, payment: id, amount: Number(amount) },
+                scope,
+                nowMs,
+              );
+              audit.objectHint = presentApproval(approval, nowMs).id;
+            });
+            return "approval" as const;
+          }
+          await createRefund(services.payments, scope, { payment: id, amount: Number(amount) }, undefined);
+          return "refunded" as const;
+        });
+        await recordAfter(
+          services.db,
+          audit,
+          { statusCode: outcome === "approval" ? 202 : 201 },
+          services.clock.nowMs(),
+        );
+        return reply.redirect(`/admin/payments/${encodeURIComponent(id)}?done=${outcome}`, 303);
+      });
+
+      pages.get("/admin/approvals", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "approval:read");
+        const rows = await services.approvals.list(context.access, "pending", 100);
+        const nowMs = services.clock.nowMs();
+        const approvals = rows.map((r) => ({
+          ...presentApproval(r, nowMs),
+          mine: r.maker === context.access.actor.id,
+          canDecide: r.maker !== context.access.actor.id && holds(context.access, r.permission as Permission),
+        }));
+        return adminPage(reply, "backoffice/templates/approvals", { approvals }, { title: "Approvals" });
+      });
+
+      for (const decision of ["approve", "reject"] as const) {
+        pages.post(`/admin/approvals/:id/${decision}`, { schema: { hide: true } }, async (request, reply) => {
+          const context = requirePagePermission(request, "approval:read");
+          const id = (request.params as { id: string }).id;
+          const audit = { ...context.audit, action: `approvals.${decision}`, objectHint: id };
+          await runAudited(audit, async () => {
+            if (decision === "approve") await services.approvals.prepare(context.access, id);
+            const approved = await services.db.transaction((tx) =>
+              decision === "approve"
+                ? services.approvals.approve(tx, context.access, id, services.clock.nowMs())
+                : services.approvals.reject(tx, context.access, id, services.clock.nowMs()),
+            );
+            if (decision === "approve") await services.approvals.finish(context.access, approved);
+          });
+          await recordAfter(services.db, audit, { statusCode: 200 }, services.clock.nowMs());
+          return reply.redirect("/admin/approvals", 303);
+        });
+      }
+
+      pages.get("/admin/audit", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "audit:read");
+        const query = request.query as { actor?: string; object?: string; action?: string };
+        const filter = {
+          merchantId: context.access.actor.merchantId,
+          ...(query.actor ? { actor: String(query.actor).slice(0, 100) } : {}),
+          ...(query.object ? { object: String(query.object).slice(0, 100) } : {}),
+          ...(query.action ? { action: String(query.action).slice(0, 100) } : {}),
+        };
+        const page = await listAuditEvents(services.db, filter, { limit: 100 });
+        // Reading the log is itself recorded.
+        await recordAfter(
+          services.db,
+          { ...context.audit, action: "audit_events.read", changes: filter },
+          { statusCode: 200 },
+          services.clock.nowMs(),
+        );
+        return adminPage(
+          reply,
+          "backoffice/templates/audit",
+          { events: page.rows, filter },
+          { title: "Audit log" },
+        );
+      });
+
+      for (const register of extra) await register(pages);
+    },
+  );
+}
+
+/** Only a path inside /admin, never another site. */
+function safeNext(next: unknown): string {
+  return typeof next === "string" && /^\/admin(\/[\w\-./?=&%]*)?$/.test(next) && !next.startsWith("//")
+    ? next
+    : "/admin/payments";
+}
+
+/** "1.50" or "150"? Forms take the amount in minor units, as the API does; empty = all that is left. */
+function parseMinorUnits(value: string | undefined, refundable: bigint): bigint {
+  const text = String(value ?? "").trim();
+  if (text === "") return refundable;
+  if (!/^\d{1,12}$/.test(text)) throw new ApiError("amount_invalid", "amount");
+  const amount = BigInt(text);
+  if (amount <= 0n || amount > refundable) throw new ApiError("refund_exceeds_captured", "amount");
+  return amount;
+}

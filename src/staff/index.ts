@@ -1,0 +1,24 @@
+/** Staff accounts, roles and permissions, personal keys, passwords and second factors. */
+
+export { accessOfAuth } from "./access.ts";
+export {
+  ALL_PERMISSIONS,
+  DEFAULT_ROLE_NAMES,
+  DEFAULT_ROLES,
+  isPermission,
+  PERMISSIONS,
+  type Permission,
+  PLATFORM_PERMISSIONS,
+  permissionForRoute,
+  scopedPermissions,
+} from "./permissions.ts";
+export { isStaffKey, newSessionToken, passwordMatches, totpMatches, totpUri } from "./secrets.ts";
+export {
+  type Access,
+  holds,
+  presentStaff,
+  requireHoldsAll,
+  requirePermission,
+  StaffDirectory,
+  type StaffRow,
+} from "./service.ts";

@@ -1,0 +1,184 @@
+/**
+ * The back office in Chromium on a phone: a support agent signs in (password and TOTP), finds a
+ * payment by the payer's number and refunds it; an owner approves what a finance member asked
+ * for. Each in English and in French, with axe-core finding no serious violation.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { generate } from "otplib";
+import type { Browser, Page } from "playwright-core";
+import { ADMIN_KEY } from "../test/support/app.ts";
+import { eventually, http, type LiveServer, startLiveServer } from "../test/support/server.ts";
+import {
+  collectPageErrors,
+  launchBrowser,
+  phoneContext,
+  screenshot,
+  seriousViolations,
+} from "./support/browser.ts";
+
+let live: LiveServer;
+let browser: Browser;
+let merchantId: string;
+let secretKey: string;
+const PASSWORD = "correct horse battery staple";
+let counter = 0;
+
+before(async () => {
+  live = await startLiveServer();
+  browser = await launchBrowser();
+  const merchant = await http<{ merchant: { id: string }; secret_key: string }>(
+    live.url,
+    "POST",
+    "/v1/merchants",
+    ADMIN_KEY,
+    { name: "Pixel Forge" },
+  );
+  merchantId = merchant.body.merchant.id;
+  secretKey = merchant.body.secret_key;
+});
+after(async () => {
+  await browser?.close();
+  await live?.close();
+});
+
+async function invite(role: string, locale: string) {
+  counter++;
+  const email = `${role}${counter}@pixelforge.example`;
+  const r = await http<{ api_key: string; totp: { secret: string } }>(
+    live.url,
+    "POST",
+    "/v1/staff",
+    ADMIN_KEY,
+    {
+      email,
+      role,
+      merchant: merchantId,
+      password: PASSWORD,
+      locale,
+      time_zone: "Europe/Paris",
+    },
+  );
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return { email, key: r.body.api_key, totp: r.body.totp.secret };
+}
+
+/** By keyboard, as many staff work: focus the control and press Enter (no pointer races). */
+async function press(page: Page, selector: string) {
+  await page.focus(selector);
+  await Promise.all([page.waitForNavigation({ timeout: 60_000 }), page.keyboard.press("Enter")]);
+}
+
+async function signIn(page: Page, who: { email: string; totp: string }, lang: string) {
+  await page.goto(`${live.url}/admin?lang=${lang}`);
+  assert.match(page.url(), /\/admin\/login/);
+  assert.deepEqual(await seriousViolations(page), []);
+  await screenshot(page, `admin-login-${lang}`);
+  await page.fill("#email", who.email);
+  await page.fill("#password", PASSWORD);
+  await page.fill("#code", await generate({ secret: who.totp }));
+  await press(page, "button[type=submit]");
+}
+
+/** A payment on an Albanian subscriber's bill (OneAPI operators refund at once), PIN confirmed. */
+async function paidByPhone(amount: number): Promise<{ id: string; msisdn: string }> {
+  counter++;
+  const msisdn = `+35569${String(counter).padStart(3, "0")}0000`;
+  const r = await http<{ id: string }>(live.url, "POST", "/v1/payments", secretKey, {
+    amount,
+    currency: "ALL",
+    payment_method: { type: "carrier", msisdn },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  await http(live.url, "POST", `/v1/payments/${r.body.id}/confirm`, secretKey, { pin: "1234" });
+  await eventually(async () => {
+    const p = await http<{ status: string }>(live.url, "GET", `/v1/payments/${r.body.id}`, secretKey);
+    return p.body.status === "succeeded" ? true : undefined;
+  });
+  return { id: r.body.id, msisdn };
+}
+
+for (const [lang, words] of [
+  ["en", { search: "Find payments", refunded: "The refund was sent to the operator.", approve: "Approve" }],
+  [
+    "fr",
+    {
+      search: "Trouver les paiements",
+      refunded: "Le remboursement a été envoyé à l'opérateur.",
+      approve: "Approuver",
+    },
+  ],
+] as const) {
+  test(`${lang}: a support agent finds a payment by MSISDN and refunds part of it`, async () => {
+    const payment = await paidByPhone(3000);
+    const agent = await invite("support", lang);
+    const context = await phoneContext(browser, { locale: lang });
+    const page = await context.newPage();
+    const errors = collectPageErrors(page);
+    await signIn(page, agent, lang);
+    assert.match(page.url(), /\/admin\/payments/);
+    assert.equal(await page.getAttribute("html", "lang"), lang);
+    await page.fill("#q", payment.msisdn.replace("+355", "355 "));
+    await press(page, `button:has-text("${words.search}")`);
+    assert.deepEqual(await seriousViolations(page), []);
+    await screenshot(page, `admin-payments-${lang}`);
+    await press(page, `a[href="/admin/payments/${payment.id}"]`);
+    assert.deepEqual(await seriousViolations(page), []);
+    await page.fill("#amount", "100");
+    await press(page, "button.button--danger");
+    assert.equal((await page.textContent(".notice--success"))?.trim(), words.refunded);
+    await screenshot(page, `admin-payment-refunded-${lang}`);
+    // The operator settles carrier refunds on its own time.
+    await eventually(async () => {
+      const p = await http<{ amount_refunded: number }>(
+        live.url,
+        "GET",
+        `/v1/payments/${payment.id}`,
+        secretKey,
+      );
+      return p.body.amount_refunded === 100 ? true : undefined;
+    });
+    const audit = await http<{ data: Array<{ actor: { id: string }; action: string }> }>(
+      live.url,
+      "GET",
+      `/v1/audit_events?object=${payment.id}&action=refunds.create`,
+      ADMIN_KEY,
+    );
+    assert.equal(audit.body.data.length, 1, "the refund is in the audit log, by the agent");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test(`${lang}: an owner approves what a finance member asked for`, async () => {
+    const finance = await invite("finance", lang);
+    const owner = await invite("owner", lang);
+    const asked = await http<{ id: string; status: string }>(
+      live.url,
+      "POST",
+      "/v1/ledger/adjustments",
+      finance.key,
+      {
+        currency: "EUR",
+        amount: 500,
+        direction: "credit",
+        reason: "Goodwill credit",
+      },
+    );
+    assert.equal(asked.status, 202);
+    const context = await phoneContext(browser, { locale: lang });
+    const page = await context.newPage();
+    await signIn(page, owner, lang);
+    await page.goto(`${live.url}/admin/approvals`);
+    assert.deepEqual(await seriousViolations(page), []);
+    await screenshot(page, `admin-approvals-${lang}`);
+    await press(page, `form[action="/admin/approvals/${asked.body.id}/approve"] button`);
+    const decided = await http<{ status: string; decided_by: string }>(
+      live.url,
+      "GET",
+      `/v1/approvals/${asked.body.id}`,
+      ADMIN_KEY,
+    );
+    assert.equal(decided.body.status, "approved");
+    await context.close();
+  });
+}

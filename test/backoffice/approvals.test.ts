@@ -1,0 +1,224 @@
+/** Four-eyes: bound to exact arguments, decided once, by someone else with the permission, before it expires. */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import {
+  ADMIN_KEY,
+  call,
+  createMerchant,
+  createTestApp,
+  FakeClock,
+  type MerchantKeys,
+  sandboxPayment,
+  type TestApp,
+} from "../support/app.ts";
+
+let t: TestApp;
+let m: MerchantKeys;
+let clock: FakeClock;
+const keys: Record<string, string> = {};
+
+interface Approval {
+  id: string;
+  object: string;
+  status: string;
+  action: string;
+  arguments: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+}
+
+before(async () => {
+  clock = new FakeClock(Date.now());
+  t = await createTestApp({ clock });
+  m = await createMerchant(t.app);
+  for (const [name, role] of [
+    ["finance1", "finance"],
+    ["finance2", "finance"],
+    ["support1", "support"],
+    ["support2", "support"],
+    ["owner1", "owner"],
+  ]) {
+    const r = await call<{ api_key: string }>(t.app, "POST", "/v1/staff", {
+      key: ADMIN_KEY,
+      body: { email: `${name}@studio.example`, role, merchant: m.merchantId },
+    });
+    assert.equal(r.status, 201);
+    keys[name!] = r.body.api_key;
+  }
+});
+after(() => t.close());
+
+async function available(currency: string): Promise<number> {
+  const balance = await call<{ available: Array<{ currency: string; amount: number }> }>(
+    t.app,
+    "GET",
+    "/v1/balance",
+    { key: m.secretKey },
+  );
+  return balance.body.available.find((b) => b.currency === currency)?.amount ?? 0;
+}
+
+test("a ledger adjustment waits (202), the maker cannot approve it, a second person runs it once", async () => {
+  const asked = await call<Approval>(t.app, "POST", "/v1/ledger/adjustments", {
+    key: keys.finance1,
+    body: { currency: "EUR", amount: 1234, direction: "credit", reason: "goodwill" },
+  });
+  assert.equal(asked.status, 202);
+  assert.equal(asked.body.object, "approval");
+  assert.match(asked.body.id, /^apr_/);
+  assert.equal(asked.body.status, "pending");
+  assert.equal(asked.body.action, "ledger.adjustment");
+  assert.equal(asked.body.arguments.amount, 1234);
+  const before = await available("EUR");
+
+  const pending = await call<{ data: Approval[] }>(t.app, "GET", "/v1/approvals?status=pending", {
+    key: keys.finance2,
+  });
+  assert.ok(pending.body.data.some((a) => a.id === asked.body.id));
+
+  const own = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    { key: keys.finance1 },
+  );
+  assert.equal(own.status, 403);
+  assert.equal(own.body.error.code, "approval_own_request");
+  // Support may see approvals but does not hold ledger:adjust.
+  const support = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, { key: keys.support1 });
+  assert.equal(support.status, 403);
+  // No other arguments can ride on the approval.
+  const other = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
+    key: keys.finance2,
+    body: { amount: 999999 },
+  });
+  assert.equal(other.status, 400);
+  assert.equal(await available("EUR"), before);
+
+  const approved = await call<Approval>(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
+    key: keys.finance2,
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  assert.equal(approved.body.status, "approved");
+  assert.equal(await available("EUR"), before + 1234);
+
+  // No replay, by the same person or another.
+  for (const key of [keys.finance2, keys.owner1!]) {
+    const again = await call<{ error: { code: string } }>(
+      t.app,
+      "POST",
+      `/v1/approvals/${asked.body.id}/approve`,
+      { key },
+    );
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error.code, "approval_not_pending");
+  }
+  assert.equal(await available("EUR"), before + 1234);
+});
+
+test("arguments changed in the database after the request cannot run", async () => {
+  const asked = await call<Approval>(t.app, "POST", "/v1/ledger/adjustments", {
+    key: keys.finance1,
+    body: { currency: "EUR", amount: 10, direction: "credit", reason: "small" },
+  });
+  await t.services.db.query(
+    "update approvals set arguments = jsonb_set(arguments, '{amount}', '1000000') where id = $1",
+    [asked.body.id],
+  );
+  const before = await available("EUR");
+  const approved = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    { key: keys.finance2 },
+  );
+  assert.equal(approved.status, 409);
+  assert.equal(approved.body.error.code, "approval_arguments_changed");
+  assert.equal(await available("EUR"), before);
+});
+
+test("an expired approval cannot be used; a rejected one neither", async () => {
+  const asked = await call<Approval>(t.app, "POST", "/v1/ledger/adjustments", {
+    key: keys.finance1,
+    body: { currency: "EUR", amount: 50, direction: "debit", reason: "fee" },
+  });
+  clock.advance(73 * 3600 * 1000);
+  const late = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    { key: keys.finance2 },
+  );
+  assert.equal(late.status, 409);
+  const shown = await call<Approval>(t.app, "GET", `/v1/approvals/${asked.body.id}`, { key: keys.finance2 });
+  assert.equal(shown.body.status, "expired");
+
+  const second = await call<Approval>(t.app, "POST", "/v1/ledger/adjustments", {
+    key: keys.finance1,
+    body: { currency: "EUR", amount: 50, direction: "debit", reason: "fee" },
+  });
+  const rejected = await call<Approval>(t.app, "POST", `/v1/approvals/${second.body.id}/reject`, {
+    key: keys.finance2,
+  });
+  assert.equal(rejected.body.status, "rejected");
+  const after = await call(t.app, "POST", `/v1/approvals/${second.body.id}/approve`, { key: keys.owner1 });
+  assert.equal(after.status, 409);
+});
+
+test("a staff refund above the merchant's threshold waits for a second person; below it runs", async () => {
+  const set = await call(t.app, "POST", `/v1/merchants/${m.merchantId}/refund_approval_thresholds`, {
+    key: ADMIN_KEY,
+    body: { currency: "EUR", amount: 300 },
+  });
+  assert.equal(set.status, 200);
+  const paid = await call<{ id: string }>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve"),
+  });
+  const small = await call<{ object: string; amount: number }>(t.app, "POST", "/v1/refunds", {
+    key: keys.support1,
+    body: { payment: paid.body.id, amount: 100 },
+  });
+  assert.equal(small.status, 201);
+  assert.equal(small.body.object, "refund");
+  const big = await call<Approval>(t.app, "POST", "/v1/refunds", {
+    key: keys.support1,
+    body: { payment: paid.body.id },
+  });
+  assert.equal(big.status, 202);
+  assert.equal(big.body.action, "refund.create");
+  assert.equal(big.body.arguments.amount, 400);
+  const payment = async () =>
+    (
+      await call<{ amount_refunded: number }>(t.app, "GET", `/v1/payments/${paid.body.id}`, {
+        key: m.secretKey,
+      })
+    ).body;
+  assert.equal((await payment()).amount_refunded, 100);
+  const approved = await call<Approval>(t.app, "POST", `/v1/approvals/${big.body.id}/approve`, {
+    key: keys.support2,
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  assert.equal(approved.body.status, "approved");
+  assert.equal(approved.body.result?.object, "refund", JSON.stringify(approved.body));
+  assert.equal((await payment()).amount_refunded, 500);
+});
+
+test("a role change is a four-eyes action too", async () => {
+  const target = await call<{ staff: { id: string } }>(t.app, "POST", "/v1/staff", {
+    key: keys.owner1,
+    body: { email: "newbie@studio.example", role: "viewer" },
+  });
+  const asked = await call<Approval>(t.app, "POST", `/v1/staff/${target.body.staff.id}/role`, {
+    key: keys.owner1,
+    body: { role: "finance" },
+  });
+  assert.equal(asked.status, 202);
+  const approved = await call<Approval>(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
+    key: m.secretKey,
+  });
+  assert.equal(approved.body.status, "approved");
+  const staff = await call<{ role: string }>(t.app, "GET", `/v1/staff/${target.body.staff.id}`, {
+    key: m.secretKey,
+  });
+  assert.equal(staff.body.role, "finance");
+});
