@@ -6,17 +6,19 @@ import { csvField, type Scope } from "./series.ts";
  * reached (session, merchant, mode, app, country, operator, method, step, created), in a table
  * partitioned by day. A session counts once at each step it reached within [from, to).
  */
-export const JOURNEY_TABLE = "checkout_journey_steps";
+export const JOURNEY_TABLE = "checkout_steps";
+
+/** Filter and group names of the API, and the journey table's columns behind them. */
+const JOURNEY_COLUMN = { app: "app_id", operator: "operator", country: "country", method: "method" } as const;
 
 /** The steps in the order a payer meets them; steps checkout adds later are listed after these. */
 export const FUNNEL_STEPS = [
-  "opened",
-  "method_selected",
+  "page_opened",
+  "method_chosen",
   "msisdn_entered",
-  "otp_sent",
-  "otp_verified",
-  "confirmed",
-  "completed",
+  "pin_sent",
+  "pin_accepted",
+  "charged",
 ] as const;
 
 export interface FunnelQuery {
@@ -75,9 +77,9 @@ export async function queryFunnel(db: Queryable, scope: Scope, query: FunnelQuer
   const params: unknown[] = [scope.merchantId, scope.mode, new Date(query.fromMs), new Date(query.toMs)];
   const where = Object.entries(filters).map(([name, value]) => {
     params.push(value);
-    return `and coalesce(${name}, '') = $${params.length}`;
+    return `and coalesce(${JOURNEY_COLUMN[name as keyof typeof JOURNEY_COLUMN]}, '') = $${params.length}`;
   });
-  const group = query.groupBy ? `coalesce(${query.groupBy}, '')` : "''";
+  const group = query.groupBy ? `coalesce(${JOURNEY_COLUMN[query.groupBy]}, '')` : "''";
   const { rows } = await db.query<{ g: string; step: string; sessions: bigint }>(
     `select ${group} as g, step, count(distinct session_id)::bigint as sessions
        from ${JOURNEY_TABLE}
