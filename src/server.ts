@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { analyticsJobs } from "./analytics/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
@@ -19,6 +20,7 @@ import { Metrics } from "./platform/metrics.ts";
 import { reportUnexpectedTo } from "./platform/process-guards.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
 import { type Simulator, startSimulator } from "./simulator/index.ts";
+import { startStreamPublisher } from "./stream/index.ts";
 
 export type Role = "all" | "api" | "worker";
 
@@ -65,6 +67,8 @@ export function workerJobs(services: Services): Job[] {
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
     ...billingJobs(services.billing, services.metrics),
+    ...services.checkout.jobs(),
+    ...analyticsJobs(services),
   ];
 }
 
@@ -169,6 +173,19 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
           onAttempt: (endpoint, result) => metrics.webhookAttempts.inc({ endpoint, result }),
         });
 
+  // The change stream to NATS JetStream, when CENTIME_NATS_URL says where.
+  const stream =
+    role === "api" || !config.natsUrl
+      ? null
+      : await startStreamPublisher({
+          db: database,
+          clock: services.clock,
+          url: config.natsUrl,
+          stream: config.natsStream,
+          subject: config.natsSubject,
+          logger,
+        });
+
   let app: FastifyInstance | null = null;
   let url = "";
   let workerUrl = "";
@@ -199,6 +216,7 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
         await app?.close();
         await jobs?.stop();
         await webhooks?.stop();
+        await stream?.stop();
         await closeConnectors();
         await services.recorder.stop();
         await simulator?.close();

@@ -1,4 +1,5 @@
 import { type Billing, createBilling } from "./billing/index.ts";
+import { type Checkout, createCheckout } from "./checkout/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
 import { configureConnectors } from "./connectors/operators/index.ts";
 import { Customers } from "./customers/service.ts";
@@ -38,6 +39,7 @@ export interface Services {
   /** Who hears about MO messages (a subscriber texting STOP). */
   moListeners: Set<MoListener>;
   billing: Billing;
+  checkout: Checkout;
   /** Which providers may take live money, decided from the configuration at start. */
   live: LiveProviders;
 }
@@ -88,6 +90,7 @@ export function createServices(options: {
     sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
     reconcileAfterMs: config.reconcileAfterMs,
   };
+  const merchants = new Merchants(db, clock, config.adminKey);
   return {
     config,
     db,
@@ -96,13 +99,22 @@ export function createServices(options: {
     metrics,
     ledger,
     committer,
-    merchants: new Merchants(db, clock, config.adminKey),
+    merchants,
     customers: new Customers(db, clock),
     idempotency: new IdempotencyGate(db, clock),
     payments,
     recorder,
     moListeners,
     billing: createBilling({ db, ledger, clock, logger, providers }),
+    checkout: createCheckout({
+      db,
+      clock,
+      logger,
+      payments,
+      authenticate: (authorization) => merchants.authenticate(authorization),
+      publicUrl: options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`,
+      formSecret: config.sessionSecret,
+    }),
     live,
   };
 }
@@ -113,6 +125,7 @@ export function createServices(options: {
  */
 export function connectProviders(services: Services, publicUrl: string, callbackSecret: string): void {
   const callbackUrl = `${publicUrl.replace(/\/$/, "")}/provider_callbacks`;
+  services.checkout.setPublicUrl(publicUrl);
   configureConnectors({ log: services.recorder, callback_url: callbackUrl, callback_secret: callbackSecret });
   const card = services.payments.providers.get("card");
   if (card instanceof CardProvider) card.setCallbackUrl(callbackUrl);

@@ -1,7 +1,14 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { analyticsRoutes, dashboardCatalogues, dashboardPages } from "../analytics/index.ts";
 import { billingRoutes } from "../billing/routes.ts";
+import {
+  CHECKOUT_CATALOGUES,
+  checkoutRoutes,
+  checkoutSessionCreateRoutes,
+  linkKeyRoutes,
+} from "../checkout/index.ts";
 import { operatorRoutes } from "../connectors/routes.ts";
 import { customerRoutes } from "../customers/routes.ts";
 import { webhookRoutes } from "../events/routes.ts";
@@ -97,6 +104,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(operatorRoutes, {}));
   await app.register(surfaces.secret(webhookRoutes, services));
   await app.register(surfaces.secret(billingRoutes, services.billing));
+  await app.register(surfaces.publishable(checkoutSessionCreateRoutes, services.checkout.ctx));
+  await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
+  await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
+  await app.register(surfaces.secretOrAdmin(analyticsRoutes, { db: services.db, clock: services.clock }));
 
   // Pages for people: shared assets, then each surface of pages in its own encapsulated context
   // (src/web/, docs/pages.md).
@@ -106,5 +117,19 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     secureCookies: (config.publicUrl ?? "").startsWith("https:"),
   };
   await app.register(pagesSurface(pageSecurity, homePage));
+  await app.register(
+    pagesSurface({ ...pageSecurity, catalogues: CHECKOUT_CATALOGUES }, services.checkout.pages),
+  );
+  await app.register(services.checkout.embedScript);
+  await app.register(
+    pagesSurface(
+      { ...pageSecurity, catalogues: dashboardCatalogues },
+      dashboardPages({
+        db: services.db,
+        clock: services.clock,
+        authenticate: (authorization) => services.merchants.authenticate(authorization),
+      }),
+    ),
+  );
   return app;
 }

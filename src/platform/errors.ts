@@ -177,6 +177,12 @@ export const ERROR_CATALOGUE = {
     type: "invalid_request_error",
     message: "The ledger rejected this movement.",
   },
+  // Checkout
+  checkout_session_unexpected_state: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The checkout session is not in a state that allows this.",
+  },
   // Limits
   rate_limited: {
     status: 429,

@@ -37,6 +37,8 @@ export function attemptMetadata(item: Item, p: Pick<Charge, "purpose" | "percent
     subscription: item.sub.id,
     purpose: p.purpose,
     ...(p.percent !== 100 ? { price_point_percent: String(p.percent) } : {}),
+    // Analytics counts retries and the revenue they recover.
+    ...(item.sub.retry_count > 0 ? { retry_attempt: String(item.sub.retry_count + 1) } : {}),
   };
 }
 
