@@ -1,10 +1,11 @@
 import type { Db } from "../db/db.ts";
-import type { AuthContext } from "../merchants/service.ts";
+import type { AuthContext } from "../merchants/index.ts";
 import type { PaymentsContext } from "../payments/context.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { LinkKeyStore } from "./link-keys.ts";
+import type { MethodType } from "./model.ts";
 import type { ReceiptSender } from "./receipts.ts";
 
 /** How checkout is set up (CENTIME_CHECKOUT_* variables, docs/checkout.md). */
@@ -36,6 +37,8 @@ export interface CheckoutContext {
   settings: CheckoutSettings;
   /** Checks an API key (the embedded form's publishable key). */
   authenticate(authorization: string): Promise<AuthContext>;
+  /** The payment-method types the hosted page offers in a mode (the registered method modules). */
+  availableMethods(mode: "test" | "live"): MethodType[];
   /** Where Centime's pages are reached (CENTIME_PUBLIC_URL, else the address it listens on). */
   publicUrl(): string;
 }

@@ -10,7 +10,7 @@ import type { FastifyInstance } from "fastify";
 import type { Db } from "../db/db.ts";
 import { allowedHostsFromEnv } from "../events/index.ts";
 import type { Job } from "../jobs/runner.ts";
-import type { AuthContext } from "../merchants/service.ts";
+import type { AuthContext } from "../merchants/index.ts";
 import type { PaymentsContext } from "../payments/context.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
@@ -21,7 +21,7 @@ import { sweepSessions } from "./jobs.ts";
 import { LinkKeyStore } from "./link-keys.ts";
 import { cardMethod } from "./methods/card.ts";
 import { carrierMethod } from "./methods/carrier.ts";
-import { registerMethod } from "./methods/registry.ts";
+import { availableMethodTypes, registerMethod } from "./methods/registry.ts";
 import { checkoutPages } from "./pages.ts";
 import { outboxSender, type ReceiptSender, sendQueuedReceipts } from "./receipts.ts";
 import { ensureStepPartitions } from "./steps.ts";
@@ -110,6 +110,7 @@ export function createCheckout(options: {
     receipts: options.receipts ?? outboxSender,
     settings,
     authenticate: options.authenticate,
+    availableMethods: availableMethodTypes,
     publicUrl: () => publicUrl,
   };
   const send = options.fulfilmentSender ?? defaultFulfilmentSender(settings.allowedHosts);

@@ -7,7 +7,6 @@ import { newId } from "../platform/ids.ts";
 import { AMOUNT_MAX } from "../platform/money.ts";
 import { findApp } from "./apps.ts";
 import type { CheckoutContext, Scope } from "./context.ts";
-import { availableMethodTypes } from "./methods/registry.ts";
 import type { LineItem, MethodType, SessionRow } from "./model.ts";
 
 /** Checkout sessions: what a payer is asked to pay, on a hosted page, before they expire. */
@@ -251,7 +250,7 @@ export async function createSession(
     if (rowCount === 0)
       throw new ApiError("resource_missing", "customer", `No such customer: '${input.customer}'.`);
   }
-  const available = availableMethodTypes(scope.mode);
+  const available = ctx.availableMethods(scope.mode);
   const types = input.payment_method_types ?? available;
   if (types.length === 0)
     throw new ApiError("parameter_invalid", "payment_method_types", "Allow at least one method.");

@@ -5,7 +5,7 @@ import {
   isSupportedCountry,
   parsePhoneNumberFromString,
 } from "libphonenumber-js";
-import { getOperator, PROTOCOL_CAPABILITIES, resolveOperator } from "../../connectors/operators/index.ts";
+import { getOperator, PROTOCOL_CAPABILITIES, resolveOperator } from "../../connectors/index.ts";
 import { confirmPayment } from "../../payments/confirm.ts";
 import { ApiError } from "../../platform/errors.ts";
 import { abandonPayment, followPayment, PaymentInFlight, SessionClosed, startPayment } from "../attempts.ts";
