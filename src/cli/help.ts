@@ -13,6 +13,10 @@ with a default or example secret (see CENTIME_LIVE_MODE).`,
 
 Applies pending database migrations (they are also applied on start); --status lists applied
 and pending ones without changing anything.`,
+  audit: `Usage: centime audit verify | centime audit checkpoint
+
+verify walks the audit log's hash chain and names the first broken link (exit code 1 when one
+is found); checkpoint prints the chain's heads as JSON, to keep outside the database.`,
   "admin-key": `Usage: centime admin-key --reset
 
 Replaces the admin key and prints the new one once. The old key stops working at once.`,
@@ -52,6 +56,7 @@ Commands:
   start [--role all|api|worker]   Start the platform (default: API and workers in one process)
   migrate [--status]              Apply pending database migrations (or show their state)
   admin-key --reset               Replace the admin key and print the new one once
+  audit verify|checkpoint         Verify the audit log's hash chain, or export its heads
   listen --forward-to URL         Forward a merchant's test-mode events to a local URL
   simulator [options]             Run the carrier network simulator (test mode only)
   bench [--quick]                 Run the benchmark (see bench/README.md)

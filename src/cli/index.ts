@@ -130,6 +130,26 @@ async function adminKey(args: string[]): Promise<number> {
   return 0;
 }
 
+async function auditCommand(args: string[]): Promise<number> {
+  const action = args[0];
+  if (action !== "verify" && action !== "checkpoint")
+    throw new UsageError("audit needs verify or checkpoint", "audit");
+  const { exportCheckpoint, verifyAuditChain } = await import("../audit/index.ts");
+  const db = await openDb(configFromEnv());
+  try {
+    await migrate(db);
+    if (action === "checkpoint") {
+      io.out(`${JSON.stringify(await exportCheckpoint(db, systemClock.nowMs()), null, 2)}\n`);
+      return 0;
+    }
+    const result = await verifyAuditChain(db);
+    io.out(`${JSON.stringify(result, null, 2)}\n`);
+    return result.valid ? 0 : 1;
+  } finally {
+    await db.close();
+  }
+}
+
 async function listenCommand(args: string[]): Promise<number> {
   const { values } = parsed("listen", () =>
     parseArgs({
@@ -214,6 +234,7 @@ const COMMANDS: Record<Exclude<CommandName, "help">, (args: string[]) => Promise
   start,
   migrate: migrateCommand,
   "admin-key": adminKey,
+  audit: auditCommand,
   listen: listenCommand,
   simulator,
   bench,
