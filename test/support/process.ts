@@ -130,7 +130,7 @@ function spawnCentime(args: string[], env: NodeJS.ProcessEnv): Spawned {
 export async function runCentime(
   args: string[],
   env: NodeJS.ProcessEnv,
-  timeoutMs = 30_000,
+  timeoutMs = 120_000,
 ): Promise<Exit & { stdout: string; stderr: string }> {
   const spawned = spawnCentime(args, env);
   const timer = setTimeout(() => spawned.child.kill("SIGKILL"), timeoutMs);
@@ -154,7 +154,7 @@ export async function startCentime(
   const spawned = spawnCentime(options.args ?? ["start"], childEnv({ PORT: String(port), ...overrides }));
   const { child } = spawned;
   const url = await new Promise<string>((resolve, reject) => {
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeoutMs = options.timeoutMs ?? 120_000;
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`centime did not start in ${timeoutMs} ms\n${spawned.stdout()}\n${spawned.stderr()}`));
