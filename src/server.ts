@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { billingJobs } from "./billing/index.ts";
-import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
+import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db/open.ts";
@@ -15,7 +15,7 @@ import type { Config } from "./platform/config.ts";
 import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
-import { type Simulator, startSimulator } from "./simulator/index.ts";
+import { type Simulator, startSimulator, TEST_PIN } from "./simulator/index.ts";
 
 export type Role = "all" | "api" | "worker";
 
@@ -85,6 +85,7 @@ async function connectCarrierNetwork(config: Config): Promise<Simulator | null> 
     smpp_port: simulator.smppPort,
     settlement_dir: simulator.settlementDir,
   });
+  setTestOtpCode(TEST_PIN);
   return simulator;
 }
 

@@ -1,4 +1,4 @@
-import { PROTOCOL_CAPABILITIES, resolveOperator } from "../connectors/operators/index.ts";
+import { hasPinStep, resolveOperator } from "../connectors/operators/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { PaymentMethod, SandboxScenario } from "./model.ts";
@@ -100,8 +100,7 @@ export async function resolvePaymentMethod(
           `${operator.name} (${operator.id}) takes no MO messages.`,
         );
       }
-      const flow =
-        input.flow ?? (PROTOCOL_CAPABILITIES[operator.protocol].includes("consent") ? "pin" : "direct");
+      const flow = input.flow ?? (hasPinStep(operator) ? "pin" : "direct");
       return {
         stored: { type: "carrier", msisdn: resolved.msisdn, operator: operator.id, flow },
         provider: "carrier",

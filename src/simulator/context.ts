@@ -37,7 +37,8 @@ export interface SimContext {
   hold(res: ServerResponse): void;
   /** Posts a JSON or XML notification to a client's callback URL; failures are ignored. */
   notify(url: string, body: string, headers?: Record<string, string>): void;
-  readonly issuedTokens: Set<string>;
+  /** OAuth2 access tokens this simulator issued, with their scopes. */
+  readonly issuedTokens: Map<string, ReadonlySet<string>>;
 }
 
 export function createContext(
@@ -60,7 +61,7 @@ export function createContext(
     net,
     config,
     httpUrl,
-    issuedTokens: new Set(),
+    issuedTokens: new Map(),
     later,
     async latency() {
       if (config.instant || config.latency_ms_max <= 0) return;
@@ -148,6 +149,18 @@ export function replyJson(
     "application/json",
     headers,
   );
+}
+
+/** A Bearer token this simulator issued, with the scope an operation needs (CAMARA). */
+export function bearerScoped(
+  ctx: SimContext,
+  req: IncomingMessage,
+  scope: string,
+): "ok" | "unauthenticated" | "forbidden" {
+  const h = req.headers.authorization ?? "";
+  const scopes = h.startsWith("Bearer ") ? ctx.issuedTokens.get(h.slice(7)) : undefined;
+  if (!scopes) return "unauthenticated";
+  return scopes.has(scope) ? "ok" : "forbidden";
 }
 
 /** Basic with the simulator's credentials, or a Bearer token it issued. */

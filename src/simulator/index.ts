@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { operatorsInCountry } from "../connectors/operators/registry.ts";
 import { normaliseMsisdn } from "../connectors/operators/routing.ts";
 import { camaraRoutes } from "./camara.ts";
+import { camaraRefundRoutes } from "./camara-refund.ts";
 import { cardpspRoutes } from "./cardpsp.ts";
 import {
   BodyTooLarge,
@@ -92,7 +93,7 @@ const miscRoutes: Route[] = [
       if (id !== ctx.config.username || secret !== ctx.config.password)
         return replyJson(res, 401, { error: "invalid_client" });
       const token = randomBytes(18).toString("base64url");
-      ctx.issuedTokens.add(token);
+      ctx.issuedTokens.set(token, new Set((form.get("scope") ?? "").split(" ").filter(Boolean)));
       return replyJson(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600 });
     },
   },
@@ -177,6 +178,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     },
     ...oneapiRoutes,
     ...camaraRoutes,
+    ...camaraRefundRoutes,
     ...parlayxRoutes,
     ...cardpspRoutes,
   ];

@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { getOperator } from "../connectors/operators/registry.ts";
 import type { Operator } from "../connectors/operators/types.ts";
 import { digitsOf, fromDecimal } from "../connectors/sdk/money.ts";
@@ -9,6 +10,18 @@ import { digitsOf, fromDecimal } from "../connectors/sdk/money.ts";
  */
 
 export const TEST_PIN = "1234";
+
+const require = createRequire(import.meta.url);
+const DEFAULT_BALANCES = (require("./default-balances.json") as { balances: Record<string, number> })
+  .balances;
+
+/**
+ * A normal subscriber's starting balance in minor units: about 100 US dollars' worth of the local
+ * currency (at least 100 units), so a usual price is payable everywhere (200 XOF as 1.00 EUR is).
+ */
+export function defaultBalance(currency: string): bigint {
+  return BigInt(DEFAULT_BALANCES[currency] ?? 100) * 10n ** BigInt(digitsOf(currency));
+}
 export const PIN_ATTEMPTS_MAX = 3;
 
 /** Deterministic PRNG (mulberry32): the same seed replays the same latencies and faults. */
@@ -142,18 +155,24 @@ export class CarrierNetwork {
     let s = this.subscribers.get(key);
     if (!s) {
       const behaviour = behaviourOf(key);
-      const hundred = 100n * 10n ** BigInt(digitsOf(currency));
       s = {
         msisdn: key,
         currency,
         rating: behaviour === "postpaid" ? "postpaid" : "prepaid",
-        balance: behaviour === "insufficient" ? 0n : hundred,
+        balance: behaviour === "insufficient" ? 0n : defaultBalance(currency),
         barred: behaviour === "barred",
         behaviour,
         month_spent: 0n,
       };
       this.subscribers.set(key, s);
     }
+    return s;
+  }
+
+  /** Sets a subscriber's prepaid balance (tests and the control API), creating the subscriber. */
+  fund(msisdn: string, currency: string, balance: bigint): Subscriber {
+    const s = this.subscriber(msisdn, currency);
+    s.balance = balance;
     return s;
   }
 
@@ -167,6 +186,12 @@ export class CarrierNetwork {
 
   txnById(id: string): Txn | undefined {
     return this.byId.get(id);
+  }
+
+  /** Every transaction recorded under a scope (operator and protocol), oldest first. */
+  *txnsIn(scope: string): Iterable<Txn> {
+    const prefix = `${scope}|`;
+    for (const [k, t] of this.byKey) if (k.startsWith(prefix)) yield t;
   }
 
   /** The newest charge of a subscriber that still has `amount` left to refund (Parlay X refunds name no charge). */
@@ -260,7 +285,7 @@ export class CarrierNetwork {
 
   /**
    * Card payments: the card's last digits choose the behaviour like an MSISDN's, and every card
-   * has 100.00 of credit in the currency asked.
+   * has the default balance of the currency asked.
    */
   chargeCard(args: {
     key: string;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { runDueBilling } from "../../src/billing/scheduler.ts";
 import { closeConnectors } from "../../src/connectors/operators/index.ts";
+import { defaultBalance } from "../../src/simulator/network.ts";
 import { startTestSimulator } from "../connectors/support/fixtures.ts";
 import {
   call,
@@ -90,6 +91,6 @@ test("carrier renewals: charged through the connector, unknowns settled by askin
 
   // The operator charged the paying subscriber exactly once, and never the broke one.
   const payer = sim.network.findSubscriber("+6391700010000");
-  assert.equal(payer?.balance, 10_000n - 500n);
+  assert.equal(payer?.balance, defaultBalance("PHP") - 500n);
   assert.equal(sim.network.findSubscriber("+6391700020001")?.balance ?? 0n, 0n);
 });
