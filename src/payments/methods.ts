@@ -77,6 +77,7 @@ export async function resolvePaymentMethod(
       return { stored: input, provider: "sandbox" };
     case "carrier": {
       const resolved = await resolveOperator({
+        test_numbers: context.mode === "test",
         msisdn: input.msisdn,
         ...(input.operator ? { operator: input.operator } : {}),
         ...(context.headers ? { headers: context.headers } : {}),

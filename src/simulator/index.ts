@@ -102,7 +102,7 @@ const miscRoutes: Route[] = [
     method: "GET",
     pattern: /^\/hlr\/lookup$/,
     handle(_ctx, _req, res, _p, _b, url) {
-      const n = normaliseMsisdn(url.searchParams.get("msisdn") ?? "");
+      const n = normaliseMsisdn(url.searchParams.get("msisdn") ?? "", { test_numbers: true });
       if (!n) return replyJson(res, 400, { error: "invalid_msisdn" });
       const ops = operatorsInCountry(n.country);
       const op = ops[fnv1a(n.msisdn) % Math.max(1, ops.length)];
