@@ -1,5 +1,6 @@
-import { fromDecimal, stringifyWithRawNumbers } from "../connectors/sdk/money.ts";
+import { fromDecimal } from "../connectors/sdk/money.ts";
 import { type Route, reply, type SimContext } from "./context.ts";
+import { render } from "./oneapi.ts";
 
 /**
  * An operator's own consent page (declared per operator as `consent: {type: "operator_page", url}`):
@@ -46,13 +47,7 @@ function decide(ctx: SimContext, op: string, form: URLSearchParams): string {
     extra: { referenceCode: form.get("referenceCode") ?? key },
   });
   const callback = form.get("callbackURL");
-  if (callback && r.kind !== "transient")
-    ctx.notify(
-      callback,
-      stringifyWithRawNumbers({
-        amountTransaction: { clientCorrelator: key, serverReferenceCode: r.txn.id },
-      }),
-    );
+  if (callback && r.kind !== "transient") ctx.notify(callback, render(ctx, op, r.txn));
   if (r.kind === "applied" || r.kind === "replay") return "Thank you: the payment is approved.";
   return "The payment could not be made.";
 }

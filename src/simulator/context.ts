@@ -25,6 +25,17 @@ export interface SimulatorConfig {
   request_body_bytes_max: number;
 }
 
+/** One exchange as it crossed the wire: a request served, or a notification sent to a client. */
+export interface WireExchange {
+  direction: "served" | "notification";
+  method: string;
+  /** The path and query as received (served), or the full URL (notification). */
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  response?: { status: number; headers: Record<string, string>; body: string };
+}
+
 export interface SimContext {
   net: CarrierNetwork;
   config: SimulatorConfig;
@@ -39,6 +50,8 @@ export interface SimContext {
   notify(url: string, body: string, headers?: Record<string, string>): void;
   /** OAuth2 access tokens this simulator issued, with their scopes. */
   readonly issuedTokens: Map<string, ReadonlySet<string>>;
+  /** Told about every exchange (tests validate them against the protocols' schemas). */
+  wiretap?: (exchange: WireExchange) => void;
 }
 
 export function createContext(
@@ -84,9 +97,11 @@ export function createContext(
       });
     },
     notify(url, body, headers = {}) {
+      const all = { "content-type": "application/json", ...headers };
+      this.wiretap?.({ direction: "notification", method: "POST", url, headers: all, body });
       later(async () => {
         await sendHttp(
-          { method: "POST", url, headers: { "content-type": "application/json", ...headers }, body },
+          { method: "POST", url, headers: all, body },
           { timeout_ms: 5_000, body_bytes_max: 64 * 1024 },
         ).catch(() => undefined);
       }, 0);

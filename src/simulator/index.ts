@@ -16,6 +16,7 @@ import {
   replyJson,
   type SimContext,
   type SimulatorConfig,
+  type WireExchange,
 } from "./context.ts";
 import { CarrierNetwork } from "./network.ts";
 import { oneapiRoutes } from "./oneapi.ts";
@@ -23,7 +24,8 @@ import { parlayxRoutes } from "./parlayx.ts";
 import { SettlementDesk } from "./settlement.ts";
 import { type Smsc, startSmsc } from "./smsc.ts";
 
-export { behaviourOf, TEST_PIN } from "./network.ts";
+export type { WireExchange } from "./context.ts";
+export { behaviourOf, defaultBalance, TEST_PIN } from "./network.ts";
 
 /**
  * The carrier network simulator: every protocol for every operator in the registry. HTTP on one
@@ -40,6 +42,8 @@ export interface SimulatorOptions extends Partial<SimulatorConfig> {
   /** Process settlement files every this many ms (0: only on `settle()` or POST /_sim/settlement/run). */
   settlement_interval_ms?: number;
   error_rate?: number;
+  /** Told about every HTTP exchange served and every notification sent. */
+  wiretap?: (exchange: WireExchange) => void;
 }
 
 export interface Simulator {
@@ -144,6 +148,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const host = options.host ?? "127.0.0.1";
   let httpUrl = "";
   const ctx = createContext(net, config, () => httpUrl);
+  if (options.wiretap) ctx.wiretap = options.wiretap;
   const desk = new SettlementDesk(
     ctx,
     options.settlementDir ?? join(tmpdir(), `centime-settlement-${process.pid}-${options.seed}`),
@@ -217,6 +222,36 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   };
 }
 
+/** Reports the request and, once written, the response exactly as they crossed the wire. */
+function tap(
+  wiretap: (e: WireExchange) => void,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: string,
+): void {
+  const headers: Record<string, string> = {};
+  const writeHead = res.writeHead.bind(res);
+  res.writeHead = ((status: number, ...rest: unknown[]) => {
+    const given = rest.find((r) => r && typeof r === "object") as Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(given ?? {})) headers[k.toLowerCase()] = String(v);
+    return (writeHead as (...a: unknown[]) => ServerResponse)(status, ...rest);
+  }) as ServerResponse["writeHead"];
+  const end = res.end.bind(res);
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    const text = typeof chunk === "string" ? chunk : Buffer.isBuffer(chunk) ? chunk.toString("utf8") : "";
+    for (const [k, v] of Object.entries(res.getHeaders())) if (v !== undefined) headers[k] ??= String(v);
+    wiretap({
+      direction: "served",
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+      body,
+      response: { status: res.statusCode, headers, body: text },
+    });
+    return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
+  }) as ServerResponse["end"];
+}
+
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -234,6 +269,7 @@ async function dispatch(
       const match = route.pattern.exec(url.pathname);
       if (!match) continue;
       const body = req.method === "GET" ? "" : await readBody(req, ctx.config.request_body_bytes_max);
+      if (ctx.wiretap) tap(ctx.wiretap, req, res, body);
       await route.handle(ctx, req, res, match.slice(1), body, url);
       return;
     }

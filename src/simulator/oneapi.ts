@@ -90,7 +90,7 @@ function resourceUrl(ctx: SimContext, op: string, txn: Txn): string {
   return `${ctx.httpUrl()}/${op}/oneapi/v1/payment/${encodeURIComponent(`tel:${txn.msisdn}`)}/transactions/${resource}/${txn.id}`;
 }
 
-function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransaction"): string {
+export function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransaction"): string {
   const user = `tel:${txn.msisdn}`;
   const body: Record<string, unknown> = {
     endUserId: user,
@@ -108,8 +108,8 @@ function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransact
     resourceURL: resourceUrl(ctx, op, txn),
     transactionOperationStatus: txnStatus(txn),
   };
-  if (txn.original_id) body.originalServerReferenceCode = txn.original_id;
-  if (txn.reason) body.reasonCode = ONEAPI_DECLINES[txn.reason].id;
+  // The status query of a declined charge: OneAPI's transaction has no reason member, the
+  // status says it (the reason was in the error that answered the charge).
   return stringifyWithRawNumbers({ [wrapper]: body });
 }
 
@@ -336,6 +336,11 @@ export const oneapiRoutes: Route[] = [
           "No transaction for clientCorrelator %1",
           [key],
         );
+      // A refused charge is answered with the exception that refused it.
+      if (txn.status === "declined" && txn.reason) {
+        const d = ONEAPI_DECLINES[txn.reason];
+        return requestError(res, d.http, d.exception, d.id, d.text);
+      }
       return reply(
         res,
         200,

@@ -120,18 +120,12 @@ export class CamaraConnector extends ConnectorBase implements Connector {
       operation,
       sent_ms: Date.now(),
     });
-    const sink = this.sinkUrl(input.attempt_id);
-    const withSink = sink?.startsWith("https://") === true;
+    const sink = this.sink(input.attempt_id);
+    const withSink = sink.sink !== undefined;
     const body = paymentBody({
       ...input,
       merchant_identifier: this.options.operator.merchant_identifier,
-      ...(withSink && sink
-        ? {
-            sink,
-            sink_token: this.callbackToken(input.attempt_id),
-            sink_token_expires: new Date(Date.now() + SINK_TOKEN_TTL_MS).toISOString(),
-          }
-        : {}),
+      ...sink,
     });
     const asked = this.asked(input, operation === "charge" ? "succeeded" : "reserved", withSink);
     const outcome = await httpCall(this.ctx, {
@@ -158,6 +152,17 @@ export class CamaraConnector extends ConnectorBase implements Connector {
         : found;
     }
     return outcome;
+  }
+
+  /** Our sink for an attempt's CloudEvents, with the bearer token the operator must present. */
+  private sink(attempt_id: string): { sink?: string; sink_token?: string; sink_token_expires?: string } {
+    const sink = this.sinkUrl(attempt_id);
+    if (!sink?.startsWith("https://")) return {};
+    return {
+      sink,
+      sink_token: this.callbackToken(attempt_id),
+      sink_token_expires: new Date(Date.now() + SINK_TOKEN_TTL_MS).toISOString(),
+    };
   }
 
   charge(input: ChargeInput): Promise<Outcome> {
@@ -286,6 +291,7 @@ export class CamaraConnector extends ConnectorBase implements Connector {
           currency: input.currency,
           description: input.description,
           merchant_identifier: this.options.operator.merchant_identifier,
+          ...this.sink(input.attempt_id),
         }),
       ),
       interpret: (r) => {

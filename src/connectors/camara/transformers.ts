@@ -88,16 +88,21 @@ export function paymentBody(f: PaymentFields): string {
       },
     },
   };
-  if (f.sink?.startsWith("https://") && f.sink_token && f.sink_token_expires) {
-    out.sink = f.sink;
-    out.sinkCredential = {
+  return stringifyWithRawNumbers({ ...out, ...sinkMembers(f) });
+}
+
+/** `sink` and its `sinkCredential` (a bearer token of ours): only an `https` sink is valid. */
+function sinkMembers(f: { sink?: string; sink_token?: string; sink_token_expires?: string }) {
+  if (!f.sink?.startsWith("https://") || !f.sink_token || !f.sink_token_expires) return {};
+  return {
+    sink: f.sink,
+    sinkCredential: {
       credentialType: "ACCESSTOKEN",
       accessToken: f.sink_token,
       accessTokenExpiresUtc: f.sink_token_expires,
       accessTokenType: "bearer",
-    };
-  }
-  return stringifyWithRawNumbers(out);
+    },
+  };
 }
 
 /** `CreateRefund` (v0.3.0): `total` refunds the whole payment, `partial` names its amount. */
@@ -108,6 +113,9 @@ export function refundBody(f: {
   currency: string;
   description: string;
   merchant_identifier: string;
+  sink?: string;
+  sink_token?: string;
+  sink_token_expires?: string;
 }): string {
   const meta = { merchantIdentifier: f.merchant_identifier };
   const refundAmount = f.total
@@ -119,6 +127,7 @@ export function refundBody(f: {
   return stringifyWithRawNumbers({
     type: f.total ? "total" : "partial",
     amountTransaction: { clientCorrelator: f.attempt_id, referenceCode: f.attempt_id, refundAmount },
+    ...sinkMembers(f),
   });
 }
 

@@ -72,8 +72,10 @@ const transactionRequest = (statuses: string[], extraRequired: string[] = []): S
   },
 });
 
+/** Responses carry the shape's members and no others. */
 const transactionResponse: Schema = {
   type: "object",
+  additionalProperties: false,
   required: [
     "endUserId",
     "paymentAmount",
