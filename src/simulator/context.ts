@@ -66,7 +66,10 @@ export function createContext(
       timers.delete(t);
       void Promise.resolve()
         .then(fn)
-        .catch(() => {});
+        .catch(() => {})
+        .finally(() => {
+          net.version += 1;
+        });
     }, ms);
     timers.add(t);
   };

@@ -271,6 +271,8 @@ async function dispatch(
       const body = req.method === "GET" ? "" : await readBody(req, ctx.config.request_body_bytes_max);
       if (ctx.wiretap) tap(ctx.wiretap, req, res, body);
       await route.handle(ctx, req, res, match.slice(1), body, url);
+      // Anything but a read may have changed what the operators hold: a saver snapshots it.
+      if (req.method !== "GET") ctx.net.version += 1;
       return;
     }
     replyJson(res, 404, { error: "not_found", path: url.pathname });

@@ -23,6 +23,7 @@ export function defaultBalance(currency: string): bigint {
   return BigInt(DEFAULT_BALANCES[currency] ?? 100) * 10n ** BigInt(digitsOf(currency));
 }
 export const PIN_ATTEMPTS_MAX = 3;
+export const SNAPSHOT_TXNS_MAX = 50_000;
 
 /** Deterministic PRNG (mulberry32): the same seed replays the same latencies and faults. */
 export function prng(seed: number): () => number {
@@ -212,6 +213,7 @@ export class CarrierNetwork {
   }
 
   private record(scope: string, txn: Txn): void {
+    this.version += 1;
     this.byKey.set(`${scope}|${txn.key}`, txn);
     this.byId.set(txn.id, txn);
   }
@@ -451,6 +453,48 @@ export class CarrierNetwork {
     if (pin !== TEST_PIN) return c.attempts >= PIN_ATTEMPTS_MAX ? "locked" : "wrong_pin";
     c.verified = true;
     return "verified";
+  }
+
+  /** Bumped by every change worth keeping: a saver writes a snapshot when it moved. */
+  version = 0;
+
+  /**
+   * What the operators' systems hold, as JSON (bigints as strings), to survive a restart: every
+   * subscriber, and the newest transactions (at most `SNAPSHOT_TXNS_MAX`, enough to answer about
+   * any attempt still in flight; payments stop asking after minutes).
+   */
+  snapshot(): string {
+    const big = (_k: string, v: unknown) => (typeof v === "bigint" ? `${v}n` : v);
+    const txns = [...this.byKey.entries()].slice(-SNAPSHOT_TXNS_MAX);
+    return JSON.stringify(
+      {
+        sequence: this.sequence,
+        subscribers: [...this.subscribers.values()],
+        txns,
+        consents: [...this.consents.values()].slice(-SNAPSHOT_TXNS_MAX),
+      },
+      big,
+    );
+  }
+
+  /** Restores a snapshot taken by `snapshot()` (replacing what this network holds). */
+  restore(text: string): void {
+    const doc = JSON.parse(text, (_k, v: unknown) =>
+      typeof v === "string" && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
+    ) as { sequence: number; subscribers: Subscriber[]; txns: [string, Txn][]; consents: Consent[] };
+    this.sequence = doc.sequence;
+    this.subscribers.clear();
+    for (const sub of doc.subscribers) this.subscribers.set(sub.msisdn, sub);
+    this.byKey.clear();
+    this.byId.clear();
+    for (const [key, txn] of doc.txns) {
+      // One object per transaction, reachable by key and by id, as when it was recorded.
+      const known = this.byId.get(txn.id) ?? txn;
+      this.byKey.set(key, known);
+      this.byId.set(known.id, known);
+    }
+    this.consents.clear();
+    for (const c of doc.consents) this.consents.set(c.id, c);
   }
 
   sendSms(operator: string, msisdn: string, text: string): void {
