@@ -29,6 +29,12 @@ export const ID_PREFIXES = {
   price: "price",
   testClock: "clock",
   dunningPolicy: "dpol",
+  app: "app",
+  checkoutSession: "cs",
+  paymentLink: "plink",
+  checkoutStep: "cstep",
+  receipt: "rcpt",
+  payerConsent: "pcons",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];
