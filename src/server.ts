@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { analyticsJobs } from "./analytics/index.ts";
 import { billingJobs } from "./billing/index.ts";
-import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
+import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db/open.ts";
@@ -19,7 +19,8 @@ import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
 import { reportUnexpectedTo } from "./platform/process-guards.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
-import { type Simulator, startSimulator } from "./simulator/index.ts";
+import { type EmbeddedNetwork, findApiSimulator, startEmbeddedSimulator } from "./simulator/embedded.ts";
+import { TEST_PIN } from "./simulator/index.ts";
 import { startStreamPublisher } from "./stream/index.ts";
 
 export type Role = "all" | "api" | "worker";
@@ -74,10 +75,10 @@ export function workerJobs(services: Services): Job[] {
 
 /**
  * Operators live where CENTIME_CARRIER_NETWORK_URL says; unset, an embedded carrier network
- * simulator serves every protocol on free local ports, so carrier and card payments work with no
- * set-up (one process: split API and worker roles need a shared network, `centime simulator`).
+ * simulator serves every protocol on free local ports (its state kept in the database across
+ * restarts), so carrier and card payments work with no set-up. A worker uses its API's simulator.
  */
-async function connectCarrierNetwork(config: Config): Promise<Simulator | null> {
+async function connectCarrierNetwork(config: Config, role: Role, db: Db): Promise<EmbeddedNetwork | null> {
   if (config.carrierNetworkUrl) {
     configureCarrierNetwork({
       http_url: config.carrierNetworkUrl,
@@ -87,19 +88,10 @@ async function connectCarrierNetwork(config: Config): Promise<Simulator | null> 
     });
     return null;
   }
-  const simulator = await startSimulator({
-    seed: 1,
-    httpPort: 0,
-    smppPort: 0,
-    settlement_interval_ms: 1_000,
-  });
-  configureCarrierNetwork({
-    http_url: simulator.httpUrl,
-    smpp_host: "127.0.0.1",
-    smpp_port: simulator.smppPort,
-    settlement_dir: simulator.settlementDir,
-  });
-  return simulator;
+  const network = role === "worker" ? await findApiSimulator(db) : await startEmbeddedSimulator(db);
+  configureCarrierNetwork(network.address);
+  setTestOtpCode(TEST_PIN);
+  return network;
 }
 
 /** Tokens in callback URLs are signed with a secret that survives restarts. */
@@ -158,7 +150,10 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
   const services = createServices({ config, db: database, logger, metrics });
   registerOperationalGauges(services);
   const generatedAdminKey = await services.merchants.initAdminKey();
-  const simulator = await connectCarrierNetwork(config);
+  const simulator = await connectCarrierNetwork(config, role, database).catch(async (error: unknown) => {
+    await database.close();
+    throw error;
+  });
   services.recorder.start();
   const jobs = role === "api" ? null : startJobs(workerJobs(services), logger, metrics);
   const webhooks =
@@ -219,7 +214,7 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
         await stream?.stop();
         await closeConnectors();
         await services.recorder.stop();
-        await simulator?.close();
+        await simulator?.stop();
         await services.committer.close();
         await database.close();
       })();

@@ -25,6 +25,17 @@ export interface SimulatorConfig {
   request_body_bytes_max: number;
 }
 
+/** One exchange as it crossed the wire: a request served, or a notification sent to a client. */
+export interface WireExchange {
+  direction: "served" | "notification";
+  method: string;
+  /** The path and query as received (served), or the full URL (notification). */
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  response?: { status: number; headers: Record<string, string>; body: string };
+}
+
 export interface SimContext {
   net: CarrierNetwork;
   config: SimulatorConfig;
@@ -37,7 +48,10 @@ export interface SimContext {
   hold(res: ServerResponse): void;
   /** Posts a JSON or XML notification to a client's callback URL; failures are ignored. */
   notify(url: string, body: string, headers?: Record<string, string>): void;
-  readonly issuedTokens: Set<string>;
+  /** OAuth2 access tokens this simulator issued, with their scopes. */
+  readonly issuedTokens: Map<string, ReadonlySet<string>>;
+  /** Told about every exchange (tests validate them against the protocols' schemas). */
+  wiretap?: (exchange: WireExchange) => void;
 }
 
 export function createContext(
@@ -52,7 +66,10 @@ export function createContext(
       timers.delete(t);
       void Promise.resolve()
         .then(fn)
-        .catch(() => {});
+        .catch(() => {})
+        .finally(() => {
+          net.version += 1;
+        });
     }, ms);
     timers.add(t);
   };
@@ -60,7 +77,7 @@ export function createContext(
     net,
     config,
     httpUrl,
-    issuedTokens: new Set(),
+    issuedTokens: new Map(),
     later,
     async latency() {
       if (config.instant || config.latency_ms_max <= 0) return;
@@ -83,9 +100,11 @@ export function createContext(
       });
     },
     notify(url, body, headers = {}) {
+      const all = { "content-type": "application/json", ...headers };
+      this.wiretap?.({ direction: "notification", method: "POST", url, headers: all, body });
       later(async () => {
         await sendHttp(
-          { method: "POST", url, headers: { "content-type": "application/json", ...headers }, body },
+          { method: "POST", url, headers: all, body },
           { timeout_ms: 5_000, body_bytes_max: 64 * 1024 },
         ).catch(() => undefined);
       }, 0);
@@ -148,6 +167,18 @@ export function replyJson(
     "application/json",
     headers,
   );
+}
+
+/** A Bearer token this simulator issued, with the scope an operation needs (CAMARA). */
+export function bearerScoped(
+  ctx: SimContext,
+  req: IncomingMessage,
+  scope: string,
+): "ok" | "unauthenticated" | "forbidden" {
+  const h = req.headers.authorization ?? "";
+  const scopes = h.startsWith("Bearer ") ? ctx.issuedTokens.get(h.slice(7)) : undefined;
+  if (!scopes) return "unauthenticated";
+  return scopes.has(scope) ? "ok" : "forbidden";
 }
 
 /** Basic with the simulator's credentials, or a Bearer token it issued. */

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { operatorsInCountry } from "../connectors/operators/registry.ts";
 import { normaliseMsisdn } from "../connectors/operators/routing.ts";
 import { camaraRoutes } from "./camara.ts";
+import { camaraRefundRoutes } from "./camara-refund.ts";
 import { cardpspRoutes } from "./cardpsp.ts";
 import {
   BodyTooLarge,
@@ -16,6 +17,7 @@ import {
   replyJson,
   type SimContext,
   type SimulatorConfig,
+  type WireExchange,
 } from "./context.ts";
 import { CarrierNetwork } from "./network.ts";
 import { oneapiRoutes } from "./oneapi.ts";
@@ -23,7 +25,8 @@ import { parlayxRoutes } from "./parlayx.ts";
 import { SettlementDesk } from "./settlement.ts";
 import { type Smsc, startSmsc } from "./smsc.ts";
 
-export { behaviourOf, TEST_PIN } from "./network.ts";
+export type { WireExchange } from "./context.ts";
+export { behaviourOf, defaultBalance, TEST_PIN } from "./network.ts";
 
 /**
  * The carrier network simulator: every protocol for every operator in the registry. HTTP on one
@@ -40,6 +43,8 @@ export interface SimulatorOptions extends Partial<SimulatorConfig> {
   /** Process settlement files every this many ms (0: only on `settle()` or POST /_sim/settlement/run). */
   settlement_interval_ms?: number;
   error_rate?: number;
+  /** Told about every HTTP exchange served and every notification sent. */
+  wiretap?: (exchange: WireExchange) => void;
 }
 
 export interface Simulator {
@@ -93,7 +98,7 @@ const miscRoutes: Route[] = [
       if (id !== ctx.config.username || secret !== ctx.config.password)
         return replyJson(res, 401, { error: "invalid_client" });
       const token = randomBytes(18).toString("base64url");
-      ctx.issuedTokens.add(token);
+      ctx.issuedTokens.set(token, new Set((form.get("scope") ?? "").split(" ").filter(Boolean)));
       return replyJson(res, 200, { access_token: token, token_type: "Bearer", expires_in: 3600 });
     },
   },
@@ -102,7 +107,7 @@ const miscRoutes: Route[] = [
     method: "GET",
     pattern: /^\/hlr\/lookup$/,
     handle(_ctx, _req, res, _p, _b, url) {
-      const n = normaliseMsisdn(url.searchParams.get("msisdn") ?? "");
+      const n = normaliseMsisdn(url.searchParams.get("msisdn") ?? "", { test_numbers: true });
       if (!n) return replyJson(res, 400, { error: "invalid_msisdn" });
       const ops = operatorsInCountry(n.country);
       const op = ops[fnv1a(n.msisdn) % Math.max(1, ops.length)];
@@ -144,6 +149,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const host = options.host ?? "127.0.0.1";
   let httpUrl = "";
   const ctx = createContext(net, config, () => httpUrl);
+  if (options.wiretap) ctx.wiretap = options.wiretap;
   // A directory of our own when none is given, removed on close: no temporary folders left behind.
   const ownDir = options.settlementDir ? undefined : mkdtempSync(join(tmpdir(), "centime-settlement-"));
   const desk = new SettlementDesk(ctx, options.settlementDir ?? (ownDir as string));
@@ -177,6 +183,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     },
     ...oneapiRoutes,
     ...camaraRoutes,
+    ...camaraRefundRoutes,
     ...parlayxRoutes,
     ...cardpspRoutes,
   ];
@@ -216,6 +223,36 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   };
 }
 
+/** Reports the request and, once written, the response exactly as they crossed the wire. */
+function tap(
+  wiretap: (e: WireExchange) => void,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: string,
+): void {
+  const headers: Record<string, string> = {};
+  const writeHead = res.writeHead.bind(res);
+  res.writeHead = ((status: number, ...rest: unknown[]) => {
+    const given = rest.find((r) => r && typeof r === "object") as Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(given ?? {})) headers[k.toLowerCase()] = String(v);
+    return (writeHead as (...a: unknown[]) => ServerResponse)(status, ...rest);
+  }) as ServerResponse["writeHead"];
+  const end = res.end.bind(res);
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    const text = typeof chunk === "string" ? chunk : Buffer.isBuffer(chunk) ? chunk.toString("utf8") : "";
+    for (const [k, v] of Object.entries(res.getHeaders())) if (v !== undefined) headers[k] ??= String(v);
+    wiretap({
+      direction: "served",
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+      body,
+      response: { status: res.statusCode, headers, body: text },
+    });
+    return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
+  }) as ServerResponse["end"];
+}
+
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -233,7 +270,10 @@ async function dispatch(
       const match = route.pattern.exec(url.pathname);
       if (!match) continue;
       const body = req.method === "GET" ? "" : await readBody(req, ctx.config.request_body_bytes_max);
+      if (ctx.wiretap) tap(ctx.wiretap, req, res, body);
       await route.handle(ctx, req, res, match.slice(1), body, url);
+      // Anything but a read may have changed what the operators hold: a saver snapshots it.
+      if (req.method !== "GET") ctx.net.version += 1;
       return;
     }
     replyJson(res, 404, { error: "not_found", path: url.pathname });

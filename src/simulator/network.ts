@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { getOperator } from "../connectors/operators/registry.ts";
 import type { Operator } from "../connectors/operators/types.ts";
 import { digitsOf, fromDecimal } from "../connectors/sdk/money.ts";
@@ -9,7 +10,20 @@ import { digitsOf, fromDecimal } from "../connectors/sdk/money.ts";
  */
 
 export const TEST_PIN = "1234";
+
+const require = createRequire(import.meta.url);
+const DEFAULT_BALANCES = (require("./default-balances.json") as { balances: Record<string, number> })
+  .balances;
+
+/**
+ * A normal subscriber's starting balance in minor units: about 100 US dollars' worth of the local
+ * currency (at least 100 units), so a usual price is payable everywhere (200 XOF as 1.00 EUR is).
+ */
+export function defaultBalance(currency: string): bigint {
+  return BigInt(DEFAULT_BALANCES[currency] ?? 100) * 10n ** BigInt(digitsOf(currency));
+}
 export const PIN_ATTEMPTS_MAX = 3;
+export const SNAPSHOT_TXNS_MAX = 50_000;
 
 /** Deterministic PRNG (mulberry32): the same seed replays the same latencies and faults. */
 export function prng(seed: number): () => number {
@@ -142,18 +156,24 @@ export class CarrierNetwork {
     let s = this.subscribers.get(key);
     if (!s) {
       const behaviour = behaviourOf(key);
-      const hundred = 100n * 10n ** BigInt(digitsOf(currency));
       s = {
         msisdn: key,
         currency,
         rating: behaviour === "postpaid" ? "postpaid" : "prepaid",
-        balance: behaviour === "insufficient" ? 0n : hundred,
+        balance: behaviour === "insufficient" ? 0n : defaultBalance(currency),
         barred: behaviour === "barred",
         behaviour,
         month_spent: 0n,
       };
       this.subscribers.set(key, s);
     }
+    return s;
+  }
+
+  /** Sets a subscriber's prepaid balance (tests and the control API), creating the subscriber. */
+  fund(msisdn: string, currency: string, balance: bigint): Subscriber {
+    const s = this.subscriber(msisdn, currency);
+    s.balance = balance;
     return s;
   }
 
@@ -167,6 +187,12 @@ export class CarrierNetwork {
 
   txnById(id: string): Txn | undefined {
     return this.byId.get(id);
+  }
+
+  /** Every transaction recorded under a scope (operator and protocol), oldest first. */
+  *txnsIn(scope: string): Iterable<Txn> {
+    const prefix = `${scope}|`;
+    for (const [k, t] of this.byKey) if (k.startsWith(prefix)) yield t;
   }
 
   /** The newest charge of a subscriber that still has `amount` left to refund (Parlay X refunds name no charge). */
@@ -187,6 +213,7 @@ export class CarrierNetwork {
   }
 
   private record(scope: string, txn: Txn): void {
+    this.version += 1;
     this.byKey.set(`${scope}|${txn.key}`, txn);
     this.byId.set(txn.id, txn);
   }
@@ -260,7 +287,7 @@ export class CarrierNetwork {
 
   /**
    * Card payments: the card's last digits choose the behaviour like an MSISDN's, and every card
-   * has 100.00 of credit in the currency asked.
+   * has the default balance of the currency asked.
    */
   chargeCard(args: {
     key: string;
@@ -426,6 +453,48 @@ export class CarrierNetwork {
     if (pin !== TEST_PIN) return c.attempts >= PIN_ATTEMPTS_MAX ? "locked" : "wrong_pin";
     c.verified = true;
     return "verified";
+  }
+
+  /** Bumped by every change worth keeping: a saver writes a snapshot when it moved. */
+  version = 0;
+
+  /**
+   * What the operators' systems hold, as JSON (bigints as strings), to survive a restart: every
+   * subscriber, and the newest transactions (at most `SNAPSHOT_TXNS_MAX`, enough to answer about
+   * any attempt still in flight; payments stop asking after minutes).
+   */
+  snapshot(): string {
+    const big = (_k: string, v: unknown) => (typeof v === "bigint" ? `${v}n` : v);
+    const txns = [...this.byKey.entries()].slice(-SNAPSHOT_TXNS_MAX);
+    return JSON.stringify(
+      {
+        sequence: this.sequence,
+        subscribers: [...this.subscribers.values()],
+        txns,
+        consents: [...this.consents.values()].slice(-SNAPSHOT_TXNS_MAX),
+      },
+      big,
+    );
+  }
+
+  /** Restores a snapshot taken by `snapshot()` (replacing what this network holds). */
+  restore(text: string): void {
+    const doc = JSON.parse(text, (_k, v: unknown) =>
+      typeof v === "string" && /^-?\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
+    ) as { sequence: number; subscribers: Subscriber[]; txns: [string, Txn][]; consents: Consent[] };
+    this.sequence = doc.sequence;
+    this.subscribers.clear();
+    for (const sub of doc.subscribers) this.subscribers.set(sub.msisdn, sub);
+    this.byKey.clear();
+    this.byId.clear();
+    for (const [key, txn] of doc.txns) {
+      // One object per transaction, reachable by key and by id, as when it was recorded.
+      const known = this.byId.get(txn.id) ?? txn;
+      this.byKey.set(key, known);
+      this.byId.set(known.id, known);
+    }
+    this.consents.clear();
+    for (const c of doc.consents) this.consents.set(c.id, c);
   }
 
   sendSms(operator: string, msisdn: string, text: string): void {

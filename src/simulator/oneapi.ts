@@ -1,7 +1,10 @@
 import type { ServerResponse } from "node:http";
 import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/sdk/money.ts";
+import { parseJson } from "./camara.ts";
 import { authorised, type Route, reply, replyJson, type SimContext } from "./context.ts";
 import type { ChargeResult, DeclineReason, Txn } from "./network.ts";
+import { CHARGE_MANDATORY, REFUND_MANDATORY } from "./protocols/oneapi.ts";
+import { schemaProblems } from "./protocols/validate.ts";
 
 /**
  * GSMA OneAPI / OMA ParlayREST Payment front end: `/{mccmnc}/oneapi/payment/v1/{endUserId}/…`.
@@ -82,8 +85,12 @@ function txnStatus(txn: Txn): Status {
   }
 }
 
-function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransaction"): string {
+function resourceUrl(ctx: SimContext, op: string, txn: Txn): string {
   const resource = txn.kind === "reservation" ? "amountReservation" : "amount";
+  return `${ctx.httpUrl()}/${op}/oneapi/v1/payment/${encodeURIComponent(`tel:${txn.msisdn}`)}/transactions/${resource}/${txn.id}`;
+}
+
+export function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransaction"): string {
   const user = `tel:${txn.msisdn}`;
   const body: Record<string, unknown> = {
     endUserId: user,
@@ -91,18 +98,18 @@ function render(ctx: SimContext, op: string, txn: Txn, wrapper = "amountTransact
       chargingInformation: {
         amount: rawNumber(toDecimal(txn.amount, txn.currency)),
         currency: txn.currency,
-        description: [txn.description],
+        description: txn.description,
       },
       totalAmountCharged: rawNumber(toDecimal(txn.status === "declined" ? 0n : txn.amount, txn.currency)),
     },
     clientCorrelator: txn.key,
     referenceCode: txn.extra.referenceCode ?? txn.key,
     serverReferenceCode: txn.id,
-    resourceURL: `${ctx.httpUrl()}/${op}/oneapi/payment/v1/${encodeURIComponent(user)}/transactions/${resource}/${txn.id}`,
+    resourceURL: resourceUrl(ctx, op, txn),
     transactionOperationStatus: txnStatus(txn),
   };
-  if (txn.original_id) body.originalServerReferenceCode = txn.original_id;
-  if (txn.reason) body.reasonCode = ONEAPI_DECLINES[txn.reason].id;
+  // The status query of a declined charge: OneAPI's transaction has no reason member, the
+  // status says it (the reason was in the error that answered the charge).
   return stringifyWithRawNumbers({ [wrapper]: body });
 }
 
@@ -114,7 +121,7 @@ interface Parsed {
   description: string;
   clientCorrelator: string;
   referenceCode: string;
-  notifyURL: string | undefined;
+  callbackURL: string | undefined;
   originalServerReferenceCode: string | undefined;
 }
 
@@ -122,31 +129,41 @@ function str(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
+/**
+ * A request as the spec accepts it: v1 form parameters (every mandatory one present), or the JSON
+ * transaction object (checked against the project's schema). Anything else is undefined (SVC0002).
+ */
 function parseRequest(contentType: string, body: string, wrapper: string): Parsed | undefined {
   if (contentType.includes("application/x-www-form-urlencoded")) {
     const f = new URLSearchParams(body);
+    const status = f.get("transactionOperationStatus") ?? "";
+    const mandatory = status.toLowerCase() === "refunded" ? REFUND_MANDATORY : CHARGE_MANDATORY;
+    if (mandatory.some((name) => !f.get(name))) return undefined;
     const currency = f.get("currency") ?? "";
     return {
       endUserId: f.get("endUserId") ?? "",
-      status: f.get("transactionOperationStatus") ?? "",
+      // v1 names the desired state in lower case; the JSON binding capitalises it.
+      status: status.charAt(0).toUpperCase() + status.slice(1).toLowerCase(),
       amount: fromDecimal(f.get("amount"), currency),
       currency,
       description: f.get("description") ?? "",
       clientCorrelator: f.get("clientCorrelator") ?? "",
       referenceCode: f.get("referenceCode") ?? "",
-      notifyURL: f.get("notifyURL") ?? undefined,
+      callbackURL: f.get("callbackURL") ?? undefined,
       originalServerReferenceCode: f.get("originalServerReferenceCode") ?? undefined,
     };
   }
   const doc: unknown = JSON.parse(body);
   if (!doc || typeof doc !== "object") return undefined;
+  const schema = wrapper === "amountTransaction" ? "ChargeRequest" : "ReservationRequest";
+  if (schemaProblems(schema, doc).length > 0) return undefined;
   const t = (doc as Record<string, unknown>)[wrapper];
   if (!t || typeof t !== "object") return undefined;
   const tx = t as Record<string, unknown>;
   const pa = (tx.paymentAmount ?? {}) as Record<string, unknown>;
   const ci = (pa.chargingInformation ?? {}) as Record<string, unknown>;
   const currency = str(ci.currency) ?? "";
-  const description = Array.isArray(ci.description) ? str(ci.description[0]) : str(ci.description);
+  const description = str(ci.description);
   return {
     endUserId: str(tx.endUserId) ?? "",
     status: str(tx.transactionOperationStatus) ?? "",
@@ -155,7 +172,7 @@ function parseRequest(contentType: string, body: string, wrapper: string): Parse
     description: description ?? "",
     clientCorrelator: str(tx.clientCorrelator) ?? "",
     referenceCode: str(tx.referenceCode) ?? "",
-    notifyURL: str(tx.notifyURL),
+    callbackURL: str(tx.callbackURL),
     originalServerReferenceCode: str(tx.originalServerReferenceCode),
   };
 }
@@ -164,13 +181,16 @@ function msisdnOf(endUserId: string): string {
   return decodeURIComponent(endUserId).replace(/^tel:/, "").replace(/^\+?/, "+");
 }
 
-/** Answers a money result the OneAPI way. `hang` and `callback` numbers are handled here. */
+/**
+ * Answers a money result the OneAPI way: 201 Created with `Location` (202 Accepted when the result
+ * will come to the `callbackURL`). `hang` and `callback` numbers are handled here.
+ */
 function answer(
   ctx: SimContext,
   res: ServerResponse,
   op: string,
   result: ChargeResult,
-  notifyURL: string | undefined,
+  callbackURL: string | undefined,
   wrapper: string,
 ) {
   switch (result.kind) {
@@ -189,19 +209,24 @@ function answer(
     case "applied": {
       const txn = result.txn;
       if (txn.behaviour === "hang") return ctx.hold(res);
+      let status = 201;
       if (txn.behaviour === "callback" && txn.kind === "charge") {
         txn.extra.reported = "Processing";
+        if (callbackURL) status = 202;
         ctx.later(() => {
           delete txn.extra.reported;
-          if (notifyURL) ctx.notify(notifyURL, render(ctx, op, txn, wrapper));
+          if (callbackURL) ctx.notify(callbackURL, render(ctx, op, txn, wrapper));
         }, ctx.config.callback_delay_ms);
       }
-      return reply(res, 201, render(ctx, op, txn, wrapper));
+      const body = render(ctx, op, txn, wrapper);
+      return reply(res, status, body, "application/json", { location: resourceUrl(ctx, op, txn) });
     }
   }
 }
 
-const PAY = "^/(\\d{5,6})/oneapi/payment/v1/([^/]+)/transactions";
+import { consentPageRoutes } from "./consent-page.ts";
+
+const PAY = "^/(\\d{5,6})/oneapi/v1/payment/([^/]+)/transactions";
 
 export const oneapiRoutes: Route[] = [
   {
@@ -252,7 +277,7 @@ export const oneapiRoutes: Route[] = [
           description: p.description,
           extra: { referenceCode: p.referenceCode },
         });
-        return answer(ctx, res, op, r, p.notifyURL, "amountTransaction");
+        return answer(ctx, res, op, r, p.callbackURL, "amountTransaction");
       }
       if (p.status === "Refunded") {
         const r = ctx.net.refund({
@@ -311,6 +336,11 @@ export const oneapiRoutes: Route[] = [
           "No transaction for clientCorrelator %1",
           [key],
         );
+      // A refused charge is answered with the exception that refused it.
+      if (txn.status === "declined" && txn.reason) {
+        const d = ONEAPI_DECLINES[txn.reason];
+        return requestError(res, d.http, d.exception, d.id, d.text);
+      }
       return reply(
         res,
         200,
@@ -399,59 +429,13 @@ export const oneapiRoutes: Route[] = [
     },
   },
   {
-    // PIN opt-in: the operator texts a PIN to the payer (Mobivate-style "initiate" / "validate PIN").
     method: "POST",
-    pattern: /^\/(\d{5,6})\/oneapi\/consent\/v1\/pin$/,
-    async handle(ctx, req, res, [op = ""], body) {
+    pattern: /^\/(\d{5,6})\/oneapi\/v1\/smsmessaging\/outbound\/([^/]+)\/requests$/,
+    handle(ctx, req, res, [op = "", sender = ""], body) {
       if (!authorised(ctx, req))
         return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
-      const b = JSON.parse(body) as {
-        msisdn?: unknown;
-        amount?: unknown;
-        currency?: unknown;
-        description?: unknown;
-      };
-      const currency = str(b.currency) ?? "";
-      const amount = fromDecimal(b.amount, currency);
-      const msisdn = str(b.msisdn);
-      if (!msisdn || amount === undefined)
+      if (schemaProblems("SmsRequest", parseJson(body)).length > 0)
         return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
-      await ctx.latency();
-      const c = ctx.net.startConsent({
-        operator: op,
-        msisdn: msisdnOf(msisdn),
-        amount,
-        currency,
-        description: str(b.description) ?? "",
-      });
-      return replyJson(res, 201, { consentId: c.id, status: "PinSent" });
-    },
-  },
-  {
-    method: "POST",
-    pattern: /^\/(\d{5,6})\/oneapi\/consent\/v1\/pin\/([^/]+)\/verify$/,
-    async handle(ctx, req, res, [, id = ""], body) {
-      if (!authorised(ctx, req))
-        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
-      const b = JSON.parse(body) as { pin?: unknown };
-      const v = ctx.net.verifyConsent(id, typeof b.pin === "string" ? b.pin : "");
-      if (v === "verified") return replyJson(res, 200, { consentId: id, status: "Verified" });
-      if (v === "unknown") return requestError(res, 404, "serviceException", "SVC0004", "No such consent");
-      return requestError(
-        res,
-        403,
-        "policyException",
-        v === "locked" ? "POL0253" : "POL0252",
-        v === "locked" ? "Too many wrong PINs" : "Wrong PIN",
-      );
-    },
-  },
-  {
-    method: "POST",
-    pattern: /^\/(\d{5,6})\/oneapi\/smsmessaging\/v1\/outbound\/([^/]+)\/requests$/,
-    handle(ctx, req, res, [op = ""], body) {
-      if (!authorised(ctx, req))
-        return requestError(res, 401, "policyException", "POL0001", "Authentication failed");
       const b = JSON.parse(body) as {
         outboundSMSMessageRequest?: { address?: unknown; outboundSMSTextMessage?: { message?: unknown } };
       };
@@ -462,11 +446,8 @@ export const oneapiRoutes: Route[] = [
         return requestError(res, 400, "serviceException", "SVC0002", "Invalid input value");
       for (const a of addresses) ctx.net.sendSms(op, msisdnOf(a as string), text);
       const id = ctx.net.nextId("SMS");
-      return replyJson(res, 201, {
-        resourceReference: {
-          resourceURL: `${ctx.httpUrl()}/${op}/oneapi/smsmessaging/v1/outbound/requests/${id}`,
-        },
-      });
+      const resourceURL = `${ctx.httpUrl()}/${op}/oneapi/v1/smsmessaging/outbound/${encodeURIComponent(decodeURIComponent(sender))}/requests/${id}`;
+      return replyJson(res, 201, { resourceReference: { resourceURL } }, { location: resourceURL });
     },
   },
   {
@@ -499,4 +480,5 @@ export const oneapiRoutes: Route[] = [
       );
     },
   },
+  ...consentPageRoutes,
 ];

@@ -92,7 +92,7 @@ describe("operators", () => {
   });
 });
 
-describe("OneAPI with the operator's PIN", () => {
+describe("OneAPI with Centime's one-time code", () => {
   test("requires_action, then 1234 charges once; the timeline shows the wire exchanges", async () => {
     const number = msisdn(ALBANIA);
     const created = await pay({
@@ -128,9 +128,10 @@ describe("OneAPI with the operator's PIN", () => {
     const operations = timeline.body.data
       .filter((e) => e.type === "provider_interaction")
       .map((e) => e.operation);
-    assert.ok(operations.includes("oneapi.start_consent"), operations.join());
+    // OneAPI Payment has no PIN resource: Centime texts its code with the operator's SMS API.
+    assert.ok(operations.includes("oneapi.send_sms"), operations.join());
     assert.ok(operations.includes("oneapi.charge"), operations.join());
-    assert.ok(!JSON.stringify(timeline.body).includes('"1234"'), "the PIN is redacted");
+    assert.ok(!JSON.stringify(timeline.body).includes("1234"), "the code is redacted");
     const byMsisdn = await http<{ data: Array<{ payment: string; operator: string; operation: string }> }>(
       live.url,
       "GET",
@@ -187,9 +188,10 @@ describe("CAMARA, charged directly", () => {
     assert.equal(await subscriberBalance(number), 10_000 - 199, "100.00 EUR less 1.99, once");
   });
 
+  // CAMARA answers one CARRIER_BILLING.PAYMENT_DENIED for both: read as a retryable denial.
   for (const [behaviour, code] of [
     ["0001", "insufficient_funds"],
-    ["0002", "barred"],
+    ["0002", "insufficient_funds"],
   ] as const) {
     test(`…${behaviour} is declined as ${code}`, async () => {
       const r = await pay({

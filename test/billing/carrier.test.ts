@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import { type BillingContext, runDueBilling } from "../../src/billing/scheduler.ts";
 import { closeConnectors } from "../../src/connectors/operators/index.ts";
 import type { PaymentProvider } from "../../src/payments/provider.ts";
+import { defaultBalance } from "../../src/simulator/network.ts";
 import { startTestSimulator } from "../connectors/support/fixtures.ts";
 import {
   call,
@@ -117,7 +118,7 @@ test("carrier renewals: charged through the connector, unknowns settled by askin
 
   // The operator charged the paying subscriber exactly once, and never the broke one.
   const payer = sim.network.findSubscriber("+6391700010000");
-  assert.equal(payer?.balance, 10_000n - 500n);
+  assert.equal(payer?.balance, defaultBalance("PHP") - 500n);
   assert.equal(sim.network.findSubscriber("+6391700020001")?.balance ?? 0n, 0n);
 });
 
@@ -196,7 +197,11 @@ test("a renewal whose worker died before sending is given up after 15 minutes, t
   const gaveUp = (await attempts()).find((p) => p.id === attempt?.id);
   assert.equal(gaveUp?.status, "failed");
   assert.equal(gaveUp?.failure_code, "attempt_not_found");
-  assert.equal(sim.network.findSubscriber(msisdn)?.balance ?? 10_000n, 10_000n, "nothing was charged");
+  assert.equal(
+    sim.network.findSubscriber(msisdn)?.balance ?? defaultBalance("PHP"),
+    defaultBalance("PHP"),
+    "nothing was charged",
+  );
   const retrying = await get<{ status: string; retry_count: number; next_charge_at: string }>(
     `/v1/subscriptions/${sub.body.id}`,
   );
@@ -206,7 +211,7 @@ test("a renewal whose worker died before sending is given up after 15 minutes, t
   await runDueBilling(t.services.billing.context, { nowMs: clock.nowMs() });
   const after = await attempts();
   assert.equal(after.filter((p) => p.status === "succeeded").length, 1, JSON.stringify(after));
-  assert.equal(sim.network.findSubscriber(msisdn)?.balance, 10_000n - 400n);
+  assert.equal(sim.network.findSubscriber(msisdn)?.balance, defaultBalance("PHP") - 400n);
 });
 
 test("a remote balance check below the price charges the highest price point it covers", async () => {

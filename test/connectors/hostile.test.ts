@@ -186,12 +186,17 @@ describe("hostile SOAP, CAMARA and PSP replies", () => {
       201,
       JSON.stringify({
         paymentId: "P1",
-        paymentStatus: "Succeeded",
-        chargingInformation: { amount: 50, currency: "EUR" },
+        paymentStatus: "succeeded",
+        paymentCreationDate: "2026-01-01T00:00:00Z",
+        amountTransaction: {
+          phoneNumber: "+34600000010",
+          referenceCode: "r",
+          paymentAmount: { chargingInformation: { amount: 50, currency: "EUR", description: "x" } },
+        },
       }),
     );
     const c = new CamaraConnector({
-      operator: getOperator("21407")!,
+      operator: { ...getOperator("21407")!, auth: { type: "none" } },
       log: new MemoryLog(),
       http_url: peer.url,
     });

@@ -162,9 +162,14 @@ describe("auth and redaction", () => {
   });
 
   it("redacts authorization headers, passwords, tokens, PINs and card numbers", () => {
+    // The scheme stays: the timeline shows whether Basic or Bearer was sent, never the secret.
     assert.deepEqual(redactHeaders({ Authorization: "Basic abc", "content-type": "x" }), {
-      Authorization: "[redacted]",
+      Authorization: "Basic [redacted]",
       "content-type": "x",
+    });
+    assert.deepEqual(redactHeaders({ authorization: "Bearer t0k", "x-api-key": "k" }), {
+      authorization: "Bearer [redacted]",
+      "x-api-key": "[redacted]",
     });
     assert.deepEqual(
       redactValue({ pin: "1234", card: { number: "4000000000000010", cvc: "1" }, amount: 5n }),

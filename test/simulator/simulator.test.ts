@@ -17,21 +17,21 @@ import { SettlementConnector } from "../../src/connectors/settlement/index.ts";
 import { SmppConnector } from "../../src/connectors/smpp/index.ts";
 import { parseSimulatorArgs, runSimulatorCli } from "../../src/simulator/cli.ts";
 import { startSimulator, TEST_PIN } from "../../src/simulator/index.ts";
-import { startTestSimulator } from "../connectors/support/fixtures.ts";
+import { lastCode, startTestSimulator } from "../connectors/support/fixtures.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const simPromise = startTestSimulator(3);
 after(async () => (await simPromise).close());
 
 describe("subscribers", () => {
-  it("hold 100.00 in the local currency, in minor units by the currency's digits", async () => {
+  it("hold about 100 US dollars' worth of the local currency, in minor units by its digits", async () => {
     const sim = await simPromise;
     const oneapi = (id: string) =>
       new OneApiConnector({ operator: getOperator(id)!, log: new MemoryLog(), http_url: sim.httpUrl });
     for (const [id, msisdn, expected] of [
-      ["47001", "+8801711110010", 10000n],
-      ["61203", "+2250711110010", 100n],
-      ["41902", "+96550010010", 100000n],
+      ["47001", "+8801711110010", 1_200_000n], // 12,000.00 BDT
+      ["61203", "+2250711110010", 60_000n], // 60,000 XOF (no minor unit)
+      ["41902", "+96550010010", 100_000n], // 100.000 KWD
     ] as const) {
       const b = await oneapi(id).balance({ msisdn });
       assert.equal(b.status, "ok");
@@ -84,44 +84,97 @@ describe("subscribers", () => {
   });
 });
 
-describe("PIN opt-in", () => {
-  it("texts PIN 1234 and verifies it; three wrong PINs lock the consent", async () => {
+describe("one-time codes", () => {
+  it("OneAPI: Centime texts its own code through the operator's SMS API and checks it", async () => {
+    const sim = await simPromise;
+    const log = new MemoryLog();
+    const c = new OneApiConnector({ operator: getOperator("47001")!, log, http_url: sim.httpUrl });
+    const asked = { msisdn: "+8801733330010", amount: 500n, currency: "BDT", description: "Coins" };
+    const start = await c.startConsent({ attempt_id: "pin-1", ...asked });
+    assert.equal(start.status, "pin_sent");
+    if (start.status !== "pin_sent") return;
+    assert.deepEqual(start.next_action, { type: "enter_pin", consent_id: start.consent_id });
+    const code = lastCode(sim, asked.msisdn);
+    assert.match(code ?? "", /^\d{6}$/, "a six-digit code arrived by SMS");
+    const sent = log.entries.find((e) => e.operation === "send_sms");
+    assert.match(JSON.stringify(sent?.request), /\/v1\/smsmessaging\/outbound\/tel%3A4040\/requests/);
+    assert.ok(!JSON.stringify(log.entries).includes(code ?? "-"), "the code never reaches the log");
+    const wrong = code === "000000" ? "111111" : "000000";
+    assert.deepEqual(await c.verifyConsent({ consent_id: start.consent_id, pin: wrong }), {
+      status: "rejected",
+      reason: "wrong_code",
+    });
+    assert.equal(
+      (await c.verifyConsent({ consent_id: start.consent_id, pin: code ?? "" })).status,
+      "verified",
+    );
+    // A consent is for one number, amount and currency, and cannot be forged.
+    const other = await c.charge({
+      attempt_id: "pin-1",
+      ...asked,
+      amount: 501n,
+      consent_id: start.consent_id,
+    });
+    assert.deepEqual(other, { status: "not_sent", reason: "invalid_input" });
+    const forged = `${start.consent_id.slice(0, -4)}AAAA`;
+    assert.equal((await c.verifyConsent({ consent_id: forged, pin: code ?? "" })).status, "rejected");
+    const paid = await c.charge({ attempt_id: "pin-1", ...asked, consent_id: start.consent_id });
+    assert.equal(paid.status, "succeeded");
+  });
+
+  it("OneAPI on a test network: the code is the documented 1234", async () => {
     const sim = await simPromise;
     const c = new OneApiConnector({
       operator: getOperator("47001")!,
       log: new MemoryLog(),
       http_url: sim.httpUrl,
+      otp_fixed_code: TEST_PIN,
     });
     const start = await c.startConsent({
-      attempt_id: "pin-1",
-      msisdn: "+8801733330010",
-      amount: 500n,
-      currency: "BDT",
-      description: "Coins",
-    });
-    assert.equal(start.status, "pin_sent");
-    if (start.status !== "pin_sent") return;
-    assert.deepEqual(start.next_action, { type: "enter_pin", consent_id: start.consent_id });
-    const sms = sim.network.outbox.filter((m) => m.msisdn === "+8801733330010");
-    assert.ok(sms.some((m) => m.text.includes(TEST_PIN)));
-    assert.equal((await c.verifyConsent({ consent_id: start.consent_id, pin: "0000" })).status, "rejected");
-    assert.equal((await c.verifyConsent({ consent_id: start.consent_id, pin: TEST_PIN })).status, "verified");
-    const other = await c.startConsent({
       attempt_id: "pin-2",
       msisdn: "+8801733330011",
       amount: 500n,
       currency: "BDT",
       description: "Coins",
     });
-    assert.equal(other.status, "pin_sent");
-    if (other.status !== "pin_sent") return;
+    assert.equal(start.status, "pin_sent");
+    if (start.status !== "pin_sent") return;
+    assert.equal(lastCode(sim, "+8801733330011"), TEST_PIN);
+    assert.equal((await c.verifyConsent({ consent_id: start.consent_id, pin: TEST_PIN })).status, "verified");
+  });
+
+  it("CAMARA: the operator asks for validation; three wrong codes deny and release the reservation", async () => {
+    const sim = await simPromise;
+    const c = new CamaraConnector({
+      operator: getOperator("21407")!,
+      log: new MemoryLog(),
+      http_url: sim.httpUrl,
+    });
+    const msisdn = "+34600330010";
+    sim.network.fund(msisdn, "EUR", 10_000n);
+    const start = await c.startConsent({
+      attempt_id: "otp-1",
+      msisdn,
+      amount: 500n,
+      currency: "EUR",
+      description: "Coins",
+    });
+    assert.equal(start.status, "pin_sent");
+    if (start.status !== "pin_sent") return;
+    assert.equal(sim.network.findSubscriber(msisdn)?.balance, 9_500n, "reserved while the code is awaited");
     const tries = [];
     for (const pin of ["1", "2", "3", TEST_PIN])
-      tries.push(await c.verifyConsent({ consent_id: other.consent_id, pin }));
+      tries.push(await c.verifyConsent({ consent_id: start.consent_id, pin }));
     assert.deepEqual(
       tries.map((t) => (t.status === "rejected" ? t.reason : t.status)),
-      ["POL0252", "POL0252", "POL0253", "POL0253"],
+      [
+        "CARRIER_BILLING.INVALID_CODE",
+        "CARRIER_BILLING.INVALID_CODE",
+        "CARRIER_BILLING.VALIDATION_FAILED",
+        "CARRIER_BILLING.INVALID_AUTHORIZATION_ID",
+      ],
     );
+    assert.equal(sim.network.findSubscriber(msisdn)?.balance, 10_000n, "the reservation was released");
   });
 });
 

@@ -5,7 +5,7 @@ import {
   isSupportedCountry,
   parsePhoneNumberFromString,
 } from "libphonenumber-js";
-import { getOperator, PROTOCOL_CAPABILITIES, resolveOperator } from "../../connectors/index.ts";
+import { getOperator, hasPinStep, resolveOperator } from "../../connectors/index.ts";
 import { confirmPayment } from "../../payments/confirm.ts";
 import { ApiError } from "../../platform/errors.ts";
 import { abandonPayment, followPayment, PaymentInFlight, SessionClosed, startPayment } from "../attempts.ts";
@@ -153,7 +153,7 @@ async function begin(
   if (resolved.status === "failed" || resolved.operator.currency !== view.session.currency)
     return renderEntry(kit, reply, view, request, { error: UNIFORM_NUMBER_ERROR, value: input.msisdn });
   const operator = resolved.operator;
-  const pin = PROTOCOL_CAPABILITIES[operator.protocol].includes("consent");
+  const pin = hasPinStep(operator);
   if (!pin && !operator.smpp.shortcode)
     return renderEntry(kit, reply, view, request, { error: UNIFORM_NUMBER_ERROR, value: input.msisdn });
   const rules = carrierRules(operator.country);

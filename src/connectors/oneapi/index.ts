@@ -3,7 +3,8 @@ import { Correlator, callbackThenPoll } from "../sdk/callbacks.ts";
 import { httpCall, moneyFailure, moneyUnreadable } from "../sdk/exchange.ts";
 import type { HttpRequest, HttpResponse } from "../sdk/http.ts";
 import { identifyFromHeaders } from "../sdk/identify.ts";
-import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../sdk/money.ts";
+import { fromDecimal, toDecimal } from "../sdk/money.ts";
+import { codeFor, codeMatches, issueConsent, readConsent } from "../sdk/otp.ts";
 import type {
   BalanceInput,
   BalanceOutput,
@@ -25,6 +26,7 @@ import type {
   VerifyConsentInput,
   VerifyConsentOutput,
 } from "../sdk/types.ts";
+import { SmppConnector } from "../smpp/index.ts";
 import {
   endUserId,
   errorOutcome,
@@ -43,29 +45,38 @@ import {
  */
 export class OneApiConnector extends ConnectorBase implements Connector {
   readonly protocol = "oneapi";
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>([
-    "charge",
-    "refund",
-    "reserve",
-    "capture",
-    "release",
-    "balance",
-    "identify",
-    "send_sms",
-    "consent",
-  ]);
+  readonly capabilities: ReadonlySet<Capability>;
   readonly correlator = new Correlator();
+  private smsOverSmpp: SmppConnector | undefined;
 
   constructor(options: ConnectorOptions) {
     super(options, "oneapi");
+    const caps: Capability[] = [
+      "charge",
+      "refund",
+      "reserve",
+      "capture",
+      "release",
+      "balance",
+      "identify",
+      "send_sms",
+    ];
+    // OneAPI Payment has no PIN resource: the code is Centime's own, texted with the SMS API.
+    if (options.operator.consent.type === "centime_otp") caps.push("consent");
+    this.capabilities = new Set(caps);
   }
 
+  /** `{serverRoot}`: the operator's OneAPI root; `{apiVersion}` follows it in every path. */
   private base(): string {
     return `${this.options.http_url}/${this.operator}/oneapi`;
   }
 
+  private version(): string {
+    return this.options.operator.protocol_version || "v1";
+  }
+
   private paymentUrl(msisdn: string, resource: string): string {
-    return `${this.base()}/payment/v1/${encodeURIComponent(endUserId(msisdn, true))}/transactions/${resource}`;
+    return `${this.base()}/${this.version()}/payment/${encodeURIComponent(endUserId(msisdn, true))}/transactions/${resource}`;
   }
 
   private request(
@@ -88,7 +99,7 @@ export class OneApiConnector extends ConnectorBase implements Connector {
   private interpret(asked: { amount?: bigint; currency?: string; callback: boolean }) {
     return (response: HttpResponse): Outcome => {
       const body: unknown = response.body ? JSON.parse(response.body) : undefined;
-      if (response.status === 200 || response.status === 201)
+      if (response.status === 200 || response.status === 201 || response.status === 202)
         return transactionOutcome(body, { ...asked, decline_codes: this.options.operator.decline_codes });
       if (response.status === 401) this.authRejected();
       if (response.status === 404 && requestError(body)?.code === "SVC0004")
@@ -113,7 +124,7 @@ export class OneApiConnector extends ConnectorBase implements Connector {
       interpret: this.interpret({
         amount: fields.amount,
         currency: fields.currency,
-        callback: fields.notify_url !== undefined,
+        callback: fields.callback_url !== undefined,
       }),
       onFailure: moneyFailure,
       onUnreadable: moneyUnreadable,
@@ -133,6 +144,22 @@ export class OneApiConnector extends ConnectorBase implements Connector {
 
   async charge(input: ChargeInput): Promise<Outcome> {
     if (!input.msisdn) return { status: "not_sent", reason: "invalid_input" };
+    const consent = this.options.operator.consent;
+    if (consent.type === "centime_otp" && input.consent_id !== undefined) {
+      // The code was checked by `verifyConsent`; the consent must be for exactly this charge.
+      const claims = readConsent(this.secret, input.consent_id);
+      if (
+        !claims ||
+        claims.m !== input.msisdn ||
+        claims.x !== input.amount.toString() ||
+        claims.c !== input.currency
+      )
+        return { status: "not_sent", reason: "invalid_input" };
+    }
+    // A payer present (a return URL to come back to) agrees on the operator's page; a merchant's
+    // renewal, with no payer there, is charged through the API as any OneAPI charge.
+    if (consent.type === "operator_page" && input.return_url)
+      return this.operatorPage(input, input.msisdn, consent.url);
     this.memory.remember(input.attempt_id, {
       msisdn: input.msisdn,
       amount: input.amount,
@@ -149,7 +176,7 @@ export class OneApiConnector extends ConnectorBase implements Connector {
       client_correlator: input.attempt_id,
       status: "Charged",
     };
-    if (notify) fields.notify_url = notify;
+    if (notify) fields.callback_url = notify;
     const outcome = await this.money(
       "charge",
       input.attempt_id,
@@ -324,9 +351,9 @@ export class OneApiConnector extends ConnectorBase implements Connector {
     return identifyFromHeaders(input.headers);
   }
 
-  async sendSms(input: SendSmsInput): Promise<SendSmsOutput> {
+  async sendSms(input: SendSmsInput, secret = false): Promise<SendSmsOutput> {
     const sender = this.options.operator.smpp.shortcode;
-    const url = `${this.base()}/smsmessaging/v1/outbound/${encodeURIComponent(`tel:${sender}`)}/requests`;
+    const url = `${this.base()}/${this.version()}/smsmessaging/outbound/${encodeURIComponent(`tel:${sender}`)}/requests`;
     const body = JSON.stringify({
       outboundSMSMessageRequest: {
         address: [endUserId(input.msisdn, true)],
@@ -338,6 +365,8 @@ export class OneApiConnector extends ConnectorBase implements Connector {
     return httpCall<SendSmsOutput>(this.ctx, {
       operation: "send_sms",
       attempt_id: input.attempt_id,
+      // A text carrying a one-time code is a secret: the log keeps its shape, not its words.
+      ...(secret ? { redact: ["message"] } : {}),
       build: async () =>
         this.auth.apply({ method: "POST", url, headers: { "content-type": "application/json" }, body }),
       interpret: (r) => {
@@ -352,59 +381,61 @@ export class OneApiConnector extends ConnectorBase implements Connector {
     });
   }
 
-  /** PIN opt-in: the operator texts a PIN; `verifyConsent` checks what the payer typed. */
+  /**
+   * Centime's one-time code: a signed consent id is issued for this number, amount and currency;
+   * its code is texted with the operator's SMS API (OneAPI SMS outbound, or SMPP `submit_sm`).
+   */
   async startConsent(input: StartConsentInput): Promise<StartConsentOutput> {
-    const body = stringifyWithRawNumbers({
-      msisdn: input.msisdn,
-      amount: rawNumber(toDecimal(input.amount, input.currency)),
-      currency: input.currency,
-      description: input.description,
-      clientCorrelator: input.attempt_id,
-    });
-    return httpCall<StartConsentOutput>(this.ctx, {
-      operation: "start_consent",
-      attempt_id: input.attempt_id,
-      build: async () =>
-        this.auth.apply({
-          method: "POST",
-          url: `${this.base()}/consent/v1/pin`,
-          headers: { "content-type": "application/json" },
-          body,
-        }),
-      interpret: (r) => {
-        const b = JSON.parse(r.body) as { consentId?: unknown };
-        if (r.status !== 201 || typeof b.consentId !== "string")
-          return { status: "failed", reason: requestError(b)?.code ?? `http_${r.status}` };
-        return {
-          status: "pin_sent",
-          consent_id: b.consentId,
-          next_action: { type: "enter_pin", consent_id: b.consentId },
-        };
-      },
-      onFailure: () => ({ status: "failed", reason: "unreachable" }),
-      onUnreadable: (reason) => ({ status: "failed", reason }),
-    });
+    const consent = this.options.operator.consent;
+    if (consent.type !== "centime_otp") return { status: "failed", reason: "no_code_step" };
+    const consent_id = issueConsent(this.secret, input);
+    const code = codeFor(this.secret, consent_id, this.options.otp_fixed_code);
+    const what = `${toDecimal(input.amount, input.currency)} ${input.currency}`;
+    const text = `Your code is ${code} to pay ${what} (${input.description.slice(0, 60)}). It expires in 10 minutes.`;
+    const sms = { attempt_id: input.attempt_id, msisdn: input.msisdn, text };
+    const sent = consent.sms === "smpp" ? await this.smpp().sendSms(sms) : await this.sendSms(sms, true);
+    if (sent.status !== "sent") return { status: "failed", reason: `sms_${sent.reason}` };
+    return { status: "pin_sent", consent_id, next_action: { type: "enter_pin", consent_id } };
   }
 
   async verifyConsent(input: VerifyConsentInput): Promise<VerifyConsentOutput> {
-    return httpCall<VerifyConsentOutput>(this.ctx, {
-      operation: "verify_consent",
-      attempt_id: undefined,
-      build: async () =>
-        this.auth.apply({
-          method: "POST",
-          url: `${this.base()}/consent/v1/pin/${encodeURIComponent(input.consent_id)}/verify`,
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ pin: input.pin }),
-        }),
-      interpret: (r) => {
-        const b: unknown = JSON.parse(r.body);
-        if (r.status === 200) return { status: "verified", consent_id: input.consent_id };
-        return { status: "rejected", reason: requestError(b)?.code ?? `http_${r.status}` };
-      },
-      onFailure: () => ({ status: "rejected", reason: "unreachable" }),
-      onUnreadable: (reason) => ({ status: "rejected", reason }),
+    if (!readConsent(this.secret, input.consent_id)) return { status: "rejected", reason: "consent_expired" };
+    return codeMatches(this.secret, input.consent_id, input.pin, this.options.otp_fixed_code)
+      ? { status: "verified", consent_id: input.consent_id }
+      : { status: "rejected", reason: "wrong_code" };
+  }
+
+  private smpp(): SmppConnector {
+    this.smsOverSmpp ??= new SmppConnector(this.options);
+    return this.smsOverSmpp;
+  }
+
+  /**
+   * The operator's own consent page charges once the payer agrees there: the payer is sent to it
+   * with what to charge; the result arrives at our callback, or by asking (`sync`).
+   */
+  private operatorPage(input: ChargeInput, msisdn: string, url: string): Outcome {
+    this.memory.remember(input.attempt_id, {
+      msisdn,
+      amount: input.amount,
+      currency: input.currency,
+      operation: "charge",
     });
+    const page = new URL(url.replace("{http_url}", this.options.http_url));
+    page.searchParams.set("endUserId", endUserId(msisdn, true));
+    page.searchParams.set("amount", toDecimal(input.amount, input.currency));
+    page.searchParams.set("currency", input.currency);
+    page.searchParams.set("description", input.description);
+    page.searchParams.set("clientCorrelator", input.attempt_id);
+    page.searchParams.set("referenceCode", input.attempt_id);
+    const notify = this.callbackUrl(input.attempt_id);
+    if (notify) page.searchParams.set("callbackURL", notify);
+    page.searchParams.set("returnURL", input.return_url ?? "");
+    return pendingVia("redirect", undefined, { type: "redirect", url: page.toString() });
+  }
+
+  override async close(): Promise<void> {
+    await this.smsOverSmpp?.close();
   }
 }
 

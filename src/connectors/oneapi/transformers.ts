@@ -22,7 +22,8 @@ export interface TransactionFields {
   client_correlator: string;
   status: OperationStatus;
   original_reference?: string;
-  notify_url?: string;
+  /** `callbackURL`: where the operator posts the result when it is not immediate. */
+  callback_url?: string;
   reference_sequence?: number;
 }
 
@@ -37,7 +38,7 @@ export function jsonBody(
       chargingInformation: {
         amount: rawNumber(toDecimal(f.amount, f.currency)),
         currency: f.currency,
-        description: [f.description],
+        description: f.description,
       },
     },
     clientCorrelator: f.client_correlator,
@@ -45,7 +46,7 @@ export function jsonBody(
     transactionOperationStatus: f.status,
   };
   if (f.original_reference) tx.originalServerReferenceCode = f.original_reference;
-  if (f.notify_url) tx.notifyURL = f.notify_url;
+  if (f.callback_url) tx.callbackURL = f.callback_url;
   if (f.reference_sequence !== undefined) tx.referenceSequence = f.reference_sequence;
   return stringifyWithRawNumbers({ [wrapper]: tx });
 }
@@ -59,10 +60,11 @@ export function formBody(f: TransactionFields): string {
     description: f.description,
     clientCorrelator: f.client_correlator,
     referenceCode: f.client_correlator,
-    transactionOperationStatus: f.status,
+    // The v1 parameters name the desired state in lower case ("charged", "refunded").
+    transactionOperationStatus: f.status.toLowerCase(),
   });
   if (f.original_reference) p.set("originalServerReferenceCode", f.original_reference);
-  if (f.notify_url) p.set("notifyURL", f.notify_url);
+  if (f.callback_url) p.set("callbackURL", f.callback_url);
   return p.toString();
 }
 

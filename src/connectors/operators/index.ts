@@ -30,14 +30,28 @@ const FACTORIES: Record<ProtocolName, (options: ConnectorOptions) => Connector> 
   settlement: (o) => new SettlementConnector(o),
 };
 
-/** What each protocol connector declares (kept here so listings need no connector instance). */
+/**
+ * What each protocol connector can do (kept here so listings need no connector instance). `consent`
+ * (a PIN step) is the operator's: see `operatorCapabilities`.
+ */
 export const PROTOCOL_CAPABILITIES: Record<ProtocolName, readonly Capability[]> = {
   oneapi: ["charge", "refund", "reserve", "capture", "release", "balance", "identify", "send_sms", "consent"],
-  camara: ["charge", "reserve", "capture", "release"],
+  camara: ["charge", "refund", "reserve", "capture", "release"],
   parlayx: ["charge", "refund", "reserve", "capture", "release"],
   smpp: ["charge", "send_sms"],
   settlement: ["charge"],
 };
+
+/** Whether a payer types a one-time code for this operator (Centime's own, or the operator's). */
+export function hasPinStep(o: Operator): boolean {
+  return o.consent.type === "centime_otp" || o.consent.type === "operator_otp";
+}
+
+/** What an operator's connector does: its protocol's capabilities, `consent` when it has a PIN step. */
+export function operatorCapabilities(o: Operator): readonly Capability[] {
+  const base = PROTOCOL_CAPABILITIES[o.protocol].filter((c) => c !== "consent");
+  return hasPinStep(o) ? [...base, "consent"] : base;
+}
 
 /** The public view of an operator, for `GET /v1/operators`: no endpoints, credentials or codes. */
 export interface OperatorSummary {
@@ -65,7 +79,7 @@ export function operatorSummary(o: Operator): OperatorSummary {
     currency: o.currency,
     time_zone: o.time_zone,
     protocol: o.protocol,
-    capabilities: PROTOCOL_CAPABILITIES[o.protocol],
+    capabilities: operatorCapabilities(o),
     caps: o.caps,
   };
 }
@@ -76,6 +90,7 @@ export interface ConnectorSettings {
   callback_secret?: string;
   deadline_ms?: number;
   callback_wait_ms?: number;
+  otp_fixed_code?: string;
 }
 
 /** Builds a fresh connector for an operator, pointed at the configured carrier network. */
@@ -94,7 +109,21 @@ export function createConnector(operator: Operator, settings: ConnectorSettings 
   if (settings.callback_secret) options.callback_secret = settings.callback_secret;
   if (settings.deadline_ms !== undefined) options.deadline_ms = settings.deadline_ms;
   if (settings.callback_wait_ms !== undefined) options.callback_wait_ms = settings.callback_wait_ms;
+  const code = settings.otp_fixed_code ?? testOtpCode;
+  if (code) options.otp_fixed_code = code;
   return FACTORIES[operator.protocol](options);
+}
+
+let testOtpCode: string | undefined;
+
+/**
+ * On a test network (the embedded simulator) every one-time code Centime sends is this one, as
+ * the docs promise (`1234`); never set it when operators are real.
+ */
+export function setTestOtpCode(code: string | undefined): void {
+  testOtpCode = code;
+  for (const c of cache.values()) void c.close();
+  cache.clear();
 }
 
 const cache = new Map<string, Connector>();
@@ -152,6 +181,9 @@ export const CARD_PSP_OPERATOR: Operator = {
   currency: "",
   time_zone: "UTC",
   protocol: "oneapi",
+  protocol_version: "v1",
+  merchant_identifier: "centime",
+  consent: { type: "none" },
   auth: { type: "none" },
   quirks: { tel_prefix: true, namespace_version: "v2_1", encoding: "json", soap_auth: "basic" },
   decline_codes: {},

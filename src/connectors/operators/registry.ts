@@ -4,7 +4,14 @@ import { join } from "node:path";
 import mccmnc from "mcc-mnc-list";
 import type { AuthConfig } from "../sdk/auth.ts";
 import type { DeclineMap } from "../sdk/outcome.ts";
-import type { CarrierNetwork, Operator, OperatorCaps, OperatorQuirks, ProtocolName } from "./types.ts";
+import type {
+  CarrierNetwork,
+  ConsentMethod,
+  Operator,
+  OperatorCaps,
+  OperatorQuirks,
+  ProtocolName,
+} from "./types.ts";
 
 const require = createRequire(import.meta.url);
 const config = require("./operators.config.json") as RegistryConfig;
@@ -13,6 +20,9 @@ const countryCurrency = require("./country-currency.json") as Record<string, str
 interface OperatorOverride {
   name?: string;
   protocol?: ProtocolName;
+  protocol_version?: string;
+  merchant_identifier?: string;
+  consent?: ConsentMethod;
   auth?: AuthConfig;
   quirks?: Partial<OperatorQuirks>;
   decline_codes?: DeclineMap;
@@ -35,7 +45,10 @@ interface RegistryConfig {
     caps: OperatorCaps;
     stop_keywords: string[];
     smpp: Operator["smpp"];
+    merchant_identifier: string;
   };
+  /** Per protocol: the version operators run unless they say otherwise, consent and auth defaults. */
+  protocols: Record<ProtocolName, { version: string; consent: ConsentMethod; auth?: AuthConfig }>;
   protocol_by_country: Record<string, ProtocolName>;
   time_zone_by_country: Record<string, string>;
   operators: Record<string, OperatorOverride>;
@@ -61,6 +74,8 @@ function build(): Map<string, Operator> {
     // The scraped data has a few placeholder MNCs ("?", "xx"): only real MCC+MNC are operators.
     if (!/^\d{5,6}$/.test(id) || out.has(id)) continue;
     const o = config.operators[id] ?? {};
+    const protocol = o.protocol ?? config.protocol_by_country[country] ?? d.protocol;
+    const byProtocol = config.protocols[protocol];
     out.set(id, {
       id,
       mcc: row.mcc,
@@ -70,8 +85,11 @@ function build(): Map<string, Operator> {
       brand: row.brand ?? undefined,
       currency: o.currency ?? currency,
       time_zone: o.time_zone ?? config.time_zone_by_country[country] ?? "UTC",
-      protocol: o.protocol ?? config.protocol_by_country[country] ?? d.protocol,
-      auth: o.auth ?? d.auth,
+      protocol,
+      protocol_version: o.protocol_version ?? byProtocol.version,
+      merchant_identifier: o.merchant_identifier ?? d.merchant_identifier,
+      consent: o.consent ?? byProtocol.consent,
+      auth: o.auth ?? byProtocol.auth ?? d.auth,
       quirks: { ...d.quirks, ...o.quirks },
       decline_codes: o.decline_codes ?? {},
       tps_max: o.tps_max ?? d.tps_max,

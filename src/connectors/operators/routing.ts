@@ -1,6 +1,7 @@
 import { parsePhoneNumberFromString } from "libphonenumber-js";
 import { sendHttp } from "../sdk/http.ts";
 import { carrierNetwork, getOperator, operatorsInCountry } from "./registry.ts";
+import { testNumberCountry } from "./test-numbers.ts";
 import type { Operator } from "./types.ts";
 
 /**
@@ -31,10 +32,19 @@ export type ResolveResult =
         | "lookup_failed";
     };
 
-export function normaliseMsisdn(raw: string): { msisdn: string; country: string } | undefined {
+/**
+ * A possible number and its country. With `test_numbers` (test mode), the ranges regulators
+ * reserve for fiction and documentation are accepted too, even where libphonenumber gives them
+ * no country (Ofcom's 07700 900xxx).
+ */
+export function normaliseMsisdn(
+  raw: string,
+  options: { test_numbers?: boolean } = {},
+): { msisdn: string; country: string } | undefined {
   const parsed = parsePhoneNumberFromString(raw.startsWith("+") ? raw : `+${raw}`);
-  if (!parsed?.isPossible() || !parsed.country) return undefined;
-  return { msisdn: parsed.number, country: parsed.country };
+  if (!parsed?.isPossible()) return undefined;
+  const country = parsed.country ?? (options.test_numbers ? testNumberCountry(parsed.number) : undefined);
+  return country ? { msisdn: parsed.number, country } : undefined;
 }
 
 function header(
@@ -53,9 +63,11 @@ export async function resolveOperator(input: {
   operator?: string;
   headers?: Record<string, string | undefined>;
   lookup?: boolean;
+  /** Test mode: documented test and fiction numbers are accepted (see `test-numbers.ts`). */
+  test_numbers?: boolean;
 }): Promise<ResolveResult> {
   const raw = input.msisdn ?? header(input.headers, HE_MSISDN_HEADERS);
-  const n = raw ? normaliseMsisdn(raw) : undefined;
+  const n = raw ? normaliseMsisdn(raw, { test_numbers: input.test_numbers === true }) : undefined;
   if (!n) return { status: "failed", reason: "invalid_msisdn" };
   const pick = (id: string, via: "choice" | "header_enrichment" | "lookup"): ResolveResult => {
     const operator = getOperator(id);

@@ -20,6 +20,21 @@ export interface OperatorQuirks {
   service_id?: string;
 }
 
+/**
+ * How the payer's consent to a charge is obtained, declared per operator:
+ * - `none`: the merchant holds it, the charge goes straight to the operator;
+ * - `centime_otp`: Centime generates a one-time code, sends it with the operator's SMS API
+ *   (OneAPI SMS outbound, or SMPP `submit_sm`), verifies what the payer types, then charges;
+ * - `operator_page`: the payer is sent to the operator's own consent page (`url`), which charges;
+ * - `operator_otp`: the operator's protocol has the step (CAMARA `pending_validation` →
+ *   `validatePayment`), the operator texts the code and checks it.
+ */
+export type ConsentMethod =
+  | { type: "none" }
+  | { type: "centime_otp"; sms: "oneapi" | "smpp" }
+  | { type: "operator_page"; url: string }
+  | { type: "operator_otp" };
+
 export interface OperatorCaps {
   /** Decimal amounts in the operator's currency ("50.00"), parsed without floats. */
   transaction_max?: string;
@@ -37,6 +52,11 @@ export interface Operator {
   currency: string;
   time_zone: string;
   protocol: ProtocolName;
+  /** The protocol's version the operator runs (CAMARA "v0.5", OneAPI "v1", Parlay X "2.1", …). */
+  protocol_version: string;
+  /** A merchant identifier sent where the protocol has one (CAMARA `merchantIdentifier`). */
+  merchant_identifier: string;
+  consent: ConsentMethod;
   auth: AuthConfig;
   quirks: OperatorQuirks;
   decline_codes: DeclineMap;

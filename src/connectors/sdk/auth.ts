@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import type { HttpRequest } from "./http.ts";
+import type { HttpRequest, HttpResponse } from "./http.ts";
 import { sendHttp } from "./http.ts";
 
 /** Authentication as middleware: each scheme decorates an outgoing request. */
@@ -38,6 +38,14 @@ export function apiKeyAuth(name: string, value: string, where: "header" | "query
   };
 }
 
+/** One token request as it went on the wire, for the interaction log. */
+export interface TokenExchange {
+  request: HttpRequest;
+  response?: HttpResponse;
+  error?: string;
+  latency_ms: number;
+}
+
 /** Refresh this long before the provider's `expires_in` runs out. */
 export const TOKEN_REFRESH_MARGIN_MS = 60_000;
 export const TOKEN_TIMEOUT_MS = 5_000;
@@ -50,6 +58,8 @@ export class OAuth2ClientCredentials implements HttpAuth {
   private token: { value: string; expiresAtMs: number } | undefined;
   private inflight: Promise<string> | undefined;
   fetchCount = 0;
+  /** Told about every token request (the connector records it in the interaction log). */
+  onExchange: ((exchange: TokenExchange) => void) | undefined;
 
   constructor(
     private readonly config: { token_url: string; client_id: string; client_secret: string; scope?: string },
@@ -73,15 +83,21 @@ export class OAuth2ClientCredentials implements HttpAuth {
     const form = new URLSearchParams({ grant_type: "client_credentials" });
     if (this.config.scope) form.set("scope", this.config.scope);
     const basic = Buffer.from(`${this.config.client_id}:${this.config.client_secret}`).toString("base64");
-    const response = await sendHttp(
-      {
-        method: "POST",
-        url: this.config.token_url,
-        headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${basic}` },
-        body: form.toString(),
-      },
-      { timeout_ms: TOKEN_TIMEOUT_MS, body_bytes_max: 16 * 1024 },
-    );
+    const request: HttpRequest = {
+      method: "POST",
+      url: this.config.token_url,
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${basic}` },
+      body: form.toString(),
+    };
+    const started = performance.now();
+    let response: HttpResponse;
+    try {
+      response = await sendHttp(request, { timeout_ms: TOKEN_TIMEOUT_MS, body_bytes_max: 16 * 1024 });
+    } catch (error) {
+      this.onExchange?.({ request, error: String(error), latency_ms: performance.now() - started });
+      throw error;
+    }
+    this.onExchange?.({ request, response, latency_ms: performance.now() - started });
     const parsed: unknown = JSON.parse(response.body);
     if (response.status !== 200 || !parsed || typeof parsed !== "object")
       throw new Error(`token endpoint answered ${response.status}`);

@@ -1,8 +1,8 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Operator } from "../operators/types.ts";
 import { authFrom, type HttpAuth, OAuth2ClientCredentials } from "./auth.ts";
 import { Listeners } from "./callbacks.ts";
-import { type ConnectorContext, createContext } from "./exchange.ts";
+import { type ConnectorContext, createContext, recordTokenExchange } from "./exchange.ts";
 import type { TlsOptions } from "./http.ts";
 import type {
   CallbackReply,
@@ -39,6 +39,8 @@ export interface ConnectorOptions {
   callback_wait_ms?: number;
   /** Mutual TLS to the operator (client certificate and key, pinned CA), for https endpoints. */
   tls?: TlsOptions;
+  /** On a test network only: the one-time code every payer receives (documented as 1234). */
+  otp_fixed_code?: string;
 }
 
 /** Remembers what recent attempts asked for, so callbacks and syncs can be checked. Bounded. */
@@ -50,20 +52,37 @@ export interface AskedAttempt {
   currency?: string;
   operation?: SyncInput["operation"];
   provider_reference?: string;
+  /** The charge a refund gives money back from (its provider reference). */
+  original_reference?: string;
+  /** When the request was first sent: bounds a lookup by creation date. */
+  sent_ms?: number;
 }
 
 export class AttemptMemory {
   private readonly map = new Map<string, AskedAttempt>();
+  private readonly byRef = new Map<string, string>();
   remember(attempt_id: string, asked: AskedAttempt): void {
+    const merged = { ...this.map.get(attempt_id), ...asked };
     this.map.delete(attempt_id);
-    this.map.set(attempt_id, { ...this.map.get(attempt_id), ...asked });
+    this.map.set(attempt_id, merged);
+    if (asked.provider_reference && asked.operation !== "capture" && asked.operation !== "release")
+      this.byRef.set(asked.provider_reference, attempt_id);
     if (this.map.size > ATTEMPT_MEMORY_MAX) {
       const oldest = this.map.keys().next().value;
       if (oldest !== undefined) this.map.delete(oldest);
     }
+    if (this.byRef.size > ATTEMPT_MEMORY_MAX) {
+      const oldest = this.byRef.keys().next().value;
+      if (oldest !== undefined) this.byRef.delete(oldest);
+    }
   }
   get(attempt_id: string): AskedAttempt | undefined {
     return this.map.get(attempt_id);
+  }
+  /** What the attempt that the provider calls `reference` asked for. */
+  byReference(reference: string): AskedAttempt | undefined {
+    const attempt = this.byRef.get(reference);
+    return attempt === undefined ? undefined : this.map.get(attempt);
   }
   /** The sync input completed from memory. */
   complete(input: SyncInput): SyncInput & AskedAttempt {
@@ -100,6 +119,8 @@ export abstract class ConnectorBase {
   readonly auth: HttpAuth;
   readonly events = new Listeners<ConnectorEvent>();
   readonly memory = new AttemptMemory();
+  /** Signs callback tokens and one-time-code consents; random per process when none is configured. */
+  protected readonly secret: string;
 
   constructor(
     readonly options: ConnectorOptions,
@@ -113,7 +134,11 @@ export abstract class ConnectorBase {
       deadline_ms: options.deadline_ms ?? options.operator.deadline_ms,
       ...(options.tls ? { tls: options.tls } : {}),
     });
+    this.secret = options.callback_secret ?? randomBytes(32).toString("hex");
     this.auth = authFrom(resolveAuth(options.operator.auth, options.http_url));
+    // The token request is part of the wire: it goes to the interaction log, secrets redacted.
+    if (this.auth instanceof OAuth2ClientCredentials)
+      this.auth.onExchange = (e) => recordTokenExchange(this.ctx, e);
   }
 
   get operator(): string {
@@ -130,10 +155,16 @@ export abstract class ConnectorBase {
   }
 
   callbackToken(attempt_id: string): string {
-    return createHmac("sha256", this.options.callback_secret ?? "centime-callback")
+    return createHmac("sha256", this.secret)
       .update(`${this.operator}:${attempt_id}`)
       .digest("hex")
       .slice(0, 32);
+  }
+
+  /** The callback URL without a token, for protocols that carry the token in a header (CAMARA `sinkCredential`). */
+  sinkUrl(attempt_id: string): string | undefined {
+    if (!this.options.callback_url) return undefined;
+    return `${this.options.callback_url}/${encodeURIComponent(attempt_id)}`;
   }
 
   callbackUrl(attempt_id: string): string | undefined {
@@ -161,6 +192,22 @@ export abstract class ConnectorBase {
     } else {
       this.events.emit({ type: "rejected_callback", reason: "bad_token" });
     }
+    this.logCallback(
+      request,
+      valid ? 200 : 401,
+      valid && outcome ? outcome.status : "rejected_callback",
+      started,
+    );
+    return valid ? { status: 200, body: "" } : { status: 401, body: "" };
+  }
+
+  /** A notification as it arrived (secrets redacted), with what we answered. */
+  protected logCallback(
+    request: CallbackRequest,
+    status: number,
+    outcome: string,
+    started = performance.now(),
+  ): void {
     try {
       this.options.log.record({
         operator: this.operator,
@@ -171,12 +218,11 @@ export abstract class ConnectorBase {
           headers: redactHeaders(definedHeaders(request.headers)),
           body: redactText(request.body.slice(0, 64 * 1024)),
         },
-        response: { status: valid ? 200 : 401 },
-        outcome: valid && outcome ? outcome.status : "rejected_callback",
+        response: { status },
+        outcome,
         latency_ms: Math.round(performance.now() - started),
       });
     } catch {}
-    return valid ? { status: 200, body: "" } : { status: 401, body: "" };
   }
 
   abstract sync(input: SyncInput): Promise<Outcome>;

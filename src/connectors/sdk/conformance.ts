@@ -23,6 +23,17 @@ export interface ConformanceFixture {
   payer(suffix: string, n: number): Pick<ChargeInput, "msisdn" | "card">;
   /** Minor units the simulator says the payer holds (to prove a charge happened exactly once). */
   balance(payer: Pick<ChargeInput, "msisdn" | "card">): bigint | undefined;
+  /** The payer agrees on a page they were sent to (an operator's consent page). */
+  approve?(url: string): Promise<void>;
+  /** The last one-time code texted to a number (read from the operator's SMS outbox). */
+  codeSentTo(msisdn: string): string | undefined;
+  /** Gives the payer exactly this balance before a scenario, so money can be asserted exactly. */
+  fund(payer: Pick<ChargeInput, "msisdn" | "card">, balance: bigint): void;
+  /**
+   * Whether the protocol says why it declined. CAMARA answers one `CARRIER_BILLING.PAYMENT_DENIED`
+   * for a barred line and for too little credit: both read as a retryable `insufficient_funds`.
+   */
+  denials?: "specific" | "generic";
   /** Moves pending work along: flush request files and run the settlement desk, wait for callbacks. */
   advance(): Promise<void>;
   /** A deadline shorter than the simulator holds a lost reply. */
@@ -73,21 +84,27 @@ export async function settle(
   return outcome;
 }
 
-function charge(
+/** A charge as a payer makes it: where the operator sends them to its consent page, they agree. */
+async function charge(
   f: ConformanceFixture,
   attempt_id: string,
   suffix: string,
   n: number,
   extra: Partial<ChargeInput> = {},
 ): Promise<Outcome> {
-  return f.connector.charge({
+  const o = await f.connector.charge({
     attempt_id,
     amount: f.amount,
     currency: f.currency,
     description: "Conformance coins",
+    // The payer is present (in a browser that can come back here), as in a first purchase.
+    return_url: "https://merchant.example/return",
     ...f.payer(suffix, n),
     ...extra,
   });
+  if (o.status === "pending" && o.next_action?.type === "redirect" && f.approve)
+    await f.approve(o.next_action.url);
+  return o;
 }
 
 function assertSucceeded(
@@ -110,6 +127,20 @@ function assertDeclined(o: Outcome, category: string): void {
   if (o.status === "declined") assert.equal(o.category, category);
 }
 
+/** What a funded payer starts with: ten prices. */
+function funded(f: ConformanceFixture): bigint {
+  return 10n * f.amount;
+}
+
+function assertBalance(
+  f: ConformanceFixture,
+  payer: Pick<ChargeInput, "msisdn" | "card">,
+  expected: bigint,
+  what: string,
+) {
+  assert.equal(f.balance(payer), expected, `${what}: the payer's balance`);
+}
+
 let payerCounter = 0;
 function nextPayer(): number {
   payerCounter += 1;
@@ -122,11 +153,11 @@ export const SCENARIOS: Scenario[] = [
     async run(f) {
       const n = nextPayer();
       const id = attempt(f, "chg");
-      const before = f.balance(f.payer("0010", n));
+      const payer = f.payer("0010", n);
+      f.fund(payer, funded(f));
       const o = await settle(f, id, await charge(f, id, "0010", n), f.amount);
       assertSucceeded(o, f);
-      const after = f.balance(f.payer("0010", n));
-      assert.equal(after, (before ?? after! + f.amount) - f.amount);
+      assertBalance(f, payer, funded(f) - f.amount, "charged once");
     },
   },
   {
@@ -134,7 +165,10 @@ export const SCENARIOS: Scenario[] = [
     async run(f) {
       const n = nextPayer();
       const id = attempt(f, "nsf");
+      const payer = f.payer("0001", n);
+      f.fund(payer, f.amount - 1n);
       assertDeclined(await settle(f, id, await charge(f, id, "0001", n), f.amount), "insufficient_funds");
+      assertBalance(f, payer, f.amount - 1n, "nothing taken");
     },
   },
   {
@@ -142,7 +176,11 @@ export const SCENARIOS: Scenario[] = [
     async run(f) {
       const n = nextPayer();
       const id = attempt(f, "bar");
-      assertDeclined(await settle(f, id, await charge(f, id, "0002", n), f.amount), "barred");
+      const payer = f.payer("0002", n);
+      f.fund(payer, funded(f));
+      const category = f.denials === "generic" ? "insufficient_funds" : "barred";
+      assertDeclined(await settle(f, id, await charge(f, id, "0002", n), f.amount), category);
+      assertBalance(f, payer, funded(f), "nothing taken");
     },
   },
   {
@@ -151,6 +189,7 @@ export const SCENARIOS: Scenario[] = [
       const n = nextPayer();
       const id = attempt(f, "half");
       assertDeclined(await settle(f, id, await charge(f, id, "0005", n), f.amount), "insufficient_funds");
+      assertBalance(f, f.payer("0005", n), f.amount / 2n, "the half balance untouched");
     },
   },
   {
@@ -159,19 +198,20 @@ export const SCENARIOS: Scenario[] = [
       const n = nextPayer();
       const id = attempt(f, "tmo");
       const payer = f.payer("0003", n);
+      f.fund(payer, funded(f));
       const first = await charge(f, id, "0003", n, { deadline_ms: f.short_deadline_ms });
       // The charge was applied but the reply was lost: never a success, never a decline.
       assert.ok(first.status === "unknown" || first.status === "pending", `first outcome ${first.status}`);
       const settled = await settle(f, id, first, f.amount);
       assertSucceeded(settled, f);
-      const afterSettle = f.balance(payer);
+      assertBalance(f, payer, funded(f) - f.amount, "charged once though the reply was lost");
       // Asking again, or retrying with the same attempt id, neither charges again nor changes the answer.
       const again = await f.connector.sync({ attempt_id: id, amount: f.amount, currency: f.currency });
       assertSucceeded(again, f);
       assert.equal(again.provider_reference, settled.provider_reference);
       const retried = await settle(f, id, await charge(f, id, "0003", n), f.amount);
       assertSucceeded(retried, f);
-      assert.equal(f.balance(payer), afterSettle);
+      assertBalance(f, payer, funded(f) - f.amount, "a retry charges nothing more");
     },
   },
   {
@@ -179,9 +219,12 @@ export const SCENARIOS: Scenario[] = [
     async run(f) {
       const n = nextPayer();
       const id = attempt(f, "late");
+      const payer = f.payer("0004", n);
+      f.fund(payer, funded(f));
       const first = await charge(f, id, "0004", n);
       assert.notEqual(first.status, "declined");
       assertSucceeded(await settle(f, id, first, f.amount), f);
+      assertBalance(f, payer, funded(f) - f.amount, "charged once");
     },
   },
   {
@@ -190,13 +233,14 @@ export const SCENARIOS: Scenario[] = [
       const n = nextPayer();
       const id = attempt(f, "dup");
       const payer = f.payer("0010", n);
-      const before = f.balance(payer);
+      f.fund(payer, funded(f));
       const a = await settle(f, id, await charge(f, id, "0010", n), f.amount);
+      assertBalance(f, payer, funded(f) - f.amount, "after the first charge");
       const b = await settle(f, id, await charge(f, id, "0010", n), f.amount);
       assertSucceeded(a, f);
       assertSucceeded(b, f);
       assert.equal(a.provider_reference, b.provider_reference);
-      if (before !== undefined) assert.equal(f.balance(payer), before - f.amount);
+      assertBalance(f, payer, funded(f) - f.amount, "the retry charged nothing more");
     },
   },
   {
@@ -219,9 +263,9 @@ export const SCENARIOS: Scenario[] = [
       const n = nextPayer();
       const id = attempt(f, "rfd");
       const payer = f.payer("0010", n);
+      f.fund(payer, funded(f));
       const charged = await settle(f, id, await charge(f, id, "0010", n), f.amount);
       assertSucceeded(charged, f);
-      const afterCharge = f.balance(payer);
       const half = f.amount / 2n;
       const refund = await f.connector.refund!({
         attempt_id: attempt(f, "rfd2"),
@@ -232,7 +276,18 @@ export const SCENARIOS: Scenario[] = [
         ...payer,
       });
       assertSucceeded(refund, f, half);
-      if (afterCharge !== undefined) assert.equal(f.balance(payer), afterCharge + half);
+      assertBalance(f, payer, funded(f) - f.amount + half, "half given back");
+      // The rest, as a refund of everything that is left.
+      const rest = await f.connector.refund!({
+        attempt_id: attempt(f, "rfd3"),
+        original_reference: charged.provider_reference,
+        amount: f.amount - half,
+        currency: f.currency,
+        description: "refund",
+        ...payer,
+      });
+      assertSucceeded(rest, f, f.amount - half);
+      assertBalance(f, payer, funded(f), "all given back");
     },
   },
   {
@@ -242,6 +297,7 @@ export const SCENARIOS: Scenario[] = [
       const n = nextPayer();
       const id = attempt(f, "rfx");
       const payer = f.payer("0010", n);
+      f.fund(payer, funded(f));
       const charged = await settle(f, id, await charge(f, id, "0010", n), f.amount);
       assertSucceeded(charged, f);
       const refund = await f.connector.refund!({
@@ -253,6 +309,7 @@ export const SCENARIOS: Scenario[] = [
         ...payer,
       });
       assert.equal(refund.status, "declined");
+      assertBalance(f, payer, funded(f) - f.amount, "nothing given back");
     },
   },
   {
@@ -260,18 +317,39 @@ export const SCENARIOS: Scenario[] = [
     needs: "reserve",
     async run(f) {
       const c = f.connector;
-      const n = nextPayer();
-      const payer = f.payer("0010", n);
+      const payer = f.payer("0010", nextPayer());
       const msisdn = payer.msisdn ?? "";
-      const reserved = await c.reserve!({
-        attempt_id: attempt(f, "rsv"),
-        msisdn,
-        amount: f.amount,
-        currency: f.currency,
-        description: "reserve",
-      });
+      f.fund(payer, funded(f));
+      const reserve = (label: string) =>
+        c.reserve!({
+          attempt_id: attempt(f, label),
+          msisdn,
+          amount: f.amount,
+          currency: f.currency,
+          description: "reserve",
+        });
+      const reserved = await reserve("rsv");
+      if (reserved.status === "pending") {
+        // The operator asks the payer for a code before it holds the money (CAMARA validation):
+        // cancelling the reservation that waits for it gives everything back.
+        assert.ok(
+          c.capabilities.has("consent"),
+          "only an operator with a code step leaves a reservation pending",
+        );
+        assert.ok(reserved.provider_reference);
+        assertBalance(f, payer, funded(f) - f.amount, "held while the code is awaited");
+        const cancelled = await c.release!({
+          attempt_id: attempt(f, "rel"),
+          reservation_id: reserved.provider_reference,
+          msisdn,
+        });
+        assert.equal(cancelled.status, "succeeded");
+        assertBalance(f, payer, funded(f), "released");
+        return;
+      }
       assert.equal(reserved.status, "succeeded");
       assert.ok(reserved.reservation_id);
+      assertBalance(f, payer, funded(f) - f.amount, "held by the reservation");
       const captured = await c.capture!({
         attempt_id: attempt(f, "cap"),
         reservation_id: reserved.reservation_id,
@@ -281,32 +359,30 @@ export const SCENARIOS: Scenario[] = [
         description: "capture",
       });
       assertSucceeded(captured, f);
-      const other = await c.reserve!({
-        attempt_id: attempt(f, "rsv2"),
-        msisdn,
-        amount: f.amount,
-        currency: f.currency,
-        description: "reserve",
-      });
+      assertBalance(f, payer, funded(f) - f.amount, "captured, not taken twice");
+      const other = await reserve("rsv2");
       assert.ok(other.reservation_id);
-      const before = f.balance(payer);
+      assertBalance(f, payer, funded(f) - 2n * f.amount, "a second reservation holds more");
       const released = await c.release!({
         attempt_id: attempt(f, "rel"),
         reservation_id: other.reservation_id,
         msisdn,
       });
       assert.equal(released.status, "succeeded");
-      if (before !== undefined) assert.equal(f.balance(payer), before + f.amount);
+      assertBalance(f, payer, funded(f) - f.amount, "the released reservation given back");
     },
   },
   {
-    name: "should_verify_operator_pin_and_refuse_a_wrong_one",
+    name: "should_verify_a_one_time_code_and_refuse_a_wrong_one",
     needs: "consent",
     async run(f) {
       const c = f.connector;
-      const msisdn = f.payer("0010", nextPayer()).msisdn ?? "";
+      const payer = f.payer("0010", nextPayer());
+      const msisdn = payer.msisdn ?? "";
+      f.fund(payer, funded(f));
+      const id = attempt(f, "pin");
       const start = await c.startConsent!({
-        attempt_id: attempt(f, "pin"),
+        attempt_id: id,
         msisdn,
         amount: f.amount,
         currency: f.currency,
@@ -315,14 +391,26 @@ export const SCENARIOS: Scenario[] = [
       assert.equal(start.status, "pin_sent");
       if (start.status !== "pin_sent") return;
       assert.equal(start.next_action.type, "enter_pin");
-      assert.equal(
-        (await c.verifyConsent!({ consent_id: start.consent_id, pin: "9999" })).status,
-        "rejected",
+      const code = f.codeSentTo(msisdn);
+      assert.ok(code, "the payer received a code by SMS");
+      const wrong = code === "000000" ? "111111" : "000000";
+      assert.equal((await c.verifyConsent!({ consent_id: start.consent_id, pin: wrong })).status, "rejected");
+      assert.equal((await c.verifyConsent!({ consent_id: start.consent_id, pin: code })).status, "verified");
+      const charged = await settle(
+        f,
+        id,
+        await c.charge({
+          attempt_id: id,
+          msisdn,
+          amount: f.amount,
+          currency: f.currency,
+          description: "coins",
+          consent_id: start.consent_id,
+        }),
+        f.amount,
       );
-      assert.equal(
-        (await c.verifyConsent!({ consent_id: start.consent_id, pin: "1234" })).status,
-        "verified",
-      );
+      assertSucceeded(charged, f);
+      assertBalance(f, payer, funded(f) - f.amount, "charged once after the code");
     },
   },
   {

@@ -1,5 +1,6 @@
+import type { TokenExchange } from "./auth.ts";
 import { type HttpRequest, type HttpResponse, sendHttp, type TlsOptions, TransportFailure } from "./http.ts";
-import { redactHeaders, redactText } from "./redact.ts";
+import { redactHeaders, redactParams, redactText } from "./redact.ts";
 import { CircuitBreaker, DEFAULT_DEADLINE_MS, TokenBucket } from "./resilience.ts";
 import { type InteractionLog, nullLog, type Outcome } from "./types.ts";
 
@@ -76,13 +77,13 @@ export function outcomeLabel(value: unknown): string {
   return "unlabelled";
 }
 
-export function logRequest(request: HttpRequest): unknown {
+export function logRequest(request: HttpRequest, redact: readonly string[] = []): unknown {
   const out: Record<string, unknown> = {
     method: request.method,
-    url: redactText(request.url),
+    url: redactParams(request.url, redact),
     headers: redactHeaders(request.headers),
   };
-  if (request.body !== undefined) out.body = redactText(request.body);
+  if (request.body !== undefined) out.body = redactText(request.body, redact);
   return out;
 }
 
@@ -92,6 +93,23 @@ export function logResponse(response: HttpResponse): unknown {
     headers: redactHeaders(response.headers),
     body: redactText(response.body.slice(0, 64 * 1024)),
   };
+}
+
+/** The OAuth2 token request and its answer (secrets redacted), attributed to the call that needed it. */
+export function recordTokenExchange(ctx: ConnectorContext, e: TokenExchange): void {
+  if (ctx.log === nullLog) return;
+  try {
+    ctx.log.record({
+      operator: ctx.operator,
+      protocol: ctx.protocol,
+      operation: "token",
+      attempt_id: undefined,
+      request: logRequest(e.request),
+      response: e.response ? logResponse(e.response) : { error: e.error ?? "?" },
+      outcome: e.response?.status === 200 ? "token_issued" : "token_refused",
+      latency_ms: Math.round(e.latency_ms),
+    });
+  } catch {}
 }
 
 /**
@@ -109,6 +127,8 @@ export async function httpCall<T>(
     /** What to answer when the call was refused or the transport failed. */
     onFailure: (failure: { kind: "not_sent"; outcome: Outcome } | { kind: "lost"; reason: string }) => T;
     onUnreadable: (reason: string) => T;
+    /** Extra body keys or parameters to redact in the log (a one-time code's `code`). */
+    redact?: readonly string[];
   },
 ): Promise<T> {
   const deadline = args.deadline_ms ?? ctx.deadline_ms;
@@ -180,7 +200,7 @@ export async function httpCall<T>(
 
 function record(
   ctx: ConnectorContext,
-  args: { operation: string; attempt_id: string | undefined },
+  args: { operation: string; attempt_id: string | undefined; redact?: readonly string[] },
   request: HttpRequest | undefined,
   response: unknown,
   result: unknown,
@@ -194,7 +214,7 @@ function record(
       protocol: ctx.protocol,
       operation: args.operation,
       attempt_id: args.attempt_id,
-      request: request ? logRequest(request) : undefined,
+      request: request ? logRequest(request, args.redact) : undefined,
       response: typeof response === "function" ? response() : response,
       outcome: outcomeLabel(result),
       latency_ms: Math.round(performance.now() - startedMs),

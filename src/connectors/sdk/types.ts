@@ -96,6 +96,8 @@ export interface RefundInput {
   attempt_id: string;
   /** The provider reference of the charge being refunded. */
   original_reference: string;
+  /** The amount that charge took, when known: a refund of all of it is a protocol's `total` refund. */
+  original_amount?: bigint;
   msisdn?: string;
   amount: bigint;
   currency: string;
@@ -136,6 +138,8 @@ export interface SyncInput {
   amount?: bigint;
   currency?: string;
   operation?: "charge" | "refund" | "reserve" | "capture" | "release";
+  /** For a refund: the provider reference of the charge it gives money back from. */
+  original_reference?: string;
   deadline_ms?: number;
 }
 

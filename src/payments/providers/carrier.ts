@@ -1,10 +1,5 @@
 import { type Static, Type } from "@sinclair/typebox";
-import {
-  connectorFor,
-  getOperator,
-  PROTOCOL_CAPABILITIES,
-  resolveOperator,
-} from "../../connectors/operators/index.ts";
+import { connectorFor, getOperator, hasPinStep, resolveOperator } from "../../connectors/operators/index.ts";
 import type { Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
 import { SettlementConnector } from "../../connectors/settlement/index.ts";
 import { ApiError, assert } from "../../platform/errors.ts";
@@ -104,6 +99,7 @@ export class CarrierProvider extends ConnectorProvider {
   async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
     const asked = input as Static<typeof PaymentSchema>;
     const resolved = await resolveOperator({
+      test_numbers: context.mode === "test",
       msisdn: asked.msisdn,
       ...(asked.operator ? { operator: asked.operator } : {}),
       ...(context.headers ? { headers: context.headers } : {}),
@@ -128,9 +124,7 @@ export class CarrierProvider extends ConnectorProvider {
       );
     }
     const flow =
-      context.usage === "subscription"
-        ? "direct"
-        : (asked.flow ?? (PROTOCOL_CAPABILITIES[operator.protocol].includes("consent") ? "pin" : "direct"));
+      context.usage === "subscription" ? "direct" : (asked.flow ?? (hasPinStep(operator) ? "pin" : "direct"));
     return { stored: { type: "carrier", msisdn: resolved.msisdn, operator: operator.id, flow } };
   }
 

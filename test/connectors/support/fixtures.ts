@@ -92,6 +92,25 @@ function msisdnFor(country: string, n: number, suffix: string): string {
   return `${PREFIX[country] ?? "+1555"}${String(n).padStart(4, "0")}${suffix}`;
 }
 
+/** The payer presses "Pay" on the operator's consent page: the form posts back what it shows. */
+export async function approveOnPage(url: string): Promise<void> {
+  const u = new URL(url);
+  u.searchParams.set("decision", "approve");
+  const r = await fetch(`${u.origin}${u.pathname}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: u.searchParams.toString(),
+    redirect: "manual",
+  });
+  await r.text();
+}
+
+/** The last one-time code (4 to 8 digits) texted to a number, from the simulator's SMS outbox. */
+export function lastCode(sim: Simulator, msisdn: string): string | undefined {
+  const sms = sim.network.outbox.filter((m) => m.msisdn === msisdn);
+  return sms.at(-1)?.text.match(/\b(\d{4,8})\b/)?.[1];
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function operatorFixture(sim: Simulator & { dir: string }, id: string): ConformanceFixture {
@@ -117,6 +136,10 @@ export function operatorFixture(sim: Simulator & { dir: string }, id: string): C
     amount: 5n * 10n ** digits,
     payer,
     balance: (p) => sim.network.findSubscriber(p.msisdn ?? "")?.balance,
+    fund: (p, balance) => void sim.network.fund(p.msisdn ?? "", operator.currency, balance),
+    codeSentTo: (msisdn) => lastCode(sim, msisdn),
+    denials: operator.protocol === "camara" ? "generic" : "specific",
+    approve: approveOnPage,
     async advance() {
       if (connector instanceof SettlementConnector) {
         await connector.flush();
@@ -204,6 +227,14 @@ export function operatorFixture(sim: Simulator & { dir: string }, id: string): C
         operator: { ...operator, auth: { type: "basic" as const, username: "centime", password: "sandbox" } },
       };
       const c: Connector = createConnectorAt(opts);
+      if (operator.consent.type === "operator_page")
+        // The charge itself goes to the payer's browser: the hostile reply comes to the status query.
+        return {
+          connector: c,
+          input,
+          close: peer.close,
+          drive: () => c.sync({ ...input, operation: "charge" }),
+        };
       return { connector: c, input, close: peer.close };
     },
   };
@@ -242,6 +273,8 @@ export function cardFixture(sim: Simulator): ConformanceFixture {
     amount: 500n,
     payer: (suffix, n) => ({ card: card(suffix, n) }),
     balance: (p) => sim.network.findSubscriber(`+${p.card?.number ?? ""}`)?.balance,
+    fund: (p, balance) => void sim.network.fund(`+${p.card?.number ?? ""}`, "EUR", balance),
+    codeSentTo: () => undefined,
     advance: () => sleep(CALLBACK_DELAY_MS + 10),
     short_deadline_ms: SHORT_DEADLINE_MS,
     secrets: ["whsec_sandbox"],
