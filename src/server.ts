@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
-import { analyticsJobs } from "./analytics/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
@@ -21,7 +20,6 @@ import { reportUnexpectedTo } from "./platform/process-guards.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
 import { type EmbeddedNetwork, findApiSimulator, startEmbeddedSimulator } from "./simulator/embedded.ts";
 import { TEST_PIN } from "./simulator/index.ts";
-import { startStreamPublisher } from "./stream/index.ts";
 
 export type Role = "all" | "api" | "worker";
 
@@ -69,7 +67,6 @@ export function workerJobs(services: Services): Job[] {
     },
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),
-    ...analyticsJobs(services),
   ];
 }
 
@@ -168,19 +165,6 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
           onAttempt: (endpoint, result) => metrics.webhookAttempts.inc({ endpoint, result }),
         });
 
-  // The change stream to NATS JetStream, when CENTIME_NATS_URL says where.
-  const stream =
-    role === "api" || !config.natsUrl
-      ? null
-      : await startStreamPublisher({
-          db: database,
-          clock: services.clock,
-          url: config.natsUrl,
-          stream: config.natsStream,
-          subject: config.natsSubject,
-          logger,
-        });
-
   let app: FastifyInstance | null = null;
   let url = "";
   let workerUrl = "";
@@ -211,7 +195,6 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
         await app?.close();
         await jobs?.stop();
         await webhooks?.stop();
-        await stream?.stop();
         await closeConnectors();
         await services.recorder.stop();
         await simulator?.stop();

@@ -19,7 +19,6 @@ const CATALOGUES = loadCatalogues(new URL("./messages", import.meta.url).pathnam
 
 /** The left navigation; other capabilities add their pages with `addAdminNavigation`. */
 const NAVIGATION: Array<{ key: string; href: string; permission: Permission | null }> = [
-  { key: "nav.dashboard", href: "/admin/dashboard", permission: "analytics:read" },
   { key: "nav.payments", href: "/admin/payments", permission: "payment:read" },
   { key: "nav.approvals", href: "/admin/approvals", permission: "approval:read" },
   { key: "nav.audit", href: "/admin/audit", permission: "audit:read" },

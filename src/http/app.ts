@@ -1,7 +1,6 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
-import { analyticsRoutes, dashboardCatalogues, dashboardPages } from "../analytics/index.ts";
 import {
   authenticateBearer,
   backOfficePages,
@@ -121,7 +120,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.publishable(checkoutSessionCreateRoutes, services.checkout.ctx));
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
-  await app.register(surfaces.secretOrAdmin(analyticsRoutes, { db: services.db, clock: services.clock }));
   await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
 
   // Pages for people: shared assets, then each surface of pages in its own encapsulated context
@@ -136,16 +134,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     pagesSurface({ ...pageSecurity, catalogues: CHECKOUT_CATALOGUES }, services.checkout.pages),
   );
   await app.register(services.checkout.embedScript);
-  await app.register(
-    pagesSurface(
-      { ...pageSecurity, catalogues: dashboardCatalogues },
-      dashboardPages({
-        db: services.db,
-        clock: services.clock,
-        authenticate: (authorization) => services.merchants.authenticate(authorization),
-      }),
-    ),
-  );
+
   await app.register(backOfficePages(services, pageSecurity));
   return app;
 }

@@ -45,10 +45,6 @@ export interface Config {
    * share it; unset, each process draws its own at start (fine for one process).
    */
   sessionSecret: string;
-  /** The change stream: every event to NATS JetStream (off when unset). See docs/analytics.md. */
-  natsUrl?: string;
-  natsStream: string;
-  natsSubject: string;
 }
 
 export type LiveModeSwitch = "auto" | "on" | "off";
@@ -129,8 +125,5 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
       cardPspSecret: env.CENTIME_CARD_PSP_SECRET || undefined,
     },
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
-    natsUrl: env.CENTIME_NATS_URL || undefined,
-    natsStream: env.CENTIME_NATS_STREAM || "CENTIME_EVENTS",
-    natsSubject: env.CENTIME_NATS_SUBJECT || "centime.events",
   };
 }
