@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { billingJobs } from "./billing/index.ts";
+import { communityJobs } from "./community/index.ts";
 import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
@@ -55,6 +56,7 @@ export function workerJobs(services: Services): Job[] {
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
     ...billingJobs(services.billing),
+    ...communityJobs(services.community, services.clock),
   ];
 }
 

@@ -1,5 +1,6 @@
 import { type Billing, createBilling } from "./billing/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
+import { type Community, createCommunity } from "./community/index.ts";
 import { configureConnectors } from "./connectors/operators/index.ts";
 import { Customers } from "./customers/service.ts";
 import type { Db } from "./db/db.ts";
@@ -37,6 +38,8 @@ export interface Services {
   /** Who hears about MO messages (a subscriber texting STOP). */
   moListeners: Set<MoListener>;
   billing: Billing;
+  /** Inner currencies, wallets, memberships, vouchers and commissions (issue 11). */
+  community: Community;
 }
 
 export function createServices(options: {
@@ -73,7 +76,15 @@ export function createServices(options: {
       }),
     ],
   ]);
+  const community = createCommunity({
+    db,
+    ledger,
+    clock,
+    ...(config.voucherKey ? { voucherKey: config.voucherKey } : {}),
+  });
+  providers.set("wallet", community.walletProvider);
   payments = {
+    extensions: community.paymentEffects,
     db,
     ledger,
     committer,
@@ -99,6 +110,7 @@ export function createServices(options: {
     recorder,
     moListeners,
     billing: createBilling({ db, ledger, clock, logger }),
+    community,
   };
 }
 

@@ -21,6 +21,7 @@ import { adminRoutes } from "./routes/admin.ts";
 import { apiKeyRoutes } from "./routes/api-keys.ts";
 import { billingRoutes } from "./routes/billing.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
+import { communityHttpRoutes } from "./routes/community.ts";
 import { customerRoutes } from "./routes/customers.ts";
 import { interactionRoutes } from "./routes/interactions.ts";
 import { ledgerRoutes } from "./routes/ledger.ts";
@@ -220,6 +221,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
         }),
       );
       await v1.register(billingRoutes(services));
+      await v1.register(communityHttpRoutes(services));
     },
     { prefix: "/v1" },
   );

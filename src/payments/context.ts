@@ -12,6 +12,7 @@ import { ApiError, assert } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
+import type { PaymentExtensions } from "./extensions.ts";
 import type { InteractionRecorder } from "./interaction-log.ts";
 import { type PaymentRow, presentPayment } from "./model.ts";
 import type { ChargeRequest, Interaction, PaymentProvider } from "./provider.ts";
@@ -29,6 +30,8 @@ export interface PaymentsContext {
   reconcileAfterMs: number;
   /** Exchanges with remote providers, taken by the flow that settles their attempt. */
   recorder?: InteractionRecorder;
+  /** Wallets, memberships and commissions: their work commits with the payment's (extensions.ts). */
+  extensions?: PaymentExtensions;
 }
 
 /** How long a payment whose provider is being asked is left alone by reconciliation. */
@@ -156,6 +159,7 @@ export async function persistTransition(
       await applyJournal(ctx, tx, transition.transfers, nowMs);
     }
   }
+  await ctx.extensions?.onTransition(tx, transition, nowMs);
   // A creation whose provider was still being asked when the request ended (or crashed) gets
   // its idempotency record completed with the state it settled in.
   const settled = p.status !== "processing";

@@ -7,12 +7,13 @@ import type { PaymentMethod, SandboxScenario } from "./model.ts";
 export type PaymentMethodInput =
   | { type: "sandbox"; scenario: SandboxScenario }
   | { type: "carrier"; msisdn: string; operator?: string; flow?: "mo" }
-  | { type: "card"; number: string; exp_month: number; exp_year: number; cvc: string };
+  | { type: "card"; number: string; exp_month: number; exp_year: number; cvc: string }
+  | { type: "wallet" };
 
 export interface ResolvedMethod {
   /** What is stored and shown: never a full card number. */
   stored: PaymentMethod;
-  provider: "sandbox" | "carrier" | "card";
+  provider: "sandbox" | "carrier" | "card" | "wallet";
   /** What only the first call to the provider may see. */
   secretDetails?: Record<string, unknown>;
 }
@@ -107,6 +108,9 @@ export async function resolvePaymentMethod(
         provider: "carrier",
       };
     }
+    case "wallet":
+      // The customer's wallet in the payment's (inner) currency; the wallets capability checks both.
+      return { stored: { type: "wallet" }, provider: "wallet" };
     case "card": {
       const number = input.number.replace(/[\s-]/g, "");
       if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) {

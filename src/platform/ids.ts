@@ -29,6 +29,14 @@ export const ID_PREFIXES = {
   price: "price",
   testClock: "clock",
   dunningPolicy: "dpol",
+  exchangeRate: "xr",
+  walletGrant: "wg",
+  walletDraw: "wd",
+  entitlementGrant: "eg",
+  voucherBatch: "vb",
+  voucherRedemption: "vr",
+  commissionPlan: "cplan",
+  commission: "com",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

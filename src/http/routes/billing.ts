@@ -35,7 +35,7 @@ import type { Services } from "../../services.ts";
 import { sendJson } from "../app.ts";
 import { idempotentPost, secretScope } from "../guards.ts";
 import { type ListParams, listBody } from "../lists.ts";
-import { Amount, Currency, IdParams, ListQuery, Metadata, StringEnum, Text } from "../schemas.ts";
+import { Amount, AnyCurrency, IdParams, ListQuery, Metadata, StringEnum, Text } from "../schemas.ts";
 
 const Country = Type.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2" });
 const Operator = Type.String({ pattern: "^[0-9]{5,6}$", description: "MCC+MNC, e.g. 20801" });
@@ -67,8 +67,17 @@ const PriceBody = Type.Object(
   {
     product: ObjectId,
     amount: Amount,
-    currency: Currency,
+    currency: AnyCurrency,
     country: Type.Optional(Country),
+    grants: Type.Optional(
+      Type.Object(
+        {
+          entitlement: Type.String({ pattern: "^[a-z0-9][a-z0-9_.-]{0,63}$" }),
+          period: Type.String({ minLength: 2, maxLength: 40, description: "ISO 8601 duration: P30D, P1M" }),
+        },
+        { additionalProperties: false, description: "Access this price grants when bought (memberships)." },
+      ),
+    ),
     recurring: Type.Optional(
       Type.Object(
         {

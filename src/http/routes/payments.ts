@@ -11,7 +11,7 @@ import type { Services } from "../../services.ts";
 import { sendJson } from "../app.ts";
 import { idempotentPost, secretScope } from "../guards.ts";
 import { type ListParams, listBody } from "../lists.ts";
-import { Amount, Currency, IdParams, ListQuery, Metadata, StringEnum, Text } from "../schemas.ts";
+import { Amount, AnyCurrency, IdParams, ListQuery, Metadata, StringEnum, Text } from "../schemas.ts";
 
 const SandboxMethod = Type.Object(
   {
@@ -51,20 +51,40 @@ const CardMethod = Type.Object(
   { additionalProperties: false, description: "A card, through the card PSP; never stored." },
 );
 
+const WalletMethod = Type.Object(
+  { type: Type.Literal("wallet") },
+  {
+    additionalProperties: false,
+    description: "The customer's wallet in the payment's currency (an inner currency, usually).",
+  },
+);
+
 const PaymentMethodSchema = Type.Unsafe({
   type: "object",
   discriminator: { propertyName: "type" },
   required: ["type"],
-  oneOf: [SandboxMethod, CarrierMethod, CardMethod],
+  oneOf: [SandboxMethod, CarrierMethod, CardMethod, WalletMethod],
   description: "A tagged object: `type` says which kind of payment method it is.",
 });
 
 export const CreatePaymentBody = Type.Object(
   {
-    amount: Amount,
-    currency: Currency,
+    amount: Type.Optional(Amount),
+    currency: Type.Optional(AnyCurrency),
     payment_method: PaymentMethodSchema,
     customer: Type.Optional(Type.String({ maxLength: 64 })),
+    price: Type.Optional(
+      Type.String({ maxLength: 64, description: "A catalog price: its amount, currency and grants." }),
+    ),
+    wallet_top_up: Type.Optional(
+      Type.Object(
+        { currency: Type.String({ pattern: "^[A-Z]{3,8}$" }) },
+        {
+          additionalProperties: false,
+          description: "Converts what is paid into the customer's wallet in this currency on success.",
+        },
+      ),
+    ),
     description: Type.Optional(Text(LIMITS.description_length_max)),
     capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
     metadata: Type.Optional(Metadata),
