@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 import { http, type LiveServer, startLiveServer } from "../test/support/server.ts";
+import { screenshot } from "./support/browser.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let live: LiveServer;
@@ -50,7 +51,7 @@ test("/docs renders every resource's operations in a browser", async () => {
     }
     const title = await page.textContent(".title");
     assert.match(title ?? "", /Centime API/);
-    await page.screenshot({ path: "test-browser/docs.png" });
+    await screenshot(page, "docs");
   } finally {
     await browser.close();
   }

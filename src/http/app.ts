@@ -15,6 +15,7 @@ import type { AuthContext } from "../merchants/service.ts";
 import { ApiError, ERROR_CATALOGUE } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { Services } from "../services.ts";
+import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { idempotentPost, secretScope } from "./guards.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -180,6 +181,14 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   );
 
   await app.register(callbackRoutes(services));
+
+  // Pages for people: shared assets, then each surface of pages in its own encapsulated context.
+  await app.register(assetRoutes);
+  const pageSecurity = {
+    cookieSecret: services.config.sessionSecret,
+    secureCookies: (services.config.publicUrl ?? "").startsWith("https:"),
+  };
+  await app.register(pagesSurface(pageSecurity, homePage));
 
   const limiter = new RateLimiter(services.config.rateLimitPerSecond, services.config.rateLimitBurst);
   await app.register(

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 /** Configuration from the environment, read once at start. */
 export interface Config {
   host: string;
@@ -27,6 +28,11 @@ export interface Config {
   publicUrl?: string;
   /** Webhook requests in flight at once per worker process. */
   webhookConcurrency: number;
+  /**
+   * Signs page cookies (CSRF secrets, page sessions). Every API process of one installation must
+   * share it; unset, each process draws its own at start (fine for one process).
+   */
+  sessionSecret: string;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -61,5 +67,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     publicUrl: env.CENTIME_PUBLIC_URL || undefined,
     webhookConcurrency: intFrom(env.CENTIME_WEBHOOK_CONCURRENCY, 256, "CENTIME_WEBHOOK_CONCURRENCY"),
+    sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
   };
 }

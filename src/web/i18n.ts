@@ -1,0 +1,121 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { IntlMessageFormat } from "intl-messageformat";
+
+/**
+ * Locales of the pages payers and staff see. Messages are ICU MessageFormat strings kept in one
+ * JSON catalogue per locale and capability (`<capability>/messages/<locale>.json`); English is
+ * complete and every other locale falls back to it key by key.
+ */
+export const LOCALES = ["en", "fr", "ro", "es", "pt", "ar"] as const;
+export type Locale = (typeof LOCALES)[number];
+export const DEFAULT_LOCALE: Locale = "en";
+
+const RIGHT_TO_LEFT: ReadonlySet<Locale> = new Set(["ar"]);
+
+export function isLocale(value: unknown): value is Locale {
+  return typeof value === "string" && (LOCALES as readonly string[]).includes(value);
+}
+
+export function direction(locale: Locale): "ltr" | "rtl" {
+  return RIGHT_TO_LEFT.has(locale) ? "rtl" : "ltr";
+}
+
+/**
+ * The locale to show: an explicit choice (a session's locale, `?lang=`, a cookie) when supported,
+ * else the best match of `Accept-Language` by language (`fr-CA` → `fr`), else English.
+ */
+export function negotiateLocale(
+  explicit: string | null | undefined,
+  acceptLanguage: string | undefined,
+  supported: readonly Locale[] = LOCALES,
+): Locale {
+  const pick = (tag: string): Locale | undefined => {
+    const language = tag.trim().toLowerCase().split("-")[0];
+    return supported.find((l) => l === language);
+  };
+  if (explicit) {
+    const chosen = pick(explicit);
+    if (chosen) return chosen;
+  }
+  const ranked = (acceptLanguage ?? "")
+    .split(",")
+    .map((part, index) => {
+      const [tag = "", ...params] = part.split(";");
+      const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+      const weight = q ? Number(q.slice(2)) : 1;
+      return { tag, weight: Number.isFinite(weight) ? weight : 0, index };
+    })
+    .filter((entry) => entry.tag.trim() !== "" && entry.weight > 0)
+    .sort((a, b) => b.weight - a.weight || a.index - b.index);
+  for (const { tag } of ranked) {
+    const chosen = pick(tag);
+    if (chosen) return chosen;
+  }
+  return supported.includes(DEFAULT_LOCALE) ? DEFAULT_LOCALE : (supported[0] ?? DEFAULT_LOCALE);
+}
+
+export type Catalogue = Readonly<Record<string, string>>;
+export type Catalogues = Readonly<Partial<Record<Locale, Catalogue>>>;
+export type Translate = (key: string, values?: Record<string, string | number | bigint | Date>) => string;
+
+/** Reads `<dir>/<locale>.json` for every locale that has a file. */
+export function loadCatalogues(dir: string): Catalogues {
+  const out: Partial<Record<Locale, Catalogue>> = {};
+  for (const locale of LOCALES) {
+    try {
+      out[locale] = JSON.parse(readFileSync(join(dir, `${locale}.json`), "utf8")) as Catalogue;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+  if (!out.en) throw new Error(`${dir}/en.json is missing: English is the fallback of every message`);
+  return out;
+}
+
+/** Several capabilities' catalogues as one (a page shows the shared layout and its own messages). */
+export function mergeCatalogues(...all: Catalogues[]): Catalogues {
+  const out: Partial<Record<Locale, Record<string, string>>> = {};
+  for (const catalogues of all) {
+    for (const locale of LOCALES) {
+      const messages = catalogues[locale];
+      if (messages) out[locale] = { ...(out[locale] ?? {}), ...messages };
+    }
+  }
+  return out;
+}
+
+/** Keys that English has and a locale lacks: tests keep every catalogue complete. */
+export function missingKeys(catalogues: Catalogues): Record<string, string[]> {
+  const english = Object.keys(catalogues.en ?? {});
+  const out: Record<string, string[]> = {};
+  for (const locale of LOCALES) {
+    const messages = catalogues[locale];
+    const missing = english.filter((key) => !messages || !(key in messages));
+    if (missing.length > 0) out[locale] = missing;
+  }
+  return out;
+}
+
+/** Compiles each message once per locale and formats it with ICU plural, select and number rules. */
+export class Messages {
+  private readonly compiled = new Map<string, IntlMessageFormat>();
+
+  constructor(private readonly catalogues: Catalogues) {}
+
+  translator(locale: Locale): Translate {
+    return (key, values) => {
+      const cacheKey = `${locale}\u0000${key}`;
+      let format = this.compiled.get(cacheKey);
+      if (!format) {
+        const own = this.catalogues[locale]?.[key];
+        const source = own ?? this.catalogues.en?.[key];
+        if (source === undefined) return key;
+        format = new IntlMessageFormat(source, own === undefined ? "en" : locale);
+        this.compiled.set(cacheKey, format);
+      }
+      const text = format.format(values as Record<string, string | number | Date>);
+      return typeof text === "string" ? text : String(text);
+    };
+  }
+}

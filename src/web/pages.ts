@@ -1,0 +1,197 @@
+import fastifyCookie from "@fastify/cookie";
+import fastifyCsrf from "@fastify/csrf-protection";
+import fastifyFormbody from "@fastify/formbody";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ApiError } from "../platform/errors.ts";
+import {
+  type Catalogues,
+  LOCALES,
+  type Locale,
+  loadCatalogues,
+  Messages,
+  mergeCatalogues,
+  negotiateLocale,
+} from "./i18n.ts";
+import { pageHelpers, renderTemplate } from "./render.ts";
+import { applyPageHeaders, type PagePolicy } from "./security.ts";
+
+const WEB_CATALOGUES = loadCatalogues(new URL("./messages", import.meta.url).pathname);
+const LOCALE_COOKIE = "centime_lang";
+
+export interface PagesOptions {
+  /** The capability's messages; the shared layout's are added. */
+  catalogues?: Catalogues;
+  /** Signs cookies (CSRF secrets). Every process of one installation must share it. */
+  cookieSecret: string;
+  /** `Secure` cookies: on whenever the public URL is https. */
+  secureCookies: boolean;
+  /** The locales this surface is translated into (all by default). */
+  locales?: readonly Locale[];
+}
+
+export interface RenderOptions {
+  status?: number;
+  title: string;
+  policy?: PagePolicy;
+  /** A locale decided by the page's data (a checkout session's locale), before the browser's. */
+  locale?: string | null;
+  timeZone?: string;
+  htmx?: boolean;
+  scripts?: readonly string[];
+  styles?: readonly string[];
+}
+
+declare module "fastify" {
+  interface FastifyReply {
+    /** Renders a template as a full HTML page with the layout, headers, locale and CSRF token. */
+    page(view: string, data: object, options: RenderOptions): FastifyReply;
+    /** Renders a fragment (an htmx swap) with the same helpers and headers, without the layout. */
+    fragment(view: string, data: object, options: RenderOptions): FastifyReply;
+  }
+  interface FastifyContextConfig {
+    /** `false` for the rare form that cannot carry our token (a provider's callback). */
+    csrf?: boolean;
+  }
+}
+
+function chooseLocale(
+  request: FastifyRequest,
+  explicit: string | null | undefined,
+  supported: readonly Locale[],
+) {
+  const query = request.query as Record<string, unknown> | undefined;
+  const fromQuery = typeof query?.lang === "string" ? query.lang : undefined;
+  const fromCookie = request.cookies?.[LOCALE_COOKIE];
+  return negotiateLocale(fromQuery ?? explicit ?? fromCookie, request.headers["accept-language"], supported);
+}
+
+/**
+ * A surface of server-rendered pages: form bodies, signed cookies, CSRF protection on every
+ * state-changing request, strict security headers, localized rendering and HTML error pages.
+ * Each capability registers its pages inside one of these, keeping its routes and templates in
+ * its own folder:
+ *
+ *     app.register(pagesSurface({ cookieSecret, secureCookies, catalogues }, async (pages) => {
+ *       pages.get("/checkout/:id", async (request, reply) =>
+ *         reply.page("checkout/templates/summary", { session }, { title: "Pay" }));
+ *     }));
+ */
+export function pagesSurface(
+  options: PagesOptions,
+  routes: (pages: FastifyInstance) => Promise<void> | void,
+): (app: FastifyInstance) => Promise<void> {
+  const messages = new Messages(mergeCatalogues(WEB_CATALOGUES, options.catalogues ?? {}));
+  const supported = options.locales ?? LOCALES;
+
+  return async (pages) => {
+    await pages.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
+    await pages.register(fastifyCookie, { secret: options.cookieSecret });
+    await pages.register(fastifyCsrf, {
+      sessionPlugin: "@fastify/cookie",
+      cookieKey: "centime_csrf",
+      cookieOpts: {
+        signed: true,
+        httpOnly: true,
+        sameSite: "lax",
+        path: "/",
+        secure: options.secureCookies,
+      },
+    });
+
+    const render = (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      view: string,
+      data: object,
+      opts: RenderOptions,
+      withLayout: boolean,
+    ) => {
+      const locale = chooseLocale(request, opts.locale, supported);
+      const helpers = pageHelpers({
+        locale,
+        t: messages.translator(locale),
+        csrf: reply.generateCsrf(),
+        title: opts.title,
+        timeZone: opts.timeZone,
+        htmx: opts.htmx,
+        scripts: opts.scripts,
+        styles: opts.styles,
+      });
+      const body = renderTemplate(view, { ...helpers, ...data });
+      const html = withLayout ? renderTemplate("web/templates/layout", { ...helpers, body }) : body;
+      applyPageHeaders(reply, opts.policy);
+      reply.header("content-language", locale);
+      reply.header("vary", "accept-language, cookie");
+      return reply
+        .code(opts.status ?? 200)
+        .type("text/html; charset=utf-8")
+        .send(html);
+    };
+
+    pages.decorateReply(
+      "page",
+      function (this: FastifyReply, view: string, data: object, opts: RenderOptions) {
+        return render(this.request, this, view, data, opts, true);
+      },
+    );
+    pages.decorateReply(
+      "fragment",
+      function (this: FastifyReply, view: string, data: object, opts: RenderOptions) {
+        return render(this.request, this, view, data, opts, false);
+      },
+    );
+
+    // A chosen language sticks (`?lang=fr` once, then every page of the surface).
+    pages.addHook("onRequest", async (request, reply) => {
+      const query = request.query as Record<string, unknown> | undefined;
+      const lang = query?.lang;
+      if (typeof lang === "string" && (supported as readonly string[]).includes(lang)) {
+        reply.setCookie(LOCALE_COOKIE, lang, {
+          path: "/",
+          sameSite: "lax",
+          httpOnly: true,
+          secure: options.secureCookies,
+          maxAge: 365 * 24 * 3600,
+        });
+      }
+    });
+
+    pages.addHook("preHandler", (request, reply, done) => {
+      const safe = request.method === "GET" || request.method === "HEAD" || request.method === "OPTIONS";
+      if (safe || request.routeOptions.config?.csrf === false) return done();
+      pages.csrfProtection(request, reply, done);
+    });
+
+    pages.setErrorHandler((error: FastifyError, request, reply) => {
+      const status =
+        error instanceof ApiError
+          ? error.status
+          : error.statusCode && error.statusCode >= 400 && error.statusCode < 500
+            ? error.statusCode
+            : 500;
+      if (status >= 500) request.log.error({ err: error, url: request.url.split("?")[0] }, "page failed");
+      const known = error instanceof ApiError && status < 500;
+      const csrfRefused = typeof error.code === "string" && error.code.startsWith("FST_CSRF");
+      return render(
+        request,
+        reply,
+        "web/templates/error",
+        {
+          status,
+          messageKey: csrfRefused
+            ? "error.csrf"
+            : status === 404
+              ? "error.not_found"
+              : status >= 500
+                ? "error.server"
+                : "error.request",
+          detail: known ? error.message : null,
+        },
+        { status, title: `${status}` },
+        true,
+      );
+    });
+
+    await routes(pages);
+  };
+}

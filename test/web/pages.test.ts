@@ -1,0 +1,168 @@
+/**
+ * The web foundation: escaping, locale negotiation, money by ISO 4217 digits, complete message
+ * catalogues, strict security headers, CSRF protection and the HTML error page.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import Fastify from "fastify";
+import { ApiError } from "../../src/platform/errors.ts";
+import {
+  contentSecurityPolicy,
+  formatMoney,
+  loadCatalogues,
+  Messages,
+  missingKeys,
+  negotiateLocale,
+  pagesSurface,
+  renderTemplate,
+} from "../../src/web/index.ts";
+
+const SECURITY = { cookieSecret: "test-cookie-secret-0123456789abcdef", secureCookies: false };
+
+async function pagesApp() {
+  const app = Fastify();
+  await app.register(
+    pagesSurface(SECURITY, async (pages) => {
+      pages.get("/page", async (_request, reply) =>
+        reply.page(
+          "web/templates/home",
+          { exampleAmount: 199n, exampleCurrency: "EUR", languages: [] },
+          { title: "<script>alert(1)</script>" },
+        ),
+      );
+      pages.post("/act", async () => "done");
+      pages.get("/refused", async () => {
+        throw new ApiError("resource_missing", undefined, "No such <b>thing</b>.");
+      });
+      pages.get("/broken", async () => {
+        throw new Error("secret internals: password=hunter2");
+      });
+    }),
+  );
+  return app;
+}
+
+test("values are escaped in templates; the layout never trusts data", () => {
+  const html = renderTemplate("web/templates/error", {
+    t: (key: string) => key,
+    messageKey: "error.request",
+    detail: `<img src=x onerror="alert(1)">`,
+    status: 400,
+  });
+  assert.ok(!html.includes("<img"), html);
+  assert.match(html, /&lt;img src=x onerror=&quot;alert\(1\)&quot;&gt;/);
+});
+
+test("the locale comes from an explicit choice, then Accept-Language by language, then English", () => {
+  assert.equal(negotiateLocale(null, "fr-CA,fr;q=0.9,en;q=0.8"), "fr");
+  assert.equal(negotiateLocale(null, "de-DE,ro;q=0.5,en;q=0.4"), "ro");
+  assert.equal(negotiateLocale(null, "en;q=0.2, ar;q=0.9"), "ar");
+  assert.equal(negotiateLocale("es", "fr"), "es");
+  assert.equal(negotiateLocale("xx", "pt-BR"), "pt");
+  assert.equal(negotiateLocale(undefined, "de, *;q=0"), "en");
+  assert.equal(negotiateLocale(undefined, undefined), "en");
+  assert.equal(negotiateLocale(undefined, "fr", ["en", "ro"]), "en");
+});
+
+test("money is formatted with each currency's ISO 4217 digits, from a decimal string, never a float", () => {
+  assert.equal(formatMoney(199n, "EUR", "en"), "€1.99");
+  assert.equal(formatMoney(199n, "EUR", "fr"), "1,99\u00a0€");
+  assert.equal(formatMoney(500n, "JPY", "en"), "¥500");
+  assert.equal(formatMoney(1500n, "KWD", "en"), "KWD\u00a01.500");
+  assert.equal(formatMoney(200n, "XOF", "fr"), "200\u00a0F\u202fCFA");
+  assert.equal(formatMoney(-5n, "EUR", "en"), "-€0.05");
+  // Past 2^53 every digit survives.
+  assert.equal(formatMoney(9_007_199_254_740_993n, "EUR", "en"), "€90,071,992,547,409.93");
+  assert.equal(formatMoney(1234n, "GOLD", "en", 2), "12.34 GOLD");
+  assert.equal(formatMoney(1234n, "GEMS", "fr"), "1\u202f234 GEMS");
+});
+
+test("every locale has every message of the English catalogue, and each compiles", () => {
+  const catalogues = loadCatalogues(new URL("../../src/web/messages", import.meta.url).pathname);
+  assert.deepEqual(missingKeys(catalogues), {});
+  const messages = new Messages(catalogues);
+  for (const locale of ["en", "fr", "ro", "es", "pt", "ar"] as const) {
+    const t = messages.translator(locale);
+    assert.match(t("error.status", { status: 404 }), /404/);
+  }
+});
+
+test("pages carry a strict CSP, refuse framing and have their title escaped", async () => {
+  const app = await pagesApp();
+  const response = await app.inject({ method: "GET", url: "/page", headers: { "accept-language": "fr" } });
+  assert.equal(response.statusCode, 200);
+  assert.match(String(response.headers["content-type"]), /^text\/html; charset=utf-8/);
+  const csp = String(response.headers["content-security-policy"]);
+  assert.equal(csp, contentSecurityPolicy());
+  assert.match(csp, /script-src 'self'(;|$)/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.ok(!csp.includes("unsafe-inline") && !csp.includes("unsafe-eval"));
+  assert.equal(response.headers["x-frame-options"], "DENY");
+  assert.equal(response.headers["content-language"], "fr");
+  assert.match(response.body, /<html lang="fr" dir="ltr">/);
+  assert.ok(!response.body.includes("<script>alert"), "title escaped");
+  assert.ok(!/<script>(?!<\/script>)[^<]/.test(response.body), "no inline script");
+  assert.match(response.body, /1,99\u00a0€/);
+  await app.close();
+});
+
+test("framing origins are named in frame-ancestors only when a page allows them", () => {
+  const csp = contentSecurityPolicy({ frameAncestors: ["https://shop.example"] });
+  assert.match(csp, /frame-ancestors https:\/\/shop\.example/);
+});
+
+test("Arabic pages are right to left", async () => {
+  const app = await pagesApp();
+  const response = await app.inject({ method: "GET", url: "/page?lang=ar" });
+  assert.match(response.body, /<html lang="ar" dir="rtl">/);
+  assert.match(String(response.headers["set-cookie"]), /centime_lang=ar/);
+  await app.close();
+});
+
+test("a state-changing form without the CSRF token is refused with a page, with it accepted", async () => {
+  const app = await pagesApp();
+  const refused = await app.inject({
+    method: "POST",
+    url: "/act",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    payload: "a=1",
+  });
+  assert.equal(refused.statusCode, 403);
+  assert.match(refused.body, /<h1>This form has expired<\/h1>/);
+
+  const page = await app.inject({ method: "GET", url: "/page" });
+  const token = /name="csrf-token" content="([^"]+)"/.exec(page.body)?.[1];
+  assert.ok(token);
+  const cookies = ([] as string[])
+    .concat(page.headers["set-cookie"] ?? [])
+    .map((c) => c.split(";")[0])
+    .join("; ");
+  const forged = await app.inject({
+    method: "POST",
+    url: "/act",
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookies },
+    payload: `_csrf=${encodeURIComponent(`${token}x`)}`,
+  });
+  assert.equal(forged.statusCode, 403);
+  const accepted = await app.inject({
+    method: "POST",
+    url: "/act",
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookies },
+    payload: `_csrf=${encodeURIComponent(token)}`,
+  });
+  assert.equal(accepted.statusCode, 200);
+  assert.equal(accepted.body, "done");
+  await app.close();
+});
+
+test("errors become HTML pages: known refusals say why, failures reveal nothing", async () => {
+  const app = await pagesApp();
+  const refused = await app.inject({ method: "GET", url: "/refused" });
+  assert.equal(refused.statusCode, 404);
+  assert.match(refused.body, /No such &lt;b&gt;thing&lt;\/b&gt;\./);
+  const broken = await app.inject({ method: "GET", url: "/broken" });
+  assert.equal(broken.statusCode, 500);
+  assert.ok(!broken.body.includes("hunter2"));
+  assert.match(broken.body, /something went wrong/);
+  await app.close();
+});
