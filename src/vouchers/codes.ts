@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomInt } 
 
 /**
  * Scratch-card codes. Characters come from a cryptographic generator over an alphabet without
- * look-alikes (no 0/O, 1/I/L); the last character is a check character (Luhn mod N), so a typo
+ * look-alikes (no 0/O, 1/I/L); the last character is a check character (weighted, mod a prime), so a typo
  * is rejected before any lookup. Only a keyed hash of a code is stored.
  */
 export const DEFAULT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -11,7 +11,7 @@ export const DEFAULT_LENGTH = 16;
 export const DEFAULT_GROUP = 4;
 /** At least 10 random characters over at least 16 symbols: 40+ bits before the check character. */
 export const LENGTH_MIN = 11;
-export const LENGTH_MAX = 32;
+export const LENGTH_MAX = 30;
 
 export interface CodeFormat {
   alphabet: string;
@@ -26,21 +26,30 @@ export function alphabetProblem(alphabet: string): string | undefined {
   if (new Set(alphabet).size !== alphabet.length) return "has no repeated character";
   if ([...LOOK_ALIKES].some((c) => alphabet.includes(c))) return `has none of the look-alikes ${LOOK_ALIKES}`;
   if (alphabet.length < 16) return "has at least 16 characters";
+  if (!isPrime(alphabet.length))
+    return "has a prime number of characters (17, 19, 23, 29 or 31), so the check character catches every typo";
   return undefined;
 }
 
-/** Luhn mod N over the alphabet: catches every single-character error and most swaps. */
+/**
+ * A weighted check over a prime-sized alphabet (N): position i (from 1) weighs i, and the check
+ * character c (at position L) makes sum(i * v_i) + L * c = 0 mod N. Every weight is non-zero and
+ * neighbours' weights differ by one, so every single wrong character and every swap of two
+ * neighbours changes the sum: both are caught before any lookup.
+ */
 export function checkCharacter(payload: string, alphabet: string): string {
   const n = alphabet.length;
-  let factor = 2;
   let sum = 0;
-  for (let i = payload.length - 1; i >= 0; i--) {
-    let addend = factor * alphabet.indexOf(payload[i]!);
-    factor = factor === 2 ? 1 : 2;
-    addend = Math.floor(addend / n) + (addend % n);
-    sum += addend;
-  }
-  return alphabet[(n - (sum % n)) % n]!;
+  for (let i = 0; i < payload.length; i++) sum = (sum + (i + 1) * alphabet.indexOf(payload[i]!)) % n;
+  const weight = (payload.length + 1) % n;
+  for (let c = 0; c < n; c++) if ((sum + weight * c) % n === 0) return alphabet[c]!;
+  throw new Error("the check needs a prime alphabet size larger than the code length");
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
 }
 
 export function generateCode(format: CodeFormat): string {

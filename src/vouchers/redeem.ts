@@ -52,6 +52,8 @@ export function presentRedemption(r: RedemptionRow) {
   };
 }
 
+class NothingToRedeem extends Error {}
+
 function invalid(): ApiError {
   return new ApiError("voucher_invalid", "code");
 }
@@ -92,71 +94,77 @@ export class Redemptions {
     const formats = await this.batches.formats(scope, nowMs);
     if (!formats.some((format) => isWellFormed(code, format))) return this.fail(scope, subjects, nowMs);
     const hash = codeHash(await this.batches.codeKey(), scope.merchantId, code);
-    // The batch is learned before the claim, so its accounts exist before the transaction.
-    const batch = await this.batchOf(scope, hash);
-    if (!batch) return this.fail(scope, subjects, nowMs);
-    if (batch.value_currency) {
+    // The batch is learned before the claim, so its accounts exist before the transaction. An
+    // unknown code goes through the same statements as a known one that cannot be redeemed.
+    const batch = await this.batches.batchOfCode(scope, hash);
+    if (batch?.value_currency) {
       await this.batches.ensureAccounts(batch, nowMs);
       await this.wallets.ensureAccounts(scope, input.customer, batch.value_currency, nowMs);
     }
     const redemptionId = newId("vr", nowMs);
-    const pending = await this.db.transaction(async (tx) => {
-      if (idempotency) await claimOpenKey(tx, scope, idempotency, nowMs, redemptionId);
-      const { rows } = await tx.query<Claimed>(
-        `update vouchers v set status = 'redeemed', redemption_id = $4
+    const pending = await this.db
+      .transaction(async (tx): Promise<RedemptionRow | null> => {
+        if (idempotency) await claimOpenKey(tx, scope, idempotency, nowMs, redemptionId);
+        const { rows } = await tx.query<Claimed>(
+          `update vouchers v set status = 'redeemed', redemption_id = $4
          from voucher_batches b
          where v.code_hash = $1 and v.merchant_id = $2 and v.mode = $3 and v.status = 'active'
            and b.id = v.batch_id and (b.expires_at is null or b.expires_at > $5)
          returning v.batch_id, v.serial_number, b.value_amount, b.value_currency, b.entitlement, b.period`,
-        [hash, scope.merchantId, scope.mode, redemptionId, new Date(nowMs)],
-      );
-      const claimed = rows[0];
-      if (!claimed) return null;
-      let holdTransferId: string | null = null;
-      if (claimed.value_amount !== null && claimed.value_currency !== null) {
-        holdTransferId = newId("tr", nowMs);
-        await applyOrThrow(
-          this.ledger,
-          tx,
-          [
-            {
-              id: holdTransferId,
-              journalId: newId("jrn", nowMs),
-              type: "pending",
-              debitAccountId: accountId(liabilityAccount(scope, claimed.batch_id, claimed.value_currency)),
-              creditAccountId: accountId(this.redeeming(scope, claimed.value_currency)),
-              amount: claimed.value_amount,
-              currency: claimed.value_currency,
-              code: "voucher_redemption_hold",
-              reference: redemptionId,
-            },
-          ],
-          nowMs,
+          [hash, scope.merchantId, scope.mode, redemptionId, new Date(nowMs)],
         );
-      }
-      const granted =
-        claimed.value_amount !== null
-          ? { amount: toJsonAmount(claimed.value_amount), currency: claimed.value_currency }
-          : { entitlement: claimed.entitlement, period: claimed.period };
-      const row: RedemptionRow = {
-        id: redemptionId,
-        merchant_id: scope.merchantId,
-        mode: scope.mode,
-        batch_id: claimed.batch_id,
-        serial_number: claimed.serial_number,
-        customer_id: input.customer,
-        status: "pending",
-        granted,
-        hold_transfer_id: holdTransferId,
-        created: new Date(nowMs),
-        updated: new Date(nowMs),
-      };
-      await tx.query(
-        "insert into voucher_redemptions select * from json_populate_record(null::voucher_redemptions, $1::json)",
-        [JSON.stringify(row)],
-      );
-      return row;
-    });
+        const claimed = rows[0];
+        // Nothing to claim: roll back (the idempotency key too), then answer like any bad code.
+        if (!claimed) throw new NothingToRedeem();
+        let holdTransferId: string | null = null;
+        if (claimed.value_amount !== null && claimed.value_currency !== null) {
+          holdTransferId = newId("tr", nowMs);
+          await applyOrThrow(
+            this.ledger,
+            tx,
+            [
+              {
+                id: holdTransferId,
+                journalId: newId("jrn", nowMs),
+                type: "pending",
+                debitAccountId: accountId(liabilityAccount(scope, claimed.batch_id, claimed.value_currency)),
+                creditAccountId: accountId(this.redeeming(scope, claimed.value_currency)),
+                amount: claimed.value_amount,
+                currency: claimed.value_currency,
+                code: "voucher_redemption_hold",
+                reference: redemptionId,
+              },
+            ],
+            nowMs,
+          );
+        }
+        const granted =
+          claimed.value_amount !== null
+            ? { amount: toJsonAmount(claimed.value_amount), currency: claimed.value_currency }
+            : { entitlement: claimed.entitlement, period: claimed.period };
+        const row: RedemptionRow = {
+          id: redemptionId,
+          merchant_id: scope.merchantId,
+          mode: scope.mode,
+          batch_id: claimed.batch_id,
+          serial_number: claimed.serial_number,
+          customer_id: input.customer,
+          status: "pending",
+          granted,
+          hold_transfer_id: holdTransferId,
+          created: new Date(nowMs),
+          updated: new Date(nowMs),
+        };
+        await tx.query(
+          "insert into voucher_redemptions select * from json_populate_record(null::voucher_redemptions, $1::json)",
+          [JSON.stringify(row)],
+        );
+        return row;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof NothingToRedeem) return null;
+        throw error;
+      });
     if (!pending) return this.fail(scope, subjects, nowMs);
     const posted = await this.complete(pending.id, nowMs);
     const body = JSON.stringify(presentRedemption(posted));
@@ -172,15 +180,6 @@ export class Redemptions {
       purpose: "voucher_redeeming",
       currency,
     };
-  }
-
-  private async batchOf(scope: AuthScope, hash: string) {
-    const { rows } = await this.db.query<{ batch_id: string }>(
-      "select batch_id from vouchers where code_hash = $1 and merchant_id = $2 and mode = $3",
-      [hash, scope.merchantId, scope.mode],
-    );
-    if (!rows[0]) return null;
-    return this.batches.get(this.db, scope, rows[0].batch_id);
   }
 
   /** Phase two: the credit or the access, and the hold posted. Idempotent: a posted one is returned. */

@@ -206,9 +206,11 @@ export function voucherRoutes(
         );
         if (!rows[0]) throw new ApiError("resource_missing", "id", `No such voucher batch: '${id}'.`);
         const scope = { merchantId: rows[0].merchant_id, mode: rows[0].mode };
+        // Read before the transaction: the embedded engine has one connection.
+        const key = await batches.codeKey();
         return ctx.post(request, reply, scope, async (tx, nowMs) => ({
           statusCode: 200,
-          body: JSON.stringify(await batches.approve(tx, id, "admin", nowMs)),
+          body: JSON.stringify(await batches.approve(tx, id, "admin", key, nowMs)),
         }));
       },
     );

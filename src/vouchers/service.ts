@@ -162,11 +162,11 @@ export class VoucherBatches {
     };
     const problem = alphabetProblem(format.alphabet);
     if (problem) throw new ApiError("parameter_invalid", "code_format.alphabet", `The alphabet ${problem}.`);
-    if (format.length < LENGTH_MIN || format.length > LENGTH_MAX)
+    if (format.length < LENGTH_MIN || format.length > Math.min(LENGTH_MAX, format.alphabet.length - 1))
       throw new ApiError(
         "parameter_out_of_range",
         "code_format.length",
-        `A code has ${LENGTH_MIN} to ${LENGTH_MAX} characters.`,
+        `A code has ${LENGTH_MIN} to ${Math.min(LENGTH_MAX, format.alphabet.length - 1)} characters with this alphabet.`,
       );
     const expiresAtMs = input.expires_at === undefined ? null : Date.parse(input.expires_at);
     if (expiresAtMs !== null && expiresAtMs <= nowMs)
@@ -244,6 +244,16 @@ export class VoucherBatches {
     return rows[0];
   }
 
+  /** The batch a code hash belongs to, in one statement (null when the code is unknown). */
+  async batchOfCode(scope: Scope, hash: string): Promise<BatchRow | null> {
+    const { rows } = await this.db.query<BatchRow>(
+      `select b.* from vouchers v join voucher_batches b on b.id = v.batch_id
+       where v.code_hash = $1 and v.merchant_id = $2 and v.mode = $3`,
+      [hash, scope.merchantId, scope.mode],
+    );
+    return rows[0] ?? null;
+  }
+
   async list(scope: AuthScope, page: ListParams) {
     const result = await listPage<BatchRow>(
       this.db,
@@ -259,7 +269,7 @@ export class VoucherBatches {
    * Approval by the platform owner generates the codes: stored as keyed hashes, with serials; the
    * printer's file (serial, code) is kept sealed until its one download.
    */
-  async approve(tx: Queryable, batchId: string, approver: string, nowMs: number) {
+  async approve(tx: Queryable, batchId: string, approver: string, key: Buffer, nowMs: number) {
     const { rows } = await tx.query<BatchRow>("select * from voucher_batches where id = $1 for update", [
       batchId,
     ]);
@@ -272,7 +282,6 @@ export class VoucherBatches {
         undefined,
         `This batch is ${batch.status} already.`,
       );
-    const key = await this.codeKey();
     const format = { alphabet: batch.alphabet, length: batch.code_length, group: batch.group_size };
     const lines = ["serial,code"];
     const hashes: string[] = [];
