@@ -222,6 +222,7 @@ export class Commissions {
     },
     productId: string | null,
     nowMs: number,
+    out?: TransferInput[],
   ): Promise<number> {
     const scope = { merchantId: payment.merchant_id, mode: payment.mode };
     const found = await this.planAndChain(tx, scope, payment.customer_id, productId);
@@ -285,7 +286,8 @@ export class Commissions {
         "insert into commissions select * from json_populate_recordset(null::commissions, $1::json)",
         [JSON.stringify(rows)],
       );
-    await applyOrThrow(this.ledger, tx, transfers, nowMs);
+    if (out) out.push(...transfers);
+    else await applyOrThrow(this.ledger, tx, transfers, nowMs);
     return rows.length;
   }
 

@@ -3,6 +3,7 @@ import type { Currencies } from "../currencies/service.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { accountId } from "../ledger/accounts.ts";
 import type { Ledger } from "../ledger/ledger.ts";
+import type { TransferInput } from "../ledger/types.ts";
 import type { Memberships } from "../memberships/service.ts";
 import type { PaymentExtensions, PaymentRequest, PreparedPayment } from "../payments/extensions.ts";
 import type { PaymentRow, RefundRow } from "../payments/model.ts";
@@ -150,42 +151,49 @@ export class CommunityPaymentEffects implements PaymentExtensions {
     return payment.provider === "wallet" || (payment.effects ?? null) !== null;
   }
 
-  async onTransition(tx: Queryable, transition: Transition, nowMs: number): Promise<void> {
+  async onTransition(tx: Queryable, transition: Transition, nowMs: number): Promise<boolean> {
     const p = transition.payment;
     const events = transition.events;
+    // Our movements and the payment's own, written by one ledger call at the end.
+    const out: TransferInput[] = [];
     if (p.provider === "wallet" && p.customer_id !== null) {
       const walletPayment = { ...p, customer_id: p.customer_id };
       if (events.includes("payment.requires_capture"))
-        await this.wallets.draw(tx, walletPayment, true, nowMs);
+        await this.wallets.draw(tx, walletPayment, true, nowMs, out);
       else if (events.includes("payment.succeeded")) {
         if (await this.wallets.hasDraws(tx, p.id))
-          await this.wallets.capture(tx, p.id, p.amount_captured, nowMs);
-        else await this.wallets.draw(tx, walletPayment, false, nowMs);
-      } else if (events.includes("payment.canceled")) await this.wallets.release(tx, p.id, nowMs);
+          await this.wallets.capture(tx, p.id, p.amount_captured, nowMs, out);
+        else await this.wallets.draw(tx, walletPayment, false, nowMs, out);
+      } else if (events.includes("payment.canceled")) await this.wallets.release(tx, p.id, nowMs, out);
     }
-    if (!events.includes("payment.succeeded") || !p.effects) return;
-    const effects = p.effects as Effects;
-    const scope = { merchantId: p.merchant_id, mode: p.mode };
-    if (effects.wallet_top_up && effects.customer) {
-      await this.topUp(tx, p, effects.customer, effects.wallet_top_up, nowMs);
-      await tx.query("update payments set effects = $2 where id = $1", [p.id, JSON.stringify(effects)]);
+    if (events.includes("payment.succeeded") && p.effects) {
+      const effects = p.effects as Effects;
+      const scope = { merchantId: p.merchant_id, mode: p.mode };
+      if (effects.wallet_top_up && effects.customer) {
+        await this.topUp(tx, p, effects.customer, effects.wallet_top_up, nowMs, out);
+        await tx.query("update payments set effects = $2 where id = $1", [p.id, JSON.stringify(effects)]);
+      }
+      if (effects.grants && effects.customer)
+        await this.memberships.grant(
+          tx,
+          scope,
+          effects.customer,
+          effects.grants,
+          { kind: "payment", id: p.id },
+          nowMs,
+        );
+      if (effects.commissions && effects.customer)
+        await this.commissions.accrue(
+          tx,
+          { ...p, customer_id: effects.customer },
+          effects.product ?? null,
+          nowMs,
+          out,
+        );
     }
-    if (effects.grants && effects.customer)
-      await this.memberships.grant(
-        tx,
-        scope,
-        effects.customer,
-        effects.grants,
-        { kind: "payment", id: p.id },
-        nowMs,
-      );
-    if (effects.commissions && effects.customer)
-      await this.commissions.accrue(
-        tx,
-        { ...p, customer_id: effects.customer },
-        effects.product ?? null,
-        nowMs,
-      );
+    if (out.length === 0) return false;
+    await applyOrThrow(this.ledger, tx, [...transition.transfers, ...out], nowMs);
+    return true;
   }
 
   /**
@@ -199,6 +207,7 @@ export class CommunityPaymentEffects implements PaymentExtensions {
     customer: string,
     topUp: NonNullable<Effects["wallet_top_up"]>,
     nowMs: number,
+    out: TransferInput[],
   ) {
     const scope = { merchantId: p.merchant_id, mode: p.mode };
     const { conversion, rateId } = await this.currencies.convertNow(
@@ -219,24 +228,17 @@ export class CommunityPaymentEffects implements PaymentExtensions {
       source_residue: toJsonAmount(conversion.sourceResidue),
     };
     if (conversion.sourceResidue > 0n)
-      await applyOrThrow(
-        this.ledger,
-        tx,
-        [
-          {
-            id: newId("tr", nowMs),
-            journalId: newId("jrn", nowMs),
-            type: "single_phase",
-            debitAccountId: accountId(merchantAccount(scope, "available", p.currency)),
-            creditAccountId: accountId(merchantAccount(scope, "conversion_residue", p.currency)),
-            amount: conversion.sourceResidue,
-            currency: p.currency,
-            code: "conversion_residue",
-            reference: p.id,
-          },
-        ],
-        nowMs,
-      );
+      out.push({
+        id: newId("tr", nowMs),
+        journalId: newId("jrn", nowMs),
+        type: "single_phase",
+        debitAccountId: accountId(merchantAccount(scope, "available", p.currency)),
+        creditAccountId: accountId(merchantAccount(scope, "conversion_residue", p.currency)),
+        amount: conversion.sourceResidue,
+        currency: p.currency,
+        code: "conversion_residue",
+        reference: p.id,
+      });
     topUp.rate = conversion.rate;
     topUp.amount = toJsonAmount(conversion.targetAmount);
     if (conversion.targetAmount === 0n) return;
@@ -253,6 +255,7 @@ export class CommunityPaymentEffects implements PaymentExtensions {
         conversion: record,
       },
       nowMs,
+      out,
     );
     topUp.grant = grant.id;
   }

@@ -150,7 +150,8 @@ export async function persistTransition(
   // written by the one statement below with everything else.
   let transfersJson = "[]";
   let balancesJson = "[]";
-  if (transition.transfers.length > 0) {
+  const journalWritten = (await ctx.extensions?.onTransition(tx, transition, nowMs)) ?? false;
+  if (transition.transfers.length > 0 && !journalWritten) {
     const plan = ctx.ledger.planAppend(transition.transfers, { nowMs });
     if (plan && plan.results.every((r) => r === "ok")) {
       transfersJson = plan.transfersJson;
@@ -159,7 +160,6 @@ export async function persistTransition(
       await applyJournal(ctx, tx, transition.transfers, nowMs);
     }
   }
-  await ctx.extensions?.onTransition(tx, transition, nowMs);
   // A creation whose provider was still being asked when the request ended (or crashed) gets
   // its idempotency record completed with the state it settled in.
   const settled = p.status !== "processing";

@@ -199,8 +199,9 @@ async function createInTransaction(
       "provider_interactions",
       answer.interactions.map((i) => interactionRow(payment, i, nowMs)),
     );
-    await applyJournal(ctx, tx, transition.transfers, nowMs);
-    await ctx.extensions?.onTransition(tx, { ...transition, payment }, nowMs);
+    const journalWritten =
+      (await ctx.extensions?.onTransition(tx, { ...transition, payment }, nowMs)) ?? false;
+    if (!journalWritten) await applyJournal(ctx, tx, transition.transfers, nowMs);
     return { statusCode: 201, body: JSON.stringify(presentPayment(payment)) };
   });
   ctx.metrics?.payments.inc({ status: payment.status });

@@ -32,8 +32,12 @@ export interface PaymentExtensions {
   prepare(scope: AuthScope, input: PaymentRequest, nowMs: number): Promise<PreparedPayment>;
   /** True when the payment's first answer must commit with our work in one transaction. */
   needsTransaction(payment: PaymentRow): boolean;
-  /** Inside the transaction that writes a payment's transition. May throw ApiError to refuse it all. */
-  onTransition(tx: Queryable, transition: Transition, nowMs: number): Promise<void>;
+  /**
+   * Inside the transaction that writes a payment's transition, before its journal. May throw
+   * ApiError to refuse it all. Returns true when it wrote the transition's journal itself, with
+   * its own movements, in one ledger call (one sorted lock of balance rows per transaction).
+   */
+  onTransition(tx: Queryable, transition: Transition, nowMs: number): Promise<boolean>;
   /** Inside the transaction that settles a refund as succeeded; returns what to show on the refund. */
   onRefundSucceeded(
     tx: Queryable,

@@ -97,10 +97,9 @@ export class Redemptions {
     // The batch is learned before the claim, so its accounts exist before the transaction. An
     // unknown code goes through the same statements as a known one that cannot be redeemed.
     const batch = await this.batches.batchOfCode(scope, hash);
-    if (batch?.value_currency) {
-      await this.batches.ensureAccounts(batch, nowMs);
-      await this.wallets.ensureAccounts(scope, input.customer, batch.value_currency, nowMs);
-    }
+    // The customer's wallet accounts are made between the two phases, so a refused code costs the
+    // same whether it exists or not (the batch's accounts are made once per batch).
+    if (batch?.value_currency) await this.batches.ensureAccounts(batch, nowMs);
     const redemptionId = newId("vr", nowMs);
     const pending = await this.db
       .transaction(async (tx): Promise<RedemptionRow | null> => {
@@ -184,6 +183,18 @@ export class Redemptions {
 
   /** Phase two: the credit or the access, and the hold posted. Idempotent: a posted one is returned. */
   async complete(redemptionId: string, nowMs: number): Promise<RedemptionRow> {
+    const { rows: seen } = await this.db.query<RedemptionRow>(
+      "select * from voucher_redemptions where id = $1",
+      [redemptionId],
+    );
+    const known = seen[0]!;
+    if (known.hold_transfer_id)
+      await this.wallets.ensureAccounts(
+        { merchantId: known.merchant_id, mode: known.mode },
+        known.customer_id,
+        String(known.granted.currency),
+        nowMs,
+      );
     return this.db.transaction(async (tx) => {
       const { rows } = await tx.query<RedemptionRow>(
         "select * from voucher_redemptions where id = $1 for update",

@@ -133,7 +133,13 @@ export class Wallets {
   }
 
   /** Adds credit to a wallet: a grant row and its ledger transfer, in the caller's transaction. */
-  async grant(tx: Queryable, scope: { merchantId: string; mode: Mode }, input: NewGrant, nowMs: number) {
+  async grant(
+    tx: Queryable,
+    scope: { merchantId: string; mode: Mode },
+    input: NewGrant,
+    nowMs: number,
+    out?: TransferInput[],
+  ) {
     const row: GrantRow = {
       id: newId("wg", nowMs),
       merchant_id: scope.merchantId,
@@ -163,8 +169,7 @@ export class Wallets {
         }),
       ],
     );
-    await applyOrThrow(
-      this.ledger,
+    await this.write(
       tx,
       [
         {
@@ -180,6 +185,7 @@ export class Wallets {
         },
       ],
       nowMs,
+      out,
     );
     return row;
   }
@@ -200,6 +206,7 @@ export class Wallets {
     },
     hold: boolean,
     nowMs: number,
+    out?: TransferInput[],
   ): Promise<Draw[]> {
     const scope = { merchantId: payment.merchant_id, mode: payment.mode };
     const { rows } = await tx.query<GrantRow>(
@@ -256,7 +263,7 @@ export class Wallets {
       "insert into wallet_draws select * from json_populate_recordset(null::wallet_draws, $1::json)",
       [JSON.stringify(drawRows)],
     );
-    await applyOrThrow(this.ledger, tx, transfers, nowMs);
+    await this.write(tx, transfers, nowMs, out);
     return draws;
   }
 
@@ -297,7 +304,7 @@ export class Wallets {
   }
 
   /** Posts held draws up to the captured amount, in draw order; the rest goes back to its grants. */
-  async capture(tx: Queryable, paymentId: string, amount: bigint, nowMs: number) {
+  async capture(tx: Queryable, paymentId: string, amount: bigint, nowMs: number, out?: TransferInput[]) {
     const held = await this.heldDraws(tx, paymentId);
     const parts = splitCapture(held, amount);
     const journalId = newId("jrn", nowMs);
@@ -327,7 +334,7 @@ export class Wallets {
       );
       if (d.amount > posted) back.push({ grantId: d.grant_id, amount: d.amount - posted });
     });
-    await applyOrThrow(this.ledger, tx, transfers, nowMs);
+    await this.write(tx, transfers, nowMs, out);
     await this.returnToGrants(tx, back);
     await tx.query(
       `update wallet_draws w set status = case when p.posted > 0 then 'posted' else 'released' end, amount_posted = p.posted
@@ -337,8 +344,18 @@ export class Wallets {
   }
 
   /** Voids a cancelled (or expired) wallet authorization: every held draw goes back to its grant. */
-  async release(tx: Queryable, paymentId: string, nowMs: number) {
-    await this.capture(tx, paymentId, 0n, nowMs);
+  async release(tx: Queryable, paymentId: string, nowMs: number, out?: TransferInput[]) {
+    await this.capture(tx, paymentId, 0n, nowMs, out);
+  }
+
+  /**
+   * Applies a flow's transfers now, or hands them to `out` when the caller writes one journal for
+   * its whole transaction: balance rows are then locked by one sorted statement, so two such
+   * transactions can never hold each other's rows.
+   */
+  private async write(tx: Queryable, transfers: TransferInput[], nowMs: number, out?: TransferInput[]) {
+    if (out) out.push(...transfers);
+    else await applyOrThrow(this.ledger, tx, transfers, nowMs);
   }
 
   /** A refunded wallet payment comes back to the wallet as paid credit. */

@@ -42,6 +42,11 @@ test("50 concurrent spends of 30 on a wallet holding 1,000 in three grants: 33 s
   );
   const ok = results.filter((r) => r.status === 201);
   const short = results.filter((r) => r.status === 402);
+  const others = results.filter((r) => r.status !== 201 && r.status !== 402);
+  assert.deepEqual(
+    others.map((r) => [r.status, r.body]),
+    [],
+  );
   assert.equal(ok.length, 33);
   assert.equal(short.length, 17);
   assert.ok(short.every((r) => r.body.error?.code === "insufficient_funds"));
