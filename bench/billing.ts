@@ -24,7 +24,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { type CountryCode, getExampleNumber, isValidPhoneNumber } from "libphonenumber-js";
 import examples from "libphonenumber-js/mobile/examples";
-import { CarrierCharger, type SubscriptionCharger } from "../src/billing/charger.ts";
+import { billingContext } from "../src/billing/context.ts";
 import { debtAccounts } from "../src/billing/engine.ts";
 import { type ResolvedRules, rulesFor } from "../src/billing/rules.ts";
 import { type BillingContext, runBillingBatch } from "../src/billing/scheduler.ts";
@@ -41,7 +41,11 @@ import { openEmbedded } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { Ledger } from "../src/ledger/ledger.ts";
+import { InteractionRecorder } from "../src/payments/interaction-log.ts";
+import { CarrierProvider } from "../src/payments/providers/carrier.ts";
+import { ProviderRegistry } from "../src/payments/registry.ts";
 import { paymentAccounts } from "../src/payments/transitions.ts";
+import { systemClock } from "../src/platform/clock.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { printProfile, profiled } from "../test/billing/sim/profile.ts";
 import { InstantNetwork } from "../test/billing/sim/world.ts";
@@ -128,10 +132,10 @@ function raiseOperatorTps(operators: HttpOperator[]): void {
   }
 }
 
-function chargers(): Map<string, SubscriptionCharger> {
-  return new Map<string, SubscriptionCharger>(
-    VIA_HTTP ? [["carrier", new CarrierCharger()]] : [["sandbox", new InstantNetwork()]],
-  );
+/** The one provider registry, with the instant network as `sandbox` unless charging over HTTP. */
+function providers(db: Db): ProviderRegistry {
+  const recorder = new InteractionRecorder(db, systemClock);
+  return new ProviderRegistry([VIA_HTTP ? new CarrierProvider(recorder, () => {}) : new InstantNetwork()]);
 }
 
 /** 50 countries with operators in the registry, four operators each (synthetic ids where short). */
@@ -293,13 +297,13 @@ async function worker(): Promise<void> {
   const raw = await openPostgres({ url, poolSizeMax: 2 });
   const db = process.env.BENCH_PROFILE ? profiled(raw) : raw;
   const startedMs = Date.now();
-  const ctx: BillingContext = {
+  const ctx: BillingContext = billingContext({
     db,
     ledger: new Ledger(db),
     clock: { nowMs: () => runBase + (Date.now() - startedMs) },
-    chargers: chargers(),
+    providers: providers(db),
     rules: benchRules,
-  };
+  });
   let charged = 0;
   // Done when nothing is due within the hour: deferred charges (a busy operator second) come back
   // within seconds, the next periods a month later.
@@ -421,13 +425,13 @@ async function main(): Promise<void> {
       );
       charged = counts.reduce((a, b) => a + b, 0);
     } else {
-      const ctx: BillingContext = {
+      const ctx: BillingContext = billingContext({
         db,
         ledger: new Ledger(db),
         clock: { nowMs: () => nowMs },
-        chargers: chargers(),
+        providers: providers(db),
         rules: benchRules,
-      };
+      });
       for (;;) {
         const r = await runBillingBatch(ctx, { nowMs, batchSize: batch });
         charged += r.succeeded;

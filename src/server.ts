@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { analyticsJobs } from "./analytics/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { communityJobs } from "./community/index.ts";
 import { closeConnectors, configureCarrierNetwork } from "./connectors/operators/index.ts";
@@ -10,15 +11,22 @@ import { startWebhookWorker } from "./events/worker.ts";
 import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
+import { buildOpsApp, registerOperationalGauges } from "./ops/index.ts";
+import { describeLiveProviders, liveProviders, liveStartProblem } from "./payments/live-mode.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
 import type { Config } from "./platform/config.ts";
 import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
+import { reportUnexpectedTo } from "./platform/process-guards.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
 import { type Simulator, startSimulator } from "./simulator/index.ts";
+import { startStreamPublisher } from "./stream/index.ts";
 
 export type Role = "all" | "api" | "worker";
+
+/** The configuration is unsafe to start with (e.g. a live provider with a default secret). */
+export class StartRefused extends Error {}
 
 /** The background work of a worker: settling unknown outcomes, expiring holds, cleaning up. */
 export function workerJobs(services: Services): Job[] {
@@ -27,7 +35,11 @@ export function workerJobs(services: Services): Job[] {
       name: "reconcile_payments",
       intervalMs: 500,
       busyThreshold: 100,
-      run: () => reconcileDuePayments(services.payments, services.logger),
+      run: () =>
+        reconcileDuePayments(services.payments, services.logger, {
+          backoffMaxMs: services.config.reconcileBackoffMaxMs,
+          unresolvedAfterMs: services.config.reconcileUnresolvedAfterMs,
+        }),
     },
     {
       name: "reconcile_refunds",
@@ -55,7 +67,9 @@ export function workerJobs(services: Services): Job[] {
       busyThreshold: 1000,
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
-    ...billingJobs(services.billing),
+    ...billingJobs(services.billing, services.metrics),
+    ...services.checkout.jobs(),
+    ...analyticsJobs(services),
     ...communityJobs(services.community, services.clock),
   ];
 }
@@ -108,11 +122,20 @@ export interface RunningServer {
   app: FastifyInstance | null;
   /** Set on the first start of a fresh installation: print it once. */
   generatedAdminKey: string | null;
+  /** A worker's own /health, /ready and /metrics (role worker only). */
+  workerUrl: string;
+  /** Which live providers are ready, for the start banner. */
+  liveSummary: string;
   stop(): Promise<void>;
 }
 
 export async function startServer(config: Config, role: Role = "all", db?: Db): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
+  const live = liveProviders(config.live);
+  const refusal = liveStartProblem(config.live, live);
+  if (refusal) throw new StartRefused(refusal);
+  const metrics = new Metrics({ defaultMetrics: true });
+  reportUnexpectedTo(logger, (kind) => metrics.unexpectedErrors.inc({ kind }));
   const database =
     db ??
     (await openDatabase({
@@ -120,6 +143,12 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
       dataDir: config.dataDir,
       poolSizeMax: config.dbPoolSize,
       writeConcurrencyMax: config.writeConcurrency,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+      queryTimeoutMs: config.dbQueryTimeoutMs,
+      onConnectionError: (error) => {
+        metrics.databaseConnectionErrors.inc();
+        logger.warn({ err: error }, "a database connection was lost; the pool opens another");
+      },
     }));
   try {
     const applied = await migrate(database);
@@ -128,16 +157,12 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
     await database.close();
     throw error;
   }
-  const services = createServices({
-    config,
-    db: database,
-    logger,
-    metrics: new Metrics({ defaultMetrics: true }),
-  });
+  const services = createServices({ config, db: database, logger, metrics });
+  registerOperationalGauges(services);
   const generatedAdminKey = await services.merchants.initAdminKey();
   const simulator = await connectCarrierNetwork(config);
   services.recorder.start();
-  const jobs = role === "api" ? null : startJobs(workerJobs(services), logger);
+  const jobs = role === "api" ? null : startJobs(workerJobs(services), logger, metrics);
   const webhooks =
     role === "api"
       ? null
@@ -147,13 +172,32 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
           logger,
           prune: true,
           concurrency: config.webhookConcurrency,
+          onAttempt: (endpoint, result) => metrics.webhookAttempts.inc({ endpoint, result }),
+        });
+
+  // The change stream to NATS JetStream, when CENTIME_NATS_URL says where.
+  const stream =
+    role === "api" || !config.natsUrl
+      ? null
+      : await startStreamPublisher({
+          db: database,
+          clock: services.clock,
+          url: config.natsUrl,
+          stream: config.natsStream,
+          subject: config.natsSubject,
+          logger,
         });
 
   let app: FastifyInstance | null = null;
   let url = "";
+  let workerUrl = "";
   if (role !== "worker") {
     app = await buildApp(services);
     url = await app.listen({ host: config.host, port: config.port });
+  } else {
+    // A worker has no API, but is probed and scraped like any process.
+    app = await buildOpsApp(services, role);
+    workerUrl = await app.listen({ host: config.host, port: config.workerPort });
   }
   connectProviders(
     services,
@@ -167,11 +211,14 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
     services,
     app,
     generatedAdminKey,
+    workerUrl,
+    liveSummary: describeLiveProviders(live),
     stop() {
       stopping ??= (async () => {
         await app?.close();
         await jobs?.stop();
         await webhooks?.stop();
+        await stream?.stop();
         await closeConnectors();
         await services.recorder.stop();
         await simulator?.close();

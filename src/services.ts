@@ -1,4 +1,5 @@
 import { type Billing, createBilling } from "./billing/index.ts";
+import { type Checkout, createCheckout } from "./checkout/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
 import { type Community, createCommunity } from "./community/index.ts";
 import { configureConnectors } from "./connectors/operators/index.ts";
@@ -9,11 +10,12 @@ import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
-import type { PaymentProvider } from "./payments/provider.ts";
+import { type LiveProviders, liveProviders } from "./payments/live-mode.ts";
 import { CardProvider } from "./payments/providers/card.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
+import { SandboxProvider } from "./payments/providers/sandbox.ts";
+import { ProviderRegistry } from "./payments/registry.ts";
 import { connectorEventHandler, type MoListener } from "./payments/remote-events.ts";
-import { SandboxProvider } from "./payments/sandbox.ts";
 import { type Clock, systemClock } from "./platform/clock.ts";
 import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
@@ -38,6 +40,9 @@ export interface Services {
   /** Who hears about MO messages (a subscriber texting STOP). */
   moListeners: Set<MoListener>;
   billing: Billing;
+  checkout: Checkout;
+  /** Which providers may take live money, decided from the configuration at start. */
+  live: LiveProviders;
   /** Inner currencies, wallets, memberships, vouchers and commissions (issue 11). */
   community: Community;
 }
@@ -62,27 +67,28 @@ export function createServices(options: {
     { batchSizeMax: LIMITS.group_commit_batch_size_max, concurrencyMax: db.writeConcurrencyMax },
     metrics,
   );
-  const recorder = new InteractionRecorder(db, clock, logger);
+  const recorder = new InteractionRecorder(db, clock, logger, metrics);
   const moListeners = new Set<MoListener>();
+  const live = liveProviders(config.live);
   let payments: PaymentsContext | null = null;
   const onEvent = connectorEventHandler(() => payments!, logger, moListeners);
-  const providers = new Map<string, PaymentProvider>([
-    ["sandbox", new SandboxProvider(config.sandboxAsyncDelayMs)],
-    ["carrier", new CarrierProvider(recorder, onEvent)],
-    [
-      "card",
+  // The one registry of payment providers, by payment-method type: payments and renewals alike.
+  const providers = new ProviderRegistry()
+    .register(new SandboxProvider(config.sandboxAsyncDelayMs))
+    .register(new CarrierProvider(recorder, onEvent))
+    .register(
       new CardProvider(recorder, onEvent, {
         ...(options.publicUrl ? { callbackUrl: `${options.publicUrl}/provider_callbacks` } : {}),
       }),
-    ],
-  ]);
+    )
+    .allowLive(live);
   const community = createCommunity({
     db,
     ledger,
     clock,
     ...(config.voucherKey ? { voucherKey: config.voucherKey } : {}),
   });
-  providers.set("wallet", community.walletProvider);
+  providers.register(community.walletProvider);
   payments = {
     extensions: community.paymentEffects,
     db,
@@ -95,6 +101,7 @@ export function createServices(options: {
     sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
     reconcileAfterMs: config.reconcileAfterMs,
   };
+  const merchants = new Merchants(db, clock, config.adminKey);
   return {
     config,
     db,
@@ -103,13 +110,23 @@ export function createServices(options: {
     metrics,
     ledger,
     committer,
-    merchants: new Merchants(db, clock, config.adminKey),
+    merchants,
     customers: new Customers(db, clock),
     idempotency: new IdempotencyGate(db, clock),
     payments,
     recorder,
     moListeners,
-    billing: createBilling({ db, ledger, clock, logger }),
+    billing: createBilling({ db, ledger, clock, logger, providers }),
+    checkout: createCheckout({
+      db,
+      clock,
+      logger,
+      payments,
+      authenticate: (authorization) => merchants.authenticate(authorization),
+      publicUrl: options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`,
+      formSecret: config.sessionSecret,
+    }),
+    live,
     community,
   };
 }
@@ -120,6 +137,7 @@ export function createServices(options: {
  */
 export function connectProviders(services: Services, publicUrl: string, callbackSecret: string): void {
   const callbackUrl = `${publicUrl.replace(/\/$/, "")}/provider_callbacks`;
+  services.checkout.setPublicUrl(publicUrl);
   configureConnectors({ log: services.recorder, callback_url: callbackUrl, callback_secret: callbackSecret });
   const card = services.payments.providers.get("card");
   if (card instanceof CardProvider) card.setCallbackUrl(callbackUrl);

@@ -1,13 +1,14 @@
 import { getCountries } from "libphonenumber-js";
 import type { Db, Queryable } from "../db/db.ts";
-import type { ListParams } from "../http/lists.ts";
-import { listPage } from "../http/lists.ts";
+import type { ListParams } from "../db/pages.ts";
+import { listPage } from "../db/pages.ts";
+import { rowsToJson } from "../db/rows.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { type PriceRow, type ProductRow, presentPrice, presentProduct } from "./model.ts";
-import { insertInto, jsonRows } from "./sql.ts";
+import { insertInto } from "./sql.ts";
 import { periodProblem } from "./time.ts";
 
 /** Products (a variant is a product with a parent) and their prices per country and currency. */
@@ -98,7 +99,7 @@ export class Catalog {
     await q.query(
       `update products p set name = v.name, description = v.description, active = v.active, metadata = v.metadata,
          updated = v.updated from json_populate_recordset(null::products, $1::json) v where p.id = v.id`,
-      [jsonRows([row])],
+      [rowsToJson([row])],
     );
     return presentProduct(row);
   }

@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/db.ts";
-import type { ListParams } from "../http/lists.ts";
-import { listPage } from "../http/lists.ts";
+import type { ListParams } from "../db/pages.ts";
+import { listPage } from "../db/pages.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";

@@ -1,7 +1,8 @@
 import { accountId } from "../ledger/accounts.ts";
 import type { AccountSpec, TransferInput } from "../ledger/types.ts";
+import type { ChargeOutcome, DeclinedOutcome } from "../payments/provider.ts";
+import { assert } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
-import type { ChargeResult } from "./charger.ts";
 import type { JobRow, SubscriptionRow } from "./model.ts";
 import { type DunningPolicy, ladderAmount } from "./policy.ts";
 import type { ResolvedRules } from "./rules.ts";
@@ -32,6 +33,8 @@ export type Plan =
       billing_period: number | null;
       percent: number;
     }
+  /** The payer's balance covers no price point: a failed attempt for dunning, nothing sent. */
+  | { kind: "skip"; reason: "balance_low" }
   | { kind: "give_up"; reason: "retries_exhausted" | "hard_decline" }
   | { kind: "write_off" };
 
@@ -75,7 +78,8 @@ export interface PlanInput {
 /** What a claimed job does now, before balance checks and TPS. */
 export function plan(input: PlanInput): Plan {
   const { nowMs, sub, job, rules, policy, usage } = input;
-  if (sub.status === "canceled" || sub.status === "paused" || sub.status === "incomplete")
+  // Not live, or still waiting for the subscriber's PIN (an incomplete one without is charged).
+  if (sub.status === "canceled" || sub.status === "paused" || sub.next_action !== null)
     return { kind: "drop" };
   if (job.pending_payment_id) return { kind: "sync", payment_id: job.pending_payment_id };
 
@@ -255,12 +259,43 @@ export interface SettleInput {
   /** What the attempt asked for and the price point it was at. */
   amount: bigint;
   payment_id: string;
-  result: ChargeResult;
+  /** The provider's answer, in the one outcome vocabulary of payments. */
+  outcome: ChargeOutcome;
+}
+
+/**
+ * A renewal's answer as billing reads it. A renewal is charged without the payer, so an answer
+ * that asks for the payer (a PIN, a redirect, an MO) is a failed attempt the dunning retries.
+ */
+export function renewalOutcome(outcome: ChargeOutcome): ChargeOutcome {
+  switch (outcome.status) {
+    case "requires_pin":
+    case "requires_mo":
+    case "requires_redirect":
+      return {
+        status: "declined",
+        code: "authentication_required",
+        message: "The provider asked for the payer, who is not present for a renewal.",
+        retryable: true,
+      };
+    case "authorized":
+      // Renewals capture automatically; a hold here is a provider bug, not money we can count.
+      return { status: "unknown", reason: "authorized_on_automatic_capture" };
+    default:
+      return outcome;
+  }
+}
+
+/** Soft declines walk the dunning ladder (insufficient funds also down the price points); hard ones end it. */
+export function declineKind(outcome: DeclinedOutcome): "insufficient_funds" | "soft" | "hard" {
+  if (outcome.code === "insufficient_funds") return "insufficient_funds";
+  return outcome.retryable ? "soft" : "hard";
 }
 
 /** The subscription after a charge attempt's answer. */
 export function settle(input: SettleInput): Settlement {
-  const { nowMs, rules, policy, purpose, result } = input;
+  const { nowMs, rules, policy, purpose } = input;
+  const result = renewalOutcome(input.outcome);
   const now = new Date(nowMs);
   const sub: SubscriptionRow = { ...input.sub, updated: now };
   const events: string[] = [];
@@ -279,7 +314,7 @@ export function settle(input: SettleInput): Settlement {
   }
 
   if (result.status === "succeeded") {
-    const charged = result.amount;
+    const charged = input.amount;
     sub.last_charge_at = now;
     sub.charges_succeeded += 1;
     if (purpose === "debt") {
@@ -334,7 +369,7 @@ export function settle(input: SettleInput): Settlement {
     };
   }
 
-  // Declined.
+  assert(result.status === "declined", `a renewal's answer is final: ${result.status}`);
   if (purpose === "debt") {
     return {
       sub,
@@ -345,13 +380,16 @@ export function settle(input: SettleInput): Settlement {
       used: 0n,
     };
   }
-  if (result.category === "hard") return giveUp(input, sub, "hard_decline", events, transfers);
+  const kind = declineKind(result);
+  if (kind === "hard") return giveUp(input, sub, "hard_decline", events, transfers);
   sub.retry_count += 1;
   sub.retry_started ??= now;
-  if (result.category === "insufficient_funds" && rules.partial_payments) {
+  if (kind === "insufficient_funds" && rules.partial_payments) {
     sub.ladder_step = Math.min(sub.ladder_step + 1, policy.partial_ladder_percent.length - 1);
   }
-  if (sub.status !== "past_due") {
+  // A first charge that fails leaves the subscription incomplete (nothing was ever paid);
+  // a renewal that fails makes it past due.
+  if (sub.status !== "past_due" && sub.status !== "incomplete") {
     sub.status = "past_due";
     events.push("subscription.updated", "subscription.past_due");
   }

@@ -1,14 +1,15 @@
 import type { Db } from "../db/db.ts";
 import type { Job } from "../jobs/runner.ts";
 import type { Ledger } from "../ledger/ledger.ts";
+import type { ProviderRegistry } from "../payments/registry.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
+import type { Metrics } from "../platform/metrics.ts";
 import { Catalog } from "./catalog.ts";
-import { defaultChargers, type SubscriptionCharger } from "./charger.ts";
 import { processAdvancingClocks } from "./clocks.ts";
+import { billingContext } from "./context.ts";
 import { BILLING_BATCH_SIZE_MAX, type BillingContext, runBillingBatch } from "./scheduler.ts";
 
-export type { SubscriptionCharger } from "./charger.ts";
 export type { BillingContext } from "./scheduler.ts";
 
 /** Billing as the rest of the process sees it: the scheduler's context and the catalog. */
@@ -22,28 +23,34 @@ export function createBilling(options: {
   ledger: Ledger;
   clock: Clock;
   logger?: Logger;
-  /** The charge step by payment-method type; the core wires carrier charging here. */
-  chargers?: ReadonlyMap<string, SubscriptionCharger>;
+  /** The payments' provider registry: renewals charge through the same providers. */
+  providers: ProviderRegistry;
 }): Billing {
-  const context: BillingContext = {
+  const context = billingContext({
     db: options.db,
     ledger: options.ledger,
     clock: options.clock,
-    chargers: options.chargers ?? defaultChargers(),
+    providers: options.providers,
     ...(options.logger ? { logger: options.logger } : {}),
-  };
+  });
   return { context, catalog: new Catalog(options.db, options.clock) };
 }
 
 /** The worker's billing loops: due charges on real time, and test clocks. */
-export function billingJobs(billing: Billing): Job[] {
+export function billingJobs(billing: Billing, metrics?: Metrics): Job[] {
   const ctx = billing.context;
   return [
     {
       name: "billing_charges",
       intervalMs: 1_000,
       busyThreshold: BILLING_BATCH_SIZE_MAX,
-      run: async () => (await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs() })).claimed,
+      run: async () => {
+        const report = await runBillingBatch(ctx, { nowMs: ctx.clock.nowMs() });
+        metrics?.renewals.inc({ result: "attempted" }, report.charged);
+        metrics?.renewals.inc({ result: "succeeded" }, report.succeeded);
+        metrics?.renewals.inc({ result: "deferred" }, report.deferred);
+        return report.claimed;
+      },
     },
     { name: "billing_test_clocks", intervalMs: 1_000, run: () => processAdvancingClocks(ctx) },
   ];

@@ -1,26 +1,9 @@
+import type { PaymentMethod } from "../payments/model.ts";
 import { iso } from "../platform/clock.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { Mode } from "../platform/scope.ts";
 
 export type SubscriptionStatus = "incomplete" | "trialing" | "active" | "past_due" | "paused" | "canceled";
-
-/** Test mode: a sandbox subscriber whose scenario drives every charge; `balance` simulates a prepaid balance check. */
-export interface SandboxSubscriptionMethod {
-  type: "sandbox";
-  scenario: string;
-  /** An operator (MCC+MNC) whose rules, window and TPS the sandbox subscriber follows. */
-  operator?: string;
-  msisdn?: string;
-  balance?: number;
-}
-
-export interface CarrierSubscriptionMethod {
-  type: "carrier";
-  msisdn: string;
-  operator?: string;
-}
-
-export type SubscriptionMethod = SandboxSubscriptionMethod | CarrierSubscriptionMethod;
 
 export interface Consent {
   method: "web" | "mo" | "header_enrichment" | "pin" | "operator_page" | "api";
@@ -47,7 +30,8 @@ export interface SubscriptionRow {
   country: string | null;
   operator: string | null;
   time_zone: string;
-  payment_method: SubscriptionMethod;
+  /** Resolved by the method's provider, as on payments (a carrier number routed to its operator). */
+  payment_method: PaymentMethod;
   consent: Consent;
   next_action: { type: "enter_pin"; enter_pin: { attempts_remaining: number; pin_length: number } } | null;
   pin_attempts: number;
@@ -70,6 +54,11 @@ export interface SubscriptionRow {
   metadata: Record<string, string>;
   created: Date;
   updated: Date;
+  /**
+   * Not a column: when the scheduler will next try to charge (its job's `run_at`), joined on
+   * read; null when nothing will be charged (awaiting the PIN, paused, canceled).
+   */
+  next_charge_at?: Date | null;
 }
 
 /** The schedule of a subscription never charged yet: period 0 starts at `anchor`, nothing owed. */
@@ -168,6 +157,7 @@ export function presentSubscription(s: SubscriptionRow) {
     payment_method: s.payment_method,
     consent: s.consent,
     next_action: s.next_action,
+    next_charge_at: ms(s.next_charge_at ?? null),
     current_period_start: ms(s.current_period_start),
     current_period_end: ms(s.current_period_end),
     trial_end: ms(s.trial_end),

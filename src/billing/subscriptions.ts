@@ -1,39 +1,40 @@
-import { getOperator, resolveOperator } from "../connectors/operators/index.ts";
+import { getOperator } from "../connectors/operators/index.ts";
 import type { Queryable } from "../db/db.ts";
+import type { ListParams } from "../db/pages.ts";
+import { listPage } from "../db/pages.ts";
 import type { DbRow } from "../db/rows.ts";
+import { rowsToJson } from "../db/rows.ts";
 import { eventRow } from "../events/outbox.ts";
-import type { ListParams } from "../http/lists.ts";
-import { listPage } from "../http/lists.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import { insertRows } from "../payments/context.ts";
+import type { PaymentMethodInput } from "../payments/provider.ts";
+import { SANDBOX_PIN } from "../payments/providers/sandbox.ts";
 import { paymentAccounts } from "../payments/transitions.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import { chargerKey, TEST_MODE_PIN } from "./charger.ts";
 import { debtAccounts, writeOff } from "./engine.ts";
 import {
   type Consent,
   type PriceRow,
   presentSubscription,
-  type SubscriptionMethod,
   type SubscriptionRow,
   type SubscriptionStatus,
   unchargedSchedule,
 } from "./model.ts";
 import { rulesFor } from "./rules.ts";
 import type { BillingContext } from "./scheduler.ts";
-import { insertInto, jsonRows } from "./sql.ts";
+import { insertInto } from "./sql.ts";
 import { addDaysMs } from "./time.ts";
 
 export interface CreateSubscriptionInput {
   customer: string;
   price: string;
-  payment_method: SubscriptionMethod;
+  payment_method: PaymentMethodInput;
   consent?: Omit<Consent, "recorded_at" | "pin_verified_at">;
   metadata?: Record<string, string>;
 }
@@ -67,13 +68,6 @@ export async function createSubscription(
   input: CreateSubscriptionInput,
   idempotency: IdempotencyContext | undefined,
 ): Promise<Result> {
-  const method = input.payment_method;
-  if (method.type === "sandbox" && scope.mode !== "test")
-    throw new ApiError(
-      "payment_method_unavailable",
-      "payment_method.type",
-      "The sandbox payment method is only available in test mode.",
-    );
   const { rows: customers } = await ctx.db.query<CustomerFacts>(
     "select id, country, time_zone, msisdn, test_clock_id from customers where id = $1 and merchant_id = $2 and mode = $3",
     [input.customer, scope.merchantId, scope.mode],
@@ -90,35 +84,28 @@ export async function createSubscription(
   if (price.recurring_period === null)
     throw new ApiError("parameter_invalid", "price", "A subscription needs a recurring price.");
 
-  // Where the subscriber is: the operator's country, else the customer's.
-  let operator: string | null = null;
-  let country: string | null = customer.country;
-  if (method.type === "carrier") {
-    const resolved = await resolveOperator({
-      msisdn: method.msisdn,
-      ...(method.operator ? { operator: method.operator } : {}),
-      lookup: false,
-    });
-    if (resolved.status !== "resolved")
-      throw new ApiError(
-        "payment_method_invalid",
-        resolved.reason === "invalid_msisdn" ? "payment_method.msisdn" : "payment_method.operator",
-        `The carrier payment method cannot be routed: ${resolved.reason}.`,
-      );
-    operator = resolved.operator.id;
-    country = resolved.operator.country;
-  } else if (method.operator) {
-    // A sandbox subscriber on a real operator: that operator's country, rules, window and TPS.
-    const known = getOperator(method.operator);
-    if (!known)
-      throw new ApiError(
-        "payment_method_invalid",
-        "payment_method.operator",
-        `Unknown operator '${method.operator}'.`,
-      );
-    operator = known.id;
-    country = known.country;
-  }
+  const nowMs = await customerNowMs(ctx, ctx.db, customer.test_clock_id);
+  // The method's provider checks and routes it exactly as for a one-off payment.
+  const method = (
+    await ctx.providers.resolve(input.payment_method, {
+      mode: scope.mode,
+      currency: price.currency,
+      nowMs,
+      usage: "subscription",
+    })
+  ).stored;
+  const provider = ctx.providers.require(method.type);
+  // Where the subscriber is: the operator's country (a sandbox may borrow one), else the customer's.
+  const operatorId = method.type === "carrier" || method.type === "sandbox" ? method.operator : undefined;
+  const known = operatorId === undefined ? undefined : getOperator(operatorId);
+  if (operatorId !== undefined && !known)
+    throw new ApiError(
+      "payment_method_invalid",
+      "payment_method.operator",
+      `Unknown operator '${operatorId}'.`,
+    );
+  const operator = known?.id ?? null;
+  let country = known?.country ?? customer.country;
   country ??= price.country;
   if (price.country && country && price.country !== country)
     throw new ApiError(
@@ -136,14 +123,11 @@ export async function createSubscription(
       );
   }
 
-  const charger = ctx.chargers.get(chargerKey(method));
-  if (!charger) throw new ApiError("payment_method_invalid", "payment_method.type");
-  const nowMs = await customerNowMs(ctx, ctx.db, customer.test_clock_id);
   // Ledger accounts in their own commit, before the subscription's transaction.
   const accounts = paymentAccounts({
     merchant_id: scope.merchantId,
     mode: scope.mode,
-    provider: charger.provider,
+    provider: provider.name,
     currency: price.currency,
   });
   const debt = debtAccounts({ merchant_id: scope.merchantId, mode: scope.mode, currency: price.currency });
@@ -205,7 +189,10 @@ export async function createSubscription(
   });
 }
 
-/** The subscription starts: a trial first if the price has one, else the first period is due now. */
+/**
+ * The subscription starts: a trial first if the price has one, else the first period is due now.
+ * Until its first charge succeeds it is `incomplete` (honestly: nothing was paid yet).
+ */
 function start(sub: SubscriptionRow, trialDays: number, nowMs: number): void {
   const now = new Date(nowMs);
   sub.next_action = null;
@@ -217,12 +204,14 @@ function start(sub: SubscriptionRow, trialDays: number, nowMs: number): void {
     sub.current_period_end = sub.trial_end;
     sub.anchor = sub.trial_end;
   } else {
-    sub.status = "active";
+    sub.status = "incomplete";
     sub.anchor = now;
   }
 }
 
+/** The subscription's job, due at its anchor: the scheduler charges it from then on. */
 async function insertJob(tx: Queryable, sub: SubscriptionRow, nowMs: number): Promise<void> {
+  sub.next_charge_at = sub.anchor;
   await tx.query(
     `insert into billing_jobs (subscription_id, merchant_id, mode, clock_key, run_at, created)
      values ($1, $2, $3, $4, $5, $6)
@@ -240,17 +229,17 @@ function subscriptionEvents(sub: SubscriptionRow, types: string[], nowMs: number
 
 async function loadForUpdate(tx: Queryable, scope: AuthScope, id: string): Promise<SubscriptionRow> {
   // The job row first (the scheduler's lock order), then the subscription.
-  await tx.query("select 1 from billing_jobs where subscription_id = $1 and merchant_id = $2 for update", [
-    id,
-    scope.merchantId,
-  ]);
+  const job = await tx.query<{ run_at: Date }>(
+    "select run_at from billing_jobs where subscription_id = $1 and merchant_id = $2 for update",
+    [id, scope.merchantId],
+  );
   const { rows } = await tx.query<SubscriptionRow>(
     "select * from subscriptions where id = $1 and merchant_id = $2 and mode = $3 for update",
     [id, scope.merchantId, scope.mode],
   );
   const sub = rows[0];
   if (!sub) throw new ApiError("resource_missing", "id", `No such subscription: '${id}'.`);
-  return sub;
+  return { ...sub, next_charge_at: job.rows[0]?.run_at ?? null };
 }
 
 async function saveSubscription(tx: Queryable, sub: SubscriptionRow): Promise<void> {
@@ -262,7 +251,7 @@ async function saveSubscription(tx: Queryable, sub: SubscriptionRow): Promise<vo
        ladder_step = v.ladder_step, debt = v.debt, debt_since = v.debt_since,
        cancel_reason = v.cancel_reason, canceled_at = v.canceled_at, updated = v.updated
      from json_populate_recordset(null::subscriptions, $1::json) v where s.id = v.id`,
-    [jsonRows([sub])],
+    [rowsToJson([sub])],
   );
 }
 
@@ -295,7 +284,7 @@ export async function confirmSubscription(
       throw unexpected(sub, "be confirmed");
     sub.updated = new Date(nowMs);
     // Test mode knows the PIN; live PINs are verified by the operator's consent API (connectors).
-    const correct = scope.mode === "test" && input.pin === TEST_MODE_PIN;
+    const correct = scope.mode === "test" && input.pin === SANDBOX_PIN;
     if (!correct) {
       sub.pin_attempts += 1;
       const left = LIMITS.pin_attempts_max - sub.pin_attempts;
@@ -349,6 +338,7 @@ export async function cancelSubscription(
     await applyTransfers(ctx, tx, transfers, nowMs);
     await saveSubscription(tx, sub);
     await tx.query("delete from billing_jobs where subscription_id = $1", [sub.id]);
+    sub.next_charge_at = null;
     await insertRows(tx, "events", subscriptionEvents(sub, events, nowMs));
     return { statusCode: 200, body: JSON.stringify(presentSubscription(sub)) };
   });
@@ -392,6 +382,7 @@ export async function setPaused(
       if (!["trialing", "active", "past_due"].includes(sub.status)) throw unexpected(sub, "be paused");
       sub.status = "paused";
       await tx.query("delete from billing_jobs where subscription_id = $1", [sub.id]);
+      sub.next_charge_at = null;
     } else {
       if (sub.status !== "paused") throw unexpected(sub, "be resumed");
       sub.status = "active";
@@ -450,7 +441,9 @@ export async function handleMoMessage(
 
 export async function getSubscription(ctx: BillingContext, scope: AuthScope, id: string) {
   const { rows } = await ctx.db.query<SubscriptionRow>(
-    "select * from subscriptions where id = $1 and merchant_id = $2 and mode = $3",
+    `select s.*, j.run_at as next_charge_at from subscriptions s
+     left join billing_jobs j on j.subscription_id = s.id
+     where s.id = $1 and s.merchant_id = $2 and s.mode = $3`,
     [id, scope.merchantId, scope.mode],
   );
   if (!rows[0]) throw new ApiError("resource_missing", "id", `No such subscription: '${id}'.`);
@@ -475,5 +468,13 @@ export async function listSubscriptions(
   add("price_id", filters.price);
   add("test_clock_id", filters.test_clock);
   const page = await listPage<SubscriptionRow>(ctx.db, "subscriptions", where, params, list);
-  return { rows: page.rows.map(presentSubscription), hasMore: page.hasMore };
+  const { rows: jobs } = await ctx.db.query<{ subscription_id: string; run_at: Date }>(
+    "select subscription_id, run_at from billing_jobs where subscription_id = any($1::text[])",
+    [page.rows.map((s) => s.id)],
+  );
+  const runAt = new Map(jobs.map((j) => [j.subscription_id, j.run_at]));
+  return {
+    rows: page.rows.map((s) => presentSubscription({ ...s, next_charge_at: runAt.get(s.id) ?? null })),
+    hasMore: page.hasMore,
+  };
 }

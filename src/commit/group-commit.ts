@@ -1,5 +1,6 @@
 import type { Db, Queryable } from "../db/db.ts";
 import { isRetryableTransactionError } from "../db/db.ts";
+import { isDatabaseUnavailable } from "../db/faults.ts";
 import { APPEND_TABLES, type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
 import type { IdempotencyRecord } from "../idempotency/store.ts";
 import { idempotencyRowJson } from "../idempotency/store.ts";
@@ -135,8 +136,10 @@ export class GroupCommitter {
       this.metrics?.commitBatchSize.observe(batch.length);
       this.metrics?.commitDuration.observe((performance.now() - started) / 1000);
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
+      // A lost or frozen database fails every request alike: retrying one by one only multiplies
+      // the wait past the callers' deadline.
+      if (batch.length === 1 || isDatabaseUnavailable(error)) {
+        for (const waiting of batch) waiting.reject(error);
         return;
       }
       // One bad request must not fail its neighbours: commit each on its own.

@@ -1,7 +1,7 @@
 import { getCountries } from "libphonenumber-js";
 import type { Db, Queryable } from "../db/db.ts";
-import type { ListParams } from "../http/lists.ts";
-import { listPage } from "../http/lists.ts";
+import type { ListParams } from "../db/pages.ts";
+import { listPage } from "../db/pages.ts";
 import type { Clock } from "../platform/clock.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";

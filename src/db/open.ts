@@ -7,6 +7,9 @@ export interface DatabaseConfig {
   dataDir: string;
   poolSizeMax?: number;
   writeConcurrencyMax?: number;
+  connectTimeoutMs?: number;
+  queryTimeoutMs?: number;
+  onConnectionError?: (error: Error) => void;
 }
 
 /** PostgreSQL when DATABASE_URL is set, the embedded database in the data directory otherwise. */
@@ -16,6 +19,9 @@ export async function openDatabase(config: DatabaseConfig): Promise<Db> {
       url: config.databaseUrl,
       poolSizeMax: config.poolSizeMax,
       writeConcurrencyMax: config.writeConcurrencyMax,
+      ...(config.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: config.connectTimeoutMs }),
+      ...(config.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: config.queryTimeoutMs }),
+      ...(config.onConnectionError ? { onConnectionError: config.onConnectionError } : {}),
     });
   }
   return openEmbedded({ dataDir: config.dataDir });

@@ -18,6 +18,12 @@ export interface PostgresOptions {
   poolSizeMax?: number;
   /** Group-commit transactions in flight at once. */
   writeConcurrencyMax?: number;
+  /** Waiting for a connection (a free one from the pool, or a new one opened). */
+  connectTimeoutMs?: number;
+  /** One query, measured by the client: a frozen server cannot hold a request for ever. */
+  queryTimeoutMs?: number;
+  /** Told about connections lost while checked out (logged; the pool replaces them). */
+  onConnectionError?: (error: Error) => void;
 }
 
 export async function openPostgres(options: PostgresOptions): Promise<Db> {
@@ -26,10 +32,19 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     max: options.poolSizeMax ?? 12,
     types: { getTypeParser: typeParser as never },
     application_name: "centime",
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    query_timeout: options.queryTimeoutMs ?? 10_000,
+    // The server abandons a statement a little after the client has, so nothing runs on unseen.
+    statement_timeout: (options.queryTimeoutMs ?? 10_000) + 1_000,
+    idle_in_transaction_session_timeout: (options.queryTimeoutMs ?? 10_000) * 3,
+    keepAlive: true,
   });
-  pool.on("error", () => {
-    // An idle client lost its connection; the pool replaces it on the next checkout.
-  });
+  const lost = (error: Error) => options.onConnectionError?.(error);
+  // An idle client that loses its connection: the pool drops it and opens another when needed.
+  pool.on("error", lost);
+  // A checked-out client (in a transaction) that loses its connection emits 'error' too; without a
+  // listener that is an uncaught exception. Its query rejects and the client is released broken.
+  pool.on("connect", (client) => client.on("error", lost));
   await pool.query("select 1");
 
   const queryOn = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {

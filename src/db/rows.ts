@@ -9,10 +9,11 @@ export type DbRow = Record<string, unknown>;
  * every nested key, and this runs for every row the write path sends). Nested values are JSON
  * documents already; a bigint nested in one is a bug, and JSON.stringify says so.
  */
-export function rowsToJson(rows: readonly DbRow[]): string {
+export function rowsToJson(rows: readonly object[]): string {
   const out = new Array<Record<string, unknown>>(rows.length);
   for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
+    // Any row type: only its own enumerable columns are read.
+    const row = rows[i] as DbRow;
     const converted: Record<string, unknown> = {};
     for (const key in row) {
       const value = row[key];

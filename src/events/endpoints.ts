@@ -67,7 +67,8 @@ const URL_MESSAGES: Record<UrlProblem, string> = {
   scheme: "The URL must use http or https.",
   https_required: "Live-mode webhook endpoints must use https.",
   credentials: "The URL must not contain a user name or password.",
-  address_blocked: "The URL points to a private, loopback or otherwise non-public address.",
+  address_blocked:
+    "The URL points to a private, loopback or otherwise non-public address. For local development, list the host in CENTIME_WEBHOOK_ALLOWED_HOSTS (e.g. CENTIME_WEBHOOK_ALLOWED_HOSTS=localhost,127.0.0.1) or use `centime listen --forward-to URL`.",
 };
 
 function validateUrl(deps: EventsDeps, scope: Scope, url: string): void {

@@ -12,4 +12,9 @@ export {
 export { type Event, getEvent, insertEvents, listEvents, type NewEvent, redeliverEvent } from "./events.ts";
 export type { EventsDeps, Scope } from "./model.ts";
 export { pruneEventsData } from "./retention.ts";
+// Other capabilities that POST to merchants' URLs (checkout's fulfilment orders) share the same
+// address rules, sender and Standard Webhooks signatures.
+export { newAgents, postWebhook, type SendResult, type Transport } from "./sender.ts";
+export { newWebhookSecret, signedHeaders } from "./signing.ts";
+export { allowedHostsFromEnv, checkEndpointUrl, systemResolver, type UrlProblem } from "./ssrf.ts";
 export { startWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from "./worker.ts";

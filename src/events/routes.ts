@@ -1,6 +1,7 @@
-import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { type TSchema, Type } from "@sinclair/typebox";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Db } from "../db/db.ts";
+import { isIsoTimestamp, type Routes, sendJson, TIMESTAMP_MS_MAX } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
@@ -15,31 +16,12 @@ import {
 } from "./endpoints.ts";
 import { type EventFilters, getEvent, listEvents, redeliverEvent } from "./events.ts";
 import { WEBHOOK_LIMITS } from "./limits.ts";
-import type { EventsDeps, Scope } from "./model.ts";
+import type { EventsDeps } from "./model.ts";
 
-/**
- * HTTP routes of events and webhook endpoints, as a Fastify plugin for the `/v1` scope. Handlers
- * only translate between HTTP and the services; errors are `ApiError`s for the app's error handler.
- *
- * What the app supplies (the core's helpers fit as they are):
- * - `scope`: the merchant and mode of a secret-key request, e.g. `secretScope` from src/http/guards.ts.
- * - `idempotentPost` (optional): runs a POST through the Idempotency-Key gate, e.g.
- *   `(request, reply, scope, execute) => idempotentPost(services, request, reply, scope, execute)`.
- */
-export interface WebhookRoutesContext {
+/** What the routes need: the database and the clock, and where webhooks may go in development. */
+export interface WebhookRoutesDeps {
   db: Db;
   clock: Clock;
-  scope(request: FastifyRequest): Scope;
-  /**
-   * Runs `execute` once per Idempotency-Key, in one transaction with the key's record: `execute`
-   * gets that transaction as its database.
-   */
-  idempotentPost?(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    scope: Scope,
-    execute: (db: EventsDeps["db"]) => Promise<{ statusCode: number; body: string; storedBody?: string }>,
-  ): Promise<FastifyReply>;
   allowedHosts?: ReadonlySet<string>;
 }
 
@@ -153,16 +135,20 @@ const AttemptObject = objectOf("webhook_attempt", {
 const listOf = (item: TSchema) =>
   Type.Object({ object: Type.Literal("list"), data: Type.Array(item), has_more: Type.Boolean() });
 
-function send(reply: FastifyReply, statusCode: number, body: unknown): FastifyReply {
-  return reply.code(statusCode).type("application/json; charset=utf-8").send(JSON.stringify(body));
-}
-
+/** Unix seconds, or ISO 8601, between 1970 and 9999 (what the database and ISO 8601 can hold). */
 function timestampMs(value: string | undefined, param: string): number | undefined {
   if (value === undefined) return undefined;
-  const ms = /^\d{1,12}$/.test(value) ? Number(value) * 1000 : Date.parse(value);
-  if (Number.isNaN(ms))
-    throw new ApiError("parameter_invalid", param, `Invalid ${param}: use ISO 8601 or Unix seconds.`);
-  return ms;
+  if (/^\d{1,12}$/.test(value)) {
+    const ms = Number(value) * 1000;
+    if (ms <= TIMESTAMP_MS_MAX) return ms;
+  } else if (isIsoTimestamp(value)) {
+    return Date.parse(value);
+  }
+  throw new ApiError(
+    "parameter_invalid",
+    param,
+    `Invalid ${param}: use ISO 8601 or Unix seconds, between 1970 and 9999.`,
+  );
 }
 
 function pageOf(query: { limit?: number; starting_after?: string; ending_before?: string }) {
@@ -173,157 +159,127 @@ function pageOf(query: { limit?: number; starting_after?: string; ending_before?
   };
 }
 
-export function webhookRoutes(context: WebhookRoutesContext) {
+/**
+ * HTTP routes of events and webhook endpoints, on the secret-key surface. Handlers only translate
+ * between HTTP and the services; errors are `ApiError`s for the edge's error handler.
+ */
+export const webhookRoutes: Routes<WebhookRoutesDeps> = async (app, context) => {
   const deps: EventsDeps = {
     db: context.db,
     clock: context.clock,
     ...(context.allowedHosts ? { allowedHosts: context.allowedHosts } : {}),
   };
-  /** POSTs go through the idempotency gate when the app provides one. */
-  const post = async (
+  /** A write in one transaction with its Idempotency-Key; a signing secret is shown once. */
+  const post = <T>(
     request: FastifyRequest,
     reply: FastifyReply,
-    scope: Scope,
-    statusCode: number,
-    work: (deps: EventsDeps) => Promise<unknown>,
-  ) => {
-    const execute = async (db: EventsDeps["db"]) => {
-      const result = await work({ ...deps, db });
-      const body = JSON.stringify(result);
-      // A signing secret is shown once: a replay of the request answers without it.
-      const hasSecret = typeof result === "object" && result !== null && "secret" in result;
-      return {
-        statusCode,
-        body,
-        ...(hasSecret ? { storedBody: JSON.stringify({ ...result, secret: null }) } : {}),
-      };
-    };
-    if (context.idempotentPost) return context.idempotentPost(request, reply, scope, execute);
-    const result = await execute(deps.db);
-    return reply.code(result.statusCode).type("application/json; charset=utf-8").send(result.body);
-  };
+    status: number,
+    work: (deps: EventsDeps) => Promise<T>,
+  ) =>
+    app.writes.transaction(request, reply, {
+      status,
+      // Inside the key's transaction, a nested transaction is that same transaction.
+      work: (tx) => work({ ...deps, db: { query: tx.query.bind(tx), transaction: (inner) => inner(tx) } }),
+      replayBody: (result) =>
+        typeof result === "object" && result !== null && "secret" in result
+          ? { ...result, secret: null }
+          : result,
+    });
   const tags = ["webhooks"];
 
-  return async (app: FastifyInstance) => {
-    app.post(
-      "/webhook_endpoints",
-      { schema: { tags, body: CreateEndpointBody, response: { 201: EndpointObject } } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        const body = request.body as Static<typeof CreateEndpointBody>;
-        return post(request, reply, scope, 201, (d) => createWebhookEndpoint(d, scope, body));
+  app.post(
+    "/webhook_endpoints",
+    { schema: { tags, body: CreateEndpointBody, response: { 201: EndpointObject } } },
+    async (request, reply) =>
+      post(request, reply, 201, (d) => createWebhookEndpoint(d, request.scope, request.body)),
+  );
+  app.get(
+    "/webhook_endpoints",
+    { schema: { tags, querystring: ListQuery, response: { 200: listOf(EndpointObject) } } },
+    async (request, reply) =>
+      sendJson(reply, 200, await listWebhookEndpoints(deps, request.scope, pageOf(request.query))),
+  );
+  app.get(
+    "/webhook_endpoints/:id",
+    { schema: { tags, params: IdParams, response: { 200: EndpointObject } } },
+    async (request, reply) =>
+      sendJson(reply, 200, await getWebhookEndpoint(deps, request.scope, request.params.id)),
+  );
+  app.post(
+    "/webhook_endpoints/:id",
+    { schema: { tags, params: IdParams, body: UpdateEndpointBody, response: { 200: EndpointObject } } },
+    async (request, reply) =>
+      post(request, reply, 200, (d) =>
+        updateWebhookEndpoint(d, request.scope, request.params.id, request.body),
+      ),
+  );
+  app.delete("/webhook_endpoints/:id", { schema: { tags, params: IdParams } }, async (request, reply) =>
+    sendJson(reply, 200, await deleteWebhookEndpoint(deps, request.scope, request.params.id)),
+  );
+  app.post(
+    "/webhook_endpoints/:id/rotate_secret",
+    { schema: { tags, params: IdParams, body: RotateBody, response: { 200: EndpointObject } } },
+    async (request, reply) => {
+      const { overlap_seconds } = request.body;
+      const overlap = overlap_seconds === undefined ? {} : { overlapMs: overlap_seconds * 1000 };
+      return post(request, reply, 200, (d) =>
+        rotateWebhookEndpointSecret(d, request.scope, request.params.id, overlap),
+      );
+    },
+  );
+  app.get(
+    "/webhook_endpoints/:id/attempts",
+    {
+      schema: {
+        tags,
+        params: IdParams,
+        querystring: AttemptsQuery,
+        response: { 200: listOf(AttemptObject) },
       },
-    );
-    app.get(
-      "/webhook_endpoints",
-      { schema: { tags, querystring: ListQuery, response: { 200: listOf(EndpointObject) } } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        const query = request.query as Static<typeof ListQuery>;
-        return send(reply, 200, await listWebhookEndpoints(deps, scope, pageOf(query)));
-      },
-    );
-    app.get(
-      "/webhook_endpoints/:id",
-      { schema: { tags, params: IdParams, response: { 200: EndpointObject } } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        return send(reply, 200, await getWebhookEndpoint(deps, scope, (request.params as { id: string }).id));
-      },
-    );
-    app.post(
-      "/webhook_endpoints/:id",
-      { schema: { tags, params: IdParams, body: UpdateEndpointBody, response: { 200: EndpointObject } } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        const { id } = request.params as { id: string };
-        const body = request.body as Static<typeof UpdateEndpointBody>;
-        return post(request, reply, scope, 200, (d) => updateWebhookEndpoint(d, scope, id, body));
-      },
-    );
-    app.delete("/webhook_endpoints/:id", { schema: { tags, params: IdParams } }, async (request, reply) => {
-      const scope = context.scope(request);
-      return send(
+    },
+    async (request, reply) => {
+      const query = request.query;
+      const filters = query.event === undefined ? {} : { eventId: query.event };
+      const page = pageOf(query);
+      return sendJson(
         reply,
         200,
-        await deleteWebhookEndpoint(deps, scope, (request.params as { id: string }).id),
+        await listWebhookAttempts(deps, request.scope, request.params.id, filters, page),
       );
-    });
-    app.post(
-      "/webhook_endpoints/:id/rotate_secret",
-      { schema: { tags, params: IdParams, body: RotateBody, response: { 200: EndpointObject } } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        const { id } = request.params as { id: string };
-        const { overlap_seconds } = (request.body ?? {}) as Static<typeof RotateBody>;
-        return post(request, reply, scope, 200, (d) =>
-          rotateWebhookEndpointSecret(
-            d,
-            scope,
-            id,
-            overlap_seconds === undefined ? {} : { overlapMs: overlap_seconds * 1000 },
-          ),
-        );
-      },
-    );
-    app.get(
-      "/webhook_endpoints/:id/attempts",
-      {
-        schema: {
-          tags,
-          params: IdParams,
-          querystring: AttemptsQuery,
-          response: { 200: listOf(AttemptObject) },
-        },
-      },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        const query = request.query as Static<typeof AttemptsQuery>;
-        const filters = query.event === undefined ? {} : { eventId: query.event };
-        const id = (request.params as { id: string }).id;
-        return send(reply, 200, await listWebhookAttempts(deps, scope, id, filters, pageOf(query)));
-      },
-    );
-    app.get(
-      "/events",
-      { schema: { tags: ["events"], querystring: EventsQuery, response: { 200: listOf(EventObject) } } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        const query = request.query as Static<typeof EventsQuery>;
-        const filters: EventFilters = {};
-        if (query.type !== undefined) filters.type = query.type;
-        if (query.object_id !== undefined) filters.objectId = query.object_id;
-        for (const [param, key] of [
-          ["created[gte]", "createdGte"],
-          ["created[gt]", "createdGt"],
-          ["created[lte]", "createdLte"],
-          ["created[lt]", "createdLt"],
-        ] as const) {
-          const ms = timestampMs(query[param], param);
-          if (ms !== undefined) filters[key] = ms;
-        }
-        return send(reply, 200, await listEvents(deps, scope, filters, pageOf(query)));
-      },
-    );
-    app.get(
-      "/events/:id",
-      { schema: { tags: ["events"], params: IdParams, response: { 200: EventObject } } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        return send(reply, 200, await getEvent(deps, scope, (request.params as { id: string }).id));
-      },
-    );
-    app.post(
-      "/events/:id/redeliver",
-      { schema: { tags: ["events"], params: IdParams, body: RedeliverBody } },
-      async (request, reply) => {
-        const scope = context.scope(request);
-        const { id } = request.params as { id: string };
-        const { endpoint } = (request.body ?? {}) as Static<typeof RedeliverBody>;
-        return post(request, reply, scope, 202, (d) =>
-          redeliverEvent(d, scope, id, endpoint === undefined ? {} : { endpointId: endpoint }),
-        );
-      },
-    );
-  };
-}
+    },
+  );
+  app.get(
+    "/events",
+    { schema: { tags: ["events"], querystring: EventsQuery, response: { 200: listOf(EventObject) } } },
+    async (request, reply) => {
+      const query = request.query;
+      const filters: EventFilters = {};
+      if (query.type !== undefined) filters.type = query.type;
+      if (query.object_id !== undefined) filters.objectId = query.object_id;
+      for (const [param, key] of [
+        ["created[gte]", "createdGte"],
+        ["created[gt]", "createdGt"],
+        ["created[lte]", "createdLte"],
+        ["created[lt]", "createdLt"],
+      ] as const) {
+        const ms = timestampMs(query[param], param);
+        if (ms !== undefined) filters[key] = ms;
+      }
+      return sendJson(reply, 200, await listEvents(deps, request.scope, filters, pageOf(query)));
+    },
+  );
+  app.get(
+    "/events/:id",
+    { schema: { tags: ["events"], params: IdParams, response: { 200: EventObject } } },
+    async (request, reply) => sendJson(reply, 200, await getEvent(deps, request.scope, request.params.id)),
+  );
+  app.post(
+    "/events/:id/redeliver",
+    { schema: { tags: ["events"], params: IdParams, body: RedeliverBody } },
+    async (request, reply) => {
+      const { endpoint } = request.body;
+      const options = endpoint === undefined ? {} : { endpointId: endpoint };
+      return post(request, reply, 202, (d) => redeliverEvent(d, request.scope, request.params.id, options));
+    },
+  );
+};

@@ -201,6 +201,9 @@ export function guardedLookup(resolver: Resolver, allowed: boolean) {
   };
 }
 
+/** Host names that resolve to the machine itself (RFC 6761 `localhost`, and common aliases). */
+const LOCAL_NAMES = ["localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"];
+
 export type UrlProblem = "invalid" | "scheme" | "https_required" | "credentials" | "address_blocked";
 
 /**
@@ -222,6 +225,10 @@ export function checkEndpointUrl(
   if (mode === "live" && url.protocol !== "https:") return "https_required";
   if (url.username || url.password) return "credentials";
   const host = normalizedHost(url);
-  if (isIP(host) && isBlockedAddress(host) && !allowedHosts.has(host)) return "address_blocked";
+  if (allowedHosts.has(host)) return undefined;
+  if (isIP(host) && isBlockedAddress(host)) return "address_blocked";
+  // Names that always mean this machine (RFC 6761) are refused like 127.0.0.1, at once rather
+  // than at every delivery.
+  if (LOCAL_NAMES.some((name) => host === name || host.endsWith(`.${name}`))) return "address_blocked";
   return undefined;
 }

@@ -37,6 +37,8 @@ export interface WebhookWorkerOptions {
   requestTimeoutMs?: number;
   /** Delete events, deliveries and attempts older than the retention; off to keep them forever. */
   prune?: boolean;
+  /** Told about every attempt (metrics per endpoint). */
+  onAttempt?: (endpointId: string, result: "succeeded" | "failed" | "blocked") => void;
 }
 
 export interface WebhookWorker {
@@ -121,6 +123,18 @@ export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker
 
   const deliver = async (delivery: ClaimedDelivery) => {
     const result = await sendDelivery(delivery, clock.nowMs(), transport);
+    if (result.error === "address_blocked") {
+      // Nobody sees these but the merchant's attempts list: say why, and what fixes it locally.
+      options.logger?.warn(
+        { endpoint: delivery.endpointId },
+        "webhook delivery blocked: the endpoint's address is private or loopback; for local development list the host in CENTIME_WEBHOOK_ALLOWED_HOSTS",
+      );
+    }
+    const ok = result.status !== undefined && result.status >= 200 && result.status < 300;
+    options.onAttempt?.(
+      String(delivery.endpointId),
+      ok ? "succeeded" : result.error === "address_blocked" ? "blocked" : "failed",
+    );
     const { outcome } = await record({ delivery, result, nowMs: clock.nowMs() });
     if (outcome.status === "failed" && outcome.disableEndpoint) {
       options.logger?.warn(

@@ -43,6 +43,18 @@ export const Metadata = Type.Record(
   },
 );
 
+/**
+ * An instant as ISO 8601 (`2026-03-01T00:00:00Z`, or a date), between 1970 and 9999: earlier
+ * years make no sense for payments (and years below 100 read back wrong on the embedded
+ * database), later ones do not fit the four digits of ISO 8601. Checked by the `date-time` format
+ * of src/http/validation.ts.
+ */
+export const IsoTimestamp = Type.String({
+  format: "date-time",
+  maxLength: 40,
+  description: "ISO 8601 date-time between 1970 and 9999, e.g. 2026-03-01T00:00:00Z",
+});
+
 export const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: LIMITS.list_limit_max, default: LIMITS.list_limit_default }),

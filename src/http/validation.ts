@@ -22,6 +22,32 @@ export const queryAjv = new Ajv({
   strict: false,
 });
 
+const ISO_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}:?\d{2}))?$/;
+export const TIMESTAMP_YEAR_MIN = 1970;
+export const TIMESTAMP_YEAR_MAX = 9999;
+export const TIMESTAMP_MS_MIN = Date.UTC(TIMESTAMP_YEAR_MIN, 0, 1);
+export const TIMESTAMP_MS_MAX = Date.UTC(TIMESTAMP_YEAR_MAX, 11, 31, 23, 59, 59, 999);
+
+/**
+ * An ISO 8601 instant the platform can store and show: a real calendar date (no 2026-13-45, no
+ * February 30), a real time of day, a year from 1970 to 9999.
+ */
+export function isIsoTimestamp(value: string): boolean {
+  const match = ISO_TIMESTAMP.exec(value);
+  if (!match) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (year < TIMESTAMP_YEAR_MIN || year > TIMESTAMP_YEAR_MAX || month < 1 || month > 12) return false;
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  if (calendar.getUTCDate() !== day || calendar.getUTCMonth() !== month - 1) return false;
+  if (Number(match[4] ?? 0) > 23 || Number(match[5] ?? 0) > 59 || Number(match[6] ?? 0) > 59) return false;
+  const ms = Date.parse(value);
+  return ms >= TIMESTAMP_MS_MIN && ms <= TIMESTAMP_MS_MAX;
+}
+
+for (const ajv of [bodyAjv, queryAjv])
+  ajv.addFormat("date-time", { type: "string", validate: isIsoTimestamp });
+
 /** `/payment_method/scenario` → `payment_method.scenario`; `/events/0` → `events[0]`. */
 function toParam(instancePath: string, extra?: string): string {
   const parts = instancePath.split("/").filter((p) => p.length > 0);
@@ -34,11 +60,12 @@ function toParam(instancePath: string, extra?: string): string {
   return out;
 }
 
-const PARAM_CODES: Record<string, ErrorCode> = {
-  amount: "amount_invalid",
-  currency: "currency_invalid",
-  payment_method: "payment_method_invalid",
-};
+/** Fields whose errors have a code of their own. A Map: a field named `constructor` is no code. */
+const PARAM_CODES: ReadonlyMap<string, ErrorCode> = new Map([
+  ["amount", "amount_invalid"],
+  ["currency", "currency_invalid"],
+  ["payment_method", "payment_method_invalid"],
+]);
 
 /** Turns the first schema violation into an error from the catalogue, naming the field. */
 export function validationError(errors: readonly ErrorObject[], part: string): ApiError {
@@ -63,7 +90,7 @@ export function validationError(errors: readonly ErrorObject[], part: string): A
       : toParam(error.instancePath);
   if (param === "" && part === "body" && error.keyword === "type") return new ApiError("body_not_object");
   const leaf = param.split(".").at(-1) ?? param;
-  const special = PARAM_CODES[leaf] ?? PARAM_CODES[param.split(".")[0] ?? ""];
+  const special = PARAM_CODES.get(leaf) ?? PARAM_CODES.get(param.split(".")[0] ?? "");
   if (special) return new ApiError(special, param, `Invalid ${param}: ${describe(error)}.`);
   switch (error.keyword) {
     case "type":

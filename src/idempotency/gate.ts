@@ -1,5 +1,6 @@
 import type { Db } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
+import { IdempotencyConflict } from "./conflict.ts";
 import { findIdempotencyRecord, requestHash, validateIdempotencyKey } from "./store.ts";
 
 /** What a mutating request hands to its service: the key and the fingerprint of the request. */
@@ -8,12 +9,7 @@ export interface IdempotencyContext {
   requestHash: string;
 }
 
-/** A service throws this when its write lost the key to a concurrent request. */
-export class IdempotencyConflict extends Error {
-  constructor() {
-    super("idempotency key taken by a concurrent request");
-  }
-}
+export { IdempotencyConflict };
 
 export interface Response {
   statusCode: number;

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
-import { IdempotencyConflict } from "./gate.ts";
+import { IdempotencyConflict } from "./conflict.ts";
 
 /**
  * Idempotency keys, with the semantics merchants know from Stripe: the first request with a key
@@ -177,5 +177,17 @@ export async function completeIdempotencyRecords(
   await tx.query(
     "update idempotency_keys set status_code = $2, response_body = $3 where resource_id = $1 and status_code is null",
     [resourceId, statusCode, responseBody],
+  );
+}
+
+/** Gives back a key claimed open whose request failed before it had an answer to store. */
+export async function releaseOpenKey(
+  q: Queryable,
+  scope: { merchantId: string; mode: string },
+  key: string,
+): Promise<void> {
+  await q.query(
+    "delete from idempotency_keys where merchant_id = $1 and mode = $2 and key = $3 and status_code is null",
+    [scope.merchantId, scope.mode, key],
   );
 }

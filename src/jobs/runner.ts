@@ -1,4 +1,5 @@
 import type { Logger } from "../platform/log.ts";
+import type { Metrics } from "../platform/metrics.ts";
 
 /** A background job: runs, then waits `intervalMs` (less when it found a full batch of work). */
 export interface Job {
@@ -9,7 +10,11 @@ export interface Job {
   busyThreshold?: number;
 }
 
-export function startJobs(jobs: readonly Job[], logger: Logger): { stop(): Promise<void> } {
+export function startJobs(
+  jobs: readonly Job[],
+  logger: Logger,
+  metrics?: Metrics,
+): { stop(): Promise<void> } {
   let stopped = false;
   const running = new Set<Promise<void>>();
   const timers = new Set<NodeJS.Timeout>();
@@ -20,11 +25,15 @@ export function startJobs(jobs: readonly Job[], logger: Logger): { stop(): Promi
       timers.delete(timer);
       const run = (async () => {
         let handled = 0;
+        const startedMs = performance.now();
         try {
           handled = await job.run();
+          metrics?.jobRuns.inc({ job: job.name, result: "ok" });
         } catch (error) {
+          metrics?.jobRuns.inc({ job: job.name, result: "failed" });
           logger.error({ err: error, job: job.name }, "job failed; it will run again");
         }
+        metrics?.jobDuration.observe({ job: job.name }, (performance.now() - startedMs) / 1000);
         schedule(job, job.busyThreshold !== undefined && handled >= job.busyThreshold ? 0 : job.intervalMs);
       })();
       running.add(run);

@@ -1,7 +1,7 @@
 import type { Queryable } from "../db/db.ts";
-import { type ListParams, listPage } from "../http/lists.ts";
+import { type ListParams, listPage } from "../db/pages.ts";
 import { iso } from "../platform/clock.ts";
-import { toJsonAmount } from "../platform/money.ts";
+import { toJsonAmount, toJsonSum } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { TransferRow } from "./types.ts";
 
@@ -19,8 +19,8 @@ export async function merchantBalance(q: Queryable, scope: AuthScope) {
   return {
     object: "balance" as const,
     livemode: scope.mode === "live",
-    available: rows.map((r) => ({ currency: r.currency, amount: toJsonAmount(r.available) })),
-    pending: rows.map((r) => ({ currency: r.currency, amount: toJsonAmount(r.pending) })),
+    available: rows.map((r) => ({ currency: r.currency, amount: toJsonSum(r.available) })),
+    pending: rows.map((r) => ({ currency: r.currency, amount: toJsonSum(r.pending) })),
   };
 }
 
@@ -63,10 +63,10 @@ export async function listAccounts(q: Queryable, scope: AuthScope, list: ListPar
         debits_must_not_exceed_credits: a.debits_must_not_exceed_credits,
         credits_must_not_exceed_debits: a.credits_must_not_exceed_debits,
       },
-      debits_posted: toJsonAmount(a.debits_posted),
-      credits_posted: toJsonAmount(a.credits_posted),
-      debits_pending: toJsonAmount(a.debits_pending),
-      credits_pending: toJsonAmount(a.credits_pending),
+      debits_posted: toJsonSum(a.debits_posted),
+      credits_posted: toJsonSum(a.credits_posted),
+      debits_pending: toJsonSum(a.debits_pending),
+      credits_pending: toJsonSum(a.credits_pending),
     })),
     hasMore: page.hasMore,
   };
@@ -140,10 +140,10 @@ export async function trialBalance(q: Queryable, scope: AuthScope) {
     livemode: scope.mode === "live",
     data: rows.map((r) => ({
       currency: r.currency,
-      debits: toJsonAmount(r.debits),
-      credits: toJsonAmount(r.credits),
-      pending_debits: toJsonAmount(r.debits_pending),
-      pending_credits: toJsonAmount(r.credits_pending),
+      debits: toJsonSum(r.debits),
+      credits: toJsonSum(r.credits),
+      pending_debits: toJsonSum(r.debits_pending),
+      pending_credits: toJsonSum(r.credits_pending),
       balanced: r.debits === r.credits && r.debits_pending === r.credits_pending,
     })),
   };

@@ -46,7 +46,12 @@ export async function settleAttempt(
       // A wrong PIN: counted, and the last allowed one fails the payment.
       before = { ...before, pin_attempts: before.pin_attempts + 1 };
       if (before.pin_attempts >= LIMITS.pin_attempts_max) {
-        outcome = { status: "declined", code: "pin_attempts_exceeded", message: "Too many wrong PINs." };
+        outcome = {
+          status: "declined",
+          code: "pin_attempts_exceeded",
+          message: "Too many wrong PINs.",
+          retryable: false,
+        };
       }
     }
     const transition = applyChargeOutcome(before, outcome, {

@@ -85,7 +85,12 @@ async function confirmInOneCommit(
     if (outcome.status === "requires_pin") {
       counted = { ...before, pin_attempts: before.pin_attempts + 1 };
       if (counted.pin_attempts >= LIMITS.pin_attempts_max) {
-        outcome = { status: "declined", code: "pin_attempts_exceeded", message: "Too many wrong PINs." };
+        outcome = {
+          status: "declined",
+          code: "pin_attempts_exceeded",
+          message: "Too many wrong PINs.",
+          retryable: false,
+        };
       }
     }
     const transition = applyChargeOutcome(counted, outcome, transitionContext(ctx, nowMs));

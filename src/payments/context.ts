@@ -8,7 +8,7 @@ import { INSERT_TRANSFERS_SQL, type Ledger, UPSERT_BALANCES_SQL } from "../ledge
 import type { TransferInput } from "../ledger/types.ts";
 import type { Clock } from "../platform/clock.ts";
 import { iso } from "../platform/clock.ts";
-import { ApiError, assert } from "../platform/errors.ts";
+import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
@@ -16,6 +16,7 @@ import type { PaymentExtensions } from "./extensions.ts";
 import type { InteractionRecorder } from "./interaction-log.ts";
 import { type PaymentRow, presentPayment } from "./model.ts";
 import type { ChargeRequest, Interaction, PaymentProvider } from "./provider.ts";
+import type { ProviderRegistry } from "./registry.ts";
 import { paymentAccounts, type Transition, type TransitionContext } from "./transitions.ts";
 
 /** What every payment flow needs, built once per process. */
@@ -25,13 +26,31 @@ export interface PaymentsContext {
   committer: GroupCommitter;
   clock: Clock;
   metrics?: Metrics;
-  providers: ReadonlyMap<string, PaymentProvider>;
+  /** The one provider registry, keyed by payment-method type (renewals use it too). */
+  providers: ProviderRegistry;
   sandboxAsyncDelayMs: number;
   reconcileAfterMs: number;
   /** Exchanges with remote providers, taken by the flow that settles their attempt. */
   recorder?: InteractionRecorder;
   /** Wallets, memberships and commissions: their work commits with the payment's (extensions.ts). */
   extensions?: PaymentExtensions;
+}
+
+const FINAL_STATUSES: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);
+
+/**
+ * Counts a payment reaching a final status, when the transition is decided (a transaction that
+ * then fails to commit is counted anyway: rare, and a metric, not money).
+ */
+export function countOutcome(ctx: PaymentsContext, p: PaymentRow, events: readonly string[]): void {
+  if (!ctx.metrics || !FINAL_STATUSES.has(p.status) || !events.includes(`payment.${p.status}`)) return;
+  ctx.metrics.paymentOutcomes.inc({
+    status: p.status,
+    method: p.payment_method.type,
+    operator: p.payment_method.type === "carrier" ? p.payment_method.operator : "",
+    currency: p.currency,
+    mode: p.mode,
+  });
 }
 
 /** How long a payment whose provider is being asked is left alone by reconciliation. */
@@ -42,9 +61,7 @@ export function transitionContext(ctx: PaymentsContext, nowMs: number): Transiti
 }
 
 export function providerFor(ctx: PaymentsContext, name: string): PaymentProvider {
-  const provider = ctx.providers.get(name);
-  assert(provider, `provider ${name} is registered`);
-  return provider;
+  return ctx.providers.require(name);
 }
 
 /** What a provider needs to hear about an existing payment. */
@@ -146,6 +163,7 @@ export async function persistTransition(
   nowMs: number,
 ): Promise<void> {
   const p = transition.payment;
+  countOutcome(ctx, p, transition.events);
   // Movements that need reads or locks (resolving a hold) are decided first; fresh ones are
   // written by the one statement below with everything else.
   let transfersJson = "[]";
@@ -153,7 +171,7 @@ export async function persistTransition(
   const journalWritten = (await ctx.extensions?.onTransition(tx, transition, nowMs)) ?? false;
   if (transition.transfers.length > 0 && !journalWritten) {
     const plan = ctx.ledger.planAppend(transition.transfers, { nowMs });
-    if (plan && plan.results.every((r) => r === "ok")) {
+    if (plan?.results.every((r) => r === "ok")) {
       transfersJson = plan.transfersJson;
       balancesJson = plan.balancesJson;
     } else {
@@ -212,7 +230,7 @@ export async function applyJournal(
   if (transfers.length === 0) return;
   // Fresh movements between known accounts without limits need no reads: write them directly.
   const plan = ctx.ledger.planAppend(transfers, { nowMs });
-  if (plan && plan.results.every((r) => r === "ok")) {
+  if (plan?.results.every((r) => r === "ok")) {
     await tx.query(INSERT_TRANSFERS_SQL, [plan.transfersJson]);
     await tx.query(UPSERT_BALANCES_SQL, [plan.balancesJson]);
     return;

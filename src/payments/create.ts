@@ -1,13 +1,13 @@
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { IdempotencyConflict } from "../idempotency/gate.ts";
 import { ApiError } from "../platform/errors.ts";
-import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { settleAttempt } from "./attempt.ts";
 import {
   ATTEMPT_LEASE_MS,
   applyJournal,
   chargeRequestFor,
+  countOutcome,
   ensurePaymentAccounts,
   insertRows,
   interactionRow,
@@ -15,12 +15,11 @@ import {
   type PaymentsContext,
   paymentDbRow,
   paymentEvents,
-  providerFor,
   transitionContext,
 } from "./context.ts";
-import { type PaymentMethodInput, resolvePaymentMethod } from "./methods.ts";
 import { type CaptureMethod, type PaymentRow, presentPayment } from "./model.ts";
-import type { PaymentProvider } from "./provider.ts";
+import { newPaymentRow } from "./new-payment.ts";
+import type { PaymentMethodInput, PaymentProvider } from "./provider.ts";
 import { applyChargeOutcome } from "./transitions.ts";
 
 export interface CreatePaymentInput {
@@ -61,19 +60,20 @@ export async function createPayment(
   if (prepared.amount === undefined) throw new ApiError("parameter_missing", "amount", "amount is required.");
   if (prepared.currency === undefined)
     throw new ApiError("parameter_missing", "currency", "currency is required.");
-  const method = await resolvePaymentMethod(input.payment_method, {
+  const method = await ctx.providers.resolve(input.payment_method, {
     mode: scope.mode,
     currency: prepared.currency,
     nowMs,
+    usage: "payment",
     ...(headers ? { headers } : {}),
   });
-  const provider = providerFor(ctx, method.provider);
+  const provider = ctx.providers.require(method.stored.type);
   const capture = input.capture ?? "automatic";
   if (capture === "manual" && !provider.supportsManualCapture) {
     throw new ApiError(
       "parameter_invalid",
       "capture",
-      `Manual capture is not available for ${method.provider} payments.`,
+      `Manual capture is not available for ${provider.name} payments.`,
     );
   }
   if (input.customer !== undefined) {
@@ -85,36 +85,22 @@ export async function createPayment(
       throw new ApiError("resource_missing", "customer", `No such customer: '${input.customer}'.`);
   }
 
-  const initial: PaymentRow = {
-    id: newId("pay", nowMs),
-    merchant_id: scope.merchantId,
-    mode: scope.mode,
-    status: "processing",
-    amount: BigInt(prepared.amount),
-    currency: prepared.currency,
-    amount_captured: 0n,
-    amount_refunded: 0n,
-    amount_refund_reserved: 0n,
-    capture_method: capture,
-    customer_id: input.customer ?? null,
-    description: input.description ?? null,
-    metadata: input.metadata ?? {},
-    payment_method: method.stored,
-    provider: provider.name,
-    attempt_id: newId("att", nowMs),
-    next_action: null,
-    failure_code: null,
-    failure_message: null,
-    pin_attempts: 0,
-    hold_transfer_id: null,
-    capture_before: null,
-    reconcile_after: null,
-    created: new Date(nowMs),
-    updated: new Date(nowMs),
-    provider_state: null,
-    provider_reference: null,
-    effects: prepared.effects,
-  };
+  const initial = newPaymentRow(
+    {
+      merchantId: scope.merchantId,
+      mode: scope.mode,
+      amount: BigInt(prepared.amount),
+      currency: prepared.currency,
+      capture,
+      customerId: input.customer ?? null,
+      description: input.description ?? null,
+      metadata: input.metadata ?? {},
+      paymentMethod: method.stored,
+      provider: provider.name,
+    },
+    nowMs,
+  );
+  initial.effects = prepared.effects;
   if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
     return createInTransaction(ctx, scope, provider, initial, idempotency, nowMs);
   const response = provider.inProcess
@@ -168,6 +154,7 @@ async function createInOneCommit(
     throw new Error(`ledger rejected a new payment's journal: ${result.result}`);
   }
   ctx.metrics?.payments.inc({ status: payment.status });
+  countOutcome(ctx, payment, ["payment.created", ...transition.events]);
   return { statusCode: 201, body };
 }
 
@@ -205,6 +192,7 @@ async function createInTransaction(
     return { statusCode: 201, body: JSON.stringify(presentPayment(payment)) };
   });
   ctx.metrics?.payments.inc({ status: payment.status });
+  countOutcome(ctx, payment, ["payment.created", ...transition.events]);
   return response;
 }
 

@@ -5,6 +5,7 @@ import { rowsToJson } from "../db/rows.ts";
 import { iso } from "../platform/clock.ts";
 import { newId } from "../platform/ids.ts";
 import type { Logger } from "../platform/log.ts";
+import type { Metrics } from "../platform/metrics.ts";
 import type { Interaction } from "./provider.ts";
 
 /** How long an exchange waits to be written with its payment's transition before it is flushed alone. */
@@ -35,6 +36,7 @@ export class InteractionRecorder implements InteractionLog {
     private readonly db: Db,
     private readonly clock: { nowMs(): number },
     private readonly logger?: Logger,
+    private readonly metrics?: Metrics,
   ) {}
 
   /** Runs a provider call; exchanges it makes without naming an attempt are attributed to this one. */
@@ -43,6 +45,13 @@ export class InteractionRecorder implements InteractionLog {
   }
 
   record(wire: WireInteraction): void {
+    if (this.metrics) {
+      const provider = wire.protocol === "cardpsp" ? "card" : "carrier";
+      const labels = { provider, operator: wire.operator || "", operation: wire.operation };
+      // The outcome's class (succeeded, declined, pending, unknown, not_sent…): errors are the last two.
+      this.metrics.providerRequests.inc({ ...labels, outcome: wire.outcome.split(":")[0] ?? "unlabelled" });
+      this.metrics.providerLatency.observe(labels, wire.latency_ms / 1000);
+    }
     if (this.buffer.length >= BUFFERED_MAX) this.buffer.shift();
     this.buffer.push({
       attemptId: wire.attempt_id ?? this.current.getStore(),

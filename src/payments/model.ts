@@ -26,9 +26,20 @@ export const SANDBOX_SCENARIOS = [
 ] as const;
 export type SandboxScenario = (typeof SANDBOX_SCENARIOS)[number];
 
-/** How the payer pays, as stored and shown: never a full card number. */
+/**
+ * How the payer pays, as stored and shown (on payments and subscriptions): never a full card
+ * number. A new payment-method type adds its variant here and its provider in `providers/`.
+ */
 export type PaymentMethod =
-  | { type: "sandbox"; scenario: SandboxScenario }
+  | {
+      type: "sandbox";
+      scenario: SandboxScenario;
+      /** Subscriptions: a real operator (MCC+MNC) whose rules, window and TPS the sandbox follows. */
+      operator?: string;
+      msisdn?: string;
+      /** Subscriptions: the prepaid balance a balance check sees, in minor units. */
+      balance?: number;
+    }
   | { type: "carrier"; msisdn: string; operator: string; flow: "pin" | "direct" | "mo" }
   | { type: "card"; brand: string; last4: string; exp_month: number; exp_year: number }
   | { type: "wallet" };
@@ -70,6 +81,8 @@ export interface PaymentRow {
   subscription_id?: string | null;
   /** What the payment does besides moving its money (a top-up, a price's grants): see extensions.ts. */
   effects?: Record<string, unknown> | null;
+  /** The subscription period an attempt pays; null for debt collection and one-off payments. */
+  billing_period?: number | null;
 }
 
 export type RefundStatus = "pending" | "succeeded" | "failed";

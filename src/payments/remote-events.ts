@@ -68,6 +68,10 @@ async function settleEvent(
     attemptId,
   ]);
   const payment = rows[0];
+  // A renewal's attempt belongs to the billing scheduler, which settles the payment and its
+  // subscription together by asking the provider; settling the payment alone here would leave
+  // the subscription unpaid with its period's money taken.
+  if (payment?.subscription_id) return;
   if (payment) {
     await settleAttempt(
       ctx,

@@ -11,6 +11,9 @@ export interface Config {
   logLevel: string;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** Failed authentications per client address: sustained per second, and at once. */
+  authFailuresPerSecond: number;
+  authFailuresBurst: number;
   /** How long the sandbox takes to settle `pending_then_*` payments. */
   sandboxAsyncDelayMs: number;
   /** When an unknown outcome is first checked with the provider. */
@@ -28,11 +31,38 @@ export interface Config {
   publicUrl?: string;
   /** Webhook requests in flight at once per worker process. */
   webhookConcurrency: number;
+  /** `--role worker`: the port of its /health, /ready and /metrics (0: any free port). */
+  workerPort: number;
+  /** PostgreSQL: opening a connection, one query, and all the database work of one API request. */
+  dbConnectTimeoutMs: number;
+  dbQueryTimeoutMs: number;
+  requestDeadlineMs: number;
+  /** Reconciliation: the longest wait between two checks, and when an unknown attempt needs a person. */
+  reconcileBackoffMaxMs: number;
+  reconcileUnresolvedAfterMs: number;
+  /** Where live money goes: see src/payments/live-mode.ts. */
+  live: LiveSettings;
   /**
    * Signs page cookies (CSRF secrets, page sessions). Every API process of one installation must
    * share it; unset, each process draws its own at start (fine for one process).
    */
   sessionSecret: string;
+  /** The change stream: every event to NATS JetStream (off when unset). See docs/analytics.md. */
+  natsUrl?: string;
+  natsStream: string;
+  natsSubject: string;
+}
+
+export type LiveModeSwitch = "auto" | "on" | "off";
+
+/** What decides whether live payments may reach a provider (read once, checked at start). */
+export interface LiveSettings {
+  mode: LiveModeSwitch;
+  carrierNetworkUrl?: string;
+  carrierPassword?: string;
+  smppPassword?: string;
+  cardPspUrl?: string;
+  cardPspSecret?: string;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -41,6 +71,12 @@ function intFrom(value: string | undefined, fallback: number, name: string): num
   if (!Number.isInteger(n) || n < 0)
     throw new Error(`${name} must be a non-negative integer, got '${value}'`);
   return n;
+}
+
+function liveSwitch(value: string | undefined): LiveModeSwitch {
+  if (value === undefined || value === "") return "auto";
+  if (value === "auto" || value === "on" || value === "off") return value;
+  throw new Error(`CENTIME_LIVE_MODE must be auto, on or off, got '${value}'`);
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
@@ -54,6 +90,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || "info",
     rateLimitPerSecond: intFrom(env.CENTIME_RATE_LIMIT_PER_SECOND, 500, "CENTIME_RATE_LIMIT_PER_SECOND"),
     rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),
+    authFailuresPerSecond: intFrom(
+      env.CENTIME_AUTH_FAILURES_PER_SECOND,
+      2,
+      "CENTIME_AUTH_FAILURES_PER_SECOND",
+    ),
+    authFailuresBurst: intFrom(env.CENTIME_AUTH_FAILURES_BURST, 30, "CENTIME_AUTH_FAILURES_BURST"),
     sandboxAsyncDelayMs: intFrom(env.CENTIME_SANDBOX_ASYNC_DELAY_MS, 1000, "CENTIME_SANDBOX_ASYNC_DELAY_MS"),
     reconcileAfterMs: intFrom(env.CENTIME_RECONCILE_AFTER_MS, 2000, "CENTIME_RECONCILE_AFTER_MS"),
     dbPoolSize: intFrom(env.CENTIME_DB_POOL_SIZE, 12, "CENTIME_DB_POOL_SIZE"),
@@ -67,6 +109,31 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     publicUrl: env.CENTIME_PUBLIC_URL || undefined,
     webhookConcurrency: intFrom(env.CENTIME_WEBHOOK_CONCURRENCY, 256, "CENTIME_WEBHOOK_CONCURRENCY"),
+    workerPort: intFrom(env.CENTIME_WORKER_PORT, 9090, "CENTIME_WORKER_PORT"),
+    dbConnectTimeoutMs: intFrom(env.CENTIME_DB_CONNECT_TIMEOUT_MS, 5_000, "CENTIME_DB_CONNECT_TIMEOUT_MS"),
+    dbQueryTimeoutMs: intFrom(env.CENTIME_DB_QUERY_TIMEOUT_MS, 10_000, "CENTIME_DB_QUERY_TIMEOUT_MS"),
+    requestDeadlineMs: intFrom(env.CENTIME_REQUEST_DEADLINE_MS, 15_000, "CENTIME_REQUEST_DEADLINE_MS"),
+    reconcileBackoffMaxMs: intFrom(
+      env.CENTIME_RECONCILE_BACKOFF_MAX_MS,
+      300_000,
+      "CENTIME_RECONCILE_BACKOFF_MAX_MS",
+    ),
+    reconcileUnresolvedAfterMs: intFrom(
+      env.CENTIME_RECONCILE_UNRESOLVED_AFTER_MS,
+      900_000,
+      "CENTIME_RECONCILE_UNRESOLVED_AFTER_MS",
+    ),
+    live: {
+      mode: liveSwitch(env.CENTIME_LIVE_MODE),
+      carrierNetworkUrl: env.CENTIME_CARRIER_NETWORK_URL || undefined,
+      carrierPassword: env.CENTIME_CARRIER_PASSWORD || undefined,
+      smppPassword: env.CENTIME_SMPP_PASSWORD || undefined,
+      cardPspUrl: env.CENTIME_CARD_PSP_URL || undefined,
+      cardPspSecret: env.CENTIME_CARD_PSP_SECRET || undefined,
+    },
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
+    natsUrl: env.CENTIME_NATS_URL || undefined,
+    natsStream: env.CENTIME_NATS_STREAM || "CENTIME_EVENTS",
+    natsSubject: env.CENTIME_NATS_SUBJECT || "centime.events",
   };
 }

@@ -45,7 +45,7 @@ export const ERROR_CATALOGUE = {
   amount_invalid: {
     status: 400,
     type: "invalid_request_error",
-    message: "The amount must be a positive integer in the currency's minor unit, at most 999999999999.",
+    message: "The amount must be a positive integer in the currency's minor unit, at most 9999999999.",
   },
   currency_invalid: {
     status: 400,
@@ -67,6 +67,26 @@ export const ERROR_CATALOGUE = {
     status: 415,
     type: "invalid_request_error",
     message: "Send the body as application/json.",
+  },
+  url_invalid: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The request URL is not valid (a malformed percent-encoding?).",
+  },
+  url_too_long: {
+    status: 414,
+    type: "invalid_request_error",
+    message: "A part of the request URL is too long.",
+  },
+  request_headers_too_large: {
+    status: 431,
+    type: "invalid_request_error",
+    message: "The request's headers (or its query string) are too large.",
+  },
+  request_malformed: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The request is not valid HTTP.",
   },
   resource_missing: { status: 404, type: "invalid_request_error", message: "No such object." },
   route_not_found: { status: 404, type: "invalid_request_error", message: "Unrecognised request URL." },
@@ -197,6 +217,12 @@ export const ERROR_CATALOGUE = {
     status: 409,
     type: "invalid_request_error",
     message: "The ledger rejected this movement.",
+  },
+  // Checkout
+  checkout_session_unexpected_state: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The checkout session is not in a state that allows this.",
   },
   // Limits
   rate_limited: {

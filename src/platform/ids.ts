@@ -37,6 +37,12 @@ export const ID_PREFIXES = {
   voucherRedemption: "vr",
   commissionPlan: "cplan",
   commission: "com",
+  app: "app",
+  checkoutSession: "cs",
+  paymentLink: "plink",
+  checkoutStep: "cstep",
+  receipt: "rcpt",
+  payerConsent: "pcons",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

@@ -6,6 +6,8 @@ export const LIMITS = {
   metadata_keys_max: 50,
   metadata_key_length_max: 40,
   metadata_value_length_max: 500,
+  /** Longer path segments (ids are 30 characters) answer 414. */
+  path_parameter_length_max: 200,
   list_limit_default: 10,
   list_limit_max: 100,
   idempotency_key_length_max: 255,

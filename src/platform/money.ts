@@ -26,8 +26,12 @@ const DIGITS: ReadonlyMap<string, number> = new Map(
 
 export type CurrencyCode = string & { readonly __currency: unique symbol };
 
-/** The largest amount the API accepts in one request: 10^12 - 1 minor units, well inside 2^53. */
-export const AMOUNT_MAX = 999_999_999_999;
+/**
+ * The largest amount the API accepts in one request: 10^10 - 1 minor units (99,999,999.99 EUR).
+ * Bounded so that sums stay exact as JSON numbers: 900,000 maximal payments to one account still
+ * fit in 2^53 (docs/http.md, "Money in JSON").
+ */
+export const AMOUNT_MAX = 9_999_999_999;
 
 export function isCurrency(code: string): code is CurrencyCode {
   return DIGITS.has(code);
@@ -47,6 +51,16 @@ export function toJsonAmount(amount: bigint): number {
     throw new Error(`amount ${amount} exceeds the JSON-safe range`);
   }
   return Number(amount);
+}
+
+/**
+ * A sum of amounts (a balance, a trial balance) for JSON: a number while it is exact as one, the
+ * bigint past 2^53, which the HTTP layer writes as an exact JSON integer. Never an error: a read
+ * must work however much money went through.
+ */
+export function toJsonSum(amount: bigint): number | bigint {
+  const safe = amount <= BigInt(Number.MAX_SAFE_INTEGER) && amount >= BigInt(Number.MIN_SAFE_INTEGER);
+  return safe ? Number(amount) : amount;
 }
 
 export function formatAmount(amount: bigint, currency: CurrencyCode): string {

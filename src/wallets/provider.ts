@@ -1,10 +1,21 @@
+import { Type } from "@sinclair/typebox";
 import type {
   ChargeRequest,
+  PaymentMethodInput,
   PaymentProvider,
   ProviderAnswer,
   RefundAnswer,
+  ResolvedMethod,
   SyncRequest,
 } from "../payments/provider.ts";
+
+const WalletMethod = Type.Object(
+  { type: Type.Literal("wallet") },
+  {
+    additionalProperties: false,
+    description: "The customer's wallet in the payment's currency (an inner currency, usually).",
+  },
+);
 
 /**
  * The wallet as a payment provider. It keeps nothing of its own outside our transaction: the
@@ -16,6 +27,13 @@ export class WalletProvider implements PaymentProvider {
   readonly name = "wallet";
   readonly inProcess = true;
   readonly supportsManualCapture = true;
+  /** Payments only: a subscription never renews from a wallet. */
+  readonly paymentSchema = WalletMethod;
+
+  /** The customer's wallet in the payment's (inner) currency; the wallets' extension checks both. */
+  async resolve(_input: PaymentMethodInput): Promise<ResolvedMethod> {
+    return { stored: { type: "wallet" } };
+  }
 
   async charge(request: ChargeRequest): Promise<ProviderAnswer> {
     return this.answer(request.attemptId, request.capture);

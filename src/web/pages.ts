@@ -39,6 +39,8 @@ export interface RenderOptions {
   htmx?: boolean;
   scripts?: readonly string[];
   styles?: readonly string[];
+  /** A page that waits (an MO text, a processing payment) reloads itself without any script. */
+  refreshSeconds?: number;
 }
 
 declare module "fastify" {
@@ -116,6 +118,7 @@ export function pagesSurface(
         htmx: opts.htmx,
         scripts: opts.scripts,
         styles: opts.styles,
+        refreshSeconds: opts.refreshSeconds,
       });
       const body = renderTemplate(view, { ...helpers, ...data });
       const html = withLayout ? renderTemplate("web/templates/layout", { ...helpers, body }) : body;

@@ -39,6 +39,12 @@ export interface PageHelpers {
   scripts: readonly string[];
   /** Extra stylesheets by asset name. */
   styles: readonly string[];
+  /**
+   * Seconds after which a page without scripts reloads itself (`<meta http-equiv="refresh">` inside
+   * `<noscript>`: with scripts on, the page's script polls instead and no timed reload surprises
+   * the reader, WCAG 2.2.1).
+   */
+  refreshSeconds: number | null;
 }
 
 export function pageHelpers(input: {
@@ -50,6 +56,7 @@ export function pageHelpers(input: {
   htmx?: boolean;
   scripts?: readonly string[];
   styles?: readonly string[];
+  refreshSeconds?: number | undefined;
 }): PageHelpers {
   const { locale } = input;
   return {
@@ -64,6 +71,7 @@ export function pageHelpers(input: {
     htmx: input.htmx ?? false,
     scripts: input.scripts ?? [],
     styles: input.styles ?? [],
+    refreshSeconds: input.refreshSeconds ?? null,
   };
 }
 

@@ -24,6 +24,7 @@ type Sub = {
   debt: number;
   retry_count: number;
   current_period_end: string | null;
+  next_charge_at: string | null;
   cancel_reason: string | null;
   test_clock: string | null;
   trial_end: string | null;
@@ -138,6 +139,8 @@ describe("subscriptions", () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal(created.body.status, "incomplete");
     assert.equal(created.body.next_action?.type, "enter_pin");
+    // Nothing is charged before the PIN.
+    assert.equal(created.body.next_charge_at, null);
     assert.equal(created.body.consent.method, "web");
 
     const wrong = await post<{ error: { code: string } }>(`/v1/subscriptions/${created.body.id}/confirm`, {
@@ -150,13 +153,19 @@ describe("subscriptions", () => {
 
     const ok = await post<Sub>(`/v1/subscriptions/${created.body.id}/confirm`, { pin: "1234" });
     assert.equal(ok.status, 200);
-    assert.equal(ok.body.status, "active");
+    // Confirmed but not paid yet: incomplete until the first charge succeeds, which is due now.
+    assert.equal(ok.body.status, "incomplete");
+    assert.equal(ok.body.next_action, null);
+    assert.equal(ok.body.next_charge_at, "2026-03-02T10:00:00.000Z");
     assert.ok(ok.body.consent.pin_verified_at);
 
     const report = await runScheduler();
     assert.equal(report.succeeded, 1);
     const renewed = await get<Sub>(`/v1/subscriptions/${created.body.id}`);
+    assert.equal(renewed.body.status, "active");
     assert.equal(renewed.body.billing_period, 1);
+    // The next renewal is due when the paid period ends.
+    assert.equal(renewed.body.next_charge_at, renewed.body.current_period_end);
     assert.equal(renewed.body.current_period_end, "2026-03-09T10:00:00.000Z");
 
     const payments = await get<{ data: Payment[] }>(`/v1/payments?subscription=${created.body.id}`);
@@ -206,7 +215,7 @@ describe("subscriptions", () => {
     await trialBalanced();
   });
 
-  test("insufficient funds: past_due, retries down the price ladder, debt on the ledger", async () => {
+  test("insufficient funds: retries down the price ladder, debt on the ledger", async () => {
     clock.set(Date.parse("2026-04-01T09:00:00Z"));
     const p = await price({
       product: await product(),
@@ -220,7 +229,7 @@ describe("subscriptions", () => {
       price: p,
       payment_method: { type: "sandbox", scenario: "approve", balance: 600 },
     });
-    assert.equal(created.body.status, "active");
+    assert.equal(created.body.status, "incomplete");
     // The balance check shows 600: the scheduler charges the 50% price point instead of failing.
     await runScheduler();
     const s1 = await get<Sub>(`/v1/subscriptions/${created.body.id}`);
@@ -243,7 +252,8 @@ describe("subscriptions", () => {
     clock.advance(2 * 3_600_000);
     await runScheduler();
     const d1 = await get<Sub>(`/v1/subscriptions/${declined.body.id}`);
-    assert.equal(d1.body.status, "past_due");
+    // Its first charge failed: never paid, so still incomplete (a failed renewal is past_due).
+    assert.equal(d1.body.status, "incomplete");
     assert.equal(d1.body.retry_count, 1);
     // Retries over five days (inside windows), then the default policy cancels.
     for (let hour = 0; hour < 7 * 24; hour++) {
@@ -374,6 +384,78 @@ describe("subscriptions", () => {
     });
     assert.equal(r4.status, 404);
     assert.equal(r4.body.error.param, "customer");
+  });
+
+  test("a card cannot renew a subscription: the error lists the method types that can", async () => {
+    const p = await price({
+      product: await product(),
+      amount: 100,
+      currency: "EUR",
+      recurring: { period: "P1M" },
+    });
+    const c = await customer({ country: "DE" });
+    const r = await post<{ error: { code: string; param: string; message: string } }>("/v1/subscriptions", {
+      customer: c,
+      price: p,
+      payment_method: { type: "card", number: "4242424242424242", exp_month: 12, exp_year: 2030, cvc: "123" },
+    });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.code, "payment_method_invalid");
+    assert.equal(r.body.error.param, "payment_method.type");
+    assert.match(r.body.error.message, /must be one of sandbox, carrier\b/);
+    // A one-off payment lists its own (cards included).
+    const pay = await post<{ error: { param: string; message: string } }>("/v1/payments", {
+      amount: 100,
+      currency: "EUR",
+      payment_method: { type: "wire" },
+    });
+    assert.equal(pay.status, 400);
+    assert.equal(pay.body.error.param, "payment_method.type");
+    assert.match(pay.body.error.message, /must be one of sandbox, carrier, card\b/);
+  });
+
+  test("a new subscription is incomplete until its first charge and tells when it will charge", async () => {
+    const p = await price({
+      product: await product(),
+      amount: 300,
+      currency: "EUR",
+      recurring: { period: "P1M" },
+    });
+    const c = await customer({ country: "DE" });
+    const created = await post<Sub>("/v1/subscriptions", {
+      customer: c,
+      price: p,
+      payment_method: { type: "sandbox", scenario: "decline_generic" },
+    });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.status, "incomplete");
+    assert.equal(created.body.next_charge_at, new Date(clock.nowMs()).toISOString());
+    // A failed first charge leaves it incomplete (never paid), retried later.
+    await runScheduler();
+    const failed = await get<Sub>(`/v1/subscriptions/${created.body.id}`);
+    assert.equal(failed.body.status, "incomplete");
+    assert.equal(failed.body.retry_count, 1);
+    assert.ok(failed.body.next_charge_at && Date.parse(failed.body.next_charge_at) > clock.nowMs());
+    const listed = await get<{ data: Sub[] }>(`/v1/subscriptions?customer=${c}`);
+    assert.equal(listed.body.data[0]?.next_charge_at, failed.body.next_charge_at);
+    // Canceled: nothing will be charged.
+    const canceled = await post<Sub>(`/v1/subscriptions/${created.body.id}/cancel`, {});
+    assert.equal(canceled.body.next_charge_at, null);
+    // With a trial: trialing, first charge when the trial ends.
+    const trial = await price({
+      product: await product(),
+      amount: 300,
+      currency: "EUR",
+      recurring: { period: "P1M" },
+      trial_days: 7,
+    });
+    const trialing = await post<Sub>("/v1/subscriptions", {
+      customer: c,
+      price: trial,
+      payment_method: { type: "sandbox", scenario: "approve" },
+    });
+    assert.equal(trialing.body.status, "trialing");
+    assert.equal(trialing.body.next_charge_at, trialing.body.trial_end);
   });
 
   test("an MO STOP cancels the subscriber's subscriptions", async () => {

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { ChargeRequest, ChargeResult, SubscriptionCharger } from "../../src/billing/charger.ts";
+import { billingContext } from "../../src/billing/context.ts";
 import { debtAccounts, SYNC_AFTER_MS } from "../../src/billing/engine.ts";
 import { type SubscriptionRow, unchargedSchedule } from "../../src/billing/model.ts";
 import { type ResolvedRules, rulesFor } from "../../src/billing/rules.ts";
@@ -18,10 +18,16 @@ import { insertInto } from "../../src/billing/sql.ts";
 import type { Db } from "../../src/db/db.ts";
 import { openPostgres } from "../../src/db/postgres.ts";
 import { Ledger } from "../../src/ledger/ledger.ts";
-import type { Interaction } from "../../src/payments/provider.ts";
+import type {
+  ChargeOutcome,
+  ChargeRequest,
+  ProviderAnswer,
+  SyncRequest,
+} from "../../src/payments/provider.ts";
 import { paymentAccounts } from "../../src/payments/transitions.ts";
 import { newId } from "../../src/platform/ids.ts";
 import { createMerchant, createTestApp, FakeClock, type TestApp } from "../support/app.ts";
+import { interaction, TestProvider } from "./sim/world.ts";
 
 const SUBSCRIPTIONS = 1500;
 const NOW_MS = Date.parse("2026-05-04T12:00:00Z");
@@ -53,58 +59,45 @@ function operatorCharged(attemptId: string): boolean {
   return hash(attemptId) % 10 !== 0;
 }
 
-class Operator implements SubscriptionCharger {
-  readonly provider = "sandbox";
+class Operator extends TestProvider {
   calls = 0;
   constructor(
-    readonly inProcess: boolean,
+    override readonly inProcess: boolean,
     private readonly sent: Map<string, number>,
     private readonly failAfter: number | null,
     private readonly failure: "hang" | "throw",
-  ) {}
+  ) {
+    super();
+  }
 
-  async charge(request: ChargeRequest): Promise<{ result: ChargeResult; interaction: Interaction }> {
+  async charge(request: ChargeRequest): Promise<ProviderAnswer> {
     this.calls++;
     if (this.failAfter !== null && this.calls > this.failAfter) {
       // A crash: this worker never answers (hang) or dies inside its transaction (throw).
       if (this.failure === "hang") await new Promise(() => {});
       throw new Error("worker crashed");
     }
-    this.sent.set(request.attempt_id, (this.sent.get(request.attempt_id) ?? 0) + 1);
-    const charged = operatorCharged(request.attempt_id);
-    const timeout = hash(`t${request.attempt_id}`) % 7 === 0;
-    const result: ChargeResult = timeout
+    this.sent.set(request.attemptId, (this.sent.get(request.attemptId) ?? 0) + 1);
+    const charged = operatorCharged(request.attemptId);
+    const timeout = hash(`t${request.attemptId}`) % 7 === 0;
+    const outcome: ChargeOutcome = timeout
       ? { status: "unknown", reason: "timeout" }
       : charged
-        ? { status: "succeeded", reference: request.attempt_id, amount: request.amount }
-        : { status: "declined", code: "SVC0270", message: "charge failed", category: "soft" };
-    return { result, interaction: interaction(result) };
+        ? { status: "succeeded", reference: request.attemptId }
+        : { status: "declined", code: "invalid", message: "SVC0270", retryable: true };
+    return { outcome, interactions: [interaction("charge", request.attemptId, outcome)] };
   }
 
-  async sync(request: ChargeRequest): Promise<{ result: ChargeResult; interaction: Interaction }> {
+  async sync(request: SyncRequest): Promise<ProviderAnswer> {
     // Asking never charges: the answer is whatever the operator did with the attempt, if it got it.
-    const received = this.sent.has(request.attempt_id);
-    const result: ChargeResult =
-      received && operatorCharged(request.attempt_id)
-        ? { status: "succeeded", reference: request.attempt_id, amount: request.amount }
-        : {
-            status: "declined",
-            code: received ? "SVC0270" : "not_found",
-            message: "not charged",
-            category: "soft",
-          };
-    return { result, interaction: interaction(result) };
+    const received = this.sent.has(request.attemptId);
+    const outcome: ChargeOutcome = !received
+      ? { status: "unknown", reason: "sync_not_found" }
+      : operatorCharged(request.attemptId)
+        ? { status: "succeeded", reference: request.attemptId }
+        : { status: "declined", code: "invalid", message: "SVC0270", retryable: true };
+    return { outcome, interactions: [interaction("sync", request.attemptId, outcome)] };
   }
-}
-
-function interaction(result: ChargeResult): Interaction {
-  return {
-    operation: "charge",
-    request: {},
-    response: { status: result.status },
-    outcome: result.status,
-    latencyMs: 0,
-  };
 }
 
 /** Windows always open and a high TPS: this test is about claims, not about hours. */
@@ -200,15 +193,15 @@ test("three scheduler loops over one due set: no duplicate, no miss, crashes inc
     extraDbs.push(db);
     return db;
   };
-  const context = async (charger: SubscriptionCharger): Promise<BillingContext> => {
+  const context = async (operator: Operator): Promise<BillingContext> => {
     const db = await connection();
-    return {
+    return billingContext({
       db,
       ledger: url ? new Ledger(db) : t.services.ledger,
       clock: { nowMs: () => NOW_MS },
-      chargers: new Map([["sandbox", charger]]),
+      providers: t.services.payments.providers.with(operator),
       rules,
-    };
+    });
   };
   const hanging = new Operator(false, sent, CRASH_AFTER_CHARGES, "hang");
   const throwing = new Operator(true, sent, THROW_AFTER_CHARGES, "throw");

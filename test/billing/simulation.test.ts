@@ -140,7 +140,7 @@ async function build(): Promise<World> {
       if (random() < 0.5) balanceOperators.add(op);
     }
   }
-  const network = new SimulatedNetwork(SEED, balanceOperators);
+  const network = new SimulatedNetwork(SEED, balanceOperators, clock);
   const rules = (country: string | null, operator: string | null): ResolvedRules => {
     const base = rulesFor(country, operator);
     return { ...base, tps_max: (operator && tps.get(operator)) || base.tps_max };
@@ -148,7 +148,7 @@ async function build(): Promise<World> {
   const ctx: BillingContext = {
     ...t.services.billing.context,
     ...(process.env.BILLING_SIM_PROFILE ? { db: profiled(t.services.db) } : {}),
-    chargers: new Map([["sandbox", network]]),
+    providers: t.services.payments.providers.with(network),
     rules,
   };
 
@@ -218,6 +218,7 @@ async function build(): Promise<World> {
     // Heavy EU subscribers hold many pricey weekly subscriptions, so the 300 EUR month cap binds.
     const heavy = currency === "EUR" && random() < 0.05;
     const customerId = newId("cus", nowMs);
+    const msisdn = `+1555${String(customers.length).padStart(7, "0")}`;
     customers.push({
       id: customerId,
       merchant_id: scope.merchantId,
@@ -233,7 +234,7 @@ async function build(): Promise<World> {
       test_clock_id: null,
     });
     const poor = random() < 0.25;
-    network.subscribers.set(customerId, {
+    network.subscribers.set(msisdn, {
       balance: BigInt(poor ? between(random, 0, 300) : between(random, 500, 20_000)),
       topUp: BigInt(between(random, 100, 3_000)),
       topUpChance: poor ? 0.1 : 0.4,
@@ -241,7 +242,7 @@ async function build(): Promise<World> {
       timeoutChance: 0.02,
       hardDeclineChance: 0.002,
     });
-    if (heavy) network.subscribers.get(customerId)!.balance = 1_000_000n;
+    if (heavy) network.subscribers.get(msisdn)!.balance = 1_000_000n;
     const count = heavy ? between(random, 6, 9) : between(random, 1, 2);
     for (let i = 0; i < count && subs.length < SUBSCRIPTIONS; i++) {
       const roll = random();
@@ -266,7 +267,7 @@ async function build(): Promise<World> {
         country,
         operator,
         time_zone: r.time_zone,
-        payment_method: { type: "sandbox", scenario: "approve", operator },
+        payment_method: { type: "sandbox", scenario: "approve", operator, msisdn },
         consent: { method: "web", recorded_at: new Date(createdMs).toISOString() },
         next_action: null,
         ...unchargedSchedule(new Date(anchorMs)),

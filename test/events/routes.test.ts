@@ -1,15 +1,18 @@
 /**
  * Goal: the HTTP routes of webhook endpoints and events, called through `inject()` on a small app
- * that stands in for the core's (error handler and authentication), end to end with a delivery.
+ * with the core's edge and secret-key surface (authentication stubbed), end to end with a delivery.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { runDeliveryPass } from "../../src/events/delivery.ts";
 import { webhookRoutes } from "../../src/events/routes.ts";
 import { parseAllowedHosts } from "../../src/events/ssrf.ts";
+import { createHost } from "../../src/http/host.ts";
+import { IdempotencyGate } from "../../src/idempotency/index.ts";
 import { FakeClock } from "../../src/platform/clock.ts";
 import { ApiError } from "../../src/platform/errors.ts";
+import { createLogger } from "../../src/platform/log.ts";
 import { openTestDatabase, type TestDatabase } from "../support/db.ts";
 import { newScope, paymentEvent, type Receiver, startReceiver, testTransport, verifyAt } from "./support.ts";
 
@@ -24,29 +27,28 @@ describe("webhook routes", () => {
   before(async () => {
     database = await openTestDatabase();
     receiver = await startReceiver();
-    app = Fastify();
-    // The core's app maps ApiError and validation failures to the error body; this does the same.
-    app.setErrorHandler((error: FastifyError, _request, reply) => {
-      const apiError =
-        error instanceof ApiError
-          ? error
-          : error.validation
-            ? new ApiError("parameter_invalid", undefined, error.message)
-            : new ApiError("internal_error");
-      return reply.code(apiError.status).send(apiError.toBody());
+    // The core's edge and secret-key surface, with an authentication that takes the merchant id
+    // as the key.
+    const host = createHost({
+      logger: createLogger("silent"),
+      db: database.db,
+      clock,
+      idempotency: new IdempotencyGate(database.db, clock),
+      authenticate: async (authorization) => {
+        const merchantId = authorization?.replace(/^Bearer /, "");
+        if (!merchantId) throw new ApiError("api_key_missing");
+        return { kind: "merchant", merchantId, mode: "test", keyType: "secret", keyId: `key_${merchantId}` };
+      },
+      rateLimit: { perSecond: 0, burst: 0 },
+      authFailureLimit: { perSecond: 0, burst: 0 },
     });
+    app = host.app;
     await app.register(
-      webhookRoutes({
+      host.surfaces.secret(webhookRoutes, {
         db: database.db,
         clock,
         allowedHosts: parseAllowedHosts("127.0.0.1"),
-        scope: (request) => {
-          const merchantId = request.headers.authorization?.replace(/^Bearer /, "");
-          if (!merchantId) throw new ApiError("api_key_missing");
-          return { merchantId, mode: "test" };
-        },
       }),
-      { prefix: "/v1" },
     );
   });
   after(async () => {

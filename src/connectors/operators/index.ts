@@ -122,6 +122,18 @@ export function connectorFor(operator: string | Operator): Connector | undefined
   return c;
 }
 
+/** The circuit breaker of every operator connector in use (for the metrics), plus `others`. */
+export function circuitStates(others: readonly Connector[] = []): Array<{
+  operator: string;
+  protocol: string;
+  state: "closed" | "open" | "half_open";
+}> {
+  return [...cache.values(), ...others].flatMap((c) => {
+    const ctx = (c as Partial<{ ctx: { breaker?: { state: "closed" | "open" | "half_open" } } }>).ctx;
+    return ctx?.breaker ? [{ operator: c.operator, protocol: c.protocol, state: ctx.breaker.state }] : [];
+  });
+}
+
 /** Closes every cached connector (SMPP sessions), e.g. on shutdown. */
 export async function closeConnectors(): Promise<void> {
   const all = [...cache.values()];
@@ -156,7 +168,8 @@ export function cardPspConnector(
   const options = {
     operator: CARD_PSP_OPERATOR,
     log: settings.log ?? defaults.log ?? nullLog,
-    http_url: carrierNetwork().http_url,
+    // A real PSP has its own address; unset, the card PSP of the carrier network (the simulator).
+    http_url: process.env.CENTIME_CARD_PSP_URL || carrierNetwork().http_url,
     psp_secret: settings.psp_secret ?? process.env.CENTIME_CARD_PSP_SECRET ?? "whsec_sandbox",
     ...(settings.callback_url ? { callback_url: `${settings.callback_url.replace(/\/$/, "")}/cardpsp` } : {}),
     ...(settings.deadline_ms !== undefined ? { deadline_ms: settings.deadline_ms } : {}),

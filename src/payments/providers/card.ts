@@ -1,9 +1,56 @@
+import { Type } from "@sinclair/typebox";
 import { cardPspConnector } from "../../connectors/operators/index.ts";
 import type { CardDetails, Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
+import { ApiError } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
-import type { ChargeRequest, ProviderAnswer } from "../provider.ts";
+import type {
+  ChargeRequest,
+  PaymentMethodInput,
+  ProviderAnswer,
+  ResolveContext,
+  ResolvedMethod,
+} from "../provider.ts";
 import { ConnectorProvider } from "./connector-provider.ts";
 import { chargeOutcome } from "./outcomes.ts";
+
+const PaymentSchema = Type.Object(
+  {
+    type: Type.Literal("card"),
+    number: Type.String({ minLength: 12, maxLength: 23 }),
+    exp_month: Type.Integer({ minimum: 1, maximum: 12 }),
+    exp_year: Type.Integer({ minimum: 2000, maximum: 2100 }),
+    cvc: Type.String({ pattern: "^[0-9]{3,4}$" }),
+  },
+  { additionalProperties: false, description: "A card, through the card PSP; never stored." },
+);
+
+type CardInput = {
+  type: "card";
+  number: string;
+  exp_month: number;
+  exp_year: number;
+  cvc: string;
+};
+
+function luhnValid(number: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < number.length; i++) {
+    let digit = number.charCodeAt(number.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      digit *= 2;
+      if (digit > 9) digit -= 9;
+    }
+    sum += digit;
+  }
+  return sum % 10 === 0;
+}
+
+function brandOf(number: string): string {
+  if (number.startsWith("4")) return "visa";
+  if (/^(5[1-5]|2[2-7])/.test(number)) return "mastercard";
+  if (/^3[47]/.test(number)) return "amex";
+  return "unknown";
+}
 
 /**
  * Card payments through the card PSP sandbox (HMAC-signed REST, signed notifications, a 3-D
@@ -11,6 +58,8 @@ import { chargeOutcome } from "./outcomes.ts";
  */
 export class CardProvider extends ConnectorProvider {
   readonly name = "card";
+  /** Card payments only: renewals need stored cards (network tokens), which Centime does not keep. */
+  readonly paymentSchema = PaymentSchema;
   private connectorInstance: Connector | null = null;
 
   constructor(
@@ -21,10 +70,48 @@ export class CardProvider extends ConnectorProvider {
     super(recorder);
   }
 
+  async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
+    const card = input as CardInput;
+    if (context.mode !== "test") {
+      // A card number through the merchant's server is for the simulator only: live cards are
+      // collected by the provider (its hosted or embedded form, or a token it issued).
+      throw new ApiError(
+        "payment_method_invalid",
+        "payment_method.number",
+        "Raw card numbers are accepted in test mode only (for the simulator). In live mode the card provider collects the card: use its hosted or embedded card form or a token it issued.",
+      );
+    }
+    const number = card.number.replace(/[\s-]/g, "");
+    if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) {
+      throw new ApiError("payment_method_invalid", "payment_method.number", "The card number is not valid.");
+    }
+    const now = new Date(context.nowMs);
+    const expired =
+      card.exp_year < now.getUTCFullYear() ||
+      (card.exp_year === now.getUTCFullYear() && card.exp_month < now.getUTCMonth() + 1);
+    if (expired)
+      throw new ApiError("payment_method_invalid", "payment_method.exp_year", "The card has expired.");
+    return {
+      stored: {
+        type: "card",
+        brand: brandOf(number),
+        last4: number.slice(-4),
+        exp_month: card.exp_month,
+        exp_year: card.exp_year,
+      },
+      secretDetails: { number, exp_month: card.exp_month, exp_year: card.exp_year, cvc: card.cvc },
+    };
+  }
+
   /** Where the PSP sends its signed notifications; known once the API listens. */
   setCallbackUrl(callbackUrl: string): void {
     this.settings = { ...this.settings, callbackUrl };
     this.connectorInstance = null;
+  }
+
+  /** Whether a card payment has been made yet (the metrics do not create a connector). */
+  hasConnector(): boolean {
+    return this.connectorInstance !== null;
   }
 
   connector(): Connector {

@@ -1,14 +1,78 @@
-import { connectorFor, getOperator } from "../../connectors/operators/index.ts";
+import { type Static, Type } from "@sinclair/typebox";
+import {
+  connectorFor,
+  getOperator,
+  PROTOCOL_CAPABILITIES,
+  resolveOperator,
+} from "../../connectors/operators/index.ts";
 import type { Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
 import { SettlementConnector } from "../../connectors/settlement/index.ts";
-import { assert } from "../../platform/errors.ts";
+import { ApiError, assert } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";
-import type { ChargeOutcome, ChargeRequest, ProviderAnswer } from "../provider.ts";
+import type {
+  ChargeOutcome,
+  ChargeRequest,
+  PaymentMethodInput,
+  ProviderAnswer,
+  ResolveContext,
+  ResolvedMethod,
+} from "../provider.ts";
 import { ConnectorProvider } from "./connector-provider.ts";
 import { chargeOutcome } from "./outcomes.ts";
 
 type CarrierMethod = Extract<PaymentMethod, { type: "carrier" }>;
+
+const Msisdn = Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$", description: "The payer's number in E.164." });
+const Operator = Type.String({
+  pattern: "^[0-9]{5,6}$",
+  description: "MCC+MNC; found by lookup when absent.",
+});
+
+const PaymentSchema = Type.Object(
+  {
+    type: Type.Literal("carrier"),
+    msisdn: Msisdn,
+    operator: Type.Optional(Operator),
+    flow: Type.Optional(
+      Type.Literal("mo", {
+        description: "The payer texts a keyword to the operator's shortcode (next_action send_mo).",
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: "Charged to the payer's phone bill or prepaid balance through the operator.",
+  },
+);
+
+const SubscriptionSchema = Type.Object(
+  { type: Type.Literal("carrier"), msisdn: Msisdn, operator: Type.Optional(Operator) },
+  { additionalProperties: false, description: "Direct carrier billing on the subscriber's phone bill." },
+);
+
+const RESOLVE_FAILURES: Record<string, { param: string; message: string }> = {
+  invalid_msisdn: {
+    param: "payment_method.msisdn",
+    message: "The MSISDN is not a valid international number (E.164, e.g. +33612345678).",
+  },
+  unknown_operator: {
+    param: "payment_method.operator",
+    message: "No operator with this MCC+MNC is in the registry.",
+  },
+  operator_country_mismatch: {
+    param: "payment_method.operator",
+    message: "This operator does not serve the MSISDN's country.",
+  },
+  no_operator_in_country: {
+    param: "payment_method.msisdn",
+    message: "No operator in the registry serves this number's country.",
+  },
+  lookup_failed: {
+    param: "payment_method.operator",
+    message: "The operator of this number could not be found; name it in payment_method.operator.",
+  },
+};
 
 function carrierMethod(method: PaymentMethod): CarrierMethod {
   assert(method.type === "carrier", "a carrier payment has a carrier payment method");
@@ -21,6 +85,8 @@ function carrierMethod(method: PaymentMethod): CarrierMethod {
  */
 export class CarrierProvider extends ConnectorProvider {
   readonly name = "carrier";
+  readonly paymentSchema = PaymentSchema;
+  readonly subscriptionSchema = SubscriptionSchema;
   private readonly subscribed = new Set<Connector>();
 
   constructor(
@@ -28,6 +94,56 @@ export class CarrierProvider extends ConnectorProvider {
     private readonly onEvent: (event: ConnectorEvent) => void,
   ) {
     super(recorder);
+  }
+
+  /**
+   * Routes the number to its operator (the payer's choice, header enrichment, or a lookup), the
+   * same way for payments and subscriptions. A subscription renews with direct charges: its
+   * consent (double opt-in) was taken when it was created.
+   */
+  async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
+    const asked = input as Static<typeof PaymentSchema>;
+    const resolved = await resolveOperator({
+      msisdn: asked.msisdn,
+      ...(asked.operator ? { operator: asked.operator } : {}),
+      ...(context.headers ? { headers: context.headers } : {}),
+    });
+    if (resolved.status === "failed") {
+      const failure = RESOLVE_FAILURES[resolved.reason]!;
+      throw new ApiError("payment_method_invalid", failure.param, failure.message);
+    }
+    const operator = resolved.operator;
+    if (operator.currency && operator.currency !== context.currency) {
+      throw new ApiError(
+        "currency_invalid",
+        context.usage === "subscription" ? "price" : "currency",
+        `${operator.name} (${operator.id}) charges in ${operator.currency}.`,
+      );
+    }
+    if (asked.flow === "mo" && !operator.smpp.shortcode) {
+      throw new ApiError(
+        "payment_method_invalid",
+        "payment_method.flow",
+        `${operator.name} (${operator.id}) takes no MO messages.`,
+      );
+    }
+    const flow =
+      context.usage === "subscription"
+        ? "direct"
+        : (asked.flow ?? (PROTOCOL_CAPABILITIES[operator.protocol].includes("consent") ? "pin" : "direct"));
+    return { stored: { type: "carrier", msisdn: resolved.msisdn, operator: operator.id, flow } };
+  }
+
+  /** A prepaid balance, where the operator's protocol can tell and in the charge's currency. */
+  async balance(request: { paymentMethod: PaymentMethod; currency: string }): Promise<bigint | undefined> {
+    const method = request.paymentMethod;
+    if (method.type !== "carrier") return undefined;
+    const connector = this.connector(method.operator);
+    if (!connector.balance || !connector.capabilities.has("balance")) return undefined;
+    const answer = await connector.balance({ msisdn: method.msisdn });
+    if (answer.status !== "ok" || answer.rating !== "prepaid" || answer.balance === undefined)
+      return undefined;
+    return answer.currency === request.currency ? answer.balance : undefined;
   }
 
   /** The shared connector of an operator, listened to once for its callbacks and receipts. */
@@ -91,13 +207,20 @@ export class CarrierProvider extends ConnectorProvider {
             state: { mo_code: code },
           };
         }
-        if (method.flow !== "pin")
+        if (method.flow !== "pin" || request.recurring)
           return { outcome: chargeOutcome(await connector.charge(asked), "charge", request.capture) };
         if (request.pin === undefined) {
           const consent = await connector.startConsent!(asked);
           return consent.status === "pin_sent"
             ? { outcome: { status: "requires_pin" }, state: { consent_id: consent.consent_id } }
-            : { outcome: { status: "declined", code: "consent_failed", message: consent.reason } };
+            : {
+                outcome: {
+                  status: "declined",
+                  code: "consent_failed",
+                  message: consent.reason,
+                  retryable: false,
+                },
+              };
         }
         const consentId = String(request.state?.consent_id ?? "");
         const verified = await connector.verifyConsent!({ consent_id: consentId, pin: request.pin });

@@ -3,10 +3,13 @@ import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";
 import type {
   ChargeRequest,
+  PaymentMethodInput,
   PaymentProvider,
   ProviderAnswer,
   RefundAnswer,
   RefundRequest,
+  ResolveContext,
+  ResolvedMethod,
   SyncRequest,
 } from "../provider.ts";
 import { chargeOutcome, refundStatus } from "./outcomes.ts";
@@ -27,6 +30,7 @@ export abstract class ConnectorProvider implements PaymentProvider {
   protected abstract connectorOf(method: PaymentMethod): Connector;
   protected abstract msisdnOf(method: PaymentMethod): { msisdn?: string };
   abstract charge(request: ChargeRequest): Promise<ProviderAnswer>;
+  abstract resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod>;
 
   /** Runs one call for an attempt and returns it with the exchanges it made. */
   protected async collect<T>(

@@ -30,6 +30,8 @@ export function chargeOutcome(
         status: "declined",
         code: o.category,
         message: `${o.code}${o.message ? `: ${o.message}` : ""}`,
+        // Running out of credit or a limit is temporary whatever the operator's code table says.
+        retryable: o.retryable || o.category === "insufficient_funds" || o.category === "limit_reached",
       };
     case "unknown":
       return { status: "unknown", reason: o.reason };
@@ -39,6 +41,7 @@ export function chargeOutcome(
             status: "declined",
             code: "provider_unavailable",
             message: `The provider could not be reached (${o.reason}); retry later.`,
+            retryable: true,
           }
         : { status: "unknown", reason: `sync_${o.reason}` };
   }

@@ -3,9 +3,18 @@
  * countries, time zones and operators, and a simulated operator network that keeps its own record
  * of what it charged (so an auditor can compare it with our payments).
  */
-import type { ChargeRequest, ChargeResult, SubscriptionCharger } from "../../../src/billing/charger.ts";
-import type { SubscriptionRow } from "../../../src/billing/model.ts";
-import type { Interaction } from "../../../src/payments/provider.ts";
+import type { PaymentMethod } from "../../../src/payments/model.ts";
+import type {
+  ChargeOutcome,
+  ChargeRequest,
+  Interaction,
+  PaymentMethodInput,
+  PaymentProvider,
+  ProviderAnswer,
+  RefundAnswer,
+  ResolvedMethod,
+  SyncRequest,
+} from "../../../src/payments/provider.ts";
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 export function rng(seed: number): () => number {
@@ -40,20 +49,61 @@ export interface SubscriberBehaviour {
 /** What the operator knows about one attempt (by our attempt id, its idempotency key). */
 export interface OperatorRecord {
   attempt_id: string;
-  subscription_id: string;
   amount: bigint;
   charged: boolean;
   at_ms: number;
 }
 
 /**
+ * An in-process provider for tests and the benchmark: it serves the `sandbox` method type in a
+ * registry copy (`providers.with(...)`) and answers renewals; it never refunds or captures.
+ */
+export abstract class TestProvider implements PaymentProvider {
+  readonly name = "sandbox";
+  readonly inProcess: boolean = true;
+  readonly supportsManualCapture = false;
+  abstract charge(request: ChargeRequest): Promise<ProviderAnswer>;
+  abstract sync(request: SyncRequest): Promise<ProviderAnswer>;
+  async resolve(input: PaymentMethodInput): Promise<ResolvedMethod> {
+    return { stored: input as unknown as PaymentMethod };
+  }
+  async refund(): Promise<RefundAnswer> {
+    return { status: "failed", code: "refund_not_supported", interactions: [] };
+  }
+  async syncRefund(): Promise<RefundAnswer> {
+    return { status: "failed", code: "refund_not_supported", interactions: [] };
+  }
+  async capture() {
+    return { ok: false, interactions: [] };
+  }
+  async cancel() {
+    return { ok: true, interactions: [] };
+  }
+}
+
+export function interaction(operation: string, attemptId: string, outcome: ChargeOutcome): Interaction {
+  return {
+    operation,
+    request: { attempt_id: attemptId },
+    response: outcome.status === "unknown" ? null : { status: outcome.status },
+    outcome: outcome.status,
+    latencyMs: 0,
+  };
+}
+
+/** The subscriber a simulated operator bills: the sandbox method's number. */
+function msisdnOf(method: PaymentMethod): string {
+  if (method.type !== "sandbox" || !method.msisdn) throw new Error("a simulated subscriber has a number");
+  return method.msisdn;
+}
+
+/**
  * The simulated operators: in-process (no state outside the test), balance checks for operators
  * whose protocol has them, random declines, timeouts after the charge was applied or not, and
  * hard declines. Decisions are a function of the seed and the attempt, so a seed replays.
+ * Subscribers are known by their number (`payment_method.msisdn`).
  */
-export class SimulatedNetwork implements SubscriptionCharger {
-  readonly provider = "sandbox";
-  readonly inProcess = true;
+export class SimulatedNetwork extends TestProvider {
   readonly records = new Map<string, OperatorRecord>();
   readonly subscribers = new Map<string, SubscriberBehaviour>();
   private lastTopUpDay = new Map<string, number>();
@@ -63,106 +113,80 @@ export class SimulatedNetwork implements SubscriptionCharger {
   constructor(
     seed: number,
     private readonly balanceOperators: ReadonlySet<string>,
+    /** The time the operators see (the simulation's clock). */
+    private readonly clock: { nowMs(): number },
   ) {
+    super();
     this.random = rng(seed ^ 0x5eed);
   }
 
-  private topUp(subscription: SubscriptionRow, nowMs: number): SubscriberBehaviour {
-    const s = this.subscribers.get(subscription.customer_id);
-    if (!s) throw new Error(`unknown subscriber ${subscription.customer_id}`);
+  private topUp(msisdn: string, nowMs: number): SubscriberBehaviour {
+    const s = this.subscribers.get(msisdn);
+    if (!s) throw new Error(`unknown subscriber ${msisdn}`);
     const day = Math.floor(nowMs / 86_400_000);
-    const last = this.lastTopUpDay.get(subscription.customer_id) ?? day;
+    const last = this.lastTopUpDay.get(msisdn) ?? day;
     for (let d = last; d < day; d++) if (this.random() < s.topUpChance) s.balance += s.topUp;
-    this.lastTopUpDay.set(subscription.customer_id, day);
+    this.lastTopUpDay.set(msisdn, day);
     return s;
   }
 
-  async balance(subscription: SubscriptionRow, nowMs: number): Promise<bigint | undefined> {
-    if (!subscription.operator || !this.balanceOperators.has(subscription.operator)) return undefined;
+  async balance(request: { paymentMethod: PaymentMethod; nowMs: number }): Promise<bigint | undefined> {
+    const method = request.paymentMethod;
+    if (method.type !== "sandbox" || !method.operator || !this.balanceOperators.has(method.operator))
+      return undefined;
     this.balanceChecks++;
-    return this.topUp(subscription, nowMs).balance;
+    return this.topUp(msisdnOf(method), request.nowMs).balance;
   }
 
-  async charge(request: ChargeRequest): Promise<{ result: ChargeResult; interaction: Interaction }> {
-    const existing = this.records.get(request.attempt_id);
-    if (existing) throw new Error(`attempt ${request.attempt_id} sent twice`);
-    const s = this.topUp(request.subscription, request.now_ms);
+  async charge(request: ChargeRequest): Promise<ProviderAnswer> {
+    const existing = this.records.get(request.attemptId);
+    if (existing) throw new Error(`attempt ${request.attemptId} sent twice`);
+    const s = this.topUp(msisdnOf(request.paymentMethod), this.clock.nowMs());
     const roll = this.random();
     const record: OperatorRecord = {
-      attempt_id: request.attempt_id,
-      subscription_id: request.subscription.id,
+      attempt_id: request.attemptId,
       amount: request.amount,
       charged: false,
-      at_ms: request.now_ms,
+      at_ms: this.clock.nowMs(),
     };
-    this.records.set(request.attempt_id, record);
-    let result: ChargeResult;
+    this.records.set(request.attemptId, record);
+    let outcome: ChargeOutcome;
     if (roll < s.hardDeclineChance) {
-      result = { status: "declined", code: "POL2003", message: "barred", category: "hard" };
+      outcome = { status: "declined", code: "barred", message: "POL2003", retryable: false };
     } else if (roll < s.hardDeclineChance + s.declineChance) {
-      result = { status: "declined", code: "SVC0270", message: "charge failed", category: "soft" };
+      outcome = { status: "declined", code: "invalid", message: "SVC0270", retryable: true };
     } else if (s.balance < request.amount) {
-      result = {
-        status: "declined",
-        code: "POL1000",
-        message: "insufficient credit",
-        category: "insufficient_funds",
-      };
+      outcome = { status: "declined", code: "insufficient_funds", message: "POL1000", retryable: true };
     } else {
       s.balance -= request.amount;
       record.charged = true;
-      result = { status: "succeeded", reference: `sim_${request.attempt_id}`, amount: request.amount };
+      outcome = { status: "succeeded", reference: `sim_${request.attemptId}` };
     }
     // A timeout: whatever happened, our side does not hear it.
-    if (this.random() < s.timeoutChance) result = { status: "unknown", reason: "timeout" };
-    return { result, interaction: this.interaction("charge", request, result) };
+    if (this.random() < s.timeoutChance) outcome = { status: "unknown", reason: "timeout" };
+    return { outcome, interactions: [interaction("charge", request.attemptId, outcome)] };
   }
 
-  async sync(request: ChargeRequest): Promise<{ result: ChargeResult; interaction: Interaction }> {
-    const record = this.records.get(request.attempt_id);
-    const result: ChargeResult = !record
-      ? { status: "declined", code: "not_found", message: "never received", category: "soft" }
+  async sync(request: SyncRequest): Promise<ProviderAnswer> {
+    const record = this.records.get(request.attemptId);
+    const outcome: ChargeOutcome = !record
+      ? { status: "unknown", reason: "sync_not_found" }
       : record.charged
-        ? { status: "succeeded", reference: `sim_${request.attempt_id}`, amount: record.amount }
-        : { status: "declined", code: "SVC0270", message: "charge failed", category: "soft" };
-    return { result, interaction: this.interaction("sync", request, result) };
-  }
-
-  private interaction(operation: string, request: ChargeRequest, result: ChargeResult): Interaction {
-    return {
-      operation,
-      request: { attempt_id: request.attempt_id, amount: Number(request.amount) },
-      response: result.status === "unknown" ? null : { status: result.status },
-      outcome: result.status,
-      latencyMs: 0,
-    };
+        ? { status: "succeeded", reference: `sim_${request.attemptId}` }
+        : { status: "declined", code: "invalid", message: "SVC0270", retryable: true };
+    return { outcome, interactions: [interaction("sync", request.attemptId, outcome)] };
   }
 }
 
-/** Always approves at once (the benchmark's instant mode); records every charge it applied. */
-export class InstantNetwork implements SubscriptionCharger {
-  readonly provider = "sandbox";
-  readonly inProcess = true;
+/** Always approves at once (the benchmark's instant mode); counts every charge it applied. */
+export class InstantNetwork extends TestProvider {
   charges = 0;
-  async charge(request: ChargeRequest): Promise<{ result: ChargeResult; interaction: Interaction }> {
+  async charge(request: ChargeRequest): Promise<ProviderAnswer> {
     this.charges++;
-    const result: ChargeResult = {
-      status: "succeeded",
-      reference: `sim_${request.attempt_id}`,
-      amount: request.amount,
-    };
-    return {
-      result,
-      interaction: {
-        operation: "charge",
-        request: { attempt_id: request.attempt_id },
-        response: { status: "succeeded" },
-        outcome: "succeeded",
-        latencyMs: 0,
-      },
-    };
+    const outcome: ChargeOutcome = { status: "succeeded", reference: `sim_${request.attemptId}` };
+    return { outcome, interactions: [interaction("charge", request.attemptId, outcome)] };
   }
-  async sync(request: ChargeRequest) {
+  async sync(request: SyncRequest): Promise<ProviderAnswer> {
     return this.charge(request);
   }
 }

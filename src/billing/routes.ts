@@ -1,0 +1,228 @@
+import { IdParams, ListQuery, listBody, type Routes, sendJson } from "../http/index.ts";
+import { iso } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
+import { newId } from "../platform/ids.ts";
+import { advanceTestClock, createTestClock, getTestClock, kickTestClock, listTestClocks } from "./clocks.ts";
+import type { Billing } from "./index.ts";
+import { DEFAULT_DUNNING_POLICY, type DunningPolicy, policyProblem } from "./policy.ts";
+import {
+  AdvanceTestClockBody,
+  CancelBody,
+  CreateTestClockBody,
+  EmptyBody,
+  MoMessageBody,
+  PinBody,
+  PolicyBody,
+  PriceBody,
+  PricesQuery,
+  PriceUpdateBody,
+  ProductBody,
+  ProductsQuery,
+  ProductUpdateBody,
+  SubscriptionsQuery,
+  subscriptionBody,
+} from "./routes-schemas.ts";
+import {
+  cancelSubscription,
+  confirmSubscription,
+  createSubscription,
+  getSubscription,
+  handleMoMessage,
+  listSubscriptions,
+  setPaused,
+} from "./subscriptions.ts";
+
+const tags = ["billing"];
+
+/** Catalog, subscriptions, dunning policies, MO messages and test clocks (secret-key surface). */
+export const billingRoutes: Routes<Billing> = async (app, { context: ctx, catalog }) => {
+  const SubscriptionBody = subscriptionBody(ctx.providers.methodSchema("subscription"));
+  // Catalog ---------------------------------------------------------------------------------
+  app.post("/products", { schema: { tags, body: ProductBody } }, async (request, reply) =>
+    app.writes.transaction(request, reply, {
+      status: 201,
+      work: (tx) => catalog.createProduct(tx, request.scope, request.body),
+    }),
+  );
+  app.get("/products", { schema: { tags, querystring: ProductsQuery } }, async (request, reply) => {
+    const q = request.query;
+    const page = await catalog.listProducts(request.scope, { parent: q.parent, active: q.active }, q);
+    return sendJson(reply, 200, listBody(page.rows, page.hasMore));
+  });
+  app.get("/products/:id", { schema: { tags, params: IdParams } }, async (request, reply) =>
+    sendJson(reply, 200, await catalog.getProduct(request.scope, request.params.id)),
+  );
+  app.post(
+    "/products/:id",
+    { schema: { tags, params: IdParams, body: ProductUpdateBody } },
+    async (request, reply) =>
+      app.writes.transaction(request, reply, {
+        status: 200,
+        work: (tx) => catalog.updateProduct(tx, request.scope, request.params.id, request.body),
+      }),
+  );
+
+  app.post("/prices", { schema: { tags, body: PriceBody } }, async (request, reply) =>
+    app.writes.transaction(request, reply, {
+      status: 201,
+      work: (tx) => catalog.createPrice(tx, request.scope, request.body),
+    }),
+  );
+  app.get("/prices", { schema: { tags, querystring: PricesQuery } }, async (request, reply) => {
+    const q = request.query;
+    const filters = { product: q.product, currency: q.currency, country: q.country, active: q.active };
+    const page = await catalog.listPrices(request.scope, filters, q);
+    return sendJson(reply, 200, listBody(page.rows, page.hasMore));
+  });
+  app.get("/prices/:id", { schema: { tags, params: IdParams } }, async (request, reply) =>
+    sendJson(reply, 200, await catalog.getPrice(request.scope, request.params.id)),
+  );
+  app.post(
+    "/prices/:id",
+    { schema: { tags, params: IdParams, body: PriceUpdateBody } },
+    async (request, reply) =>
+      app.writes.transaction(request, reply, {
+        status: 200,
+        work: (tx) => catalog.updatePrice(tx, request.scope, request.params.id, request.body),
+      }),
+  );
+
+  // Subscriptions ---------------------------------------------------------------------------
+  app.post("/subscriptions", { schema: { tags, body: SubscriptionBody } }, async (request, reply) =>
+    app.writes.flow(request, reply, (idem) => createSubscription(ctx, request.scope, request.body, idem)),
+  );
+  app.get("/subscriptions", { schema: { tags, querystring: SubscriptionsQuery } }, async (request, reply) => {
+    const q = request.query;
+    const filters = { customer: q.customer, price: q.price, status: q.status, test_clock: q.test_clock };
+    const page = await listSubscriptions(ctx, request.scope, filters, q);
+    return sendJson(reply, 200, listBody(page.rows, page.hasMore));
+  });
+  app.get("/subscriptions/:id", { schema: { tags, params: IdParams } }, async (request, reply) =>
+    sendJson(reply, 200, await getSubscription(ctx, request.scope, request.params.id)),
+  );
+  app.post(
+    "/subscriptions/:id/confirm",
+    { schema: { tags, params: IdParams, body: PinBody } },
+    async (request, reply) =>
+      app.writes.flow(request, reply, (idem) =>
+        confirmSubscription(ctx, request.scope, request.params.id, request.body, idem),
+      ),
+  );
+  app.post(
+    "/subscriptions/:id/cancel",
+    { schema: { tags, params: IdParams, body: CancelBody } },
+    async (request, reply) =>
+      app.writes.flow(request, reply, (idem) =>
+        cancelSubscription(ctx, request.scope, request.params.id, request.body.reason ?? "requested", idem),
+      ),
+  );
+  for (const [path, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const) {
+    app.post(
+      `/subscriptions/:id/${path}`,
+      { schema: { tags, params: IdParams, body: EmptyBody } },
+      async (request, reply) =>
+        app.writes.flow(request, reply, (idem) =>
+          setPaused(ctx, request.scope, request.params.id, paused, idem),
+        ),
+    );
+  }
+
+  // An inbound MO (from a connector, or simulated in test mode): STOP cancels. Each
+  // cancellation is its own transaction, so the key is claimed first.
+  app.post("/mo_messages", { schema: { tags, body: MoMessageBody } }, async (request, reply) =>
+    app.writes.claimFirst(request, reply, {
+      status: 200,
+      work: async () => {
+        const result = await handleMoMessage(ctx, request.scope, request.body);
+        return {
+          object: "mo_message",
+          msisdn: request.body.msisdn,
+          text: request.body.text,
+          stop: result.stop,
+          canceled_subscriptions: result.canceled,
+        };
+      },
+    }),
+  );
+
+  // Dunning policies -------------------------------------------------------------------------
+  app.post("/dunning_policies", { schema: { tags, body: PolicyBody } }, async (request, reply) => {
+    const { merchantId, mode } = request.scope;
+    const { operator, ...fields } = request.body;
+    const policy: DunningPolicy = { ...DEFAULT_DUNNING_POLICY, ...fields };
+    const problem = policyProblem(policy);
+    if (problem) throw new ApiError("parameter_invalid", problem[0], `${problem[0]} ${problem[1]}.`);
+    const sent = await app.writes.transaction(request, reply, {
+      status: 200,
+      work: async (tx, nowMs) => {
+        const { rows } = await tx.query<{ id: string; created: Date }>(
+          `insert into dunning_policies (id, merchant_id, mode, operator, policy, created, updated)
+           values ($1, $2, $3, $4, $5, $6, $6)
+           on conflict (merchant_id, mode, operator) do update set policy = excluded.policy, updated = excluded.updated
+           returning id, created`,
+          [newId("dpol", nowMs), merchantId, mode, operator ?? "", JSON.stringify(policy), new Date(nowMs)],
+        );
+        const row = rows[0]!;
+        return {
+          id: row.id,
+          object: "dunning_policy",
+          created: iso(row.created.getTime()),
+          operator: operator ?? null,
+          ...policy,
+        };
+      },
+    });
+    ctx.caches.forgetPolicies(merchantId);
+    return sent;
+  });
+  app.get("/dunning_policies", { schema: { tags } }, async (request, reply) => {
+    const { rows } = await ctx.db.query<{
+      id: string;
+      operator: string;
+      policy: DunningPolicy;
+      created: Date;
+    }>(
+      "select id, operator, policy, created from dunning_policies where merchant_id = $1 and mode = $2 order by id desc",
+      [request.scope.merchantId, request.scope.mode],
+    );
+    const policies = rows.map((r) => ({
+      id: r.id,
+      object: "dunning_policy",
+      created: iso(r.created.getTime()),
+      operator: r.operator === "" ? null : r.operator,
+      ...r.policy,
+    }));
+    return sendJson(reply, 200, listBody(policies, false));
+  });
+
+  // Test clocks -------------------------------------------------------------------------------
+  app.post("/test_clocks", { schema: { tags, body: CreateTestClockBody } }, async (request, reply) =>
+    app.writes.transaction(request, reply, {
+      status: 201,
+      work: (tx) => createTestClock(ctx, tx, request.scope, request.body),
+    }),
+  );
+  app.get("/test_clocks", { schema: { tags, querystring: ListQuery } }, async (request, reply) => {
+    const page = await listTestClocks(ctx, request.scope, request.query);
+    return sendJson(reply, 200, listBody(page.rows, page.hasMore));
+  });
+  app.get("/test_clocks/:id", { schema: { tags, params: IdParams } }, async (request, reply) =>
+    sendJson(reply, 200, await getTestClock(ctx, request.scope, request.params.id)),
+  );
+  app.post(
+    "/test_clocks/:id/advance",
+    { schema: { tags, params: IdParams, body: AdvanceTestClockBody } },
+    async (request, reply) => {
+      const sent = await app.writes.transaction(request, reply, {
+        status: 200,
+        work: (tx) => advanceTestClock(ctx, tx, request.scope, request.params.id, request.body),
+      });
+      // After the commit: the charges up to the new time run in the background.
+      if (reply.statusCode === 200) kickTestClock(ctx, request.params.id);
+      return sent;
+    },
+  );
+};

@@ -1,0 +1,47 @@
+import type { Db } from "../db/db.ts";
+import type { AuthContext } from "../merchants/service.ts";
+import type { PaymentsContext } from "../payments/context.ts";
+import type { Clock } from "../platform/clock.ts";
+import type { Logger } from "../platform/log.ts";
+import type { AuthScope } from "../platform/scope.ts";
+import type { LinkKeyStore } from "./link-keys.ts";
+import type { ReceiptSender } from "./receipts.ts";
+
+/** How checkout is set up (CENTIME_CHECKOUT_* variables, docs/checkout.md). */
+export interface CheckoutSettings {
+  /**
+   * Header enrichment: the header an operator's proxy adds with the payer's MSISDN (and the one
+   * with the MCC+MNC), honoured only from these proxy addresses. Off when no proxy is configured.
+   */
+  enrichment: { msisdnHeader: string; operatorHeader: string; proxies: ReadonlySet<string> };
+  /** How long a PIN-confirmed MSISDN is recognized in the merchant's other apps. */
+  consentValidityMs: number;
+  /** How long links signed with a rotated key keep working. */
+  linkKeyOverlapMs: number;
+  /** Hosts that fulfilment URLs may reach although private (CENTIME_WEBHOOK_ALLOWED_HOSTS). */
+  allowedHosts: ReadonlySet<string>;
+  /** The card provider's tokenization form (its origin goes into form-action). */
+  cardFormUrl: () => string | null;
+}
+
+/** What every checkout flow needs, built once per process. */
+export interface CheckoutContext {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  /** The one charging seam: checkout creates and confirms payments through it, never beside it. */
+  payments: PaymentsContext;
+  keys: LinkKeyStore;
+  receipts: ReceiptSender;
+  settings: CheckoutSettings;
+  /** Checks an API key (the embedded form's publishable key). */
+  authenticate(authorization: string): Promise<AuthContext>;
+  /** Where Centime's pages are reached (CENTIME_PUBLIC_URL, else the address it listens on). */
+  publicUrl(): string;
+}
+
+export type Scope = AuthScope;
+
+export function sessionUrl(ctx: CheckoutContext, id: string): string {
+  return `${ctx.publicUrl()}/checkout/${id}`;
+}

@@ -1,0 +1,63 @@
+import { environmentHelp } from "./environment.ts";
+
+/** What each command says about itself with --help. */
+export const COMMAND_HELP = {
+  start: `Usage: centime start [--role all|api|worker]
+
+Starts the platform. --role all (the default) runs the API and the background workers in one
+process; api serves only the HTTP API; worker runs reconciliation, renewals, webhook delivery and
+the other jobs, and serves /health, /ready and /metrics on CENTIME_WORKER_PORT.
+Migrations are applied first. Refuses to start when a live provider points at a real endpoint
+with a default or example secret (see CENTIME_LIVE_MODE).`,
+  migrate: `Usage: centime migrate [--status]
+
+Applies pending database migrations (they are also applied on start); --status lists applied
+and pending ones without changing anything.`,
+  "admin-key": `Usage: centime admin-key --reset
+
+Replaces the admin key and prints the new one once. The old key stops working at once.`,
+  listen: `Usage: centime listen --forward-to URL [--api-key sk_test_…] [--api-url URL] [--events a,b] [--secret whsec_…]
+
+Forwards a merchant's test-mode events to a local URL while you develop, like a webhook endpoint
+that needs no public address: each event is POSTed with Standard Webhooks headers signed with
+the secret printed at start (or --secret). --api-key defaults to CENTIME_API_KEY; --api-url to
+http://HOST:PORT. Live keys are refused: listen is for test mode.`,
+  simulator: `Usage: centime simulator [--http-port N] [--smpp-port N] [--host H] [--seed N] [--instant]
+                         [--settlement-dir DIR] [--settlement-interval-ms N] [--error-rate F]
+                         [--latency-ms MIN-MAX] [--callback-delay-ms N]
+
+Runs the carrier network simulator (OneAPI, CAMARA, Parlay X, SMPP, settlement files, card PSP)
+until stopped, for split API/worker set-ups (point CENTIME_CARRIER_NETWORK_URL at it). The
+simulator answers test mode only.`,
+  bench: `Usage: centime bench [--quick] [--only PARTS] [--connections N,N] [--duration S] [--profile]
+
+Runs the benchmark (see bench/README.md). It loads the machine: keep it short on shared hosts.`,
+  help: `Usage: centime help [command]
+
+Shows the general help, or one command's.`,
+} as const;
+
+export type CommandName = keyof typeof COMMAND_HELP;
+
+export function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMAND_HELP, name);
+}
+
+export function generalHelp(): string {
+  return `centime: payments for micropayments and subscriptions of digital goods
+
+Usage: centime <command> [options]        (from a checkout: npx centime <command>)
+
+Commands:
+  start [--role all|api|worker]   Start the platform (default: API and workers in one process)
+  migrate [--status]              Apply pending database migrations (or show their state)
+  admin-key --reset               Replace the admin key and print the new one once
+  listen --forward-to URL         Forward a merchant's test-mode events to a local URL
+  simulator [options]             Run the carrier network simulator (test mode only)
+  bench [--quick]                 Run the benchmark (see bench/README.md)
+  help [command]                  Show this help, or a command's (also: centime <command> --help)
+
+Environment:
+${environmentHelp()}
+`;
+}

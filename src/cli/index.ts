@@ -1,0 +1,257 @@
+import { parseArgs } from "node:util";
+import { DataDirectoryLockedError } from "../db/embedded.ts";
+import { migrate, migrationState } from "../db/migrate.ts";
+import { openDatabase } from "../db/open.ts";
+import { Merchants } from "../merchants/service.ts";
+import { systemClock } from "../platform/clock.ts";
+import { type Config, configFromEnv } from "../platform/config.ts";
+import { installProcessGuards } from "../platform/process-guards.ts";
+import { type Role, StartRefused, startServer } from "../server.ts";
+import { COMMAND_HELP, type CommandName, generalHelp, isCommand } from "./help.ts";
+import { checkListenOptions, defaultListenSecret, ListenUsageError, listen } from "./listen.ts";
+
+/** A mistake in how the command was called: its message and the command's usage, no stack trace. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command?: CommandName,
+  ) {
+    super(message);
+  }
+}
+
+/** Where the CLI writes: the process's streams, or a test's buffers. */
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processOutput: CliOutput = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+let io: CliOutput = processOutput;
+
+/** Exit codes: 0 done, 1 failed, 2 bad usage, 3 data directory locked, 78 refused configuration. */
+const RUNNING = -1;
+
+/** Parses a command's options; a mistake becomes a usage error naming the command. */
+function parsed<T>(command: CommandName, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error), command);
+  }
+}
+
+async function openDb(config: Config) {
+  return openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSizeMax: config.dbPoolSize,
+    writeConcurrencyMax: config.writeConcurrency,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    queryTimeoutMs: config.dbQueryTimeoutMs,
+  });
+}
+
+async function start(args: string[]): Promise<number> {
+  const { values } = parsed("start", () =>
+    parseArgs({ args, options: { role: { type: "string", default: "all" } } }),
+  );
+  const role = values.role as Role;
+  if (!["all", "api", "worker"].includes(role))
+    throw new UsageError("--role must be all, api or worker", "start");
+  const config = configFromEnv();
+  installProcessGuards();
+  const startedMs = Date.now();
+  const server = await startServer(config, role);
+  const where = config.databaseUrl ? "PostgreSQL" : `the embedded database in ${config.dataDir}`;
+  if (server.generatedAdminKey) {
+    io.out(
+      `\nYour admin key (shown only this once; keep it safe, or set CENTIME_ADMIN_KEY):\n\n  ${server.generatedAdminKey}\n\n`,
+    );
+  }
+  if (server.url) {
+    io.out(
+      `Centime is running on ${server.url} with ${where} (started in ${Date.now() - startedMs} ms).\n` +
+        `API documentation: ${server.url}/docs\n`,
+    );
+  }
+  if (server.workerUrl) {
+    io.out(`Centime worker running with ${where}; /health, /ready and /metrics on ${server.workerUrl}.\n`);
+  }
+  io.out(`${server.liveSummary}\n`);
+  const shutdown = async (signal: string) => {
+    io.out(`\n${signal}: stopping…\n`);
+    await server.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  return RUNNING;
+}
+
+async function migrateCommand(args: string[]): Promise<number> {
+  const { values } = parsed("migrate", () =>
+    parseArgs({ args, options: { status: { type: "boolean", default: false } } }),
+  );
+  const db = await openDb(configFromEnv());
+  try {
+    if (values.status) {
+      const state = await migrationState(db);
+      io.out(
+        `applied: ${state.applied.join(", ") || "none"}\npending: ${state.pending.join(", ") || "none"}\n`,
+      );
+    } else {
+      const applied = await migrate(db);
+      io.out(applied.length ? `applied migrations ${applied.join(", ")}\n` : "the database is up to date\n");
+    }
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
+async function adminKey(args: string[]): Promise<number> {
+  const { values } = parsed("admin-key", () =>
+    parseArgs({ args, options: { reset: { type: "boolean", default: false } } }),
+  );
+  if (!values.reset) throw new UsageError("admin-key needs --reset", "admin-key");
+  const config = configFromEnv();
+  const db = await openDb(config);
+  try {
+    await migrate(db);
+    const key = await new Merchants(db, systemClock).resetAdminKey();
+    io.out(`New admin key (shown only this once):\n\n  ${key}\n\n`);
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
+async function listenCommand(args: string[]): Promise<number> {
+  const { values } = parsed("listen", () =>
+    parseArgs({
+      args,
+      options: {
+        "forward-to": { type: "string" },
+        "api-key": { type: "string" },
+        "api-url": { type: "string" },
+        events: { type: "string" },
+        secret: { type: "string" },
+      },
+    }),
+  );
+  const config = configFromEnv();
+  const apiKey = values["api-key"] ?? process.env.CENTIME_API_KEY;
+  try {
+    checkListenOptions(apiKey, values["forward-to"]);
+  } catch (error) {
+    if (error instanceof ListenUsageError) throw new UsageError(error.message, "listen");
+    throw error;
+  }
+  const secret = values.secret ?? defaultListenSecret();
+  const apiUrl = values["api-url"] ?? config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const abort = new AbortController();
+  process.once("SIGINT", () => abort.abort());
+  process.once("SIGTERM", () => abort.abort());
+  io.out(
+    `Forwarding test-mode events from ${apiUrl} to ${values["forward-to"]}\n` +
+      `Signing secret (verify deliveries with it): ${secret}\nCtrl-C stops.\n`,
+  );
+  await listen({
+    apiUrl,
+    apiKey: apiKey!,
+    forwardTo: values["forward-to"]!,
+    events: new Set(
+      (values.events ?? "")
+        .split(",")
+        .map((e) => e.trim())
+        .filter((e) => e && e !== "*"),
+    ),
+    secret,
+    pollMs: 500,
+    print: (line) => io.out(`${line}\n`),
+    signal: abort.signal,
+  });
+  return 0;
+}
+
+async function simulator(args: string[]): Promise<number> {
+  const { runSimulatorCli } = await import("../simulator/cli.ts");
+  try {
+    await runSimulatorCli(args);
+  } catch (error) {
+    // The simulator's own argument errors carry its usage line.
+    const message = error instanceof Error ? error.message : String(error);
+    if (/usage|needs|unknown option|is MIN-MAX|fraction/.test(message))
+      throw new UsageError(message, "simulator");
+    throw error;
+  }
+  return RUNNING;
+}
+
+async function bench(args: string[]): Promise<number> {
+  const { runBench } = await import("../../bench/run.ts");
+  try {
+    await runBench(args);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const message = error instanceof Error ? error.message : String(error);
+    if (code?.startsWith("ERR_PARSE_ARGS") || message.startsWith("--"))
+      throw new UsageError(message, "bench");
+    throw error;
+  }
+  return 0;
+}
+
+const COMMANDS: Record<Exclude<CommandName, "help">, (args: string[]) => Promise<number>> = {
+  start,
+  migrate: migrateCommand,
+  "admin-key": adminKey,
+  listen: listenCommand,
+  simulator,
+  bench,
+};
+
+/** Runs one command line; returns the exit code, or -1 when the command keeps running. */
+export async function runCli(argv: string[], output: CliOutput = processOutput): Promise<number> {
+  io = output;
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h") {
+    io.out(generalHelp());
+    return 0;
+  }
+  if (command === "help") {
+    const about = rest[0] === "--help" || rest[0] === "-h" ? "help" : rest[0];
+    io.out(about && isCommand(about) ? `${COMMAND_HELP[about]}\n` : generalHelp());
+    return 0;
+  }
+  if (!isCommand(command)) {
+    io.err(`centime: unknown command '${command}'\n\n${generalHelp()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.out(`${COMMAND_HELP[command]}\n`);
+    return 0;
+  }
+  if (command === "help") return 0;
+  try {
+    return await COMMANDS[command](rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`centime ${command}: ${error.message}\n\n${error.command ? COMMAND_HELP[error.command] : ""}\n`);
+      return 2;
+    }
+    if (error instanceof DataDirectoryLockedError) {
+      io.err(`centime: ${error.message}\n`);
+      return 3;
+    }
+    if (error instanceof StartRefused) {
+      io.err(`centime: ${error.message}\n`);
+      return 78;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,2 @@
+/** Customers: who pays. */
+export { type CustomerInput, Customers, presentCustomer } from "./service.ts";

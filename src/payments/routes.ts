@@ -1,0 +1,287 @@
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import type { FastifyRequest } from "fastify";
+import type { Queryable } from "../db/db.ts";
+import { listPage } from "../db/pages.ts";
+import {
+  Amount,
+  AnyCurrency,
+  IdParams,
+  IsoTimestamp,
+  ListQuery,
+  listBody,
+  Metadata,
+  type Routes,
+  StringEnum,
+  sendJson,
+  Text,
+} from "../http/index.ts";
+import { iso } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
+import { LIMITS } from "../platform/limits.ts";
+import { cancelPayment, capturePayment } from "./capture.ts";
+import { confirmPayment } from "./confirm.ts";
+import type { PaymentsContext } from "./context.ts";
+import { createPayment } from "./create.ts";
+import { presentPayment } from "./model.ts";
+import type { PaymentMethodInput } from "./provider.ts";
+import {
+  getPayment,
+  getRefund,
+  type InteractionRow,
+  listPayments,
+  listRefunds,
+  paymentTimeline,
+} from "./queries.ts";
+import { createRefund } from "./refund.ts";
+import { handleProviderCallback } from "./remote-events.ts";
+
+/** `payment_method` is any registered provider's payment schema (the one registry). */
+const createPaymentBody = (paymentMethod: TSchema) =>
+  Type.Object(
+    {
+      amount: Type.Optional(Amount),
+      currency: Type.Optional(AnyCurrency),
+      payment_method: Type.Unsafe<PaymentMethodInput>(paymentMethod),
+      customer: Type.Optional(Type.String({ maxLength: 64 })),
+      price: Type.Optional(
+        Type.String({ maxLength: 64, description: "A catalog price: its amount, currency and grants." }),
+      ),
+      wallet_top_up: Type.Optional(
+        Type.Object(
+          { currency: Type.String({ pattern: "^[A-Z]{3,8}$" }) },
+          {
+            additionalProperties: false,
+            description: "Converts what is paid into the customer's wallet in this currency on success.",
+          },
+        ),
+      ),
+      description: Type.Optional(Text(LIMITS.description_length_max)),
+      capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
+      metadata: Type.Optional(Metadata),
+    },
+    { additionalProperties: false },
+  );
+
+const STATUSES = [
+  "requires_action",
+  "processing",
+  "requires_capture",
+  "succeeded",
+  "failed",
+  "canceled",
+] as const;
+
+const ListPaymentsQuery = Type.Composite(
+  [
+    ListQuery,
+    Type.Object({
+      status: Type.Optional(StringEnum(STATUSES)),
+      customer: Type.Optional(Type.String({ maxLength: 64 })),
+      subscription: Type.Optional(Type.String({ maxLength: 64 })),
+    }),
+  ],
+  { additionalProperties: false },
+);
+
+const Payment = Type.Object({}, { additionalProperties: true, description: "A payment." });
+const CaptureBody = Type.Object({ amount: Type.Optional(Amount) }, { additionalProperties: false });
+const EmptyBody = Type.Object({}, { additionalProperties: false });
+const PinBody = Type.Object(
+  { pin: Type.String({ minLength: 1, maxLength: 16 }) },
+  { additionalProperties: false },
+);
+
+/** Payments, on the secret-key surface. */
+export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
+  const CreatePaymentBody = createPaymentBody(ctx.providers.methodSchema("payment"));
+  app.post(
+    "/payments",
+    { schema: { tags: ["payments"], body: CreatePaymentBody, response: { 201: Payment } } },
+    async (request, reply) =>
+      app.writes.flow(request, reply, (idem) =>
+        createPayment(
+          ctx,
+          request.scope,
+          request.body,
+          idem,
+          request.headers as Record<string, string | undefined>,
+        ),
+      ),
+  );
+
+  app.get(
+    "/payments",
+    { schema: { tags: ["payments"], querystring: ListPaymentsQuery } },
+    async (request, reply) => {
+      const { status, customer, subscription } = request.query;
+      const page = await listPayments(ctx, request.scope, { status, customer, subscription }, request.query);
+      return sendJson(reply, 200, listBody(page.rows, page.hasMore));
+    },
+  );
+
+  app.get("/payments/:id", { schema: { tags: ["payments"], params: IdParams } }, async (request, reply) =>
+    sendJson(reply, 200, presentPayment(await getPayment(ctx, request.scope, request.params.id))),
+  );
+
+  app.get(
+    "/payments/:id/timeline",
+    { schema: { tags: ["payments"], params: IdParams } },
+    async (request, reply) =>
+      sendJson(reply, 200, await paymentTimeline(ctx, request.scope, request.params.id)),
+  );
+
+  app.post(
+    "/payments/:id/capture",
+    { schema: { tags: ["payments"], params: IdParams, body: CaptureBody } },
+    async (request, reply) =>
+      app.writes.flow(request, reply, (idem) =>
+        capturePayment(ctx, request.scope, request.params.id, request.body, idem),
+      ),
+  );
+
+  app.post(
+    "/payments/:id/cancel",
+    { schema: { tags: ["payments"], params: IdParams, body: EmptyBody } },
+    async (request, reply) =>
+      app.writes.flow(request, reply, (idem) => cancelPayment(ctx, request.scope, request.params.id, idem)),
+  );
+
+  app.post(
+    "/payments/:id/confirm",
+    { schema: { tags: ["payments"], params: IdParams, body: PinBody } },
+    async (request, reply) =>
+      app.writes.flow(request, reply, (idem) =>
+        confirmPayment(ctx, request.scope, request.params.id, request.body, idem),
+      ),
+  );
+};
+
+const CreateRefundBody = Type.Object(
+  {
+    payment: Type.String({ maxLength: 64 }),
+    amount: Type.Optional(Amount),
+    reason: Type.Optional(Text(500)),
+    metadata: Type.Optional(Metadata),
+  },
+  { additionalProperties: false },
+);
+const ListRefundsQuery = Type.Composite(
+  [ListQuery, Type.Object({ payment: Type.Optional(Type.String({ maxLength: 64 })) })],
+  { additionalProperties: false },
+);
+
+/** Refunds, on the secret-key surface. */
+export const refundRoutes: Routes<PaymentsContext> = async (app, ctx) => {
+  app.post("/refunds", { schema: { tags: ["refunds"], body: CreateRefundBody } }, async (request, reply) =>
+    app.writes.flow(request, reply, (idem) => createRefund(ctx, request.scope, request.body, idem)),
+  );
+  app.get(
+    "/refunds",
+    { schema: { tags: ["refunds"], querystring: ListRefundsQuery } },
+    async (request, reply) => {
+      const page = await listRefunds(ctx, request.scope, { payment: request.query.payment }, request.query);
+      return sendJson(reply, 200, listBody(page.rows, page.hasMore));
+    },
+  );
+  app.get("/refunds/:id", { schema: { tags: ["refunds"], params: IdParams } }, async (request, reply) =>
+    sendJson(reply, 200, await getRefund(ctx, request.scope, request.params.id)),
+  );
+};
+
+const InteractionsQuery = Type.Composite(
+  [
+    ListQuery,
+    Type.Object({
+      payment: Type.Optional(Type.String({ maxLength: 64 })),
+      msisdn: Type.Optional(Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$" })),
+      operator: Type.Optional(Type.String({ maxLength: 16 })),
+      attempt: Type.Optional(Type.String({ maxLength: 64 })),
+      "created[gte]": Type.Optional(IsoTimestamp),
+      "created[lte]": Type.Optional(IsoTimestamp),
+      merchant: Type.Optional(
+        Type.String({ maxLength: 64, description: "Admin key only: one merchant's log." }),
+      ),
+    }),
+  ],
+  { additionalProperties: false },
+);
+
+function presentInteraction(row: InteractionRow) {
+  return {
+    id: row.id,
+    object: "provider_interaction" as const,
+    created: iso(row.created.getTime()),
+    payment: row.payment_id,
+    refund: row.refund_id,
+    provider: row.provider,
+    operator: row.operator,
+    msisdn: row.msisdn,
+    operation: row.operation,
+    attempt_id: row.attempt_id,
+    request: row.request,
+    response: row.response,
+    outcome: row.outcome,
+    latency_ms: row.latency_ms,
+  };
+}
+
+/** A merchant reads its own log; the admin key reads everyone's, or one merchant's. */
+function interactionScope(
+  request: FastifyRequest,
+  merchant: string | undefined,
+  add: (sql: string, value: unknown) => void,
+) {
+  if (request.auth.kind === "admin") {
+    if (merchant) add("merchant_id = ?", merchant);
+    return;
+  }
+  if (merchant) throw new ApiError("admin_key_required", "merchant");
+  add("merchant_id = ?", request.scope.merchantId);
+  add("mode = ?", request.scope.mode);
+}
+
+/**
+ * The append-only log of every exchange with an outside provider, searchable by payment, MSISDN,
+ * operator and time. On the surface that takes a secret key or the admin key.
+ */
+export const interactionRoutes: Routes<Queryable> = async (app, db) => {
+  app.get(
+    "/provider_interactions",
+    { schema: { tags: ["payments"], querystring: InteractionsQuery } },
+    async (request, reply) => {
+      const query: Static<typeof InteractionsQuery> = request.query;
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const add = (sql: string, value: unknown) => {
+        params.push(value);
+        where.push(sql.replace("?", `$${params.length}`));
+      };
+      interactionScope(request, query.merchant, add);
+      if (query.payment) add("payment_id = ?", query.payment);
+      if (query.msisdn) add("msisdn = ?", query.msisdn);
+      if (query.operator) add("operator = ?", query.operator);
+      if (query.attempt) add("attempt_id = ?", query.attempt);
+      if (query["created[gte]"]) add("created >= ?", new Date(query["created[gte]"]));
+      if (query["created[lte]"]) add("created <= ?", new Date(query["created[lte]"]));
+      const page = await listPage<InteractionRow>(db, "provider_interactions", where, params, query);
+      return sendJson(reply, 200, listBody(page.rows.map(presentInteraction), page.hasMore));
+    },
+  );
+};
+
+/**
+ * Where operators and the card PSP send asynchronous results. No API key: each connector checks
+ * the notification's own signature or token, and the body is handed over byte for byte.
+ */
+export const callbackRoutes: Routes<PaymentsContext> = async (app, ctx) => {
+  app.post("/provider_callbacks/:operator/:attempt", { schema: { hide: true } }, async (request, reply) => {
+    const { operator, attempt } = request.params as { operator: string; attempt: string };
+    const answer = await handleProviderCallback(ctx, operator, {
+      attempt_id: attempt,
+      query: request.query as Record<string, string | undefined>,
+      headers: request.headers as Record<string, string | undefined>,
+      body: typeof request.body === "string" ? request.body : "",
+    });
+    return reply.code(answer.status).send(answer.body);
+  });
+};

@@ -1,0 +1,198 @@
+/**
+ * The hosted checkout in a real headless Chromium on a phone: a payment link paid end to end with
+ * the operator's PIN, with the MO text, and (when cards are on) by card; the refused pages
+ * (tampered 403, expired 410); Arabic right to left; axe-core finds no serious violation on any
+ * page; the strict CSP is never violated. Screenshots go outside the repository.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { carrierNetwork } from "../src/connectors/operators/index.ts";
+import { ADMIN_KEY } from "../test/support/app.ts";
+import { eventually, http, type LiveServer, startLiveServer } from "../test/support/server.ts";
+import {
+  collectPageErrors,
+  launchBrowser,
+  phoneContext,
+  screenshot,
+  seriousViolations,
+} from "./support/browser.ts";
+
+let live: LiveServer;
+let browser: Browser;
+let key: string;
+let counter = 0;
+
+before(async () => {
+  live = await startLiveServer();
+  browser = await launchBrowser();
+  const merchant = await http<{ secret_key: string }>(live.url, "POST", "/v1/merchants", ADMIN_KEY, {
+    name: "Pixel Forge",
+  });
+  key = merchant.body.secret_key;
+});
+after(async () => {
+  await browser?.close();
+  await live?.close();
+});
+
+async function link(body: Record<string, unknown>): Promise<{ id: string; url: string }> {
+  const r = await http<{ id: string; url: string }>(live.url, "POST", "/v1/payment_links", key, body);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body;
+}
+
+async function checkPage(page: Page, name: string): Promise<void> {
+  const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth");
+  assert.ok(overflow <= 0, `${name}: no sideways scroll (${overflow}px)`);
+  assert.deepEqual(await seriousViolations(page), [], `${name}: accessibility`);
+  await screenshot(page, `checkout-${name}`);
+}
+
+function number(prefix: string): string {
+  counter++;
+  return `${prefix}${String(counter).padStart(3, "0")}0000`;
+}
+
+test("pay a link with the operator's PIN on a phone: number, code, confirmation", async () => {
+  const context = await phoneContext(browser);
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  const l = await link({ amount: 199, currency: "EUR", description: "100 gems" });
+  const response = await page.goto(l.url);
+  assert.equal(response?.status(), 200);
+  assert.match(page.url(), /\/checkout\/cs_[0-9a-z]+\/carrier$/, "one method: straight to it");
+  assert.match((await page.textContent("h1")) ?? "", /1[.,]99/);
+  await checkPage(page, "carrier-msisdn");
+  await page.fill("#msisdn", "+31 6 1234");
+  await page.click("button[type=submit]");
+  assert.equal(await page.getAttribute("#msisdn", "aria-invalid"), "true", "a short number is refused");
+  assert.match((await page.textContent("#error-summary")) ?? "", /Enter a mobile number/);
+  await checkPage(page, "carrier-msisdn-error");
+  await page.fill("#msisdn", number("+3161"));
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/carrier\/pin$/);
+  assert.equal(await page.getAttribute("#pin", "autocomplete"), "one-time-code");
+  assert.equal(await page.getAttribute("#pin", "inputmode"), "numeric");
+  await checkPage(page, "carrier-pin");
+  await page.fill("#pin", "9999");
+  await page.click("form[action$='/carrier/pin'] button[type=submit]");
+  await page.waitForURL(/\/carrier\/pin\?error=incorrect$/);
+  assert.match((await page.textContent("#pin-attempts")) ?? "", /2 attempts left/);
+  await checkPage(page, "carrier-pin-wrong");
+  await page.fill("#pin", "1234");
+  await page.click("form[action$='/carrier/pin'] button[type=submit]");
+  await page.waitForURL(/\/done$/);
+  assert.equal(await page.textContent("h1"), "Payment successful");
+  await checkPage(page, "done");
+  const sessionId = /\/checkout\/(cs_[0-9a-z]+)\//.exec(page.url())![1]!;
+  const session = await http<{ status: string; payment: string; steps: { step: string }[] }>(
+    live.url,
+    "GET",
+    `/v1/checkout_sessions/${sessionId}`,
+    key,
+  );
+  assert.equal(session.body.status, "complete");
+  assert.deepEqual(
+    session.body.steps.map((s) => s.step),
+    ["page_opened", "method_chosen", "msisdn_entered", "pin_sent", "pin_rejected", "pin_accepted", "charged"],
+  );
+  const payment = await http<{ amount_captured: number }>(
+    live.url,
+    "GET",
+    `/v1/payments/${session.body.payment}`,
+    key,
+  );
+  assert.equal(payment.body.amount_captured, 199);
+  const uses = await http<{ uses: number }>(live.url, "GET", `/v1/payment_links/${l.id}`, key);
+  assert.equal(uses.body.uses, 1);
+
+  // The same payer in another of the merchant's games: recognized, one click, then the PIN.
+  const again = await link({ amount: 299, currency: "EUR" });
+  await page.goto(again.url);
+  assert.match((await page.textContent("main")) ?? "", /We recognized your number/);
+  await checkPage(page, "carrier-recognized");
+  await page.click("form[action$='/carrier/start'] button[type=submit]");
+  await page.waitForURL(/\/carrier\/pin$/);
+  await page.fill("#pin", "1234");
+  await page.click("form[action$='/carrier/pin'] button[type=submit]");
+  await page.waitForURL(/\/done$/);
+  // A form answered with its errors has a 4xx status, which Chromium logs; nothing else may appear.
+  assert.deepEqual(
+    errors.filter((e) => !/status of 40[0-9]/.test(e)),
+    [],
+    "no CSP violation or script error",
+  );
+  await context.close();
+});
+
+test("pay a link with the MO flow: the page waits for the text and updates itself", async () => {
+  const context = await phoneContext(browser);
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  const l = await link({ amount: 300, currency: "INR" });
+  await page.goto(l.url);
+  const msisdn = number("+91981");
+  await page.fill("#msisdn", msisdn);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/carrier\/mo$/);
+  const keyword = (await page.textContent(".keyword span")) ?? "";
+  assert.match(keyword, /^PAY [0-9A-Z]+$/);
+  await checkPage(page, "carrier-mo");
+  const operator = await eventually(async () => {
+    const sessionId = /\/checkout\/(cs_[0-9a-z]+)\//.exec(page.url())![1]!;
+    const s = await http<{ data: { payment_method: { operator: string } }[] }>(
+      live.url,
+      "GET",
+      `/v1/payments?limit=1`,
+      key,
+    );
+    return sessionId ? s.body.data[0]?.payment_method.operator : undefined;
+  });
+  const sent = await fetch(`${carrierNetwork().http_url}/_sim/mo`, {
+    method: "POST",
+    body: JSON.stringify({
+      operator,
+      msisdn,
+      shortcode: (await page.textContent(".keyword span:last-child")) ?? "",
+      text: keyword,
+    }),
+  });
+  assert.equal(sent.status, 200);
+  await page.waitForURL(/\/done$/, { timeout: 20_000 });
+  assert.equal(await page.textContent("h1"), "Payment successful");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("tampered and expired links get clear pages with 403 and 410", async () => {
+  const context = await phoneContext(browser);
+  const page = await context.newPage();
+  const l = await link({
+    amount: 500,
+    currency: "EUR",
+    expires_at: new Date(Date.now() + 1500).toISOString(),
+  });
+  const tampered = await page.goto(l.url.replace("amount=500", "amount=5"));
+  assert.equal(tampered?.status(), 403);
+  assert.equal(await page.textContent("h1"), "This payment link is not valid");
+  await checkPage(page, "link-tampered");
+  await new Promise((r) => setTimeout(r, 2000));
+  const expired = await page.goto(l.url);
+  assert.equal(expired?.status(), 410);
+  assert.equal(await page.textContent("h1"), "This payment link has expired");
+  await checkPage(page, "link-expired");
+  await context.close();
+});
+
+test("in Arabic the checkout is right to left, translated, with the amount in the locale's digits", async () => {
+  const context = await phoneContext(browser, { locale: "ar" });
+  const page = await context.newPage();
+  const l = await link({ amount: 1500, currency: "EUR" });
+  await page.goto(l.url);
+  assert.equal(await page.getAttribute("html", "dir"), "rtl");
+  assert.equal(await page.getAttribute("html", "lang"), "ar");
+  assert.match((await page.textContent("label[for=msisdn]")) ?? "", /رقم/);
+  await checkPage(page, "carrier-msisdn-ar");
+  await context.close();
+});
