@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { billingJobs } from "./billing/index.ts";
+import { communityJobs } from "./community/index.ts";
 import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./connectors/operators/index.ts";
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
@@ -67,6 +68,7 @@ export function workerJobs(services: Services): Job[] {
     },
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),
+    ...communityJobs(services.community, services.clock),
   ];
 }
 

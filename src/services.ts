@@ -2,6 +2,7 @@ import { Approvals } from "./approvals/index.ts";
 import { type Billing, createBilling } from "./billing/index.ts";
 import { type Checkout, createCheckout } from "./checkout/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
+import { type Community, createCommunity } from "./community/index.ts";
 import { configureConnectors } from "./connectors/operators/index.ts";
 import { Customers } from "./customers/service.ts";
 import type { Db } from "./db/db.ts";
@@ -47,6 +48,8 @@ export interface Services {
   approvals: Approvals;
   /** Which providers may take live money, decided from the configuration at start. */
   live: LiveProviders;
+  /** Inner currencies, wallets, memberships, vouchers and commissions (issue 11). */
+  community: Community;
 }
 
 export function createServices(options: {
@@ -84,7 +87,15 @@ export function createServices(options: {
       }),
     )
     .allowLive(live);
+  const community = createCommunity({
+    db,
+    ledger,
+    clock,
+    ...(config.voucherKey ? { voucherKey: config.voucherKey } : {}),
+  });
+  providers.register(community.walletProvider);
   payments = {
+    extensions: community.paymentEffects,
     db,
     ledger,
     committer,
@@ -123,6 +134,7 @@ export function createServices(options: {
     staff: new StaffDirectory(db, clock),
     approvals: new Approvals(db, clock),
     live,
+    community,
   };
 }
 

@@ -33,6 +33,8 @@ export interface PriceInput {
   trial_days?: number;
   active?: boolean;
   metadata?: Record<string, string>;
+  /** Memberships: the access a purchase of this price grants. */
+  grants?: { entitlement: string; period: string };
 }
 
 export class Catalog {
@@ -135,6 +137,23 @@ export class Catalog {
     }
     if (input.trial_days !== undefined && input.trial_days > 0 && !input.recurring)
       throw new ApiError("parameter_invalid", "trial_days", "Only a recurring price can have a free trial.");
+    if (input.grants) {
+      const problem = periodProblem(input.grants.period);
+      if (problem) throw new ApiError("parameter_invalid", "grants.period", `grants.period ${problem}.`);
+    }
+    if (/^[A-Z]{4,8}$/.test(input.currency)) {
+      // An inner currency (wallets): it must be one of the merchant's.
+      const { rowCount } = await q.query(
+        "select 1 from inner_currencies where merchant_id = $1 and mode = $2 and code = $3",
+        [scope.merchantId, scope.mode, input.currency],
+      );
+      if (rowCount === 0)
+        throw new ApiError(
+          "currency_invalid",
+          "currency",
+          `${input.currency} is not one of your currencies.`,
+        );
+    }
     const product = await this.product(q, scope, input.product, "product");
     if (!product.active) throw new ApiError("parameter_invalid", "product", "This product is archived.");
     const nowMs = this.clock.nowMs();
@@ -151,6 +170,7 @@ export class Catalog {
       active: input.active ?? true,
       metadata: input.metadata ?? {},
       created: new Date(nowMs),
+      grants: input.grants ?? null,
     };
     await insertInto(q, "prices", [row]);
     return presentPrice(row);

@@ -123,6 +123,8 @@ export interface PriceRow {
   active: boolean;
   metadata: Record<string, string>;
   created: Date;
+  /** Memberships: access granted when the price is bought. */
+  grants?: { entitlement: string; period: string } | null;
 }
 
 export interface TestClockRow {
@@ -203,6 +205,7 @@ export function presentPrice(p: PriceRow) {
     trial_days: p.trial_days,
     active: p.active,
     metadata: p.metadata,
+    grants: p.grants ?? null,
   };
 }
 

@@ -1,5 +1,5 @@
 import { type TSchema, Type } from "@sinclair/typebox";
-import { Amount, Currency, IsoTimestamp, ListQuery, Metadata, StringEnum, Text } from "../http/index.ts";
+import { Amount, AnyCurrency, IsoTimestamp, ListQuery, Metadata, StringEnum, Text } from "../http/index.ts";
 import type { CreateSubscriptionInput } from "./subscriptions.ts";
 
 /** The request schemas of billing's routes (routes.ts). */
@@ -36,8 +36,17 @@ export const PriceBody = Type.Object(
   {
     product: ObjectId,
     amount: Amount,
-    currency: Currency,
+    currency: AnyCurrency,
     country: Type.Optional(Country),
+    grants: Type.Optional(
+      Type.Object(
+        {
+          entitlement: Type.String({ pattern: "^[a-z0-9][a-z0-9_.-]{0,63}$" }),
+          period: Type.String({ minLength: 2, maxLength: 40, description: "ISO 8601 duration: P30D, P1M" }),
+        },
+        { additionalProperties: false, description: "Access this price grants when bought (memberships)." },
+      ),
+    ),
     recurring: Type.Optional(
       Type.Object(
         {

@@ -14,6 +14,12 @@ const CreateCustomerBody = Type.Object(
     locale: Type.Optional(Type.String({ maxLength: 35 })),
     metadata: Type.Optional(Metadata),
     test_clock: Type.Optional(Type.String({ maxLength: 64, description: "Test mode: a test clock's id" })),
+    referred_by: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description: "The customer who referred this one (affiliate commissions)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

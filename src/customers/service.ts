@@ -17,6 +17,8 @@ export interface CustomerInput {
   locale?: string;
   metadata?: Record<string, string>;
   test_clock?: string;
+  /** Affiliate commissions: the customer who brought this one (set once, at creation: no cycles). */
+  referred_by?: string;
 }
 
 interface CustomerRow {
@@ -31,6 +33,7 @@ interface CustomerRow {
   locale: string | null;
   metadata: Record<string, string>;
   test_clock_id?: string | null;
+  referred_by?: string | null;
   created: Date;
 }
 
@@ -48,6 +51,7 @@ export function presentCustomer(c: CustomerRow) {
     locale: c.locale,
     metadata: c.metadata,
     test_clock: c.test_clock_id ?? null,
+    referred_by: c.referred_by ?? null,
   };
 }
 
@@ -103,6 +107,15 @@ export class Customers {
       if (rows.length === 0)
         throw new ApiError("resource_missing", "test_clock", `No such test clock: '${input.test_clock}'.`);
     }
+    if (input.referred_by !== undefined) {
+      // The referrer exists before the new customer does, so a chain of referrals never loops.
+      const { rows } = await q.query(
+        "select 1 from customers where id = $1 and merchant_id = $2 and mode = $3",
+        [input.referred_by, scope.merchantId, scope.mode],
+      );
+      if (rows.length === 0)
+        throw new ApiError("resource_missing", "referred_by", `No such customer: '${input.referred_by}'.`);
+    }
     const nowMs = this.clock.nowMs();
     const row: CustomerRow = {
       id: newId("cus", nowMs),
@@ -116,11 +129,12 @@ export class Customers {
       locale: input.locale ?? null,
       metadata: input.metadata ?? {},
       test_clock_id: input.test_clock ?? null,
+      referred_by: input.referred_by ?? null,
       created: new Date(nowMs),
     };
     await q.query(
-      `insert into customers (id, merchant_id, mode, external_id, email, msisdn, country, time_zone, locale, metadata, created, test_clock_id)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      `insert into customers (id, merchant_id, mode, external_id, email, msisdn, country, time_zone, locale, metadata, created, test_clock_id, referred_by)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
       [
         row.id,
         row.merchant_id,
@@ -134,6 +148,7 @@ export class Customers {
         JSON.stringify(row.metadata),
         row.created,
         row.test_clock_id,
+        row.referred_by,
       ],
     );
     return presentCustomer(row);

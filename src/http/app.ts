@@ -14,6 +14,7 @@ import {
   checkoutSessionCreateRoutes,
   linkKeyRoutes,
 } from "../checkout/index.ts";
+import { communityHttpRoutes } from "../community/routes.ts";
 import { operatorRoutes } from "../connectors/routes.ts";
 import { customerRoutes } from "../customers/routes.ts";
 import { webhookRoutes } from "../events/routes.ts";
@@ -121,6 +122,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
   await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
+  await app.register(
+    surfaces.secretOrAdmin(communityHttpRoutes, {
+      community: services.community,
+      db: services.db,
+      clock: services.clock,
+    }),
+  );
 
   // Pages for people: shared assets, then each surface of pages in its own encapsulated context
   // (src/web/, docs/pages.md).

@@ -7,4 +7,4 @@ export { listBody, sendJson, toJson } from "./reply.ts";
 export * from "./schemas.ts";
 export type { Api, Routes } from "./surfaces.ts";
 export { isIsoTimestamp, TIMESTAMP_MS_MAX, TIMESTAMP_MS_MIN } from "./validation.ts";
-export type { Writes } from "./writes.ts";
+export { idempotencyScope, type Writes } from "./writes.ts";

@@ -23,6 +23,15 @@ export const Currency = Type.Unsafe<string>({
   description: "An upper-case ISO 4217 currency code.",
 });
 
+/** An ISO 4217 code, or one of the merchant's inner currencies (4 to 8 capital letters). */
+export const AnyCurrency = Type.Unsafe<string>({
+  anyOf: [
+    { type: "string", enum: knownCurrencies() },
+    { type: "string", pattern: "^[A-Z]{4,8}$" },
+  ],
+  description: "An upper-case ISO 4217 code, or an inner currency's code (4 to 8 capital letters).",
+});
+
 export const Text = (maxLength: number = LIMITS.string_length_max) => Type.String({ maxLength });
 
 export const Metadata = Type.Record(

@@ -12,6 +12,7 @@ import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
+import type { PaymentExtensions } from "./extensions.ts";
 import type { InteractionRecorder } from "./interaction-log.ts";
 import { type PaymentRow, presentPayment } from "./model.ts";
 import type { ChargeRequest, Interaction, PaymentProvider } from "./provider.ts";
@@ -31,6 +32,8 @@ export interface PaymentsContext {
   reconcileAfterMs: number;
   /** Exchanges with remote providers, taken by the flow that settles their attempt. */
   recorder?: InteractionRecorder;
+  /** Wallets, memberships and commissions: their work commits with the payment's (extensions.ts). */
+  extensions?: PaymentExtensions;
 }
 
 const FINAL_STATUSES: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);
@@ -165,7 +168,8 @@ export async function persistTransition(
   // written by the one statement below with everything else.
   let transfersJson = "[]";
   let balancesJson = "[]";
-  if (transition.transfers.length > 0) {
+  const journalWritten = (await ctx.extensions?.onTransition(tx, transition, nowMs)) ?? false;
+  if (transition.transfers.length > 0 && !journalWritten) {
     const plan = ctx.ledger.planAppend(transition.transfers, { nowMs });
     if (plan?.results.every((r) => r === "ok")) {
       transfersJson = plan.transfersJson;

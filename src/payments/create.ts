@@ -5,10 +5,13 @@ import type { AuthScope } from "../platform/scope.ts";
 import { settleAttempt } from "./attempt.ts";
 import {
   ATTEMPT_LEASE_MS,
+  applyJournal,
   chargeRequestFor,
   countOutcome,
   ensurePaymentAccounts,
+  insertRows,
   interactionRow,
+  mutate,
   type PaymentsContext,
   paymentDbRow,
   paymentEvents,
@@ -20,8 +23,13 @@ import type { PaymentMethodInput, PaymentProvider } from "./provider.ts";
 import { applyChargeOutcome } from "./transitions.ts";
 
 export interface CreatePaymentInput {
-  amount: number;
-  currency: string;
+  /** Taken from `price` when it is given. */
+  amount?: number;
+  currency?: string;
+  /** A catalog price: its amount, currency and grants (extensions.ts). */
+  price?: string;
+  /** Converts what is paid into the customer's wallet in this (inner) currency when it succeeds. */
+  wallet_top_up?: { currency: string };
   payment_method: PaymentMethodInput;
   customer?: string;
   description?: string;
@@ -46,9 +54,15 @@ export async function createPayment(
   headers?: Record<string, string | undefined>,
 ): Promise<Response> {
   const nowMs = ctx.clock.nowMs();
+  const prepared = ctx.extensions
+    ? await ctx.extensions.prepare(scope, input, nowMs)
+    : { amount: input.amount, currency: input.currency, effects: null };
+  if (prepared.amount === undefined) throw new ApiError("parameter_missing", "amount", "amount is required.");
+  if (prepared.currency === undefined)
+    throw new ApiError("parameter_missing", "currency", "currency is required.");
   const method = await ctx.providers.resolve(input.payment_method, {
     mode: scope.mode,
-    currency: input.currency,
+    currency: prepared.currency,
     nowMs,
     usage: "payment",
     ...(headers ? { headers } : {}),
@@ -75,8 +89,8 @@ export async function createPayment(
     {
       merchantId: scope.merchantId,
       mode: scope.mode,
-      amount: BigInt(input.amount),
-      currency: input.currency,
+      amount: BigInt(prepared.amount),
+      currency: prepared.currency,
       capture,
       customerId: input.customer ?? null,
       description: input.description ?? null,
@@ -86,6 +100,9 @@ export async function createPayment(
     },
     nowMs,
   );
+  initial.effects = prepared.effects;
+  if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
+    return createInTransaction(ctx, scope, provider, initial, idempotency, nowMs);
   const response = provider.inProcess
     ? await createInOneCommit(ctx, scope, provider, initial, idempotency, nowMs)
     : await createAttemptFirst(ctx, scope, provider, initial, idempotency, method.secretDetails, nowMs);
@@ -139,6 +156,44 @@ async function createInOneCommit(
   ctx.metrics?.payments.inc({ status: payment.status });
   countOutcome(ctx, payment, ["payment.created", ...transition.events]);
   return { statusCode: 201, body };
+}
+
+/**
+ * An in-process answer whose consequences are ours to write (a wallet drawn on, a top-up, a
+ * price's grants): the payment, its journal and that work in one ordinary transaction, so a
+ * refusal (an empty wallet) writes nothing at all.
+ */
+async function createInTransaction(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  provider: PaymentProvider,
+  initial: PaymentRow,
+  idempotency: IdempotencyContext | undefined,
+  nowMs: number,
+): Promise<Response> {
+  const answer = await provider.charge(chargeRequestFor(initial));
+  const transition = applyChargeOutcome(initial, answer.outcome, {
+    ...transitionContext(ctx, nowMs),
+    firstAnswer: true,
+  });
+  const payment = { ...transition.payment, provider_state: answer.state ?? null };
+  await ensurePaymentAccounts(ctx, payment, nowMs);
+  const response = await mutate(ctx, scope, idempotency, async (tx) => {
+    await insertRows(tx, "payments", [paymentDbRow(payment)]);
+    await insertRows(tx, "events", paymentEvents(payment, ["payment.created", ...transition.events], nowMs));
+    await insertRows(
+      tx,
+      "provider_interactions",
+      answer.interactions.map((i) => interactionRow(payment, i, nowMs)),
+    );
+    const journalWritten =
+      (await ctx.extensions?.onTransition(tx, { ...transition, payment }, nowMs)) ?? false;
+    if (!journalWritten) await applyJournal(ctx, tx, transition.transfers, nowMs);
+    return { statusCode: 201, body: JSON.stringify(presentPayment(payment)) };
+  });
+  ctx.metrics?.payments.inc({ status: payment.status });
+  countOutcome(ctx, payment, ["payment.created", ...transition.events]);
+  return response;
 }
 
 async function createAttemptFirst(

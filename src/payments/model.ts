@@ -41,7 +41,8 @@ export type PaymentMethod =
       balance?: number;
     }
   | { type: "carrier"; msisdn: string; operator: string; flow: "pin" | "direct" | "mo" }
-  | { type: "card"; brand: string; last4: string; exp_month: number; exp_year: number };
+  | { type: "card"; brand: string; last4: string; exp_month: number; exp_year: number }
+  | { type: "wallet" };
 
 export type NextAction =
   | { type: "enter_pin"; enter_pin: { attempts_remaining: number } }
@@ -78,6 +79,8 @@ export interface PaymentRow {
   provider_reference: string | null;
   /** Set on a subscription's charge attempts (billing). */
   subscription_id?: string | null;
+  /** What the payment does besides moving its money (a top-up, a price's grants): see extensions.ts. */
+  effects?: Record<string, unknown> | null;
   /** The subscription period an attempt pays; null for debt collection and one-off payments. */
   billing_period?: number | null;
 }
@@ -99,6 +102,8 @@ export interface RefundRow {
   updated: Date;
   reconcile_after: Date | null;
   provider_reference: string | null;
+  /** What a refund did besides returning money (credit taken back from a wallet). */
+  effects?: Record<string, unknown> | null;
 }
 
 /** The public shape of a payment (api.md). Internal bookkeeping stays inside. */
@@ -118,6 +123,7 @@ export function presentPayment(p: PaymentRow) {
     capture_before: p.capture_before ? iso(p.capture_before.getTime()) : null,
     customer: p.customer_id,
     subscription: p.subscription_id ?? null,
+    ...(p.effects ? effectsShown(p.effects) : {}),
     description: p.description,
     metadata: p.metadata,
     payment_method: p.payment_method,
@@ -141,7 +147,16 @@ export function presentRefund(r: RefundRow) {
     reason: r.reason,
     failure_code: r.failure_code,
     metadata: r.metadata,
+    ...(r.effects ? { effects: r.effects } : {}),
   };
 }
 
 export type PresentedPayment = ReturnType<typeof presentPayment>;
+
+/** A payment's effects as the API shows them (`price`, `wallet_top_up`). */
+function effectsShown(effects: Record<string, unknown>): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  if (effects.price) shown.price = effects.price;
+  if (effects.wallet_top_up) shown.wallet_top_up = effects.wallet_top_up;
+  return shown;
+}

@@ -149,6 +149,7 @@ export async function settleRefund(
         "update payments set amount_refunded = amount_refunded + $2, updated = $3 where id = $1",
         [payment.id, refund.amount, new Date(nowMs)],
       );
+      next.effects = (await ctx.extensions?.onRefundSucceeded(tx, payment, refund, nowMs)) ?? null;
     } else if (answer.status === "failed") {
       next.status = "failed";
       next.failure_code = answer.code ?? "provider_declined";
@@ -161,9 +162,17 @@ export async function settleRefund(
       next.reconcile_after = new Date(nowMs + ctx.reconcileAfterMs);
     }
     await tx.query(
-      `update refunds set status = $2, failure_code = $3, reconcile_after = $4, provider_reference = $5, updated = $6
-       where id = $1`,
-      [next.id, next.status, next.failure_code, next.reconcile_after, next.provider_reference, next.updated],
+      `update refunds set status = $2, failure_code = $3, reconcile_after = $4, provider_reference = $5, updated = $6,
+         effects = $7 where id = $1`,
+      [
+        next.id,
+        next.status,
+        next.failure_code,
+        next.reconcile_after,
+        next.provider_reference,
+        next.updated,
+        next.effects ? JSON.stringify(next.effects) : null,
+      ],
     );
     if (next.status !== "pending") {
       await insertRows(tx, "events", [refundEvent(next, `refund.${next.status}`, nowMs)]);

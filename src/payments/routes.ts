@@ -4,8 +4,8 @@ import type { Queryable } from "../db/db.ts";
 import { listPage } from "../db/pages.ts";
 import {
   Amount,
+  AnyCurrency,
   type Api,
-  Currency,
   IdParams,
   IsoTimestamp,
   ListQuery,
@@ -41,10 +41,22 @@ import { handleProviderCallback } from "./remote-events.ts";
 const createPaymentBody = (paymentMethod: TSchema) =>
   Type.Object(
     {
-      amount: Amount,
-      currency: Currency,
+      amount: Type.Optional(Amount),
+      currency: Type.Optional(AnyCurrency),
       payment_method: Type.Unsafe<PaymentMethodInput>(paymentMethod),
       customer: Type.Optional(Type.String({ maxLength: 64 })),
+      price: Type.Optional(
+        Type.String({ maxLength: 64, description: "A catalog price: its amount, currency and grants." }),
+      ),
+      wallet_top_up: Type.Optional(
+        Type.Object(
+          { currency: Type.String({ pattern: "^[A-Z]{3,8}$" }) },
+          {
+            additionalProperties: false,
+            description: "Converts what is paid into the customer's wallet in this currency on success.",
+          },
+        ),
+      ),
       description: Type.Optional(Text(LIMITS.description_length_max)),
       capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
       metadata: Type.Optional(Metadata),

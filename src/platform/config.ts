@@ -6,6 +6,8 @@ export interface Config {
   databaseUrl?: string;
   dataDir: string;
   adminKey?: string;
+  /** Key of the scratch-card code hashes (CENTIME_VOUCHER_KEY); generated and kept in the database when unset. */
+  voucherKey?: string;
   logLevel: string;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
@@ -80,6 +82,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.CENTIME_DATA_DIR || "./.centime",
     adminKey: env.CENTIME_ADMIN_KEY || undefined,
+    voucherKey: env.CENTIME_VOUCHER_KEY || undefined,
     logLevel: env.LOG_LEVEL || "info",
     rateLimitPerSecond: intFrom(env.CENTIME_RATE_LIMIT_PER_SECOND, 500, "CENTIME_RATE_LIMIT_PER_SECOND"),
     rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),

@@ -171,6 +171,47 @@ export const ERROR_CATALOGUE = {
     type: "invalid_request_error",
     message: "The test clock is still advancing; wait until its status is ready.",
   },
+  // Wallets, vouchers, commissions
+  insufficient_funds: {
+    status: 402,
+    type: "payment_error",
+    message: "The wallet does not hold enough to pay this amount.",
+  },
+  exchange_rate_missing: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "No exchange rate between these currencies is valid now.",
+  },
+  resource_already_exists: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "An object with this identifier already exists.",
+  },
+  voucher_invalid: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "This code cannot be redeemed.",
+  },
+  voucher_attempts_exceeded: {
+    status: 429,
+    type: "rate_limit_error",
+    message: "Too many wrong codes; retry after the number of seconds in Retry-After.",
+  },
+  voucher_batch_unexpected_state: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The voucher batch is not in a state that allows this.",
+  },
+  voucher_codes_gone: {
+    status: 410,
+    type: "invalid_request_error",
+    message: "The printer's file of this batch was downloaded already; it is not kept.",
+  },
+  approver_is_creator: {
+    status: 403,
+    type: "permission_error",
+    message: "A voucher batch is approved by the platform owner, never by its creator.",
+  },
   // Ledger (business rejections reached from the API)
   ledger_rejected: {
     status: 409,

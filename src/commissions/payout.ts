@@ -1,0 +1,127 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { RouteContext } from "../community/routing.ts";
+import type { Currencies } from "../currencies/service.ts";
+import { accountId } from "../ledger/accounts.ts";
+import type { Clock } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
+import { newId } from "../platform/ids.ts";
+import { toJsonAmount } from "../platform/money.ts";
+import type { AuthScope } from "../platform/scope.ts";
+import { merchantAccount } from "../wallets/accounts.ts";
+import { applyOrThrow, presentGrant, type Wallets } from "../wallets/service.ts";
+import type { Commissions } from "./service.ts";
+
+/**
+ * Pays an affiliate's approved commissions: out of their commission account to the merchant's
+ * `commission_paid_out`, and, for a wallet payout, converted at the current rate into a paid
+ * grant of the wallet's currency (the residue on its own account, as for top-ups).
+ */
+export async function payOut(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  scope: AuthScope,
+  body: { affiliate: string; method: "wallet" | "external"; currency?: string },
+  deps: { commissions: Commissions; wallets: Wallets; currencies: Currencies; clock: Clock },
+) {
+  const { commissions, wallets, currencies, clock } = deps;
+  await wallets.requireCustomer(scope, body.affiliate, "affiliate");
+  const nowMs = clock.nowMs();
+  if (body.method === "wallet") {
+    if (!body.currency)
+      throw new ApiError("parameter_missing", "currency", "A wallet payout names the wallet's currency.");
+    await currencies.requireDigits(currencies.db, scope, body.currency, "currency");
+    await wallets.ensureAccounts(scope, body.affiliate, body.currency, nowMs);
+  }
+  // Accounts are created before the transaction: for every currency the affiliate earns in.
+  const sources = await commissions.currenciesOf(scope, body.affiliate);
+  await wallets.ledgerAccounts(
+    sources.flatMap((s) => [
+      merchantAccount(scope, "conversion_residue", s),
+      { ...merchantAccount(scope, "available", s), purpose: "commission_paid_out" },
+    ]),
+    nowMs,
+  );
+  return ctx.post(request, reply, scope, async (tx, now) => {
+    const rows = await commissions.approvedFor(tx, scope, body.affiliate);
+    const paidOut = (currency: string) =>
+      accountId({ ...merchantAccount(scope, "available", currency), purpose: "commission_paid_out" });
+    const totals =
+      rows.length > 0
+        ? await commissions.markPaid(tx, scope, body.affiliate, rows, body.method, paidOut, now)
+        : new Map<string, bigint>();
+    const grants = [];
+    if (body.method === "wallet") {
+      for (const [source, amount] of totals) {
+        let credited = amount;
+        let conversion: Record<string, unknown> | null = null;
+        if (source !== body.currency) {
+          const converted = await currencies.convertNow(
+            tx,
+            scope,
+            amount,
+            source,
+            body.currency!,
+            "currency",
+            now,
+          );
+          credited = converted.conversion.targetAmount;
+          conversion = {
+            rate: converted.conversion.rate,
+            rate_id: converted.rateId,
+            from_currency: source,
+            source_amount: toJsonAmount(amount),
+            source_converted: toJsonAmount(converted.conversion.sourceConverted),
+            source_residue: toJsonAmount(converted.conversion.sourceResidue),
+          };
+          if (converted.conversion.sourceResidue > 0n)
+            await applyOrThrow(
+              wallets.ledger,
+              tx,
+              [
+                {
+                  id: newId("tr", now),
+                  journalId: newId("jrn", now),
+                  type: "single_phase",
+                  debitAccountId: paidOut(source),
+                  creditAccountId: accountId(merchantAccount(scope, "conversion_residue", source)),
+                  amount: converted.conversion.sourceResidue,
+                  currency: source,
+                  code: "conversion_residue",
+                  reference: body.affiliate,
+                },
+              ],
+              now,
+            );
+        }
+        if (credited === 0n) continue;
+        const grant = await wallets.grant(
+          tx,
+          scope,
+          {
+            customer: body.affiliate,
+            currency: body.currency!,
+            amount: credited,
+            category: "paid",
+            source: "commission",
+            sourceId: body.affiliate,
+            conversion,
+          },
+          now,
+        );
+        grants.push(presentGrant(grant));
+      }
+    }
+    return {
+      statusCode: 201,
+      body: JSON.stringify({
+        object: "commission_payout",
+        affiliate: body.affiliate,
+        method: body.method,
+        commissions: rows.length,
+        totals: [...totals].map(([currency, amount]) => ({ currency, amount: toJsonAmount(amount) })),
+        wallet_grants: grants,
+      }),
+    };
+  });
+}

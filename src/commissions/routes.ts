@@ -1,0 +1,199 @@
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import {
+  CurrencyCode,
+  CustomerId,
+  Decimal,
+  listSchema,
+  type RouteContext,
+  Timestamp,
+  withErrors,
+} from "../community/routing.ts";
+import type { Currencies } from "../currencies/service.ts";
+import type { ListParams } from "../db/pages.ts";
+import type { Clock } from "../platform/clock.ts";
+import { LIMITS } from "../platform/limits.ts";
+import type { Wallets } from "../wallets/service.ts";
+import { payOut } from "./payout.ts";
+import { COMMISSION_STATUSES, type CommissionStatus, type Commissions } from "./service.ts";
+
+const Plan = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("commission_plan"),
+  created: Timestamp,
+  levels: Type.Array(Type.Object({ level: Type.Integer(), percent: Type.String() })),
+  hold_days: Type.Integer(),
+  max_depth: Type.Integer(),
+  product: Type.Union([Type.String(), Type.Null()]),
+  active: Type.Boolean(),
+});
+
+const Commission = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("commission"),
+  created: Timestamp,
+  affiliate: Type.String(),
+  customer: Type.String(),
+  payment: Type.String(),
+  plan: Type.String(),
+  level: Type.Integer(),
+  percent: Type.String(),
+  amount: Type.Integer(),
+  currency: Type.String(),
+  status: Type.String({ enum: [...COMMISSION_STATUSES] }),
+  hold_until: Timestamp,
+  paid_via: Type.Union([Type.String(), Type.Null()]),
+});
+
+const Statement = Type.Object({
+  object: Type.Literal("commission_statement"),
+  affiliate: Type.String(),
+  totals: Type.Array(
+    Type.Object({
+      currency: Type.String(),
+      pending: Type.Integer(),
+      approved: Type.Integer(),
+      paid: Type.Integer(),
+      reversed: Type.Integer(),
+    }),
+  ),
+  commissions: Type.Array(Commission),
+});
+
+const Payout = Type.Object({
+  object: Type.Literal("commission_payout"),
+  affiliate: Type.String(),
+  method: Type.String(),
+  commissions: Type.Integer(),
+  totals: Type.Array(Type.Object({ currency: Type.String(), amount: Type.Integer() })),
+  wallet_grants: Type.Array(Type.Object({}, { additionalProperties: true })),
+});
+
+/** Commission plans, commissions, statements and payouts. */
+export function commissionRoutes(
+  ctx: RouteContext,
+  commissions: Commissions,
+  wallets: Wallets,
+  currencies: Currencies,
+  clock: Clock,
+) {
+  return async (app: FastifyInstance) => {
+    app.post(
+      "/commission_plans",
+      {
+        schema: {
+          tags: ["commissions"],
+          operationId: "createCommissionPlan",
+          summary: "Set the commission plan (percent per referral level); it replaces the previous one",
+          body: Type.Object(
+            {
+              levels: Type.Array(
+                Type.Object(
+                  { level: Type.Integer({ minimum: 1, maximum: 10 }), percent: Decimal },
+                  { additionalProperties: false },
+                ),
+                { minItems: 1, maxItems: 10 },
+              ),
+              hold_days: Type.Integer({ minimum: 0, maximum: 365 }),
+              max_depth: Type.Integer({ minimum: 1, maximum: 10 }),
+              product: Type.Optional(Type.String({ maxLength: 64 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: withErrors({ 201: Plan }),
+        },
+      },
+      async (request, reply) => {
+        const scope = ctx.scope(request);
+        return ctx.post(request, reply, scope, async (tx, nowMs) => ({
+          statusCode: 201,
+          body: JSON.stringify(
+            await commissions.createPlan(
+              tx,
+              scope,
+              request.body as Parameters<Commissions["createPlan"]>[2],
+              nowMs,
+            ),
+          ),
+        }));
+      },
+    );
+    app.get(
+      "/commissions",
+      {
+        schema: {
+          tags: ["commissions"],
+          operationId: "listCommissions",
+          summary: "Commissions, newest first, by affiliate and status",
+          querystring: Type.Object(
+            {
+              affiliate: Type.Optional(CustomerId),
+              status: Type.Optional(Type.String({ enum: [...COMMISSION_STATUSES] })),
+              limit: Type.Integer({
+                minimum: 1,
+                maximum: LIMITS.list_limit_max,
+                default: LIMITS.list_limit_default,
+              }),
+              starting_after: Type.Optional(Type.String({ maxLength: 64 })),
+              ending_before: Type.Optional(Type.String({ maxLength: 64 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: withErrors({ 200: listSchema(Commission) }),
+        },
+      },
+      async (request, reply) => {
+        const scope = ctx.scope(request);
+        const query = request.query as ListParams & { affiliate?: string; status?: CommissionStatus };
+        const page = await commissions.list(
+          scope,
+          { affiliate: query.affiliate, status: query.status },
+          query,
+        );
+        return ctx.send(reply, 200, { object: "list", data: page.rows, has_more: page.hasMore });
+      },
+    );
+    app.get(
+      "/commissions/statement",
+      {
+        schema: {
+          tags: ["commissions"],
+          operationId: "commissionStatement",
+          summary: "An affiliate's statement: totals per currency and status, latest commissions",
+          querystring: Type.Object({ affiliate: CustomerId }, { additionalProperties: false }),
+          response: withErrors({ 200: Statement }),
+        },
+      },
+      async (request, reply) => {
+        const scope = ctx.scope(request);
+        const { affiliate } = request.query as { affiliate: string };
+        await wallets.requireCustomer(scope, affiliate, "affiliate");
+        return ctx.send(reply, 200, await commissions.statement(scope, affiliate));
+      },
+    );
+    app.post(
+      "/commission_payouts",
+      {
+        schema: {
+          tags: ["commissions"],
+          operationId: "createCommissionPayout",
+          summary: "Pay an affiliate's approved commissions into their wallet, or record them paid outside",
+          body: Type.Object(
+            {
+              affiliate: CustomerId,
+              method: Type.Union([Type.Literal("wallet"), Type.Literal("external")]),
+              currency: Type.Optional(CurrencyCode),
+            },
+            { additionalProperties: false },
+          ),
+          response: withErrors({ 201: Payout }),
+        },
+      },
+      async (request, reply) => {
+        const scope = ctx.scope(request);
+        const body = request.body as { affiliate: string; method: "wallet" | "external"; currency?: string };
+        return payOut(ctx, request, reply, scope, body, { commissions, wallets, currencies, clock });
+      },
+    );
+  };
+}

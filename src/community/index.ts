@@ -1,0 +1,107 @@
+import type { FastifyInstance } from "fastify";
+import { commissionRoutes } from "../commissions/routes.ts";
+import { Commissions } from "../commissions/service.ts";
+import { CurrencyReports } from "../currencies/reports.ts";
+import { currencyRoutes } from "../currencies/routes.ts";
+import { Currencies } from "../currencies/service.ts";
+import type { Db } from "../db/db.ts";
+import type { Job } from "../jobs/runner.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import { membershipRoutes } from "../memberships/routes.ts";
+import { Memberships } from "../memberships/service.ts";
+import type { Clock } from "../platform/clock.ts";
+import { Redemptions } from "../vouchers/redeem.ts";
+import { voucherRoutes } from "../vouchers/routes.ts";
+import { VoucherBatches } from "../vouchers/service.ts";
+import { WalletProvider } from "../wallets/provider.ts";
+import { walletRoutes } from "../wallets/routes.ts";
+import { Wallets } from "../wallets/service.ts";
+import { CommunityPaymentEffects } from "./payment-effects.ts";
+import type { RouteContext } from "./routing.ts";
+
+export type { RouteContext } from "./routing.ts";
+
+/**
+ * The community back office (issue 11), wired once per process: inner currencies, wallets,
+ * memberships, scratch cards and affiliate commissions, the wallet payment provider, the payment
+ * extensions that tie them to payments, their background jobs and their routes.
+ */
+export interface Community {
+  currencies: Currencies;
+  reports: CurrencyReports;
+  wallets: Wallets;
+  memberships: Memberships;
+  commissions: Commissions;
+  batches: VoucherBatches;
+  redemptions: Redemptions;
+  walletProvider: WalletProvider;
+  paymentEffects: CommunityPaymentEffects;
+}
+
+export function createCommunity(options: {
+  db: Db;
+  ledger: Ledger;
+  clock: Clock;
+  voucherKey?: string;
+}): Community {
+  const { db, ledger, clock } = options;
+  const currencies = new Currencies(db, clock);
+  const wallets = new Wallets(db, ledger);
+  const memberships = new Memberships(db);
+  const commissions = new Commissions(db, ledger);
+  const batches = new VoucherBatches(db, ledger, currencies, options.voucherKey);
+  return {
+    currencies,
+    reports: new CurrencyReports(db, clock, currencies),
+    wallets,
+    memberships,
+    commissions,
+    batches,
+    redemptions: new Redemptions(db, ledger, batches, wallets, memberships),
+    walletProvider: new WalletProvider(),
+    paymentEffects: new CommunityPaymentEffects(db, ledger, currencies, wallets, memberships, commissions),
+  };
+}
+
+/** The worker's loops: expired grants, due commissions, breakage, unfinished redemptions. */
+export function communityJobs(community: Community, clock: Clock): Job[] {
+  return [
+    {
+      name: "wallet_grant_expiry",
+      intervalMs: 5_000,
+      busyThreshold: 100,
+      run: () => community.wallets.expireDue(clock.nowMs()),
+    },
+    {
+      name: "commission_approval",
+      intervalMs: 10_000,
+      busyThreshold: 500,
+      run: () => community.commissions.approveDue(clock.nowMs()),
+    },
+    {
+      name: "voucher_breakage",
+      intervalMs: 60_000,
+      run: () => community.batches.recognizeBreakage(clock.nowMs()),
+    },
+    {
+      name: "voucher_redemptions",
+      intervalMs: 10_000,
+      run: async () =>
+        (await community.redemptions.completePending(clock.nowMs())) +
+        (await community.redemptions.pruneFailures(clock.nowMs())),
+    },
+  ];
+}
+
+/** Every community route, as one plugin for the `/v1` scope. */
+export function communityRoutes(ctx: RouteContext, community: Community, db: Db, clock: Clock) {
+  return async (app: FastifyInstance) => {
+    await app.register(currencyRoutes(ctx, community.currencies, community.reports));
+    await app.register(walletRoutes(ctx, community.wallets, community.currencies, clock));
+    await app.register(membershipRoutes(ctx, community.memberships, clock));
+    await app.register(voucherRoutes(ctx, community.batches, community.redemptions, db, clock));
+    await app.register(
+      commissionRoutes(ctx, community.commissions, community.wallets, community.currencies, clock),
+    );
+  };
+}
