@@ -1,7 +1,13 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { type ApprovalRow, type ApprovalStatus, presentApproval } from "../approvals/index.ts";
-import { exportCheckpoint, listAuditEvents, presentAuditEvent, verifyAuditChain } from "../audit/index.ts";
+import {
+  exportCheckpoint,
+  listAuditEvents,
+  presentAuditEvent,
+  recordAfter,
+  verifyAuditChain,
+} from "../audit/index.ts";
 import type { Routes } from "../http/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import {
@@ -430,6 +436,10 @@ function backOfficeApi(services: BackOfficeServices) {
           { ...query, merchantId: request.access.actor.merchantId },
           query,
         );
+        // The read is on the record before the reader sees anything.
+        if (request.audit) {
+          await recordAfter(services.db, request.audit, { statusCode: 200 }, services.clock.nowMs());
+        }
         return sendJson(reply, 200, {
           object: "list",
           data: page.rows.map(presentAuditEvent),

@@ -79,6 +79,8 @@ const GROUP_OF_RESOURCE: Record<string, string> = {
   apps: "checkout",
   checkout_sessions: "checkout",
   payment_links: "checkout",
+  checkout_receipts: "checkout",
+  reports: "analytics",
   analytics: "analytics",
   merchants: "merchant",
 };
@@ -88,6 +90,11 @@ const SPECIAL_ROUTES: Record<string, Permission> = {
   "POST /v1/refunds": "payment:refund",
   "POST /v1/ledger/adjustments": "ledger:adjust",
   "POST /v1/voucher_batches/:id/approve": "voucher:approve",
+  // Signing keys of every merchant's payment links: the platform's.
+  "POST /v1/payment_link_keys/rotate": "merchant:manage",
+  // A commission plan decides money paid out later; a payout moves it.
+  "POST /v1/commission_plans": "commission:payout",
+  "POST /v1/commission_payouts": "commission:payout",
   "GET /v1/customers/:id/wallets": "wallet:read",
   "GET /v1/customers/:id/entitlements": "wallet:read",
   "POST /v1/staff": "staff:manage",
