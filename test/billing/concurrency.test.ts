@@ -30,6 +30,7 @@ import { Ledger } from "../../src/ledger/ledger.ts";
 import type { PaymentProvider } from "../../src/payments/provider.ts";
 import { paymentAccounts } from "../../src/payments/transitions.ts";
 import { newId } from "../../src/platform/ids.ts";
+import { defaultBalance } from "../../src/simulator/network.ts";
 import { startTestSimulator } from "../connectors/support/fixtures.ts";
 import { createMerchant, createTestApp, FakeClock, type TestApp } from "../support/app.ts";
 
@@ -308,8 +309,9 @@ test("three scheduler loops over one due set through the real connector: no dupl
   const paidBy = new Map<string, bigint>();
   for (const p of payments) if (p.status === "succeeded") paidBy.set(p.subscription_id, p.amount);
   for (const [i, s] of seeded.entries()) {
-    const balance = sim.network.findSubscriber(msisdnOf(i))?.balance ?? 10_000n;
-    assert.equal(balance, 10_000n - (paidBy.get(s.id) ?? 0n), `${s.id} credit`);
+    // The simulator's default balance is per currency (about 100 USD worth: PHP 5,700.00).
+    const balance = sim.network.findSubscriber(msisdnOf(i))?.balance ?? defaultBalance("PHP");
+    assert.equal(balance, defaultBalance("PHP") - (paidBy.get(s.id) ?? 0n), `${s.id} credit`);
   }
   assert.ok(crashing.calls > CRASH_AFTER_CHARGES, "the crashing worker crashed mid-run");
   assert.ok(healthy.calls > 0, "the healthy worker charged");
