@@ -37,6 +37,14 @@ export function runAudited<T>(context: RequestAudit, work: () => T): T {
   return storage.run(context, work);
 }
 
+/**
+ * Runs `work` outside any request: background work a request starts (a test clock's renewals)
+ * outlives it and must not be recorded as that request's write.
+ */
+export function detachedFromRequest<T>(work: () => T): T {
+  return storage.exit(work);
+}
+
 export function currentAudit(): RequestAudit | undefined {
   return storage.getStore();
 }

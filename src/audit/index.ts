@@ -5,6 +5,7 @@ export {
   type ActorKind,
   actionName,
   currentAudit,
+  detachedFromRequest,
   type RequestAudit,
   redact,
   runAudited,

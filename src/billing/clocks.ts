@@ -1,3 +1,4 @@
+import { detachedFromRequest } from "../audit/index.ts";
 import type { Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
@@ -99,8 +100,9 @@ export async function advanceTestClock(
     [id, new Date(targetMs), new Date(ctx.clock.nowMs())],
   );
   if (!rows[0]) throw new ApiError("test_clock_advancing");
-  // Runs in the background; the worker's job picks it up too if this process stops.
-  void processTestClock(ctx, id).catch((error) =>
+  // Runs in the background, outside this request (not its audited write); the worker's job picks
+  // it up too if this process stops.
+  void detachedFromRequest(() => processTestClock(ctx, id)).catch((error) =>
     ctx.logger?.error({ err: error, clock: id }, "test clock failed"),
   );
   return presentTestClock(rows[0]);
