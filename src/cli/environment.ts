@@ -32,6 +32,30 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description: "Burst of failed authentications per address",
   },
   {
+    name: "CENTIME_AUDIT_LOG",
+    default: "on",
+    description: "off: writes are not recorded in the audit log (only to measure its cost)",
+  },
+  {
+    name: "CENTIME_CHECKOUT_ENRICHMENT_PROXIES",
+    description:
+      "Addresses of trusted header-enrichment proxies whose MSISDN header checkout honours (off when unset)",
+  },
+  {
+    name: "CENTIME_CHECKOUT_ENRICHMENT_MSISDN_HEADER",
+    default: "x-msisdn",
+    description: "The header carrying the payer's number from a trusted enrichment proxy",
+  },
+  {
+    name: "CENTIME_CHECKOUT_ENRICHMENT_OPERATOR_HEADER",
+    default: "x-mccmnc",
+    description: "The header carrying the payer's operator (MCC+MNC) from a trusted enrichment proxy",
+  },
+  {
+    name: "CENTIME_VOUCHER_KEY",
+    description: "Keys the hashes of voucher codes; every process must share it",
+  },
+  {
     name: "CENTIME_SESSION_SECRET",
     description:
       "Signs page cookies; every API process of one installation must share it (unset: drawn at start)",

@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { configFromEnv } from "../../src/platform/config.ts";
 import { startServer } from "../../src/server.ts";
+import { startSimulator } from "../../src/simulator/index.ts";
 import { ADMIN_KEY } from "../support/app.ts";
 import { openTestDatabase } from "../support/db.ts";
 import { eventually, http, type LiveServer, startLiveServer } from "../support/server.ts";
@@ -133,8 +134,19 @@ test("after mixed payments, /metrics carries every series an on-call needs", asy
 
 test("a worker serves /health, /ready and /metrics on its own port, and no API", async () => {
   const database = await openTestDatabase();
+  // A worker needs the carrier network its API uses: here one simulator for every process.
+  const network = await startSimulator({ seed: 11, instant: true });
   const worker = await startServer(
-    { ...configFromEnv({}), adminKey: ADMIN_KEY, logLevel: "silent", port: 0, workerPort: 0 },
+    {
+      ...configFromEnv({
+        CENTIME_CARRIER_NETWORK_URL: network.httpUrl,
+        CENTIME_CARRIER_SMPP: `127.0.0.1:${network.smppPort}`,
+      }),
+      adminKey: ADMIN_KEY,
+      logLevel: "silent",
+      port: 0,
+      workerPort: 0,
+    },
     "worker",
     database.db,
   );
@@ -152,5 +164,6 @@ test("a worker serves /health, /ready and /metrics on its own port, and no API",
     assert.equal(api.status, 404, "the worker port is not the API");
   } finally {
     await worker.stop(); // closes the database too
+    await network.close();
   }
 });
