@@ -128,11 +128,14 @@ export async function processTestClock(ctx: BillingContext, id: string): Promise
       const targetMs = clock.frozen_time.getTime();
       const nextMs = clock.next?.getTime();
       if (nextMs === undefined || nextMs > targetMs) {
-        await ctx.db.query(
+        const done = await ctx.db.query(
           `update test_clocks set processed_until = frozen_time, status = 'ready'
            where id = $1 and frozen_time = $2`,
           [id, clock.frozen_time],
         );
+        // The clock moved while we looked (an advance committing after it kicked us, which
+        // PostgreSQL lets us see only once its row lock is released): go on to the new time.
+        if (done.rowCount === 0) continue;
         return charged;
       }
       // Each due job runs at its own time, never before what was already processed.
