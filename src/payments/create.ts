@@ -109,6 +109,23 @@ export async function createPayment(
   return response;
 }
 
+/** An in-process provider's first answer, applied to the new payment, its accounts ready. */
+async function chargeOnce(
+  ctx: PaymentsContext,
+  provider: PaymentProvider,
+  initial: PaymentRow,
+  nowMs: number,
+) {
+  const answer = await provider.charge(chargeRequestFor(initial));
+  const transition = applyChargeOutcome(initial, answer.outcome, {
+    ...transitionContext(ctx, nowMs),
+    firstAnswer: true,
+  });
+  const payment = { ...transition.payment, provider_state: answer.state ?? null };
+  await ensurePaymentAccounts(ctx, payment, nowMs);
+  return { answer, transition, payment };
+}
+
 async function createInOneCommit(
   ctx: PaymentsContext,
   scope: AuthScope,
@@ -117,13 +134,7 @@ async function createInOneCommit(
   idempotency: IdempotencyContext | undefined,
   nowMs: number,
 ): Promise<Response> {
-  const answer = await provider.charge(chargeRequestFor(initial));
-  const transition = applyChargeOutcome(initial, answer.outcome, {
-    ...transitionContext(ctx, nowMs),
-    firstAnswer: true,
-  });
-  const payment = { ...transition.payment, provider_state: answer.state ?? null };
-  await ensurePaymentAccounts(ctx, payment, nowMs);
+  const { answer, transition, payment } = await chargeOnce(ctx, provider, initial, nowMs);
   const body = JSON.stringify(presentPayment(payment));
   const result = await ctx.committer.submit({
     nowMs,
@@ -171,13 +182,7 @@ async function createInTransaction(
   idempotency: IdempotencyContext | undefined,
   nowMs: number,
 ): Promise<Response> {
-  const answer = await provider.charge(chargeRequestFor(initial));
-  const transition = applyChargeOutcome(initial, answer.outcome, {
-    ...transitionContext(ctx, nowMs),
-    firstAnswer: true,
-  });
-  const payment = { ...transition.payment, provider_state: answer.state ?? null };
-  await ensurePaymentAccounts(ctx, payment, nowMs);
+  const { answer, transition, payment } = await chargeOnce(ctx, provider, initial, nowMs);
   const response = await mutate(ctx, scope, idempotency, async (tx) => {
     await insertRows(tx, "payments", [paymentDbRow(payment)]);
     await insertRows(tx, "events", paymentEvents(payment, ["payment.created", ...transition.events], nowMs));
