@@ -87,6 +87,13 @@ async function assertBalanced(base: string, key: string): Promise<TrialRow[]> {
   return r.body.data;
 }
 
+/** The server's log lines for the requests that failed, so that a rare failure explains itself. */
+function serverErrors(server: CentimeProcess, failures: readonly string[]): string {
+  const ids = failures.flatMap((line) => /"request_id":"([^"]+)"/.exec(line)?.[1] ?? []);
+  const lines = `${server.stdout()}\n${server.stderr()}`.split("\n");
+  return lines.filter((line) => ids.some((id) => line.includes(id)) || /"level":(50|60)/.test(line)).join("\n");
+}
+
 test("kill -9 during a burst: every key replays to exactly one payment, the ledger balances", {
   timeout: 120_000,
 }, async () => {
@@ -133,7 +140,11 @@ test("kill -9 during a burst: every key replays to exactly one payment, the ledg
     "SIGKILL",
     `the server died of the SIGKILL, not on its own (exit ${JSON.stringify(exit)}): ${first.stderr()}`,
   );
-  assert.deepEqual(otherStatuses, [], "before the crash every answer was a 201");
+  assert.deepEqual(
+    otherStatuses,
+    [],
+    `before the crash every answer was a 201; the server logged:\n${serverErrors(first, otherStatuses)}`,
+  );
   assert.ok(answered.size >= KILL_AFTER_RESPONSES, "the crash came after the first answers");
   assert.ok(unanswered > 0, "the crash left requests unanswered");
   assert.equal(answered.size + unanswered, KEYS);
