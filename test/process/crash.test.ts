@@ -91,7 +91,9 @@ async function assertBalanced(base: string, key: string): Promise<TrialRow[]> {
 function serverErrors(server: CentimeProcess, failures: readonly string[]): string {
   const ids = failures.flatMap((line) => /"request_id":"([^"]+)"/.exec(line)?.[1] ?? []);
   const lines = `${server.stdout()}\n${server.stderr()}`.split("\n");
-  return lines.filter((line) => ids.some((id) => line.includes(id)) || /"level":(50|60)/.test(line)).join("\n");
+  return lines
+    .filter((line) => ids.some((id) => line.includes(id)) || /"level":(50|60)/.test(line))
+    .join("\n");
 }
 
 test("kill -9 during a burst: every key replays to exactly one payment, the ledger balances", {
