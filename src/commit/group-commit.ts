@@ -5,12 +5,7 @@ import { isDatabaseUnavailable } from "../db/faults.ts";
 import { APPEND_TABLES, type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
 import type { IdempotencyRecord } from "../idempotency/store.ts";
 import { idempotencyRowJson } from "../idempotency/store.ts";
-import {
-  BALANCE_SLOT_COUNT,
-  INSERT_TRANSFERS_SQL,
-  type Ledger,
-  UPSERT_BALANCES_SQL,
-} from "../ledger/ledger.ts";
+import { BALANCE_SLOT_COUNT, insertTransfersSql, type Ledger, upsertBalancesSql } from "../ledger/ledger.ts";
 import type { TransferInput, TransferResult } from "../ledger/types.ts";
 import { assert } from "../platform/errors.ts";
 import type { Metrics } from "../platform/metrics.ts";
@@ -273,7 +268,7 @@ class KeysTaken extends Error {
 const WRITE_BATCH_SQL = `with claimed as (
     insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
     on conflict do nothing returning merchant_id, mode, key),
-  transfers as (${INSERT_TRANSFERS_SQL.replace("$1", "$2")}),
-  balances as (${UPSERT_BALANCES_SQL.replace("$1", "$3")}),
-  ${APPEND_TABLES.map((table, n) => `${table}_rows as (${insertRowsSql(table).replace("$1", `$${n + 4}`)})`).join(",\n  ")}
+  transfers as (${insertTransfersSql(2)}),
+  balances as (${upsertBalancesSql(3)}),
+  ${APPEND_TABLES.map((table, n) => `${table}_rows as (${insertRowsSql(table, n + 4)})`).join(",\n  ")}
   select merchant_id, mode, key from claimed`;

@@ -29,6 +29,7 @@ export function rowsToJson(rows: readonly object[]): string {
 export const APPEND_TABLES = ["payments", "refunds", "events", "provider_interactions", "customers"] as const;
 export type AppendTable = (typeof APPEND_TABLES)[number];
 
-export function insertRowsSql(table: AppendTable): string {
-  return `insert into ${table} select * from json_populate_recordset(null::${table}, $1::json)`;
+/** `param` is the number of the statement parameter that carries the rows as JSON. */
+export function insertRowsSql(table: AppendTable, param = 1): string {
+  return `insert into ${table} select * from json_populate_recordset(null::${table}, $${param}::json)`;
 }

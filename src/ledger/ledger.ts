@@ -179,7 +179,7 @@ export class Ledger {
       { nowMs: options.nowMs },
     );
     if (decision.rows.length > 0) {
-      await tx.query(INSERT_TRANSFERS_SQL, [JSON.stringify(decision.rows.map(transferToJson))]);
+      await tx.query(insertTransfersSql(), [JSON.stringify(decision.rows.map(transferToJson))]);
       nextSlot = (nextSlot + 1) % BALANCE_SLOT_COUNT;
       const slot = options.slot ?? nextSlot;
       await this.writeDeltas(tx, decision.deltas, accounts, slot);
@@ -193,14 +193,14 @@ export class Ledger {
     accounts: ReadonlyMap<string, Account>,
     slot: number,
   ): Promise<void> {
-    await tx.query(UPSERT_BALANCES_SQL, [balanceRowsJson(deltas, accounts, slot)]);
+    await tx.query(upsertBalancesSql(), [balanceRowsJson(deltas, accounts, slot)]);
   }
 
   /**
    * The write-only path for the common case: every input moves money between accounts this
    * process knows, none of which has a limit, under a freshly generated id. Nothing needs to be
    * read or locked, so the decision is made here and the caller writes `transfersJson` and
-   * `balancesJson` (with `INSERT_TRANSFERS_SQL` and `UPSERT_BALANCES_SQL`, or inside one larger
+   * `balancesJson` (with `insertTransfersSql` and `upsertBalancesSql`, or inside one larger
    * statement). Returns null when the general path (`apply`) is needed.
    */
   planAppend(
@@ -242,17 +242,24 @@ export class Ledger {
   }
 }
 
-export const INSERT_TRANSFERS_SQL =
-  "insert into ledger_transfers select * from json_populate_recordset(null::ledger_transfers, $1::json)";
+/**
+ * The ledger owns its tables: callers that write a planned journal inside a larger statement get
+ * these fragments with the number of the parameter that carries the JSON, never SQL to patch.
+ */
+export function insertTransfersSql(param = 1): string {
+  return `insert into ledger_transfers select * from json_populate_recordset(null::ledger_transfers, $${param}::json)`;
+}
 
 /** Adds balance deltas to their slots; rows are sorted so concurrent writers lock in one order. */
-export const UPSERT_BALANCES_SQL = `insert into ledger_balances
-  select * from json_populate_recordset(null::ledger_balances, $1::json)
+export function upsertBalancesSql(param = 1): string {
+  return `insert into ledger_balances
+  select * from json_populate_recordset(null::ledger_balances, $${param}::json)
   on conflict (account_id, slot) do update set
     debits_pending = ledger_balances.debits_pending + excluded.debits_pending,
     debits_posted = ledger_balances.debits_posted + excluded.debits_posted,
     credits_pending = ledger_balances.credits_pending + excluded.credits_pending,
     credits_posted = ledger_balances.credits_posted + excluded.credits_posted`;
+}
 
 function balanceRowsJson(
   deltas: readonly BalanceDelta[],

@@ -4,7 +4,7 @@ import { type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/r
 import { eventRow } from "../events/outbox.ts";
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { idempotentTransaction } from "../idempotency/transaction.ts";
-import { INSERT_TRANSFERS_SQL, type Ledger, UPSERT_BALANCES_SQL } from "../ledger/ledger.ts";
+import { insertTransfersSql, type Ledger, upsertBalancesSql } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import type { Clock } from "../platform/clock.ts";
 import { iso } from "../platform/clock.ts";
@@ -212,10 +212,10 @@ const PERSIST_TRANSITION_SQL = `with payment as (
       next_action = $6, failure_code = $7, failure_message = $8, pin_attempts = $9, hold_transfer_id = $10,
       capture_before = $11, reconcile_after = $12, updated = $13, provider_state = $14, provider_reference = $15
     where id = $1),
-  interactions as (${insertRowsSql("provider_interactions").replace("$1", "$16")}),
-  events as (${insertRowsSql("events").replace("$1", "$17")}),
-  transfers as (${INSERT_TRANSFERS_SQL.replace("$1", "$18")}),
-  balances as (${UPSERT_BALANCES_SQL.replace("$1", "$19")}),
+  interactions as (${insertRowsSql("provider_interactions", 16)}),
+  events as (${insertRowsSql("events", 17)}),
+  transfers as (${insertTransfersSql(18)}),
+  balances as (${upsertBalancesSql(19)}),
   idempotency as (
     update idempotency_keys set status_code = 201, response_body = $21
     where $20::boolean and resource_id = $1 and status_code is null)
@@ -231,8 +231,8 @@ export async function applyJournal(
   // Fresh movements between known accounts without limits need no reads: write them directly.
   const plan = ctx.ledger.planAppend(transfers, { nowMs });
   if (plan?.results.every((r) => r === "ok")) {
-    await tx.query(INSERT_TRANSFERS_SQL, [plan.transfersJson]);
-    await tx.query(UPSERT_BALANCES_SQL, [plan.balancesJson]);
+    await tx.query(insertTransfersSql(), [plan.transfersJson]);
+    await tx.query(upsertBalancesSql(), [plan.balancesJson]);
     return;
   }
   const results = await ctx.ledger.apply(tx, transfers, { nowMs });
