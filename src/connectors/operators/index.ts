@@ -11,6 +11,7 @@ import type { Operator, ProtocolName } from "./types.ts";
 
 export {
   carrierNetwork,
+  carrierRulesFor,
   configureCarrierNetwork,
   currencyOfCountry,
   getOperator,
@@ -19,7 +20,7 @@ export {
 } from "./registry.ts";
 export type { ResolveResult } from "./routing.ts";
 export { hlrLookup, normaliseMsisdn, resolveOperator } from "./routing.ts";
-export type { CarrierNetwork, Operator, OperatorQuirks, ProtocolName } from "./types.ts";
+export type { CarrierNetwork, CarrierRules, Operator, OperatorQuirks, ProtocolName } from "./types.ts";
 
 /** One folder per protocol; adding a protocol adds one line here. */
 const FACTORIES: Record<ProtocolName, (options: ConnectorOptions) => Connector> = {

@@ -4,9 +4,13 @@ import { join } from "node:path";
 import mccmnc from "mcc-mnc-list";
 import type { AuthConfig } from "../sdk/auth.ts";
 import type { DeclineMap } from "../sdk/outcome.ts";
+import { resolveRules } from "./rules.ts";
 import type {
   CarrierNetwork,
+  CarrierRules,
+  CarrierRulesConfig,
   ConsentMethod,
+  CountryRulesConfig,
   Operator,
   OperatorCaps,
   OperatorQuirks,
@@ -33,6 +37,8 @@ interface OperatorOverride {
   time_zone?: string;
   currency?: string;
   smpp?: Partial<Operator["smpp"]>;
+  /** The operator's own terms for carrier billing, over its country's rules. */
+  rules?: Partial<CarrierRulesConfig>;
 }
 
 interface RegistryConfig {
@@ -46,11 +52,13 @@ interface RegistryConfig {
     stop_keywords: string[];
     smpp: Operator["smpp"];
     merchant_identifier: string;
+    rules: Omit<CarrierRulesConfig, "tps_max">;
   };
   /** Per protocol: the version operators run unless they say otherwise, consent and auth defaults. */
   protocols: Record<ProtocolName, { version: string; consent: ConsentMethod; auth?: AuthConfig }>;
   protocol_by_country: Record<string, ProtocolName>;
-  time_zone_by_country: Record<string, string>;
+  /** Each country's rules for carrier billing (and its time zone), over `defaults.rules`. */
+  countries: Record<string, CountryRulesConfig>;
   operators: Record<string, OperatorOverride>;
 }
 
@@ -84,7 +92,7 @@ function build(): Map<string, Operator> {
       name: o.name ?? row.brand ?? row.operator ?? id,
       brand: row.brand ?? undefined,
       currency: o.currency ?? currency,
-      time_zone: o.time_zone ?? config.time_zone_by_country[country] ?? "UTC",
+      time_zone: o.time_zone ?? config.countries[country]?.time_zone ?? "UTC",
       protocol,
       protocol_version: o.protocol_version ?? byProtocol.version,
       merchant_identifier: o.merchant_identifier ?? d.merchant_identifier,
@@ -123,6 +131,28 @@ export function getOperator(id: string): Operator | undefined {
 
 export function operatorsInCountry(country: string): Operator[] {
   return listOperators({ country }).sort((a, b) => a.id.localeCompare(b.id));
+}
+
+const rulesCache = new Map<string, CarrierRules>();
+
+/** The carrier-billing rules for a payer's country and operator (either may be unknown). */
+export function carrierRulesFor(country: string | null, operatorId: string | null): CarrierRules {
+  const key = `${country ?? ""}/${operatorId ?? ""}`;
+  let rules = rulesCache.get(key);
+  if (!rules) {
+    const operator = operatorId ? getOperator(operatorId) : undefined;
+    rules = resolveRules(
+      { ...config.defaults.rules, tps_max: config.defaults.tps_max },
+      country ? config.countries[country] : undefined,
+      operator && {
+        time_zone: operator.time_zone,
+        tps_max: operator.tps_max,
+        rules: config.operators[operator.id]?.rules,
+      },
+    );
+    rulesCache.set(key, rules);
+  }
+  return rules;
 }
 
 export function currencyOfCountry(country: string): string | undefined {

@@ -74,3 +74,34 @@ export interface CarrierNetwork {
   smpp_port: number;
   settlement_dir: string;
 }
+
+/**
+ * A country's (or an operator's) rules for carrier billing as configured: amounts are decimal
+ * strings in `caps.currency`, read without floats.
+ */
+export interface CarrierRulesConfig {
+  /** Local charging window for renewals: charges run only inside it (quiet hours are outside). */
+  window: { start: string; end: string };
+  caps?: { currency: string; transaction_max?: string; day_max?: string; month_max?: string };
+  /** Two-stage sign-up: a second explicit confirmation showing the price after the first consent. */
+  double_opt_in: boolean;
+  /** The shortest acceptable one-time code. */
+  pin_length_min: number;
+  /** No two charges of one subscriber closer than this (operators answer POL1002 "too soon"). */
+  min_interval_minutes: number;
+  /** A receipt after every charge (the `subscription.receipt` event). */
+  receipts: boolean;
+  /** A yearly reminder that the subscription is running (UK PSA Code 15). */
+  annual_reminder: boolean;
+  /** Whether the operator accepts charges below the price (the partial ladder). */
+  partial_payments: boolean;
+  tps_max: number;
+}
+
+export type CountryRulesConfig = Partial<Omit<CarrierRulesConfig, "tps_max">> & { time_zone: string };
+
+/** The rules that apply to one subscriber's country and operator; caps in minor units. */
+export interface CarrierRules extends Omit<CarrierRulesConfig, "caps"> {
+  time_zone: string;
+  caps: { currency: string; transaction_max?: bigint; day_max?: bigint; month_max?: bigint } | null;
+}
