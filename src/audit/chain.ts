@@ -1,5 +1,6 @@
 import { createHash, randomInt } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
+import { environmentValue } from "../platform/config.ts";
 
 /** Independent chains: a writer locks one lane's head, so writers rarely wait for each other. */
 export const AUDIT_LANES = 16;
@@ -82,7 +83,7 @@ export function rowHash(prevHash: string, row: Omit<AuditRow, "hash" | "prev_has
 }
 
 /** `CENTIME_AUDIT_LOG=off` exists only to measure what the log costs (bench); never in production. */
-const AUDIT_OFF = process.env.CENTIME_AUDIT_LOG === "off";
+const AUDIT_OFF = environmentValue("CENTIME_AUDIT_LOG") === "off";
 
 const APPEND_SQL = `with appended as (
     insert into audit_events select * from json_populate_recordset(null::audit_events, $1::json))

@@ -1,4 +1,4 @@
-import { type CarrierRules, carrierRulesFor } from "../connectors/operators/index.ts";
+import { type CarrierRules, carrierRulesFor } from "../connectors/index.ts";
 import { parseWindow, type Window } from "./time.ts";
 
 /**

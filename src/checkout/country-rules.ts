@@ -1,4 +1,4 @@
-import { carrierRulesFor } from "../connectors/operators/index.ts";
+import { carrierRulesFor } from "../connectors/index.ts";
 
 /**
  * What a country's rules ask of a carrier payment page (shared/design/carrier-billing.md §5),

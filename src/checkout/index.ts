@@ -13,6 +13,7 @@ import type { Job } from "../jobs/runner.ts";
 import type { AuthContext } from "../merchants/index.ts";
 import type { PaymentsContext } from "../payments/context.ts";
 import type { Clock } from "../platform/clock.ts";
+import { environment } from "../platform/config.ts";
 import type { Logger } from "../platform/log.ts";
 import { loadCatalogues, registerAsset } from "../web/index.ts";
 import type { CheckoutContext, CheckoutSettings } from "./context.ts";
@@ -53,7 +54,7 @@ function listFrom(value: string | undefined): Set<string> {
 
 /** CENTIME_CHECKOUT_* and friends (docs/checkout.md). */
 export function checkoutSettingsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
+  env: Readonly<Record<string, string | undefined>> = environment(),
 ): Omit<CheckoutSettings, "cardFormUrl"> {
   const days = (name: string, fallback: number) => {
     const n = Number(env[name] ?? fallback);

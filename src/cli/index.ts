@@ -4,7 +4,7 @@ import { migrate, migrationState } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
 import { Merchants } from "../merchants/index.ts";
 import { systemClock } from "../platform/clock.ts";
-import { type Config, configFromEnv } from "../platform/config.ts";
+import { type Config, configFromEnv, environmentValue } from "../platform/config.ts";
 import { installProcessGuards } from "../platform/process-guards.ts";
 import { type Role, StartRefused, startServer } from "../server.ts";
 import { COMMAND_HELP, type CommandName, generalHelp, isCommand } from "./help.ts";
@@ -164,7 +164,7 @@ async function listenCommand(args: string[]): Promise<number> {
     }),
   );
   const config = configFromEnv();
-  const apiKey = values["api-key"] ?? process.env.CENTIME_API_KEY;
+  const apiKey = values["api-key"] ?? environmentValue("CENTIME_API_KEY");
   try {
     checkListenOptions(apiKey, values["forward-to"]);
   } catch (error) {

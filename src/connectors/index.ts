@@ -13,6 +13,7 @@ export { CardPspConnector } from "./cardpsp/index.ts";
 export { OneApiConnector } from "./oneapi/index.ts";
 export type {
   CarrierNetwork,
+  CarrierRules,
   ConnectorSettings,
   Operator,
   OperatorQuirks,
@@ -23,6 +24,7 @@ export {
   CARD_PSP_OPERATOR,
   cardPspConnector,
   carrierNetwork,
+  carrierRulesFor,
   circuitStates,
   closeConnectors,
   configureCarrierNetwork,

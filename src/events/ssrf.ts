@@ -1,6 +1,7 @@
 import type { LookupAddress, LookupOptions } from "node:dns";
 import { lookup as dnsLookup } from "node:dns";
 import { isIP } from "node:net";
+import { environmentValue } from "../platform/config.ts";
 
 /**
  * The SSRF guard of webhook delivery. A merchant chooses the URL we POST to, so without a guard
@@ -143,7 +144,7 @@ export function parseAllowedHosts(value: string | undefined): ReadonlySet<string
 }
 
 export function allowedHostsFromEnv(): ReadonlySet<string> {
-  return parseAllowedHosts(process.env.CENTIME_WEBHOOK_ALLOWED_HOSTS);
+  return parseAllowedHosts(environmentValue("CENTIME_WEBHOOK_ALLOWED_HOSTS"));
 }
 
 export class AddressBlockedError extends Error {

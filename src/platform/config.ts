@@ -75,6 +75,20 @@ function liveSwitch(value: string | undefined): LiveModeSwitch {
   throw new Error(`CENTIME_LIVE_MODE must be auto, on or off, got '${value}'`);
 }
 
+/**
+ * The one place that reads the process environment. Code that needs a variable outside the
+ * `Config` built at start (an operator secret named in the operator configuration, a development
+ * switch read when a module loads) asks here, so every variable read is findable in this file.
+ */
+export function environmentValue(name: string): string | undefined {
+  return process.env[name] || undefined;
+}
+
+/** The whole environment, for settings read as a group (checkout's `CENTIME_CHECKOUT_*`). */
+export function environment(): Readonly<Record<string, string | undefined>> {
+  return process.env;
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     host: env.HOST || "127.0.0.1",

@@ -1,6 +1,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Eta } from "eta";
+import { environmentValue } from "../platform/config.ts";
 import { assetUrl } from "./assets.ts";
 import { direction, type Locale, type Translate } from "./i18n.ts";
 import { formatDateTime, formatMoney } from "./money.ts";
@@ -17,7 +18,7 @@ const eta = new Eta({
   views: SRC,
   autoEscape: true,
   autoTrim: false,
-  cache: process.env.NODE_ENV !== "development",
+  cache: environmentValue("NODE_ENV") !== "development",
   defaultExtension: ".eta",
 });
 

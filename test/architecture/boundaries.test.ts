@@ -9,8 +9,9 @@
  * keeps the rules declarative in one file that others can read and extend.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import { test } from "node:test";
 import { cruise, type ICruiseOptions, type IViolation } from "dependency-cruiser";
 
@@ -40,4 +41,19 @@ test("no import cycle and no forbidden import in src/", async () => {
     );
   assert.deepEqual(violations, [], "see docs/README.md, 'Map of the source folders'");
   assert.ok(output.summary.totalCruised > 100, "the whole of src/ was read");
+});
+
+test("the process environment is read in src/platform/config.ts only", () => {
+  const readers: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) {
+        if (/\bprocess\.env\b/.test(readFileSync(path, "utf8"))) readers.push(path);
+      }
+    }
+  };
+  walk("src");
+  assert.deepEqual(readers, [join("src", "platform", "config.ts")]);
 });

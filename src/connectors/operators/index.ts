@@ -1,3 +1,4 @@
+import { environmentValue } from "../../platform/config.ts";
 import { CamaraConnector } from "../camara/index.ts";
 import { CardPspConnector } from "../cardpsp/index.ts";
 import { OneApiConnector } from "../oneapi/index.ts";
@@ -202,8 +203,8 @@ export function cardPspConnector(
     operator: CARD_PSP_OPERATOR,
     log: settings.log ?? defaults.log ?? nullLog,
     // A real PSP has its own address; unset, the card PSP of the carrier network (the simulator).
-    http_url: process.env.CENTIME_CARD_PSP_URL || carrierNetwork().http_url,
-    psp_secret: settings.psp_secret ?? process.env.CENTIME_CARD_PSP_SECRET ?? "whsec_sandbox",
+    http_url: environmentValue("CENTIME_CARD_PSP_URL") ?? carrierNetwork().http_url,
+    psp_secret: settings.psp_secret ?? environmentValue("CENTIME_CARD_PSP_SECRET") ?? "whsec_sandbox",
     ...(settings.callback_url ? { callback_url: `${settings.callback_url.replace(/\/$/, "")}/cardpsp` } : {}),
     ...(settings.deadline_ms !== undefined ? { deadline_ms: settings.deadline_ms } : {}),
   };

@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mccmnc from "mcc-mnc-list";
+import { environmentValue } from "../../platform/config.ts";
 import type { AuthConfig } from "../sdk/auth.ts";
 import type { DeclineMap } from "../sdk/outcome.ts";
 import { resolveRules } from "./rules.ts";
@@ -60,13 +61,6 @@ interface RegistryConfig {
   /** Each country's rules for carrier billing (and its time zone), over `defaults.rules`. */
   countries: Record<string, CountryRulesConfig>;
   operators: Record<string, OperatorOverride>;
-}
-
-/** `env:NAME|fallback` reads a secret from the environment; the fallback is the sandbox value. */
-export function resolveSecret(value: string): string {
-  if (!value.startsWith("env:")) return value;
-  const [name, fallback] = value.slice(4).split("|", 2);
-  return process.env[name ?? ""] ?? fallback ?? "";
 }
 
 function build(): Map<string, Operator> {
@@ -160,10 +154,10 @@ export function currencyOfCountry(country: string): string | undefined {
 }
 
 let network: CarrierNetwork = {
-  http_url: process.env.CENTIME_CARRIER_HTTP_URL ?? "http://127.0.0.1:8790",
-  smpp_host: process.env.CENTIME_CARRIER_SMPP_HOST ?? "127.0.0.1",
-  smpp_port: Number(process.env.CENTIME_CARRIER_SMPP_PORT ?? 2775),
-  settlement_dir: process.env.CENTIME_CARRIER_SETTLEMENT_DIR ?? join(tmpdir(), "centime-settlement"),
+  http_url: environmentValue("CENTIME_CARRIER_HTTP_URL") ?? "http://127.0.0.1:8790",
+  smpp_host: environmentValue("CENTIME_CARRIER_SMPP_HOST") ?? "127.0.0.1",
+  smpp_port: Number(environmentValue("CENTIME_CARRIER_SMPP_PORT") ?? 2775),
+  settlement_dir: environmentValue("CENTIME_CARRIER_SETTLEMENT_DIR") ?? join(tmpdir(), "centime-settlement"),
 };
 
 /** Points every operator at a carrier network (the simulator the core started, by default). */

@@ -1,5 +1,4 @@
-import { resolveSecret } from "../operators/registry.ts";
-import { basicAuth, huaweiRequestSoapHeader, wsseUsernameToken } from "../sdk/auth.ts";
+import { basicAuth, huaweiRequestSoapHeader, resolveSecret, wsseUsernameToken } from "../sdk/auth.ts";
 import { ConnectorBase, type ConnectorOptions, resolveAuth } from "../sdk/base.ts";
 import { httpCall, moneyFailure, moneyUnreadable } from "../sdk/exchange.ts";
 import type { HttpRequest, HttpResponse } from "../sdk/http.ts";

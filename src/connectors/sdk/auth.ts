@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { environmentValue } from "../../platform/config.ts";
 import type { HttpRequest, HttpResponse } from "./http.ts";
 import { sendHttp } from "./http.ts";
 
@@ -248,4 +249,14 @@ export function huaweiRequestSoapHeader(args: {
     `<v2:OA>${oa}</v2:OA><v2:FA>${oa}</v2:FA>` +
     "</v2:RequestSOAPHeader>"
   );
+}
+
+/**
+ * `env:NAME|fallback` in the operator configuration names a secret held in the environment; the
+ * fallback is the simulator's sandbox value (the live gate refuses it for a real endpoint).
+ */
+export function resolveSecret(value: string): string {
+  if (!value.startsWith("env:")) return value;
+  const [name, fallback] = value.slice(4).split("|", 2);
+  return environmentValue(name ?? "") ?? fallback ?? "";
 }

@@ -17,8 +17,8 @@ import type {
 
 export type { CallbackReply, CallbackRequest } from "./types.ts";
 
-import { resolveSecret } from "../operators/registry.ts";
 import type { AuthConfig } from "./auth.ts";
+import { resolveSecret } from "./auth.ts";
 import { redactHeaders, redactText } from "./redact.ts";
 
 /** What every connector is built from: the operator's configuration and the core's sinks. */

@@ -1,4 +1,5 @@
 import type smppTypes from "smpp";
+import { resolveSecret } from "../sdk/auth.ts";
 import { ConnectorBase, type ConnectorOptions } from "../sdk/base.ts";
 import { Correlator } from "../sdk/callbacks.ts";
 import { gate, outcomeLabel } from "../sdk/exchange.ts";
@@ -137,7 +138,7 @@ export class SmppConnector extends ConnectorBase implements Connector {
         s.bind_transceiver(
           {
             system_id: creds.system_id,
-            password: resolveSmppSecret(creds.password),
+            password: resolveSecret(creds.password),
             system_type: this.operator,
             interface_version: 0x34,
           },
@@ -419,10 +420,4 @@ export class SmppConnector extends ConnectorBase implements Connector {
       });
     });
   }
-}
-
-function resolveSmppSecret(value: string): string {
-  if (!value.startsWith("env:")) return value;
-  const [name, fallback] = value.slice(4).split("|", 2);
-  return process.env[name ?? ""] ?? fallback ?? "";
 }
