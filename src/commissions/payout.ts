@@ -2,9 +2,9 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { RouteContext } from "../community/routing.ts";
 import type { Currencies } from "../currencies/service.ts";
 import { accountId } from "../ledger/accounts.ts";
+import { movement } from "../ledger/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
-import { newId } from "../platform/ids.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { merchantAccount } from "../wallets/accounts.ts";
@@ -79,17 +79,15 @@ export async function payOut(
               wallets.ledger,
               tx,
               [
-                {
-                  id: newId("tr", now),
-                  journalId: newId("jrn", now),
-                  type: "single_phase",
-                  debitAccountId: paidOut(source),
-                  creditAccountId: accountId(merchantAccount(scope, "conversion_residue", source)),
+                movement({
+                  from: paidOut(source),
+                  to: accountId(merchantAccount(scope, "conversion_residue", source)),
                   amount: converted.conversion.sourceResidue,
                   currency: source,
                   code: "conversion_residue",
                   reference: body.affiliate,
-                },
+                  nowMs: now,
+                }),
               ],
               now,
             );

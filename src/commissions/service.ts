@@ -2,6 +2,7 @@ import { isDecimal, minBigint } from "../currencies/decimal.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
 import { accountId } from "../ledger/accounts.ts";
+import { movement } from "../ledger/index.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { AccountSpec, TransferInput } from "../ledger/types.ts";
 import { iso } from "../platform/clock.ts";
@@ -270,17 +271,18 @@ export class Commissions {
       });
     }
     if (split.residue > 0n)
-      transfers.push({
-        id: newId("tr", nowMs),
-        journalId,
-        type: "single_phase",
-        debitAccountId: available,
-        creditAccountId: accountId(merchantAccount(scope, "commission_residue", payment.currency)),
-        amount: split.residue,
-        currency: payment.currency,
-        code: "commission_residue",
-        reference: payment.id,
-      });
+      transfers.push(
+        movement({
+          from: available,
+          to: accountId(merchantAccount(scope, "commission_residue", payment.currency)),
+          amount: split.residue,
+          currency: payment.currency,
+          code: "commission_residue",
+          reference: payment.id,
+          nowMs,
+          journalId,
+        }),
+      );
     if (rows.length > 0)
       await tx.query(
         "insert into commissions select * from json_populate_recordset(null::commissions, $1::json)",
@@ -340,17 +342,18 @@ export class Commissions {
           });
         }
       } else {
-        transfers.push({
-          id: newId("tr", nowMs),
-          journalId,
-          type: "single_phase",
-          debitAccountId: accountId(commissionAccount(scope, c.affiliate_id, c.currency)),
-          creditAccountId: accountId(merchantAccount(scope, "available", c.currency)),
-          amount: cut,
-          currency: c.currency,
-          code: "commission_reversal",
-          reference: c.id,
-        });
+        transfers.push(
+          movement({
+            from: accountId(commissionAccount(scope, c.affiliate_id, c.currency)),
+            to: accountId(merchantAccount(scope, "available", c.currency)),
+            amount: cut,
+            currency: c.currency,
+            code: "commission_reversal",
+            reference: c.id,
+            nowMs,
+            journalId,
+          }),
+        );
       }
       await applyOrThrow(this.ledger, tx, transfers, nowMs);
       await tx.query(
@@ -430,17 +433,18 @@ export class Commissions {
     await applyOrThrow(
       this.ledger,
       tx,
-      [...totals].map(([currency, amount]) => ({
-        id: newId("tr", nowMs),
-        journalId,
-        type: "single_phase" as const,
-        debitAccountId: accountId(commissionAccount(scope, affiliate, currency)),
-        creditAccountId: to(currency),
-        amount,
-        currency,
-        code: `commission_payout_${via}`,
-        reference: affiliate,
-      })),
+      [...totals].map(([currency, amount]) =>
+        movement({
+          from: accountId(commissionAccount(scope, affiliate, currency)),
+          to: to(currency),
+          amount,
+          currency,
+          code: `commission_payout_${via}`,
+          reference: affiliate,
+          nowMs,
+          journalId,
+        }),
+      ),
       nowMs,
     );
     await tx.query(

@@ -2,6 +2,7 @@ import type { Commissions } from "../commissions/service.ts";
 import type { Currencies } from "../currencies/service.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { accountId } from "../ledger/accounts.ts";
+import { movement } from "../ledger/index.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { TransferInput } from "../ledger/types.ts";
 import type { Memberships } from "../memberships/service.ts";
@@ -9,7 +10,6 @@ import type { PaymentExtensions, PaymentRequest, PreparedPayment } from "../paym
 import type { PaymentRow, RefundRow } from "../payments/model.ts";
 import type { Transition } from "../payments/transitions.ts";
 import { ApiError } from "../platform/errors.ts";
-import { newId } from "../platform/ids.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { merchantAccount } from "../wallets/accounts.ts";
@@ -228,17 +228,17 @@ export class CommunityPaymentEffects implements PaymentExtensions {
       source_residue: toJsonAmount(conversion.sourceResidue),
     };
     if (conversion.sourceResidue > 0n)
-      out.push({
-        id: newId("tr", nowMs),
-        journalId: newId("jrn", nowMs),
-        type: "single_phase",
-        debitAccountId: accountId(merchantAccount(scope, "available", p.currency)),
-        creditAccountId: accountId(merchantAccount(scope, "conversion_residue", p.currency)),
-        amount: conversion.sourceResidue,
-        currency: p.currency,
-        code: "conversion_residue",
-        reference: p.id,
-      });
+      out.push(
+        movement({
+          from: accountId(merchantAccount(scope, "available", p.currency)),
+          to: accountId(merchantAccount(scope, "conversion_residue", p.currency)),
+          amount: conversion.sourceResidue,
+          currency: p.currency,
+          code: "conversion_residue",
+          reference: p.id,
+          nowMs,
+        }),
+      );
     topUp.rate = conversion.rate;
     topUp.amount = toJsonAmount(conversion.targetAmount);
     if (conversion.targetAmount === 0n) return;

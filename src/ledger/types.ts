@@ -4,6 +4,8 @@
  * currency by construction. Transfers are immutable: resolving a pending transfer writes a new
  * transfer that points to it.
  */
+import { newId } from "../platform/ids.ts";
+
 export type Mode = "test" | "live";
 
 export interface AccountKey {
@@ -113,4 +115,32 @@ export interface Balance {
 
 export function emptyBalance(accountId: string): Balance {
   return { accountId, debitsPending: 0n, debitsPosted: 0n, creditsPending: 0n, creditsPosted: 0n };
+}
+
+/** What a single-phase movement needs; ids are generated unless the journal is shared. */
+export interface MovementSpec {
+  from: string;
+  to: string;
+  amount: bigint;
+  currency: string;
+  code: string;
+  reference?: string;
+  nowMs: number;
+  /** A journal shared with other transfers (they succeed or fail together); a new one otherwise. */
+  journalId?: string;
+}
+
+/** Money moved from one account to another at once: the transfer most journals are made of. */
+export function movement(spec: MovementSpec): MoveInput {
+  return {
+    id: newId("tr", spec.nowMs),
+    journalId: spec.journalId ?? newId("jrn", spec.nowMs),
+    type: "single_phase",
+    debitAccountId: spec.from,
+    creditAccountId: spec.to,
+    amount: spec.amount,
+    currency: spec.currency,
+    code: spec.code,
+    ...(spec.reference === undefined ? {} : { reference: spec.reference }),
+  };
 }

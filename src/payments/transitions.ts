@@ -1,4 +1,5 @@
 import { accountId } from "../ledger/accounts.ts";
+import { movement } from "../ledger/index.ts";
 import type { AccountSpec, TransferInput } from "../ledger/types.ts";
 import { newId } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
@@ -69,17 +70,16 @@ export function applyChargeOutcome(
         payment: p,
         events: ["payment.succeeded"],
         transfers: [
-          {
-            id: newId("tr", ctx.nowMs),
-            journalId,
-            type: "single_phase",
-            debitAccountId: debit,
-            creditAccountId: credit,
+          movement({
+            from: debit,
+            to: credit,
             amount: p.amount,
             currency: p.currency,
             code: "payment_capture",
             reference: p.id,
-          },
+            nowMs: ctx.nowMs,
+            journalId,
+          }),
         ],
       };
     case "authorized": {
@@ -217,15 +217,13 @@ export function refundTransfer(
   nowMs: number,
 ): TransferInput {
   const accounts = paymentAccounts(payment);
-  return {
-    id: newId("tr", nowMs),
-    journalId: newId("jrn", nowMs),
-    type: "single_phase",
-    debitAccountId: accountId(accounts.available),
-    creditAccountId: accountId(accounts.clearing),
+  return movement({
+    from: accountId(accounts.available),
+    to: accountId(accounts.clearing),
     amount,
     currency: payment.currency,
     code: "refund",
     reference: refundId,
-  };
+    nowMs,
+  });
 }

@@ -6,6 +6,7 @@ import type { Db, Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
 import { accountId } from "../ledger/accounts.ts";
+import { movement } from "../ledger/index.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { AccountSpec } from "../ledger/types.ts";
 import { iso } from "../platform/clock.ts";
@@ -444,17 +445,15 @@ export class VoucherBatches {
       this.ledger,
       tx,
       [
-        {
-          id: newId("tr", nowMs),
-          journalId: newId("jrn", nowMs),
-          type: "single_phase",
-          debitAccountId: cards > 0 ? receivable : liability,
-          creditAccountId: cards > 0 ? liability : receivable,
+        movement({
+          from: cards > 0 ? receivable : liability,
+          to: cards > 0 ? liability : receivable,
           amount,
           currency: batch.value_currency,
           code: `voucher_${why}`,
           reference: batch.id,
-        },
+          nowMs,
+        }),
       ],
       nowMs,
     );
@@ -502,17 +501,15 @@ export class VoucherBatches {
             this.ledger,
             tx,
             [
-              {
-                id: newId("tr", nowMs),
-                journalId: newId("jrn", nowMs),
-                type: "single_phase",
-                debitAccountId: liability,
-                creditAccountId: accountId(merchantAccount(scope, "voucher_breakage", batch.value_currency!)),
+              movement({
+                from: liability,
+                to: accountId(merchantAccount(scope, "voucher_breakage", batch.value_currency!)),
                 amount,
                 currency: batch.value_currency!,
                 code: expired ? "voucher_breakage_expiry" : "voucher_breakage",
                 reference: batch.id,
-              },
+                nowMs,
+              }),
             ],
             nowMs,
           );

@@ -2,6 +2,7 @@ import { minBigint } from "../currencies/decimal.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { eventRow } from "../events/outbox.ts";
 import { accountId } from "../ledger/accounts.ts";
+import { movement } from "../ledger/index.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { AccountSpec, TransferInput } from "../ledger/types.ts";
 import { iso } from "../platform/clock.ts";
@@ -172,17 +173,15 @@ export class Wallets {
     await this.write(
       tx,
       [
-        {
-          id: newId("tr", nowMs),
-          journalId: newId("jrn", nowMs),
-          type: "single_phase",
-          debitAccountId: input.from ?? accountId(grantSource(scope, input.category, input.currency)),
-          creditAccountId: accountId(walletAccount(scope, input.customer, input.category, input.currency)),
+        movement({
+          from: input.from ?? accountId(grantSource(scope, input.category, input.currency)),
+          to: accountId(walletAccount(scope, input.customer, input.category, input.currency)),
           amount: input.amount,
           currency: input.currency,
           code: `wallet_grant_${input.source}`,
           reference: row.id,
-        },
+          nowMs,
+        }),
       ],
       nowMs,
       out,
@@ -420,17 +419,15 @@ export class Wallets {
         this.ledger,
         tx,
         [
-          {
-            id: newId("tr", nowMs),
-            journalId: newId("jrn", nowMs),
-            type: "single_phase",
-            debitAccountId: accountId(walletAccount(scope, grant.customer_id, "paid", grant.currency)),
-            creditAccountId: accountId(grantSource(scope, "paid", grant.currency)),
+          movement({
+            from: accountId(walletAccount(scope, grant.customer_id, "paid", grant.currency)),
+            to: accountId(grantSource(scope, "paid", grant.currency)),
             amount: taken,
             currency: grant.currency,
             code: "wallet_top_up_reversal",
             reference: refund.id,
-          },
+            nowMs,
+          }),
         ],
         nowMs,
       );
@@ -468,17 +465,17 @@ export class Wallets {
       for (const g of rows) {
         const scope = { merchantId: g.merchant_id, mode: g.mode };
         if (g.remaining > 0n)
-          transfers.push({
-            id: newId("tr", nowMs),
-            journalId: newId("jrn", nowMs),
-            type: "single_phase",
-            debitAccountId: accountId(walletAccount(scope, g.customer_id, g.category, g.currency)),
-            creditAccountId: accountId(expirySink(scope, g.category, g.currency)),
-            amount: g.remaining,
-            currency: g.currency,
-            code: g.category === "paid" ? "wallet_breakage" : "wallet_promotion_reversal",
-            reference: g.id,
-          });
+          transfers.push(
+            movement({
+              from: accountId(walletAccount(scope, g.customer_id, g.category, g.currency)),
+              to: accountId(expirySink(scope, g.category, g.currency)),
+              amount: g.remaining,
+              currency: g.currency,
+              code: g.category === "paid" ? "wallet_breakage" : "wallet_promotion_reversal",
+              reference: g.id,
+              nowMs,
+            }),
+          );
         events.push(
           eventRow({
             merchantId: g.merchant_id,
