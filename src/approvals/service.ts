@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import { type Actor, canonicalJson } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
+import { HOUR_MS } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { type Access, holds, type Permission, requirePermission } from "../staff/index.ts";
 
 /** Requests wait this long for a second person, then can no longer be approved. */
-export const APPROVAL_TTL_MS = 72 * 3600 * 1000;
+export const APPROVAL_TTL_MS = 72 * HOUR_MS;
 
 export type ApprovalStatus = "pending" | "approved" | "rejected" | "expired" | "failed";
 

@@ -1,6 +1,5 @@
 import type { Db } from "../db/db.ts";
-
-const DAY_MS = 86_400_000;
+import { DAY_MS } from "../platform/clock.ts";
 
 function day(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);

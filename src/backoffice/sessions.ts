@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Db } from "../db/db.ts";
+import { HOUR_MS } from "../platform/clock.ts";
 import {
   newSessionToken,
   passwordMatches,
@@ -9,7 +10,7 @@ import {
 } from "../staff/index.ts";
 
 /** A signed-in session lasts this long, however active. */
-export const SESSION_TTL_MS = 8 * 3600 * 1000;
+export const SESSION_TTL_MS = 8 * HOUR_MS;
 /** Failed sign-ins allowed per e-mail and per address in a window. */
 const FAILURES_MAX = 5;
 const FAILURE_WINDOW_MS = 15 * 60 * 1000;

@@ -2,13 +2,13 @@ import { detachedFromRequest } from "../audit/index.ts";
 import type { Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
+import { DAY_MS } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { presentTestClock, type TestClockRow } from "./model.ts";
 import { type BillingContext, runDueBilling } from "./scheduler.ts";
 import { insertInto } from "./sql.ts";
-import { TIME } from "./time.ts";
 
 /**
  * Test clocks (test mode only): customers created with a clock, and their subscriptions, live on
@@ -18,7 +18,7 @@ import { TIME } from "./time.ts";
  */
 
 /** How far one advance may go. */
-export const TEST_CLOCK_ADVANCE_MAX_MS = 2 * 366 * TIME.DAY_MS;
+export const TEST_CLOCK_ADVANCE_MAX_MS = 2 * 366 * DAY_MS;
 
 function requireTestMode(scope: AuthScope): void {
   if (scope.mode !== "test")

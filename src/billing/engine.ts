@@ -1,12 +1,13 @@
 import { accountId } from "../ledger/accounts.ts";
 import type { AccountSpec, TransferInput } from "../ledger/types.ts";
 import type { ChargeOutcome, DeclinedOutcome } from "../payments/provider.ts";
+import { DAY_MS, HOUR_MS, MINUTE_MS } from "../platform/clock.ts";
 import { assert } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { JobRow, SubscriptionRow } from "./model.ts";
 import { type DunningPolicy, ladderAmount } from "./policy.ts";
 import type { ResolvedRules } from "./rules.ts";
-import { inWindow, localDayKey, localMonthKey, nextWindowOpenMs, periodStartMs, TIME } from "./time.ts";
+import { inWindow, localDayKey, localMonthKey, nextWindowOpenMs, periodStartMs } from "./time.ts";
 
 /**
  * The billing state machine as pure functions. `plan` says what a due job should do now;
@@ -15,11 +16,11 @@ import { inWindow, localDayKey, localMonthKey, nextWindowOpenMs, periodStartMs, 
  */
 
 /** How long an unknown or pending charge waits before we ask the operator again. */
-export const SYNC_AFTER_MS = 5 * TIME.MINUTE_MS;
+export const SYNC_AFTER_MS = 5 * MINUTE_MS;
 /** Spread of charges over the start of a window, so the whole due set does not fire at its first second. */
-export const WINDOW_SPREAD_MS = 2 * TIME.HOUR_MS;
+export const WINDOW_SPREAD_MS = 2 * HOUR_MS;
 /** A year, for annual reminders. */
-const YEAR_MS = 365 * TIME.DAY_MS;
+const YEAR_MS = 365 * DAY_MS;
 
 export type Plan =
   | { kind: "drop" }
@@ -86,7 +87,7 @@ export function plan(input: PlanInput): Plan {
   if (
     sub.debt > 0n &&
     sub.debt_since &&
-    nowMs >= sub.debt_since.getTime() + policy.debt_write_off_days * TIME.DAY_MS
+    nowMs >= sub.debt_since.getTime() + policy.debt_write_off_days * DAY_MS
   )
     return { kind: "write_off" };
 
@@ -99,7 +100,7 @@ export function plan(input: PlanInput): Plan {
   }
 
   if (purpose === "period" && sub.retry_count > 0 && sub.retry_started) {
-    if (nowMs >= sub.retry_started.getTime() + policy.retry_days_max * TIME.DAY_MS)
+    if (nowMs >= sub.retry_started.getTime() + policy.retry_days_max * DAY_MS)
       return { kind: "give_up", reason: "retries_exhausted" };
   }
 
@@ -107,7 +108,7 @@ export function plan(input: PlanInput): Plan {
     return { kind: "defer", run_at_ms: nextOpen(sub, rules, nowMs), reason: "outside_window" };
 
   if (sub.last_charge_at) {
-    const earliest = sub.last_charge_at.getTime() + rules.min_interval_minutes * TIME.MINUTE_MS;
+    const earliest = sub.last_charge_at.getTime() + rules.min_interval_minutes * MINUTE_MS;
     if (nowMs < earliest)
       return { kind: "defer", run_at_ms: nextOpen(sub, rules, earliest), reason: "min_interval" };
   }
@@ -181,10 +182,10 @@ function nextCapReset(
   const month = localMonthKey(sub.time_zone, nowMs);
   // Whole hours are enough: every zone's midnight is on a quarter hour, and the window check
   // that follows moves the charge to the window's opening anyway.
-  let next = nowMs - (nowMs % TIME.HOUR_MS) + TIME.HOUR_MS;
-  for (let i = 0; i < 48 && localDayKey(sub.time_zone, next) === day; i++) next += TIME.HOUR_MS;
+  let next = nowMs - (nowMs % HOUR_MS) + HOUR_MS;
+  for (let i = 0; i < 48 && localDayKey(sub.time_zone, next) === day; i++) next += HOUR_MS;
   if (!monthFull) return next;
-  for (let i = 0; i < 32 && localMonthKey(sub.time_zone, next) === month; i++) next += TIME.DAY_MS;
+  for (let i = 0; i < 32 && localMonthKey(sub.time_zone, next) === month; i++) next += DAY_MS;
   return next;
 }
 
@@ -357,8 +358,7 @@ export function settle(input: SettleInput): Settlement {
       }
     }
     const nextPeriodMs = periodDueMs(sub);
-    const debtMs =
-      sub.debt > 0n ? nowMs + policy.debt_retry_minutes * TIME.MINUTE_MS : Number.POSITIVE_INFINITY;
+    const debtMs = sub.debt > 0n ? nowMs + policy.debt_retry_minutes * MINUTE_MS : Number.POSITIVE_INFINITY;
     return {
       sub,
       run_at_ms: Math.min(nextPeriodMs, debtMs),
@@ -373,7 +373,7 @@ export function settle(input: SettleInput): Settlement {
   if (purpose === "debt") {
     return {
       sub,
-      run_at_ms: Math.min(periodDueMs(sub), nowMs + policy.debt_retry_minutes * TIME.MINUTE_MS),
+      run_at_ms: Math.min(periodDueMs(sub), nowMs + policy.debt_retry_minutes * MINUTE_MS),
       pending_payment_id: null,
       events,
       transfers,
@@ -397,7 +397,7 @@ export function settle(input: SettleInput): Settlement {
   const delay = delays[Math.min(sub.retry_count - 1, delays.length - 1)] ?? 240;
   return {
     sub,
-    run_at_ms: nowMs + delay * TIME.MINUTE_MS,
+    run_at_ms: nowMs + delay * MINUTE_MS,
     pending_payment_id: null,
     events,
     transfers,

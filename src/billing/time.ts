@@ -1,4 +1,5 @@
 import { Temporal } from "temporal-polyfill";
+import { DAY_MS, MINUTE_MS } from "../platform/clock.ts";
 
 /**
  * Local time for billing: periods (ISO 8601 durations added in the subscriber's zone, so a
@@ -6,8 +7,6 @@ import { Temporal } from "temporal-polyfill";
  * calendar keys caps are counted in.
  */
 
-const MINUTE_MS = 60_000;
-const DAY_MS = 86_400_000;
 /** Every UTC offset in use is a multiple of 15 minutes and changes at a local whole or half hour,
  * so the offset is constant inside each UTC-aligned 15-minute bucket and can be cached per bucket. */
 const OFFSET_BUCKET_MS = 15 * MINUTE_MS;
@@ -196,5 +195,3 @@ export function windowCloseMs(timeZone: string, window: Window, atMs: number): n
   const minutesLeft = window.end_minute - p.minuteOfDay;
   return atMs + Math.max(0, minutesLeft) * MINUTE_MS - (atMs % MINUTE_MS);
 }
-
-export const TIME = { MINUTE_MS, DAY_MS, HOUR_MS: 60 * MINUTE_MS };

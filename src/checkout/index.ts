@@ -13,6 +13,7 @@ import type { Job } from "../jobs/runner.ts";
 import type { AuthContext } from "../merchants/index.ts";
 import type { PaymentsContext } from "../payments/context.ts";
 import type { Clock } from "../platform/clock.ts";
+import { DAY_MS, HOUR_MS } from "../platform/clock.ts";
 import { environment } from "../platform/config.ts";
 import type { Logger } from "../platform/log.ts";
 import { loadCatalogues, registerAsset } from "../web/index.ts";
@@ -59,7 +60,7 @@ export function checkoutSettingsFromEnv(
   const days = (name: string, fallback: number) => {
     const n = Number(env[name] ?? fallback);
     if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number of days`);
-    return n * 86_400_000;
+    return n * DAY_MS;
   };
   return {
     enrichment: {
@@ -142,7 +143,7 @@ export function createCheckout(options: {
       { name: "checkout_receipts", intervalMs: 5_000, run: () => sendQueuedReceipts(ctx.db, ctx.receipts) },
       {
         name: "checkout_step_partitions",
-        intervalMs: 3_600_000,
+        intervalMs: HOUR_MS,
         run: () => ensureStepPartitions(ctx.db, ctx.clock.nowMs()),
       },
     ],

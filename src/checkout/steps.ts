@@ -1,4 +1,5 @@
 import type { Db, Queryable } from "../db/db.ts";
+import { DAY_MS } from "../platform/clock.ts";
 import { newId } from "../platform/ids.ts";
 import type { SessionRow, Step, StepRow } from "./model.ts";
 
@@ -67,8 +68,8 @@ function day(ms: number): string {
 export async function ensureStepPartitions(db: Db, nowMs: number, daysAhead = 2): Promise<number> {
   let created = 0;
   for (let i = 0; i <= daysAhead; i++) {
-    const from = day(nowMs + i * 86_400_000);
-    const to = day(nowMs + (i + 1) * 86_400_000);
+    const from = day(nowMs + i * DAY_MS);
+    const to = day(nowMs + (i + 1) * DAY_MS);
     const name = `checkout_steps_${from.replaceAll("-", "")}`;
     const { rowCount } = await db.query("select 1 from pg_class where relname = $1", [name]);
     if (rowCount > 0) continue;

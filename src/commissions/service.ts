@@ -5,7 +5,7 @@ import { accountId } from "../ledger/accounts.ts";
 import { movement } from "../ledger/index.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { AccountSpec, TransferInput } from "../ledger/types.ts";
-import { iso } from "../platform/clock.ts";
+import { DAY_MS, iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { toJsonAmount } from "../platform/money.ts";
@@ -13,7 +13,6 @@ import type { AuthScope, Mode } from "../platform/scope.ts";
 import { applyOrThrow } from "../wallets/service.ts";
 import { type LevelPercent, splitCommission, totalPercentWithin100 } from "./split.ts";
 
-const DAY_MS = 86_400_000;
 export const COMMISSION_STATUSES = ["pending", "approved", "paid", "reversed"] as const;
 export type CommissionStatus = (typeof COMMISSION_STATUSES)[number];
 

@@ -1,8 +1,5 @@
+import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from "../platform/clock.ts";
 /** Limits of events and webhook delivery, named with their unit last. */
-const SECOND_MS = 1000;
-const MINUTE_MS = 60 * SECOND_MS;
-const HOUR_MS = 60 * MINUTE_MS;
-const DAY_MS = 24 * HOUR_MS;
 
 export const WEBHOOK_LIMITS = {
   /**
@@ -48,5 +45,3 @@ export const WEBHOOK_LIMITS = {
   prune_batch_size_max: 5000,
   prune_interval_ms: HOUR_MS,
 } as const;
-
-export const TIME_MS = { SECOND_MS, MINUTE_MS, HOUR_MS, DAY_MS } as const;

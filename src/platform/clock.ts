@@ -3,6 +3,12 @@ export interface Clock {
   nowMs(): number;
 }
 
+/** Durations in milliseconds, so that no file spells out 86_400_000 again. */
+export const SECOND_MS = 1_000;
+export const MINUTE_MS = 60 * SECOND_MS;
+export const HOUR_MS = 60 * MINUTE_MS;
+export const DAY_MS = 24 * HOUR_MS;
+
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
 export class FakeClock implements Clock {

@@ -1,3 +1,4 @@
+import { DAY_MS } from "./clock.ts";
 /** Every limit of the API in one place, named with its unit last. */
 export const LIMITS = {
   body_bytes_max: 64 * 1024,
@@ -11,9 +12,9 @@ export const LIMITS = {
   list_limit_default: 10,
   list_limit_max: 100,
   idempotency_key_length_max: 255,
-  idempotency_retention_ms: 24 * 60 * 60 * 1000,
+  idempotency_retention_ms: DAY_MS,
   idempotency_lock_timeout_ms: 60_000,
   pin_attempts_max: 3,
-  authorization_validity_ms: 7 * 24 * 60 * 60 * 1000,
+  authorization_validity_ms: 7 * DAY_MS,
   group_commit_batch_size_max: 256,
 } as const;
