@@ -4,7 +4,7 @@ import { isRetryableTransactionError } from "../db/db.ts";
 import { isDatabaseUnavailable } from "../db/faults.ts";
 import { APPEND_TABLES, type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
 import type { IdempotencyRecord } from "../idempotency/store.ts";
-import { idempotencyRowJson } from "../idempotency/store.ts";
+import { claimKeysSql, idempotencyRowJson } from "../idempotency/store.ts";
 import { BALANCE_SLOT_COUNT, insertTransfersSql, type Ledger, upsertBalancesSql } from "../ledger/ledger.ts";
 import type { TransferInput, TransferResult } from "../ledger/types.ts";
 import { assert } from "../platform/errors.ts";
@@ -266,8 +266,8 @@ class KeysTaken extends Error {
 }
 
 const WRITE_BATCH_SQL = `with claimed as (
-    insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
-    on conflict do nothing returning merchant_id, mode, key),
+    ${claimKeysSql(1)}
+    returning merchant_id, mode, key),
   transfers as (${insertTransfersSql(2)}),
   balances as (${upsertBalancesSql(3)}),
   ${APPEND_TABLES.map((table, n) => `${table}_rows as (${insertRowsSql(table, n + 4)})`).join(",\n  ")}

@@ -101,15 +101,25 @@ export async function findIdempotencyRecord(
 }
 
 /**
+ * Claims keys given as a JSON array of rows (parameter `param`) and returns the rows it claimed.
+ * A key whose 24 hours have passed is taken over even if the cleanup job has not deleted it yet:
+ * the key is forgotten, so the request runs afresh rather than answering a misleading 409.
+ */
+export function claimKeysSql(param = 1): string {
+  return `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $${param}::json)
+    on conflict (merchant_id, mode, key) do update set
+      request_hash = excluded.request_hash, status_code = excluded.status_code,
+      response_body = excluded.response_body, created = excluded.created,
+      expires_at = excluded.expires_at, resource_id = excluded.resource_id
+    where idempotency_keys.expires_at <= excluded.created`;
+}
+
+/**
  * For requests that run in their own transaction: claims the key inside it. Returns false when
  * another request holds the key (the caller then rolls back and answers from the stored record).
  */
 export async function claimIdempotencyKey(tx: Queryable, record: IdempotencyRecord): Promise<boolean> {
-  const { rowCount } = await tx.query(
-    `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
-     on conflict do nothing`,
-    [JSON.stringify([idempotencyRowJson(record)])],
-  );
+  const { rowCount } = await tx.query(claimKeysSql(), [JSON.stringify([idempotencyRowJson(record)])]);
   return rowCount > 0;
 }
 

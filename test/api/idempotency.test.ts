@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { DAY_MS, FakeClock } from "../../src/platform/clock.ts";
 import {
   call,
   createMerchant,
@@ -199,4 +200,56 @@ test("replaying a merchant creation does not hand out its keys again", async () 
   assert.equal(again.headers["idempotent-replayed"], "true");
   assert.equal(again.body.merchant.id, first.body.merchant.id);
   assert.equal(again.body.secret_key, null);
+});
+
+test("a key past its 24 hours is forgotten at once, before the cleanup job runs: the request runs afresh", async () => {
+  const clock = new FakeClock(Date.now());
+  const timed = await createTestApp({ clock });
+  try {
+    const merchant = await createMerchant(timed.app);
+    const headers = { "idempotency-key": "renewal-order" };
+    const first = await call<{ id: string }>(timed.app, "POST", "/v1/payments", {
+      key: merchant.secretKey,
+      body: sandboxPayment("approve"),
+      headers,
+    });
+    assert.equal(first.status, 201);
+
+    // Within the 24 hours, another body under the key is refused.
+    clock.advance(DAY_MS - 1_000);
+    const early = await call<{ error: { code: string } }>(timed.app, "POST", "/v1/payments", {
+      key: merchant.secretKey,
+      body: sandboxPayment("approve", { amount: 777 }),
+      headers,
+    });
+    assert.equal(early.status, 422);
+    assert.equal(early.body.error.code, "idempotency_key_reused");
+
+    // Just past them the stored row still exists (nothing deleted it) but no longer binds the key.
+    clock.advance(2_000);
+    const { rows } = await timed.services.db.query<{ n: bigint }>(
+      "select count(*) as n from idempotency_keys where key = 'renewal-order'",
+    );
+    assert.equal(rows[0]!.n, 1n, "the expired row is still in the table");
+    const late = await call<{ id: string; amount: number }>(timed.app, "POST", "/v1/payments", {
+      key: merchant.secretKey,
+      body: sandboxPayment("approve", { amount: 777 }),
+      headers,
+    });
+    assert.equal(late.status, 201, JSON.stringify(late.body));
+    assert.notEqual(late.body.id, first.body.id);
+    assert.equal(late.body.amount, 777);
+    assert.equal(late.headers["idempotent-replayed"], undefined);
+    // And the key now binds the new request for its own 24 hours.
+    const replay = await call<{ id: string }>(timed.app, "POST", "/v1/payments", {
+      key: merchant.secretKey,
+      body: sandboxPayment("approve", { amount: 777 }),
+      headers,
+    });
+    assert.equal(replay.status, 201);
+    assert.equal(replay.body.id, late.body.id);
+    assert.equal(replay.headers["idempotent-replayed"], "true");
+  } finally {
+    await timed.close();
+  }
 });
