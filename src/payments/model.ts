@@ -23,6 +23,10 @@ export const SANDBOX_SCENARIOS = [
   "pending_then_decline",
   "timeout_then_approve",
   "require_pin",
+  // The charge is approved; its refunds then take the named path (failed and pending ones need a test).
+  "refund_declined",
+  "refund_pending_then_succeeded",
+  "refund_pending_then_failed",
 ] as const;
 export type SandboxScenario = (typeof SANDBOX_SCENARIOS)[number];
 

@@ -1,11 +1,13 @@
 /** Refunds: full and partial, and never past the captured amount, however many race. */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
+import { reconcileDueRefunds } from "../../src/payments/reconcile.ts";
 import {
   call,
   createMerchant,
   createTestApp,
+  FakeClock,
   type MerchantKeys,
   sandboxPayment,
   type TestApp,
@@ -157,4 +159,114 @@ test("refunds appear on the payment's timeline with their provider interaction",
     "refund",
     "refund.succeeded",
   ]);
+});
+
+describe("refunds the provider refuses or answers later (sandbox refund scenarios)", () => {
+  const clock = new FakeClock(Date.now());
+  let timed: TestApp;
+  let merchant: MerchantKeys;
+  before(async () => {
+    timed = await createTestApp({ clock });
+    merchant = await createMerchant(timed.app);
+  });
+  after(() => timed.close());
+
+  async function paidWith(scenario: string): Promise<string> {
+    const r = await call<{ id: string; status: string }>(timed.app, "POST", "/v1/payments", {
+      key: merchant.secretKey,
+      body: sandboxPayment(scenario, { amount: 800 }),
+    });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.status, "succeeded", "the charge itself is approved");
+    return r.body.id;
+  }
+  async function refund(payment: string, amount?: number) {
+    return call<Refund & { failure_code: string | null }>(timed.app, "POST", "/v1/refunds", {
+      key: merchant.secretKey,
+      body: amount === undefined ? { payment } : { payment, amount },
+    });
+  }
+  async function refunded(payment: string): Promise<number> {
+    const p = await call<{ amount_refunded: number }>(timed.app, "GET", `/v1/payments/${payment}`, {
+      key: merchant.secretKey,
+    });
+    return p.body.amount_refunded;
+  }
+  async function available(): Promise<number> {
+    const b = await call<{ available: Array<{ currency: string; amount: number }> }>(
+      timed.app,
+      "GET",
+      "/v1/balance",
+      { key: merchant.secretKey },
+    );
+    return b.body.available.find((x) => x.currency === "EUR")?.amount ?? 0;
+  }
+  async function eventTypes(refundId: string): Promise<string[]> {
+    const { rows } = await timed.services.db.query<{ type: string }>(
+      "select type from events where object_id = $1",
+      [refundId],
+    );
+    // A test clock in the past gives ids of one millisecond in no particular order: compare as sets.
+    return rows.map((r) => r.type).sort();
+  }
+
+  test("a declined refund fails, moves no money and gives its reservation back", async () => {
+    const payment = await paidWith("refund_declined");
+    const before = await available();
+    const r = await refund(payment);
+    assert.equal(r.status, 201);
+    assert.equal(r.body.status, "failed");
+    assert.equal(r.body.failure_code, "refund_declined");
+    assert.equal(await refunded(payment), 0);
+    assert.equal(await available(), before, "the merchant's balance did not move");
+    assert.deepEqual(await eventTypes(r.body.id), ["refund.created", "refund.failed"]);
+    // The whole amount can be asked for again: nothing stayed reserved.
+    const again = await refund(payment, 800);
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+    assert.equal(again.body.status, "failed");
+  });
+
+  test("a pending refund holds its amount, then reconciliation settles it as succeeded, once", async () => {
+    const payment = await paidWith("refund_pending_then_succeeded");
+    const before = await available();
+    const r = await refund(payment, 300);
+    assert.equal(r.body.status, "pending");
+    assert.equal(await available(), before, "nothing moves while the provider has not answered");
+    // The reserved 300 cannot be refunded twice meanwhile: 501 more would pass the capture.
+    const over = await refund(payment, 501);
+    assert.equal(over.status, 400);
+    clock.advance(t.services.config.reconcileAfterMs + 1);
+    assert.equal(await reconcileDueRefunds(timed.services.payments), 1);
+    assert.equal(await reconcileDueRefunds(timed.services.payments), 0, "settled once");
+    const settled = await call<Refund>(timed.app, "GET", `/v1/refunds/${r.body.id}`, {
+      key: merchant.secretKey,
+    });
+    assert.equal(settled.body.status, "succeeded");
+    assert.equal(await refunded(payment), 300);
+    assert.equal(await available(), before - 300);
+    assert.deepEqual(await eventTypes(r.body.id), ["refund.created", "refund.succeeded"]);
+  });
+
+  test("a pending refund that ends failed releases its reservation and moves no money", async () => {
+    const payment = await paidWith("refund_pending_then_failed");
+    const before = await available();
+    const r = await refund(payment);
+    assert.equal(r.body.status, "pending");
+    clock.advance(t.services.config.reconcileAfterMs + 1);
+    assert.equal(await reconcileDueRefunds(timed.services.payments), 1);
+    const settled = await call<Refund & { failure_code: string }>(
+      timed.app,
+      "GET",
+      `/v1/refunds/${r.body.id}`,
+      {
+        key: merchant.secretKey,
+      },
+    );
+    assert.equal(settled.body.status, "failed");
+    assert.equal(settled.body.failure_code, "refund_declined");
+    assert.equal(await refunded(payment), 0);
+    assert.equal(await available(), before);
+    const again = await refund(payment, 800);
+    assert.equal(again.status, 201, "the full amount is refundable again");
+  });
 });

@@ -41,6 +41,18 @@ const SubscriptionSchema = Type.Object(
   },
 );
 
+function refundFirstAnswer(scenario: SandboxScenario): Pick<RefundAnswer, "status" | "code"> {
+  switch (scenario) {
+    case "refund_declined":
+      return { status: "failed", code: "refund_declined" };
+    case "refund_pending_then_succeeded":
+    case "refund_pending_then_failed":
+      return { status: "pending" };
+    default:
+      return { status: "succeeded" };
+  }
+}
+
 const INSUFFICIENT: ChargeOutcome = {
   status: "declined",
   code: "insufficient_funds",
@@ -109,6 +121,9 @@ export class SandboxProvider implements PaymentProvider {
       return INSUFFICIENT;
     switch (scenario) {
       case "approve":
+      case "refund_declined":
+      case "refund_pending_then_succeeded":
+      case "refund_pending_then_failed":
         return approved;
       case "decline_insufficient_funds":
         return INSUFFICIENT;
@@ -168,9 +183,12 @@ export class SandboxProvider implements PaymentProvider {
     return { ok: true, interactions: [this.simple("cancel", request)] };
   }
 
+  /** Refunds succeed at once, unless the payment's scenario names another path for them. */
   async refund(request: RefundRequest): Promise<RefundAnswer> {
+    const scenario = scenarioOf(request);
+    const answer = refundFirstAnswer(scenario);
     return {
-      status: "succeeded",
+      ...answer,
       reference: `sbx_${request.refundId}`,
       interactions: [
         this.simple("refund", {
@@ -178,16 +196,25 @@ export class SandboxProvider implements PaymentProvider {
           attemptId: request.paymentAttemptId,
           amount: request.amount,
           currency: request.currency,
+          status: answer.status,
         }),
       ],
     };
   }
 
+  /** Asked later, a pending refund has reached the end its scenario names. */
   async syncRefund(request: RefundRequest): Promise<RefundAnswer> {
+    const scenario = scenarioOf(request);
+    const answer: Pick<RefundAnswer, "status" | "code"> =
+      scenario === "refund_pending_then_failed"
+        ? { status: "failed", code: "refund_declined" }
+        : scenario === "refund_declined"
+          ? refundFirstAnswer(scenario)
+          : { status: "succeeded" };
     return {
-      status: "succeeded",
+      ...answer,
       reference: `sbx_${request.refundId}`,
-      interactions: [this.simple("refund_status", { refundId: request.refundId })],
+      interactions: [this.simple("refund_status", { refundId: request.refundId, status: answer.status })],
     };
   }
 
