@@ -37,11 +37,13 @@ export async function capturePayment(
       throw new ApiError("amount_too_large", "amount", `At most ${before.amount} can be captured.`);
     }
     const provider = providerFor(ctx, before.provider);
-    const { interactions } = await provider.capture({
+    const { ok, interactions } = await provider.capture({
       attemptId: before.attempt_id,
       amount,
       currency: before.currency,
     });
+    // Money is captured in the books only when the provider captured it.
+    if (!ok) throw new ApiError("provider_refused", undefined, "The provider did not capture this payment.");
     const transition = applyCapture(before, amount, nowMs);
     const rows = interactions.map((i) => interactionRow(before, i, nowMs));
     await persistTransition(ctx, tx, transition, rows, nowMs);
@@ -66,7 +68,9 @@ export async function cancelPayment(
       );
     }
     const provider = providerFor(ctx, before.provider);
-    const { interactions } = await provider.cancel({ attemptId: before.attempt_id });
+    const { ok, interactions } = await provider.cancel({ attemptId: before.attempt_id });
+    // A provider that would not cancel may still charge: the payment stays as it is.
+    if (!ok) throw new ApiError("provider_refused", undefined, "The provider did not cancel this payment.");
     const transition = applyCancel(before, nowMs, "requested");
     await persistTransition(
       ctx,

@@ -266,6 +266,11 @@ export const ERROR_CATALOGUE = {
     type: "rate_limit_error",
     message: "Too many requests; retry after the number of seconds in Retry-After.",
   },
+  provider_refused: {
+    status: 502,
+    type: "api_error",
+    message: "The payment provider refused this operation; nothing was changed.",
+  },
   // Server
   internal_error: {
     status: 500,

@@ -216,6 +216,37 @@ describe("manual capture", () => {
     assert.equal(refused.status, 409);
   });
 
+  test("a capture or a cancel the provider refuses changes nothing in the books (502 provider_refused)", async () => {
+    const r = await pay(sandboxPayment("approve", { amount: 350, capture: "manual" }));
+    const sandbox = t.services.payments.providers.require("sandbox");
+    const { capture, cancel } = sandbox;
+    sandbox.capture = async () => ({ ok: false, interactions: [] });
+    sandbox.cancel = async () => ({ ok: false, interactions: [] });
+    try {
+      for (const action of ["capture", "cancel"]) {
+        const refused = await call<{ error: { code: string } }>(
+          t.app,
+          "POST",
+          `/v1/payments/${r.body.id}/${action}`,
+          { key: m.secretKey, body: {} },
+        );
+        assert.equal(refused.status, 502, action);
+        assert.equal(refused.body.error.code, "provider_refused", action);
+      }
+    } finally {
+      sandbox.capture = capture;
+      sandbox.cancel = cancel;
+    }
+    const still = await call<Payment>(t.app, "GET", `/v1/payments/${r.body.id}`, { key: m.secretKey });
+    assert.equal(still.body.status, "requires_capture");
+    assert.equal(still.body.amount_captured, 0);
+    assert.deepEqual(
+      (await capturesOf(r.body.id)).map((x) => x.type),
+      ["pending"],
+      "the hold stands: neither posted nor voided",
+    );
+  });
+
   test("an authorization not captured within 7 days expires and the payment is canceled", async () => {
     const { expireHolds } = await import("../../src/payments/reconcile.ts");
     const r = await pay(sandboxPayment("approve", { amount: 250, capture: "manual" }));
