@@ -15,6 +15,7 @@ import {
   sandboxPayment,
   type TestApp,
 } from "../support/app.ts";
+import { auditMerchantBooks } from "../support/auditor.ts";
 
 type Payment = {
   id: string;
@@ -37,7 +38,11 @@ before(async () => {
   t = await createTestApp({ clock, config: { sandboxAsyncDelayMs: 1000, reconcileAfterMs: 2000 } });
   m = await createMerchant(t.app);
 });
-after(() => t.close());
+after(async () => {
+  // Whatever the tests above did, the merchant's books agree with its payments and refunds.
+  await auditMerchantBooks(async (path) => (await call(t.app, "GET", path, { key: m.secretKey })).body);
+  await t.close();
+});
 
 async function pay(body: unknown) {
   return call<Payment>(t.app, "POST", "/v1/payments", { key: m.secretKey, body });

@@ -12,6 +12,7 @@ import {
   sandboxPayment,
   type TestApp,
 } from "../support/app.ts";
+import { auditMerchantBooks } from "../support/auditor.ts";
 
 let t: TestApp;
 let m: MerchantKeys;
@@ -20,7 +21,11 @@ before(async () => {
   t = await createTestApp();
   m = await createMerchant(t.app);
 });
-after(() => t.close());
+after(async () => {
+  // Whatever the tests above did, the merchant's books agree with its payments and refunds.
+  await auditMerchantBooks(async (path) => (await call(t.app, "GET", path, { key: m.secretKey })).body);
+  await t.close();
+});
 
 type Refund = { id: string; status: string; amount: number; payment: string };
 

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
+import { auditMerchantBooks } from "../support/auditor.ts";
 import {
   type CentimeProcess,
   createMerchantOver,
@@ -200,6 +201,10 @@ test("kill -9 during a burst: every key replays to exactly one payment, the ledg
   );
   const trial = await assertBalanced(second.url, secretKey);
   assert.deepEqual(trial.map((r) => r.currency).sort(), ["EUR", "USD"]);
+  const audit = await auditMerchantBooks(
+    async (path) => (await http(second.url, "GET", path, { key: secretKey })).body,
+  );
+  assert.equal(audit.payments, KEYS, "the auditor saw every payment");
 
   console.log(
     `crash burst on ${store.kind}: ${KEYS} keys, ${IN_FLIGHT} in flight, SIGKILL after ${KILL_AFTER_RESPONSES} responses; ` +
@@ -219,6 +224,7 @@ test("kill -9 during a burst: every key replays to exactly one payment, the ledg
   assert.deepEqual(ready.body.migrations.pending, []);
   assert.equal((await listAll(fourth.url, secretKey)).length, KEYS);
   await assertBalanced(fourth.url, secretKey);
+  await auditMerchantBooks(async (path) => (await http(fourth.url, "GET", path, { key: secretKey })).body);
   const stopped = await fourth.stop();
   assert.equal(stopped.code, 0, "a graceful stop exits 0");
   console.log(
