@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { analyticsJobs } from "./analytics/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { communityJobs } from "./community/index.ts";
 import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./connectors/operators/index.ts";
@@ -69,6 +70,7 @@ export function workerJobs(services: Services): Job[] {
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),
     ...communityJobs(services.community, services.clock),
+    ...analyticsJobs(services),
   ];
 }
 
