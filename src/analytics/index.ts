@@ -2,14 +2,15 @@
  * Real-time analytics (issue 13, docs/analytics.md): rollups of the events outbox, the queries
  * behind `GET /v1/analytics/...` and the dashboard, operator health.
  */
-import type { Job } from "../jobs/runner.ts";
 import { ingestRollups, type RollupDeps } from "./rollups.ts";
 
 export { feedLag } from "./feed.ts";
 export { ingestRollups, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
 
 /** The worker's analytics jobs: the rollup ingest runs again at once while it finds full batches. */
-export function analyticsJobs(deps: RollupDeps): Job[] {
+export function analyticsJobs(
+  deps: RollupDeps,
+): Array<{ name: string; intervalMs: number; busyThreshold: number; run(): Promise<number> }> {
   const batchSize = 2000;
   return [
     {

@@ -1,6 +1,7 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { analyticsRoutes } from "../analytics/routes.ts";
 import {
   authenticateBearer,
   backOfficePages,
@@ -122,6 +123,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
   await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
+  await app.register(surfaces.secretOrAdmin(analyticsRoutes, services));
   await app.register(
     surfaces.secretOrAdmin(communityHttpRoutes, {
       community: services.community,

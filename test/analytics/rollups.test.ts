@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ingestRollups, rebuildRollups } from "../../src/analytics/index.ts";
+import { feedLag, ingestRollups, rebuildRollups } from "../../src/analytics/index.ts";
 import { call, createMerchant, createTestApp, type TestApp } from "../support/app.ts";
 
 let t: TestApp;
@@ -95,7 +95,12 @@ async function drain(crashEvery: number): Promise<void> {
           if (crash) throw new Error("crash mid-batch");
         },
       });
-      if (consumed === 0) return;
+      // Nothing readable now is not the end: on a shared server, transactions of other
+      // databases hold the horizon back for a moment. Done when nothing is left behind the cursor.
+      if (consumed === 0) {
+        if ((await feedLag(t.services.db, "rollups")) === 0n) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
     } catch (error) {
       assert.equal((error as Error).message, "crash mid-batch");
     }
@@ -192,7 +197,9 @@ test("an event committed late by an older transaction is counted once, not skipp
     });
     await hasId;
     await db.transaction((tx) => insertEvents(tx, [event("pay_late_new")]));
-    await drain(0);
+    // The newer event waits behind the horizon of the older transaction still running.
+    await ingestRollups(t.services);
+    assert.equal((await fromRollups("minute")).failed!.count, before.count);
     release();
     await old;
   } else {
