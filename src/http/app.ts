@@ -1,6 +1,7 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { dashboardPages } from "../analytics/pages.ts";
 import { analyticsRoutes } from "../analytics/routes.ts";
 import {
   authenticateBearer,
@@ -145,6 +146,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   );
   await app.register(services.checkout.embedScript);
 
-  await app.register(backOfficePages(services, pageSecurity));
+  await app.register(backOfficePages(services, pageSecurity, [dashboardPages(services)]));
   return app;
 }
