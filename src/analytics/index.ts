@@ -2,9 +2,11 @@
  * Real-time analytics (issue 13, docs/analytics.md): rollups of the events outbox, the queries
  * behind `GET /v1/analytics/...` and the dashboard, operator health.
  */
+import { checkOperatorHealth } from "./health.ts";
 import { ingestRollups, type RollupDeps } from "./rollups.ts";
 
 export { feedLag } from "./feed.ts";
+export { checkOperatorHealth, HEALTH, nextState } from "./health.ts";
 export { ingestRollups, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
 
 /** The worker's analytics jobs: the rollup ingest runs again at once while it finds full batches. */
@@ -18,6 +20,12 @@ export function analyticsJobs(
       intervalMs: 500,
       busyThreshold: batchSize,
       run: () => ingestRollups(deps, { batchSize }),
+    },
+    {
+      name: "analytics_operator_health",
+      intervalMs: 60_000,
+      busyThreshold: 1_000,
+      run: () => checkOperatorHealth(deps),
     },
   ];
 }
