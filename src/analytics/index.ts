@@ -5,7 +5,7 @@
 import { checkOperatorHealth } from "./health.ts";
 import { ingestRollups, type RollupDeps } from "./rollups.ts";
 
-export { feedLag } from "./feed.ts";
+export { type FeedPosition, type FeedRow, feedLag, horizon, readCursor, readFeed } from "./feed.ts";
 export { checkOperatorHealth, HEALTH, nextState } from "./health.ts";
 export { ingestRollups, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
 

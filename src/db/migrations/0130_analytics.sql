@@ -30,10 +30,13 @@ create trigger events_analytics_feed after insert on events
 
 -- Where each reader of the feed is: the last (xid, seq) it consumed. A reader locks its row for
 -- the length of a batch and advances it in the transaction that applies the batch.
+-- A reader that works outside a transaction (the NATS publisher) holds a lease instead of a lock.
 create table analytics_cursors (
   name text primary key,
   xid xid8 not null default '0',
   seq bigint not null default 0,
+  lease_owner text,
+  lease_until timestamptz,
   updated timestamptz not null default now()
 );
 insert into analytics_cursors (name) values ('rollups'), ('nats');
