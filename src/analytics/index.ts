@@ -3,11 +3,11 @@
  * behind `GET /v1/analytics/...` and the dashboard, operator health.
  */
 import { checkOperatorHealth } from "./health.ts";
-import { ingestRollups, type RollupDeps } from "./rollups.ts";
+import { ingestRollups, pruneFeed, type RollupDeps } from "./rollups.ts";
 
 export { type FeedPosition, type FeedRow, feedLag, horizon, readCursor, readFeed } from "./feed.ts";
 export { checkOperatorHealth, HEALTH, nextState } from "./health.ts";
-export { ingestRollups, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
+export { ingestRollups, pruneFeed, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
 
 /** The worker's analytics jobs: the rollup ingest runs again at once while it finds full batches. */
 export function analyticsJobs(
@@ -27,5 +27,6 @@ export function analyticsJobs(
       busyThreshold: 1_000,
       run: () => checkOperatorHealth(deps),
     },
+    { name: "analytics_feed_prune", intervalMs: 3_600_000, busyThreshold: 5000, run: () => pruneFeed(deps) },
   ];
 }

@@ -210,3 +210,18 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
     };
   });
 }
+
+/**
+ * Deletes feed rows older than the events' retention that the ingest has counted (the events
+ * themselves are gone by then). Bounded batches; returns how many it deleted.
+ */
+export async function pruneFeed(deps: RollupDeps, batch = 5000): Promise<number> {
+  const { rowCount } = await deps.db.query(
+    `delete from analytics_feed where (created, seq) in (
+       select f.created, f.seq from analytics_feed f, analytics_cursors c
+        where c.name = $1 and f.created < $2 and (f.xid, f.seq) <= (c.xid, c.seq)
+        limit $3)`,
+    [ROLLUP_CURSOR, new Date(deps.clock.nowMs() - EVENTS_KEPT_MS), batch],
+  );
+  return rowCount;
+}

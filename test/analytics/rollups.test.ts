@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { feedLag, ingestRollups, rebuildRollups } from "../../src/analytics/index.ts";
+import { feedLag, ingestRollups, pruneFeed, rebuildRollups } from "../../src/analytics/index.ts";
 import { call, createMerchant, createTestApp, type TestApp } from "../support/app.ts";
 
 let t: TestApp;
@@ -211,4 +211,40 @@ test("an event committed late by an older transaction is counted once, not skipp
   const now = (await fromRollups("minute")).failed!;
   assert.equal(now.count, before.count + 2n);
   assert.equal(now.amount, before.amount + 14n);
+});
+
+test("feed rows past the events' retention are pruned once counted, and the rollups stay", async () => {
+  const { insertEvents } = await import("../../src/events/index.ts");
+  const old = Date.now() - 31 * 86_400_000;
+  await t.services.db.transaction((tx) =>
+    insertEvents(tx, [
+      {
+        merchantId,
+        mode: "test",
+        type: "payment.failed",
+        object: {
+          id: "pay_old",
+          object: "payment",
+          amount: 3,
+          currency: "EUR",
+          payment_method: { type: "sandbox" },
+        },
+        createdMs: old,
+      },
+    ]),
+  );
+  const oldFeed = async () =>
+    (
+      await t.services.db.query<{ n: bigint }>(
+        "select count(*)::int8 as n from analytics_feed where created < $1",
+        [new Date(Date.now() - 30 * 86_400_000)],
+      )
+    ).rows[0]!.n;
+  assert.equal(await pruneFeed(t.services), 0, "not counted yet: kept");
+  await drain(0);
+  const before = await fromRollups("day");
+  assert.equal(await oldFeed(), 1n);
+  assert.equal(await pruneFeed(t.services), 1);
+  assert.equal(await oldFeed(), 0n);
+  assert.deepEqual(await fromRollups("day"), before);
 });
