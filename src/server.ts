@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import { analyticsJobs } from "./analytics/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { communityJobs } from "./community/index.ts";
 import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./connectors/operators/index.ts";
@@ -21,6 +22,7 @@ import { reportUnexpectedTo } from "./platform/process-guards.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
 import { type EmbeddedNetwork, findApiSimulator, startEmbeddedSimulator } from "./simulator/embedded.ts";
 import { TEST_PIN } from "./simulator/index.ts";
+import { JetStreamPublisher } from "./stream/index.ts";
 
 export type Role = "all" | "api" | "worker";
 
@@ -69,6 +71,7 @@ export function workerJobs(services: Services): Job[] {
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),
     ...communityJobs(services.community, services.clock),
+    ...analyticsJobs(services),
   ];
 }
 
@@ -154,7 +157,31 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
     throw error;
   });
   services.recorder.start();
-  const jobs = role === "api" ? null : startJobs(workerJobs(services), logger, metrics);
+  // The change stream (CENTIME_NATS_URL): a worker publishes every event to NATS JetStream.
+  const publisher =
+    role !== "api" && config.natsUrl
+      ? new JetStreamPublisher({ db: database, clock: services.clock, logger }, { url: config.natsUrl })
+      : null;
+  const jobs =
+    role === "api"
+      ? null
+      : startJobs(
+          [
+            ...workerJobs(services),
+            ...(publisher
+              ? [
+                  {
+                    name: "nats_publish",
+                    intervalMs: 500,
+                    busyThreshold: 500,
+                    run: () => publisher.publishBatch(),
+                  },
+                ]
+              : []),
+          ],
+          logger,
+          metrics,
+        );
   const webhooks =
     role === "api"
       ? null
@@ -196,6 +223,7 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
       stopping ??= (async () => {
         await app?.close();
         await jobs?.stop();
+        await publisher?.close();
         await webhooks?.stop();
         await closeConnectors();
         await services.recorder.stop();

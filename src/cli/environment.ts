@@ -56,6 +56,10 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description: "Keys the hashes of voucher codes; every process must share it",
   },
   {
+    name: "CENTIME_NATS_URL",
+    description: "A NATS server (nats://host:4222) whose JetStream receives every event; off when unset",
+  },
+  {
     name: "CENTIME_SESSION_SECRET",
     description:
       "Signs page cookies; every API process of one installation must share it (unset: drawn at start)",

@@ -1,6 +1,8 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { dashboardPages } from "../analytics/pages.ts";
+import { analyticsRoutes } from "../analytics/routes.ts";
 import {
   authenticateBearer,
   backOfficePages,
@@ -122,6 +124,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
   await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
+  await app.register(surfaces.secretOrAdmin(analyticsRoutes, services));
   await app.register(
     surfaces.secretOrAdmin(communityHttpRoutes, {
       community: services.community,
@@ -143,6 +146,6 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   );
   await app.register(services.checkout.embedScript);
 
-  await app.register(backOfficePages(services, pageSecurity));
+  await app.register(backOfficePages(services, pageSecurity, [dashboardPages(services)]));
   return app;
 }

@@ -8,6 +8,8 @@ export interface Config {
   adminKey?: string;
   /** Key of the scratch-card code hashes (CENTIME_VOUCHER_KEY); generated and kept in the database when unset. */
   voucherKey?: string;
+  /** NATS server whose JetStream receives every event (CENTIME_NATS_URL); unset = no publishing. */
+  natsUrl?: string;
   logLevel: string;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
@@ -97,6 +99,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env.CENTIME_DATA_DIR || "./.centime",
     adminKey: env.CENTIME_ADMIN_KEY || undefined,
     voucherKey: env.CENTIME_VOUCHER_KEY || undefined,
+    natsUrl: env.CENTIME_NATS_URL || undefined,
     logLevel: env.LOG_LEVEL || "info",
     rateLimitPerSecond: intFrom(env.CENTIME_RATE_LIMIT_PER_SECOND, 500, "CENTIME_RATE_LIMIT_PER_SECOND"),
     rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),

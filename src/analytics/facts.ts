@@ -1,0 +1,159 @@
+import { parsePhoneNumberFromString } from "libphonenumber-js";
+
+/**
+ * Pure domain logic of the rollups: which events count, under which key, in which bucket.
+ * No database, no clock: the ingest and the rebuild both go through `factOf`, so they agree.
+ */
+
+export const GRAINS = ["minute", "hour", "day"] as const;
+export type Grain = (typeof GRAINS)[number];
+
+export const GRAIN_MS: Record<Grain, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** What the rollups count, by event type. `attempted` is every payment created. */
+export const METRIC_OF_EVENT: Readonly<Record<string, Metric>> = {
+  "payment.created": "attempted",
+  "payment.succeeded": "succeeded",
+  "payment.failed": "failed",
+  "payment.canceled": "canceled",
+  "refund.succeeded": "refunded",
+};
+export type Metric = "attempted" | "succeeded" | "failed" | "canceled" | "refunded";
+/** A payment's final outcomes: what `GET /v1/analytics/payments` counts by `status`. */
+export const OUTCOMES = ["succeeded", "failed", "canceled"] as const;
+
+export const DIMENSIONS = ["app", "method", "operator", "country", "currency", "product", "reason"] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export interface FactKey {
+  merchant_id: string;
+  mode: string;
+  metric: Metric;
+  app: string;
+  method: string;
+  operator: string;
+  country: string;
+  currency: string;
+  product: string;
+  reason: string;
+}
+
+export interface Fact extends FactKey {
+  createdMs: number;
+  amount: bigint;
+}
+
+/** What an event needs from elsewhere: the checkout app of its session, a refund's payment. */
+export interface FactContext {
+  /** checkout session id → app id */
+  appOfSession: ReadonlyMap<string, string | null>;
+  /** payment id → the payment object (for refunds, which do not carry the method) */
+  paymentOfRefund: ReadonlyMap<string, Record<string, unknown>>;
+}
+
+export interface EventInput {
+  merchant_id: string;
+  mode: string;
+  type: string;
+  created: Date;
+  data: { object?: Record<string, unknown> } | null;
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+function minorUnits(value: unknown): bigint {
+  if (typeof value === "number" && Number.isSafeInteger(value)) return BigInt(value);
+  if (typeof value === "string" && /^-?\d+$/.test(value)) return BigInt(value);
+  return 0n;
+}
+
+/** The country of an operator (MCC+MNC), else of the payer's number. */
+export function countryOf(
+  method: Record<string, unknown> | null,
+  operatorCountry: (operator: string) => string | undefined,
+): string {
+  if (!method) return "";
+  const operator = text(method.operator);
+  const fromOperator = operator ? operatorCountry(operator) : undefined;
+  if (fromOperator) return fromOperator.toUpperCase();
+  const msisdn = text(method.msisdn);
+  return (msisdn && parsePhoneNumberFromString(msisdn)?.country) || "";
+}
+
+/** The checkout session a payment came from (checkout writes it into the metadata). */
+export function sessionOf(payment: Record<string, unknown> | undefined): string {
+  const metadata = payment?.metadata;
+  return metadata && typeof metadata === "object"
+    ? text((metadata as Record<string, unknown>).checkout_session)
+    : "";
+}
+
+export function factOf(
+  event: EventInput,
+  context: FactContext,
+  operatorCountry: (operator: string) => string | undefined,
+): Fact | null {
+  const metric = METRIC_OF_EVENT[event.type];
+  const object = event.data?.object;
+  if (!metric || !object) return null;
+  const payment = metric === "refunded" ? context.paymentOfRefund.get(text(object.payment)) : object;
+  const method = (payment?.payment_method ?? null) as Record<string, unknown> | null;
+  const session = sessionOf(payment);
+  // A succeeded payment counts what was captured (a manual capture may take less).
+  const captured = minorUnits(object.amount_captured);
+  const amount = metric === "succeeded" && captured > 0n ? captured : minorUnits(object.amount);
+  return {
+    merchant_id: event.merchant_id,
+    mode: event.mode,
+    metric,
+    app: (session && context.appOfSession.get(session)) || "",
+    method: text(method?.type),
+    operator: text(method?.operator),
+    country: countryOf(method, operatorCountry),
+    currency: text(object.currency),
+    product: text(payment?.price),
+    reason: metric === "failed" ? text(object.failure_code) : "",
+    createdMs: event.created.getTime(),
+    amount,
+  };
+}
+
+export function bucketStart(ms: number, grain: Grain): number {
+  return Math.floor(ms / GRAIN_MS[grain]) * GRAIN_MS[grain];
+}
+
+export interface Aggregate extends FactKey {
+  grain: Grain;
+  bucketMs: number;
+  count: bigint;
+  amount: bigint;
+}
+
+/** Sums facts per grain, bucket and key: one row per rollup row to add to. */
+export function aggregate(facts: readonly Fact[]): Aggregate[] {
+  const sums = new Map<string, Aggregate>();
+  for (const fact of facts) {
+    for (const grain of GRAINS) {
+      const bucketMs = bucketStart(fact.createdMs, grain);
+      const key = [
+        grain,
+        bucketMs,
+        fact.merchant_id,
+        fact.mode,
+        fact.metric,
+        ...DIMENSIONS.map((d) => fact[d]),
+      ].join("\u0000");
+      const sum = sums.get(key);
+      if (sum) {
+        sum.count += 1n;
+        sum.amount += fact.amount;
+      } else {
+        const { createdMs: _createdMs, amount, ...dims } = fact;
+        sums.set(key, { ...dims, grain, bucketMs, count: 1n, amount });
+      }
+    }
+  }
+  return [...sums.values()];
+}

@@ -1,0 +1,32 @@
+/**
+ * Real-time analytics (issue 13, docs/analytics.md): rollups of the events outbox, the queries
+ * behind `GET /v1/analytics/...` and the dashboard, operator health.
+ */
+import { checkOperatorHealth } from "./health.ts";
+import { ingestRollups, pruneFeed, type RollupDeps } from "./rollups.ts";
+
+export { type FeedPosition, type FeedRow, feedLag, horizon, readCursor, readFeed } from "./feed.ts";
+export { checkOperatorHealth, HEALTH, nextState } from "./health.ts";
+export { ingestRollups, pruneFeed, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
+
+/** The worker's analytics jobs: the rollup ingest runs again at once while it finds full batches. */
+export function analyticsJobs(
+  deps: RollupDeps,
+): Array<{ name: string; intervalMs: number; busyThreshold: number; run(): Promise<number> }> {
+  const batchSize = 2000;
+  return [
+    {
+      name: "analytics_rollups",
+      intervalMs: 500,
+      busyThreshold: batchSize,
+      run: () => ingestRollups(deps, { batchSize }),
+    },
+    {
+      name: "analytics_operator_health",
+      intervalMs: 60_000,
+      busyThreshold: 1_000,
+      run: () => checkOperatorHealth(deps),
+    },
+    { name: "analytics_feed_prune", intervalMs: 3_600_000, busyThreshold: 5000, run: () => pruneFeed(deps) },
+  ];
+}

@@ -1,0 +1,262 @@
+import type { Queryable } from "../db/db.ts";
+import { ApiError } from "../platform/errors.ts";
+import { GRAIN_MS, type Grain, OUTCOMES } from "./facts.ts";
+
+/** Whose numbers: one merchant (a secret key), or every merchant (the admin, `merchantId` null). */
+export interface AnalyticsScope {
+  merchantId: string | null;
+  mode: string;
+}
+
+/** What a series may be split by: `status` is the payment's outcome, the rest are rollup keys. */
+export const GROUPS = [
+  "status",
+  "operator",
+  "country",
+  "app",
+  "method",
+  "currency",
+  "product",
+  "reason",
+] as const;
+export type Group = (typeof GROUPS)[number];
+
+const COLUMN_OF_GROUP: Record<Group, string> = {
+  status: "metric",
+  operator: "operator",
+  country: "country",
+  app: "app",
+  method: "method",
+  currency: "currency",
+  product: "product",
+  reason: "reason",
+};
+
+export interface PaymentsQuery {
+  fromMs: number;
+  toMs: number;
+  granularity: Grain;
+  groupBy: readonly Group[];
+  filters: Partial<Record<"app" | "operator" | "country" | "method" | "currency", string>>;
+  /** Outcomes to count (default: all three). */
+  statuses?: readonly string[];
+}
+
+export interface Point {
+  t: string;
+  count: number;
+  amount: number;
+}
+
+export interface Series {
+  key: Record<string, string>;
+  points: Point[];
+}
+
+export interface PaymentsAnalytics {
+  object: "analytics";
+  from: string;
+  to: string;
+  granularity: Grain;
+  series: Series[];
+}
+
+/** More points than a chart can show is a mistake in the request, not a reason to scan. */
+export const POINTS_MAX = 10_080;
+
+/** Aligns [from, to) to the grain and checks its size; names the field at fault. */
+export function period(fromMs: number, toMs: number, grain: Grain): { fromMs: number; toMs: number } {
+  const step = GRAIN_MS[grain];
+  const from = Math.floor(fromMs / step) * step;
+  const to = Math.ceil(toMs / step) * step;
+  if (to <= from) throw new ApiError("parameter_invalid", "to", "to must be after from.");
+  if ((to - from) / step > POINTS_MAX) {
+    throw new ApiError(
+      "parameter_invalid",
+      "from",
+      `At most ${POINTS_MAX} points per series: choose a shorter period or a coarser granularity.`,
+    );
+  }
+  return { fromMs: from, toMs: to };
+}
+
+function safeNumber(value: bigint | number | string): number {
+  const n = typeof value === "bigint" ? value : BigInt(value);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`sum ${n} exceeds the JSON-safe range`);
+  return Number(n);
+}
+
+/**
+ * Payments by outcome over time, from the rollups of the granularity asked for. Every series is
+ * per currency (amounts of different currencies are never added), plus the groups asked for.
+ * Buckets without payments are left out.
+ */
+export async function paymentsAnalytics(
+  db: Queryable,
+  scope: AnalyticsScope,
+  query: PaymentsQuery,
+): Promise<PaymentsAnalytics> {
+  const { fromMs, toMs } = period(query.fromMs, query.toMs, query.granularity);
+  const groups = [...new Set<Group>(["currency", ...query.groupBy])];
+  const columns = groups.map((g) => COLUMN_OF_GROUP[g]);
+  const params: unknown[] = [query.granularity, scope.mode, new Date(fromMs), new Date(toMs)];
+  const where = ["grain = $1", "mode = $2", "bucket >= $3", "bucket < $4"];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    where.push(sql.replace("?", `$${params.length}`));
+  };
+  if (scope.merchantId !== null) add("merchant_id = ?", scope.merchantId);
+  add("metric = any(?::text[])", query.statuses?.length ? query.statuses : [...OUTCOMES]);
+  for (const [name, value] of Object.entries(query.filters)) {
+    if (value !== undefined) add(`${name} = ?`, value);
+  }
+  const { rows } = await db.query<Record<string, string> & { bucket: Date; count: bigint; amount: bigint }>(
+    `select bucket, ${columns.map((c, i) => `${c} as g${i}`).join(", ")},
+            sum(count)::int8 as count, sum(amount)::int8 as amount
+       from analytics_rollups
+      where ${where.join(" and ")}
+      group by bucket, ${columns.join(", ")}
+      order by ${columns.join(", ")}, bucket`,
+    params,
+  );
+  const series = new Map<string, Series>();
+  for (const row of rows) {
+    const key: Record<string, string> = {};
+    groups.forEach((g, i) => {
+      key[g] = row[`g${i}`] ?? "";
+    });
+    const id = JSON.stringify(key);
+    let s = series.get(id);
+    if (!s) {
+      s = { key, points: [] };
+      series.set(id, s);
+    }
+    s.points.push({
+      t: new Date(row.bucket).toISOString(),
+      count: safeNumber(row.count),
+      amount: safeNumber(row.amount),
+    });
+  }
+  return {
+    object: "analytics",
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    granularity: query.granularity,
+    series: [...series.values()],
+  };
+}
+
+/** The steps of a checkout journey, in the order a payer meets them (checkout's STEPS). */
+export const FUNNEL_STEPS = [
+  "page_opened",
+  "method_chosen",
+  "msisdn_entered",
+  "pin_sent",
+  "pin_accepted",
+  "pin_rejected",
+  "mo_instructions_shown",
+  "card_submitted",
+  "charged",
+  "declined",
+  "abandoned",
+] as const;
+
+export interface FunnelQuery {
+  fromMs: number;
+  toMs: number;
+  app?: string;
+  operator?: string;
+  country?: string;
+  method?: string;
+}
+
+export interface Funnel {
+  object: "analytics_funnel";
+  from: string;
+  to: string;
+  /** How many journeys (checkout sessions) reached each step; a journey counts once per step. */
+  steps: Array<{ step: string; count: number }>;
+  journeys: number;
+}
+
+/**
+ * The conversion funnel, straight from the journeys checkout records (`checkout_steps`,
+ * partitioned by day and indexed by merchant and time): a journey is a checkout session, counted
+ * once per step it reached within the period.
+ */
+export async function funnel(db: Queryable, scope: AnalyticsScope, query: FunnelQuery): Promise<Funnel> {
+  if (query.toMs <= query.fromMs) throw new ApiError("parameter_invalid", "to", "to must be after from.");
+  const params: unknown[] = [scope.mode, new Date(query.fromMs), new Date(query.toMs)];
+  const where = ["mode = $1", "created >= $2", "created < $3"];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    where.push(sql.replace("?", `$${params.length}`));
+  };
+  if (scope.merchantId !== null) add("merchant_id = ?", scope.merchantId);
+  if (query.app !== undefined) add("app_id = ?", query.app);
+  // Operator, country and method are known only from some step on (the payer's number, the
+  // method chosen): a journey belongs to an operator if any of its steps names it.
+  const base = [...where];
+  for (const [column, value] of [
+    ["operator", query.operator],
+    ["country", query.country],
+    ["method", query.method],
+  ] as const) {
+    if (value === undefined) continue;
+    params.push(value);
+    where.push(
+      `session_id in (select session_id from checkout_steps where ${[...base, `${column} = $${params.length}`].join(" and ")})`,
+    );
+  }
+  const { rows } = await db.query<{ step: string; count: bigint }>(
+    `select step, count(distinct session_id)::int8 as count from checkout_steps
+      where ${where.join(" and ")} group by step`,
+    params,
+  );
+  const { rows: total } = await db.query<{ n: bigint }>(
+    `select count(distinct session_id)::int8 as n from checkout_steps where ${where.join(" and ")}`,
+    params,
+  );
+  const byStep = new Map(rows.map((r) => [r.step, safeNumber(r.count)]));
+  const known = new Set<string>(FUNNEL_STEPS);
+  return {
+    object: "analytics_funnel",
+    from: new Date(query.fromMs).toISOString(),
+    to: new Date(query.toMs).toISOString(),
+    steps: [
+      ...FUNNEL_STEPS.map((step) => ({ step, count: byStep.get(step) ?? 0 })),
+      ...rows.filter((r) => !known.has(r.step)).map((r) => ({ step: r.step, count: safeNumber(r.count) })),
+    ],
+    journeys: safeNumber(total[0]?.n ?? 0n),
+  };
+}
+
+/** RFC 4180 CSV: fields quoted when needed; a leading formula character is defused. */
+export function toCsv(
+  header: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<string | number>>,
+): string {
+  const field = (value: string | number) => {
+    let s = String(value);
+    if (/^[=+\-@\t\r]/.test(s) && typeof value === "string") s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  return [header, ...rows].map((r) => r.map(field).join(",")).join("\r\n") + "\r\n";
+}
+
+export function paymentsCsv(result: PaymentsAnalytics): string {
+  const keys = [...new Set(result.series.flatMap((s) => Object.keys(s.key)))];
+  return toCsv(
+    ["t", ...keys, "count", "amount"],
+    result.series.flatMap((s) =>
+      s.points.map((p) => [p.t, ...keys.map((k) => s.key[k] ?? ""), p.count, p.amount]),
+    ),
+  );
+}
+
+export function funnelCsv(result: Funnel): string {
+  return toCsv(
+    ["step", "count"],
+    result.steps.map((s) => [s.step, s.count]),
+  );
+}

@@ -1,0 +1,227 @@
+import { getOperator } from "../connectors/index.ts";
+import type { Db, Queryable } from "../db/db.ts";
+import type { Clock } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
+import {
+  type Aggregate,
+  aggregate,
+  DIMENSIONS,
+  type Fact,
+  factOf,
+  GRAIN_MS,
+  METRIC_OF_EVENT,
+  sessionOf,
+} from "./facts.ts";
+import { advanceCursor, type FeedRow, horizon, lastPosition, lockCursor, readFeed } from "./feed.ts";
+
+/** The feed reader that builds the rollups. */
+export const ROLLUP_CURSOR = "rollups";
+/** Events are kept 30 days (docs/webhooks.md): a rebuild can go no further back. */
+const EVENTS_KEPT_MS = 30 * GRAIN_MS.day;
+
+export interface RollupDeps {
+  db: Db;
+  clock: Clock;
+}
+
+export interface IngestOptions {
+  batchSize?: number;
+  /** Tests: runs after the rollups are written and before the cursor moves (a crash there). */
+  beforeCursorMoves?: () => void | Promise<void>;
+}
+
+const operatorCountry = (operator: string) => getOperator(operator)?.country;
+
+/** Turns feed rows into facts, looking up what events do not carry (a refund's payment, an app). */
+async function factsOf(tx: Queryable, rows: readonly FeedRow[]): Promise<Fact[]> {
+  const counted = rows.filter((r) => r.type !== null && METRIC_OF_EVENT[r.type] && r.data?.object);
+  const refundPayments = [
+    ...new Set(
+      counted.filter((r) => r.type!.startsWith("refund.")).map((r) => String(r.data!.object!.payment ?? "")),
+    ),
+  ];
+  const paymentOfRefund = new Map<string, Record<string, unknown>>();
+  if (refundPayments.length > 0) {
+    const { rows: payments } = await tx.query<{
+      id: string;
+      payment_method: unknown;
+      metadata: unknown;
+      price: unknown;
+    }>(
+      "select id, payment_method, metadata, effects->'price' as price from payments where id = any($1::text[])",
+      [refundPayments],
+    );
+    for (const p of payments) paymentOfRefund.set(p.id, p);
+  }
+  const sessions = new Set<string>();
+  for (const r of counted) {
+    const session = sessionOf(r.data!.object);
+    if (session) sessions.add(session);
+  }
+  for (const p of paymentOfRefund.values()) {
+    const session = sessionOf(p);
+    if (session) sessions.add(session);
+  }
+  const appOfSession = new Map<string, string | null>();
+  if (sessions.size > 0) {
+    const { rows: found } = await tx.query<{ id: string; app_id: string | null }>(
+      "select id, app_id from checkout_sessions where id = any($1::text[])",
+      [[...sessions]],
+    );
+    for (const s of found) appOfSession.set(s.id, s.app_id);
+  }
+  const facts: Fact[] = [];
+  for (const r of counted) {
+    const fact = factOf(
+      {
+        merchant_id: r.merchant_id!,
+        mode: r.mode!,
+        type: r.type!,
+        created: new Date(r.created!),
+        data: r.data,
+      },
+      { appOfSession, paymentOfRefund },
+      operatorCountry,
+    );
+    if (fact) facts.push(fact);
+  }
+  return facts;
+}
+
+const KEY_COLUMNS = ["grain", "merchant_id", "mode", "bucket", "metric", ...DIMENSIONS] as const;
+
+/** Adds sums to the rollups in one statement. */
+async function addToRollups(tx: Queryable, sums: readonly Aggregate[]): Promise<void> {
+  if (sums.length === 0) return;
+  // A stable order: two writers (ingest, rebuild) never lock the same rows in different orders.
+  const rows = [...sums].sort((a, b) => (rowKey(a) < rowKey(b) ? -1 : 1));
+  await tx.query(
+    `insert into analytics_rollups
+       (grain, bucket, merchant_id, mode, metric, app, method, operator, country, currency, product, reason, count, amount)
+     select * from unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                          $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[], $14::int8[])
+     on conflict (${KEY_COLUMNS.join(", ")}) do update
+       set count = analytics_rollups.count + excluded.count,
+           amount = analytics_rollups.amount + excluded.amount`,
+    [
+      rows.map((r) => r.grain),
+      rows.map((r) => new Date(r.bucketMs).toISOString()),
+      rows.map((r) => r.merchant_id),
+      rows.map((r) => r.mode),
+      rows.map((r) => r.metric),
+      ...DIMENSIONS.map((d) => rows.map((r) => r[d])),
+      rows.map((r) => r.count.toString()),
+      rows.map((r) => r.amount.toString()),
+    ],
+  );
+}
+
+function rowKey(a: Aggregate): string {
+  return [
+    a.grain,
+    a.merchant_id,
+    a.mode,
+    String(a.bucketMs).padStart(15, "0"),
+    a.metric,
+    ...DIMENSIONS.map((d) => a[d]),
+  ].join("\u0000");
+}
+
+/**
+ * Applies the next batch of the feed to the rollups and moves the cursor past it, in one
+ * transaction: a crash anywhere before the commit leaves neither, so the batch is applied once.
+ * Returns how many feed rows it consumed.
+ */
+export async function ingestRollups(deps: RollupDeps, options: IngestOptions = {}): Promise<number> {
+  const batchSize = options.batchSize ?? 2000;
+  return deps.db.transaction(async (tx) => {
+    const below = await horizon(tx);
+    const cursor = await lockCursor(tx, ROLLUP_CURSOR);
+    const rows = await readFeed(tx, cursor, below, batchSize);
+    const last = lastPosition(rows);
+    if (!last) return 0;
+    await addToRollups(tx, aggregate(await factsOf(tx, rows)));
+    await options.beforeCursorMoves?.();
+    await advanceCursor(tx, ROLLUP_CURSOR, last, deps.clock.nowMs());
+    return rows.length;
+  });
+}
+
+export interface RebuildResult {
+  object: "analytics_rebuild";
+  from: string;
+  to: string;
+  events: number;
+}
+
+/**
+ * Recomputes the rollups of whole UTC days [from, to) from the events. It holds the ingest's
+ * cursor for its whole transaction and counts only what the ingest already counted (feed rows at
+ * or behind the cursor), so that whatever the ingest does next is neither lost nor counted twice.
+ */
+export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: number): Promise<RebuildResult> {
+  const day = GRAIN_MS.day;
+  if (fromMs % day !== 0)
+    throw new ApiError("parameter_invalid", "from", "A rebuild starts at midnight UTC.");
+  if (toMs % day !== 0) throw new ApiError("parameter_invalid", "to", "A rebuild ends at midnight UTC.");
+  if (toMs <= fromMs) throw new ApiError("parameter_invalid", "to", "to must be after from.");
+  if (fromMs < deps.clock.nowMs() - EVENTS_KEPT_MS) {
+    throw new ApiError("parameter_invalid", "from", "Events older than 30 days are no longer kept.");
+  }
+  return deps.db.transaction(async (tx) => {
+    const cursor = await lockCursor(tx, ROLLUP_CURSOR);
+    await tx.query("delete from analytics_rollups where bucket >= $1 and bucket < $2", [
+      new Date(fromMs),
+      new Date(toMs),
+    ]);
+    const all = new Map<string, Aggregate>();
+    let events = 0;
+    let after = { created: new Date(fromMs), seq: -1n };
+    for (;;) {
+      const { rows } = await tx.query<FeedRow>(
+        `select f.xid::text as xid, f.seq, f.event_id, e.merchant_id, e.mode, e.type, e.object_id, e.created, e.data
+           from analytics_feed f
+           join events e on e.id = f.event_id
+          where f.created >= $1 and f.created < $2 and (f.created, f.seq) > ($3::timestamptz, $4::bigint)
+            and (f.xid, f.seq) <= ($5::xid8, $6::bigint)
+          order by f.created, f.seq
+          limit 5000`,
+        [new Date(fromMs), new Date(toMs), after.created, after.seq, cursor.xid, cursor.seq],
+      );
+      if (rows.length === 0) break;
+      events += rows.length;
+      for (const sum of aggregate(await factsOf(tx, rows))) {
+        const key = rowKey(sum);
+        const seen = all.get(key);
+        if (seen) {
+          seen.count += sum.count;
+          seen.amount += sum.amount;
+        } else all.set(key, sum);
+      }
+      const last = rows.at(-1)!;
+      after = { created: new Date(last.created!), seq: last.seq };
+    }
+    await addToRollups(tx, [...all.values()]);
+    return {
+      object: "analytics_rebuild" as const,
+      from: new Date(fromMs).toISOString(),
+      to: new Date(toMs).toISOString(),
+      events,
+    };
+  });
+}
+
+/**
+ * Deletes feed rows older than the events' retention that the ingest has counted (the events
+ * themselves are gone by then). Bounded batches; returns how many it deleted.
+ */
+export async function pruneFeed(deps: RollupDeps, batch = 5000): Promise<number> {
+  const { rowCount } = await deps.db.query(
+    `delete from analytics_feed where (created, seq) in (
+       select f.created, f.seq from analytics_feed f, analytics_cursors c
+        where c.name = $1 and f.created < $2 and (f.xid, f.seq) <= (c.xid, c.seq)
+        limit $3)`,
+    [ROLLUP_CURSOR, new Date(deps.clock.nowMs() - EVENTS_KEPT_MS), batch],
+  );
+  return rowCount;
+}
