@@ -22,6 +22,7 @@ import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
 import { createLogger, type Logger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
+import { Risk } from "./risk/index.ts";
 import { StaffDirectory } from "./staff/index.ts";
 
 /** Everything the API and the workers share, wired once per process. */
@@ -50,6 +51,8 @@ export interface Services {
   live: LiveProviders;
   /** Inner currencies, wallets, memberships, vouchers and commissions (issue 11). */
   community: Community;
+  /** Risk rules, lists, decisions and velocity counters (docs/risk.md). */
+  risk: Risk;
 }
 
 export function createServices(options: {
@@ -94,7 +97,9 @@ export function createServices(options: {
     ...(config.voucherKey ? { voucherKey: config.voucherKey } : {}),
   });
   providers.register(community.walletProvider);
+  const risk = new Risk(db, clock);
   payments = {
+    risk,
     extensions: community.paymentEffects,
     db,
     ledger,
@@ -135,6 +140,7 @@ export function createServices(options: {
     approvals: new Approvals(db, clock),
     live,
     community,
+    risk,
   };
 }
 

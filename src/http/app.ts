@@ -29,6 +29,8 @@ import {
   unresolvedRoutes,
 } from "../payments/routes.ts";
 import { ERROR_CATALOGUE } from "../platform/errors.ts";
+import { ensureRiskPartitions } from "../risk/index.ts";
+import { riskRoutes } from "../risk/routes.ts";
 import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { sendError } from "./edge.ts";
@@ -118,6 +120,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(operatorRoutes, {}));
   await app.register(surfaces.secret(webhookRoutes, services));
   await app.register(surfaces.secret(billingRoutes, services.billing));
+  await app.register(surfaces.secret(riskRoutes, services.risk));
+  app.addHook("onReady", async () => {
+    await ensureRiskPartitions(services.db, services.clock.nowMs());
+  });
   await app.register(surfaces.publishable(checkoutSessionCreateRoutes, services.checkout.ctx));
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
