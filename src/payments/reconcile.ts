@@ -11,7 +11,6 @@ import {
   providerFor,
 } from "./context.ts";
 import type { PaymentRow, RefundRow } from "./model.ts";
-import { settleUnseenAttempt } from "./provider.ts";
 import { refundRequest, settleRefund } from "./refund.ts";
 import { applyCancel } from "./transitions.ts";
 

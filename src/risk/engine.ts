@@ -59,11 +59,12 @@ export function listProbes(
   for (const rule of rules)
     for (const { type, name, attribute } of rule.compiled.lists) {
       const value = facts[attribute as keyof Facts];
-      if (typeof value === "string") probes.set(`${type}\u0000${name}\u0000${value}`, { type, name, value });
+      if (typeof value === "string") probes.set(listKey(type, name, value), { type, name, value });
     }
   return [...probes.values()];
 }
 
+/** Type and name come from fixed sets without ':', so the key is unambiguous. */
 export function listKey(type: ListType, name: ListName, value: string): string {
-  return `${type}\u0000${name}\u0000${value}`;
+  return `${type}:${name}:${value}`;
 }
