@@ -90,14 +90,15 @@ export function createServices(options: {
       }),
     )
     .allowLive(live);
+  const risk = new Risk(db, clock);
   const community = createCommunity({
     db,
     ledger,
     clock,
+    risk,
     ...(config.voucherKey ? { voucherKey: config.voucherKey } : {}),
   });
   providers.register(community.walletProvider);
-  const risk = new Risk(db, clock);
   payments = {
     risk,
     extensions: community.paymentEffects,
@@ -126,7 +127,7 @@ export function createServices(options: {
     payments,
     recorder,
     moListeners,
-    billing: createBilling({ db, ledger, clock, logger, providers }),
+    billing: createBilling({ db, ledger, clock, logger, providers, risk }),
     checkout: createCheckout({
       db,
       clock,

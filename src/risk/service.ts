@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
+import { rowsToJson } from "../db/rows.ts";
 import { type Clock, iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
@@ -57,6 +58,8 @@ export type ObservedFailure = "decline" | "pin_failure" | "voucher_failure";
 export interface RiskGate {
   assess(scope: AuthScope, subject: RiskSubject, nowMs: number): Promise<RiskVerdict>;
   observe(scope: AuthScope, kind: ObservedFailure, subjects: Subjects, nowMs: number): Promise<void>;
+  /** Writes a verdict's rows on their own (flows that do not commit them with their own rows). */
+  record(rows: RiskVerdict["rows"]): Promise<void>;
   subjectsOf(
     scope: AuthScope,
     about: { ip?: string; msisdn?: string; cardNumber?: string },
@@ -594,6 +597,17 @@ export class Risk implements RiskGate {
     }
     for (const c of plan) counts[c.name] = (counts[c.name] ?? 0) + c.plus;
     return { counts, listed };
+  }
+
+  async record(rows: RiskVerdict["rows"]): Promise<void> {
+    for (const table of ["risk_decisions", "risk_observations"] as const) {
+      const of = rows.filter((r) => r.table === table).map((r) => r.row);
+      if (of.length > 0)
+        await this.db.query(
+          `insert into ${table} select * from json_populate_recordset(null::${table}, $1::json)`,
+          [rowsToJson(of)],
+        );
+    }
   }
 
   /** Counts a failure (a decline, a wrong PIN, a wrong voucher code) when an active rule reads it. */

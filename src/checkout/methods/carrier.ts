@@ -182,6 +182,7 @@ async function begin(
         ...(pin ? {} : { flow: "mo" as const }),
       },
       "carrier",
+      { ip: kit.clientIp(request) },
     );
     view.session = session;
     const details = { method: "carrier", operator: operator.id, country: operator.country };
@@ -315,7 +316,9 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const scope = { merchantId: view.session.merchant_id, mode: view.session.mode };
     let answer: { statusCode: number; body: string };
     try {
-      answer = await confirmPayment(ctx.payments, scope, payment.id, { pin }, undefined);
+      answer = await confirmPayment(ctx.payments, scope, payment.id, { pin }, undefined, {
+        ip: kit.clientIp(request),
+      });
     } catch (error) {
       if (error instanceof ApiError && error.status < 500)
         return reply.redirect(kit.nextUrl(view, payment), 303);
@@ -372,7 +375,15 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     ]);
     view.session = await abandonPayment(ctx, view.session);
     try {
-      const started = await startPayment(ctx, view.session, { type: "carrier", msisdn, operator }, "carrier");
+      const started = await startPayment(
+        ctx,
+        view.session,
+        { type: "carrier", msisdn, operator },
+        "carrier",
+        {
+          ip: kit.clientIp(request),
+        },
+      );
       if (started.payment.next_action?.type === "enter_pin")
         await kit.step(view, "pin_sent", { method: "carrier", operator });
       return reply.redirect(`${kit.nextUrl(view, started.payment)}?resent=1`, 303);
