@@ -7,7 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { ChargeRequest, PaymentMethodInput, PaymentProvider, ProviderAnswer } from "../../src/payments/provider.ts";
+import type {
+  ChargeRequest,
+  PaymentMethodInput,
+  PaymentProvider,
+  ProviderAnswer,
+} from "../../src/payments/provider.ts";
 import { call, createMerchant, createTestApp, type MerchantKeys, type TestApp } from "../support/app.ts";
 
 const SEED = Number(process.env.RISK_MIX_SEED ?? 20261130);
@@ -65,7 +70,10 @@ before(async () => {
   m = await createMerchant(t.app, "New studio");
   const registry = t.services.payments.providers;
   t.services.payments.providers = registry.with(fakeCards(registry.get("card")!));
-  const product = await call<{ id: string }>(t.app, "POST", "/v1/products", { key: m.secretKey, body: { name: "Club" } });
+  const product = await call<{ id: string }>(t.app, "POST", "/v1/products", {
+    key: m.secretKey,
+    body: { name: "Club" },
+  });
   const p = await call<{ id: string }>(t.app, "POST", "/v1/prices", {
     key: m.secretKey,
     body: { product: product.body.id, amount: 299, currency: "EUR", recurring: { period: "P1W" } },
@@ -178,8 +186,14 @@ test(`defaults stop bursts and pass normal traffic (seed ${SEED})`, async () => 
   // Misses: what passes before a counter reaches its threshold.
   assert.ok(tally.card_tester.passed <= 5, `card testing misses: ${tally.card_tester.passed}`);
   assert.ok(tally.card_tester.stopped >= 35);
-  assert.ok(tally.subscription_bot_ip.passed <= 5, `subscription burst misses: ${tally.subscription_bot_ip.passed}`);
-  assert.ok(tally.subscription_bot_range.passed <= 20, `range burst misses: ${tally.subscription_bot_range.passed}`);
+  assert.ok(
+    tally.subscription_bot_ip.passed <= 5,
+    `subscription burst misses: ${tally.subscription_bot_ip.passed}`,
+  );
+  assert.ok(
+    tally.subscription_bot_range.passed <= 20,
+    `range burst misses: ${tally.subscription_bot_range.passed}`,
+  );
   assert.ok(tally.subscription_bot_range.stopped >= 20);
 
   // Stopped attempts name the default rule that stopped them.
