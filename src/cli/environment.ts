@@ -22,6 +22,16 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
   { name: "CENTIME_RATE_LIMIT_PER_SECOND", default: "500", description: "Requests per API key; 0 disables" },
   { name: "CENTIME_RATE_LIMIT_BURST", default: "1000", description: "Burst per API key" },
   {
+    name: "CENTIME_PAGE_RATE_LIMIT_PER_SECOND",
+    default: "10",
+    description: "Requests per client address on the public pages (checkout, /pay); 0 disables",
+  },
+  {
+    name: "CENTIME_PAGE_RATE_LIMIT_BURST",
+    default: "120",
+    description: "Burst per client address on the public pages",
+  },
+  {
     name: "CENTIME_AUTH_FAILURES_PER_SECOND",
     default: "2",
     description: "Failed authentications allowed per client address (then 429)",

@@ -35,6 +35,7 @@ import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { sendError } from "./edge.ts";
 import { createHost } from "./host.ts";
+import { RateLimiter } from "./rate-limit.ts";
 
 /**
  * Builds the HTTP API on top of the services. No socket: tests call `inject()`.
@@ -145,7 +146,16 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   };
   await app.register(pagesSurface(pageSecurity, homePage));
   await app.register(
-    pagesSurface({ ...pageSecurity, catalogues: CHECKOUT_CATALOGUES }, services.checkout.pages),
+    pagesSurface(
+      {
+        ...pageSecurity,
+        catalogues: CHECKOUT_CATALOGUES,
+        // Public pages: requests per client address, with the IETF RateLimit fields on every answer.
+        rateLimit: new RateLimiter("per-ip", config.pageRateLimitPerSecond, config.pageRateLimitBurst),
+        clock: services.clock,
+      },
+      services.checkout.pages,
+    ),
   );
   await app.register(services.checkout.embedScript);
 

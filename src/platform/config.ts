@@ -11,6 +11,9 @@ export interface Config {
   logLevel: string;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** Requests per client address on the public pages (checkout, payment links): sustained, and at once. */
+  pageRateLimitPerSecond: number;
+  pageRateLimitBurst: number;
   /** Failed authentications per client address: sustained per second, and at once. */
   authFailuresPerSecond: number;
   authFailuresBurst: number;
@@ -86,6 +89,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || "info",
     rateLimitPerSecond: intFrom(env.CENTIME_RATE_LIMIT_PER_SECOND, 500, "CENTIME_RATE_LIMIT_PER_SECOND"),
     rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),
+    pageRateLimitPerSecond: intFrom(
+      env.CENTIME_PAGE_RATE_LIMIT_PER_SECOND,
+      10,
+      "CENTIME_PAGE_RATE_LIMIT_PER_SECOND",
+    ),
+    pageRateLimitBurst: intFrom(env.CENTIME_PAGE_RATE_LIMIT_BURST, 120, "CENTIME_PAGE_RATE_LIMIT_BURST"),
     authFailuresPerSecond: intFrom(
       env.CENTIME_AUTH_FAILURES_PER_SECOND,
       2,

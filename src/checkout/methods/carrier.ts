@@ -8,6 +8,7 @@ import {
 import { getOperator, hasPinStep, resolveOperator } from "../../connectors/index.ts";
 import { confirmPayment } from "../../payments/confirm.ts";
 import { ApiError } from "../../platform/errors.ts";
+import { addRateLimitHeaders } from "../../web/index.ts";
 import { abandonPayment, followPayment, PaymentInFlight, SessionClosed, startPayment } from "../attempts.ts";
 import { carrierRules } from "../country-rules.ts";
 import { type PageKit, paymentInFlight, type SessionView } from "../page-kit.ts";
@@ -138,6 +139,13 @@ async function begin(
       { key: `msisdn:${input.msisdn}`, max: THROTTLE_LIMITS.msisdn_entries_per_msisdn_hour_max },
     ],
     nowMs,
+  );
+  // Each number entered may text a code to it: the per-number quota is announced on every answer.
+  const perNumber = THROTTLE_LIMITS.msisdn_entries_per_msisdn_hour_max;
+  addRateLimitHeaders(
+    reply,
+    kit.throttle.policyHeader("per-msisdn", perNumber),
+    kit.throttle.stateHeader("per-msisdn", `msisdn:${input.msisdn}`, perNumber, nowMs),
   );
   if (!limit.allowed) return tooMany(kit, reply, view, limit.retryAfterSeconds);
   const resolved = await resolveOperator({
@@ -370,6 +378,16 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     )
       return reply.redirect(`${base(view)}/carrier/pin`, 303);
     const { msisdn, operator } = payment.payment_method;
+    // A new code is one more text to the number: it counts against the number's quota.
+    const perNumber = THROTTLE_LIMITS.msisdn_entries_per_msisdn_hour_max;
+    const nowMs = ctx.clock.nowMs();
+    const limit = kit.throttle.take([{ key: `msisdn:${msisdn}`, max: perNumber }], nowMs);
+    addRateLimitHeaders(
+      reply,
+      kit.throttle.policyHeader("per-msisdn", perNumber),
+      kit.throttle.stateHeader("per-msisdn", `msisdn:${msisdn}`, perNumber, nowMs),
+    );
+    if (!limit.allowed) return tooMany(kit, reply, view, limit.retryAfterSeconds);
     await ctx.db.query("update checkout_sessions set pin_resends = pin_resends + 1 where id = $1", [
       view.session.id,
     ]);
