@@ -91,16 +91,18 @@ export function createServices(options: {
     )
     .allowLive(live);
   const risk = new Risk(db, clock);
+  // The flows ask the risk engine unless it is switched off to measure what it costs.
+  const riskGate = config.riskEngine === "off" ? undefined : risk;
   const community = createCommunity({
     db,
     ledger,
     clock,
-    risk,
+    ...(riskGate ? { risk: riskGate } : {}),
     ...(config.voucherKey ? { voucherKey: config.voucherKey } : {}),
   });
   providers.register(community.walletProvider);
   payments = {
-    risk,
+    ...(riskGate ? { risk: riskGate } : {}),
     extensions: community.paymentEffects,
     db,
     ledger,
@@ -127,7 +129,7 @@ export function createServices(options: {
     payments,
     recorder,
     moListeners,
-    billing: createBilling({ db, ledger, clock, logger, providers, risk }),
+    billing: createBilling({ db, ledger, clock, logger, providers, ...(riskGate ? { risk: riskGate } : {}) }),
     checkout: createCheckout({
       db,
       clock,

@@ -42,6 +42,12 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description: "Burst of failed authentications per address",
   },
   {
+    name: "CENTIME_RISK_ENGINE",
+    default: "on",
+    description:
+      "off: payments, subscriptions and redemptions skip the risk engine (only to measure its cost)",
+  },
+  {
     name: "CENTIME_AUDIT_LOG",
     default: "on",
     description: "off: writes are not recorded in the audit log (only to measure its cost)",

@@ -14,6 +14,8 @@ export interface Config {
   /** Requests per client address on the public pages (checkout, payment links): sustained, and at once. */
   pageRateLimitPerSecond: number;
   pageRateLimitBurst: number;
+  /** off: payments, subscriptions and redemptions skip the risk engine (only to measure its cost). */
+  riskEngine: "on" | "off";
   /** Failed authentications per client address: sustained per second, and at once. */
   authFailuresPerSecond: number;
   authFailuresBurst: number;
@@ -95,6 +97,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
       "CENTIME_PAGE_RATE_LIMIT_PER_SECOND",
     ),
     pageRateLimitBurst: intFrom(env.CENTIME_PAGE_RATE_LIMIT_BURST, 120, "CENTIME_PAGE_RATE_LIMIT_BURST"),
+    riskEngine: onOff(env.CENTIME_RISK_ENGINE, "CENTIME_RISK_ENGINE"),
     authFailuresPerSecond: intFrom(
       env.CENTIME_AUTH_FAILURES_PER_SECOND,
       2,
@@ -138,4 +141,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     },
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
   };
+}
+
+/** A switch that is on unless set to `off`; anything else is refused at start. */
+function onOff(value: string | undefined, name: string): "on" | "off" {
+  if (value === undefined || value === "" || value === "on") return "on";
+  if (value === "off") return "off";
+  throw new Error(`${name} must be on or off, not '${value}'`);
 }
