@@ -19,6 +19,7 @@ import type { Config } from "./platform/config.ts";
 import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
 import { reportUnexpectedTo } from "./platform/process-guards.ts";
+import { ensureRiskPartitions } from "./risk/index.ts";
 import { connectProviders, createServices, type Services } from "./services.ts";
 import { type EmbeddedNetwork, findApiSimulator, startEmbeddedSimulator } from "./simulator/embedded.ts";
 import { TEST_PIN } from "./simulator/index.ts";
@@ -72,6 +73,12 @@ export function workerJobs(services: Services): Job[] {
     ...services.checkout.jobs(),
     ...communityJobs(services.community, services.clock),
     ...analyticsJobs(services),
+    {
+      // Day partitions of risk decisions and observations; old observations leave with theirs.
+      name: "risk_partitions",
+      intervalMs: 3_600_000,
+      run: async () => (await ensureRiskPartitions(services.db, services.clock.nowMs())).created.length,
+    },
   ];
 }
 

@@ -22,6 +22,7 @@ import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
 import { createLogger, type Logger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
+import { Risk } from "./risk/index.ts";
 import { StaffDirectory } from "./staff/index.ts";
 
 /** Everything the API and the workers share, wired once per process. */
@@ -50,6 +51,8 @@ export interface Services {
   live: LiveProviders;
   /** Inner currencies, wallets, memberships, vouchers and commissions (issue 11). */
   community: Community;
+  /** Risk rules, lists, decisions and velocity counters (docs/risk.md). */
+  risk: Risk;
 }
 
 export function createServices(options: {
@@ -87,14 +90,19 @@ export function createServices(options: {
       }),
     )
     .allowLive(live);
+  const risk = new Risk(db, clock);
+  // The flows ask the risk engine unless it is switched off to measure what it costs.
+  const riskGate = config.riskEngine === "off" ? undefined : risk;
   const community = createCommunity({
     db,
     ledger,
     clock,
+    ...(riskGate ? { risk: riskGate } : {}),
     ...(config.voucherKey ? { voucherKey: config.voucherKey } : {}),
   });
   providers.register(community.walletProvider);
   payments = {
+    ...(riskGate ? { risk: riskGate } : {}),
     extensions: community.paymentEffects,
     db,
     ledger,
@@ -121,7 +129,7 @@ export function createServices(options: {
     payments,
     recorder,
     moListeners,
-    billing: createBilling({ db, ledger, clock, logger, providers }),
+    billing: createBilling({ db, ledger, clock, logger, providers, ...(riskGate ? { risk: riskGate } : {}) }),
     checkout: createCheckout({
       db,
       clock,
@@ -135,6 +143,7 @@ export function createServices(options: {
     approvals: new Approvals(db, clock),
     live,
     community,
+    risk,
   };
 }
 

@@ -9,6 +9,14 @@ import {
   verifyAuditChain,
 } from "../audit/index.ts";
 import type { Routes } from "../http/index.ts";
+import {
+  approveHeldPayment,
+  chargeApproved,
+  listHeldPayments,
+  type PaymentRow,
+  presentPayment,
+  refuseHeldPayment,
+} from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import {
   DEFAULT_ROLE_NAMES,
@@ -466,7 +474,7 @@ function backOfficeApi(services: BackOfficeServices) {
           },
         },
       },
-      async (request, reply) => {
+      async (_request, reply) => {
         return sendJson(reply, 200, await verifyAuditChain(services.db));
       },
     );
@@ -481,7 +489,7 @@ function backOfficeApi(services: BackOfficeServices) {
           response: { 200: Loose("audit_checkpoint"), ...errors },
         },
       },
-      async (request, reply) => {
+      async (_request, reply) => {
         return sendJson(reply, 200, await exportCheckpoint(services.db, services.clock.nowMs()));
       },
     );
@@ -527,6 +535,84 @@ function backOfficeApi(services: BackOfficeServices) {
               thresholds: rows[0].thresholds,
             }),
           };
+        });
+      },
+    );
+
+    // The risk review queue: payments a `review` rule holds before any money moves (docs/risk.md).
+    const scopeOf = (access: { actor: { merchantId: string | null; mode: string | null } }) =>
+      access.actor.merchantId && access.actor.mode
+        ? { merchantId: access.actor.merchantId, mode: access.actor.mode as "test" | "live" }
+        : null;
+    const HeldPayment = Loose("A payment held for review: `status: processing`, `review.status: open`.");
+    app.get(
+      "/risk_reviews",
+      {
+        schema: {
+          tags,
+          operationId: "listRiskReviews",
+          summary:
+            "Payments held for review by a risk rule, oldest first (the admin key sees every merchant's).",
+          querystring: Type.Object({ limit: Limit }, { additionalProperties: false }),
+          response: { 200: ListOf("payment"), ...errors },
+        },
+      },
+      async (request, reply) => {
+        const { limit } = request.query as { limit: number };
+        const rows = await listHeldPayments(services.payments, scopeOf(request.access), limit + 1);
+        return sendJson(reply, 200, {
+          object: "list",
+          data: rows.slice(0, limit).map((p) => ({
+            ...presentPayment(p),
+            review: { status: "open", rule: p.provider_state?.risk_rule ?? null },
+          })),
+          has_more: rows.length > limit,
+        });
+      },
+    );
+    app.post(
+      "/risk_reviews/:id/approve",
+      {
+        schema: {
+          tags,
+          operationId: "approveRiskReview",
+          summary: "Approve a held payment: the provider is asked for the money now, once.",
+          params: IdParams,
+          body: Type.Object({}, { additionalProperties: false }),
+          response: { 200: HeldPayment, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const id = (request.params as { id: string }).id;
+        let approved: PaymentRow | null = null;
+        const response = await runIdempotent(services, request, async (tx, nowMs) => {
+          approved = await approveHeldPayment(services.payments, tx, scopeOf(request.access), id, nowMs);
+          return { statusCode: 200, body: JSON.stringify(presentPayment(approved)) };
+        });
+        // The decision is committed; the charge has commits of its own.
+        if (approved)
+          return sendJson(reply, 200, presentPayment(await chargeApproved(services.payments, approved)));
+        if (response.replayed) reply.header("Idempotent-Replayed", "true");
+        return sendJson(reply, response.statusCode, response.body);
+      },
+    );
+    app.post(
+      "/risk_reviews/:id/refuse",
+      {
+        schema: {
+          tags,
+          operationId: "refuseRiskReview",
+          summary: "Refuse a held payment: it fails with `refused_in_review`; no money moves.",
+          params: IdParams,
+          body: Type.Object({}, { additionalProperties: false }),
+          response: { 200: HeldPayment, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const id = (request.params as { id: string }).id;
+        return idempotentWrite(services, request, reply, async (tx, nowMs) => {
+          const refused = await refuseHeldPayment(services.payments, tx, scopeOf(request.access), id, nowMs);
+          return { statusCode: 200, body: JSON.stringify(presentPayment(refused)) };
         });
       },
     );

@@ -3,6 +3,7 @@ import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/ledger.ts";
 import type { ProviderRegistry } from "../payments/registry.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
+import type { RiskGate } from "../risk/index.ts";
 import type { SubscriptionRow } from "./model.ts";
 import { DEFAULT_DUNNING_POLICY, type DunningPolicy } from "./policy.ts";
 import { type ResolvedRules, rulesFor } from "./rules.ts";
@@ -18,6 +19,8 @@ export interface BillingContext {
   /** What this context remembers between batches (never module state). */
   caches: BillingCaches;
   logger?: Logger;
+  /** The risk engine: asked before a subscription starts; unset, every subscription may start. */
+  risk?: RiskGate;
   /** Overrides of the rules (simulations and benchmarks use their own operators). */
   rules?: (country: string | null, operator: string | null) => ResolvedRules;
 }

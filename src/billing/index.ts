@@ -5,6 +5,7 @@ import type { ProviderRegistry } from "../payments/registry.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
 import type { Metrics } from "../platform/metrics.ts";
+import type { RiskGate } from "../risk/index.ts";
 import { Catalog } from "./catalog.ts";
 import { processAdvancingClocks } from "./clocks.ts";
 import { billingContext } from "./context.ts";
@@ -25,6 +26,7 @@ export function createBilling(options: {
   logger?: Logger;
   /** The payments' provider registry: renewals charge through the same providers. */
   providers: ProviderRegistry;
+  risk?: RiskGate;
 }): Billing {
   const context = billingContext({
     db: options.db,
@@ -32,6 +34,7 @@ export function createBilling(options: {
     clock: options.clock,
     providers: options.providers,
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.risk ? { risk: options.risk } : {}),
   });
   return { context, catalog: new Catalog(options.db, options.clock) };
 }

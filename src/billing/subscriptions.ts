@@ -145,9 +145,36 @@ export async function createSubscription(
   // as the double opt-in; otherwise the subscriber confirms with a PIN.
   const secondStageDone =
     (consent.method === "operator_page" || consent.method === "mo") && consent.reference !== undefined;
+  // The risk engine before anything is written: a block (or a review: a subscription cannot be
+  // held) refuses it; require_pin makes the subscriber confirm with a PIN.
+  const verdict = ctx.risk
+    ? await ctx.risk.assess(
+        scope,
+        {
+          flow: "subscription",
+          amount: price.amount,
+          currency: price.currency,
+          method: method.type,
+          customer: customer.id,
+          ...(operator ? { operator } : {}),
+          ...(country ? { country } : {}),
+          ...("msisdn" in method && method.msisdn ? { msisdn: method.msisdn } : {}),
+          ...(input.consent?.ip_address ? { ip: input.consent.ip_address } : {}),
+        },
+        nowMs,
+      )
+    : undefined;
+  if (verdict) await ctx.risk?.record(verdict.rows);
+  if (verdict?.action === "block" || verdict?.action === "review")
+    throw new ApiError(
+      "blocked_by_risk_rule",
+      undefined,
+      `The risk rule '${verdict.rule?.name ?? ""}' refused this subscription.`,
+    );
   const needsPin =
     (rules.double_opt_in && !secondStageDone) ||
-    (method.type === "sandbox" && method.scenario === "require_pin");
+    (method.type === "sandbox" && method.scenario === "require_pin") ||
+    verdict?.action === "require_pin";
   const timeZone = customer.time_zone ?? rules.time_zone;
   const now = new Date(nowMs);
   const sub: SubscriptionRow = {

@@ -59,6 +59,7 @@ export async function startPayment(
   session: SessionRow,
   method: CreatePaymentInput["payment_method"],
   methodType: string,
+  payer: { ip?: string } = {},
 ): Promise<{ payment: PaymentView; session: SessionRow }> {
   const nowMs = ctx.clock.nowMs();
   const claim = `${CLAIM_PREFIX}${randomBytes(9).toString("base64url")}`;
@@ -96,6 +97,13 @@ export async function startPayment(
         metadata: { checkout_session: session.id },
       },
       undefined,
+      undefined,
+      {
+        flow: "checkout",
+        ...(payer.ip ? { ip: payer.ip } : {}),
+        ...(session.app_id ? { app: session.app_id } : {}),
+        pageOpenMs: Math.max(0, nowMs - session.created.getTime()),
+      },
     );
   } catch (error) {
     await ctx.db.query("update checkout_sessions set payment_id = null where id = $1 and payment_id = $2", [

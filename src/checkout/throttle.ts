@@ -45,6 +45,19 @@ export class Throttle {
     return { allowed: true };
   }
 
+  /** `RateLimit-Policy` of one key (IETF draft 8): `max` events per window. */
+  policyHeader(name: string, max: number): string {
+    return `"${name}";q=${max};w=${Math.round(this.windowMs / 1000)}`;
+  }
+
+  /** `RateLimit` of one key: events left in its window, seconds until the window ends. */
+  stateHeader(name: string, key: string, max: number, nowMs: number): string {
+    const window = this.windows.get(key);
+    if (!window || nowMs - window.startMs >= this.windowMs) return `"${name}";r=${max};t=0`;
+    const left = Math.max(0, max - window.count);
+    return `"${name}";r=${left};t=${Math.ceil((window.startMs + this.windowMs - nowMs) / 1000)}`;
+  }
+
   private current(key: string, nowMs: number): Window {
     let window = this.windows.get(key);
     if (!window || nowMs - window.startMs >= this.windowMs) {

@@ -22,6 +22,16 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
   { name: "CENTIME_RATE_LIMIT_PER_SECOND", default: "500", description: "Requests per API key; 0 disables" },
   { name: "CENTIME_RATE_LIMIT_BURST", default: "1000", description: "Burst per API key" },
   {
+    name: "CENTIME_PAGE_RATE_LIMIT_PER_SECOND",
+    default: "10",
+    description: "Requests per client address on the public pages (checkout, /pay); 0 disables",
+  },
+  {
+    name: "CENTIME_PAGE_RATE_LIMIT_BURST",
+    default: "120",
+    description: "Burst per client address on the public pages",
+  },
+  {
     name: "CENTIME_AUTH_FAILURES_PER_SECOND",
     default: "2",
     description: "Failed authentications allowed per client address (then 429)",
@@ -30,6 +40,12 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     name: "CENTIME_AUTH_FAILURES_BURST",
     default: "30",
     description: "Burst of failed authentications per address",
+  },
+  {
+    name: "CENTIME_RISK_ENGINE",
+    default: "on",
+    description:
+      "off: payments, subscriptions and redemptions skip the risk engine (only to measure its cost)",
   },
   {
     name: "CENTIME_AUDIT_LOG",

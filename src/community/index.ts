@@ -10,6 +10,7 @@ import type { Ledger } from "../ledger/ledger.ts";
 import { membershipRoutes } from "../memberships/routes.ts";
 import { Memberships } from "../memberships/service.ts";
 import type { Clock } from "../platform/clock.ts";
+import type { RiskGate } from "../risk/index.ts";
 import { Redemptions } from "../vouchers/redeem.ts";
 import { voucherRoutes } from "../vouchers/routes.ts";
 import { VoucherBatches } from "../vouchers/service.ts";
@@ -43,6 +44,8 @@ export function createCommunity(options: {
   ledger: Ledger;
   clock: Clock;
   voucherKey?: string;
+  /** The risk engine: asked before a voucher is redeemed, told of every wrong code. */
+  risk?: RiskGate;
 }): Community {
   const { db, ledger, clock } = options;
   const currencies = new Currencies(db, clock);
@@ -57,7 +60,7 @@ export function createCommunity(options: {
     memberships,
     commissions,
     batches,
-    redemptions: new Redemptions(db, ledger, batches, wallets, memberships),
+    redemptions: new Redemptions(db, ledger, batches, wallets, memberships, options.risk),
     walletProvider: new WalletProvider(),
     paymentEffects: new CommunityPaymentEffects(db, ledger, currencies, wallets, memberships, commissions),
   };

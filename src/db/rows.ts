@@ -26,7 +26,15 @@ export function rowsToJson(rows: readonly object[]): string {
 }
 
 /** Tables the write path may append to; anything else is a bug. */
-export const APPEND_TABLES = ["payments", "refunds", "events", "provider_interactions", "customers"] as const;
+export const APPEND_TABLES = [
+  "payments",
+  "refunds",
+  "events",
+  "provider_interactions",
+  "customers",
+  "risk_decisions",
+  "risk_observations",
+] as const;
 export type AppendTable = (typeof APPEND_TABLES)[number];
 
 /** `param` is the number of the statement parameter that carries the rows as JSON. */

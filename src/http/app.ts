@@ -31,10 +31,13 @@ import {
   unresolvedRoutes,
 } from "../payments/routes.ts";
 import { ERROR_CATALOGUE } from "../platform/errors.ts";
+import { ensureRiskPartitions } from "../risk/index.ts";
+import { riskRoutes } from "../risk/routes.ts";
 import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { sendError } from "./edge.ts";
 import { createHost } from "./host.ts";
+import { RateLimiter } from "./rate-limit.ts";
 
 /**
  * Builds the HTTP API on top of the services. No socket: tests call `inject()`.
@@ -120,6 +123,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(operatorRoutes, {}));
   await app.register(surfaces.secret(webhookRoutes, services));
   await app.register(surfaces.secret(billingRoutes, services.billing));
+  await app.register(surfaces.secret(riskRoutes, services.risk));
+  app.addHook("onReady", async () => {
+    await ensureRiskPartitions(services.db, services.clock.nowMs());
+  });
   await app.register(surfaces.publishable(checkoutSessionCreateRoutes, services.checkout.ctx));
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
@@ -142,7 +149,16 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   };
   await app.register(pagesSurface(pageSecurity, homePage));
   await app.register(
-    pagesSurface({ ...pageSecurity, catalogues: CHECKOUT_CATALOGUES }, services.checkout.pages),
+    pagesSurface(
+      {
+        ...pageSecurity,
+        catalogues: CHECKOUT_CATALOGUES,
+        // Public pages: requests per client address, with the IETF RateLimit fields on every answer.
+        rateLimit: new RateLimiter("per-ip", config.pageRateLimitPerSecond, config.pageRateLimitBurst),
+        clock: services.clock,
+      },
+      services.checkout.pages,
+    ),
   );
   await app.register(services.checkout.embedScript);
 

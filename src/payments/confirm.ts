@@ -50,6 +50,7 @@ export async function confirmPayment(
   id: string,
   input: { pin: string },
   idempotency: IdempotencyContext | undefined,
+  payer: { ip?: string } = {},
 ): Promise<Response> {
   const { rows } = await ctx.db.query<PaymentRow>(
     "select * from payments where id = $1 and merchant_id = $2 and mode = $3",
@@ -60,9 +61,23 @@ export async function confirmPayment(
   // Accounts are created in their own commit, before the payment's transaction starts.
   await ensurePaymentAccounts(ctx, preview, ctx.clock.nowMs());
   const provider = providerFor(ctx, preview.provider);
-  return provider.inProcess
-    ? confirmInOneCommit(ctx, scope, id, input, idempotency)
-    : confirmRemote(ctx, scope, id, input, idempotency);
+  const response = provider.inProcess
+    ? await confirmInOneCommit(ctx, scope, id, input, idempotency)
+    : await confirmRemote(ctx, scope, id, input, idempotency);
+  // Wrong PINs feed the counters that stop PIN guessing across payments (docs/risk.md).
+  if (
+    ctx.risk &&
+    (response.statusCode === 402 || response.body.includes('"failure_code":"pin_attempts_exceeded"'))
+  ) {
+    const m = preview.payment_method;
+    const msisdn = m.type === "carrier" || m.type === "sandbox" ? m.msisdn : undefined;
+    const subjects = await ctx.risk.subjectsOf(scope, {
+      ...(msisdn ? { msisdn } : {}),
+      ...(payer.ip ? { ip: payer.ip } : {}),
+    });
+    await ctx.risk.observe(scope, "pin_failure", subjects, ctx.clock.nowMs());
+  }
+  return response;
 }
 
 async function confirmInOneCommit(

@@ -12,6 +12,7 @@ import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
+import type { RiskGate } from "../risk/index.ts";
 import type { PaymentExtensions } from "./extensions.ts";
 import type { InteractionRecorder } from "./interaction-log.ts";
 import { type PaymentRow, presentPayment } from "./model.ts";
@@ -34,6 +35,8 @@ export interface PaymentsContext {
   recorder?: InteractionRecorder;
   /** Wallets, memberships and commissions: their work commits with the payment's (extensions.ts). */
   extensions?: PaymentExtensions;
+  /** The risk engine: asked before any money moves (create.ts); unset, every payment is allowed. */
+  risk?: RiskGate;
 }
 
 const FINAL_STATUSES: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);

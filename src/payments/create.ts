@@ -1,7 +1,8 @@
 import type { IdempotencyContext } from "../idempotency/gate.ts";
 import { IdempotencyConflict } from "../idempotency/gate.ts";
-import { ApiError } from "../platform/errors.ts";
+import { ApiError, assert } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";
+import type { RiskVerdict } from "../risk/index.ts";
 import { settleAttempt } from "./attempt.ts";
 import {
   ATTEMPT_LEASE_MS,
@@ -17,7 +18,7 @@ import {
   paymentEvents,
   transitionContext,
 } from "./context.ts";
-import { type CaptureMethod, type PaymentRow, presentPayment } from "./model.ts";
+import { type CaptureMethod, type PaymentMethod, type PaymentRow, presentPayment } from "./model.ts";
 import { newPaymentRow } from "./new-payment.ts";
 import type { PaymentMethodInput, PaymentProvider } from "./provider.ts";
 import { applyChargeOutcome } from "./transitions.ts";
@@ -35,6 +36,18 @@ export interface CreatePaymentInput {
   description?: string;
   capture?: CaptureMethod;
   metadata?: Record<string, string>;
+  /** The payer's address when the merchant's server relays a payer's request (risk rules read it). */
+  ip_address?: string;
+}
+
+/** What the flow knows about the payer beyond the request body (checkout pages know more). */
+export interface PayerContext {
+  flow?: "payment" | "checkout";
+  ip?: string;
+  ipCountry?: string;
+  app?: string;
+  pageOpenMs?: number;
+  framed?: boolean;
 }
 
 type Response = { statusCode: number; body: string };
@@ -52,6 +65,7 @@ export async function createPayment(
   input: CreatePaymentInput,
   idempotency: IdempotencyContext | undefined,
   headers?: Record<string, string | undefined>,
+  payer?: PayerContext,
 ): Promise<Response> {
   const nowMs = ctx.clock.nowMs();
   const prepared = ctx.extensions
@@ -101,12 +115,145 @@ export async function createPayment(
     nowMs,
   );
   initial.effects = prepared.effects;
+
+  // The risk engine decides before any money moves: a block writes a failed payment and calls no
+  // provider; a review holds it (processing, nothing charged) until a person decides.
+  const ip = payer?.ip ?? input.ip_address;
+  const cardNumber = method.secretDetails?.number;
+  const verdict = ctx.risk
+    ? await ctx.risk.assess(
+        scope,
+        {
+          flow: payer?.flow ?? "payment",
+          paymentId: initial.id,
+          amount: initial.amount,
+          currency: initial.currency,
+          method: method.stored.type,
+          ...methodFacts(method.stored),
+          ...(input.customer ? { customer: input.customer } : {}),
+          ...(ip ? { ip } : {}),
+          ...(payer?.ipCountry ? { ipCountry: payer.ipCountry } : {}),
+          ...(payer?.app ? { app: payer.app } : {}),
+          ...(payer?.pageOpenMs !== undefined ? { pageOpenMs: payer.pageOpenMs } : {}),
+          ...(payer?.framed !== undefined ? { framed: payer.framed } : {}),
+          ...(typeof cardNumber === "string" ? { cardNumber } : {}),
+        },
+        nowMs,
+      )
+    : undefined;
+  const riskRows = verdict?.rows ?? [];
+  if (verdict?.action === "block" || (verdict?.action === "review" && method.secretDetails))
+    // A card number is never kept, so a held card payment could not be charged later: refused.
+    return createRefused(ctx, scope, initial, verdict.rule?.name ?? "", riskRows, idempotency, nowMs);
+  if (verdict?.action === "review")
+    return createHeld(ctx, scope, initial, verdict.rule?.name ?? "", riskRows, idempotency, nowMs);
+
+  let response: Response;
   if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
-    return createInTransaction(ctx, scope, provider, initial, idempotency, nowMs);
-  const response = provider.inProcess
-    ? await createInOneCommit(ctx, scope, provider, initial, idempotency, nowMs)
-    : await createAttemptFirst(ctx, scope, provider, initial, idempotency, method.secretDetails, nowMs);
+    response = await createInTransaction(ctx, scope, provider, initial, idempotency, riskRows, nowMs);
+  else
+    response = provider.inProcess
+      ? await createInOneCommit(
+          ctx,
+          scope,
+          await chargeOnce(ctx, provider, initial, nowMs),
+          idempotency,
+          riskRows,
+          nowMs,
+        )
+      : await createAttemptFirst(
+          ctx,
+          scope,
+          provider,
+          initial,
+          idempotency,
+          method.secretDetails,
+          riskRows,
+          nowMs,
+        );
+  // Declines feed the counters that find card testing (only when a rule counts them).
+  if (
+    ctx.risk &&
+    verdict &&
+    (verdict.subjects.ip || verdict.subjects.cardFingerprint) &&
+    response.body.includes('"status":"failed"')
+  )
+    await ctx.risk.observe(scope, "decline", verdict.subjects, nowMs);
   return response;
+}
+
+/** What a rule can read of the stored method: the number and operator of a carrier payment. */
+function methodFacts(m: PaymentMethod): { msisdn?: string; operator?: string } {
+  if (m.type === "carrier") return { msisdn: m.msisdn, operator: m.operator };
+  if (m.type === "sandbox")
+    return { ...(m.msisdn ? { msisdn: m.msisdn } : {}), ...(m.operator ? { operator: m.operator } : {}) };
+  return {};
+}
+
+type RiskRows = RiskVerdict["rows"];
+
+/** A payment a risk rule blocks: created failed, in one commit, with no provider call and no journal. */
+async function createRefused(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  initial: PaymentRow,
+  ruleName: string,
+  riskRows: RiskRows,
+  idempotency: IdempotencyContext | undefined,
+  nowMs: number,
+): Promise<Response> {
+  const transition = applyChargeOutcome(
+    initial,
+    {
+      status: "declined",
+      code: "blocked_by_risk_rule",
+      message: `Blocked by the risk rule '${ruleName}'.`,
+      retryable: false,
+    },
+    { ...transitionContext(ctx, nowMs), firstAnswer: true },
+  );
+  assert(transition.transfers.length === 0, "a blocked payment moves no money");
+  return createInOneCommit(
+    ctx,
+    scope,
+    { answer: { outcome: { status: "pending" }, interactions: [] }, transition, payment: transition.payment },
+    idempotency,
+    riskRows,
+    nowMs,
+  );
+}
+
+/**
+ * A payment a `review` rule holds: created `processing` with nothing asked of any provider and no
+ * reconciliation due; the back office approves it (the provider is asked then) or refuses it
+ * (`failed`, `refused_in_review`). Docs: docs/risk.md.
+ */
+async function createHeld(
+  ctx: PaymentsContext,
+  scope: AuthScope,
+  initial: PaymentRow,
+  ruleName: string,
+  riskRows: RiskRows,
+  idempotency: IdempotencyContext | undefined,
+  nowMs: number,
+): Promise<Response> {
+  const payment: PaymentRow = {
+    ...initial,
+    reconcile_after: null,
+    provider_state: { risk_review: "open", risk_rule: ruleName },
+  };
+  return createInOneCommit(
+    ctx,
+    scope,
+    {
+      answer: { outcome: { status: "pending" }, interactions: [] },
+      transition: { payment, events: [], transfers: [] },
+      payment,
+    },
+    idempotency,
+    riskRows,
+    nowMs,
+  );
 }
 
 /** An in-process provider's first answer, applied to the new payment, its accounts ready. */
@@ -129,12 +276,11 @@ async function chargeOnce(
 async function createInOneCommit(
   ctx: PaymentsContext,
   scope: AuthScope,
-  provider: PaymentProvider,
-  initial: PaymentRow,
+  { answer, transition, payment }: Awaited<ReturnType<typeof chargeOnce>>,
   idempotency: IdempotencyContext | undefined,
+  riskRows: RiskRows,
   nowMs: number,
 ): Promise<Response> {
-  const { answer, transition, payment } = await chargeOnce(ctx, provider, initial, nowMs);
   const body = JSON.stringify(presentPayment(payment));
   const result = await ctx.committer.submit({
     nowMs,
@@ -157,6 +303,7 @@ async function createInOneCommit(
         table: "provider_interactions" as const,
         row: interactionRow(payment, i, nowMs),
       })),
+      ...riskRows,
     ],
     transfers: transition.transfers,
   });
@@ -180,10 +327,17 @@ async function createInTransaction(
   provider: PaymentProvider,
   initial: PaymentRow,
   idempotency: IdempotencyContext | undefined,
+  riskRows: RiskRows,
   nowMs: number,
 ): Promise<Response> {
   const { answer, transition, payment } = await chargeOnce(ctx, provider, initial, nowMs);
   const response = await mutate(ctx, scope, idempotency, async (tx) => {
+    for (const table of ["risk_decisions", "risk_observations"] as const)
+      await insertRows(
+        tx,
+        table,
+        riskRows.filter((r) => r.table === table).map((r) => r.row),
+      );
     await insertRows(tx, "payments", [paymentDbRow(payment)]);
     await insertRows(tx, "events", paymentEvents(payment, ["payment.created", ...transition.events], nowMs));
     await insertRows(
@@ -208,6 +362,7 @@ async function createAttemptFirst(
   initial: PaymentRow,
   idempotency: IdempotencyContext | undefined,
   secretDetails: Record<string, unknown> | undefined,
+  riskRows: RiskRows,
   nowMs: number,
 ): Promise<Response> {
   // Reconciliation leaves the attempt to this request for a while, then asks the provider itself.
@@ -227,6 +382,7 @@ async function createAttemptFirst(
     rows: [
       { table: "payments", row: paymentDbRow(attempt) },
       ...paymentEvents(attempt, ["payment.created"], nowMs).map((row) => ({ table: "events" as const, row })),
+      ...riskRows,
     ],
     transfers: [],
   });

@@ -60,6 +60,13 @@ const createPaymentBody = (paymentMethod: TSchema) =>
       description: Type.Optional(Text(LIMITS.description_length_max)),
       capture: Type.Optional(StringEnum(["automatic", "manual"] as const)),
       metadata: Type.Optional(Metadata),
+      ip_address: Type.Optional(
+        Type.String({
+          pattern: "^[0-9A-Fa-f:.]{2,45}$",
+          description:
+            "The payer's IP address, when your server relays a payer's request: risk rules read it (docs/risk.md). Not stored on the payment.",
+        }),
+      ),
     },
     { additionalProperties: false },
   );

@@ -13,6 +13,11 @@ export interface Config {
   logLevel: string;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** Requests per client address on the public pages (checkout, payment links): sustained, and at once. */
+  pageRateLimitPerSecond: number;
+  pageRateLimitBurst: number;
+  /** off: payments, subscriptions and redemptions skip the risk engine (only to measure its cost). */
+  riskEngine: "on" | "off";
   /** Failed authentications per client address: sustained per second, and at once. */
   authFailuresPerSecond: number;
   authFailuresBurst: number;
@@ -103,6 +108,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || "info",
     rateLimitPerSecond: intFrom(env.CENTIME_RATE_LIMIT_PER_SECOND, 500, "CENTIME_RATE_LIMIT_PER_SECOND"),
     rateLimitBurst: intFrom(env.CENTIME_RATE_LIMIT_BURST, 1000, "CENTIME_RATE_LIMIT_BURST"),
+    pageRateLimitPerSecond: intFrom(
+      env.CENTIME_PAGE_RATE_LIMIT_PER_SECOND,
+      10,
+      "CENTIME_PAGE_RATE_LIMIT_PER_SECOND",
+    ),
+    pageRateLimitBurst: intFrom(env.CENTIME_PAGE_RATE_LIMIT_BURST, 120, "CENTIME_PAGE_RATE_LIMIT_BURST"),
+    riskEngine: onOff(env.CENTIME_RISK_ENGINE, "CENTIME_RISK_ENGINE"),
     authFailuresPerSecond: intFrom(
       env.CENTIME_AUTH_FAILURES_PER_SECOND,
       2,
@@ -146,4 +158,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     },
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
   };
+}
+
+/** A switch that is on unless set to `off`; anything else is refused at start. */
+function onOff(value: string | undefined, name: string): "on" | "off" {
+  if (value === undefined || value === "" || value === "on") return "on";
+  if (value === "off") return "off";
+  throw new Error(`${name} must be on or off, not '${value}'`);
 }

@@ -160,6 +160,11 @@ export const ERROR_CATALOGUE = {
     message: "The refund would take the refunded total past the captured amount.",
   },
   incorrect_pin: { status: 402, type: "payment_error", message: "The PIN is not correct." },
+  blocked_by_risk_rule: {
+    status: 402,
+    type: "payment_error",
+    message: "A risk rule of the merchant refused this (see GET /v1/risk_decisions).",
+  },
   // Billing
   subscription_unexpected_state: {
     status: 409,

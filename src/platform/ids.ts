@@ -49,6 +49,9 @@ export const ID_PREFIXES = {
   staffRole: "role",
   approval: "apr",
   adjustment: "adj",
+  riskRule: "rr",
+  riskListEntry: "rle",
+  riskDecision: "rd",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

@@ -35,6 +35,8 @@ export const PERMISSIONS = {
   "checkout:write": "Manage apps, checkout sessions and payment links.",
   "analytics:read": "See statistics, reports and the dashboard.",
   "merchant:manage": "Create and see merchants (platform staff only).",
+  "risk:read": "See risk rules, lists, decisions and payments held for review.",
+  "risk:write": "Write risk rules and lists; approve or refuse payments held for review.",
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -83,6 +85,10 @@ const GROUP_OF_RESOURCE: Record<string, string> = {
   reports: "analytics",
   analytics: "analytics",
   merchants: "merchant",
+  risk_rules: "risk",
+  risk_list_entries: "risk",
+  risk_decisions: "risk",
+  risk_reviews: "risk",
 };
 
 /** Routes whose permission is not the group's plain read or write. */

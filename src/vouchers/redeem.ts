@@ -9,6 +9,7 @@ import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
+import type { RiskGate } from "../risk/index.ts";
 import { applyOrThrow, type Wallets } from "../wallets/service.ts";
 import { codeHash, isWellFormed, normalizeCode } from "./codes.ts";
 import { liabilityAccount, type VoucherBatches } from "./service.ts";
@@ -72,6 +73,7 @@ export class Redemptions {
     private readonly batches: VoucherBatches,
     private readonly wallets: Wallets,
     private readonly memberships: Memberships,
+    private readonly risk?: RiskGate,
   ) {}
 
   async redeem(
@@ -83,6 +85,20 @@ export class Redemptions {
   ): Promise<{ statusCode: number; body: string }> {
     const subjects = [`customer:${input.customer}`, `ip:${ip}`];
     await this.refuseIfThrottled(scope, subjects, nowMs);
+    if (this.risk) {
+      const verdict = await this.risk.assess(
+        scope,
+        { flow: "redemption", customer: input.customer, ip },
+        nowMs,
+      );
+      await this.risk.record(verdict.rows);
+      if (verdict.action === "block" || verdict.action === "review")
+        throw new ApiError(
+          "blocked_by_risk_rule",
+          undefined,
+          `The risk rule '${verdict.rule?.name ?? ""}' refused this redemption.`,
+        );
+    }
     const { rowCount: customerFound } = await this.db.query(
       "select 1 from customers where id = $1 and merchant_id = $2 and mode = $3",
       [input.customer, scope.merchantId, scope.mode],
@@ -286,6 +302,9 @@ export class Redemptions {
 
   /** Counts the failure for the customer and the IP, then answers like every other bad code. */
   private async fail(scope: AuthScope, subjects: string[], nowMs: number): Promise<never> {
+    const ip = subjects.find((s) => s.startsWith("ip:"))?.slice(3);
+    if (this.risk && ip)
+      await this.risk.observe(scope, "voucher_failure", await this.risk.subjectsOf(scope, { ip }), nowMs);
     await this.db.query(
       `insert into voucher_failures (merchant_id, mode, subject, window_start, failures)
        select $1, $2, unnest($3::text[]), $4, 1

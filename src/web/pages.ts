@@ -12,6 +12,7 @@ import {
   mergeCatalogues,
   negotiateLocale,
 } from "./i18n.ts";
+import { addRateLimitHeaders, type PageRateLimiter } from "./rate-limit.ts";
 import { pageHelpers, renderTemplate } from "./render.ts";
 import { applyPageHeaders, type PagePolicy } from "./security.ts";
 
@@ -27,6 +28,9 @@ export interface PagesOptions {
   secureCookies: boolean;
   /** The locales this surface is translated into (all by default). */
   locales?: readonly Locale[];
+  /** Requests per client address (public pages); every answer carries the RateLimit fields. */
+  rateLimit?: PageRateLimiter;
+  clock?: { nowMs(): number };
 }
 
 export interface RenderOptions {
@@ -144,6 +148,19 @@ export function pagesSurface(
       },
     );
 
+    // Requests per client address, before anything else is done for them.
+    const limiter = options.rateLimit;
+    if (limiter?.enabled) {
+      pages.addHook("onRequest", async (request, reply) => {
+        const take = limiter.take(`ip:${request.ip}`, options.clock?.nowMs() ?? Date.now());
+        addRateLimitHeaders(reply, limiter.policyHeader, limiter.stateHeader(take));
+        if (!take.allowed) {
+          reply.header("Retry-After", String(take.retryAfterSeconds));
+          throw new ApiError("rate_limited");
+        }
+      });
+    }
+
     // A chosen language sticks (`?lang=fr` once, then every page of the surface).
     pages.addHook("onRequest", async (request, reply) => {
       const query = request.query as Record<string, unknown> | undefined;
@@ -185,9 +202,11 @@ export function pagesSurface(
             ? "error.csrf"
             : status === 404
               ? "error.not_found"
-              : status >= 500
-                ? "error.server"
-                : "error.request",
+              : status === 429
+                ? "error.rate_limited"
+                : status >= 500
+                  ? "error.server"
+                  : "error.request",
           detail: known ? error.message : null,
         },
         { status, title: `${status}` },

@@ -26,6 +26,7 @@ export async function createTestApp(
     adminKey: ADMIN_KEY,
     logLevel: "silent",
     rateLimitPerSecond: 0,
+    pageRateLimitPerSecond: 0,
     ...options.config,
   };
   const clock = options.clock ?? { nowMs: () => Date.now() };

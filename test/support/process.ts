@@ -69,6 +69,7 @@ export function childEnv(overrides: Record<string, string | undefined>): NodeJS.
   env.HOST = "127.0.0.1";
   env.LOG_LEVEL = "warn";
   env.CENTIME_RATE_LIMIT_PER_SECOND = "0";
+  env.CENTIME_PAGE_RATE_LIMIT_PER_SECOND = "0";
   for (const [name, value] of Object.entries(overrides)) {
     if (value === undefined) delete env[name];
     else env[name] = value;

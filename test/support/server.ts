@@ -26,6 +26,7 @@ export async function startLiveServer(overrides: Record<string, string> = {}): P
     logLevel: "silent",
     port: 0,
     rateLimitPerSecond: 0,
+    pageRateLimitPerSecond: 0,
   };
   const server = await startServer(config, "all", database.db);
   return {

@@ -8,6 +8,7 @@ import {
 import { getOperator, hasPinStep, resolveOperator } from "../../connectors/index.ts";
 import { confirmPayment } from "../../payments/confirm.ts";
 import { ApiError } from "../../platform/errors.ts";
+import { addRateLimitHeaders } from "../../web/index.ts";
 import { abandonPayment, followPayment, PaymentInFlight, SessionClosed, startPayment } from "../attempts.ts";
 import { carrierRules } from "../country-rules.ts";
 import { type PageKit, paymentInFlight, type SessionView } from "../page-kit.ts";
@@ -139,6 +140,13 @@ async function begin(
     ],
     nowMs,
   );
+  // Each number entered may text a code to it: the per-number quota is announced on every answer.
+  const perNumber = THROTTLE_LIMITS.msisdn_entries_per_msisdn_hour_max;
+  addRateLimitHeaders(
+    reply,
+    kit.throttle.policyHeader("per-msisdn", perNumber),
+    kit.throttle.stateHeader("per-msisdn", `msisdn:${input.msisdn}`, perNumber, nowMs),
+  );
   if (!limit.allowed) return tooMany(kit, reply, view, limit.retryAfterSeconds);
   const resolved = await resolveOperator({
     msisdn: input.msisdn,
@@ -182,6 +190,7 @@ async function begin(
         ...(pin ? {} : { flow: "mo" as const }),
       },
       "carrier",
+      { ip: kit.clientIp(request) },
     );
     view.session = session;
     const details = { method: "carrier", operator: operator.id, country: operator.country };
@@ -315,7 +324,9 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const scope = { merchantId: view.session.merchant_id, mode: view.session.mode };
     let answer: { statusCode: number; body: string };
     try {
-      answer = await confirmPayment(ctx.payments, scope, payment.id, { pin }, undefined);
+      answer = await confirmPayment(ctx.payments, scope, payment.id, { pin }, undefined, {
+        ip: kit.clientIp(request),
+      });
     } catch (error) {
       if (error instanceof ApiError && error.status < 500)
         return reply.redirect(kit.nextUrl(view, payment), 303);
@@ -367,12 +378,30 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     )
       return reply.redirect(`${base(view)}/carrier/pin`, 303);
     const { msisdn, operator } = payment.payment_method;
+    // A new code is one more text to the number: it counts against the number's quota.
+    const perNumber = THROTTLE_LIMITS.msisdn_entries_per_msisdn_hour_max;
+    const nowMs = ctx.clock.nowMs();
+    const limit = kit.throttle.take([{ key: `msisdn:${msisdn}`, max: perNumber }], nowMs);
+    addRateLimitHeaders(
+      reply,
+      kit.throttle.policyHeader("per-msisdn", perNumber),
+      kit.throttle.stateHeader("per-msisdn", `msisdn:${msisdn}`, perNumber, nowMs),
+    );
+    if (!limit.allowed) return tooMany(kit, reply, view, limit.retryAfterSeconds);
     await ctx.db.query("update checkout_sessions set pin_resends = pin_resends + 1 where id = $1", [
       view.session.id,
     ]);
     view.session = await abandonPayment(ctx, view.session);
     try {
-      const started = await startPayment(ctx, view.session, { type: "carrier", msisdn, operator }, "carrier");
+      const started = await startPayment(
+        ctx,
+        view.session,
+        { type: "carrier", msisdn, operator },
+        "carrier",
+        {
+          ip: kit.clientIp(request),
+        },
+      );
       if (started.payment.next_action?.type === "enter_pin")
         await kit.step(view, "pin_sent", { method: "carrier", operator });
       return reply.redirect(`${kit.nextUrl(view, started.payment)}?resent=1`, 303);

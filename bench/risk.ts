@@ -1,0 +1,205 @@
+/**
+ * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--only micro|platform]`
+ *
+ * 1. micro: the CPU cost of evaluating 50 compiled rules against one payment's facts (µs per
+ *    payment), and of compiling a rule.
+ * 2. platform: the payments benchmark of bench/README.md (POST /v1/payments, sandbox approve, a
+ *    new Idempotency-Key per request, PostgreSQL) with the risk engine off (CENTIME_RISK_ENGINE=off)
+ *    and on, the merchant holding the 4 defaults plus 50 rules of its own (two of them shadow
+ *    rules that match every payment, so every payment writes two decisions), in two traffic
+ *    shapes: without a payer address (the defaults need no counter) and with `ip_address` drawn
+ *    from 5,000 addresses (every payment runs one counters query and writes its observations).
+ *    Rounds alternate off and on, so a loaded machine's drift hits both.
+ *
+ * Timings never fail the run.
+ */
+import { randomBytes } from "node:crypto";
+import { cpus, loadavg } from "node:os";
+import autocannon from "autocannon";
+import { type ActiveRule, compileRule, evaluate } from "../src/risk/index.ts";
+import { createDatabase, databaseUrl, dropDatabase } from "./pg.ts";
+import { newAdminKey, Platform } from "./platform.ts";
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const DURATION_S = Number(arg("duration", "10"));
+const CONNECTIONS = Number(arg("connections", "64"));
+const ROUNDS = Number(arg("rounds", "2"));
+const ONLY = arg("only", "micro,platform").split(",");
+
+/** 50 rules of the shapes merchants write; with `payer`, none blocks a normal payment. */
+export function fiftyRules(): { name: string; rule: string; mode: "shadow" | "enforce" }[] {
+  const rules: { name: string; rule: string; mode: "shadow" | "enforce" }[] = [
+    { name: "shadow all amounts", rule: "block if amount > 0", mode: "shadow" },
+    { name: "shadow euros", rule: 'review if currency = "EUR" and method = "sandbox"', mode: "shadow" },
+    { name: "blocked addresses", rule: 'block if ip in blocklist("ips")', mode: "enforce" },
+    { name: "blocked countries", rule: 'block if ip_country in blocklist("countries")', mode: "enforce" },
+    { name: "country mismatch", rule: "require_pin if ip_country != country", mode: "enforce" },
+  ];
+  const shapes = [
+    (i: number) => `block if amount > ${1_000_000 + i}`,
+    (i: number) => `review if payments_per_ip_1h > ${500 + i} and amount > ${i}`,
+    (i: number) => `block if method = "card" and cards_per_ip_24h > ${20 + i}`,
+    (i: number) => `block if currency in ["XAF", "XOF", "KMF"] and amount > ${5000 + i}`,
+    (i: number) => `review if declines_per_ip_1h >= ${50 + i} or pin_failures_per_ip_1h >= ${80 + i}`,
+    (i: number) => `block if not (amount < ${9_000_000 + i}) and flow = "payment"`,
+    (i: number) => `require_pin if page_open_ms < ${i} and framed`,
+    (i: number) => `block if customer = "cus_blocked_${i}"`,
+    (i: number) => `review if operator in ["20801", "20810"] and amount >= ${100_000 + i}`,
+  ];
+  for (let i = 0; rules.length < 50; i++)
+    rules.push({
+      name: `rule ${i}`,
+      rule: shapes[i % shapes.length]!(i),
+      mode: i % 3 === 0 ? "shadow" : "enforce",
+    });
+  return rules;
+}
+
+function micro(): void {
+  const specs = fiftyRules();
+  const t0 = performance.now();
+  const rules: ActiveRule[] = specs.map((spec, i) => {
+    const compiled = compileRule(spec.rule);
+    if (!compiled.ok) throw new Error(`${spec.rule}: ${compiled.error.message}`);
+    return { id: `rr_${i}`, name: spec.name, mode: spec.mode, compiled: compiled.rule };
+  });
+  const compileUs = ((performance.now() - t0) * 1000) / specs.length;
+  const facts = {
+    flow: "payment",
+    amount: 199,
+    currency: "EUR",
+    method: "sandbox",
+    ip: "10.0.0.1",
+    payments_per_ip_1h: 3,
+    cards_per_ip_24h: 0,
+    declines_per_ip_1h: 0,
+    pin_failures_per_ip_1h: 0,
+    page_open_ms: 5000,
+  } as const;
+  const lists = () => false;
+  let matched = 0;
+  for (let i = 0; i < 20_000; i++) matched += evaluate(rules, facts, lists).matches.length;
+  const iterations = 200_000;
+  const start = performance.now();
+  for (let i = 0; i < iterations; i++) matched += evaluate(rules, facts, lists).matches.length;
+  const perPaymentUs = ((performance.now() - start) * 1000) / iterations;
+  console.log(
+    `micro: 50 rules evaluated in ${perPaymentUs.toFixed(2)} µs per payment (${(perPaymentUs / 50).toFixed(3)} µs per rule; ${matched > 0 ? "2 shadow matches each" : ""}); compile ${compileUs.toFixed(1)} µs per rule`,
+  );
+}
+
+interface Step {
+  risk: "on" | "off";
+  shape: "no address" | "with address";
+  perSec: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  load: number;
+}
+
+async function drive(platform: Platform, key: string, withAddress: boolean, seconds: number) {
+  const run = randomBytes(4).toString("hex");
+  let n = 0;
+  const result = await autocannon({
+    url: platform.url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    pipelining: 1,
+    timeout: 30,
+    requests: [
+      {
+        method: "POST",
+        path: "/v1/payments",
+        setupRequest: (request) => {
+          const i = n++;
+          const body: Record<string, unknown> = {
+            amount: 199,
+            currency: "EUR",
+            payment_method: { type: "sandbox", scenario: "approve" },
+          };
+          if (withAddress) body.ip_address = `10.0.${Math.floor((i % 5000) / 250)}.${(i % 5000) % 250}`;
+          return {
+            ...request,
+            body: JSON.stringify(body),
+            headers: {
+              "content-type": "application/json",
+              authorization: `Bearer ${key}`,
+              "idempotency-key": `risk-${run}-${i}`,
+            },
+          };
+        },
+      },
+    ],
+  });
+  return result;
+}
+
+async function platformRound(risk: "on" | "off"): Promise<Step[]> {
+  const database = await createDatabase("centime_bench_risk");
+  const adminKey = newAdminKey();
+  const { platform } = await Platform.start({
+    adminKey,
+    databaseUrl: databaseUrl(database),
+    env: { CENTIME_RISK_ENGINE: risk },
+  });
+  try {
+    const created = await platform.request("POST", "/v1/merchants", adminKey, { name: "Risk bench" });
+    const key = (created.json as { secret_key: string }).secret_key;
+    for (const spec of fiftyRules()) {
+      const r = await platform.request("POST", "/v1/risk_rules", key, spec);
+      if (r.status !== 201) throw new Error(`rule ${spec.rule}: ${r.status} ${JSON.stringify(r.json)}`);
+    }
+    await drive(platform, key, true, 2);
+    const steps: Step[] = [];
+    for (const withAddress of [false, true]) {
+      const result = await drive(platform, key, withAddress, DURATION_S);
+      steps.push({
+        risk,
+        shape: withAddress ? "with address" : "no address",
+        perSec: result["2xx"] / (result.duration || DURATION_S),
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        non2xx: result.non2xx,
+        load: loadavg()[0]!,
+      });
+    }
+    return steps;
+  } finally {
+    await platform.stop();
+    await dropDatabase(database);
+  }
+}
+
+if (ONLY.includes("micro")) micro();
+if (ONLY.includes("platform")) {
+  console.log(
+    `platform: ${CONNECTIONS} connections, ${DURATION_S} s per step, ${ROUNDS} round(s); ${cpus().length} CPUs, load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
+  const all: Step[] = [];
+  for (let round = 0; round < ROUNDS; round++)
+    for (const risk of round % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const)) {
+      const steps = await platformRound(risk);
+      for (const s of steps)
+        console.log(
+          `  round ${round + 1} risk ${s.risk.padEnd(3)} ${s.shape.padEnd(12)} ${s.perSec.toFixed(0).padStart(6)} payments/s  p50 ${s.p50} ms  p99 ${s.p99} ms  non-2xx ${s.non2xx}  load ${s.load.toFixed(1)}`,
+        );
+      all.push(...steps);
+    }
+  for (const shape of ["no address", "with address"] as const) {
+    const mean = (risk: "on" | "off") => {
+      const of = all.filter((s) => s.risk === risk && s.shape === shape);
+      return of.reduce((sum, s) => sum + s.perSec, 0) / of.length;
+    };
+    const off = mean("off");
+    const on = mean("on");
+    console.log(
+      `${shape}: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s: ${(((on - off) / off) * 100).toFixed(1)} % with the risk engine`,
+    );
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * The risk engine (docs/risk.md): a rule language over attributes of a payment, lists, velocity
+ * counters, decisions recorded per payment, and the defaults that protect a new merchant.
+ */
+export { ATTRIBUTE_NAMES, COUNTERS, LIST_NAMES, PLAIN_ATTRIBUTES } from "./attributes.ts";
+export { DEFAULT_RULES } from "./defaults.ts";
+export { type ActiveRule, evaluate, type Verdict } from "./engine.ts";
+export { ACTIONS, type Action, type CompiledRule, compileRule, parseRule, printRule } from "./language.ts";
+export { ensureRiskPartitions } from "./partitions.ts";
+export {
+  type ObservedFailure,
+  Risk,
+  type RiskGate,
+  type RiskRowTable,
+  type RiskSubject,
+  type RiskVerdict,
+} from "./service.ts";
+export type { Subjects } from "./velocity.ts";

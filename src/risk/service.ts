@@ -1,0 +1,630 @@
+import { createHmac, randomBytes } from "node:crypto";
+import type { Db, Queryable } from "../db/db.ts";
+import { type ListParams, listPage } from "../db/pages.ts";
+import { rowsToJson } from "../db/rows.ts";
+import { type Clock, iso } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
+import { newId } from "../platform/ids.ts";
+import type { AuthScope, Mode } from "../platform/scope.ts";
+import {
+  COUNTERS,
+  type CounterName,
+  type Facts,
+  type ListName,
+  type ListType,
+  type ObservationKind,
+} from "./attributes.ts";
+import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
+import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
+import { type Action, compileRule } from "./language.ts";
+import { countersFor, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
+
+/** What the flows tell the risk engine about an attempt, before any money moves. */
+export interface RiskSubject {
+  flow: "payment" | "checkout" | "subscription" | "redemption";
+  /** The payment the decision is about, when there is one. */
+  paymentId?: string;
+  amount?: bigint | number;
+  currency?: string;
+  method?: string;
+  msisdn?: string;
+  operator?: string;
+  country?: string;
+  customer?: string;
+  ip?: string;
+  ipCountry?: string;
+  app?: string;
+  pageOpenMs?: number;
+  framed?: boolean;
+  /** A card number: only its keyed fingerprint is kept. */
+  cardNumber?: string;
+}
+
+export type RiskRowTable = "risk_decisions" | "risk_observations";
+
+export interface RiskVerdict {
+  action: Action;
+  /** The enforced rule that decided, when one did. */
+  rule: { id: string; name: string } | null;
+  /** Decisions and observations, to commit with whatever the flow writes (or on their own). */
+  rows: { table: RiskRowTable; row: Record<string, unknown> }[];
+  /** Who the attempt was about, for failures observed later (a decline). */
+  subjects: Subjects;
+}
+
+export type ObservedFailure = "decline" | "pin_failure" | "voucher_failure";
+
+/** The seam the payment flows call (src/payments declares what it needs of it). */
+export interface RiskGate {
+  assess(scope: AuthScope, subject: RiskSubject, nowMs: number): Promise<RiskVerdict>;
+  observe(scope: AuthScope, kind: ObservedFailure, subjects: Subjects, nowMs: number): Promise<void>;
+  /** Writes a verdict's rows on their own (flows that do not commit them with their own rows). */
+  record(rows: RiskVerdict["rows"]): Promise<void>;
+  subjectsOf(
+    scope: AuthScope,
+    about: { ip?: string; msisdn?: string; cardNumber?: string },
+  ): Promise<Subjects>;
+}
+
+interface RuleRow {
+  id: string;
+  merchant_id: string;
+  mode: Mode;
+  name: string;
+  rule: string;
+  action: Action;
+  status: RuleMode | "disabled";
+  origin: "merchant" | "default";
+  created: Date;
+  updated: Date;
+}
+
+interface ListEntryRow {
+  id: string;
+  merchant_id: string;
+  mode: Mode;
+  list_type: ListType;
+  list: ListName;
+  value: string;
+  created: Date;
+}
+
+interface DecisionRow {
+  id: string;
+  created: Date;
+  payment_id: string | null;
+  flow: string;
+  rule_id: string;
+  rule_name: string;
+  rule: string;
+  action: Action;
+  rule_mode: RuleMode;
+  decided: boolean;
+  attribute_values: Record<string, unknown>;
+  mode: Mode;
+}
+
+export function presentRule(r: RuleRow) {
+  return {
+    id: r.id,
+    object: "risk_rule" as const,
+    created: iso(r.created.getTime()),
+    updated: iso(r.updated.getTime()),
+    livemode: r.mode === "live",
+    name: r.name,
+    rule: r.rule,
+    action: r.action,
+    mode: r.status,
+    default: r.origin === "default",
+  };
+}
+
+export function presentListEntry(r: ListEntryRow) {
+  return {
+    id: r.id,
+    object: "risk_list_entry" as const,
+    created: iso(r.created.getTime()),
+    livemode: r.mode === "live",
+    list_type: r.list_type,
+    list: r.list,
+    value: r.value,
+  };
+}
+
+export function presentDecision(r: DecisionRow) {
+  return {
+    id: r.id,
+    object: "risk_decision" as const,
+    created: iso(r.created.getTime()),
+    livemode: r.mode === "live",
+    payment: r.payment_id,
+    flow: r.flow,
+    rule: r.rule_id,
+    rule_name: r.rule_name,
+    rule_text: r.rule,
+    action: r.action,
+    mode: r.rule_mode,
+    applied: r.decided,
+    attribute_values: r.attribute_values,
+  };
+}
+
+/** A rule's text, compiled, or the 400 that names the field and where the text went wrong. */
+function compileOrRefuse(text: string) {
+  const compiled = compileRule(text);
+  if (!compiled.ok)
+    throw new ApiError(
+      "parameter_invalid",
+      "rule",
+      `${compiled.error.message} (at character ${compiled.error.position + 1} of rule)`,
+    );
+  return compiled.rule;
+}
+
+/** How a list stores its values: countries upper-case, the rest as given (trimmed). */
+function normalizeListValue(list: ListName, value: string): string {
+  const trimmed = value.trim();
+  if (list === "countries") {
+    if (!/^[A-Za-z]{2}$/.test(trimmed))
+      throw new ApiError("parameter_invalid", "value", "A country is an ISO 3166-1 alpha-2 code.");
+    return trimmed.toUpperCase();
+  }
+  if (trimmed.length === 0) throw new ApiError("parameter_invalid", "value", "The value is empty.");
+  return trimmed;
+}
+
+interface Loaded {
+  rules: ActiveRule[];
+  /** What observations the active rules count: nothing else is written. */
+  kinds: Set<ObservationKind>;
+  loadedAtMs: number;
+}
+
+/** How long a process uses the rules it loaded before reading them again (other processes' edits). */
+export const RULES_CACHE_MS = 1000;
+
+/**
+ * The risk engine's storage and its gate: rules and lists per merchant and mode, decisions, and
+ * the observations velocity counters count. Rules are loaded and compiled once per second per
+ * merchant (and at once after an edit in this process); a payment costs one query for its
+ * counters and lists, only when an active rule reads them.
+ */
+export class Risk implements RiskGate {
+  private readonly cache = new Map<string, Loaded>();
+  private fingerprintKey: Buffer | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly monotonicMs: () => number = () => performance.now(),
+  ) {}
+
+  // -------------------------------------------------------------------------------------------
+  // Rules
+
+  async createRule(
+    tx: Queryable,
+    scope: AuthScope,
+    input: { name: string; rule: string; mode?: RuleMode },
+    nowMs: number,
+  ) {
+    if (input.name.trim().toLowerCase().startsWith(DEFAULT_NAME_PREFIX))
+      throw new ApiError(
+        "parameter_invalid",
+        "name",
+        `Names starting with '${DEFAULT_NAME_PREFIX}' are kept for the default rules.`,
+      );
+    const compiled = compileOrRefuse(input.rule);
+    const { rows } = await tx.query<RuleRow>(
+      `insert into risk_rules (id, merchant_id, mode, name, rule, action, status, origin, created, updated)
+       values ($1, $2, $3, $4, $5, $6, $7, 'merchant', $8, $8)
+       on conflict (merchant_id, mode, name) do nothing returning *`,
+      [
+        newId("rr", nowMs),
+        scope.merchantId,
+        scope.mode,
+        input.name,
+        compiled.source,
+        compiled.action,
+        input.mode ?? "shadow",
+        new Date(nowMs),
+      ],
+    );
+    if (!rows[0])
+      throw new ApiError("resource_already_exists", "name", `A rule named '${input.name}' exists.`);
+    this.forget(scope);
+    return presentRule(rows[0]);
+  }
+
+  async updateRule(
+    tx: Queryable,
+    scope: AuthScope,
+    id: string,
+    input: { name?: string; rule?: string; mode?: RuleMode | "disabled" },
+    nowMs: number,
+  ) {
+    const current = await this.ruleRow(tx, scope, id, true);
+    if (current.origin === "default" && (input.rule !== undefined || input.name !== undefined))
+      throw new ApiError(
+        "parameter_invalid",
+        input.rule !== undefined ? "rule" : "name",
+        "A default rule can only change mode; write a rule of your own instead.",
+      );
+    if (input.name?.trim().toLowerCase().startsWith(DEFAULT_NAME_PREFIX))
+      throw new ApiError(
+        "parameter_invalid",
+        "name",
+        `Names starting with '${DEFAULT_NAME_PREFIX}' are kept for the default rules.`,
+      );
+    const compiled = input.rule === undefined ? undefined : compileOrRefuse(input.rule);
+    if (input.name !== undefined && input.name !== current.name) {
+      const { rowCount } = await tx.query(
+        "select 1 from risk_rules where merchant_id = $1 and mode = $2 and name = $3",
+        [scope.merchantId, scope.mode, input.name],
+      );
+      if (rowCount)
+        throw new ApiError("resource_already_exists", "name", `A rule named '${input.name}' exists.`);
+    }
+    const { rows } = await tx.query<RuleRow>(
+      `update risk_rules set name = $2, rule = $3, action = $4, status = $5, updated = $6 where id = $1 returning *`,
+      [
+        id,
+        input.name ?? current.name,
+        compiled?.source ?? current.rule,
+        compiled?.action ?? current.action,
+        input.mode ?? current.status,
+        new Date(nowMs),
+      ],
+    );
+    this.forget(scope);
+    return presentRule(rows[0]!);
+  }
+
+  /** DELETE: a rule is disabled, never erased (its decisions keep naming it; a default is not made again). */
+  async disableRule(scope: AuthScope, id: string) {
+    const nowMs = this.clock.nowMs();
+    return this.db.transaction((tx) => this.updateRule(tx, scope, id, { mode: "disabled" }, nowMs));
+  }
+
+  private async ruleRow(q: Queryable, scope: AuthScope, id: string, lock = false): Promise<RuleRow> {
+    const { rows } = await q.query<RuleRow>(
+      `select * from risk_rules where id = $1 and merchant_id = $2 and mode = $3${lock ? " for update" : ""}`,
+      [id, scope.merchantId, scope.mode],
+    );
+    if (!rows[0]) throw new ApiError("resource_missing", "id", `No such risk rule: '${id}'.`);
+    return rows[0];
+  }
+
+  async getRule(scope: AuthScope, id: string) {
+    await this.rulesOf(scope);
+    return presentRule(await this.ruleRow(this.db, scope, id));
+  }
+
+  async listRules(scope: AuthScope, list: ListParams) {
+    // The defaults exist once the merchant's rules were first read.
+    await this.rulesOf(scope);
+    const page = await listPage<RuleRow>(
+      this.db,
+      "risk_rules",
+      ["merchant_id = $1", "mode = $2"],
+      [scope.merchantId, scope.mode],
+      list,
+    );
+    return { rows: page.rows.map(presentRule), hasMore: page.hasMore };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Lists
+
+  async addListEntry(
+    tx: Queryable,
+    scope: AuthScope,
+    input: { list_type: ListType; list: ListName; value: string },
+    nowMs: number,
+  ) {
+    const value =
+      input.list === "card_fingerprints" ? input.value.trim() : normalizeListValue(input.list, input.value);
+    const { rows } = await tx.query<ListEntryRow>(
+      `insert into risk_list_entries (id, merchant_id, mode, list_type, list, value, created)
+       values ($1, $2, $3, $4, $5, $6, $7)
+       on conflict (merchant_id, mode, list_type, list, value) do nothing returning *`,
+      [
+        newId("rle", nowMs),
+        scope.merchantId,
+        scope.mode,
+        input.list_type,
+        input.list,
+        value,
+        new Date(nowMs),
+      ],
+    );
+    if (!rows[0])
+      throw new ApiError("resource_already_exists", "value", "This value is on the list already.");
+    return presentListEntry(rows[0]);
+  }
+
+  async listEntries(scope: AuthScope, filters: { list_type?: ListType; list?: ListName }, list: ListParams) {
+    const where = ["merchant_id = $1", "mode = $2"];
+    const params: unknown[] = [scope.merchantId, scope.mode];
+    if (filters.list_type) {
+      params.push(filters.list_type);
+      where.push(`list_type = $${params.length}`);
+    }
+    if (filters.list) {
+      params.push(filters.list);
+      where.push(`list = $${params.length}`);
+    }
+    const page = await listPage<ListEntryRow>(this.db, "risk_list_entries", where, params, list);
+    return { rows: page.rows.map(presentListEntry), hasMore: page.hasMore };
+  }
+
+  async removeListEntry(scope: AuthScope, id: string) {
+    const { rows } = await this.db.query<ListEntryRow>(
+      "delete from risk_list_entries where id = $1 and merchant_id = $2 and mode = $3 returning *",
+      [id, scope.merchantId, scope.mode],
+    );
+    if (!rows[0]) throw new ApiError("resource_missing", "id", `No such list entry: '${id}'.`);
+    return { ...presentListEntry(rows[0]), deleted: true };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Decisions
+
+  async decisions(scope: AuthScope, filters: { payment?: string }, list: ListParams) {
+    const where = ["merchant_id = $1", "mode = $2"];
+    const params: unknown[] = [scope.merchantId, scope.mode];
+    if (filters.payment) {
+      params.push(filters.payment);
+      where.push(`payment_id = $${params.length}`);
+    }
+    const page = await listPage<DecisionRow>(this.db, "risk_decisions", where, params, list);
+    return { rows: page.rows.map(presentDecision), hasMore: page.hasMore };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The gate
+
+  private key(scope: AuthScope): string {
+    return `${scope.merchantId}\u0000${scope.mode}`;
+  }
+
+  private forget(scope: AuthScope): void {
+    this.cache.delete(this.key(scope));
+  }
+
+  /** The merchant's active rules, compiled; the defaults are made the first time. */
+  private async rulesOf(scope: AuthScope): Promise<Loaded> {
+    const key = this.key(scope);
+    const cached = this.cache.get(key);
+    const now = this.monotonicMs();
+    if (cached && now - cached.loadedAtMs < RULES_CACHE_MS) return cached;
+    let { rows } = await this.db.query<RuleRow>(
+      "select * from risk_rules where merchant_id = $1 and mode = $2 order by id",
+      [scope.merchantId, scope.mode],
+    );
+    if (!rows.some((r) => r.origin === "default")) {
+      await this.makeDefaults(scope);
+      rows = (
+        await this.db.query<RuleRow>(
+          "select * from risk_rules where merchant_id = $1 and mode = $2 order by id",
+          [scope.merchantId, scope.mode],
+        )
+      ).rows;
+    }
+    const rules: ActiveRule[] = [];
+    const kinds = new Set<ObservationKind>();
+    for (const row of rows) {
+      if (row.status === "disabled") continue;
+      const compiled = compileRule(row.rule);
+      // Stored rules were checked when saved; a rule a newer grammar refuses is skipped, not fatal.
+      if (!compiled.ok) continue;
+      rules.push({ id: row.id, name: row.name, mode: row.status, compiled: compiled.rule });
+      for (const counter of compiled.rule.counters) kinds.add(COUNTERS[counter as CounterName].kind);
+    }
+    const loaded = { rules, kinds, loadedAtMs: now };
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, loaded);
+    return loaded;
+  }
+
+  private async makeDefaults(scope: AuthScope): Promise<void> {
+    const nowMs = this.clock.nowMs();
+    for (const [i, def] of DEFAULT_RULES.entries()) {
+      const compiled = compileRule(def.rule);
+      if (!compiled.ok)
+        throw new Error(`default rule '${def.name}' does not compile: ${compiled.error.message}`);
+      await this.db.query(
+        `insert into risk_rules (id, merchant_id, mode, name, rule, action, status, origin, created, updated)
+         values ($1, $2, $3, $4, $5, $6, 'enforce', 'default', $7, $7) on conflict (merchant_id, mode, name) do nothing`,
+        [
+          newId("rr", nowMs + i),
+          scope.merchantId,
+          scope.mode,
+          def.name,
+          compiled.rule.source,
+          compiled.rule.action,
+          new Date(nowMs),
+        ],
+      );
+    }
+  }
+
+  private async cardKey(): Promise<Buffer> {
+    if (this.fingerprintKey) return this.fingerprintKey;
+    await this.db.query(
+      "insert into settings (name, value) values ('risk_fingerprint_key', $1) on conflict do nothing",
+      [randomBytes(32).toString("base64")],
+    );
+    const { rows } = await this.db.query<{ value: string }>(
+      "select value from settings where name = 'risk_fingerprint_key'",
+    );
+    this.fingerprintKey = Buffer.from(rows[0]!.value, "base64");
+    return this.fingerprintKey;
+  }
+
+  /** A card's fingerprint: keyed, so a fingerprint cannot be turned back into a number by trying them all. */
+  async fingerprint(cardNumber: string): Promise<string> {
+    const digits = cardNumber.replace(/\D/g, "");
+    return `fp_${createHmac("sha256", await this.cardKey())
+      .update(digits)
+      .digest("base64url")
+      .slice(0, 24)}`;
+  }
+
+  async subjectsOf(
+    _scope: AuthScope,
+    about: { ip?: string; msisdn?: string; cardNumber?: string; cardFingerprint?: string },
+  ): Promise<Subjects> {
+    const fingerprint =
+      about.cardFingerprint ?? (about.cardNumber ? await this.fingerprint(about.cardNumber) : undefined);
+    return subjectsOf({
+      ...(about.ip ? { ip: about.ip } : {}),
+      ...(about.msisdn ? { msisdn: about.msisdn } : {}),
+      ...(fingerprint ? { cardFingerprint: fingerprint } : {}),
+    });
+  }
+
+  async assess(scope: AuthScope, subject: RiskSubject, nowMs: number): Promise<RiskVerdict> {
+    const loaded = await this.rulesOf(scope);
+    const subjects = await this.subjectsOf(scope, subject);
+    if (loaded.rules.length === 0) return { action: "allow", rule: null, rows: [], subjects };
+    const facts: Facts = {
+      flow: subject.flow,
+      ...(subject.amount !== undefined ? { amount: Number(subject.amount) } : {}),
+      ...(subject.currency ? { currency: subject.currency } : {}),
+      ...(subject.method ? { method: subject.method } : {}),
+      ...(subject.operator ? { operator: subject.operator } : {}),
+      ...(subject.country ? { country: subject.country } : {}),
+      ...(subject.customer ? { customer: subject.customer } : {}),
+      ...(subject.ipCountry ? { ip_country: subject.ipCountry } : {}),
+      ...(subject.app ? { app: subject.app } : {}),
+      ...(subject.pageOpenMs !== undefined ? { page_open_ms: subject.pageOpenMs } : {}),
+      ...(subject.framed !== undefined ? { framed: subject.framed } : {}),
+      ...(subjects.ip ? { ip: subjects.ip } : {}),
+      ...(subjects.msisdn ? { msisdn: subjects.msisdn } : {}),
+      ...(subjects.msisdnRange ? { msisdn_range: subjects.msisdnRange } : {}),
+      ...(subjects.cardFingerprint ? { card_fingerprint: subjects.cardFingerprint } : {}),
+    };
+    const current = observationsFor(subject.flow, subject.method, subjects, loaded.kinds);
+    const wanted = new Set(loaded.rules.flatMap((r) => r.compiled.counters as CounterName[]));
+    const probes = listProbes(loaded.rules, facts);
+    const { counts, listed } = await this.gather(scope, wanted, subjects, current, probes, nowMs);
+    Object.assign(facts, counts);
+    const verdict = evaluate(loaded.rules, facts, (type, name, value) =>
+      listed.has(listKey(type, name, value)),
+    );
+    const created = new Date(nowMs);
+    const rows: RiskVerdict["rows"] = verdict.matches.map((match) => ({
+      table: "risk_decisions" as const,
+      row: {
+        id: newId("rd", nowMs),
+        created,
+        merchant_id: scope.merchantId,
+        mode: scope.mode,
+        payment_id: subject.paymentId ?? null,
+        flow: subject.flow,
+        rule_id: match.rule.id,
+        rule_name: match.rule.name,
+        rule: match.rule.compiled.source,
+        action: match.rule.compiled.action,
+        rule_mode: match.rule.mode,
+        decided: match === verdict.decidedBy,
+        attribute_values: match.values,
+      },
+    }));
+    for (const o of current)
+      rows.push({
+        table: "risk_observations",
+        row: {
+          created,
+          merchant_id: scope.merchantId,
+          mode: scope.mode,
+          kind: o.kind,
+          subject: o.subject,
+          value: o.value ?? null,
+        },
+      });
+    const decided = verdict.decidedBy?.rule;
+    return {
+      action: verdict.action,
+      rule: decided ? { id: decided.id, name: decided.name } : null,
+      rows,
+      subjects,
+    };
+  }
+
+  /** The counters the rules read and the list entries they look up, in one query. */
+  private async gather(
+    scope: AuthScope,
+    wanted: Set<CounterName>,
+    subjects: Subjects,
+    current: ReturnType<typeof observationsFor>,
+    probes: { type: ListType; name: ListName; value: string }[],
+    nowMs: number,
+  ): Promise<{ counts: Partial<Record<CounterName, number>>; listed: Set<string> }> {
+    const plan = countersFor(wanted, subjects, current, nowMs);
+    const counts: Partial<Record<CounterName, number>> = {};
+    const listed = new Set<string>();
+    const parts: string[] = [];
+    const params: unknown[] = [scope.merchantId, scope.mode];
+    const p = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    for (const c of plan) {
+      if (c.subject === undefined) continue;
+      const from = `from risk_observations where merchant_id = $1 and mode = $2 and kind = ${p(c.kind)} and subject = ${p(c.subject)} and created > ${p(new Date(c.sinceMs))}`;
+      parts.push(
+        c.distinct
+          ? `select 'c' as k, ${p(c.name)} as name, count(distinct value)::int as n from (select value ${from} and value is distinct from ${p(c.exclude ?? null)} limit ${c.limit}) x`
+          : `select 'c' as k, ${p(c.name)} as name, count(*)::int as n from (select 1 ${from} limit ${c.limit}) x`,
+      );
+    }
+    for (const probe of probes)
+      parts.push(
+        `select 'l' as k, ${p(listKey(probe.type, probe.name, probe.value))} as name, count(*)::int as n from risk_list_entries where merchant_id = $1 and mode = $2 and list_type = ${p(probe.type)} and list = ${p(probe.name)} and value = ${p(probe.value)}`,
+      );
+    if (parts.length > 0) {
+      const { rows } = await this.db.query<{ k: string; name: string; n: number }>(
+        parts.map((part) => `(${part})`).join(" union all "),
+        params,
+      );
+      for (const row of rows) {
+        if (row.k === "l") {
+          if (Number(row.n) > 0) listed.add(row.name);
+        } else counts[row.name as CounterName] = Number(row.n);
+      }
+    }
+    for (const c of plan) counts[c.name] = (counts[c.name] ?? 0) + c.plus;
+    return { counts, listed };
+  }
+
+  async record(rows: RiskVerdict["rows"]): Promise<void> {
+    for (const table of ["risk_decisions", "risk_observations"] as const) {
+      const of = rows.filter((r) => r.table === table).map((r) => r.row);
+      if (of.length > 0)
+        await this.db.query(
+          `insert into ${table} select * from json_populate_recordset(null::${table}, $1::json)`,
+          [rowsToJson(of)],
+        );
+    }
+  }
+
+  /** Counts a failure (a decline, a wrong PIN, a wrong voucher code) when an active rule reads it. */
+  async observe(scope: AuthScope, kind: ObservedFailure, subjects: Subjects, nowMs: number): Promise<void> {
+    const loaded = await this.rulesOf(scope);
+    if (!loaded.kinds.has(kind)) return;
+    const rows = observationsFor(kind, undefined, subjects, loaded.kinds, kind);
+    if (rows.length === 0) return;
+    await this.db.query(
+      `insert into risk_observations (created, merchant_id, mode, kind, subject, value)
+       select $1, $2, $3, o.kind, o.subject, o.value from json_to_recordset($4::json) as o(kind text, subject text, value text)`,
+      [
+        new Date(nowMs),
+        scope.merchantId,
+        scope.mode,
+        JSON.stringify(rows.map((o) => ({ ...o, value: o.value ?? null }))),
+      ],
+    );
+  }
+}

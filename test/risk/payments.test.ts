@@ -1,0 +1,273 @@
+/**
+ * The risk hook in the payment path: a rule in shadow mode blocks nothing and records what it
+ * would have done; switched on, it blocks: the payment is created (201) `failed` with
+ * `blocked_by_risk_rule`, the provider is never called and the ledger never touched; decisions
+ * name the rule, its action and the values it read. A `review` rule holds the payment with
+ * nothing charged until the review queue approves it (charged once) or refuses it.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { ChargeRequest } from "../../src/payments/provider.ts";
+import {
+  ADMIN_KEY,
+  call,
+  createMerchant,
+  createTestApp,
+  type MerchantKeys,
+  type TestApp,
+} from "../support/app.ts";
+
+let t: TestApp;
+let m: MerchantKeys;
+const charged: string[] = [];
+
+before(async () => {
+  t = await createTestApp();
+  m = await createMerchant(t.app, "Guarded studio");
+  // Every charge the sandbox is asked for, by payment.
+  const sandbox = t.services.payments.providers.get("sandbox")!;
+  const charge = sandbox.charge.bind(sandbox);
+  sandbox.charge = async (request: ChargeRequest) => {
+    charged.push(request.attemptId);
+    return charge(request);
+  };
+});
+after(async () => t.close());
+
+interface Payment {
+  id: string;
+  status: string;
+  failure_code: string | null;
+  failure_message: string | null;
+}
+interface Decision {
+  rule: string;
+  rule_name: string;
+  action: string;
+  mode: string;
+  applied: boolean;
+  payment: string;
+  attribute_values: Record<string, unknown>;
+}
+
+async function pay(amount: number, extra: Record<string, unknown> = {}, key?: string) {
+  return call<Payment>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: { amount, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" }, ...extra },
+    ...(key ? { headers: { "Idempotency-Key": key } } : {}),
+  });
+}
+
+/** How many times the provider was asked to charge a payment (its attempts, by id). */
+async function chargesOf(paymentId: string): Promise<number> {
+  const { rows } = await t.database.db.query<{ attempt_id: string }>(
+    "select attempt_id from payments where id = $1",
+    [paymentId],
+  );
+  return charged.filter((id) => id === rows[0]?.attempt_id).length;
+}
+
+async function decisionsOf(paymentId: string) {
+  const reply = await call<{ data: Decision[] }>(t.app, "GET", `/v1/risk_decisions?payment=${paymentId}`, {
+    key: m.secretKey,
+  });
+  assert.equal(reply.status, 200);
+  return reply.body.data;
+}
+
+async function ledgerTransfersOf(paymentId: string): Promise<number> {
+  const { rows } = await t.database.db.query<{ n: number }>(
+    "select count(*)::int as n from ledger_transfers where reference = $1",
+    [paymentId],
+  );
+  return Number(rows[0]!.n);
+}
+
+test("a shadow rule blocks nothing and records what it would have done; enforced, it blocks", async () => {
+  const rule = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "big", rule: "block if amount > 1000", mode: "shadow" },
+  });
+  assert.equal(rule.status, 201);
+
+  const small = await pay(500);
+  assert.equal(small.body.status, "succeeded");
+  assert.deepEqual(await decisionsOf(small.body.id), []);
+
+  const shadowed = await pay(5000);
+  assert.equal(shadowed.status, 201);
+  assert.equal(shadowed.body.status, "succeeded");
+  const [wouldHave] = await decisionsOf(shadowed.body.id);
+  assert.deepEqual(
+    { ...wouldHave, attribute_values: wouldHave?.attribute_values },
+    {
+      ...wouldHave,
+      rule: rule.body.id,
+      rule_name: "big",
+      action: "block",
+      mode: "shadow",
+      applied: false,
+      payment: shadowed.body.id,
+      attribute_values: { amount: 5000 },
+    },
+  );
+
+  await call(t.app, "POST", `/v1/risk_rules/${rule.body.id}`, {
+    key: m.secretKey,
+    body: { mode: "enforce" },
+  });
+  const before = charged.length;
+  const blocked = await pay(5000, {}, "blocked-once");
+  assert.equal(blocked.status, 201);
+  assert.equal(blocked.body.status, "failed");
+  assert.equal(blocked.body.failure_code, "blocked_by_risk_rule");
+  assert.match(blocked.body.failure_message ?? "", /big/);
+  assert.equal(charged.length, before, "the provider was never asked");
+  assert.equal(await chargesOf(blocked.body.id), 0);
+  assert.equal(await ledgerTransfersOf(blocked.body.id), 0, "no ledger posting");
+  const [decision] = await decisionsOf(blocked.body.id);
+  assert.equal(decision?.rule, rule.body.id);
+  assert.equal(decision?.action, "block");
+  assert.equal(decision?.mode, "enforce");
+  assert.equal(decision?.applied, true);
+
+  // The same key answers the same blocked payment; nothing new is created.
+  const replay = await pay(5000, {}, "blocked-once");
+  assert.equal(replay.body.id, blocked.body.id);
+  assert.equal(replay.headers["idempotent-replayed"], "true");
+  const got = await call<Payment>(t.app, "GET", `/v1/payments/${blocked.body.id}`, { key: m.secretKey });
+  assert.equal(got.body.status, "failed");
+
+  // A blocked payment's events: created and failed, like any declined payment.
+  const { rows: events } = await t.database.db.query<{ type: string }>(
+    "select type from events where payment_id = $1 order by id",
+    [blocked.body.id],
+  );
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ["payment.created", "payment.failed"],
+  );
+  await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+  assert.equal((await pay(5000)).body.status, "succeeded");
+});
+
+test("lists: a blocklisted address is blocked, an allowlisted one passes a blocking rule", async () => {
+  const block = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "blocked addresses", rule: 'block if ip in blocklist("ips")', mode: "enforce" },
+  });
+  assert.equal(block.status, 201);
+  await call(t.app, "POST", "/v1/risk_list_entries", {
+    key: m.secretKey,
+    body: { list_type: "blocklist", list: "ips", value: "203.0.113.9" },
+  });
+  const blocked = await pay(300, { ip_address: "203.0.113.9" });
+  assert.equal(blocked.status, 201, JSON.stringify(blocked.body));
+  assert.equal(blocked.body.failure_code, "blocked_by_risk_rule");
+  const [decision] = await decisionsOf(blocked.body.id);
+  assert.deepEqual(decision?.attribute_values, { ip: "203.0.113.9" });
+  assert.equal((await pay(300, { ip_address: "203.0.113.10" })).body.status, "succeeded");
+
+  const allow = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "trusted", rule: 'allow if ip in allowlist("ips")', mode: "enforce" },
+  });
+  await call(t.app, "POST", "/v1/risk_list_entries", {
+    key: m.secretKey,
+    body: { list_type: "allowlist", list: "ips", value: "203.0.113.9" },
+  });
+  const allowed = await pay(300, { ip_address: "203.0.113.9" });
+  assert.equal(allowed.body.status, "succeeded");
+  const decisions = await decisionsOf(allowed.body.id);
+  assert.deepEqual(decisions.map((d) => [d.rule_name, d.action, d.applied]).sort(), [
+    ["blocked addresses", "block", false],
+    ["trusted", "allow", true],
+  ]);
+  for (const id of [block.body.id, allow.body.id])
+    await call(t.app, "DELETE", `/v1/risk_rules/${id}`, { key: m.secretKey });
+});
+
+test("a review rule holds the payment; approving charges it once, refusing fails it; nothing moves before", async () => {
+  const rule = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "look first", rule: "review if amount >= 7000", mode: "enforce" },
+  });
+  const held = await pay(7000);
+  assert.equal(held.status, 201);
+  assert.equal(held.body.status, "processing");
+  assert.equal(await chargesOf(held.body.id), 0);
+  assert.equal(await ledgerTransfersOf(held.body.id), 0);
+  const other = await pay(7001);
+
+  const queue = await call<{ data: { id: string; review: { rule: string } }[] }>(
+    t.app,
+    "GET",
+    "/v1/risk_reviews",
+    {
+      key: m.secretKey,
+    },
+  );
+  assert.equal(queue.status, 200);
+  assert.deepEqual(
+    queue.body.data.map((p) => p.id),
+    [held.body.id, other.body.id],
+  );
+  assert.equal(queue.body.data[0]?.review.rule, "look first");
+
+  // Another merchant cannot decide it.
+  const stranger = await createMerchant(t.app, "Stranger");
+  const foreign = await call(t.app, "POST", `/v1/risk_reviews/${held.body.id}/approve`, {
+    key: stranger.secretKey,
+    body: {},
+  });
+  assert.equal(foreign.status, 404);
+
+  const approved = await call<Payment>(t.app, "POST", `/v1/risk_reviews/${held.body.id}/approve`, {
+    key: m.secretKey,
+    body: {},
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  assert.equal(approved.body.status, "succeeded");
+  assert.equal(await chargesOf(held.body.id), 1);
+  assert.equal(await ledgerTransfersOf(held.body.id), 1);
+  const twice = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/risk_reviews/${held.body.id}/approve`,
+    {
+      key: m.secretKey,
+      body: {},
+    },
+  );
+  assert.equal(twice.status, 409);
+  assert.equal(await chargesOf(held.body.id), 1);
+
+  const refused = await call<Payment>(t.app, "POST", `/v1/risk_reviews/${other.body.id}/refuse`, {
+    key: ADMIN_KEY,
+    body: {},
+  });
+  assert.equal(refused.status, 200, JSON.stringify(refused.body));
+  assert.equal(refused.body.status, "failed");
+  assert.equal(refused.body.failure_code, "refused_in_review");
+  assert.equal(await chargesOf(other.body.id), 0);
+  assert.equal(await ledgerTransfersOf(other.body.id), 0);
+
+  const { rows: events } = await t.database.db.query<{ payment_id: string; type: string }>(
+    "select payment_id, type from events where payment_id in ($1, $2) order by id",
+    [held.body.id, other.body.id],
+  );
+  assert.deepEqual(
+    events.filter((e) => e.payment_id === held.body.id).map((e) => e.type),
+    ["payment.created", "payment.review_approved", "payment.succeeded"],
+  );
+  assert.deepEqual(
+    events.filter((e) => e.payment_id === other.body.id).map((e) => e.type),
+    ["payment.created", "payment.review_refused", "payment.failed"],
+  );
+  assert.equal(
+    (await call<{ data: unknown[] }>(t.app, "GET", "/v1/risk_reviews", { key: m.secretKey })).body.data
+      .length,
+    0,
+  );
+  await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});

@@ -1,0 +1,102 @@
+/**
+ * Velocity counters: they count every attempt in their window (the current one included), forget
+ * what left the window, lose nothing when many attempts on one number arrive at once (no hot row
+ * to serialize on), and expire by themselves when their day's partition is dropped.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { ensureRiskPartitions } from "../../src/risk/index.ts";
+import {
+  call,
+  createMerchant,
+  createTestApp,
+  FakeClock,
+  type MerchantKeys,
+  type TestApp,
+} from "../support/app.ts";
+
+let t: TestApp;
+let m: MerchantKeys;
+const clock = new FakeClock(Date.parse("2026-03-02T10:00:00Z"));
+
+before(async () => {
+  t = await createTestApp({ clock });
+  m = await createMerchant(t.app, "Counting studio");
+});
+after(async () => t.close());
+
+async function pay(ip: string) {
+  const r = await call<{ status: string; failure_code: string | null }>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: {
+      amount: 100,
+      currency: "EUR",
+      ip_address: ip,
+      payment_method: { type: "sandbox", scenario: "approve" },
+    },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.failure_code ?? r.body.status;
+}
+
+async function observations(): Promise<number> {
+  const { rows } = await t.database.db.query<{ n: number }>(
+    "select count(*)::int as n from risk_observations where merchant_id = $1",
+    [m.merchantId],
+  );
+  return Number(rows[0]!.n);
+}
+
+test("a counter counts the current attempt and forgets what left its window", async () => {
+  const rule = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "three an hour", rule: "block if payments_per_ip_1h > 3", mode: "enforce" },
+  });
+  assert.equal(rule.status, 201);
+  const ip = "192.0.2.1";
+  assert.deepEqual([await pay(ip), await pay(ip), await pay(ip)], ["succeeded", "succeeded", "succeeded"]);
+  assert.equal(await pay(ip), "blocked_by_risk_rule");
+  const decisions = await call<{ data: { attribute_values: Record<string, unknown> }[] }>(
+    t.app,
+    "GET",
+    "/v1/risk_decisions",
+    { key: m.secretKey },
+  );
+  assert.deepEqual(decisions.body.data[0]?.attribute_values, { payments_per_ip_1h: 4 });
+  // Another number is counted apart.
+  assert.equal(await pay("192.0.2.2"), "succeeded");
+  clock.advance(61 * 60_000);
+  assert.equal(await pay(ip), "succeeded");
+  await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});
+
+test("many attempts from one address at once are all counted", async () => {
+  const rule = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "count only", rule: "review if payments_per_ip_1h > 1000", mode: "shadow" },
+  });
+  const before = await observations();
+  const results = await Promise.all(Array.from({ length: 30 }, () => pay("192.0.2.9")));
+  assert.ok(results.every((r) => r === "succeeded"));
+  assert.equal((await observations()) - before, 30);
+  const { rows } = await t.database.db.query<{ n: number }>(
+    "select count(*)::int as n from risk_observations where subject = 'ip:192.0.2.9'",
+  );
+  assert.equal(Number(rows[0]!.n), 30);
+  await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});
+
+test("observations leave with their day's partition", async () => {
+  await ensureRiskPartitions(t.database.db, clock.nowMs());
+  assert.ok((await observations()) > 0);
+  // Three days on, the days that held them are past the longest window: dropped.
+  const { dropped } = await ensureRiskPartitions(t.database.db, clock.nowMs() + 3 * 86_400_000);
+  assert.ok(dropped.length > 0);
+  assert.equal(await observations(), 0);
+  // Decisions are kept.
+  const { rows } = await t.database.db.query<{ n: number }>(
+    "select count(*)::int as n from risk_decisions where merchant_id = $1",
+    [m.merchantId],
+  );
+  assert.ok(Number(rows[0]!.n) > 0);
+});
