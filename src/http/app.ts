@@ -21,6 +21,7 @@ import { webhookRoutes } from "../events/routes.ts";
 import { ledgerRoutes } from "../ledger/routes.ts";
 import { apiKeyRoutes, merchantRoutes } from "../merchants/routes.ts";
 import { healthRoutes, installRequestDeadline } from "../ops/index.ts";
+import { messageCatcherRoutes, payerApi, refundRequestRoutes } from "../payers/routes.ts";
 import {
   callbackRoutes,
   interactionRoutes,
@@ -122,6 +123,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(checkoutRoutes, services.checkout.ctx));
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
   await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
+  await app.register(surfaces.secret(refundRequestRoutes, services.payers));
+  await app.register(surfaces.secretOrAdmin(messageCatcherRoutes, services.payers));
+  // Payers: their own tokens, not merchant keys (src/payers/routes.ts).
+  await app.register(payerApi(services.payers));
   await app.register(
     surfaces.secretOrAdmin(communityHttpRoutes, {
       community: services.community,

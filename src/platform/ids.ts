@@ -49,6 +49,11 @@ export const ID_PREFIXES = {
   staffRole: "role",
   approval: "apr",
   adjustment: "adj",
+  payer: "pyr",
+  payerCode: "pcode",
+  payerSession: "psess",
+  refundRequest: "rfq",
+  payerMessage: "msg",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

@@ -1,0 +1,17 @@
+/**
+ * Messages to payers by SMS (the operators' SMS APIs) or e-mail (a pluggable sender), recorded in
+ * `payer_messages`; in development a catcher keeps them for the API to list. docs/payers.md.
+ */
+export {
+  type Channel,
+  type ChannelName,
+  catcherChannel,
+  type DeliveryResult,
+  listCaughtMessages,
+  Notifier,
+  type OutgoingMessage,
+  presentMessage,
+  type SentMessage,
+} from "./notifier.ts";
+export { operatorSmsChannel, SMS_DEADLINE_MS } from "./sms.ts";
+export { localeOf, messageText, NOTIFICATION_CATALOGUES } from "./templates.ts";

@@ -1,0 +1,50 @@
+/**
+ * Payers: the people who pay, across every merchant. Accounts (e-mail and password, or a one-time
+ * code to a number or an address), short-lived signed tokens with rotated refresh, their own
+ * payments and subscriptions only, cancel, refund requests answered by the merchant's policy or
+ * the merchant, spending caps and merchant blocks. docs/payers.md.
+ */
+import type { Db } from "../db/db.ts";
+import type { IdempotencyGate } from "../idempotency/index.ts";
+import type { Notifier } from "../notifications/index.ts";
+import type { Clock } from "../platform/clock.ts";
+import type { Logger } from "../platform/log.ts";
+import type { PayersContext } from "./context.ts";
+import { PayerThrottle } from "./throttle.ts";
+import { deriveKey } from "./tokens.ts";
+
+export { deleteExpiredCodes } from "./codes.ts";
+export type { FlowResult, PayerAuth, PayersContext } from "./context.ts";
+export { PAYER_THROTTLE_LIMITS, PayerThrottle } from "./throttle.ts";
+
+export interface Payers {
+  ctx: PayersContext;
+  gate: IdempotencyGate;
+}
+
+export function createPayers(options: {
+  db: Db;
+  clock: Clock;
+  logger?: Logger;
+  notifier: Notifier;
+  gate: IdempotencyGate;
+  /** The installation's session secret: the token and code keys are derived from it. */
+  secret: string;
+  refund: PayersContext["refund"];
+  cancelSubscription: PayersContext["cancelSubscription"];
+}): Payers {
+  return {
+    gate: options.gate,
+    ctx: {
+      db: options.db,
+      clock: options.clock,
+      notifier: options.notifier,
+      ...(options.logger ? { logger: options.logger } : {}),
+      tokenKey: deriveKey(options.secret, "payer-access-tokens"),
+      codeKey: deriveKey(options.secret, "payer-codes"),
+      throttle: new PayerThrottle(),
+      refund: options.refund,
+      cancelSubscription: options.cancelSubscription,
+    },
+  };
+}
