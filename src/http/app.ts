@@ -22,6 +22,8 @@ import { ledgerRoutes } from "../ledger/routes.ts";
 import { apiKeyRoutes, merchantRoutes } from "../merchants/routes.ts";
 import { healthRoutes, installRequestDeadline } from "../ops/index.ts";
 import { messageCatcherRoutes, payerApi, refundRequestRoutes } from "../payers/routes.ts";
+import { PORTAL_CATALOGUES } from "../portal/index.ts";
+import { portalPages } from "../portal/pages.ts";
 import {
   callbackRoutes,
   interactionRoutes,
@@ -147,6 +149,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     pagesSurface({ ...pageSecurity, catalogues: CHECKOUT_CATALOGUES }, services.checkout.pages),
   );
   await app.register(services.checkout.embedScript);
+  await app.register(
+    pagesSurface(
+      { ...pageSecurity, catalogues: PORTAL_CATALOGUES },
+      portalPages(services.payers, { secureCookies: pageSecurity.secureCookies }),
+    ),
+  );
 
   await app.register(backOfficePages(services, pageSecurity));
   return app;

@@ -48,3 +48,24 @@ export function createPayers(options: {
     },
   };
 }
+
+export {
+  authenticatePayer,
+  identityOf,
+  loadPayer,
+  presentPayer,
+  refreshSession,
+  requestCode,
+  signInWithCode,
+} from "./accounts.ts";
+export { consentEvidence } from "./evidence.ts";
+export { listPayerRefundRequests, presentRefundRequest, requestRefund } from "./refund-requests.ts";
+export { blockMerchant, cancelOwnSubscription, unblockMerchant, updateSettings } from "./self-care.ts";
+export { verifyAccessToken } from "./tokens.ts";
+export {
+  HISTORY_DAYS_DEFAULT,
+  listPayerPayments,
+  listPayerSubscriptions,
+  presentPayerPayment,
+  presentPayerSubscription,
+} from "./views.ts";
