@@ -22,8 +22,6 @@ import { ledgerRoutes } from "../ledger/routes.ts";
 import { apiKeyRoutes, merchantRoutes } from "../merchants/routes.ts";
 import { healthRoutes, installRequestDeadline } from "../ops/index.ts";
 import { messageCatcherRoutes, payerApi, refundRequestRoutes } from "../payers/routes.ts";
-import { PORTAL_CATALOGUES } from "../portal/index.ts";
-import { portalPages } from "../portal/pages.ts";
 import {
   callbackRoutes,
   interactionRoutes,
@@ -32,6 +30,8 @@ import {
   unresolvedRoutes,
 } from "../payments/routes.ts";
 import { ERROR_CATALOGUE } from "../platform/errors.ts";
+import { PORTAL_CATALOGUES } from "../portal/index.ts";
+import { portalPages } from "../portal/pages.ts";
 import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { sendError } from "./edge.ts";
