@@ -11,6 +11,7 @@ import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
 import { buildOpsApp, registerOperationalGauges } from "./ops/index.ts";
+import { payerJobs } from "./payers/index.ts";
 import { describeLiveProviders, liveProviders, liveStartProblem } from "./payments/live-mode.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
@@ -69,6 +70,7 @@ export function workerJobs(services: Services): Job[] {
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),
     ...communityJobs(services.community, services.clock),
+    ...payerJobs(services.payers),
   ];
 }
 

@@ -134,6 +134,7 @@ export function createServices(options: {
     notifier,
     gate: idempotency,
     secret: config.sessionSecret,
+    portalUrl: `${(options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`).replace(/\/$/, "")}/portal`,
     refund: (scope, input, key) => createRefund(payments!, scope, input, key),
     cancelSubscription: (scope, id) =>
       cancelSubscription(billing.context, scope, id, "subscriber", undefined),

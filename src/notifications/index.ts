@@ -2,6 +2,8 @@
  * Messages to payers by SMS (the operators' SMS APIs) or e-mail (a pluggable sender), recorded in
  * `payer_messages`; in development a catcher keeps them for the API to list. docs/payers.md.
  */
+
+export { NOTICE_EVENTS, NOTICE_LOOKBACK_MS, NOTICE_SETTLE_MS, runNotices } from "./notices.ts";
 export {
   type Channel,
   type ChannelName,

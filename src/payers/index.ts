@@ -6,20 +6,23 @@
  */
 import type { Db } from "../db/db.ts";
 import type { IdempotencyGate } from "../idempotency/index.ts";
-import type { Notifier } from "../notifications/index.ts";
+import type { Job } from "../jobs/runner.ts";
+import { type Notifier, runNotices } from "../notifications/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
+import { deleteExpiredCodes } from "./codes.ts";
 import type { PayersContext } from "./context.ts";
 import { PayerThrottle } from "./throttle.ts";
 import { deriveKey } from "./tokens.ts";
 
-export { deleteExpiredCodes } from "./codes.ts";
 export type { FlowResult, PayerAuth, PayersContext } from "./context.ts";
 export { PAYER_THROTTLE_LIMITS, PayerThrottle } from "./throttle.ts";
 
 export interface Payers {
   ctx: PayersContext;
   gate: IdempotencyGate;
+  /** Where payers manage what they pay (in messages to them). */
+  portalUrl: string;
 }
 
 export function createPayers(options: {
@@ -30,11 +33,13 @@ export function createPayers(options: {
   gate: IdempotencyGate;
   /** The installation's session secret: the token and code keys are derived from it. */
   secret: string;
+  portalUrl: string;
   refund: PayersContext["refund"];
   cancelSubscription: PayersContext["cancelSubscription"];
 }): Payers {
   return {
     gate: options.gate,
+    portalUrl: options.portalUrl,
     ctx: {
       db: options.db,
       clock: options.clock,
@@ -69,3 +74,23 @@ export {
   presentPayerPayment,
   presentPayerSubscription,
 } from "./views.ts";
+
+/** The worker's payer jobs: notices that country rules require, and expired codes swept. */
+export function payerJobs(payers: Payers): Job[] {
+  const { ctx } = payers;
+  return [
+    {
+      name: "payer_notices",
+      intervalMs: 1_000,
+      busyThreshold: 50,
+      run: () =>
+        runNotices({ db: ctx.db, notifier: ctx.notifier, clock: ctx.clock, portalUrl: payers.portalUrl }),
+    },
+    {
+      name: "payer_codes_sweep",
+      intervalMs: 60_000,
+      busyThreshold: 1000,
+      run: () => deleteExpiredCodes(ctx.db, ctx.clock.nowMs()),
+    },
+  ];
+}

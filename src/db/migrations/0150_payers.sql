@@ -133,3 +133,14 @@ create index checkout_sessions_payer_email on checkout_sessions (lower(payer->>'
   where payer->>'email' is not null;
 create index checkout_sessions_payer_msisdn on checkout_sessions ((payer->>'msisdn'))
   where payer->>'msisdn' is not null;
+
+-- Billing events already turned into a message to the subscriber (confirmation, receipt,
+-- reminder): claimed here first, so two workers never send one twice. Append-only, by day of the
+-- event (the key includes it, so the claim is exact).
+create table payer_notices (
+  event_created timestamptz not null,
+  event_id text not null,
+  created timestamptz not null,
+  primary key (event_created, event_id)
+) partition by range (event_created);
+create table payer_notices_default partition of payer_notices default;
