@@ -168,7 +168,7 @@ export async function requestCode(
   const created = await ctx.db.transaction((tx) => createCode(tx, ctx.codeKey, identity, live, nowMs));
   const minutes = CODE_LIMITS.ttl_ms / 60_000;
   const values = { code: created.code, minutes };
-  await ctx.notifier.send(
+  const sent = await ctx.notifier.send(
     {
       channel,
       to: identity.value,
@@ -185,6 +185,8 @@ export async function requestCode(
     channel,
     to: mask(identity),
     expires_at: new Date(created.expiresMs).toISOString(),
+    /** `caught`: kept by the development catcher; `failed`: the channel could not deliver it. */
+    delivery: sent.status,
   };
 }
 

@@ -6,7 +6,6 @@
  */
 import type { Db } from "../db/db.ts";
 import type { IdempotencyGate } from "../idempotency/index.ts";
-import type { Job } from "../jobs/runner.ts";
 import { type Notifier, runNotices } from "../notifications/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
@@ -75,8 +74,16 @@ export {
   presentPayerSubscription,
 } from "./views.ts";
 
+/** A worker job, as src/jobs/runner.ts runs it (written out: jobs/ has no public entry). */
+export interface PayerJob {
+  name: string;
+  intervalMs: number;
+  busyThreshold?: number;
+  run(): Promise<number>;
+}
+
 /** The worker's payer jobs: notices that country rules require, and expired codes swept. */
-export function payerJobs(payers: Payers): Job[] {
+export function payerJobs(payers: Payers): PayerJob[] {
   const { ctx } = payers;
   return [
     {

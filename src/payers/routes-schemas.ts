@@ -119,6 +119,10 @@ export const PayerCode = Type.Object({
   channel: Type.String(),
   to: Type.String({ description: "The recipient, masked." }),
   expires_at: Timestamp,
+  delivery: Type.Union([Type.Literal("sent"), Type.Literal("caught"), Type.Literal("failed")], {
+    description:
+      "caught: kept by the development catcher (GET /v1/test_helpers/messages); failed: not delivered.",
+  }),
 });
 
 export const PayerSession = Type.Object({
