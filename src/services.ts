@@ -10,7 +10,7 @@ import type { Db } from "./db/db.ts";
 import { IdempotencyGate } from "./idempotency/gate.ts";
 import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
-import { catcherChannel, Notifier, operatorSmsChannel } from "./notifications/index.ts";
+import { catcherChannel, Notifier, operatorSmsChannel, smtpChannel } from "./notifications/index.ts";
 import { createPayers, type Payers } from "./payers/index.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
@@ -117,13 +117,13 @@ export function createServices(options: {
   const merchants = new Merchants(db, clock, config.adminKey);
   const billing = createBilling({ db, ledger, clock, logger, providers });
   const idempotency = new IdempotencyGate(db, clock);
-  // SMS leave through the operators only on a real carrier network; e-mail has no sender yet:
-  // both are caught (kept for GET /v1/test_helpers/messages) otherwise.
+  // SMS leave through the operators only on a real carrier network, e-mail through an SMTP server
+  // when one is configured; otherwise both are caught (kept for GET /v1/test_helpers/messages).
   const notifier = new Notifier(
     db,
     {
       sms: config.carrierNetworkUrl ? operatorSmsChannel({ real: true }) : catcherChannel,
-      email: catcherChannel,
+      email: config.smtpUrl ? smtpChannel({ url: config.smtpUrl, from: config.mailFrom }) : catcherChannel,
     },
     logger,
   );

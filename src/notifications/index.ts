@@ -3,6 +3,7 @@
  * `payer_messages`; in development a catcher keeps them for the API to list. docs/payers.md.
  */
 
+export { SMTP_TIMEOUT_MS, smtpChannel } from "./email.ts";
 export { NOTICE_EVENTS, NOTICE_LOOKBACK_MS, NOTICE_SETTLE_MS, runNotices } from "./notices.ts";
 export {
   type Channel,
