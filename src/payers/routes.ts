@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { type Api, IdParams, listBody, type Routes, sendJson } from "../http/index.ts";
 import { claimOpenKey, completeKey, type IdempotencyContext, releaseOpenKey } from "../idempotency/index.ts";
@@ -15,6 +16,7 @@ import {
   signUp,
 } from "./accounts.ts";
 import type { PayerAuth } from "./context.ts";
+import { consentEvidence } from "./evidence.ts";
 import type { Payers } from "./index.ts";
 import {
   approveRefundRequest,
@@ -341,6 +343,36 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
       if (!row) throw new ApiError("resource_missing", "id", `No such subscription: '${request.params.id}'.`);
       return sendJson(reply, 200, presentPayerSubscription(row));
     },
+  );
+
+  app.get(
+    "/payer/subscriptions/:id/consent_evidence",
+    {
+      config: payerConfig,
+      schema: {
+        tags,
+        security,
+        operationId: "getPayerConsentEvidence",
+        summary:
+          "The consent record of one of the payer's subscriptions: terms, consent as recorded, events, charges.",
+        params: IdParams,
+        response: withErrors({
+          200: Type.Object(
+            {
+              object: Type.Literal("consent_evidence"),
+              consent: Type.Object({}, { additionalProperties: true }),
+            },
+            { additionalProperties: true },
+          ),
+        }),
+      },
+    },
+    async (request, reply) =>
+      sendJson(
+        reply,
+        200,
+        await consentEvidence(ctx.db, payerOf(request), request.params.id, ctx.clock.nowMs()),
+      ),
   );
 
   app.post(

@@ -340,6 +340,7 @@ describe("a payer sees their own, and only their own", () => {
     const foreign: Array<[string, Awaited<ReturnType<typeof as>>]> = [
       ["GET payment", await as("GET", `/v1/payer/payments/${bobPayment}`)],
       ["GET subscription", await as("GET", `/v1/payer/subscriptions/${bobSubscription}`)],
+      ["consent evidence", await as("GET", `/v1/payer/subscriptions/${bobSubscription}/consent_evidence`)],
       ["cancel", await as("POST", `/v1/payer/subscriptions/${bobSubscription}/cancel`)],
       ["refund request", await as("POST", "/v1/payer/refund_requests", { payment: bobPayment })],
       ["block a merchant never paid", await as("POST", `/v1/payer/merchant_blocks/${b.merchantId}x`)],
@@ -364,6 +365,13 @@ describe("a payer sees their own, and only their own", () => {
     // Her own ids are found by the same routes.
     assert.equal((await as("GET", `/v1/payer/payments/${alicePayments[0]}`)).status, 200);
     assert.equal((await as("GET", `/v1/payer/subscriptions/${aliceSubscription}`)).status, 200);
+    const evidence = await payerCall<{
+      consent: { method: string; recorded_at: string };
+      events: Array<{ type: string }>;
+    }>(t.app, alice.token, "GET", `/v1/payer/subscriptions/${aliceSubscription}/consent_evidence`);
+    assert.equal(evidence.status, 200);
+    assert.equal(evidence.body.consent.method, "api");
+    assert.ok(evidence.body.events.some((e) => e.type === "subscription.created"));
   });
 
   test("live-mode data stays hidden from a sign-in the development catcher proved", async () => {
