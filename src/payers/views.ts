@@ -77,6 +77,17 @@ function limitOf(list: ListOptions): number {
   return limit;
 }
 
+/**
+ * The ids a payer's identities match, found first through the identity indexes (a handful per
+ * payer), then read by id: a single query lets the planner walk the payments' primary key
+ * backwards instead (measured: 120 ms with 200,000 other payments, against a few ms).
+ */
+async function idsOf(q: Queryable, sql: string, m: Matches): Promise<string[]> {
+  if (m.msisdns.length === 0 && m.emails.length === 0) return [];
+  const { rows } = await q.query<{ id: string }>(sql, [m.msisdns, m.emails]);
+  return rows.map((r) => r.id);
+}
+
 export async function listPayerPayments(
   q: Queryable,
   auth: PayerAuth,
@@ -84,8 +95,9 @@ export async function listPayerPayments(
 ): Promise<{ rows: PayerPaymentRow[]; hasMore: boolean }> {
   const m = await matchesOf(q, auth.payerId);
   const limit = list.id ? 1 : limitOf(list);
-  const params: unknown[] = [m.msisdns, m.emails, modesOf(auth)];
-  const where = ["p.id in (select id from mine)", "p.mode = any($3::text[])"];
+  const ids = await idsOf(q, MY_PAYMENTS, m);
+  const params: unknown[] = [ids, modesOf(auth)];
+  const where = ["p.id = any($1::text[])", "p.mode = any($2::text[])"];
   if (list.id !== undefined) {
     params.push(list.id);
     where.push(`p.id = $${params.length}`);
@@ -99,8 +111,7 @@ export async function listPayerPayments(
   }
   params.push(limit + 1);
   const { rows } = await q.query<PayerPaymentRow>(
-    `with mine as (${MY_PAYMENTS})
-     select p.id, p.merchant_id, m.name as merchant_name, p.mode, p.status, p.amount, p.amount_refunded, p.currency,
+    `select p.id, p.merchant_id, m.name as merchant_name, p.mode, p.status, p.amount, p.amount_refunded, p.currency,
             p.description, p.payment_method, p.subscription_id, p.created,
             r.id as refund_request_id, r.status as refund_request_status
        from payments p join merchants m on m.id = p.merchant_id
@@ -162,8 +173,9 @@ export async function listPayerSubscriptions(
 ): Promise<{ rows: PayerSubscriptionRow[]; hasMore: boolean }> {
   const m = await matchesOf(q, auth.payerId);
   const limit = list.id ? 1 : limitOf(list);
-  const params: unknown[] = [m.msisdns, m.emails, modesOf(auth)];
-  const where = ["s.id in (select id from mine)", "s.mode = any($3::text[])"];
+  const ids = await idsOf(q, MY_SUBSCRIPTIONS, m);
+  const params: unknown[] = [ids, modesOf(auth)];
+  const where = ["s.id = any($1::text[])", "s.mode = any($2::text[])"];
   if (list.id !== undefined) {
     params.push(list.id);
     where.push(`s.id = $${params.length}`);
@@ -174,8 +186,7 @@ export async function listPayerSubscriptions(
   }
   params.push(limit + 1);
   const { rows } = await q.query<PayerSubscriptionRow>(
-    `with mine as (${MY_SUBSCRIPTIONS})
-     select s.id, s.merchant_id, m.name as merchant_name, s.mode, s.status, s.amount, s.currency, s.period,
+    `select s.id, s.merchant_id, m.name as merchant_name, s.mode, s.status, s.amount, s.currency, s.period,
             s.product_id, pr.name as product_name, s.payment_method, s.consent, s.current_period_end,
             j.run_at as next_charge_at, s.canceled_at, s.created
        from subscriptions s join merchants m on m.id = s.merchant_id
@@ -222,13 +233,14 @@ export async function findPayerSubscription(q: Queryable, auth: PayerAuth, id: s
 /** Whether the payer has paid this merchant or subscribed with it (the merchants they may block). */
 export async function hasDealtWith(q: Queryable, auth: PayerAuth, merchantId: string): Promise<boolean> {
   const m = await matchesOf(q, auth.payerId);
+  const payments = await idsOf(q, MY_PAYMENTS, m);
+  const subscriptions = await idsOf(q, MY_SUBSCRIPTIONS, m);
   const { rows } = await q.query(
-    `with mp as (${MY_PAYMENTS}), ms as (${MY_SUBSCRIPTIONS})
-     select 1 from payments where id in (select id from mp) and merchant_id = $3 and mode = any($4::text[])
+    `select 1 from payments where id = any($1::text[]) and merchant_id = $3 and mode = any($4::text[])
      union all
-     select 1 from subscriptions where id in (select id from ms) and merchant_id = $3 and mode = any($4::text[])
+     select 1 from subscriptions where id = any($2::text[]) and merchant_id = $3 and mode = any($4::text[])
      limit 1`,
-    [m.msisdns, m.emails, merchantId, modesOf(auth)],
+    [payments, subscriptions, merchantId, modesOf(auth)],
   );
   return rows.length > 0;
 }
