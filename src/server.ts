@@ -12,6 +12,7 @@ import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
 import { buildOpsApp, registerOperationalGauges } from "./ops/index.ts";
+import { payerJobs } from "./payers/index.ts";
 import { describeLiveProviders, liveProviders, liveStartProblem } from "./payments/live-mode.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
@@ -79,6 +80,7 @@ export function workerJobs(services: Services): Job[] {
       intervalMs: 3_600_000,
       run: async () => (await ensureRiskPartitions(services.db, services.clock.nowMs())).created.length,
     },
+    ...payerJobs(services.payers),
   ];
 }
 

@@ -1,5 +1,6 @@
 import { Approvals } from "./approvals/index.ts";
 import { type Billing, createBilling } from "./billing/index.ts";
+import { cancelSubscription } from "./billing/subscriptions.ts";
 import { type Checkout, createCheckout } from "./checkout/index.ts";
 import { GroupCommitter } from "./commit/group-commit.ts";
 import { type Community, createCommunity } from "./community/index.ts";
@@ -9,12 +10,15 @@ import type { Db } from "./db/db.ts";
 import { IdempotencyGate } from "./idempotency/gate.ts";
 import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
+import { catcherChannel, Notifier, operatorSmsChannel, smtpChannel } from "./notifications/index.ts";
+import { createPayers, type Payers } from "./payers/index.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
 import { type LiveProviders, liveProviders } from "./payments/live-mode.ts";
 import { CardProvider } from "./payments/providers/card.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { SandboxProvider } from "./payments/providers/sandbox.ts";
+import { createRefund } from "./payments/refund.ts";
 import { ProviderRegistry } from "./payments/registry.ts";
 import { connectorEventHandler, type MoListener } from "./payments/remote-events.ts";
 import { type Clock, systemClock } from "./platform/clock.ts";
@@ -53,6 +57,10 @@ export interface Services {
   community: Community;
   /** Risk rules, lists, decisions and velocity counters (docs/risk.md). */
   risk: Risk;
+  /** Messages to payers by SMS and e-mail; the development catcher (issue 14). */
+  notifier: Notifier;
+  /** Payer accounts, sessions, their own payments and subscriptions, refund requests (issue 14). */
+  payers: Payers;
 }
 
 export function createServices(options: {
@@ -115,6 +123,37 @@ export function createServices(options: {
     reconcileAfterMs: config.reconcileAfterMs,
   };
   const merchants = new Merchants(db, clock, config.adminKey);
+  const billing = createBilling({
+    db,
+    ledger,
+    clock,
+    logger,
+    providers,
+    ...(riskGate ? { risk: riskGate } : {}),
+  });
+  const idempotency = new IdempotencyGate(db, clock);
+  // SMS leave through the operators only on a real carrier network, e-mail through an SMTP server
+  // when one is configured; otherwise both are caught (kept for GET /v1/test_helpers/messages).
+  const notifier = new Notifier(
+    db,
+    {
+      sms: config.carrierNetworkUrl ? operatorSmsChannel({ real: true }) : catcherChannel,
+      email: config.smtpUrl ? smtpChannel({ url: config.smtpUrl, from: config.mailFrom }) : catcherChannel,
+    },
+    logger,
+  );
+  const payers = createPayers({
+    db,
+    clock,
+    logger,
+    notifier,
+    gate: idempotency,
+    secret: config.sessionSecret,
+    portalUrl: `${(options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`).replace(/\/$/, "")}/portal`,
+    refund: (scope, input, key) => createRefund(payments!, scope, input, key),
+    cancelSubscription: (scope, id) =>
+      cancelSubscription(billing.context, scope, id, "subscriber", undefined),
+  });
   return {
     config,
     db,
@@ -125,11 +164,11 @@ export function createServices(options: {
     committer,
     merchants,
     customers: new Customers(db, clock),
-    idempotency: new IdempotencyGate(db, clock),
+    idempotency,
     payments,
     recorder,
     moListeners,
-    billing: createBilling({ db, ledger, clock, logger, providers, ...(riskGate ? { risk: riskGate } : {}) }),
+    billing,
     checkout: createCheckout({
       db,
       clock,
@@ -144,6 +183,8 @@ export function createServices(options: {
     live,
     community,
     risk,
+    notifier,
+    payers,
   };
 }
 

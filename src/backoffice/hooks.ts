@@ -66,6 +66,8 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
   const interceptors = fourEyesInterceptors(services);
   app.addHook("onRoute", (route) => {
     if (!route.url.startsWith("/v1/")) return;
+    // Payers' routes take payer tokens, never merchant keys: outside the merchants' catalogue.
+    if ((route.config as { payer?: boolean } | undefined)?.payer) return;
     for (const method of [route.method].flat())
       if (method !== "HEAD") API_ROUTES.add(`${method} ${route.url}`);
   });

@@ -76,6 +76,16 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description: "A NATS server (nats://host:4222) whose JetStream receives every event; off when unset",
   },
   {
+    name: "CENTIME_SMTP_URL",
+    description:
+      "E-mail to payers through this SMTP server (smtp://user:pass@host:587); unset = kept by the development catcher",
+  },
+  {
+    name: "CENTIME_MAIL_FROM",
+    default: "Centime <no-reply@centime.invalid>",
+    description: "The From address of e-mail to payers",
+  },
+  {
     name: "CENTIME_SESSION_SECRET",
     description:
       "Signs page cookies; every API process of one installation must share it (unset: drawn at start)",

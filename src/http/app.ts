@@ -23,6 +23,7 @@ import { webhookRoutes } from "../events/routes.ts";
 import { ledgerRoutes } from "../ledger/routes.ts";
 import { apiKeyRoutes, merchantRoutes } from "../merchants/routes.ts";
 import { healthRoutes, installRequestDeadline } from "../ops/index.ts";
+import { messageCatcherRoutes, payerApi, refundRequestRoutes } from "../payers/routes.ts";
 import {
   callbackRoutes,
   interactionRoutes,
@@ -31,6 +32,8 @@ import {
   unresolvedRoutes,
 } from "../payments/routes.ts";
 import { ERROR_CATALOGUE } from "../platform/errors.ts";
+import { PORTAL_CATALOGUES } from "../portal/index.ts";
+import { portalPages } from "../portal/pages.ts";
 import { ensureRiskPartitions } from "../risk/index.ts";
 import { riskRoutes } from "../risk/routes.ts";
 import type { Services } from "../services.ts";
@@ -132,6 +135,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
   await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
   await app.register(surfaces.secretOrAdmin(analyticsRoutes, services));
+  await app.register(surfaces.secret(refundRequestRoutes, services.payers));
+  await app.register(surfaces.secretOrAdmin(messageCatcherRoutes, services.payers));
+  // Payers: their own tokens, not merchant keys (src/payers/routes.ts).
+  await app.register(payerApi(services.payers));
   await app.register(
     surfaces.secretOrAdmin(communityHttpRoutes, {
       community: services.community,
@@ -161,6 +168,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     ),
   );
   await app.register(services.checkout.embedScript);
+  await app.register(
+    pagesSurface(
+      { ...pageSecurity, catalogues: PORTAL_CATALOGUES },
+      portalPages(services.payers, { secureCookies: pageSecurity.secureCookies }),
+    ),
+  );
 
   await app.register(backOfficePages(services, pageSecurity, [dashboardPages(services)]));
   return app;

@@ -54,6 +54,10 @@ export interface Config {
    * share it; unset, each process draws its own at start (fine for one process).
    */
   sessionSecret: string;
+  /** E-mail to payers through this SMTP server (smtp:// or smtps:// URL); unset = caught in development. */
+  smtpUrl?: string;
+  /** The From address of e-mail to payers. */
+  mailFrom: string;
 }
 
 export type LiveModeSwitch = "auto" | "on" | "off";
@@ -74,6 +78,13 @@ function intFrom(value: string | undefined, fallback: number, name: string): num
   if (!Number.isInteger(n) || n < 0)
     throw new Error(`${name} must be a non-negative integer, got '${value}'`);
   return n;
+}
+
+function smtpUrlFrom(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^smtps?:\/\/[^/\s]+/.test(value))
+    throw new Error("CENTIME_SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465");
+  return value;
 }
 
 function liveSwitch(value: string | undefined): LiveModeSwitch {
@@ -133,6 +144,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : undefined,
     publicUrl: env.CENTIME_PUBLIC_URL || undefined,
+    smtpUrl: smtpUrlFrom(env.CENTIME_SMTP_URL),
+    mailFrom: env.CENTIME_MAIL_FROM || "Centime <no-reply@centime.invalid>",
     webhookConcurrency: intFrom(env.CENTIME_WEBHOOK_CONCURRENCY, 256, "CENTIME_WEBHOOK_CONCURRENCY"),
     workerPort: intFrom(env.CENTIME_WORKER_PORT, 9090, "CENTIME_WORKER_PORT"),
     dbConnectTimeoutMs: intFrom(env.CENTIME_DB_CONNECT_TIMEOUT_MS, 5_000, "CENTIME_DB_CONNECT_TIMEOUT_MS"),

@@ -265,6 +265,32 @@ export const ERROR_CATALOGUE = {
     type: "authentication_error",
     message: "The sign-in details are not correct.",
   },
+  // Payers: accounts, sessions, one-time codes, refund requests
+  payer_exists: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "An account with this e-mail address already exists; sign in instead.",
+  },
+  payer_token_invalid: {
+    status: 401,
+    type: "authentication_error",
+    message: "Sign in again: the payer token is missing, not valid or has expired.",
+  },
+  payer_code_invalid: {
+    status: 401,
+    type: "authentication_error",
+    message: "The code is not correct, has expired or was tried too often; ask for a new one.",
+  },
+  payer_identity_taken: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "This number or address already belongs to another payer account.",
+  },
+  refund_request_unexpected_state: {
+    status: 409,
+    type: "invalid_request_error",
+    message: "The refund request was already answered.",
+  },
   // Limits
   rate_limited: {
     status: 429,

@@ -52,6 +52,11 @@ export const ID_PREFIXES = {
   riskRule: "rr",
   riskListEntry: "rle",
   riskDecision: "rd",
+  payer: "pyr",
+  payerCode: "pcode",
+  payerSession: "psess",
+  refundRequest: "rfq",
+  payerMessage: "msg",
 } as const;
 
 export type IdPrefix = (typeof ID_PREFIXES)[keyof typeof ID_PREFIXES];

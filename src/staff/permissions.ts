@@ -52,6 +52,8 @@ export function isPermission(name: string): name is Permission {
 const GROUP_OF_RESOURCE: Record<string, string> = {
   payments: "payment",
   refunds: "payment",
+  refund_requests: "payment",
+  refund_request_policy: "payment",
   customers: "customer",
   products: "catalog",
   prices: "catalog",
@@ -94,6 +96,10 @@ const GROUP_OF_RESOURCE: Record<string, string> = {
 /** Routes whose permission is not the group's plain read or write. */
 const SPECIAL_ROUTES: Record<string, Permission> = {
   "POST /v1/refunds": "payment:refund",
+  "POST /v1/refund_requests/:id/approve": "payment:refund",
+  "POST /v1/refund_request_policy": "payment:refund",
+  // The development catcher holds payers' codes: read with the checkout's messages (receipts).
+  "GET /v1/test_helpers/messages": "checkout:read",
   "POST /v1/ledger/adjustments": "ledger:adjust",
   "POST /v1/voucher_batches/:id/approve": "voucher:approve",
   // Signing keys of every merchant's payment links: the platform's.

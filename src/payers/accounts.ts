@@ -1,0 +1,386 @@
+import { normaliseMsisdn } from "../connectors/index.ts";
+import type { Queryable } from "../db/db.ts";
+import { isUniqueViolation } from "../db/db.ts";
+import { messageText } from "../notifications/index.ts";
+import { ApiError } from "../platform/errors.ts";
+import { newId } from "../platform/ids.ts";
+import { CODE_LIMITS, createCode, type Identity, verifyCode } from "./codes.ts";
+import type { PayerAuth, PayersContext } from "./context.ts";
+import { hashPassword, PASSWORD_LIMITS, verifyPassword } from "./passwords.ts";
+import { PAYER_THROTTLE_LIMITS } from "./throttle.ts";
+import {
+  hashRefreshToken,
+  newRefreshToken,
+  signAccessToken,
+  TOKEN_LIMITS,
+  verifyAccessToken,
+} from "./tokens.ts";
+
+/**
+ * Payer accounts and sign-in: e-mail and password (scrypt), or a one-time code to an MSISDN or an
+ * e-mail address (which also creates the account and confirms the identity). Sessions are a
+ * short-lived signed access token and a refresh token rotated on every use.
+ */
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function normaliseEmail(raw: string, param = "email"): string {
+  const email = raw.trim().toLowerCase();
+  if (email.length > 254 || !EMAIL.test(email))
+    throw new ApiError("parameter_invalid", param, "Enter an e-mail address like name@example.com.");
+  return email;
+}
+
+export function normalisePhone(raw: string, param = "msisdn"): string {
+  const n = normaliseMsisdn(raw.replace(/[\s().-]/g, ""), { test_numbers: true });
+  if (!n)
+    throw new ApiError(
+      "parameter_invalid",
+      param,
+      "Enter a mobile number in international format, e.g. +33612345678.",
+    );
+  return n.msisdn;
+}
+
+/** The identity a request names: exactly one of `msisdn` and `email`. */
+export function identityOf(input: { msisdn?: string | undefined; email?: string | undefined }): Identity {
+  if (input.msisdn !== undefined && input.email !== undefined)
+    throw new ApiError("parameter_invalid", "msisdn", "Send either msisdn or email, not both.");
+  if (input.msisdn !== undefined) return { kind: "msisdn", value: normalisePhone(input.msisdn) };
+  if (input.email !== undefined) return { kind: "email", value: normaliseEmail(input.email) };
+  throw new ApiError("parameter_missing", "msisdn", "Send msisdn or email.");
+}
+
+export interface PayerRow {
+  id: string;
+  email: string | null;
+  password_hash: string | null;
+  monthly_caps: Record<string, number | string>;
+  created: Date;
+  updated: Date;
+}
+
+interface IdentityRow {
+  kind: "msisdn" | "email";
+  value: string;
+  confirmed_at: Date | null;
+  live: boolean;
+}
+
+export async function loadPayer(q: Queryable, payerId: string): Promise<PayerRow> {
+  const { rows } = await q.query<PayerRow>("select * from payers where id = $1", [payerId]);
+  if (!rows[0]) throw new ApiError("payer_token_invalid");
+  return rows[0];
+}
+
+export async function presentPayer(q: Queryable, payer: PayerRow) {
+  const { rows } = await q.query<IdentityRow>(
+    "select kind, value, confirmed_at, live from payer_identities where payer_id = $1 order by kind, value",
+    [payer.id],
+  );
+  const { rows: blocks } = await q.query<{ merchant_id: string }>(
+    "select merchant_id from payer_merchant_blocks where payer_id = $1 order by merchant_id",
+    [payer.id],
+  );
+  return {
+    id: payer.id,
+    object: "payer" as const,
+    created: new Date(payer.created).toISOString(),
+    email: payer.email,
+    has_password: payer.password_hash !== null,
+    identities: rows.map((r) => ({
+      type: r.kind,
+      value: r.value,
+      confirmed: r.confirmed_at !== null,
+    })),
+    monthly_caps: Object.fromEntries(Object.entries(payer.monthly_caps).map(([c, a]) => [c, Number(a)])),
+    blocked_merchants: blocks.map((b) => b.merchant_id),
+  };
+}
+
+function throttled(retryAfterSeconds: number): ApiError {
+  return new ApiError("rate_limited", undefined, undefined, { "Retry-After": String(retryAfterSeconds) });
+}
+
+export async function signUp(ctx: PayersContext, input: { email: string; password: string }, ip: string) {
+  const email = normaliseEmail(input.email);
+  if (input.password.length < PASSWORD_LIMITS.length_min)
+    throw new ApiError(
+      "parameter_invalid",
+      "password",
+      `Choose a password of at least ${PASSWORD_LIMITS.length_min} characters.`,
+    );
+  const nowMs = ctx.clock.nowMs();
+  const gate = ctx.throttle.take(
+    [{ key: `signup-ip:${ip}`, max: PAYER_THROTTLE_LIMITS.signups_per_ip_hour_max }],
+    nowMs,
+  );
+  if (!gate.allowed) throw throttled(gate.retryAfterSeconds);
+  const passwordHash = await hashPassword(input.password);
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const payer: PayerRow = {
+        id: newId("pyr", nowMs),
+        email,
+        password_hash: passwordHash,
+        monthly_caps: {},
+        created: new Date(nowMs),
+        updated: new Date(nowMs),
+      };
+      await tx.query(
+        "insert into payers (id, email, password_hash, created, updated) values ($1, $2, $3, $4, $4)",
+        [payer.id, email, passwordHash, payer.created],
+      );
+      // Unconfirmed until a code to the address comes back: until then it matches nothing.
+      await tx.query(
+        "insert into payer_identities (kind, value, payer_id, created) values ('email', $1, $2, $3)",
+        [email, payer.id, payer.created],
+      );
+      return presentPayer(tx, payer);
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new ApiError("payer_exists", "email");
+    throw error;
+  }
+}
+
+/** Sends a code; the answer is the same whether or not an account exists (nothing to enumerate). */
+export async function requestCode(
+  ctx: PayersContext,
+  input: { msisdn?: string; email?: string; locale?: string },
+  ip: string,
+) {
+  const identity = identityOf(input);
+  const nowMs = ctx.clock.nowMs();
+  const gate = ctx.throttle.take(
+    [
+      {
+        key: `code:${identity.kind}:${identity.value}`,
+        max: PAYER_THROTTLE_LIMITS.codes_per_recipient_hour_max,
+      },
+      { key: `code-ip:${ip}`, max: PAYER_THROTTLE_LIMITS.codes_per_ip_hour_max },
+    ],
+    nowMs,
+  );
+  if (!gate.allowed) throw throttled(gate.retryAfterSeconds);
+  const channel = identity.kind === "msisdn" ? "sms" : "email";
+  const live = ctx.notifier.isReal(channel);
+  const created = await ctx.db.transaction((tx) => createCode(tx, ctx.codeKey, identity, live, nowMs));
+  const minutes = CODE_LIMITS.ttl_ms / 60_000;
+  const values = { code: created.code, minutes };
+  const sent = await ctx.notifier.send(
+    {
+      channel,
+      to: identity.value,
+      kind: "signin_code",
+      locale: input.locale ?? "en",
+      ...(channel === "email" ? { subject: messageText(input.locale, "code.subject") } : {}),
+      text: messageText(input.locale, channel === "sms" ? "code.sms" : "code.email", values),
+      secret: created.code,
+    },
+    nowMs,
+  );
+  return {
+    object: "payer_code" as const,
+    channel,
+    to: mask(identity),
+    expires_at: new Date(created.expiresMs).toISOString(),
+    /** `caught`: kept by the development catcher; `failed`: the channel could not deliver it. */
+    delivery: sent.status,
+  };
+}
+
+function mask(identity: Identity): string {
+  if (identity.kind === "msisdn") return `${identity.value.slice(0, 4)}••••${identity.value.slice(-2)}`;
+  const [name = "", domain = ""] = identity.value.split("@");
+  return `${name.slice(0, 1)}•••@${domain}`;
+}
+
+async function failSignIn(ctx: PayersContext, subject: string, ip: string, nowMs: number, error: ApiError) {
+  ctx.throttle.take(
+    [
+      { key: `signin:${subject}`, max: Number.MAX_SAFE_INTEGER },
+      { key: `signin-ip:${ip}`, max: Number.MAX_SAFE_INTEGER },
+    ],
+    nowMs,
+  );
+  return error;
+}
+
+function signInGate(ctx: PayersContext, subject: string, ip: string, nowMs: number): void {
+  const gate = ctx.throttle.check(
+    [
+      { key: `signin:${subject}`, max: PAYER_THROTTLE_LIMITS.signin_failures_per_subject_hour_max },
+      { key: `signin-ip:${ip}`, max: PAYER_THROTTLE_LIMITS.signin_failures_per_ip_hour_max },
+    ],
+    nowMs,
+  );
+  if (!gate.allowed) throw throttled(gate.retryAfterSeconds);
+}
+
+export async function signInWithPassword(
+  ctx: PayersContext,
+  input: { email: string; password: string },
+  ip: string,
+) {
+  const email = normaliseEmail(input.email);
+  const nowMs = ctx.clock.nowMs();
+  signInGate(ctx, `email:${email}`, ip, nowMs);
+  const { rows } = await ctx.db.query<PayerRow>("select * from payers where email = $1", [email]);
+  const payer = rows[0];
+  const ok = await verifyPassword(input.password, payer?.password_hash ?? null);
+  if (!payer || !ok) throw await failSignIn(ctx, `email:${email}`, ip, nowMs, new ApiError("signin_failed"));
+  const { rows: live } = await ctx.db.query(
+    "select 1 from payer_identities where payer_id = $1 and live and confirmed_at is not null limit 1",
+    [payer.id],
+  );
+  return ctx.db.transaction((tx) => openSession(ctx, tx, payer, live.length > 0, nowMs, null));
+}
+
+/**
+ * A code proves the identity: the account holding it signs in (created on first use). An address
+ * confirmed this way that someone had claimed with a password loses that password: whoever chose
+ * it never proved the address was theirs.
+ */
+export async function signInWithCode(
+  ctx: PayersContext,
+  input: { msisdn?: string; email?: string; code: string },
+  ip: string,
+) {
+  const identity = identityOf(input);
+  const subject = `${identity.kind}:${identity.value}`;
+  const nowMs = ctx.clock.nowMs();
+  signInGate(ctx, subject, ip, nowMs);
+  const verified = /^[0-9]{4,8}$/.test(input.code)
+    ? await verifyCode(ctx.db, ctx.codeKey, identity, input.code, nowMs)
+    : ({ ok: false } as const);
+  if (!verified.ok)
+    throw await failSignIn(ctx, subject, ip, nowMs, new ApiError("payer_code_invalid", "code"));
+  return ctx.db.transaction(async (tx) => {
+    const { rows } = await tx.query<IdentityRow & { payer_id: string }>(
+      "select * from payer_identities where kind = $1 and value = $2 for update",
+      [identity.kind, identity.value],
+    );
+    let payer: PayerRow;
+    const found = rows[0];
+    if (found) {
+      payer = await loadPayer(tx, found.payer_id);
+      if (found.confirmed_at === null && payer.password_hash !== null) {
+        await tx.query("update payers set password_hash = null, updated = $2 where id = $1", [
+          payer.id,
+          new Date(nowMs),
+        ]);
+        payer.password_hash = null;
+      }
+      await tx.query(
+        `update payer_identities set confirmed_at = coalesce(confirmed_at, $3), live = live or $4
+         where kind = $1 and value = $2`,
+        [identity.kind, identity.value, new Date(nowMs), verified.live],
+      );
+    } else {
+      payer = {
+        id: newId("pyr", nowMs),
+        email: identity.kind === "email" ? identity.value : null,
+        password_hash: null,
+        monthly_caps: {},
+        created: new Date(nowMs),
+        updated: new Date(nowMs),
+      };
+      await tx.query("insert into payers (id, email, created, updated) values ($1, $2, $3, $3)", [
+        payer.id,
+        payer.email,
+        payer.created,
+      ]);
+      await tx.query(
+        `insert into payer_identities (kind, value, payer_id, confirmed_at, live, created)
+         values ($1, $2, $3, $4, $5, $4)`,
+        [identity.kind, identity.value, payer.id, payer.created, verified.live],
+      );
+    }
+    return openSession(ctx, tx, payer, verified.live, nowMs, null);
+  });
+}
+
+async function openSession(
+  ctx: PayersContext,
+  tx: Queryable,
+  payer: PayerRow,
+  live: boolean,
+  nowMs: number,
+  familyId: string | null,
+) {
+  const id = newId("psess", nowMs);
+  const refreshToken = newRefreshToken();
+  const refreshExpiresMs = nowMs + TOKEN_LIMITS.refresh_ttl_ms;
+  await tx.query(
+    `insert into payer_sessions (id, payer_id, family_id, refresh_hash, live, expires_at, created)
+     values ($1, $2, $3, $4, $5, $6, $7)`,
+    [
+      id,
+      payer.id,
+      familyId ?? id,
+      hashRefreshToken(refreshToken),
+      live,
+      new Date(refreshExpiresMs),
+      new Date(nowMs),
+    ],
+  );
+  const access = await signAccessToken(ctx.tokenKey, { payerId: payer.id, live }, nowMs);
+  return {
+    object: "payer_session" as const,
+    token: access.token,
+    expires_at: new Date(access.expiresMs).toISOString(),
+    refresh_token: refreshToken,
+    refresh_expires_at: new Date(refreshExpiresMs).toISOString(),
+    payer: await presentPayer(tx, payer),
+  };
+}
+
+/**
+ * A refresh token is good once: it is rotated into a new one. One that comes back after its
+ * rotation was stolen or replayed: its whole family is revoked, the thief and the owner both sign
+ * in again.
+ */
+export async function refreshSession(ctx: PayersContext, input: { refresh_token: string }) {
+  const nowMs = ctx.clock.nowMs();
+  const outcome = await ctx.db.transaction(async (tx) => {
+    const { rows } = await tx.query<{
+      id: string;
+      payer_id: string;
+      family_id: string;
+      live: boolean;
+      expires_at: Date;
+      rotated_at: Date | null;
+      revoked_at: Date | null;
+    }>("select * from payer_sessions where refresh_hash = $1 for update", [
+      hashRefreshToken(input.refresh_token),
+    ]);
+    const session = rows[0];
+    if (!session) return null;
+    if (session.rotated_at !== null || session.revoked_at !== null) {
+      await tx.query("update payer_sessions set revoked_at = coalesce(revoked_at, $2) where family_id = $1", [
+        session.family_id,
+        new Date(nowMs),
+      ]);
+      return null;
+    }
+    if (new Date(session.expires_at).getTime() <= nowMs) return null;
+    await tx.query("update payer_sessions set rotated_at = $2 where id = $1", [session.id, new Date(nowMs)]);
+    const payer = await loadPayer(tx, session.payer_id);
+    return openSession(ctx, tx, payer, session.live, nowMs, session.family_id);
+  });
+  if (!outcome) throw new ApiError("payer_token_invalid", "refresh_token");
+  return outcome;
+}
+
+/** The payer of a bearer token, or 401. */
+export async function authenticatePayer(
+  ctx: PayersContext,
+  authorization: string | undefined,
+): Promise<PayerAuth> {
+  const bearer = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+  if (!bearer) throw new ApiError("payer_token_invalid");
+  const claims = await verifyAccessToken(ctx.tokenKey, bearer, ctx.clock.nowMs());
+  if (!claims) throw new ApiError("payer_token_invalid");
+  return claims;
+}

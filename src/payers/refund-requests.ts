@@ -1,0 +1,359 @@
+import type { Queryable } from "../db/db.ts";
+import { insertEvents } from "../events/index.ts";
+import { IdempotencyConflict } from "../idempotency/index.ts";
+import { ApiError } from "../platform/errors.ts";
+import { newId } from "../platform/ids.ts";
+import type { AuthScope, Mode } from "../platform/scope.ts";
+import type { PayerAuth, PayersContext } from "./context.ts";
+import { findPayerPayment } from "./views.ts";
+
+/**
+ * A payer asks for a refund of one of their payments. The merchant's policy decides: an amount up
+ * to `automatic_max` (per currency) within `window_days` of the payment is refunded at once;
+ * anything else is a request the merchant approves or declines through the API, with events.
+ *
+ * Exactly once, however often it is asked: there is one request per payment (a unique index),
+ * and its refund goes through the payments' refund flow under an idempotency key derived from the
+ * request, so a retry after a crash finds the refund it made instead of making another. The
+ * refund flow itself never lets refunds pass the captured amount.
+ */
+
+export interface RefundRequestRow {
+  id: string;
+  merchant_id: string;
+  mode: Mode;
+  payer_id: string;
+  payment_id: string;
+  amount: bigint;
+  currency: string;
+  reason: string | null;
+  status: "pending" | "approved" | "declined";
+  decision: "automatic" | "merchant" | null;
+  decline_reason: string | null;
+  refund_id: string | null;
+  decided_at: Date | null;
+  created: Date;
+  updated: Date;
+  refund_status?: string | null;
+}
+
+export interface RefundPolicy {
+  automatic_max: Record<string, number>;
+  window_days: number;
+}
+
+export const DEFAULT_REFUND_POLICY: RefundPolicy = { automatic_max: {}, window_days: 180 };
+
+export function presentRefundRequest(r: RefundRequestRow) {
+  return {
+    id: r.id,
+    object: "refund_request" as const,
+    created: new Date(r.created).toISOString(),
+    livemode: r.mode === "live",
+    payment: r.payment_id,
+    amount: Number(r.amount),
+    currency: r.currency,
+    reason: r.reason,
+    status: r.status,
+    decision: r.decision,
+    decline_reason: r.decline_reason,
+    refund: r.refund_id,
+    refund_status: r.refund_status ?? null,
+    decided_at: r.decided_at ? new Date(r.decided_at).toISOString() : null,
+  };
+}
+
+async function events(tx: Queryable, r: RefundRequestRow, types: string[], nowMs: number) {
+  await insertEvents(
+    tx,
+    types.map((type) => ({
+      merchantId: r.merchant_id,
+      mode: r.mode,
+      type,
+      object: presentRefundRequest(r),
+      paymentId: r.payment_id,
+      createdMs: nowMs,
+    })),
+  );
+}
+
+export async function loadPolicy(q: Queryable, scope: AuthScope): Promise<RefundPolicy> {
+  const { rows } = await q.query<{ automatic_max: Record<string, number | string>; window_days: number }>(
+    "select automatic_max, window_days from refund_request_policies where merchant_id = $1 and mode = $2",
+    [scope.merchantId, scope.mode],
+  );
+  if (!rows[0]) return DEFAULT_REFUND_POLICY;
+  return {
+    automatic_max: Object.fromEntries(Object.entries(rows[0].automatic_max).map(([c, a]) => [c, Number(a)])),
+    window_days: rows[0].window_days,
+  };
+}
+
+export async function setPolicy(
+  tx: Queryable,
+  scope: AuthScope,
+  input: Partial<RefundPolicy>,
+  nowMs: number,
+) {
+  const current = await loadPolicy(tx, scope);
+  const next: RefundPolicy = {
+    automatic_max: input.automatic_max ?? current.automatic_max,
+    window_days: input.window_days ?? current.window_days,
+  };
+  await tx.query(
+    `insert into refund_request_policies (merchant_id, mode, automatic_max, window_days, updated)
+     values ($1, $2, $3, $4, $5)
+     on conflict (merchant_id, mode) do update set automatic_max = excluded.automatic_max,
+       window_days = excluded.window_days, updated = excluded.updated`,
+    [scope.merchantId, scope.mode, JSON.stringify(next.automatic_max), next.window_days, new Date(nowMs)],
+  );
+  return { object: "refund_request_policy" as const, ...next };
+}
+
+async function loadRequest(
+  q: Queryable,
+  where: string,
+  params: unknown[],
+): Promise<RefundRequestRow | undefined> {
+  const { rows } = await q.query<RefundRequestRow>(
+    `select r.*, f.status as refund_status from refund_requests r left join refunds f on f.id = r.refund_id
+     where ${where}`,
+    params,
+  );
+  return rows[0];
+}
+
+/** The payer's side: ask (or ask again: the same request comes back). */
+export async function requestRefund(
+  ctx: PayersContext,
+  auth: PayerAuth,
+  input: { payment: string; reason?: string | undefined },
+): Promise<{ created: boolean; request: RefundRequestRow }> {
+  const payment = await findPayerPayment(ctx.db, auth, input.payment, "payment");
+  const nowMs = ctx.clock.nowMs();
+  const scope: AuthScope = { merchantId: payment.merchant_id, mode: payment.mode as Mode };
+  const refundable = payment.amount - payment.amount_refunded;
+  const inserted = await ctx.db.transaction(async (tx) => {
+    const existing = await loadRequest(tx, "r.payment_id = $1", [payment.id]);
+    if (existing) return { created: false, request: existing };
+    if (payment.status !== "succeeded" || refundable <= 0n)
+      throw new ApiError(
+        "payment_unexpected_state",
+        "payment",
+        `This payment is ${payment.status === "succeeded" ? "already refunded" : payment.status}; it cannot be refunded.`,
+      );
+    const policy = await loadPolicy(tx, scope);
+    const max = policy.automatic_max[payment.currency];
+    const recent = nowMs - new Date(payment.created).getTime() <= policy.window_days * 86_400_000;
+    const automatic = max !== undefined && refundable <= BigInt(max) && recent;
+    const row: RefundRequestRow = {
+      id: newId("rfq", nowMs),
+      merchant_id: payment.merchant_id,
+      mode: payment.mode as Mode,
+      payer_id: auth.payerId,
+      payment_id: payment.id,
+      amount: refundable,
+      currency: payment.currency,
+      reason: input.reason ?? null,
+      status: automatic ? "approved" : "pending",
+      decision: automatic ? "automatic" : null,
+      decline_reason: null,
+      refund_id: null,
+      decided_at: automatic ? new Date(nowMs) : null,
+      created: new Date(nowMs),
+      updated: new Date(nowMs),
+    };
+    // Two clicks at once: the second insert finds the first's row (unique per payment).
+    const { rowCount } = await tx.query(
+      `insert into refund_requests (id, merchant_id, mode, payer_id, payment_id, amount, currency, reason, status,
+         decision, decided_at, created, updated)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+       on conflict (payment_id) do nothing`,
+      [
+        row.id,
+        row.merchant_id,
+        row.mode,
+        row.payer_id,
+        row.payment_id,
+        row.amount,
+        row.currency,
+        row.reason,
+        row.status,
+        row.decision,
+        row.decided_at,
+        row.created,
+      ],
+    );
+    if (rowCount === 0)
+      return { created: false, request: (await loadRequest(tx, "r.payment_id = $1", [payment.id]))! };
+    await events(
+      tx,
+      row,
+      automatic ? ["refund_request.created", "refund_request.approved"] : ["refund_request.created"],
+      nowMs,
+    );
+    return { created: true, request: row };
+  });
+  if (inserted.request.status === "approved" && inserted.request.refund_id === null) {
+    return { created: inserted.created, request: await executeRefund(ctx, inserted.request) };
+  }
+  return inserted;
+}
+
+/**
+ * Makes the refund of an approved request, once: the idempotency key is the request's, so a
+ * second caller (a retry, a concurrent click after a crash) finds the refund the first made.
+ */
+export async function executeRefund(
+  ctx: PayersContext,
+  request: RefundRequestRow,
+): Promise<RefundRequestRow> {
+  const scope: AuthScope = { merchantId: request.merchant_id, mode: request.mode };
+  let refundId: string | undefined;
+  try {
+    const result = await ctx.refund(
+      scope,
+      {
+        payment: request.payment_id,
+        reason: "requested_by_customer",
+        metadata: { refund_request: request.id },
+      },
+      { key: `refund_request:${request.id}`, requestHash: `refund_request:${request.id}` },
+    );
+    const body = JSON.parse(result.body) as { id?: string };
+    refundId = result.statusCode < 300 ? body.id : undefined;
+  } catch (error) {
+    if (!(error instanceof IdempotencyConflict)) throw error;
+  }
+  if (refundId === undefined) {
+    const { rows } = await ctx.db.query<{ id: string }>(
+      "select id from refunds where payment_id = $1 and metadata->>'refund_request' = $2",
+      [request.payment_id, request.id],
+    );
+    refundId = rows[0]?.id;
+  }
+  if (refundId !== undefined) {
+    await ctx.db.query("update refund_requests set refund_id = $2 where id = $1 and refund_id is null", [
+      request.id,
+      refundId,
+    ]);
+  }
+  return (await loadRequest(ctx.db, "r.id = $1", [request.id]))!;
+}
+
+/** The merchant's side. */
+export async function getRefundRequest(q: Queryable, scope: AuthScope, id: string) {
+  const row = await loadRequest(q, "r.id = $1 and r.merchant_id = $2 and r.mode = $3", [
+    id,
+    scope.merchantId,
+    scope.mode,
+  ]);
+  if (!row) throw new ApiError("resource_missing", "id", `No such refund request: '${id}'.`);
+  return row;
+}
+
+export async function listRefundRequests(
+  q: Queryable,
+  scope: AuthScope,
+  filters: { status?: string | undefined; payment?: string | undefined },
+  list: { limit?: number; starting_after?: string | undefined; ending_before?: string | undefined },
+) {
+  const where = ["r.merchant_id = $1", "r.mode = $2"];
+  const params: unknown[] = [scope.merchantId, scope.mode];
+  if (filters.status) {
+    params.push(filters.status);
+    where.push(`r.status = $${params.length}`);
+  }
+  if (filters.payment) {
+    params.push(filters.payment);
+    where.push(`r.payment_id = $${params.length}`);
+  }
+  const limit = list.limit ?? 10;
+  let ascending = false;
+  if (list.starting_after) {
+    params.push(list.starting_after);
+    where.push(`r.id < $${params.length}`);
+  } else if (list.ending_before) {
+    params.push(list.ending_before);
+    where.push(`r.id > $${params.length}`);
+    ascending = true;
+  }
+  params.push(limit + 1);
+  const { rows } = await q.query<RefundRequestRow>(
+    `select r.*, f.status as refund_status from refund_requests r left join refunds f on f.id = r.refund_id
+     where ${where.join(" and ")} order by r.id ${ascending ? "asc" : "desc"} limit $${params.length}`,
+    params,
+  );
+  const page = rows.slice(0, limit);
+  if (ascending) page.reverse();
+  return { rows: page.map(presentRefundRequest), hasMore: rows.length > limit };
+}
+
+/** The merchant approves: the request turns approved (once) and the refund is made. */
+export async function approveRefundRequest(ctx: PayersContext, scope: AuthScope, id: string) {
+  const nowMs = ctx.clock.nowMs();
+  const approved = await ctx.db.transaction(async (tx) => {
+    const { rows } = await tx.query<RefundRequestRow>(
+      "select * from refund_requests where id = $1 and merchant_id = $2 and mode = $3 for update",
+      [id, scope.merchantId, scope.mode],
+    );
+    const row = rows[0];
+    if (!row) throw new ApiError("resource_missing", "id", `No such refund request: '${id}'.`);
+    if (row.status === "approved") return row;
+    if (row.status !== "pending") throw new ApiError("refund_request_unexpected_state", "id");
+    const next: RefundRequestRow = {
+      ...row,
+      status: "approved",
+      decision: "merchant",
+      decided_at: new Date(nowMs),
+      updated: new Date(nowMs),
+    };
+    await tx.query(
+      "update refund_requests set status = 'approved', decision = 'merchant', decided_at = $2, updated = $2 where id = $1",
+      [id, new Date(nowMs)],
+    );
+    await events(tx, next, ["refund_request.approved"], nowMs);
+    return next;
+  });
+  return presentRefundRequest(approved.refund_id === null ? await executeRefund(ctx, approved) : approved);
+}
+
+export async function declineRefundRequest(
+  tx: Queryable,
+  scope: AuthScope,
+  id: string,
+  reason: string | undefined,
+  nowMs: number,
+) {
+  const { rows } = await tx.query<RefundRequestRow>(
+    "select * from refund_requests where id = $1 and merchant_id = $2 and mode = $3 for update",
+    [id, scope.merchantId, scope.mode],
+  );
+  const row = rows[0];
+  if (!row) throw new ApiError("resource_missing", "id", `No such refund request: '${id}'.`);
+  if (row.status !== "pending") throw new ApiError("refund_request_unexpected_state", "id");
+  const next: RefundRequestRow = {
+    ...row,
+    status: "declined",
+    decision: "merchant",
+    decline_reason: reason ?? null,
+    decided_at: new Date(nowMs),
+    updated: new Date(nowMs),
+  };
+  await tx.query(
+    "update refund_requests set status = 'declined', decision = 'merchant', decline_reason = $2, decided_at = $3, updated = $3 where id = $1",
+    [id, next.decline_reason, new Date(nowMs)],
+  );
+  await events(tx, next, ["refund_request.declined"], nowMs);
+  return presentRefundRequest(next);
+}
+
+/** The payer's own requests. */
+export async function listPayerRefundRequests(q: Queryable, auth: PayerAuth) {
+  const { rows } = await q.query<RefundRequestRow>(
+    `select r.*, f.status as refund_status from refund_requests r left join refunds f on f.id = r.refund_id
+     where r.payer_id = $1 order by r.id desc limit 100`,
+    [auth.payerId],
+  );
+  return rows.map(presentRefundRequest);
+}
