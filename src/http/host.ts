@@ -31,6 +31,19 @@ export interface HostOptions {
   onResponse?(request: FastifyRequest, reply: FastifyReply): void;
 }
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  hidden: boolean;
+}
+
+const ROUTE_TABLES = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route registered on a host, HEAD included (tests walk it to check the document). */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return ROUTE_TABLES.get(app) ?? [];
+}
+
 /**
  * A Fastify instance with the edge installed (request ids, the request log, JSON bodies,
  * hostile input, the error envelope) and the surfaces to register capabilities on.
@@ -57,6 +70,13 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === "body" ? bodyAjv : queryAjv).compile(schema as object),
   );
+  const routes: RegisteredRoute[] = [];
+  ROUTE_TABLES.set(app, routes);
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) {
+      routes.push({ method, url: route.url, hidden: route.schema?.hide === true });
+    }
+  });
   app.decorateRequest("auth", null as unknown as { getter: () => AuthContext });
   app.decorateRequest("scope", { getter: scopeOf });
   app.decorate("writes", createWrites({ gate: options.idempotency, db: options.db, clock: options.clock }));
