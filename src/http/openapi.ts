@@ -73,6 +73,7 @@ const METHODS = ["get", "post", "put", "patch", "delete"];
 /** Fills in, for every operation under /v1, what all operations share (see the header comment). */
 export function completeDocument(document: Json): Json {
   const byStatus = codesByStatus();
+  const used = new Set<string>();
   const paths = (document.paths ?? {}) as Record<string, Record<string, Json>>;
   for (const [path, item] of Object.entries(paths)) {
     if (!path.startsWith("/v1/")) continue;
@@ -86,6 +87,10 @@ export function completeDocument(document: Json): Json {
       );
       if (method === "post") parameters.push({ $ref: "#/components/parameters/IdempotencyKey" });
       if (parameters.length > 0) operation.parameters = parameters;
+
+      if (operation.requestBody && JSON.stringify(operation.requestBody).includes('"discriminator"')) {
+        operation.requestBody = withoutInlineDiscriminators(structuredClone(operation.requestBody));
+      }
 
       const responses = (operation.responses ?? {}) as Record<string, Json>;
       const own = (operation["x-errors"] as number[] | undefined) ?? [];
@@ -112,9 +117,36 @@ export function completeDocument(document: Json): Json {
         }
       }
       operation.responses = responses;
+      for (const response of Object.values(responses)) {
+        if (typeof response.$ref === "string") used.add(response.$ref.split("/").pop() ?? "");
+      }
     }
   }
+  // Shared error responses no operation refers to are left out.
+  const components = (document.components ?? {}) as { responses?: Record<string, Json> };
+  for (const name of Object.keys(components.responses ?? {})) {
+    if (!used.has(name)) delete components.responses?.[name];
+  }
   return document;
+}
+
+/**
+ * The request validator (Ajv) uses `discriminator` over inline variants to name the wrong field;
+ * in OpenAPI a discriminator selects named ($ref) schemas only, so the document leaves it out:
+ * each inline variant's `type` constant selects it just as well. Works on a copy.
+ */
+function withoutInlineDiscriminators<T>(node: T): T {
+  if (Array.isArray(node)) {
+    for (const item of node) withoutInlineDiscriminators(item);
+  } else if (node && typeof node === "object") {
+    const schema = node as Json;
+    const variants = schema.oneOf as Json[] | undefined;
+    if (schema.discriminator && variants?.every((variant) => variant.$ref === undefined)) {
+      delete schema.discriminator;
+    }
+    for (const value of Object.values(schema)) withoutInlineDiscriminators(value);
+  }
+  return node;
 }
 
 const TAGS: Array<{ name: string; description: string }> = [
