@@ -107,3 +107,16 @@ export class ResponseChecker {
     );
   }
 }
+
+/** The document a fresh server serves (on a throwaway embedded database). */
+export async function servedDocument(): Promise<Document> {
+  const { buildEmbeddedTemplate } = await import("./templates.ts");
+  const { createTestApp } = await import("./app.ts");
+  await buildEmbeddedTemplate();
+  const t = await createTestApp();
+  try {
+    return await loadDocument(t.app);
+  } finally {
+    await t.close();
+  }
+}
