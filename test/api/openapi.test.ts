@@ -185,6 +185,12 @@ test("request examples in the document are valid by their own schemas", () => {
   assert.ok(examples >= 5, `${examples} examples`);
 });
 
+test("/docs is Centime's", async () => {
+  const docs = await t.app.inject({ method: "GET", url: "/docs/" });
+  assert.equal(docs.statusCode, 200);
+  assert.match(docs.body, /<title>Centime API<\/title>/);
+});
+
 test("request examples that name no other object work as they are (what Try it out sends)", async () => {
   const failures: string[] = [];
   let sent = 0;
@@ -212,9 +218,18 @@ test("answers match the documented schema of their status", async () => {
     body?: unknown,
     key = m.secretKey,
   ) => {
-    const reply = await call<T>(t.app, method, url, { key, ...(body === undefined ? {} : { body }) });
+    const headers = method === "POST" ? { "idempotency-key": `openapi-${statuses.length}` } : undefined;
+    const options = { key, ...(body === undefined ? {} : { body }), ...(headers ? { headers } : {}) };
+    const reply = await call<T>(t.app, method, url, options);
     statuses.push(`${method} ${url} ${reply.status}`);
     problems.push(...checker.problems(method, url, reply.status, reply.body));
+    // The documented Idempotency-Key is honoured: the same key answers the same answer again.
+    if (headers && reply.status < 300) {
+      const again = await call(t.app, method, url, options);
+      if (again.status !== reply.status || again.headers["idempotent-replayed"] !== "true") {
+        problems.push(`${method} ${url}: the Idempotency-Key was not replayed (${again.status})`);
+      }
+    }
     return reply;
   };
   const created = async (url: string, body: unknown, key = m.secretKey) => {
