@@ -41,6 +41,7 @@ const STATUS_TEXT: Record<number, string> = {
   422: "This Idempotency-Key was used with a different request.",
   429: "Too many requests: retry after the seconds in `Retry-After`.",
   500: "Something went wrong on our side; it has been logged with the Request-Id.",
+  502: "The provider refused or failed; nothing was changed.",
   503: "The database did not answer in time: retry after the seconds in `Retry-After` (with the same Idempotency-Key).",
 };
 

@@ -246,6 +246,7 @@ export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
         params: IdParams,
         body: CaptureBody,
         response: { 200: Payment },
+        "x-errors": [502],
       },
     },
     async (request, reply) =>
@@ -264,6 +265,7 @@ export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
         params: IdParams,
         body: EmptyBody,
         response: { 200: Payment },
+        "x-errors": [502],
       },
     },
     async (request, reply) =>

@@ -1531,10 +1531,10 @@ export type components = {
                 /** @enum {string} */
                 type: "invalid_request_error" | "authentication_error" | "permission_error" | "idempotency_error" | "payment_error" | "rate_limit_error" | "api_error";
                 /**
-                 * @description 400: parameter_missing, parameter_unknown, parameter_invalid_type, parameter_invalid, parameter_too_long, parameter_out_of_range, amount_invalid, currency_invalid, body_invalid_json, body_not_object, url_invalid, request_malformed, idempotency_key_invalid, payment_method_invalid, payment_method_unavailable, amount_too_large, refund_exceeds_captured, exchange_rate_missing, voucher_invalid; 401: api_key_missing, api_key_invalid, signin_failed; 402: incorrect_pin, insufficient_funds; 403: admin_key_required, secret_key_required, live_mode_unavailable, approver_is_creator, permission_denied, permission_not_grantable, approval_own_request; 404: resource_missing, route_not_found; 405: method_not_allowed; 409: idempotency_key_in_use, payment_unexpected_state, subscription_unexpected_state, test_clock_advancing, resource_already_exists, voucher_batch_unexpected_state, ledger_rejected, checkout_session_unexpected_state, staff_exists, approval_not_pending, approval_arguments_changed; 410: voucher_codes_gone; 413: body_too_large; 414: url_too_long; 415: unsupported_media_type; 422: idempotency_key_reused; 429: voucher_attempts_exceeded, rate_limited; 431: request_headers_too_large; 500: internal_error; 503: service_unavailable
+                 * @description 400: parameter_missing, parameter_unknown, parameter_invalid_type, parameter_invalid, parameter_too_long, parameter_out_of_range, amount_invalid, currency_invalid, body_invalid_json, body_not_object, url_invalid, request_malformed, idempotency_key_invalid, payment_method_invalid, payment_method_unavailable, amount_too_large, refund_exceeds_captured, exchange_rate_missing, voucher_invalid; 401: api_key_missing, api_key_invalid, signin_failed; 402: incorrect_pin, insufficient_funds; 403: admin_key_required, secret_key_required, live_mode_unavailable, approver_is_creator, permission_denied, permission_not_grantable, approval_own_request; 404: resource_missing, route_not_found; 405: method_not_allowed; 409: idempotency_key_in_use, payment_unexpected_state, subscription_unexpected_state, test_clock_advancing, resource_already_exists, voucher_batch_unexpected_state, ledger_rejected, checkout_session_unexpected_state, staff_exists, approval_not_pending, approval_arguments_changed; 410: voucher_codes_gone; 413: body_too_large; 414: url_too_long; 415: unsupported_media_type; 422: idempotency_key_reused; 429: voucher_attempts_exceeded, rate_limited; 431: request_headers_too_large; 500: internal_error; 502: provider_refused; 503: service_unavailable
                  * @enum {string}
                  */
-                code: "parameter_missing" | "parameter_unknown" | "parameter_invalid_type" | "parameter_invalid" | "parameter_too_long" | "parameter_out_of_range" | "amount_invalid" | "currency_invalid" | "body_invalid_json" | "body_too_large" | "body_not_object" | "unsupported_media_type" | "url_invalid" | "url_too_long" | "request_headers_too_large" | "request_malformed" | "resource_missing" | "route_not_found" | "method_not_allowed" | "api_key_missing" | "api_key_invalid" | "admin_key_required" | "secret_key_required" | "live_mode_unavailable" | "idempotency_key_invalid" | "idempotency_key_reused" | "idempotency_key_in_use" | "payment_method_invalid" | "payment_method_unavailable" | "payment_unexpected_state" | "amount_too_large" | "refund_exceeds_captured" | "incorrect_pin" | "subscription_unexpected_state" | "test_clock_advancing" | "insufficient_funds" | "exchange_rate_missing" | "resource_already_exists" | "voucher_invalid" | "voucher_attempts_exceeded" | "voucher_batch_unexpected_state" | "voucher_codes_gone" | "approver_is_creator" | "ledger_rejected" | "checkout_session_unexpected_state" | "permission_denied" | "permission_not_grantable" | "staff_exists" | "approval_not_pending" | "approval_own_request" | "approval_arguments_changed" | "signin_failed" | "rate_limited" | "internal_error" | "service_unavailable";
+                code: "parameter_missing" | "parameter_unknown" | "parameter_invalid_type" | "parameter_invalid" | "parameter_too_long" | "parameter_out_of_range" | "amount_invalid" | "currency_invalid" | "body_invalid_json" | "body_too_large" | "body_not_object" | "unsupported_media_type" | "url_invalid" | "url_too_long" | "request_headers_too_large" | "request_malformed" | "resource_missing" | "route_not_found" | "method_not_allowed" | "api_key_missing" | "api_key_invalid" | "admin_key_required" | "secret_key_required" | "live_mode_unavailable" | "idempotency_key_invalid" | "idempotency_key_reused" | "idempotency_key_in_use" | "payment_method_invalid" | "payment_method_unavailable" | "payment_unexpected_state" | "amount_too_large" | "refund_exceeds_captured" | "incorrect_pin" | "subscription_unexpected_state" | "test_clock_advancing" | "insufficient_funds" | "exchange_rate_missing" | "resource_already_exists" | "voucher_invalid" | "voucher_attempts_exceeded" | "voucher_batch_unexpected_state" | "voucher_codes_gone" | "approver_is_creator" | "ledger_rejected" | "checkout_session_unexpected_state" | "permission_denied" | "permission_not_grantable" | "staff_exists" | "approval_not_pending" | "approval_own_request" | "approval_arguments_changed" | "signin_failed" | "rate_limited" | "provider_refused" | "internal_error" | "service_unavailable";
                 /** @description For a person; may change. */
                 message: string;
                 /** @description The field at fault, when there is one. */
@@ -1638,6 +1638,15 @@ export type components = {
         };
         /** @description Something went wrong on our side; it has been logged with the Request-Id. Codes: `internal_error`. */
         Error500: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The provider refused or failed; nothing was changed. Codes: `provider_refused`. */
+        Error502: {
             headers: {
                 [name: string]: unknown;
             };
@@ -2460,7 +2469,7 @@ export interface operations {
                         /** @enum {string} */
                         type: "sandbox";
                         /** @enum {string} */
-                        scenario: "approve" | "decline_insufficient_funds" | "decline_generic" | "decline_blocked" | "pending_then_approve" | "pending_then_decline" | "timeout_then_approve" | "require_pin";
+                        scenario: "approve" | "decline_insufficient_funds" | "decline_generic" | "decline_blocked" | "pending_then_approve" | "pending_then_decline" | "timeout_then_approve" | "require_pin" | "refund_declined" | "refund_pending_then_succeeded" | "refund_pending_then_failed";
                     } | {
                         /** @enum {string} */
                         type: "carrier";
@@ -2810,6 +2819,7 @@ export interface operations {
             422: components["responses"]["Error422"];
             429: components["responses"]["Error429"];
             500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
             503: components["responses"]["Error503"];
         };
     };
@@ -2910,6 +2920,7 @@ export interface operations {
             422: components["responses"]["Error422"];
             429: components["responses"]["Error429"];
             500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
             503: components["responses"]["Error503"];
         };
     };
@@ -4833,7 +4844,7 @@ export interface operations {
                         /** @enum {string} */
                         type: "sandbox";
                         /** @enum {string} */
-                        scenario: "approve" | "decline_insufficient_funds" | "decline_generic" | "decline_blocked" | "pending_then_approve" | "pending_then_decline" | "timeout_then_approve" | "require_pin";
+                        scenario: "approve" | "decline_insufficient_funds" | "decline_generic" | "decline_blocked" | "pending_then_approve" | "pending_then_decline" | "timeout_then_approve" | "require_pin" | "refund_declined" | "refund_pending_then_succeeded" | "refund_pending_then_failed";
                         /** @description MCC+MNC, e.g. 20801 */
                         operator?: string;
                         /** @description E.164, e.g. +33612345678 */
