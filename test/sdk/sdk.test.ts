@@ -1,6 +1,6 @@
 /**
  * The TypeScript SDK (packages/sdk): its committed types are what the generator makes of the
- * served document, and it creates a merchant and a payment against a started server, with
+ * served document, and it creates a merchant and a payment against a listening server, with
  * idempotency keys and retries that are safe, and webhook signatures verified.
  */
 import assert from "node:assert/strict";
@@ -9,37 +9,28 @@ import { after, before, test } from "node:test";
 import { typesOf } from "../../packages/sdk/scripts/types.ts";
 import { createCentime, type paths, verifyWebhook } from "../../packages/sdk/src/index.ts";
 import { signature } from "../../src/events/signing.ts";
-import { servedDocument } from "../support/openapi.ts";
-import {
-  type CentimeProcess,
-  embeddedStore,
-  killAllChildren,
-  type ProcessStore,
-  startCentime,
-  TEST_ADMIN_KEY,
-} from "../support/process.ts";
+import { ADMIN_KEY, createTestApp, type TestApp } from "../support/app.ts";
+import { loadDocument } from "../support/openapi.ts";
 
-let store: ProcessStore;
-let server: CentimeProcess;
+// A server listening on a socket: the SDK speaks real HTTP through fetch. In this process, so
+// that the file does not pay for a child's start (the start itself is test/process/start's).
+let t: TestApp;
+let url: string;
 
 before(async () => {
-  store = embeddedStore("centime-sdk-");
-  server = await startCentime({ ...store.env, CENTIME_ADMIN_KEY: TEST_ADMIN_KEY });
+  t = await createTestApp();
+  url = await t.app.listen({ host: "127.0.0.1", port: 0 });
 });
-after(async () => {
-  await server?.stop();
-  killAllChildren();
-  await store?.cleanup();
-});
+after(() => t.close());
 
 test("the committed SDK types are a fresh generation from the served document", async () => {
   const committed = readFileSync(new URL("../../packages/sdk/src/schema.ts", import.meta.url), "utf8");
-  const fresh = await typesOf(await servedDocument());
+  const fresh = await typesOf(await loadDocument(t.app));
   assert.ok(committed === fresh, "packages/sdk/src/schema.ts is stale: run `npm run sdk:generate`");
 });
 
 test("a merchant, a customer and a payment through the SDK", async () => {
-  const admin = createCentime({ baseUrl: server.url, apiKey: TEST_ADMIN_KEY });
+  const admin = createCentime({ baseUrl: url, apiKey: ADMIN_KEY });
   const merchant = await admin.POST("/v1/merchants", {
     body: { name: "SDK studio", default_currency: "EUR" },
   });
@@ -48,7 +39,7 @@ test("a merchant, a customer and a payment through the SDK", async () => {
   assert.ok(secretKey);
   assert.match(secretKey, /^sk_test_/);
 
-  const centime = createCentime({ baseUrl: server.url, apiKey: secretKey });
+  const centime = createCentime({ baseUrl: url, apiKey: secretKey });
   const customer = await centime.POST("/v1/customers", { body: { external_id: "player-7", country: "FR" } });
   assert.equal(customer.data?.object, "customer");
 
@@ -84,12 +75,12 @@ test("a merchant, a customer and a payment through the SDK", async () => {
 });
 
 test("a POST that meets a 503 is retried with the same Idempotency-Key, and charged once", async () => {
-  const admin = createCentime({ baseUrl: server.url, apiKey: TEST_ADMIN_KEY });
+  const admin = createCentime({ baseUrl: url, apiKey: ADMIN_KEY });
   const merchant = await admin.POST("/v1/merchants", { body: { name: "Retry studio" } });
   const keys: string[] = [];
   let failFirst = true;
   const centime = createCentime({
-    baseUrl: server.url,
+    baseUrl: url,
     apiKey: merchant.data?.secret_key ?? "",
     retryBaseMs: 1,
     // The first attempt reaches the server, then its answer is lost behind a 503.
