@@ -167,6 +167,11 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: "events", description: "What happened, in order; redeliver to endpoints." },
   { name: "api_keys", description: "A merchant's keys: create, roll, revoke, restrict." },
   { name: "operators", description: "The mobile operators a carrier payment can go through." },
+  { name: "wallets", description: "Inner currencies, exchange rates and customers' wallets." },
+  { name: "memberships", description: "What a customer is entitled to, from the prices they bought." },
+  { name: "vouchers", description: "Prepaid voucher batches, their codes and redemptions." },
+  { name: "commissions", description: "Affiliate commission plans, statements and payouts." },
+  { name: "back office", description: "Staff, roles, four-eyes approvals and the audit log." },
   { name: "admin", description: "The platform owner's admin key: merchants." },
 ];
 

@@ -99,6 +99,8 @@ test("every route the server registers under /v1 is in the document, and nothing
 test("every operation has an id, a summary, its parameters, request and response schemas and errors", () => {
   const problems: string[] = [];
   const ids = new Map<string, string>();
+  const declared = (document.tags ?? []) as Array<{ name: string; description?: string }>;
+  const tags = new Set(declared.filter((tag) => tag.description).map((tag) => tag.name));
   for (const { method, path, operation } of operations()) {
     const at = `${method.toUpperCase()} ${path}`;
     const problem = (what: string) => problems.push(`${at}: ${what}`);
@@ -107,6 +109,10 @@ test("every operation has an id, a summary, its parameters, request and response
     else ids.set(operation.operationId, at);
     if (!operation.summary) problem("no summary");
     if (!operation.tags?.length) problem("no tag");
+    for (const tag of operation.tags ?? []) {
+      if (!tags.has(tag))
+        problem(`tag "${tag}" is not declared with a description (TAGS in src/http/openapi.ts)`);
+    }
 
     const parameters = (operation.parameters ?? []).map((p) => resolve<Json>(document, p));
     for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
