@@ -2,7 +2,7 @@
  * A game's web shop that sells through Centime's embedded form. The shop's server creates a
  * checkout session with its secret key (the price comes from the catalog, never from the
  * browser) and hands the page only the session's client secret; the page mounts the form with
- * the publishable key. Run it:
+ * the publishable key. It talks to Centime through the SDK (packages/sdk). Run it:
  *
  *   CENTIME_URL=http://127.0.0.1:8080 CENTIME_SECRET_KEY=sk_test_… CENTIME_PUBLISHABLE_KEY=pk_test_… \
  *   CENTIME_APP=app_… CENTIME_PRICE=price_… node --import tsx examples/web-shop/server.ts
@@ -14,6 +14,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createCentime } from "../../packages/sdk/src/index.ts";
 
 export interface ShopOptions {
   centimeUrl: string;
@@ -32,6 +33,7 @@ const escape = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 export async function startShop(options: ShopOptions): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+  const centime = createCentime({ baseUrl: options.centimeUrl, apiKey: options.secretKey });
   const server = createServer(async (request, response) => {
     if (request.url === "/shop.js") {
       response.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
@@ -43,13 +45,10 @@ export async function startShop(options: ShopOptions): Promise<{ url: string; se
       return;
     }
     // One session per visit, made server-side: the browser never chooses what it pays.
-    const created = await fetch(`${options.centimeUrl}/v1/checkout_sessions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${options.secretKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ line_items: [{ price: options.price }], app: options.app }),
+    const { data: session } = await centime.POST("/v1/checkout_sessions", {
+      body: { line_items: [{ price: options.price }], app: options.app },
     });
-    const session = (await created.json()) as { client_secret?: string; amount_total?: number; currency?: string };
-    if (!session.client_secret) {
+    if (!session?.client_secret) {
       response.writeHead(502, { "content-type": "text/plain" }).end("Could not start a checkout");
       return;
     }

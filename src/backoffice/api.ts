@@ -1,4 +1,4 @@
-import { Type } from "@sinclair/typebox";
+import { type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { type ApprovalRow, type ApprovalStatus, presentApproval } from "../approvals/index.ts";
 import {
@@ -31,19 +31,84 @@ import { type BackOfficeServices, idempotentWrite, runIdempotent, sendJson } fro
 const Id = Type.String({ maxLength: 64 });
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const Loose = (description: string) => Type.Object({}, { additionalProperties: true, description });
-const ListOf = (description: string) =>
-  Type.Object({
-    object: Type.Literal("list"),
-    data: Type.Array(Loose(description)),
-    has_more: Type.Boolean(),
-  });
+const ListOf = (item: TSchema) =>
+  Type.Object({ object: Type.Literal("list"), data: Type.Array(item), has_more: Type.Boolean() });
 const Err = Type.Object({ error: Type.Object({}, { additionalProperties: true }) });
 const errors = { 400: Err, 401: Err, 403: Err, 404: Err, 409: Err };
 const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 10 });
 const Currency = Type.String({ pattern: "^[A-Z]{3}$" });
-const Approval = Loose(
-  'A four-eyes approval: `{object: "approval", id: "apr_…", status, action, arguments}`.',
+const Str = Type.String();
+const NullableStr = Type.Union([Str, Type.Null()]);
+const Staff = Type.Object(
+  {
+    id: Str,
+    object: Type.Literal("staff"),
+    created: Type.String({ format: "date-time" }),
+    email: Str,
+    role: Str,
+    merchant: NullableStr,
+    mode: NullableStr,
+    time_zone: NullableStr,
+    locale: NullableStr,
+    password_set: Type.Boolean(),
+    totp_enabled: Type.Boolean(),
+    disabled: Type.Boolean(),
+  },
+  { description: "A member of staff." },
 );
+const ShownOnce = (schema: TSchema) =>
+  Type.Union([schema, Type.Null()], { description: "Null on a replay." });
+const CreatedStaff = Type.Object({
+  staff: Staff,
+  api_key: ShownOnce(Type.String({ description: "sk_staff_…: shown once." })),
+  totp: ShownOnce(Type.Object({ secret: Str, uri: Str }, { description: "The TOTP secret: shown once." })),
+});
+const Role = Type.Object(
+  { id: Str, object: Type.Literal("role"), name: Str, permissions: Type.Array(Str), default: Type.Boolean() },
+  { additionalProperties: true },
+);
+const Approval = Type.Object(
+  {
+    id: Str,
+    object: Type.Literal("approval"),
+    created: Type.String({ format: "date-time" }),
+    status: Type.String({ examples: ["pending", "approved", "rejected", "expired", "executed", "failed"] }),
+    action: Str,
+    arguments: Type.Unknown(),
+    permission: Str,
+    merchant: NullableStr,
+    livemode: Type.Boolean(),
+    maker: Type.Unknown(),
+    expires_at: Type.String({ format: "date-time" }),
+    decided_by: Type.Unknown(),
+    decided_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+    result: Type.Unknown(),
+  },
+  { description: "A four-eyes approval." },
+);
+const Permission = Type.Object({ object: Type.Literal("permission"), name: Str, description: Str });
+const AuditEvent = Type.Object(
+  {
+    id: Str,
+    object: Type.Literal("audit_event"),
+    created: Type.String({ format: "date-time" }),
+    actor: Type.Unknown(),
+  },
+  { additionalProperties: true, description: "Who did what, when, to what: one link of the hash chain." },
+);
+const Checkpoint = Type.Object({
+  object: Type.Literal("audit_checkpoint"),
+  day: Type.String({ format: "date" }),
+  created: Type.String({ format: "date-time" }),
+  heads: Type.Array(
+    Type.Object({ lane: Type.Integer(), seq: Type.String({ description: "A decimal integer." }), hash: Str }),
+  ),
+});
+const Thresholds = Type.Object({
+  object: Type.Literal("refund_approval_thresholds"),
+  merchant: Str,
+  thresholds: Type.Record(Type.String(), Type.Integer(), { description: "Minor units per currency." }),
+});
 
 /** The back office's JSON API on the secret-or-admin surface. */
 export const backOfficeRoutes: Routes<BackOfficeServices> = (app, services) =>
@@ -74,7 +139,7 @@ function backOfficeApi(services: BackOfficeServices) {
             },
             { additionalProperties: false },
           ),
-          response: { 201: Loose('`{staff, api_key: "sk_staff_…", totp: {secret, uri}}`'), ...errors },
+          response: { 201: CreatedStaff, ...errors },
         },
       },
       async (request, reply) => {
@@ -104,7 +169,7 @@ function backOfficeApi(services: BackOfficeServices) {
           tags,
           operationId: "listStaff",
           summary: "Staff of the platform or of your merchant.",
-          response: { 200: ListOf("staff"), ...errors },
+          response: { 200: ListOf(Staff), ...errors },
         },
       },
       async (request, reply) => {
@@ -121,7 +186,7 @@ function backOfficeApi(services: BackOfficeServices) {
           operationId: "getStaff",
           summary: "A staff member.",
           params: IdParams,
-          response: { 200: Loose("staff"), ...errors },
+          response: { 200: Staff, ...errors },
         },
       },
       async (request, reply) => {
@@ -181,7 +246,7 @@ function backOfficeApi(services: BackOfficeServices) {
           tags,
           operationId: "listRoles",
           summary: "Default and custom roles with their permissions.",
-          response: { 200: ListOf("role"), ...errors },
+          response: { 200: ListOf(Role), ...errors },
         },
       },
       async (request, reply) => {
@@ -208,7 +273,7 @@ function backOfficeApi(services: BackOfficeServices) {
             },
             { additionalProperties: false },
           ),
-          response: { 201: Loose("role"), ...errors },
+          response: { 201: Role, ...errors },
         },
       },
       async (request, reply) =>
@@ -232,7 +297,7 @@ function backOfficeApi(services: BackOfficeServices) {
           tags,
           operationId: "listPermissions",
           summary: "The permission catalogue.",
-          response: { 200: ListOf("permission"), ...errors },
+          response: { 200: ListOf(Permission), ...errors },
         },
       },
       async (_request, reply) =>
@@ -313,7 +378,7 @@ function backOfficeApi(services: BackOfficeServices) {
             },
             { additionalProperties: false },
           ),
-          response: { 200: ListOf("approval"), ...errors },
+          response: { 200: ListOf(Approval), ...errors },
         },
       },
       async (request, reply) => {
@@ -425,7 +490,7 @@ function backOfficeApi(services: BackOfficeServices) {
             },
             { additionalProperties: false },
           ),
-          response: { 200: ListOf("audit_event"), ...errors },
+          response: { 200: ListOf(AuditEvent), ...errors },
         },
       },
       async (request, reply) => {
@@ -486,7 +551,7 @@ function backOfficeApi(services: BackOfficeServices) {
           tags,
           operationId: "exportAuditCheckpoint",
           summary: "The chain's heads now, to keep outside the database.",
-          response: { 200: Loose("audit_checkpoint"), ...errors },
+          response: { 200: Checkpoint, ...errors },
         },
       },
       async (_request, reply) => {
@@ -510,7 +575,7 @@ function backOfficeApi(services: BackOfficeServices) {
             { additionalProperties: false },
           ),
           response: {
-            200: Loose('`{object: "refund_approval_thresholds", merchant, thresholds}`'),
+            200: Thresholds,
             ...errors,
           },
         },
@@ -554,7 +619,7 @@ function backOfficeApi(services: BackOfficeServices) {
           summary:
             "Payments held for review by a risk rule, oldest first (the admin key sees every merchant's).",
           querystring: Type.Object({ limit: Limit }, { additionalProperties: false }),
-          response: { 200: ListOf("payment"), ...errors },
+          response: { 200: ListOf(HeldPayment), ...errors },
         },
       },
       async (request, reply) => {

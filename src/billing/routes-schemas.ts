@@ -1,5 +1,16 @@
 import { type TSchema, Type } from "@sinclair/typebox";
-import { Amount, AnyCurrency, IsoTimestamp, ListQuery, Metadata, StringEnum, Text } from "../http/index.ts";
+import {
+  Amount,
+  AnyCurrency,
+  Instant,
+  IsoTimestamp,
+  ListQuery,
+  Metadata,
+  MinorUnits,
+  Nullable,
+  StringEnum,
+  Text,
+} from "../http/index.ts";
 import type { CreateSubscriptionInput } from "./subscriptions.ts";
 
 /** The request schemas of billing's routes (routes.ts). */
@@ -19,7 +30,10 @@ export const ProductBody = Type.Object(
     active: Type.Optional(Type.Boolean()),
     metadata: Type.Optional(Metadata),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ name: "Football alerts", description: "Goals as they happen" }],
+  },
 );
 
 export const ProductUpdateBody = Type.Object(
@@ -63,7 +77,18 @@ export const PriceBody = Type.Object(
     active: Type.Optional(Type.Boolean()),
     metadata: Type.Optional(Metadata),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        product: "prod_01m8nf5w6t7v6bkd3qqzx6ncg0",
+        amount: 199,
+        currency: "EUR",
+        country: "FR",
+        recurring: { period: "P1W" },
+      },
+    ],
+  },
 );
 
 export const ConsentBody = Type.Object(
@@ -87,7 +112,17 @@ export const subscriptionBody = (paymentMethod: TSchema) =>
       consent: Type.Optional(ConsentBody),
       metadata: Type.Optional(Metadata),
     },
-    { additionalProperties: false },
+    {
+      additionalProperties: false,
+      examples: [
+        {
+          customer: "cus_01m8nf5w9jtepdxy4fhbzejb8h",
+          price: "price_01m8nf5w8h32zwch3f6pqkkac1",
+          payment_method: { type: "sandbox", scenario: "approve" },
+          consent: { method: "web", ip_address: "192.0.2.1", text: "I agree to 1.99 EUR a week" },
+        },
+      ],
+    },
   );
 
 export const STATUSES = ["incomplete", "trialing", "active", "past_due", "paused", "canceled"] as const;
@@ -166,7 +201,114 @@ export const MoMessageBody = Type.Object(
 
 export const CreateTestClockBody = Type.Object(
   { frozen_time: FrozenTime, name: Type.Optional(Type.String({ maxLength: 200 })) },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ frozen_time: "2026-03-01T10:00:00Z", name: "Renewals in March" }],
+  },
 );
 
 export const AdvanceTestClockBody = Type.Object({ frozen_time: FrozenTime }, { additionalProperties: false });
+
+// Answers ------------------------------------------------------------------------------------
+
+const Id = (example: string) => Type.String({ examples: [example] });
+const Meta = Type.Record(Type.String(), Type.String());
+
+export const Product = Type.Object({
+  id: Id("prod_01m8nf5w6t7v6bkd3qqzx6ncg0"),
+  object: Type.Literal("product"),
+  created: Instant,
+  livemode: Type.Boolean(),
+  name: Type.String(),
+  description: Nullable(Type.String()),
+  parent: Nullable(Type.String({ description: "The product this one is a variant of." })),
+  active: Type.Boolean(),
+  metadata: Meta,
+  updated: Instant,
+});
+
+export const Price = Type.Object({
+  id: Id("price_01m8nf5w8h32zwch3f6pqkkac1"),
+  object: Type.Literal("price"),
+  created: Instant,
+  livemode: Type.Boolean(),
+  product: Type.String(),
+  amount: MinorUnits,
+  currency: Type.String(),
+  country: Nullable(Type.String()),
+  type: StringEnum(["one_time", "recurring"] as const),
+  recurring: Nullable(Type.Object({ period: Type.String({ examples: ["P1W"] }) })),
+  trial_days: Type.Integer(),
+  active: Type.Boolean(),
+  metadata: Meta,
+  grants: Nullable(Type.Object({ entitlement: Type.String(), period: Type.String() })),
+});
+
+export const Subscription = Type.Object({
+  id: Id("sub_01m8nf5w9rt74d1wcp8c9hkrj0"),
+  object: Type.Literal("subscription"),
+  created: Instant,
+  livemode: Type.Boolean(),
+  status: StringEnum(STATUSES),
+  customer: Type.String(),
+  price: Type.String(),
+  product: Type.String(),
+  amount: MinorUnits,
+  currency: Type.String(),
+  recurring: Type.Object({ period: Type.String() }),
+  country: Nullable(Type.String()),
+  operator: Nullable(Type.String()),
+  time_zone: Nullable(Type.String()),
+  payment_method: Type.Object({ type: Type.String() }, { additionalProperties: true }),
+  consent: Nullable(
+    Type.Object(
+      { method: Type.String(), recorded_at: Instant, pin_verified_at: Type.Optional(Instant) },
+      { additionalProperties: true },
+    ),
+  ),
+  next_action: Nullable(Type.Object({ type: Type.String() }, { additionalProperties: true })),
+  next_charge_at: Nullable(Instant),
+  current_period_start: Nullable(Instant),
+  current_period_end: Nullable(Instant),
+  trial_end: Nullable(Instant),
+  billing_period: Type.Integer(),
+  retry_count: Type.Integer(),
+  debt: MinorUnits,
+  cancel_reason: Nullable(Type.String()),
+  canceled_at: Nullable(Instant),
+  test_clock: Nullable(Type.String()),
+  metadata: Meta,
+  updated: Instant,
+});
+
+export const MoMessage = Type.Object({
+  object: Type.Literal("mo_message"),
+  msisdn: Type.String(),
+  text: Type.String(),
+  stop: Type.Boolean({ description: "Whether the text was a STOP keyword." }),
+  canceled_subscriptions: Type.Array(Type.String()),
+});
+
+export const DunningPolicyObject = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("dunning_policy"),
+  created: Instant,
+  operator: Nullable(Type.String()),
+  retry_delays_minutes: Type.Array(Type.Integer()),
+  retry_days_max: Type.Integer(),
+  final_action: StringEnum(["cancel", "pause"] as const),
+  partial_ladder_percent: Type.Array(Type.Integer()),
+  debt_retry_minutes: Type.Integer(),
+  debt_write_off_days: Type.Integer(),
+  defer_period_on_late_payment: Type.Boolean(),
+});
+
+export const TestClock = Type.Object({
+  id: Id("clock_01m8nf5wg5mmnzt6nfzqpy1dwx"),
+  object: Type.Literal("test_clock"),
+  created: Instant,
+  livemode: Type.Boolean(),
+  name: Nullable(Type.String()),
+  frozen_time: Instant,
+  status: StringEnum(["ready", "advancing"] as const),
+});

@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import { listBody, type Routes, sendJson } from "../http/index.ts";
+import { listBody, listOf, type Routes, sendJson } from "../http/index.ts";
 import { listOperators, operatorSummary } from "./operators/index.ts";
 
 const OperatorsQuery = Type.Object(
@@ -11,11 +11,34 @@ const OperatorsQuery = Type.Object(
   { additionalProperties: false },
 );
 
+const Operator = Type.Object({
+  object: Type.Literal("operator"),
+  id: Type.String({ description: "MCC+MNC", examples: ["20801"] }),
+  mcc: Type.String(),
+  mnc: Type.String(),
+  country: Type.String(),
+  name: Type.String(),
+  brand: Type.Optional(Type.String()),
+  currency: Type.String(),
+  time_zone: Type.String(),
+  protocol: Type.String({ examples: ["oneapi", "camara", "parlayx", "smpp"] }),
+  capabilities: Type.Array(Type.String()),
+  caps: Type.Record(Type.String(), Type.Unknown(), { description: "Per-operator limits." }),
+});
+
 /** The operator registry, for merchants choosing where to charge (secret-key surface). */
 export const operatorRoutes: Routes<unknown> = async (app) => {
   app.get(
     "/operators",
-    { schema: { tags: ["operators"], querystring: OperatorsQuery } },
+    {
+      schema: {
+        tags: ["operators"],
+        operationId: "listOperators",
+        summary: "List the mobile operators a carrier payment can go through",
+        querystring: OperatorsQuery,
+        response: { 200: listOf(Operator) },
+      },
+    },
     async (request, reply) => {
       const query = request.query;
       const all = listOperators(query.country ? { country: query.country } : {})

@@ -1,5 +1,15 @@
 import { Type } from "@sinclair/typebox";
-import { IdParams, ListQuery, listBody, Metadata, type Routes, sendJson } from "../http/index.ts";
+import {
+  IdParams,
+  Instant,
+  ListQuery,
+  listBody,
+  listOf,
+  Metadata,
+  Nullable,
+  type Routes,
+  sendJson,
+} from "../http/index.ts";
 import type { Customers } from "./service.ts";
 
 const CreateCustomerBody = Type.Object(
@@ -21,8 +31,37 @@ const CreateCustomerBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        external_id: "player-42",
+        email: "ana@example.com",
+        msisdn: "+33612345678",
+        country: "FR",
+        time_zone: "Europe/Paris",
+        locale: "fr-FR",
+        metadata: { guild: "north" },
+      },
+    ],
+  },
 );
+
+const Customer = Type.Object({
+  id: Type.String({ examples: ["cus_01m8nf5vjpdd938gb1tdrm6npc"] }),
+  object: Type.Literal("customer"),
+  created: Instant,
+  livemode: Type.Boolean(),
+  external_id: Nullable(Type.String()),
+  email: Nullable(Type.String()),
+  msisdn: Nullable(Type.String({ description: "E.164" })),
+  country: Nullable(Type.String()),
+  time_zone: Nullable(Type.String()),
+  locale: Nullable(Type.String()),
+  metadata: Type.Record(Type.String(), Type.String()),
+  test_clock: Nullable(Type.String()),
+  referred_by: Nullable(Type.String()),
+});
 
 const ListCustomersQuery = Type.Composite(
   [ListQuery, Type.Object({ external_id: Type.Optional(Type.String({ maxLength: 200 })) })],
@@ -33,7 +72,15 @@ const ListCustomersQuery = Type.Composite(
 export const customerRoutes: Routes<Customers> = async (app, customers) => {
   app.post(
     "/customers",
-    { schema: { tags: ["customers"], body: CreateCustomerBody } },
+    {
+      schema: {
+        tags: ["customers"],
+        operationId: "createCustomer",
+        summary: "Create a customer",
+        body: CreateCustomerBody,
+        response: { 201: Customer },
+      },
+    },
     async (request, reply) =>
       app.writes.transaction(request, reply, {
         status: 201,
@@ -42,14 +89,32 @@ export const customerRoutes: Routes<Customers> = async (app, customers) => {
   );
   app.get(
     "/customers",
-    { schema: { tags: ["customers"], querystring: ListCustomersQuery } },
+    {
+      schema: {
+        tags: ["customers"],
+        operationId: "listCustomers",
+        summary: "List customers, or find one by external_id",
+        querystring: ListCustomersQuery,
+        response: { 200: listOf(Customer) },
+      },
+    },
     async (request, reply) => {
       const query = request.query;
       const page = await customers.list(request.scope, { external_id: query.external_id }, query);
       return sendJson(reply, 200, listBody(page.rows, page.hasMore));
     },
   );
-  app.get("/customers/:id", { schema: { tags: ["customers"], params: IdParams } }, async (request, reply) =>
-    sendJson(reply, 200, await customers.get(request.scope, request.params.id)),
+  app.get(
+    "/customers/:id",
+    {
+      schema: {
+        tags: ["customers"],
+        operationId: "getCustomer",
+        summary: "Retrieve a customer",
+        params: IdParams,
+        response: { 200: Customer },
+      },
+    },
+    async (request, reply) => sendJson(reply, 200, await customers.get(request.scope, request.params.id)),
   );
 };

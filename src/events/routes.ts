@@ -54,7 +54,12 @@ const CreateEndpointBody = Type.Object(
     description: Type.Optional(Description),
     enabled: Type.Optional(Type.Boolean()),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      { url: "https://example.com/centime/webhooks", events: ["payment.succeeded", "refund.succeeded"] },
+    ],
+  },
 );
 const UpdateEndpointBody = Type.Object(
   {
@@ -132,6 +137,17 @@ const AttemptObject = objectOf("webhook_attempt", {
   error: Type.Union([Type.String(), Type.Null()]),
   latency_ms: Type.Integer(),
 });
+const DeletedObject = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("webhook_endpoint"),
+  deleted: Type.Literal(true),
+});
+const Redelivery = Type.Object({
+  object: Type.Literal("event_redelivery"),
+  event: Type.String(),
+  webhook_endpoints: Type.Array(Type.String(), { description: "The endpoints the event is queued for." }),
+  created: Type.String({ format: "date-time" }),
+});
 const listOf = (item: TSchema) =>
   Type.Object({ object: Type.Literal("list"), data: Type.Array(item), has_more: Type.Boolean() });
 
@@ -189,36 +205,89 @@ export const webhookRoutes: Routes<WebhookRoutesDeps> = async (app, context) => 
 
   app.post(
     "/webhook_endpoints",
-    { schema: { tags, body: CreateEndpointBody, response: { 201: EndpointObject } } },
+    {
+      schema: {
+        tags,
+        operationId: "createWebhookEndpoint",
+        summary: "Create a webhook endpoint (its signing secret is shown once)",
+        body: CreateEndpointBody,
+        response: { 201: EndpointObject },
+      },
+    },
     async (request, reply) =>
       post(request, reply, 201, (d) => createWebhookEndpoint(d, request.scope, request.body)),
   );
   app.get(
     "/webhook_endpoints",
-    { schema: { tags, querystring: ListQuery, response: { 200: listOf(EndpointObject) } } },
+    {
+      schema: {
+        tags,
+        operationId: "listWebhookEndpoints",
+        summary: "List webhook endpoints",
+        querystring: ListQuery,
+        response: { 200: listOf(EndpointObject) },
+      },
+    },
     async (request, reply) =>
       sendJson(reply, 200, await listWebhookEndpoints(deps, request.scope, pageOf(request.query))),
   );
   app.get(
     "/webhook_endpoints/:id",
-    { schema: { tags, params: IdParams, response: { 200: EndpointObject } } },
+    {
+      schema: {
+        tags,
+        operationId: "getWebhookEndpoint",
+        summary: "Retrieve a webhook endpoint",
+        params: IdParams,
+        response: { 200: EndpointObject },
+      },
+    },
     async (request, reply) =>
       sendJson(reply, 200, await getWebhookEndpoint(deps, request.scope, request.params.id)),
   );
   app.post(
     "/webhook_endpoints/:id",
-    { schema: { tags, params: IdParams, body: UpdateEndpointBody, response: { 200: EndpointObject } } },
+    {
+      schema: {
+        tags,
+        operationId: "updateWebhookEndpoint",
+        summary: "Update a webhook endpoint's URL, events, description or state",
+        params: IdParams,
+        body: UpdateEndpointBody,
+        response: { 200: EndpointObject },
+      },
+    },
     async (request, reply) =>
       post(request, reply, 200, (d) =>
         updateWebhookEndpoint(d, request.scope, request.params.id, request.body),
       ),
   );
-  app.delete("/webhook_endpoints/:id", { schema: { tags, params: IdParams } }, async (request, reply) =>
-    sendJson(reply, 200, await deleteWebhookEndpoint(deps, request.scope, request.params.id)),
+  app.delete(
+    "/webhook_endpoints/:id",
+    {
+      schema: {
+        tags,
+        operationId: "deleteWebhookEndpoint",
+        summary: "Delete a webhook endpoint",
+        params: IdParams,
+        response: { 200: DeletedObject },
+      },
+    },
+    async (request, reply) =>
+      sendJson(reply, 200, await deleteWebhookEndpoint(deps, request.scope, request.params.id)),
   );
   app.post(
     "/webhook_endpoints/:id/rotate_secret",
-    { schema: { tags, params: IdParams, body: RotateBody, response: { 200: EndpointObject } } },
+    {
+      schema: {
+        tags,
+        operationId: "rotateWebhookEndpointSecret",
+        summary: "Roll a webhook endpoint's signing secret (the previous one signs too for a while)",
+        params: IdParams,
+        body: RotateBody,
+        response: { 200: EndpointObject },
+      },
+    },
     async (request, reply) => {
       const { overlap_seconds } = request.body;
       const overlap = overlap_seconds === undefined ? {} : { overlapMs: overlap_seconds * 1000 };
@@ -232,6 +301,8 @@ export const webhookRoutes: Routes<WebhookRoutesDeps> = async (app, context) => 
     {
       schema: {
         tags,
+        operationId: "listWebhookAttempts",
+        summary: "List a webhook endpoint's delivery attempts",
         params: IdParams,
         querystring: AttemptsQuery,
         response: { 200: listOf(AttemptObject) },
@@ -250,7 +321,15 @@ export const webhookRoutes: Routes<WebhookRoutesDeps> = async (app, context) => 
   );
   app.get(
     "/events",
-    { schema: { tags: ["events"], querystring: EventsQuery, response: { 200: listOf(EventObject) } } },
+    {
+      schema: {
+        tags: ["events"],
+        operationId: "listEvents",
+        summary: "List events, newest first",
+        querystring: EventsQuery,
+        response: { 200: listOf(EventObject) },
+      },
+    },
     async (request, reply) => {
       const query = request.query;
       const filters: EventFilters = {};
@@ -270,12 +349,29 @@ export const webhookRoutes: Routes<WebhookRoutesDeps> = async (app, context) => 
   );
   app.get(
     "/events/:id",
-    { schema: { tags: ["events"], params: IdParams, response: { 200: EventObject } } },
+    {
+      schema: {
+        tags: ["events"],
+        operationId: "getEvent",
+        summary: "Retrieve an event",
+        params: IdParams,
+        response: { 200: EventObject },
+      },
+    },
     async (request, reply) => sendJson(reply, 200, await getEvent(deps, request.scope, request.params.id)),
   );
   app.post(
     "/events/:id/redeliver",
-    { schema: { tags: ["events"], params: IdParams, body: RedeliverBody } },
+    {
+      schema: {
+        tags: ["events"],
+        operationId: "redeliverEvent",
+        summary: "Send an event again to its endpoints (or to one)",
+        params: IdParams,
+        body: RedeliverBody,
+        response: { 202: Redelivery },
+      },
+    },
     async (request, reply) => {
       const { endpoint } = request.body;
       const options = endpoint === undefined ? {} : { endpointId: endpoint };

@@ -31,7 +31,6 @@ import {
   refundRoutes,
   unresolvedRoutes,
 } from "../payments/routes.ts";
-import { ERROR_CATALOGUE } from "../platform/errors.ts";
 import { PORTAL_CATALOGUES } from "../portal/index.ts";
 import { portalPages } from "../portal/pages.ts";
 import { ensureRiskPartitions } from "../risk/index.ts";
@@ -40,6 +39,7 @@ import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { sendError } from "./edge.ts";
 import { createHost } from "./host.ts";
+import { openApiOptions } from "./openapi.ts";
 import { RateLimiter } from "./rate-limit.ts";
 
 /**
@@ -71,44 +71,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     services.metrics.requestDeadlineExpired.inc(),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "Centime API",
-        version: "1.0.0",
-        description:
-          "Payments for micropayments and subscriptions of digital goods. Amounts are integers in the currency's minor unit. " +
-          `Error codes: ${Object.keys(ERROR_CATALOGUE).join(", ")}.`,
-      },
-      components: {
-        securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
-        schemas: {
-          Error: {
-            type: "object",
-            properties: {
-              error: {
-                type: "object",
-                required: ["type", "code", "message"],
-                properties: {
-                  type: {
-                    type: "string",
-                    enum: [...new Set(Object.values(ERROR_CATALOGUE).map((e) => e.type))],
-                  },
-                  code: { type: "string", enum: Object.keys(ERROR_CATALOGUE) },
-                  message: { type: "string" },
-                  param: { type: "string" },
-                  request_id: { type: "string", description: "The Request-Id of the failed request." },
-                },
-              },
-            },
-          },
-        },
-      },
-      security: [{ bearer: [] }],
-    },
+  await app.register(swagger, openApiOptions({ serverUrl: config.publicUrl }));
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    staticCSP: true,
+    theme: { title: "Centime API" },
+    uiConfig: { docExpansion: "list", deepLinking: true, displayOperationId: true, tryItOutEnabled: false },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes({ db: services.db, metrics: services.metrics, role: "api" }));

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -31,6 +32,19 @@ export interface HostOptions {
   onResponse?(request: FastifyRequest, reply: FastifyReply): void;
 }
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  hidden: boolean;
+}
+
+const ROUTE_TABLES = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route registered on a host, HEAD included (tests walk it to check the document). */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return ROUTE_TABLES.get(app) ?? [];
+}
+
 /**
  * A Fastify instance with the edge installed (request ids, the request log, JSON bodies,
  * hostile input, the error envelope) and the surfaces to register capabilities on.
@@ -53,10 +67,28 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
     clientErrorHandler: handleClientError,
   });
 
+  // Handlers send JSON text (sendJson), which Fastify passes through untouched: a route's response
+  // schema is compiled the first time its handler returns an object, not at start, where the
+  // compilation of every route's schemas was a fifth of the app's start-up (once per test file).
+  const serializerFor = SerializerSelector()();
+  app.setSerializerCompiler((route) => {
+    let serialize: ((data: unknown) => string) | undefined;
+    return (data: unknown) => {
+      serialize ??= serializerFor({ ...route, httpStatus: route.httpStatus ?? "default" });
+      return serialize(data);
+    };
+  });
   // Bodies are validated without coercion; query strings with it.
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === "body" ? bodyAjv : queryAjv).compile(schema as object),
   );
+  const routes: RegisteredRoute[] = [];
+  ROUTE_TABLES.set(app, routes);
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) {
+      routes.push({ method, url: route.url, hidden: route.schema?.hide === true });
+    }
+  });
   app.decorateRequest("auth", null as unknown as { getter: () => AuthContext });
   app.decorateRequest("scope", { getter: scopeOf });
   app.decorate("writes", createWrites({ gate: options.idempotency, db: options.db, clock: options.clock }));

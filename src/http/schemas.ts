@@ -91,3 +91,14 @@ export function objectSchema(name: string, properties: Record<string, TSchema>) 
     { additionalProperties: true, $id: undefined },
   );
 }
+
+/** A value or null (documented as `anyOf`, which client generators turn into `T | null`). */
+export function Nullable<T extends TSchema>(schema: T) {
+  return Type.Union([schema, Type.Null()]);
+}
+
+/** An instant in an answer: ISO 8601 in UTC with milliseconds. */
+export const Instant = Type.String({ format: "date-time", examples: ["2026-03-01T10:00:00.000Z"] });
+
+/** A JSON integer in a currency's minor unit, in an answer (sums may exceed 2^53: docs/http.md). */
+export const MinorUnits = Type.Integer({ description: "In the currency's minor unit." });

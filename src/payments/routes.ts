@@ -7,10 +7,14 @@ import {
   AnyCurrency,
   type Api,
   IdParams,
+  Instant,
   IsoTimestamp,
   ListQuery,
   listBody,
+  listOf,
   Metadata,
+  MinorUnits,
+  Nullable,
   type Routes,
   StringEnum,
   sendJson,
@@ -68,7 +72,18 @@ const createPaymentBody = (paymentMethod: TSchema) =>
         }),
       ),
     },
-    { additionalProperties: false },
+    {
+      additionalProperties: false,
+      examples: [
+        {
+          amount: 199,
+          currency: "EUR",
+          payment_method: { type: "sandbox", scenario: "approve" },
+          description: "500 gems",
+          metadata: { order: "8812" },
+        },
+      ],
+    },
   );
 
 const STATUSES = [
@@ -92,7 +107,59 @@ const ListPaymentsQuery = Type.Composite(
   { additionalProperties: false },
 );
 
-const Payment = Type.Object({}, { additionalProperties: true, description: "A payment." });
+const Payment = Type.Object(
+  {
+    id: Type.String({ examples: ["pay_01m8nf5vkfq5vt74pz4zz5tp34"] }),
+    object: Type.Literal("payment"),
+    created: Instant,
+    livemode: Type.Boolean(),
+    status: StringEnum(STATUSES),
+    amount: MinorUnits,
+    amount_capturable: MinorUnits,
+    amount_captured: MinorUnits,
+    amount_refunded: MinorUnits,
+    currency: Type.String(),
+    capture: StringEnum(["automatic", "manual"] as const),
+    capture_before: Nullable(Instant),
+    customer: Nullable(Type.String()),
+    subscription: Nullable(Type.String()),
+    price: Type.Optional(Type.Unknown({ description: "The catalog price paid for, and what it grants." })),
+    wallet_top_up: Type.Optional(Type.Unknown({ description: "The wallet credited on success." })),
+    description: Nullable(Type.String()),
+    metadata: Type.Record(Type.String(), Type.String()),
+    payment_method: Type.Object(
+      { type: Type.String() },
+      { additionalProperties: true, description: "The method as given, without secrets." },
+    ),
+    next_action: Nullable(
+      Type.Object(
+        { type: Type.String({ examples: ["enter_pin", "redirect_to_url"] }) },
+        { additionalProperties: true, description: "What the payer must do next." },
+      ),
+    ),
+    failure_code: Nullable(Type.String()),
+    failure_message: Nullable(Type.String()),
+    updated: Instant,
+  },
+  { description: "A payment." },
+);
+const Timeline = Type.Object({
+  object: Type.Literal("payment_timeline"),
+  payment: Type.String(),
+  data: Type.Array(
+    Type.Object(
+      {
+        type: StringEnum(["state_change", "provider_interaction"] as const),
+        at: Instant,
+      },
+      {
+        additionalProperties: true,
+        description:
+          "A state change (event, event_id, status) or an exchange with the provider (provider, operation, request, response, outcome, latency_ms), in order.",
+      },
+    ),
+  ),
+});
 const CaptureBody = Type.Object({ amount: Type.Optional(Amount) }, { additionalProperties: false });
 const EmptyBody = Type.Object({}, { additionalProperties: false });
 const PinBody = Type.Object(
@@ -105,7 +172,17 @@ export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
   const CreatePaymentBody = createPaymentBody(ctx.providers.methodSchema("payment"));
   app.post(
     "/payments",
-    { schema: { tags: ["payments"], body: CreatePaymentBody, response: { 201: Payment } } },
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "createPayment",
+        summary: "Create a payment: charge a payer by carrier billing, card or wallet",
+        description:
+          "Answers 201 with the payment whatever the provider said: a decline is a payment with status `failed` and a `failure_code`; a method that needs the payer answers `requires_action` with a `next_action`.",
+        body: CreatePaymentBody,
+        response: { 201: Payment },
+      },
+    },
     async (request, reply) =>
       app.writes.flow(request, reply, (idem) =>
         createPayment(
@@ -120,7 +197,15 @@ export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
 
   app.get(
     "/payments",
-    { schema: { tags: ["payments"], querystring: ListPaymentsQuery } },
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "listPayments",
+        summary: "List payments, newest first",
+        querystring: ListPaymentsQuery,
+        response: { 200: listOf(Payment) },
+      },
+    },
     async (request, reply) => {
       const { status, customer, subscription } = request.query;
       const page = await listPayments(ctx, request.scope, { status, customer, subscription }, request.query);
@@ -128,20 +213,49 @@ export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
     },
   );
 
-  app.get("/payments/:id", { schema: { tags: ["payments"], params: IdParams } }, async (request, reply) =>
-    sendJson(reply, 200, presentPayment(await getPayment(ctx, request.scope, request.params.id))),
+  app.get(
+    "/payments/:id",
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "getPayment",
+        summary: "Retrieve a payment",
+        params: IdParams,
+        response: { 200: Payment },
+      },
+    },
+    async (request, reply) =>
+      sendJson(reply, 200, presentPayment(await getPayment(ctx, request.scope, request.params.id))),
   );
 
   app.get(
     "/payments/:id/timeline",
-    { schema: { tags: ["payments"], params: IdParams } },
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "getPaymentTimeline",
+        summary: "A payment's state changes and provider exchanges, in order",
+        params: IdParams,
+        response: { 200: Timeline },
+      },
+    },
     async (request, reply) =>
       sendJson(reply, 200, await paymentTimeline(ctx, request.scope, request.params.id)),
   );
 
   app.post(
     "/payments/:id/capture",
-    { schema: { tags: ["payments"], params: IdParams, body: CaptureBody } },
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "capturePayment",
+        summary: "Capture a payment held with capture: manual, whole or in part",
+        params: IdParams,
+        body: CaptureBody,
+        response: { 200: Payment },
+        "x-errors": [502],
+      },
+    },
     async (request, reply) =>
       app.writes.flow(request, reply, (idem) =>
         capturePayment(ctx, request.scope, request.params.id, request.body, idem),
@@ -150,14 +264,34 @@ export const paymentRoutes: Routes<PaymentsContext> = async (app, ctx) => {
 
   app.post(
     "/payments/:id/cancel",
-    { schema: { tags: ["payments"], params: IdParams, body: EmptyBody } },
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "cancelPayment",
+        summary: "Cancel a payment that is not captured yet (the hold is released)",
+        params: IdParams,
+        body: EmptyBody,
+        response: { 200: Payment },
+        "x-errors": [502],
+      },
+    },
     async (request, reply) =>
       app.writes.flow(request, reply, (idem) => cancelPayment(ctx, request.scope, request.params.id, idem)),
   );
 
   app.post(
     "/payments/:id/confirm",
-    { schema: { tags: ["payments"], params: IdParams, body: PinBody } },
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "confirmPayment",
+        summary: "Confirm a payment with the PIN the payer received",
+        params: IdParams,
+        body: PinBody,
+        response: { 200: Payment },
+        "x-errors": [402],
+      },
+    },
     async (request, reply) =>
       app.writes.flow(request, reply, (idem) =>
         confirmPayment(ctx, request.scope, request.params.id, request.body, idem),
@@ -172,8 +306,25 @@ const CreateRefundBody = Type.Object(
     reason: Type.Optional(Text(500)),
     metadata: Type.Optional(Metadata),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ payment: "pay_01m8nf5vkfq5vt74pz4zz5tp34", amount: 100, reason: "requested" }],
+  },
 );
+const Refund = Type.Object({
+  id: Type.String({ examples: ["re_01m8nf5w3wcjbmm9xqvy66d3qy"] }),
+  object: Type.Literal("refund"),
+  created: Instant,
+  livemode: Type.Boolean(),
+  payment: Type.String(),
+  amount: MinorUnits,
+  currency: Type.String(),
+  status: Type.String({ examples: ["pending", "succeeded", "failed"] }),
+  reason: Nullable(Type.String()),
+  failure_code: Nullable(Type.String()),
+  metadata: Type.Record(Type.String(), Type.String()),
+  effects: Type.Optional(Type.Unknown()),
+});
 const ListRefundsQuery = Type.Composite(
   [ListQuery, Type.Object({ payment: Type.Optional(Type.String({ maxLength: 64 })) })],
   { additionalProperties: false },
@@ -181,19 +332,48 @@ const ListRefundsQuery = Type.Composite(
 
 /** Refunds, on the secret-key surface. */
 export const refundRoutes: Routes<PaymentsContext> = async (app, ctx) => {
-  app.post("/refunds", { schema: { tags: ["refunds"], body: CreateRefundBody } }, async (request, reply) =>
-    app.writes.flow(request, reply, (idem) => createRefund(ctx, request.scope, request.body, idem)),
+  app.post(
+    "/refunds",
+    {
+      schema: {
+        tags: ["refunds"],
+        operationId: "createRefund",
+        summary: "Refund a payment, whole or in part",
+        body: CreateRefundBody,
+        response: { 201: Refund },
+      },
+    },
+    async (request, reply) =>
+      app.writes.flow(request, reply, (idem) => createRefund(ctx, request.scope, request.body, idem)),
   );
   app.get(
     "/refunds",
-    { schema: { tags: ["refunds"], querystring: ListRefundsQuery } },
+    {
+      schema: {
+        tags: ["refunds"],
+        operationId: "listRefunds",
+        summary: "List refunds, newest first",
+        querystring: ListRefundsQuery,
+        response: { 200: listOf(Refund) },
+      },
+    },
     async (request, reply) => {
       const page = await listRefunds(ctx, request.scope, { payment: request.query.payment }, request.query);
       return sendJson(reply, 200, listBody(page.rows, page.hasMore));
     },
   );
-  app.get("/refunds/:id", { schema: { tags: ["refunds"], params: IdParams } }, async (request, reply) =>
-    sendJson(reply, 200, await getRefund(ctx, request.scope, request.params.id)),
+  app.get(
+    "/refunds/:id",
+    {
+      schema: {
+        tags: ["refunds"],
+        operationId: "getRefund",
+        summary: "Retrieve a refund",
+        params: IdParams,
+        response: { 200: Refund },
+      },
+    },
+    async (request, reply) => sendJson(reply, 200, await getRefund(ctx, request.scope, request.params.id)),
   );
 };
 
@@ -214,6 +394,23 @@ const InteractionsQuery = Type.Composite(
   ],
   { additionalProperties: false },
 );
+
+const Interaction = Type.Object({
+  id: Type.String(),
+  object: Type.Literal("provider_interaction"),
+  created: Instant,
+  payment: Nullable(Type.String()),
+  refund: Nullable(Type.String()),
+  provider: Type.String(),
+  operator: Nullable(Type.String()),
+  msisdn: Nullable(Type.String()),
+  operation: Type.String({ examples: ["charge", "refund", "capture", "cancel", "status"] }),
+  attempt_id: Nullable(Type.String()),
+  request: Type.Unknown({ description: "What was sent, secrets redacted." }),
+  response: Type.Unknown({ description: "What came back, secrets redacted." }),
+  outcome: Type.String(),
+  latency_ms: Nullable(Type.Integer()),
+});
 
 function presentInteraction(row: InteractionRow) {
   return {
@@ -256,7 +453,15 @@ function interactionScope(
 export const interactionRoutes: Routes<Queryable> = async (app, db) => {
   app.get(
     "/provider_interactions",
-    { schema: { tags: ["payments"], querystring: InteractionsQuery } },
+    {
+      schema: {
+        tags: ["payments"],
+        operationId: "listProviderInteractions",
+        summary: "Search the log of every exchange with a provider",
+        querystring: InteractionsQuery,
+        response: { 200: listOf(Interaction) },
+      },
+    },
     async (request, reply) => {
       const query: Static<typeof InteractionsQuery> = request.query;
       const where: string[] = [];

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { openEmbedded } from "../../src/db/embedded.ts";
 import { migrate, migrationsFingerprint } from "../../src/db/migrate.ts";
 import { openPostgres } from "../../src/db/postgres.ts";
@@ -10,8 +11,9 @@ import { openPostgres } from "../../src/db/postgres.ts";
  */
 export const CACHE_DIR = join(process.cwd(), ".cache");
 
+/** Kept as a plain tar: every test file loads it, and gunzipping 40 MB each time cost more than reading it. */
 export function embeddedTemplatePath(): string {
-  return join(CACHE_DIR, `pglite-template-${migrationsFingerprint()}.tgz`);
+  return join(CACHE_DIR, `pglite-template-${migrationsFingerprint()}.tar`);
 }
 
 export function postgresTemplateName(): string {
@@ -27,7 +29,7 @@ export async function buildEmbeddedTemplate(): Promise<string> {
   const dump = await db.dump();
   await db.close();
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+  writeFileSync(tmp, gunzipSync(Buffer.from(await dump.arrayBuffer())));
   const { renameSync } = await import("node:fs");
   renameSync(tmp, path);
   return path;
