@@ -63,8 +63,6 @@ create table analytics_rollups (
 create table analytics_rollups_default partition of analytics_rollups default;
 -- The admin's view across merchants.
 create index analytics_rollups_all on analytics_rollups (grain, mode, bucket);
--- A dashboard filtered to one operator (the primary key puts the operator after the bucket).
-create index analytics_rollups_operator on analytics_rollups (grain, merchant_id, mode, operator, bucket);
 
 -- Operator health: the last state each operator was found in, so that an alert is raised once per
 -- change (operator.degraded, then operator.recovered).
