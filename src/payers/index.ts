@@ -101,3 +101,4 @@ export function payerJobs(payers: Payers): PayerJob[] {
     },
   ];
 }
+export { checkPayerLimits, type PayerLimitVerdict } from "./limits.ts";

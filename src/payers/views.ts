@@ -244,3 +244,8 @@ export async function hasDealtWith(q: Queryable, auth: PayerAuth, merchantId: st
   );
   return rows.length > 0;
 }
+
+/** Every payment id the payer's confirmed identities match, at every merchant. */
+export async function paymentIdsOf(q: Queryable, payerId: string): Promise<string[]> {
+  return idsOf(q, MY_PAYMENTS, await matchesOf(q, payerId));
+}
