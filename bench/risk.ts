@@ -18,7 +18,7 @@ import { cpus, loadavg } from "node:os";
 import autocannon from "autocannon";
 import { type ActiveRule, compileRule, evaluate } from "../src/risk/index.ts";
 import { createDatabase, databaseUrl, dropDatabase } from "./pg.ts";
-import { newAdminKey, Platform } from "./platform.ts";
+import { cpuMs, newAdminKey, Platform } from "./platform.ts";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -99,6 +99,8 @@ interface Step {
   p99: number;
   non2xx: number;
   load: number;
+  /** CPU time of the API process per answered payment (PostgreSQL's own CPU is not in it). */
+  cpuMsPerPayment: number;
 }
 
 async function drive(platform: Platform, key: string, withAddress: boolean, seconds: number) {
@@ -156,8 +158,11 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
     await drive(platform, key, true, 2);
     const steps: Step[] = [];
     for (const withAddress of [false, true]) {
+      const cpuBefore = cpuMs(platform.pid) ?? 0;
       const result = await drive(platform, key, withAddress, DURATION_S);
+      const cpu = (cpuMs(platform.pid) ?? 0) - cpuBefore;
       steps.push({
+        cpuMsPerPayment: cpu / Math.max(1, result["2xx"]),
         risk,
         shape: withAddress ? "with address" : "no address",
         perSec: result["2xx"] / (result.duration || DURATION_S),
@@ -187,7 +192,7 @@ if (ONLY.includes("platform")) {
       const steps = await platformRound(risk);
       for (const s of steps)
         console.log(
-          `  round ${round + 1} risk ${s.risk.padEnd(3)} ${s.shape.padEnd(12)} ${s.perSec.toFixed(0).padStart(6)} payments/s  p50 ${s.p50} ms  p99 ${s.p99} ms  non-2xx ${s.non2xx}  load ${s.load.toFixed(1)}`,
+          `  round ${round + 1} risk ${s.risk.padEnd(3)} ${s.shape.padEnd(12)} ${s.perSec.toFixed(0).padStart(6)} payments/s  p50 ${s.p50} ms  p99 ${s.p99} ms  non-2xx ${s.non2xx}  API CPU ${s.cpuMsPerPayment.toFixed(2)} ms/payment  load ${s.load.toFixed(1)}`,
         );
       all.push(...steps);
     }
@@ -196,10 +201,14 @@ if (ONLY.includes("platform")) {
       const of = all.filter((s) => s.risk === risk && s.shape === shape);
       return of.reduce((sum, s) => sum + s.perSec, 0) / of.length;
     };
+    const cpu = (risk: "on" | "off") => {
+      const of = all.filter((s) => s.risk === risk && s.shape === shape);
+      return of.reduce((sum, s) => sum + s.cpuMsPerPayment, 0) / of.length;
+    };
     const off = mean("off");
     const on = mean("on");
     console.log(
-      `${shape}: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s: ${(((on - off) / off) * 100).toFixed(1)} % with the risk engine`,
+      `${shape}: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s: ${(((on - off) / off) * 100).toFixed(1)} % with the risk engine; API CPU ${cpu("off").toFixed(2)} → ${cpu("on").toFixed(2)} ms/payment`,
     );
   }
 }
