@@ -16,7 +16,7 @@ import {
 } from "./attributes.ts";
 import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
-import { type Action, compileRule } from "./language.ts";
+import { type Action, type CompiledRule, compileRule } from "./language.ts";
 import { ReadBatcher } from "./reads.ts";
 import { countersFor, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
 
@@ -179,6 +179,7 @@ interface Loaded {
   /** What observations the active rules count: nothing else is written. */
   kinds: Set<ObservationKind>;
   loadedAtMs: number;
+  generation: number;
 }
 
 /** How long a process uses the rules it loaded before reading them again (other processes' edits). */
@@ -192,6 +193,10 @@ export const RULES_CACHE_MS = 1000;
  */
 export class Risk implements RiskGate {
   private readonly cache = new Map<string, Loaded>();
+  /** Bumped by every edit this process makes: a load begun before it is not kept. */
+  private readonly generations = new Map<string, number>();
+  private readonly loading = new Map<string, { generation: number; promise: Promise<Loaded> }>();
+  private readonly compiledBySource = new Map<string, CompiledRule | null>();
   private fingerprintKey: Buffer | undefined;
   private readonly reads: ReadBatcher;
 
@@ -393,42 +398,76 @@ export class Risk implements RiskGate {
   }
 
   private forget(scope: AuthScope): void {
-    this.cache.delete(this.key(scope));
+    const key = this.key(scope);
+    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
+    this.cache.delete(key);
   }
 
   /** The merchant's active rules, compiled; the defaults are made the first time. */
   private async rulesOf(scope: AuthScope): Promise<Loaded> {
     const key = this.key(scope);
+    const generation = this.generations.get(key) ?? 0;
     const cached = this.cache.get(key);
-    const now = this.monotonicMs();
-    if (cached && now - cached.loadedAtMs < RULES_CACHE_MS) return cached;
-    let { rows } = await this.db.query<RuleRow>(
-      "select * from risk_rules where merchant_id = $1 and mode = $2 order by id",
-      [scope.merchantId, scope.mode],
-    );
+    if (cached && cached.generation === generation) {
+      // Stale rules are served while one reload runs in the background: a busy merchant's
+      // payments never all wait for (or all start) the same reload.
+      if (this.monotonicMs() - cached.loadedAtMs >= RULES_CACHE_MS)
+        this.reload(key, scope, generation).catch(() => undefined);
+      return cached;
+    }
+    return this.reload(key, scope, generation);
+  }
+
+  /** One load per merchant at a time; an edit in this process (a new generation) starts its own. */
+  private reload(key: string, scope: AuthScope, generation: number): Promise<Loaded> {
+    const running = this.loading.get(key);
+    if (running && running.generation === generation) return running.promise;
+    const promise = this.load(key, scope, generation).finally(() => {
+      if (this.loading.get(key)?.promise === promise) this.loading.delete(key);
+    });
+    this.loading.set(key, { generation, promise });
+    return promise;
+  }
+
+  private async load(key: string, scope: AuthScope, generation: number): Promise<Loaded> {
+    const select = () =>
+      this.db.query<RuleRow>("select * from risk_rules where merchant_id = $1 and mode = $2 order by id", [
+        scope.merchantId,
+        scope.mode,
+      ]);
+    let { rows } = await select();
     if (!rows.some((r) => r.origin === "default")) {
       await this.makeDefaults(scope);
-      rows = (
-        await this.db.query<RuleRow>(
-          "select * from risk_rules where merchant_id = $1 and mode = $2 order by id",
-          [scope.merchantId, scope.mode],
-        )
-      ).rows;
+      rows = (await select()).rows;
     }
     const rules: ActiveRule[] = [];
     const kinds = new Set<ObservationKind>();
     for (const row of rows) {
       if (row.status === "disabled") continue;
-      const compiled = compileRule(row.rule);
+      const compiled = this.compiled(row.rule);
       // Stored rules were checked when saved; a rule a newer grammar refuses is skipped, not fatal.
-      if (!compiled.ok) continue;
-      rules.push({ id: row.id, name: row.name, mode: row.status, compiled: compiled.rule });
-      for (const counter of compiled.rule.counters) kinds.add(COUNTERS[counter as CounterName].kind);
+      if (!compiled) continue;
+      rules.push({ id: row.id, name: row.name, mode: row.status, compiled });
+      for (const counter of compiled.counters) kinds.add(COUNTERS[counter as CounterName].kind);
     }
-    const loaded = { rules, kinds, loadedAtMs: now };
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(key, loaded);
+    const loaded = { rules, kinds, loadedAtMs: this.monotonicMs(), generation };
+    if ((this.generations.get(key) ?? 0) === generation) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(key, loaded);
+    }
     return loaded;
+  }
+
+  /** Rules are compiled once per text per process (reloads find them compiled). */
+  private compiled(source: string): CompiledRule | null {
+    let compiled = this.compiledBySource.get(source);
+    if (compiled === undefined) {
+      const result = compileRule(source);
+      compiled = result.ok ? result.rule : null;
+      if (this.compiledBySource.size > 50_000) this.compiledBySource.clear();
+      this.compiledBySource.set(source, compiled);
+    }
+    return compiled;
   }
 
   private async makeDefaults(scope: AuthScope): Promise<void> {
