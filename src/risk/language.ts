@@ -456,6 +456,67 @@ export interface CompiledRule {
   /** Lists it looks values up in, with the attribute looked up. */
   lists: readonly { type: ListType; name: ListName; attribute: string }[];
   matches: Eval;
+  /**
+   * The rule's outcome before the counters in `pending` and any list look-up are known, or undefined when it depends on them (three-valued: `false and unknown` is false).
+   * The engine counts only what some rule still depends on.
+   */
+  partial: (facts: Facts, pending: ReadonlySet<string>) => boolean | undefined;
+}
+
+type Partial3 = (facts: Facts, pending: ReadonlySet<string>) => boolean | undefined;
+
+/** Kleene's three-valued reading of a rule, for `CompiledRule.partial`. */
+function compilePartial(e: Expr): Partial3 {
+  switch (e.kind) {
+    case "or": {
+      const l = compilePartial(e.left);
+      const r = compilePartial(e.right);
+      return (f, p) => {
+        const a = l(f, p);
+        if (a === true) return true;
+        const b = r(f, p);
+        if (b === true) return true;
+        return a === false && b === false ? false : undefined;
+      };
+    }
+    case "and": {
+      const l = compilePartial(e.left);
+      const r = compilePartial(e.right);
+      return (f, p) => {
+        const a = l(f, p);
+        if (a === false) return false;
+        const b = r(f, p);
+        if (b === false) return false;
+        return a === true && b === true ? true : undefined;
+      };
+    }
+    case "not": {
+      const inner = compilePartial(e.expr);
+      return (f, p) => {
+        const v = inner(f, p);
+        return v === undefined ? undefined : !v;
+      };
+    }
+    case "in":
+      if (e.list.kind === "named" && e.operand.kind === "attribute") {
+        // A list is looked up whenever the value is known: until then the answer is unknown.
+        const name = e.operand.name as keyof Facts;
+        return (f) => (f[name] === undefined ? false : undefined);
+      }
+      return compileLeafPartial(e);
+    default:
+      return compileLeafPartial(e);
+  }
+}
+
+/** A comparison or literal-list test: unknown while one of its attributes is pending. */
+function compileLeafPartial(e: Extract<Expr, { kind: "operand" | "compare" | "in" }>): Partial3 {
+  const names = (e.kind === "compare" ? [e.left, e.right] : [e.operand]).flatMap((o) =>
+    o.kind === "attribute" ? [o.name] : [],
+  );
+  const exact = compileExpr(e, []);
+  const never = () => false;
+  return (f, p) => (names.some((n) => p.has(n)) ? undefined : exact(f, never));
 }
 
 function compileOperand(o: Operand): Read {
@@ -574,6 +635,7 @@ export function compileAst(rule: RuleAst): CompiledRule {
     counters: [...attributes].filter(isCounter),
     lists,
     matches,
+    partial: compilePartial(rule.condition),
   };
 }
 

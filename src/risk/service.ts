@@ -16,7 +16,8 @@ import {
 } from "./attributes.ts";
 import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
-import { type Action, compileRule } from "./language.ts";
+import { type Action, type CompiledRule, compileRule } from "./language.ts";
+import { ReadBatcher } from "./reads.ts";
 import { countersFor, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
 
 /** What the flows tell the risk engine about an attempt, before any money moves. */
@@ -178,6 +179,7 @@ interface Loaded {
   /** What observations the active rules count: nothing else is written. */
   kinds: Set<ObservationKind>;
   loadedAtMs: number;
+  generation: number;
 }
 
 /** How long a process uses the rules it loaded before reading them again (other processes' edits). */
@@ -191,13 +193,20 @@ export const RULES_CACHE_MS = 1000;
  */
 export class Risk implements RiskGate {
   private readonly cache = new Map<string, Loaded>();
+  /** Bumped by every edit this process makes: a load begun before it is not kept. */
+  private readonly generations = new Map<string, number>();
+  private readonly loading = new Map<string, { generation: number; promise: Promise<Loaded> }>();
+  private readonly compiledBySource = new Map<string, CompiledRule | null>();
   private fingerprintKey: Buffer | undefined;
+  private readonly reads: ReadBatcher;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly monotonicMs: () => number = () => performance.now(),
-  ) {}
+  ) {
+    this.reads = new ReadBatcher(db);
+  }
 
   // -------------------------------------------------------------------------------------------
   // Rules
@@ -389,42 +398,76 @@ export class Risk implements RiskGate {
   }
 
   private forget(scope: AuthScope): void {
-    this.cache.delete(this.key(scope));
+    const key = this.key(scope);
+    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
+    this.cache.delete(key);
   }
 
   /** The merchant's active rules, compiled; the defaults are made the first time. */
   private async rulesOf(scope: AuthScope): Promise<Loaded> {
     const key = this.key(scope);
+    const generation = this.generations.get(key) ?? 0;
     const cached = this.cache.get(key);
-    const now = this.monotonicMs();
-    if (cached && now - cached.loadedAtMs < RULES_CACHE_MS) return cached;
-    let { rows } = await this.db.query<RuleRow>(
-      "select * from risk_rules where merchant_id = $1 and mode = $2 order by id",
-      [scope.merchantId, scope.mode],
-    );
+    if (cached && cached.generation === generation) {
+      // Stale rules are served while one reload runs in the background: a busy merchant's
+      // payments never all wait for (or all start) the same reload.
+      if (this.monotonicMs() - cached.loadedAtMs >= RULES_CACHE_MS)
+        this.reload(key, scope, generation).catch(() => undefined);
+      return cached;
+    }
+    return this.reload(key, scope, generation);
+  }
+
+  /** One load per merchant at a time; an edit in this process (a new generation) starts its own. */
+  private reload(key: string, scope: AuthScope, generation: number): Promise<Loaded> {
+    const running = this.loading.get(key);
+    if (running && running.generation === generation) return running.promise;
+    const promise = this.load(key, scope, generation).finally(() => {
+      if (this.loading.get(key)?.promise === promise) this.loading.delete(key);
+    });
+    this.loading.set(key, { generation, promise });
+    return promise;
+  }
+
+  private async load(key: string, scope: AuthScope, generation: number): Promise<Loaded> {
+    const select = () =>
+      this.db.query<RuleRow>("select * from risk_rules where merchant_id = $1 and mode = $2 order by id", [
+        scope.merchantId,
+        scope.mode,
+      ]);
+    let { rows } = await select();
     if (!rows.some((r) => r.origin === "default")) {
       await this.makeDefaults(scope);
-      rows = (
-        await this.db.query<RuleRow>(
-          "select * from risk_rules where merchant_id = $1 and mode = $2 order by id",
-          [scope.merchantId, scope.mode],
-        )
-      ).rows;
+      rows = (await select()).rows;
     }
     const rules: ActiveRule[] = [];
     const kinds = new Set<ObservationKind>();
     for (const row of rows) {
       if (row.status === "disabled") continue;
-      const compiled = compileRule(row.rule);
+      const compiled = this.compiled(row.rule);
       // Stored rules were checked when saved; a rule a newer grammar refuses is skipped, not fatal.
-      if (!compiled.ok) continue;
-      rules.push({ id: row.id, name: row.name, mode: row.status, compiled: compiled.rule });
-      for (const counter of compiled.rule.counters) kinds.add(COUNTERS[counter as CounterName].kind);
+      if (!compiled) continue;
+      rules.push({ id: row.id, name: row.name, mode: row.status, compiled });
+      for (const counter of compiled.counters) kinds.add(COUNTERS[counter as CounterName].kind);
     }
-    const loaded = { rules, kinds, loadedAtMs: now };
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(key, loaded);
+    const loaded = { rules, kinds, loadedAtMs: this.monotonicMs(), generation };
+    if ((this.generations.get(key) ?? 0) === generation) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(key, loaded);
+    }
     return loaded;
+  }
+
+  /** Rules are compiled once per text per process (reloads find them compiled). */
+  private compiled(source: string): CompiledRule | null {
+    let compiled = this.compiledBySource.get(source);
+    if (compiled === undefined) {
+      const result = compileRule(source);
+      compiled = result.ok ? result.rule : null;
+      if (this.compiledBySource.size > 50_000) this.compiledBySource.clear();
+      this.compiledBySource.set(source, compiled);
+    }
+    return compiled;
   }
 
   private async makeDefaults(scope: AuthScope): Promise<void> {
@@ -506,10 +549,34 @@ export class Risk implements RiskGate {
       ...(subjects.cardFingerprint ? { card_fingerprint: subjects.cardFingerprint } : {}),
     };
     const current = observationsFor(subject.flow, subject.method, subjects, loaded.kinds);
+    // Only what a rule still depends on is counted or looked up: `method = "card" and …` needs no
+    // count for a carrier payment.
     const wanted = new Set(loaded.rules.flatMap((r) => r.compiled.counters as CounterName[]));
+    const plan = countersFor(wanted, subjects, current, nowMs);
     const probes = listProbes(loaded.rules, facts);
-    const { counts, listed } = await this.gather(scope, wanted, subjects, current, probes, nowMs);
-    Object.assign(facts, counts);
+    const pending = new Set<string>(plan.map((c) => c.name));
+    const needed = new Set<string>();
+    if (pending.size > 0 || probes.length > 0)
+      for (const rule of loaded.rules)
+        if (rule.compiled.partial(facts, pending) === undefined) {
+          for (const name of rule.compiled.counters) needed.add(name);
+          for (const list of rule.compiled.lists) needed.add(`list:${list.type}`);
+        }
+    const counters = plan.filter((c) => needed.has(c.name));
+    const lookups = probes.filter((probe) => needed.has(`list:${probe.type}`));
+    const listed = new Set<string>();
+    if (counters.length > 0 || lookups.length > 0) {
+      const answers = await this.reads.read(scope, [
+        ...counters.map((c) => ({ counter: c })),
+        ...lookups.map((l) => ({ list: l })),
+      ]);
+      counters.forEach((c, i) => {
+        facts[c.name] = answers[i]! + c.plus;
+      });
+      lookups.forEach((l, i) => {
+        if (answers[counters.length + i]! > 0) listed.add(listKey(l.type, l.name, l.value));
+      });
+    }
     const verdict = evaluate(loaded.rules, facts, (type, name, value) =>
       listed.has(listKey(type, name, value)),
     );
@@ -551,52 +618,6 @@ export class Risk implements RiskGate {
       rows,
       subjects,
     };
-  }
-
-  /** The counters the rules read and the list entries they look up, in one query. */
-  private async gather(
-    scope: AuthScope,
-    wanted: Set<CounterName>,
-    subjects: Subjects,
-    current: ReturnType<typeof observationsFor>,
-    probes: { type: ListType; name: ListName; value: string }[],
-    nowMs: number,
-  ): Promise<{ counts: Partial<Record<CounterName, number>>; listed: Set<string> }> {
-    const plan = countersFor(wanted, subjects, current, nowMs);
-    const counts: Partial<Record<CounterName, number>> = {};
-    const listed = new Set<string>();
-    const parts: string[] = [];
-    const params: unknown[] = [scope.merchantId, scope.mode];
-    const p = (value: unknown) => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    for (const c of plan) {
-      if (c.subject === undefined) continue;
-      const from = `from risk_observations where merchant_id = $1 and mode = $2 and kind = ${p(c.kind)} and subject = ${p(c.subject)} and created > ${p(new Date(c.sinceMs))}`;
-      parts.push(
-        c.distinct
-          ? `select 'c' as k, ${p(c.name)} as name, count(distinct value)::int as n from (select value ${from} and value is distinct from ${p(c.exclude ?? null)} limit ${c.limit}) x`
-          : `select 'c' as k, ${p(c.name)} as name, count(*)::int as n from (select 1 ${from} limit ${c.limit}) x`,
-      );
-    }
-    for (const probe of probes)
-      parts.push(
-        `select 'l' as k, ${p(listKey(probe.type, probe.name, probe.value))} as name, count(*)::int as n from risk_list_entries where merchant_id = $1 and mode = $2 and list_type = ${p(probe.type)} and list = ${p(probe.name)} and value = ${p(probe.value)}`,
-      );
-    if (parts.length > 0) {
-      const { rows } = await this.db.query<{ k: string; name: string; n: number }>(
-        parts.map((part) => `(${part})`).join(" union all "),
-        params,
-      );
-      for (const row of rows) {
-        if (row.k === "l") {
-          if (Number(row.n) > 0) listed.add(row.name);
-        } else counts[row.name as CounterName] = Number(row.n);
-      }
-    }
-    for (const c of plan) counts[c.name] = (counts[c.name] ?? 0) + c.plus;
-    return { counts, listed };
   }
 
   async record(rows: RiskVerdict["rows"]): Promise<void> {

@@ -352,3 +352,35 @@ test("property: parsing never throws, whatever the text", () => {
   assert.equal(parseRule(`block if ${"not ".repeat(5000)}framed`).ok, false);
   assert.equal(parseRule(`block if ${"(".repeat(5000)}`).ok, false);
 });
+
+test("property: a rule's outcome decided before its counters are known is its outcome once they are", () => {
+  const counters = ["payments_per_msisdn_1h", "cards_per_ip_24h"];
+  const lists: ListLookup = (_type, _name, value) => value.endsWith("1");
+  fc.assert(
+    fc.property(
+      ruleArb,
+      fc.record({
+        amount: fc.integer({ min: 0, max: 2000 }),
+        payments_per_msisdn_1h: fc.integer({ min: 0, max: 10 }),
+        cards_per_ip_24h: fc.integer({ min: 0, max: 10 }),
+        method: fc.constantFrom("card", "carrier"),
+        msisdn: fc.constantFrom("+33600000001", "+33600000002"),
+        framed: fc.boolean(),
+      }),
+      fc.subarray(counters),
+      (rule, facts, pendingNames) => {
+        const text = printRule(rule);
+        fc.pre(text.length <= 2000);
+        const compiled = compileRule(text);
+        assert.ok(compiled.ok);
+        const pending = new Set(pendingNames);
+        // Before: the pending values are not there yet.
+        const before: Facts = { ...facts };
+        for (const name of pendingNames) delete before[name as keyof Facts];
+        const early = compiled.rule.partial(before, pending);
+        if (early !== undefined) assert.equal(early, compiled.rule.matches(facts, lists), text);
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
