@@ -8,7 +8,7 @@ import {
   recordAfter,
   verifyAuditChain,
 } from "../audit/index.ts";
-import type { Routes } from "../http/index.ts";
+import { IsoTimestamp, type Routes } from "../http/index.ts";
 import {
   approveHeldPayment,
   chargeApproved,
@@ -478,12 +478,9 @@ function backOfficeApi(services: BackOfficeServices) {
               actor: Type.Optional(Type.String({ maxLength: 100 })),
               object: Type.Optional(Type.String({ maxLength: 100 })),
               action: Type.Optional(Type.String({ maxLength: 100 })),
-              from: Type.Optional(
-                Type.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}(T[0-9:.]+(Z|[+-]\\d{2}:\\d{2}))?$" }),
-              ),
-              to: Type.Optional(
-                Type.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}(T[0-9:.]+(Z|[+-]\\d{2}:\\d{2}))?$" }),
-              ),
+              // A real calendar instant: a pattern alone let 5210-55-63 through to the database (500).
+              from: Type.Optional(IsoTimestamp),
+              to: Type.Optional(IsoTimestamp),
               limit: Limit,
               starting_after: Type.Optional(Id),
               ending_before: Type.Optional(Id),
