@@ -14,6 +14,7 @@ import {
   chargeApproved,
   listHeldPayments,
   type PaymentRow,
+  PaymentSchema,
   presentPayment,
   refuseHeldPayment,
 } from "../payments/index.ts";
@@ -606,7 +607,23 @@ function backOfficeApi(services: BackOfficeServices) {
       access.actor.merchantId && access.actor.mode
         ? { merchantId: access.actor.merchantId, mode: access.actor.mode as "test" | "live" }
         : null;
-    const HeldPayment = Loose("A payment held for review: `status: processing`, `review.status: open`.");
+    const HeldPayment = Type.Composite(
+      [
+        PaymentSchema,
+        Type.Object({
+          review: Type.Object(
+            {
+              status: Type.Literal("open"),
+              rule: Type.Union([Str, Type.Null()], { description: "The name of the rule that held it." }),
+            },
+            { description: "Why the payment is held." },
+          ),
+        }),
+      ],
+      { description: "A payment held for review: `status: processing`, `review.status: open`." },
+    );
+    // Approve and refuse answer the payment as it is after the decision (no `review` any more).
+    const DecidedPayment = PaymentSchema;
     app.get(
       "/risk_reviews",
       {
@@ -641,7 +658,7 @@ function backOfficeApi(services: BackOfficeServices) {
           summary: "Approve a held payment: the provider is asked for the money now, once.",
           params: IdParams,
           body: Type.Object({}, { additionalProperties: false }),
-          response: { 200: HeldPayment, ...errors },
+          response: { 200: DecidedPayment, ...errors },
         },
       },
       async (request, reply) => {
@@ -667,7 +684,7 @@ function backOfficeApi(services: BackOfficeServices) {
           summary: "Refuse a held payment: it fails with `refused_in_review`; no money moves.",
           params: IdParams,
           body: Type.Object({}, { additionalProperties: false }),
-          response: { 200: HeldPayment, ...errors },
+          response: { 200: DecidedPayment, ...errors },
         },
       },
       async (request, reply) => {

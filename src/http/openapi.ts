@@ -173,6 +173,20 @@ const TAGS: Array<{ name: string; description: string }> = [
   { name: "commissions", description: "Affiliate commission plans, statements and payouts." },
   { name: "back office", description: "Staff, roles, four-eyes approvals and the audit log." },
   { name: "admin", description: "The platform owner's admin key: merchants." },
+  {
+    name: "risk",
+    description: "Risk rules, block and allow lists, decisions and the manual review of held payments.",
+  },
+  { name: "analytics", description: "Payment figures and the checkout funnel, by day, from rollups." },
+  {
+    name: "refund_requests",
+    description: "Refunds payers ask for: the merchant's policy, approval and decline.",
+  },
+  {
+    name: "payers",
+    description: "A payer's own account across merchants: sign-in, payments, subscriptions.",
+  },
+  { name: "test_helpers", description: "Sandbox only: see what the platform would have sent (messages)." },
 ];
 
 /** Options for @fastify/swagger: the document's frame, completed by `completeDocument`. */

@@ -22,6 +22,9 @@ const Msisdn = Type.String({
 });
 const Locale = Type.String({ pattern: "^[a-zA-Z]{2}([-_][a-zA-Z]{2})?$", description: "e.g. fr, pt-BR" });
 
+/** The body of a POST that takes no fields (the id is in the path). */
+export const EmptyBody = Type.Object({}, { additionalProperties: false });
+
 export const SignUpBody = Type.Object(
   {
     email: Email,

@@ -32,6 +32,7 @@ import {
 import {
   CodeBody,
   DeclineBody,
+  EmptyBody,
   List,
   Message,
   MessagesQuery,
@@ -385,6 +386,7 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
         operationId: "cancelPayerSubscription",
         summary: "Cancel one of the payer's subscriptions now: no further charges.",
         params: IdParams,
+        body: EmptyBody,
         response: withErrors({ 200: PayerSubscription }),
       },
     },
@@ -407,7 +409,11 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
         description:
           "Under the merchant's automatic threshold the payment is refunded at once; otherwise the merchant answers. One request per payment: asking again answers the same request (200).",
         body: RefundRequestBody,
-        response: withErrors({ 201: RefundRequest, 200: RefundRequest }),
+        // One success status in the document: 201 for the new request; a repeat answers the
+        // same request with 200 (said in the description above).
+        response: withErrors({
+          201: { ...RefundRequest, description: "The refund request (200 when it already existed)." },
+        }),
       },
     },
     async (request, reply) =>
@@ -463,6 +469,7 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
         operationId: "blockMerchantForPayer",
         summary: "Block a merchant from charging the payer (one the payer has paid before).",
         params: IdParams,
+        body: EmptyBody,
         response: withErrors({ 200: Payer }),
       },
     },
@@ -544,6 +551,7 @@ export const refundRequestRoutes: Routes<Payers> = async (app, payers) => {
         summary:
           "Approve a pending refund request: the payment is refunded (once), event refund_request.approved.",
         params: IdParams,
+        body: EmptyBody,
         response: withErrors({ 200: RefundRequest }, 403),
       },
     },

@@ -5,3 +5,4 @@
 export type { PaymentsContext } from "./context.ts";
 export { type PaymentRow, presentPayment } from "./model.ts";
 export { approveHeldPayment, chargeApproved, listHeldPayments, refuseHeldPayment } from "./review.ts";
+export { Payment as PaymentSchema } from "./routes.ts";

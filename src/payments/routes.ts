@@ -107,7 +107,7 @@ const ListPaymentsQuery = Type.Composite(
   { additionalProperties: false },
 );
 
-const Payment = Type.Object(
+export const Payment = Type.Object(
   {
     id: Type.String({ examples: ["pay_01m8nf5vkfq5vt74pz4zz5tp34"] }),
     object: Type.Literal("payment"),

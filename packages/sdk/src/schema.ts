@@ -769,6 +769,95 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/risk_rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the risk rules, the default ones included */
+        get: operations["listRiskRules"];
+        put?: never;
+        /** Create a risk rule (in shadow mode unless `mode` says enforce) */
+        post: operations["createRiskRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk_rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a risk rule */
+        get: operations["getRiskRule"];
+        put?: never;
+        /** Change a risk rule: switch it between shadow and enforce, disable it, or rewrite it */
+        post: operations["updateRiskRule"];
+        /** Disable a risk rule (kept, with its decisions; it can be switched on again) */
+        delete: operations["disableRiskRule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk_list_entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the values on the block and allow lists */
+        get: operations["listRiskListEntries"];
+        put?: never;
+        /** Put a value on a block or allow list (numbers, addresses, card fingerprints, countries) */
+        post: operations["createRiskListEntry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk_list_entries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Take a value off its list */
+        delete: operations["deleteRiskListEntry"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk_decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List risk decisions (every rule that matched, shadow ones too), newest first */
+        get: operations["listRiskDecisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/checkout_sessions": {
         parameters: {
             query?: never;
@@ -1184,6 +1273,456 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/risk_reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Payments held for review by a risk rule, oldest first (the admin key sees every merchant's). */
+        get: operations["listRiskReviews"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk_reviews/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a held payment: the provider is asked for the money now, once. */
+        post: operations["approveRiskReview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk_reviews/{id}/refuse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refuse a held payment: it fails with `refused_in_review`; no money moves. */
+        post: operations["refuseRiskReview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Payments and amounts by outcome over time
+         * @description From the per-minute, per-hour and per-day rollups of the events (docs/analytics.md). Counts payments by outcome (succeeded, failed, canceled) when it happened; every series is per currency.
+         */
+        get: operations["getPaymentAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The checkout conversion funnel
+         * @description How many checkout journeys reached each step, from the steps checkout records.
+         */
+        get: operations["getCheckoutFunnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/rebuild": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Recompute the rollups of past days from the events (admin key) */
+        post: operations["rebuildAnalytics"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/refund_requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Payers' refund requests, newest first; filter by status or payment. */
+        get: operations["listRefundRequests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/refund_requests/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a refund request. */
+        get: operations["getRefundRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/refund_requests/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a pending refund request: the payment is refunded (once), event refund_request.approved. */
+        post: operations["approveRefundRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/refund_requests/{id}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Decline a pending refund request, with a reason the payer sees; event refund_request.declined. */
+        post: operations["declineRefundRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/refund_request_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The merchant's policy for payers' refund requests. */
+        get: operations["getRefundRequestPolicy"];
+        put?: never;
+        /** Set the amounts (per currency) refunded at once when a payer asks, and the window in days. */
+        post: operations["setRefundRequestPolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/test_helpers/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Messages to payers kept by the development catcher (codes, receipts), newest first.
+         * @description Only messages that were never delivered are here; with a real SMS or e-mail channel nothing is caught. Filter with `to` (an MSISDN or an e-mail address).
+         */
+        get: operations["listCaughtMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a payer account with an e-mail address and a password (no key needed).
+         * @description The address stays unconfirmed (it matches no payments) until the payer signs in once with a code sent to it.
+         */
+        post: operations["createPayer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer_sessions/codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a one-time sign-in code by SMS to an MSISDN or by e-mail.
+         * @description Answers the same whether an account exists or not. A code lives 10 minutes and allows 5 attempts; a new code replaces the last. Throttled per recipient and per address (429).
+         */
+        post: operations["createPayerCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer_sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in: `{email, password}` or `{msisdn | email, code}` → a short-lived token and a refresh token.
+         * @description A code sign-in creates the account on first use and confirms the identity. Failed sign-ins are throttled per subject and per address (429).
+         */
+        post: operations["createPayerSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer_sessions/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchange a refresh token (good once) for a new session; a reused one revokes its family. */
+        post: operations["refreshPayerSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in payer: identities, caps, blocked merchants. */
+        get: operations["getPayerAccount"];
+        put?: never;
+        /** Set or remove monthly spending caps per currency. */
+        post: operations["updatePayerAccount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The payer's own payments at every merchant, newest first (default: the last 183 days). */
+        get: operations["listPayerPayments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/payments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the payer's payments (404 for anyone else's). */
+        get: operations["getPayerPayment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The payer's own subscriptions at every merchant, newest first. */
+        get: operations["listPayerSubscriptions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the payer's subscriptions (404 for anyone else's). */
+        get: operations["getPayerSubscription"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/subscriptions/{id}/consent_evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The consent record of one of the payer's subscriptions: terms, consent as recorded, events, charges. */
+        get: operations["getPayerConsentEvidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/subscriptions/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel one of the payer's subscriptions now: no further charges. */
+        post: operations["cancelPayerSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/refund_requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The payer's refund requests and their answers (the last 100). */
+        get: operations["listPayerRefundRequests"];
+        put?: never;
+        /**
+         * Ask for a refund of one of the payer's payments.
+         * @description Under the merchant's automatic threshold the payment is refunded at once; otherwise the merchant answers. One request per payment: asking again answers the same request (200).
+         */
+        post: operations["createPayerRefundRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/merchant_blocks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Block a merchant from charging the payer (one the payer has paid before). */
+        post: operations["blockMerchantForPayer"];
+        /** Lift a block of a merchant. */
+        delete: operations["unblockMerchantForPayer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/currencies": {
         parameters: {
             query?: never;
@@ -1531,10 +2070,10 @@ export type components = {
                 /** @enum {string} */
                 type: "invalid_request_error" | "authentication_error" | "permission_error" | "idempotency_error" | "payment_error" | "rate_limit_error" | "api_error";
                 /**
-                 * @description 400: parameter_missing, parameter_unknown, parameter_invalid_type, parameter_invalid, parameter_too_long, parameter_out_of_range, amount_invalid, currency_invalid, body_invalid_json, body_not_object, url_invalid, request_malformed, idempotency_key_invalid, payment_method_invalid, payment_method_unavailable, amount_too_large, refund_exceeds_captured, exchange_rate_missing, voucher_invalid; 401: api_key_missing, api_key_invalid, signin_failed; 402: incorrect_pin, insufficient_funds; 403: admin_key_required, secret_key_required, live_mode_unavailable, approver_is_creator, permission_denied, permission_not_grantable, approval_own_request; 404: resource_missing, route_not_found; 405: method_not_allowed; 409: idempotency_key_in_use, payment_unexpected_state, subscription_unexpected_state, test_clock_advancing, resource_already_exists, voucher_batch_unexpected_state, ledger_rejected, checkout_session_unexpected_state, staff_exists, approval_not_pending, approval_arguments_changed; 410: voucher_codes_gone; 413: body_too_large; 414: url_too_long; 415: unsupported_media_type; 422: idempotency_key_reused; 429: voucher_attempts_exceeded, rate_limited; 431: request_headers_too_large; 500: internal_error; 502: provider_refused; 503: service_unavailable
+                 * @description 400: parameter_missing, parameter_unknown, parameter_invalid_type, parameter_invalid, parameter_too_long, parameter_out_of_range, amount_invalid, currency_invalid, body_invalid_json, body_not_object, url_invalid, request_malformed, idempotency_key_invalid, payment_method_invalid, payment_method_unavailable, amount_too_large, refund_exceeds_captured, exchange_rate_missing, voucher_invalid; 401: api_key_missing, api_key_invalid, signin_failed, payer_token_invalid, payer_code_invalid; 402: incorrect_pin, blocked_by_risk_rule, insufficient_funds; 403: admin_key_required, secret_key_required, live_mode_unavailable, approver_is_creator, permission_denied, permission_not_grantable, approval_own_request; 404: resource_missing, route_not_found; 405: method_not_allowed; 409: idempotency_key_in_use, payment_unexpected_state, subscription_unexpected_state, test_clock_advancing, resource_already_exists, voucher_batch_unexpected_state, ledger_rejected, checkout_session_unexpected_state, staff_exists, approval_not_pending, approval_arguments_changed, payer_exists, payer_identity_taken, refund_request_unexpected_state; 410: voucher_codes_gone; 413: body_too_large; 414: url_too_long; 415: unsupported_media_type; 422: idempotency_key_reused; 429: voucher_attempts_exceeded, rate_limited; 431: request_headers_too_large; 500: internal_error; 502: provider_refused; 503: service_unavailable
                  * @enum {string}
                  */
-                code: "parameter_missing" | "parameter_unknown" | "parameter_invalid_type" | "parameter_invalid" | "parameter_too_long" | "parameter_out_of_range" | "amount_invalid" | "currency_invalid" | "body_invalid_json" | "body_too_large" | "body_not_object" | "unsupported_media_type" | "url_invalid" | "url_too_long" | "request_headers_too_large" | "request_malformed" | "resource_missing" | "route_not_found" | "method_not_allowed" | "api_key_missing" | "api_key_invalid" | "admin_key_required" | "secret_key_required" | "live_mode_unavailable" | "idempotency_key_invalid" | "idempotency_key_reused" | "idempotency_key_in_use" | "payment_method_invalid" | "payment_method_unavailable" | "payment_unexpected_state" | "amount_too_large" | "refund_exceeds_captured" | "incorrect_pin" | "subscription_unexpected_state" | "test_clock_advancing" | "insufficient_funds" | "exchange_rate_missing" | "resource_already_exists" | "voucher_invalid" | "voucher_attempts_exceeded" | "voucher_batch_unexpected_state" | "voucher_codes_gone" | "approver_is_creator" | "ledger_rejected" | "checkout_session_unexpected_state" | "permission_denied" | "permission_not_grantable" | "staff_exists" | "approval_not_pending" | "approval_own_request" | "approval_arguments_changed" | "signin_failed" | "rate_limited" | "provider_refused" | "internal_error" | "service_unavailable";
+                code: "parameter_missing" | "parameter_unknown" | "parameter_invalid_type" | "parameter_invalid" | "parameter_too_long" | "parameter_out_of_range" | "amount_invalid" | "currency_invalid" | "body_invalid_json" | "body_too_large" | "body_not_object" | "unsupported_media_type" | "url_invalid" | "url_too_long" | "request_headers_too_large" | "request_malformed" | "resource_missing" | "route_not_found" | "method_not_allowed" | "api_key_missing" | "api_key_invalid" | "admin_key_required" | "secret_key_required" | "live_mode_unavailable" | "idempotency_key_invalid" | "idempotency_key_reused" | "idempotency_key_in_use" | "payment_method_invalid" | "payment_method_unavailable" | "payment_unexpected_state" | "amount_too_large" | "refund_exceeds_captured" | "incorrect_pin" | "blocked_by_risk_rule" | "subscription_unexpected_state" | "test_clock_advancing" | "insufficient_funds" | "exchange_rate_missing" | "resource_already_exists" | "voucher_invalid" | "voucher_attempts_exceeded" | "voucher_batch_unexpected_state" | "voucher_codes_gone" | "approver_is_creator" | "ledger_rejected" | "checkout_session_unexpected_state" | "permission_denied" | "permission_not_grantable" | "staff_exists" | "approval_not_pending" | "approval_own_request" | "approval_arguments_changed" | "signin_failed" | "payer_exists" | "payer_token_invalid" | "payer_code_invalid" | "payer_identity_taken" | "refund_request_unexpected_state" | "rate_limited" | "provider_refused" | "internal_error" | "service_unavailable";
                 /** @description For a person; may change. */
                 message: string;
                 /** @description The field at fault, when there is one. */
@@ -1554,7 +2093,7 @@ export type components = {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description No API key, or not a valid one. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+        /** @description No API key, or not a valid one. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
         Error401: {
             headers: {
                 [name: string]: unknown;
@@ -1563,7 +2102,7 @@ export type components = {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The payment was declined. Codes: `incorrect_pin`, `insufficient_funds`. */
+        /** @description The payment was declined. Codes: `incorrect_pin`, `blocked_by_risk_rule`, `insufficient_funds`. */
         Error402: {
             headers: {
                 [name: string]: unknown;
@@ -1590,7 +2129,7 @@ export type components = {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The object's state does not allow this, or a request with this Idempotency-Key is still running. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+        /** @description The object's state does not allow this, or a request with this Idempotency-Key is still running. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
         Error409: {
             headers: {
                 [name: string]: unknown;
@@ -2507,6 +3046,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description The payer's IP address, when your server relays a payer's request: risk rules read it (docs/risk.md). Not stored on the payment. */
+                    ip_address?: string;
                 };
             };
         };
@@ -5929,6 +6470,510 @@ export interface operations {
             503: components["responses"]["Error503"];
         };
     };
+    listRiskRules: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "risk_rule";
+                            /** Format: date-time */
+                            created: string;
+                            /** Format: date-time */
+                            updated: string;
+                            livemode: boolean;
+                            name: string;
+                            /** @description The rule in its canonical form. */
+                            rule: string;
+                            /** @enum {string} */
+                            action: "allow" | "block" | "review" | "require_pin";
+                            /**
+                             * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                             * @enum {string}
+                             */
+                            mode: "shadow" | "enforce" | "disabled";
+                            /** @description One of the rules every merchant starts with. */
+                            default: boolean;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createRiskRule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @description A rule of the risk language (docs/risk.md), e.g. `block if amount > 1000` or `review if payments_per_msisdn_1h >= 5 and method = "carrier"`. Amounts are in minor units. */
+                    rule: string;
+                    /** @enum {string} */
+                    mode?: "shadow" | "enforce";
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getRiskRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    updateRiskRule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @description A rule of the risk language (docs/risk.md), e.g. `block if amount > 1000` or `review if payments_per_msisdn_1h >= 5 and method = "carrier"`. Amounts are in minor units. */
+                    rule?: string;
+                    /** @enum {string} */
+                    mode?: "shadow" | "enforce" | "disabled";
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    disableRiskRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listRiskListEntries: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                list_type?: "blocklist" | "allowlist";
+                list?: "msisdns" | "ips" | "card_fingerprints" | "countries";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "risk_list_entry";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            /** @enum {string} */
+                            list_type: "blocklist" | "allowlist";
+                            /** @enum {string} */
+                            list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                            value: string;
+                            deleted?: boolean;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createRiskListEntry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    list_type: "blocklist" | "allowlist";
+                    /** @enum {string} */
+                    list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                    /** @description An E.164 number, an address, a card fingerprint (fp_…) or a country code. */
+                    value: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_list_entry";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        /** @enum {string} */
+                        list_type: "blocklist" | "allowlist";
+                        /** @enum {string} */
+                        list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                        value: string;
+                        deleted?: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    deleteRiskListEntry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_list_entry";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        /** @enum {string} */
+                        list_type: "blocklist" | "allowlist";
+                        /** @enum {string} */
+                        list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                        value: string;
+                        deleted?: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listRiskDecisions: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                payment?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "risk_decision";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            payment: string | null;
+                            flow: string;
+                            /** @description The id of the rule that matched. */
+                            rule: string;
+                            rule_name: string;
+                            rule_text: string;
+                            /** @enum {string} */
+                            action: "allow" | "block" | "review" | "require_pin";
+                            /** @enum {string} */
+                            mode: "shadow" | "enforce";
+                            /** @description Whether this rule decided what happened to the payment. */
+                            applied: boolean;
+                            /** @description The values of the attributes the rule read (null: unknown). */
+                            attribute_values: {
+                                [key: string]: string | number | boolean | null;
+                            };
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
     listCheckoutSessions: {
         parameters: {
             query?: {
@@ -7521,7 +8566,9 @@ export interface operations {
                 actor?: string;
                 object?: string;
                 action?: string;
+                /** @description ISO 8601 date-time between 1970 and 9999, e.g. 2026-03-01T00:00:00Z */
                 from?: string;
+                /** @description ISO 8601 date-time between 1970 and 9999, e.g. 2026-03-01T00:00:00Z */
                 to?: string;
                 limit?: number;
                 starting_after?: string;
@@ -7697,6 +8744,1949 @@ export interface operations {
             503: components["responses"]["Error503"];
         };
     };
+    listRiskReviews: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            /** @example pay_01m8nf5vkfq5vt74pz4zz5tp34 */
+                            id: string;
+                            /** @enum {string} */
+                            object: "payment";
+                            /**
+                             * Format: date-time
+                             * @example 2026-03-01T10:00:00.000Z
+                             */
+                            created: string;
+                            livemode: boolean;
+                            /** @enum {string} */
+                            status: "requires_action" | "processing" | "requires_capture" | "succeeded" | "failed" | "canceled";
+                            /** @description In the currency's minor unit. */
+                            amount: number;
+                            /** @description In the currency's minor unit. */
+                            amount_capturable: number;
+                            /** @description In the currency's minor unit. */
+                            amount_captured: number;
+                            /** @description In the currency's minor unit. */
+                            amount_refunded: number;
+                            currency: string;
+                            /** @enum {string} */
+                            capture: "automatic" | "manual";
+                            capture_before: string | null;
+                            customer: string | null;
+                            subscription: string | null;
+                            /** @description The catalog price paid for, and what it grants. */
+                            price?: unknown;
+                            /** @description The wallet credited on success. */
+                            wallet_top_up?: unknown;
+                            description: string | null;
+                            metadata: {
+                                [key: string]: string;
+                            };
+                            /** @description The method as given, without secrets. */
+                            payment_method: {
+                                type: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            next_action: ({
+                                /**
+                                 * @example enter_pin
+                                 * @example redirect_to_url
+                                 */
+                                type: string;
+                            } & {
+                                [key: string]: unknown;
+                            }) | null;
+                            failure_code: string | null;
+                            failure_message: string | null;
+                            /**
+                             * Format: date-time
+                             * @example 2026-03-01T10:00:00.000Z
+                             */
+                            updated: string;
+                            /** @description Why the payment is held. */
+                            review: {
+                                /** @enum {string} */
+                                status: "open";
+                                /** @description The name of the rule that held it. */
+                                rule: string | null;
+                            };
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    approveRiskReview: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description A payment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example pay_01m8nf5vkfq5vt74pz4zz5tp34 */
+                        id: string;
+                        /** @enum {string} */
+                        object: "payment";
+                        /**
+                         * Format: date-time
+                         * @example 2026-03-01T10:00:00.000Z
+                         */
+                        created: string;
+                        livemode: boolean;
+                        /** @enum {string} */
+                        status: "requires_action" | "processing" | "requires_capture" | "succeeded" | "failed" | "canceled";
+                        /** @description In the currency's minor unit. */
+                        amount: number;
+                        /** @description In the currency's minor unit. */
+                        amount_capturable: number;
+                        /** @description In the currency's minor unit. */
+                        amount_captured: number;
+                        /** @description In the currency's minor unit. */
+                        amount_refunded: number;
+                        currency: string;
+                        /** @enum {string} */
+                        capture: "automatic" | "manual";
+                        capture_before: string | null;
+                        customer: string | null;
+                        subscription: string | null;
+                        /** @description The catalog price paid for, and what it grants. */
+                        price?: unknown;
+                        /** @description The wallet credited on success. */
+                        wallet_top_up?: unknown;
+                        description: string | null;
+                        metadata: {
+                            [key: string]: string;
+                        };
+                        /** @description The method as given, without secrets. */
+                        payment_method: {
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        next_action: ({
+                            /**
+                             * @example enter_pin
+                             * @example redirect_to_url
+                             */
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                        failure_code: string | null;
+                        failure_message: string | null;
+                        /**
+                         * Format: date-time
+                         * @example 2026-03-01T10:00:00.000Z
+                         */
+                        updated: string;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    refuseRiskReview: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description A payment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example pay_01m8nf5vkfq5vt74pz4zz5tp34 */
+                        id: string;
+                        /** @enum {string} */
+                        object: "payment";
+                        /**
+                         * Format: date-time
+                         * @example 2026-03-01T10:00:00.000Z
+                         */
+                        created: string;
+                        livemode: boolean;
+                        /** @enum {string} */
+                        status: "requires_action" | "processing" | "requires_capture" | "succeeded" | "failed" | "canceled";
+                        /** @description In the currency's minor unit. */
+                        amount: number;
+                        /** @description In the currency's minor unit. */
+                        amount_capturable: number;
+                        /** @description In the currency's minor unit. */
+                        amount_captured: number;
+                        /** @description In the currency's minor unit. */
+                        amount_refunded: number;
+                        currency: string;
+                        /** @enum {string} */
+                        capture: "automatic" | "manual";
+                        capture_before: string | null;
+                        customer: string | null;
+                        subscription: string | null;
+                        /** @description The catalog price paid for, and what it grants. */
+                        price?: unknown;
+                        /** @description The wallet credited on success. */
+                        wallet_top_up?: unknown;
+                        description: string | null;
+                        metadata: {
+                            [key: string]: string;
+                        };
+                        /** @description The method as given, without secrets. */
+                        payment_method: {
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        next_action: ({
+                            /**
+                             * @example enter_pin
+                             * @example redirect_to_url
+                             */
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                        failure_code: string | null;
+                        failure_message: string | null;
+                        /**
+                         * Format: date-time
+                         * @example 2026-03-01T10:00:00.000Z
+                         */
+                        updated: string;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getPaymentAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Bucket size (default hour). */
+                granularity?: "minute" | "hour" | "day";
+                /** @description Comma-separated: status, operator, country, app, method, currency, product, reason. Every series is per currency in any case. */
+                group_by?: string;
+                /** @description Comma-separated outcomes to count (default all of succeeded, failed, canceled). */
+                status?: string;
+                /** @description A checkout app id. */
+                app?: string;
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                /** @description A payment-method type (carrier, card, sandbox, wallet). */
+                method?: string;
+                /** @description ISO 4217. */
+                currency?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        granularity: "minute" | "hour" | "day";
+                        series: {
+                            /** @description The series' currency and the value of each group asked for ('' = none). */
+                            key: {
+                                [key: string]: string;
+                            };
+                            /** @description Buckets with payments, in order; empty ones are left out. */
+                            points: {
+                                /**
+                                 * Format: date-time
+                                 * @description The bucket's start (UTC).
+                                 */
+                                t: string;
+                                count: number;
+                                /** @description Minor units of the series' currency. */
+                                amount: number;
+                            }[];
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getCheckoutFunnel: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description A checkout app id. */
+                app?: string;
+                /** @description Journeys with a step on this operator (MCC+MNC). */
+                operator?: string;
+                /** @description Journeys with a step in this country. */
+                country?: string;
+                /** @description Journeys that chose this method. */
+                method?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics_funnel";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        steps: {
+                            /** @description One of page_opened, method_chosen, msisdn_entered, pin_sent, pin_accepted, pin_rejected, mo_instructions_shown, card_submitted, charged, declined, abandoned. */
+                            step: string;
+                            /** @description Journeys (checkout sessions) that reached the step. */
+                            count: number;
+                        }[];
+                        journeys: number;
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    rebuildAnalytics: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: date-time
+                     * @description Midnight UTC: the first day to rebuild.
+                     */
+                    from: string;
+                    /**
+                     * Format: date-time
+                     * @description Midnight UTC: the day after the last one.
+                     */
+                    to: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics_rebuild";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @description Events counted again. */
+                        events: number;
+                    };
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listRefundRequests: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                status?: "pending" | "approved" | "declined";
+                payment?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: ({
+                            id: string;
+                            /** @enum {string} */
+                            object: "refund_request";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            payment: string;
+                            amount: number;
+                            currency: string;
+                            reason: string | null;
+                            status: "pending" | "approved" | "declined";
+                            decision: string | null;
+                            decline_reason: string | null;
+                            refund: string | null;
+                            refund_status: string | null;
+                            decided_at: string | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getRefundRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "refund_request";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        payment: string;
+                        amount: number;
+                        currency: string;
+                        reason: string | null;
+                        status: "pending" | "approved" | "declined";
+                        decision: string | null;
+                        decline_reason: string | null;
+                        refund: string | null;
+                        refund_status: string | null;
+                        decided_at: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    approveRefundRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "refund_request";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        payment: string;
+                        amount: number;
+                        currency: string;
+                        reason: string | null;
+                        status: "pending" | "approved" | "declined";
+                        decision: string | null;
+                        decline_reason: string | null;
+                        refund: string | null;
+                        refund_status: string | null;
+                        decided_at: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    declineRefundRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "refund_request";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        payment: string;
+                        amount: number;
+                        currency: string;
+                        reason: string | null;
+                        status: "pending" | "approved" | "declined";
+                        decision: string | null;
+                        decline_reason: string | null;
+                        refund: string | null;
+                        refund_status: string | null;
+                        decided_at: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getRefundRequestPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "refund_request_policy";
+                        automatic_max: {
+                            [key: string]: number;
+                        };
+                        window_days: number;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    setRefundRequestPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Per currency, the largest amount (minor units) refunded without asking the merchant. */
+                    automatic_max?: {
+                        [key: string]: number;
+                    };
+                    window_days?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "refund_request_policy";
+                        automatic_max: {
+                            [key: string]: number;
+                        };
+                        window_days: number;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listCaughtMessages: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                /** @description An MSISDN (E.164) or an e-mail address. */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: ({
+                            id: string;
+                            /** @enum {string} */
+                            object: "payer_message";
+                            /** Format: date-time */
+                            created: string;
+                            channel: string;
+                            to: string;
+                            kind: string;
+                            locale: string;
+                            subject: string | null;
+                            body: string | null;
+                            status: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createPayer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description An e-mail address. */
+                    email: string;
+                    /** @description At least 10 characters. */
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer";
+                        /** Format: date-time */
+                        created: string;
+                        email: string | null;
+                        has_password: boolean;
+                        identities: {
+                            type: string;
+                            value: string;
+                            confirmed: boolean;
+                        }[];
+                        monthly_caps: {
+                            [key: string]: number;
+                        };
+                        blocked_merchants: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createPayerCode: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Exactly one of msisdn and email. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A mobile number in international format, e.g. +33612345678. */
+                    msisdn?: string;
+                    /** @description An e-mail address. */
+                    email?: string;
+                    /** @description e.g. fr, pt-BR */
+                    locale?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "payer_code";
+                        channel: string;
+                        /** @description The recipient, masked. */
+                        to: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** @description caught: kept by the development catcher (GET /v1/test_helpers/messages); failed: not delivered. */
+                        delivery: "sent" | "caught" | "failed";
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createPayerSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `{email, password}`, or `{msisdn | email, code}` after POST /v1/payer_sessions/codes. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description An e-mail address. */
+                    email?: string;
+                    /** @description A mobile number in international format, e.g. +33612345678. */
+                    msisdn?: string;
+                    password?: string;
+                    code?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "payer_session";
+                        /** @description Bearer token for /v1/payer/*, valid 15 minutes. */
+                        token: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** @description Good once: exchanged for a new session at /v1/payer_sessions/refresh. */
+                        refresh_token: string;
+                        /** Format: date-time */
+                        refresh_expires_at: string;
+                        payer: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "payer";
+                            /** Format: date-time */
+                            created: string;
+                            email: string | null;
+                            has_password: boolean;
+                            identities: {
+                                type: string;
+                                value: string;
+                                confirmed: boolean;
+                            }[];
+                            monthly_caps: {
+                                [key: string]: number;
+                            };
+                            blocked_merchants: string[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    refreshPayerSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    refresh_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "payer_session";
+                        /** @description Bearer token for /v1/payer/*, valid 15 minutes. */
+                        token: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** @description Good once: exchanged for a new session at /v1/payer_sessions/refresh. */
+                        refresh_token: string;
+                        /** Format: date-time */
+                        refresh_expires_at: string;
+                        payer: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "payer";
+                            /** Format: date-time */
+                            created: string;
+                            email: string | null;
+                            has_password: boolean;
+                            identities: {
+                                type: string;
+                                value: string;
+                                confirmed: boolean;
+                            }[];
+                            monthly_caps: {
+                                [key: string]: number;
+                            };
+                            blocked_merchants: string[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getPayerAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer";
+                        /** Format: date-time */
+                        created: string;
+                        email: string | null;
+                        has_password: boolean;
+                        identities: {
+                            type: string;
+                            value: string;
+                            confirmed: boolean;
+                        }[];
+                        monthly_caps: {
+                            [key: string]: number;
+                        };
+                        blocked_merchants: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    updatePayerAccount: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Monthly spending cap per currency in minor units; null removes a cap. */
+                    monthly_caps?: {
+                        [key: string]: number | null;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer";
+                        /** Format: date-time */
+                        created: string;
+                        email: string | null;
+                        has_password: boolean;
+                        identities: {
+                            type: string;
+                            value: string;
+                            confirmed: boolean;
+                        }[];
+                        monthly_caps: {
+                            [key: string]: number;
+                        };
+                        blocked_merchants: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listPayerPayments: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                /** @description Only payments created since then (default: 183 days). */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: ({
+                            id: string;
+                            /** @enum {string} */
+                            object: "payer_payment";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            merchant: {
+                                id: string;
+                                name: string;
+                            };
+                            description: string | null;
+                            amount: number;
+                            amount_refunded: number;
+                            currency: string;
+                            status: string;
+                            payment_method: {
+                                type: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            subscription: string | null;
+                            refund_request: {
+                                id: string;
+                                status: string;
+                            } | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getPayerPayment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer_payment";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        merchant: {
+                            id: string;
+                            name: string;
+                        };
+                        description: string | null;
+                        amount: number;
+                        amount_refunded: number;
+                        currency: string;
+                        status: string;
+                        payment_method: {
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        subscription: string | null;
+                        refund_request: {
+                            id: string;
+                            status: string;
+                        } | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listPayerSubscriptions: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                /** @description Only payments created since then (default: 183 days). */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: ({
+                            id: string;
+                            /** @enum {string} */
+                            object: "payer_subscription";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            merchant: {
+                                id: string;
+                                name: string;
+                            };
+                            product: {
+                                id: string;
+                                name: string | null;
+                            };
+                            amount: number;
+                            currency: string;
+                            period: string;
+                            status: string;
+                            payment_method: {
+                                type: string;
+                            };
+                            current_period_end: string | null;
+                            next_charge_at: string | null;
+                            canceled_at: string | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getPayerSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer_subscription";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        merchant: {
+                            id: string;
+                            name: string;
+                        };
+                        product: {
+                            id: string;
+                            name: string | null;
+                        };
+                        amount: number;
+                        currency: string;
+                        period: string;
+                        status: string;
+                        payment_method: {
+                            type: string;
+                        };
+                        current_period_end: string | null;
+                        next_charge_at: string | null;
+                        canceled_at: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getPayerConsentEvidence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "consent_evidence";
+                        consent: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    cancelPayerSubscription: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer_subscription";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        merchant: {
+                            id: string;
+                            name: string;
+                        };
+                        product: {
+                            id: string;
+                            name: string | null;
+                        };
+                        amount: number;
+                        currency: string;
+                        period: string;
+                        status: string;
+                        payment_method: {
+                            type: string;
+                        };
+                        current_period_end: string | null;
+                        next_charge_at: string | null;
+                        canceled_at: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listPayerRefundRequests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: ({
+                            id: string;
+                            /** @enum {string} */
+                            object: "refund_request";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            payment: string;
+                            amount: number;
+                            currency: string;
+                            reason: string | null;
+                            status: "pending" | "approved" | "declined";
+                            decision: string | null;
+                            decline_reason: string | null;
+                            refund: string | null;
+                            refund_status: string | null;
+                            decided_at: string | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createPayerRefundRequest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description One of your payments (pay_…). */
+                    payment: string;
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The refund request (200 when it already existed). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "refund_request";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        payment: string;
+                        amount: number;
+                        currency: string;
+                        reason: string | null;
+                        status: "pending" | "approved" | "declined";
+                        decision: string | null;
+                        decline_reason: string | null;
+                        refund: string | null;
+                        refund_status: string | null;
+                        decided_at: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    blockMerchantForPayer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer";
+                        /** Format: date-time */
+                        created: string;
+                        email: string | null;
+                        has_password: boolean;
+                        identities: {
+                            type: string;
+                            value: string;
+                            confirmed: boolean;
+                        }[];
+                        monthly_caps: {
+                            [key: string]: number;
+                        };
+                        blocked_merchants: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    unblockMerchantForPayer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer";
+                        /** Format: date-time */
+                        created: string;
+                        email: string | null;
+                        has_password: boolean;
+                        identities: {
+                            type: string;
+                            value: string;
+                            confirmed: boolean;
+                        }[];
+                        monthly_caps: {
+                            [key: string]: number;
+                        };
+                        blocked_merchants: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
     listCurrencies: {
         parameters: {
             query?: never;
@@ -7738,7 +10728,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7765,7 +10755,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7848,7 +10838,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7875,7 +10865,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7954,7 +10944,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7981,7 +10971,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8075,7 +11065,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8102,7 +11092,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8191,7 +11181,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8218,7 +11208,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8310,7 +11300,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8337,7 +11327,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8436,7 +11426,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8463,7 +11453,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8539,7 +11529,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8566,7 +11556,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8657,7 +11647,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8684,7 +11674,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8796,7 +11786,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8823,7 +11813,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8909,7 +11899,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8936,7 +11926,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9030,7 +12020,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9057,7 +12047,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9120,7 +12110,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9147,7 +12137,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9239,7 +12229,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9266,7 +12256,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9351,7 +12341,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9378,7 +12368,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9465,7 +12455,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9492,7 +12482,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9567,7 +12557,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9594,7 +12584,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9670,7 +12660,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9697,7 +12687,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9789,7 +12779,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9816,7 +12806,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9908,7 +12898,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9935,7 +12925,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10028,7 +13018,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10055,7 +13045,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10143,7 +13133,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`. */
+            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10170,7 +13160,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`. */
+            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
             409: {
                 headers: {
                     [name: string]: unknown;
