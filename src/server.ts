@@ -13,6 +13,7 @@ import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
 import { buildOpsApp, registerOperationalGauges } from "./ops/index.ts";
 import { payerJobs } from "./payers/index.ts";
+import { ARCHIVE_BATCH_ROWS } from "./payments/interaction-archive.ts";
 import { describeLiveProviders, liveProviders, liveStartProblem } from "./payments/live-mode.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
@@ -69,6 +70,13 @@ export function workerJobs(services: Services): Job[] {
       intervalMs: 60_000,
       busyThreshold: 1000,
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
+    },
+    {
+      // Interaction bodies leave the primary for the compressed daily archive.
+      name: "archive_interactions",
+      intervalMs: 1_000,
+      busyThreshold: ARCHIVE_BATCH_ROWS,
+      run: () => services.payments.archive.archiveBatch(services.db),
     },
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),

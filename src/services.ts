@@ -13,6 +13,7 @@ import { Merchants } from "./merchants/service.ts";
 import { catcherChannel, Notifier, operatorSmsChannel, smtpChannel } from "./notifications/index.ts";
 import { createPayers, type Payers } from "./payers/index.ts";
 import type { PaymentsContext } from "./payments/context.ts";
+import { InteractionArchive } from "./payments/interaction-archive.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
 import { type LiveProviders, liveProviders } from "./payments/live-mode.ts";
 import { CardProvider } from "./payments/providers/card.ts";
@@ -84,6 +85,7 @@ export function createServices(options: {
     metrics,
   );
   const recorder = new InteractionRecorder(db, clock, logger, metrics);
+  const archive = new InteractionArchive(config.archiveDir, logger);
   const moListeners = new Set<MoListener>();
   const live = liveProviders(config.live);
   let payments: PaymentsContext | null = null;
@@ -119,6 +121,7 @@ export function createServices(options: {
     metrics,
     providers,
     recorder,
+    archive,
     sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
     reconcileAfterMs: config.reconcileAfterMs,
   };

@@ -16,6 +16,11 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description: "A postgres:// URL; unset = the embedded database in CENTIME_DATA_DIR",
   },
   { name: "CENTIME_DATA_DIR", default: "./.centime", description: "Where the embedded database lives" },
+  {
+    name: "CENTIME_ARCHIVE_DIR",
+    default: "<CENTIME_DATA_DIR>/archive",
+    description: "Compressed daily archives of provider request and response bodies (shared by every worker)",
+  },
   { name: "CENTIME_ADMIN_KEY", description: "The admin key; generated and printed once when unset" },
   { name: "LOG_LEVEL", default: "info", description: "pino log level" },
   { name: "CENTIME_API_KEY", description: "centime listen: the merchant's test secret key (or --api-key)" },

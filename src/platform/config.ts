@@ -1,10 +1,13 @@
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 /** Configuration from the environment, read once at start. */
 export interface Config {
   host: string;
   port: number;
   databaseUrl?: string;
   dataDir: string;
+  /** Where the compressed daily archives of provider interaction bodies go (default: <dataDir>/archive). */
+  archiveDir: string;
   adminKey?: string;
   /** Key of the scratch-card code hashes (CENTIME_VOUCHER_KEY); generated and kept in the database when unset. */
   voucherKey?: string;
@@ -113,6 +116,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     port: intFrom(env.PORT, 8080, "PORT"),
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.CENTIME_DATA_DIR || "./.centime",
+    archiveDir: env.CENTIME_ARCHIVE_DIR || join(env.CENTIME_DATA_DIR || "./.centime", "archive"),
     adminKey: env.CENTIME_ADMIN_KEY || undefined,
     voucherKey: env.CENTIME_VOUCHER_KEY || undefined,
     natsUrl: env.CENTIME_NATS_URL || undefined,
