@@ -7,6 +7,7 @@ import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./conn
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db/open.ts";
+import { dayStartMs, maintainPartitions } from "./db/partitions.ts";
 import { startWebhookWorker } from "./events/worker.ts";
 import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
@@ -77,6 +78,25 @@ export function workerJobs(services: Services): Job[] {
       intervalMs: 1_000,
       busyThreshold: ARCHIVE_BATCH_ROWS,
       run: () => services.payments.archive.archiveBatch(services.db),
+    },
+    {
+      // Day partitions ahead, expired days dropped whole (src/db/partitions.ts).
+      name: "maintain_partitions",
+      intervalMs: 600_000,
+      run: async () => {
+        const nowMs = services.clock.nowMs();
+        const report = await maintainPartitions(services.db, nowMs, services.config.retentionDays);
+        const keepDays = services.config.retentionDays.provider_interactions ?? 0;
+        if (keepDays > 0)
+          await services.payments.archive.removeDaysBefore(dayStartMs(nowMs) - keepDays * 86_400_000);
+        if (report.skipped.length > 0) {
+          services.logger.warn(
+            { skipped: report.skipped },
+            "day partitions not created: the default partition has rows of those days",
+          );
+        }
+        return report.created.length + report.dropped.length;
+      },
     },
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),

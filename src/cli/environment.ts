@@ -17,6 +17,12 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
   },
   { name: "CENTIME_DATA_DIR", default: "./.centime", description: "Where the embedded database lives" },
   {
+    name: "CENTIME_RETENTION_DAYS",
+    default: "provider_interactions=400,events=30,webhook_attempts=30",
+    description:
+      "Days each day-partitioned table keeps (table=days,…; 0 = forever); older days are dropped whole",
+  },
+  {
     name: "CENTIME_ARCHIVE_DIR",
     default: "<CENTIME_DATA_DIR>/archive",
     description: "Compressed daily archives of provider request and response bodies (shared by every worker)",

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open } from "node:fs/promises";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -156,6 +156,21 @@ export class InteractionArchive {
     } finally {
       await handle.close();
     }
+  }
+
+  /** Removes the archive's day folders before a day (their metadata partitions are dropped). */
+  async removeDaysBefore(dayMs: number): Promise<number> {
+    const root = join(this.dir, "interactions");
+    let entries: string[];
+    try {
+      entries = await readdir(root);
+    } catch {
+      return 0;
+    }
+    const before = new Date(dayMs).toISOString().slice(0, 10);
+    const old = entries.filter((day) => /^\d{4}-\d{2}-\d{2}$/.test(day) && day < before);
+    for (const day of old) await rm(join(root, day), { recursive: true, force: true });
+    return old.length;
   }
 
   /** The bodies of these rows, from the staging table or the archive, put back on the rows. */
