@@ -117,7 +117,12 @@ export function workerJobs(services: Services): Job[] {
  * simulator serves every protocol on free local ports (its state kept in the database across
  * restarts), so carrier and card payments work with no set-up. A worker uses its API's simulator.
  */
-async function connectCarrierNetwork(config: Config, role: Role, db: Db): Promise<EmbeddedNetwork | null> {
+async function connectCarrierNetwork(
+  config: Config,
+  role: Role,
+  db: Db,
+  sharedNetwork: boolean,
+): Promise<EmbeddedNetwork | null> {
   if (config.carrierNetworkUrl) {
     configureCarrierNetwork({
       http_url: config.carrierNetworkUrl,
@@ -127,10 +132,16 @@ async function connectCarrierNetwork(config: Config, role: Role, db: Db): Promis
     });
     return null;
   }
-  const network = role === "worker" ? await findApiSimulator(db) : await startEmbeddedSimulator(db);
+  const network =
+    role === "worker" || sharedNetwork ? await findApiSimulator(db) : await startEmbeddedSimulator(db);
   configureCarrierNetwork(network.address);
   setTestOtpCode(TEST_PIN);
   return network;
+}
+
+/** `start --processes N`: the primary runs the embedded carrier network its processes share. */
+export function startSharedCarrierNetwork(db: Db): Promise<EmbeddedNetwork> {
+  return startEmbeddedSimulator(db);
 }
 
 /** Tokens in callback URLs are signed with a secret that survives restarts. */
@@ -158,7 +169,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: Config, role: Role = "all", db?: Db): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  role: Role = "all",
+  db?: Db,
+  /** A process of `start --processes N`: the embedded carrier network is its primary's. */
+  options: { sharedNetwork?: boolean } = {},
+): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const live = liveProviders(config.live);
   const refusal = liveStartProblem(config.live, live);
@@ -189,10 +206,12 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
   const services = createServices({ config, db: database, logger, metrics });
   registerOperationalGauges(services);
   const generatedAdminKey = await services.merchants.initAdminKey();
-  const simulator = await connectCarrierNetwork(config, role, database).catch(async (error: unknown) => {
-    await database.close();
-    throw error;
-  });
+  const simulator = await connectCarrierNetwork(config, role, database, options.sharedNetwork ?? false).catch(
+    async (error: unknown) => {
+      await database.close();
+      throw error;
+    },
+  );
   services.recorder.start();
   // The change stream (CENTIME_NATS_URL): a worker publishes every event to NATS JetStream.
   const publisher =

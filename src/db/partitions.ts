@@ -8,6 +8,20 @@ const DAY_MS = 86_400_000;
 export const PARTITION_DAYS_AHEAD = 7;
 /** A partition job never waits long for a lock: busy, it tries again at its next run. */
 const LOCK_TIMEOUT = "2s";
+/** One worker changes partitions at a time; the others skip that change (it is being made). */
+const PARTITION_LOCK_KEY = 4_242_017;
+
+async function ddl(db: Db, work: (tx: Queryable) => Promise<unknown>): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ locked: boolean }>("select pg_try_advisory_xact_lock($1) as locked", [
+      PARTITION_LOCK_KEY,
+    ]);
+    if (!rows[0]?.locked) return false;
+    await tx.query(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
+    await work(tx);
+    return true;
+  });
+}
 
 export interface PartitionedTable {
   name: string;
@@ -85,14 +99,13 @@ export async function maintainPartitions(
       const name = dayName(table.name, day);
       if (names.has(name)) continue;
       try {
-        await db.transaction(async (tx) => {
-          await tx.query(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
-          await tx.query(
+        const made = await ddl(db, (tx) =>
+          tx.query(
             `create table if not exists ${name} partition of ${table.name}
              for values from ('${idFloor(table.prefix, day)}') to ('${idFloor(table.prefix, day + DAY_MS)}')`,
-          );
-        });
-        report.created.push(name);
+          ),
+        );
+        if (made) report.created.push(name);
       } catch (error) {
         // 23514: the default partition holds rows of that day already; they stay there.
         if ((error as { code?: string }).code !== "23514") throw error;
@@ -110,8 +123,7 @@ export async function maintainPartitions(
             ? table.cutoverAtMs
             : null;
       if (endMs === null || endMs > expiredBefore) continue;
-      await db.transaction(async (tx) => {
-        await tx.query(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
+      const made = await ddl(db, async (tx) => {
         await tx.query(`drop table if exists ${partition.name}`);
         if (table.name === "provider_interactions") {
           // The archive blocks of those days go with them (their files are removed by the archive).
@@ -120,7 +132,7 @@ export async function maintainPartitions(
           ]);
         }
       });
-      report.dropped.push(partition.name);
+      if (made) report.dropped.push(partition.name);
     }
   }
   return report;
