@@ -18,6 +18,7 @@ import { ARCHIVE_BATCH_ROWS } from "./payments/interaction-archive.ts";
 import { describeLiveProviders, liveProviders, liveStartProblem } from "./payments/live-mode.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
+import { DAY_MS } from "./platform/clock.ts";
 import type { Config } from "./platform/config.ts";
 import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
@@ -88,7 +89,7 @@ export function workerJobs(services: Services): Job[] {
         const report = await maintainPartitions(services.db, nowMs, services.config.retentionDays);
         const keepDays = services.config.retentionDays.provider_interactions ?? 0;
         if (keepDays > 0)
-          await services.payments.archive.removeDaysBefore(dayStartMs(nowMs) - keepDays * 86_400_000);
+          await services.payments.archive.removeDaysBefore(dayStartMs(nowMs) - keepDays * DAY_MS);
         if (report.skipped.length > 0) {
           services.logger.warn(
             { skipped: report.skipped },

@@ -1,9 +1,9 @@
+import { DAY_MS } from "../platform/clock.ts";
 import { DEFAULT_RETENTION_DAYS } from "../platform/config.ts";
 import type { IdPrefix } from "../platform/ids.ts";
 import { idFloor } from "../platform/ids.ts";
 import type { Db, Queryable } from "./db.ts";
 
-const DAY_MS = 86_400_000;
 /** Days of partitions kept ready ahead of today: a job that stops for a week still loses nothing (the default partition takes the rest). */
 export const PARTITION_DAYS_AHEAD = 7;
 /** A partition job never waits long for a lock: busy, it tries again at its next run. */
