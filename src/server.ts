@@ -204,7 +204,20 @@ export async function startServer(
     await database.close();
     throw error;
   }
-  const services = createServices({ config, db: database, logger, metrics });
+  // Lag-tolerant reads go to the replica when there is one (docs/scaling.md says which).
+  const readDb = config.databaseReadUrl
+    ? await openDatabase({
+        databaseUrl: config.databaseReadUrl,
+        dataDir: config.dataDir,
+        poolSizeMax: Math.max(2, Math.ceil(config.dbPoolSize / 2)),
+        connectTimeoutMs: config.dbConnectTimeoutMs,
+        queryTimeoutMs: config.dbQueryTimeoutMs,
+      }).catch(async (error: unknown) => {
+        await database.close();
+        throw error;
+      })
+    : undefined;
+  const services = createServices({ config, db: database, ...(readDb ? { readDb } : {}), logger, metrics });
   registerOperationalGauges(services);
   const generatedAdminKey = await services.merchants.initAdminKey();
   const simulator = await connectCarrierNetwork(config, role, database, options.sharedNetwork ?? false).catch(
@@ -287,6 +300,7 @@ export async function startServer(
         await simulator?.stop();
         await services.committer.close();
         await database.close();
+        await readDb?.close();
       })();
       return stopping;
     },

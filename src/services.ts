@@ -34,6 +34,8 @@ import { StaffDirectory } from "./staff/index.ts";
 export interface Services {
   config: Config;
   db: Db;
+  /** Reads that may lag behind the primary (DATABASE_READ_URL); the primary itself when unset. */
+  readDb: Db;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
@@ -67,6 +69,8 @@ export interface Services {
 export function createServices(options: {
   config: Config;
   db: Db;
+  /** A replica for lag-tolerant reads; unset = `db`. */
+  readDb?: Db;
   clock?: Clock;
   logger?: Logger;
   metrics?: Metrics;
@@ -122,6 +126,7 @@ export function createServices(options: {
     providers,
     recorder,
     archive,
+    readDb: options.readDb ?? db,
     sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
     reconcileAfterMs: config.reconcileAfterMs,
   };
@@ -160,6 +165,7 @@ export function createServices(options: {
   return {
     config,
     db,
+    readDb: options.readDb ?? db,
     clock,
     logger,
     metrics,

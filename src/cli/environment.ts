@@ -15,6 +15,11 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     name: "DATABASE_URL",
     description: "A postgres:// URL; unset = the embedded database in CENTIME_DATA_DIR",
   },
+  {
+    name: "DATABASE_READ_URL",
+    description:
+      "A postgres:// URL of a streaming replica for reads that may lag (wire log and event lists); unset = the primary",
+  },
   { name: "CENTIME_DATA_DIR", default: "./.centime", description: "Where the embedded database lives" },
   {
     name: "CENTIME_RETENTION_DAYS",

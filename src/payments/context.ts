@@ -32,6 +32,8 @@ export interface PaymentsContext {
   providers: ProviderRegistry;
   sandboxAsyncDelayMs: number;
   reconcileAfterMs: number;
+  /** Lag-tolerant reads (the wire log's list): a replica when DATABASE_READ_URL is set. */
+  readDb?: Db;
   /** Where interaction bodies go once they leave the primary, and are read back from. */
   archive: InteractionArchive;
   /** Exchanges with remote providers, taken by the flow that settles their attempt. */

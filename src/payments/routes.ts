@@ -271,8 +271,11 @@ export const interactionRoutes: Routes<PaymentsContext> = async (app, ctx) => {
       if (query.attempt) add("attempt_id = ?", query.attempt);
       if (query["created[gte]"]) add("created >= ?", new Date(query["created[gte]"]));
       if (query["created[lte]"]) add("created <= ?", new Date(query["created[lte]"]));
-      const page = await listPage<InteractionRow>(ctx.db, "provider_interactions", where, params, query);
-      const rows = await ctx.archive.attachBodies(ctx.db, page.rows);
+      // A list may lag: the replica when there is one (its staged bodies and blocks are consistent
+      // with its metadata, and the archive files are written before either commits).
+      const db = ctx.readDb ?? ctx.db;
+      const page = await listPage<InteractionRow>(db, "provider_interactions", where, params, query);
+      const rows = await ctx.archive.attachBodies(db, page.rows);
       return sendJson(reply, 200, listBody(rows.map(presentInteraction), page.hasMore));
     },
   );

@@ -5,6 +5,8 @@ export interface Config {
   host: string;
   port: number;
   databaseUrl?: string;
+  /** A streaming replica for reads that may lag (lists of the wire log and of events); unset = the primary. */
+  databaseReadUrl?: string;
   dataDir: string;
   /** Where the compressed daily archives of provider interaction bodies go (default: <dataDir>/archive). */
   archiveDir: string;
@@ -144,6 +146,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || "127.0.0.1",
     port: intFrom(env.PORT, 8080, "PORT"),
     databaseUrl: env.DATABASE_URL || undefined,
+    databaseReadUrl: env.DATABASE_READ_URL || undefined,
     dataDir: env.CENTIME_DATA_DIR || "./.centime",
     archiveDir: env.CENTIME_ARCHIVE_DIR || join(env.CENTIME_DATA_DIR || "./.centime", "archive"),
     adminKey: env.CENTIME_ADMIN_KEY || undefined,
