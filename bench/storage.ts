@@ -126,12 +126,12 @@ const TABLE_SIZES_SQL = `
   where n.nspname = 'public' and c.relkind = 'r'
   group by 1`;
 
-async function tableSizes(client: pg.Client): Promise<Map<string, number>> {
+export async function tableSizes(client: pg.Client): Promise<Map<string, number>> {
   const { rows } = await client.query<{ name: string; bytes: string }>(TABLE_SIZES_SQL);
   return new Map(rows.map((r) => [r.name, Number(r.bytes)]));
 }
 
-async function rowCounts(client: pg.Client, tables: Iterable<string>): Promise<Map<string, number>> {
+export async function rowCounts(client: pg.Client, tables: Iterable<string>): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (const table of tables) {
     const { rows } = await client.query<{ n: string }>(`select count(*)::text as n from ${table}`);
@@ -140,7 +140,7 @@ async function rowCounts(client: pg.Client, tables: Iterable<string>): Promise<M
   return counts;
 }
 
-async function walLsn(client: pg.Client): Promise<string> {
+export async function walLsn(client: pg.Client): Promise<string> {
   const { rows } = await client.query<{ lsn: string }>("select pg_current_wal_lsn()::text as lsn");
   return rows[0]!.lsn;
 }
