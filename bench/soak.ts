@@ -143,6 +143,7 @@ async function main() {
       const latencies: number[] = [];
       let phaseOk = 0;
       let refused = 0;
+      const codes: Record<string, number> = {};
       const started = performance.now();
       const total = Math.round(phase.rate * phase.seconds);
       for (let i = 0; i < total; i++) {
@@ -181,6 +182,7 @@ async function main() {
             if (res.status >= 500) serverErrors++;
             if (res.status >= 300) {
               refused++;
+              codes[res.status] = (codes[res.status] ?? 0) + 1;
               return;
             }
             phaseOk++;
@@ -209,7 +211,14 @@ async function main() {
       latencies.sort((a, b) => a - b);
       say(
         `${phase.name.padEnd(8)} target ${phase.rate}/s for ${phase.seconds} s: ${(phaseOk / seconds).toFixed(1)} payments/s answered 2xx, ` +
-          `p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, refused ${refused}`,
+          `p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, refused ${refused}` +
+          `${
+            refused
+              ? ` (${Object.entries(codes)
+                  .map(([c, k]) => `${c}×${k}`)
+                  .join(" ")})`
+              : ""
+          }`,
       );
     }
     const endLoad = Date.now();
