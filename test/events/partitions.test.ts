@@ -104,6 +104,19 @@ describe("day partitions", () => {
     assert.equal(await partitionOf(db, "events", legacyIds[0]!), "events_legacy");
   });
 
+  test("every trigger of a table moved to the partitioned parent, none left on the legacy partition", async () => {
+    const { rows } = await db.query<{ table: string; name: string }>(
+      `select c.relname as table, g.tgname as name from pg_trigger g join pg_class c on c.oid = g.tgrelid
+       where not g.tgisinternal and c.relname in ('events', 'events_legacy', 'provider_interactions', 'provider_interactions_legacy')
+         and g.tgparentid = 0 order by 1, 2`,
+    );
+    const names = rows.map((r) => `${r.table}.${r.name}`);
+    assert.ok(names.includes("events.events_fan_out"), names.join(", "));
+    assert.ok(names.includes("events.events_analytics_feed"), names.join(", "));
+    assert.ok(names.includes("provider_interactions.provider_interactions_stage_bodies"), names.join(", "));
+    assert.ok(!names.some((n) => n.includes("_legacy.")), names.join(", "));
+  });
+
   test("an id stays unique across partitions and rows land in their day", async () => {
     const [events] = (await partitionedTables(db)).filter((t) => t.name === "events");
     const day = events!.cutoverAtMs + 3 * DAY + 5000;

@@ -7,8 +7,19 @@ do $$
 declare
   t record;
   day timestamptz;
+  defs text[];
+  def text;
 begin
   for t in select * from partitioned_tables order by name loop
+    -- Every trigger of the table (ours and other capabilities', e.g. the webhook fan-out and the
+    -- analytics feed on events) moves to the new parent: kept on the legacy partition, a
+    -- statement trigger would no longer fire for inserts through the parent, and a row trigger
+    -- would fire twice (the parent clones its row triggers onto its partitions).
+    select coalesce(array_agg(pg_get_triggerdef(g.oid)), '{}') into defs
+      from pg_trigger g where g.tgrelid = t.name::regclass and not g.tgisinternal;
+    for def in select g.tgname from pg_trigger g where g.tgrelid = t.name::regclass and not g.tgisinternal loop
+      execute format('drop trigger %I on %I', def, t.name);
+    end loop;
     execute format('create table %I (like %I including defaults including constraints including indexes including storage) partition by range (id)',
       t.name || '_new', t.name);
     execute format('alter table %I drop constraint %I', t.name || '_new', t.name || '_before_cutover');
@@ -16,13 +27,6 @@ begin
     execute format('alter index %I rename to %I', t.name || '_pkey', t.name || '_legacy_pkey');
     execute format('alter table %I rename to %I', t.name || '_new', t.name);
     execute format('alter index %I rename to %I', t.name || '_new_pkey', t.name || '_pkey');
-    -- Row and statement triggers move to the new parent (below), which clones row triggers onto
-    -- its partitions: the legacy table's own would fire twice.
-    if t.name = 'provider_interactions' then
-      drop trigger provider_interactions_stage_bodies on provider_interactions_legacy;
-    elsif t.name = 'events' then
-      drop trigger events_fan_out on events_legacy;
-    end if;
     execute format('alter table %I attach partition %I for values from (minvalue) to (%L)',
       t.name, t.name || '_legacy', t.cutover_id);
     execute format('create table %I partition of %I default', t.name || '_default', t.name);
@@ -33,13 +37,10 @@ begin
         centime_id_floor(t.prefix, day), centime_id_floor(t.prefix, day + interval '1 day'));
       day := day + interval '1 day';
     end loop;
+    -- The definitions name the table as it was called, which is now the partitioned parent.
+    foreach def in array defs loop
+      execute def;
+    end loop;
   end loop;
 end
 $$;
-
-create trigger provider_interactions_stage_bodies before insert on provider_interactions
-  for each row execute function provider_interactions_stage_bodies();
-
-create trigger events_fan_out after insert on events
-  referencing new table as new_events
-  for each statement execute function webhooks_fan_out();
