@@ -34,6 +34,8 @@ export interface PlatformOptions {
   readyTimeoutMs?: number;
   /** Extra environment variables for the child. */
   env?: Record<string, string>;
+  /** `centime` arguments (default `start`). */
+  args?: string[];
 }
 
 /** The platform as a child process: `node --import tsx src/main.ts start`. */
@@ -91,11 +93,15 @@ export class Platform {
     if (options.dataDir) env.CENTIME_DATA_DIR = options.dataDir;
     const nodeArgs = options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
     const started = performance.now();
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts", "start"], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeArgs, "--import", "tsx", "src/main.ts", ...(options.args ?? ["start"])],
+      {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     const platform = new Platform(child, `http://127.0.0.1:${port}`, options.adminKey);
     const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
     for (;;) {

@@ -7,15 +7,18 @@ import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./conn
 import type { Db } from "./db/db.ts";
 import { migrate } from "./db/migrate.ts";
 import { openDatabase } from "./db/open.ts";
+import { dayStartMs, maintainPartitions } from "./db/partitions.ts";
 import { startWebhookWorker } from "./events/worker.ts";
 import { buildApp } from "./http/app.ts";
 import { deleteExpiredIdempotencyKeys } from "./idempotency/store.ts";
 import { type Job, startJobs } from "./jobs/runner.ts";
 import { buildOpsApp, registerOperationalGauges } from "./ops/index.ts";
 import { payerJobs } from "./payers/index.ts";
+import { ARCHIVE_BATCH_ROWS } from "./payments/interaction-archive.ts";
 import { describeLiveProviders, liveProviders, liveStartProblem } from "./payments/live-mode.ts";
 import { CarrierProvider } from "./payments/providers/carrier.ts";
 import { expireHolds, reconcileDuePayments, reconcileDueRefunds } from "./payments/reconcile.ts";
+import { DAY_MS } from "./platform/clock.ts";
 import type { Config } from "./platform/config.ts";
 import { createLogger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
@@ -70,6 +73,32 @@ export function workerJobs(services: Services): Job[] {
       busyThreshold: 1000,
       run: () => deleteExpiredIdempotencyKeys(services.db, services.clock.nowMs()),
     },
+    {
+      // Interaction bodies leave the primary for the compressed daily archive.
+      name: "archive_interactions",
+      intervalMs: 1_000,
+      busyThreshold: ARCHIVE_BATCH_ROWS,
+      run: () => services.payments.archive.archiveBatch(services.db),
+    },
+    {
+      // Day partitions ahead, expired days dropped whole (src/db/partitions.ts).
+      name: "maintain_partitions",
+      intervalMs: 600_000,
+      run: async () => {
+        const nowMs = services.clock.nowMs();
+        const report = await maintainPartitions(services.db, nowMs, services.config.retentionDays);
+        const keepDays = services.config.retentionDays.provider_interactions ?? 0;
+        if (keepDays > 0)
+          await services.payments.archive.removeDaysBefore(dayStartMs(nowMs) - keepDays * DAY_MS);
+        if (report.skipped.length > 0) {
+          services.logger.warn(
+            { skipped: report.skipped },
+            "day partitions not created: the default partition has rows of those days",
+          );
+        }
+        return report.created.length + report.dropped.length;
+      },
+    },
     ...billingJobs(services.billing, services.metrics),
     ...services.checkout.jobs(),
     ...communityJobs(services.community, services.clock),
@@ -89,7 +118,12 @@ export function workerJobs(services: Services): Job[] {
  * simulator serves every protocol on free local ports (its state kept in the database across
  * restarts), so carrier and card payments work with no set-up. A worker uses its API's simulator.
  */
-async function connectCarrierNetwork(config: Config, role: Role, db: Db): Promise<EmbeddedNetwork | null> {
+async function connectCarrierNetwork(
+  config: Config,
+  role: Role,
+  db: Db,
+  sharedNetwork: boolean,
+): Promise<EmbeddedNetwork | null> {
   if (config.carrierNetworkUrl) {
     configureCarrierNetwork({
       http_url: config.carrierNetworkUrl,
@@ -99,10 +133,16 @@ async function connectCarrierNetwork(config: Config, role: Role, db: Db): Promis
     });
     return null;
   }
-  const network = role === "worker" ? await findApiSimulator(db) : await startEmbeddedSimulator(db);
+  const network =
+    role === "worker" || sharedNetwork ? await findApiSimulator(db) : await startEmbeddedSimulator(db);
   configureCarrierNetwork(network.address);
   setTestOtpCode(TEST_PIN);
   return network;
+}
+
+/** `start --processes N`: the primary runs the embedded carrier network its processes share. */
+export function startSharedCarrierNetwork(db: Db): Promise<EmbeddedNetwork> {
+  return startEmbeddedSimulator(db);
 }
 
 /** Tokens in callback URLs are signed with a secret that survives restarts. */
@@ -130,7 +170,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: Config, role: Role = "all", db?: Db): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  role: Role = "all",
+  db?: Db,
+  /** A process of `start --processes N`: the embedded carrier network is its primary's. */
+  options: { sharedNetwork?: boolean } = {},
+): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const live = liveProviders(config.live);
   const refusal = liveStartProblem(config.live, live);
@@ -158,13 +204,28 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
     await database.close();
     throw error;
   }
-  const services = createServices({ config, db: database, logger, metrics });
+  // Lag-tolerant reads go to the replica when there is one (docs/scaling.md says which).
+  const readDb = config.databaseReadUrl
+    ? await openDatabase({
+        databaseUrl: config.databaseReadUrl,
+        dataDir: config.dataDir,
+        poolSizeMax: Math.max(2, Math.ceil(config.dbPoolSize / 2)),
+        connectTimeoutMs: config.dbConnectTimeoutMs,
+        queryTimeoutMs: config.dbQueryTimeoutMs,
+      }).catch(async (error: unknown) => {
+        await database.close();
+        throw error;
+      })
+    : undefined;
+  const services = createServices({ config, db: database, ...(readDb ? { readDb } : {}), logger, metrics });
   registerOperationalGauges(services);
   const generatedAdminKey = await services.merchants.initAdminKey();
-  const simulator = await connectCarrierNetwork(config, role, database).catch(async (error: unknown) => {
-    await database.close();
-    throw error;
-  });
+  const simulator = await connectCarrierNetwork(config, role, database, options.sharedNetwork ?? false).catch(
+    async (error: unknown) => {
+      await database.close();
+      throw error;
+    },
+  );
   services.recorder.start();
   // The change stream (CENTIME_NATS_URL): a worker publishes every event to NATS JetStream.
   const publisher =
@@ -239,6 +300,7 @@ export async function startServer(config: Config, role: Role = "all", db?: Db): 
         await simulator?.stop();
         await services.committer.close();
         await database.close();
+        await readDb?.close();
       })();
       return stopping;
     },

@@ -13,6 +13,7 @@ import { Merchants } from "./merchants/service.ts";
 import { catcherChannel, Notifier, operatorSmsChannel, smtpChannel } from "./notifications/index.ts";
 import { createPayers, type Payers } from "./payers/index.ts";
 import type { PaymentsContext } from "./payments/context.ts";
+import { InteractionArchive } from "./payments/interaction-archive.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
 import { type LiveProviders, liveProviders } from "./payments/live-mode.ts";
 import { CardProvider } from "./payments/providers/card.ts";
@@ -33,6 +34,8 @@ import { StaffDirectory } from "./staff/index.ts";
 export interface Services {
   config: Config;
   db: Db;
+  /** Reads that may lag behind the primary (DATABASE_READ_URL); the primary itself when unset. */
+  readDb: Db;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
@@ -66,6 +69,8 @@ export interface Services {
 export function createServices(options: {
   config: Config;
   db: Db;
+  /** A replica for lag-tolerant reads; unset = `db`. */
+  readDb?: Db;
   clock?: Clock;
   logger?: Logger;
   metrics?: Metrics;
@@ -84,6 +89,7 @@ export function createServices(options: {
     metrics,
   );
   const recorder = new InteractionRecorder(db, clock, logger, metrics);
+  const archive = new InteractionArchive(config.archiveDir, logger);
   const moListeners = new Set<MoListener>();
   const live = liveProviders(config.live);
   let payments: PaymentsContext | null = null;
@@ -119,6 +125,8 @@ export function createServices(options: {
     metrics,
     providers,
     recorder,
+    archive,
+    readDb: options.readDb ?? db,
     sandboxAsyncDelayMs: config.sandboxAsyncDelayMs,
     reconcileAfterMs: config.reconcileAfterMs,
   };
@@ -157,6 +165,7 @@ export function createServices(options: {
   return {
     config,
     db,
+    readDb: options.readDb ?? db,
     clock,
     logger,
     metrics,

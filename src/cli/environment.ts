@@ -15,7 +15,23 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     name: "DATABASE_URL",
     description: "A postgres:// URL; unset = the embedded database in CENTIME_DATA_DIR",
   },
+  {
+    name: "DATABASE_READ_URL",
+    description:
+      "A postgres:// URL of a streaming replica for reads that may lag (wire log and event lists); unset = the primary",
+  },
   { name: "CENTIME_DATA_DIR", default: "./.centime", description: "Where the embedded database lives" },
+  {
+    name: "CENTIME_RETENTION_DAYS",
+    default: "provider_interactions=400,events=30,webhook_attempts=30",
+    description:
+      "Days each day-partitioned table keeps (table=days,…; 0 = forever); older days are dropped whole",
+  },
+  {
+    name: "CENTIME_ARCHIVE_DIR",
+    default: "<CENTIME_DATA_DIR>/archive",
+    description: "Compressed daily archives of provider request and response bodies (shared by every worker)",
+  },
   { name: "CENTIME_ADMIN_KEY", description: "The admin key; generated and printed once when unset" },
   { name: "LOG_LEVEL", default: "info", description: "pino log level" },
   { name: "CENTIME_API_KEY", description: "centime listen: the merchant's test secret key (or --api-key)" },

@@ -2,11 +2,13 @@ import { environmentHelp } from "./environment.ts";
 
 /** What each command says about itself with --help. */
 export const COMMAND_HELP = {
-  start: `Usage: centime start [--role all|api|worker]
+  start: `Usage: centime start [--role all|api|worker] [--processes N]
 
 Starts the platform. --role all (the default) runs the API and the background workers in one
 process; api serves only the HTTP API; worker runs reconciliation, renewals, webhook delivery and
 the other jobs, and serves /health, /ready and /metrics on CENTIME_WORKER_PORT.
+--processes N (PostgreSQL only) runs N processes of that role sharing the port (node:cluster);
+one that dies is started again. See docs/scaling.md for the connection budget.
 Migrations are applied first. Refuses to start when a live provider points at a real endpoint
 with a default or example secret (see CENTIME_LIVE_MODE).`,
   migrate: `Usage: centime migrate [--status]
@@ -53,7 +55,7 @@ export function generalHelp(): string {
 Usage: centime <command> [options]        (from a checkout: npx centime <command>)
 
 Commands:
-  start [--role all|api|worker]   Start the platform (default: API and workers in one process)
+  start [--role …] [--processes N] Start the platform (default: API and workers in one process)
   migrate [--status]              Apply pending database migrations (or show their state)
   admin-key --reset               Replace the admin key and print the new one once
   audit verify|checkpoint         Verify the audit log's hash chain, or export its heads

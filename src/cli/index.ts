@@ -7,6 +7,7 @@ import { systemClock } from "../platform/clock.ts";
 import { type Config, configFromEnv, environmentValue } from "../platform/config.ts";
 import { installProcessGuards } from "../platform/process-guards.ts";
 import { type Role, StartRefused, startServer } from "../server.ts";
+import { isClusterProcess, runCluster } from "./cluster.ts";
 import { COMMAND_HELP, type CommandName, generalHelp, isCommand } from "./help.ts";
 import { checkListenOptions, defaultListenSecret, ListenUsageError, listen } from "./listen.ts";
 
@@ -57,15 +58,39 @@ async function openDb(config: Config) {
 
 async function start(args: string[]): Promise<number> {
   const { values } = parsed("start", () =>
-    parseArgs({ args, options: { role: { type: "string", default: "all" } } }),
+    parseArgs({
+      args,
+      options: { role: { type: "string", default: "all" }, processes: { type: "string", default: "1" } },
+    }),
   );
   const role = values.role as Role;
   if (!["all", "api", "worker"].includes(role))
     throw new UsageError("--role must be all, api or worker", "start");
+  const processes = Number(values.processes);
+  if (!Number.isInteger(processes) || processes < 1 || processes > 64)
+    throw new UsageError("--processes must be a whole number from 1 to 64", "start");
   const config = configFromEnv();
+  if (processes > 1 && !config.databaseUrl)
+    throw new UsageError(
+      "--processes needs PostgreSQL (DATABASE_URL): the embedded database is opened by one process",
+      "start",
+    );
   installProcessGuards();
+  if (processes > 1 && !isClusterProcess()) {
+    const primary = await runCluster(config, processes, io.out);
+    const stopAll = async (signal: string) => {
+      io.out(`\n${signal}: stopping every process…\n`);
+      await primary.stop();
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void stopAll("SIGINT"));
+    process.once("SIGTERM", () => void stopAll("SIGTERM"));
+    return RUNNING;
+  }
   const startedMs = Date.now();
-  const server = await startServer(config, role);
+  const server = await startServer(config, role, undefined, {
+    sharedNetwork: isClusterProcess() && !config.carrierNetworkUrl,
+  });
   const where = config.databaseUrl ? "PostgreSQL" : `the embedded database in ${config.dataDir}`;
   if (server.generatedAdminKey) {
     io.out(

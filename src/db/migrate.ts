@@ -54,11 +54,15 @@ export async function migrationState(db: Db): Promise<MigrationState> {
   return { applied, pending };
 }
 
-/** Applies pending migrations in order, each in its own transaction, under an advisory lock. */
-export async function migrate(db: Db): Promise<number[]> {
+/**
+ * Applies pending migrations in order, each in its own transaction, under an advisory lock.
+ * `upTo` stops after that version (tests and benchmarks of a migration over existing data).
+ */
+export async function migrate(db: Db, options: { upTo?: number } = {}): Promise<number[]> {
   await ensureTable(db);
   const appliedNow: number[] = [];
   for (const migration of listMigrations()) {
+    if (options.upTo !== undefined && migration.version > options.upTo) break;
     const done = await db.transaction(async (tx) => {
       await tx.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
       const { rowCount } = await tx.query("select 1 from schema_migrations where version = $1", [

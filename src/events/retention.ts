@@ -1,4 +1,5 @@
 import type { Db } from "../db/db.ts";
+import { prunablePartitions } from "../db/partitions.ts";
 import { iso } from "../platform/clock.ts";
 import { idFloor } from "../platform/ids.ts";
 import { WEBHOOK_LIMITS } from "./limits.ts";
@@ -24,23 +25,26 @@ export async function pruneEventsData(
     ]);
     if (!rows[0]?.locked) return 0;
     let deleted = 0;
-    for (const [table, key] of [
-      ["webhook_attempts", "id"],
-      ["webhook_deliveries", "id"],
-    ] as const) {
+    // Attempts and events are partitioned by day: whole days are dropped by the partition job;
+    // rows are deleted here only from their history from before partitioning and the default
+    // partition. Deliveries (a queue, updated in place) are not partitioned.
+    const attemptTables = ["webhook_deliveries", ...(await prunablePartitions(tx, "webhook_attempts"))];
+    for (const table of attemptTables) {
       const result = await tx.query(
-        `delete from ${table} where ${key} in (select ${key} from ${table} where created < $1::timestamptz limit $2)`,
+        `delete from ${table} where id in (select id from ${table} where created < $1::timestamptz limit $2)`,
         [cutoff, batch],
       );
       deleted += result.rowCount;
     }
     // Event ids sort by creation time, so old events are a range of the primary key: no index on
     // `created` (which every payment would have to maintain) is needed.
-    const events = await tx.query(
-      "delete from events where id in (select id from events where id < $1 order by id limit $2)",
-      [idFloor("evt", nowMs - retentionMs), batch],
-    );
-    deleted += events.rowCount;
+    for (const table of await prunablePartitions(tx, "events")) {
+      const events = await tx.query(
+        `delete from ${table} where id in (select id from ${table} where id < $1 order by id limit $2)`,
+        [idFloor("evt", nowMs - retentionMs), batch],
+      );
+      deleted += events.rowCount;
+    }
     return deleted;
   });
 }

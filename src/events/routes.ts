@@ -21,6 +21,8 @@ import type { EventsDeps } from "./model.ts";
 /** What the routes need: the database and the clock, and where webhooks may go in development. */
 export interface WebhookRoutesDeps {
   db: Db;
+  /** The event list may lag (a replica); a single event, redelivery and endpoints use the primary. */
+  readDb?: Db;
   clock: Clock;
   allowedHosts?: ReadonlySet<string>;
 }
@@ -344,7 +346,8 @@ export const webhookRoutes: Routes<WebhookRoutesDeps> = async (app, context) => 
         const ms = timestampMs(query[param], param);
         if (ms !== undefined) filters[key] = ms;
       }
-      return sendJson(reply, 200, await listEvents(deps, request.scope, filters, pageOf(query)));
+      const listDeps = { ...deps, db: context.readDb ?? context.db };
+      return sendJson(reply, 200, await listEvents(listDeps, request.scope, filters, pageOf(query)));
     },
   );
   app.get(

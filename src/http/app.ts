@@ -90,7 +90,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(unresolvedRoutes, services.payments));
   await app.register(surfaces.secret(paymentRoutes, services.payments));
   await app.register(surfaces.secret(refundRoutes, services.payments));
-  await app.register(surfaces.secretOrAdmin(interactionRoutes, services.db));
+  await app.register(surfaces.secretOrAdmin(interactionRoutes, services.payments));
   await app.register(surfaces.secret(ledgerRoutes, services.db));
   await app.register(surfaces.secret(operatorRoutes, {}));
   await app.register(surfaces.secret(webhookRoutes, services));

@@ -14,6 +14,7 @@ import type { Metrics } from "../platform/metrics.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { RiskGate } from "../risk/index.ts";
 import type { PaymentExtensions } from "./extensions.ts";
+import type { InteractionArchive } from "./interaction-archive.ts";
 import type { InteractionRecorder } from "./interaction-log.ts";
 import { type PaymentRow, presentPayment } from "./model.ts";
 import type { ChargeRequest, Interaction, PaymentProvider } from "./provider.ts";
@@ -31,6 +32,10 @@ export interface PaymentsContext {
   providers: ProviderRegistry;
   sandboxAsyncDelayMs: number;
   reconcileAfterMs: number;
+  /** Lag-tolerant reads (the wire log's list): a replica when DATABASE_READ_URL is set. */
+  readDb?: Db;
+  /** Where interaction bodies go once they leave the primary, and are read back from. */
+  archive: InteractionArchive;
   /** Exchanges with remote providers, taken by the flow that settles their attempt. */
   recorder?: InteractionRecorder;
   /** Wallets, memberships and commissions: their work commits with the payment's (extensions.ts). */

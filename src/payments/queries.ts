@@ -88,6 +88,8 @@ export interface InteractionRow {
   outcome: string;
   latency_ms: number;
   created: Date;
+  /** The bodies are staged or archived (rows written before the archive keep them inline). */
+  has_body: boolean | null;
 }
 
 /** Every state change and every provider interaction of a payment (and its refunds), in order. */
@@ -98,10 +100,13 @@ export async function paymentTimeline(ctx: PaymentsContext, scope: AuthScope, id
       id,
       scope.merchantId,
     ]),
-    ctx.db.query<InteractionRow>(
-      "select * from provider_interactions where payment_id = $1 and merchant_id = $2 order by id",
-      [id, scope.merchantId],
-    ),
+    ctx.db
+      .query<InteractionRow>(
+        "select * from provider_interactions where payment_id = $1 and merchant_id = $2 order by id",
+        [id, scope.merchantId],
+      )
+      .then((result) => ctx.archive.attachBodies(ctx.db, result.rows))
+      .then((rows) => ({ rows })),
   ]);
   const entries = [
     ...events.rows.map((e) => ({

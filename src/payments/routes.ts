@@ -1,6 +1,5 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
-import type { Queryable } from "../db/db.ts";
 import { listPage } from "../db/pages.ts";
 import {
   Amount,
@@ -450,7 +449,7 @@ function interactionScope(
  * The append-only log of every exchange with an outside provider, searchable by payment, MSISDN,
  * operator and time. On the surface that takes a secret key or the admin key.
  */
-export const interactionRoutes: Routes<Queryable> = async (app, db) => {
+export const interactionRoutes: Routes<PaymentsContext> = async (app, ctx) => {
   app.get(
     "/provider_interactions",
     {
@@ -477,8 +476,12 @@ export const interactionRoutes: Routes<Queryable> = async (app, db) => {
       if (query.attempt) add("attempt_id = ?", query.attempt);
       if (query["created[gte]"]) add("created >= ?", new Date(query["created[gte]"]));
       if (query["created[lte]"]) add("created <= ?", new Date(query["created[lte]"]));
+      // A list may lag: the replica when there is one (its staged bodies and blocks are consistent
+      // with its metadata, and the archive files are written before either commits).
+      const db = ctx.readDb ?? ctx.db;
       const page = await listPage<InteractionRow>(db, "provider_interactions", where, params, query);
-      return sendJson(reply, 200, listBody(page.rows.map(presentInteraction), page.hasMore));
+      const rows = await ctx.archive.attachBodies(db, page.rows);
+      return sendJson(reply, 200, listBody(rows.map(presentInteraction), page.hasMore));
     },
   );
 };

@@ -1,10 +1,15 @@
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 /** Configuration from the environment, read once at start. */
 export interface Config {
   host: string;
   port: number;
   databaseUrl?: string;
+  /** A streaming replica for reads that may lag (lists of the wire log and of events); unset = the primary. */
+  databaseReadUrl?: string;
   dataDir: string;
+  /** Where the compressed daily archives of provider interaction bodies go (default: <dataDir>/archive). */
+  archiveDir: string;
   adminKey?: string;
   /** Key of the scratch-card code hashes (CENTIME_VOUCHER_KEY); generated and kept in the database when unset. */
   voucherKey?: string;
@@ -58,6 +63,35 @@ export interface Config {
   smtpUrl?: string;
   /** The From address of e-mail to payers. */
   mailFrom: string;
+  /** Days each partitioned table keeps (CENTIME_RETENTION_DAYS over DEFAULT_RETENTION_DAYS); 0 keeps forever. */
+  retentionDays: Record<string, number>;
+}
+
+/**
+ * Retention per partitioned table, in days; 0 keeps forever. Defaults: the wire log's metadata
+ * 400 days (disputes and carrier reconciliations reach back a year), events and webhook attempts
+ * for the 30-day replay window.
+ */
+export const DEFAULT_RETENTION_DAYS: Readonly<Record<string, number>> = {
+  provider_interactions: 400,
+  events: 30,
+  webhook_attempts: 30,
+};
+
+/** CENTIME_RETENTION_DAYS: `table=days,…` over the defaults; 0 keeps forever. */
+export function parseRetention(value: string | undefined): Record<string, number> {
+  const out: Record<string, number> = { ...DEFAULT_RETENTION_DAYS };
+  if (!value) return out;
+  for (const part of value.split(",")) {
+    const [name, days] = part.split("=").map((s) => s.trim());
+    if (!name || days === undefined || !/^\d+$/.test(days) || !(name in DEFAULT_RETENTION_DAYS)) {
+      throw new Error(
+        `CENTIME_RETENTION_DAYS must be table=days pairs over ${Object.keys(DEFAULT_RETENTION_DAYS).join(", ")}; got '${part}'`,
+      );
+    }
+    out[name] = Number(days);
+  }
+  return out;
 }
 
 export type LiveModeSwitch = "auto" | "on" | "off";
@@ -112,7 +146,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || "127.0.0.1",
     port: intFrom(env.PORT, 8080, "PORT"),
     databaseUrl: env.DATABASE_URL || undefined,
+    databaseReadUrl: env.DATABASE_READ_URL || undefined,
     dataDir: env.CENTIME_DATA_DIR || "./.centime",
+    archiveDir: env.CENTIME_ARCHIVE_DIR || join(env.CENTIME_DATA_DIR || "./.centime", "archive"),
     adminKey: env.CENTIME_ADMIN_KEY || undefined,
     voucherKey: env.CENTIME_VOUCHER_KEY || undefined,
     natsUrl: env.CENTIME_NATS_URL || undefined,
@@ -170,6 +206,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
       cardPspSecret: env.CENTIME_CARD_PSP_SECRET || undefined,
     },
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
+    retentionDays: parseRetention(env.CENTIME_RETENTION_DAYS),
   };
 }
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { configFromEnv } from "../../src/platform/config.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 import { ADMIN_KEY } from "./app.ts";
@@ -16,10 +19,13 @@ export interface LiveServer {
  */
 export async function startLiveServer(overrides: Record<string, string> = {}): Promise<LiveServer> {
   const database = await openTestDatabase();
+  // The archive job runs in the server's worker: its files go to a directory of this server.
+  const archiveDir = mkdtempSync(join(tmpdir(), "centime-archive-"));
   const config = {
     ...configFromEnv({
       CENTIME_RECONCILE_AFTER_MS: "300",
       CENTIME_SANDBOX_ASYNC_DELAY_MS: "300",
+      CENTIME_ARCHIVE_DIR: archiveDir,
       ...overrides,
     }),
     adminKey: ADMIN_KEY,
@@ -36,6 +42,7 @@ export async function startLiveServer(overrides: Record<string, string> = {}): P
     async close() {
       await server.stop().catch(() => {});
       await database.close().catch(() => {});
+      rmSync(archiveDir, { recursive: true, force: true });
     },
   };
 }

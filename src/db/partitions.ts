@@ -1,0 +1,152 @@
+import { DAY_MS } from "../platform/clock.ts";
+import { DEFAULT_RETENTION_DAYS } from "../platform/config.ts";
+import type { IdPrefix } from "../platform/ids.ts";
+import { idFloor } from "../platform/ids.ts";
+import type { Db, Queryable } from "./db.ts";
+
+/** Days of partitions kept ready ahead of today: a job that stops for a week still loses nothing (the default partition takes the rest). */
+export const PARTITION_DAYS_AHEAD = 7;
+/** A partition job never waits long for a lock: busy, it tries again at its next run. */
+const LOCK_TIMEOUT = "2s";
+/** One worker changes partitions at a time; the others skip that change (it is being made). */
+const PARTITION_LOCK_KEY = 4_242_017;
+
+async function ddl(db: Db, work: (tx: Queryable) => Promise<unknown>): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ locked: boolean }>("select pg_try_advisory_xact_lock($1) as locked", [
+      PARTITION_LOCK_KEY,
+    ]);
+    if (!rows[0]?.locked) return false;
+    await tx.query(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
+    await work(tx);
+    return true;
+  });
+}
+
+export interface PartitionedTable {
+  name: string;
+  prefix: IdPrefix;
+  cutoverAtMs: number;
+}
+
+export interface PartitionReport {
+  created: string[];
+  dropped: string[];
+  /** Days that could not get their partition (rows of that day already in the default one). */
+  skipped: string[];
+}
+
+export function dayStartMs(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+function dayName(table: string, dayMs: number): string {
+  return `${table}_p${new Date(dayMs).toISOString().slice(0, 10).replaceAll("-", "")}`;
+}
+
+export async function partitionedTables(q: Queryable): Promise<PartitionedTable[]> {
+  const { rows } = await q.query<{ name: string; prefix: string; cutover_at: Date }>(
+    "select name, prefix, cutover_at from partitioned_tables order by name",
+  );
+  return rows.map((r) => ({
+    name: r.name,
+    prefix: r.prefix as IdPrefix,
+    cutoverAtMs: r.cutover_at.getTime(),
+  }));
+}
+
+/** The partitions of a table and, for day partitions, their day. */
+async function partitionsOf(
+  q: Queryable,
+  table: string,
+): Promise<Array<{ name: string; dayMs: number | null }>> {
+  const { rows } = await q.query<{ name: string }>(
+    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+     where i.inhparent = $1::regclass`,
+    [table],
+  );
+  return rows.map((r) => {
+    const match = /_p(\d{4})(\d{2})(\d{2})$/.exec(r.name);
+    return {
+      name: r.name,
+      dayMs: match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) : null,
+    };
+  });
+}
+
+/**
+ * Creates the day partitions of the coming days and drops those past their table's retention
+ * (whole days only: a day goes once all of it is older than the retention), and the legacy
+ * partition (the table's history from before partitioning) once all of it is. Each change is its
+ * own short transaction with a lock timeout, so a busy table is retried at the next run rather
+ * than queued behind. Safe with any number of workers: creating or dropping twice is a no-op.
+ */
+export async function maintainPartitions(
+  db: Db,
+  nowMs: number,
+  retentionDays: Readonly<Record<string, number>> = DEFAULT_RETENTION_DAYS,
+): Promise<PartitionReport> {
+  const report: PartitionReport = { created: [], dropped: [], skipped: [] };
+  const today = dayStartMs(nowMs);
+  for (const table of await partitionedTables(db)) {
+    const existing = await partitionsOf(db, table.name);
+    const names = new Set(existing.map((p) => p.name));
+    for (
+      let day = Math.max(today, table.cutoverAtMs);
+      day <= today + PARTITION_DAYS_AHEAD * DAY_MS;
+      day += DAY_MS
+    ) {
+      const name = dayName(table.name, day);
+      if (names.has(name)) continue;
+      try {
+        const made = await ddl(db, (tx) =>
+          tx.query(
+            `create table if not exists ${name} partition of ${table.name}
+             for values from ('${idFloor(table.prefix, day)}') to ('${idFloor(table.prefix, day + DAY_MS)}')`,
+          ),
+        );
+        if (made) report.created.push(name);
+      } catch (error) {
+        // 23514: the default partition holds rows of that day already; they stay there.
+        if ((error as { code?: string }).code !== "23514") throw error;
+        report.skipped.push(name);
+      }
+    }
+    const days = retentionDays[table.name] ?? 0;
+    if (days <= 0) continue;
+    const expiredBefore = today - days * DAY_MS;
+    for (const partition of existing) {
+      const endMs =
+        partition.dayMs !== null
+          ? partition.dayMs + DAY_MS
+          : partition.name === `${table.name}_legacy`
+            ? table.cutoverAtMs
+            : null;
+      if (endMs === null || endMs > expiredBefore) continue;
+      const made = await ddl(db, async (tx) => {
+        await tx.query(`drop table if exists ${partition.name}`);
+        if (table.name === "provider_interactions") {
+          // The archive blocks of those days go with them (their files are removed by the archive).
+          await tx.query("delete from provider_interaction_archive where last_id < $1", [
+            idFloor(table.prefix, endMs),
+          ]);
+        }
+      });
+      if (made) report.dropped.push(partition.name);
+    }
+  }
+  return report;
+}
+
+/**
+ * The partitions whose rows a row-by-row prune may still delete: the legacy one and the default
+ * one. Day partitions go whole, by maintainPartitions.
+ */
+export async function prunablePartitions(q: Queryable, table: string): Promise<string[]> {
+  const { rows } = await q.query<{ name: string }>(
+    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+     where i.inhparent = $1::regclass and (c.relname = $2 or c.relname = $3)`,
+    [table, `${table}_legacy`, `${table}_default`],
+  );
+  return rows.map((r) => r.name).sort();
+}
