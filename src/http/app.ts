@@ -76,7 +76,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     routePrefix: "/docs",
     staticCSP: true,
     theme: { title: "Centime API" },
-    uiConfig: { docExpansion: "list", deepLinking: true, displayOperationId: true, tryItOutEnabled: false },
+    uiConfig: { docExpansion: "none", deepLinking: true, displayOperationId: true, tryItOutEnabled: false },
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 

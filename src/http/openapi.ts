@@ -210,7 +210,7 @@ export function openApiOptions(options: { serverUrl?: string }): SwaggerOptions 
       },
       servers: [
         {
-          url: options.serverUrl ?? "http://localhost:3000",
+          url: options.serverUrl ?? "http://127.0.0.1:8080",
           description: options.serverUrl ? "This server" : "A local `npm start`",
         },
       ],
