@@ -26,7 +26,9 @@ const DATABASE_URL = process.env.CENTIME_FAULTS_DATABASE_URL;
 const PGDATA = process.env.CENTIME_FAULTS_PGDATA;
 const RESTART = process.env.CENTIME_FAULTS_RESTART;
 if (!DATABASE_URL || !PGDATA || !RESTART) {
-  throw new Error("run these through .ci/db-faults: it creates the PostgreSQL cluster they restart and freeze");
+  throw new Error(
+    "run these through .ci/db-faults: it creates the PostgreSQL cluster they restart and freeze",
+  );
 }
 
 const DEADLINE_MS = 3_000;
@@ -45,7 +47,12 @@ interface Answer {
   ms: number;
 }
 
-async function request(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<Answer> {
+async function request(
+  method: string,
+  path: string,
+  body?: unknown,
+  idempotencyKey?: string,
+): Promise<Answer> {
   const started = performance.now();
   const response = await fetch(`${server.url}${path}`, {
     method,
@@ -95,7 +102,8 @@ async function recovered(withinMs: number): Promise<number> {
   for (;;) {
     const r = await pay(`recovery-${counter++}`);
     if (r.status === 201) return performance.now() - started;
-    if (performance.now() - started > withinMs) assert.fail(`not recovered after ${withinMs} ms: ${r.status}`);
+    if (performance.now() - started > withinMs)
+      assert.fail(`not recovered after ${withinMs} ms: ${r.status}`);
     await sleep(200);
   }
 }
