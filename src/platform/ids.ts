@@ -66,6 +66,9 @@ const CLOCK_STEP_BACK_TOLERATED_MS = 1000;
 
 let lastTimeMs = 0;
 let lastRandom: number[] = [];
+/** The same for a clock far behind the system clock (a test clock in the past): its own sequence. */
+let lastPastTimeMs = 0;
+let lastPastRandom: number[] = [];
 
 function encodeTime(timeMs: number): string {
   let out = "";
@@ -97,8 +100,15 @@ function increment(digits: number[]): number[] {
 export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
   let random: number[];
   if (nowMs < lastTimeMs - CLOCK_STEP_BACK_TOLERATED_MS) {
-    // A clock far behind the others (a test clock in the past): the id carries that time.
-    random = freshRandom();
+    // A clock far behind the others (a test clock in the past): the id carries that time, and
+    // ids minted within one of its milliseconds still follow each other in the order made.
+    if (nowMs === lastPastTimeMs) {
+      random = increment(lastPastRandom);
+    } else {
+      random = freshRandom();
+      lastPastTimeMs = nowMs;
+    }
+    lastPastRandom = random;
   } else if (nowMs <= lastTimeMs) {
     // The same millisecond, or the system clock stepping back a little: never go backwards.
     random = increment(lastRandom);
