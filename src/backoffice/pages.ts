@@ -9,6 +9,7 @@ import type { Mode } from "../platform/scope.ts";
 import type { Access, Permission, StaffRow } from "../staff/index.ts";
 import { holds } from "../staff/index.ts";
 import { loadCatalogues, pagesSurface, type RenderOptions, registerAsset } from "../web/index.ts";
+import { certificateSignIn } from "./certificates.ts";
 import type { BackOfficeServices } from "./context.ts";
 import { searchPayments } from "./search.ts";
 import { SESSION_TTL_MS, StaffSessions } from "./sessions.ts";
@@ -104,10 +105,29 @@ export function backOfficePages(
 
       // The session guard: every /admin page but sign-in needs a live session.
       pages.addHook("preHandler", async (request, reply) => {
-        if (!request.url.startsWith("/admin") || request.url.startsWith("/admin/login")) return;
-        const raw = request.cookies[SESSION_COOKIE];
-        const unsigned = raw ? request.unsignCookie(raw) : null;
-        const session = unsigned?.valid ? await sessions.resolve(unsigned.value ?? undefined) : null;
+        if (!request.url.startsWith("/admin")) return;
+        // On the admin listener the certificate signs in, on every request (revocation is immediate).
+        const certificate = await certificateSignIn(services.db, request, services.clock.nowMs());
+        if (certificate.kind === "refused") {
+          return reply.page(
+            "backoffice/templates/login",
+            { next: "/admin/payments", error: "login.certificate_refused", certificateOnly: true },
+            { title: "Sign in", status: 403, styles: ["backoffice.css"] },
+          );
+        }
+        if (request.url.startsWith("/admin/login")) {
+          if (certificate.kind === "staff" && request.method === "GET")
+            return reply.redirect(safeNext((request.query as { next?: string }).next), 303);
+          return;
+        }
+        let session: { staff: StaffRow; sessionId: string } | null = null;
+        if (certificate.kind === "staff") {
+          session = { staff: certificate.staff, sessionId: `certificate:${certificate.fingerprint}` };
+        } else {
+          const raw = request.cookies[SESSION_COOKIE];
+          const unsigned = raw ? request.unsignCookie(raw) : null;
+          session = unsigned?.valid ? await sessions.resolve(unsigned.value ?? undefined) : null;
+        }
         if (!session) return reply.redirect(`/admin/login?next=${encodeURIComponent(request.url)}`, 303);
         const access = await services.staff.accessOf(session.staff, session.sessionId);
         const scope = session.staff.merchant_id
