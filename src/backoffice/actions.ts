@@ -140,7 +140,8 @@ export function registerBackOfficeActions(deps: {
     execute: async (tx, raw, meta) => {
       const args = raw as { merchant: string; mode: Mode; batch: string };
       // Four eyes on the batch itself as well: whoever created it never approves it.
-      if ((await batchCreator(tx, args.batch)) === meta.approver.id) throw new ApiError("approver_is_creator");
+      if ((await batchCreator(tx, args.batch)) === meta.approver.id)
+        throw new ApiError("approver_is_creator");
       const key = await deps.community.batches.codeKey();
       return deps.community.batches.approve(tx, args.batch, meta.approver.id, key, meta.nowMs);
     },

@@ -16,9 +16,10 @@ export async function batchCreator(q: Queryable, batchId: string): Promise<strin
     [batchId],
   );
   if (rows[0]) return rows[0].actor;
-  const batch = await q.query<{ created_by: string }>("select created_by from voucher_batches where id = $1", [
-    batchId,
-  ]);
+  const batch = await q.query<{ created_by: string }>(
+    "select created_by from voucher_batches where id = $1",
+    [batchId],
+  );
   return batch.rows[0]?.created_by ?? null;
 }
 
@@ -58,7 +59,9 @@ export async function approveBatchAsStaff(
   nowMs: number,
 ): Promise<{ statusCode: number; body: string }> {
   if ((await batchCreator(tx, batch.id)) === access.actor.id) throw new ApiError("approver_is_creator");
-  const { rows } = await tx.query<{ role: string }>("select role from staff where id = $1", [access.actor.id]);
+  const { rows } = await tx.query<{ role: string }>("select role from staff where id = $1", [
+    access.actor.id,
+  ]);
   if (rows[0]?.role === "owner" && holds(access, "voucher:approve")) {
     const approved = await services.community.batches.approve(tx, batch.id, access.actor.id, key, nowMs);
     return { statusCode: 200, body: JSON.stringify(approved) };
