@@ -23,6 +23,17 @@ export async function batchCreator(q: Queryable, batchId: string): Promise<strin
   return batch.rows[0]?.created_by ?? null;
 }
 
+/** The creators of several batches at once (for a list), by their audit records. */
+export async function batchCreators(q: Queryable, batchIds: string[]): Promise<Map<string, string>> {
+  if (batchIds.length === 0) return new Map();
+  const { rows } = await q.query<{ object: string; actor: string }>(
+    `select object, actor from audit_events
+     where object = any($1) and action = 'voucher_batches.create' and outcome = 'success'`,
+    [batchIds],
+  );
+  return new Map(rows.map((r) => [r.object, r.actor]));
+}
+
 export interface BatchToApprove {
   id: string;
   merchantId: string;
