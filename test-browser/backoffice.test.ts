@@ -106,6 +106,7 @@ for (const [lang, words] of [
       refunded: "The refund was sent to the operator.",
       approve: "Approve",
       approved: "The batch is approved: its codes exist.",
+      staff: "Staff and roles",
     },
   ],
   [
@@ -115,6 +116,7 @@ for (const [lang, words] of [
       refunded: "Le remboursement a été envoyé à l'opérateur.",
       approve: "Approuver",
       approved: "Le lot est approuvé : ses codes existent.",
+      staff: "Équipe et rôles",
     },
   ],
 ] as const) {
@@ -243,6 +245,22 @@ for (const [lang, words] of [
       ADMIN_KEY,
     );
     assert.equal(audit.body.data.length, 1, "the approval is in the audit log");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test(`${lang}: an owner sees the team and the roles`, async () => {
+    const owner = await invite("owner", lang);
+    const context = await phoneContext(browser, { locale: lang });
+    const page = await context.newPage();
+    const errors = collectPageErrors(page);
+    await signIn(page, owner, lang);
+    await page.goto(`${live.url}/admin/staff`);
+    assert.equal((await page.textContent("h1"))?.trim(), words.staff);
+    assert.ok((await page.textContent("main"))?.includes(owner.email));
+    assert.ok((await page.textContent("main"))?.includes("voucher:approve"));
+    assert.deepEqual(await seriousViolations(page), []);
+    await screenshot(page, `admin-staff-${lang}`);
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -14,7 +14,7 @@ import { createRefund } from "../payments/refund.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { Access, Permission, StaffRow } from "../staff/index.ts";
-import { holds } from "../staff/index.ts";
+import { holds, presentStaff } from "../staff/index.ts";
 import { loadCatalogues, pagesSurface, type RenderOptions, registerAsset } from "../web/index.ts";
 import { certificateSignIn } from "./certificates.ts";
 import type { BackOfficeServices } from "./context.ts";
@@ -31,6 +31,7 @@ const NAVIGATION: Array<{ key: string; href: string; permission: Permission | nu
   { key: "nav.payments", href: "/admin/payments", permission: "payment:read" },
   { key: "nav.approvals", href: "/admin/approvals", permission: "approval:read" },
   { key: "nav.vouchers", href: "/admin/vouchers", permission: "voucher:read" },
+  { key: "nav.staff", href: "/admin/staff", permission: "staff:read" },
   { key: "nav.audit", href: "/admin/audit", permission: "audit:read" },
 ];
 
@@ -413,6 +414,19 @@ export function backOfficePages(
           .header("content-disposition", `attachment; filename="${id}.csv"`)
           .header("cache-control", "no-store")
           .send(csv);
+      });
+
+      pages.get("/admin/staff", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "staff:read");
+        const merchantId = context.access.actor.merchantId;
+        const members = (await services.staff.list(merchantId)).map(presentStaff);
+        const roles = await services.staff.listRoles(merchantId);
+        return adminPage(
+          reply,
+          "backoffice/templates/staff",
+          { members, roles },
+          { title: "Staff and roles" },
+        );
       });
 
       pages.get("/admin/audit", { schema: { hide: true } }, async (request, reply) => {
