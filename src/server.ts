@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { analyticsJobs } from "./analytics/index.ts";
+import { type AdminListener, startAdminListener } from "./backoffice/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { communityJobs } from "./community/index.ts";
 import { closeConnectors, configureCarrierNetwork, setTestOtpCode } from "./connectors/operators/index.ts";
@@ -165,6 +166,8 @@ export interface RunningServer {
   generatedAdminKey: string | null;
   /** A worker's own /health, /ready and /metrics (role worker only). */
   workerUrl: string;
+  /** The admin listener (mutual TLS), when CENTIME_ADMIN_TLS_PORT is set. */
+  adminUrl: string;
   /** Which live providers are ready, for the start banner. */
   liveSummary: string;
   stop(): Promise<void>;
@@ -267,9 +270,25 @@ export async function startServer(
   let app: FastifyInstance | null = null;
   let url = "";
   let workerUrl = "";
+  let admin: AdminListener | null = null;
   if (role !== "worker") {
     app = await buildApp(services);
     url = await app.listen({ host: config.host, port: config.port });
+    if (config.adminTlsPort !== undefined) {
+      try {
+        admin = await startAdminListener(app, {
+          host: config.host,
+          port: config.adminTlsPort,
+          caDir: config.adminCaDir,
+        });
+      } catch (error) {
+        await app.close();
+        await database.close();
+        throw new StartRefused(
+          `the admin listener (CENTIME_ADMIN_TLS_PORT) could not start: ${(error as Error).message}`,
+        );
+      }
+    }
   } else {
     // A worker has no API, but is probed and scraped like any process.
     app = await buildOpsApp(services, role);
@@ -288,9 +307,11 @@ export async function startServer(
     app,
     generatedAdminKey,
     workerUrl,
+    adminUrl: admin?.url ?? "",
     liveSummary: describeLiveProviders(live),
     stop() {
       stopping ??= (async () => {
+        await admin?.close();
         await app?.close();
         await jobs?.stop();
         await publisher?.close();

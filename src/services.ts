@@ -187,7 +187,7 @@ export function createServices(options: {
       publicUrl: options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`,
       formSecret: config.sessionSecret,
     }),
-    staff: new StaffDirectory(db, clock),
+    staff: new StaffDirectory(db, clock, config.totpKey),
     approvals: new Approvals(db, clock),
     live,
     community,

@@ -99,13 +99,24 @@ async function paidByPhone(amount: number): Promise<{ id: string; msisdn: string
 }
 
 for (const [lang, words] of [
-  ["en", { search: "Find payments", refunded: "The refund was sent to the operator.", approve: "Approve" }],
+  [
+    "en",
+    {
+      search: "Find payments",
+      refunded: "The refund was sent to the operator.",
+      approve: "Approve",
+      approved: "The batch is approved: its codes exist.",
+      staff: "Staff and roles",
+    },
+  ],
   [
     "fr",
     {
       search: "Trouver les paiements",
       refunded: "Le remboursement a été envoyé à l'opérateur.",
       approve: "Approuver",
+      approved: "Le lot est approuvé : ses codes existent.",
+      staff: "Équipe et rôles",
     },
   ],
 ] as const) {
@@ -179,6 +190,78 @@ for (const [lang, words] of [
       ADMIN_KEY,
     );
     assert.equal(decided.body.status, "approved");
+    await context.close();
+  });
+
+  test(`${lang}: an owner approves a voucher batch that a finance member created`, async () => {
+    const finance = await invite("finance", lang);
+    const owner = await invite("owner", lang);
+    const created = await http<{ id: string; status: string }>(
+      live.url,
+      "POST",
+      "/v1/voucher_batches",
+      finance.key,
+      { count: 5, value: { amount: 500, currency: "EUR" } },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.status, "pending_approval");
+
+    // The finance member sees the batch but cannot approve their own.
+    const financeContext = await phoneContext(browser, { locale: lang });
+    const financePage = await financeContext.newPage();
+    await signIn(financePage, finance, lang);
+    await financePage.goto(`${live.url}/admin/vouchers`);
+    assert.equal(
+      await financePage.locator(`form[action="/admin/vouchers/${created.body.id}/approve"]`).count(),
+      0,
+    );
+    await financeContext.close();
+
+    const context = await phoneContext(browser, { locale: lang });
+    const page = await context.newPage();
+    const errors = collectPageErrors(page);
+    await signIn(page, owner, lang);
+    await page.goto(`${live.url}/admin/vouchers`);
+    assert.equal(await page.getAttribute("html", "lang"), lang);
+    assert.deepEqual(await seriousViolations(page), []);
+    await screenshot(page, `admin-vouchers-${lang}`);
+    const button = `form[action="/admin/vouchers/${created.body.id}/approve"] button`;
+    assert.equal((await page.textContent(button))?.trim(), words.approve);
+    await press(page, button);
+    assert.equal((await page.textContent(".notice--success"))?.trim(), words.approved);
+    assert.deepEqual(await seriousViolations(page), []);
+    await screenshot(page, `admin-vouchers-approved-${lang}`);
+    const batch = await http<{ status: string }>(
+      live.url,
+      "GET",
+      `/v1/voucher_batches/${created.body.id}`,
+      secretKey,
+    );
+    assert.equal(batch.body.status, "approved");
+    const audit = await http<{ data: Array<{ actor: { id: string } }> }>(
+      live.url,
+      "GET",
+      `/v1/audit_events?object=${created.body.id}&action=voucher_batches.approve`,
+      ADMIN_KEY,
+    );
+    assert.equal(audit.body.data.length, 1, "the approval is in the audit log");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test(`${lang}: an owner sees the team and the roles`, async () => {
+    const owner = await invite("owner", lang);
+    const context = await phoneContext(browser, { locale: lang });
+    const page = await context.newPage();
+    const errors = collectPageErrors(page);
+    await signIn(page, owner, lang);
+    await page.goto(`${live.url}/admin/staff`);
+    assert.equal((await page.textContent("h1"))?.trim(), words.staff);
+    assert.ok((await page.textContent("main"))?.includes(owner.email));
+    assert.ok((await page.textContent("main"))?.includes("voucher:approve"));
+    assert.deepEqual(await seriousViolations(page), []);
+    await screenshot(page, `admin-staff-${lang}`);
+    assert.deepEqual(errors, []);
     await context.close();
   });
 }

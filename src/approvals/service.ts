@@ -43,6 +43,8 @@ export type ApprovalAction =
   | {
       name: string;
       permission: Permission;
+      /** What asking needs, when it differs from what approving needs (`permission`). */
+      requestPermission?: Permission;
       runs: "in_transaction";
       /** Work that must happen before the transaction (creating ledger accounts). */
       prepare?: (args: Record<string, unknown>, meta: ExecuteMeta) => Promise<void>;
@@ -51,6 +53,7 @@ export type ApprovalAction =
   | {
       name: string;
       permission: Permission;
+      requestPermission?: Permission;
       runs: "after_commit";
       execute: (
         args: Record<string, unknown>,
@@ -110,7 +113,7 @@ export class Approvals {
     nowMs: number,
   ): Promise<ApprovalRow> {
     const action = this.action(name);
-    requirePermission(access, action.permission);
+    requirePermission(access, action.requestPermission ?? action.permission);
     const row: ApprovalRow = {
       id: newId("apr", nowMs),
       merchant_id: scope.merchantId,

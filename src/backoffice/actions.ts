@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Approvals } from "../approvals/index.ts";
+import type { Community } from "../community/index.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { AccountSpec } from "../ledger/types.ts";
 import type { PaymentsContext } from "../payments/context.ts";
@@ -8,6 +9,7 @@ import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { StaffDirectory } from "../staff/index.ts";
+import { batchCreator } from "./vouchers.ts";
 
 export interface AdjustmentArguments {
   merchant: string;
@@ -39,6 +41,7 @@ export function registerBackOfficeActions(deps: {
   ledger: Ledger;
   payments: PaymentsContext;
   staff: StaffDirectory;
+  community: Community;
 }): void {
   deps.approvals.register({
     name: "ledger.adjustment",
@@ -121,6 +124,26 @@ export function registerBackOfficeActions(deps: {
       const args = raw as { staff: string; role: string };
       const row = await deps.staff.changeRole(tx, args.staff, args.role);
       return { object: "staff", id: row.id, role: row.role };
+    },
+  });
+
+  deps.approvals.register({
+    name: "voucher_batch.approve",
+    permission: "voucher:approve",
+    // A finance member who creates batches may ask; only a holder of voucher:approve decides.
+    requestPermission: "voucher:write",
+    runs: "in_transaction",
+    // The code key is read (and cached) before the transaction: the embedded engine has one connection.
+    prepare: async () => {
+      await deps.community.batches.codeKey();
+    },
+    execute: async (tx, raw, meta) => {
+      const args = raw as { merchant: string; mode: Mode; batch: string };
+      // Four eyes on the batch itself as well: whoever created it never approves it.
+      if ((await batchCreator(tx, args.batch)) === meta.approver.id)
+        throw new ApiError("approver_is_creator");
+      const key = await deps.community.batches.codeKey();
+      return deps.community.batches.approve(tx, args.batch, meta.approver.id, key, meta.nowMs);
     },
   });
 }

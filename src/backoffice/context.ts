@@ -17,7 +17,7 @@ declare module "fastify" {
 /** What the back office needs from the platform's services. */
 export type BackOfficeServices = Pick<
   Services,
-  "db" | "clock" | "merchants" | "idempotency" | "ledger" | "payments" | "config" | "logger"
+  "db" | "clock" | "merchants" | "idempotency" | "ledger" | "payments" | "config" | "logger" | "community"
 > & { staff: import("../staff/index.ts").StaffDirectory; approvals: Approvals };
 
 export function sendJson(reply: FastifyReply, statusCode: number, body: unknown): FastifyReply {

@@ -9,6 +9,7 @@ import type { BackOfficeServices } from "./context.ts";
 import { installAccessHooks } from "./hooks.ts";
 
 export { backOfficeRoutes } from "./api.ts";
+export { type AdminListener, startAdminListener } from "./certificates.ts";
 export type { BackOfficeServices } from "./context.ts";
 export { API_ROUTES, authenticateBearer } from "./hooks.ts";
 export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext } from "./pages.ts";

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { presentApproval } from "../approvals/index.ts";
 import type { BackOfficeServices } from "./context.ts";
 import { idempotentWrite } from "./context.ts";
+import { approveBatchAsStaff, batchFor } from "./vouchers.ts";
 
 /** Answers the request itself (true) or lets the route run (false). */
 export type Interceptor = (request: FastifyRequest, reply: FastifyReply) => Promise<boolean>;
@@ -66,6 +67,19 @@ export function fourEyesInterceptors(services: BackOfficeServices): Map<string, 
       );
       return { statusCode: 202, body: JSON.stringify(presentApproval(approval, nowMs)) };
     });
+    return true;
+  });
+
+  // A staff member's approval of a voucher batch: an owner's runs, anyone else's waits (202).
+  interceptors.set("POST /v1/voucher_batches/:id/approve", async (request, reply) => {
+    const access = request.access;
+    if (access.actor.kind !== "staff") return false;
+    const batch = await batchFor(services.db, access, (request.params as { id: string }).id);
+    // Read before the transaction: the embedded engine has one connection.
+    const key = await services.community.batches.codeKey();
+    await idempotentWrite(services, request, reply, (tx, nowMs) =>
+      approveBatchAsStaff(services, tx, access, batch, key, nowMs),
+    );
     return true;
   });
 

@@ -1,17 +1,26 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { presentApproval } from "../approvals/index.ts";
-import { type RequestAudit, recordAfter, runAudited } from "../audit/index.ts";
+import {
+  appendAudit,
+  draftFor,
+  objectOf,
+  type RequestAudit,
+  recordAfter,
+  runAudited,
+} from "../audit/index.ts";
 import { listAuditEvents } from "../audit/queries.ts";
 import { getPayment, paymentTimeline } from "../payments/queries.ts";
 import { createRefund } from "../payments/refund.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { Access, Permission, StaffRow } from "../staff/index.ts";
-import { holds } from "../staff/index.ts";
+import { holds, presentStaff } from "../staff/index.ts";
 import { loadCatalogues, pagesSurface, type RenderOptions, registerAsset } from "../web/index.ts";
+import { certificateSignIn } from "./certificates.ts";
 import type { BackOfficeServices } from "./context.ts";
 import { searchPayments } from "./search.ts";
 import { SESSION_TTL_MS, StaffSessions } from "./sessions.ts";
+import { approveBatchAsStaff, batchCreators, batchFor } from "./vouchers.ts";
 
 const SESSION_COOKIE = "centime_admin";
 registerAsset("backoffice.css", new URL("./assets/backoffice.css", import.meta.url).pathname);
@@ -21,6 +30,8 @@ const CATALOGUES = loadCatalogues(new URL("./messages", import.meta.url).pathnam
 const NAVIGATION: Array<{ key: string; href: string; permission: Permission | null }> = [
   { key: "nav.payments", href: "/admin/payments", permission: "payment:read" },
   { key: "nav.approvals", href: "/admin/approvals", permission: "approval:read" },
+  { key: "nav.vouchers", href: "/admin/vouchers", permission: "voucher:read" },
+  { key: "nav.staff", href: "/admin/staff", permission: "staff:read" },
   { key: "nav.audit", href: "/admin/audit", permission: "audit:read" },
 ];
 
@@ -104,10 +115,29 @@ export function backOfficePages(
 
       // The session guard: every /admin page but sign-in needs a live session.
       pages.addHook("preHandler", async (request, reply) => {
-        if (!request.url.startsWith("/admin") || request.url.startsWith("/admin/login")) return;
-        const raw = request.cookies[SESSION_COOKIE];
-        const unsigned = raw ? request.unsignCookie(raw) : null;
-        const session = unsigned?.valid ? await sessions.resolve(unsigned.value ?? undefined) : null;
+        if (!request.url.startsWith("/admin")) return;
+        // On the admin listener the certificate signs in, on every request (revocation is immediate).
+        const certificate = await certificateSignIn(services.db, request, services.clock.nowMs());
+        if (certificate.kind === "refused") {
+          return reply.page(
+            "backoffice/templates/login",
+            { next: "/admin/payments", error: "login.certificate_refused", certificateOnly: true },
+            { title: "Sign in", status: 403, styles: ["backoffice.css"] },
+          );
+        }
+        if (request.url.startsWith("/admin/login")) {
+          if (certificate.kind === "staff" && request.method === "GET")
+            return reply.redirect(safeNext((request.query as { next?: string }).next), 303);
+          return;
+        }
+        let session: { staff: StaffRow; sessionId: string } | null = null;
+        if (certificate.kind === "staff") {
+          session = { staff: certificate.staff, sessionId: `certificate:${certificate.fingerprint}` };
+        } else {
+          const raw = request.cookies[SESSION_COOKIE];
+          const unsigned = raw ? request.unsignCookie(raw) : null;
+          session = unsigned?.valid ? await sessions.resolve(unsigned.value ?? undefined) : null;
+        }
         if (!session) return reply.redirect(`/admin/login?next=${encodeURIComponent(request.url)}`, 303);
         const access = await services.staff.accessOf(session.staff, session.sessionId);
         const scope = session.staff.merchant_id
@@ -293,6 +323,112 @@ export function backOfficePages(
         });
       }
 
+      pages.get("/admin/vouchers", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "voucher:read");
+        const scope = scopeOf(context);
+        const { rows } = await services.community.batches.list(scope, { limit: 50 });
+        const creators = await batchCreators(
+          services.db,
+          rows.map((b) => b.id),
+        );
+        const owner = context.staff.role === "owner" && holds(context.access, "voucher:approve");
+        const notice = (request.query as { done?: string }).done;
+        return adminPage(
+          reply,
+          "backoffice/templates/vouchers",
+          {
+            batches: rows.map((b) => ({ ...b, mine: creators.get(b.id) === context.staff.id })),
+            canCreate: holds(context.access, "voucher:write"),
+            canApprove: holds(context.access, "voucher:write"),
+            canDownload: holds(context.access, "voucher:write"),
+            owner,
+            notice: notice === "created" || notice === "approved" || notice === "asked" ? notice : null,
+          },
+          { title: "Voucher batches" },
+        );
+      });
+
+      pages.post("/admin/vouchers", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "voucher:write");
+        const scope = scopeOf(context);
+        const body = request.body as { count?: string; amount?: string; currency?: string };
+        const count = wholeNumber(body.count, "count", 1, 100_000);
+        const amount = wholeNumber(body.amount, "amount", 1, 999_999_999_999);
+        const currency = String(body.currency ?? "")
+          .trim()
+          .toUpperCase();
+        if (!/^[A-Z]{3,8}$/.test(currency)) throw new ApiError("parameter_invalid", "currency");
+        const input = { count, value: { amount, currency } };
+        const audit = { ...context.audit, action: "voucher_batches.create", changes: input };
+        await runAudited(audit, () =>
+          services.db.transaction(async (tx) => {
+            const nowMs = services.clock.nowMs();
+            const batch = await services.community.batches.create(
+              tx,
+              scope,
+              context.access.actor.credential ?? context.staff.id,
+              input,
+              nowMs,
+            );
+            await appendAudit(tx, [draftFor(audit, { statusCode: 201, object: batch.id }, nowMs)]);
+          }),
+        );
+        audit.recorded = true;
+        return reply.redirect("/admin/vouchers?done=created", 303);
+      });
+
+      pages.post("/admin/vouchers/:id/approve", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "voucher:write");
+        const id = (request.params as { id: string }).id;
+        const audit = { ...context.audit, action: "voucher_batches.approve", objectHint: id };
+        const outcome = await runAudited(audit, async () => {
+          const batch = await batchFor(services.db, context.access, id);
+          const key = await services.community.batches.codeKey();
+          return services.db.transaction(async (tx) => {
+            const nowMs = services.clock.nowMs();
+            const result = await approveBatchAsStaff(services, tx, context.access, batch, key, nowMs);
+            await appendAudit(tx, [
+              draftFor(audit, { statusCode: result.statusCode, object: objectOf(result.body, id) }, nowMs),
+            ]);
+            return result.statusCode === 200 ? "approved" : "asked";
+          });
+        });
+        audit.recorded = true;
+        return reply.redirect(`/admin/vouchers?done=${outcome}`, 303);
+      });
+
+      pages.get("/admin/vouchers/:id/codes", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "voucher:write");
+        const scope = scopeOf(context);
+        const id = (request.params as { id: string }).id;
+        const csv = await services.community.batches.takeCodes(scope, id, services.clock.nowMs());
+        // Handing out the codes is a write (the sealed copy is gone): recorded, never the codes.
+        await recordAfter(
+          services.db,
+          { ...context.audit, action: "voucher_batches.codes.read", objectHint: id },
+          { statusCode: 200 },
+          services.clock.nowMs(),
+        );
+        return reply
+          .type("text/csv; charset=utf-8")
+          .header("content-disposition", `attachment; filename="${id}.csv"`)
+          .header("cache-control", "no-store")
+          .send(csv);
+      });
+
+      pages.get("/admin/staff", { schema: { hide: true } }, async (request, reply) => {
+        const context = requirePagePermission(request, "staff:read");
+        const merchantId = context.access.actor.merchantId;
+        const members = (await services.staff.list(merchantId)).map(presentStaff);
+        const roles = await services.staff.listRoles(merchantId);
+        return adminPage(
+          reply,
+          "backoffice/templates/staff",
+          { members, roles },
+          { title: "Staff and roles" },
+        );
+      });
+
       pages.get("/admin/audit", { schema: { hide: true } }, async (request, reply) => {
         const context = requirePagePermission(request, "audit:read");
         const query = request.query as { actor?: string; object?: string; action?: string };
@@ -321,6 +457,14 @@ export function backOfficePages(
       for (const register of extra) await register(pages);
     },
   );
+}
+
+function wholeNumber(value: unknown, param: string, min: number, max: number): number {
+  const text = String(value ?? "").trim();
+  if (!/^\d{1,12}$/.test(text)) throw new ApiError("parameter_invalid", param);
+  const n = Number(text);
+  if (n < min || n > max) throw new ApiError("parameter_invalid", param);
+  return n;
 }
 
 /** Only a path inside /admin, never another site. */

@@ -6,7 +6,7 @@ import {
   passwordMatches,
   type StaffDirectory,
   type StaffRow,
-  totpMatches,
+  totpStep,
 } from "../staff/index.ts";
 
 /** A signed-in session lasts this long, however active. */
@@ -59,7 +59,10 @@ export class StaffSessions {
     const staff = candidates[0] ?? null;
     // The password is checked even for an unknown e-mail, so timing does not tell which exist.
     const passwordOk = await passwordMatches(input.password, staff?.password_hash ?? null);
-    const codeOk = staff !== null && (await totpMatches(staff.totp_secret, input.code));
+    const step = staff ? await totpStep(await this.staff.totpSecretOf(staff), input.code) : null;
+    // A code is good once: the step is claimed only once the password is right too.
+    const codeOk =
+      staff !== null && passwordOk && step !== null && (await this.staff.claimTotpStep(staff.id, step));
     if (!staff || !passwordOk || !codeOk) {
       await this.fail(subjects, nowMs);
       return { ok: false, reason: "invalid" };

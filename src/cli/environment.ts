@@ -33,6 +33,22 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description: "Compressed daily archives of provider request and response bodies (shared by every worker)",
   },
   { name: "CENTIME_ADMIN_KEY", description: "The admin key; generated and printed once when unset" },
+  {
+    name: "CENTIME_ADMIN_TLS_PORT",
+    description:
+      "The admin listener: the back office over mutual TLS, staff signed in by client certificate (centime certs); unset = off",
+  },
+  {
+    name: "CENTIME_ADMIN_CA_DIR",
+    default: "<CENTIME_DATA_DIR>/admin-ca",
+    description:
+      "The back office's certificate authority and the admin listener's certificate (centime certs init)",
+  },
+  {
+    name: "CENTIME_TOTP_KEY",
+    description:
+      "32 bytes (base64 or hex) that encrypt staff TOTP secrets at rest (AES-256-GCM); every process must share it",
+  },
   { name: "LOG_LEVEL", default: "info", description: "pino log level" },
   { name: "CENTIME_API_KEY", description: "centime listen: the merchant's test secret key (or --api-key)" },
   { name: "CENTIME_RATE_LIMIT_PER_SECOND", default: "500", description: "Requests per API key; 0 disables" },

@@ -19,6 +19,16 @@ and pending ones without changing anything.`,
 
 verify walks the audit log's hash chain and names the first broken link (exit code 1 when one
 is found); checkpoint prints the chain's heads as JSON, to keep outside the database.`,
+  certs: `Usage: centime certs init [--host NAME,…]
+       centime certs issue --email E [--merchant mer_…] [--days N] [--out DIR]
+       centime certs revoke SERIAL|FINGERPRINT
+       centime certs list
+
+Client certificates for the back office's admin listener (mutual TLS on CENTIME_ADMIN_TLS_PORT).
+init creates a local certificate authority and the listener's certificate (for --host, default
+localhost, 127.0.0.1 and HOST) in CENTIME_ADMIN_CA_DIR; issue signs a certificate for a staff
+member (by e-mail; --days default 365) and records its fingerprint; revoke stops it signing in
+at once; list shows every certificate issued. Step by step: docs/backoffice.md.`,
   "admin-key": `Usage: centime admin-key --reset
 
 Replaces the admin key and prints the new one once. The old key stops working at once.`,
@@ -59,6 +69,7 @@ Commands:
   migrate [--status]              Apply pending database migrations (or show their state)
   admin-key --reset               Replace the admin key and print the new one once
   audit verify|checkpoint         Verify the audit log's hash chain, or export its heads
+  certs init|issue|revoke|list    The back office's client certificates (mutual TLS sign-in)
   listen --forward-to URL         Forward a merchant's test-mode events to a local URL
   simulator [options]             Run the carrier network simulator (test mode only)
   bench [--quick]                 Run the benchmark (see bench/README.md)

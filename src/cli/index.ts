@@ -103,6 +103,9 @@ async function start(args: string[]): Promise<number> {
         `API documentation: ${server.url}/docs\n`,
     );
   }
+  if (server.adminUrl) {
+    io.out(`Back office over mutual TLS (client certificates): ${server.adminUrl}/admin\n`);
+  }
   if (server.workerUrl) {
     io.out(`Centime worker running with ${where}; /health, /ready and /metrics on ${server.workerUrl}.\n`);
   }
@@ -170,6 +173,110 @@ async function auditCommand(args: string[]): Promise<number> {
     const result = await verifyAuditChain(db);
     io.out(`${JSON.stringify(result, null, 2)}\n`);
     return result.valid ? 0 : 1;
+  } finally {
+    await db.close();
+  }
+}
+
+async function certsCommand(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== "init" && action !== "issue" && action !== "revoke" && action !== "list")
+    throw new UsageError("certs needs init, issue, revoke or list", "certs");
+  const { values, positionals } = parsed("certs", () =>
+    parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        host: { type: "string" },
+        email: { type: "string" },
+        merchant: { type: "string" },
+        days: { type: "string", default: "365" },
+        out: { type: "string", default: "." },
+      },
+    }),
+  );
+  const certs = await import("../certs/index.ts");
+  const config = configFromEnv();
+  const nowMs = systemClock.nowMs();
+  if (action === "init") {
+    const hosts = (values.host ?? ["localhost", "127.0.0.1", config.host].join(","))
+      .split(",")
+      .map((h) => h.trim())
+      .filter((h, i, all) => h && all.indexOf(h) === i);
+    if (certs.authorityExists(config.adminCaDir))
+      throw new UsageError(`a certificate authority already exists in ${config.adminCaDir}`, "certs");
+    const made = await certs.initAuthority(config.adminCaDir, { hosts, nowMs });
+    io.out(
+      `Created the back office's certificate authority in ${config.adminCaDir}\n` +
+        `  CA certificate:      ${certs.AUTHORITY_FILES.caCert} (sha256 ${made.caFingerprint})\n` +
+        `  CA private key:      ${certs.AUTHORITY_FILES.caKey} (mode 600: keep it offline if you can)\n` +
+        `  Listener certificate: ${certs.AUTHORITY_FILES.serverCert} for ${hosts.join(", ")}\n` +
+        "Next: centime certs issue --email <staff e-mail>, then start with CENTIME_ADMIN_TLS_PORT set.\n",
+    );
+    return 0;
+  }
+  const db = await openDb(config);
+  try {
+    await migrate(db);
+    if (action === "list") {
+      for (const c of await certs.listCertificates(db)) {
+        const state = c.revoked_at ? "revoked" : c.not_after.getTime() <= nowMs ? "expired" : "valid";
+        io.out(
+          `${c.serial}  ${state.padEnd(7)}  ${c.not_after.toISOString().slice(0, 10)}  ${c.email}  ${c.fingerprint}\n`,
+        );
+      }
+      return 0;
+    }
+    if (action === "revoke") {
+      const which = positionals[0];
+      if (!which) throw new UsageError("certs revoke needs a serial or a fingerprint", "certs");
+      const revoked = await certs.revokeCertificate(db, which, nowMs);
+      if (!revoked) {
+        io.err(`centime certs: no valid certificate has serial or fingerprint ${which}\n`);
+        return 1;
+      }
+      io.out(`Revoked ${revoked.serial}: it no longer signs anyone in (from the next request).\n`);
+      return 0;
+    }
+    const email = values.email;
+    if (!email) throw new UsageError("certs issue needs --email", "certs");
+    const days = Number(values.days);
+    if (!Number.isInteger(days) || days < 1 || days > 825)
+      throw new UsageError("--days must be a whole number from 1 to 825", "certs");
+    const staff = await certs.staffByEmail(db, email, values.merchant ?? null);
+    if (!staff) {
+      io.err(`centime certs: no staff member ${email}${values.merchant ? ` in ${values.merchant}` : ""}\n`);
+      return 1;
+    }
+    const authority = await certs.loadAuthority(config.adminCaDir);
+    const issued = await certs.issue(authority, { commonName: staff.email, days, nowMs, usage: "client" });
+    const { writeFileSync, chmodSync, mkdirSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    mkdirSync(values.out!, { recursive: true });
+    const base = join(
+      values.out!,
+      `${staff.email.replace(/[^A-Za-z0-9._-]/g, "_")}-${issued.serial.slice(0, 8)}`,
+    );
+    writeFileSync(`${base}.pem`, issued.certPem);
+    writeFileSync(`${base}-key.pem`, issued.keyPem, { mode: 0o600 });
+    chmodSync(`${base}-key.pem`, 0o600);
+    await certs.registerCertificate(
+      db,
+      {
+        fingerprint: issued.fingerprint,
+        staffId: staff.id,
+        serial: issued.serial,
+        notAfter: issued.notAfter,
+      },
+      nowMs,
+    );
+    io.out(
+      `Issued a client certificate for ${staff.email} (${staff.id}), valid until ${issued.notAfter.toISOString()}\n` +
+        `  serial       ${issued.serial}\n  fingerprint  ${issued.fingerprint}\n` +
+        `  certificate  ${base}.pem\n  private key  ${base}-key.pem (mode 600; hand it over privately)\n` +
+        `For a browser: openssl pkcs12 -export -in ${base}.pem -inkey ${base}-key.pem -out ${base}.p12\n`,
+    );
+    return 0;
   } finally {
     await db.close();
   }
@@ -260,6 +367,7 @@ const COMMANDS: Record<Exclude<CommandName, "help">, (args: string[]) => Promise
   migrate: migrateCommand,
   "admin-key": adminKey,
   audit: auditCommand,
+  certs: certsCommand,
   listen: listenCommand,
   simulator,
   bench,

@@ -65,6 +65,12 @@ export interface Config {
   mailFrom: string;
   /** Days each partitioned table keeps (CENTIME_RETENTION_DAYS over DEFAULT_RETENTION_DAYS); 0 keeps forever. */
   retentionDays: Record<string, number>;
+  /** The admin listener's port (mutual TLS, client certificates); unset = no admin listener. */
+  adminTlsPort?: number;
+  /** The back office's certificate authority (`centime certs init`): default <dataDir>/admin-ca. */
+  adminCaDir: string;
+  /** Key (32 bytes, base64 or hex) that encrypts staff TOTP secrets at rest; unset = kept in the database. */
+  totpKey?: string;
 }
 
 /**
@@ -207,6 +213,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     },
     sessionSecret: env.CENTIME_SESSION_SECRET || randomBytes(32).toString("base64url"),
     retentionDays: parseRetention(env.CENTIME_RETENTION_DAYS),
+    adminTlsPort:
+      env.CENTIME_ADMIN_TLS_PORT === undefined || env.CENTIME_ADMIN_TLS_PORT === ""
+        ? undefined
+        : intFrom(env.CENTIME_ADMIN_TLS_PORT, 0, "CENTIME_ADMIN_TLS_PORT"),
+    adminCaDir: env.CENTIME_ADMIN_CA_DIR || join(env.CENTIME_DATA_DIR || "./.centime", "admin-ca"),
+    totpKey: env.CENTIME_TOTP_KEY || undefined,
   };
 }
 

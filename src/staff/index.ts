@@ -12,7 +12,7 @@ export {
   permissionForRoute,
   scopedPermissions,
 } from "./permissions.ts";
-export { isStaffKey, newSessionToken, passwordMatches, totpMatches, totpUri } from "./secrets.ts";
+export { isStaffKey, newSessionToken, passwordMatches, totpMatches, totpStep, totpUri } from "./secrets.ts";
 export {
   type Access,
   holds,

@@ -38,15 +38,24 @@ export function totpUri(email: string, secret: string): string {
   return generateURI({ issuer: "Centime", label: email, secret });
 }
 
-/** RFC 6238 with one step of tolerance either side for clocks that drift. */
-export async function totpMatches(secret: string | null, token: string): Promise<boolean> {
-  if (!secret || !/^[0-9]{6}$/.test(token)) return false;
+/**
+ * RFC 6238 with one step of tolerance either side for clocks that drift: the time step (Unix
+ * seconds / 30) the code belongs to, or null. The caller refuses a step already used (§5.2).
+ */
+export async function totpStep(secret: string | null, token: string): Promise<number | null> {
+  if (!secret || !/^[0-9]{6}$/.test(token)) return null;
   try {
-    const result = await verify({ secret, token, epochTolerance: 30 });
-    return result.valid;
+    const epoch = Math.floor(Date.now() / 1000);
+    const result = await verify({ secret, token, epoch, epochTolerance: 30 });
+    return result.valid ? Math.floor(epoch / 30) + (result.delta ?? 0) : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** Whether the code is right now (without the replay check: for confirming a new second factor). */
+export async function totpMatches(secret: string | null, token: string): Promise<boolean> {
+  return (await totpStep(secret, token)) !== null;
 }
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

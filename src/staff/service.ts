@@ -14,6 +14,7 @@ import {
   scopedPermissions,
 } from "./permissions.ts";
 import { generateStaffKey, hashPassword, isStaffKey, newTotpSecret } from "./secrets.ts";
+import { TotpVault } from "./totp-vault.ts";
 
 /** What a request may do, and as whom it is recorded. */
 export interface Access {
@@ -86,10 +87,33 @@ const KEY_CACHE_TTL_MS = 5_000;
 export class StaffDirectory {
   private readonly keyCache = new Map<string, { access: Access | null; fetchedMs: number }>();
 
+  private readonly vault: TotpVault;
+
   constructor(
     private readonly db: Db,
     private readonly clock: { nowMs(): number },
-  ) {}
+    totpKey?: string,
+  ) {
+    this.vault = new TotpVault(totpKey);
+  }
+
+  /** The staff member's TOTP secret, decrypted. */
+  totpSecretOf(staff: StaffRow): Promise<string | null> {
+    return this.vault.open(this.db, staff.id, staff.totp_secret);
+  }
+
+  /**
+   * Records the time step of a code just used; false when that step (or a later one) was used
+   * already, so a code is good once even within its window. One statement: two sign-ins racing
+   * with the same code cannot both win.
+   */
+  async claimTotpStep(staffId: string, step: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      "update staff set totp_last_step = $2 where id = $1 and (totp_last_step is null or totp_last_step < $2)",
+      [staffId, step],
+    );
+    return rowCount === 1;
+  }
 
   /** The permissions of a role (default or custom) for a member of `merchantId`'s team. */
   async rolePermissions(
@@ -217,12 +241,13 @@ export class StaffDirectory {
       role: input.role,
       mode: input.mode ?? (access.actor.mode === "live" ? "live" : "test"),
       password_hash: input.password ? await hashPassword(input.password) : null,
-      totp_secret: totpSecret,
+      totp_secret: null,
       time_zone: input.time_zone ?? "UTC",
       locale: input.locale ?? "en",
       disabled_at: null,
       created: new Date(nowMs),
     };
+    staff.totp_secret = await this.vault.seal(tx, staff.id, totpSecret);
     try {
       await tx.query(
         `insert into staff (id, merchant_id, email, role, mode, password_hash, totp_secret, time_zone, locale, created)

@@ -222,3 +222,118 @@ test("a role change is a four-eyes action too", async () => {
   });
   assert.equal(staff.body.role, "finance");
 });
+
+interface Batch {
+  id: string;
+  status: string;
+  approved_by: string | null;
+}
+
+async function batchBy(key: string): Promise<Batch> {
+  const created = await call<Batch>(t.app, "POST", "/v1/voucher_batches", {
+    key,
+    body: { count: 3, value: { amount: 500, currency: "EUR" } },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.status, "pending_approval");
+  return created.body;
+}
+
+async function batchStatus(id: string): Promise<Batch> {
+  return (await call<Batch>(t.app, "GET", `/v1/voucher_batches/${id}`, { key: m.secretKey })).body;
+}
+
+test("voucher batch approval: a finance member asks (202), the creator and the maker never decide, an owner approves once", async () => {
+  const batch = await batchBy(keys.finance1!);
+  // The creator can neither approve nor ask.
+  const ownBatch = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/voucher_batches/${batch.id}/approve`,
+    { key: keys.finance1 },
+  );
+  assert.equal(ownBatch.status, 403);
+  assert.equal(ownBatch.body.error.code, "approver_is_creator");
+  // Support holds no voucher permission at all.
+  const support = await call(t.app, "POST", `/v1/voucher_batches/${batch.id}/approve`, {
+    key: keys.support1,
+  });
+  assert.equal(support.status, 403);
+
+  const asked = await call<Approval>(t.app, "POST", `/v1/voucher_batches/${batch.id}/approve`, {
+    key: keys.finance2,
+  });
+  assert.equal(asked.status, 202, JSON.stringify(asked.body));
+  assert.equal(asked.body.action, "voucher_batch.approve");
+  assert.deepEqual(asked.body.arguments, { merchant: m.merchantId, mode: "test", batch: batch.id });
+  assert.equal((await batchStatus(batch.id)).status, "pending_approval");
+
+  // The maker cannot decide; the creator does not hold voucher:approve; other arguments are refused.
+  const maker = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    { key: keys.finance2 },
+  );
+  assert.equal(maker.body.error.code, "approval_own_request");
+  const creator = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, { key: keys.finance1 });
+  assert.equal(creator.status, 403);
+  const other = await batchBy(keys.finance1!);
+  const otherArguments = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
+    key: keys.owner1,
+    body: { batch: other.id },
+  });
+  assert.equal(otherArguments.status, 400);
+  assert.equal((await batchStatus(batch.id)).status, "pending_approval");
+
+  const approved = await call<Approval>(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
+    key: keys.owner1,
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  assert.equal(approved.body.status, "approved");
+  const after = await batchStatus(batch.id);
+  assert.equal(after.status, "approved");
+  // The approval ran for its own batch only.
+  assert.equal((await batchStatus(other.id)).status, "pending_approval");
+
+  const replay = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    { key: keys.owner1 },
+  );
+  assert.equal(replay.status, 409);
+  assert.equal(replay.body.error.code, "approval_not_pending");
+  // Asking again about an approved batch is refused.
+  const again = await call(t.app, "POST", `/v1/voucher_batches/${batch.id}/approve`, { key: keys.finance2 });
+  assert.equal(again.status, 409);
+});
+
+test("voucher batch approval: an owner approves a finance member's batch at once, never their own; a request expires", async () => {
+  const batch = await batchBy(keys.finance1!);
+  const direct = await call<Batch>(t.app, "POST", `/v1/voucher_batches/${batch.id}/approve`, {
+    key: keys.owner1,
+  });
+  assert.equal(direct.status, 200, JSON.stringify(direct.body));
+  assert.equal(direct.body.status, "approved");
+
+  const owners = await batchBy(keys.owner1!);
+  const own = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/voucher_batches/${owners.id}/approve`,
+    { key: keys.owner1 },
+  );
+  assert.equal(own.status, 403);
+  assert.equal(own.body.error.code, "approver_is_creator");
+
+  const late = await batchBy(keys.finance1!);
+  const asked = await call<Approval>(t.app, "POST", `/v1/voucher_batches/${late.id}/approve`, {
+    key: keys.finance2,
+  });
+  assert.equal(asked.status, 202);
+  clock.advance(73 * 3600 * 1000);
+  const expired = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, { key: keys.owner1 });
+  assert.equal(expired.status, 409);
+  assert.equal((await batchStatus(late.id)).status, "pending_approval");
+});
