@@ -87,7 +87,10 @@ export function aggregateSamples(samples: readonly Sample[]): DistributionRow[] 
 }
 
 /** Nearest-rank percentile (as PostgreSQL's percentile_disc) of a histogram; null when empty. */
-export function percentile(histogram: ReadonlyArray<{ le_ms: number; count: number }>, q: number): number | null {
+export function percentile(
+  histogram: ReadonlyArray<{ le_ms: number; count: number }>,
+  q: number,
+): number | null {
   const sorted = [...histogram].sort((a, b) => a.le_ms - b.le_ms);
   const total = sorted.reduce((n, h) => n + h.count, 0);
   if (total === 0) return null;

@@ -86,7 +86,9 @@ export async function subscriptionsAnalytics(
   // The level at the period's start: whole days before it, then its own grain up to it.
   const before = [
     ...(await select(totals, "day", 0, dayFloor, "currency, metric")).rows,
-    ...(dayFloor < fromMs ? (await select(totals, query.granularity, dayFloor, fromMs, "currency, metric")).rows : []),
+    ...(dayFloor < fromMs
+      ? (await select(totals, query.granularity, dayFloor, fromMs, "currency, metric")).rows
+      : []),
   ];
   const base = new Map<string, { active: bigint; mrr: bigint }>();
   for (const r of before) {
@@ -96,9 +98,18 @@ export async function subscriptionsAnalytics(
     b.mrr += sign * BigInt(r.amount);
     base.set(r.currency, b);
   }
-  const { rows } = await select(`bucket, ${totals}`, query.granularity, fromMs, toMs, "bucket, currency, metric");
+  const { rows } = await select(
+    `bucket, ${totals}`,
+    query.granularity,
+    fromMs,
+    toMs,
+    "bucket, currency, metric",
+  );
   const step = GRAIN_MS[query.granularity];
-  const moves = new Map<string, Map<number, { new: bigint; canceled: bigint; mrrIn: bigint; mrrOut: bigint }>>();
+  const moves = new Map<
+    string,
+    Map<number, { new: bigint; canceled: bigint; mrrIn: bigint; mrrOut: bigint }>
+  >();
   for (const r of rows) {
     const byBucket = moves.get(r.currency) ?? new Map();
     moves.set(r.currency, byBucket);
@@ -174,7 +185,13 @@ export async function distributionSummary(
   add("merchant_id", scope.merchantId);
   add("operator", query.operator);
   add("provider", query.provider);
-  const { rows } = await db.query<{ provider: string; operator: string; le_ms: number; count: bigint; errors: bigint }>(
+  const { rows } = await db.query<{
+    provider: string;
+    operator: string;
+    le_ms: number;
+    count: bigint;
+    errors: bigint;
+  }>(
     `select provider, operator, le_ms, sum(count)::int8 as count, sum(errors)::int8 as errors
        from analytics_distributions where ${where.join(" and ")}
       group by provider, operator, le_ms order by provider, operator, le_ms`,
@@ -219,7 +236,8 @@ export interface ExchangeRate {
 }
 
 function currencyOf(code: string, param: string): CurrencyCode {
-  if (!isCurrency(code)) throw new ApiError("parameter_invalid", param, `Unknown ISO 4217 currency: '${code}'.`);
+  if (!isCurrency(code))
+    throw new ApiError("parameter_invalid", param, `Unknown ISO 4217 currency: '${code}'.`);
   return code;
 }
 
@@ -231,7 +249,11 @@ export async function setExchangeRate(
   currencyOf(input.from_currency, "from_currency");
   currencyOf(input.to_currency, "to_currency");
   if (input.from_currency === input.to_currency) {
-    throw new ApiError("parameter_invalid", "to_currency", "A rate converts between two different currencies.");
+    throw new ApiError(
+      "parameter_invalid",
+      "to_currency",
+      "A rate converts between two different currencies.",
+    );
   }
   if (!RATE_PATTERN.test(input.rate) || !/[1-9]/.test(input.rate)) {
     throw new ApiError("parameter_invalid", "rate", "A positive decimal such as 1.0842 (never a float).");
@@ -324,13 +346,17 @@ export interface Reporting {
 export async function toReporting(
   db: Queryable,
   reportingCurrency: string,
-  series: ReadonlyArray<{ key: Record<string, string>; points: ReadonlyArray<{ t: string; count: number; amount: number }> }>,
+  series: ReadonlyArray<{
+    key: Record<string, string>;
+    points: ReadonlyArray<{ t: string; count: number; amount: number }>;
+  }>,
 ): Promise<Reporting> {
   const target = currencyOf(reportingCurrency, "reporting_currency");
   const needs = new Map<string, { currency: string; day: string }>();
   for (const s of series) {
     const currency = s.key.currency ?? "";
-    for (const p of s.points) needs.set(`${currency}/${p.t.slice(0, 10)}`, { currency, day: p.t.slice(0, 10) });
+    for (const p of s.points)
+      needs.set(`${currency}/${p.t.slice(0, 10)}`, { currency, day: p.t.slice(0, 10) });
   }
   for (const n of needs.values()) {
     if (n.currency !== target) currencyOf(n.currency, "reporting_currency");

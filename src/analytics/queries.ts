@@ -58,16 +58,15 @@ export function timeZoneOf(name: string, param = "time_zone"): string {
 
 /** Local midnight at or before `ms` in a zone. */
 export function localDayStart(ms: number, timeZone: string): number {
-  return Temporal.Instant.fromEpochMilliseconds(ms)
-    .toZonedDateTimeISO(timeZone)
-    .startOfDay()
-    .toInstant().epochMilliseconds;
+  return Temporal.Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(timeZone).startOfDay().toInstant()
+    .epochMilliseconds;
 }
 
 /** Whether a zone is a whole number of hours from UTC over a period (then hour rollups make its days). */
 function wholeHours(timeZone: string, fromMs: number, toMs: number): boolean {
   for (let ms = fromMs; ; ms = Math.min(ms + 30 * 86_400_000, toMs)) {
-    const offsetNs = Temporal.Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(timeZone).offsetNanoseconds;
+    const offsetNs =
+      Temporal.Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(timeZone).offsetNanoseconds;
     if (offsetNs % 3_600_000_000_000 !== 0) return false;
     if (ms >= toMs) return true;
   }
@@ -127,7 +126,8 @@ export async function paymentsAnalytics(
   scope: AnalyticsScope,
   query: PaymentsQuery,
 ): Promise<PaymentsAnalytics> {
-  const zone = query.timeZone && query.timeZone !== "UTC" && query.granularity === "day" ? query.timeZone : null;
+  const zone =
+    query.timeZone && query.timeZone !== "UTC" && query.granularity === "day" ? query.timeZone : null;
   let { fromMs, toMs } = period(query.fromMs, query.toMs, query.granularity);
   // Days in the zone: local midnights, summed from hour rollups (minute ones for a zone that is
   // not a whole number of hours from UTC).
@@ -136,13 +136,20 @@ export async function paymentsAnalytics(
   if (zone) {
     fromMs = localDayStart(query.fromMs, zone);
     toMs = localDayStart(query.toMs - 1, zone);
-    toMs = Temporal.Instant.fromEpochMilliseconds(toMs).toZonedDateTimeISO(zone).add({ days: 1 }).startOfDay()
+    toMs = Temporal.Instant.fromEpochMilliseconds(toMs)
+      .toZonedDateTimeISO(zone)
+      .add({ days: 1 })
+      .startOfDay()
       .toInstant().epochMilliseconds;
     source = wholeHours(zone, fromMs, toMs) ? "hour" : "minute";
     period(fromMs, toMs, source === "minute" ? "hour" : "day");
   }
   const groups: Array<Group | "metric"> = [
-    ...new Set<Group | "metric">([...(query.byMetric ? (["metric"] as const) : []), "currency", ...query.groupBy]),
+    ...new Set<Group | "metric">([
+      ...(query.byMetric ? (["metric"] as const) : []),
+      "currency",
+      ...query.groupBy,
+    ]),
   ];
   const columns = groups.map((g) => (g === "metric" ? "metric" : COLUMN_OF_GROUP[g]));
   const params: unknown[] = [source, scope.mode, new Date(fromMs), new Date(toMs)];

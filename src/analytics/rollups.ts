@@ -104,10 +104,17 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
       }
     }
   }
-  const attemptIds = rows.filter((r) => r.type === null && r.event_id.startsWith("wha_")).map((r) => r.event_id);
+  const attemptIds = rows
+    .filter((r) => r.type === null && r.event_id.startsWith("wha_"))
+    .map((r) => r.event_id);
   if (attemptIds.length > 0) {
     // The delivery lag: from the event to the attempt that delivered it (manual resends apart).
-    const { rows: attempts } = await tx.query<{ merchant_id: string; mode: string; created: Date; lag_ms: number }>(
+    const { rows: attempts } = await tx.query<{
+      merchant_id: string;
+      mode: string;
+      created: Date;
+      lag_ms: number;
+    }>(
       `select a.merchant_id, a.mode, a.created,
               (extract(epoch from (a.created - e.created)) * 1000)::int8 as lag_ms
          from webhook_attempts a join events e on e.id = a.event_id
@@ -127,7 +134,9 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
       });
     }
   }
-  const redemptionIds = rows.filter((r) => r.type === null && r.event_id.startsWith("vr_")).map((r) => r.event_id);
+  const redemptionIds = rows
+    .filter((r) => r.type === null && r.event_id.startsWith("vr_"))
+    .map((r) => r.event_id);
   if (redemptionIds.length > 0) {
     const { rows: redemptions } = await tx.query<{
       merchant_id: string;
@@ -135,16 +144,19 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
       batch_id: string;
       created: Date;
       granted: Record<string, unknown> | null;
-    }>("select merchant_id, mode, batch_id, created, granted from voucher_redemptions where id = any($1::text[])", [
-      redemptionIds,
-    ]);
+    }>(
+      "select merchant_id, mode, batch_id, created, granted from voucher_redemptions where id = any($1::text[])",
+      [redemptionIds],
+    );
     for (const v of redemptions) facts.push(voucherFact(v));
   }
   return { facts, samples };
 }
 
 async function operatorsOfRefunds(tx: Queryable, decided: readonly FeedRow[]): Promise<Map<string, string>> {
-  const ids = decided.filter((r) => r.type!.startsWith("refund.")).map((r) => String(r.data!.object!.payment ?? ""));
+  const ids = decided
+    .filter((r) => r.type!.startsWith("refund."))
+    .map((r) => String(r.data!.object!.payment ?? ""));
   const out = new Map<string, string>();
   if (ids.length === 0) return out;
   const { rows } = await tx.query<{ id: string; operator: string | null }>(
@@ -323,15 +335,19 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
   return deps.db.transaction(async (tx) => {
     const cursor = await lockCursor(tx, ROLLUP_CURSOR);
     for (const table of ["analytics_rollups", "analytics_distributions"]) {
-      await tx.query(`delete from ${table} where bucket >= $1 and bucket < $2`, [new Date(fromMs), new Date(toMs)]);
+      await tx.query(`delete from ${table} where bucket >= $1 and bucket < $2`, [
+        new Date(fromMs),
+        new Date(toMs),
+      ]);
     }
     const all = new Map<string, Aggregate>();
     const histograms = new Map<string, DistributionRow>();
     let events = 0;
     let after = { created: new Date(fromMs), seq: -1n };
     for (;;) {
-      const { rows } = await tx.query<FeedRow>(
-        `select f.xid::text as xid, f.seq, f.event_id, e.merchant_id, e.mode, e.type, e.object_id, e.created, e.data
+      const { rows } = await tx.query<FeedRow & { feed_created: Date }>(
+        `select f.xid::text as xid, f.seq, f.event_id, f.created as feed_created,
+                e.merchant_id, e.mode, e.type, e.object_id, e.created, e.data
            from analytics_feed f
            left join events e on e.id = f.event_id
           where f.created >= $1 and f.created < $2 and (f.created, f.seq) > ($3::timestamptz, $4::bigint)
@@ -360,7 +376,8 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
         } else histograms.set(key, sum);
       }
       const last = rows.at(-1)!;
-      after = { created: new Date(last.created!), seq: last.seq };
+      // The feed's own time: rows that are not events (webhook attempts, redemptions) have no e.created.
+      after = { created: new Date(last.feed_created), seq: last.seq };
     }
     await addToRollups(tx, [...all.values()]);
     await addToDistributions(tx, [...histograms.values()]);

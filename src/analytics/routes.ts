@@ -6,6 +6,13 @@ import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { GRAINS, OUTCOMES } from "./facts.ts";
 import {
+  distributionSummary,
+  listExchangeRates,
+  setExchangeRate,
+  subscriptionsAnalytics,
+  toReporting,
+} from "./metrics.ts";
+import {
   type AnalyticsScope,
   FUNNEL_STEPS,
   funnel,
@@ -14,16 +21,9 @@ import {
   type Group,
   paymentsAnalytics,
   paymentsCsv,
+  timeZoneOf,
   toCsv,
 } from "./queries.ts";
-import {
-  distributionSummary,
-  listExchangeRates,
-  setExchangeRate,
-  subscriptionsAnalytics,
-  toReporting,
-} from "./metrics.ts";
-import { timeZoneOf } from "./queries.ts";
 import { rebuildRollups } from "./rollups.ts";
 
 export interface AnalyticsRouteDeps {
@@ -102,7 +102,9 @@ const RateUsed = Type.Object({
   from_currency: Type.String(),
   day: Type.String({ description: "The UTC day of the amounts converted." }),
   rate: Type.String({ description: "Decimal: reporting-currency units per unit of from_currency." }),
-  rate_day: Type.String({ description: "The day the rate was recorded for (that day or the newest before)." }),
+  rate_day: Type.String({
+    description: "The day the rate was recorded for (that day or the newest before).",
+  }),
 });
 
 const Reporting = Type.Object({
@@ -235,7 +237,9 @@ const SubscriptionsBody = Type.Object({
       points: Type.Array(
         Type.Object({
           t: Type.String({ format: "date-time" }),
-          active: Type.Integer({ description: "Subscriptions created and not canceled by the bucket's end." }),
+          active: Type.Integer({
+            description: "Subscriptions created and not canceled by the bucket's end.",
+          }),
           new: Type.Integer(),
           canceled: Type.Integer(),
           churn_bp: Type.Union([Type.Integer(), Type.Null()], {
@@ -287,7 +291,10 @@ const RateBody = Type.Object(
     from_currency: Type.String({ pattern: "^[A-Z]{3}$" }),
     to_currency: Type.String({ pattern: "^[A-Z]{3}$", description: "The reporting currency." }),
     day: Type.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}$", description: "UTC day from which it applies." }),
-    rate: Type.String({ maxLength: 25, description: "Decimal string: to_currency units per from_currency unit." }),
+    rate: Type.String({
+      maxLength: 25,
+      description: "Decimal string: to_currency units per from_currency unit.",
+    }),
   },
   { additionalProperties: false },
 );
@@ -510,7 +517,12 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
         fromMs,
         toMs,
         granularity: query.granularity ?? "day",
-        filters: { operator: query.operator, country: query.country, method: query.method, product: query.product },
+        filters: {
+          operator: query.operator,
+          country: query.country,
+          method: query.method,
+          product: query.product,
+        },
       });
       if (!wantsCsv(request)) return sendJson(reply, 200, result);
       return sendCsv(
@@ -611,7 +623,11 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
         summary: "The recorded rates of the reporting currencies, newest day first",
         querystring: RatesQuery,
         response: {
-          200: Type.Object({ object: Type.Literal("list"), data: Type.Array(Rate), has_more: Type.Boolean() }),
+          200: Type.Object({
+            object: Type.Literal("list"),
+            data: Type.Array(Rate),
+            has_more: Type.Boolean(),
+          }),
           ...errors,
         },
       },
