@@ -61,7 +61,8 @@ async function totals(path: string, extra = ""): Promise<Record<string, { count:
       .map(([k, v]) => `${k}=${v}`)
       .sort()
       .join(",");
-    const sum = (out[id] ??= { count: 0, amount: 0 });
+    const sum = out[id] ?? { count: 0, amount: 0 };
+    out[id] = sum;
     for (const p of s.points) {
       sum.count += p.count;
       sum.amount += p.amount;
