@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { bound, percentile } from "../../src/analytics/distributions.ts";
-import { monthlyAmount } from "../../src/analytics/facts.ts";
+import { factsOfEvent, monthlyAmount } from "../../src/analytics/facts.ts";
 import { feedLag, ingestRollups, rebuildRollups } from "../../src/analytics/index.ts";
 import { runDueBilling } from "../../src/billing/scheduler.ts";
 import {
@@ -470,4 +470,39 @@ test("day buckets start at midnight in the time zone asked for", async () => {
   );
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.param, "time_zone");
+});
+
+test("a retried charge that succeeds counts as recovered revenue; MRR normalizes periods to a month", () => {
+  const facts = factsOfEvent(
+    {
+      merchant_id: "mer_1",
+      mode: "test",
+      type: "payment.succeeded",
+      created: new Date(T0),
+      data: {
+        object: {
+          amount: 999,
+          amount_captured: 499,
+          currency: "EUR",
+          metadata: { subscription: "sub_1", purpose: "period", retry_attempt: "2" },
+          payment_method: { type: "sandbox" },
+        },
+      },
+    },
+    { appOfSession: new Map(), paymentOfRefund: new Map() },
+    () => undefined,
+  );
+  assert.deepEqual(
+    facts.map((f) => [f.metric, f.amount]),
+    [
+      ["succeeded", 499n],
+      ["retry_recovered", 499n],
+    ],
+  );
+  assert.equal(monthlyAmount(999n, "P1M"), 999n);
+  assert.equal(monthlyAmount(1200n, "P1Y"), 100n);
+  assert.equal(monthlyAmount(700n, "P1W"), 3043n);
+  assert.equal(monthlyAmount(100n, "P1D"), 3043n);
+  assert.equal(monthlyAmount(100n, "P2M"), 50n);
+  assert.equal(monthlyAmount(100n, "PT1H"), null);
 });
