@@ -18,7 +18,29 @@ export const METRIC_OF_EVENT: Readonly<Record<string, Metric>> = {
   "payment.canceled": "canceled",
   "refund.succeeded": "refunded",
 };
-export type Metric = "attempted" | "succeeded" | "failed" | "canceled" | "refunded";
+export type Metric =
+  | "attempted"
+  | "succeeded"
+  | "failed"
+  | "canceled"
+  | "refunded"
+  | "retry_attempted"
+  | "retry_recovered"
+  | "wallet_top_up"
+  | "wallet_spend"
+  | "voucher_redeemed"
+  | "subscription_created"
+  | "subscription_canceled";
+
+/**
+ * Events that count beyond a payment's own outcome: a subscription's start and end (amount: its
+ * monthly recurring revenue, for MRR), a retried charge (metadata `retry_attempt`, set by billing's
+ * dunning) and what it recovered, wallet top-ups (`wallet_top_up` on the payment) and wallet spend.
+ */
+export const SUBSCRIPTION_METRIC: Readonly<Record<string, Metric>> = {
+  "subscription.created": "subscription_created",
+  "subscription.canceled": "subscription_canceled",
+};
 /** A payment's final outcomes: what `GET /v1/analytics/payments` counts by `status`. */
 export const OUTCOMES = ["succeeded", "failed", "canceled"] as const;
 
@@ -88,6 +110,97 @@ export function sessionOf(payment: Record<string, unknown> | undefined): string 
   return metadata && typeof metadata === "object"
     ? text((metadata as Record<string, unknown>).checkout_session)
     : "";
+}
+
+/** Whether an event type counts at all (the ingest skips the others before any lookup). */
+export function counts(type: string): boolean {
+  return METRIC_OF_EVENT[type] !== undefined || SUBSCRIPTION_METRIC[type] !== undefined;
+}
+
+/** Monthly recurring revenue of one subscription, in minor units (rounded down); null if the period is not a plain one. */
+export function monthlyAmount(amount: bigint, period: string): bigint | null {
+  const m = /^P(\d+)([DWMY])$/.exec(period);
+  if (!m) return null;
+  const n = BigInt(m[1]!);
+  if (n === 0n) return null;
+  switch (m[2]) {
+    case "M":
+      return amount / n;
+    case "Y":
+      return amount / (12n * n);
+    // 365.25 / 12 days a month: amount × 30.4375 / days.
+    case "W":
+      return (amount * 304_375n) / (70_000n * n);
+    default:
+      return (amount * 304_375n) / (10_000n * n);
+  }
+}
+
+function subscriptionFact(event: EventInput, metric: Metric, object: Record<string, unknown>): Fact {
+  const amount = minorUnits(object.amount);
+  const recurring = object.recurring as { period?: unknown } | undefined;
+  const method = (object.payment_method ?? null) as Record<string, unknown> | null;
+  return {
+    merchant_id: event.merchant_id,
+    mode: event.mode,
+    metric,
+    app: "",
+    method: text(method?.type),
+    operator: text(object.operator) || text(method?.operator),
+    country: text(object.country),
+    currency: text(object.currency),
+    product: text(object.price),
+    reason: metric === "subscription_canceled" ? text(object.cancel_reason) : "",
+    createdMs: event.created.getTime(),
+    amount: monthlyAmount(amount, text(recurring?.period)) ?? 0n,
+  };
+}
+
+/** Every fact an event gives: a payment's outcome, and what else it stands for (a retry, a top-up). */
+export function factsOfEvent(
+  event: EventInput,
+  context: FactContext,
+  operatorCountry: (operator: string) => string | undefined,
+): Fact[] {
+  const object = event.data?.object;
+  if (!object) return [];
+  const subscriptionMetric = SUBSCRIPTION_METRIC[event.type];
+  if (subscriptionMetric) return [subscriptionFact(event, subscriptionMetric, object)];
+  const fact = factOf(event, context, operatorCountry);
+  if (!fact) return [];
+  const out = [fact];
+  const metadata = (object.metadata ?? {}) as Record<string, unknown>;
+  const retried = typeof metadata === "object" && text(metadata.retry_attempt) !== "";
+  if (retried && fact.metric === "attempted") out.push({ ...fact, metric: "retry_attempted" });
+  if (retried && fact.metric === "succeeded") out.push({ ...fact, metric: "retry_recovered" });
+  if (fact.metric === "succeeded" && object.wallet_top_up) out.push({ ...fact, metric: "wallet_top_up" });
+  if (fact.metric === "succeeded" && fact.method === "wallet") out.push({ ...fact, metric: "wallet_spend" });
+  return out;
+}
+
+/** A voucher redemption (not an event: its own feed rows, migration 0210). Amount: a money voucher's value. */
+export function voucherFact(row: {
+  merchant_id: string;
+  mode: string;
+  batch_id: string;
+  created: Date;
+  granted: Record<string, unknown> | null;
+}): Fact {
+  const granted = row.granted ?? {};
+  return {
+    merchant_id: row.merchant_id,
+    mode: row.mode,
+    metric: "voucher_redeemed",
+    app: "",
+    method: "voucher",
+    operator: "",
+    country: "",
+    currency: text(granted.currency),
+    product: row.batch_id,
+    reason: text(granted.entitlement),
+    createdMs: new Date(row.created).getTime(),
+    amount: minorUnits(granted.amount),
+  };
 }
 
 export function factOf(

@@ -1,3 +1,4 @@
+import { Temporal } from "temporal-polyfill";
 import type { Queryable } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
 import { GRAIN_MS, type Grain, OUTCOMES } from "./facts.ts";
@@ -38,8 +39,37 @@ export interface PaymentsQuery {
   granularity: Grain;
   groupBy: readonly Group[];
   filters: Partial<Record<"app" | "operator" | "country" | "method" | "currency", string>>;
-  /** Outcomes to count (default: all three). */
+  /** Outcomes to count (default: all three), or other metrics of the rollups. */
   statuses?: readonly string[];
+  /** Series keyed by `metric` as well (the endpoints of other metrics than outcomes). */
+  byMetric?: boolean;
+  /** Day buckets start at midnight in this IANA zone (default UTC). */
+  timeZone?: string;
+}
+
+/** Checks an IANA zone name; names the field at fault. */
+export function timeZoneOf(name: string, param = "time_zone"): string {
+  try {
+    return Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(name).timeZoneId;
+  } catch {
+    throw new ApiError("parameter_invalid", param, `Unknown IANA time zone: '${name}'.`);
+  }
+}
+
+/** Local midnight at or before `ms` in a zone. */
+export function localDayStart(ms: number, timeZone: string): number {
+  return Temporal.Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(timeZone).startOfDay().toInstant()
+    .epochMilliseconds;
+}
+
+/** Whether a zone is a whole number of hours from UTC over a period (then hour rollups make its days). */
+function wholeHours(timeZone: string, fromMs: number, toMs: number): boolean {
+  for (let ms = fromMs; ; ms = Math.min(ms + 30 * 86_400_000, toMs)) {
+    const offsetNs =
+      Temporal.Instant.fromEpochMilliseconds(ms).toZonedDateTimeISO(timeZone).offsetNanoseconds;
+    if (offsetNs % 3_600_000_000_000 !== 0) return false;
+    if (ms >= toMs) return true;
+  }
 }
 
 export interface Point {
@@ -96,10 +126,33 @@ export async function paymentsAnalytics(
   scope: AnalyticsScope,
   query: PaymentsQuery,
 ): Promise<PaymentsAnalytics> {
-  const { fromMs, toMs } = period(query.fromMs, query.toMs, query.granularity);
-  const groups = [...new Set<Group>(["currency", ...query.groupBy])];
-  const columns = groups.map((g) => COLUMN_OF_GROUP[g]);
-  const params: unknown[] = [query.granularity, scope.mode, new Date(fromMs), new Date(toMs)];
+  const zone =
+    query.timeZone && query.timeZone !== "UTC" && query.granularity === "day" ? query.timeZone : null;
+  let { fromMs, toMs } = period(query.fromMs, query.toMs, query.granularity);
+  // Days in the zone: local midnights, summed from hour rollups (minute ones for a zone that is
+  // not a whole number of hours from UTC).
+  let source: Grain = query.granularity;
+  let bucketSql = "bucket";
+  if (zone) {
+    fromMs = localDayStart(query.fromMs, zone);
+    toMs = localDayStart(query.toMs - 1, zone);
+    toMs = Temporal.Instant.fromEpochMilliseconds(toMs)
+      .toZonedDateTimeISO(zone)
+      .add({ days: 1 })
+      .startOfDay()
+      .toInstant().epochMilliseconds;
+    source = wholeHours(zone, fromMs, toMs) ? "hour" : "minute";
+    period(fromMs, toMs, source === "minute" ? "hour" : "day");
+  }
+  const groups: Array<Group | "metric"> = [
+    ...new Set<Group | "metric">([
+      ...(query.byMetric ? (["metric"] as const) : []),
+      "currency",
+      ...query.groupBy,
+    ]),
+  ];
+  const columns = groups.map((g) => (g === "metric" ? "metric" : COLUMN_OF_GROUP[g]));
+  const params: unknown[] = [source, scope.mode, new Date(fromMs), new Date(toMs)];
   const where = ["grain = $1", "mode = $2", "bucket >= $3", "bucket < $4"];
   const add = (sql: string, value: unknown) => {
     params.push(value);
@@ -110,13 +163,17 @@ export async function paymentsAnalytics(
   for (const [name, value] of Object.entries(query.filters)) {
     if (value !== undefined) add(`${name} = ?`, value);
   }
+  if (zone) {
+    params.push(zone);
+    bucketSql = `(date_trunc('day', bucket at time zone $${params.length}) at time zone $${params.length})`;
+  }
   const { rows } = await db.query<Record<string, string> & { bucket: Date; count: bigint; amount: bigint }>(
-    `select bucket, ${columns.map((c, i) => `${c} as g${i}`).join(", ")},
+    `select ${bucketSql} as bucket, ${columns.map((c, i) => `${c} as g${i}`).join(", ")},
             sum(count)::int8 as count, sum(amount)::int8 as amount
        from analytics_rollups
       where ${where.join(" and ")}
-      group by bucket, ${columns.join(", ")}
-      order by ${columns.join(", ")}, bucket`,
+      group by 1, ${columns.join(", ")}
+      order by ${columns.join(", ")}, 1`,
     params,
   );
   const series = new Map<string, Series>();

@@ -3,14 +3,22 @@ import type { Db, Queryable } from "../db/db.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import {
+  aggregateSamples,
+  type DistributionRow,
+  distributionKey,
+  isErrorOutcome,
+  type Sample,
+} from "./distributions.ts";
+import {
   type Aggregate,
   aggregate,
+  counts,
   DIMENSIONS,
   type Fact,
-  factOf,
+  factsOfEvent,
   GRAIN_MS,
-  METRIC_OF_EVENT,
   sessionOf,
+  voucherFact,
 } from "./facts.ts";
 import { advanceCursor, type FeedRow, horizon, lastPosition, lockCursor, readFeed } from "./feed.ts";
 
@@ -32,9 +40,136 @@ export interface IngestOptions {
 
 const operatorCountry = (operator: string) => getOperator(operator)?.country;
 
+/** Events after which a payment's (or a refund's) calls to its provider are all known. */
+const DECIDED_PAYMENT = new Set(["payment.succeeded", "payment.failed", "payment.canceled"]);
+const DECIDED_REFUND = new Set(["refund.succeeded", "refund.failed"]);
+
+interface Contributions {
+  facts: Fact[];
+  samples: Sample[];
+}
+
+/**
+ * What feed rows add: facts for the rollups and samples for the distributions. Provider calls
+ * are counted once, at the event that decides their payment or refund (bucketed at that event, so
+ * a rebuild of a day finds them again); webhook attempts and voucher redemptions are feed rows
+ * of their own (migration 0210).
+ */
+async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise<Contributions> {
+  const samples: Sample[] = [];
+  const facts = await factsOf(tx, rows);
+  const decided = rows.filter(
+    (r) => r.type !== null && r.data?.object && (DECIDED_PAYMENT.has(r.type) || DECIDED_REFUND.has(r.type)),
+  );
+  if (decided.length > 0) {
+    const { rows: calls } = await tx.query<{
+      payment_id: string | null;
+      refund_id: string | null;
+      provider: string;
+      outcome: string;
+      latency_ms: number;
+    }>(
+      `select payment_id, refund_id, provider, outcome, latency_ms from provider_interactions
+        where (payment_id = any($1::text[]) and refund_id is null) or refund_id = any($2::text[])`,
+      [
+        decided.filter((r) => r.type!.startsWith("payment.")).map((r) => r.object_id!),
+        decided.filter((r) => r.type!.startsWith("refund.")).map((r) => r.object_id!),
+      ],
+    );
+    const byObject = new Map<string, typeof calls>();
+    for (const c of calls) {
+      const id = c.refund_id ?? c.payment_id!;
+      byObject.set(id, [...(byObject.get(id) ?? []), c]);
+    }
+    const operators = await operatorsOfRefunds(tx, decided);
+    for (const r of decided) {
+      const object = r.data!.object!;
+      const method = object.payment_method as Record<string, unknown> | undefined;
+      const operator = r.type!.startsWith("refund.")
+        ? (operators.get(String(object.payment ?? "")) ?? "")
+        : typeof method?.operator === "string"
+          ? method.operator
+          : "";
+      for (const c of byObject.get(r.object_id!) ?? []) {
+        samples.push({
+          merchant_id: r.merchant_id!,
+          mode: r.mode!,
+          metric: "provider_latency",
+          provider: c.provider,
+          operator,
+          createdMs: new Date(r.created!).getTime(),
+          valueMs: c.latency_ms,
+          error: isErrorOutcome(c.outcome),
+        });
+      }
+    }
+  }
+  const attemptIds = rows
+    .filter((r) => r.type === null && r.event_id.startsWith("wha_"))
+    .map((r) => r.event_id);
+  if (attemptIds.length > 0) {
+    // The delivery lag: from the event to the attempt that delivered it (manual resends apart).
+    const { rows: attempts } = await tx.query<{
+      merchant_id: string;
+      mode: string;
+      created: Date;
+      lag_ms: number;
+    }>(
+      `select a.merchant_id, a.mode, a.created,
+              (extract(epoch from (a.created - e.created)) * 1000)::int8 as lag_ms
+         from webhook_attempts a join events e on e.id = a.event_id
+        where a.id = any($1::text[]) and a.status = 'succeeded' and not a.manual`,
+      [attemptIds],
+    );
+    for (const a of attempts) {
+      samples.push({
+        merchant_id: a.merchant_id,
+        mode: a.mode,
+        metric: "webhook_lag",
+        provider: "",
+        operator: "",
+        createdMs: new Date(a.created).getTime(),
+        valueMs: Number(a.lag_ms),
+        error: false,
+      });
+    }
+  }
+  const redemptionIds = rows
+    .filter((r) => r.type === null && r.event_id.startsWith("vr_"))
+    .map((r) => r.event_id);
+  if (redemptionIds.length > 0) {
+    const { rows: redemptions } = await tx.query<{
+      merchant_id: string;
+      mode: string;
+      batch_id: string;
+      created: Date;
+      granted: Record<string, unknown> | null;
+    }>(
+      "select merchant_id, mode, batch_id, created, granted from voucher_redemptions where id = any($1::text[])",
+      [redemptionIds],
+    );
+    for (const v of redemptions) facts.push(voucherFact(v));
+  }
+  return { facts, samples };
+}
+
+async function operatorsOfRefunds(tx: Queryable, decided: readonly FeedRow[]): Promise<Map<string, string>> {
+  const ids = decided
+    .filter((r) => r.type!.startsWith("refund."))
+    .map((r) => String(r.data!.object!.payment ?? ""));
+  const out = new Map<string, string>();
+  if (ids.length === 0) return out;
+  const { rows } = await tx.query<{ id: string; operator: string | null }>(
+    "select id, payment_method->>'operator' as operator from payments where id = any($1::text[])",
+    [ids],
+  );
+  for (const p of rows) out.set(p.id, p.operator ?? "");
+  return out;
+}
+
 /** Turns feed rows into facts, looking up what events do not carry (a refund's payment, an app). */
 async function factsOf(tx: Queryable, rows: readonly FeedRow[]): Promise<Fact[]> {
-  const counted = rows.filter((r) => r.type !== null && METRIC_OF_EVENT[r.type] && r.data?.object);
+  const counted = rows.filter((r) => r.type !== null && counts(r.type) && r.data?.object);
   const refundPayments = [
     ...new Set(
       counted.filter((r) => r.type!.startsWith("refund.")).map((r) => String(r.data!.object!.payment ?? "")),
@@ -72,7 +207,7 @@ async function factsOf(tx: Queryable, rows: readonly FeedRow[]): Promise<Fact[]>
   }
   const facts: Fact[] = [];
   for (const r of counted) {
-    const fact = factOf(
+    const found = factsOfEvent(
       {
         merchant_id: r.merchant_id!,
         mode: r.mode!,
@@ -83,7 +218,7 @@ async function factsOf(tx: Queryable, rows: readonly FeedRow[]): Promise<Fact[]>
       { appOfSession, paymentOfRefund },
       operatorCountry,
     );
-    if (fact) facts.push(fact);
+    facts.push(...found);
   }
   return facts;
 }
@@ -116,6 +251,33 @@ async function addToRollups(tx: Queryable, sums: readonly Aggregate[]): Promise<
   );
 }
 
+/** Adds histogram rows to the distributions in one statement (stable order, like the rollups). */
+async function addToDistributions(tx: Queryable, sums: readonly DistributionRow[]): Promise<void> {
+  if (sums.length === 0) return;
+  const rows = [...sums].sort((a, b) => (distributionKey(a) < distributionKey(b) ? -1 : 1));
+  await tx.query(
+    `insert into analytics_distributions
+       (grain, bucket, merchant_id, mode, metric, provider, operator, le_ms, count, errors)
+     select * from unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                          $8::int4[], $9::int8[], $10::int8[])
+     on conflict (grain, merchant_id, mode, bucket, metric, provider, operator, le_ms) do update
+       set count = analytics_distributions.count + excluded.count,
+           errors = analytics_distributions.errors + excluded.errors`,
+    [
+      rows.map((r) => r.grain),
+      rows.map((r) => new Date(r.bucketMs).toISOString()),
+      rows.map((r) => r.merchant_id),
+      rows.map((r) => r.mode),
+      rows.map((r) => r.metric),
+      rows.map((r) => r.provider),
+      rows.map((r) => r.operator),
+      rows.map((r) => r.le_ms),
+      rows.map((r) => r.count.toString()),
+      rows.map((r) => r.errors.toString()),
+    ],
+  );
+}
+
 function rowKey(a: Aggregate): string {
   return [
     a.grain,
@@ -140,7 +302,9 @@ export async function ingestRollups(deps: RollupDeps, options: IngestOptions = {
     const rows = await readFeed(tx, cursor, below, batchSize);
     const last = lastPosition(rows);
     if (!last) return 0;
-    await addToRollups(tx, aggregate(await factsOf(tx, rows)));
+    const { facts, samples } = await contributionsOf(tx, rows);
+    await addToRollups(tx, aggregate(facts));
+    await addToDistributions(tx, aggregateSamples(samples));
     await options.beforeCursorMoves?.();
     await advanceCursor(tx, ROLLUP_CURSOR, last, deps.clock.nowMs());
     return rows.length;
@@ -170,18 +334,22 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
   }
   return deps.db.transaction(async (tx) => {
     const cursor = await lockCursor(tx, ROLLUP_CURSOR);
-    await tx.query("delete from analytics_rollups where bucket >= $1 and bucket < $2", [
-      new Date(fromMs),
-      new Date(toMs),
-    ]);
+    for (const table of ["analytics_rollups", "analytics_distributions"]) {
+      await tx.query(`delete from ${table} where bucket >= $1 and bucket < $2`, [
+        new Date(fromMs),
+        new Date(toMs),
+      ]);
+    }
     const all = new Map<string, Aggregate>();
+    const histograms = new Map<string, DistributionRow>();
     let events = 0;
     let after = { created: new Date(fromMs), seq: -1n };
     for (;;) {
-      const { rows } = await tx.query<FeedRow>(
-        `select f.xid::text as xid, f.seq, f.event_id, e.merchant_id, e.mode, e.type, e.object_id, e.created, e.data
+      const { rows } = await tx.query<FeedRow & { feed_created: Date }>(
+        `select f.xid::text as xid, f.seq, f.event_id, f.created as feed_created,
+                e.merchant_id, e.mode, e.type, e.object_id, e.created, e.data
            from analytics_feed f
-           join events e on e.id = f.event_id
+           left join events e on e.id = f.event_id
           where f.created >= $1 and f.created < $2 and (f.created, f.seq) > ($3::timestamptz, $4::bigint)
             and (f.xid, f.seq) <= ($5::xid8, $6::bigint)
           order by f.created, f.seq
@@ -190,7 +358,8 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
       );
       if (rows.length === 0) break;
       events += rows.length;
-      for (const sum of aggregate(await factsOf(tx, rows))) {
+      const { facts, samples } = await contributionsOf(tx, rows);
+      for (const sum of aggregate(facts)) {
         const key = rowKey(sum);
         const seen = all.get(key);
         if (seen) {
@@ -198,10 +367,20 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
           seen.amount += sum.amount;
         } else all.set(key, sum);
       }
+      for (const sum of aggregateSamples(samples)) {
+        const key = distributionKey(sum);
+        const seen = histograms.get(key);
+        if (seen) {
+          seen.count += sum.count;
+          seen.errors += sum.errors;
+        } else histograms.set(key, sum);
+      }
       const last = rows.at(-1)!;
-      after = { created: new Date(last.created!), seq: last.seq };
+      // The feed's own time: rows that are not events (webhook attempts, redemptions) have no e.created.
+      after = { created: new Date(last.feed_created), seq: last.seq };
     }
     await addToRollups(tx, [...all.values()]);
+    await addToDistributions(tx, [...histograms.values()]);
     return {
       object: "analytics_rebuild" as const,
       from: new Date(fromMs).toISOString(),

@@ -6,6 +6,13 @@ import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { GRAINS, OUTCOMES } from "./facts.ts";
 import {
+  distributionSummary,
+  listExchangeRates,
+  setExchangeRate,
+  subscriptionsAnalytics,
+  toReporting,
+} from "./metrics.ts";
+import {
   type AnalyticsScope,
   FUNNEL_STEPS,
   funnel,
@@ -14,6 +21,8 @@ import {
   type Group,
   paymentsAnalytics,
   paymentsCsv,
+  timeZoneOf,
+  toCsv,
 } from "./queries.ts";
 import { rebuildRollups } from "./rollups.ts";
 
@@ -64,6 +73,20 @@ const PaymentsQuery = Type.Object(
     country: Dim("ISO 3166-1 alpha-2."),
     method: Dim("A payment-method type (carrier, card, sandbox, wallet)."),
     currency: Dim("ISO 4217."),
+    time_zone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "IANA zone: day buckets start at its midnight (granularity day; default UTC).",
+      }),
+    ),
+    reporting_currency: Type.Optional(
+      Type.String({
+        pattern: "^[A-Z]{3}$",
+        description:
+          "Adds `reporting`: totals converted into this currency at the recorded rate of each bucket's day (POST /v1/analytics/exchange_rates), with the rates used.",
+      }),
+    ),
     ...Scoping,
   },
   { additionalProperties: false },
@@ -73,6 +96,28 @@ const Point = Type.Object({
   t: Type.String({ format: "date-time", description: "The bucket's start (UTC)." }),
   count: Type.Integer(),
   amount: Type.Integer({ description: "Minor units of the series' currency." }),
+});
+
+const RateUsed = Type.Object({
+  from_currency: Type.String(),
+  day: Type.String({ description: "The UTC day of the amounts converted." }),
+  rate: Type.String({ description: "Decimal: reporting-currency units per unit of from_currency." }),
+  rate_day: Type.String({
+    description: "The day the rate was recorded for (that day or the newest before).",
+  }),
+});
+
+const Reporting = Type.Object({
+  currency: Type.String(),
+  totals: Type.Array(
+    Type.Object({
+      key: Type.Record(Type.String(), Type.String()),
+      count: Type.Integer(),
+      amount: Type.Integer({ description: "Minor units of the reporting currency." }),
+    }),
+    { description: "Per key of the series without its currency, over the whole period." },
+  ),
+  rates: Type.Array(RateUsed),
 });
 
 const PaymentsAnalytics = Type.Object({
@@ -88,7 +133,184 @@ const PaymentsAnalytics = Type.Object({
       points: Type.Array(Point, { description: "Buckets with payments, in order; empty ones are left out." }),
     }),
   ),
+  reporting: Type.Optional(Reporting),
 });
+
+/** The endpoints of metrics other than payments' outcomes: the rollup metrics each counts. */
+const METRIC_ENDPOINTS = [
+  {
+    path: "refunds",
+    operationId: "getRefundAnalytics",
+    summary: "Succeeded refunds over time",
+    metrics: ["refunded"],
+    groupBy: [] as Group[],
+  },
+  {
+    path: "declines",
+    operationId: "getDeclineAnalytics",
+    summary: "Declined payments by reason (failure code) per operator",
+    metrics: ["failed"],
+    groupBy: ["operator", "reason"] as Group[],
+  },
+  {
+    path: "retries",
+    operationId: "getRetryAnalytics",
+    summary: "Retried subscription charges and the revenue they recovered",
+    metrics: ["retry_attempted", "retry_recovered"],
+    groupBy: [] as Group[],
+  },
+  {
+    path: "wallets",
+    operationId: "getWalletAnalytics",
+    summary: "Wallet top-ups (amount paid) and wallet spend",
+    metrics: ["wallet_top_up", "wallet_spend"],
+    groupBy: [] as Group[],
+  },
+  {
+    path: "vouchers",
+    operationId: "getVoucherAnalytics",
+    summary: "Voucher redemptions (amount: a money voucher's value; product: the batch)",
+    metrics: ["voucher_redeemed"],
+    groupBy: [] as Group[],
+  },
+] as const;
+
+const MetricQuery = Type.Object(
+  {
+    from: Type.Optional({ ...IsoTimestamp, description: "Start (inclusive); default 24 hours before `to`." }),
+    to: Type.Optional({ ...IsoTimestamp, description: "End (exclusive); default now." }),
+    granularity: Type.Optional(StringEnum(GRAINS, { description: "Bucket size (default hour)." })),
+    group_by: Type.Optional(
+      Type.String({
+        pattern: `^${groupList}(,${groupList})*$`,
+        maxLength: 200,
+        description: "Comma-separated keys besides the metric and the currency.",
+      }),
+    ),
+    app: Dim("A checkout app id."),
+    operator: Dim("An operator (MCC+MNC)."),
+    country: Dim("ISO 3166-1 alpha-2."),
+    method: Dim("A payment-method type."),
+    currency: Dim("ISO 4217."),
+    ...Scoping,
+  },
+  { additionalProperties: false },
+);
+
+const MetricAnalytics = Type.Object({
+  object: Type.Literal("analytics"),
+  from: Type.String({ format: "date-time" }),
+  to: Type.String({ format: "date-time" }),
+  granularity: StringEnum(GRAINS),
+  series: Type.Array(
+    Type.Object({
+      key: Type.Record(Type.String(), Type.String(), {
+        description: "`metric`, `currency` and each group asked for ('' = none).",
+      }),
+      points: Type.Array(Point),
+    }),
+  ),
+});
+
+const SubscriptionsQuery = Type.Object(
+  {
+    from: Type.Optional({ ...IsoTimestamp, description: "Start (inclusive); default 30 days before `to`." }),
+    to: Type.Optional({ ...IsoTimestamp, description: "End (exclusive); default now." }),
+    granularity: Type.Optional(StringEnum(GRAINS, { description: "Bucket size (default day)." })),
+    operator: Dim("An operator (MCC+MNC)."),
+    country: Dim("ISO 3166-1 alpha-2."),
+    method: Dim("A payment-method type."),
+    product: Dim("A price id."),
+    ...Scoping,
+  },
+  { additionalProperties: false },
+);
+
+const SubscriptionsBody = Type.Object({
+  object: Type.Literal("analytics_subscriptions"),
+  from: Type.String({ format: "date-time" }),
+  to: Type.String({ format: "date-time" }),
+  granularity: StringEnum(GRAINS),
+  series: Type.Array(
+    Type.Object({
+      key: Type.Object({ currency: Type.String() }),
+      points: Type.Array(
+        Type.Object({
+          t: Type.String({ format: "date-time" }),
+          active: Type.Integer({
+            description: "Subscriptions created and not canceled by the bucket's end.",
+          }),
+          new: Type.Integer(),
+          canceled: Type.Integer(),
+          churn_bp: Type.Union([Type.Integer(), Type.Null()], {
+            description: "Canceled / active at the bucket's start, in basis points.",
+          }),
+          mrr: Type.Integer({ description: "Monthly recurring revenue at the bucket's end, minor units." }),
+        }),
+        { description: "Every bucket of the period." },
+      ),
+    }),
+  ),
+});
+
+const DistributionQuery = Type.Object(
+  {
+    from: Type.Optional({ ...IsoTimestamp, description: "Start (inclusive); default 24 hours before `to`." }),
+    to: Type.Optional({ ...IsoTimestamp, description: "End (exclusive); default now." }),
+    granularity: Type.Optional(
+      StringEnum(GRAINS, { description: "Rollup grain read (default minute); the period aligns to it." }),
+    ),
+    operator: Dim("An operator (MCC+MNC)."),
+    provider: Dim("A provider (connector) name."),
+    ...Scoping,
+  },
+  { additionalProperties: false },
+);
+
+const DistributionBody = Type.Object({
+  object: StringEnum(["analytics_providers", "analytics_webhooks"] as const),
+  from: Type.String({ format: "date-time" }),
+  to: Type.String({ format: "date-time" }),
+  data: Type.Array(
+    Type.Object({
+      provider: Type.String(),
+      operator: Type.String(),
+      count: Type.Integer({ description: "Provider calls, or webhook deliveries." }),
+      errors: Type.Integer({ description: "Calls whose outcome was unknown or not sent." }),
+      error_rate_bp: Type.Union([Type.Integer(), Type.Null()]),
+      p50_ms: Type.Union([Type.Integer(), Type.Null()], {
+        description: "Nearest-rank median, values rounded up to two significant digits.",
+      }),
+      p99_ms: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+  ),
+});
+
+const RateBody = Type.Object(
+  {
+    from_currency: Type.String({ pattern: "^[A-Z]{3}$" }),
+    to_currency: Type.String({ pattern: "^[A-Z]{3}$", description: "The reporting currency." }),
+    day: Type.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}$", description: "UTC day from which it applies." }),
+    rate: Type.String({
+      maxLength: 25,
+      description: "Decimal string: to_currency units per from_currency unit.",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const Rate = Type.Object({
+  object: Type.Literal("analytics_exchange_rate"),
+  from_currency: Type.String(),
+  to_currency: Type.String(),
+  day: Type.String(),
+  rate: Type.String(),
+});
+
+const RatesQuery = Type.Object(
+  { to_currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$" })) },
+  { additionalProperties: false },
+);
 
 const FunnelQuery = Type.Object(
   {
@@ -138,6 +360,17 @@ const errors = {
   403: { ...ErrorBody, description: "The key may not read analytics." },
   429: { ...ErrorBody, description: "Too many requests." },
 };
+
+function reportingCsv(reporting: {
+  currency: string;
+  totals: Array<{ key: Record<string, string>; count: number; amount: number }>;
+}): string {
+  const keys = [...new Set(reporting.totals.flatMap((t) => Object.keys(t.key)))];
+  return toCsv(
+    [...keys, "count", "amount", "currency"],
+    reporting.totals.map((t) => [...keys.map((k) => t.key[k] ?? ""), t.count, t.amount, reporting.currency]),
+  );
+}
 
 /** Whose numbers a request may see: its merchant's, or (admin) any or all. */
 function scopeOf(request: FastifyRequest, query: { merchant?: string; mode?: string }): AnalyticsScope {
@@ -205,6 +438,7 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
         granularity: query.granularity ?? "hour",
         groupBy: (query.group_by?.split(",") ?? []) as Group[],
         ...(query.status ? { statuses: query.status.split(",") } : {}),
+        ...(query.time_zone !== undefined ? { timeZone: timeZoneOf(query.time_zone) } : {}),
         filters: {
           app: query.app,
           operator: query.operator,
@@ -213,9 +447,195 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
           currency: query.currency,
         },
       });
-      return wantsCsv(request)
-        ? sendCsv(reply, "payments", paymentsCsv(result))
-        : sendJson(reply, 200, result);
+      const reporting =
+        query.reporting_currency !== undefined
+          ? await toReporting(deps.db, query.reporting_currency, result.series)
+          : undefined;
+      if (wantsCsv(request)) {
+        return sendCsv(reply, "payments", reporting ? reportingCsv(reporting) : paymentsCsv(result));
+      }
+      return sendJson(reply, 200, reporting ? { ...result, reporting } : result);
+    },
+  );
+
+  for (const endpoint of METRIC_ENDPOINTS) {
+    app.get(
+      `/analytics/${endpoint.path}`,
+      {
+        schema: {
+          tags: ["analytics"],
+          operationId: endpoint.operationId,
+          summary: endpoint.summary,
+          description: `From the rollups (metrics ${endpoint.metrics.join(", ")}); every series is per metric and currency.`,
+          querystring: MetricQuery,
+          response: jsonOrCsv(MetricAnalytics),
+        },
+      },
+      async (request, reply) => {
+        const query: Static<typeof MetricQuery> = request.query;
+        const scope = scopeOf(request, query);
+        const result = await paymentsAnalytics(deps.db, scope, {
+          ...range(deps.clock, query),
+          granularity: query.granularity ?? "hour",
+          groupBy: [...endpoint.groupBy, ...((query.group_by?.split(",") ?? []) as Group[])],
+          statuses: endpoint.metrics,
+          byMetric: true,
+          filters: {
+            app: query.app,
+            operator: query.operator,
+            country: query.country,
+            method: query.method,
+            currency: query.currency,
+          },
+        });
+        return wantsCsv(request)
+          ? sendCsv(reply, endpoint.path, paymentsCsv(result))
+          : sendJson(reply, 200, result);
+      },
+    );
+  }
+
+  app.get(
+    "/analytics/subscriptions",
+    {
+      schema: {
+        tags: ["analytics"],
+        operationId: "getSubscriptionAnalytics",
+        summary: "Subscriptions: active, new, canceled, churn and monthly recurring revenue",
+        description:
+          "Per currency, every bucket. Active and MRR count every subscription created and not canceled since the rollups began; MRR normalizes each price's period to a month.",
+        querystring: SubscriptionsQuery,
+        response: jsonOrCsv(SubscriptionsBody),
+      },
+    },
+    async (request, reply) => {
+      const query: Static<typeof SubscriptionsQuery> = request.query;
+      const scope = scopeOf(request, query);
+      const toMs = query.to !== undefined ? Date.parse(query.to) : deps.clock.nowMs();
+      const fromMs = query.from !== undefined ? Date.parse(query.from) : toMs - 30 * DAY_MS;
+      const result = await subscriptionsAnalytics(deps.db, scope, {
+        fromMs,
+        toMs,
+        granularity: query.granularity ?? "day",
+        filters: {
+          operator: query.operator,
+          country: query.country,
+          method: query.method,
+          product: query.product,
+        },
+      });
+      if (!wantsCsv(request)) return sendJson(reply, 200, result);
+      return sendCsv(
+        reply,
+        "subscriptions",
+        toCsv(
+          ["t", "currency", "active", "new", "canceled", "churn_bp", "mrr"],
+          result.series.flatMap((s) =>
+            s.points.map((p) => [p.t, s.key.currency, p.active, p.new, p.canceled, p.churn_bp ?? "", p.mrr]),
+          ),
+        ),
+      );
+    },
+  );
+
+  for (const [path, metric, object, operationId, summary] of [
+    [
+      "providers",
+      "provider_latency",
+      "analytics_providers",
+      "getProviderAnalytics",
+      "Provider latency p50/p99 and error rate per provider and operator",
+    ],
+    [
+      "webhooks",
+      "webhook_lag",
+      "analytics_webhooks",
+      "getWebhookLagAnalytics",
+      "Webhook delivery lag p50/p99: from the event to the attempt that delivered it",
+    ],
+  ] as const) {
+    app.get(
+      `/analytics/${path}`,
+      {
+        schema: {
+          tags: ["analytics"],
+          operationId,
+          summary,
+          description: "From histograms of the feed (docs/analytics.md), summed over the period.",
+          querystring: DistributionQuery,
+          response: jsonOrCsv(DistributionBody),
+        },
+      },
+      async (request, reply) => {
+        const query: Static<typeof DistributionQuery> = request.query;
+        const scope = scopeOf(request, query);
+        const summary = await distributionSummary(deps.db, scope, metric, {
+          ...range(deps.clock, query),
+          granularity: query.granularity ?? "minute",
+          ...(query.operator !== undefined ? { operator: query.operator } : {}),
+          ...(query.provider !== undefined ? { provider: query.provider } : {}),
+        });
+        if (!wantsCsv(request)) return sendJson(reply, 200, { object, ...summary });
+        return sendCsv(
+          reply,
+          path,
+          toCsv(
+            ["provider", "operator", "count", "errors", "error_rate_bp", "p50_ms", "p99_ms"],
+            summary.data.map((d) => [
+              d.provider,
+              d.operator,
+              d.count,
+              d.errors,
+              d.error_rate_bp ?? "",
+              d.p50_ms ?? "",
+              d.p99_ms ?? "",
+            ]),
+          ),
+        );
+      },
+    );
+  }
+
+  app.post(
+    "/analytics/exchange_rates",
+    {
+      schema: {
+        tags: ["analytics"],
+        operationId: "setAnalyticsExchangeRate",
+        summary: "Record the rate of a day for totals in a reporting currency (admin key)",
+        body: RateBody,
+        response: { 200: Rate, ...errors },
+      },
+    },
+    async (request, reply) => {
+      if (request.auth.kind !== "admin") throw new ApiError("admin_key_required");
+      const body: Static<typeof RateBody> = request.body;
+      return sendJson(reply, 200, await setExchangeRate(deps.db, body, deps.clock.nowMs()));
+    },
+  );
+
+  app.get(
+    "/analytics/exchange_rates",
+    {
+      schema: {
+        tags: ["analytics"],
+        operationId: "listAnalyticsExchangeRates",
+        summary: "The recorded rates of the reporting currencies, newest day first",
+        querystring: RatesQuery,
+        response: {
+          200: Type.Object({
+            object: Type.Literal("list"),
+            data: Type.Array(Rate),
+            has_more: Type.Boolean(),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const query: Static<typeof RatesQuery> = request.query;
+      const data = await listExchangeRates(deps.db, query.to_currency);
+      return sendJson(reply, 200, { object: "list", data, has_more: false });
     },
   );
 

@@ -177,7 +177,11 @@ const TAGS: Array<{ name: string; description: string }> = [
     name: "risk",
     description: "Risk rules, block and allow lists, decisions and the manual review of held payments.",
   },
-  { name: "analytics", description: "Payment figures and the checkout funnel, by day, from rollups." },
+  {
+    name: "analytics",
+    description:
+      "Payments, the checkout funnel, refunds, declines, retries, subscriptions, wallets, vouchers, provider latency and webhook lag, from rollups; totals in a reporting currency.",
+  },
   {
     name: "refund_requests",
     description: "Refunds payers ask for: the merchant's policy, approval and decline.",

@@ -120,6 +120,8 @@ const SPECIAL_ROUTES: Record<string, Permission> = {
   "POST /v1/merchants/:id/refund_approval_thresholds": "merchant:manage",
   // Recomputing every merchant's rollups: the platform's.
   "POST /v1/analytics/rebuild": "merchant:manage",
+  // The rates of every merchant's reporting totals: the platform's.
+  "POST /v1/analytics/exchange_rates": "merchant:manage",
   "GET /v1/audit_events/verify": "audit:verify",
   "GET /v1/audit_events/checkpoint": "audit:verify",
   // Deciding an approval needs the permission of the action approved, checked by the approval.

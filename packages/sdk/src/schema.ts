@@ -1344,6 +1344,184 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/analytics/refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Succeeded refunds over time
+         * @description From the rollups (metrics refunded); every series is per metric and currency.
+         */
+        get: operations["getRefundAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/declines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Declined payments by reason (failure code) per operator
+         * @description From the rollups (metrics failed); every series is per metric and currency.
+         */
+        get: operations["getDeclineAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/retries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retried subscription charges and the revenue they recovered
+         * @description From the rollups (metrics retry_attempted, retry_recovered); every series is per metric and currency.
+         */
+        get: operations["getRetryAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/wallets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Wallet top-ups (amount paid) and wallet spend
+         * @description From the rollups (metrics wallet_top_up, wallet_spend); every series is per metric and currency.
+         */
+        get: operations["getWalletAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/vouchers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Voucher redemptions (amount: a money voucher's value; product: the batch)
+         * @description From the rollups (metrics voucher_redeemed); every series is per metric and currency.
+         */
+        get: operations["getVoucherAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Subscriptions: active, new, canceled, churn and monthly recurring revenue
+         * @description Per currency, every bucket. Active and MRR count every subscription created and not canceled since the rollups began; MRR normalizes each price's period to a month.
+         */
+        get: operations["getSubscriptionAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Provider latency p50/p99 and error rate per provider and operator
+         * @description From histograms of the feed (docs/analytics.md), summed over the period.
+         */
+        get: operations["getProviderAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Webhook delivery lag p50/p99: from the event to the attempt that delivered it
+         * @description From histograms of the feed (docs/analytics.md), summed over the period.
+         */
+        get: operations["getWebhookLagAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/exchange_rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The recorded rates of the reporting currencies, newest day first */
+        get: operations["listAnalyticsExchangeRates"];
+        put?: never;
+        /** Record the rate of a day for totals in a reporting currency (admin key) */
+        post: operations["setAnalyticsExchangeRate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/analytics/funnel": {
         parameters: {
             query?: never;
@@ -9066,6 +9244,10 @@ export interface operations {
                 method?: string;
                 /** @description ISO 4217. */
                 currency?: string;
+                /** @description IANA zone: day buckets start at its midnight (granularity day; default UTC). */
+                time_zone?: string;
+                /** @description Adds `reporting`: totals converted into this currency at the recorded rate of each bucket's day (POST /v1/analytics/exchange_rates), with the rates used. */
+                reporting_currency?: string;
                 /** @description Admin key only: one merchant's numbers (default: every merchant). */
                 merchant?: string;
                 /** @description Admin key only: test or live data (default test). */
@@ -9109,6 +9291,27 @@ export interface operations {
                                 amount: number;
                             }[];
                         }[];
+                        reporting?: {
+                            currency: string;
+                            /** @description Per key of the series without its currency, over the whole period. */
+                            totals: {
+                                key: {
+                                    [key: string]: string;
+                                };
+                                count: number;
+                                /** @description Minor units of the reporting currency. */
+                                amount: number;
+                            }[];
+                            rates: {
+                                from_currency: string;
+                                /** @description The UTC day of the amounts converted. */
+                                day: string;
+                                /** @description Decimal: reporting-currency units per unit of from_currency. */
+                                rate: string;
+                                /** @description The day the rate was recorded for (that day or the newest before). */
+                                rate_day: string;
+                            }[];
+                        };
                     };
                     "text/csv": string;
                 };
@@ -9140,6 +9343,1001 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getRefundAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Bucket size (default hour). */
+                granularity?: "minute" | "hour" | "day";
+                /** @description Comma-separated keys besides the metric and the currency. */
+                group_by?: string;
+                /** @description A checkout app id. */
+                app?: string;
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                /** @description A payment-method type. */
+                method?: string;
+                /** @description ISO 4217. */
+                currency?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        granularity: "minute" | "hour" | "day";
+                        series: {
+                            /** @description `metric`, `currency` and each group asked for ('' = none). */
+                            key: {
+                                [key: string]: string;
+                            };
+                            points: {
+                                /**
+                                 * Format: date-time
+                                 * @description The bucket's start (UTC).
+                                 */
+                                t: string;
+                                count: number;
+                                /** @description Minor units of the series' currency. */
+                                amount: number;
+                            }[];
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getDeclineAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Bucket size (default hour). */
+                granularity?: "minute" | "hour" | "day";
+                /** @description Comma-separated keys besides the metric and the currency. */
+                group_by?: string;
+                /** @description A checkout app id. */
+                app?: string;
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                /** @description A payment-method type. */
+                method?: string;
+                /** @description ISO 4217. */
+                currency?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        granularity: "minute" | "hour" | "day";
+                        series: {
+                            /** @description `metric`, `currency` and each group asked for ('' = none). */
+                            key: {
+                                [key: string]: string;
+                            };
+                            points: {
+                                /**
+                                 * Format: date-time
+                                 * @description The bucket's start (UTC).
+                                 */
+                                t: string;
+                                count: number;
+                                /** @description Minor units of the series' currency. */
+                                amount: number;
+                            }[];
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getRetryAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Bucket size (default hour). */
+                granularity?: "minute" | "hour" | "day";
+                /** @description Comma-separated keys besides the metric and the currency. */
+                group_by?: string;
+                /** @description A checkout app id. */
+                app?: string;
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                /** @description A payment-method type. */
+                method?: string;
+                /** @description ISO 4217. */
+                currency?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        granularity: "minute" | "hour" | "day";
+                        series: {
+                            /** @description `metric`, `currency` and each group asked for ('' = none). */
+                            key: {
+                                [key: string]: string;
+                            };
+                            points: {
+                                /**
+                                 * Format: date-time
+                                 * @description The bucket's start (UTC).
+                                 */
+                                t: string;
+                                count: number;
+                                /** @description Minor units of the series' currency. */
+                                amount: number;
+                            }[];
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getWalletAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Bucket size (default hour). */
+                granularity?: "minute" | "hour" | "day";
+                /** @description Comma-separated keys besides the metric and the currency. */
+                group_by?: string;
+                /** @description A checkout app id. */
+                app?: string;
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                /** @description A payment-method type. */
+                method?: string;
+                /** @description ISO 4217. */
+                currency?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        granularity: "minute" | "hour" | "day";
+                        series: {
+                            /** @description `metric`, `currency` and each group asked for ('' = none). */
+                            key: {
+                                [key: string]: string;
+                            };
+                            points: {
+                                /**
+                                 * Format: date-time
+                                 * @description The bucket's start (UTC).
+                                 */
+                                t: string;
+                                count: number;
+                                /** @description Minor units of the series' currency. */
+                                amount: number;
+                            }[];
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getVoucherAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Bucket size (default hour). */
+                granularity?: "minute" | "hour" | "day";
+                /** @description Comma-separated keys besides the metric and the currency. */
+                group_by?: string;
+                /** @description A checkout app id. */
+                app?: string;
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                /** @description A payment-method type. */
+                method?: string;
+                /** @description ISO 4217. */
+                currency?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        granularity: "minute" | "hour" | "day";
+                        series: {
+                            /** @description `metric`, `currency` and each group asked for ('' = none). */
+                            key: {
+                                [key: string]: string;
+                            };
+                            points: {
+                                /**
+                                 * Format: date-time
+                                 * @description The bucket's start (UTC).
+                                 */
+                                t: string;
+                                count: number;
+                                /** @description Minor units of the series' currency. */
+                                amount: number;
+                            }[];
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getSubscriptionAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 30 days before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Bucket size (default day). */
+                granularity?: "minute" | "hour" | "day";
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description ISO 3166-1 alpha-2. */
+                country?: string;
+                /** @description A payment-method type. */
+                method?: string;
+                /** @description A price id. */
+                product?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics_subscriptions";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        granularity: "minute" | "hour" | "day";
+                        series: {
+                            key: {
+                                currency: string;
+                            };
+                            /** @description Every bucket of the period. */
+                            points: {
+                                /** Format: date-time */
+                                t: string;
+                                /** @description Subscriptions created and not canceled by the bucket's end. */
+                                active: number;
+                                new: number;
+                                canceled: number;
+                                /** @description Canceled / active at the bucket's start, in basis points. */
+                                churn_bp: number | null;
+                                /** @description Monthly recurring revenue at the bucket's end, minor units. */
+                                mrr: number;
+                            }[];
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getProviderAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Rollup grain read (default minute); the period aligns to it. */
+                granularity?: "minute" | "hour" | "day";
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description A provider (connector) name. */
+                provider?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics_providers" | "analytics_webhooks";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        data: {
+                            provider: string;
+                            operator: string;
+                            /** @description Provider calls, or webhook deliveries. */
+                            count: number;
+                            /** @description Calls whose outcome was unknown or not sent. */
+                            errors: number;
+                            error_rate_bp: number | null;
+                            /** @description Nearest-rank median, values rounded up to two significant digits. */
+                            p50_ms: number | null;
+                            p99_ms: number | null;
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getWebhookLagAnalytics: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 24 hours before `to`. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                /** @description Rollup grain read (default minute); the period aligns to it. */
+                granularity?: "minute" | "hour" | "day";
+                /** @description An operator (MCC+MNC). */
+                operator?: string;
+                /** @description A provider (connector) name. */
+                provider?: string;
+                /** @description Admin key only: one merchant's numbers (default: every merchant). */
+                merchant?: string;
+                /** @description Admin key only: test or live data (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics_providers" | "analytics_webhooks";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        data: {
+                            provider: string;
+                            operator: string;
+                            /** @description Provider calls, or webhook deliveries. */
+                            count: number;
+                            /** @description Calls whose outcome was unknown or not sent. */
+                            errors: number;
+                            error_rate_bp: number | null;
+                            /** @description Nearest-rank median, values rounded up to two significant digits. */
+                            p50_ms: number | null;
+                            p99_ms: number | null;
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listAnalyticsExchangeRates: {
+        parameters: {
+            query?: {
+                to_currency?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            /** @enum {string} */
+                            object: "analytics_exchange_rate";
+                            from_currency: string;
+                            to_currency: string;
+                            day: string;
+                            rate: string;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    setAnalyticsExchangeRate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    from_currency: string;
+                    /** @description The reporting currency. */
+                    to_currency: string;
+                    /** @description UTC day from which it applies. */
+                    day: string;
+                    /** @description Decimal string: to_currency units per from_currency unit. */
+                    rate: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "analytics_exchange_rate";
+                        from_currency: string;
+                        to_currency: string;
+                        day: string;
+                        rate: string;
+                    };
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
             /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
             429: {
                 headers: {
