@@ -8,7 +8,7 @@ import {
   recordAfter,
   verifyAuditChain,
 } from "../audit/index.ts";
-import { IsoTimestamp, type Routes } from "../http/index.ts";
+import { ApprovalObject, IsoTimestamp, type Routes } from "../http/index.ts";
 import {
   approveHeldPayment,
   chargeApproved,
@@ -68,25 +68,7 @@ const Role = Type.Object(
   { id: Str, object: Type.Literal("role"), name: Str, permissions: Type.Array(Str), default: Type.Boolean() },
   { additionalProperties: true },
 );
-const Approval = Type.Object(
-  {
-    id: Str,
-    object: Type.Literal("approval"),
-    created: Type.String({ format: "date-time" }),
-    status: Type.String({ examples: ["pending", "approved", "rejected", "expired", "executed", "failed"] }),
-    action: Str,
-    arguments: Type.Unknown(),
-    permission: Str,
-    merchant: NullableStr,
-    livemode: Type.Boolean(),
-    maker: Type.Unknown(),
-    expires_at: Type.String({ format: "date-time" }),
-    decided_by: Type.Unknown(),
-    decided_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
-    result: Type.Unknown(),
-  },
-  { description: "A four-eyes approval." },
-);
+const Approval = ApprovalObject;
 const Permission = Type.Object({ object: Type.Literal("permission"), name: Str, description: Str });
 const AuditEvent = Type.Object(
   {

@@ -102,3 +102,30 @@ export const Instant = Type.String({ format: "date-time", examples: ["2026-03-01
 
 /** A JSON integer in a currency's minor unit, in an answer (sums may exceed 2^53: docs/http.md). */
 export const MinorUnits = Type.Integer({ description: "In the currency's minor unit." });
+
+/**
+ * A four-eyes request (202): what a staff member's money-moving or access-changing write answers
+ * when a second person must approve it (refunds above the threshold, voucher batches, ledger
+ * adjustments, role changes).
+ */
+export const ApprovalObject = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Literal("approval"),
+    created: Type.String({ format: "date-time" }),
+    status: Type.String({ examples: ["pending", "approved", "rejected", "expired", "executed", "failed"] }),
+    action: Type.String(),
+    arguments: Type.Unknown(),
+    permission: Type.String(),
+    merchant: Type.Union([Type.String(), Type.Null()]),
+    livemode: Type.Boolean(),
+    maker: Type.Unknown(),
+    expires_at: Type.String({ format: "date-time" }),
+    decided_by: Type.Unknown(),
+    decided_at: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
+    result: Type.Unknown(),
+  },
+  {
+    description: "A four-eyes approval: the write runs once a second person with the permission approves it.",
+  },
+);

@@ -5,6 +5,7 @@ import {
   Amount,
   AnyCurrency,
   type Api,
+  ApprovalObject,
   IdParams,
   Instant,
   IsoTimestamp,
@@ -339,7 +340,14 @@ export const refundRoutes: Routes<PaymentsContext> = async (app, ctx) => {
         operationId: "createRefund",
         summary: "Refund a payment, whole or in part",
         body: CreateRefundBody,
-        response: { 201: Refund },
+        response: {
+          201: Refund,
+          202: {
+            ...ApprovalObject,
+            description:
+              "A staff member's refund above the merchant's threshold: it runs once a second person approves it.",
+          },
+        },
       },
     },
     async (request, reply) =>

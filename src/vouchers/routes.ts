@@ -13,6 +13,7 @@ import {
 } from "../community/routing.ts";
 import type { Db } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
+import { ApprovalObject } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
@@ -189,7 +190,13 @@ export function voucherRoutes(
           summary: "Approve a batch (the platform owner's admin key; never its creator): generates the codes",
           params: IdParams,
           body: Type.Optional(Type.Object({}, { additionalProperties: false })),
-          response: withErrors({ 200: Batch }),
+          response: withErrors({
+            200: Batch,
+            202: {
+              ...ApprovalObject,
+              description: "A staff member who is not the owner asked: the approval waits.",
+            },
+          }),
         },
       },
       async (request, reply) => {

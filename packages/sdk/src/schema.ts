@@ -3880,6 +3880,41 @@ export interface operations {
                     };
                 };
             };
+            /** @description A staff member's refund above the merchant's threshold: it runs once a second person approves it. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "approval";
+                        /** Format: date-time */
+                        created: string;
+                        /**
+                         * @example pending
+                         * @example approved
+                         * @example rejected
+                         * @example expired
+                         * @example executed
+                         * @example failed
+                         */
+                        status: string;
+                        action: string;
+                        arguments: unknown;
+                        permission: string;
+                        merchant: string | null;
+                        livemode: boolean;
+                        maker: unknown;
+                        /** Format: date-time */
+                        expires_at: string;
+                        decided_by: unknown;
+                        decided_at: string | null;
+                        result: unknown;
+                    };
+                };
+            };
             400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
@@ -8228,7 +8263,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A four-eyes approval. */
+            /** @description A four-eyes approval: the write runs once a second person with the permission approves it. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -8434,7 +8469,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A four-eyes approval. */
+            /** @description A four-eyes approval: the write runs once a second person with the permission approves it. */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -8555,7 +8590,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A four-eyes approval. */
+            /** @description A four-eyes approval: the write runs once a second person with the permission approves it. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8621,7 +8656,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A four-eyes approval. */
+            /** @description A four-eyes approval: the write runs once a second person with the permission approves it. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8690,7 +8725,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A four-eyes approval. */
+            /** @description A four-eyes approval: the write runs once a second person with the permission approves it. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -13206,6 +13241,41 @@ export interface operations {
                         breakage_rate: string;
                         approved_at: string | null;
                         codes_downloaded: boolean;
+                    };
+                };
+            };
+            /** @description A staff member who is not the owner asked: the approval waits. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "approval";
+                        /** Format: date-time */
+                        created: string;
+                        /**
+                         * @example pending
+                         * @example approved
+                         * @example rejected
+                         * @example expired
+                         * @example executed
+                         * @example failed
+                         */
+                        status: string;
+                        action: string;
+                        arguments: unknown;
+                        permission: string;
+                        merchant: string | null;
+                        livemode: boolean;
+                        maker: unknown;
+                        /** Format: date-time */
+                        expires_at: string;
+                        decided_by: unknown;
+                        decided_at: string | null;
+                        result: unknown;
                     };
                 };
             };
