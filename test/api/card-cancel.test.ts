@@ -160,3 +160,32 @@ test("a success that reaches us after the cancel (a notification that crossed it
   assert.equal(after.body.amount_captured, 0);
   assert.equal(await cardBalance(number), before, "the payer's card holds what it held before");
 });
+
+test("a reconciliation answer of success applied after the cancel (the pass asked the PSP just before it) is given back the same way, once", async () => {
+  const { settleAttempt } = await import("../../src/payments/attempt.ts");
+  const number = card3ds();
+  const created = await startThreeDs(number);
+  const before = (await cardBalance(number)) + 1500;
+  const { rows } = await live.database.db.query<{ attempt_id: string; provider_reference: string }>(
+    "select attempt_id, provider_reference from payments where id = $1",
+    [created.id],
+  );
+  const { attempt_id, provider_reference } = rows[0]!;
+  const canceled = await http<Payment>(live.url, "POST", `/v1/payments/${created.id}/cancel`, key);
+  assert.equal(canceled.body.status, "canceled");
+  // What reconcileDuePayments hands to settleAttempt after a sync that found the payment succeeded.
+  const answer = {
+    outcome: { status: "succeeded" as const, reference: provider_reference },
+    interactions: [],
+  };
+  const ctx = live.server.services.payments;
+  const first = await settleAttempt(ctx, created.id, attempt_id, answer);
+  const second = await settleAttempt(ctx, created.id, attempt_id, answer);
+  assert.equal(first.status, "canceled");
+  assert.equal(second.status, "canceled");
+  assert.deepEqual([...(await ledgerCodes(created.id))].sort(), [
+    "payment_late_success:1500",
+    "payment_late_success_reversal:1500",
+  ]);
+  assert.equal(await cardBalance(number), before);
+});
