@@ -102,7 +102,9 @@ async function reverseLateSuccess(
   };
   const given = provider.reverse ? await provider.reverse(request) : await provider.refund(request);
   if (given.status !== "succeeded")
-    throw new Error(`payment ${payment.id}: a success after its cancel is not given back yet (${given.status})`);
+    throw new Error(
+      `payment ${payment.id}: a success after its cancel is not given back yet (${given.status})`,
+    );
   const nowMs = ctx.clock.nowMs();
   return ctx.db.transaction(async (tx) => {
     const current = await lock(tx, payment.id);

@@ -146,7 +146,8 @@ test("without the in-process set of keys in flight (as across two API processes)
     const ids = new Set(replies.filter((r) => r.status === 201).map((r) => r.body.id));
     assert.equal(ids.size, 1, "every 201 names the same payment");
     for (const r of replies)
-      if (r.status !== 201) assert.equal(r.body.error?.code, "idempotency_key_in_use", JSON.stringify(r.body));
+      if (r.status !== 201)
+        assert.equal(r.body.error?.code, "idempotency_key_in_use", JSON.stringify(r.body));
     const { rows } = await t.services.db.query<{ n: bigint }>(
       "select count(*) as n from ledger_transfers where merchant_id = $1",
       [other.merchantId],

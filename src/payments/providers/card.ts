@@ -155,7 +155,9 @@ export class CardProvider extends ConnectorProvider {
    * A cancel is a void at the PSP: a payer still at the 3-D Secure step can no longer approve, and
    * an authorisation already given is handed back. Only the PSP's confirmation cancels the payment.
    */
-  override async cancel(request: { attemptId: string }): Promise<{ ok: boolean; interactions: Interaction[] }> {
+  override async cancel(request: {
+    attemptId: string;
+  }): Promise<{ ok: boolean; interactions: Interaction[] }> {
     const value = await this.collect(request.attemptId, () => this.voidAt(request.attemptId));
     return { ok: value.value.status === "canceled", interactions: value.interactions };
   }
