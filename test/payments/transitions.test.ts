@@ -253,6 +253,8 @@ describe("applyCapture", () => {
     const [x] = t.transfers as unknown as [Record<string, unknown>];
     assert.equal(t.transfers.length, 1);
     assert.equal(x.type, "post_pending");
+    assert.match(String(x.id), /^tr_/);
+    assert.match(String(x.journalId), /^jrn_/);
     assert.equal(x.pendingId, "tr_hold");
     assert.equal(x.amount, 1000n);
     assert.equal(x.code, "payment_capture");
@@ -278,6 +280,8 @@ describe("applyCancel", () => {
     const [x] = t.transfers as unknown as [Record<string, unknown>];
     assert.equal(t.transfers.length, 1);
     assert.equal(x.type, "void_pending");
+    assert.match(String(x.id), /^tr_/);
+    assert.match(String(x.journalId), /^jrn_/);
     assert.equal(x.pendingId, "tr_hold");
     assert.equal(x.code, "payment_cancel");
     assert.equal(x.reference, "pay_1");
@@ -293,6 +297,12 @@ describe("applyCancel", () => {
 
   test("a payment that held nothing moves nothing", () => {
     assert.deepEqual(applyCancel(payment({ status: "requires_action" }), NOW, "requested").transfers, []);
+    // Only a payment awaiting capture has a hold to void, whatever id it still carries.
+    assert.deepEqual(
+      applyCancel(payment({ status: "requires_action", hold_transfer_id: "tr_old" }), NOW, "requested")
+        .transfers,
+      [],
+    );
     assert.deepEqual(
       applyCancel(payment({ status: "requires_capture", hold_transfer_id: null }), NOW, "requested")
         .transfers,
@@ -344,5 +354,6 @@ describe("applyLateSuccessReversed", () => {
       [AVAILABLE, CLEARING, 1234n, "EUR", "payment_late_success_reversal", "pay_1"],
     );
     assert.equal(a.journalId, b.journalId, "one journal");
+    assert.match(String(a.journalId), /^jrn_/);
   });
 });
