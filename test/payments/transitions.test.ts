@@ -92,6 +92,7 @@ describe("applyChargeOutcome", () => {
     assert.equal(t.transfers.length, 1);
     const [m] = t.transfers as unknown as [Record<string, unknown>];
     assert.equal(m.type, "single_phase");
+    assert.match(String(m.journalId), /^jrn_/);
     assert.equal(m.debitAccountId, CLEARING);
     assert.equal(m.creditAccountId, AVAILABLE);
     assert.equal(m.amount, 1234n);
@@ -207,6 +208,7 @@ describe("applyChargeOutcome", () => {
     });
     assert.equal(t.payment.reconcile_after, null);
     assert.deepEqual(t.events, ["payment.requires_action"]);
+    assert.deepEqual(t.transfers, []);
     assert.deepEqual(
       applyChargeOutcome(
         payment({ status: "requires_action" }),
