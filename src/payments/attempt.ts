@@ -11,8 +11,8 @@ import {
   transitionContext,
 } from "./context.ts";
 import type { PaymentRow } from "./model.ts";
-import type { ProviderAnswer } from "./provider.ts";
-import { applyChargeOutcome } from "./transitions.ts";
+import type { ProviderAnswer, RefundRequest } from "./provider.ts";
+import { applyChargeOutcome, applyLateSuccessReversed } from "./transitions.ts";
 
 /**
  * Settles a provider's answer about one attempt of a payment: the payment is locked, and the answer
@@ -37,9 +37,11 @@ export async function settleAttempt(
     options.known ??
     (await ctx.db.query<PaymentRow>("select * from payments where id = $1", [paymentId])).rows[0];
   if (known) await ensurePaymentAccounts(ctx, known, nowMs);
-  return ctx.db.transaction(async (tx) => {
+  const settled = await ctx.db.transaction(async (tx): Promise<{ payment: PaymentRow; late?: true }> => {
     const current = await lock(tx, paymentId);
-    if (current.attempt_id !== attemptId || !awaitsAnswer(current)) return current;
+    if (current.attempt_id !== attemptId) return { payment: current };
+    if (lateSuccess(current, answer.outcome)) return { payment: current, late: true };
+    if (!awaitsAnswer(current)) return { payment: current };
     let before: PaymentRow = { ...current, provider_state: { ...current.provider_state, ...answer.state } };
     let outcome = answer.outcome;
     if (options.pinAnswered && outcome.status === "requires_pin") {
@@ -59,6 +61,60 @@ export async function settleAttempt(
       ...(options.firstAnswer ? { firstAnswer: true } : {}),
     });
     const interactions = [...answer.interactions, ...(ctx.recorder?.take(attemptId) ?? [])].map((i) =>
+      interactionRow(current, i, nowMs),
+    );
+    await persistTransition(ctx, tx, transition, interactions, nowMs);
+    return { payment: transition.payment };
+  });
+  return settled.late ? reverseLateSuccess(ctx, settled.payment, answer) : settled.payment;
+}
+
+/** The provider took the payer's money for an attempt whose payment was canceled meanwhile. */
+function lateSuccess(p: PaymentRow, outcome: ProviderAnswer["outcome"]): boolean {
+  return (
+    p.status === "canceled" &&
+    (outcome.status === "succeeded" || outcome.status === "authorized") &&
+    !p.provider_state?.late_success
+  );
+}
+
+/**
+ * A success after the cancel is given back at the provider (a void, else a refund, keyed by the
+ * attempt so a second late answer asks the same), then written: money in and back out, an event,
+ * the payment still canceled. Until the provider confirms, nothing is written and this throws
+ * (the notification's handler logs it for a person).
+ */
+async function reverseLateSuccess(
+  ctx: PaymentsContext,
+  payment: PaymentRow,
+  answer: ProviderAnswer,
+): Promise<PaymentRow> {
+  const o = answer.outcome;
+  const reference = o.status === "succeeded" || o.status === "authorized" ? o.reference : null;
+  const provider = providerFor(ctx, payment.provider);
+  const request: RefundRequest = {
+    refundId: `rev_${payment.attempt_id}`,
+    paymentAttemptId: payment.attempt_id,
+    paymentReference: reference ?? payment.provider_reference,
+    paymentMethod: payment.payment_method,
+    amount: payment.amount,
+    currency: payment.currency,
+  };
+  const given = provider.reverse ? await provider.reverse(request) : await provider.refund(request);
+  if (given.status !== "succeeded")
+    throw new Error(
+      `payment ${payment.id}: a success after its cancel is not given back yet (${given.status})`,
+    );
+  const nowMs = ctx.clock.nowMs();
+  return ctx.db.transaction(async (tx) => {
+    const current = await lock(tx, payment.id);
+    if (current.attempt_id !== payment.attempt_id || !lateSuccess(current, o)) return current;
+    const transition = applyLateSuccessReversed(
+      current,
+      { reference, reversal: given.reference ?? null },
+      nowMs,
+    );
+    const interactions = [...answer.interactions, ...given.interactions].map((i) =>
       interactionRow(current, i, nowMs),
     );
     await persistTransition(ctx, tx, transition, interactions, nowMs);

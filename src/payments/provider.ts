@@ -146,7 +146,16 @@ export interface PaymentProvider {
     amount: bigint;
     currency: string;
   }): Promise<{ ok: boolean; interactions: Interaction[] }>;
+  /**
+   * Tells the provider the payment is canceled (a void): `ok` only when it confirms it holds none
+   * of the payer's money for the attempt.
+   */
   cancel(request: { attemptId: string }): Promise<{ ok: boolean; interactions: Interaction[] }>;
+  /**
+   * Gives back the money of an attempt that succeeded after its payment was canceled (a void
+   * where the provider can). Absent: a refund of the whole amount.
+   */
+  reverse?(request: RefundRequest): Promise<RefundAnswer>;
 }
 
 /** A provider that still has no record of an attempt this long after it was made never got it. */

@@ -227,3 +227,36 @@ export function refundTransfer(
     nowMs,
   });
 }
+
+/**
+ * A success that arrived after the payment was canceled (the payer finished 3-D Secure as the
+ * merchant canceled, a notification that crossed the cancel) and that the provider has given back:
+ * the money's way in and back out in one journal, balanced, so the books show what the provider
+ * did; the payment stays canceled.
+ */
+export function applyLateSuccessReversed(
+  before: PaymentRow,
+  late: { reference: string | null; reversal: string | null },
+  nowMs: number,
+): Transition {
+  const p: PaymentRow = {
+    ...before,
+    provider_state: { ...before.provider_state, late_success: late },
+    reconcile_after: null,
+    updated: new Date(nowMs),
+  };
+  const accounts = paymentAccounts(p);
+  const clearing = accountId(accounts.clearing);
+  const available = accountId(accounts.available);
+  const journalId = newId("jrn", nowMs);
+  const leg = (from: string, to: string, code: string) =>
+    movement({ from, to, amount: p.amount, currency: p.currency, code, reference: p.id, nowMs, journalId });
+  return {
+    payment: p,
+    events: ["payment.late_success_reversed"],
+    transfers: [
+      leg(clearing, available, "payment_late_success"),
+      leg(available, clearing, "payment_late_success_reversal"),
+    ],
+  };
+}

@@ -144,6 +144,29 @@ export const cardpspRoutes: Route[] = [
     },
   },
   {
+    // A void: a payment awaiting its 3-D Secure step, or charged but not yet settled (nothing
+    // refunded), is canceled and its money given back; canceling again answers the same.
+    method: "POST",
+    pattern: /^\/cardpsp\/v1\/payments\/cancel$/,
+    async handle(ctx, req, res, _p, body) {
+      const sig = verifySignature(
+        ctx.config.psp_secret,
+        req.headers["x-signature"] as string | undefined,
+        body,
+      );
+      if (sig !== "valid") return signed(ctx, res, 401, { error: { code: `signature_${sig}` } });
+      const b = JSON.parse(body) as PaymentBody;
+      const txn = ctx.net.txnByKey("cardpsp", typeof b.reference === "string" ? b.reference : "");
+      if (txn?.kind !== "charge") return signed(ctx, res, 404, { error: { code: "resource_missing" } });
+      await ctx.latency();
+      if (txn.status === "charged" && txn.used > 0n)
+        return signed(ctx, res, 409, { ...view(ctx, txn), error: { code: "payment_refunded" } });
+      if (txn.status === "charged") ctx.net.voidCard(txn, "canceled");
+      if (txn.extra.failure === "canceled" || txn.extra.state !== undefined) txn.extra.state = "canceled";
+      return signed(ctx, res, 200, view(ctx, txn));
+    },
+  },
+  {
     method: "GET",
     pattern: /^\/cardpsp\/v1\/payments$/,
     handle(ctx, req, res, _p, _b, url) {

@@ -334,14 +334,17 @@ export class CarrierNetwork {
     return { kind: "applied", txn };
   }
 
-  /** The payer refused the 3-D Secure step: the authorisation is given back. */
-  voidCard(txn: Txn): void {
+  /**
+   * The payer refused the 3-D Secure step, or the merchant canceled (a void before settlement):
+   * the authorisation is given back.
+   */
+  voidCard(txn: Txn, failure = "authentication_failed"): void {
     if (txn.status !== "charged") return;
     const s = this.findSubscriber(txn.msisdn);
     if (s) s.balance += txn.amount;
     txn.status = "declined";
     txn.reason = "barred";
-    txn.extra.failure = "authentication_failed";
+    txn.extra.failure = failure;
   }
 
   /** Captures part or all of a reservation; the rest stays reserved until released. */

@@ -2,7 +2,8 @@
  * Carrier and card payments end to end: the platform on a real port, its embedded carrier network
  * simulator speaking each operator's protocol, callbacks over HTTP, reconciliation of unknown
  * outcomes. Subscribers behave by their MSISDN's last digits (…0001 insufficient funds, …0002
- * barred, …0003 charged but the reply times out, …0004 result by callback); the PIN is 1234.
+ * barred, …0003 charged but the reply times out, …0004 result by callback, …0005 a balance of
+ * half of any price); the PIN is 1234.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -15,6 +16,7 @@ type Payment = {
   amount_captured: number;
   amount_refunded: number;
   failure_code: string | null;
+  failure_message?: string | null;
   next_action: { type: string; redirect_to_url?: { url: string } } | null;
   payment_method: { type: string; operator?: string; flow?: string; last4?: string; number?: string };
 };
@@ -206,6 +208,22 @@ describe("CAMARA, charged directly", () => {
     });
   }
 
+  test("…0005 (a balance of half of any price): declined as insufficient_funds, nothing captured, the operator still holds half the price", async () => {
+    const number = msisdn(FRANCE, "0005");
+    const r = await pay({
+      amount: 398,
+      currency: "EUR",
+      payment_method: { type: "carrier", msisdn: number, operator: "20801" },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const p = await settled(r.body.id);
+    assert.equal(p.status, "failed");
+    assert.equal(p.failure_code, "insufficient_funds");
+    assert.equal(p.amount_captured, 0);
+    assert.deepEqual(await capturesOf(p.id), []);
+    assert.equal(await subscriberBalance(number), 199, "half of 3.98 EUR, untouched");
+  });
+
   test("…0003: charged but the reply is lost; reconciliation settles it once, never charging again", async () => {
     const number = msisdn(FRANCE, "0003");
     const r = await pay({
@@ -221,25 +239,39 @@ describe("CAMARA, charged directly", () => {
     assert.equal(await subscriberBalance(number), 10_000 - 250, "charged exactly once");
   });
 
-  test("a burst past the operator's TPS limit: every answer is final, none is a server error", async () => {
+  test("a burst past the operator's TPS limit: what the limit cannot take is refused before it leaves (rate_limited), what left fits the limit, every answer is final", async () => {
+    // Free (20815) is used by no other test here: its connector is made after this lowers its limit.
+    const operator = (await import("../../src/connectors/operators/index.ts")).getOperator("20815");
+    assert.ok(operator);
+    const tps = 2;
+    operator.tps_max = tps;
+    const started = Date.now();
     const replies = await Promise.all(
-      Array.from({ length: 120 }, () =>
+      Array.from({ length: 40 }, () =>
         pay({
           amount: 150,
           currency: "EUR",
-          payment_method: { type: "carrier", msisdn: msisdn(FRANCE, "0099"), operator: "20801" },
+          payment_method: { type: "carrier", msisdn: msisdn(FRANCE, "0099"), operator: "20815" },
         }),
       ),
     );
     for (const r of replies) assert.equal(r.status, 201, JSON.stringify(r.body));
     const final = await Promise.all(replies.map((r) => settled(r.body.id)));
+    const elapsedS = (Date.now() - started) / 1000;
+    let sent = 0;
     for (const p of final) {
-      assert.ok(
-        p.status === "succeeded" || (p.status === "failed" && p.failure_code === "provider_unavailable"),
-        `${p.status} ${p.failure_code}`,
-      );
+      const limited =
+        p.status === "failed" &&
+        p.failure_code === "provider_unavailable" &&
+        /rate_limited/.test(p.failure_message ?? "");
+      assert.ok(p.status === "succeeded" || limited, `${p.status} ${p.failure_code} ${p.failure_message}`);
       assert.deepEqual(await capturesOf(p.id), p.status === "succeeded" ? [150n] : []);
+      if (p.status === "succeeded") sent++;
     }
+    // A bucket of `tps` tokens refilled at `tps` a second: no more left than that allows. Without
+    // the limit all 40 would have been charged (unless the burst took 20 seconds).
+    assert.ok(sent <= tps + Math.ceil(elapsedS * tps), `${sent} charged in ${elapsedS} s at ${tps} TPS`);
+    assert.ok(sent < final.length, "the burst went past the limit");
   });
 
   test("the wrong currency for the operator is refused naming the field", async () => {

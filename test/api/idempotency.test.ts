@@ -81,6 +81,8 @@ test("key order in the body does not make a different request", async () => {
   assert.deepEqual(a.body, b.body);
 });
 
+// "Concurrent": on the embedded database (one connection) the 100 requests' transactions run one
+// at a time; real races between their commits happen in the PostgreSQL run (CI runs this file on both).
 test("100 concurrent requests with one key create exactly one payment", async () => {
   const other = await createMerchant(t.app, "Racer");
   const headers = { "idempotency-key": "race-1" };
@@ -115,6 +117,45 @@ test("100 concurrent requests with one key create exactly one payment", async ()
   });
   assert.equal(later.status, 201);
   assert.ok(ids.has(later.body.id));
+});
+
+test("without the in-process set of keys in flight (as across two API processes), 100 concurrent requests with one key still create one payment: the database claim decides", async () => {
+  const other = await createMerchant(t.app, "Racer without memory");
+  // The gate's in-memory set answers 409 to a second request in this process at once; another
+  // process has its own. A set that never holds anything leaves only the commit's claim.
+  const forgetful = new (class extends Set<string> {
+    override has(): boolean {
+      return false;
+    }
+  })();
+  const original: unknown = Reflect.get(t.services.idempotency, "inFlight");
+  assert.ok(original instanceof Set, "the gate keeps its keys in flight in a Set");
+  Reflect.set(t.services.idempotency, "inFlight", forgetful);
+  try {
+    const headers = { "idempotency-key": "race-2" };
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        call<{ id?: string; error?: { code: string } }>(t.app, "POST", "/v1/payments", {
+          key: other.secretKey,
+          body: sandboxPayment("approve", { amount: 4321 }),
+          headers,
+        }),
+      ),
+    );
+    assert.equal(await paymentCount(other.merchantId), 1n, "one payment");
+    const ids = new Set(replies.filter((r) => r.status === 201).map((r) => r.body.id));
+    assert.equal(ids.size, 1, "every 201 names the same payment");
+    for (const r of replies)
+      if (r.status !== 201)
+        assert.equal(r.body.error?.code, "idempotency_key_in_use", JSON.stringify(r.body));
+    const { rows } = await t.services.db.query<{ n: bigint }>(
+      "select count(*) as n from ledger_transfers where merchant_id = $1",
+      [other.merchantId],
+    );
+    assert.equal(rows[0]!.n, 1n, "one ledger transfer");
+  } finally {
+    Reflect.set(t.services.idempotency, "inFlight", original);
+  }
 });
 
 test("keys are scoped per merchant and per mode", async () => {
@@ -202,7 +243,7 @@ test("replaying a merchant creation does not hand out its keys again", async () 
   assert.equal(again.body.secret_key, null);
 });
 
-test("a key past its 24 hours is forgotten at once, before the cleanup job runs: the request runs afresh", async () => {
+test("a key is retained for 24 hours (a replay at 23:59:59) and past them is forgotten at once, before the cleanup job runs: the request runs afresh", async () => {
   const clock = new FakeClock(Date.now());
   const timed = await createTestApp({ clock });
   try {
@@ -215,8 +256,16 @@ test("a key past its 24 hours is forgotten at once, before the cleanup job runs:
     });
     assert.equal(first.status, 201);
 
-    // Within the 24 hours, another body under the key is refused.
+    // Within the 24 hours the same request replays the first payment, another body is refused.
     clock.advance(DAY_MS - 1_000);
+    const kept = await call<{ id: string }>(timed.app, "POST", "/v1/payments", {
+      key: merchant.secretKey,
+      body: sandboxPayment("approve"),
+      headers,
+    });
+    assert.equal(kept.status, 201);
+    assert.equal(kept.body.id, first.body.id, "retained for the whole 24 hours");
+    assert.equal(kept.headers["idempotent-replayed"], "true");
     const early = await call<{ error: { code: string } }>(timed.app, "POST", "/v1/payments", {
       key: merchant.secretKey,
       body: sandboxPayment("approve", { amount: 777 }),

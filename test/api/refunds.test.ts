@@ -62,6 +62,8 @@ test("a full refund by default, then nothing is left", async () => {
   assert.ok(balance.body.available.every((b) => b.amount >= 0));
 });
 
+// "Concurrent": on the embedded database (one connection) these transactions run one at a time;
+// real races between them happen in the PostgreSQL run (.ci/run runs every test file on both).
 test("50 concurrent partial refunds never sum past the capture", async () => {
   const captured = 1000;
   const id = await paid(captured);

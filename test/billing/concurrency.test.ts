@@ -204,6 +204,8 @@ async function loop(ctx: BillingContext, nowMs: number): Promise<number> {
   }
 }
 
+// "Concurrent": on the embedded database (one connection) these transactions run one at a time;
+// real races between them happen in the PostgreSQL run (.ci/run runs every test file on both).
 test("three scheduler loops over one due set through the real connector: no duplicate, no miss, crashes included", async () => {
   const merchant = await createMerchant(t.app, "Concurrency studio");
   const seeded = await seed(merchant.merchantId);

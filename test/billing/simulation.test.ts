@@ -5,7 +5,11 @@
  * independent auditor then checks, from the database and the simulated operators' records:
  * no charge outside a window, never two successful charges for one period, caps never exceeded,
  * operator TPS never exceeded, debts and partial payments add up, the ledger balances, and our
- * payments match what the operators charged.
+ * payments match what the operators charged. Each path is asserted to have happened, with what it
+ * did to the money: debt collection (and a declined one), write-off, skipped charge, cap deferral,
+ * three wrong PINs (consent_failed), pause and resume, late-period deferral, the annual reminder.
+ * Last, the independent auditor (test/support/auditor.ts) reads every payment and refund through
+ * the API and compares the merchant's balances with the ledger.
  *
  * BILLING_SIM_SEED replays a seed; BILLING_SIM_SUBSCRIPTIONS and BILLING_SIM_DAYS scale it.
  */
@@ -23,7 +27,8 @@ import { accountId } from "../../src/ledger/accounts.ts";
 import { paymentAccounts } from "../../src/payments/transitions.ts";
 import { newId } from "../../src/platform/ids.ts";
 import type { AuthScope } from "../../src/platform/scope.ts";
-import { createMerchant, createTestApp, FakeClock, type TestApp } from "../support/app.ts";
+import { call, createMerchant, createTestApp, FakeClock, type TestApp } from "../support/app.ts";
+import { auditMerchantBooks } from "../support/auditor.ts";
 import { printProfile, profiled } from "./sim/profile.ts";
 import { between, pick, rng, SimulatedNetwork } from "./sim/world.ts";
 
@@ -113,6 +118,8 @@ after(() => t.close());
 
 interface World {
   ctx: BillingContext;
+  /** The merchant's secret key: the independent auditor reads the books through the API. */
+  secretKey: string;
   network: SimulatedNetwork;
   scope: AuthScope;
   stops: { id: string; atMs: number }[];
@@ -345,7 +352,17 @@ async function build(): Promise<World> {
     );
   }
   stops.sort((a, b) => a.atMs - b.atMs);
-  return { ctx, network, scope, stops, pauses, pinFailures, deferralOperator, tps };
+  return {
+    ctx,
+    secretKey: merchant.secretKey,
+    network,
+    scope,
+    stops,
+    pauses,
+    pinFailures,
+    deferralOperator,
+    tps,
+  };
 }
 
 const timing = { steps: 0, batches: 0, claimed: 0, billingMs: 0, deferredBy: {} as Record<string, number> };
@@ -731,6 +748,16 @@ test(`simulation: ${SUBSCRIPTIONS} subscriptions over ${DAYS} days (seed ${SEED}
     assert.ok(!remindedOnce.has(sub.id), `${sub.id} reminded twice in a year`);
     remindedOnce.add(sub.id);
   }
+
+  // 10. The independent auditor, from the API's own objects (every payment and refund, paged
+  // like a merchant would): the merchant's available balance and the sandbox clearing account per
+  // currency are what the succeeded payments captured, none more, none twice.
+  const audit = await auditMerchantBooks(
+    async (path) => (await call(t.app, "GET", path, { key: world.secretKey })).body,
+  );
+  assert.equal(audit.payments, payments.length, "the auditor saw every charge attempt");
+  for (const [currency, amount] of captured)
+    assert.equal(audit.available[currency], amount, `${currency}: auditor vs succeeded charges`);
 
   console.log(
     `simulation seed ${SEED}: ${payments.length} attempts, ${succeeded.length} succeeded, ${partials} partial, ` +

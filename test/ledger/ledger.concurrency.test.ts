@@ -33,6 +33,8 @@ async function setup(ledger: Ledger): Promise<{ wallet: Account; merchant: Accou
   return { wallet: wallet!, merchant: merchant!, clearing: clearing! };
 }
 
+// "Concurrent": on the embedded database (one connection) these transactions run one at a time;
+// real races between them happen in the PostgreSQL run (.ci/run runs every test file on both).
 test("twenty writers race to resolve one hold: exactly one wins, the others are told how it ended", async () => {
   const { db } = database;
   const ledger = new Ledger(db);
@@ -116,6 +118,8 @@ test("twenty writers race to resolve one hold: exactly one wins, the others are 
   });
 });
 
+// "Concurrent": on the embedded database (one connection) these transactions run one at a time;
+// real races between them happen in the PostgreSQL run (.ci/run runs every test file on both).
 test("fifty debits of 10 race for a wallet holding 200: twenty succeed and it never goes below zero", async () => {
   const { db } = database;
   const ledger = new Ledger(db);

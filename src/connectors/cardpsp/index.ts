@@ -8,7 +8,16 @@ import {
 import { httpCall, moneyFailure, moneyUnreadable } from "../sdk/exchange.ts";
 import type { HttpRequest, HttpResponse } from "../sdk/http.ts";
 import { redactText } from "../sdk/redact.ts";
-import type { Capability, ChargeInput, Connector, Outcome, RefundInput, SyncInput } from "../sdk/types.ts";
+import type {
+  CancelInput,
+  CancelOutput,
+  Capability,
+  ChargeInput,
+  Connector,
+  Outcome,
+  RefundInput,
+  SyncInput,
+} from "../sdk/types.ts";
 import { errorOutcome, paymentBody, paymentOutcome } from "./transformers.ts";
 
 /**
@@ -117,6 +126,29 @@ export class CardPspConnector extends ConnectorBase implements Connector {
       interpret: this.interpret({ amount: input.amount, currency: input.currency, expect: "refunded" }),
       onFailure: moneyFailure,
       onUnreadable: moneyUnreadable,
+    });
+  }
+
+  /** Voids a payment the PSP has not settled: a 3-D Secure step never completes after this. */
+  cancel(input: CancelInput): Promise<CancelOutput> {
+    const body = JSON.stringify({ reference: input.attempt_id });
+    return httpCall<CancelOutput>(this.ctx, {
+      operation: "cancel",
+      attempt_id: input.attempt_id,
+      ...(input.deadline_ms !== undefined ? { deadline_ms: input.deadline_ms } : {}),
+      build: this.signed("POST", "payments/cancel", body),
+      interpret: (r) => {
+        const check = verifySignature(this.psp.psp_secret, r.headers["x-signature"], r.body);
+        if (check !== "valid") return { status: "unknown", reason: `reply_signature_${check}` };
+        const p = JSON.parse(r.body) as { id?: unknown; status?: unknown; error?: { code?: unknown } };
+        if (r.status === 200 && (p.status === "canceled" || p.status === "failed"))
+          return { status: "canceled", ...(typeof p.id === "string" ? { provider_reference: p.id } : {}) };
+        if (r.status === 404 || r.status === 409)
+          return { status: "refused", reason: String(p.error?.code ?? r.status).slice(0, 40) };
+        return { status: "unknown", reason: `http_${r.status}` };
+      },
+      onFailure: (f) => ({ status: "unknown", reason: f.kind === "lost" ? f.reason : "not_sent" }),
+      onUnreadable: (reason) => ({ status: "unknown", reason }),
     });
   }
 

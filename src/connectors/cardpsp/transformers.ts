@@ -13,6 +13,8 @@ export const CARD_DECLINES: DeclineMap = {
   parameter_invalid: { category: "invalid" },
   authentication_failed: { category: "consent_required" },
   refund_invalid: { category: "invalid" },
+  // Voided at our request: nothing was charged.
+  canceled: { category: "invalid" },
   processor_unavailable: { category: "limit_reached", retryable: true, retry_after_ms: 5_000 },
 };
 
@@ -81,8 +83,9 @@ export function paymentOutcome(
       if (id) out.provider_reference = id;
       return out;
     }
+    case "canceled":
     case "failed": {
-      const code = str(p.failure_code) ?? "failed";
+      const code = str(p.failure_code) ?? str(p.status) ?? "failed";
       return (
         declineFor(code, { ...CARD_DECLINES, ...decline_codes }) ?? {
           status: "unknown",

@@ -131,6 +131,21 @@ export interface ReleaseInput {
   deadline_ms?: number;
 }
 
+/** A void of a card payment not yet settled (awaiting 3-D Secure, or charged today). */
+export interface CancelInput {
+  attempt_id: string;
+  deadline_ms?: number;
+}
+/**
+ * `canceled`: the provider holds none of the payer's money for the attempt (voided now or
+ * earlier, or never charged); `refused`: it will not cancel (already settled or refunded);
+ * `unknown`: no readable answer.
+ */
+export type CancelOutput =
+  | { status: "canceled"; provider_reference?: string }
+  | { status: "refused"; reason: string }
+  | { status: "unknown"; reason: string };
+
 export interface SyncInput {
   attempt_id: string;
   /** What the attempt asked for, so the answer can be checked; the MSISDN is part of some URLs. */
@@ -221,6 +236,7 @@ export interface Connector {
   reserve?(input: ReserveInput): Promise<Outcome & { reservation_id?: string }>;
   capture?(input: CaptureInput): Promise<Outcome>;
   release?(input: ReleaseInput): Promise<Outcome>;
+  cancel?(input: CancelInput): Promise<CancelOutput>;
   balance?(input: BalanceInput): Promise<BalanceOutput>;
   identify?(input: IdentifyInput): Promise<IdentifyOutput>;
   sendSms?(input: SendSmsInput): Promise<SendSmsOutput>;

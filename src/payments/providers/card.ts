@@ -1,12 +1,15 @@
 import { Type } from "@sinclair/typebox";
 import { cardPspConnector } from "../../connectors/operators/index.ts";
-import type { CardDetails, Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
+import type { CancelOutput, CardDetails, Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
 import { ApiError } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type {
   ChargeRequest,
+  Interaction,
   PaymentMethodInput,
   ProviderAnswer,
+  RefundAnswer,
+  RefundRequest,
   ResolveContext,
   ResolvedMethod,
 } from "../provider.ts";
@@ -146,5 +149,33 @@ export class CardProvider extends ConnectorProvider {
       }),
     );
     return { outcome: chargeOutcome(value, "charge", request.capture), interactions };
+  }
+
+  /**
+   * A cancel is a void at the PSP: a payer still at the 3-D Secure step can no longer approve, and
+   * an authorisation already given is handed back. Only the PSP's confirmation cancels the payment.
+   */
+  override async cancel(request: {
+    attemptId: string;
+  }): Promise<{ ok: boolean; interactions: Interaction[] }> {
+    const value = await this.collect(request.attemptId, () => this.voidAt(request.attemptId));
+    return { ok: value.value.status === "canceled", interactions: value.interactions };
+  }
+
+  /** A success after the cancel: voided when the PSP still can, refunded otherwise. */
+  async reverse(request: RefundRequest): Promise<RefundAnswer> {
+    const { value, interactions } = await this.collect(request.paymentAttemptId, () =>
+      this.voidAt(request.paymentAttemptId),
+    );
+    if (value.status === "canceled") return { status: "succeeded", reference: "void", interactions };
+    if (value.status === "unknown") return { status: "unknown", interactions };
+    const refund = await this.refund(request);
+    return { ...refund, interactions: [...interactions, ...refund.interactions] };
+  }
+
+  private voidAt(attemptId: string): Promise<CancelOutput> {
+    const connector = this.connector();
+    if (!connector.cancel) return Promise.resolve({ status: "refused", reason: "cancel_not_supported" });
+    return connector.cancel({ attempt_id: attemptId });
   }
 }

@@ -3,6 +3,7 @@ import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";
 import type {
   ChargeRequest,
+  Interaction,
   PaymentMethodInput,
   PaymentProvider,
   ProviderAnswer,
@@ -86,12 +87,15 @@ export abstract class ConnectorProvider implements PaymentProvider {
     return { ...refundStatus(value, "sync"), interactions };
   }
 
-  async capture(): Promise<{ ok: boolean; interactions: [] }> {
+  async capture(): Promise<{ ok: boolean; interactions: Interaction[] }> {
     return { ok: false, interactions: [] };
   }
 
-  /** Nothing was charged while the payment waited for the payer; a PIN or a redirect just lapses. */
-  async cancel(): Promise<{ ok: boolean; interactions: [] }> {
+  /**
+   * Nothing was charged while the payment waited for the payer; a PIN or a redirect just lapses
+   * (a success that arrives anyway is reversed, `settleAttempt`).
+   */
+  async cancel(_request: { attemptId: string }): Promise<{ ok: boolean; interactions: Interaction[] }> {
     return { ok: true, interactions: [] };
   }
 }

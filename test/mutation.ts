@@ -1,0 +1,62 @@
+/**
+ * `npm run mutation -- --file <path>[:startLine-endLine]`: StrykerJS over one file of the money
+ * core, with the fastest test files that cover it as its command (concurrency 1: the CPU is shared).
+ * Without `--file` it mutates the ledger's decisions (src/ledger/engine.ts). `--list` prints the
+ * files it knows. Not part of `npm test`; docs/testing.md has the figures and the equivalent
+ * survivors.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** The test command per mutated file: the fastest files that still exercise it. */
+const TARGETS: Record<string, string> = {
+  "src/ledger/engine.ts":
+    "CENTIME_PROPERTY_RUNS=300 node --import tsx --test test/ledger/engine.property.test.ts test/ledger/engine.replay.test.ts",
+  "src/payments/transitions.ts": "node --import tsx --test test/payments/transitions.test.ts",
+  "src/payments/refund.ts": "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/api/refunds.test.ts",
+  "src/idempotency/gate.ts": "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/api/idempotency.test.ts",
+  // The billing plan and settlement have no unit test of their own yet: the API tests drive them.
+  "src/billing/policy.ts": "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts",
+  "src/billing/engine.ts":
+    "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts",
+  "src/billing/steps/decide.ts":
+    "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts",
+};
+
+const args = process.argv.slice(2);
+if (args.includes("--list")) {
+  for (const [file, command] of Object.entries(TARGETS)) console.log(`${file}\n  ${command}`);
+  process.exit(0);
+}
+const at = args.indexOf("--file");
+const file = at >= 0 ? args[at + 1] : "src/ledger/engine.ts";
+if (!file) throw new Error("--file needs a path, optionally with :startLine-endLine");
+const path = file.replace(/:[\d:-]+$/, "");
+const command = TARGETS[path];
+if (!command) {
+  console.error(`No test command for ${path}; known: ${Object.keys(TARGETS).join(", ")}`);
+  process.exit(2);
+}
+
+const base = JSON.parse(readFileSync("stryker.config.json", "utf8")) as Record<string, unknown>;
+const name = path.replace(/[^a-z0-9]+/gi, "-");
+const config = {
+  ...base,
+  $schema: undefined,
+  _comment: undefined,
+  commandRunner: { command },
+  mutate: [file],
+  concurrency: 1,
+  // A mutant that hangs an API test (a lock never released) is killed by the timeout: the
+  // property tests need a long one, the API tests finish in seconds.
+  timeoutMS: command.includes("test/run.ts") ? 15_000 : (base.timeoutMS as number),
+  // Each file gets its own sandbox, so two runs never share one.
+  tempDirName: `.stryker-tmp/${name}`,
+};
+const configPath = join(tmpdir(), `centime-stryker-${name}.json`);
+writeFileSync(configPath, JSON.stringify(config, null, 2));
+console.log(`mutating ${file} with: ${command}`);
+const result = spawnSync("npx", ["stryker", "run", configPath], { stdio: "inherit" });
+process.exit(result.status ?? 1);
