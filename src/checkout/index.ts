@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
+import { cardPspUrl } from "../connectors/index.ts";
 import type { Db } from "../db/db.ts";
 import { allowedHostsFromEnv } from "../events/index.ts";
 import type { Job } from "../jobs/runner.ts";
@@ -100,7 +101,8 @@ export function createCheckout(options: {
   let publicUrl = options.publicUrl.replace(/\/$/, "");
   const settings: CheckoutSettings = {
     ...checkoutSettingsFromEnv(),
-    cardFormUrl: () => null,
+    // The card PSP's tokenization form: the simulator's unless CENTIME_CARD_PSP_URL names another.
+    cardFormUrl: () => `${cardPspUrl()}/cardpsp/tokenize`,
     ...options.settings,
   };
   const ctx: CheckoutContext = {

@@ -177,10 +177,17 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
     pages.get("/checkout/:id/status", { schema: { hide: true } }, async (request, reply) => {
       const view = await kit.load(request);
       const payment = await paymentInFlight(kit, view);
+      let next = kit.nextUrl(view, payment);
+      // Back from the card provider's page: wait here rather than be sent to it again.
+      if (
+        (request.query as { returned?: string }).returned === "1" &&
+        payment?.next_action?.type === "redirect_to_url"
+      )
+        next = `/checkout/${view.session.id}/card/complete`;
       return reply
         .header("cache-control", "no-store")
         .type("application/json; charset=utf-8")
-        .send(JSON.stringify({ status: view.session.status, next: kit.nextUrl(view, payment) }));
+        .send(JSON.stringify({ status: view.session.status, next }));
     });
 
     pages.get("/checkout/:id/done", { schema: { hide: true } }, async (request, reply) => {
