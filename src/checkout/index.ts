@@ -18,18 +18,20 @@ import { DAY_MS, HOUR_MS } from "../platform/clock.ts";
 import { environment } from "../platform/config.ts";
 import type { Logger } from "../platform/log.ts";
 import { loadCatalogues, registerAsset } from "../web/index.ts";
-import type { CheckoutContext, CheckoutSettings } from "./context.ts";
+import type { CheckoutContext, CheckoutSettings, WalletAccess } from "./context.ts";
 import { defaultFulfilmentSender, deliverDueFulfilments, type FulfilmentSender } from "./fulfilment.ts";
 import { sweepSessions } from "./jobs.ts";
 import { LinkKeyStore } from "./link-keys.ts";
 import { cardMethod } from "./methods/card.ts";
 import { carrierMethod } from "./methods/carrier.ts";
 import { availableMethodTypes, registerMethod } from "./methods/registry.ts";
+import { voucherMethod } from "./methods/voucher.ts";
+import { walletMethod } from "./methods/wallet.ts";
 import { checkoutPages } from "./pages.ts";
 import { outboxSender, type ReceiptSender, sendQueuedReceipts } from "./receipts.ts";
 import { ensureStepPartitions } from "./steps.ts";
 
-export type { CheckoutContext, CheckoutSettings } from "./context.ts";
+export type { CheckoutContext, CheckoutSettings, WalletAccess } from "./context.ts";
 export { deliverDueFulfilments, type FulfilmentSender } from "./fulfilment.ts";
 export { sweepSessions } from "./jobs.ts";
 export { signLinkPath, verifyLink } from "./link-signing.ts";
@@ -38,6 +40,8 @@ export { checkoutRoutes, checkoutSessionCreateRoutes, linkKeyRoutes } from "./ro
 
 registerMethod(carrierMethod);
 registerMethod(cardMethod);
+registerMethod(walletMethod);
+registerMethod(voucherMethod);
 
 const here = dirname(fileURLToPath(import.meta.url));
 registerAsset("checkout.css", join(here, "assets", "checkout.css"));
@@ -97,6 +101,7 @@ export function createCheckout(options: {
   settings?: Partial<CheckoutSettings>;
   receipts?: ReceiptSender;
   fulfilmentSender?: FulfilmentSender;
+  wallets?: WalletAccess;
 }): Checkout {
   let publicUrl = options.publicUrl.replace(/\/$/, "");
   const settings: CheckoutSettings = {
@@ -115,6 +120,7 @@ export function createCheckout(options: {
     settings,
     authenticate: options.authenticate,
     availableMethods: availableMethodTypes,
+    ...(options.wallets ? { wallets: options.wallets } : {}),
     publicUrl: () => publicUrl,
   };
   const send = options.fulfilmentSender ?? defaultFulfilmentSender(settings.allowedHosts);

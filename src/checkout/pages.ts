@@ -148,7 +148,10 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
         ],
       );
       const methods = methodModules().filter(
-        (m) => view.session.payment_method_types.includes(m.type) && m.available(view.session.mode),
+        (m) =>
+          view.session.payment_method_types.includes(m.type) &&
+          m.available(view.session.mode) &&
+          (m.offered?.(view.session, kit) ?? true),
       );
       if (methods.length === 1 && !(request.query as { error?: string }).error)
         return reply.redirect(`/checkout/${view.session.id}/${methods[0]!.type}`, 303);

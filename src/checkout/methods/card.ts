@@ -122,7 +122,8 @@ function register(pages: FastifyInstance, kit: PageKit): void {
       view,
       "checkout/templates/card-confirm",
       { token, card: info },
-      { title: "Confirm" },
+      // Paying may redirect to the provider's 3-D Secure page: a form's redirect obeys form-action.
+      { title: "Confirm", policy: { formAction: [open.card.origin] } },
     );
   });
 

@@ -16,7 +16,7 @@ import { chargeOutcome } from "./outcomes.ts";
 
 const ReturnUrl = Type.Optional(
   Type.String({
-    format: "uri",
+    pattern: "^https?://",
     maxLength: 2048,
     description: "Where the card provider sends the payer back after a 3-D Secure step.",
   }),
