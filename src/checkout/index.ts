@@ -17,7 +17,7 @@ import type { Clock } from "../platform/clock.ts";
 import { DAY_MS, HOUR_MS } from "../platform/clock.ts";
 import { environment } from "../platform/config.ts";
 import type { Logger } from "../platform/log.ts";
-import { loadCatalogues, registerAsset } from "../web/index.ts";
+import { registerAsset } from "../web/index.ts";
 import type { CheckoutContext, CheckoutSettings, WalletAccess } from "./context.ts";
 import { defaultFulfilmentSender, deliverDueFulfilments, type FulfilmentSender } from "./fulfilment.ts";
 import { sweepSessions } from "./jobs.ts";
@@ -47,7 +47,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 registerAsset("checkout.css", join(here, "assets", "checkout.css"));
 registerAsset("checkout.js", join(here, "assets", "checkout.js"));
 const EMBED_SCRIPT = readFileSync(join(here, "assets", "centime.js"));
-export const CHECKOUT_CATALOGUES = loadCatalogues(join(here, "messages"));
+
+export { CHECKOUT_CATALOGUES } from "./messages.ts";
 
 function listFrom(value: string | undefined): Set<string> {
   return new Set(
