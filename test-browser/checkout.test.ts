@@ -287,3 +287,67 @@ test("pay a link by card on a phone: the card goes to the card provider, 3-D Sec
   );
   await context.close();
 });
+
+test("pay a session with a voucher code on a phone: a wrong code, then the right one", async () => {
+  const customer = await http<{ id: string }>(live.url, "POST", "/v1/customers", key, {
+    email: "mia@example.com",
+  });
+  const batch = await http<{ id: string }>(live.url, "POST", "/v1/voucher_batches", key, {
+    count: 1,
+    value: { amount: 1000, currency: "EUR" },
+    serial_prefix: "G",
+  });
+  assert.equal(batch.status, 201, JSON.stringify(batch.body));
+  assert.equal(
+    (await http(live.url, "POST", `/v1/voucher_batches/${batch.body.id}/approve`, ADMIN_KEY)).status,
+    200,
+  );
+  const csv = await fetch(`${live.url}/v1/voucher_batches/${batch.body.id}/codes`, {
+    headers: { authorization: `Bearer ${key}` },
+  });
+  const code = (await csv.text()).trim().split("\n")[1]!.split(",")[1]!;
+  const activated = await http(live.url, "POST", `/v1/voucher_batches/${batch.body.id}/activate`, key, {
+    serial_from: "G00000001",
+    serial_to: 1,
+  });
+  assert.equal(activated.status, 200, JSON.stringify(activated.body));
+  const session = await http<{ id: string; url: string }>(live.url, "POST", "/v1/checkout_sessions", key, {
+    amount: 750,
+    currency: "EUR",
+    description: "Starter pack",
+    customer: customer.body.id,
+  });
+  assert.equal(session.status, 201, JSON.stringify(session.body));
+  const context = await phoneContext(browser);
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(session.body.url);
+  await checkPage(page, "methods-with-customer");
+  await page.click("a.method[href$='/voucher']");
+  await page.waitForURL(/\/voucher$/);
+  await checkPage(page, "voucher");
+  await page.fill("#voucher-code", "WRONG-CODE-1234");
+  await page.click("form[action$='/voucher/redeem'] button[type=submit]");
+  await page.waitForURL(/\/voucher\?error=invalid$/);
+  assert.equal(await page.getAttribute("#voucher-code", "aria-invalid"), "true");
+  assert.match((await page.textContent("#error-summary")) ?? "", /This code cannot be used/);
+  await checkPage(page, "voucher-error");
+  await page.fill("#voucher-code", code);
+  await page.click("form[action$='/voucher/redeem'] button[type=submit]");
+  await page.waitForURL(/\/done$/);
+  assert.equal(await page.textContent("h1"), "Payment successful");
+  await checkPage(page, "voucher-done");
+  const wallets = await http<{ data: { currency: string; balance: number }[] }>(
+    live.url,
+    "GET",
+    `/v1/customers/${customer.body.id}/wallets`,
+    key,
+  );
+  assert.equal(wallets.body.data.find((w) => w.currency === "EUR")?.balance, 250, "10.00 − 7.50 left");
+  assert.deepEqual(
+    errors.filter((e) => !/status of 40[0-9]/.test(e)),
+    [],
+    "no CSP violation or script error",
+  );
+  await context.close();
+});
