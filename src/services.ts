@@ -186,6 +186,11 @@ export function createServices(options: {
       authenticate: (authorization) => merchants.authenticate(authorization),
       publicUrl: options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`,
       formSecret: config.sessionSecret,
+      // The hosted page's card method asks the card provider what a token stands for.
+      cardToken: async (token) => {
+        const card = providers.get("card");
+        return card instanceof CardProvider ? card.connector().lookupToken(token) : null;
+      },
       // The hosted page's wallet and voucher methods (checkout does not import the community).
       wallets: {
         async balance(scope, customerId, currency, nowMs) {

@@ -41,6 +41,14 @@ export interface WalletAccess {
   ): Promise<{ amount?: number; currency?: string; entitlement?: string }>;
 }
 
+/** What a card provider's token stands for (never the number). */
+export interface CardTokenInfo {
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+}
+
 /** What every checkout flow needs, built once per process. */
 export interface CheckoutContext {
   db: Db;
@@ -55,6 +63,8 @@ export interface CheckoutContext {
   authenticate(authorization: string): Promise<AuthContext>;
   /** The payment-method types the hosted page offers in a mode (the registered method modules). */
   availableMethods(mode: "test" | "live"): MethodType[];
+  /** Asks the card provider what a token from its form stands for (null: unknown); wired by services.ts. */
+  cardToken?: (token: string) => Promise<CardTokenInfo | null>;
   /** Wallets and vouchers, when the process has them (the wallet and voucher methods). */
   wallets?: WalletAccess;
   /** Where Centime's pages are reached (CENTIME_PUBLIC_URL, else the address it listens on). */

@@ -18,7 +18,7 @@ import { DAY_MS, HOUR_MS } from "../platform/clock.ts";
 import { environment } from "../platform/config.ts";
 import type { Logger } from "../platform/log.ts";
 import { registerAsset } from "../web/index.ts";
-import type { CheckoutContext, CheckoutSettings, WalletAccess } from "./context.ts";
+import type { CardTokenInfo, CheckoutContext, CheckoutSettings, WalletAccess } from "./context.ts";
 import { defaultFulfilmentSender, deliverDueFulfilments, type FulfilmentSender } from "./fulfilment.ts";
 import { sweepSessions } from "./jobs.ts";
 import { LinkKeyStore } from "./link-keys.ts";
@@ -103,6 +103,7 @@ export function createCheckout(options: {
   receipts?: ReceiptSender;
   fulfilmentSender?: FulfilmentSender;
   wallets?: WalletAccess;
+  cardToken?: (token: string) => Promise<CardTokenInfo | null>;
 }): Checkout {
   let publicUrl = options.publicUrl.replace(/\/$/, "");
   const settings: CheckoutSettings = {
@@ -122,6 +123,7 @@ export function createCheckout(options: {
     authenticate: options.authenticate,
     availableMethods: availableMethodTypes,
     ...(options.wallets ? { wallets: options.wallets } : {}),
+    ...(options.cardToken ? { cardToken: options.cardToken } : {}),
     publicUrl: () => publicUrl,
   };
   const send = options.fulfilmentSender ?? defaultFulfilmentSender(settings.allowedHosts);

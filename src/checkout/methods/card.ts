@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { CardTokenInfo } from "../../connectors/sdk/types.ts";
-import { CardProvider } from "../../payments/providers/card.ts";
 import { ApiError } from "../../platform/errors.ts";
 import { followPayment, PaymentInFlight, SessionClosed, startPayment } from "../attempts.ts";
+import type { CardTokenInfo } from "../context.ts";
 import { type PageKit, paymentInFlight, type SessionView } from "../page-kit.ts";
 import type { MethodModule } from "./registry.ts";
 
@@ -38,11 +37,6 @@ function formUrl(kit: PageKit): URL | null {
   }
 }
 
-function cardProvider(kit: PageKit): CardProvider | null {
-  const provider = kit.ctx.payments.providers.get("card");
-  return provider instanceof CardProvider ? provider : null;
-}
-
 function renderForm(
   kit: PageKit,
   reply: FastifyReply,
@@ -68,10 +62,9 @@ function renderForm(
 }
 
 async function lookup(kit: PageKit, token: string): Promise<CardTokenInfo | null> {
-  const provider = cardProvider(kit);
-  if (!provider) return null;
+  if (!kit.ctx.cardToken) return null;
   try {
-    return await provider.connector().lookupToken(token);
+    return await kit.ctx.cardToken(token);
   } catch (error) {
     kit.ctx.logger.warn({ err: error }, "the card provider could not be asked about a token");
     return null;

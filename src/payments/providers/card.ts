@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import type { CardPspConnector } from "../../connectors/cardpsp/index.ts";
+import type { CardPspConnector } from "../../connectors/index.ts";
 import { cardPspConnector } from "../../connectors/operators/index.ts";
 import type { CardDetails, Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
 import { ApiError } from "../../platform/errors.ts";
