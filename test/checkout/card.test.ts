@@ -213,3 +213,40 @@ test("the card numbers are in no database row and no log line", async () => {
   // The check itself finds what is there.
   assert.ok((await rowsContaining(live.database.db, "4242")).length > 0, "last4 is stored, as it may be");
 });
+
+test("the API: a token pays like a card; a token with a number, or nothing, names the field", async () => {
+  const { action, returnUrl } = await openCardForm(300);
+  const back = await tokenize(action, returnUrl, CARD);
+  const token = new URL(back).searchParams.get("token")!;
+  const paid = await http<{ status: string; payment_method: { last4: string } }>(
+    live.url,
+    "POST",
+    "/v1/payments",
+    key,
+    { amount: 300, currency: "EUR", payment_method: { type: "card", token } },
+  );
+  assert.equal(paid.status, 201, JSON.stringify(paid.body));
+  assert.equal(paid.body.status, "succeeded");
+  assert.equal(paid.body.payment_method.last4, "4242");
+  const both = await http<{ error: { param: string } }>(live.url, "POST", "/v1/payments", key, {
+    amount: 300,
+    currency: "EUR",
+    payment_method: { type: "card", token, number: "4000000000000010", exp_month: 1, exp_year: 2040, cvc: "123" },
+  });
+  assert.equal(both.status, 400);
+  assert.equal(both.body.error.param, "payment_method.number");
+  const none = await http<{ error: { param: string } }>(live.url, "POST", "/v1/payments", key, {
+    amount: 300,
+    currency: "EUR",
+    payment_method: { type: "card" },
+  });
+  assert.equal(none.status, 400);
+  assert.equal(none.body.error.param, "payment_method.number");
+  const unknown = await http<{ error: { param: string } }>(live.url, "POST", "/v1/payments", key, {
+    amount: 300,
+    currency: "EUR",
+    payment_method: { type: "card", token: `tok_${"Z".repeat(24)}` },
+  });
+  assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+  assert.equal(unknown.body.error.param, "payment_method.token");
+});
