@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
+import type { DestinationStream } from "pino";
 import { analyticsJobs } from "./analytics/index.ts";
 import { type AdminListener, startAdminListener } from "./backoffice/index.ts";
 import { billingJobs } from "./billing/index.ts";
@@ -178,9 +179,9 @@ export async function startServer(
   role: Role = "all",
   db?: Db,
   /** A process of `start --processes N`: the embedded carrier network is its primary's. */
-  options: { sharedNetwork?: boolean } = {},
+  options: { sharedNetwork?: boolean; logDestination?: DestinationStream } = {},
 ): Promise<RunningServer> {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, options.logDestination);
   const live = liveProviders(config.live);
   const refusal = liveStartProblem(config.live, live);
   if (refusal) throw new StartRefused(refusal);

@@ -186,6 +186,30 @@ export function createServices(options: {
       authenticate: (authorization) => merchants.authenticate(authorization),
       publicUrl: options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`,
       formSecret: config.sessionSecret,
+      // The hosted page's card method asks the card provider what a token stands for.
+      cardToken: async (token) => {
+        const card = providers.get("card");
+        return card instanceof CardProvider ? card.connector().lookupToken(token) : null;
+      },
+      // The hosted page's wallet and voucher methods (checkout does not import the community).
+      wallets: {
+        async balance(scope, customerId, currency, nowMs) {
+          const wallet = (await community.wallets.list(scope, customerId, nowMs)).find(
+            (w) => w.currency === currency,
+          );
+          return wallet ? BigInt(wallet.balance) : 0n;
+        },
+        async redeem(scope, code, customerId, ip, nowMs) {
+          const answer = await community.redemptions.redeem(
+            scope,
+            { code, customer: customerId },
+            ip,
+            undefined,
+            nowMs,
+          );
+          return (JSON.parse(answer.body) as { granted?: Record<string, unknown> }).granted ?? {};
+        },
+      },
     }),
     staff: new StaffDirectory(db, clock, config.totpKey),
     approvals: new Approvals(db, clock),

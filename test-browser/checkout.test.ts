@@ -5,9 +5,11 @@
  * page; the strict CSP is never violated. Screenshots go outside the repository.
  */
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { carrierNetwork } from "../src/connectors/operators/index.ts";
+import { rowsContaining } from "../test/checkout/support.ts";
 import { ADMIN_KEY } from "../test/support/app.ts";
 import { eventually, http, type LiveServer, startLiveServer } from "../test/support/server.ts";
 import {
@@ -23,8 +25,17 @@ let browser: Browser;
 let key: string;
 let counter = 0;
 
+// The server's log, to check that no card number ever reaches it.
+const logLines: string[] = [];
+const logSink = new Writable({
+  write(chunk, _encoding, done) {
+    logLines.push(String(chunk));
+    done();
+  },
+});
+
 before(async () => {
-  live = await startLiveServer();
+  live = await startLiveServer({}, { logLevel: "debug", logDestination: logSink });
   browser = await launchBrowser();
   const merchant = await http<{ secret_key: string }>(live.url, "POST", "/v1/merchants", ADMIN_KEY, {
     name: "Pixel Forge",
@@ -49,6 +60,12 @@ async function checkPage(page: Page, name: string): Promise<void> {
   await screenshot(page, `checkout-${name}`);
 }
 
+/** A link offers every method: the payer picks the phone bill. */
+async function chooseCarrier(page: Page): Promise<void> {
+  await page.click("a.method[href$='/carrier']");
+  await page.waitForURL(/\/carrier$/);
+}
+
 function number(prefix: string): string {
   counter++;
   return `${prefix}${String(counter).padStart(3, "0")}0000`;
@@ -61,7 +78,9 @@ test("pay a link with the operator's PIN on a phone: number, code, confirmation"
   const l = await link({ amount: 199, currency: "EUR", description: "100 gems" });
   const response = await page.goto(l.url);
   assert.equal(response?.status(), 200);
-  assert.match(page.url(), /\/checkout\/cs_[0-9a-z]+\/carrier$/, "one method: straight to it");
+  assert.match(page.url(), /\/checkout\/cs_[0-9a-z]+$/, "the methods to choose from");
+  await checkPage(page, "methods");
+  await chooseCarrier(page);
   assert.match((await page.textContent("h1")) ?? "", /1[.,]99/);
   await checkPage(page, "carrier-msisdn");
   await page.fill("#msisdn", "+31 6 1234");
@@ -110,6 +129,7 @@ test("pay a link with the operator's PIN on a phone: number, code, confirmation"
   // The same payer in another of the merchant's games: recognized, one click, then the PIN.
   const again = await link({ amount: 299, currency: "EUR" });
   await page.goto(again.url);
+  await chooseCarrier(page);
   assert.match((await page.textContent("main")) ?? "", /We recognized your number/);
   await checkPage(page, "carrier-recognized");
   await page.click("form[action$='/carrier/start'] button[type=submit]");
@@ -132,6 +152,7 @@ test("pay a link with the MO flow: the page waits for the text and updates itsel
   const errors = collectPageErrors(page);
   const l = await link({ amount: 300, currency: "INR" });
   await page.goto(l.url);
+  await chooseCarrier(page);
   const msisdn = number("+91981");
   await page.fill("#msisdn", msisdn);
   await page.click("button[type=submit]");
@@ -190,9 +211,143 @@ test("in Arabic the checkout is right to left, translated, with the amount in th
   const page = await context.newPage();
   const l = await link({ amount: 1500, currency: "EUR" });
   await page.goto(l.url);
+  await chooseCarrier(page);
   assert.equal(await page.getAttribute("html", "dir"), "rtl");
   assert.equal(await page.getAttribute("html", "lang"), "ar");
   assert.match((await page.textContent("label[for=msisdn]")) ?? "", /رقم/);
   await checkPage(page, "carrier-msisdn-ar");
+  await context.close();
+});
+
+test("pay a link by card on a phone: the card goes to the card provider, 3-D Secure, confirmation", async () => {
+  const CARD = "4000000000050007"; // …0007: the simulator asks for 3-D Secure
+  const context = await phoneContext(browser);
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  const l = await link({ amount: 1299, currency: "EUR", description: "Season pass" });
+  await page.goto(l.url);
+  await page.click("a.method[href$='/card']");
+  await page.waitForURL(/\/card$/);
+  const formAction = (await page.getAttribute("form[novalidate]", "action")) ?? "";
+  assert.equal(
+    new URL(formAction).origin,
+    new URL(carrierNetwork().http_url).origin,
+    "posts to the provider",
+  );
+  await checkPage(page, "card-form");
+  await page.fill("#card-number", "4242 4242 4242 4241");
+  await page.fill("#card-cvc", "123");
+  await page.click("form[novalidate] button[type=submit]");
+  await page.waitForURL(/\/card\?error=number_invalid$/);
+  assert.equal(await page.getAttribute("#card-number", "aria-invalid"), "true");
+  assert.match((await page.textContent("#error-summary")) ?? "", /card number/);
+  await checkPage(page, "card-form-error");
+  await page.fill("#card-number", CARD.replace(/(\d{4})(?=\d)/g, "$1 "));
+  await page.selectOption("#card-exp-month", "11");
+  await page.selectOption("#card-exp-year", String(new Date().getUTCFullYear() + 3));
+  await page.fill("#card-cvc", "321");
+  await page.click("form[novalidate] button[type=submit]");
+  await page.waitForURL(/\/card\/return\?token=tok_/);
+  assert.match((await page.textContent("#card-chosen")) ?? "", /visa ending 0007/);
+  await checkPage(page, "card-confirm");
+  await page.click("form[action$='/card/pay'] button[type=submit]");
+  await page.waitForURL(/\/cardpsp\/3ds\//);
+  await page.click("button[value=approve]");
+  await page.waitForURL(/\/done$/);
+  assert.equal(await page.textContent("h1"), "Payment successful");
+  assert.match((await page.textContent(".amount")) ?? "", /12[.,]99/);
+  await checkPage(page, "card-done");
+  const sessionId = /\/checkout\/(cs_[0-9a-z]+)\//.exec(page.url())![1]!;
+  const session = await http<{ status: string; payment: string }>(
+    live.url,
+    "GET",
+    `/v1/checkout_sessions/${sessionId}`,
+    key,
+  );
+  assert.equal(session.body.status, "complete");
+  const payment = await http<{ amount_captured: number; payment_method: { last4: string } }>(
+    live.url,
+    "GET",
+    `/v1/payments/${session.body.payment}`,
+    key,
+  );
+  assert.equal(payment.body.amount_captured, 1299);
+  assert.equal(payment.body.payment_method.last4, "0007");
+  // The card number crossed to the provider only: no row, no log line of Centime holds it.
+  assert.deepEqual(await rowsContaining(live.database.db, CARD), []);
+  assert.ok(logLines.length > 0, "the server logged");
+  assert.deepEqual(
+    logLines.filter((line) => line.includes(CARD)),
+    [],
+  );
+  assert.deepEqual(
+    errors.filter((e) => !/status of 40[0-9]/.test(e)),
+    [],
+    "no CSP violation or script error",
+  );
+  await context.close();
+});
+
+test("pay a session with a voucher code on a phone: a wrong code, then the right one", async () => {
+  const customer = await http<{ id: string }>(live.url, "POST", "/v1/customers", key, {
+    email: "mia@example.com",
+  });
+  const batch = await http<{ id: string }>(live.url, "POST", "/v1/voucher_batches", key, {
+    count: 1,
+    value: { amount: 1000, currency: "EUR" },
+    serial_prefix: "G",
+  });
+  assert.equal(batch.status, 201, JSON.stringify(batch.body));
+  assert.equal(
+    (await http(live.url, "POST", `/v1/voucher_batches/${batch.body.id}/approve`, ADMIN_KEY)).status,
+    200,
+  );
+  const csv = await fetch(`${live.url}/v1/voucher_batches/${batch.body.id}/codes`, {
+    headers: { authorization: `Bearer ${key}` },
+  });
+  const code = (await csv.text()).trim().split("\n")[1]!.split(",")[1]!;
+  const activated = await http(live.url, "POST", `/v1/voucher_batches/${batch.body.id}/activate`, key, {
+    serial_from: "G00000001",
+    serial_to: 1,
+  });
+  assert.equal(activated.status, 200, JSON.stringify(activated.body));
+  const session = await http<{ id: string; url: string }>(live.url, "POST", "/v1/checkout_sessions", key, {
+    amount: 750,
+    currency: "EUR",
+    description: "Starter pack",
+    customer: customer.body.id,
+  });
+  assert.equal(session.status, 201, JSON.stringify(session.body));
+  const context = await phoneContext(browser);
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(session.body.url);
+  await checkPage(page, "methods-with-customer");
+  await page.click("a.method[href$='/voucher']");
+  await page.waitForURL(/\/voucher$/);
+  await checkPage(page, "voucher");
+  await page.fill("#voucher-code", "WRONG-CODE-1234");
+  await page.click("form[action$='/voucher/redeem'] button[type=submit]");
+  await page.waitForURL(/\/voucher\?error=invalid$/);
+  assert.equal(await page.getAttribute("#voucher-code", "aria-invalid"), "true");
+  assert.match((await page.textContent("#error-summary")) ?? "", /This code cannot be used/);
+  await checkPage(page, "voucher-error");
+  await page.fill("#voucher-code", code);
+  await page.click("form[action$='/voucher/redeem'] button[type=submit]");
+  await page.waitForURL(/\/done$/);
+  assert.equal(await page.textContent("h1"), "Payment successful");
+  await checkPage(page, "voucher-done");
+  const wallets = await http<{ data: { currency: string; balance: number }[] }>(
+    live.url,
+    "GET",
+    `/v1/customers/${customer.body.id}/wallets`,
+    key,
+  );
+  assert.equal(wallets.body.data.find((w) => w.currency === "EUR")?.balance, 250, "10.00 − 7.50 left");
+  assert.deepEqual(
+    errors.filter((e) => !/status of 40[0-9]/.test(e)),
+    [],
+    "no CSP violation or script error",
+  );
   await context.close();
 });

@@ -84,6 +84,7 @@ test("a shop on another origin mounts the form; the payer pays inside it; the sh
   await page.goto(shop.url);
   const frame = await (await page.waitForSelector("#pay iframe")).contentFrame();
   assert.ok(frame);
+  await frame.click("a.method[href$='/carrier']");
   await frame.waitForSelector("#msisdn");
   assert.match((await frame.textContent(".summary-total")) ?? "", /4[.,]99/);
   await frame.fill("#msisdn", "+31610020000");

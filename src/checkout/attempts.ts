@@ -35,6 +35,12 @@ export class SessionClosed extends Error {
     super(`checkout session ${session.id} is ${session.status}`);
   }
 }
+/**
+ * The session's link has no use left: its completed payments and the payments in flight on its
+ * other sessions already reach `max_uses`.
+ */
+export class LinkUsedUp extends SessionClosed {}
+
 export class PaymentInFlight extends Error {
   constructor(readonly paymentId: string) {
     super(`a payment is already in flight: ${paymentId}`);
@@ -63,14 +69,21 @@ export async function startPayment(
 ): Promise<{ payment: PaymentView; session: SessionRow }> {
   const nowMs = ctx.clock.nowMs();
   const claim = `${CLAIM_PREFIX}${randomBytes(9).toString("base64url")}`;
-  const { rows } = await ctx.db.query<SessionRow>(
-    `update checkout_sessions set payment_id = $2, attempts = attempts + 1, updated = $3
-      where id = $1 and status = 'open' and expires_at > $3
-        and (payment_id is null or (payment_id like 'claim:%' and updated < $4))
-      returning *`,
-    [session.id, claim, new Date(nowMs), new Date(nowMs - CLAIM_LEASE_MS)],
-  );
-  const claimed = rows[0];
+  const claimed = await ctx.db.transaction(async (tx) => {
+    // A limited link: its row is locked while the claim is made, and a claim is a use reserved,
+    // so its completed payments plus the payments in flight on its sessions never pass max_uses.
+    if (session.payment_link_id && !(await linkHasRoom(tx, session.payment_link_id, session.id)))
+      return "used_up" as const;
+    const { rows } = await tx.query<SessionRow>(
+      `update checkout_sessions set payment_id = $2, attempts = attempts + 1, updated = $3
+        where id = $1 and status = 'open' and expires_at > $3
+          and (payment_id is null or (payment_id like 'claim:%' and updated < $4))
+        returning *`,
+      [session.id, claim, new Date(nowMs), new Date(nowMs - CLAIM_LEASE_MS)],
+    );
+    return rows[0];
+  });
+  if (claimed === "used_up") throw new LinkUsedUp(session);
   if (!claimed) {
     const now = (
       await ctx.db.query<SessionRow>("select * from checkout_sessions where id = $1", [session.id])
@@ -126,6 +139,26 @@ export async function startPayment(
     ]);
   });
   return followPayment(ctx, session.id, payment.id);
+}
+
+/**
+ * Whether a limited link can take one more payment: its uses plus the payments in flight on its
+ * other open sessions stay under `max_uses`. Locks the link's row (FOR UPDATE) for the caller's
+ * transaction, so two sessions of one link never both take its last use.
+ */
+export async function linkHasRoom(tx: Queryable, linkId: string, exceptSession: string): Promise<boolean> {
+  const { rows } = await tx.query<{ max_uses: number | null; uses: number }>(
+    "select max_uses, uses from payment_links where id = $1 for update",
+    [linkId],
+  );
+  const link = rows[0];
+  if (!link || link.max_uses === null) return true;
+  const { rows: busy } = await tx.query<{ n: number | string }>(
+    `select count(*) as n from checkout_sessions
+      where payment_link_id = $1 and status = 'open' and payment_id is not null and id <> $2`,
+    [linkId, exceptSession],
+  );
+  return Number(link.uses) + Number(busy[0]?.n ?? 0) < Number(link.max_uses);
 }
 
 /**
@@ -186,6 +219,12 @@ export async function completeSession(
   assert(payment.status === "succeeded", "only a succeeded payment completes a session");
   const nowMs = ctx.clock.nowMs();
   const outcome = await ctx.db.transaction(async (tx) => {
+    // The link's row first, as startPayment locks it: the same order everywhere, no deadlock.
+    await tx.query(
+      `select 1 from payment_links
+        where id = (select payment_link_id from checkout_sessions where id = $1) for update`,
+      [sessionId],
+    );
     const { rows } = await tx.query<SessionRow>(
       `update checkout_sessions set status = 'complete', completed_at = $3, payment_id = $2, updated = $3
         where id = $1 and status = 'open' returning *`,

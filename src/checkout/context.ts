@@ -25,6 +25,30 @@ export interface CheckoutSettings {
   cardFormUrl: () => string | null;
 }
 
+/**
+ * Wallets and vouchers as the hosted page needs them (wired by services.ts, so checkout does not
+ * reach into those capabilities): a customer's spendable balance, and a voucher redeemed for them.
+ */
+export interface WalletAccess {
+  balance(scope: AuthScope, customerId: string, currency: string, nowMs: number): Promise<bigint>;
+  /** Redeems a code for the customer; throws the vouchers' ApiError (voucher_invalid, 429). */
+  redeem(
+    scope: AuthScope,
+    code: string,
+    customerId: string,
+    ip: string,
+    nowMs: number,
+  ): Promise<{ amount?: number; currency?: string; entitlement?: string }>;
+}
+
+/** What a card provider's token stands for (never the number). */
+export interface CardTokenInfo {
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+}
+
 /** What every checkout flow needs, built once per process. */
 export interface CheckoutContext {
   db: Db;
@@ -39,6 +63,10 @@ export interface CheckoutContext {
   authenticate(authorization: string): Promise<AuthContext>;
   /** The payment-method types the hosted page offers in a mode (the registered method modules). */
   availableMethods(mode: "test" | "live"): MethodType[];
+  /** Asks the card provider what a token from its form stands for (null: unknown); wired by services.ts. */
+  cardToken?: (token: string) => Promise<CardTokenInfo | null>;
+  /** Wallets and vouchers, when the process has them (the wallet and voucher methods). */
+  wallets?: WalletAccess;
   /** Where Centime's pages are reached (CENTIME_PUBLIC_URL, else the address it listens on). */
   publicUrl(): string;
 }

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
+import { cardPspUrl } from "../connectors/index.ts";
 import type { Db } from "../db/db.ts";
 import { allowedHostsFromEnv } from "../events/index.ts";
 import type { Job } from "../jobs/runner.ts";
@@ -16,19 +17,21 @@ import type { Clock } from "../platform/clock.ts";
 import { DAY_MS, HOUR_MS } from "../platform/clock.ts";
 import { environment } from "../platform/config.ts";
 import type { Logger } from "../platform/log.ts";
-import { loadCatalogues, registerAsset } from "../web/index.ts";
-import type { CheckoutContext, CheckoutSettings } from "./context.ts";
+import { registerAsset } from "../web/index.ts";
+import type { CardTokenInfo, CheckoutContext, CheckoutSettings, WalletAccess } from "./context.ts";
 import { defaultFulfilmentSender, deliverDueFulfilments, type FulfilmentSender } from "./fulfilment.ts";
 import { sweepSessions } from "./jobs.ts";
 import { LinkKeyStore } from "./link-keys.ts";
 import { cardMethod } from "./methods/card.ts";
 import { carrierMethod } from "./methods/carrier.ts";
 import { availableMethodTypes, registerMethod } from "./methods/registry.ts";
+import { voucherMethod } from "./methods/voucher.ts";
+import { walletMethod } from "./methods/wallet.ts";
 import { checkoutPages } from "./pages.ts";
 import { outboxSender, type ReceiptSender, sendQueuedReceipts } from "./receipts.ts";
 import { ensureStepPartitions } from "./steps.ts";
 
-export type { CheckoutContext, CheckoutSettings } from "./context.ts";
+export type { CheckoutContext, CheckoutSettings, WalletAccess } from "./context.ts";
 export { deliverDueFulfilments, type FulfilmentSender } from "./fulfilment.ts";
 export { sweepSessions } from "./jobs.ts";
 export { signLinkPath, verifyLink } from "./link-signing.ts";
@@ -37,12 +40,15 @@ export { checkoutRoutes, checkoutSessionCreateRoutes, linkKeyRoutes } from "./ro
 
 registerMethod(carrierMethod);
 registerMethod(cardMethod);
+registerMethod(walletMethod);
+registerMethod(voucherMethod);
 
 const here = dirname(fileURLToPath(import.meta.url));
 registerAsset("checkout.css", join(here, "assets", "checkout.css"));
 registerAsset("checkout.js", join(here, "assets", "checkout.js"));
 const EMBED_SCRIPT = readFileSync(join(here, "assets", "centime.js"));
-export const CHECKOUT_CATALOGUES = loadCatalogues(join(here, "messages"));
+
+export { CHECKOUT_CATALOGUES } from "./messages.ts";
 
 function listFrom(value: string | undefined): Set<string> {
   return new Set(
@@ -96,11 +102,14 @@ export function createCheckout(options: {
   settings?: Partial<CheckoutSettings>;
   receipts?: ReceiptSender;
   fulfilmentSender?: FulfilmentSender;
+  wallets?: WalletAccess;
+  cardToken?: (token: string) => Promise<CardTokenInfo | null>;
 }): Checkout {
   let publicUrl = options.publicUrl.replace(/\/$/, "");
   const settings: CheckoutSettings = {
     ...checkoutSettingsFromEnv(),
-    cardFormUrl: () => null,
+    // The card PSP's tokenization form: the simulator's unless CENTIME_CARD_PSP_URL names another.
+    cardFormUrl: () => `${cardPspUrl()}/cardpsp/tokenize`,
     ...options.settings,
   };
   const ctx: CheckoutContext = {
@@ -113,6 +122,8 @@ export function createCheckout(options: {
     settings,
     authenticate: options.authenticate,
     availableMethods: availableMethodTypes,
+    ...(options.wallets ? { wallets: options.wallets } : {}),
+    ...(options.cardToken ? { cardToken: options.cardToken } : {}),
     publicUrl: () => publicUrl,
   };
   const send = options.fulfilmentSender ?? defaultFulfilmentSender(settings.allowedHosts);

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../platform/errors.ts";
-import { abandonPayment } from "./attempts.ts";
+import { abandonPayment, linkHasRoom } from "./attempts.ts";
 import type { CheckoutContext } from "./context.ts";
 import { verifyLink } from "./link-signing.ts";
 import { openLink } from "./links.ts";
@@ -129,6 +129,10 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
       const payment = await paymentInFlight(kit, view);
       if (payment) return reply.redirect(kit.nextUrl(view, payment), 303);
       if (view.session.status !== "open") return reply.redirect(kit.nextUrl(view), 303);
+      // The link's uses are taken (completed, or in flight on its other sessions): nothing to pay here.
+      const linkId = view.session.payment_link_id;
+      if (linkId && !(await ctx.db.transaction((tx) => linkHasRoom(tx, linkId, view.session.id))))
+        return refuse(reply, "used_up", { frameAncestors: view.allowedOrigins, locale: view.session.locale });
       await ctx.db.query(
         `insert into checkout_steps (id, session_id, merchant_id, mode, app_id, country, step, created)
          select $1, $2, $3, $4, $5, $6, 'page_opened', $7
@@ -144,7 +148,10 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
         ],
       );
       const methods = methodModules().filter(
-        (m) => view.session.payment_method_types.includes(m.type) && m.available(view.session.mode),
+        (m) =>
+          view.session.payment_method_types.includes(m.type) &&
+          m.available(view.session.mode) &&
+          (m.offered?.(view.session, kit) ?? true),
       );
       if (methods.length === 1 && !(request.query as { error?: string }).error)
         return reply.redirect(`/checkout/${view.session.id}/${methods[0]!.type}`, 303);
@@ -177,10 +184,17 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
     pages.get("/checkout/:id/status", { schema: { hide: true } }, async (request, reply) => {
       const view = await kit.load(request);
       const payment = await paymentInFlight(kit, view);
+      let next = kit.nextUrl(view, payment);
+      // Back from the card provider's page: wait here rather than be sent to it again.
+      if (
+        (request.query as { returned?: string }).returned === "1" &&
+        payment?.next_action?.type === "redirect_to_url"
+      )
+        next = `/checkout/${view.session.id}/card/complete`;
       return reply
         .header("cache-control", "no-store")
         .type("application/json; charset=utf-8")
-        .send(JSON.stringify({ status: view.session.status, next: kit.nextUrl(view, payment) }));
+        .send(JSON.stringify({ status: view.session.status, next }));
     });
 
     pages.get("/checkout/:id/done", { schema: { hide: true } }, async (request, reply) => {

@@ -2,7 +2,8 @@ import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
 import type { PaymentRow } from "../payments/model.ts";
 import { newId } from "../platform/ids.ts";
-import { formatMoney, isLocale } from "../web/index.ts";
+import { formatDateTime, formatMoney } from "../web/index.ts";
+import { CHECKOUT_MESSAGES, sessionLocale } from "./messages.ts";
 import type { SessionRow } from "./model.ts";
 
 /**
@@ -46,20 +47,23 @@ export async function queueReceipt(
     session.merchant_id,
   ]);
   const merchant = rows[0]?.name ?? "";
-  const locale = session.locale && isLocale(session.locale.slice(0, 2)) ? session.locale.slice(0, 2) : "en";
-  const amount = formatMoney(session.amount_total, session.currency, locale as "en");
+  // In the payer's language: the session's locale, as on the confirmation page.
+  const locale = sessionLocale(session.locale);
+  const t = CHECKOUT_MESSAGES.translator(locale);
+  const amount = formatMoney(session.amount_total, session.currency, locale);
   const lines = session.line_items.map(
     (item) => `${item.quantity} × ${item.variant ? `${item.name} (${item.variant})` : item.name}`,
   );
   const body = [
-    `${merchant}`,
+    t("receipt.greeting", { merchant }),
     ...lines,
-    `Amount: ${amount}`,
-    `Date: ${new Date(nowMs).toISOString()}`,
-    "Status: paid",
-    `Reference: ${payment.id}`,
-    ...session.codes.map((c) => `Code: ${c.code}`),
+    t("receipt.amount", { amount }),
+    t("receipt.date", { date: formatDateTime(new Date(nowMs), locale) }),
+    t("receipt.status_paid"),
+    t("receipt.reference", { reference: payment.id }),
+    ...session.codes.map((c) => t("receipt.code", { code: c.code })),
   ].join("\n");
+  const subject = t("receipt.subject", { merchant, amount });
   await tx.query(
     `insert into checkout_receipts (id, merchant_id, mode, session_id, channel, recipient, subject, body, status, created)
      values ($1, $2, $3, $4, 'email', $5, $6, $7, 'outbox', $8)`,
@@ -69,7 +73,7 @@ export async function queueReceipt(
       session.mode,
       session.id,
       email,
-      `Your receipt from ${merchant}: ${amount}`,
+      subject,
       body,
       new Date(nowMs),
     ],

@@ -23,6 +23,7 @@ export type {
 export {
   CARD_PSP_OPERATOR,
   cardPspConnector,
+  cardPspUrl,
   carrierNetwork,
   carrierRulesFor,
   circuitStates,

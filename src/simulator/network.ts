@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { getOperator } from "../connectors/operators/registry.ts";
 import type { Operator } from "../connectors/operators/types.ts";
@@ -289,6 +290,18 @@ export class CarrierNetwork {
    * Card payments: the card's last digits choose the behaviour like an MSISDN's, and every card
    * has the default balance of the currency asked.
    */
+  /**
+   * A card's account in the network: a fingerprint that keeps the last four digits (they choose
+   * the behaviour) and not the number, because the network's state is saved (simulator_state).
+   */
+  cardAccount(number: string): string {
+    const digits = BigInt(`0x${createHash("sha256").update(`card|${number}`).digest("hex").slice(0, 12)}`)
+      .toString()
+      .padStart(15, "0")
+      .slice(-11);
+    return `+9${digits}${number.slice(-4)}`;
+  }
+
   chargeCard(args: {
     key: string;
     card: string;
@@ -300,7 +313,7 @@ export class CarrierNetwork {
     if (existing) return { kind: "replay", txn: existing };
     if ((this.options.error_rate ?? 0) > 0 && this.random() < (this.options.error_rate ?? 0))
       return { kind: "transient" };
-    const s = this.subscriber(`+${args.card}`, args.currency);
+    const s = this.subscriber(this.cardAccount(args.card), args.currency);
     const txn: Txn = {
       id: this.nextId("PAY"),
       key: args.key,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { startPayment } from "../../src/checkout/attempts.ts";
 import type { SessionRow } from "../../src/checkout/model.ts";
 import { findSession } from "../../src/checkout/sessions.ts";
+import type { Queryable } from "../../src/db/db.ts";
 import { call, type TestApp } from "../support/app.ts";
 
 /** Helpers shared by the checkout tests. */
@@ -44,4 +45,22 @@ export async function paySandbox(t: TestApp, sessionId: string, scenario = "appr
 export function pathOf(url: string): string {
   const u = new URL(url);
   return `${u.pathname}${u.search}`;
+}
+
+/** `table: row` for every row of every table whose text contains `needle` (a card number, a secret). */
+export async function rowsContaining(db: Queryable, needle: string): Promise<string[]> {
+  const { rows: tables } = await db.query<{ name: string }>(
+    `select quote_ident(table_schema) || '.' || quote_ident(table_name) as name
+       from information_schema.tables
+      where table_schema not in ('pg_catalog', 'information_schema') and table_type = 'BASE TABLE'`,
+  );
+  const found: string[] = [];
+  for (const { name } of tables) {
+    const { rows } = await db.query<{ row: string }>(
+      `select t::text as row from ${name} t where strpos(t::text, $1) > 0 limit 3`,
+      [needle],
+    );
+    for (const r of rows) found.push(`${name}: ${r.row.slice(0, 200)}`);
+  }
+  return found;
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { DestinationStream } from "pino";
 import { configFromEnv } from "../../src/platform/config.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 import { ADMIN_KEY } from "./app.ts";
@@ -17,7 +18,11 @@ export interface LiveServer {
  * The whole platform on a free local port, with its embedded carrier network simulator and
  * workers, on a fresh test database: for flows that need real sockets (operator callbacks).
  */
-export async function startLiveServer(overrides: Record<string, string> = {}): Promise<LiveServer> {
+export async function startLiveServer(
+  overrides: Record<string, string> = {},
+  /** A log to read (the default is silent). */
+  log: { logLevel?: string; logDestination?: DestinationStream } = {},
+): Promise<LiveServer> {
   const database = await openTestDatabase();
   // The archive job runs in the server's worker: its files go to a directory of this server.
   const archiveDir = mkdtempSync(join(tmpdir(), "centime-archive-"));
@@ -29,12 +34,17 @@ export async function startLiveServer(overrides: Record<string, string> = {}): P
       ...overrides,
     }),
     adminKey: ADMIN_KEY,
-    logLevel: "silent",
+    logLevel: log.logLevel ?? "silent",
     port: 0,
     rateLimitPerSecond: 0,
     pageRateLimitPerSecond: 0,
   };
-  const server = await startServer(config, "all", database.db);
+  const server = await startServer(
+    config,
+    "all",
+    database.db,
+    log.logDestination ? { logDestination: log.logDestination } : {},
+  );
   return {
     url: server.url,
     server,

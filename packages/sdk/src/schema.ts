@@ -3202,10 +3202,14 @@ export interface operations {
                     } | {
                         /** @enum {string} */
                         type: "card";
-                        number: string;
-                        exp_month: number;
-                        exp_year: number;
-                        cvc: string;
+                        number?: string;
+                        exp_month?: number;
+                        exp_year?: number;
+                        cvc?: string;
+                        /** @description A token the card PSP issued from its own card form (the hosted page's card method): the number never reaches Centime. Instead of number, exp_month, exp_year and cvc. */
+                        token?: string;
+                        /** @description Where the card provider sends the payer back after a 3-D Secure step. */
+                        return_url?: string;
                     } | {
                         /** @enum {string} */
                         type: "wallet";

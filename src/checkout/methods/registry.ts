@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Mode } from "../../platform/scope.ts";
-import type { MethodType } from "../model.ts";
+import type { MethodType, SessionRow } from "../model.ts";
 import type { PageKit } from "../page-kit.ts";
 
 /**
@@ -13,6 +13,8 @@ export interface MethodModule {
   /** The message key of the method's name on the method list. */
   labelKey: string;
   available(mode: Mode): boolean;
+  /** Whether this session's page offers it (e.g. only with a customer); offered when absent. */
+  offered?(session: SessionRow, kit: PageKit): boolean;
   register(pages: FastifyInstance, kit: PageKit): void;
 }
 

@@ -12,6 +12,7 @@ import type {
   CancelInput,
   CancelOutput,
   Capability,
+  CardTokenInfo,
   ChargeInput,
   Connector,
   Outcome,
@@ -105,6 +106,39 @@ export class CardPspConnector extends ConnectorBase implements Connector {
       onFailure: moneyFailure,
       onUnreadable: moneyUnreadable,
     });
+  }
+
+  /**
+   * What a token from the PSP's card form stands for (brand, last 4, expiry), or null when the
+   * PSP does not know it. A reply without a valid signature is an error, never a card.
+   */
+  async lookupToken(token: string): Promise<CardTokenInfo | null> {
+    const request = this.signed("GET", `tokens?token=${encodeURIComponent(token)}`)();
+    const response = await fetch(request.url, {
+      headers: request.headers,
+      signal: AbortSignal.timeout(this.options.deadline_ms ?? 10_000),
+    });
+    const body = await response.text();
+    const signature = response.headers.get("x-signature") ?? undefined;
+    if (verifySignature(this.psp.psp_secret, signature, body) !== "valid")
+      throw new Error("the card PSP's token answer is not signed");
+    if (response.status === 404) return null;
+    if (response.status !== 200) throw new Error(`the card PSP answered ${response.status} for a token`);
+    const card = (JSON.parse(body) as { card?: Partial<CardTokenInfo> }).card;
+    if (
+      typeof card?.brand !== "string" ||
+      typeof card.last4 !== "string" ||
+      !/^\d{4}$/.test(card.last4) ||
+      !Number.isInteger(card.exp_month) ||
+      !Number.isInteger(card.exp_year)
+    )
+      throw new Error("the card PSP's token answer is unreadable");
+    return {
+      brand: card.brand.slice(0, 20),
+      last4: card.last4,
+      exp_month: card.exp_month as number,
+      exp_year: card.exp_year as number,
+    };
   }
 
   refund(input: RefundInput): Promise<Outcome> {

@@ -196,6 +196,11 @@ export const CARD_PSP_OPERATOR: Operator = {
   smpp: { system_id: "", password: "", shortcode: "" },
 };
 
+/** Where the card PSP is reached (its API and its card form): CENTIME_CARD_PSP_URL, else the simulator. */
+export function cardPspUrl(): string {
+  return (environmentValue("CENTIME_CARD_PSP_URL") ?? carrierNetwork().http_url).replace(/\/$/, "");
+}
+
 export function cardPspConnector(
   settings: ConnectorSettings & { psp_secret?: string } = {},
 ): CardPspConnector {
@@ -203,7 +208,7 @@ export function cardPspConnector(
     operator: CARD_PSP_OPERATOR,
     log: settings.log ?? defaults.log ?? nullLog,
     // A real PSP has its own address; unset, the card PSP of the carrier network (the simulator).
-    http_url: environmentValue("CENTIME_CARD_PSP_URL") ?? carrierNetwork().http_url,
+    http_url: cardPspUrl(),
     psp_secret: settings.psp_secret ?? environmentValue("CENTIME_CARD_PSP_SECRET") ?? "whsec_sandbox",
     ...(settings.callback_url ? { callback_url: `${settings.callback_url.replace(/\/$/, "")}/cardpsp` } : {}),
     ...(settings.deadline_ms !== undefined ? { deadline_ms: settings.deadline_ms } : {}),

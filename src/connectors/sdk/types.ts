@@ -70,11 +70,22 @@ export type Outcome = Succeeded | Pending | Declined | Unknown | NotSent;
 export type OutcomeStatus = Outcome["status"];
 
 /** A card as the PSP sandbox takes it; carrier connectors ignore it. */
-export interface CardDetails {
-  number: string;
+/** A card: its number (test mode, the simulator), or a token the PSP issued from its own form. */
+export type CardDetails =
+  | {
+      number: string;
+      exp_month: number;
+      exp_year: number;
+      cvc: string;
+    }
+  | { token: string };
+
+/** What a PSP token stands for, without the number. */
+export interface CardTokenInfo {
+  brand: string;
+  last4: string;
   exp_month: number;
   exp_year: number;
-  cvc: string;
 }
 
 export interface ChargeInput {

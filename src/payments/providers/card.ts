@@ -1,4 +1,5 @@
 import { Type } from "@sinclair/typebox";
+import type { CardPspConnector } from "../../connectors/index.ts";
 import { cardPspConnector } from "../../connectors/operators/index.ts";
 import type { CancelOutput, CardDetails, Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
 import { ApiError } from "../../platform/errors.ts";
@@ -16,24 +17,48 @@ import type {
 import { ConnectorProvider } from "./connector-provider.ts";
 import { chargeOutcome } from "./outcomes.ts";
 
+const ReturnUrl = Type.Optional(
+  Type.String({
+    pattern: "^https?://",
+    maxLength: 2048,
+    description: "Where the card provider sends the payer back after a 3-D Secure step.",
+  }),
+);
+
+// One object (the payment_method union is discriminated by `type`): a number with its expiry and
+// CVC (test mode, the simulator), or a token the PSP issued; resolve() checks which.
 const PaymentSchema = Type.Object(
   {
     type: Type.Literal("card"),
-    number: Type.String({ minLength: 12, maxLength: 23 }),
-    exp_month: Type.Integer({ minimum: 1, maximum: 12 }),
-    exp_year: Type.Integer({ minimum: 2000, maximum: 2100 }),
-    cvc: Type.String({ pattern: "^[0-9]{3,4}$" }),
+    number: Type.Optional(Type.String({ minLength: 12, maxLength: 23 })),
+    exp_month: Type.Optional(Type.Integer({ minimum: 1, maximum: 12 })),
+    exp_year: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2100 })),
+    cvc: Type.Optional(Type.String({ pattern: "^[0-9]{3,4}$" })),
+    token: Type.Optional(
+      Type.String({
+        pattern: "^tok_[A-Za-z0-9_-]{8,64}$",
+        description:
+          "A token the card PSP issued from its own card form (the hosted page's card method): the number never reaches Centime. Instead of number, exp_month, exp_year and cvc.",
+      }),
+    ),
+    return_url: ReturnUrl,
   },
-  { additionalProperties: false, description: "A card, through the card PSP; never stored." },
+  {
+    additionalProperties: false,
+    description: "A card through the card PSP: its number (test mode; never stored) or the PSP's token.",
+  },
 );
 
-type CardInput = {
-  type: "card";
-  number: string;
-  exp_month: number;
-  exp_year: number;
-  cvc: string;
-};
+type CardInput =
+  | {
+      type: "card";
+      number: string;
+      exp_month: number;
+      exp_year: number;
+      cvc: string;
+      return_url?: string;
+    }
+  | { type: "card"; token: string; return_url?: string };
 
 function luhnValid(number: string): boolean {
   let sum = 0;
@@ -63,7 +88,7 @@ export class CardProvider extends ConnectorProvider {
   readonly name = "card";
   /** Card payments only: renewals need stored cards (network tokens), which Centime does not keep. */
   readonly paymentSchema = PaymentSchema;
-  private connectorInstance: Connector | null = null;
+  private connectorInstance: CardPspConnector | null = null;
 
   constructor(
     recorder: InteractionRecorder,
@@ -75,6 +100,51 @@ export class CardProvider extends ConnectorProvider {
 
   async resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod> {
     const card = input as CardInput;
+    const returnUrl = card.return_url ? { return_url: card.return_url } : {};
+    const raw = card as { number?: string; exp_month?: number; exp_year?: number; cvc?: string };
+    const given = (["number", "exp_month", "exp_year", "cvc"] as const).filter((f) => raw[f] !== undefined);
+    if ("token" in card && card.token !== undefined) {
+      if (given.length > 0)
+        throw new ApiError(
+          "parameter_invalid",
+          `payment_method.${given[0]}`,
+          "Give either a token or the card's details, not both.",
+        );
+      // The PSP collected the card on its own form; it tells what the token stands for.
+      let info: Awaited<ReturnType<CardPspConnector["lookupToken"]>>;
+      try {
+        info = await this.connector().lookupToken(card.token);
+      } catch {
+        throw new ApiError(
+          "service_unavailable",
+          "payment_method.token",
+          "The card provider could not be asked about this token; try again.",
+        );
+      }
+      if (!info)
+        throw new ApiError(
+          "payment_method_invalid",
+          "payment_method.token",
+          "The card provider does not know this token (unknown or expired).",
+        );
+      return {
+        stored: {
+          type: "card",
+          brand: info.brand,
+          last4: info.last4,
+          exp_month: info.exp_month,
+          exp_year: info.exp_year,
+        },
+        secretDetails: { token: card.token, ...returnUrl },
+      };
+    }
+    const missing = (["number", "exp_month", "exp_year", "cvc"] as const).find((f) => raw[f] === undefined);
+    if (missing)
+      throw new ApiError(
+        "parameter_missing",
+        `payment_method.${missing}`,
+        "A card needs a token, or its number, expiry and CVC.",
+      );
     if (context.mode !== "test") {
       // A card number through the merchant's server is for the simulator only: live cards are
       // collected by the provider (its hosted or embedded form, or a token it issued).
@@ -84,14 +154,15 @@ export class CardProvider extends ConnectorProvider {
         "Raw card numbers are accepted in test mode only (for the simulator). In live mode the card provider collects the card: use its hosted or embedded card form or a token it issued.",
       );
     }
-    const number = card.number.replace(/[\s-]/g, "");
+    const full = raw as Required<typeof raw>;
+    const number = full.number.replace(/[\s-]/g, "");
     if (!/^\d{12,19}$/.test(number) || !luhnValid(number)) {
       throw new ApiError("payment_method_invalid", "payment_method.number", "The card number is not valid.");
     }
     const now = new Date(context.nowMs);
     const expired =
-      card.exp_year < now.getUTCFullYear() ||
-      (card.exp_year === now.getUTCFullYear() && card.exp_month < now.getUTCMonth() + 1);
+      full.exp_year < now.getUTCFullYear() ||
+      (full.exp_year === now.getUTCFullYear() && full.exp_month < now.getUTCMonth() + 1);
     if (expired)
       throw new ApiError("payment_method_invalid", "payment_method.exp_year", "The card has expired.");
     return {
@@ -99,10 +170,16 @@ export class CardProvider extends ConnectorProvider {
         type: "card",
         brand: brandOf(number),
         last4: number.slice(-4),
-        exp_month: card.exp_month,
-        exp_year: card.exp_year,
+        exp_month: full.exp_month,
+        exp_year: full.exp_year,
       },
-      secretDetails: { number, exp_month: card.exp_month, exp_year: card.exp_year, cvc: card.cvc },
+      secretDetails: {
+        number,
+        exp_month: full.exp_month,
+        exp_year: full.exp_year,
+        cvc: full.cvc,
+        ...returnUrl,
+      },
     };
   }
 
@@ -117,7 +194,7 @@ export class CardProvider extends ConnectorProvider {
     return this.connectorInstance !== null;
   }
 
-  connector(): Connector {
+  connector(): CardPspConnector {
     if (!this.connectorInstance) {
       this.connectorInstance = cardPspConnector({
         log: this.recorder,
@@ -137,7 +214,12 @@ export class CardProvider extends ConnectorProvider {
   }
 
   async charge(request: ChargeRequest): Promise<ProviderAnswer> {
-    const card = request.secretDetails as unknown as CardDetails | undefined;
+    const details = request.secretDetails as
+      | (Record<string, unknown> & { return_url?: string; token?: string })
+      | undefined;
+    const { return_url: returnUrl, ...rest } = details ?? {};
+    const card = details ? (rest as unknown as CardDetails) : undefined;
+    const back = returnUrl ?? this.settings.returnUrl;
     const { value, interactions } = await this.collect(request.attemptId, () =>
       this.connector().charge({
         attempt_id: request.attemptId,
@@ -145,7 +227,7 @@ export class CardProvider extends ConnectorProvider {
         currency: request.currency,
         description: request.description ?? "Digital content",
         ...(card ? { card } : {}),
-        ...(this.settings.returnUrl ? { return_url: this.settings.returnUrl } : {}),
+        ...(back ? { return_url: back } : {}),
       }),
     );
     return { outcome: chargeOutcome(value, "charge", request.capture), interactions };

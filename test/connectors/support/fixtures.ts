@@ -272,8 +272,15 @@ export function cardFixture(sim: Simulator): ConformanceFixture {
     currency: "EUR",
     amount: 500n,
     payer: (suffix, n) => ({ card: card(suffix, n) }),
-    balance: (p) => sim.network.findSubscriber(`+${p.card?.number ?? ""}`)?.balance,
-    fund: (p, balance) => void sim.network.fund(`+${p.card?.number ?? ""}`, "EUR", balance),
+    balance: (p) =>
+      sim.network.findSubscriber(sim.network.cardAccount(p.card && "number" in p.card ? p.card.number : ""))
+        ?.balance,
+    fund: (p, balance) =>
+      void sim.network.fund(
+        sim.network.cardAccount(p.card && "number" in p.card ? p.card.number : ""),
+        "EUR",
+        balance,
+      ),
     codeSentTo: () => undefined,
     advance: () => sleep(CALLBACK_DELAY_MS + 10),
     short_deadline_ms: SHORT_DEADLINE_MS,
