@@ -26,7 +26,7 @@ import { SettlementDesk } from "./settlement.ts";
 import { type Smsc, startSmsc } from "./smsc.ts";
 
 export type { WireExchange } from "./context.ts";
-export { behaviourOf, defaultBalance, TEST_PIN } from "./network.ts";
+export { behaviourOf, cardAccountOf, defaultBalance, TEST_PIN } from "./network.ts";
 
 /**
  * The carrier network simulator: every protocol for every operator in the registry. HTTP on one

@@ -41,6 +41,18 @@ export function prng(seed: number): () => number {
 /** What a number does, by its last four digits (see the README of the simulator). */
 export type Behaviour = "normal" | "insufficient" | "barred" | "hang" | "callback" | "half" | "postpaid";
 
+/**
+ * A card's account in the network: a fingerprint that keeps the last four digits (they choose
+ * the behaviour) and not the number, because the network's state is saved (simulator_state).
+ */
+export function cardAccountOf(number: string): string {
+  const digits = BigInt(`0x${createHash("sha256").update(`card|${number}`).digest("hex").slice(0, 12)}`)
+    .toString()
+    .padStart(15, "0")
+    .slice(-11);
+  return `+9${digits}${number.slice(-4)}`;
+}
+
 export function behaviourOf(account: string): Behaviour {
   const tail = account.replace(/\D/g, "").slice(-4);
   switch (tail) {
@@ -295,11 +307,7 @@ export class CarrierNetwork {
    * the behaviour) and not the number, because the network's state is saved (simulator_state).
    */
   cardAccount(number: string): string {
-    const digits = BigInt(`0x${createHash("sha256").update(`card|${number}`).digest("hex").slice(0, 12)}`)
-      .toString()
-      .padStart(15, "0")
-      .slice(-11);
-    return `+9${digits}${number.slice(-4)}`;
+    return cardAccountOf(number);
   }
 
   chargeCard(args: {

@@ -53,7 +53,9 @@ function card3ds(): string {
 
 async function cardBalance(number: string): Promise<number> {
   const network = (await import("../../src/connectors/operators/index.ts")).carrierNetwork();
-  const r = await fetch(`${network.http_url}/_sim/subscribers/${encodeURIComponent(`+${number}`)}`);
+  // The network keeps a card's account by a fingerprint of the number, never the number.
+  const { cardAccountOf } = await import("../../src/simulator/index.ts");
+  const r = await fetch(`${network.http_url}/_sim/subscribers/${encodeURIComponent(cardAccountOf(number))}`);
   assert.equal(r.status, 200, `the PSP knows the card ${number}`);
   return Number(((await r.json()) as { balance: number | string }).balance);
 }

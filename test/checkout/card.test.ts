@@ -231,7 +231,14 @@ test("the API: a token pays like a card; a token with a number, or nothing, name
   const both = await http<{ error: { param: string } }>(live.url, "POST", "/v1/payments", key, {
     amount: 300,
     currency: "EUR",
-    payment_method: { type: "card", token, number: "4000000000000010", exp_month: 1, exp_year: 2040, cvc: "123" },
+    payment_method: {
+      type: "card",
+      token,
+      number: "4000000000000010",
+      exp_month: 1,
+      exp_year: 2040,
+      cvc: "123",
+    },
   });
   assert.equal(both.status, 400);
   assert.equal(both.body.error.param, "payment_method.number");
