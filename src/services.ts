@@ -11,7 +11,7 @@ import { IdempotencyGate } from "./idempotency/gate.ts";
 import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
 import { catcherChannel, Notifier, operatorSmsChannel, smtpChannel } from "./notifications/index.ts";
-import { createPayers, type Payers } from "./payers/index.ts";
+import { createPayers, PayerLimits, type Payers } from "./payers/index.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionArchive } from "./payments/interaction-archive.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
@@ -117,6 +117,7 @@ export function createServices(options: {
   providers.register(community.walletProvider);
   payments = {
     ...(riskGate ? { risk: riskGate } : {}),
+    payerLimits: new PayerLimits(db),
     extensions: community.paymentEffects,
     db,
     ledger,

@@ -59,7 +59,8 @@ export class MemoryCounters {
     }
     this.entries.set(key, entry);
     insertSorted(entry.times, atMs);
-    if (entry.times.length > COUNTER_SATURATION) entry.times.splice(0, entry.times.length - COUNTER_SATURATION);
+    if (entry.times.length > COUNTER_SATURATION)
+      entry.times.splice(0, entry.times.length - COUNTER_SATURATION);
     if (atMs > entry.newestMs) entry.newestMs = atMs;
     if (value !== undefined) {
       entry.values ??= new Map();

@@ -15,10 +15,10 @@ import {
   type ListType,
   type ObservationKind,
 } from "./attributes.ts";
+import { MemoryCounters } from "./counters.ts";
 import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
 import { type Action, type CompiledRule, compileRule } from "./language.ts";
-import { MemoryCounters } from "./counters.ts";
 import { ReadBatcher } from "./reads.ts";
 import { countersFor, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
 
@@ -590,9 +590,8 @@ export class Risk implements RiskGate {
     // Counts come from memory (counters.ts): no query, no lock, so every planned one is filled.
     const key = this.key(scope);
     this.memory.add(key, current, nowMs);
-    for (const c of plan)
-      // The memory holds the current attempt already; a distinct count leaves its value out.
-      facts[c.name] = this.memory.count(key, c) + (c.distinct ? c.plus : 0);
+    // The memory holds the current attempt already; a distinct count leaves its value out.
+    for (const c of plan) facts[c.name] = this.memory.count(key, c) + (c.distinct ? c.plus : 0);
     // Lists too long to keep in memory are looked up, only when a rule still depends on one.
     const lookups =
       loaded.lists === null && probes.length > 0
@@ -682,7 +681,13 @@ export class Risk implements RiskGate {
         ],
       );
       for (const row of rows)
-        this.memory.addOne(key, row.kind, row.subject, row.value ?? undefined, new Date(row.created).getTime());
+        this.memory.addOne(
+          key,
+          row.kind,
+          row.subject,
+          row.value ?? undefined,
+          new Date(row.created).getTime(),
+        );
     } catch {
       // A failed read-back leaves counts of what this process sees; it is tried again next load.
       this.seeds.delete(key);
