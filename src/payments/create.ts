@@ -147,13 +147,21 @@ export async function createPayment(
       )
     : undefined;
   const riskRows = verdict?.rows ?? [];
-  if (verdict?.action === "block" || (verdict?.action === "review" && method.secretDetails))
+  // `require_pin`: the payer proves they hold the number (the method's PIN step); a method that
+  // cannot ask for a PIN is held for review instead (docs/risk.md).
+  let action = verdict?.action;
+  if (action === "require_pin") {
+    const pinned = provider.requirePin?.(initial.payment_method);
+    if (pinned) initial.payment_method = pinned;
+    else action = "review";
+  }
+  if (action === "block" || (action === "review" && method.secretDetails))
     // A card number is never kept, so a held card payment could not be charged later: refused.
     return createRefused(
       ctx,
       scope,
       initial,
-      riskRefusal(verdict.rule?.name ?? ""),
+      riskRefusal(verdict?.rule?.name ?? ""),
       riskRows,
       idempotency,
       nowMs,
@@ -162,8 +170,8 @@ export async function createPayment(
   const proceed = async (refusal: PayerRefusal | null): Promise<Response> => {
     // What the payer asked for (a cap, a blocked merchant) is refused like a risk block.
     if (refusal) return createRefused(ctx, scope, initial, refusal, riskRows, idempotency, nowMs);
-    if (verdict?.action === "review")
-      return createHeld(ctx, scope, initial, verdict.rule?.name ?? "", riskRows, idempotency, nowMs);
+    if (action === "review")
+      return createHeld(ctx, scope, initial, verdict?.rule?.name ?? "", riskRows, idempotency, nowMs);
     let response: Response;
     if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
       response = await createInTransaction(ctx, scope, provider, initial, idempotency, riskRows, nowMs);

@@ -120,6 +120,39 @@ test("a process that starts reads back the last day's observations (a restart re
   await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
 });
 
+test("a warm process asks the database nothing to decide a payment with an address", async () => {
+  const rules = await Promise.all(
+    [
+      { name: "velocity", rule: "block if payments_per_ip_1h > 100", mode: "enforce" },
+      { name: "listed", rule: 'block if ip in blocklist("ips")', mode: "enforce" },
+    ].map((body) => call<{ id: string }>(t.app, "POST", "/v1/risk_rules", { key: m.secretKey, body })),
+  );
+  const listed = await call<{ id: string }>(t.app, "POST", "/v1/risk_list_entries", {
+    key: m.secretKey,
+    body: { list_type: "blocklist", list: "ips", value: "203.0.113.66" },
+  });
+  assert.equal(listed.status, 201, JSON.stringify(listed.body));
+  let queries = 0;
+  const db = t.database.db;
+  const counting = Object.create(db, {
+    query: { value: (sql: string, params?: unknown[]) => (queries++, db.query(sql, params)) },
+  });
+  const risk = new Risk(counting, clock);
+  const scope = { merchantId: m.merchantId, mode: "test" as const };
+  await risk.seeded(scope);
+  queries = 0;
+  const at = (ip: string) =>
+    risk.assess(
+      scope,
+      { flow: "payment", amount: 100, currency: "EUR", method: "sandbox", ip },
+      clock.nowMs(),
+    );
+  for (let i = 0; i < 20; i++) assert.equal((await at(`198.51.100.${i}`)).action, "allow");
+  assert.equal((await at("203.0.113.66")).action, "block");
+  assert.equal(queries, 0);
+  for (const r of rules) await call(t.app, "DELETE", `/v1/risk_rules/${r.body.id}`, { key: m.secretKey });
+});
+
 test("observations leave with their day's partition", async () => {
   await ensureRiskPartitions(t.database.db, clock.nowMs());
   assert.ok((await observations()) > 0);
