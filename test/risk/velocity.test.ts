@@ -135,7 +135,12 @@ test("a warm process asks the database nothing to decide a payment with an addre
   let queries = 0;
   const db = t.database.db;
   const counting = Object.create(db, {
-    query: { value: (sql: string, params?: unknown[]) => (queries++, db.query(sql, params)) },
+    query: {
+      value: (sql: string, params?: unknown[]) => {
+        queries++;
+        return db.query(sql, params);
+      },
+    },
   });
   const risk = new Risk(counting, clock);
   const scope = { merchantId: m.merchantId, mode: "test" as const };
