@@ -24,7 +24,7 @@ import { countersFor, observationsFor, type Subjects, subjectsOf } from "./veloc
 
 /** What the flows tell the risk engine about an attempt, before any money moves. */
 export interface RiskSubject {
-  flow: "payment" | "checkout" | "subscription" | "redemption";
+  flow: "payment" | "checkout" | "subscription" | "redemption" | "signin";
   /** The payment the decision is about, when there is one. */
   paymentId?: string;
   amount?: bigint | number;
