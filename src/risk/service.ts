@@ -203,9 +203,9 @@ export const RULES_CACHE_MS = 1000;
 
 /**
  * The risk engine's storage and its gate: rules and lists per merchant and mode, decisions, and
- * the observations velocity counters count. Rules are loaded and compiled once per second per
- * merchant (and at once after an edit in this process); a payment costs one query for its
- * counters and lists, only when an active rule reads them.
+ * the observations velocity counters count. Rules and list entries are loaded and compiled once
+ * per second per merchant (and at once after an edit in this process); counters are counted in
+ * memory (counters.ts), so a warm process decides a payment without a query.
  */
 export class Risk implements RiskGate {
   private readonly cache = new Map<string, Loaded>();
