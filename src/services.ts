@@ -11,7 +11,7 @@ import { IdempotencyGate } from "./idempotency/gate.ts";
 import { Ledger } from "./ledger/ledger.ts";
 import { Merchants } from "./merchants/service.ts";
 import { catcherChannel, Notifier, operatorSmsChannel, smtpChannel } from "./notifications/index.ts";
-import { createPayers, type Payers } from "./payers/index.ts";
+import { createPayers, PayerLimits, type Payers } from "./payers/index.ts";
 import type { PaymentsContext } from "./payments/context.ts";
 import { InteractionArchive } from "./payments/interaction-archive.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
@@ -27,7 +27,7 @@ import type { Config } from "./platform/config.ts";
 import { LIMITS } from "./platform/limits.ts";
 import { createLogger, type Logger } from "./platform/log.ts";
 import { Metrics } from "./platform/metrics.ts";
-import { Risk } from "./risk/index.ts";
+import { Risk, SignInRisk } from "./risk/index.ts";
 import { StaffDirectory } from "./staff/index.ts";
 
 /** Everything the API and the workers share, wired once per process. */
@@ -117,6 +117,7 @@ export function createServices(options: {
   providers.register(community.walletProvider);
   payments = {
     ...(riskGate ? { risk: riskGate } : {}),
+    payerLimits: new PayerLimits(db),
     extensions: community.paymentEffects,
     db,
     ledger,
@@ -162,6 +163,9 @@ export function createServices(options: {
     cancelSubscription: (scope, id) =>
       cancelSubscription(billing.context, scope, id, "subscriber", undefined),
   });
+  // Payer sign-ins and code requests go through the risk engine too (its platform scope).
+  if (riskGate) payers.ctx.risk = new SignInRisk(risk);
+  if (config.ipCountryHeader) payers.ctx.ipCountryHeader = config.ipCountryHeader;
   return {
     config,
     db,

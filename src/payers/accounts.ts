@@ -5,7 +5,7 @@ import { messageText } from "../notifications/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { CODE_LIMITS, createCode, type Identity, verifyCode } from "./codes.ts";
-import type { PayerAuth, PayersContext } from "./context.ts";
+import type { PayerAuth, PayersContext, SignInAttempt } from "./context.ts";
 import { hashPassword, PASSWORD_LIMITS, verifyPassword } from "./passwords.ts";
 import { PAYER_THROTTLE_LIMITS } from "./throttle.ts";
 import {
@@ -149,9 +149,12 @@ export async function requestCode(
   ctx: PayersContext,
   input: { msisdn?: string; email?: string; locale?: string },
   ip: string,
+  ipCountry?: string,
 ) {
   const identity = identityOf(input);
   const nowMs = ctx.clock.nowMs();
+  const attempt = attemptOf(identity, ip, ipCountry);
+  await riskGate(ctx, attempt, nowMs);
   const gate = ctx.throttle.take(
     [
       {
@@ -162,7 +165,10 @@ export async function requestCode(
     ],
     nowMs,
   );
-  if (!gate.allowed) throw throttled(gate.retryAfterSeconds);
+  if (!gate.allowed) {
+    await ctx.risk?.throttled(attempt, "codes per recipient or address", nowMs);
+    throw throttled(gate.retryAfterSeconds);
+  }
   const channel = identity.kind === "msisdn" ? "sms" : "email";
   const live = ctx.notifier.isReal(channel);
   const created = await ctx.db.transaction((tx) => createCode(tx, ctx.codeKey, identity, live, nowMs));
@@ -207,25 +213,53 @@ async function failSignIn(ctx: PayersContext, subject: string, ip: string, nowMs
   return error;
 }
 
-function signInGate(ctx: PayersContext, subject: string, ip: string, nowMs: number): void {
+async function signInGate(
+  ctx: PayersContext,
+  subject: string,
+  attempt: SignInAttempt,
+  nowMs: number,
+): Promise<void> {
   const gate = ctx.throttle.check(
     [
       { key: `signin:${subject}`, max: PAYER_THROTTLE_LIMITS.signin_failures_per_subject_hour_max },
-      { key: `signin-ip:${ip}`, max: PAYER_THROTTLE_LIMITS.signin_failures_per_ip_hour_max },
+      { key: `signin-ip:${attempt.ip}`, max: PAYER_THROTTLE_LIMITS.signin_failures_per_ip_hour_max },
     ],
     nowMs,
   );
-  if (!gate.allowed) throw throttled(gate.retryAfterSeconds);
+  if (!gate.allowed) {
+    await ctx.risk?.throttled(attempt, "sign-in failures per subject or address", nowMs);
+    throw throttled(gate.retryAfterSeconds);
+  }
+  await riskGate(ctx, attempt, nowMs);
+}
+
+function attemptOf(identity: Identity | null, ip: string, ipCountry: string | undefined): SignInAttempt {
+  return {
+    ip,
+    ...(ipCountry ? { ipCountry } : {}),
+    ...(identity?.kind === "msisdn" ? { msisdn: identity.value } : {}),
+  };
+}
+
+/** How long a sign-in an enforced risk rule blocks is told to wait (the counters' window). */
+const RISK_BLOCK_RETRY_S = 3600;
+
+/** The risk engine's word on a sign-in or a code request: a block is answered like a throttle. */
+async function riskGate(ctx: PayersContext, attempt: SignInAttempt, nowMs: number): Promise<void> {
+  if (!ctx.risk) return;
+  const verdict = await ctx.risk.assess(attempt, nowMs);
+  if (verdict.blocked) throw throttled(RISK_BLOCK_RETRY_S);
 }
 
 export async function signInWithPassword(
   ctx: PayersContext,
   input: { email: string; password: string },
   ip: string,
+  ipCountry?: string,
 ) {
   const email = normaliseEmail(input.email);
   const nowMs = ctx.clock.nowMs();
-  signInGate(ctx, `email:${email}`, ip, nowMs);
+  await signInGate(ctx, `email:${email}`, attemptOf(null, ip, ipCountry), nowMs);
   const { rows } = await ctx.db.query<PayerRow>("select * from payers where email = $1", [email]);
   const payer = rows[0];
   const ok = await verifyPassword(input.password, payer?.password_hash ?? null);
@@ -246,16 +280,21 @@ export async function signInWithCode(
   ctx: PayersContext,
   input: { msisdn?: string; email?: string; code: string },
   ip: string,
+  ipCountry?: string,
 ) {
   const identity = identityOf(input);
   const subject = `${identity.kind}:${identity.value}`;
   const nowMs = ctx.clock.nowMs();
-  signInGate(ctx, subject, ip, nowMs);
+  const attempt = attemptOf(identity, ip, ipCountry);
+  await signInGate(ctx, subject, attempt, nowMs);
   const verified = /^[0-9]{4,8}$/.test(input.code)
     ? await verifyCode(ctx.db, ctx.codeKey, identity, input.code, nowMs)
     : ({ ok: false } as const);
-  if (!verified.ok)
+  if (!verified.ok) {
+    // A wrong code is a PIN guess: the brute-force counters count it.
+    await ctx.risk?.failed(attempt, nowMs);
     throw await failSignIn(ctx, subject, ip, nowMs, new ApiError("payer_code_invalid", "code"));
+  }
   return ctx.db.transaction(async (tx) => {
     const { rows } = await tx.query<IdentityRow & { payer_id: string }>(
       "select * from payer_identities where kind = $1 and value = $2 for update",

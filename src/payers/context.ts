@@ -26,12 +26,29 @@ export interface PayersContext {
   /** Keys the hashes of one-time codes. */
   codeKey: Uint8Array;
   throttle: PayerThrottle;
+  /** Sign-ins and code requests are evaluated by the risk engine (src/risk/signin.ts) when set. */
+  risk?: SignInRiskHook;
+  /** The trusted proxy's country header (CENTIME_IP_COUNTRY_HEADER): the attempts' ip_country. */
+  ipCountryHeader?: string;
   refund(
     scope: AuthScope,
     input: { payment: string; reason?: string; metadata?: Record<string, string> },
     idempotency: IdempotencyContext | undefined,
   ): Promise<FlowResult>;
   cancelSubscription(scope: AuthScope, id: string): Promise<FlowResult>;
+}
+
+/** Who attempts a sign-in, as the risk engine reads it. */
+export interface SignInAttempt {
+  ip: string;
+  ipCountry?: string;
+  msisdn?: string;
+}
+
+export interface SignInRiskHook {
+  assess(attempt: SignInAttempt, nowMs: number): Promise<{ blocked: boolean; rule: string | null }>;
+  failed(attempt: SignInAttempt, nowMs: number): Promise<void>;
+  throttled(attempt: SignInAttempt, limit: string, nowMs: number): Promise<void>;
 }
 
 /** The payer a request acts for, from a verified access token. */

@@ -101,4 +101,4 @@ export function payerJobs(payers: Payers): PayerJob[] {
     },
   ];
 }
-export { checkPayerLimits, type PayerLimitVerdict } from "./limits.ts";
+export { checkPayerLimits, PayerLimits, type PayerLimitVerdict } from "./limits.ts";

@@ -5,6 +5,7 @@ import { type Api, IdParams, listBody, type Routes, sendJson } from "../http/ind
 import { claimOpenKey, completeKey, type IdempotencyContext, releaseOpenKey } from "../idempotency/index.ts";
 import { listCaughtMessages } from "../notifications/index.ts";
 import { ApiError } from "../platform/errors.ts";
+import { ipCountryFrom } from "../risk/index.ts";
 import {
   authenticatePayer,
   loadPayer,
@@ -182,7 +183,12 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
         response: withErrors({ 202: PayerCode }),
       },
     },
-    async (request, reply) => sendJson(reply, 202, await requestCode(ctx, request.body, request.ip)),
+    async (request, reply) =>
+      sendJson(
+        reply,
+        202,
+        await requestCode(ctx, request.body, request.ip, ipCountryFrom(request.headers, ctx.ipCountryHeader)),
+      ),
   );
 
   app.post(
@@ -206,7 +212,16 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
       if (body.code !== undefined) {
         if (body.password !== undefined)
           throw new ApiError("parameter_invalid", "password", "Send a password or a code, not both.");
-        return sendJson(reply, 201, await signInWithCode(ctx, { ...body, code: body.code }, request.ip));
+        return sendJson(
+          reply,
+          201,
+          await signInWithCode(
+            ctx,
+            { ...body, code: body.code },
+            request.ip,
+            ipCountryFrom(request.headers, ctx.ipCountryHeader),
+          ),
+        );
       }
       if (body.password === undefined)
         throw new ApiError("parameter_missing", "code", "Send a code or a password.");
@@ -216,7 +231,12 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
       return sendJson(
         reply,
         201,
-        await signInWithPassword(ctx, { email: body.email, password: body.password }, request.ip),
+        await signInWithPassword(
+          ctx,
+          { email: body.email, password: body.password },
+          request.ip,
+          ipCountryFrom(request.headers, ctx.ipCountryHeader),
+        ),
       );
     },
   );

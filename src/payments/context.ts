@@ -42,6 +42,34 @@ export interface PaymentsContext {
   extensions?: PaymentExtensions;
   /** The risk engine: asked before any money moves (create.ts); unset, every payment is allowed. */
   risk?: RiskGate;
+  /** The payer's own limits (monthly caps, blocked merchants): src/payers answers (create.ts). */
+  payerLimits?: PayerLimitsHook;
+}
+
+/** Who pays, as the payer's limits know them: the charge's number and the customer's address. */
+export interface PayerCharge {
+  merchantId: string;
+  mode: string;
+  msisdn?: string | null;
+  email?: string | null;
+  amount: bigint;
+  currency: string;
+  nowMs: number;
+}
+
+/** Why a payer's own limits refuse a charge: the payment's failure code and message. */
+export interface PayerRefusal {
+  code: "payer_blocked_merchant" | "payer_cap_exceeded";
+  message: string;
+}
+
+export interface PayerLimitsHook {
+  /**
+   * Runs `work` with the payer's answer for this charge. While `work` runs, a capped payer's
+   * spending is held: two charges racing one cap are decided one after the other, the second
+   * seeing the first (so `work` must end with the payment durable).
+   */
+  guard<T>(charge: PayerCharge, work: (refusal: PayerRefusal | null) => Promise<T>): Promise<T>;
 }
 
 const FINAL_STATUSES: ReadonlySet<string> = new Set(["succeeded", "failed", "canceled"]);

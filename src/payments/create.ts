@@ -13,6 +13,7 @@ import {
   insertRows,
   interactionRow,
   mutate,
+  type PayerRefusal,
   type PaymentsContext,
   paymentDbRow,
   paymentEvents,
@@ -45,6 +46,8 @@ export interface PayerContext {
   flow?: "payment" | "checkout";
   ip?: string;
   ipCountry?: string;
+  /** The payer's e-mail address when the page asked for it (the payer's own limits read it). */
+  email?: string;
   app?: string;
   pageOpenMs?: number;
   framed?: boolean;
@@ -90,13 +93,15 @@ export async function createPayment(
       `Manual capture is not available for ${provider.name} payments.`,
     );
   }
+  let customer: { msisdn: string | null; email: string | null } | undefined;
   if (input.customer !== undefined) {
-    const { rowCount } = await ctx.db.query(
-      "select 1 from customers where id = $1 and merchant_id = $2 and mode = $3",
+    const { rows } = await ctx.db.query<{ msisdn: string | null; email: string | null }>(
+      "select msisdn, email from customers where id = $1 and merchant_id = $2 and mode = $3",
       [input.customer, scope.merchantId, scope.mode],
     );
-    if (rowCount === 0)
+    if (!rows[0])
       throw new ApiError("resource_missing", "customer", `No such customer: '${input.customer}'.`);
+    customer = rows[0];
   }
 
   const initial = newPaymentRow(
@@ -142,45 +147,87 @@ export async function createPayment(
       )
     : undefined;
   const riskRows = verdict?.rows ?? [];
-  if (verdict?.action === "block" || (verdict?.action === "review" && method.secretDetails))
+  // `require_pin`: the payer proves they hold the number (the method's PIN step); a method that
+  // cannot ask for a PIN is held for review instead (docs/risk.md).
+  let action = verdict?.action;
+  if (action === "require_pin") {
+    const pinned = provider.requirePin?.(initial.payment_method);
+    if (pinned) initial.payment_method = pinned;
+    else action = "review";
+  }
+  if (action === "block" || (action === "review" && method.secretDetails))
     // A card number is never kept, so a held card payment could not be charged later: refused.
-    return createRefused(ctx, scope, initial, verdict.rule?.name ?? "", riskRows, idempotency, nowMs);
-  if (verdict?.action === "review")
-    return createHeld(ctx, scope, initial, verdict.rule?.name ?? "", riskRows, idempotency, nowMs);
+    return createRefused(
+      ctx,
+      scope,
+      initial,
+      riskRefusal(verdict?.rule?.name ?? ""),
+      riskRows,
+      idempotency,
+      nowMs,
+    );
 
-  let response: Response;
-  if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
-    response = await createInTransaction(ctx, scope, provider, initial, idempotency, riskRows, nowMs);
-  else
-    response = provider.inProcess
-      ? await createInOneCommit(
-          ctx,
-          scope,
-          await chargeOnce(ctx, provider, initial, nowMs),
-          idempotency,
-          riskRows,
-          nowMs,
-        )
-      : await createAttemptFirst(
-          ctx,
-          scope,
-          provider,
-          initial,
-          idempotency,
-          method.secretDetails,
-          riskRows,
-          nowMs,
-        );
-  // Declines feed the counters that find card testing (only when a rule counts them).
-  if (
-    ctx.risk &&
-    verdict &&
-    (verdict.subjects.ip || verdict.subjects.cardFingerprint) &&
-    response.body.includes('"status":"failed"')
-  )
-    await ctx.risk.observe(scope, "decline", verdict.subjects, nowMs);
-  return response;
+  const proceed = async (refusal: PayerRefusal | null): Promise<Response> => {
+    // What the payer asked for (a cap, a blocked merchant) is refused like a risk block.
+    if (refusal) return createRefused(ctx, scope, initial, refusal, riskRows, idempotency, nowMs);
+    if (action === "review")
+      return createHeld(ctx, scope, initial, verdict?.rule?.name ?? "", riskRows, idempotency, nowMs);
+    let response: Response;
+    if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
+      response = await createInTransaction(ctx, scope, provider, initial, idempotency, riskRows, nowMs);
+    else
+      response = provider.inProcess
+        ? await createInOneCommit(
+            ctx,
+            scope,
+            await chargeOnce(ctx, provider, initial, nowMs),
+            idempotency,
+            riskRows,
+            nowMs,
+          )
+        : await createAttemptFirst(
+            ctx,
+            scope,
+            provider,
+            initial,
+            idempotency,
+            method.secretDetails,
+            riskRows,
+            nowMs,
+          );
+    // Declines feed the counters that find card testing (only when a rule counts them).
+    if (
+      ctx.risk &&
+      verdict &&
+      (verdict.subjects.ip || verdict.subjects.cardFingerprint) &&
+      response.body.includes('"status":"failed"')
+    )
+      await ctx.risk.observe(scope, "decline", verdict.subjects, nowMs);
+    return response;
+  };
+
+  const msisdn = methodFacts(method.stored).msisdn ?? customer?.msisdn ?? null;
+  const email = customer?.email ?? payer?.email ?? null;
+  if (!ctx.payerLimits || (!msisdn && !email)) return proceed(null);
+  return ctx.payerLimits.guard(
+    {
+      merchantId: scope.merchantId,
+      mode: scope.mode,
+      msisdn,
+      email,
+      amount: initial.amount,
+      currency: initial.currency,
+      nowMs,
+    },
+    proceed,
+  );
 }
+
+function riskRefusal(ruleName: string): Refusal {
+  return { code: "blocked_by_risk_rule", message: `Blocked by the risk rule '${ruleName}'.` };
+}
+
+type Refusal = { code: string; message: string };
 
 /** What a rule can read of the stored method: the number and operator of a carrier payment. */
 function methodFacts(m: PaymentMethod): { msisdn?: string; operator?: string } {
@@ -192,24 +239,22 @@ function methodFacts(m: PaymentMethod): { msisdn?: string; operator?: string } {
 
 type RiskRows = RiskVerdict["rows"];
 
-/** A payment a risk rule blocks: created failed, in one commit, with no provider call and no journal. */
+/**
+ * A payment refused before any provider is asked (a risk rule, the payer's own limits): created
+ * failed, in one commit, with no provider call and no journal.
+ */
 async function createRefused(
   ctx: PaymentsContext,
   scope: AuthScope,
   initial: PaymentRow,
-  ruleName: string,
+  refusal: Refusal,
   riskRows: RiskRows,
   idempotency: IdempotencyContext | undefined,
   nowMs: number,
 ): Promise<Response> {
   const transition = applyChargeOutcome(
     initial,
-    {
-      status: "declined",
-      code: "blocked_by_risk_rule",
-      message: `Blocked by the risk rule '${ruleName}'.`,
-      retryable: false,
-    },
+    { status: "declined", code: refusal.code, message: refusal.message, retryable: false },
     { ...transitionContext(ctx, nowMs), firstAnswer: true },
   );
   assert(transition.transfers.length === 0, "a blocked payment moves no money");

@@ -124,6 +124,11 @@ export interface PaymentProvider {
   readonly paymentSchema?: TSchema;
   /** The schema for subscriptions; absent: this method cannot renew a subscription. */
   readonly subscriptionSchema?: TSchema;
+  /**
+   * The same method, made to go through the payer's PIN step (a risk rule's `require_pin`), or
+   * undefined when this method cannot ask the payer for a PIN. Absent: never.
+   */
+  requirePin?(method: PaymentMethod): PaymentMethod | undefined;
   /** Checks a method the API received (a schema-valid one) against the world; throws ApiError. */
   resolve(input: PaymentMethodInput, context: ResolveContext): Promise<ResolvedMethod>;
   /**

@@ -23,6 +23,8 @@ export interface Config {
   pageRateLimitBurst: number;
   /** off: payments, subscriptions and redemptions skip the risk engine (only to measure its cost). */
   riskEngine: "on" | "off";
+  /** The trusted proxy's header carrying the client's country (risk attribute ip_country). */
+  ipCountryHeader?: string;
   /** Failed authentications per client address: sustained per second, and at once. */
   authFailuresPerSecond: number;
   authFailuresBurst: number;
@@ -168,6 +170,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     pageRateLimitBurst: intFrom(env.CENTIME_PAGE_RATE_LIMIT_BURST, 120, "CENTIME_PAGE_RATE_LIMIT_BURST"),
     riskEngine: onOff(env.CENTIME_RISK_ENGINE, "CENTIME_RISK_ENGINE"),
+    ...(env.CENTIME_IP_COUNTRY_HEADER ? { ipCountryHeader: headerName(env.CENTIME_IP_COUNTRY_HEADER) } : {}),
     authFailuresPerSecond: intFrom(
       env.CENTIME_AUTH_FAILURES_PER_SECOND,
       2,
@@ -227,4 +230,12 @@ function onOff(value: string | undefined, name: string): "on" | "off" {
   if (value === undefined || value === "" || value === "on") return "on";
   if (value === "off") return "off";
   throw new Error(`${name} must be on or off, not '${value}'`);
+}
+
+/** An HTTP header name (RFC 9110 token), lower case as Node gives them. */
+function headerName(value: string): string {
+  const name = value.trim().toLowerCase();
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name))
+    throw new Error(`CENTIME_IP_COUNTRY_HEADER: '${value}' is not a header name`);
+  return name;
 }

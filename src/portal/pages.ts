@@ -24,6 +24,7 @@ import {
 } from "../payers/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { isCurrency, minorDigits } from "../platform/money.ts";
+import { ipCountryFrom } from "../risk/index.ts";
 import { negotiateLocale } from "../web/index.ts";
 import { LANGUAGES } from "./index.ts";
 
@@ -210,6 +211,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
           ctx,
           { [identity.kind]: identity.value, locale: pageLocale(request) },
           request.ip,
+          ipCountryFrom(request.headers, ctx.ipCountryHeader),
         );
         return render.code(reply, { contact: identity.value, masked: sent.to });
       } catch (error) {
@@ -235,7 +237,12 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
         return render.signin(reply, { value: contact, error: "portal.error.contact", status: 400 });
       }
       try {
-        const session = await signInWithCode(ctx, { [identity.kind]: identity.value, code }, request.ip);
+        const session = await signInWithCode(
+          ctx,
+          { [identity.kind]: identity.value, code },
+          request.ip,
+          ipCountryFrom(request.headers, ctx.ipCountryHeader),
+        );
         keep(reply, session);
         return reply.redirect("/portal", 303);
       } catch (error) {

@@ -16,7 +16,11 @@ export const PLAIN_ATTRIBUTES = {
   currency: { type: "string", description: "ISO 4217 code." },
   country: { type: "string", description: "The payer's country (the operator's, else the customer's)." },
   ip: { type: "string", description: "The payer's address (checkout pages, or `ip_address` on the API)." },
-  ip_country: { type: "string", description: "The country of the payer's address, when known." },
+  ip_country: {
+    type: "string",
+    description:
+      "The payer's country from the trusted proxy's header (CENTIME_IP_COUNTRY_HEADER), when known.",
+  },
   operator: { type: "string", description: "The carrier (MCC+MNC) of a carrier payment." },
   method: { type: "string", description: "payment_method.type: sandbox, carrier, card, wallet." },
   msisdn: { type: "string", description: "The payer's number (E.164)." },
@@ -27,7 +31,7 @@ export const PLAIN_ATTRIBUTES = {
   card_fingerprint: { type: "string", description: "The same for every use of one card number." },
   app: { type: "string", description: "The checkout app (publishable key's app), when one is known." },
   customer: { type: "string", description: "The customer id, when one is given." },
-  flow: { type: "string", description: "payment, checkout, subscription or redemption." },
+  flow: { type: "string", description: "payment, checkout, subscription, redemption or signin." },
   page_open_ms: { type: "number", description: "Milliseconds since the checkout page was opened." },
   framed: { type: "boolean", description: "Whether the checkout page was shown inside a frame." },
 } as const satisfies Record<string, AttributeSpec>;

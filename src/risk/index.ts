@@ -15,4 +15,5 @@ export {
   type RiskSubject,
   type RiskVerdict,
 } from "./service.ts";
+export { ipCountryFrom, SIGNIN_SCOPE, type SignInAttempt, SignInRisk } from "./signin.ts";
 export type { Subjects } from "./velocity.ts";

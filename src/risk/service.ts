@@ -7,6 +7,7 @@ import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
 import {
+  COUNTER_WINDOW_MAX_MS,
   COUNTERS,
   type CounterName,
   type Facts,
@@ -14,6 +15,7 @@ import {
   type ListType,
   type ObservationKind,
 } from "./attributes.ts";
+import { MemoryCounters } from "./counters.ts";
 import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
 import { type Action, type CompiledRule, compileRule } from "./language.ts";
@@ -22,7 +24,7 @@ import { countersFor, observationsFor, type Subjects, subjectsOf } from "./veloc
 
 /** What the flows tell the risk engine about an attempt, before any money moves. */
 export interface RiskSubject {
-  flow: "payment" | "checkout" | "subscription" | "redemption";
+  flow: "payment" | "checkout" | "subscription" | "redemption" | "signin";
   /** The payment the decision is about, when there is one. */
   paymentId?: string;
   amount?: bigint | number;
@@ -178,18 +180,32 @@ interface Loaded {
   rules: ActiveRule[];
   /** What observations the active rules count: nothing else is written. */
   kinds: Set<ObservationKind>;
+  /** The counters the active rules read. */
+  counters: Set<CounterName>;
+  /**
+   * The merchant's list entries (`listKey`s) when a rule reads a list and they fit in memory;
+   * null when none is read or there are more than LIST_ENTRIES_IN_MEMORY_MAX (looked up then).
+   */
+  lists: Set<string> | null;
   loadedAtMs: number;
   generation: number;
 }
+
+const NOTHING_PENDING: ReadonlySet<string> = new Set();
+
+/** A merchant's list entries are kept in memory up to this many; past it each payment looks its up. */
+export const LIST_ENTRIES_IN_MEMORY_MAX = 50_000;
+/** Observations a process reads back per merchant when it first sees it (the last day's). */
+export const SEED_ROWS_MAX = 200_000;
 
 /** How long a process uses the rules it loaded before reading them again (other processes' edits). */
 export const RULES_CACHE_MS = 1000;
 
 /**
  * The risk engine's storage and its gate: rules and lists per merchant and mode, decisions, and
- * the observations velocity counters count. Rules are loaded and compiled once per second per
- * merchant (and at once after an edit in this process); a payment costs one query for its
- * counters and lists, only when an active rule reads them.
+ * the observations velocity counters count. Rules and list entries are loaded and compiled once
+ * per second per merchant (and at once after an edit in this process); counters are counted in
+ * memory (counters.ts), so a warm process decides a payment without a query.
  */
 export class Risk implements RiskGate {
   private readonly cache = new Map<string, Loaded>();
@@ -199,6 +215,9 @@ export class Risk implements RiskGate {
   private readonly compiledBySource = new Map<string, CompiledRule | null>();
   private fingerprintKey: Buffer | undefined;
   private readonly reads: ReadBatcher;
+  private readonly memory = new MemoryCounters();
+  /** Per merchant and mode: the read-back of earlier observations (started on first sight). */
+  private readonly seeds = new Map<string, Promise<void>>();
 
   constructor(
     private readonly db: Db,
@@ -349,6 +368,7 @@ export class Risk implements RiskGate {
     );
     if (!rows[0])
       throw new ApiError("resource_already_exists", "value", "This value is on the list already.");
+    this.forget(scope);
     return presentListEntry(rows[0]);
   }
 
@@ -373,6 +393,7 @@ export class Risk implements RiskGate {
       [id, scope.merchantId, scope.mode],
     );
     if (!rows[0]) throw new ApiError("resource_missing", "id", `No such list entry: '${id}'.`);
+    this.forget(scope);
     return { ...presentListEntry(rows[0]), deleted: true };
   }
 
@@ -442,15 +463,29 @@ export class Risk implements RiskGate {
     }
     const rules: ActiveRule[] = [];
     const kinds = new Set<ObservationKind>();
+    const counters = new Set<CounterName>();
     for (const row of rows) {
       if (row.status === "disabled") continue;
       const compiled = this.compiled(row.rule);
       // Stored rules were checked when saved; a rule a newer grammar refuses is skipped, not fatal.
       if (!compiled) continue;
       rules.push({ id: row.id, name: row.name, mode: row.status, compiled });
-      for (const counter of compiled.counters) kinds.add(COUNTERS[counter as CounterName].kind);
+      for (const counter of compiled.counters) {
+        kinds.add(COUNTERS[counter as CounterName].kind);
+        counters.add(counter as CounterName);
+      }
     }
-    const loaded = { rules, kinds, loadedAtMs: this.monotonicMs(), generation };
+    let lists: Set<string> | null = null;
+    if (rules.some((r) => r.compiled.lists.length > 0)) {
+      const entries = await this.db.query<{ list_type: ListType; list: ListName; value: string }>(
+        "select list_type, list, value from risk_list_entries where merchant_id = $1 and mode = $2 limit $3",
+        [scope.merchantId, scope.mode, LIST_ENTRIES_IN_MEMORY_MAX + 1],
+      );
+      if (entries.rows.length <= LIST_ENTRIES_IN_MEMORY_MAX)
+        lists = new Set(entries.rows.map((e) => listKey(e.list_type, e.list, e.value)));
+    }
+    if (!this.seeds.has(key)) this.seeds.set(key, this.seed(key, scope, this.clock.nowMs()));
+    const loaded = { rules, kinds, counters, lists, loadedAtMs: this.monotonicMs(), generation };
     if ((this.generations.get(key) ?? 0) === generation) {
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, loaded);
@@ -549,37 +584,39 @@ export class Risk implements RiskGate {
       ...(subjects.cardFingerprint ? { card_fingerprint: subjects.cardFingerprint } : {}),
     };
     const current = observationsFor(subject.flow, subject.method, subjects, loaded.kinds);
-    // Only what a rule still depends on is counted or looked up: `method = "card" and …` needs no
-    // count for a carrier payment.
-    const wanted = new Set(loaded.rules.flatMap((r) => r.compiled.counters as CounterName[]));
-    const plan = countersFor(wanted, subjects, current, nowMs);
+    const plan = countersFor(loaded.counters, subjects, current, nowMs);
     const probes = listProbes(loaded.rules, facts);
-    const pending = new Set<string>(plan.map((c) => c.name));
-    const needed = new Set<string>();
-    if (pending.size > 0 || probes.length > 0)
-      for (const rule of loaded.rules)
-        if (rule.compiled.partial(facts, pending) === undefined) {
-          for (const name of rule.compiled.counters) needed.add(name);
-          for (const list of rule.compiled.lists) needed.add(`list:${list.type}`);
-        }
-    const counters = plan.filter((c) => needed.has(c.name));
-    const lookups = probes.filter((probe) => needed.has(`list:${probe.type}`));
-    const listed = new Set<string>();
-    if (counters.length > 0 || lookups.length > 0) {
-      const answers = await this.reads.read(scope, [
-        ...counters.map((c) => ({ counter: c })),
-        ...lookups.map((l) => ({ list: l })),
-      ]);
-      counters.forEach((c, i) => {
-        facts[c.name] = answers[i]! + c.plus;
-      });
+    // The attempt is counted before anything is read: two attempts at once each see the other.
+    // Counts come from memory (counters.ts): no query, no lock, so every planned one is filled.
+    const key = this.key(scope);
+    this.memory.add(key, current, nowMs);
+    // The memory holds the current attempt already; a distinct count leaves its value out.
+    for (const c of plan) facts[c.name] = this.memory.count(key, c) + (c.distinct ? c.plus : 0);
+    // Lists too long to keep in memory are looked up, only when a rule still depends on one.
+    const lookups =
+      loaded.lists === null && probes.length > 0
+        ? probes.filter((probe) =>
+            loaded.rules.some(
+              (rule) =>
+                rule.compiled.lists.some((l) => l.type === probe.type && l.name === probe.name) &&
+                rule.compiled.partial(facts, NOTHING_PENDING) === undefined,
+            ),
+          )
+        : [];
+    let listed: (type: ListType, name: ListName, value: string) => boolean = (type, name, value) =>
+      loaded.lists?.has(listKey(type, name, value)) === true;
+    if (lookups.length > 0) {
+      const answers = await this.reads.read(
+        scope,
+        lookups.map((l) => ({ list: l })),
+      );
+      const hits = new Set<string>();
       lookups.forEach((l, i) => {
-        if (answers[counters.length + i]! > 0) listed.add(listKey(l.type, l.name, l.value));
+        if (answers[i]! > 0) hits.add(listKey(l.type, l.name, l.value));
       });
+      listed = (type, name, value) => hits.has(listKey(type, name, value));
     }
-    const verdict = evaluate(loaded.rules, facts, (type, name, value) =>
-      listed.has(listKey(type, name, value)),
-    );
+    const verdict = evaluate(loaded.rules, facts, listed);
     const created = new Date(nowMs);
     const rows: RiskVerdict["rows"] = verdict.matches.map((match) => ({
       table: "risk_decisions" as const,
@@ -620,6 +657,49 @@ export class Risk implements RiskGate {
     };
   }
 
+  /**
+   * Reads back what was observed of a merchant before this process counted it (the last day, at
+   * most SEED_ROWS_MAX rows): a restart does not reset a card tester's counts. In the background,
+   * never on a payment's path; what this process counts itself starts at `cutoffMs`.
+   */
+  private async seed(key: string, scope: AuthScope, cutoffMs: number): Promise<void> {
+    try {
+      const { rows } = await this.db.query<{
+        kind: ObservationKind;
+        subject: string;
+        value: string | null;
+        created: Date;
+      }>(
+        `select kind, subject, value, created from risk_observations
+          where merchant_id = $1 and mode = $2 and created > $3 and created < $4 limit $5`,
+        [
+          scope.merchantId,
+          scope.mode,
+          new Date(cutoffMs - COUNTER_WINDOW_MAX_MS),
+          new Date(cutoffMs),
+          SEED_ROWS_MAX,
+        ],
+      );
+      for (const row of rows)
+        this.memory.addOne(
+          key,
+          row.kind,
+          row.subject,
+          row.value ?? undefined,
+          new Date(row.created).getTime(),
+        );
+    } catch {
+      // A failed read-back leaves counts of what this process sees; it is tried again next load.
+      this.seeds.delete(key);
+    }
+  }
+
+  /** Resolves once the read-back of a merchant's earlier observations is done (tests, benchmarks). */
+  async seeded(scope: AuthScope): Promise<void> {
+    await this.rulesOf(scope);
+    await this.seeds.get(this.key(scope));
+  }
+
   async record(rows: RiskVerdict["rows"]): Promise<void> {
     for (const table of ["risk_decisions", "risk_observations"] as const) {
       const of = rows.filter((r) => r.table === table).map((r) => r.row);
@@ -637,6 +717,7 @@ export class Risk implements RiskGate {
     if (!loaded.kinds.has(kind)) return;
     const rows = observationsFor(kind, undefined, subjects, loaded.kinds, kind);
     if (rows.length === 0) return;
+    this.memory.add(this.key(scope), rows, nowMs);
     await this.db.query(
       `insert into risk_observations (created, merchant_id, mode, kind, subject, value)
        select $1, $2, $3, o.kind, o.subject, o.value from json_to_recordset($4::json) as o(kind text, subject text, value text)`,

@@ -7,10 +7,10 @@ import {
 } from "./attributes.ts";
 
 /**
- * Velocity counters from observations: every attempt appends one row per (kind, subject) that an
- * active rule counts, and a counter is a bounded count over the window index. Nothing is updated
- * in place, so a burst on one number never queues behind one row, and rows leave with their day's
- * partition (partitions.ts). Pure: which rows to write and which counts to ask for.
+ * Velocity counters from observations: every attempt yields one observation per (kind, subject)
+ * that an active rule counts; it is counted in memory (counters.ts) and appended to
+ * `risk_observations` (read back by a process that starts; rows leave with their day's
+ * partition). Pure: which observations an attempt makes and which counts to ask for.
  */
 
 /** Who an attempt is about, as counted: an address, a number, its block of numbers, a card. */

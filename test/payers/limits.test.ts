@@ -101,3 +101,72 @@ test("a monthly cap counts this month at every merchant; refunds give room back"
   );
   assert.deepEqual(removed.body.monthly_caps, {}, JSON.stringify(removed.body));
 });
+
+async function customerOf(keys: MerchantKeys, msisdn = MSISDN): Promise<string> {
+  const c = await call<{ id: string }>(t.app, "POST", "/v1/customers", {
+    key: keys.secretKey,
+    body: { msisdn },
+  });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  return c.body.id;
+}
+
+async function charge(keys: MerchantKeys, customer: string, amount: number) {
+  const p = await call<{ id: string; status: string; failure_code: string | null; failure_message: string }>(
+    t.app,
+    "POST",
+    "/v1/payments",
+    {
+      key: keys.secretKey,
+      body: { amount, currency: "EUR", customer, payment_method: { type: "sandbox", scenario: "approve" } },
+    },
+  );
+  assert.equal(p.status, 201, JSON.stringify(p.body));
+  return p.body;
+}
+
+async function transfersOf(paymentId: string): Promise<number> {
+  const { rows } = await t.services.db.query<{ n: number }>(
+    "select count(*)::int as n from ledger_transfers where reference = $1",
+    [paymentId],
+  );
+  return Number(rows[0]!.n);
+}
+
+test("the payment path refuses a merchant the payer blocked: failed, named, no money moved", async () => {
+  payer = await signInWithCode(t.app, { msisdn: MSISDN });
+  const blocked = await payerCall(t.app, payer.token, "POST", `/v1/payer/merchant_blocks/${a.merchantId}`);
+  assert.equal(blocked.status, 200, JSON.stringify(blocked.body));
+  const refused = await charge(a, await customerOf(a), 100);
+  assert.equal(refused.status, "failed");
+  assert.equal(refused.failure_code, "payer_blocked_merchant");
+  assert.match(refused.failure_message, /blocked this merchant/);
+  assert.equal(await transfersOf(refused.id), 0);
+  // Another merchant, and another payer at the same merchant, are charged as usual.
+  assert.equal((await charge(b, await customerOf(b), 100)).status, "succeeded");
+  assert.equal((await charge(a, await customerOf(a, "+4915112345099"), 100)).status, "succeeded");
+  await payerCall(t.app, payer.token, "DELETE", `/v1/payer/merchant_blocks/${a.merchantId}`);
+  assert.equal((await charge(a, await customerOf(a), 100)).status, "succeeded");
+});
+
+test("the payment path refuses a charge over the monthly cap; two racing the cap: one passes", async () => {
+  // 200 spent this month (the test above); a cap of 1,000 leaves 800.
+  const set = await payerCall(t.app, payer.token, "POST", "/v1/payer/account", {
+    monthly_caps: { EUR: 1000 },
+  });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  assert.equal((await charge(b, await customerOf(b), 300)).status, "succeeded");
+  // 500 left: either of these fits alone, not both.
+  const [ca, cb] = [await customerOf(a), await customerOf(b)];
+  const raced = await Promise.all([charge(a, ca, 300), charge(b, cb, 300)]);
+  assert.deepEqual(raced.map((p) => p.failure_code ?? p.status).sort(), ["payer_cap_exceeded", "succeeded"]);
+  const loser = raced.find((p) => p.status === "failed")!;
+  assert.match(loser.failure_message, /cap of 1000/);
+  assert.equal(await transfersOf(loser.id), 0);
+  // 800 spent: 200 fits exactly, one more minor unit does not.
+  assert.equal((await charge(a, ca, 201)).failure_code, "payer_cap_exceeded");
+  assert.equal((await charge(a, ca, 200)).status, "succeeded");
+  // A payer without a cap in the currency is not held back.
+  await payerCall(t.app, payer.token, "POST", "/v1/payer/account", { monthly_caps: { EUR: null } });
+  assert.equal((await charge(a, ca, 5000)).status, "succeeded");
+});

@@ -271,3 +271,42 @@ test("a review rule holds the payment; approving charges it once, refusing fails
   );
   await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
 });
+
+test("require_pin sends a flagged payment through the PIN step; unflagged ones are charged at once", async () => {
+  const rule = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "pin for big ones", rule: "require_pin if amount >= 5000", mode: "enforce" },
+  });
+  assert.equal(rule.status, 201);
+  const small = await pay(4999);
+  assert.equal(small.body.status, "succeeded");
+  const big = await call<
+    Payment & { next_action: { type: string } | null; payment_method: { scenario: string } }
+  >(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: { amount: 5000, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" } },
+  });
+  assert.equal(big.status, 201);
+  assert.equal(big.body.status, "requires_action", JSON.stringify(big.body));
+  assert.equal(big.body.next_action?.type, "enter_pin");
+  const decisions = await decisionsOf(big.body.id);
+  assert.deepEqual(
+    decisions.map((d) => [d.rule_name, d.action, d.applied]),
+    [["pin for big ones", "require_pin", true]],
+  );
+  const wrong = await call<Payment>(t.app, "POST", `/v1/payments/${big.body.id}/confirm`, {
+    key: m.secretKey,
+    body: { pin: "0000" },
+  });
+  assert.notEqual(wrong.body.status, "succeeded");
+  const right = await call<Payment>(t.app, "POST", `/v1/payments/${big.body.id}/confirm`, {
+    key: m.secretKey,
+    body: { pin: "1234" },
+  });
+  assert.equal(right.body.status, "succeeded", JSON.stringify(right.body));
+  assert.equal((await ledgerTransfersOf(big.body.id)) > 0, true);
+  // In shadow mode it is recorded only.
+  await call(t.app, "POST", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey, body: { mode: "shadow" } });
+  assert.equal((await pay(6000)).body.status, "succeeded");
+  await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});

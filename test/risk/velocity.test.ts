@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { ensureRiskPartitions } from "../../src/risk/index.ts";
+import { ensureRiskPartitions, Risk } from "../../src/risk/index.ts";
 import {
   call,
   createMerchant,
@@ -84,6 +84,78 @@ test("many attempts from one address at once are all counted", async () => {
   );
   assert.equal(Number(rows[0]!.n), 30);
   await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});
+
+test("attempts at once are each counted before the next is decided: a limit holds exactly", async () => {
+  const rule = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "twenty an hour", rule: "block if payments_per_ip_1h > 20", mode: "enforce" },
+  });
+  const results = await Promise.all(Array.from({ length: 30 }, () => pay("192.0.2.77")));
+  assert.equal(results.filter((r) => r === "succeeded").length, 20);
+  assert.equal(results.filter((r) => r === "blocked_by_risk_rule").length, 10);
+  await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});
+
+test("a process that starts reads back the last day's observations (a restart resets nothing)", async () => {
+  const rule = await call<{ id: string }>(t.app, "POST", "/v1/risk_rules", {
+    key: m.secretKey,
+    body: { name: "five an hour", rule: "block if payments_per_ip_1h > 5", mode: "enforce" },
+  });
+  const ip = "192.0.2.88";
+  for (let i = 0; i < 4; i++) assert.equal(await pay(ip), "succeeded");
+  clock.advance(1000);
+  // Another process on the same database: it counted nothing itself.
+  const fresh = new Risk(t.database.db, clock);
+  const scope = { merchantId: m.merchantId, mode: "test" as const };
+  await fresh.seeded(scope);
+  const subject = { flow: "payment" as const, amount: 100, currency: "EUR", method: "sandbox", ip };
+  const fifth = await fresh.assess(scope, subject, clock.nowMs());
+  assert.equal(fifth.action, "allow");
+  const sixth = await fresh.assess(scope, subject, clock.nowMs());
+  assert.equal(sixth.action, "block");
+  assert.deepEqual(sixth.rows.find((r) => r.table === "risk_decisions")?.row.attribute_values, {
+    payments_per_ip_1h: 6,
+  });
+  await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});
+
+test("a warm process asks the database nothing to decide a payment with an address", async () => {
+  const rules = await Promise.all(
+    [
+      { name: "velocity", rule: "block if payments_per_ip_1h > 100", mode: "enforce" },
+      { name: "listed", rule: 'block if ip in blocklist("ips")', mode: "enforce" },
+    ].map((body) => call<{ id: string }>(t.app, "POST", "/v1/risk_rules", { key: m.secretKey, body })),
+  );
+  const listed = await call<{ id: string }>(t.app, "POST", "/v1/risk_list_entries", {
+    key: m.secretKey,
+    body: { list_type: "blocklist", list: "ips", value: "203.0.113.66" },
+  });
+  assert.equal(listed.status, 201, JSON.stringify(listed.body));
+  let queries = 0;
+  const db = t.database.db;
+  const counting = Object.create(db, {
+    query: {
+      value: (sql: string, params?: unknown[]) => {
+        queries++;
+        return db.query(sql, params);
+      },
+    },
+  });
+  const risk = new Risk(counting, clock);
+  const scope = { merchantId: m.merchantId, mode: "test" as const };
+  await risk.seeded(scope);
+  queries = 0;
+  const at = (ip: string) =>
+    risk.assess(
+      scope,
+      { flow: "payment", amount: 100, currency: "EUR", method: "sandbox", ip },
+      clock.nowMs(),
+    );
+  for (let i = 0; i < 20; i++) assert.equal((await at(`198.51.100.${i}`)).action, "allow");
+  assert.equal((await at("203.0.113.66")).action, "block");
+  assert.equal(queries, 0);
+  for (const r of rules) await call(t.app, "DELETE", `/v1/risk_rules/${r.body.id}`, { key: m.secretKey });
 });
 
 test("observations leave with their day's partition", async () => {

@@ -128,6 +128,14 @@ export class CarrierProvider extends ConnectorProvider {
     return { stored: { type: "carrier", msisdn: resolved.msisdn, operator: operator.id, flow } };
   }
 
+  /** The operator's PIN flow, when it has one (an MO payment is confirmed by the payer already). */
+  requirePin(method: PaymentMethod): PaymentMethod | undefined {
+    if (method.type !== "carrier") return undefined;
+    if (method.flow !== "direct") return method;
+    const operator = getOperator(method.operator);
+    return operator && hasPinStep(operator) ? { ...method, flow: "pin" } : undefined;
+  }
+
   /** A prepaid balance, where the operator's protocol can tell and in the charge's currency. */
   async balance(request: { paymentMethod: PaymentMethod; currency: string }): Promise<bigint | undefined> {
     const method = request.paymentMethod;

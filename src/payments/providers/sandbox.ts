@@ -95,6 +95,12 @@ export class SandboxProvider implements PaymentProvider {
     };
   }
 
+  /** In test mode a PIN step is the `require_pin` scenario (PIN 1234, then approved). */
+  requirePin(method: PaymentMethod): PaymentMethod | undefined {
+    if (method.type !== "sandbox") return undefined;
+    return method.scenario === "require_pin" ? method : { ...method, scenario: "require_pin" };
+  }
+
   /** A subscription's sandbox method may carry the balance a balance check sees. */
   async balance(request: { paymentMethod: PaymentMethod }): Promise<bigint | undefined> {
     const method = request.paymentMethod;
