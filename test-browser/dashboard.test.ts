@@ -146,7 +146,7 @@ async function waitForTile(page: Page, name: string, value: number) {
   await eventually(async () => ((await tile(page, name)) === value ? true : undefined), 20_000);
 }
 
-test("the dashboard matches the JSON API, updates live and survives a dropped connection", async () => {
+test("the dashboard matches the JSON API, updates live and survives a dropped connection", async (t) => {
   for (const [scenario, amount] of [
     ["approve", 199],
     ["approve", 250],
@@ -248,9 +248,12 @@ test("the dashboard matches the JSON API, updates live and survives a dropped co
   await eventually(async () =>
     (await page.getAttribute("#dashboard", "data-connected")) === "true" ? true : undefined,
   );
+  const sent = Date.now();
   await pay("approve", 100);
   await pay("approve", 100);
   await waitForTile(page, "succeeded", 6);
+  // Reported, not asserted: the shared CI machine's load decides it (docs/analytics.md).
+  t.diagnostic(`live update: ${Date.now() - sent} ms from the first payment to the tile`);
 
   // A dropped connection: payments made while it is down are all there once it is back.
   await page.evaluate(() =>
