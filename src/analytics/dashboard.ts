@@ -1,8 +1,21 @@
 import type { Queryable } from "../db/db.ts";
+import { isCurrency } from "../platform/money.ts";
 import type { Grain } from "./facts.ts";
 import { readCursor } from "./feed.ts";
-import { type AnalyticsScope, type Funnel, funnel, paymentsAnalytics } from "./queries.ts";
+import { distributionSummary, reportingOrMissing, subscriptionsAnalytics } from "./metrics.ts";
+import {
+  type AnalyticsScope,
+  type Funnel,
+  funnel,
+  funnelByOperator,
+  type OperatorFunnel,
+  paymentsAnalytics,
+} from "./queries.ts";
 import { ROLLUP_CURSOR } from "./rollups.ts";
+
+/** Test or live data: the switch on the page, kept in the URL and the stream's. */
+export const MODES = ["test", "live"] as const;
+export type DashboardMode = (typeof MODES)[number];
 
 /** The dashboard's ranges and the grain each is drawn at. */
 export const RANGES = {
@@ -19,6 +32,7 @@ export type DashboardFilters = Partial<Record<(typeof FILTERS)[number], string>>
 export interface DashboardData {
   /** Which ingest the numbers reflect: the rollup cursor (the SSE event id). */
   version: string;
+  mode: string;
   from: string;
   to: string;
   granularity: Grain;
@@ -33,6 +47,29 @@ export interface DashboardData {
   /** Aligned series for uPlot: bucket starts in seconds, counts per bucket. */
   chart: { t: number[]; succeeded: number[]; failed: number[] };
   funnel: Funnel["steps"];
+  /** The funnel per operator (the operators with the most journeys). */
+  operatorFunnels: OperatorFunnel[];
+  /**
+   * Revenue converted into the reporting currency, when one is chosen: the total, or the
+   * currencies that have no rate for some day of the period (then no total: never a guess).
+   */
+  reporting: { currency: string; amount: number | null; missing: string[] } | null;
+  refunds: { count: number; amounts: Array<{ currency: string; amount: number }> };
+  /** Active subscriptions and monthly recurring revenue at the end of the period, per currency. */
+  subscriptions: Array<{ currency: string; active: number; mrr: number }>;
+  /** Provider latency and errors per provider and operator over the period. */
+  providers: Array<{
+    provider: string;
+    operator: string;
+    count: number;
+    error_rate_bp: number | null;
+    p99_ms: number | null;
+  }>;
+}
+
+export interface DashboardOptions {
+  /** Totals converted into this ISO 4217 currency at the recorded daily rates. */
+  reportingCurrency?: string | undefined;
 }
 
 export async function rollupVersion(db: Queryable): Promise<string> {
@@ -47,6 +84,7 @@ export async function dashboardData(
   range: Range,
   filters: DashboardFilters,
   nowMs: number,
+  options: DashboardOptions = {},
 ): Promise<DashboardData> {
   const version = await rollupVersion(db);
   const [granularity, span] = RANGES[range];
@@ -78,8 +116,48 @@ export async function dashboardData(
   }
   const decided = tiles.succeeded + tiles.failed;
   const steps = await funnel(db, scope, { fromMs: nowMs - span, toMs: nowMs, ...filters });
+  const operatorFunnels = await funnelByOperator(db, scope, {
+    fromMs: nowMs - span,
+    toMs: nowMs,
+    ...filters,
+  });
+  const reporting = options.reportingCurrency
+    ? await reportingTotal(
+        db,
+        options.reportingCurrency,
+        result.series.filter((s) => s.key.status === "succeeded"),
+      )
+    : null;
+  const refundRows = await paymentsAnalytics(db, scope, {
+    fromMs: nowMs - span,
+    toMs: nowMs,
+    granularity,
+    groupBy: [],
+    statuses: ["refunded"],
+    filters,
+  });
+  const refunds = {
+    count: refundRows.series.reduce((n, s) => n + s.points.reduce((m, p) => m + p.count, 0), 0),
+    amounts: refundRows.series
+      .map((s) => ({ currency: s.key.currency!, amount: s.points.reduce((m, p) => m + p.amount, 0) }))
+      .sort((a, b) => a.currency.localeCompare(b.currency)),
+  };
+  const { app: _app, ...subscriptionFilters } = filters;
+  const subscriptions = await subscriptionsAnalytics(db, scope, {
+    fromMs: nowMs - span,
+    toMs: nowMs,
+    granularity,
+    filters: subscriptionFilters,
+  });
+  const latency = await distributionSummary(db, scope, "provider_latency", {
+    fromMs: nowMs - span,
+    toMs: nowMs,
+    granularity,
+    ...(filters.operator !== undefined ? { operator: filters.operator } : {}),
+  });
   return {
     version,
+    mode: scope.mode,
     from: result.from,
     to: result.to,
     granularity,
@@ -92,7 +170,50 @@ export async function dashboardData(
     },
     chart,
     funnel: steps.steps,
+    operatorFunnels,
+    reporting,
+    refunds,
+    subscriptions: subscriptions.series.map((s) => {
+      const last = s.points.at(-1);
+      return { currency: s.key.currency, active: last?.active ?? 0, mrr: last?.mrr ?? 0 };
+    }),
+    providers: latency.data
+      .map((d) => ({
+        provider: d.provider,
+        operator: d.operator,
+        count: d.count,
+        error_rate_bp: d.error_rate_bp,
+        p99_ms: d.p99_ms,
+      }))
+      .sort((a, b) => a.operator.localeCompare(b.operator) || a.provider.localeCompare(b.provider)),
   };
+}
+
+/** Succeeded amounts converted and summed, or the currencies without a rate (never summed raw). */
+async function reportingTotal(
+  db: Queryable,
+  currency: string,
+  series: Array<{ key: Record<string, string>; points: Array<{ t: string; count: number; amount: number }> }>,
+): Promise<NonNullable<DashboardData["reporting"]>> {
+  // Inner currencies (not ISO 4217) have no rate at all.
+  const unknown = series.map((s) => s.key.currency!).filter((c) => !isCurrency(c));
+  const known = series.filter((s) => isCurrency(s.key.currency!));
+  const result = await reportingOrMissing(db, currency, known);
+  const missing = [
+    ...new Set([...unknown, ...("missing" in result ? result.missing.map((m) => m.currency) : [])]),
+  ];
+  if (missing.length > 0 || "missing" in result) {
+    return { currency, amount: null, missing: missing.sort() };
+  }
+  return { currency, amount: result.totals.reduce((n, t) => n + t.amount, 0), missing: [] };
+}
+
+/** The currencies a total can be shown in: those with recorded rates, and those of the revenue. */
+export async function reportingChoices(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ c: string }>(
+    "select distinct to_currency as c from analytics_exchange_rates order by 1 limit 50",
+  );
+  return rows.map((r) => r.c);
 }
 
 /** The values the filters offer: what the last 30 days of rollups have seen. */

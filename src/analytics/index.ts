@@ -7,6 +7,7 @@ import { ingestRollups, pruneFeed, type RollupDeps } from "./rollups.ts";
 
 export { type FeedPosition, type FeedRow, feedLag, horizon, readCursor, readFeed } from "./feed.ts";
 export { checkOperatorHealth, HEALTH, nextState } from "./health.ts";
+export { funnelByOperator, OPERATOR_FUNNEL_STEPS, type OperatorFunnel } from "./queries.ts";
 export { ingestRollups, pruneFeed, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
 
 /** The worker's analytics jobs: the rollup ingest runs again at once while it finds full batches. */

@@ -309,9 +309,28 @@ export async function ratesFor(
   to: string,
   needs: ReadonlyArray<{ currency: string; day: string }>,
 ): Promise<Map<string, RateUsed>> {
+  const { rates, missing } = await findRates(db, to, needs);
+  if (missing[0]) throw missingRate(missing[0], to);
+  return rates;
+}
+
+function missingRate(n: { currency: string; day: string }, to: string): ApiError {
+  return new ApiError(
+    "parameter_invalid",
+    "reporting_currency",
+    `No exchange rate from ${n.currency} to ${to} on or before ${n.day} (POST /v1/analytics/exchange_rates).`,
+  );
+}
+
+/** The rates found for each (currency, UTC day) asked, and the ones that have none. */
+export async function findRates(
+  db: Queryable,
+  to: string,
+  needs: ReadonlyArray<{ currency: string; day: string }>,
+): Promise<{ rates: Map<string, RateUsed>; missing: Array<{ currency: string; day: string }> }> {
   const out = new Map<string, RateUsed>();
   const wanted = needs.filter((n) => n.currency !== to);
-  if (wanted.length === 0) return out;
+  if (wanted.length === 0) return { rates: out, missing: [] };
   const { rows } = await db.query<{ from_currency: string; day: string; rate: string; rate_day: string }>(
     `select w.from_currency, d.day, r.rate, to_char(r.day, 'YYYY-MM-DD') as rate_day
        from unnest($1::text[], $2::date[]) as w(from_currency, day_date)
@@ -323,16 +342,7 @@ export async function ratesFor(
     [wanted.map((n) => n.currency), wanted.map((n) => n.day), to],
   );
   for (const r of rows) out.set(`${r.from_currency}/${r.day}`, r);
-  for (const n of wanted) {
-    if (!out.has(`${n.currency}/${n.day}`)) {
-      throw new ApiError(
-        "parameter_invalid",
-        "reporting_currency",
-        `No exchange rate from ${n.currency} to ${to} on or before ${n.day} (POST /v1/analytics/exchange_rates).`,
-      );
-    }
-  }
-  return out;
+  return { rates: out, missing: wanted.filter((n) => !out.has(`${n.currency}/${n.day}`)) };
 }
 
 export interface Reporting {
@@ -351,6 +361,23 @@ export async function toReporting(
     points: ReadonlyArray<{ t: string; count: number; amount: number }>;
   }>,
 ): Promise<Reporting> {
+  const result = await reportingOrMissing(db, reportingCurrency, series);
+  if ("missing" in result) throw missingRate(result.missing[0]!, result.currency);
+  return result;
+}
+
+/**
+ * Like `toReporting`, but a missing rate is an answer, not an error: the (currency, day) pairs
+ * without one, so a page can say which instead of showing a total.
+ */
+export async function reportingOrMissing(
+  db: Queryable,
+  reportingCurrency: string,
+  series: ReadonlyArray<{
+    key: Record<string, string>;
+    points: ReadonlyArray<{ t: string; count: number; amount: number }>;
+  }>,
+): Promise<Reporting | { currency: string; missing: Array<{ currency: string; day: string }> }> {
   const target = currencyOf(reportingCurrency, "reporting_currency");
   const needs = new Map<string, { currency: string; day: string }>();
   for (const s of series) {
@@ -361,7 +388,8 @@ export async function toReporting(
   for (const n of needs.values()) {
     if (n.currency !== target) currencyOf(n.currency, "reporting_currency");
   }
-  const rates = await ratesFor(db, target, [...needs.values()]);
+  const { rates, missing } = await findRates(db, target, [...needs.values()]);
+  if (missing.length > 0) return { currency: target, missing };
   const totals = new Map<string, { key: Record<string, string>; count: number; amount: bigint }>();
   for (const s of series) {
     const currency = s.key.currency ?? "";

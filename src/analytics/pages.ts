@@ -4,19 +4,36 @@ import type { Db } from "../db/db.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Logger } from "../platform/log.ts";
+import { isCurrency } from "../platform/money.ts";
 import { holds } from "../staff/index.ts";
-import { DEFAULT_LOCALE, formatMoney, isLocale, type Locale, registerAsset } from "../web/index.ts";
+import {
+  DEFAULT_LOCALE,
+  formatMoney,
+  isLocale,
+  type Locale,
+  loadCatalogues,
+  Messages,
+  registerAsset,
+  renderTemplate,
+} from "../web/index.ts";
 import {
   type DashboardData,
   type DashboardFilters,
+  type DashboardMode,
   dashboardData,
   FILTERS,
   filterChoices,
+  MODES,
   RANGES,
   type Range,
+  reportingChoices,
   rollupVersion,
 } from "./dashboard.ts";
 import type { AnalyticsScope } from "./queries.ts";
+
+// The stream sends its server-rendered parts too (escaped like the page), so it needs the back
+// office's messages outside a page render.
+const MESSAGES = new Messages(loadCatalogues(new URL("../backoffice/messages", import.meta.url).pathname));
 
 registerAsset("dashboard.js", new URL("./assets/dashboard.js", import.meta.url).pathname);
 registerAsset("dashboard.css", new URL("./assets/dashboard.css", import.meta.url).pathname);
@@ -39,29 +56,60 @@ function staffOf(request: FastifyRequest): StaffPageContext {
   return context;
 }
 
-/** A merchant's team sees its merchant; platform staff see every merchant (test mode). */
-function scopeOf(context: StaffPageContext): AnalyticsScope {
-  return context.scope
-    ? { merchantId: context.scope.merchantId, mode: context.scope.mode }
-    : { merchantId: null, mode: "test" };
+/**
+ * The modes a reader may switch between: platform staff see every merchant in either mode; a
+ * merchant's team member only the mode of their membership (a test-mode member never sees live
+ * numbers, as their key would not).
+ */
+function modesOf(context: StaffPageContext): readonly DashboardMode[] {
+  return context.scope ? [context.scope.mode] : MODES;
 }
 
-function parseView(query: Record<string, unknown>): { range: Range; filters: DashboardFilters } {
+/** The view asked for: a mode the reader may not see is refused, naming `mode`. */
+function scopeOf(context: StaffPageContext, mode: unknown): AnalyticsScope {
+  const allowed = modesOf(context);
+  if (mode !== undefined && mode !== "" && !allowed.includes(mode as DashboardMode)) {
+    throw new ApiError("permission_denied", "mode", "You cannot see the numbers of this mode.");
+  }
+  const chosen = mode === undefined || mode === "" ? allowed[0]! : (mode as DashboardMode);
+  return { merchantId: context.scope?.merchantId ?? null, mode: chosen };
+}
+
+interface View {
+  range: Range;
+  filters: DashboardFilters;
+  reportingCurrency: string | undefined;
+}
+
+function parseView(query: Record<string, unknown>): View {
   const range = typeof query.range === "string" && query.range in RANGES ? (query.range as Range) : "24h";
   const filters: DashboardFilters = {};
   for (const name of FILTERS) {
     const value = query[name];
     if (typeof value === "string" && /^[\w.+-]{1,64}$/.test(value)) filters[name] = value;
   }
-  return { range, filters };
+  const currency = query.reporting_currency;
+  const reportingCurrency = typeof currency === "string" && isCurrency(currency) ? currency : undefined;
+  return { range, filters, reportingCurrency };
+}
+
+/** The parts of the view the stream sends as HTML (rendered and escaped like the page). */
+function renderParts(view: ReturnType<typeof presentDashboard>, locale: Locale) {
+  const data = { t: MESSAGES.translator(locale), view };
+  return {
+    money: renderTemplate("analytics/templates/dashboard-money", data),
+    funnels: renderTemplate("analytics/templates/dashboard-funnels", data),
+  };
 }
 
 /** What the page and the stream show, numbers formatted in the reader's locale. */
 export function presentDashboard(data: DashboardData, locale: Locale) {
   const integer = new Intl.NumberFormat(locale);
   const percent = new Intl.NumberFormat(locale, { style: "percent", maximumFractionDigits: 1 });
+  const ms = new Intl.NumberFormat(locale, { style: "unit", unit: "millisecond", unitDisplay: "short" });
   return {
     version: data.version,
+    mode: data.mode,
     from: data.from,
     to: data.to,
     granularity: data.granularity,
@@ -78,6 +126,42 @@ export function presentDashboard(data: DashboardData, locale: Locale) {
     revenue: data.tiles.revenue.map((r) => ({ ...r, text: formatMoney(r.amount, r.currency, locale) })),
     chart: data.chart,
     funnel: data.funnel.map((s) => ({ ...s, text: integer.format(s.count) })),
+    operatorFunnels: data.operatorFunnels.map((o) => {
+      const opened = o.steps[0]?.count ?? 0;
+      return {
+        operator: o.operator,
+        journeys: o.journeys,
+        steps: o.steps.map((s) => ({
+          ...s,
+          text: integer.format(s.count),
+          // Of the journeys that opened the page (an integer ratio, not money).
+          share: opened === 0 ? null : s.count / opened,
+          shareText: opened === 0 ? "–" : percent.format(s.count / opened),
+        })),
+      };
+    }),
+    reporting: data.reporting && {
+      ...data.reporting,
+      text:
+        data.reporting.amount === null
+          ? null
+          : formatMoney(data.reporting.amount, data.reporting.currency, locale),
+    },
+    refunds: {
+      count: data.refunds.count,
+      text: integer.format(data.refunds.count),
+      amounts: data.refunds.amounts.map((r) => ({ ...r, text: formatMoney(r.amount, r.currency, locale) })),
+    },
+    subscriptions: data.subscriptions.map((s) => ({
+      ...s,
+      activeText: integer.format(s.active),
+      mrrText: formatMoney(s.mrr, s.currency, locale),
+    })),
+    providers: data.providers.map((p) => ({
+      ...p,
+      p99Text: p.p99_ms === null ? "–" : ms.format(p.p99_ms),
+      errorText: p.error_rate_bp === null ? "–" : percent.format(p.error_rate_bp / 10_000),
+    })),
   };
 }
 
@@ -86,25 +170,42 @@ export function dashboardPages(deps: DashboardDeps) {
   return (pages: FastifyInstance) => {
     pages.get("/admin/dashboard", { schema: { hide: true } }, async (request, reply) => {
       const context = staffOf(request);
-      const scope = scopeOf(context);
-      const { range, filters } = parseView(request.query as Record<string, unknown>);
+      const query = request.query as Record<string, unknown>;
+      const scope = scopeOf(context, query.mode);
+      const { range, filters, reportingCurrency } = parseView(query);
       const nowMs = deps.clock.nowMs();
-      const data = await dashboardData(deps.db, scope, range, filters, nowMs);
+      const data = await dashboardData(deps.db, scope, range, filters, nowMs, { reportingCurrency });
       const lang = (request.query as { lang?: string }).lang;
       const locale: Locale = isLocale(lang)
         ? lang
         : isLocale(context.staff.locale)
           ? context.staff.locale
           : DEFAULT_LOCALE;
-      const params = new URLSearchParams({ range, ...filters });
+      const params = new URLSearchParams({
+        range,
+        ...filters,
+        mode: scope.mode,
+        ...(reportingCurrency ? { reporting_currency: reportingCurrency } : {}),
+      });
+      const view = presentDashboard(data, locale);
       return adminPage(
         reply,
         "analytics/templates/dashboard",
         {
-          view: presentDashboard(data, locale),
+          view,
           range,
           ranges: Object.keys(RANGES),
           filters,
+          mode: scope.mode,
+          modes: modesOf(context),
+          reportingCurrency: reportingCurrency ?? "",
+          currencies: [
+            ...new Set([
+              ...(await reportingChoices(deps.db)),
+              ...data.tiles.revenue.map((r) => r.currency).filter(isCurrency),
+              ...(reportingCurrency ? [reportingCurrency] : []),
+            ]),
+          ].sort(),
           choices: await filterChoices(deps.db, scope, nowMs),
           stream: `/admin/dashboard/stream?${params}`,
           // Charts in the reader's time zone (the staff member's, else UTC).
@@ -123,9 +224,9 @@ export function dashboardPages(deps: DashboardDeps) {
     // and nothing is lost between two messages.
     pages.get("/admin/dashboard/stream", { schema: { hide: true } }, async (request, reply) => {
       const context = staffOf(request);
-      const scope = scopeOf(context);
       const query = request.query as Record<string, unknown>;
-      const { range, filters } = parseView(query);
+      const scope = scopeOf(context, query.mode);
+      const { range, filters, reportingCurrency } = parseView(query);
       const locale: Locale = isLocale(query.lang) ? query.lang : DEFAULT_LOCALE;
       // The header EventSource sends when it reconnects, or the same as a parameter.
       const header = request.headers["last-event-id"] ?? query.last_event_id;
@@ -149,10 +250,13 @@ export function dashboardPages(deps: DashboardDeps) {
       const tick = async () => {
         try {
           if ((await rollupVersion(deps.db)) !== sent) {
-            const data = await dashboardData(deps.db, scope, range, filters, deps.clock.nowMs());
+            const data = await dashboardData(deps.db, scope, range, filters, deps.clock.nowMs(), {
+              reportingCurrency,
+            });
             if (closed) return;
+            const view = presentDashboard(data, locale);
             out.write(
-              `id: ${data.version}\nevent: totals\ndata: ${JSON.stringify(presentDashboard(data, locale))}\n\n`,
+              `id: ${data.version}\nevent: totals\ndata: ${JSON.stringify({ ...view, parts: renderParts(view, locale) })}\n\n`,
             );
             sent = data.version;
             quietMs = 0;

@@ -241,7 +241,8 @@ export interface Funnel {
  * partitioned by day and indexed by merchant and time): a journey is a checkout session, counted
  * once per step it reached within the period.
  */
-export async function funnel(db: Queryable, scope: AnalyticsScope, query: FunnelQuery): Promise<Funnel> {
+/** The journeys of a funnel query: checkout steps of the period, scope and filters. */
+function funnelWhere(scope: AnalyticsScope, query: FunnelQuery): { params: unknown[]; where: string[] } {
   if (query.toMs <= query.fromMs) throw new ApiError("parameter_invalid", "to", "to must be after from.");
   const params: unknown[] = [scope.mode, new Date(query.fromMs), new Date(query.toMs)];
   const where = ["mode = $1", "created >= $2", "created < $3"];
@@ -265,6 +266,11 @@ export async function funnel(db: Queryable, scope: AnalyticsScope, query: Funnel
       `session_id in (select session_id from checkout_steps where ${[...base, `${column} = $${params.length}`].join(" and ")})`,
     );
   }
+  return { params, where };
+}
+
+export async function funnel(db: Queryable, scope: AnalyticsScope, query: FunnelQuery): Promise<Funnel> {
+  const { params, where } = funnelWhere(scope, query);
   const { rows } = await db.query<{ step: string; count: bigint }>(
     `select step, count(distinct session_id)::int8 as count from checkout_steps
       where ${where.join(" and ")} group by step`,
@@ -286,6 +292,62 @@ export async function funnel(db: Queryable, scope: AnalyticsScope, query: Funnel
     ],
     journeys: safeNumber(total[0]?.n ?? 0n),
   };
+}
+
+/** The steps a carrier-billing journey goes through, in order: the per-operator funnel's bars. */
+export const OPERATOR_FUNNEL_STEPS = [
+  "page_opened",
+  "method_chosen",
+  "msisdn_entered",
+  "pin_sent",
+  "pin_accepted",
+  "charged",
+] as const;
+
+export interface OperatorFunnel {
+  operator: string;
+  journeys: number;
+  steps: Array<{ step: string; count: number }>;
+}
+
+/**
+ * The funnel cut by operator, in one query: for each operator, what `funnel` answers with
+ * `operator=` (a journey belongs to an operator when any of its steps in the period names it, so
+ * its earlier steps count too). Journeys that never name one (left before the number) are in no
+ * operator's funnel. The operators with the most journeys first, at most `limit`.
+ */
+export async function funnelByOperator(
+  db: Queryable,
+  scope: AnalyticsScope,
+  query: FunnelQuery,
+  limit = 8,
+): Promise<OperatorFunnel[]> {
+  const { params, where } = funnelWhere(scope, query);
+  const { rows } = await db.query<{ operator: string; step: string; count: bigint }>(
+    `with s as (select session_id, step, operator from checkout_steps where ${where.join(" and ")}),
+          j as (select distinct session_id, operator from s where operator is not null and operator <> '')
+     select j.operator, s.step, count(distinct s.session_id)::int8 as count
+       from s join j on j.session_id = s.session_id
+      group by j.operator, s.step
+     union all
+     select operator, '' as step, count(distinct session_id)::int8 as count from j group by operator`,
+    params,
+  );
+  const byOperator = new Map<string, { journeys: number; steps: Map<string, number> }>();
+  for (const r of rows) {
+    const o = byOperator.get(r.operator) ?? { journeys: 0, steps: new Map<string, number>() };
+    byOperator.set(r.operator, o);
+    if (r.step === "") o.journeys = safeNumber(r.count);
+    else o.steps.set(r.step, safeNumber(r.count));
+  }
+  return [...byOperator]
+    .sort(([a, x], [b, y]) => y.journeys - x.journeys || a.localeCompare(b))
+    .slice(0, limit)
+    .map(([operator, o]) => ({
+      operator,
+      journeys: o.journeys,
+      steps: OPERATOR_FUNNEL_STEPS.map((step) => ({ step, count: o.steps.get(step) ?? 0 })),
+    }));
 }
 
 /** RFC 4180 CSV: fields quoted when needed; a leading formula character is defused. */

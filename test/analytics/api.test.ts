@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { feedLag, ingestRollups } from "../../src/analytics/index.ts";
+import { feedLag, funnelByOperator, ingestRollups } from "../../src/analytics/index.ts";
 import { insertEvents } from "../../src/events/index.ts";
 import {
   ADMIN_KEY,
@@ -309,6 +309,52 @@ test("the funnel counts the journeys checkout recorded, per step, with filters",
   assert.match(String(csv.body), /^step,count\r\npage_opened,40\r\n/);
   const other = await call<Funnel>(t.app, "GET", "/v1/analytics/funnel", { key: b.secretKey });
   assert.equal(other.body.journeys, 0);
+
+  // The dashboard's funnel per operator (one query) equals the funnel cut by each operator, with
+  // and without another filter; journeys that never named an operator are in none.
+  const period = { fromMs: now - 3_600_000, toMs: now + 1000 };
+  const from = new Date(period.fromMs).toISOString();
+  const to = new Date(period.toMs).toISOString();
+  for (const app of [undefined, "app_two"]) {
+    const byOperator = await funnelByOperator(
+      t.services.db,
+      { merchantId: a.merchantId, mode: "test" },
+      { ...period, ...(app ? { app } : {}) },
+    );
+    const named = (op: string) => (j: (typeof journeys)[number]) =>
+      j.operator === op && j.steps.includes("msisdn_entered") && (app === undefined || j.app === app);
+    // Most journeys first.
+    assert.deepEqual(
+      byOperator.map((o) => [o.operator, o.journeys]),
+      [
+        ["20801", journeys.filter(named("20801")).length],
+        ["20810", journeys.filter(named("20810")).length],
+      ],
+    );
+    for (const o of byOperator) {
+      const cut = await call<Funnel>(
+        t.app,
+        "GET",
+        `/v1/analytics/funnel?operator=${o.operator}&from=${from}&to=${to}${app ? `&app=${app}` : ""}`,
+        { key: a.secretKey },
+      );
+      assert.equal(o.journeys, cut.body.journeys);
+      assert.deepEqual(
+        o.steps.map((s) => s.step),
+        ["page_opened", "method_chosen", "msisdn_entered", "pin_sent", "pin_accepted", "charged"],
+      );
+      for (const s of o.steps) {
+        assert.equal(
+          s.count,
+          cut.body.steps.find((x) => x.step === s.step)!.count,
+          `${o.operator} ${s.step}`,
+        );
+        assert.equal(s.count, expect(named(o.operator))[s.step] ?? 0);
+      }
+    }
+  }
+  const none = await funnelByOperator(t.services.db, { merchantId: b.merchantId, mode: "test" }, period);
+  assert.deepEqual(none, []);
 });
 
 test("the OpenAPI document describes the analytics routes", async () => {

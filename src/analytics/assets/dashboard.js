@@ -49,6 +49,11 @@
       }),
     );
     document.getElementById("no-revenue").hidden = view.revenue.length > 0;
+    // Server-rendered and escaped parts (reporting total, more metrics, funnels per operator).
+    if (view.parts) {
+      document.getElementById("dashboard-money").innerHTML = view.parts.money;
+      document.getElementById("dashboard-funnels").innerHTML = view.parts.funnels;
+    }
     for (const s of view.funnel) {
       const cell = root.querySelector(`[data-step="${s.step}"]`);
       if (cell) cell.textContent = s.text;
