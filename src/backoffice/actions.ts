@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Approvals } from "../approvals/index.ts";
 import type { Community } from "../community/index.ts";
-import type { Ledger } from "../ledger/ledger.ts";
-import type { AccountSpec } from "../ledger/types.ts";
-import type { PaymentsContext } from "../payments/context.ts";
-import { createRefund } from "../payments/refund.ts";
+import type { AccountSpec, Ledger } from "../ledger/index.ts";
+import type { PaymentsContext } from "../payments/index.ts";
+import { createRefund } from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Mode } from "../platform/scope.ts";

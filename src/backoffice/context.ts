@@ -2,8 +2,8 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Approvals } from "../approvals/index.ts";
 import type { RequestAudit } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
-import type { IdempotencyContext } from "../idempotency/gate.ts";
-import { idempotentTransaction, type StoredResult } from "../idempotency/transaction.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
+import { idempotentTransaction, type StoredResult } from "../idempotency/index.ts";
 import type { Services } from "../services.ts";
 import type { Access } from "../staff/index.ts";
 

@@ -3,14 +3,13 @@ import { presentApproval } from "../approvals/index.ts";
 import {
   appendAudit,
   draftFor,
+  listAuditEvents,
   objectOf,
   type RequestAudit,
   recordAfter,
   runAudited,
 } from "../audit/index.ts";
-import { listAuditEvents } from "../audit/queries.ts";
-import { getPayment, paymentTimeline } from "../payments/queries.ts";
-import { createRefund } from "../payments/refund.ts";
+import { createRefund, getPayment, paymentTimeline } from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { Access, Permission, StaffRow } from "../staff/index.ts";

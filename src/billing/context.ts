@@ -1,6 +1,6 @@
 import type { Db, Queryable } from "../db/db.ts";
-import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/ledger.ts";
-import type { ProviderRegistry } from "../payments/registry.ts";
+import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/index.ts";
+import type { ProviderRegistry } from "../payments/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
 import type { RiskGate } from "../risk/index.ts";

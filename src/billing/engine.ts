@@ -1,6 +1,6 @@
-import { accountId } from "../ledger/accounts.ts";
-import type { AccountSpec, TransferInput } from "../ledger/types.ts";
-import type { ChargeOutcome, DeclinedOutcome } from "../payments/provider.ts";
+import type { AccountSpec, TransferInput } from "../ledger/index.ts";
+import { accountId } from "../ledger/index.ts";
+import type { ChargeOutcome, DeclinedOutcome } from "../payments/index.ts";
 import { DAY_MS, HOUR_MS, MINUTE_MS } from "../platform/clock.ts";
 import { assert } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";

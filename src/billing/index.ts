@@ -1,7 +1,7 @@
 import type { Db } from "../db/db.ts";
-import type { Job } from "../jobs/runner.ts";
-import type { Ledger } from "../ledger/ledger.ts";
-import type { ProviderRegistry } from "../payments/registry.ts";
+import type { Job } from "../jobs/index.ts";
+import type { Ledger } from "../ledger/index.ts";
+import type { ProviderRegistry } from "../payments/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
 import type { Metrics } from "../platform/metrics.ts";
@@ -58,3 +58,4 @@ export function billingJobs(billing: Billing, metrics?: Metrics): Job[] {
     { name: "billing_test_clocks", intervalMs: 1_000, run: () => processAdvancingClocks(ctx) },
   ];
 }
+export { periodProblem, periodStartMs } from "./time.ts";

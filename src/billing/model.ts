@@ -1,4 +1,4 @@
-import type { PaymentMethod } from "../payments/model.ts";
+import type { PaymentMethod } from "../payments/index.ts";
 import { iso } from "../platform/clock.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { Mode } from "../platform/scope.ts";

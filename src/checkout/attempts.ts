@@ -1,10 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
 import { insertEvents } from "../events/index.ts";
-import { cancelPayment } from "../payments/capture.ts";
-import { type CreatePaymentInput, createPayment } from "../payments/create.ts";
-import type { PaymentRow } from "../payments/model.ts";
-import { createRefund } from "../payments/refund.ts";
+import type { PaymentRow } from "../payments/index.ts";
+import { type CreatePaymentInput, cancelPayment, createPayment, createRefund } from "../payments/index.ts";
 import { ApiError, assert } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { type CheckoutContext, sessionUrl } from "./context.ts";

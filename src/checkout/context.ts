@@ -1,6 +1,6 @@
 import type { Db } from "../db/db.ts";
 import type { AuthContext } from "../merchants/index.ts";
-import type { PaymentsContext } from "../payments/context.ts";
+import type { PaymentsContext } from "../payments/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
 import type { AuthScope } from "../platform/scope.ts";

@@ -7,7 +7,7 @@ import {
   systemResolver,
   type Transport,
 } from "../events/index.ts";
-import type { PaymentRow } from "../payments/model.ts";
+import type { PaymentRow } from "../payments/index.ts";
 import type { Logger } from "../platform/log.ts";
 import { presentLineItem, type SessionRow } from "./model.ts";
 

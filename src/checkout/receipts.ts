@@ -1,6 +1,6 @@
 import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
-import type { PaymentRow } from "../payments/model.ts";
+import type { PaymentRow } from "../payments/index.ts";
 import { newId } from "../platform/ids.ts";
 import { formatDateTime, formatMoney } from "../web/index.ts";
 import { CHECKOUT_MESSAGES, sessionLocale } from "./messages.ts";

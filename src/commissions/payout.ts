@@ -1,14 +1,12 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { RouteContext } from "../community/routing.ts";
-import type { Currencies } from "../currencies/service.ts";
-import { accountId } from "../ledger/accounts.ts";
-import { movement } from "../ledger/index.ts";
+import type { Currencies } from "../currencies/index.ts";
+import { accountId, movement } from "../ledger/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import { merchantAccount } from "../wallets/accounts.ts";
-import { applyOrThrow, presentGrant, type Wallets } from "../wallets/service.ts";
+import { applyOrThrow, merchantAccount, presentGrant, type Wallets } from "../wallets/index.ts";
 import type { Commissions } from "./service.ts";
 
 /**

@@ -9,11 +9,11 @@ import {
   Timestamp,
   withErrors,
 } from "../community/routing.ts";
-import type { Currencies } from "../currencies/service.ts";
+import type { Currencies } from "../currencies/index.ts";
 import type { ListParams } from "../db/pages.ts";
 import type { Clock } from "../platform/clock.ts";
 import { LIMITS } from "../platform/limits.ts";
-import type { Wallets } from "../wallets/service.ts";
+import type { Wallets } from "../wallets/index.ts";
 import { payOut } from "./payout.ts";
 import { COMMISSION_STATUSES, type CommissionStatus, type Commissions } from "./service.ts";
 

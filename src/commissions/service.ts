@@ -1,16 +1,14 @@
-import { isDecimal, minBigint } from "../currencies/decimal.ts";
+import { isDecimal, minBigint } from "../currencies/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
-import { accountId } from "../ledger/accounts.ts";
-import { movement } from "../ledger/index.ts";
-import type { Ledger } from "../ledger/ledger.ts";
-import type { AccountSpec, TransferInput } from "../ledger/types.ts";
+import type { AccountSpec, Ledger, TransferInput } from "../ledger/index.ts";
+import { accountId, movement } from "../ledger/index.ts";
 import { DAY_MS, iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
-import { applyOrThrow } from "../wallets/service.ts";
+import { applyOrThrow } from "../wallets/index.ts";
 import { type LevelPercent, splitCommission, totalPercentWithin100 } from "./split.ts";
 
 export const COMMISSION_STATUSES = ["pending", "approved", "paid", "reversed"] as const;

@@ -1,4 +1,4 @@
-import { type Fraction, parseDecimal } from "../currencies/decimal.ts";
+import { type Fraction, parseDecimal } from "../currencies/index.ts";
 
 /**
  * How one payment's amount splits between affiliates, pure. Level l earns `percent_l` of the

@@ -3,10 +3,10 @@ import type { Db, Queryable } from "../db/db.ts";
 import { isRetryableTransactionError } from "../db/db.ts";
 import { isDatabaseUnavailable } from "../db/faults.ts";
 import { APPEND_TABLES, type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
-import type { IdempotencyRecord } from "../idempotency/store.ts";
-import { claimKeysSql, idempotencyRowJson } from "../idempotency/store.ts";
-import { BALANCE_SLOT_COUNT, insertTransfersSql, type Ledger, upsertBalancesSql } from "../ledger/ledger.ts";
-import type { TransferInput, TransferResult } from "../ledger/types.ts";
+import type { IdempotencyRecord } from "../idempotency/index.ts";
+import { claimKeysSql, idempotencyRowJson } from "../idempotency/index.ts";
+import type { TransferInput, TransferResult } from "../ledger/index.ts";
+import { BALANCE_SLOT_COUNT, insertTransfersSql, type Ledger, upsertBalancesSql } from "../ledger/index.ts";
 import { assert } from "../platform/errors.ts";
 import type { Metrics } from "../platform/metrics.ts";
 

@@ -1,19 +1,21 @@
-import type { Commissions } from "../commissions/service.ts";
-import type { Currencies } from "../currencies/service.ts";
+import type { Commissions } from "../commissions/index.ts";
+import type { Currencies } from "../currencies/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
-import { accountId } from "../ledger/accounts.ts";
-import { movement } from "../ledger/index.ts";
-import type { Ledger } from "../ledger/ledger.ts";
-import type { TransferInput } from "../ledger/types.ts";
-import type { Memberships } from "../memberships/service.ts";
-import type { PaymentExtensions, PaymentRequest, PreparedPayment } from "../payments/extensions.ts";
-import type { PaymentRow, RefundRow } from "../payments/model.ts";
-import type { Transition } from "../payments/transitions.ts";
+import type { Ledger, TransferInput } from "../ledger/index.ts";
+import { accountId, movement } from "../ledger/index.ts";
+import type { Memberships } from "../memberships/index.ts";
+import type {
+  PaymentExtensions,
+  PaymentRequest,
+  PaymentRow,
+  PreparedPayment,
+  RefundRow,
+  Transition,
+} from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import { merchantAccount } from "../wallets/accounts.ts";
-import { applyOrThrow, type Wallets } from "../wallets/service.ts";
+import { applyOrThrow, merchantAccount, type Wallets } from "../wallets/index.ts";
 
 /** What a payment carries for us (`payments.effects`), decided when it is created. */
 interface Effects {

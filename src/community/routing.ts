@@ -1,7 +1,7 @@
 import { type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Queryable } from "../db/db.ts";
-import type { IdempotencyContext } from "../idempotency/gate.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
 import type { AuthScope } from "../platform/scope.ts";
 
 /**

@@ -45,9 +45,27 @@ export {
   resolveOperator,
 } from "./operators/index.ts";
 export { ParlayXConnector } from "./parlayx/index.ts";
+export { huaweiPassword, signatureHeader, verifySignature } from "./sdk/auth.ts";
 export type { ConnectorOptions } from "./sdk/base.ts";
 export type { ConformanceFixture, Scenario } from "./sdk/conformance.ts";
 export { SCENARIOS, scenariosFor, settle } from "./sdk/conformance.ts";
+export { sendHttp } from "./sdk/http.ts";
+export { digitsOf, fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "./sdk/money.ts";
+export { asRecord, asText, parseSoap, soapEnvelope, soapFaultXml } from "./sdk/soap.ts";
 export * from "./sdk/types.ts";
+export type { ResponseLine } from "./settlement/format.ts";
+export { parseRequestFile, SETTLEMENT_ERRORS, writeResponseFile } from "./settlement/format.ts";
 export { SettlementConnector } from "./settlement/index.ts";
 export { SmppConnector } from "./smpp/index.ts";
+export {
+  DLR_BILLING_ERRORS,
+  ESM_CLASS_DELIVERY_RECEIPT,
+  field,
+  MESSAGE_STATE,
+  messageText,
+  receiptText,
+  registerBillingTlvs,
+  smpp,
+  TLV_BILLING_PRICE,
+  TLV_BILLING_REF,
+} from "./smpp/pdu.ts";

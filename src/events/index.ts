@@ -11,6 +11,8 @@ export {
 } from "./endpoints.ts";
 export { type Event, getEvent, insertEvents, listEvents, type NewEvent, redeliverEvent } from "./events.ts";
 export type { EventsDeps, Scope } from "./model.ts";
+export type { EventRow } from "./outbox.ts";
+export { eventRow } from "./outbox.ts";
 export { pruneEventsData } from "./retention.ts";
 // Other capabilities that POST to merchants' URLs (checkout's fulfilment orders) share the same
 // address rules, sender and Standard Webhooks signatures.

@@ -3,6 +3,7 @@ export { IdempotencyConflict } from "./conflict.ts";
 export { type IdempotencyContext, IdempotencyGate } from "./gate.ts";
 export {
   claimIdempotencyKey,
+  claimKeysSql,
   claimOpenKey,
   completeIdempotencyRecords,
   completeKey,

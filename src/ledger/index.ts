@@ -1,4 +1,4 @@
 export { accountId } from "./accounts.ts";
 export { decide } from "./engine.ts";
-export { BALANCE_SLOT_COUNT, Ledger } from "./ledger.ts";
+export { BALANCE_SLOT_COUNT, insertTransfersSql, Ledger, upsertBalancesSql } from "./ledger.ts";
 export * from "./types.ts";

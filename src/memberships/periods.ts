@@ -1,4 +1,4 @@
-import { periodStartMs } from "../billing/time.ts";
+import { periodStartMs } from "../billing/index.ts";
 
 /**
  * Membership arithmetic, pure. Access is prolonged from the later of now and the current end.

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from "../db/db.ts";
-import { eventRow } from "../events/outbox.ts";
+import { eventRow } from "../events/index.ts";
 import { iso } from "../platform/clock.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";

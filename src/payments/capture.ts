@@ -1,4 +1,4 @@
-import type { IdempotencyContext } from "../idempotency/gate.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import {

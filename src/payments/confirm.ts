@@ -1,5 +1,5 @@
-import type { IdempotencyContext } from "../idempotency/gate.ts";
-import { claimOpenKey, completeKey } from "../idempotency/store.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
+import { claimOpenKey, completeKey } from "../idempotency/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope } from "../platform/scope.ts";

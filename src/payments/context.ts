@@ -1,11 +1,11 @@
-import type { GroupCommitter } from "../commit/group-commit.ts";
+import type { GroupCommitter } from "../commit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
-import { eventRow } from "../events/outbox.ts";
-import type { IdempotencyContext } from "../idempotency/gate.ts";
-import { idempotentTransaction } from "../idempotency/transaction.ts";
-import { insertTransfersSql, type Ledger, upsertBalancesSql } from "../ledger/ledger.ts";
-import type { TransferInput } from "../ledger/types.ts";
+import { eventRow } from "../events/index.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
+import { idempotentTransaction } from "../idempotency/index.ts";
+import type { TransferInput } from "../ledger/index.ts";
+import { insertTransfersSql, type Ledger, upsertBalancesSql } from "../ledger/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";

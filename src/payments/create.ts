@@ -1,5 +1,5 @@
-import type { IdempotencyContext } from "../idempotency/gate.ts";
-import { IdempotencyConflict } from "../idempotency/gate.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
+import { IdempotencyConflict } from "../idempotency/index.ts";
 import { ApiError, assert } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { RiskVerdict } from "../risk/index.ts";

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { InteractionLog, Interaction as WireInteraction } from "../connectors/sdk/types.ts";
+import type { InteractionLog, Interaction as WireInteraction } from "../connectors/index.ts";
 import type { Db } from "../db/db.ts";
 import { rowsToJson } from "../db/rows.ts";
 import { iso } from "../platform/clock.ts";

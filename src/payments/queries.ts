@@ -1,6 +1,6 @@
 import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
-import type { EventRow } from "../events/outbox.ts";
+import type { EventRow } from "../events/index.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";

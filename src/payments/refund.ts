@@ -1,7 +1,7 @@
 import type { Queryable } from "../db/db.ts";
-import { eventRow } from "../events/outbox.ts";
-import type { IdempotencyContext } from "../idempotency/gate.ts";
-import { claimOpenKey, completeIdempotencyRecords } from "../idempotency/store.ts";
+import { eventRow } from "../events/index.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
+import { claimOpenKey, completeIdempotencyRecords } from "../idempotency/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";

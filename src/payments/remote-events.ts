@@ -1,5 +1,5 @@
-import { getOperator } from "../connectors/operators/index.ts";
-import type { CallbackReply, CallbackRequest, ConnectorEvent } from "../connectors/sdk/types.ts";
+import type { CallbackReply, CallbackRequest, ConnectorEvent } from "../connectors/index.ts";
+import { getOperator } from "../connectors/index.ts";
 import type { Logger } from "../platform/log.ts";
 import { resumeRemoteAttempt, settleAttempt } from "./attempt.ts";
 import type { PaymentsContext } from "./context.ts";

@@ -1,6 +1,5 @@
-import { accountId } from "../ledger/accounts.ts";
-import { movement } from "../ledger/index.ts";
-import type { AccountSpec, TransferInput } from "../ledger/types.ts";
+import type { AccountSpec, TransferInput } from "../ledger/index.ts";
+import { accountId, movement } from "../ledger/index.ts";
 import { newId } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { PaymentRow } from "./model.ts";

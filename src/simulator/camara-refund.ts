@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/sdk/money.ts";
+import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/index.ts";
 import { camaraAuth, camaraError, parseJson, paymentOf, sendCloudEvent } from "./camara.ts";
 import { type Route, reply, type SimContext } from "./context.ts";
 import type { Txn } from "./network.ts";

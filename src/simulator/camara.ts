@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/sdk/money.ts";
+import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/index.ts";
 import { bearerScoped, type Route, reply, replyJson, type SimContext } from "./context.ts";
 import { type DeclineReason, TEST_PIN, type Txn } from "./network.ts";
 import { PAYMENT_STATUSES } from "./protocols/camara.ts";

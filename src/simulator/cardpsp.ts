@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { signatureHeader, verifySignature } from "../connectors/sdk/auth.ts";
+import { signatureHeader, verifySignature } from "../connectors/index.ts";
 import { type Route, reply, type SimContext } from "./context.ts";
 import type { DeclineReason, Txn } from "./network.ts";
 

@@ -1,4 +1,4 @@
-import { fromDecimal } from "../connectors/sdk/money.ts";
+import { fromDecimal } from "../connectors/index.ts";
 import { type Route, reply, type SimContext } from "./context.ts";
 import { render } from "./oneapi.ts";
 

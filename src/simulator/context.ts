@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { sendHttp } from "../connectors/sdk/http.ts";
+import { sendHttp } from "../connectors/index.ts";
 import type { CarrierNetwork } from "./network.ts";
 
 /** Everything a protocol front end of the simulator needs, shared by all of them. */

@@ -1,4 +1,4 @@
-import type { CarrierNetwork as NetworkAddress } from "../connectors/operators/types.ts";
+import type { CarrierNetwork as NetworkAddress } from "../connectors/index.ts";
 import type { Queryable } from "../db/db.ts";
 import { type Simulator, startSimulator } from "./index.ts";
 

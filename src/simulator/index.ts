@@ -4,11 +4,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { operatorsInCountry } from "../connectors/operators/registry.ts";
-import { normaliseMsisdn } from "../connectors/operators/routing.ts";
+import { normaliseMsisdn, operatorsInCountry } from "../connectors/index.ts";
 import { camaraRoutes } from "./camara.ts";
 import { camaraRefundRoutes } from "./camara-refund.ts";
 import { cardpspRoutes } from "./cardpsp.ts";
+import { consentPageRoutes } from "./consent-page.ts";
 import {
   BodyTooLarge,
   createContext,
@@ -182,6 +182,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       },
     },
     ...oneapiRoutes,
+    // The consent pages after OneAPI's own routes, where OneAPI's list used to end with them.
+    ...consentPageRoutes,
     ...camaraRoutes,
     ...camaraRefundRoutes,
     ...parlayxRoutes,

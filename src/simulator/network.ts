@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
-import { getOperator } from "../connectors/operators/registry.ts";
-import type { Operator } from "../connectors/operators/types.ts";
-import { digitsOf, fromDecimal } from "../connectors/sdk/money.ts";
+import type { Operator } from "../connectors/index.ts";
+import { digitsOf, fromDecimal, getOperator } from "../connectors/index.ts";
 
 /**
  * The simulated operators' billing systems: subscribers, balances, caps, barring and a journal of

@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/sdk/money.ts";
+import { fromDecimal, rawNumber, stringifyWithRawNumbers, toDecimal } from "../connectors/index.ts";
 import { parseJson } from "./camara.ts";
 import { authorised, type Route, reply, replyJson, type SimContext } from "./context.ts";
 import type { ChargeResult, DeclineReason, Txn } from "./network.ts";
@@ -223,8 +223,6 @@ function answer(
     }
   }
 }
-
-import { consentPageRoutes } from "./consent-page.ts";
 
 const PAY = "^/(\\d{5,6})/oneapi/v1/payment/([^/]+)/transactions";
 
@@ -480,5 +478,4 @@ export const oneapiRoutes: Route[] = [
       );
     },
   },
-  ...consentPageRoutes,
 ];

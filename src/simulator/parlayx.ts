@@ -1,9 +1,15 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Operator } from "../connectors/operators/types.ts";
-import { huaweiPassword } from "../connectors/sdk/auth.ts";
-import { fromDecimal } from "../connectors/sdk/money.ts";
-import { asRecord, asText, parseSoap, soapEnvelope, soapFaultXml } from "../connectors/sdk/soap.ts";
+import type { Operator } from "../connectors/index.ts";
+import {
+  asRecord,
+  asText,
+  fromDecimal,
+  huaweiPassword,
+  parseSoap,
+  soapEnvelope,
+  soapFaultXml,
+} from "../connectors/index.ts";
 import { authorised, type Route, reply, type SimContext } from "./context.ts";
 import type { ChargeResult, DeclineReason } from "./network.ts";
 

@@ -1,12 +1,12 @@
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fromDecimal } from "../connectors/sdk/money.ts";
 import {
+  fromDecimal,
   parseRequestFile,
   type ResponseLine,
   SETTLEMENT_ERRORS,
   writeResponseFile,
-} from "../connectors/settlement/format.ts";
+} from "../connectors/index.ts";
 import type { SimContext } from "./context.ts";
 
 /**

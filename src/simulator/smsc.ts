@@ -1,10 +1,10 @@
 import type { AddressInfo } from "node:net";
 import type smppTypes from "smpp";
-import { fromDecimal } from "../connectors/sdk/money.ts";
 import {
   DLR_BILLING_ERRORS,
   ESM_CLASS_DELIVERY_RECEIPT,
   field,
+  fromDecimal,
   MESSAGE_STATE,
   messageText,
   receiptText,
@@ -12,7 +12,7 @@ import {
   smpp,
   TLV_BILLING_PRICE,
   TLV_BILLING_REF,
-} from "../connectors/smpp/pdu.ts";
+} from "../connectors/index.ts";
 import type { SimContext } from "./context.ts";
 import type { Txn } from "./network.ts";
 

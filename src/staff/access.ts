@@ -1,4 +1,4 @@
-import type { AuthContext } from "../merchants/service.ts";
+import type { AuthContext } from "../merchants/index.ts";
 import { scopedPermissions } from "./permissions.ts";
 import type { Access } from "./service.ts";
 

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Actor } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { isUniqueViolation } from "../db/db.ts";
-import type { AuthContext } from "../merchants/service.ts";
+import type { AuthContext } from "../merchants/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import {

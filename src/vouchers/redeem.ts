@@ -1,16 +1,16 @@
 import type { Db, Queryable } from "../db/db.ts";
-import type { IdempotencyContext } from "../idempotency/gate.ts";
-import { claimOpenKey, completeIdempotencyRecords } from "../idempotency/store.ts";
-import { accountId } from "../ledger/accounts.ts";
-import type { Ledger } from "../ledger/ledger.ts";
-import type { Memberships } from "../memberships/service.ts";
+import type { IdempotencyContext } from "../idempotency/index.ts";
+import { claimOpenKey, completeIdempotencyRecords } from "../idempotency/index.ts";
+import type { Ledger } from "../ledger/index.ts";
+import { accountId } from "../ledger/index.ts";
+import type { Memberships } from "../memberships/index.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
 import type { RiskGate } from "../risk/index.ts";
-import { applyOrThrow, type Wallets } from "../wallets/service.ts";
+import { applyOrThrow, type Wallets } from "../wallets/index.ts";
 import { codeHash, isWellFormed, normalizeCode } from "./codes.ts";
 import { liabilityAccount, type VoucherBatches } from "./service.ts";
 

@@ -1,20 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { periodProblem } from "../billing/time.ts";
-import { isDecimal, minBigint, parseDecimal } from "../currencies/decimal.ts";
-import type { Currencies } from "../currencies/service.ts";
+import { periodProblem } from "../billing/index.ts";
+import type { Currencies } from "../currencies/index.ts";
+import { isDecimal, minBigint, parseDecimal } from "../currencies/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
-import { accountId } from "../ledger/accounts.ts";
-import { movement } from "../ledger/index.ts";
-import type { Ledger } from "../ledger/ledger.ts";
-import type { AccountSpec } from "../ledger/types.ts";
+import type { AccountSpec, Ledger } from "../ledger/index.ts";
+import { accountId, movement } from "../ledger/index.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import { toJsonAmount } from "../platform/money.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
-import { applyOrThrow } from "../wallets/service.ts";
+import { applyOrThrow } from "../wallets/index.ts";
 import {
   alphabetProblem,
   type CodeFormat,

@@ -1,4 +1,4 @@
-import type { AccountSpec } from "../ledger/types.ts";
+import type { AccountSpec } from "../ledger/index.ts";
 import type { Mode } from "../platform/scope.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { minBigint } from "../currencies/decimal.ts";
+import { minBigint } from "../currencies/index.ts";
 
 /**
  * The order in which a payment draws on a wallet's grants (documented in docs/wallets.md):

@@ -7,7 +7,7 @@ import type {
   RefundAnswer,
   ResolvedMethod,
   SyncRequest,
-} from "../payments/provider.ts";
+} from "../payments/index.ts";
 
 const WalletMethod = Type.Object(
   { type: Type.Literal("wallet") },

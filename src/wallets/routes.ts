@@ -11,7 +11,7 @@ import {
   TimestampInput,
   withErrors,
 } from "../community/routing.ts";
-import type { Currencies } from "../currencies/service.ts";
+import type { Currencies } from "../currencies/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { presentGrant, type Wallets } from "./service.ts";

@@ -1,10 +1,8 @@
-import { minBigint } from "../currencies/decimal.ts";
+import { minBigint } from "../currencies/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
-import { eventRow } from "../events/outbox.ts";
-import { accountId } from "../ledger/accounts.ts";
-import { movement } from "../ledger/index.ts";
-import type { Ledger } from "../ledger/ledger.ts";
-import type { AccountSpec, TransferInput } from "../ledger/types.ts";
+import { eventRow } from "../events/index.ts";
+import type { AccountSpec, Ledger, TransferInput } from "../ledger/index.ts";
+import { accountId, movement } from "../ledger/index.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";

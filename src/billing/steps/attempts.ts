@@ -1,12 +1,12 @@
-import type { TransferInput } from "../../ledger/types.ts";
-import { newPaymentRow } from "../../payments/new-payment.ts";
+import type { TransferInput } from "../../ledger/index.ts";
 import {
+  applyChargeOutcome,
   type ChargeOutcome,
   type ChargeRequest,
+  newPaymentRow,
   type ProviderAnswer,
   settleUnseenAttempt,
-} from "../../payments/provider.ts";
-import { applyChargeOutcome } from "../../payments/transitions.ts";
+} from "../../payments/index.ts";
 import { assert } from "../../platform/errors.ts";
 import { renewalOutcome, type Settlement, SYNC_AFTER_MS, settle } from "../engine.ts";
 import type { Attempt, Charge, Item, SubscriptionPayment } from "./types.ts";

@@ -1,4 +1,4 @@
-import type { TransferInput } from "../../ledger/types.ts";
+import type { TransferInput } from "../../ledger/index.ts";
 import { giveUp, SYNC_AFTER_MS, settle, writeOff } from "../engine.ts";
 import { BALANCE_TOO_LOW, newAttempt } from "./attempts.ts";
 import { attemptPeriods } from "./caps.ts";

@@ -1,5 +1,4 @@
-import type { PaymentRow } from "../../payments/model.ts";
-import type { PaymentProvider, ProviderAnswer } from "../../payments/provider.ts";
+import type { PaymentProvider, PaymentRow, ProviderAnswer } from "../../payments/index.ts";
 import type { Plan } from "../engine.ts";
 import type { JobRow, SubscriptionRow } from "../model.ts";
 import type { DunningPolicy } from "../policy.ts";

@@ -1,8 +1,8 @@
 import type { Queryable } from "../../db/db.ts";
 import { type DbRow, rowsToJson } from "../../db/rows.ts";
-import { eventRow } from "../../events/outbox.ts";
-import type { TransferInput } from "../../ledger/types.ts";
-import { insertRows, interactionRow, paymentEvents } from "../../payments/context.ts";
+import { eventRow } from "../../events/index.ts";
+import type { TransferInput } from "../../ledger/index.ts";
+import { insertRows, interactionRow, paymentEvents } from "../../payments/index.ts";
 import { assert } from "../../platform/errors.ts";
 import type { BillingContext } from "../context.ts";
 import type { Settlement } from "../engine.ts";

@@ -6,7 +6,7 @@ import {
   parsePhoneNumberFromString,
 } from "libphonenumber-js";
 import { getOperator, hasPinStep, resolveOperator } from "../../connectors/index.ts";
-import { confirmPayment } from "../../payments/confirm.ts";
+import { confirmPayment } from "../../payments/index.ts";
 import { ApiError } from "../../platform/errors.ts";
 import { addRateLimitHeaders } from "../../web/index.ts";
 import { abandonPayment, followPayment, PaymentInFlight, SessionClosed, startPayment } from "../attempts.ts";

@@ -1,7 +1,12 @@
 import { Type } from "@sinclair/typebox";
-import type { CardPspConnector } from "../../connectors/index.ts";
-import { cardPspConnector } from "../../connectors/operators/index.ts";
-import type { CancelOutput, CardDetails, Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
+import type {
+  CancelOutput,
+  CardDetails,
+  CardPspConnector,
+  Connector,
+  ConnectorEvent,
+} from "../../connectors/index.ts";
+import { cardPspConnector } from "../../connectors/index.ts";
 import { ApiError } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type {

@@ -1,7 +1,12 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { connectorFor, getOperator, hasPinStep, resolveOperator } from "../../connectors/operators/index.ts";
-import type { Connector, ConnectorEvent } from "../../connectors/sdk/types.ts";
-import { SettlementConnector } from "../../connectors/settlement/index.ts";
+import type { Connector, ConnectorEvent } from "../../connectors/index.ts";
+import {
+  connectorFor,
+  getOperator,
+  hasPinStep,
+  resolveOperator,
+  SettlementConnector,
+} from "../../connectors/index.ts";
 import { ApiError, assert } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";

@@ -1,4 +1,4 @@
-import type { Connector } from "../../connectors/sdk/types.ts";
+import type { Connector } from "../../connectors/index.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";
 import type {

@@ -1,4 +1,4 @@
-import type { Outcome } from "../../connectors/sdk/types.ts";
+import type { Outcome } from "../../connectors/index.ts";
 import type { ChargeOutcome, RefundAnswer } from "../provider.ts";
 
 /**

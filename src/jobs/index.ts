@@ -1,0 +1,2 @@
+/** The public entry of jobs/: what other folders may use. */
+export type { Job } from "./runner.ts";
