@@ -1,12 +1,13 @@
 import type { Db, Queryable } from "../db/db.ts";
 import { insertEvents, type NewEvent } from "../events/index.ts";
 import type { Clock } from "../platform/clock.ts";
+import { percentile } from "./distributions.ts";
 
 /**
- * Operator health: each operator's acceptance over the last 15 minutes against the same window
- * one week earlier. A drop beyond the threshold raises `operator.degraded` (once, until it is
- * `operator.recovered`), written to the outbox for every merchant with traffic on the operator, so
- * webhooks deliver it like any event.
+ * Operator health: each operator's acceptance and provider latency (p99) over the last 15 minutes
+ * against the same window one week earlier. A drop in acceptance or a rise in latency beyond the
+ * thresholds raises `operator.degraded` (once, until it is `operator.recovered`), written to the
+ * outbox for every merchant with traffic on the operator, so webhooks deliver it like any event.
  */
 export const HEALTH = {
   window_ms: 15 * 60_000,
@@ -17,11 +18,29 @@ export const HEALTH = {
   drop_bp: 2000,
   /** Recovered: back within this many basis points of the baseline (hysteresis: no flapping). */
   recover_bp: 1000,
+  /** Degraded: p99 latency above both this many times the baseline's and the baseline + margin. */
+  latency_factor: 2,
+  latency_margin_ms: 500,
+  /** Recovered: p99 back under both of these (hysteresis). */
+  latency_recover_factor: 1.5,
+  latency_recover_margin_ms: 250,
 } as const;
 
 export interface WindowStats {
   succeeded: number;
   failed: number;
+  /** The provider calls' p99 latency and how many calls it is over (absent: not measured). */
+  latency?: { p99Ms: number; calls: number };
+}
+
+export interface HealthChange {
+  state: HealthState;
+  /** What moved the operator: its acceptance or its latency (a recovery: the acceptance). */
+  reason: "acceptance" | "latency";
+  nowBp: number | null;
+  beforeBp: number | null;
+  latencyNowMs: number | null;
+  latencyBeforeMs: number | null;
 }
 
 export type HealthState = "healthy" | "degraded";
@@ -31,20 +50,78 @@ function acceptanceBp(s: WindowStats): number | null {
   return decided < HEALTH.volume_min ? null : Math.round((s.succeeded * 10_000) / decided);
 }
 
-/** Pure: the state an operator moves to, or null when it stays (or there is too little to say). */
-export function nextState(
-  previous: HealthState,
+function comparableLatency(
   now: WindowStats,
   before: WindowStats,
-): { state: HealthState; nowBp: number; beforeBp: number } | null {
+): { nowMs: number; beforeMs: number } | null {
+  if (!now.latency || !before.latency) return null;
+  if (now.latency.calls < HEALTH.volume_min || before.latency.calls < HEALTH.volume_min) return null;
+  return { nowMs: now.latency.p99Ms, beforeMs: before.latency.p99Ms };
+}
+
+/**
+ * Pure: the state an operator moves to, or null when it stays (or there is too little to say).
+ * Healthy → degraded when either signal is out of bounds; degraded → healthy only when every
+ * signal that can be measured is back inside the (tighter) recovery bounds.
+ */
+export function nextState(previous: HealthState, now: WindowStats, before: WindowStats): HealthChange | null {
   const nowBp = acceptanceBp(now);
   const beforeBp = acceptanceBp(before);
-  if (nowBp === null || beforeBp === null) return null;
-  if (previous === "healthy" && nowBp < beforeBp - HEALTH.drop_bp)
-    return { state: "degraded", nowBp, beforeBp };
-  if (previous === "degraded" && nowBp >= beforeBp - HEALTH.recover_bp)
-    return { state: "healthy", nowBp, beforeBp };
-  return null;
+  const acceptance = nowBp !== null && beforeBp !== null ? { nowBp, beforeBp } : null;
+  const latency = comparableLatency(now, before);
+  if (!acceptance && !latency) return null;
+  const change = (state: HealthState, reason: HealthChange["reason"]): HealthChange => ({
+    state,
+    reason,
+    nowBp,
+    beforeBp,
+    latencyNowMs: latency?.nowMs ?? null,
+    latencyBeforeMs: latency?.beforeMs ?? null,
+  });
+  if (previous === "healthy") {
+    if (acceptance && acceptance.nowBp < acceptance.beforeBp - HEALTH.drop_bp)
+      return change("degraded", "acceptance");
+    const slowAbove = latency
+      ? Math.max(latency.beforeMs * HEALTH.latency_factor, latency.beforeMs + HEALTH.latency_margin_ms)
+      : Number.POSITIVE_INFINITY;
+    if (latency && latency.nowMs > slowAbove) return change("degraded", "latency");
+    return null;
+  }
+  const acceptanceBack = !acceptance || acceptance.nowBp >= acceptance.beforeBp - HEALTH.recover_bp;
+  const latencyBack =
+    !latency ||
+    latency.nowMs <=
+      Math.max(
+        latency.beforeMs * HEALTH.latency_recover_factor,
+        latency.beforeMs + HEALTH.latency_recover_margin_ms,
+      );
+  return acceptanceBack && latencyBack ? change("healthy", acceptance ? "acceptance" : "latency") : null;
+}
+
+/** The p99 of provider calls per mode and operator over [from, to), from the minute histograms. */
+async function windowLatency(
+  tx: Queryable,
+  fromMs: number,
+  toMs: number,
+): Promise<Map<string, { p99Ms: number; calls: number }>> {
+  const { rows } = await tx.query<{ mode: string; operator: string; le_ms: number; n: bigint }>(
+    `select mode, operator, le_ms, sum(count)::int8 as n from analytics_distributions
+      where grain = 'minute' and bucket >= $1 and bucket < $2 and metric = 'provider_latency'
+        and operator <> ''
+      group by mode, operator, le_ms`,
+    [new Date(fromMs), new Date(toMs)],
+  );
+  const histograms = new Map<string, Array<{ le_ms: number; count: number }>>();
+  for (const r of rows) {
+    const key = `${r.mode}/${r.operator}`;
+    histograms.set(key, [...(histograms.get(key) ?? []), { le_ms: r.le_ms, count: Number(r.n) }]);
+  }
+  const out = new Map<string, { p99Ms: number; calls: number }>();
+  for (const [key, histogram] of histograms) {
+    const p99Ms = percentile(histogram, 0.99);
+    if (p99Ms !== null) out.set(key, { p99Ms, calls: histogram.reduce((n, h) => n + h.count, 0) });
+  }
+  return out;
 }
 
 export interface HealthDeps {
@@ -102,6 +179,12 @@ export async function checkOperatorHealth(deps: HealthDeps): Promise<number> {
       fromMs - HEALTH.baseline_offset_ms,
       toMs - HEALTH.baseline_offset_ms,
     );
+    const latencyNow = await windowLatency(tx, fromMs, toMs);
+    const latencyBefore = await windowLatency(
+      tx,
+      fromMs - HEALTH.baseline_offset_ms,
+      toMs - HEALTH.baseline_offset_ms,
+    );
     const { rows: known } = await tx.query<{ operator: string; mode: string; state: HealthState }>(
       "select operator, mode, state from analytics_operator_health",
     );
@@ -110,27 +193,44 @@ export async function checkOperatorHealth(deps: HealthDeps): Promise<number> {
     let changed = 0;
     for (const [key, now] of [...current].sort(([a], [b]) => a.localeCompare(b))) {
       const [mode, operator] = key.split("/") as [string, string];
+      const withLatency = (stats: WindowStats, latency: { p99Ms: number; calls: number } | undefined) =>
+        latency ? { ...stats, latency } : stats;
       const next = nextState(
         states.get(key) ?? "healthy",
-        now,
-        baseline.get(key) ?? { succeeded: 0, failed: 0 },
+        withLatency(now, latencyNow.get(key)),
+        withLatency(baseline.get(key) ?? { succeeded: 0, failed: 0 }, latencyBefore.get(key)),
       );
       if (!next) continue;
       changed++;
       await tx.query(
-        `insert into analytics_operator_health (operator, mode, state, acceptance_now, acceptance_before, changed)
-         values ($1, $2, $3, $4, $5, $6)
+        `insert into analytics_operator_health (operator, mode, state, acceptance_now, acceptance_before, changed,
+           reason, latency_p99_now_ms, latency_p99_before_ms)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          on conflict (operator, mode) do update set state = excluded.state, acceptance_now = excluded.acceptance_now,
-           acceptance_before = excluded.acceptance_before, changed = excluded.changed`,
-        [operator, mode, next.state, next.nowBp, next.beforeBp, new Date(nowMs)],
+           acceptance_before = excluded.acceptance_before, changed = excluded.changed, reason = excluded.reason,
+           latency_p99_now_ms = excluded.latency_p99_now_ms, latency_p99_before_ms = excluded.latency_p99_before_ms`,
+        [
+          operator,
+          mode,
+          next.state,
+          next.nowBp,
+          next.beforeBp,
+          new Date(nowMs),
+          next.reason,
+          next.latencyNowMs,
+          next.latencyBeforeMs,
+        ],
       );
       const object = {
         id: `ophealth_${operator}`,
         object: "operator_health",
         operator,
         state: next.state,
+        reason: next.reason,
         acceptance_bp: next.nowBp,
         baseline_acceptance_bp: next.beforeBp,
+        latency_p99_ms: next.latencyNowMs,
+        baseline_latency_p99_ms: next.latencyBeforeMs,
         window_start: new Date(fromMs).toISOString(),
         window_end: new Date(toMs).toISOString(),
         decided: now.succeeded + now.failed,

@@ -79,8 +79,11 @@ after(() => t.close());
 test("the decision: a drop beyond the threshold degrades, a return within half of it recovers", () => {
   assert.deepEqual(nextState("healthy", { succeeded: 10, failed: 20 }, { succeeded: 27, failed: 3 }), {
     state: "degraded",
+    reason: "acceptance",
     nowBp: 3333,
     beforeBp: 9000,
+    latencyNowMs: null,
+    latencyBeforeMs: null,
   });
   assert.equal(nextState("healthy", { succeeded: 22, failed: 8 }, { succeeded: 27, failed: 3 }), null);
   assert.equal(
@@ -93,6 +96,28 @@ test("the decision: a drop beyond the threshold degrades, a return within half o
     "healthy",
   );
   assert.equal(nextState("degraded", { succeeded: 20, failed: 10 }, { succeeded: 27, failed: 3 }), null);
+});
+
+test("the decision on latency: p99 above twice the baseline (and 500 ms more) degrades; back under 1.5x recovers", () => {
+  const fine = { succeeded: 27, failed: 3 };
+  const at = (p99Ms: number, calls = 30) => ({ ...fine, latency: { p99Ms, calls } });
+  assert.deepEqual(nextState("healthy", at(1300), at(400)), {
+    state: "degraded",
+    reason: "latency",
+    nowBp: 9000,
+    beforeBp: 9000,
+    latencyNowMs: 1300,
+    latencyBeforeMs: 400,
+  });
+  assert.equal(nextState("healthy", at(800), at(400)), null, "twice, but not 500 ms more");
+  assert.equal(nextState("healthy", at(1300), at(400, 5)), null, "too few calls a week earlier");
+  assert.equal(nextState("degraded", at(700), at(400)), null, "better, not yet back under 1.5x");
+  assert.equal(nextState("degraded", at(600), at(400))?.state, "healthy");
+  // Degraded by latency, recovered latency but acceptance now down: stays degraded.
+  assert.equal(
+    nextState("degraded", { succeeded: 10, failed: 20, latency: { p99Ms: 400, calls: 30 } }, at(400)),
+    null,
+  );
 });
 
 test("an operator that starts declining raises operator.degraded once, then operator.recovered", async () => {
@@ -121,6 +146,51 @@ test("an operator that starts declining raises operator.degraded once, then oper
   assert.equal(await checkOperatorHealth(t.services), 1);
   assert.equal(await queued("operator.recovered"), 1);
   assert.equal(await queued("operator.degraded"), 1);
+  clock.advance(MINUTE);
+  assert.equal(await checkOperatorHealth(t.services), 0);
+});
+
+/** Provider calls of an operator as the ingest stores them: a minute histogram of latencies. */
+async function calls(operator: string, atMs: number, latencyMs: number, count: number): Promise<void> {
+  await t.services.db.query(
+    `insert into analytics_distributions (grain, bucket, merchant_id, mode, metric, provider, operator, le_ms, count, errors)
+     values ('minute', $1, $2, 'test', 'provider_latency', 'carrier', $3, $4, $5, 0)`,
+    [new Date(Math.floor(atMs / MINUTE) * MINUTE), merchantId, operator, latencyMs, count],
+  );
+}
+
+test("an operator that answers as often but much slower raises operator.degraded (latency), then recovers", async () => {
+  clock.advance(30 * MINUTE); // the windows of the test above are behind us
+  const now = clock.nowMs();
+  const degradedBefore = await queued("operator.degraded");
+  const recoveredBefore = await queued("operator.recovered");
+  for (const at of [now - WEEK - 10 * MINUTE, now - WEEK + 10 * MINUTE]) {
+    await answered("20820", at, 27, 3);
+    await calls("20820", at, 300, 29);
+    await calls("20820", at, 450, 1);
+  }
+  await answered("20820", now - 10 * MINUTE, 27, 3); // acceptance as usual
+  await calls("20820", now - 10 * MINUTE, 2400, 30); // every call takes seconds
+  assert.equal(await checkOperatorHealth(t.services), 1);
+  assert.equal(await queued("operator.degraded"), degradedBefore + 1);
+  const listed = await call<{ data: Array<{ data: { object: Record<string, unknown> } }> }>(
+    t.app,
+    "GET",
+    "/v1/events?type=operator.degraded&limit=1",
+    { key },
+  );
+  const object = listed.body.data[0]!.data.object;
+  assert.equal(object.operator, "20820");
+  assert.equal(object.reason, "latency");
+  assert.equal(object.latency_p99_ms, 2400);
+  assert.equal(object.baseline_latency_p99_ms, 450);
+  assert.equal(object.acceptance_bp, 9000);
+
+  clock.advance(20 * MINUTE);
+  await answered("20820", clock.nowMs() - 10 * MINUTE, 27, 3);
+  await calls("20820", clock.nowMs() - 10 * MINUTE, 320, 30);
+  assert.equal(await checkOperatorHealth(t.services), 1);
+  assert.equal(await queued("operator.recovered"), recoveredBefore + 1);
   clock.advance(MINUTE);
   assert.equal(await checkOperatorHealth(t.services), 0);
 });
