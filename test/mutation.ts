@@ -16,12 +16,12 @@ const TARGETS: Record<string, string> = {
     "CENTIME_PROPERTY_RUNS=300 node --import tsx --test test/ledger/engine.property.test.ts test/ledger/engine.replay.test.ts",
   "src/payments/transitions.ts": "node --import tsx --test test/payments/transitions.test.ts",
   "src/payments/refund.ts": "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/api/refunds.test.ts",
-  "src/idempotency/gate.ts": "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/api/idempotency.test.ts",
-  // The billing plan and settlement have no unit test of their own yet: the API tests drive them.
-  "src/billing/policy.ts": "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts",
+  "src/idempotency/gate.ts": "node --import tsx --test test/idempotency/gate.unit.test.ts",
+  // The dunning policy and the balance step of the plan (fitToBalance and highestCovered).
+  "src/billing/policy.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
+  "src/billing/steps/decide.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
+  // The rest of the plan and the settlement have no unit test of their own yet: the API tests drive them.
   "src/billing/engine.ts":
-    "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts",
-  "src/billing/steps/decide.ts":
     "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts",
 };
 

@@ -49,6 +49,11 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description:
       "32 bytes (base64 or hex) that encrypt staff TOTP secrets at rest (AES-256-GCM); every process must share it",
   },
+  {
+    name: "CENTIME_IP_COUNTRY_HEADER",
+    description:
+      "The header a trusted proxy sets to the client's country (e.g. cf-ipcountry): the risk attribute ip_country; unset = unknown",
+  },
   { name: "LOG_LEVEL", default: "info", description: "pino log level" },
   { name: "CENTIME_API_KEY", description: "centime listen: the merchant's test secret key (or --api-key)" },
   { name: "CENTIME_RATE_LIMIT_PER_SECOND", default: "500", description: "Requests per API key; 0 disables" },
