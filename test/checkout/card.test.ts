@@ -112,6 +112,13 @@ test("the card form posts to the card provider only; paying with its token compl
   assert.match(csp, new RegExp(`form-action 'self' ${psp.origin.replace(/[.]/g, "\\.")};`));
   assert.doesNotMatch(csp, /form-action[^;]*\*/);
   assert.match(html, /autocomplete="cc-number"/);
+  // The default expiry is this month of this year, never a date already past.
+  const month = new Date().getUTCMonth() + 1;
+  assert.match(html, new RegExp(`<option value="${month}" selected>`));
+  assert.match(
+    html,
+    new RegExp(`<select id="card-exp-year"[^>]*>\\s*<option value="${new Date().getUTCFullYear()}">`),
+  );
   assert.equal(returnUrl, `${live.url}/checkout/${sessionId}/card/return`);
   const back = await tokenize(action, returnUrl, CARD);
   assert.ok(back.startsWith(`${returnUrl}?token=tok_`), back);

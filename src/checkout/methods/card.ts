@@ -55,6 +55,8 @@ function renderForm(
       error: error?.key ?? null,
       errorField: error?.field ?? null,
       years: Array.from({ length: 16 }, (_, i) => new Date(kit.ctx.clock.nowMs()).getUTCFullYear() + i),
+      // Preselected with the first year, so the default date is this month: never already expired.
+      currentMonth: new Date(kit.ctx.clock.nowMs()).getUTCMonth() + 1,
     },
     // Forms of this page may post to the card provider, and to nobody else but Centime.
     { title: "Card", status: error ? 400 : 200, policy: { formAction: [form.origin] } },
