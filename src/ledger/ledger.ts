@@ -55,8 +55,10 @@ export class Ledger {
       }));
       await this.db.transaction(async (tx) => {
         await tx.query(
+          // No arbiter: the id derives from the natural key, and naming only (id) would let two
+          // processes creating the same account at once fail on the natural key's unique index.
           `insert into ledger_accounts select * from json_populate_recordset(null::ledger_accounts, $1::json)
-           on conflict (id) do nothing`,
+           on conflict do nothing`,
           [JSON.stringify(rows)],
         );
         // Slot 0 exists from the start: a limited account's balance lives there, under a row lock.

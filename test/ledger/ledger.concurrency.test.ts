@@ -182,3 +182,27 @@ test("fifty debits of 10 race for a wallet holding 200: twenty succeed and it ne
   );
   assert.equal(rows[0]?.spent, 200n);
 });
+
+test("many ledgers (processes) create the same new accounts at once: each gets them, one row each", async () => {
+  const { db } = database;
+  // The race is narrow: repeat it on fresh accounts so that the PostgreSQL run meets it.
+  for (let round = 0; round < 30; round++) {
+    const merchantId = newId("mer");
+    const base = { merchantId, mode: "test" as const, currency: "EUR" };
+    const specs = [
+      { ...base, ownerId: newId("cus"), purpose: "wallet", debitsMustNotExceedCredits: true },
+      { ...base, ownerId: merchantId, purpose: "available" },
+    ];
+    // A fresh Ledger per writer has an empty cache, like separate processes meeting a new customer.
+    const results = await Promise.all(
+      Array.from({ length: 16 }, () => new Ledger(db).ensureAccounts(specs, NOW_MS)),
+    );
+    const ids = new Set(results.flatMap((accounts) => accounts.map((a) => a.id)));
+    assert.equal(ids.size, 2);
+    const { rows } = await db.query<{ n: string }>(
+      "select count(*)::text as n from ledger_accounts where merchant_id = $1",
+      [merchantId],
+    );
+    assert.equal(rows[0]!.n, "2");
+  }
+});
