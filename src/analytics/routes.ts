@@ -28,6 +28,8 @@ import { rebuildRollups } from "./rollups.ts";
 
 export interface AnalyticsRouteDeps {
   db: Db;
+  /** Reads that may lag (a replica when DATABASE_READ_URL is set): every report here but the rates. */
+  readDb: Db;
   clock: Clock;
 }
 
@@ -433,7 +435,7 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
     async (request, reply) => {
       const query: Static<typeof PaymentsQuery> = request.query;
       const scope = scopeOf(request, query);
-      const result = await paymentsAnalytics(deps.db, scope, {
+      const result = await paymentsAnalytics(deps.readDb, scope, {
         ...range(deps.clock, query),
         granularity: query.granularity ?? "hour",
         groupBy: (query.group_by?.split(",") ?? []) as Group[],
@@ -449,7 +451,7 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
       });
       const reporting =
         query.reporting_currency !== undefined
-          ? await toReporting(deps.db, query.reporting_currency, result.series)
+          ? await toReporting(deps.readDb, query.reporting_currency, result.series)
           : undefined;
       if (wantsCsv(request)) {
         return sendCsv(reply, "payments", reporting ? reportingCsv(reporting) : paymentsCsv(result));
@@ -474,7 +476,7 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
       async (request, reply) => {
         const query: Static<typeof MetricQuery> = request.query;
         const scope = scopeOf(request, query);
-        const result = await paymentsAnalytics(deps.db, scope, {
+        const result = await paymentsAnalytics(deps.readDb, scope, {
           ...range(deps.clock, query),
           granularity: query.granularity ?? "hour",
           groupBy: [...endpoint.groupBy, ...((query.group_by?.split(",") ?? []) as Group[])],
@@ -513,7 +515,7 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
       const scope = scopeOf(request, query);
       const toMs = query.to !== undefined ? Date.parse(query.to) : deps.clock.nowMs();
       const fromMs = query.from !== undefined ? Date.parse(query.from) : toMs - 30 * DAY_MS;
-      const result = await subscriptionsAnalytics(deps.db, scope, {
+      const result = await subscriptionsAnalytics(deps.readDb, scope, {
         fromMs,
         toMs,
         granularity: query.granularity ?? "day",
@@ -569,7 +571,7 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
       async (request, reply) => {
         const query: Static<typeof DistributionQuery> = request.query;
         const scope = scopeOf(request, query);
-        const summary = await distributionSummary(deps.db, scope, metric, {
+        const summary = await distributionSummary(deps.readDb, scope, metric, {
           ...range(deps.clock, query),
           granularity: query.granularity ?? "minute",
           ...(query.operator !== undefined ? { operator: query.operator } : {}),
@@ -654,7 +656,7 @@ export const analyticsRoutes: Routes<AnalyticsRouteDeps> = async (app, deps) => 
     async (request, reply) => {
       const query: Static<typeof FunnelQuery> = request.query;
       const scope = scopeOf(request, query);
-      const result = await funnel(deps.db, scope, {
+      const result = await funnel(deps.readDb, scope, {
         ...range(deps.clock, query),
         ...(query.app !== undefined ? { app: query.app } : {}),
         ...(query.operator !== undefined ? { operator: query.operator } : {}),

@@ -17,7 +17,16 @@ declare module "fastify" {
 /** What the back office needs from the platform's services. */
 export type BackOfficeServices = Pick<
   Services,
-  "db" | "clock" | "merchants" | "idempotency" | "ledger" | "payments" | "config" | "logger" | "community"
+  | "db"
+  | "readDb"
+  | "clock"
+  | "merchants"
+  | "idempotency"
+  | "ledger"
+  | "payments"
+  | "config"
+  | "logger"
+  | "community"
 > & { staff: import("../staff/index.ts").StaffDirectory; approvals: Approvals };
 
 export function sendJson(reply: FastifyReply, statusCode: number, body: unknown): FastifyReply {

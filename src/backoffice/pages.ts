@@ -208,7 +208,7 @@ export function backOfficePages(
         const status =
           typeof query.status === "string" && /^[a-z_]{1,30}$/.test(query.status) ? query.status : "";
         const scope = scopeOf(context);
-        const payments = await searchPayments(services.db, {
+        const payments = await searchPayments(services.readDb, {
           ...scope,
           q: q || undefined,
           status: status || undefined,

@@ -5,12 +5,20 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { generate } from "otplib";
 import { buildApp } from "../../src/http/app.ts";
 import { configFromEnv } from "../../src/platform/config.ts";
 import { newId } from "../../src/platform/ids.ts";
 import { createLogger } from "../../src/platform/log.ts";
 import { createServices, type Services } from "../../src/services.ts";
-import { ADMIN_KEY, call, createMerchant, type MerchantKeys, sandboxPayment } from "../support/app.ts";
+import {
+  ADMIN_KEY,
+  call,
+  createMerchant,
+  type MerchantKeys,
+  sandboxPayment,
+  staffPageCookies,
+} from "../support/app.ts";
 import { openTestDatabase, type TestDatabase } from "../support/db.ts";
 
 let primary: TestDatabase;
@@ -102,4 +110,99 @@ test("the wire log and event lists read the replica; a payment just created read
   // A single event is read on the primary: the replica-only one is not found there.
   const single = await call(app, "GET", `/v1/events/${eventId}`, { key: m.secretKey });
   assert.equal(single.status, 404);
+});
+
+test("analytics reports read the replica; exchange rates stay on the primary", async () => {
+  const bucket = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000);
+  // A rollup only the replica has: the report shows it, so it was read there.
+  await replica.db.query(
+    `insert into analytics_rollups (grain, bucket, merchant_id, mode, metric, currency, count, amount)
+     values ('hour', $1, $2, 'test', 'succeeded', 'EUR', 7, 4900)`,
+    [bucket.toISOString(), m.merchantId],
+  );
+  const report = await call<{
+    series: Array<{ key: Record<string, string>; points: Array<{ count: number }> }>;
+  }>(
+    app,
+    "GET",
+    `/v1/analytics/payments?from=${encodeURIComponent(new Date(bucket.getTime() - 3_600_000).toISOString())}`,
+    { key: m.secretKey },
+  );
+  assert.equal(report.status, 200, JSON.stringify(report.body));
+  const succeeded = report.body.series.find((s) => s.key.currency === "EUR");
+  assert.deepEqual(
+    succeeded?.points.map((p) => p.count),
+    [7],
+  );
+
+  // A rate set is read back at once (the primary), whatever the replica holds.
+  const set = await call(app, "POST", "/v1/analytics/exchange_rates", {
+    key: ADMIN_KEY,
+    body: { from_currency: "GBP", to_currency: "EUR", day: "2026-01-01", rate: "1.17" },
+  });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  const rates = await call<{ data: Array<{ from_currency: string }> }>(
+    app,
+    "GET",
+    "/v1/analytics/exchange_rates?to_currency=EUR",
+    { key: ADMIN_KEY },
+  );
+  assert.deepEqual(
+    rates.body.data.map((r) => r.from_currency),
+    ["GBP"],
+  );
+});
+
+test("back-office search reads the replica; a payment's own page reads the primary", async () => {
+  const created = await call<{ id: string }>(app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: sandboxPayment("approve"),
+  });
+  assert.equal(created.status, 201);
+  // The replica holds a copy of the payment under another id (a row the primary never had).
+  const replicaOnlyId = newId("pay");
+  const { rows } = await primary.db.query<{ row: Record<string, unknown> }>(
+    "select row_to_json(p) as row from payments p where id = $1",
+    [created.body.id],
+  );
+  await replica.db.query(
+    "insert into payments select * from json_populate_recordset(null::payments, $1::json)",
+    [JSON.stringify([{ ...rows[0]!.row, id: replicaOnlyId }])],
+  );
+
+  const password = "correct horse battery staple 42";
+  const staff = await call<{ totp: { secret: string } }>(app, "POST", "/v1/staff", {
+    key: ADMIN_KEY,
+    body: { email: "support@replica.example", role: "support", merchant: m.merchantId, password },
+  });
+  assert.equal(staff.status, 201, JSON.stringify(staff.body));
+  const cookie = await staffPageCookies(app, {
+    email: "support@replica.example",
+    password,
+    code: await generate({ secret: staff.body.totp.secret }),
+  });
+
+  const found = await app.inject({
+    method: "GET",
+    url: `/admin/payments?q=${replicaOnlyId}`,
+    headers: { cookie },
+  });
+  assert.equal(found.statusCode, 200);
+  assert.ok(found.body.includes(replicaOnlyId), "the search lists the replica's row");
+  const primaryPayment = await app.inject({
+    method: "GET",
+    url: `/admin/payments?q=${created.body.id}`,
+    headers: { cookie },
+  });
+  assert.ok(
+    !primaryPayment.body.includes(`/admin/payments/${created.body.id}`),
+    "the primary's row is not searched",
+  );
+  // The payment's own page reads the primary.
+  const page = await app.inject({
+    method: "GET",
+    url: `/admin/payments/${created.body.id}`,
+    headers: { cookie },
+  });
+  assert.equal(page.statusCode, 200);
 });
