@@ -13,6 +13,7 @@ import { Merchants } from "./merchants/service.ts";
 import { catcherChannel, Notifier, operatorSmsChannel, smtpChannel } from "./notifications/index.ts";
 import { createPayers, PayerLimits, type Payers } from "./payers/index.ts";
 import type { PaymentsContext } from "./payments/context.ts";
+import { S3ArchiveStore } from "./payments/index.ts";
 import { InteractionArchive } from "./payments/interaction-archive.ts";
 import { InteractionRecorder } from "./payments/interaction-log.ts";
 import { type LiveProviders, liveProviders } from "./payments/live-mode.ts";
@@ -89,7 +90,10 @@ export function createServices(options: {
     metrics,
   );
   const recorder = new InteractionRecorder(db, clock, logger, metrics);
-  const archive = new InteractionArchive(config.archiveDir, logger);
+  const archive = new InteractionArchive(
+    config.archiveS3 ? new S3ArchiveStore(config.archiveS3) : config.archiveDir,
+    logger,
+  );
   const moListeners = new Set<MoListener>();
   const live = liveProviders(config.live);
   let payments: PaymentsContext | null = null;

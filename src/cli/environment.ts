@@ -32,6 +32,29 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     default: "<CENTIME_DATA_DIR>/archive",
     description: "Compressed daily archives of provider request and response bodies (shared by every worker)",
   },
+  {
+    name: "CENTIME_ARCHIVE_S3_ENDPOINT",
+    description:
+      "An S3-compatible store for those archives instead of the folder (base URL, path-style requests); unset = the folder",
+  },
+  {
+    name: "CENTIME_ARCHIVE_S3_BUCKET",
+    description: "The archive store's bucket (required with the endpoint)",
+  },
+  { name: "CENTIME_ARCHIVE_S3_PREFIX", description: "A folder in the bucket for the archives" },
+  {
+    name: "CENTIME_ARCHIVE_S3_REGION",
+    default: "us-east-1",
+    description: "The region requests are signed for",
+  },
+  {
+    name: "CENTIME_ARCHIVE_S3_ACCESS_KEY_ID",
+    description: "The archive store's access key id (required with the endpoint)",
+  },
+  {
+    name: "CENTIME_ARCHIVE_S3_SECRET_ACCESS_KEY",
+    description: "The archive store's secret key (required with the endpoint; never logged)",
+  },
   { name: "CENTIME_ADMIN_KEY", description: "The admin key; generated and printed once when unset" },
   {
     name: "CENTIME_ADMIN_TLS_PORT",

@@ -3,6 +3,7 @@
  * directly; they are listed in .dependency-cruiser-known-violations.json).
  */
 
+export { type ArchiveStore, DiskArchiveStore, S3ArchiveStore, type S3Settings } from "./archive-store.ts";
 export { cancelPayment } from "./capture.ts";
 export { confirmPayment } from "./confirm.ts";
 export type { PayerCharge, PayerLimitsHook, PayerRefusal, PaymentsContext } from "./context.ts";

@@ -1,12 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { hostname } from "node:os";
-import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { brotliCompress, brotliDecompress, constants as zlib } from "node:zlib";
 import type { Db, Queryable } from "../db/db.ts";
 import { rowsToJson } from "../db/rows.ts";
 import type { Logger } from "../platform/log.ts";
+import { type ArchiveStore, DiskArchiveStore } from "./archive-store.ts";
 
 const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
@@ -74,12 +73,15 @@ export class InteractionArchive {
   private readonly writer =
     `${hostname().replace(/[^A-Za-z0-9-]/g, "_")}-${process.pid}-${randomBytes(3).toString("hex")}`;
   private readonly cache = new Map<string, Map<string, Bodies>>();
-  private readonly knownDirs = new Set<string>();
+  readonly store: ArchiveStore;
 
+  /** `store`: a folder on disk (by its path) or an S3-compatible store. */
   constructor(
-    readonly dir: string,
+    store: ArchiveStore | string,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.store = typeof store === "string" ? new DiskArchiveStore(store) : store;
+  }
 
   /** Moves up to `limit` staged bodies (oldest ids first) into the archive; returns how many. */
   async archiveBatch(
@@ -112,8 +114,7 @@ export class InteractionArchive {
           )
           .join("\n");
         const block = await compress(Buffer.from(text, "utf8"), BROTLI_OPTIONS);
-        const file = `interactions/${day}/${this.writer}.${CODEC}`;
-        const offset = await this.appendDurably(file, block);
+        const { file, offset } = await this.store.put(day, `${this.writer}.${CODEC}`, block);
         afterDurableWrite?.();
         blocks.push({
           file,
@@ -139,38 +140,9 @@ export class InteractionArchive {
     });
   }
 
-  /** Appends a block to a file of this writer and makes it durable; returns its offset. */
-  private async appendDurably(file: string, block: Buffer): Promise<number> {
-    const path = join(this.dir, file);
-    const folder = dirname(path);
-    const newFolder = !this.knownDirs.has(folder);
-    if (newFolder) await mkdir(folder, { recursive: true });
-    const handle = await open(path, "a");
-    try {
-      const { size } = await handle.stat();
-      await handle.write(block, 0, block.length);
-      await handle.sync();
-      if (newFolder || size === 0) await syncDir(folder);
-      this.knownDirs.add(folder);
-      return size;
-    } finally {
-      await handle.close();
-    }
-  }
-
-  /** Removes the archive's day folders before a day (their metadata partitions are dropped). */
-  async removeDaysBefore(dayMs: number): Promise<number> {
-    const root = join(this.dir, "interactions");
-    let entries: string[];
-    try {
-      entries = await readdir(root);
-    } catch {
-      return 0;
-    }
-    const before = new Date(dayMs).toISOString().slice(0, 10);
-    const old = entries.filter((day) => /^\d{4}-\d{2}-\d{2}$/.test(day) && day < before);
-    for (const day of old) await rm(join(root, day), { recursive: true, force: true });
-    return old.length;
+  /** Removes the archive's days before a day (their metadata partitions are dropped). */
+  removeDaysBefore(dayMs: number): Promise<number> {
+    return this.store.removeDaysBefore(new Date(dayMs).toISOString().slice(0, 10));
   }
 
   /** The bodies of these rows, from the staging table or the archive, put back on the rows. */
@@ -239,16 +211,7 @@ export class InteractionArchive {
     const cached = this.cache.get(key);
     if (cached) return cached;
     if (ref.codec !== CODEC) throw new Error(`unknown archive codec ${ref.codec}`);
-    const handle = await open(join(this.dir, ref.file), "r");
-    let raw: Buffer;
-    try {
-      raw = Buffer.alloc(ref.length);
-      const { bytesRead } = await handle.read(raw, 0, ref.length, Number(ref.offset));
-      if (bytesRead !== ref.length)
-        throw new Error(`archive block truncated (${bytesRead} of ${ref.length} bytes)`);
-    } finally {
-      await handle.close();
-    }
+    const raw = await this.store.read(ref.file, Number(ref.offset), ref.length);
     const text = (await decompress(raw)).toString("utf8");
     const block = new Map<string, Bodies>();
     for (const line of text.split("\n")) {
@@ -258,15 +221,5 @@ export class InteractionArchive {
     if (this.cache.size >= BLOCK_CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, block);
     return block;
-  }
-}
-
-/** A new file's directory entry is durable only once its directory is fsynced. */
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -10,6 +10,15 @@ export interface Config {
   dataDir: string;
   /** Where the compressed daily archives of provider interaction bodies go (default: <dataDir>/archive). */
   archiveDir: string;
+  /** An S3-compatible store for those archives instead of archiveDir (CENTIME_ARCHIVE_S3_*). */
+  archiveS3?: {
+    endpoint: string;
+    bucket: string;
+    prefix: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
   adminKey?: string;
   /** Key of the scratch-card code hashes (CENTIME_VOUCHER_KEY); generated and kept in the database when unset. */
   voucherKey?: string;
@@ -129,6 +138,32 @@ function smtpUrlFrom(value: string | undefined): string | undefined {
   return value;
 }
 
+/** CENTIME_ARCHIVE_S3_ENDPOINT turns the S3 store on; then the bucket and both keys are required. */
+function archiveS3From(env: NodeJS.ProcessEnv): Pick<Config, "archiveS3"> {
+  const endpoint = env.CENTIME_ARCHIVE_S3_ENDPOINT;
+  if (!endpoint) return {};
+  if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint))
+    throw new Error(
+      "CENTIME_ARCHIVE_S3_ENDPOINT must be a base URL such as https://s3.eu-west-3.amazonaws.com",
+    );
+  const required = (name: string): string => {
+    const value = env[name];
+    if (!value) throw new Error(`${name} is required with CENTIME_ARCHIVE_S3_ENDPOINT`);
+    return value;
+  };
+  const prefix = env.CENTIME_ARCHIVE_S3_PREFIX ?? "";
+  return {
+    archiveS3: {
+      endpoint,
+      bucket: required("CENTIME_ARCHIVE_S3_BUCKET"),
+      prefix: prefix && !prefix.endsWith("/") ? `${prefix}/` : prefix,
+      region: env.CENTIME_ARCHIVE_S3_REGION || "us-east-1",
+      accessKeyId: required("CENTIME_ARCHIVE_S3_ACCESS_KEY_ID"),
+      secretAccessKey: required("CENTIME_ARCHIVE_S3_SECRET_ACCESS_KEY"),
+    },
+  };
+}
+
 function liveSwitch(value: string | undefined): LiveModeSwitch {
   if (value === undefined || value === "") return "auto";
   if (value === "auto" || value === "on" || value === "off") return value;
@@ -157,6 +192,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     databaseReadUrl: env.DATABASE_READ_URL || undefined,
     dataDir: env.CENTIME_DATA_DIR || "./.centime",
     archiveDir: env.CENTIME_ARCHIVE_DIR || join(env.CENTIME_DATA_DIR || "./.centime", "archive"),
+    ...archiveS3From(env),
     adminKey: env.CENTIME_ADMIN_KEY || undefined,
     voucherKey: env.CENTIME_VOUCHER_KEY || undefined,
     natsUrl: env.CENTIME_NATS_URL || undefined,
