@@ -3,6 +3,7 @@ import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { AwsClient } from "aws4fetch";
 import { XMLParser } from "fast-xml-parser";
+import type { Config } from "../platform/config.ts";
 
 /** Where a block was written: a file (or object) and the byte offset of the block in it. */
 export interface BlockPlace {
@@ -93,16 +94,8 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
-export interface S3Settings {
-  /** The service's base URL, e.g. `https://s3.eu-west-3.amazonaws.com` or `http://127.0.0.1:9000`. */
-  endpoint: string;
-  bucket: string;
-  /** Prepended to every object key (a folder in a shared bucket); "" for none. */
-  prefix: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+/** Endpoint (base URL), bucket, key prefix, region and keys: CENTIME_ARCHIVE_S3_* (platform/config.ts). */
+export type S3Settings = NonNullable<Config["archiveS3"]>;
 
 /** Object deletions in flight at once when a day is removed. */
 const DELETE_CONCURRENCY = 8;

@@ -12,8 +12,10 @@ export interface Config {
   archiveDir: string;
   /** An S3-compatible store for those archives instead of archiveDir (CENTIME_ARCHIVE_S3_*). */
   archiveS3?: {
+    /** The service's base URL, e.g. `https://s3.eu-west-3.amazonaws.com` or `http://127.0.0.1:9000`. */
     endpoint: string;
     bucket: string;
+    /** Prepended to every object key (a folder in a shared bucket), ending in "/"; "" for none. */
     prefix: string;
     region: string;
     accessKeyId: string;
