@@ -1,12 +1,16 @@
 /**
  * A soak: a day's shape compressed in time, on this machine. Two API processes
  * (`centime start --role api --processes 2`) and two workers (`--role worker`) over one PostgreSQL
- * cluster of the bench's own, the carrier simulator (instant) in this process, and an open-loop
- * load at a steady rate then a peak rate: carrier and sandbox payments, a few whose outcome is
- * unknown at first (reconciliation), partial refunds, and every event delivered to a local webhook
- * receiver. Reports throughput, p50/p99 per phase, lags at the end (webhooks, staged wire-log
- * bodies, unsettled payments), database growth and WAL per payment per table, every process's RSS
- * at the start and the end, and the trial balance (debits == credits, posted and pending).
+ * cluster of the bench's own and a streaming standby of it (DATABASE_READ_URL), the carrier and
+ * card simulators (instant) in this process, and an open-loop load at a steady rate then a peak
+ * rate: carrier, card and sandbox payments, a few whose outcome is unknown at first
+ * (reconciliation), partial refunds, checkout sessions paid by a payer through the hosted pages
+ * (carrier, PIN), renewals of subscriptions on test clocks that move during the average phase
+ * (a day compressed), and every event delivered to a local webhook receiver. Reports throughput,
+ * p50/p99 per phase, lags at the end (webhooks, staged wire-log bodies, unsettled payments, the
+ * replica), database growth and WAL per payment per table, every process's RSS at the start and
+ * the end, the trial balance (debits == credits, posted and pending), the business auditor's
+ * result per merchant (balances recomputed from the API's own objects) and the audit chain.
  *
  *   node --import tsx bench/soak.ts                                   # 600 s at 60/s, then 120 s at 180/s
  *   node --import tsx bench/soak.ts --rate 40 --duration 60 --peak-rate 120 --peak-duration 30
@@ -25,8 +29,16 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { listOperators } from "../src/connectors/operators/registry.ts";
 import { startSimulator } from "../src/simulator/index.ts";
+import { auditMerchantBooks } from "../test/support/auditor.ts";
 import { createMerchants } from "./load.ts";
 import { freePort, newAdminKey, Platform, rssKb } from "./platform.ts";
+import {
+  advanceClock,
+  cardNumber,
+  payCheckoutByCarrier,
+  type RenewalSet,
+  subscribeOnClock,
+} from "./soak-traffic.ts";
 import { OwnCluster, tableSizes, walLsn } from "./storage.ts";
 
 function childrenOf(pid: number): number[] {
@@ -53,6 +65,7 @@ async function main() {
       "peak-rate": { type: "string", default: "180" },
       "peak-duration": { type: "string", default: "120" },
       merchants: { type: "string", default: "20" },
+      subscriptions: { type: "string", default: "1000" },
     },
   });
   const say = (line: string) => console.log(line);
@@ -61,6 +74,7 @@ async function main() {
     { name: "peak", rate: Number(values["peak-rate"]), seconds: Number(values["peak-duration"]) },
   ];
   const cluster = await OwnCluster.create(["max_wal_size=4GB"]);
+  const standby = await cluster.standby();
   const sim = await startSimulator({
     seed: 11,
     instant: true,
@@ -100,6 +114,7 @@ async function main() {
       CENTIME_WEBHOOK_ALLOWED_HOSTS: "127.0.0.1",
       CENTIME_RECONCILE_AFTER_MS: "1000",
       CENTIME_SESSION_SECRET: randomBytes(32).toString("base64url"),
+      DATABASE_READ_URL: standby.url(database),
     };
     const adminKey = newAdminKey();
     const { platform: api } = await Platform.start({
@@ -129,6 +144,15 @@ async function main() {
       });
       if (r.status >= 300) throw new Error(`webhook endpoint: ${r.status} ${JSON.stringify(r.json)}`);
     }
+    // Subscriptions on one test clock per merchant: charged once now, renewed when the clock moves.
+    const perMerchant = Math.floor(Number(values.subscriptions) / merchants.length);
+    const renewalSets: RenewalSet[] = [];
+    const setupStarted = Date.now();
+    for (const [i, m] of merchants.entries())
+      renewalSets.push(await subscribeOnClock(api, m.secretKey, perMerchant, `m${i}`));
+    say(
+      `set-up: ${renewalSets.length * perMerchant} subscriptions on ${renewalSets.length} test clocks in ${((Date.now() - setupStarted) / 1000).toFixed(0)} s`,
+    );
     const pids = () => [api.pid, ...childrenOf(api.pid), ...processes.slice(1).map((p) => p.pid)];
     const rssStart = new Map(pids().map((pid) => [pid, rssKb(pid)]));
     const sizesBefore = await tableSizes(client);
@@ -138,6 +162,9 @@ async function main() {
     let n = 0;
     let serverErrors = 0;
     let ok = 0;
+    const checkouts = { started: 0, paid: 0, failed: 0, requests: 0, errors: new Map<string, number>() };
+    const checkoutSessions: Array<{ id: string; key: string }> = [];
+    const advances: Promise<void>[] = [];
     const inFlight = new Set<Promise<void>>();
     for (const phase of phases) {
       const latencies: number[] = [];
@@ -146,6 +173,19 @@ async function main() {
       const codes: Record<string, number> = {};
       const started = performance.now();
       const total = Math.round(phase.rate * phase.seconds);
+      // A day compressed: each merchant's clock moves on at its own moment of the average phase.
+      if (phase.name === "average") {
+        renewalSets.forEach((set, i) => {
+          const at = ((i + 0.5) / renewalSets.length) * 0.8 * phase.seconds * 1000;
+          advances.push(
+            new Promise<void>((resolve) => setTimeout(resolve, at)).then(() =>
+              advanceClock(api, merchants[i]!.secretKey, set).catch((error: unknown) => {
+                say(`clock ${set.clock}: ${String(error)}`);
+              }),
+            ),
+          );
+        });
+      }
       for (let i = 0; i < total; i++) {
         // Open loop: the i-th request leaves at its time, whatever the answers before it.
         const due = started + (i * 1000) / phase.rate;
@@ -154,6 +194,26 @@ async function main() {
         const k = n++;
         const merchant = merchants[k % merchants.length]!;
         const kind = k % 20;
+        if (kind === 18) {
+          // A payer completes a checkout session through the hosted pages (Netherlands, PIN).
+          checkouts.started++;
+          const msisdn = `+3161${String(k % 100_000).padStart(5, "0")}98`;
+          const t0 = performance.now();
+          const p = payCheckoutByCarrier(api, sim.httpUrl, merchant.secretKey, msisdn, `${run}-${k}`)
+            .then((done) => {
+              latencies.push(performance.now() - t0);
+              checkouts.requests += done.requests;
+              checkoutSessions.push({ id: done.sessionId, key: merchant.secretKey });
+            })
+            .catch((error: unknown) => {
+              checkouts.failed++;
+              const why = String(error instanceof Error ? error.message : error).slice(0, 120);
+              checkouts.errors.set(why, (checkouts.errors.get(why) ?? 0) + 1);
+            });
+          inFlight.add(p);
+          void p.finally(() => inFlight.delete(p));
+          continue;
+        }
         const body =
           kind < 9
             ? {
@@ -171,7 +231,19 @@ async function main() {
                   currency: "EUR",
                   payment_method: { type: "sandbox", scenario: "timeout_then_approve" },
                 }
-              : { amount: 499, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" } };
+              : kind < 14
+                ? {
+                    amount: 299,
+                    currency: "EUR",
+                    payment_method: {
+                      type: "card",
+                      number: cardNumber(k),
+                      exp_month: 12,
+                      exp_year: 2035,
+                      cvc: "123",
+                    },
+                  }
+                : { amount: 499, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" } };
         const t0 = performance.now();
         const p = api
           .request("POST", "/v1/payments", merchant.secretKey, body, {
@@ -207,6 +279,7 @@ async function main() {
         void p.finally(() => inFlight.delete(p));
       }
       await Promise.all(inFlight);
+      await Promise.all(advances.splice(0));
       const seconds = (performance.now() - started) / 1000;
       latencies.sort((a, b) => a - b);
       say(
@@ -222,6 +295,7 @@ async function main() {
       );
     }
     const endLoad = Date.now();
+    say(`replica lag at the end of the load: ${await standby.lagBytes()} bytes of WAL`);
     // Lags at the end of the load, then let every queue drain (at most 120 s).
     const lags = async () => {
       const { rows } = await client.query<{
@@ -249,6 +323,38 @@ async function main() {
     }
     say(
       `drained in ${((Date.now() - endLoad) / 1000).toFixed(1)} s: webhooks pending ${drained.webhooks}, staged ${drained.staged}, processing ${drained.processing}`,
+    );
+    // Renewals: every subscription charged once at creation, then once when its clock moved.
+    const { rows: renewalRows } = await client.query<{ charged: string; subs: string }>(
+      `select count(*)::text as charged, count(distinct subscription_id)::text as subs from payments
+       where subscription_id = any($1::text[]) and status = 'succeeded'`,
+      [renewalSets.flatMap((r) => r.subscriptions)],
+    );
+    const { rows: subStates } = await client.query<{ status: string; n: string; periods: string }>(
+      `select status, count(*)::text as n, sum(period_index)::text as periods from subscriptions
+       where id = any($1::text[]) group by status`,
+      [renewalSets.flatMap((r) => r.subscriptions)],
+    );
+    say(
+      `subscriptions by status: ${subStates.map((r) => `${r.status} ${r.n} (periods ${r.periods})`).join(", ")}`,
+    );
+    const subscriptionsTotal = renewalSets.reduce((sum, r) => sum + r.subscriptions.length, 0);
+    const renewed = Number(renewalRows[0]!.charged) - subscriptionsTotal;
+    say(
+      `renewals: ${renewed} charged of ${subscriptionsTotal} due (${renewalRows[0]!.charged} succeeded charges on ${renewalRows[0]!.subs} subscriptions, first periods included)`,
+    );
+    const { rows: mix } = await client.query<{ method: string; status: string; n: string }>(
+      `select payment_method->>'type' as method, status, count(*)::text as n from payments group by 1, 2 order by 1, 2`,
+    );
+    say(`payments by method and status: ${mix.map((r) => `${r.method} ${r.status} ${r.n}`).join(", ")}`);
+    let completed = 0;
+    for (const s of checkoutSessions) {
+      const r = await api.request("GET", `/v1/checkout_sessions/${s.id}`, s.key);
+      if ((r.json as { status?: string }).status === "complete") completed++;
+    }
+    say(
+      `checkout sessions: ${checkouts.started} opened by payers, ${completed} complete, ${checkouts.failed} failed on the way` +
+        `${checkouts.errors.size ? ` (${[...checkouts.errors].map(([e, c]) => `${e} ×${c}`).join("; ")})` : ""}, ${checkouts.requests} page requests`,
     );
     const { rows: eventCount } = await client.query<{ n: string }>("select count(*)::text as n from events");
     const missing = Number(eventCount[0]!.n) - received.size;
@@ -287,7 +393,32 @@ async function main() {
       `trial balance: posted ${b.dp} / ${b.cp}, pending ${b.dn} / ${b.cn}: ${balanced ? "balanced" : "UNBALANCED"}`,
     );
     say(`payments answered 2xx: ${ok}; 5xx or no answer: ${serverErrors}`);
-    failed = !balanced || serverErrors > 0 || missing > 0;
+    // The business auditor: each merchant's balances recomputed from its payments and refunds.
+    let auditorProblems = 0;
+    for (const m of merchants) {
+      try {
+        await auditMerchantBooks(async (path) => (await api.request("GET", path, m.secretKey)).json);
+      } catch (error) {
+        auditorProblems++;
+        say(`auditor, ${m.id}: ${String(error instanceof Error ? error.message : error).slice(0, 300)}`);
+      }
+    }
+    say(
+      `business auditor: ${merchants.length - auditorProblems} of ${merchants.length} merchants' books agree with their objects`,
+    );
+    const chain = (await api.request("GET", "/v1/audit_events/verify", adminKey)).json as {
+      valid?: boolean;
+      checked?: number;
+      first_broken?: unknown;
+    };
+    say(`audit chain: valid ${chain.valid}, ${chain.checked} records checked`);
+    failed =
+      !balanced ||
+      serverErrors > 0 ||
+      missing > 0 ||
+      auditorProblems > 0 ||
+      chain.valid !== true ||
+      renewed < subscriptionsTotal;
   } finally {
     await client.end().catch(() => {});
     for (const p of processes.reverse()) await p.stop(20_000);

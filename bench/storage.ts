@@ -99,7 +99,88 @@ export class OwnCluster {
     return new OwnCluster(dir, port, bindir, asOwner);
   }
 
+  /**
+   * A streaming standby of this cluster (pg_basebackup -R -X stream), in hot standby on a port of
+   * its own: reads that may lag go there. Stopped with this cluster's `stop`.
+   */
+  async standby(): Promise<{ port: number; url(database: string): string; lagBytes(): Promise<number> }> {
+    const port = await freePort();
+    const run = (cmd: string, args: string[]) => {
+      const [file, ...rest] = [...this.asOwner, cmd, ...args];
+      execFileSync(file!, rest, { stdio: "ignore" });
+    };
+    run(`${this.bindir}/pg_basebackup`, [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(this.port),
+      "-U",
+      "postgres",
+      "-D",
+      `${this.dir}/standby`,
+      "-R",
+      "-X",
+      "stream",
+      "--no-sync",
+    ]);
+    const options = [
+      `-p ${port}`,
+      `-k ${this.dir}`,
+      "-c listen_addresses=127.0.0.1",
+      "-c fsync=off",
+      "-c max_connections=100",
+      "-c hot_standby=on",
+    ].join(" ");
+    run(`${this.bindir}/pg_ctl`, [
+      "-D",
+      `${this.dir}/standby`,
+      "-l",
+      `${this.dir}/standby.log`,
+      "-w",
+      "start",
+      "-o",
+      options,
+    ]);
+    this.standbyStarted = true;
+    const adminUrl = this.adminUrl;
+    return {
+      port,
+      url: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
+      /** Bytes of WAL the primary has sent past what the standby has replayed. */
+      async lagBytes() {
+        const client = new pg.Client({ connectionString: adminUrl });
+        await client.connect();
+        try {
+          const { rows } = await client.query<{ lag: string | null }>(
+            "select max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn))::text as lag from pg_stat_replication",
+          );
+          return Number(rows[0]?.lag ?? 0);
+        } finally {
+          await client.end();
+        }
+      },
+    };
+  }
+
+  private standbyStarted = false;
+
   stop(): void {
+    if (this.standbyStarted) {
+      try {
+        const [file, ...rest] = [
+          ...this.asOwner,
+          `${this.bindir}/pg_ctl`,
+          "-D",
+          `${this.dir}/standby`,
+          "stop",
+          "-m",
+          "immediate",
+        ];
+        execFileSync(file!, rest, { stdio: "ignore" });
+      } catch {
+        // already stopped
+      }
+    }
     try {
       const [file, ...rest] = [
         ...this.asOwner,
