@@ -14,11 +14,6 @@ import {
 } from "./pages.ts";
 import { periodKeyOf } from "./subscriptions.ts";
 
-addAdminNavigation(
-  { key: "nav.catalog", href: "/admin/catalog", permission: "catalog:read" },
-  "/admin/subscriptions",
-);
-
 /** The periods the form offers; the API takes any ISO 8601 duration. */
 export const FORM_PERIODS = ["P1D", "P1W", "P1M", "P3M", "P1Y"] as const;
 const TRIAL_DAYS_MAX = 730;

@@ -3,14 +3,9 @@ import { listSubscriptions } from "../billing/index.ts";
 import { holds } from "../staff/index.ts";
 import type { ScreenServices } from "./context.ts";
 import { searchCustomers } from "./customer-search.ts";
-import { addAdminNavigation, adminPage, requirePagePermission, scopeOf } from "./pages.ts";
+import { adminPage, requirePagePermission, scopeOf } from "./pages.ts";
 import { searchPayments } from "./search.ts";
 import { noticeOf, subscriptionViews } from "./subscriptions.ts";
-
-addAdminNavigation(
-  { key: "nav.customers", href: "/admin/customers", permission: "customer:read" },
-  "/admin/payments",
-);
 
 const PAGE_SIZE = 25;
 const RECENT_PAYMENTS = 10;

@@ -9,6 +9,7 @@ import { registerCatalogPages } from "./catalog.ts";
 import type { BackOfficeServices, ScreenServices } from "./context.ts";
 import { registerCustomerPages } from "./customers.ts";
 import { installAccessHooks } from "./hooks.ts";
+import { addAdminNavigation } from "./pages.ts";
 import { registerSubscriptionPages } from "./subscriptions.ts";
 
 export { backOfficeRoutes } from "./api.ts";
@@ -28,6 +29,19 @@ export function installBackOffice(app: FastifyInstance, services: BackOfficeServ
 
 /** Customers, subscriptions and the catalog under /admin (an `extra` of `backOfficePages`). */
 export function customerScreens(deps: ScreenServices) {
+  // After Payments, in the order of pages.md: Customers, Subscriptions, Catalog.
+  addAdminNavigation(
+    { key: "nav.customers", href: "/admin/customers", permission: "customer:read" },
+    "/admin/payments",
+  );
+  addAdminNavigation(
+    { key: "nav.subscriptions", href: "/admin/subscriptions", permission: "subscription:read" },
+    "/admin/customers",
+  );
+  addAdminNavigation(
+    { key: "nav.catalog", href: "/admin/catalog", permission: "catalog:read" },
+    "/admin/subscriptions",
+  );
   return (pages: FastifyInstance) => {
     registerCustomerPages(pages, deps);
     registerSubscriptionPages(pages, deps);

@@ -17,11 +17,6 @@ import {
   scopeOf,
 } from "./pages.ts";
 
-addAdminNavigation(
-  { key: "nav.subscriptions", href: "/admin/subscriptions", permission: "subscription:read" },
-  "/admin/customers",
-);
-
 export const SUBSCRIPTION_STATUSES: readonly SubscriptionStatus[] = [
   "active",
   "trialing",
@@ -53,11 +48,19 @@ export async function subscriptionViews(
     [ids, scope.merchantId, scope.mode],
   );
   const names = new Map(rows.map((r) => [r.id, r.name]));
+  const customerIds = [...new Set(subscriptions.map((s) => s.customer))];
+  const { rows: customers } = await deps.db.query<{ id: string; label: string | null }>(
+    `select id, coalesce(metadata ->> 'name', email, msisdn) as label from customers
+     where id = any($1::text[]) and merchant_id = $2 and mode = $3`,
+    [customerIds, scope.merchantId, scope.mode],
+  );
+  const customerLabels = new Map(customers.map((c) => [c.id, c.label ?? c.id]));
   const canWrite = holds(context.access, "subscription:write");
   return subscriptions.map((s) => ({
     id: s.id,
     status: s.status,
     customer: s.customer,
+    customerLabel: customerLabels.get(s.customer) ?? s.customer,
     product: (s.product && names.get(s.product)) ?? s.product ?? s.price,
     amount: s.amount,
     currency: s.currency,
