@@ -5,13 +5,7 @@ import { ApiError } from "../platform/errors.ts";
 import { AMOUNT_MAX, isCurrency } from "../platform/money.ts";
 import { holds } from "../staff/index.ts";
 import type { ScreenServices } from "./context.ts";
-import {
-  addAdminNavigation,
-  adminPage,
-  requirePagePermission,
-  type StaffPageContext,
-  scopeOf,
-} from "./pages.ts";
+import { adminPage, requirePagePermission, type StaffPageContext, scopeOf } from "./pages.ts";
 import { periodKeyOf } from "./subscriptions.ts";
 
 /** The periods the form offers; the API takes any ISO 8601 duration. */

@@ -9,13 +9,7 @@ import {
 import { ApiError } from "../platform/errors.ts";
 import { holds } from "../staff/index.ts";
 import type { ScreenServices } from "./context.ts";
-import {
-  addAdminNavigation,
-  adminPage,
-  requirePagePermission,
-  type StaffPageContext,
-  scopeOf,
-} from "./pages.ts";
+import { adminPage, requirePagePermission, type StaffPageContext, scopeOf } from "./pages.ts";
 
 export const SUBSCRIPTION_STATUSES: readonly SubscriptionStatus[] = [
   "active",

@@ -228,6 +228,33 @@ describe("subscription buttons", () => {
     );
   });
 
+  test("another merchant's subscription cannot be touched from our pages", async () => {
+    const product = await api(theirs.secretKey, "/v1/products", { name: "Their alerts" });
+    const price = await api(theirs.secretKey, "/v1/prices", {
+      product: product.id,
+      amount: 99,
+      currency: "EUR",
+      recurring: { period: "P1D" },
+    });
+    const customer = await api(theirs.secretKey, "/v1/customers", { email: "dan@example.org" });
+    const sub = await api(theirs.secretKey, "/v1/subscriptions", {
+      customer: customer.id,
+      price: price.id,
+      payment_method: { type: "sandbox", scenario: "approve" },
+    });
+    await agent.get("/admin/subscriptions");
+    for (const action of ["cancel", "pause"]) {
+      const refused = await agent.post(`/admin/subscriptions/${sub.id}/${action}`, {
+        back: "/admin/subscriptions",
+      });
+      assert.equal(refused.status, 404, action);
+    }
+    const now = await api<{ status: string }>(theirs.secretKey, `/v1/subscriptions/${sub.id}`);
+    assert.notEqual(now.status, "canceled");
+    assert.notEqual(now.status, "paused");
+    assert.ok(!(await agent.get("/admin/subscriptions")).body.includes(sub.id));
+  });
+
   test("a viewer sees no button and is refused the action", async () => {
     const sub = await activeSubscription();
     const { session } = await staff("viewer");
