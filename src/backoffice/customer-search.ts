@@ -44,9 +44,10 @@ function likePrefix(text: string): string {
 }
 
 /**
- * One page of a merchant's customers matching the search, newest first. E-mail and MSISDN use
- * their indexes (0150), a name its prefix index (0220_backoffice_customer_names.sql); a name also
- * matches the merchant's own reference (external_id) exactly.
+ * One page of a merchant's customers matching the search, newest first. An e-mail and a name use
+ * the indexes of 0220_backoffice_customer_search.sql, an MSISDN the payers' index (0150); a name also
+ * matches the merchant's own reference (external_id) exactly. Each stays around a millisecond
+ * over a million customers (docs/backoffice.md).
  */
 export async function searchCustomers(
   q: Queryable,

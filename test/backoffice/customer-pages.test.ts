@@ -314,6 +314,31 @@ describe("catalog", () => {
     const gold = data.find((p) => p.name === "Gold coins");
     assert.ok(gold);
 
+    // A variant under its product; a variant of a variant is refused beside the parent field.
+    const variant = await session.post("/admin/catalog/products", {
+      "product-name": "Gold coins: 100",
+      "product-parent": gold.id,
+    });
+    assert.equal(variant.status, 303);
+    const variants = await api<{ data: Array<{ id: string; name: string }> }>(
+      ours.secretKey,
+      `/v1/products?parent=${gold.id}`,
+    );
+    assert.deepEqual(
+      variants.data.map((v) => v.name),
+      ["Gold coins: 100"],
+    );
+    const nested = await session.post("/admin/catalog/products", {
+      "product-name": "Gold coins: 100: shiny",
+      "product-parent": variants.data[0]!.id,
+    });
+    assert.equal(nested.status, 400);
+    assert.match(nested.body, /id="product-parent-error">A variant cannot be the parent of another variant./);
+    assert.match(
+      (await session.get("/admin/catalog")).body,
+      /Variants<\/p>\s*<ul class="variants">\s*<li>Gold coins: 100 /,
+    );
+
     const before = await api<{ data: unknown[] }>(ours.secretKey, `/v1/prices?product=${gold.id}`);
     for (const amount of ["1.99", "0", "-5", "abc", ""]) {
       const bad = await session.post("/admin/catalog/prices", {
@@ -368,7 +393,13 @@ describe("catalog", () => {
     );
     assert.deepEqual(
       rows.map((r) => `${r.action} ${r.outcome}`),
-      ["products.create success", ...Array(6).fill("prices.create refused"), "prices.create success"],
+      [
+        "products.create success",
+        "products.create success",
+        "products.create refused",
+        ...Array(6).fill("prices.create refused"),
+        "prices.create success",
+      ],
     );
   });
 
