@@ -29,6 +29,9 @@ export type BackOfficeServices = Pick<
   | "community"
 > & { staff: import("../staff/index.ts").StaffDirectory; approvals: Approvals };
 
+/** What the customer, subscription and catalog screens read and act through (the API's own services). */
+export type ScreenServices = Pick<Services, "db" | "clock" | "customers" | "billing" | "community">;
+
 export function sendJson(reply: FastifyReply, statusCode: number, body: unknown): FastifyReply {
   return reply
     .code(statusCode)

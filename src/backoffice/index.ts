@@ -5,12 +5,16 @@
 import type { FastifyInstance } from "fastify";
 import { ensureAuditPartitions } from "../audit/index.ts";
 import { registerBackOfficeActions } from "./actions.ts";
-import type { BackOfficeServices } from "./context.ts";
+import { registerCatalogPages } from "./catalog.ts";
+import type { BackOfficeServices, ScreenServices } from "./context.ts";
+import { registerCustomerPages } from "./customers.ts";
 import { installAccessHooks } from "./hooks.ts";
+import { addAdminNavigation } from "./pages.ts";
+import { registerSubscriptionPages } from "./subscriptions.ts";
 
 export { backOfficeRoutes } from "./api.ts";
 export { type AdminListener, startAdminListener } from "./certificates.ts";
-export type { BackOfficeServices } from "./context.ts";
+export type { BackOfficeServices, ScreenServices } from "./context.ts";
 export { API_ROUTES, authenticateBearer } from "./hooks.ts";
 export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext } from "./pages.ts";
 
@@ -21,4 +25,26 @@ export function installBackOffice(app: FastifyInstance, services: BackOfficeServ
   app.addHook("onReady", async () => {
     await ensureAuditPartitions(services.db, services.clock.nowMs());
   });
+}
+
+/** Customers, subscriptions and the catalog under /admin (an `extra` of `backOfficePages`). */
+export function customerScreens(deps: ScreenServices) {
+  // After Payments, in the order of pages.md: Customers, Subscriptions, Catalog.
+  addAdminNavigation(
+    { key: "nav.customers", href: "/admin/customers", permission: "customer:read" },
+    "/admin/payments",
+  );
+  addAdminNavigation(
+    { key: "nav.subscriptions", href: "/admin/subscriptions", permission: "subscription:read" },
+    "/admin/customers",
+  );
+  addAdminNavigation(
+    { key: "nav.catalog", href: "/admin/catalog", permission: "catalog:read" },
+    "/admin/subscriptions",
+  );
+  return (pages: FastifyInstance) => {
+    registerCustomerPages(pages, deps);
+    registerSubscriptionPages(pages, deps);
+    registerCatalogPages(pages, deps);
+  };
 }

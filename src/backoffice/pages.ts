@@ -34,12 +34,15 @@ const NAVIGATION: Array<{ key: string; href: string; permission: Permission | nu
   { key: "nav.audit", href: "/admin/audit", permission: "audit:read" },
 ];
 
-export function addAdminNavigation(entry: {
-  key: string;
-  href: string;
-  permission: Permission | null;
-}): void {
-  if (!NAVIGATION.some((n) => n.href === entry.href)) NAVIGATION.push(entry);
+export function addAdminNavigation(
+  entry: { key: string; href: string; permission: Permission | null },
+  /** The entry it follows (pages.md's order); the end when absent or unknown. */
+  after?: string,
+): void {
+  if (NAVIGATION.some((n) => n.href === entry.href)) return;
+  const at = after === undefined ? -1 : NAVIGATION.findIndex((n) => n.href === after);
+  if (at < 0) NAVIGATION.push(entry);
+  else NAVIGATION.splice(at + 1, 0, entry);
 }
 
 export interface StaffPageContext {
@@ -78,14 +81,14 @@ export function adminPage(
   );
 }
 
-function requirePagePermission(request: FastifyRequest, permission: Permission): StaffPageContext {
+export function requirePagePermission(request: FastifyRequest, permission: Permission): StaffPageContext {
   const context = request.staffPage;
   if (!context) throw new ApiError("api_key_missing");
   if (!holds(context.access, permission)) throw new ApiError("permission_denied");
   return context;
 }
 
-function scopeOf(context: StaffPageContext) {
+export function scopeOf(context: StaffPageContext) {
   if (!context.scope) throw new ApiError("parameter_missing", "merchant", "Choose a merchant first.");
   return context.scope;
 }

@@ -11,7 +11,10 @@ import { processAdvancingClocks } from "./clocks.ts";
 import { billingContext } from "./context.ts";
 import { BILLING_BATCH_SIZE_MAX, type BillingContext, runBillingBatch } from "./scheduler.ts";
 
+export type { SubscriptionStatus } from "./model.ts";
 export type { BillingContext } from "./scheduler.ts";
+// The back office's subscription screens act through the same functions as the API.
+export { cancelSubscription, getSubscription, listSubscriptions, setPaused } from "./subscriptions.ts";
 
 /** Billing as the rest of the process sees it: the scheduler's context and the catalog. */
 export interface Billing {

@@ -7,6 +7,7 @@ import {
   authenticateBearer,
   backOfficePages,
   backOfficeRoutes,
+  customerScreens,
   installBackOffice,
 } from "../backoffice/index.ts";
 import { billingRoutes } from "../billing/routes.ts";
@@ -144,6 +145,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     ),
   );
 
-  await app.register(backOfficePages(services, pageSecurity, [dashboardPages(services)]));
+  await app.register(
+    backOfficePages(services, pageSecurity, [dashboardPages(services), customerScreens(services)]),
+  );
   return app;
 }
