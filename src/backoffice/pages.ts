@@ -78,14 +78,14 @@ export function adminPage(
   );
 }
 
-function requirePagePermission(request: FastifyRequest, permission: Permission): StaffPageContext {
+export function requirePagePermission(request: FastifyRequest, permission: Permission): StaffPageContext {
   const context = request.staffPage;
   if (!context) throw new ApiError("api_key_missing");
   if (!holds(context.access, permission)) throw new ApiError("permission_denied");
   return context;
 }
 
-function scopeOf(context: StaffPageContext) {
+export function scopeOf(context: StaffPageContext) {
   if (!context.scope) throw new ApiError("parameter_missing", "merchant", "Choose a merchant first.");
   return context.scope;
 }

@@ -8,6 +8,7 @@ import {
   backOfficePages,
   backOfficeRoutes,
   installBackOffice,
+  opsPages,
 } from "../backoffice/index.ts";
 import { billingRoutes } from "../billing/routes.ts";
 import {
@@ -144,6 +145,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     ),
   );
 
-  await app.register(backOfficePages(services, pageSecurity, [dashboardPages(services)]));
+  await app.register(
+    backOfficePages(services, pageSecurity, [dashboardPages(services), ...opsPages(services)]),
+  );
   return app;
 }
