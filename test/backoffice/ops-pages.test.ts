@@ -395,3 +395,37 @@ test("operators: each operator's TPS limit, success rate and latency from the ro
   assert.match(france.body, /id="operator-20801"/);
   assert.ok((france.body.match(/class="panel" id="operator-/g)?.length ?? 0) > 1);
 });
+
+test("every message the operations templates use is in all four catalogues", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { loadCatalogues } = await import("../../src/web/index.ts");
+  const catalogues = loadCatalogues(new URL("../../src/backoffice/messages", import.meta.url).pathname);
+  const used = new Set<string>();
+  for (const name of ["webhooks", "api-keys", "api-key-created", "operators", "risk-reviews"]) {
+    const text = readFileSync(new URL(`../../src/backoffice/templates/${name}.eta`, import.meta.url), "utf8");
+    for (const match of text.matchAll(/it\.t\("([a-z_]+\.[a-z_]+)"[,)]/g)) used.add(match[1]!);
+  }
+  // And the keys the templates build (a notice, a type, a state).
+  for (const key of [
+    "nav.webhooks",
+    "nav.api_keys",
+    "nav.operators",
+    "nav.risk_reviews",
+    "webhooks.notice_queued",
+    "webhooks.notice_already",
+    "api_keys.notice_revoked",
+    "api_keys.type_secret",
+    "api_keys.type_publishable",
+    "operators.state_healthy",
+    "operators.state_degraded",
+    "risk_reviews.notice_approved",
+    "risk_reviews.notice_refused",
+    "risk_reviews.notice_already",
+  ])
+    used.add(key);
+  assert.ok(used.size > 60, `${used.size} keys`);
+  for (const locale of ["en", "fr", "ro", "es"] as const) {
+    const missing = [...used].filter((k) => !(k in (catalogues[locale] ?? {})));
+    assert.deepEqual(missing, [], locale);
+  }
+});
