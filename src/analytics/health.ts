@@ -249,3 +249,93 @@ export async function checkOperatorHealth(deps: HealthDeps): Promise<number> {
     return changed;
   });
 }
+
+export interface OperatorHealthSummary {
+  operator: string;
+  succeeded: number;
+  failed: number;
+  /** succeeded / decided in basis points; null without a decided payment. */
+  acceptance_bp: number | null;
+  /** Provider calls measured, and their latency percentiles (values rounded up to two digits). */
+  calls: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  /** The last state the health check found (platform-wide), and when it changed. */
+  state: HealthState | null;
+  changed: Date | null;
+}
+
+/**
+ * Each operator's figures over [from, to) for one merchant (or all, `merchantId` null) in one
+ * mode, from the hourly rollups and latency histograms the health check reads, beside the
+ * health check's last verdict. For the back office's operator page.
+ */
+export async function operatorHealthSummary(
+  db: Queryable,
+  scope: { merchantId: string | null; mode: string },
+  range: { fromMs: number; toMs: number },
+): Promise<Map<string, OperatorHealthSummary>> {
+  const params: unknown[] = [scope.mode, new Date(range.fromMs), new Date(range.toMs)];
+  let merchant = "";
+  if (scope.merchantId !== null) {
+    params.push(scope.merchantId);
+    merchant = " and merchant_id = $4";
+  }
+  const where = `grain = 'hour' and mode = $1 and bucket >= $2 and bucket < $3 and operator <> ''${merchant}`;
+  const outcomes = await db.query<{ operator: string; metric: string; n: bigint }>(
+    `select operator, metric, sum(count)::int8 as n from analytics_rollups
+      where ${where} and metric in ('succeeded', 'failed') group by operator, metric`,
+    params,
+  );
+  const latency = await db.query<{ operator: string; le_ms: number; n: bigint }>(
+    `select operator, le_ms, sum(count)::int8 as n from analytics_distributions
+      where ${where} and metric = 'provider_latency' group by operator, le_ms`,
+    params,
+  );
+  const states = await db.query<{ operator: string; state: HealthState; changed: Date }>(
+    "select operator, state, changed from analytics_operator_health where mode = $1",
+    [scope.mode],
+  );
+  const out = new Map<string, OperatorHealthSummary>();
+  const of = (operator: string) => {
+    let s = out.get(operator);
+    if (!s) {
+      s = {
+        operator,
+        succeeded: 0,
+        failed: 0,
+        acceptance_bp: null,
+        calls: 0,
+        p50_ms: null,
+        p95_ms: null,
+        state: null,
+        changed: null,
+      };
+      out.set(operator, s);
+    }
+    return s;
+  };
+  for (const r of outcomes.rows) of(r.operator)[r.metric as "succeeded" | "failed"] += Number(r.n);
+  const histograms = new Map<string, Array<{ le_ms: number; count: number }>>();
+  for (const r of latency.rows)
+    histograms.set(r.operator, [
+      ...(histograms.get(r.operator) ?? []),
+      { le_ms: r.le_ms, count: Number(r.n) },
+    ]);
+  for (const [operator, histogram] of histograms) {
+    const s = of(operator);
+    s.calls = histogram.reduce((n, h) => n + h.count, 0);
+    s.p50_ms = percentile(histogram, 0.5);
+    s.p95_ms = percentile(histogram, 0.95);
+  }
+  for (const r of states.rows) {
+    const s = of(r.operator);
+    s.state = r.state;
+    s.changed = r.changed;
+  }
+  for (const s of out.values()) {
+    const decided = s.succeeded + s.failed;
+    s.acceptance_bp = decided === 0 ? null : Math.round((s.succeeded * 10_000) / decided);
+  }
+  return out;
+}

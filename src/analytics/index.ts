@@ -6,7 +6,13 @@ import { checkOperatorHealth } from "./health.ts";
 import { ingestRollups, pruneFeed, type RollupDeps } from "./rollups.ts";
 
 export { type FeedPosition, type FeedRow, feedLag, horizon, readCursor, readFeed } from "./feed.ts";
-export { checkOperatorHealth, HEALTH, nextState } from "./health.ts";
+export {
+  checkOperatorHealth,
+  HEALTH,
+  nextState,
+  type OperatorHealthSummary,
+  operatorHealthSummary,
+} from "./health.ts";
 export { funnelByOperator, OPERATOR_FUNNEL_STEPS, type OperatorFunnel } from "./queries.ts";
 export { ingestRollups, pruneFeed, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
 

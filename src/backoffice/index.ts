@@ -16,6 +16,7 @@ export { backOfficeRoutes } from "./api.ts";
 export { type AdminListener, startAdminListener } from "./certificates.ts";
 export type { BackOfficeServices, ScreenServices } from "./context.ts";
 export { API_ROUTES, authenticateBearer } from "./hooks.ts";
+export { opsPages } from "./ops.ts";
 export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext } from "./pages.ts";
 
 /** Hooks (permissions, four-eyes, audit) on the whole app; call before registering surfaces. */

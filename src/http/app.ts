@@ -9,6 +9,7 @@ import {
   backOfficeRoutes,
   customerScreens,
   installBackOffice,
+  opsPages,
 } from "../backoffice/index.ts";
 import { billingRoutes } from "../billing/routes.ts";
 import {
@@ -146,7 +147,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   );
 
   await app.register(
-    backOfficePages(services, pageSecurity, [dashboardPages(services), customerScreens(services)]),
+    backOfficePages(services, pageSecurity, [
+      dashboardPages(services),
+      customerScreens(services),
+      ...opsPages(services),
+    ]),
   );
   return app;
 }

@@ -13,14 +13,7 @@ import {
 } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
-import {
-  type Access,
-  ALL_PERMISSIONS,
-  isPermission,
-  type Permission,
-  PLATFORM_PERMISSIONS,
-  requireHoldsAll,
-} from "../staff/index.ts";
+import { restrictedKeyPermissions } from "../staff/index.ts";
 import { type Merchants, presentKey, presentMerchant } from "./service.ts";
 
 const CreateMerchantBody = Type.Object(
@@ -163,7 +156,7 @@ export const apiKeyRoutes: Routes<{ merchants: Merchants; db: Queryable; clock: 
     },
     async (request, reply) => {
       const { merchantId, mode } = request.scope;
-      const permissions = restrictedPermissions(request.access, request.body);
+      const permissions = restrictedKeyPermissions(request.access, request.body);
       return app.writes.transaction(request, reply, {
         status: 201,
         work: async (tx, nowMs) => {
@@ -275,30 +268,3 @@ export const apiKeyRoutes: Routes<{ merchants: Merchants; db: Queryable; clock: 
     },
   );
 };
-
-/** A restricted key's permissions: known ones, on a secret key, all held by the caller. */
-function restrictedPermissions(
-  access: Access,
-  body: { type: string; permissions?: string[] },
-): string[] | null {
-  if (body.permissions === undefined) {
-    // An unrestricted secret key holds everything a merchant may: only a caller who does may mint one.
-    if (body.type === "secret") {
-      requireHoldsAll(
-        access,
-        ALL_PERMISSIONS.filter((p) => !PLATFORM_PERMISSIONS.has(p)),
-        "permissions",
-      );
-    }
-    return null;
-  }
-  if (body.type !== "secret") {
-    throw new ApiError("parameter_invalid", "permissions", "Only secret keys can be restricted.");
-  }
-  const unknown = body.permissions.find((p) => !isPermission(p));
-  if (unknown !== undefined) {
-    throw new ApiError("parameter_invalid", "permissions", `No such permission: '${unknown}'.`);
-  }
-  requireHoldsAll(access, body.permissions as Permission[], "permissions");
-  return body.permissions;
-}

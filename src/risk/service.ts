@@ -411,6 +411,16 @@ export class Risk implements RiskGate {
     return { rows: page.rows.map(presentDecision), hasMore: page.hasMore };
   }
 
+  /** The `review` decisions that held these payments (the back office's queue shows why). */
+  async reviewDecisions(paymentIds: readonly string[]) {
+    if (paymentIds.length === 0) return [];
+    const { rows } = await this.db.query<DecisionRow>(
+      "select * from risk_decisions where payment_id = any($1) and action = 'review' and decided order by id",
+      [paymentIds],
+    );
+    return rows.map(presentDecision);
+  }
+
   // -------------------------------------------------------------------------------------------
   // The gate
 

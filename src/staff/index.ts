@@ -1,6 +1,7 @@
 /** Staff accounts, roles and permissions, personal keys, passwords and second factors. */
 
 export { accessOfAuth } from "./access.ts";
+export { restrictedKeyPermissions } from "./key-permissions.ts";
 export {
   ALL_PERMISSIONS,
   DEFAULT_ROLE_NAMES,
