@@ -282,6 +282,32 @@ export async function signInWithPassword(
 }
 
 /**
+ * Checks a code sent to `identity`, behind the sign-in throttles and the risk engine: a wrong code
+ * is a failed sign-in and a PIN guess, whatever the code was asked for (sign-in or linking).
+ */
+export async function proveIdentity(
+  ctx: PayersContext,
+  identity: Identity,
+  code: string,
+  ip: string,
+  ipCountry: string | undefined,
+  nowMs: number,
+): Promise<{ live: boolean }> {
+  const subject = `${identity.kind}:${identity.value}`;
+  const attempt = attemptOf(identity, ip, ipCountry);
+  await signInGate(ctx, subject, attempt, nowMs);
+  const verified = /^[0-9]{4,8}$/.test(code)
+    ? await verifyCode(ctx.db, ctx.codeKey, identity, code, nowMs)
+    : ({ ok: false } as const);
+  if (!verified.ok) {
+    // A wrong code is a PIN guess: the brute-force counters count it.
+    await ctx.risk?.failed(attempt, nowMs);
+    throw await failSignIn(ctx, subject, ip, nowMs, new ApiError("payer_code_invalid", "code"));
+  }
+  return { live: verified.live };
+}
+
+/**
  * A code proves the identity: the account holding it signs in (created on first use). An address
  * confirmed this way that someone had claimed with a password loses that password: whoever chose
  * it never proved the address was theirs.
@@ -293,18 +319,8 @@ export async function signInWithCode(
   ipCountry?: string,
 ) {
   const identity = identityOf(input);
-  const subject = `${identity.kind}:${identity.value}`;
   const nowMs = ctx.clock.nowMs();
-  const attempt = attemptOf(identity, ip, ipCountry);
-  await signInGate(ctx, subject, attempt, nowMs);
-  const verified = /^[0-9]{4,8}$/.test(input.code)
-    ? await verifyCode(ctx.db, ctx.codeKey, identity, input.code, nowMs)
-    : ({ ok: false } as const);
-  if (!verified.ok) {
-    // A wrong code is a PIN guess: the brute-force counters count it.
-    await ctx.risk?.failed(attempt, nowMs);
-    throw await failSignIn(ctx, subject, ip, nowMs, new ApiError("payer_code_invalid", "code"));
-  }
+  const verified = await proveIdentity(ctx, identity, input.code, ip, ipCountry, nowMs);
   return ctx.db.transaction(async (tx) => {
     const { rows } = await tx.query<IdentityRow & { payer_id: string }>(
       "select * from payer_identities where kind = $1 and value = $2 for update",

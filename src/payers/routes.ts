@@ -20,6 +20,7 @@ import {
 } from "./accounts.ts";
 import type { PayerAuth } from "./context.ts";
 import { consentEvidence } from "./evidence.ts";
+import { linkIdentity, requestLinkCode } from "./identities.ts";
 import type { Payers } from "./index.ts";
 import {
   approveRefundRequest,
@@ -36,6 +37,7 @@ import {
   CodeBody,
   DeclineBody,
   EmptyBody,
+  LinkIdentityBody,
   List,
   Message,
   MessagesQuery,
@@ -324,6 +326,69 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
       const payer = await loadPayer(ctx.db, payerOf(request).payerId);
       return sendJson(reply, 200, await presentPayer(ctx.db, payer));
     },
+  );
+
+  app.post(
+    "/payer/identities/codes",
+    {
+      config: payerConfig,
+      schema: {
+        tags,
+        security,
+        operationId: "createPayerIdentityCode",
+        summary: "Send a one-time code to an MSISDN or an e-mail address to add to the signed-in account.",
+        description:
+          "The code goes by SMS or e-mail like a sign-in code (same throttles per recipient and per address). The answer says nothing about whether another account holds the identity.",
+        body: CodeBody,
+        response: withErrors({ 202: PayerCode }),
+      },
+    },
+    async (request, reply) =>
+      withThrottleFields(
+        reply,
+        () => edgeThrottleFields(ctx, "codes", request.body, request.ip),
+        async () => ({
+          status: 202,
+          body: await requestLinkCode(
+            ctx,
+            request.body,
+            request.ip,
+            ipCountryFrom(request.headers, ctx.ipCountryHeader),
+          ),
+        }),
+      ),
+  );
+
+  app.post(
+    "/payer/identities",
+    {
+      config: payerConfig,
+      schema: {
+        tags,
+        security,
+        operationId: "linkPayerIdentity",
+        summary: "Add a second identity (an MSISDN or an e-mail address) to the account, proven by its code.",
+        description:
+          "Afterwards the payer sees what either identity matches. 409 `payer_exists` (param `msisdn` or `email`) when another account holds it. A wrong code counts as a failed sign-in (429 past the throttles).",
+        body: LinkIdentityBody,
+        response: withErrors({ 201: Payer }),
+      },
+    },
+    async (request, reply) =>
+      withThrottleFields(
+        reply,
+        () => edgeThrottleFields(ctx, "signin", request.body, request.ip),
+        async () => ({
+          status: 201,
+          body: await linkIdentity(
+            ctx,
+            payerOf(request),
+            request.body,
+            request.ip,
+            ipCountryFrom(request.headers, ctx.ipCountryHeader),
+          ),
+        }),
+      ),
   );
 
   app.get(
