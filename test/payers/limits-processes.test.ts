@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
+import type { Db } from "../../src/db/db.ts";
+import { openPostgres } from "../../src/db/postgres.ts";
 import { buildApp } from "../../src/http/app.ts";
 import { type Config, configFromEnv } from "../../src/platform/config.ts";
 import { createLogger } from "../../src/platform/log.ts";
@@ -17,6 +19,7 @@ import { openTestDatabase, type TestDatabase } from "../support/db.ts";
 import { payerCall, signInWithCode } from "./support.ts";
 
 let database: TestDatabase;
+let secondPool: Db | undefined;
 const instances: Array<{ app: FastifyInstance; services: Services }> = [];
 let merchant: MerchantKeys;
 const MSISDN = "+4915112348001";
@@ -30,8 +33,9 @@ before(async () => {
     rateLimitPerSecond: 0,
     pageRateLimitPerSecond: 0,
   };
-  for (let i = 0; i < 2; i++) {
-    const services = createServices({ config, db: database.db, logger: createLogger("silent") });
+  if (database.url) secondPool = await openPostgres({ url: database.url });
+  for (const db of [database.db, secondPool ?? database.db]) {
+    const services = createServices({ config, db, logger: createLogger("silent") });
     instances.push({ app: await buildApp(services), services });
   }
   merchant = await createMerchant(instances[0]!.app, "Capped studio");
@@ -41,6 +45,7 @@ after(async () => {
     await app.close();
     await services.committer.close();
   }
+  await secondPool?.close();
   await database.close();
 });
 
