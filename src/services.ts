@@ -194,6 +194,7 @@ export function createServices(options: {
       authenticate: (authorization) => merchants.authenticate(authorization),
       publicUrl: options.publicUrl ?? config.publicUrl ?? `http://${config.host}:${config.port}`,
       formSecret: config.sessionSecret,
+      ...(config.ipCountryHeader ? { settings: { ipCountryHeader: config.ipCountryHeader } } : {}),
       // The hosted page's card method asks the card provider what a token stands for.
       cardToken: async (token) => {
         const card = providers.get("card");

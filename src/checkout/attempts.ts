@@ -11,6 +11,9 @@ import { presentSession, type SessionRow } from "./model.ts";
 import { queueReceipt } from "./receipts.ts";
 import { recordStep } from "./steps.ts";
 
+/** What createPayment hears about the payer (payments' PayerContext). */
+type PayerContext = NonNullable<Parameters<typeof createPayment>[5]>;
+
 /**
  * A session's payments. A session has at most one payment in flight (`payment_id`), claimed
  * under a row condition before the payments core is asked, so two payers on one session never
@@ -63,7 +66,7 @@ export async function startPayment(
   session: SessionRow,
   method: CreatePaymentInput["payment_method"],
   methodType: string,
-  payer: { ip?: string } = {},
+  payer: { ip?: string; ipCountry?: string; framed?: boolean } = {},
 ): Promise<{ payment: PaymentView; session: SessionRow }> {
   const nowMs = ctx.clock.nowMs();
   const claim = `${CLAIM_PREFIX}${randomBytes(9).toString("base64url")}`;
@@ -109,12 +112,7 @@ export async function startPayment(
       },
       undefined,
       undefined,
-      {
-        flow: "checkout",
-        ...(payer.ip ? { ip: payer.ip } : {}),
-        ...(session.app_id ? { app: session.app_id } : {}),
-        pageOpenMs: Math.max(0, nowMs - session.created.getTime()),
-      },
+      riskInputs(claimed, payer, nowMs),
     );
   } catch (error) {
     await ctx.db.query("update checkout_sessions set payment_id = null where id = $1 and payment_id = $2", [
@@ -137,6 +135,30 @@ export async function startPayment(
     ]);
   });
   return followPayment(ctx, session.id, payment.id);
+}
+
+/**
+ * What the risk engine learns of a checkout payment (docs/risk.md): the address and its country
+ * from this request; `framed` if this request or any earlier page of the session said so (the
+ * embedded form's entry, `Sec-Fetch-Dest: iframe`), false if the pages said otherwise, unknown if
+ * they said nothing; the time since the payer first opened the page (else since the session was
+ * made). All of it is what the client reports, not proof.
+ */
+export function riskInputs(
+  session: Pick<SessionRow, "app_id" | "framed" | "page_opened_at" | "created">,
+  payer: { ip?: string; ipCountry?: string; framed?: boolean },
+  nowMs: number,
+): PayerContext {
+  const framed = payer.framed || session.framed ? true : (payer.framed ?? session.framed ?? undefined);
+  const opened = session.page_opened_at ?? session.created;
+  return {
+    flow: "checkout",
+    ...(payer.ip ? { ip: payer.ip } : {}),
+    ...(payer.ipCountry ? { ipCountry: payer.ipCountry } : {}),
+    ...(session.app_id ? { app: session.app_id } : {}),
+    ...(framed !== undefined ? { framed } : {}),
+    pageOpenMs: Math.max(0, nowMs - new Date(opened).getTime()),
+  };
 }
 
 /**

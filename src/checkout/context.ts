@@ -23,6 +23,8 @@ export interface CheckoutSettings {
   allowedHosts: ReadonlySet<string>;
   /** The card provider's tokenization form (its origin goes into form-action). */
   cardFormUrl: () => string | null;
+  /** The trusted proxy's country header (CENTIME_IP_COUNTRY_HEADER): the risk engine's ip_country. */
+  ipCountryHeader?: string;
 }
 
 /**

@@ -60,6 +60,10 @@ export interface SessionRow {
   codes: { product: string; code: string }[];
   pin_resends: number;
   attempts: number;
+  /** Whether the page reported being framed (null: not opened yet); docs/risk.md. */
+  framed: boolean | null;
+  /** When the payer first opened the page. */
+  page_opened_at: Date | null;
   created: Date;
   updated: Date;
 }

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../platform/errors.ts";
+import { ipCountryFrom } from "../risk/index.ts";
 import type { RenderOptions } from "../web/index.ts";
 import { expireSession, followPayment, loadPayment, type PaymentView } from "./attempts.ts";
 import type { CheckoutContext } from "./context.ts";
@@ -46,6 +47,26 @@ export interface PageKit {
   step(view: SessionView, step: Step, details?: StepDetails): Promise<void>;
   /** The client's address, for limits. */
   clientIp(request: FastifyRequest): string;
+  /** The payer as this request reports it, for the risk engine (startPayment). */
+  payer(request: FastifyRequest): PagePayer;
+}
+
+/**
+ * What a page request says about the payer: the address, its country from the trusted proxy's
+ * header, and whether the browser says this document is framed (`Sec-Fetch-Dest: iframe`).
+ * Reported by the client, not proven: docs/risk.md.
+ */
+export interface PagePayer {
+  ip: string;
+  ipCountry?: string;
+  framed?: boolean;
+}
+
+/** Whether the browser says the request loads a framed document (absent header: unknown). */
+export function framedByFetchDest(request: FastifyRequest): boolean | undefined {
+  const dest = request.headers["sec-fetch-dest"];
+  if (typeof dest !== "string" || dest === "") return undefined;
+  return dest === "iframe" || dest === "frame";
 }
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
@@ -136,6 +157,15 @@ export function createPageKit(ctx: CheckoutContext, secret: string, throttle: Th
     },
     clientIp(request) {
       return request.ip;
+    },
+    payer(request) {
+      const ipCountry = ipCountryFrom(request.headers, ctx.settings.ipCountryHeader);
+      const framed = framedByFetchDest(request);
+      return {
+        ip: request.ip,
+        ...(ipCountry ? { ipCountry } : {}),
+        ...(framed !== undefined ? { framed } : {}),
+      };
     },
   };
   return kit;

@@ -5,7 +5,14 @@ import type { CheckoutContext } from "./context.ts";
 import { verifyLink } from "./link-signing.ts";
 import { openLink } from "./links.ts";
 import { methodModules } from "./methods/registry.ts";
-import { createPageKit, type PageKit, paymentInFlight, type SessionView } from "./page-kit.ts";
+import type { SessionRow } from "./model.ts";
+import {
+  createPageKit,
+  framedByFetchDest,
+  type PageKit,
+  paymentInFlight,
+  type SessionView,
+} from "./page-kit.ts";
 import { sessionByClientSecret } from "./sessions.ts";
 import { Throttle } from "./throttle.ts";
 
@@ -73,6 +80,23 @@ function isFramed(request: FastifyRequest): boolean {
   return request.headers["sec-fetch-dest"] === "iframe";
 }
 
+/**
+ * The first opening of the page, and whether it is framed as the browser reports it (once framed,
+ * always framed): the risk engine's `page_open_ms` and `framed`. Writes only when that changes.
+ */
+async function notePageOpened(ctx: CheckoutContext, view: SessionView, framed: boolean | undefined) {
+  const s = view.session;
+  if (s.page_opened_at !== null && (framed === undefined || s.framed === true || s.framed === framed)) return;
+  const { rows } = await ctx.db.query<SessionRow>(
+    `update checkout_sessions
+        set page_opened_at = coalesce(page_opened_at, $2),
+            framed = case when framed is true then true else coalesce($3, framed) end
+      where id = $1 returning *`,
+    [s.id, new Date(ctx.clock.nowMs()), framed ?? null],
+  );
+  if (rows[0]) view.session = rows[0];
+}
+
 export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
   const kit = createPageKit(ctx, formSecret, new Throttle());
 
@@ -114,6 +138,12 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
         }
         if (merchantId !== session.merchant_id)
           return refuse(reply, "frame_refused", { locale: session.locale });
+        // The embedded form's entry reports a framed page, unless the browser says it is not.
+        if (framedByFetchDest(request) !== false)
+          await ctx.db.query(
+            "update checkout_sessions set framed = true where id = $1 and framed is not true",
+            [session.id],
+          );
         return reply.redirect(`/checkout/${session.id}`, 303);
       },
     );
@@ -133,6 +163,7 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
       const linkId = view.session.payment_link_id;
       if (linkId && !(await ctx.db.transaction((tx) => linkHasRoom(tx, linkId, view.session.id))))
         return refuse(reply, "used_up", { frameAncestors: view.allowedOrigins, locale: view.session.locale });
+      await notePageOpened(ctx, view, framedByFetchDest(request));
       await ctx.db.query(
         `insert into checkout_steps (id, session_id, merchant_id, mode, app_id, country, step, created)
          select $1, $2, $3, $4, $5, $6, 'page_opened', $7

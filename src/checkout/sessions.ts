@@ -294,6 +294,8 @@ export async function createSession(
     line_items: priced.items,
     customer_id: input.customer ?? null,
     payer: checkPayer(input.payer),
+    framed: null,
+    page_opened_at: null,
     locale: input.locale ?? null,
     payment_method_types: [...new Set(types)],
     success_url:

@@ -108,8 +108,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secretOrAdmin(analyticsRoutes, services));
   await app.register(surfaces.secret(refundRequestRoutes, services.payers));
   await app.register(surfaces.secretOrAdmin(messageCatcherRoutes, services.payers));
-  // Payers: their own tokens, not merchant keys (src/payers/routes.ts).
-  await app.register(payerApi(services.payers));
+  // Payers: their own tokens, not merchant keys (src/payers/routes.ts); requests per client
+  // address, in buckets of their own sized like the public pages'.
+  await app.register(
+    payerApi(services.payers, {
+      rateLimit: new RateLimiter("per-ip", config.pageRateLimitPerSecond, config.pageRateLimitBurst),
+    }),
+  );
   await app.register(
     surfaces.secretOrAdmin(communityHttpRoutes, {
       community: services.community,
@@ -141,7 +146,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(services.checkout.embedScript);
   await app.register(
     pagesSurface(
-      { ...pageSecurity, catalogues: PORTAL_CATALOGUES },
+      {
+        ...pageSecurity,
+        catalogues: PORTAL_CATALOGUES,
+        rateLimit: new RateLimiter("per-ip", config.pageRateLimitPerSecond, config.pageRateLimitBurst),
+        clock: services.clock,
+      },
       portalPages(services.payers, { secureCookies: pageSecurity.secureCookies }),
     ),
   );

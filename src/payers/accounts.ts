@@ -7,7 +7,7 @@ import { newId } from "../platform/ids.ts";
 import { CODE_LIMITS, createCode, type Identity, verifyCode } from "./codes.ts";
 import type { PayerAuth, PayersContext, SignInAttempt } from "./context.ts";
 import { hashPassword, PASSWORD_LIMITS, verifyPassword } from "./passwords.ts";
-import { PAYER_THROTTLE_LIMITS } from "./throttle.ts";
+import { type RateLimitField, throttleKeys } from "./throttle.ts";
 import {
   hashRefreshToken,
   newRefreshToken,
@@ -49,6 +49,36 @@ export function identityOf(input: { msisdn?: string | undefined; email?: string 
   if (input.msisdn !== undefined) return { kind: "msisdn", value: normalisePhone(input.msisdn) };
   if (input.email !== undefined) return { kind: "email", value: normaliseEmail(input.email) };
   throw new ApiError("parameter_missing", "msisdn", "Send msisdn or email.");
+}
+
+/**
+ * The throttles a sign-in edge's request counts against, as IETF RateLimit fields, read after the
+ * request was handled (what is left for the next one). An identity that does not parse has only
+ * its address's counters.
+ */
+export function edgeThrottleFields(
+  ctx: PayersContext,
+  edge: "codes" | "signin" | "signup",
+  input: { msisdn?: string | undefined; email?: string | undefined },
+  ip: string,
+): RateLimitField[] {
+  const nowMs = ctx.clock.nowMs();
+  if (edge === "signup") return ctx.throttle.fields(throttleKeys.signUp(ip), nowMs);
+  let identity: Identity | null = null;
+  try {
+    identity = identityOf(input);
+  } catch {
+    identity = null;
+  }
+  if (edge === "signin")
+    return ctx.throttle.fields(
+      throttleKeys.signIn(identity ? `${identity.kind}:${identity.value}` : null, ip),
+      nowMs,
+    );
+  const keys = identity
+    ? throttleKeys.codes(identity, ip)
+    : throttleKeys.codes({ kind: "", value: "" }, ip).filter((k) => k.name === "code-ip");
+  return ctx.throttle.fields(keys, nowMs);
 }
 
 export interface PayerRow {
@@ -111,10 +141,7 @@ export async function signUp(ctx: PayersContext, input: { email: string; passwor
       `Choose a password of at least ${PASSWORD_LIMITS.length_min} characters.`,
     );
   const nowMs = ctx.clock.nowMs();
-  const gate = ctx.throttle.take(
-    [{ key: `signup-ip:${ip}`, max: PAYER_THROTTLE_LIMITS.signups_per_ip_hour_max }],
-    nowMs,
-  );
+  const gate = ctx.throttle.take(throttleKeys.signUp(ip), nowMs);
   if (!gate.allowed) throw throttled(gate.retryAfterSeconds);
   const passwordHash = await hashPassword(input.password);
   try {
@@ -155,16 +182,7 @@ export async function requestCode(
   const nowMs = ctx.clock.nowMs();
   const attempt = attemptOf(identity, ip, ipCountry);
   await riskGate(ctx, attempt, nowMs);
-  const gate = ctx.throttle.take(
-    [
-      {
-        key: `code:${identity.kind}:${identity.value}`,
-        max: PAYER_THROTTLE_LIMITS.codes_per_recipient_hour_max,
-      },
-      { key: `code-ip:${ip}`, max: PAYER_THROTTLE_LIMITS.codes_per_ip_hour_max },
-    ],
-    nowMs,
-  );
+  const gate = ctx.throttle.take(throttleKeys.codes(identity, ip), nowMs);
   if (!gate.allowed) {
     await ctx.risk?.throttled(attempt, "codes per recipient or address", nowMs);
     throw throttled(gate.retryAfterSeconds);
@@ -203,11 +221,9 @@ function mask(identity: Identity): string {
 }
 
 async function failSignIn(ctx: PayersContext, subject: string, ip: string, nowMs: number, error: ApiError) {
+  // Counted whatever the limits: a refused attempt still failed.
   ctx.throttle.take(
-    [
-      { key: `signin:${subject}`, max: Number.MAX_SAFE_INTEGER },
-      { key: `signin-ip:${ip}`, max: Number.MAX_SAFE_INTEGER },
-    ],
+    throttleKeys.signIn(subject, ip).map((k) => ({ ...k, max: Number.MAX_SAFE_INTEGER })),
     nowMs,
   );
   return error;
@@ -219,13 +235,7 @@ async function signInGate(
   attempt: SignInAttempt,
   nowMs: number,
 ): Promise<void> {
-  const gate = ctx.throttle.check(
-    [
-      { key: `signin:${subject}`, max: PAYER_THROTTLE_LIMITS.signin_failures_per_subject_hour_max },
-      { key: `signin-ip:${attempt.ip}`, max: PAYER_THROTTLE_LIMITS.signin_failures_per_ip_hour_max },
-    ],
-    nowMs,
-  );
+  const gate = ctx.throttle.check(throttleKeys.signIn(subject, attempt.ip), nowMs);
   if (!gate.allowed) {
     await ctx.risk?.throttled(attempt, "sign-in failures per subject or address", nowMs);
     throw throttled(gate.retryAfterSeconds);
@@ -272,6 +282,32 @@ export async function signInWithPassword(
 }
 
 /**
+ * Checks a code sent to `identity`, behind the sign-in throttles and the risk engine: a wrong code
+ * is a failed sign-in and a PIN guess, whatever the code was asked for (sign-in or linking).
+ */
+export async function proveIdentity(
+  ctx: PayersContext,
+  identity: Identity,
+  code: string,
+  ip: string,
+  ipCountry: string | undefined,
+  nowMs: number,
+): Promise<{ live: boolean }> {
+  const subject = `${identity.kind}:${identity.value}`;
+  const attempt = attemptOf(identity, ip, ipCountry);
+  await signInGate(ctx, subject, attempt, nowMs);
+  const verified = /^[0-9]{4,8}$/.test(code)
+    ? await verifyCode(ctx.db, ctx.codeKey, identity, code, nowMs)
+    : ({ ok: false } as const);
+  if (!verified.ok) {
+    // A wrong code is a PIN guess: the brute-force counters count it.
+    await ctx.risk?.failed(attempt, nowMs);
+    throw await failSignIn(ctx, subject, ip, nowMs, new ApiError("payer_code_invalid", "code"));
+  }
+  return { live: verified.live };
+}
+
+/**
  * A code proves the identity: the account holding it signs in (created on first use). An address
  * confirmed this way that someone had claimed with a password loses that password: whoever chose
  * it never proved the address was theirs.
@@ -283,18 +319,8 @@ export async function signInWithCode(
   ipCountry?: string,
 ) {
   const identity = identityOf(input);
-  const subject = `${identity.kind}:${identity.value}`;
   const nowMs = ctx.clock.nowMs();
-  const attempt = attemptOf(identity, ip, ipCountry);
-  await signInGate(ctx, subject, attempt, nowMs);
-  const verified = /^[0-9]{4,8}$/.test(input.code)
-    ? await verifyCode(ctx.db, ctx.codeKey, identity, input.code, nowMs)
-    : ({ ok: false } as const);
-  if (!verified.ok) {
-    // A wrong code is a PIN guess: the brute-force counters count it.
-    await ctx.risk?.failed(attempt, nowMs);
-    throw await failSignIn(ctx, subject, ip, nowMs, new ApiError("payer_code_invalid", "code"));
-  }
+  const verified = await proveIdentity(ctx, identity, input.code, ip, ipCountry, nowMs);
   return ctx.db.transaction(async (tx) => {
     const { rows } = await tx.query<IdentityRow & { payer_id: string }>(
       "select * from payer_identities where kind = $1 and value = $2 for update",

@@ -15,7 +15,7 @@ import { PayerThrottle } from "./throttle.ts";
 import { deriveKey } from "./tokens.ts";
 
 export type { FlowResult, PayerAuth, PayersContext } from "./context.ts";
-export { PAYER_THROTTLE_LIMITS, PayerThrottle } from "./throttle.ts";
+export { PAYER_THROTTLE_LIMITS, PayerThrottle, type RateLimitField } from "./throttle.ts";
 
 export interface Payers {
   ctx: PayersContext;
@@ -55,6 +55,7 @@ export function createPayers(options: {
 
 export {
   authenticatePayer,
+  edgeThrottleFields,
   identityOf,
   loadPayer,
   presentPayer,

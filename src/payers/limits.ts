@@ -74,6 +74,23 @@ async function decide(q: Queryable, input: LimitInput, payers: PayerLimitRow[]):
   return { allowed: true };
 }
 
+/**
+ * The per-payer promise chains, one map per database handle: every PayerLimits over one handle
+ * (two app instances in one process, over the embedded database that has no advisory locks)
+ * waits on the same chain. Two instances with maps of their own both passed the cap (4 × 300
+ * under 1,000 in test/payers/limits-processes.test.ts).
+ */
+const CHAINS = new WeakMap<Db, Map<string, Promise<unknown>>>();
+
+function chainsOf(db: Db): Map<string, Promise<unknown>> {
+  let chains = CHAINS.get(db);
+  if (!chains) {
+    chains = new Map();
+    CHAINS.set(db, chains);
+  }
+  return chains;
+}
+
 /** How many charges of capped payers one process decides at once (each holds a connection). */
 const CAPPED_AT_ONCE_MAX = 2;
 
@@ -86,11 +103,13 @@ const CAPPED_AT_ONCE_MAX = 2;
  * currency cost one indexed read and hold nothing.
  */
 export class PayerLimits implements PayerLimitsHook {
-  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly chains: Map<string, Promise<unknown>>;
   private holders = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    this.chains = chainsOf(db);
+  }
 
   async guard<T>(charge: PayerCharge, work: (refusal: PayerRefusal | null) => Promise<T>): Promise<T> {
     const payers = await payersOf(this.db, charge);

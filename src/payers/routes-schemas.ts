@@ -55,6 +55,18 @@ export const SessionBody = Type.Object(
   },
 );
 
+export const LinkIdentityBody = Type.Object(
+  {
+    msisdn: Type.Optional(Msisdn),
+    email: Type.Optional(Email),
+    code: Type.String({ minLength: 1, maxLength: 12 }),
+  },
+  {
+    additionalProperties: false,
+    description: "`{msisdn | email, code}` after POST /v1/payer/identities/codes.",
+  },
+);
+
 export const RefreshBody = Type.Object(
   { refresh_token: Type.String({ minLength: 1, maxLength: 200 }) },
   { additionalProperties: false },

@@ -1,13 +1,15 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { type Api, IdParams, listBody, type Routes, sendJson } from "../http/index.ts";
 import { claimOpenKey, completeKey, type IdempotencyContext, releaseOpenKey } from "../idempotency/index.ts";
 import { listCaughtMessages } from "../notifications/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { ipCountryFrom } from "../risk/index.ts";
+import { addRateLimitHeaders, type PageRateLimiter } from "../web/index.ts";
 import {
   authenticatePayer,
+  edgeThrottleFields,
   loadPayer,
   presentPayer,
   refreshSession,
@@ -18,6 +20,7 @@ import {
 } from "./accounts.ts";
 import type { PayerAuth } from "./context.ts";
 import { consentEvidence } from "./evidence.ts";
+import { linkIdentity, requestLinkCode } from "./identities.ts";
 import type { Payers } from "./index.ts";
 import {
   approveRefundRequest,
@@ -34,6 +37,7 @@ import {
   CodeBody,
   DeclineBody,
   EmptyBody,
+  LinkIdentityBody,
   List,
   Message,
   MessagesQuery,
@@ -123,15 +127,52 @@ async function payerWrite(
   return sendJson(reply, response.statusCode, response.body);
 }
 
+function rateLimited(retryAfterSeconds: number): ApiError {
+  return new ApiError("rate_limited", undefined, undefined, { "Retry-After": String(retryAfterSeconds) });
+}
+
+/**
+ * Runs a sign-up or sign-in edge's work and, whatever its outcome, appends its throttles to the
+ * RateLimit fields (read after the work: what is left for the next request).
+ */
+async function withThrottleFields(
+  reply: FastifyReply,
+  fields: () => { policy: string; state: string }[],
+  work: () => Promise<{ status: number; body: unknown }>,
+): Promise<FastifyReply> {
+  const add = () => {
+    for (const field of fields()) addRateLimitHeaders(reply, field.policy, field.state);
+  };
+  let result: { status: number; body: unknown };
+  try {
+    result = await work();
+  } catch (error) {
+    add();
+    throw error;
+  }
+  add();
+  return sendJson(reply, result.status, result.body);
+}
+
 /**
  * The payers' API under /v1: sign-up and sign-in without a key, then everything under
  * `/v1/payer/` with `Authorization: Bearer <payer token>`. Its own surface: merchant keys mean
  * nothing here, and payer tokens mean nothing on the merchants' surfaces.
+ *
+ * `rateLimit`: requests per client address, counted before anything else (a bad token too), with
+ * the IETF RateLimit fields on every answer and 429 + Retry-After past it.
  */
-export function payerApi(payers: Payers): FastifyPluginAsync {
+export function payerApi(payers: Payers, options: { rateLimit?: PageRateLimiter } = {}): FastifyPluginAsync {
+  const limiter = options.rateLimit;
   return async (root) => {
     await root.register(
       async (plain) => {
+        if (limiter?.enabled)
+          plain.addHook("onRequest", async (request, reply) => {
+            const take = limiter.take(`ip:${request.ip}`, payers.ctx.clock.nowMs());
+            addRateLimitHeaders(reply, limiter.policyHeader, limiter.stateHeader(take));
+            if (!take.allowed) throw rateLimited(take.retryAfterSeconds);
+          });
         plain.addHook("onRequest", async (request) => {
           const url = request.routeOptions.url ?? "";
           if (url.startsWith("/v1/payer/"))
@@ -165,7 +206,12 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
         response: withErrors({ 201: Payer }),
       },
     },
-    async (request, reply) => sendJson(reply, 201, await signUp(ctx, request.body, request.ip)),
+    async (request, reply) =>
+      withThrottleFields(
+        reply,
+        () => edgeThrottleFields(ctx, "signup", {}, request.ip),
+        async () => ({ status: 201, body: await signUp(ctx, request.body, request.ip) }),
+      ),
   );
 
   app.post(
@@ -184,10 +230,18 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
       },
     },
     async (request, reply) =>
-      sendJson(
+      withThrottleFields(
         reply,
-        202,
-        await requestCode(ctx, request.body, request.ip, ipCountryFrom(request.headers, ctx.ipCountryHeader)),
+        () => edgeThrottleFields(ctx, "codes", request.body, request.ip),
+        async () => ({
+          status: 202,
+          body: await requestCode(
+            ctx,
+            request.body,
+            request.ip,
+            ipCountryFrom(request.headers, ctx.ipCountryHeader),
+          ),
+        }),
       ),
   );
 
@@ -207,39 +261,38 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
         response: withErrors({ 201: PayerSession }),
       },
     },
-    async (request, reply) => {
-      const body = request.body;
-      if (body.code !== undefined) {
-        if (body.password !== undefined)
-          throw new ApiError("parameter_invalid", "password", "Send a password or a code, not both.");
-        return sendJson(
-          reply,
-          201,
-          await signInWithCode(
-            ctx,
-            { ...body, code: body.code },
-            request.ip,
-            ipCountryFrom(request.headers, ctx.ipCountryHeader),
-          ),
-        );
-      }
-      if (body.password === undefined)
-        throw new ApiError("parameter_missing", "code", "Send a code or a password.");
-      if (body.email === undefined) throw new ApiError("parameter_missing", "email");
-      if (body.msisdn !== undefined)
-        throw new ApiError("parameter_invalid", "msisdn", "Sign in to a number with a code, not a password.");
-      return sendJson(
+    async (request, reply) =>
+      withThrottleFields(
         reply,
-        201,
-        await signInWithPassword(
-          ctx,
-          { email: body.email, password: body.password },
-          request.ip,
-          ipCountryFrom(request.headers, ctx.ipCountryHeader),
-        ),
-      );
-    },
+        () => edgeThrottleFields(ctx, "signin", request.body, request.ip),
+        () => signIn(request.body, request.ip, ipCountryFrom(request.headers, ctx.ipCountryHeader)),
+      ),
   );
+
+  /** `{email, password}` or `{msisdn | email, code}`. */
+  async function signIn(
+    body: Static<typeof SessionBody>,
+    ip: string,
+    ipCountry: string | undefined,
+  ): Promise<{ status: number; body: unknown }> {
+    if (body.code !== undefined) {
+      if (body.password !== undefined)
+        throw new ApiError("parameter_invalid", "password", "Send a password or a code, not both.");
+      return {
+        status: 201,
+        body: await signInWithCode(ctx, { ...body, code: body.code }, ip, ipCountry),
+      };
+    }
+    if (body.password === undefined)
+      throw new ApiError("parameter_missing", "code", "Send a code or a password.");
+    if (body.email === undefined) throw new ApiError("parameter_missing", "email");
+    if (body.msisdn !== undefined)
+      throw new ApiError("parameter_invalid", "msisdn", "Sign in to a number with a code, not a password.");
+    return {
+      status: 201,
+      body: await signInWithPassword(ctx, { email: body.email, password: body.password }, ip, ipCountry),
+    };
+  }
 
   app.post(
     "/payer_sessions/refresh",
@@ -273,6 +326,69 @@ const routes: Routes<Payers> = async (app: Api, payers) => {
       const payer = await loadPayer(ctx.db, payerOf(request).payerId);
       return sendJson(reply, 200, await presentPayer(ctx.db, payer));
     },
+  );
+
+  app.post(
+    "/payer/identities/codes",
+    {
+      config: payerConfig,
+      schema: {
+        tags,
+        security,
+        operationId: "createPayerIdentityCode",
+        summary: "Send a one-time code to an MSISDN or an e-mail address to add to the signed-in account.",
+        description:
+          "The code goes by SMS or e-mail like a sign-in code (same throttles per recipient and per address). The answer says nothing about whether another account holds the identity.",
+        body: CodeBody,
+        response: withErrors({ 202: PayerCode }),
+      },
+    },
+    async (request, reply) =>
+      withThrottleFields(
+        reply,
+        () => edgeThrottleFields(ctx, "codes", request.body, request.ip),
+        async () => ({
+          status: 202,
+          body: await requestLinkCode(
+            ctx,
+            request.body,
+            request.ip,
+            ipCountryFrom(request.headers, ctx.ipCountryHeader),
+          ),
+        }),
+      ),
+  );
+
+  app.post(
+    "/payer/identities",
+    {
+      config: payerConfig,
+      schema: {
+        tags,
+        security,
+        operationId: "linkPayerIdentity",
+        summary: "Add a second identity (an MSISDN or an e-mail address) to the account, proven by its code.",
+        description:
+          "Afterwards the payer sees what either identity matches. 409 `payer_exists` (param `msisdn` or `email`) when another account holds it. A wrong code counts as a failed sign-in (429 past the throttles).",
+        body: LinkIdentityBody,
+        response: withErrors({ 201: Payer }),
+      },
+    },
+    async (request, reply) =>
+      withThrottleFields(
+        reply,
+        () => edgeThrottleFields(ctx, "signin", request.body, request.ip),
+        async () => ({
+          status: 201,
+          body: await linkIdentity(
+            ctx,
+            payerOf(request),
+            request.body,
+            request.ip,
+            ipCountryFrom(request.headers, ctx.ipCountryHeader),
+          ),
+        }),
+      ),
   );
 
   app.get(

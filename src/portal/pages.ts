@@ -3,6 +3,7 @@ import {
   blockMerchant,
   cancelOwnSubscription,
   consentEvidence,
+  edgeThrottleFields,
   HISTORY_DAYS_DEFAULT,
   identityOf,
   listPayerPayments,
@@ -25,7 +26,7 @@ import {
 import { ApiError } from "../platform/errors.ts";
 import { isCurrency, minorDigits } from "../platform/money.ts";
 import { ipCountryFrom } from "../risk/index.ts";
-import { negotiateLocale } from "../web/index.ts";
+import { addRateLimitHeaders, negotiateLocale } from "../web/index.ts";
 import { LANGUAGES } from "./index.ts";
 
 /**
@@ -128,6 +129,22 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
     return Math.max(1, Math.ceil(Number(error.headers?.["Retry-After"] ?? 60) / 60));
   }
 
+  /** A refused sign-in page says when to come back, in minutes and in Retry-After. */
+  function retryAfter(reply: FastifyReply, error: ApiError): void {
+    reply.header("Retry-After", error.headers?.["Retry-After"] ?? "60");
+  }
+
+  /** The sign-in edge's throttles, in the RateLimit fields after the per-address policy. */
+  function throttleFields(
+    reply: FastifyReply,
+    edge: "codes" | "signin",
+    identity: { kind: string; value: string } | null,
+    ip: string,
+  ): void {
+    const input = identity ? { [identity.kind]: identity.value } : {};
+    for (const f of edgeThrottleFields(ctx, edge, input, ip)) addRateLimitHeaders(reply, f.policy, f.state);
+  }
+
   async function home(request: FastifyRequest, reply: FastifyReply, auth: PayerAuth) {
     const query = request.query as Record<string, unknown>;
     const nowMs = ctx.clock.nowMs();
@@ -204,6 +221,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
         identity = identityOf(contact.includes("@") ? { email: contact } : { msisdn: contact });
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
+        throttleFields(reply, "codes", null, request.ip);
         return render.signin(reply, { value: contact, error: "portal.error.contact", status: 400 });
       }
       try {
@@ -213,15 +231,19 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
           request.ip,
           ipCountryFrom(request.headers, ctx.ipCountryHeader),
         );
+        throttleFields(reply, "codes", identity, request.ip);
         return render.code(reply, { contact: identity.value, masked: sent.to });
       } catch (error) {
-        if (error instanceof ApiError && error.code === "rate_limited")
+        throttleFields(reply, "codes", identity, request.ip);
+        if (error instanceof ApiError && error.code === "rate_limited") {
+          retryAfter(reply, error);
           return render.signin(reply, {
             value: contact,
             error: "portal.error.throttled",
             errorValues: { minutes: throttleMinutes(error) },
             status: 429,
           });
+        }
         throw error;
       }
     });
@@ -234,6 +256,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
         identity = identityOf(contact.includes("@") ? { email: contact } : { msisdn: contact });
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
+        throttleFields(reply, "signin", null, request.ip);
         return render.signin(reply, { value: contact, error: "portal.error.contact", status: 400 });
       }
       try {
@@ -244,10 +267,13 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
           ipCountryFrom(request.headers, ctx.ipCountryHeader),
         );
         keep(reply, session);
+        throttleFields(reply, "signin", identity, request.ip);
         return reply.redirect("/portal", 303);
       } catch (error) {
+        throttleFields(reply, "signin", identity, request.ip);
         if (!(error instanceof ApiError)) throw error;
         const throttled = error.code === "rate_limited";
+        if (throttled) retryAfter(reply, error);
         return render.code(reply, {
           contact: identity.value,
           masked: identity.value,

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
+import { getOperator } from "../connectors/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
 import { rowsToJson } from "../db/rows.ts";
@@ -21,6 +22,16 @@ import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from ".
 import { type Action, type CompiledRule, compileRule } from "./language.ts";
 import { ReadBatcher } from "./reads.ts";
 import { countersFor, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
+
+/**
+ * `country`: what the flow says, else the carrier operator's (MCC+MNC → the registry's country),
+ * so that `ip_country != country` works for carrier payments from the API and checkout alike.
+ */
+function countryOf(subject: { country?: string; operator?: string }): { country?: string } {
+  if (subject.country) return { country: subject.country };
+  const country = subject.operator ? getOperator(subject.operator)?.country : undefined;
+  return country ? { country } : {};
+}
 
 /** What the flows tell the risk engine about an attempt, before any money moves. */
 export interface RiskSubject {
@@ -582,7 +593,7 @@ export class Risk implements RiskGate {
       ...(subject.currency ? { currency: subject.currency } : {}),
       ...(subject.method ? { method: subject.method } : {}),
       ...(subject.operator ? { operator: subject.operator } : {}),
-      ...(subject.country ? { country: subject.country } : {}),
+      ...countryOf(subject),
       ...(subject.customer ? { customer: subject.customer } : {}),
       ...(subject.ipCountry ? { ip_country: subject.ipCountry } : {}),
       ...(subject.app ? { app: subject.app } : {}),

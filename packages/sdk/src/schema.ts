@@ -1760,6 +1760,46 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/payer/identities/codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a one-time code to an MSISDN or an e-mail address to add to the signed-in account.
+         * @description The code goes by SMS or e-mail like a sign-in code (same throttles per recipient and per address). The answer says nothing about whether another account holds the identity.
+         */
+        post: operations["createPayerIdentityCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payer/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a second identity (an MSISDN or an e-mail address) to the account, proven by its code.
+         * @description Afterwards the payer sees what either identity matches. 409 `payer_exists` (param `msisdn` or `email`) when another account holds it. A wrong code counts as a failed sign-in (429 past the throttles).
+         */
+        post: operations["linkPayerIdentity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/payer/payments": {
         parameters: {
             query?: never;
@@ -11302,6 +11342,132 @@ export interface operations {
         responses: {
             /** @description OK. */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "payer";
+                        /** Format: date-time */
+                        created: string;
+                        email: string | null;
+                        has_password: boolean;
+                        identities: {
+                            type: string;
+                            value: string;
+                            confirmed: boolean;
+                        }[];
+                        monthly_caps: {
+                            [key: string]: number;
+                        };
+                        blocked_merchants: string[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createPayerIdentityCode: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Exactly one of msisdn and email. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A mobile number in international format, e.g. +33612345678. */
+                    msisdn?: string;
+                    /** @description An e-mail address. */
+                    email?: string;
+                    /** @description e.g. fr, pt-BR */
+                    locale?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "payer_code";
+                        channel: string;
+                        /** @description The recipient, masked. */
+                        to: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                        /** @description caught: kept by the development catcher (GET /v1/test_helpers/messages); failed: not delivered. */
+                        delivery: "sent" | "caught" | "failed";
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    linkPayerIdentity: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `{msisdn | email, code}` after POST /v1/payer/identities/codes. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A mobile number in international format, e.g. +33612345678. */
+                    msisdn?: string;
+                    /** @description An e-mail address. */
+                    email?: string;
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };

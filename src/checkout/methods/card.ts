@@ -135,7 +135,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
         view.session,
         { type: "card", token, return_url: `${ctx.publicUrl()}${base(view)}/card/complete` } as never,
         "card",
-        { ip: kit.clientIp(request) },
+        kit.payer(request),
       );
       view.session = session;
       if (payment.status === "failed") return reply.redirect(`${base(view)}/card?error=declined`, 303);

@@ -190,7 +190,7 @@ async function begin(
         ...(pin ? {} : { flow: "mo" as const }),
       },
       "carrier",
-      { ip: kit.clientIp(request) },
+      kit.payer(request),
     );
     view.session = session;
     const details = { method: "carrier", operator: operator.id, country: operator.country };
@@ -324,9 +324,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const scope = { merchantId: view.session.merchant_id, mode: view.session.mode };
     let answer: { statusCode: number; body: string };
     try {
-      answer = await confirmPayment(ctx.payments, scope, payment.id, { pin }, undefined, {
-        ip: kit.clientIp(request),
-      });
+      answer = await confirmPayment(ctx.payments, scope, payment.id, { pin }, undefined, kit.payer(request));
     } catch (error) {
       if (error instanceof ApiError && error.status < 500)
         return reply.redirect(kit.nextUrl(view, payment), 303);
@@ -398,9 +396,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
         view.session,
         { type: "carrier", msisdn, operator },
         "carrier",
-        {
-          ip: kit.clientIp(request),
-        },
+        kit.payer(request),
       );
       if (started.payment.next_action?.type === "enter_pin")
         await kit.step(view, "pin_sent", { method: "carrier", operator });

@@ -46,9 +46,7 @@ export async function payFromWallet(
       view.session,
       { type: "wallet" } as never,
       method,
-      {
-        ip: kit.clientIp(request),
-      },
+      kit.payer(request),
     );
     view.session = session;
     if (payment.status === "failed") return `${errorBase}?error=failed`;
