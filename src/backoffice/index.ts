@@ -18,6 +18,7 @@ export type { BackOfficeServices, ScreenServices } from "./context.ts";
 export { API_ROUTES, authenticateBearer } from "./hooks.ts";
 export { opsPages } from "./ops.ts";
 export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext } from "./pages.ts";
+export { voucherRangePages } from "./voucher-ranges.ts";
 
 /** Hooks (permissions, four-eyes, audit) on the whole app; call before registering surfaces. */
 export function installBackOffice(app: FastifyInstance, services: BackOfficeServices): void {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { presentApproval } from "../approvals/index.ts";
 import {
@@ -22,6 +23,7 @@ import { SESSION_TTL_MS, StaffSessions } from "./sessions.ts";
 import { approveBatchAsStaff, batchCreators, batchFor } from "./vouchers.ts";
 
 const SESSION_COOKIE = "centime_admin";
+const VOUCHER_NOTICES = ["created", "approved", "asked", "activated", "voided", "already"] as const;
 registerAsset("backoffice.css", new URL("./assets/backoffice.css", import.meta.url).pathname);
 const CATALOGUES = loadCatalogues(new URL("./messages", import.meta.url).pathname);
 
@@ -334,7 +336,9 @@ export function backOfficePages(
           rows.map((b) => b.id),
         );
         const owner = context.staff.role === "owner" && holds(context.access, "voucher:approve");
-        const notice = (request.query as { done?: string }).done;
+        const query = request.query as { done?: string; count?: string };
+        const notice = query.done;
+        const count = /^\d{1,9}$/.test(query.count ?? "") ? Number(query.count) : 0;
         return adminPage(
           reply,
           "backoffice/templates/vouchers",
@@ -344,7 +348,9 @@ export function backOfficePages(
             canApprove: holds(context.access, "voucher:write"),
             canDownload: holds(context.access, "voucher:write"),
             owner,
-            notice: notice === "created" || notice === "approved" || notice === "asked" ? notice : null,
+            notice: VOUCHER_NOTICES.includes(notice as never) ? notice : null,
+            count,
+            newKey: randomUUID,
           },
           { title: "Voucher batches" },
         );

@@ -10,6 +10,7 @@ import {
   customerScreens,
   installBackOffice,
   opsPages,
+  voucherRangePages,
 } from "../backoffice/index.ts";
 import { billingRoutes } from "../billing/routes.ts";
 import {
@@ -161,6 +162,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       dashboardPages(services),
       customerScreens(services),
       ...opsPages(services),
+      voucherRangePages(services),
     ]),
   );
   return app;
