@@ -1,0 +1,384 @@
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Currencies } from "../currencies/index.ts";
+import type { Db } from "../db/db.ts";
+import { ErrorBody, IsoTimestamp, type Routes, StringEnum, sendJson } from "../http/index.ts";
+import type { Clock } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
+import type { AuthScope } from "../platform/scope.ts";
+import { REVENUE_GROUPS, revenueCsv, revenueReport } from "./revenue.ts";
+import { monthlyStatement, STATEMENT_LINES, statementCsv } from "./statement.ts";
+import { liabilityCsv, subscriptionsCsv, subscriptionsReport, voucherLiability } from "./subscriptions.ts";
+
+export interface ReportRouteDeps {
+  /** Reports tolerate lag: the read replica when there is one. */
+  readDb: Db;
+  clock: Clock;
+  currencies: Currencies;
+}
+
+const DAY_MS = 86_400_000;
+/** At most a year and a day per report: enough for annual figures, bounded cost. */
+const MAX_RANGE_MS = 367 * DAY_MS;
+
+const Scoping = {
+  merchant: Type.Optional(
+    Type.String({ maxLength: 64, description: "Admin key and platform staff only (required for them)." }),
+  ),
+  mode: Type.Optional(
+    StringEnum(["test", "live"] as const, { description: "Admin key only (default test)." }),
+  ),
+};
+
+const Period = {
+  from: { ...IsoTimestamp, description: "Start (inclusive)." },
+  to: { ...IsoTimestamp, description: "End (exclusive); at most 367 days after `from`." },
+};
+
+const RevenueQuery = Type.Object(
+  {
+    ...Period,
+    group_by: Type.Optional(StringEnum(REVENUE_GROUPS, { description: "Rows per group (default day)." })),
+    reporting_currency: Type.Optional(
+      Type.String({
+        pattern: "^[A-Z]{3,8}$",
+        description: "Converted totals in this currency (default the merchant's default currency, else EUR).",
+      }),
+    ),
+    time_zone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "IANA zone of the days (group_by=day; default UTC).",
+      }),
+    ),
+    ...Scoping,
+  },
+  { additionalProperties: false },
+);
+
+const Converted = Type.Union([
+  Type.Object({
+    gross: Type.Integer({ description: "Minor units of the reporting currency, rounded half to even." }),
+    refunds: Type.Integer(),
+    net: Type.Integer({ description: "gross - refunds (each rounded on its own)." }),
+  }),
+  Type.Null({ description: "No rate: the row is left unconverted." }),
+]);
+
+const RevenueBody = Type.Object({
+  object: Type.Literal("revenue_report"),
+  from: Type.String({ format: "date-time" }),
+  to: Type.String({ format: "date-time" }),
+  group_by: StringEnum(REVENUE_GROUPS),
+  time_zone: Type.String(),
+  reporting_currency: Type.String(),
+  rows: Type.Array(
+    Type.Object({
+      group: Type.String({ description: "The day, price, country, operator or currency ('' = none)." }),
+      currency: Type.String({ description: "The original currency." }),
+      count: Type.Integer({ description: "Succeeded payments." }),
+      gross: Type.Integer({ description: "Captured amounts, minor units of `currency`." }),
+      refund_count: Type.Integer(),
+      refunds: Type.Integer({ description: "Succeeded refunds, minor units of `currency`." }),
+      net: Type.Integer(),
+      converted: Converted,
+    }),
+  ),
+  totals: Type.Array(
+    Type.Object({
+      group: Type.String(),
+      count: Type.Integer(),
+      gross: Type.Integer({ description: "Reporting currency: the sum of the converted rows." }),
+      refunds: Type.Integer(),
+      net: Type.Integer(),
+      complete: Type.Boolean({ description: "False when a row of the group could not be converted." }),
+    }),
+  ),
+  rates: Type.Array(
+    Type.Object({
+      currency: Type.String(),
+      reporting_currency: Type.String(),
+      rate: Type.String({ description: "Decimal string as recorded." }),
+      inverted: Type.Boolean({
+        description: "Recorded from the reporting currency: its exact inverse was used.",
+      }),
+      exchange_rate: Type.String({ description: "The exchange rate's id (xr_…)." }),
+      valid_from: Type.String({ format: "date-time" }),
+      source: Type.Union([Type.String(), Type.Null()]),
+      applied_at: Type.String({ format: "date-time", description: "The instant whose valid rate was used." }),
+    }),
+  ),
+  unconverted_currencies: Type.Array(Type.String()),
+});
+
+const SubscriptionsQuery = Type.Object({ ...Period, ...Scoping }, { additionalProperties: false });
+
+const SubscriptionsBody = Type.Object({
+  object: Type.Literal("subscriptions_report"),
+  from: Type.String({ format: "date-time" }),
+  to: Type.String({ format: "date-time" }),
+  data: Type.Array(
+    Type.Object({
+      day: Type.String({ description: "UTC day." }),
+      started: Type.Integer(),
+      canceled: Type.Integer(),
+      active: Type.Integer({ description: "At the day's end." }),
+    }),
+  ),
+});
+
+const ScopeQuery = Type.Object({ ...Scoping }, { additionalProperties: false });
+
+const LiabilityBody = Type.Object({
+  object: Type.Literal("voucher_liability_report"),
+  as_of: Type.String({ format: "date-time" }),
+  vouchers: Type.Array(
+    Type.Object({
+      currency: Type.String(),
+      count: Type.Integer({ description: "Activated, unredeemed, unexpired money vouchers." }),
+      amount: Type.Integer({ description: "Their face value, minor units." }),
+    }),
+  ),
+  wallets: Type.Array(
+    Type.Object({
+      currency: Type.String(),
+      paid: Type.Integer({ description: "What live paid grants still hold." }),
+      paid_grants: Type.Integer(),
+      promotional: Type.Integer({ description: "What live promotional grants still hold." }),
+      promotional_grants: Type.Integer(),
+    }),
+  ),
+});
+
+const StatementParams = Type.Object({
+  month: Type.String({ maxLength: 7, description: "YYYY-MM (UTC)." }),
+});
+
+const StatementBody = Type.Object({
+  object: Type.Literal("statement"),
+  month: Type.String(),
+  from: Type.String({ format: "date-time" }),
+  to: Type.String({ format: "date-time" }),
+  final: Type.Boolean({ description: "False while the month is not over." }),
+  currencies: Type.Array(
+    Type.Object({
+      currency: Type.String(),
+      account: Type.String({ description: "The ledger account (the merchant's available balance)." }),
+      opening_balance: Type.Integer(),
+      lines: Type.Array(
+        Type.Object({
+          line: StringEnum(STATEMENT_LINES),
+          count: Type.Integer(),
+          credits: Type.Integer(),
+          debits: Type.Integer(),
+          net: Type.Integer(),
+        }),
+      ),
+      by_code: Type.Array(
+        Type.Object({
+          code: Type.String({ description: "The ledger transfer code." }),
+          line: StringEnum(STATEMENT_LINES),
+          count: Type.Integer(),
+          credits: Type.Integer(),
+          debits: Type.Integer(),
+        }),
+      ),
+      closing_balance: Type.Integer({ description: "Equals the ledger's balance at the month's end." }),
+    }),
+  ),
+});
+
+const errors = {
+  400: { ...ErrorBody, description: "A parameter is missing or invalid (`param` names it)." },
+  401: { ...ErrorBody, description: "No valid key." },
+  403: { ...ErrorBody, description: "The key may not read reports." },
+  429: { ...ErrorBody, description: "Too many requests." },
+};
+
+function jsonOrCsv(schema: TSchema) {
+  return {
+    200: {
+      description: "JSON, or CSV when the request asks for `Accept: text/csv`.",
+      content: {
+        "application/json": { schema },
+        "text/csv": { schema: Type.String({ description: "RFC 4180 CSV with a header line." }) },
+      },
+    },
+    ...errors,
+  };
+}
+
+function wantsCsv(request: FastifyRequest): boolean {
+  return /\btext\/csv\b/i.test(request.headers.accept ?? "");
+}
+
+function sendCsv(reply: FastifyReply, name: string, body: string): FastifyReply {
+  return reply
+    .code(200)
+    .type("text/csv; charset=utf-8")
+    .header("content-disposition", `attachment; filename="${name}.csv"`)
+    .send(body);
+}
+
+/** A merchant's key reads its own; the admin key (and platform staff) names the merchant. */
+export function reportScope(request: FastifyRequest, query: { merchant?: string; mode?: string }): AuthScope {
+  const auth = request.auth;
+  if (auth.kind === "merchant") {
+    if (query.merchant !== undefined)
+      throw new ApiError("parameter_invalid", "merchant", "Only the admin key chooses the merchant.");
+    if (query.mode !== undefined)
+      throw new ApiError("parameter_invalid", "mode", "A key's mode is its own; only the admin key chooses.");
+    return { merchantId: auth.merchantId, mode: auth.mode };
+  }
+  if (query.merchant === undefined)
+    throw new ApiError("parameter_missing", "merchant", "Name the merchant whose report you want.");
+  return { merchantId: query.merchant, mode: query.mode === "live" ? "live" : "test" };
+}
+
+/** A period of at most 367 days, `from` before `to`. */
+export function reportPeriod(query: { from: string; to: string }): { fromMs: number; toMs: number } {
+  const fromMs = Date.parse(query.from);
+  const toMs = Date.parse(query.to);
+  if (!(toMs > fromMs)) throw new ApiError("parameter_invalid", "to", "`to` is after `from`.");
+  if (toMs - fromMs > MAX_RANGE_MS)
+    throw new ApiError("parameter_invalid", "from", "A report covers at most 367 days.");
+  return { fromMs, toMs };
+}
+
+export function checkTimeZone(zone: string | undefined): string {
+  if (zone === undefined) return "UTC";
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+  } catch {
+    throw new ApiError("parameter_invalid", "time_zone", "An IANA time zone such as Europe/Paris.");
+  }
+  return zone;
+}
+
+async function defaultCurrency(db: Db, scope: AuthScope): Promise<string> {
+  const { rows } = await db.query<{ default_currency: string | null }>(
+    "select default_currency from merchants where id = $1",
+    [scope.merchantId],
+  );
+  return rows[0]?.default_currency ?? "EUR";
+}
+
+/** What the revenue route and the page both compute from a query. */
+export async function revenueFor(
+  deps: ReportRouteDeps,
+  scope: AuthScope,
+  query: { from: string; to: string; group_by?: string; reporting_currency?: string; time_zone?: string },
+) {
+  const { fromMs, toMs } = reportPeriod(query);
+  const timeZone = checkTimeZone(query.time_zone);
+  const reporting = query.reporting_currency ?? (await defaultCurrency(deps.readDb, scope));
+  const reportingDigits = await deps.currencies.requireDigits(
+    deps.readDb,
+    scope,
+    reporting,
+    "reporting_currency",
+  );
+  return revenueReport(deps.readDb, deps.currencies, scope, {
+    fromMs,
+    toMs,
+    groupBy: (query.group_by ?? "day") as (typeof REVENUE_GROUPS)[number],
+    reportingCurrency: reporting,
+    reportingDigits,
+    timeZone,
+    nowMs: deps.clock.nowMs(),
+  });
+}
+
+/** `GET /v1/reports/...`: finance reports of one merchant, as JSON or CSV. */
+export const reportRoutes: Routes<ReportRouteDeps> = async (app, deps) => {
+  app.get(
+    "/reports/revenue",
+    {
+      schema: {
+        tags: ["reports"],
+        operationId: "getRevenueReport",
+        summary: "Revenue, refunds and net per day, product, country, operator or currency",
+        description:
+          "Succeeded payments (by creation time; captured amounts) and succeeded refunds (by request time) per group and original currency, and converted into the reporting currency at the rate valid at the period's end, rounded half to even (docs/reports.md).",
+        querystring: RevenueQuery,
+        response: jsonOrCsv(RevenueBody),
+      },
+    },
+    async (request, reply) => {
+      const query: Static<typeof RevenueQuery> = request.query;
+      const report = await revenueFor(deps, reportScope(request, query), query);
+      return wantsCsv(request) ? sendCsv(reply, "revenue", revenueCsv(report)) : sendJson(reply, 200, report);
+    },
+  );
+
+  app.get(
+    "/reports/subscriptions",
+    {
+      schema: {
+        tags: ["reports"],
+        operationId: "getSubscriptionsReport",
+        summary: "Subscriptions started, canceled and active per day",
+        querystring: SubscriptionsQuery,
+        response: jsonOrCsv(SubscriptionsBody),
+      },
+    },
+    async (request, reply) => {
+      const query: Static<typeof SubscriptionsQuery> = request.query;
+      const { fromMs, toMs } = reportPeriod(query);
+      const report = await subscriptionsReport(deps.readDb, reportScope(request, query), fromMs, toMs);
+      return wantsCsv(request)
+        ? sendCsv(reply, "subscriptions", subscriptionsCsv(report))
+        : sendJson(reply, 200, report);
+    },
+  );
+
+  app.get(
+    "/reports/voucher_liability",
+    {
+      schema: {
+        tags: ["reports"],
+        operationId: "getVoucherLiabilityReport",
+        summary: "Outstanding money vouchers and wallet balances (paid and promotional)",
+        querystring: ScopeQuery,
+        response: jsonOrCsv(LiabilityBody),
+      },
+    },
+    async (request, reply) => {
+      const query: Static<typeof ScopeQuery> = request.query;
+      const report = await voucherLiability(deps.readDb, reportScope(request, query), deps.clock.nowMs());
+      return wantsCsv(request)
+        ? sendCsv(reply, "voucher_liability", liabilityCsv(report))
+        : sendJson(reply, 200, report);
+    },
+  );
+
+  app.get(
+    "/reports/statements/:month",
+    {
+      schema: {
+        tags: ["reports"],
+        operationId: "getMonthlyStatement",
+        summary: "The merchant's monthly statement from the ledger",
+        description:
+          "Opening balance, payments, refunds, fees, adjustments, payouts and other movements of the merchant's available balance, and the closing balance, checked against the ledger.",
+        params: StatementParams,
+        querystring: ScopeQuery,
+        response: jsonOrCsv(StatementBody),
+      },
+    },
+    async (request, reply) => {
+      const query: Static<typeof ScopeQuery> = request.query;
+      const { month }: Static<typeof StatementParams> = request.params;
+      const statement = await monthlyStatement(
+        deps.readDb,
+        reportScope(request, query),
+        month,
+        deps.clock.nowMs(),
+      );
+      return wantsCsv(request)
+        ? sendCsv(reply, `statement-${statement.month}`, statementCsv(statement))
+        : sendJson(reply, 200, statement);
+    },
+  );
+};
