@@ -110,6 +110,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     readDb: services.readDb,
     clock: services.clock,
     currencies: services.community.currencies,
+    voucherBatches: services.community.batches,
   };
   await app.register(surfaces.secretOrAdmin(reportRoutes, reportDeps));
   await app.register(surfaces.secret(refundRequestRoutes, services.payers));

@@ -162,11 +162,9 @@ export function reportPages(deps: ReportRouteDeps) {
 
     pages.get("/admin/reports/voucher_liability.csv", { schema: { hide: true } }, async (request, reply) => {
       const { scope } = staffOf(request);
-      return csv(
-        reply,
-        "voucher_liability",
-        liabilityCsv(await voucherLiability(deps.readDb, scope, deps.clock.nowMs())),
-      );
+      const batches = await deps.voucherBatches.liabilityReport(scope);
+      const report = await voucherLiability(deps.readDb, scope, deps.clock.nowMs(), batches);
+      return csv(reply, "voucher_liability", liabilityCsv(report));
     });
 
     pages.get("/admin/reports/statement.csv", { schema: { hide: true } }, async (request, reply) => {

@@ -70,7 +70,8 @@ export async function revenueReport(db: Db, currencies: Currencies, scope: AuthS
     scope.mode,
     idFloor("pay", query.fromMs),
     idFloor("pay", query.toMs),
-    query.timeZone,
+    // The zone is a parameter only where the SQL uses it (an unused one has no type).
+    ...(query.groupBy === "day" ? [query.timeZone] : []),
   ];
   const payments = await db.query<{ g: string; currency: string; n: bigint; amount: bigint }>(
     `select ${groupSql(query.groupBy, "p.created")} as g, p.currency, count(*)::bigint as n,
@@ -88,7 +89,13 @@ export async function revenueReport(db: Db, currencies: Currencies, scope: AuthS
      where r.merchant_id = $1 and r.mode = $2 and r.id >= $3 and r.id < $4 and r.status = 'succeeded'
        and coalesce(p.payment_method ->> 'type', '') <> 'wallet'
      group by 1, 2`,
-    [scope.merchantId, scope.mode, idFloor("re", query.fromMs), idFloor("re", query.toMs), query.timeZone],
+    [
+      scope.merchantId,
+      scope.mode,
+      idFloor("re", query.fromMs),
+      idFloor("re", query.toMs),
+      ...(query.groupBy === "day" ? [query.timeZone] : []),
+    ],
   );
   const sums = new Map<string, Sum>();
   const groupOf = (raw: string, currency: string) =>

@@ -8,13 +8,21 @@ import { ApiError } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { REVENUE_GROUPS, revenueCsv, revenueReport } from "./revenue.ts";
 import { monthlyStatement, STATEMENT_LINES, statementCsv } from "./statement.ts";
-import { liabilityCsv, subscriptionsCsv, subscriptionsReport, voucherLiability } from "./subscriptions.ts";
+import {
+  type BatchLiability,
+  liabilityCsv,
+  subscriptionsCsv,
+  subscriptionsReport,
+  voucherLiability,
+} from "./subscriptions.ts";
 
 export interface ReportRouteDeps {
   /** Reports tolerate lag: the read replica when there is one. */
   readDb: Db;
   clock: Clock;
   currencies: Currencies;
+  /** Voucher batches' liability from the ledger (the vouchers folder's own report, per batch). */
+  voucherBatches: { liabilityReport(scope: AuthScope): Promise<BatchLiability[]> };
 }
 
 const DAY_MS = 86_400_000;
@@ -131,13 +139,30 @@ const SubscriptionsBody = Type.Object({
 const ScopeQuery = Type.Object({ ...Scoping }, { additionalProperties: false });
 
 const LiabilityBody = Type.Object({
-  object: Type.Literal("voucher_liability_report"),
+  object: Type.Literal("list"),
+  data: Type.Array(
+    Type.Object({
+      object: Type.Literal("voucher_liability"),
+      batch: Type.String(),
+      currency: Type.String(),
+      value: Type.Integer(),
+      cards_activated: Type.Integer(),
+      cards_redeemed: Type.Integer(),
+      cards_voided: Type.Integer(),
+      breakage_recognized: Type.Integer(),
+      outstanding: Type.Integer({ description: "From the batch's liability account on the ledger." }),
+      closed: Type.Boolean(),
+    }),
+    { description: "Per money-voucher batch." },
+  ),
+  has_more: Type.Boolean(),
   as_of: Type.String({ format: "date-time" }),
   vouchers: Type.Array(
     Type.Object({
       currency: Type.String(),
       count: Type.Integer({ description: "Activated, unredeemed, unexpired money vouchers." }),
       amount: Type.Integer({ description: "Their face value, minor units." }),
+      outstanding: Type.Integer({ description: "The batches' liability on the ledger (after breakage)." }),
     }),
   ),
   wallets: Type.Array(
@@ -338,15 +363,18 @@ export const reportRoutes: Routes<ReportRouteDeps> = async (app, deps) => {
     {
       schema: {
         tags: ["reports"],
-        operationId: "getVoucherLiabilityReport",
-        summary: "Outstanding money vouchers and wallet balances (paid and promotional)",
+        operationId: "voucherLiabilityReport",
+        summary:
+          "Outstanding money vouchers (per batch and per currency) and wallet balances (paid, promotional)",
         querystring: ScopeQuery,
         response: jsonOrCsv(LiabilityBody),
       },
     },
     async (request, reply) => {
       const query: Static<typeof ScopeQuery> = request.query;
-      const report = await voucherLiability(deps.readDb, reportScope(request, query), deps.clock.nowMs());
+      const scope = reportScope(request, query);
+      const batches = await deps.voucherBatches.liabilityReport(scope);
+      const report = await voucherLiability(deps.readDb, scope, deps.clock.nowMs(), batches);
       return wantsCsv(request)
         ? sendCsv(reply, "voucher_liability", liabilityCsv(report))
         : sendJson(reply, 200, report);

@@ -48,7 +48,26 @@ export function subscriptionsCsv(report: Awaited<ReturnType<typeof subscriptions
  * redeemed nor voided, whose batch has not expired, per currency; and what customers' wallets hold
  * of live grants (not expired), paid and promotional apart, per currency.
  */
-export async function voucherLiability(db: Db, scope: AuthScope, nowMs: number) {
+/** A batch's line as the vouchers folder reports it (outstanding from the ledger). */
+export interface BatchLiability {
+  object: "voucher_liability";
+  batch: string;
+  currency: string;
+  value: number;
+  cards_activated: number;
+  cards_redeemed: number;
+  cards_voided: number;
+  breakage_recognized: number;
+  outstanding: number;
+  closed: boolean;
+}
+
+export async function voucherLiability(
+  db: Db,
+  scope: AuthScope,
+  nowMs: number,
+  batches: readonly BatchLiability[],
+) {
   const now = new Date(nowMs);
   const vouchers = await db.query<{ currency: string; n: bigint; amount: bigint }>(
     `select b.value_currency as currency, count(*)::bigint as n, coalesce(sum(b.value_amount), 0)::bigint as amount
@@ -87,14 +106,24 @@ export async function voucherLiability(db: Db, scope: AuthScope, nowMs: number) 
     }
     byCurrency.set(w.currency, entry);
   }
+  const outstanding = new Map<string, bigint>();
+  for (const b of batches)
+    outstanding.set(b.currency, (outstanding.get(b.currency) ?? 0n) + BigInt(b.outstanding));
+  const currencies = [...new Set([...vouchers.rows.map((v) => v.currency), ...outstanding.keys()])].sort();
   return {
-    object: "voucher_liability_report" as const,
+    object: "list" as const,
+    data: [...batches],
+    has_more: false,
     as_of: iso(nowMs),
-    vouchers: vouchers.rows.map((v) => ({
-      currency: v.currency,
-      count: Number(v.n),
-      amount: toJsonAmount(BigInt(v.amount)),
-    })),
+    vouchers: currencies.map((currency) => {
+      const v = vouchers.rows.find((r) => r.currency === currency);
+      return {
+        currency,
+        count: v ? Number(v.n) : 0,
+        amount: toJsonAmount(v ? BigInt(v.amount) : 0n),
+        outstanding: toJsonAmount(outstanding.get(currency) ?? 0n),
+      };
+    }),
     wallets: [...byCurrency.values()].map((w) => ({
       currency: w.currency,
       paid: toJsonAmount(w.paid),
@@ -109,7 +138,8 @@ export function liabilityCsv(report: Awaited<ReturnType<typeof voucherLiability>
   return toCsv(
     ["kind", "currency", "count", "amount"],
     [
-      ...report.vouchers.map((v) => ["vouchers", v.currency, v.count, v.amount] as const),
+      ...report.vouchers.map((v) => ["vouchers_face_value", v.currency, v.count, v.amount] as const),
+      ...report.vouchers.map((v) => ["vouchers_outstanding", v.currency, null, v.outstanding] as const),
       ...report.wallets.flatMap((w) => [
         ["wallet_paid", w.currency, w.paid_grants, w.paid] as const,
         ["wallet_promotional", w.currency, w.promotional_grants, w.promotional] as const,
