@@ -5,7 +5,7 @@ import { ApiError } from "../platform/errors.ts";
 import { isCurrency, minorDigits } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { holds } from "../staff/index.ts";
-import { type Locale, loadCatalogues, Messages } from "../web/index.ts";
+import { type Locale, loadCatalogues, Messages, registerAsset } from "../web/index.ts";
 import { REVENUE_GROUPS, type RevenueReport, revenueCsv } from "./revenue.ts";
 import { type ReportRouteDeps, revenueFor } from "./routes.ts";
 import { monthlyStatement, statementCsv } from "./statement.ts";
@@ -13,6 +13,7 @@ import { liabilityCsv, subscriptionsCsv, subscriptionsReport, voucherLiability }
 
 // The page's own catalogue (src/reports/messages): only the navigation entry is in the back office's.
 const MESSAGES = new Messages(loadCatalogues(new URL("./messages", import.meta.url).pathname));
+registerAsset("reports.css", new URL("./assets/reports.css", import.meta.url).pathname);
 addAdminNavigation({ key: "nav.reports", href: "/admin/reports", permission: "analytics:read" });
 
 /** Reporting currencies offered on the page (any ISO 4217 code works through the API). */
@@ -137,7 +138,7 @@ export function reportPages(deps: ReportRouteDeps) {
           },
           rtFor: (locale: Locale) => MESSAGES.translator(locale),
         },
-        { title: "Reports" },
+        { title: "Reports", styles: ["reports.css"] },
       );
     });
 

@@ -169,6 +169,13 @@ export async function revenueReport(db: Db, currencies: Currencies, scope: AuthS
     } else t.complete = false;
     totals.set(r.group, t);
   }
+  const all = { count: 0, gross: 0n, refunds: 0n, complete: true };
+  for (const t of totals.values()) {
+    all.count += t.count;
+    all.gross += t.gross;
+    all.refunds += t.refunds;
+    all.complete &&= t.complete;
+  }
   return {
     object: "revenue_report" as const,
     from: iso(query.fromMs),
@@ -185,6 +192,13 @@ export async function revenueReport(db: Db, currencies: Currencies, scope: AuthS
       net: toJsonAmount(t.gross - t.refunds),
       complete: t.complete,
     })),
+    total: {
+      count: all.count,
+      gross: toJsonAmount(all.gross),
+      refunds: toJsonAmount(all.refunds),
+      net: toJsonAmount(all.gross - all.refunds),
+      complete: all.complete,
+    },
     rates: [...rates.values()].flatMap((r) => (r?.used ? [r.used] : [])) as RateUsed[],
     unconverted_currencies: [...rates].flatMap(([currency, r]) => (r ? [] : [currency])),
   };

@@ -103,6 +103,16 @@ const RevenueBody = Type.Object({
       complete: Type.Boolean({ description: "False when a row of the group could not be converted." }),
     }),
   ),
+  total: Type.Object(
+    {
+      count: Type.Integer(),
+      gross: Type.Integer(),
+      refunds: Type.Integer(),
+      net: Type.Integer(),
+      complete: Type.Boolean(),
+    },
+    { description: "The whole period in the reporting currency: the sum of the groups' totals." },
+  ),
   rates: Type.Array(
     Type.Object({
       currency: Type.String(),

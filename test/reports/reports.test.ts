@@ -162,6 +162,13 @@ test("revenue per currency of a month: exact gross, refunds, net and the half-ev
     },
   ]);
   assert.equal(gbpConverted, 1959n);
+  assert.deepEqual((r.body as unknown as { total: unknown }).total, {
+    count: 4,
+    gross: 2500 + 1959,
+    refunds: 500,
+    net: 2000 + 1959,
+    complete: true,
+  });
   assert.deepEqual(
     r.body.rates.map((x) => [x.currency, x.rate, x.inverted, x.exchange_rate, x.valid_from]),
     [["GBP", "1.25", false, rateId, "2026-03-01T00:00:00.000Z"]],
