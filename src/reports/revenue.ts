@@ -37,7 +37,8 @@ interface Sum {
 function groupSql(groupBy: RevenueGroup, dayOf: string): string {
   switch (groupBy) {
     case "day":
-      return `to_char(${dayOf} at time zone $5, 'YYYY-MM-DD')`;
+      // Grouped as dates and written as text after grouping (to_char per row costs twice as much).
+      return `(${dayOf} at time zone $5)::date`;
     case "product":
       return "coalesce(p.effects ->> 'price', '')";
     case "operator":
@@ -73,22 +74,25 @@ export async function revenueReport(db: Db, currencies: Currencies, scope: AuthS
     // The zone is a parameter only where the SQL uses it (an unused one has no type).
     ...(query.groupBy === "day" ? [query.timeZone] : []),
   ];
+  const label = query.groupBy === "day" ? "to_char(g, 'YYYY-MM-DD')" : "g";
   const payments = await db.query<{ g: string; currency: string; n: bigint; amount: bigint }>(
-    `select ${groupSql(query.groupBy, "p.created")} as g, p.currency, count(*)::bigint as n,
+    `select ${label} as g, currency, n, amount from (
+     select ${groupSql(query.groupBy, "p.created")} as g, p.currency, count(*)::bigint as n,
        coalesce(sum(p.amount_captured), 0)::bigint as amount
      from payments p
      where p.merchant_id = $1 and p.mode = $2 and p.id >= $3 and p.id < $4 and p.status = 'succeeded'
        and coalesce(p.payment_method ->> 'type', '') <> 'wallet'
-     group by 1, 2`,
+     group by 1, 2) s`,
     params,
   );
   const refunds = await db.query<{ g: string; currency: string; n: bigint; amount: bigint }>(
-    `select ${groupSql(query.groupBy, "r.created")} as g, r.currency, count(*)::bigint as n,
+    `select ${label} as g, currency, n, amount from (
+     select ${groupSql(query.groupBy, "r.created")} as g, r.currency, count(*)::bigint as n,
        coalesce(sum(r.amount), 0)::bigint as amount
      from refunds r join payments p on p.id = r.payment_id
      where r.merchant_id = $1 and r.mode = $2 and r.id >= $3 and r.id < $4 and r.status = 'succeeded'
        and coalesce(p.payment_method ->> 'type', '') <> 'wallet'
-     group by 1, 2`,
+     group by 1, 2) s`,
     [
       scope.merchantId,
       scope.mode,
