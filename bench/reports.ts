@@ -37,7 +37,12 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const name = await createDatabase("centime_reports");
-const db = await openDatabase({ databaseUrl: databaseUrl(name), dataDir: "", poolSizeMax: 4, queryTimeoutMs: 300_000 });
+const db = await openDatabase({
+  databaseUrl: databaseUrl(name),
+  dataDir: "",
+  poolSizeMax: 4,
+  queryTimeoutMs: 300_000,
+});
 const merchant = "mer_bench";
 const toMs = Date.UTC(2026, 2, 1);
 const fromMs = toMs - DAYS * DAY_MS;
@@ -93,15 +98,20 @@ try {
     let count = 0;
     for (let i = 0; i < RUNS; i++) {
       const started = performance.now();
-      const report = await revenueReport(db, currencies, { merchantId: merchant, mode: "test" }, {
-        fromMs,
-        toMs,
-        groupBy,
-        reportingCurrency: "EUR",
-        reportingDigits: 2,
-        timeZone: "Europe/Paris",
-        nowMs: toMs + DAY_MS,
-      });
+      const report = await revenueReport(
+        db,
+        currencies,
+        { merchantId: merchant, mode: "test" },
+        {
+          fromMs,
+          toMs,
+          groupBy,
+          reportingCurrency: "EUR",
+          reportingDigits: 2,
+          timeZone: "Europe/Paris",
+          nowMs: toMs + DAY_MS,
+        },
+      );
       times.push(performance.now() - started);
       rows = report.rows.length;
       count = report.total.count;
