@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { Temporal } from "temporal-polyfill";
 import { addAdminNavigation, adminPage, type StaffPageContext } from "../backoffice/index.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -7,7 +7,7 @@ import type { AuthScope } from "../platform/scope.ts";
 import { holds } from "../staff/index.ts";
 import { type Locale, loadCatalogues, Messages, registerAsset } from "../web/index.ts";
 import { REVENUE_GROUPS, type RevenueReport, revenueCsv } from "./revenue.ts";
-import { type ReportRouteDeps, revenueFor } from "./routes.ts";
+import { type ReportRouteDeps, revenueFor, sendCsv } from "./service.ts";
 import { monthlyStatement, statementCsv } from "./statement.ts";
 import { liabilityCsv, subscriptionsCsv, subscriptionsReport, voucherLiability } from "./subscriptions.ts";
 
@@ -79,14 +79,6 @@ function revenueOf(deps: ReportRouteDeps, scope: AuthScope, view: PageView) {
   });
 }
 
-function csv(reply: FastifyReply, name: string, body: string) {
-  return reply
-    .code(200)
-    .type("text/csv; charset=utf-8")
-    .header("content-disposition", `attachment; filename="${name}.csv"`)
-    .send(body);
-}
-
 /** A reporting amount with its currency's ISO 4217 digits, in the reader's locale. */
 function digitsOf(currency: string): number | undefined {
   return isCurrency(currency) ? minorDigits(currency) : undefined;
@@ -144,7 +136,7 @@ export function reportPages(deps: ReportRouteDeps) {
 
     pages.get("/admin/reports/revenue.csv", { schema: { hide: true } }, async (request, reply) => {
       const { context, scope } = staffOf(request);
-      return csv(reply, "revenue", revenueCsv(await revenueOf(deps, scope, viewOf(request, context))));
+      return sendCsv(reply, "revenue", revenueCsv(await revenueOf(deps, scope, viewOf(request, context))));
     });
 
     pages.get("/admin/reports/subscriptions.csv", { schema: { hide: true } }, async (request, reply) => {
@@ -154,7 +146,7 @@ export function reportPages(deps: ReportRouteDeps) {
       const toMs = Date.parse(
         startOf(Temporal.PlainDate.from(view.to).add({ days: 1 }).toString(), view.timeZone),
       );
-      return csv(
+      return sendCsv(
         reply,
         "subscriptions",
         subscriptionsCsv(await subscriptionsReport(deps.readDb, scope, fromMs, toMs)),
@@ -165,14 +157,14 @@ export function reportPages(deps: ReportRouteDeps) {
       const { scope } = staffOf(request);
       const batches = await deps.voucherBatches.liabilityReport(scope);
       const report = await voucherLiability(deps.readDb, scope, deps.clock.nowMs(), batches);
-      return csv(reply, "voucher_liability", liabilityCsv(report));
+      return sendCsv(reply, "voucher_liability", liabilityCsv(report));
     });
 
     pages.get("/admin/reports/statement.csv", { schema: { hide: true } }, async (request, reply) => {
       const { context, scope } = staffOf(request);
       const view = viewOf(request, context);
       const statement = await monthlyStatement(deps.readDb, scope, view.month, deps.clock.nowMs());
-      return csv(reply, `statement-${statement.month}`, statementCsv(statement));
+      return sendCsv(reply, `statement-${statement.month}`, statementCsv(statement));
     });
   };
 }
