@@ -36,6 +36,8 @@ import {
 } from "../payments/routes.ts";
 import { PORTAL_CATALOGUES } from "../portal/index.ts";
 import { portalPages } from "../portal/pages.ts";
+import { reportPages } from "../reports/index.ts";
+import { reportRoutes } from "../reports/routes.ts";
 import { ensureRiskPartitions } from "../risk/index.ts";
 import { riskRoutes } from "../risk/routes.ts";
 import type { Services } from "../services.ts";
@@ -107,6 +109,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.admin(linkKeyRoutes, services.checkout.ctx));
   await app.register(surfaces.secretOrAdmin(backOfficeRoutes, services));
   await app.register(surfaces.secretOrAdmin(analyticsRoutes, services));
+  const reportDeps = {
+    readDb: services.readDb,
+    clock: services.clock,
+    currencies: services.community.currencies,
+    voucherBatches: services.community.batches,
+  };
+  await app.register(surfaces.secretOrAdmin(reportRoutes, reportDeps));
   await app.register(surfaces.secret(refundRequestRoutes, services.payers));
   await app.register(surfaces.secretOrAdmin(messageCatcherRoutes, services.payers));
   // Payers: their own tokens, not merchant keys (src/payers/routes.ts); requests per client
@@ -163,6 +172,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       customerScreens(services),
       ...opsPages(services),
       voucherRangePages(services),
+      reportPages(reportDeps),
     ]),
   );
   return app;

@@ -183,6 +183,11 @@ const TAGS: Array<{ name: string; description: string }> = [
       "Payments, the checkout funnel, refunds, declines, retries, subscriptions, wallets, vouchers, provider latency and webhook lag, from rollups; totals in a reporting currency.",
   },
   {
+    name: "reports",
+    description:
+      "Finance reports of one merchant: revenue converted into a reporting currency with the rates used, subscriptions, voucher liability, monthly statements from the ledger; JSON or CSV.",
+  },
+  {
     name: "refund_requests",
     description: "Refunds payers ask for: the merchant's policy, approval and decline.",
   },

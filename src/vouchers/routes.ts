@@ -60,19 +60,6 @@ const Redemption = Type.Object({
   granted: Type.Object({}, { additionalProperties: true }),
 });
 
-const Liability = Type.Object({
-  object: Type.Literal("voucher_liability"),
-  batch: Type.String(),
-  currency: Type.String(),
-  value: Type.Integer(),
-  cards_activated: Type.Integer(),
-  cards_redeemed: Type.Integer(),
-  cards_voided: Type.Integer(),
-  breakage_recognized: Type.Integer(),
-  outstanding: Type.Integer(),
-  closed: Type.Boolean(),
-});
-
 const BatchBody = Type.Object(
   {
     count: Type.Integer({ minimum: 1, maximum: BATCH_COUNT_MAX }),
@@ -316,21 +303,6 @@ export function voucherRoutes(
       },
       async (request, reply) =>
         ctx.send(reply, 200, await redemptions.get(db, ctx.scope(request), idOf(request))),
-    );
-    app.get(
-      "/reports/voucher_liability",
-      {
-        schema: {
-          tags: ["vouchers"],
-          operationId: "voucherLiabilityReport",
-          summary: "Outstanding liability of scratch cards per batch and currency",
-          response: withErrors({ 200: listSchema(Liability) }),
-        },
-      },
-      async (request, reply) => {
-        const data = await batches.liabilityReport(ctx.scope(request));
-        return ctx.send(reply, 200, { object: "list", data, has_more: false });
-      },
     );
   };
 }

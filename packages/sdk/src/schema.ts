@@ -1559,6 +1559,80 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/reports/revenue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Revenue, refunds and net per day, product, country, operator or currency
+         * @description Succeeded payments (by creation time; captured amounts) and succeeded refunds (by request time) per group and original currency, and converted into the reporting currency at the rate valid at the period's end, rounded half to even (docs/reports.md).
+         */
+        get: operations["getRevenueReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Subscriptions started, canceled and active per day */
+        get: operations["getSubscriptionsReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/voucher_liability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Outstanding money vouchers (per batch and per currency) and wallet balances (paid, promotional) */
+        get: operations["voucherLiabilityReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/statements/{month}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The merchant's monthly statement from the ledger
+         * @description Opening balance, payments, refunds, fees, adjustments, payouts and other movements of the merchant's available balance, and the closing balance, checked against the ledger.
+         */
+        get: operations["getMonthlyStatement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/refund_requests": {
         parameters: {
             query?: never;
@@ -2174,23 +2248,6 @@ export type paths = {
         };
         /** A voucher redemption */
         get: operations["getVoucherRedemption"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/reports/voucher_liability": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Outstanding liability of scratch cards per batch and currency */
-        get: operations["voucherLiabilityReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -10615,6 +10672,442 @@ export interface operations {
             503: components["responses"]["Error503"];
         };
     };
+    getRevenueReport: {
+        parameters: {
+            query: {
+                /** @description Start (inclusive). */
+                from: string;
+                /** @description End (exclusive); at most 367 days after `from`. */
+                to: string;
+                /** @description Rows per group (default day). */
+                group_by?: "day" | "product" | "country" | "operator" | "currency";
+                /** @description Converted totals in this currency (default the merchant's default currency, else EUR). */
+                reporting_currency?: string;
+                /** @description IANA zone of the days (group_by=day; default UTC). */
+                time_zone?: string;
+                /** @description Admin key and platform staff only (required for them). */
+                merchant?: string;
+                /** @description Admin key only (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "revenue_report";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @enum {string} */
+                        group_by: "day" | "product" | "country" | "operator" | "currency";
+                        time_zone: string;
+                        reporting_currency: string;
+                        rows: {
+                            /** @description The day, price, country, operator or currency ('' = none). */
+                            group: string;
+                            /** @description The original currency. */
+                            currency: string;
+                            /** @description Succeeded payments. */
+                            count: number;
+                            /** @description Captured amounts, minor units of `currency`. */
+                            gross: number;
+                            refund_count: number;
+                            /** @description Succeeded refunds, minor units of `currency`. */
+                            refunds: number;
+                            net: number;
+                            converted: {
+                                /** @description Minor units of the reporting currency, rounded half to even. */
+                                gross: number;
+                                refunds: number;
+                                /** @description gross - refunds (each rounded on its own). */
+                                net: number;
+                            } | null;
+                        }[];
+                        totals: {
+                            group: string;
+                            count: number;
+                            /** @description Reporting currency: the sum of the converted rows. */
+                            gross: number;
+                            refunds: number;
+                            net: number;
+                            /** @description False when a row of the group could not be converted. */
+                            complete: boolean;
+                        }[];
+                        /** @description The whole period in the reporting currency: the sum of the groups' totals. */
+                        total: {
+                            count: number;
+                            gross: number;
+                            refunds: number;
+                            net: number;
+                            complete: boolean;
+                        };
+                        rates: {
+                            currency: string;
+                            reporting_currency: string;
+                            /** @description Decimal string as recorded. */
+                            rate: string;
+                            /** @description Recorded from the reporting currency: its exact inverse was used. */
+                            inverted: boolean;
+                            /** @description The exchange rate's id (xr_…). */
+                            exchange_rate: string;
+                            /** Format: date-time */
+                            valid_from: string;
+                            source: string | null;
+                            /**
+                             * Format: date-time
+                             * @description The instant whose valid rate was used.
+                             */
+                            applied_at: string;
+                        }[];
+                        unconverted_currencies: string[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getSubscriptionsReport: {
+        parameters: {
+            query: {
+                /** @description Start (inclusive). */
+                from: string;
+                /** @description End (exclusive); at most 367 days after `from`. */
+                to: string;
+                /** @description Admin key and platform staff only (required for them). */
+                merchant?: string;
+                /** @description Admin key only (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "subscriptions_report";
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        data: {
+                            /** @description UTC day. */
+                            day: string;
+                            started: number;
+                            canceled: number;
+                            /** @description At the day's end. */
+                            active: number;
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    voucherLiabilityReport: {
+        parameters: {
+            query?: {
+                /** @description Admin key and platform staff only (required for them). */
+                merchant?: string;
+                /** @description Admin key only (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        /** @description Per money-voucher batch. */
+                        data: {
+                            /** @enum {string} */
+                            object: "voucher_liability";
+                            batch: string;
+                            currency: string;
+                            value: number;
+                            cards_activated: number;
+                            cards_redeemed: number;
+                            cards_voided: number;
+                            breakage_recognized: number;
+                            /** @description From the batch's liability account on the ledger. */
+                            outstanding: number;
+                            closed: boolean;
+                        }[];
+                        has_more: boolean;
+                        /** Format: date-time */
+                        as_of: string;
+                        vouchers: {
+                            currency: string;
+                            /** @description Activated, unredeemed, unexpired money vouchers. */
+                            count: number;
+                            /** @description Their face value, minor units. */
+                            amount: number;
+                            /** @description The batches' liability on the ledger (after breakage). */
+                            outstanding: number;
+                        }[];
+                        wallets: {
+                            currency: string;
+                            /** @description What live paid grants still hold. */
+                            paid: number;
+                            paid_grants: number;
+                            /** @description What live promotional grants still hold. */
+                            promotional: number;
+                            promotional_grants: number;
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getMonthlyStatement: {
+        parameters: {
+            query?: {
+                /** @description Admin key and platform staff only (required for them). */
+                merchant?: string;
+                /** @description Admin key only (default test). */
+                mode?: "test" | "live";
+            };
+            header?: never;
+            path: {
+                /** @description YYYY-MM (UTC). */
+                month: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or CSV when the request asks for `Accept: text/csv`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "statement";
+                        month: string;
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        /** @description False while the month is not over. */
+                        final: boolean;
+                        currencies: {
+                            currency: string;
+                            /** @description The ledger account (the merchant's available balance). */
+                            account: string;
+                            opening_balance: number;
+                            lines: {
+                                /** @enum {string} */
+                                line: "payments" | "refunds" | "fees" | "adjustments" | "payouts" | "other";
+                                count: number;
+                                credits: number;
+                                debits: number;
+                                net: number;
+                            }[];
+                            by_code: {
+                                /** @description The ledger transfer code. */
+                                code: string;
+                                /** @enum {string} */
+                                line: "payments" | "refunds" | "fees" | "adjustments" | "payouts" | "other";
+                                count: number;
+                                credits: number;
+                                debits: number;
+                            }[];
+                            /** @description Equals the ledger's balance at the month's end. */
+                            closing_balance: number;
+                        }[];
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description A parameter is missing or invalid (`param` names it). Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid key. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: components["responses"]["Error404"];
+            /** @description Too many requests. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
     listRefundRequests: {
         parameters: {
             query?: {
@@ -13983,109 +14476,6 @@ export interface operations {
                         granted: {
                             [key: string]: unknown;
                         };
-                    };
-                };
-            };
-            /** @description An error: see the catalogue of codes. Codes: `parameter_missing`, `parameter_unknown`, `parameter_invalid_type`, `parameter_invalid`, `parameter_too_long`, `parameter_out_of_range`, `amount_invalid`, `currency_invalid`, `body_invalid_json`, `body_not_object`, `url_invalid`, `request_malformed`, `idempotency_key_invalid`, `payment_method_invalid`, `payment_method_unavailable`, `amount_too_large`, `refund_exceeds_captured`, `exchange_rate_missing`, `voucher_invalid`. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description An error: see the catalogue of codes. Codes: `api_key_missing`, `api_key_invalid`, `signin_failed`, `payer_token_invalid`, `payer_code_invalid`. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description An error: see the catalogue of codes. Codes: `resource_missing`, `route_not_found`. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_in_use`, `payment_unexpected_state`, `subscription_unexpected_state`, `test_clock_advancing`, `resource_already_exists`, `voucher_batch_unexpected_state`, `ledger_rejected`, `checkout_session_unexpected_state`, `staff_exists`, `approval_not_pending`, `approval_arguments_changed`, `payer_exists`, `payer_identity_taken`, `refund_request_unexpected_state`. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description An error: see the catalogue of codes. Codes: `idempotency_key_reused`. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description An error: see the catalogue of codes. Codes: `voucher_attempts_exceeded`, `rate_limited`. */
-            429: {
-                headers: {
-                    "Retry-After": components["headers"]["RetryAfter"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            500: components["responses"]["Error500"];
-            503: components["responses"]["Error503"];
-        };
-    };
-    voucherLiabilityReport: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        object: "list";
-                        data: {
-                            /** @enum {string} */
-                            object: "voucher_liability";
-                            batch: string;
-                            currency: string;
-                            value: number;
-                            cards_activated: number;
-                            cards_redeemed: number;
-                            cards_voided: number;
-                            breakage_recognized: number;
-                            outstanding: number;
-                            closed: boolean;
-                        }[];
-                        has_more: boolean;
                     };
                 };
             };
