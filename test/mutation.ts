@@ -55,7 +55,7 @@ const config = {
   concurrency: 1,
   // A mutant that hangs an API test (a lock never released) is killed by the timeout: the
   // property tests need a long one, the API tests finish in seconds.
-  timeoutMS: /test\/(run\.ts|api\/)/.test(command) ? 15_000 : (base.timeoutMS as number),
+  timeoutMS: /test\/(run\.ts|api\/)/.test(command) ? 5_000 : (base.timeoutMS as number),
   // Each file gets its own sandbox, so two runs never share one.
   tempDirName: `.stryker-tmp/${name}`,
 };
