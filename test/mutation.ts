@@ -21,6 +21,8 @@ const TARGETS: Record<string, string> = {
   // The dunning policy and the balance step of the plan (fitToBalance and highestCovered).
   "src/billing/policy.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
   "src/billing/steps/decide.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
+  // Step 5 of a batch (what each plan becomes), with a recording stand-in for the batch's writes.
+  "src/billing/steps/enact.ts": "node --import tsx --test test/billing/enact.unit.test.ts",
   // The rest of the plan and the settlement have no unit test of their own yet: the API tests drive them.
   "src/billing/engine.ts":
     "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts",
