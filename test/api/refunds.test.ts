@@ -53,6 +53,14 @@ test("a full refund by default, then nothing is left", async () => {
   assert.equal(more.status, 400);
   assert.equal(more.body.error.code, "refund_exceeds_captured");
   assert.equal(more.body.error.param, "amount");
+  // Without an amount a refund takes what is left: nothing, which is refused, not a refund of 0.
+  const rest = await call<{ error: { code: string; param: string } }>(t.app, "POST", "/v1/refunds", {
+    key: m.secretKey,
+    body: { payment: id },
+  });
+  assert.equal(rest.status, 400);
+  assert.equal(rest.body.error.code, "refund_exceeds_captured");
+  assert.equal(rest.body.error.param, "amount");
   const balance = await call<{ available: Array<{ currency: string; amount: number }> }>(
     t.app,
     "GET",
