@@ -180,6 +180,10 @@ test("giving up cancels (writing off debt); a write-off clears the debt and runs
   assert.equal(gaveUp.sub.status, "canceled");
   assert.equal(gaveUp.sub.cancel_reason, "retries_exhausted");
   assert.equal(gaveUp.run_at_ms, null);
+  // The subscription itself, copied: everything but what giving up changes is kept.
+  assert.equal(gaveUp.sub.id, "sub_g");
+  assert.equal(gaveUp.sub.amount, 500n);
+  assert.equal(gaveUp.sub.merchant_id, "mer_1");
   const written = calls[1]![2] as Settlement;
   assert.equal(calls[1]![1], "sub_w");
   assert.equal(calls[1]![3], undefined, "no extra events");
