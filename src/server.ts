@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { DestinationStream } from "pino";
 import { analyticsJobs } from "./analytics/index.ts";
+import { recordSystem } from "./audit/index.ts";
 import { type AdminListener, startAdminListener } from "./backoffice/index.ts";
 import { billingJobs } from "./billing/index.ts";
 import { communityJobs } from "./community/index.ts";
@@ -88,7 +89,23 @@ export function workerJobs(services: Services): Job[] {
       intervalMs: 600_000,
       run: async () => {
         const nowMs = services.clock.nowMs();
-        const report = await maintainPartitions(services.db, nowMs, services.config.retentionDays);
+        // Retention drops data: each drop is audited as the job, in the drop's transaction.
+        const report = await maintainPartitions(
+          services.db,
+          nowMs,
+          services.config.retentionDays,
+          (tx, dropped) =>
+            recordSystem(
+              tx,
+              "maintain_partitions",
+              {
+                action: "partitions.drop",
+                object: dropped.partition,
+                changes: { table: dropped.table, retention_days: dropped.retentionDays },
+              },
+              nowMs,
+            ),
+        );
         const keepDays = services.config.retentionDays.provider_interactions ?? 0;
         if (keepDays > 0)
           await services.payments.archive.removeDaysBefore(dayStartMs(nowMs) - keepDays * DAY_MS);

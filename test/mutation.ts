@@ -1,5 +1,5 @@
 /**
- * `npm run mutation -- --file <path>[:startLine-endLine]`: StrykerJS over one file of the money
+ * `npm run mutation -- --file <path>[:startLine-endLine[,startLine-endLine…]]`: StrykerJS over one file of the money
  * core, with the fastest test files that cover it as its command (concurrency 1: the CPU is shared).
  * Without `--file` it mutates the ledger's decisions (src/ledger/engine.ts). `--list` prints the
  * files it knows. Not part of `npm test`; docs/testing.md has the figures and the equivalent
@@ -15,11 +15,14 @@ const TARGETS: Record<string, string> = {
   "src/ledger/engine.ts":
     "CENTIME_PROPERTY_RUNS=300 node --import tsx --test test/ledger/engine.property.test.ts test/ledger/engine.replay.test.ts",
   "src/payments/transitions.ts": "node --import tsx --test test/payments/transitions.test.ts",
-  "src/payments/refund.ts": "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/api/refunds.test.ts",
+  // The API refund tests straight (the embedded template is cached): test/run.ts added 30 s a mutant.
+  "src/payments/refund.ts": "node --import tsx --test test/api/refunds.test.ts",
   "src/idempotency/gate.ts": "node --import tsx --test test/idempotency/gate.unit.test.ts",
   // The dunning policy and the balance step of the plan (fitToBalance and highestCovered).
   "src/billing/policy.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
   "src/billing/steps/decide.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
+  // Step 5 of a batch (what each plan becomes), with a recording stand-in for the batch's writes.
+  "src/billing/steps/enact.ts": "node --import tsx --test test/billing/enact.unit.test.ts",
   // The rest of the plan and the settlement have no unit test of their own yet: the API tests drive them.
   "src/billing/engine.ts":
     "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts",
@@ -32,8 +35,11 @@ if (args.includes("--list")) {
 }
 const at = args.indexOf("--file");
 const file = at >= 0 ? args[at + 1] : "src/ledger/engine.ts";
-if (!file) throw new Error("--file needs a path, optionally with :startLine-endLine");
-const path = file.replace(/:[\d:-]+$/, "");
+if (!file) throw new Error("--file needs a path, optionally with :startLine-endLine[,startLine-endLine…]");
+const path = file.replace(/:[\d:,-]+$/, "");
+// Several ranges of one file (its decision lines only) become one mutate pattern each.
+const ranges = file.slice(path.length + 1);
+const mutate = ranges ? ranges.split(",").map((range) => `${path}:${range}`) : [path];
 const command = TARGETS[path];
 if (!command) {
   console.error(`No test command for ${path}; known: ${Object.keys(TARGETS).join(", ")}`);
@@ -47,11 +53,11 @@ const config = {
   $schema: undefined,
   _comment: undefined,
   commandRunner: { command },
-  mutate: [file],
+  mutate,
   concurrency: 1,
   // A mutant that hangs an API test (a lock never released) is killed by the timeout: the
   // property tests need a long one, the API tests finish in seconds.
-  timeoutMS: command.includes("test/run.ts") ? 15_000 : (base.timeoutMS as number),
+  timeoutMS: /test\/(run\.ts|api\/)/.test(command) ? 5_000 : (base.timeoutMS as number),
   // Each file gets its own sandbox, so two runs never share one.
   tempDirName: `.stryker-tmp/${name}`,
 };

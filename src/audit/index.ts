@@ -12,5 +12,12 @@ export {
 } from "./context.ts";
 export { ensureAuditPartitions } from "./partitions.ts";
 export { listAuditEvents, presentAuditEvent } from "./queries.ts";
-export { draftFor, objectOf, recordAfter, recordInTransaction, recordSystem } from "./record.ts";
+export {
+  draftFor,
+  objectOf,
+  recordAfter,
+  recordInTransaction,
+  recordSystem,
+  type SystemChange,
+} from "./record.ts";
 export { exportCheckpoint, type VerifyResult, verifyAuditChain } from "./verify.ts";

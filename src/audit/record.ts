@@ -1,7 +1,7 @@
 import type { Db, Queryable } from "../db/db.ts";
 import { newId } from "../platform/ids.ts";
 import { type AuditDraft, appendAudit } from "./chain.ts";
-import { type Actor, currentAudit, type RequestAudit } from "./context.ts";
+import { currentAudit, type RequestAudit } from "./context.ts";
 
 /** The id of the object a response describes: `id`, or the id of its one nested object. */
 export function objectOf(body: string | null | undefined, hint: string | null): string | null {
@@ -85,35 +85,36 @@ export async function recordAfter(
   await db.transaction((tx) => appendAudit(tx, [draft]));
 }
 
-/** What a system job did, recorded in the job's own transaction. */
+/** One change a background job made to business state. */
+export interface SystemChange {
+  action: string;
+  object: string | null;
+  merchantId?: string | null;
+  mode?: string | null;
+  changes?: unknown;
+}
+
+/**
+ * What a system job did (actor `system:<job>`), recorded in the job's own transaction: the record
+ * commits or rolls back with the change. Several changes go in one statement.
+ */
 export async function recordSystem(
   tx: Queryable,
   job: string,
-  entry: {
-    action: string;
-    object: string | null;
-    merchantId?: string | null;
-    mode?: string | null;
-    changes?: unknown;
-  },
+  entries: SystemChange | readonly SystemChange[],
   nowMs: number,
 ): Promise<void> {
-  const actor: Actor = {
-    id: `system:${job}`,
-    kind: "system",
-    credential: null,
-    merchantId: entry.merchantId ?? null,
-    mode: entry.mode ?? null,
-  };
-  await appendAudit(tx, [
-    {
+  const list = Array.isArray(entries) ? entries : [entries as SystemChange];
+  await appendAudit(
+    tx,
+    list.map((entry) => ({
       id: newId("aud", nowMs),
       createdMs: nowMs,
-      actor: actor.id,
-      actorKind: actor.kind,
+      actor: `system:${job}`,
+      actorKind: "system",
       credential: null,
-      merchantId: actor.merchantId,
-      mode: actor.mode,
+      merchantId: entry.merchantId ?? null,
+      mode: entry.mode ?? null,
       action: entry.action,
       object: entry.object,
       ip: null,
@@ -122,6 +123,6 @@ export async function recordSystem(
       outcome: "success",
       statusCode: null,
       changes: entry.changes ?? null,
-    },
-  ]);
+    })),
+  );
 }

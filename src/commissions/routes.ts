@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { type Approvals, presentApproval } from "../approvals/index.ts";
 import {
   CurrencyCode,
   CustomerId,
@@ -11,10 +12,12 @@ import {
 } from "../community/routing.ts";
 import type { Currencies } from "../currencies/index.ts";
 import type { ListParams } from "../db/pages.ts";
+import { ApprovalObject } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { LIMITS } from "../platform/limits.ts";
+import type { AuthScope, Mode } from "../platform/scope.ts";
 import type { Wallets } from "../wallets/index.ts";
-import { payOut } from "./payout.ts";
+import { type PayoutArguments, payOut, payOutIn, preparePayout } from "./payout.ts";
 import { COMMISSION_STATUSES, type CommissionStatus, type Commissions } from "./service.ts";
 
 const Plan = Type.Object({
@@ -69,6 +72,16 @@ const Payout = Type.Object({
   wallet_grants: Type.Array(Type.Object({}, { additionalProperties: true })),
 });
 
+/** The four-eyes action of a staff member's payout: bound to the merchant, mode and request body. */
+export const PAYOUT_APPROVAL = "commission.payout";
+
+type PayoutApproval = PayoutArguments & { merchant: string; mode: Mode };
+
+function payoutOf(args: Record<string, unknown>): { scope: AuthScope; body: PayoutArguments } {
+  const { merchant, mode, ...body } = args as unknown as PayoutApproval;
+  return { scope: { merchantId: merchant, mode }, body };
+}
+
 /** Commission plans, commissions, statements and payouts. */
 export function commissionRoutes(
   ctx: RouteContext,
@@ -76,7 +89,23 @@ export function commissionRoutes(
   wallets: Wallets,
   currencies: Currencies,
   clock: Clock,
+  approvals?: Approvals,
 ) {
+  const deps = { commissions, wallets, currencies, clock };
+  // A payout a staff member asked for runs when a second person with commission:payout approves it.
+  approvals?.register({
+    name: PAYOUT_APPROVAL,
+    permission: "commission:payout",
+    runs: "in_transaction",
+    prepare: async (args, meta) => {
+      const { scope, body } = payoutOf(args);
+      await preparePayout(scope, body, deps, meta.nowMs);
+    },
+    execute: async (tx, args, meta) => {
+      const { scope, body } = payoutOf(args);
+      return payOutIn(tx, scope, body, deps, meta.nowMs);
+    },
+  });
   return async (app: FastifyInstance) => {
     app.post(
       "/commission_plans",
@@ -177,7 +206,8 @@ export function commissionRoutes(
         schema: {
           tags: ["commissions"],
           operationId: "createCommissionPayout",
-          summary: "Pay an affiliate's approved commissions into their wallet, or record them paid outside",
+          summary:
+            "Pay an affiliate's approved commissions into their wallet or record them paid outside; a staff member's payout waits for a second person (202)",
           body: Type.Object(
             {
               affiliate: CustomerId,
@@ -186,13 +216,29 @@ export function commissionRoutes(
             },
             { additionalProperties: false },
           ),
-          response: withErrors({ 201: Payout }),
+          response: withErrors({
+            201: Payout,
+            202: {
+              ...ApprovalObject,
+              description: "A staff member asked: the payout waits for a second person.",
+            },
+          }),
         },
       },
       async (request, reply) => {
         const scope = ctx.scope(request);
-        const body = request.body as { affiliate: string; method: "wallet" | "external"; currency?: string };
-        return payOut(ctx, request, reply, scope, body, { commissions, wallets, currencies, clock });
+        const body = request.body as PayoutArguments;
+        const access = request.access;
+        // Four eyes: a person's payout is only asked for here (202); a merchant's own key pays at once.
+        if (approvals && access?.actor.kind === "staff") {
+          await preparePayout(scope, body, deps, clock.nowMs());
+          return ctx.post(request, reply, scope, async (tx, nowMs) => {
+            const args: PayoutApproval = { merchant: scope.merchantId, mode: scope.mode, ...body };
+            const approval = await approvals.request(tx, access, PAYOUT_APPROVAL, { ...args }, scope, nowMs);
+            return { statusCode: 202, body: JSON.stringify(presentApproval(approval, nowMs)) };
+          });
+        }
+        return payOut(ctx, request, reply, scope, body, deps);
       },
     );
   };

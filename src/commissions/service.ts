@@ -1,3 +1,4 @@
+import { recordSystem } from "../audit/index.ts";
 import { isDecimal, minBigint } from "../currencies/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
@@ -392,6 +393,22 @@ export class Commissions {
         rows.map((c) => c.id),
         new Date(nowMs),
       ]);
+      await recordSystem(
+        tx,
+        "commission_approval",
+        rows.map((c) => ({
+          action: "commissions.approve",
+          object: c.id,
+          merchantId: c.merchant_id,
+          mode: c.mode,
+          changes: {
+            status: { from: "pending", to: "approved" },
+            amount: c.amount.toString(),
+            currency: c.currency,
+          },
+        })),
+        nowMs,
+      );
       return rows.length;
     });
   }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import type { Approvals } from "../approvals/index.ts";
 import { Commissions } from "../commissions/index.ts";
 import { commissionRoutes } from "../commissions/routes.ts";
 import { Currencies, CurrencyReports } from "../currencies/index.ts";
@@ -94,14 +95,20 @@ export function communityJobs(community: Community, clock: Clock): Job[] {
 }
 
 /** Every community route, as one plugin for the `/v1` scope. */
-export function communityRoutes(ctx: RouteContext, community: Community, db: Db, clock: Clock) {
+export function communityRoutes(
+  ctx: RouteContext,
+  community: Community,
+  db: Db,
+  clock: Clock,
+  approvals?: Approvals,
+) {
   return async (app: FastifyInstance) => {
     await app.register(currencyRoutes(ctx, community.currencies, community.reports));
     await app.register(walletRoutes(ctx, community.wallets, community.currencies, clock));
     await app.register(membershipRoutes(ctx, community.memberships, clock));
     await app.register(voucherRoutes(ctx, community.batches, community.redemptions, db, clock));
     await app.register(
-      commissionRoutes(ctx, community.commissions, community.wallets, community.currencies, clock),
+      commissionRoutes(ctx, community.commissions, community.wallets, community.currencies, clock, approvals),
     );
   };
 }

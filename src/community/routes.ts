@@ -1,3 +1,4 @@
+import type { Approvals } from "../approvals/index.ts";
 import type { Db } from "../db/db.ts";
 import { idempotencyScope, type Routes, sendJson } from "../http/index.ts";
 import { idempotentTransaction } from "../idempotency/index.ts";
@@ -10,10 +11,12 @@ import { type Community, communityRoutes, type RouteContext } from "./index.ts";
  * route needs a merchant's secret key (`scope` answers 403 to the admin key) except voucher batch
  * approval, which only the platform owner's admin key may do.
  */
-export const communityHttpRoutes: Routes<{ community: Community; db: Db; clock: Clock }> = async (
-  app,
-  { community, db, clock },
-) => {
+export const communityHttpRoutes: Routes<{
+  community: Community;
+  db: Db;
+  clock: Clock;
+  approvals?: Approvals;
+}> = async (app, { community, db, clock, approvals }) => {
   const ctx: RouteContext = {
     scope(request) {
       if (request.auth.kind !== "merchant") throw new ApiError("secret_key_required");
@@ -33,5 +36,5 @@ export const communityHttpRoutes: Routes<{ community: Community; db: Db; clock: 
     postRaw: (request, reply, _scope, execute) => app.writes.flow(request, reply, execute),
     send: sendJson,
   };
-  await communityRoutes(ctx, community, db, clock)(app);
+  await communityRoutes(ctx, community, db, clock, approvals)(app);
 };

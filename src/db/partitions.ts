@@ -85,6 +85,11 @@ export async function maintainPartitions(
   db: Db,
   nowMs: number,
   retentionDays: Readonly<Record<string, number>> = DEFAULT_RETENTION_DAYS,
+  /** Runs in each drop's transaction (the caller's audit record of the data removed). */
+  onDrop?: (
+    tx: Queryable,
+    dropped: { table: string; partition: string; retentionDays: number },
+  ) => Promise<void>,
 ): Promise<PartitionReport> {
   const report: PartitionReport = { created: [], dropped: [], skipped: [] };
   const today = dayStartMs(nowMs);
@@ -131,6 +136,7 @@ export async function maintainPartitions(
             idFloor(table.prefix, endMs),
           ]);
         }
+        await onDrop?.(tx, { table: table.name, partition: partition.name, retentionDays: days });
       });
       if (made) report.dropped.push(partition.name);
     }

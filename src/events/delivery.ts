@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { recordSystem } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { iso } from "../platform/clock.ts";
 import { newId } from "../platform/ids.ts";
@@ -248,7 +249,22 @@ export async function recordAttempts(
     const attempt = attempts[index]!;
     await db.transaction(async (tx) => {
       const movedHere = await write(tx, [index]);
-      if (movedHere.size > 0) await disableEndpoint(tx, attempt.delivery.endpointId, "gone", attempt.nowMs);
+      if (movedHere.size > 0) {
+        await disableEndpoint(tx, attempt.delivery.endpointId, "gone", attempt.nowMs);
+        // The platform, not a person, turned the endpoint off: audited as the delivery job.
+        await recordSystem(
+          tx,
+          "webhook_delivery",
+          {
+            action: "webhook_endpoints.disable",
+            object: attempt.delivery.endpointId,
+            merchantId: attempt.delivery.merchantId,
+            mode: attempt.delivery.mode,
+            changes: { enabled: { from: true, to: false }, disabled_reason: "gone", status_code: 410 },
+          },
+          attempt.nowMs,
+        );
+      }
       for (const id of movedHere) moved.add(id);
     });
   }

@@ -130,6 +130,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       community: services.community,
       db: services.db,
       clock: services.clock,
+      approvals: services.approvals,
     }),
   );
 

@@ -1,9 +1,12 @@
 import type { Queryable } from "../db/db.ts";
+import type { DbRow } from "../db/rows.ts";
 import { LIMITS } from "../platform/limits.ts";
+import { RECONCILE_BACKOFF_MAX_MS, reconcileDelayMs } from "./backoff.ts";
 import {
   ATTEMPT_LEASE_MS,
   chargeRequestFor,
   ensurePaymentAccounts,
+  insertRows,
   interactionRow,
   type PaymentsContext,
   persistTransition,
@@ -11,7 +14,7 @@ import {
   transitionContext,
 } from "./context.ts";
 import type { PaymentRow } from "./model.ts";
-import type { ProviderAnswer, RefundRequest } from "./provider.ts";
+import type { ProviderAnswer, RefundAnswer, RefundRequest } from "./provider.ts";
 import { applyChargeOutcome, applyLateSuccessReversed } from "./transitions.ts";
 
 /**
@@ -78,11 +81,25 @@ function lateSuccess(p: PaymentRow, outcome: ProviderAnswer["outcome"]): boolean
   );
 }
 
+/** A give-back the provider has not confirmed yet, kept on the payment until it does. */
+export interface PendingGiveBack {
+  /** The provider's reference of the late success. */
+  reference: string | null;
+  /** How many times the provider was asked. */
+  asked: number;
+  /** Its last answer (`failed`, `pending`, `unknown`, or `error` when the call threw). */
+  last: string;
+}
+
+/** A give-back the provider keeps refusing is asked this many times, then left to a person. */
+export const GIVE_BACK_ASKS_MAX = 12;
+
 /**
  * A success after the cancel is given back at the provider (a void, else a refund, keyed by the
- * attempt so a second late answer asks the same), then written: money in and back out, an event,
- * the payment still canceled. Until the provider confirms, nothing is written and this throws
- * (the notification's handler logs it for a person).
+ * attempt so every ask is the same request), then written: money in and back out, an event, the
+ * payment still canceled. Until the provider confirms, nothing is written to the books: the payment
+ * keeps a `give_back` note, is listed at `GET /v1/payments/unresolved`, and reconciliation asks
+ * again with backoff (`retryGiveBack`), at most GIVE_BACK_ASKS_MAX times.
  */
 async function reverseLateSuccess(
   ctx: PaymentsContext,
@@ -100,25 +117,75 @@ async function reverseLateSuccess(
     amount: payment.amount,
     currency: payment.currency,
   };
-  const given = provider.reverse ? await provider.reverse(request) : await provider.refund(request);
-  if (given.status !== "succeeded")
-    throw new Error(
-      `payment ${payment.id}: a success after its cancel is not given back yet (${given.status})`,
-    );
+  let given: RefundAnswer;
+  try {
+    given = provider.reverse ? await provider.reverse(request) : await provider.refund(request);
+  } catch {
+    given = { status: "unknown", code: "error", interactions: [] };
+  }
   const nowMs = ctx.clock.nowMs();
   return ctx.db.transaction(async (tx) => {
     const current = await lock(tx, payment.id);
     if (current.attempt_id !== payment.attempt_id || !lateSuccess(current, o)) return current;
-    const transition = applyLateSuccessReversed(
-      current,
-      { reference, reversal: given.reference ?? null },
-      nowMs,
-    );
     const interactions = [...answer.interactions, ...given.interactions].map((i) =>
       interactionRow(current, i, nowMs),
     );
+    if (given.status !== "succeeded") {
+      await awaitGiveBack(ctx, tx, current, reference, given, interactions, nowMs);
+      return current;
+    }
+    const { give_back: _asked, ...state } = current.provider_state ?? {};
+    const transition = applyLateSuccessReversed(
+      { ...current, provider_state: state },
+      { reference, reversal: given.reference ?? null },
+      nowMs,
+    );
     await persistTransition(ctx, tx, transition, interactions, nowMs);
+    // Off the unresolved list: the provider confirmed.
+    if (current.provider_state?.give_back)
+      await tx.query("update payments set unresolved_since = null where id = $1", [current.id]);
     return transition.payment;
+  });
+}
+
+/**
+ * The provider did not confirm the give-back: the payment notes it, is flagged for a person, and
+ * is asked again after a backoff measured on the payments clock; after the last ask it stays
+ * flagged and reconciliation stops asking.
+ */
+async function awaitGiveBack(
+  ctx: PaymentsContext,
+  tx: Queryable,
+  current: PaymentRow,
+  reference: string | null,
+  given: RefundAnswer,
+  interactions: DbRow[],
+  nowMs: number,
+): Promise<void> {
+  const before = current.provider_state?.give_back as PendingGiveBack | undefined;
+  const note: PendingGiveBack = {
+    reference: before?.reference ?? reference,
+    asked: (before?.asked ?? 0) + 1,
+    last: given.code === "error" ? "error" : given.status,
+  };
+  const next =
+    note.asked >= GIVE_BACK_ASKS_MAX
+      ? null
+      : new Date(nowMs + reconcileDelayMs(note.asked, ctx.reconcileAfterMs, RECONCILE_BACKOFF_MAX_MS));
+  await insertRows(tx, "provider_interactions", interactions);
+  await tx.query(
+    `update payments set provider_state = $2, reconcile_after = $3,
+       unresolved_since = coalesce(unresolved_since, $4), updated = $4 where id = $1`,
+    [current.id, JSON.stringify({ ...current.provider_state, give_back: note }), next, new Date(nowMs)],
+  );
+}
+
+/** Reconciliation's next ask of a give-back the provider had not confirmed. */
+export function retryGiveBack(ctx: PaymentsContext, payment: PaymentRow): Promise<PaymentRow> {
+  const note = payment.provider_state?.give_back as PendingGiveBack | undefined;
+  return reverseLateSuccess(ctx, payment, {
+    outcome: { status: "succeeded", reference: note?.reference ?? payment.provider_reference ?? "" },
+    interactions: [],
   });
 }
 

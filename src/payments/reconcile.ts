@@ -1,6 +1,7 @@
 import { type ListParams, listPage } from "../db/pages.ts";
 import type { Logger } from "../platform/log.ts";
-import { settleAttempt } from "./attempt.ts";
+import { retryGiveBack, settleAttempt } from "./attempt.ts";
+import { RECONCILE_BACKOFF_MAX_MS, RECONCILE_UNRESOLVED_AFTER_MS, reconcileDelayMs } from "./backoff.ts";
 import {
   ATTEMPT_LEASE_MS,
   chargeRequestFor,
@@ -26,23 +27,7 @@ export interface ReconcileOptions {
   onUnresolved?: (payment: PaymentRow) => void;
 }
 
-export const RECONCILE_BACKOFF_MAX_MS = 5 * 60_000;
-export const RECONCILE_UNRESOLVED_AFTER_MS = 15 * 60_000;
-
-/**
- * When to ask again after `checks` answers that settled nothing: exponential from `baseMs`, capped,
- * with ±20% jitter so payments that went unknown together (an operator outage) are not all asked
- * again in the same second.
- */
-export function reconcileDelayMs(
-  checks: number,
-  baseMs: number,
-  maxMs: number,
-  random = Math.random,
-): number {
-  const exponential = Math.min(maxMs, Math.max(1, baseMs) * 2 ** Math.min(checks, 30));
-  return Math.min(maxMs, Math.round(exponential * (0.8 + 0.4 * random())));
-}
+export { RECONCILE_BACKOFF_MAX_MS, RECONCILE_UNRESOLVED_AFTER_MS, reconcileDelayMs };
 
 /**
  * Settles payments whose outcome we do not know (`processing`: pending at the provider, or a call
@@ -100,7 +85,33 @@ export async function reconcileDuePayments(
       logger?.error({ err: error, payment: claim.id }, "could not schedule the next reconciliation check");
     }
   }
-  return settled;
+  return settled + (await retryGiveBacks(ctx, nowMs, logger));
+}
+
+/**
+ * Late successes the provider has not confirmed giving back (a canceled payment with a
+ * `give_back` note, due by the payments clock) are asked again; each ask is claimed like a check.
+ */
+async function retryGiveBacks(ctx: PaymentsContext, nowMs: number, logger?: Logger): Promise<number> {
+  const { rows: claimed } = await ctx.db.query<PaymentRow>(
+    `update payments set reconcile_after = $2
+     where id in (
+       select id from payments where reconcile_after <= $1 and status = 'canceled'
+         and provider_state -> 'give_back' is not null
+       order by reconcile_after limit $3 for update skip locked)
+     returning *`,
+    [new Date(nowMs), new Date(nowMs + ATTEMPT_LEASE_MS), BATCH_SIZE_MAX],
+  );
+  let given = 0;
+  for (const claim of claimed) {
+    try {
+      const after = await retryGiveBack(ctx, claim);
+      if (!after.provider_state?.give_back) given++;
+    } catch (error) {
+      logger?.error({ err: error, payment: claim.id }, "asking again to give back a late success failed");
+    }
+  }
+  return given;
 }
 
 interface ReconcileColumns {
@@ -150,7 +161,10 @@ async function recordCheck(
   });
 }
 
-/** Attempts flagged for a person, newest first (the back office's reconciliation list). */
+/**
+ * Attempts flagged for a person, newest first (the back office's reconciliation list): outcomes
+ * the provider cannot account for, and late successes it has not confirmed giving back.
+ */
 export async function listUnresolvedPayments(
   ctx: PaymentsContext,
   scope: { merchantId: string; mode: string },
@@ -163,7 +177,8 @@ export async function listUnresolvedPayments(
       "merchant_id = $1",
       "mode = $2",
       "unresolved_since is not null",
-      "status in ('processing', 'requires_action')",
+      // Unknown attempts, and late successes the provider has not confirmed giving back.
+      "(status in ('processing', 'requires_action') or (status = 'canceled' and provider_state -> 'give_back' is not null))",
     ],
     [scope.merchantId, scope.mode],
     page,

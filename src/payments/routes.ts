@@ -523,7 +523,12 @@ const UnresolvedPayment = Type.Object(
       status: Type.Literal("unresolved"),
       unresolved_since: Type.String({ format: "date-time" }),
       checks: Type.Integer({
-        description: "How many times the provider was asked since the outcome went unknown.",
+        description:
+          "How many times the provider was asked since the outcome went unknown (or to give back).",
+      }),
+      reason: Type.Union([Type.Literal("outcome_unknown"), Type.Literal("give_back_unconfirmed")], {
+        description:
+          "`outcome_unknown`: the provider cannot say what happened to the attempt; `give_back_unconfirmed`: a success that arrived after the cancel, which the provider has not yet confirmed voiding or refunding (still asked, with backoff).",
       }),
     }),
   },
@@ -548,7 +553,8 @@ const UnresolvedQuery = Type.Object(
 /**
  * `GET /v1/payments/unresolved`: attempts whose provider could not say what happened, flagged for a
  * person instead of being decided failed (the payer may have been charged). Each stays
- * `processing` and is still asked about; settle it with the provider's records.
+ * `processing` and is still asked about; settle it with the provider's records. Also canceled
+ * payments whose late success the provider has not confirmed giving back (`give_back_unconfirmed`).
  */
 export async function unresolvedRoutes(app: Api, ctx: PaymentsContext): Promise<void> {
   app.get(
@@ -566,14 +572,18 @@ export async function unresolvedRoutes(app: Api, ctx: PaymentsContext): Promise<
       const page = await listUnresolvedPayments(ctx, request.scope, request.query);
       return {
         object: "list" as const,
-        data: page.rows.map((row) => ({
-          ...presentPayment(row),
-          reconciliation: {
-            status: "unresolved" as const,
-            unresolved_since: new Date(row.unresolved_since ?? 0).toISOString(),
-            checks: row.reconcile_checks ?? 0,
-          },
-        })),
+        data: page.rows.map((row) => {
+          const giveBack = row.provider_state?.give_back as { asked?: number } | undefined;
+          return {
+            ...presentPayment(row),
+            reconciliation: {
+              status: "unresolved" as const,
+              unresolved_since: new Date(row.unresolved_since ?? 0).toISOString(),
+              checks: giveBack ? (giveBack.asked ?? 0) : (row.reconcile_checks ?? 0),
+              reason: giveBack ? ("give_back_unconfirmed" as const) : ("outcome_unknown" as const),
+            },
+          };
+        }),
         has_more: page.hasMore,
       };
     },

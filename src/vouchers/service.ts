@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { recordSystem } from "../audit/index.ts";
 import { periodProblem } from "../billing/index.ts";
 import type { Currencies } from "../currencies/index.ts";
 import { isDecimal, minBigint, parseDecimal } from "../currencies/index.ts";
@@ -516,6 +517,24 @@ export class VoucherBatches {
           "update voucher_batches set breakage_recognized = breakage_recognized + $2, closed_at = $3 where id = $1",
           [batch.id, (amount > 0n ? amount : 0n).toString(), expired ? new Date(nowMs) : null],
         );
+        // An expiry closes the batch; breakage moves liability to revenue: both change the books.
+        if (expired || amount > 0n)
+          await recordSystem(
+            tx,
+            "voucher_breakage",
+            {
+              action: expired ? "voucher_batches.expire" : "voucher_batches.breakage",
+              object: batch.id,
+              merchantId: batch.merchant_id,
+              mode: batch.mode,
+              changes: {
+                breakage: (amount > 0n ? amount : 0n).toString(),
+                currency: batch.value_currency,
+                ...(expired ? { closed: true } : {}),
+              },
+            },
+            nowMs,
+          );
       });
     }
     return rows.length;

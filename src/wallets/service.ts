@@ -1,3 +1,4 @@
+import { recordSystem } from "../audit/index.ts";
 import { minBigint } from "../currencies/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { eventRow } from "../events/index.ts";
@@ -489,6 +490,22 @@ export class Wallets {
       await tx.query(
         "update wallet_grants set status = 'expired', remaining = 0 where id = any($1::text[])",
         [rows.map((g) => g.id)],
+      );
+      await recordSystem(
+        tx,
+        "wallet_grant_expiry",
+        rows.map((g) => ({
+          action: "wallet_grants.expire",
+          object: g.id,
+          merchantId: g.merchant_id,
+          mode: g.mode,
+          changes: {
+            status: { from: "active", to: "expired" },
+            remaining: { from: g.remaining.toString(), to: "0" },
+            currency: g.currency,
+          },
+        })),
+        nowMs,
       );
       await tx.query("insert into events select * from json_populate_recordset(null::events, $1::json)", [
         JSON.stringify(events),

@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { signatureHeader } from "../../src/connectors/sdk/auth.ts";
+import type { PaymentRow } from "../../src/payments/model.ts";
+import type { PaymentProvider, RefundAnswer, RefundRequest } from "../../src/payments/provider.ts";
 import { ADMIN_KEY } from "../support/app.ts";
 import { auditMerchantBooks } from "../support/auditor.ts";
 import { eventually, http, type LiveServer, startLiveServer } from "../support/server.ts";
@@ -190,4 +192,117 @@ test("a reconciliation answer of success applied after the cancel (the pass aske
     "payment_late_success_reversal:1500",
   ]);
   assert.equal(await cardBalance(number), before);
+});
+
+type Unresolved = {
+  data: Array<{ id: string; status: string; reconciliation: { reason: string; checks: number } }>;
+};
+
+/** The late success of a canceled 3-D Secure payment, as reconciliation would hand it over. */
+async function canceledWithLateSuccess() {
+  const number = card3ds();
+  const created = await startThreeDs(number);
+  const balance = (await cardBalance(number)) + 1500;
+  const { rows } = await live.database.db.query<{ attempt_id: string; provider_reference: string }>(
+    "select attempt_id, provider_reference from payments where id = $1",
+    [created.id],
+  );
+  const canceled = await http<Payment>(live.url, "POST", `/v1/payments/${created.id}/cancel`, key);
+  assert.equal(canceled.body.status, "canceled");
+  const answer = {
+    outcome: { status: "succeeded" as const, reference: rows[0]!.provider_reference },
+    interactions: [],
+  };
+  return { id: created.id, attempt: rows[0]!.attempt_id, number, balance, answer };
+}
+
+/** The card provider with its give-back answered by `reverse` (the real one passed in). */
+function patchGiveBack(
+  reverse: (
+    request: RefundRequest,
+    real: (r: RefundRequest) => Promise<RefundAnswer>,
+  ) => Promise<RefundAnswer>,
+): () => void {
+  const card = live.server.services.payments.providers.get("card") as PaymentProvider;
+  const real = card.reverse!.bind(card);
+  card.reverse = (request) => reverse(request, real);
+  return () => {
+    delete (card as { reverse?: unknown }).reverse;
+  };
+}
+
+test("a give-back the PSP refuses once is asked again by the reconciliation job until confirmed: listed as unresolved meanwhile, money in and out once, one event", async () => {
+  const { settleAttempt } = await import("../../src/payments/attempt.ts");
+  const late = await canceledWithLateSuccess();
+  const asks: string[] = [];
+  let listedWhileWaiting: string | undefined;
+  const restore = patchGiveBack(async (request, real) => {
+    asks.push(request.refundId);
+    if (asks.length === 1) return { status: "failed", code: "processor_unavailable", interactions: [] };
+    // The second ask comes from the job: until it is confirmed, the payment waits in the list.
+    const list = await http<Unresolved>(live.url, "GET", "/v1/payments/unresolved?limit=100", key);
+    listedWhileWaiting = list.body.data.find((p) => p.id === late.id)?.reconciliation.reason;
+    return real(request);
+  });
+  try {
+    const first = await settleAttempt(live.server.services.payments, late.id, late.attempt, late.answer);
+    assert.equal(first.status, "canceled");
+    assert.deepEqual(await ledgerCodes(late.id), [], "nothing in the books until the PSP confirms");
+    const codes = await eventually(async () => {
+      const c = await ledgerCodes(late.id);
+      return c.length > 0 ? c : undefined;
+    });
+    assert.deepEqual([...codes].sort(), ["payment_late_success:1500", "payment_late_success_reversal:1500"]);
+  } finally {
+    restore();
+  }
+  assert.equal(asks.length, 2, `asked ${asks.length} times`);
+  assert.deepEqual(new Set(asks), new Set([`rev_${late.attempt}`]), "every ask is the same request");
+  assert.equal(listedWhileWaiting, "give_back_unconfirmed");
+  const list = await http<Unresolved>(live.url, "GET", "/v1/payments/unresolved?limit=100", key);
+  assert.equal(list.body.data.filter((p) => p.id === late.id).length, 0, "off the list once confirmed");
+  const events = await http<{ data: Array<{ type: string; data: { object: { id: string } } }> }>(
+    live.url,
+    "GET",
+    "/v1/events?limit=100",
+    key,
+  );
+  const mine = events.body.data.filter((e) => e.data.object.id === late.id).map((e) => e.type);
+  assert.equal(mine.filter((t) => t === "payment.late_success_reversed").length, 1, `events: ${mine}`);
+  const after = await http<Payment>(live.url, "GET", `/v1/payments/${late.id}`, key);
+  assert.equal(after.body.status, "canceled");
+  assert.equal(await cardBalance(late.number), late.balance);
+});
+
+test("a give-back the PSP never confirms is asked a bounded number of times, then left on the unresolved list for a person", async () => {
+  const { settleAttempt, retryGiveBack, GIVE_BACK_ASKS_MAX } = await import("../../src/payments/attempt.ts");
+  const late = await canceledWithLateSuccess();
+  const restore = patchGiveBack(async () => ({ status: "pending", interactions: [] }));
+  const db = live.database.db;
+  try {
+    const ctx = live.server.services.payments;
+    await settleAttempt(ctx, late.id, late.attempt, late.answer);
+    // As if asked all but once already; the job kept away (due next year).
+    await db.query(
+      `update payments set reconcile_after = now() + interval '1 year',
+         provider_state = jsonb_set(provider_state, '{give_back,asked}', $2::jsonb) where id = $1`,
+      [late.id, JSON.stringify(GIVE_BACK_ASKS_MAX - 1)],
+    );
+    const { rows } = await db.query<PaymentRow>("select * from payments where id = $1", [late.id]);
+    await retryGiveBack(ctx, rows[0]!);
+  } finally {
+    restore();
+  }
+  const { rows } = await db.query<{
+    reconcile_after: Date | null;
+    provider_state: { give_back: { asked: number } };
+  }>("select reconcile_after, provider_state from payments where id = $1", [late.id]);
+  assert.equal(rows[0]!.reconcile_after, null, "no more asks");
+  assert.equal(rows[0]!.provider_state.give_back.asked, GIVE_BACK_ASKS_MAX);
+  const list = await http<Unresolved>(live.url, "GET", "/v1/payments/unresolved?limit=100", key);
+  const listed = list.body.data.find((p) => p.id === late.id);
+  assert.equal(listed?.reconciliation.reason, "give_back_unconfirmed");
+  assert.equal(listed?.reconciliation.checks, GIVE_BACK_ASKS_MAX);
+  assert.equal(listed?.status, "canceled");
+  assert.deepEqual(await ledgerCodes(late.id), [], "nothing written while the PSP has not given it back");
 });

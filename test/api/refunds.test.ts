@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { reconcileDueRefunds } from "../../src/payments/reconcile.ts";
+import { settleRefund } from "../../src/payments/refund.ts";
 import {
   call,
   createMerchant,
@@ -53,6 +54,14 @@ test("a full refund by default, then nothing is left", async () => {
   assert.equal(more.status, 400);
   assert.equal(more.body.error.code, "refund_exceeds_captured");
   assert.equal(more.body.error.param, "amount");
+  // Without an amount a refund takes what is left: nothing, which is refused, not a refund of 0.
+  const rest = await call<{ error: { code: string; param: string } }>(t.app, "POST", "/v1/refunds", {
+    key: m.secretKey,
+    body: { payment: id },
+  });
+  assert.equal(rest.status, 400);
+  assert.equal(rest.body.error.code, "refund_exceeds_captured");
+  assert.equal(rest.body.error.param, "amount");
   const balance = await call<{ available: Array<{ currency: string; amount: number }> }>(
     t.app,
     "GET",
@@ -239,6 +248,7 @@ describe("refunds the provider refuses or answers later (sandbox refund scenario
     const r = await refund(payment, 300);
     assert.equal(r.body.status, "pending");
     assert.equal(await available(), before, "nothing moves while the provider has not answered");
+    assert.equal(await reconcileDueRefunds(timed.services.payments), 0, "not asked again before its delay");
     // The reserved 300 cannot be refunded twice meanwhile: 501 more would pass the capture.
     const over = await refund(payment, 501);
     assert.equal(over.status, 400);
@@ -249,6 +259,11 @@ describe("refunds the provider refuses or answers later (sandbox refund scenario
       key: merchant.secretKey,
     });
     assert.equal(settled.body.status, "succeeded");
+    assert.equal(await refunded(payment), 300);
+    assert.equal(await available(), before - 300);
+    assert.deepEqual(await eventTypes(r.body.id), ["refund.created", "refund.succeeded"]);
+    // A late second answer (a crossed reconciliation) changes nothing: the first one won.
+    await settleRefund(timed.services.payments, r.body.id, { status: "succeeded", interactions: [] });
     assert.equal(await refunded(payment), 300);
     assert.equal(await available(), before - 300);
     assert.deepEqual(await eventTypes(r.body.id), ["refund.created", "refund.succeeded"]);

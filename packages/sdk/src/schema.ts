@@ -2316,7 +2316,7 @@ export type paths = {
         };
         get?: never;
         put?: never;
-        /** Pay an affiliate's approved commissions into their wallet, or record them paid outside */
+        /** Pay an affiliate's approved commissions into their wallet or record them paid outside; a staff member's payout waits for a second person (202) */
         post: operations["createCommissionPayout"];
         delete?: never;
         options?: never;
@@ -3128,8 +3128,10 @@ export interface operations {
                                 status: "unresolved";
                                 /** Format: date-time */
                                 unresolved_since: string;
-                                /** @description How many times the provider was asked since the outcome went unknown. */
+                                /** @description How many times the provider was asked since the outcome went unknown (or to give back). */
                                 checks: number;
+                                /** @description `outcome_unknown`: the provider cannot say what happened to the attempt; `give_back_unconfirmed`: a success that arrived after the cancel, which the provider has not yet confirmed voiding or refunding (still asked, with backoff). */
+                                reason: "outcome_unknown" | "give_back_unconfirmed";
                             };
                         } & {
                             [key: string]: unknown;
@@ -14949,6 +14951,41 @@ export interface operations {
                         wallet_grants: {
                             [key: string]: unknown;
                         }[];
+                    };
+                };
+            };
+            /** @description A staff member asked: the payout waits for a second person. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "approval";
+                        /** Format: date-time */
+                        created: string;
+                        /**
+                         * @example pending
+                         * @example approved
+                         * @example rejected
+                         * @example expired
+                         * @example executed
+                         * @example failed
+                         */
+                        status: string;
+                        action: string;
+                        arguments: unknown;
+                        permission: string;
+                        merchant: string | null;
+                        livemode: boolean;
+                        maker: unknown;
+                        /** Format: date-time */
+                        expires_at: string;
+                        decided_by: unknown;
+                        decided_at: string | null;
+                        result: unknown;
                     };
                 };
             };

@@ -1,3 +1,4 @@
+import { recordSystem, type SystemChange } from "../../audit/index.ts";
 import type { Queryable } from "../../db/db.ts";
 import { type DbRow, rowsToJson } from "../../db/rows.ts";
 import { eventRow } from "../../events/index.ts";
@@ -21,6 +22,8 @@ export class BatchWrites {
   private readonly subs = new Map<string, SubscriptionRow>();
   private readonly jobUpdates = new Map<string, DbRow>();
   private readonly jobDeletes = new Set<string>();
+  /** The audit records of the subscriptions' state changes (actor `system:billing_charges`). */
+  private readonly audits: SystemChange[] = [];
 
   constructor(private readonly nowMs: number) {}
 
@@ -61,7 +64,18 @@ export class BatchWrites {
       next_charge_at: s.run_at_ms === null ? null : new Date(s.run_at_ms),
     };
     this.subs.set(sub.id, sub);
-    this.subscriptionEvents(sub, [...s.events, ...extraEvents]);
+    const events = [...s.events, ...extraEvents];
+    const changes = stateChanges(item.sub, sub);
+    if (changes) {
+      this.audits.push({
+        action: "subscriptions.renewal",
+        object: sub.id,
+        merchantId: sub.merchant_id,
+        mode: sub.mode,
+        changes: { ...changes, events },
+      });
+    }
+    this.subscriptionEvents(sub, events);
     this.transfers.push(...s.transfers);
     if (s.run_at_ms === null) this.deleteJob(item.job.subscription_id);
     else this.moveJob(item.job, s.run_at_ms, s.pending_payment_id);
@@ -159,7 +173,28 @@ export class BatchWrites {
         [...this.jobDeletes],
       ]);
     await usage.write(tx);
+    await recordSystem(tx, "billing_charges", this.audits, this.nowMs);
   }
+}
+
+const AUDITED_FIELDS = [
+  "status",
+  "period_index",
+  "debt",
+  "retry_count",
+  "ladder_step",
+  "charges_succeeded",
+] as const;
+
+/** What a settlement changed in a subscription's state, `{field: {from, to}}`, or null. */
+function stateChanges(before: SubscriptionRow, after: SubscriptionRow): Record<string, unknown> | null {
+  const out: Record<string, { from: string; to: string }> = {};
+  for (const field of AUDITED_FIELDS) {
+    const from = String(before[field]);
+    const to = String(after[field]);
+    if (from !== to) out[field] = { from, to };
+  }
+  return Object.keys(out).length > 0 ? out : null;
 }
 
 /** Only what a settlement changes travels to the database (the JSON columns stay put). */
