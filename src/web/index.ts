@@ -22,6 +22,7 @@ export {
 } from "./i18n.ts";
 export { decimalString, formatDateTime, formatMoney } from "./money.ts";
 export { type PagesOptions, pagesSurface, type RenderOptions } from "./pages.ts";
+export { formatPhone } from "./phone.ts";
 export { addRateLimitHeaders, type PageRateLimiter } from "./rate-limit.ts";
 export { type PageHelpers, renderTemplate } from "./render.ts";
 export { applyPageHeaders, contentSecurityPolicy, type PagePolicy } from "./security.ts";

@@ -5,6 +5,7 @@ import { environmentValue } from "../platform/config.ts";
 import { assetUrl } from "./assets.ts";
 import { direction, type Locale, type Translate } from "./i18n.ts";
 import { formatDateTime, formatMoney } from "./money.ts";
+import { formatPhone } from "./phone.ts";
 
 /**
  * Templates are Eta files under `src/`, named from there (`checkout/templates/pay`), so a
@@ -29,6 +30,8 @@ export interface PageHelpers {
   t: Translate;
   money: (amount: bigint | number, currency: string, innerDigits?: number) => string;
   date: (value: Date | string) => string;
+  /** An MSISDN grouped as its country writes it (international form). */
+  phone: (msisdn: string) => string;
   asset: (name: string) => string;
   /** The CSRF token for this page's forms (`<input type="hidden" name="_csrf">`). */
   csrf: string;
@@ -66,6 +69,7 @@ export function pageHelpers(input: {
     t: input.t,
     money: (amount, currency, innerDigits) => formatMoney(amount, currency, locale, innerDigits),
     date: (value) => formatDateTime(value, locale, input.timeZone),
+    phone: formatPhone,
     asset: assetUrl,
     csrf: input.csrf,
     title: input.title,
