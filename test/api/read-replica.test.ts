@@ -5,20 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { generate } from "otplib";
 import { buildApp } from "../../src/http/app.ts";
 import { configFromEnv } from "../../src/platform/config.ts";
 import { newId } from "../../src/platform/ids.ts";
 import { createLogger } from "../../src/platform/log.ts";
 import { createServices, type Services } from "../../src/services.ts";
-import {
-  ADMIN_KEY,
-  call,
-  createMerchant,
-  type MerchantKeys,
-  sandboxPayment,
-  staffPageCookies,
-} from "../support/app.ts";
+import { signedIn } from "../backoffice/admin-session.ts";
+import { ADMIN_KEY, call, createMerchant, type MerchantKeys, sandboxPayment } from "../support/app.ts";
 import { openTestDatabase, type TestDatabase } from "../support/db.ts";
 
 let primary: TestDatabase;
@@ -170,39 +163,21 @@ test("back-office search reads the replica; a payment's own page reads the prima
     [JSON.stringify([{ ...rows[0]!.row, id: replicaOnlyId }])],
   );
 
-  const password = "correct horse battery staple 42";
-  const staff = await call<{ totp: { secret: string } }>(app, "POST", "/v1/staff", {
-    key: ADMIN_KEY,
-    body: { email: "support@replica.example", role: "support", merchant: m.merchantId, password },
-  });
-  assert.equal(staff.status, 201, JSON.stringify(staff.body));
-  const cookie = await staffPageCookies(app, {
+  // Signed in as a browser would (the back-office tests' session: password, TOTP, CSRF, cookies).
+  const { session } = await signedIn(app, {
     email: "support@replica.example",
-    password,
-    code: await generate({ secret: staff.body.totp.secret }),
+    role: "support",
+    merchant: m.merchantId,
   });
-
-  const found = await app.inject({
-    method: "GET",
-    url: `/admin/payments?q=${replicaOnlyId}`,
-    headers: { cookie },
-  });
-  assert.equal(found.statusCode, 200);
+  const found = await session.get(`/admin/payments?q=${replicaOnlyId}`);
+  assert.equal(found.status, 200);
   assert.ok(found.body.includes(replicaOnlyId), "the search lists the replica's row");
-  const primaryPayment = await app.inject({
-    method: "GET",
-    url: `/admin/payments?q=${created.body.id}`,
-    headers: { cookie },
-  });
+  const primaryPayment = await session.get(`/admin/payments?q=${created.body.id}`);
   assert.ok(
     !primaryPayment.body.includes(`/admin/payments/${created.body.id}`),
     "the primary's row is not searched",
   );
   // The payment's own page reads the primary.
-  const page = await app.inject({
-    method: "GET",
-    url: `/admin/payments/${created.body.id}`,
-    headers: { cookie },
-  });
-  assert.equal(page.statusCode, 200);
+  const page = await session.get(`/admin/payments/${created.body.id}`);
+  assert.equal(page.status, 200);
 });

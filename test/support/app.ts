@@ -105,35 +105,3 @@ export function sandboxPayment(scenario: string, extra: Record<string, unknown> 
 }
 
 export { FakeClock };
-
-/**
- * Signs a staff member in to the back office's pages as a browser would (the login form's CSRF
- * token and cookie, then password and TOTP code) and returns the cookies to send with each page.
- */
-export async function staffPageCookies(
-  app: FastifyInstance,
-  who: { email: string; password: string; code: string },
-): Promise<string> {
-  const form = await app.inject({ method: "GET", url: "/admin/login" });
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(form.body)?.[1];
-  if (!csrf) throw new Error("the login form has no CSRF token");
-  const jar = new Map<string, string>();
-  const keep = (setCookie: string | string[] | undefined) => {
-    for (const line of [setCookie ?? []].flat()) {
-      const [pair] = line.split(";");
-      const at = pair!.indexOf("=");
-      jar.set(pair!.slice(0, at), pair!.slice(at + 1));
-    }
-  };
-  keep(form.headers["set-cookie"]);
-  const cookieHeader = () => [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
-  const login = await app.inject({
-    method: "POST",
-    url: "/admin/login",
-    headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookieHeader() },
-    payload: new URLSearchParams({ ...who, _csrf: csrf, next: "/admin/payments" }).toString(),
-  });
-  if (login.statusCode !== 303) throw new Error(`sign-in answered ${login.statusCode}`);
-  keep(login.headers["set-cookie"]);
-  return cookieHeader();
-}
