@@ -36,10 +36,17 @@ export interface MigrationState {
   pending: number[];
 }
 
+/**
+ * Under the migration lock: two instances starting at once on a fresh database would otherwise
+ * both pass `if not exists` and one would fail on the catalog's unique index.
+ */
 async function ensureTable(db: Db): Promise<void> {
-  await db.query(
-    "create table if not exists schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())",
-  );
+  await db.transaction(async (tx) => {
+    await tx.query("select pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
+    await tx.query(
+      "create table if not exists schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())",
+    );
+  });
 }
 
 export async function migrationState(db: Db): Promise<MigrationState> {

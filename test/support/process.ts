@@ -18,8 +18,22 @@ export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const MAIN = join(REPO_ROOT, "src", "main.ts");
 export const TEST_ADMIN_KEY = "process-test-admin-key-0123456789";
 
-/** A free TCP port on 127.0.0.1 (bound on port 0, read, closed). */
-export function freePort(): Promise<number> {
+const portsGiven = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 (bound on port 0, read, closed), never one this process has
+ * already handed out: two children started at once could otherwise be given the same port.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await ephemeralPort();
+    if (portsGiven.has(port)) continue;
+    portsGiven.add(port);
+    return port;
+  }
+}
+
+function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -149,6 +163,20 @@ const RUNNING = /Centime is running on (http:\/\/\S+?) with/;
 export async function startCentime(
   overrides: Record<string, string | undefined>,
   options: { timeoutMs?: number; args?: string[] } = {},
+): Promise<CentimeProcess> {
+  // Another test process may bind the port between our check and the child's listen: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCentimeOnce(overrides, options);
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes("EADDRINUSE")) throw error;
+    }
+  }
+}
+
+async function startCentimeOnce(
+  overrides: Record<string, string | undefined>,
+  options: { timeoutMs?: number; args?: string[] },
 ): Promise<CentimeProcess> {
   const port = await freePort();
   const began = performance.now();
