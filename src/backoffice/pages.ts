@@ -96,6 +96,30 @@ export function scopeOf(context: StaffPageContext) {
 }
 
 /**
+ * Runs a page action that records its own success, and records its refusal (a 4xx, the missing
+ * permission included) when it throws one: every write attempt by staff is in the audit log.
+ */
+async function auditingRefusals<T>(
+  services: Pick<BackOfficeServices, "db" | "clock">,
+  request: FastifyRequest,
+  permission: Permission,
+  audit: (context: StaffPageContext) => RequestAudit,
+  work: (context: StaffPageContext, audit: RequestAudit) => Promise<T>,
+): Promise<T> {
+  const signed = request.staffPage;
+  if (!signed) throw new ApiError("api_key_missing");
+  const record = audit(signed);
+  try {
+    return await work(requirePagePermission(request, permission), record);
+  } catch (error) {
+    // recordAfter records once: a refusal after the work's own record adds nothing.
+    if (error instanceof ApiError && error.status < 500)
+      await recordAfter(services.db, record, { statusCode: error.status }, services.clock.nowMs());
+    throw error;
+  }
+}
+
+/**
  * `/admin`: sign-in, the signed-in shell and the back office's own pages. Other capabilities
  * register pages inside the same guard with `adminPages(services, routes)`.
  */
@@ -251,47 +275,63 @@ export function backOfficePages(
       });
 
       pages.post("/admin/payments/:id/refund", { schema: { hide: true } }, async (request, reply) => {
-        const context = requirePagePermission(request, "payment:refund");
-        const scope = scopeOf(context);
         const id = (request.params as { id: string }).id;
         const body = request.body as { amount?: string };
-        const payment = await getPayment(services.payments, scope, id);
-        const amount = parseMinorUnits(body.amount, payment.amount_captured - payment.amount_refund_reserved);
-        const audit = {
-          ...context.audit,
-          action: "refunds.create",
-          changes: { payment: id, amount: Number(amount) },
-          objectHint: id,
-        };
-        const outcome = await runAudited(audit, async () => {
-          const thresholds = await services.db.query<{ t: Record<string, number> }>(
-            "select refund_approval_thresholds as t from merchants where id = $1",
-            [scope.merchantId],
-          );
-          const threshold = thresholds.rows[0]?.t?.[payment.currency];
-          if (typeof threshold === "number" && amount > BigInt(threshold)) {
-            await services.db.transaction(async (tx) => {
-              const nowMs = services.clock.nowMs();
-              const approval = await services.approvals.request(
-                tx,
-                context.access,
-                "refund.create",
-                { merchant: scope.merchantId, mode: scope.mode, payment: id, amount: Number(amount) },
-                scope,
-                nowMs,
+        const { outcome } = await auditingRefusals(
+          services,
+          request,
+          "payment:refund",
+          (signed) => ({
+            ...signed.audit,
+            action: "refunds.create",
+            changes: { payment: id, amount: body.amount ?? null },
+            objectHint: id,
+          }),
+          async (context, audit) => {
+            const scope = scopeOf(context);
+            const payment = await getPayment(services.payments, scope, id);
+            const amount = parseMinorUnits(
+              body.amount,
+              payment.amount_captured - payment.amount_refund_reserved,
+            );
+            audit.changes = { payment: id, amount: Number(amount) };
+            const outcome = await runAudited(audit, async () => {
+              const thresholds = await services.db.query<{ t: Record<string, number> }>(
+                "select refund_approval_thresholds as t from merchants where id = $1",
+                [scope.merchantId],
               );
-              audit.objectHint = presentApproval(approval, nowMs).id;
+              const threshold = thresholds.rows[0]?.t?.[payment.currency];
+              if (typeof threshold === "number" && amount > BigInt(threshold)) {
+                await services.db.transaction(async (tx) => {
+                  const nowMs = services.clock.nowMs();
+                  const approval = await services.approvals.request(
+                    tx,
+                    context.access,
+                    "refund.create",
+                    { merchant: scope.merchantId, mode: scope.mode, payment: id, amount: Number(amount) },
+                    scope,
+                    nowMs,
+                  );
+                  audit.objectHint = presentApproval(approval, nowMs).id;
+                });
+                return "approval" as const;
+              }
+              await createRefund(
+                services.payments,
+                scope,
+                { payment: id, amount: Number(amount) },
+                undefined,
+              );
+              return "refunded" as const;
             });
-            return "approval" as const;
-          }
-          await createRefund(services.payments, scope, { payment: id, amount: Number(amount) }, undefined);
-          return "refunded" as const;
-        });
-        await recordAfter(
-          services.db,
-          audit,
-          { statusCode: outcome === "approval" ? 202 : 201 },
-          services.clock.nowMs(),
+            await recordAfter(
+              services.db,
+              audit,
+              { statusCode: outcome === "approval" ? 202 : 201 },
+              services.clock.nowMs(),
+            );
+            return { outcome };
+          },
         );
         return reply.redirect(`/admin/payments/${encodeURIComponent(id)}?done=${outcome}`, 303);
       });
@@ -310,19 +350,25 @@ export function backOfficePages(
 
       for (const decision of ["approve", "reject"] as const) {
         pages.post(`/admin/approvals/:id/${decision}`, { schema: { hide: true } }, async (request, reply) => {
-          const context = requirePagePermission(request, "approval:read");
           const id = (request.params as { id: string }).id;
-          const audit = { ...context.audit, action: `approvals.${decision}`, objectHint: id };
-          await runAudited(audit, async () => {
-            if (decision === "approve") await services.approvals.prepare(context.access, id);
-            const approved = await services.db.transaction((tx) =>
-              decision === "approve"
-                ? services.approvals.approve(tx, context.access, id, services.clock.nowMs())
-                : services.approvals.reject(tx, context.access, id, services.clock.nowMs()),
-            );
-            if (decision === "approve") await services.approvals.finish(context.access, approved);
-          });
-          await recordAfter(services.db, audit, { statusCode: 200 }, services.clock.nowMs());
+          await auditingRefusals(
+            services,
+            request,
+            "approval:read",
+            (signed) => ({ ...signed.audit, action: `approvals.${decision}`, objectHint: id }),
+            async (context, audit) => {
+              await runAudited(audit, async () => {
+                if (decision === "approve") await services.approvals.prepare(context.access, id);
+                const approved = await services.db.transaction((tx) =>
+                  decision === "approve"
+                    ? services.approvals.approve(tx, context.access, id, services.clock.nowMs())
+                    : services.approvals.reject(tx, context.access, id, services.clock.nowMs()),
+                );
+                if (decision === "approve") await services.approvals.finish(context.access, approved);
+              });
+              await recordAfter(services.db, audit, { statusCode: 200 }, services.clock.nowMs());
+            },
+          );
           return reply.redirect("/admin/approvals", 303);
         });
       }
@@ -357,51 +403,77 @@ export function backOfficePages(
       });
 
       pages.post("/admin/vouchers", { schema: { hide: true } }, async (request, reply) => {
-        const context = requirePagePermission(request, "voucher:write");
-        const scope = scopeOf(context);
         const body = request.body as { count?: string; amount?: string; currency?: string };
-        const count = wholeNumber(body.count, "count", 1, 100_000);
-        const amount = wholeNumber(body.amount, "amount", 1, 999_999_999_999);
-        const currency = String(body.currency ?? "")
-          .trim()
-          .toUpperCase();
-        if (!/^[A-Z]{3,8}$/.test(currency)) throw new ApiError("parameter_invalid", "currency");
-        const input = { count, value: { amount, currency } };
-        const audit = { ...context.audit, action: "voucher_batches.create", changes: input };
-        await runAudited(audit, () =>
-          services.db.transaction(async (tx) => {
-            const nowMs = services.clock.nowMs();
-            const batch = await services.community.batches.create(
-              tx,
-              scope,
-              context.access.actor.credential ?? context.staff.id,
-              input,
-              nowMs,
-            );
-            await appendAudit(tx, [draftFor(audit, { statusCode: 201, object: batch.id }, nowMs)]);
+        await auditingRefusals(
+          services,
+          request,
+          "voucher:write",
+          (signed) => ({
+            ...signed.audit,
+            action: "voucher_batches.create",
+            changes: {
+              count: body.count ?? null,
+              amount: body.amount ?? null,
+              currency: body.currency ?? null,
+            },
           }),
+          async (context, audit) => {
+            const scope = scopeOf(context);
+            const count = wholeNumber(body.count, "count", 1, 100_000);
+            const amount = wholeNumber(body.amount, "amount", 1, 999_999_999_999);
+            const currency = String(body.currency ?? "")
+              .trim()
+              .toUpperCase();
+            if (!/^[A-Z]{3,8}$/.test(currency)) throw new ApiError("parameter_invalid", "currency");
+            const input = { count, value: { amount, currency } };
+            audit.changes = input;
+            await runAudited(audit, () =>
+              services.db.transaction(async (tx) => {
+                const nowMs = services.clock.nowMs();
+                const batch = await services.community.batches.create(
+                  tx,
+                  scope,
+                  context.access.actor.credential ?? context.staff.id,
+                  input,
+                  nowMs,
+                );
+                await appendAudit(tx, [draftFor(audit, { statusCode: 201, object: batch.id }, nowMs)]);
+              }),
+            );
+            audit.recorded = true;
+          },
         );
-        audit.recorded = true;
         return reply.redirect("/admin/vouchers?done=created", 303);
       });
 
       pages.post("/admin/vouchers/:id/approve", { schema: { hide: true } }, async (request, reply) => {
-        const context = requirePagePermission(request, "voucher:write");
         const id = (request.params as { id: string }).id;
-        const audit = { ...context.audit, action: "voucher_batches.approve", objectHint: id };
-        const outcome = await runAudited(audit, async () => {
-          const batch = await batchFor(services.db, context.access, id);
-          const key = await services.community.batches.codeKey();
-          return services.db.transaction(async (tx) => {
-            const nowMs = services.clock.nowMs();
-            const result = await approveBatchAsStaff(services, tx, context.access, batch, key, nowMs);
-            await appendAudit(tx, [
-              draftFor(audit, { statusCode: result.statusCode, object: objectOf(result.body, id) }, nowMs),
-            ]);
-            return result.statusCode === 200 ? "approved" : "asked";
-          });
-        });
-        audit.recorded = true;
+        const outcome = await auditingRefusals(
+          services,
+          request,
+          "voucher:write",
+          (signed) => ({ ...signed.audit, action: "voucher_batches.approve", objectHint: id }),
+          async (context, audit) => {
+            const outcome = await runAudited(audit, async () => {
+              const batch = await batchFor(services.db, context.access, id);
+              const key = await services.community.batches.codeKey();
+              return services.db.transaction(async (tx) => {
+                const nowMs = services.clock.nowMs();
+                const result = await approveBatchAsStaff(services, tx, context.access, batch, key, nowMs);
+                await appendAudit(tx, [
+                  draftFor(
+                    audit,
+                    { statusCode: result.statusCode, object: objectOf(result.body, id) },
+                    nowMs,
+                  ),
+                ]);
+                return result.statusCode === 200 ? "approved" : "asked";
+              });
+            });
+            audit.recorded = true;
+            return outcome;
+          },
+        );
         return reply.redirect(`/admin/vouchers?done=${outcome}`, 303);
       });
 

@@ -1,0 +1,132 @@
+/**
+ * Every write attempted from the back office's pages is in the audit log, refusals included:
+ * a role without the permission (403), a refund larger than what is left, a voucher batch with a
+ * bad currency, and a maker approving their own request. Each refusal names the action, the
+ * object and the status, and changes nothing.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { call, createMerchant, createTestApp, type MerchantKeys, type TestApp } from "../support/app.ts";
+import { signedIn } from "./admin-session.ts";
+
+let t: TestApp;
+let ours: MerchantKeys;
+let paymentId: string;
+
+before(async () => {
+  t = await createTestApp();
+  ours = await createMerchant(t.app, "Pixel Forge");
+  const paid = await call<{ id: string; status: string }>(t.app, "POST", "/v1/payments", {
+    key: ours.secretKey,
+    body: { amount: 500, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" } },
+  });
+  assert.equal(paid.body.status, "succeeded");
+  paymentId = paid.body.id;
+});
+after(() => t.close());
+
+async function records(action: string, object: string | null) {
+  const { rows } = await t.services.db.query<{ outcome: string; status_code: number | null; actor: string }>(
+    `select outcome, status_code, actor from audit_events
+      where action = $1 and ($2::text is null or object = $2) order by id`,
+    [action, object],
+  );
+  return rows;
+}
+
+async function refunded(): Promise<number> {
+  const payment = await call<{ amount_refunded: number }>(t.app, "GET", `/v1/payments/${paymentId}`, {
+    key: ours.secretKey,
+  });
+  return payment.body.amount_refunded;
+}
+
+test("a viewer's refund is refused (403) and recorded as refused, nothing refunded", async () => {
+  const viewer = await signedIn(t.app, {
+    email: "viewer@pixelforge.example",
+    role: "viewer",
+    merchant: ours.merchantId,
+  });
+  await viewer.session.get(`/admin/payments/${paymentId}`);
+  const refused = await viewer.session.post(`/admin/payments/${paymentId}/refund`, { amount: "100" });
+  assert.equal(refused.status, 403);
+  const rows = await records("refunds.create", paymentId);
+  assert.deepEqual(
+    rows.map((r) => [r.outcome, r.status_code, r.actor]),
+    [["refused", 403, viewer.id]],
+  );
+  assert.equal(await refunded(), 0);
+});
+
+test("a refund above what is left is refused and recorded; the right amount then succeeds once", async () => {
+  const agent = await signedIn(t.app, {
+    email: "support@pixelforge.example",
+    role: "support",
+    merchant: ours.merchantId,
+  });
+  await agent.session.get(`/admin/payments/${paymentId}`);
+  const tooMuch = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "501" });
+  assert.equal(tooMuch.status, 400);
+  assert.equal(await refunded(), 0);
+  await agent.session.get(`/admin/payments/${paymentId}`);
+  const done = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "200" });
+  assert.equal(done.status, 303);
+  assert.equal(await refunded(), 200);
+  const rows = (await records("refunds.create", paymentId)).filter((r) => r.actor === agent.id);
+  assert.deepEqual(
+    rows.map((r) => [r.outcome, r.status_code]),
+    [
+      ["refused", 400],
+      ["success", 201],
+    ],
+  );
+});
+
+test("a voucher batch with a bad currency is refused and recorded; no batch made", async () => {
+  const finance = await signedIn(t.app, {
+    email: "finance@pixelforge.example",
+    role: "finance",
+    merchant: ours.merchantId,
+  });
+  await finance.session.get("/admin/vouchers");
+  const refused = await finance.session.post("/admin/vouchers", {
+    count: "10",
+    amount: "500",
+    currency: "e",
+  });
+  assert.equal(refused.status, 400);
+  const rows = await records("voucher_batches.create", null);
+  assert.deepEqual(
+    rows.map((r) => [r.outcome, r.status_code, r.actor]),
+    [["refused", 400, finance.id]],
+  );
+  const batches = await t.services.db.query("select 1 from voucher_batches where merchant_id = $1", [
+    ours.merchantId,
+  ]);
+  assert.equal(batches.rows.length, 0);
+});
+
+test("a maker approving their own request from the page is refused and recorded", async () => {
+  const maker = await signedIn(t.app, {
+    email: "maker@pixelforge.example",
+    role: "finance",
+    merchant: ours.merchantId,
+  });
+  const asked = await call<{ id: string; status: string }>(t.app, "POST", "/v1/ledger/adjustments", {
+    key: maker.apiKey,
+    body: { currency: "EUR", amount: 1234, direction: "credit", reason: "goodwill" },
+  });
+  assert.equal(asked.status, 202);
+  await maker.session.get("/admin/approvals");
+  const refused = await maker.session.post(`/admin/approvals/${asked.body.id}/approve`);
+  assert.ok(refused.status >= 400 && refused.status < 500, String(refused.status));
+  const rows = await records("approvals.approve", asked.body.id);
+  assert.deepEqual(
+    rows.map((r) => [r.outcome, r.status_code, r.actor]),
+    [["refused", refused.status, maker.id]],
+  );
+  const still = await call<{ status: string }>(t.app, "GET", `/v1/approvals/${asked.body.id}`, {
+    key: maker.apiKey,
+  });
+  assert.equal(still.body.status, "pending");
+});
