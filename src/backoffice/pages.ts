@@ -478,16 +478,23 @@ export function backOfficePages(
       });
 
       pages.get("/admin/vouchers/:id/codes", { schema: { hide: true } }, async (request, reply) => {
-        const context = requirePagePermission(request, "voucher:write");
-        const scope = scopeOf(context);
         const id = (request.params as { id: string }).id;
-        const csv = await services.community.batches.takeCodes(scope, id, services.clock.nowMs());
-        // Handing out the codes is a write (the sealed copy is gone): recorded, never the codes.
-        await recordAfter(
-          services.db,
-          { ...context.audit, action: "voucher_batches.codes.read", objectHint: id },
-          { statusCode: 200 },
-          services.clock.nowMs(),
+        // Handing out the codes is a write (the sealed copy is gone): recorded, never the codes;
+        // a second download (410) or one without the permission is recorded as refused.
+        const csv = await auditingRefusals(
+          services,
+          request,
+          "voucher:write",
+          (signed) => ({ ...signed.audit, action: "voucher_batches.codes.read", objectHint: id }),
+          async (context, audit) => {
+            const taken = await services.community.batches.takeCodes(
+              scopeOf(context),
+              id,
+              services.clock.nowMs(),
+            );
+            await recordAfter(services.db, audit, { statusCode: 200 }, services.clock.nowMs());
+            return taken;
+          },
         );
         return reply
           .type("text/csv; charset=utf-8")

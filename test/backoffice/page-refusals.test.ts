@@ -130,3 +130,43 @@ test("a maker approving their own request from the page is refused and recorded"
   });
   assert.equal(still.body.status, "pending");
 });
+
+test("the codes of a batch leave once: the second download is refused (410) and recorded", async () => {
+  const finance = await signedIn(t.app, {
+    email: "codes@pixelforge.example",
+    role: "finance",
+    merchant: ours.merchantId,
+  });
+  const owner = await signedIn(t.app, {
+    email: "owner@pixelforge.example",
+    role: "owner",
+    merchant: ours.merchantId,
+  });
+  await finance.session.get("/admin/vouchers");
+  const created = await finance.session.post("/admin/vouchers", {
+    count: "3",
+    amount: "500",
+    currency: "EUR",
+  });
+  assert.equal(created.status, 303);
+  const { rows } = await t.services.db.query<{ id: string }>(
+    "select id from voucher_batches where merchant_id = $1 order by id desc limit 1",
+    [ours.merchantId],
+  );
+  const batch = rows[0]!.id;
+  await owner.session.get("/admin/vouchers");
+  const approved = await owner.session.post(`/admin/vouchers/${batch}/approve`);
+  assert.equal(approved.location, "/admin/vouchers?done=approved");
+  const first = await finance.session.get(`/admin/vouchers/${batch}/codes`);
+  assert.equal(first.status, 200);
+  assert.equal(first.body.trim().split("\n").length, 4, "a header and three codes");
+  const second = await finance.session.get(`/admin/vouchers/${batch}/codes`);
+  assert.equal(second.status, 410);
+  assert.deepEqual(
+    (await records("voucher_batches.codes.read", batch)).map((r) => [r.outcome, r.status_code, r.actor]),
+    [
+      ["success", 200, finance.id],
+      ["refused", 410, finance.id],
+    ],
+  );
+});
