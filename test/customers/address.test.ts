@@ -111,6 +111,12 @@ describe("the API", () => {
       const reply = await call<Err>(t.app, "POST", "/v1/customers", { key: m.secretKey, body: { address } });
       assert.equal(reply.status, 400, `${JSON.stringify(address)}: ${reply.status}`);
       assert.equal(reply.body.error.param, param, JSON.stringify(reply.body));
+      const missing = !("line1" in address) || !("city" in address);
+      const unknown = "street" in address;
+      assert.equal(
+        reply.body.error.code,
+        missing ? "parameter_missing" : unknown ? "parameter_unknown" : "parameter_invalid",
+      );
     }
     const created = await call<Customer>(t.app, "POST", "/v1/customers", { key: m.secretKey, body: {} });
     const update = await call<Err>(t.app, "POST", `/v1/customers/${created.body.id}`, {
