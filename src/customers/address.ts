@@ -68,6 +68,8 @@ const UPPERCASE_TOWN = new Set(["FR", "MC", "GB", "LU"]);
  * in the reader's language.
  */
 export function formatAddress(address: PostalAddress, locale = "en"): string[] {
+  if (address.country === "JP" && JAPANESE_SCRIPT.test(`${address.line1}${address.city}`))
+    return [...japaneseOrder(address), countryName(address.country, locale)];
   const lines = addressFormatter.format(
     {
       road: address.line1,
@@ -91,6 +93,22 @@ export function formatAddress(address: PostalAddress, locale = "en"): string[] {
   if (region && !out.some((line) => containsWord(line, region))) out.push(region);
   out.push(countryName(address.country, locale));
   return out;
+}
+
+const JAPANESE_SCRIPT = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+
+/**
+ * An address written in Japanese goes from the largest place to the smallest, as Japan Post asks
+ * (the templates know only the Latin-script order): 〒 and the postal code, the prefecture and the
+ * city or ward on one line, then the district, block and building.
+ */
+function japaneseOrder(address: PostalAddress): string[] {
+  return [
+    ...(address.postal_code ? [`〒${address.postal_code}`] : []),
+    `${address.region ?? ""}${address.city}`,
+    address.line1,
+    ...(address.line2 ? [address.line2] : []),
+  ];
 }
 
 /** "Cluj" is not written by "400114 Cluj-Napoca"; "CA" is by "Mountain View, CA 94043". */

@@ -181,6 +181,22 @@ describe("formatting as each country writes addresses", () => {
       ["1-1 Chiyoda", "Chiyoda-ku, Tokyo 100-8111", "Japan"],
     );
   });
+  test("Japan (Japanese script): from the prefecture down, 〒 before the postal code", () => {
+    assert.deepEqual(
+      formatAddress(
+        {
+          line1: "千代田1-1",
+          line2: "宮内庁",
+          city: "千代田区",
+          region: "東京都",
+          postal_code: "100-8111",
+          country: "JP",
+        },
+        "ja",
+      ),
+      ["〒100-8111", "東京都千代田区", "千代田1-1", "宮内庁", "日本"],
+    );
+  });
   test("Germany and Romania: postal code before the town, not in capitals; a county is kept", () => {
     assert.deepEqual(
       formatAddress(
