@@ -74,8 +74,9 @@ async function signIn(page: Page, lang: string, next: string) {
 
 /** The address block's lines, as the reader sees them (one per <br>). */
 async function addressLines(page: Page): Promise<string[]> {
-  const text = await page.innerText("address.postal-address");
-  return text.split("\n").map((l) => l.trim());
+  // A string, so that the DOM's types stay out of this Node program.
+  return page.evaluate<string[]>(`Array.from(document.querySelector("address.postal-address").childNodes)
+    .filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent.trim())`);
 }
 
 for (const [lang, words] of [
