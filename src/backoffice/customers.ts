@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { listSubscriptions } from "../billing/index.ts";
+import { formatAddress } from "../customers/index.ts";
 import { holds } from "../staff/index.ts";
 import type { ScreenServices } from "./context.ts";
 import { searchCustomers } from "./customer-search.ts";
@@ -71,6 +72,8 @@ export function registerCustomerPages(pages: FastifyInstance, deps: ScreenServic
       {
         customer,
         name: typeof customer.metadata.name === "string" ? customer.metadata.name : null,
+        // Laid out as the address's country writes it, the country named in the reader's language.
+        addressLines: (locale: string) => (customer.address ? formatAddress(customer.address, locale) : null),
         subscriptions,
         wallets,
         entitlements,

@@ -1,2 +1,3 @@
 /** Customers: who pays. */
-export { type CustomerInput, Customers, presentCustomer } from "./service.ts";
+export { formatAddress, type PostalAddress } from "./address.ts";
+export { type CustomerInput, Customers, type CustomerUpdate, presentCustomer } from "./service.ts";

@@ -12,6 +12,29 @@ import {
 } from "../http/index.ts";
 import type { Customers } from "./service.ts";
 
+const Address = Type.Object(
+  {
+    line1: Type.String({ minLength: 1, maxLength: 200, description: "Street and number" }),
+    line2: Type.Optional(Type.String({ maxLength: 200, description: "Flat, floor, building" })),
+    city: Type.String({ minLength: 1, maxLength: 100 }),
+    postal_code: Type.Optional(
+      Type.String({
+        maxLength: 16,
+        description: "Letters, digits, spaces and hyphens; not checked per country",
+      }),
+    ),
+    region: Type.Optional(
+      Type.String({ maxLength: 100, description: "State, province, county, prefecture" }),
+    ),
+    country: Type.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2" }),
+  },
+  {
+    additionalProperties: false,
+    description: "A postal address; the back office shows it the way its country writes addresses.",
+    examples: [{ line1: "12 rue de la Paix", city: "Paris", postal_code: "75002", country: "FR" }],
+  },
+);
+
 const CreateCustomerBody = Type.Object(
   {
     external_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
@@ -23,6 +46,7 @@ const CreateCustomerBody = Type.Object(
     time_zone: Type.Optional(Type.String({ maxLength: 64, description: "IANA time zone name" })),
     locale: Type.Optional(Type.String({ maxLength: 35 })),
     metadata: Type.Optional(Metadata),
+    address: Type.Optional(Address),
     test_clock: Type.Optional(Type.String({ maxLength: 64, description: "Test mode: a test clock's id" })),
     referred_by: Type.Optional(
       Type.String({
@@ -59,9 +83,42 @@ const Customer = Type.Object({
   time_zone: Nullable(Type.String()),
   locale: Nullable(Type.String()),
   metadata: Type.Record(Type.String(), Type.String()),
+  address: Nullable(Address),
   test_clock: Nullable(Type.String()),
   referred_by: Nullable(Type.String()),
 });
+
+const UpdateCustomerBody = Type.Object(
+  {
+    external_id: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+    email: Type.Optional(
+      Nullable(Type.String({ maxLength: 320, pattern: "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" })),
+    ),
+    msisdn: Type.Optional(Nullable(Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$", description: "E.164" }))),
+    country: Type.Optional(
+      Nullable(Type.String({ pattern: "^[A-Z]{2}$", description: "ISO 3166-1 alpha-2" })),
+    ),
+    time_zone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: "IANA time zone name" }))),
+    locale: Type.Optional(Nullable(Type.String({ maxLength: 35 }))),
+    metadata: Type.Optional(Metadata),
+    address: Type.Optional(Nullable(Address)),
+  },
+  {
+    additionalProperties: false,
+    description: 'The fields to change; null clears one. Metadata is merged (a key set to "" is removed).',
+    examples: [
+      {
+        address: {
+          line1: "1600 Amphitheatre Pkwy",
+          city: "Mountain View",
+          region: "CA",
+          postal_code: "94043",
+          country: "US",
+        },
+      },
+    ],
+  },
+);
 
 const ListCustomersQuery = Type.Composite(
   [ListQuery, Type.Object({ external_id: Type.Optional(Type.String({ maxLength: 200 })) })],
@@ -85,6 +142,24 @@ export const customerRoutes: Routes<Customers> = async (app, customers) => {
       app.writes.transaction(request, reply, {
         status: 201,
         work: (tx) => customers.create(tx, request.scope, request.body),
+      }),
+  );
+  app.post(
+    "/customers/:id",
+    {
+      schema: {
+        tags: ["customers"],
+        operationId: "updateCustomer",
+        summary: "Change a customer (its address, contact details, metadata)",
+        params: IdParams,
+        body: UpdateCustomerBody,
+        response: { 200: Customer },
+      },
+    },
+    async (request, reply) =>
+      app.writes.transaction(request, reply, {
+        status: 200,
+        work: (tx) => customers.update(tx, request.scope, request.params.id, request.body),
       }),
   );
   app.get(

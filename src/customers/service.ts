@@ -7,6 +7,7 @@ import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";
+import { normalizeAddress, type PostalAddress } from "./address.ts";
 
 export interface CustomerInput {
   external_id?: string;
@@ -16,9 +17,22 @@ export interface CustomerInput {
   time_zone?: string;
   locale?: string;
   metadata?: Record<string, string>;
+  address?: PostalAddress;
   test_clock?: string;
   /** Affiliate commissions: the customer who brought this one (set once, at creation: no cycles). */
   referred_by?: string;
+}
+
+/** `POST /v1/customers/:id`: a field given replaces it, null clears it; metadata merges ("" removes a key). */
+export interface CustomerUpdate {
+  external_id?: string | null;
+  email?: string | null;
+  msisdn?: string | null;
+  country?: string | null;
+  time_zone?: string | null;
+  locale?: string | null;
+  metadata?: Record<string, string>;
+  address?: PostalAddress | null;
 }
 
 interface CustomerRow {
@@ -32,6 +46,7 @@ interface CustomerRow {
   time_zone: string | null;
   locale: string | null;
   metadata: Record<string, string>;
+  address?: PostalAddress | null;
   test_clock_id?: string | null;
   referred_by?: string | null;
   created: Date;
@@ -50,6 +65,7 @@ export function presentCustomer(c: CustomerRow) {
     time_zone: c.time_zone,
     locale: c.locale,
     metadata: c.metadata,
+    address: c.address ?? null,
     test_clock: c.test_clock_id ?? null,
     referred_by: c.referred_by ?? null,
   };
@@ -61,7 +77,7 @@ const KNOWN_TIME_ZONES = new Set(Intl.supportedValuesOf("timeZone"));
 KNOWN_TIME_ZONES.add("UTC");
 
 /** Checks what a schema cannot: real time zones and region codes. */
-function validate(input: CustomerInput): void {
+function validate(input: Omit<CustomerInput, "address">): void {
   if (input.time_zone !== undefined && !KNOWN_TIME_ZONES.has(input.time_zone)) {
     throw new ApiError(
       "parameter_invalid",
@@ -98,6 +114,7 @@ export class Customers {
 
   async create(q: Queryable, scope: AuthScope, input: CustomerInput) {
     validate(input);
+    const address = input.address ? normalizeAddress(input.address) : null;
     if (input.test_clock !== undefined) {
       // Test clocks (billing) exist in test mode only; the customer's subscriptions run on its time.
       const { rows } = await q.query(
@@ -128,13 +145,14 @@ export class Customers {
       time_zone: input.time_zone ?? null,
       locale: input.locale ?? null,
       metadata: input.metadata ?? {},
+      address,
       test_clock_id: input.test_clock ?? null,
       referred_by: input.referred_by ?? null,
       created: new Date(nowMs),
     };
     await q.query(
-      `insert into customers (id, merchant_id, mode, external_id, email, msisdn, country, time_zone, locale, metadata, created, test_clock_id, referred_by)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+      `insert into customers (id, merchant_id, mode, external_id, email, msisdn, country, time_zone, locale, metadata, created, test_clock_id, referred_by, address)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
       [
         row.id,
         row.merchant_id,
@@ -149,9 +167,58 @@ export class Customers {
         row.created,
         row.test_clock_id,
         row.referred_by,
+        address === null ? null : JSON.stringify(address),
       ],
     );
     return presentCustomer(row);
+  }
+
+  async update(q: Queryable, scope: AuthScope, id: string, input: CustomerUpdate) {
+    const defined = <T>(value: T | null | undefined) => (value === null ? undefined : value);
+    validate({
+      ...(defined(input.country) !== undefined ? { country: input.country! } : {}),
+      ...(defined(input.time_zone) !== undefined ? { time_zone: input.time_zone! } : {}),
+      ...(defined(input.locale) !== undefined ? { locale: input.locale! } : {}),
+    });
+    const address = input.address ? normalizeAddress(input.address) : input.address;
+    const { rows } = await q.query<CustomerRow>(
+      "select * from customers where id = $1 and merchant_id = $2 and mode = $3 for update",
+      [id, scope.merchantId, scope.mode],
+    );
+    const current = rows[0];
+    if (!current) throw new ApiError("resource_missing", "id", `No such customer: '${id}'.`);
+    const metadata = { ...current.metadata };
+    for (const [key, value] of Object.entries(input.metadata ?? {})) {
+      if (value === "") delete metadata[key];
+      else metadata[key] = value;
+    }
+    const next: CustomerRow = {
+      ...current,
+      ...(input.external_id !== undefined ? { external_id: input.external_id } : {}),
+      ...(input.email !== undefined ? { email: input.email } : {}),
+      ...(input.msisdn !== undefined ? { msisdn: input.msisdn } : {}),
+      ...(input.country !== undefined ? { country: input.country } : {}),
+      ...(input.time_zone !== undefined ? { time_zone: input.time_zone } : {}),
+      ...(input.locale !== undefined ? { locale: input.locale } : {}),
+      ...(address !== undefined ? { address } : {}),
+      metadata,
+    };
+    await q.query(
+      `update customers set external_id = $2, email = $3, msisdn = $4, country = $5, time_zone = $6,
+         locale = $7, metadata = $8, address = $9 where id = $1`,
+      [
+        id,
+        next.external_id,
+        next.email,
+        next.msisdn,
+        next.country,
+        next.time_zone,
+        next.locale,
+        JSON.stringify(next.metadata),
+        next.address ? JSON.stringify(next.address) : null,
+      ],
+    );
+    return presentCustomer(next);
   }
 
   async get(scope: AuthScope, id: string) {

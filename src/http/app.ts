@@ -39,7 +39,7 @@ import { portalPages } from "../portal/pages.ts";
 import { reportPages } from "../reports/index.ts";
 import { reportRoutes } from "../reports/routes.ts";
 import { ensureRiskPartitions } from "../risk/index.ts";
-import { riskRoutes } from "../risk/routes.ts";
+import { platformRiskRoutes, riskRoutes } from "../risk/routes.ts";
 import type { Services } from "../services.ts";
 import { assetRoutes, homePage, pagesSurface } from "../web/index.ts";
 import { sendError } from "./edge.ts";
@@ -101,6 +101,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(surfaces.secret(webhookRoutes, services));
   await app.register(surfaces.secret(billingRoutes, services.billing));
   await app.register(surfaces.secret(riskRoutes, services.risk));
+  await app.register(surfaces.admin(platformRiskRoutes, services.risk));
   app.addHook("onReady", async () => {
     await ensureRiskPartitions(services.db, services.clock.nowMs());
   });

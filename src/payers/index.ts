@@ -64,6 +64,7 @@ export {
   signInWithCode,
 } from "./accounts.ts";
 export { consentEvidence } from "./evidence.ts";
+export { linkIdentity, requestLinkCode } from "./identities.ts";
 export { listPayerRefundRequests, presentRefundRequest, requestRefund } from "./refund-requests.ts";
 export { blockMerchant, cancelOwnSubscription, unblockMerchant, updateSettings } from "./self-care.ts";
 export { verifyAccessToken } from "./tokens.ts";

@@ -27,6 +27,7 @@ import { ApiError } from "../platform/errors.ts";
 import { isCurrency, minorDigits } from "../platform/money.ts";
 import { ipCountryFrom } from "../risk/index.ts";
 import { addRateLimitHeaders, negotiateLocale } from "../web/index.ts";
+import { registerIdentityPages } from "./identity-pages.ts";
 import { LANGUAGES } from "./index.ts";
 
 /**
@@ -38,7 +39,15 @@ import { LANGUAGES } from "./index.ts";
  */
 
 const COOKIE = "centime_payer";
-const DONE = new Set(["canceled", "refund_approved", "refund_pending", "cap", "blocked", "unblocked"]);
+const DONE = new Set([
+  "canceled",
+  "refund_approved",
+  "refund_pending",
+  "cap",
+  "blocked",
+  "unblocked",
+  "identity",
+]);
 const ERRORS: Record<string, string> = { refund: "portal.error.refund", amount: "portal.error.amount" };
 
 type Form = Record<string, unknown>;
@@ -189,6 +198,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
           name,
           blocked: payer.blocked_merchants.includes(id),
         })),
+        identities: payer.identities.filter((i) => i.confirmed),
         languages: LANGUAGES,
       },
       { title: "Portal", styles: ["portal.css"] },
@@ -208,6 +218,14 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
 
   return async (pages: FastifyInstance) => {
     const hidden = { schema: { hide: true } } as const;
+    registerIdentityPages(pages, payers, {
+      current,
+      throttleFields,
+      throttleMinutes,
+      retryAfter,
+      field,
+      locale: pageLocale,
+    });
 
     pages.get("/portal", hidden, async (request, reply) => {
       const auth = await current(request, reply);

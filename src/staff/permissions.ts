@@ -37,12 +37,18 @@ export const PERMISSIONS = {
   "merchant:manage": "Create and see merchants (platform staff only).",
   "risk:read": "See risk rules, lists, decisions and payments held for review.",
   "risk:write": "Write risk rules and lists; approve or refuse payments held for review.",
+  "risk:platform":
+    "See and change the platform's own risk rules, lists and sign-in decisions (platform staff only).",
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
 /** Only the platform's own staff (and the owner) may hold these. */
-export const PLATFORM_PERMISSIONS: ReadonlySet<Permission> = new Set(["merchant:manage", "audit:verify"]);
+export const PLATFORM_PERMISSIONS: ReadonlySet<Permission> = new Set([
+  "merchant:manage",
+  "audit:verify",
+  "risk:platform",
+]);
 
 export function isPermission(name: string): name is Permission {
   return Object.hasOwn(PERMISSIONS, name);
@@ -124,6 +130,15 @@ const SPECIAL_ROUTES: Record<string, Permission> = {
   "POST /v1/analytics/exchange_rates": "merchant:manage",
   "GET /v1/audit_events/verify": "audit:verify",
   "GET /v1/audit_events/checkpoint": "audit:verify",
+  // The platform's own risk rules and lists (payer sign-ins): the platform's staff.
+  "GET /v1/platform/risk_rules": "risk:platform",
+  "POST /v1/platform/risk_rules": "risk:platform",
+  "GET /v1/platform/risk_rules/:id": "risk:platform",
+  "POST /v1/platform/risk_rules/:id": "risk:platform",
+  "GET /v1/platform/risk_list_entries": "risk:platform",
+  "POST /v1/platform/risk_list_entries": "risk:platform",
+  "DELETE /v1/platform/risk_list_entries/:id": "risk:platform",
+  "GET /v1/platform/risk_decisions": "risk:platform",
   // Deciding an approval needs the permission of the action approved, checked by the approval.
   "POST /v1/approvals/:id/approve": "approval:read",
   "POST /v1/approvals/:id/reject": "approval:read",

@@ -118,7 +118,8 @@ export type paths = {
         /** Retrieve a customer */
         get: operations["getCustomer"];
         put?: never;
-        post?: never;
+        /** Change a customer (its address, contact details, metadata) */
+        post: operations["updateCustomer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -850,6 +851,94 @@ export type paths = {
         };
         /** List risk decisions (every rule that matched, shadow ones too), newest first */
         get: operations["listRiskDecisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/platform/risk_rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the risk rules (the platform's, for payer sign-ins), the default ones included */
+        get: operations["listPlatformRiskRules"];
+        put?: never;
+        /** Create a risk rule (the platform's, for payer sign-ins), in shadow mode unless `mode` says enforce */
+        post: operations["createPlatformRiskRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/platform/risk_rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a risk rule (the platform's, for payer sign-ins) */
+        get: operations["getPlatformRiskRule"];
+        put?: never;
+        /** Change a risk rule (the platform's, for payer sign-ins): shadow, enforce or disabled, or rewrite it */
+        post: operations["updatePlatformRiskRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/platform/risk_list_entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the values on the block and allow lists (the platform's, for payer sign-ins) */
+        get: operations["listPlatformRiskListEntries"];
+        put?: never;
+        /** Put a value on a block or allow list (the platform's, for payer sign-ins) */
+        post: operations["createPlatformRiskListEntry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/platform/risk_list_entries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Take a value off its list (the platform's, for payer sign-ins) */
+        delete: operations["deletePlatformRiskListEntry"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/platform/risk_decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the decisions on payer sign-ins (rules and throttles), newest first */
+        get: operations["listPlatformRiskDecisions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2933,6 +3022,19 @@ export interface operations {
                             metadata: {
                                 [key: string]: string;
                             };
+                            address: {
+                                /** @description Street and number */
+                                line1: string;
+                                /** @description Flat, floor, building */
+                                line2?: string;
+                                city: string;
+                                /** @description Letters, digits, spaces and hyphens; not checked per country */
+                                postal_code?: string;
+                                /** @description State, province, county, prefecture */
+                                region?: string;
+                                /** @description ISO 3166-1 alpha-2 */
+                                country: string;
+                            } | null;
                             test_clock: string | null;
                             referred_by: string | null;
                         }[];
@@ -2990,6 +3092,28 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /**
+                     * @description A postal address; the back office shows it the way its country writes addresses.
+                     * @example {
+                     *       "line1": "12 rue de la Paix",
+                     *       "city": "Paris",
+                     *       "postal_code": "75002",
+                     *       "country": "FR"
+                     *     }
+                     */
+                    address?: {
+                        /** @description Street and number */
+                        line1: string;
+                        /** @description Flat, floor, building */
+                        line2?: string;
+                        city: string;
+                        /** @description Letters, digits, spaces and hyphens; not checked per country */
+                        postal_code?: string;
+                        /** @description State, province, county, prefecture */
+                        region?: string;
+                        /** @description ISO 3166-1 alpha-2 */
+                        country: string;
+                    };
                     /** @description Test mode: a test clock's id */
                     test_clock?: string;
                     /** @description The customer who referred this one (affiliate commissions) */
@@ -3024,6 +3148,19 @@ export interface operations {
                         metadata: {
                             [key: string]: string;
                         };
+                        address: {
+                            /** @description Street and number */
+                            line1: string;
+                            /** @description Flat, floor, building */
+                            line2?: string;
+                            city: string;
+                            /** @description Letters, digits, spaces and hyphens; not checked per country */
+                            postal_code?: string;
+                            /** @description State, province, county, prefecture */
+                            region?: string;
+                            /** @description ISO 3166-1 alpha-2 */
+                            country: string;
+                        } | null;
                         test_clock: string | null;
                         referred_by: string | null;
                     };
@@ -3078,6 +3215,19 @@ export interface operations {
                         metadata: {
                             [key: string]: string;
                         };
+                        address: {
+                            /** @description Street and number */
+                            line1: string;
+                            /** @description Flat, floor, building */
+                            line2?: string;
+                            city: string;
+                            /** @description Letters, digits, spaces and hyphens; not checked per country */
+                            postal_code?: string;
+                            /** @description State, province, county, prefecture */
+                            region?: string;
+                            /** @description ISO 3166-1 alpha-2 */
+                            country: string;
+                        } | null;
                         test_clock: string | null;
                         referred_by: string | null;
                     };
@@ -3087,6 +3237,120 @@ export interface operations {
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    updateCustomer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The fields to change; null clears one. Metadata is merged (a key set to "" is removed). */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "address": {
+                 *         "line1": "1600 Amphitheatre Pkwy",
+                 *         "city": "Mountain View",
+                 *         "region": "CA",
+                 *         "postal_code": "94043",
+                 *         "country": "US"
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    external_id?: string | null;
+                    email?: string | null;
+                    msisdn?: string | null;
+                    country?: string | null;
+                    time_zone?: string | null;
+                    locale?: string | null;
+                    /** @description Up to 50 string keys and values of your own. */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                    address?: {
+                        /** @description Street and number */
+                        line1: string;
+                        /** @description Flat, floor, building */
+                        line2?: string;
+                        city: string;
+                        /** @description Letters, digits, spaces and hyphens; not checked per country */
+                        postal_code?: string;
+                        /** @description State, province, county, prefecture */
+                        region?: string;
+                        /** @description ISO 3166-1 alpha-2 */
+                        country: string;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example cus_01m8nf5vjpdd938gb1tdrm6npc */
+                        id: string;
+                        /** @enum {string} */
+                        object: "customer";
+                        /**
+                         * Format: date-time
+                         * @example 2026-03-01T10:00:00.000Z
+                         */
+                        created: string;
+                        livemode: boolean;
+                        external_id: string | null;
+                        email: string | null;
+                        msisdn: string | null;
+                        country: string | null;
+                        time_zone: string | null;
+                        locale: string | null;
+                        metadata: {
+                            [key: string]: string;
+                        };
+                        address: {
+                            /** @description Street and number */
+                            line1: string;
+                            /** @description Flat, floor, building */
+                            line2?: string;
+                            city: string;
+                            /** @description Letters, digits, spaces and hyphens; not checked per country */
+                            postal_code?: string;
+                            /** @description State, province, county, prefecture */
+                            region?: string;
+                            /** @description ISO 3166-1 alpha-2 */
+                            country: string;
+                        } | null;
+                        test_clock: string | null;
+                        referred_by: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
             429: components["responses"]["Error429"];
             500: components["responses"]["Error500"];
             503: components["responses"]["Error503"];
@@ -7232,6 +7496,460 @@ export interface operations {
         };
     };
     listRiskDecisions: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                payment?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "risk_decision";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            payment: string | null;
+                            flow: string;
+                            /** @description The id of the rule that matched. */
+                            rule: string;
+                            rule_name: string;
+                            rule_text: string;
+                            /** @enum {string} */
+                            action: "allow" | "block" | "review" | "require_pin";
+                            /** @enum {string} */
+                            mode: "shadow" | "enforce";
+                            /** @description Whether this rule decided what happened to the payment. */
+                            applied: boolean;
+                            /** @description The values of the attributes the rule read (null: unknown). */
+                            attribute_values: {
+                                [key: string]: string | number | boolean | null;
+                            };
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listPlatformRiskRules: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "risk_rule";
+                            /** Format: date-time */
+                            created: string;
+                            /** Format: date-time */
+                            updated: string;
+                            livemode: boolean;
+                            name: string;
+                            /** @description The rule in its canonical form. */
+                            rule: string;
+                            /** @enum {string} */
+                            action: "allow" | "block" | "review" | "require_pin";
+                            /**
+                             * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                             * @enum {string}
+                             */
+                            mode: "shadow" | "enforce" | "disabled";
+                            /** @description One of the rules every merchant starts with. */
+                            default: boolean;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createPlatformRiskRule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @description A rule of the risk language (docs/risk.md), e.g. `block if amount > 1000` or `review if payments_per_msisdn_1h >= 5 and method = "carrier"`. Amounts are in minor units. */
+                    rule: string;
+                    /** @enum {string} */
+                    mode?: "shadow" | "enforce";
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    getPlatformRiskRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    updatePlatformRiskRule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @description A rule of the risk language (docs/risk.md), e.g. `block if amount > 1000` or `review if payments_per_msisdn_1h >= 5 and method = "carrier"`. Amounts are in minor units. */
+                    rule?: string;
+                    /** @enum {string} */
+                    mode?: "shadow" | "enforce" | "disabled";
+                };
+            };
+        };
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listPlatformRiskListEntries: {
+        parameters: {
+            query?: {
+                limit?: number;
+                starting_after?: string;
+                ending_before?: string;
+                list_type?: "blocklist" | "allowlist";
+                list?: "msisdns" | "ips" | "card_fingerprints" | "countries";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        object: "list";
+                        data: {
+                            id: string;
+                            /** @enum {string} */
+                            object: "risk_list_entry";
+                            /** Format: date-time */
+                            created: string;
+                            livemode: boolean;
+                            /** @enum {string} */
+                            list_type: "blocklist" | "allowlist";
+                            /** @enum {string} */
+                            list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                            value: string;
+                            deleted?: boolean;
+                        }[];
+                        has_more: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    createPlatformRiskListEntry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the POST safe to retry: the same key with the same body answers the first answer (with `Idempotent-Replayed: true`); with another body, 422.
+                 * @example order-8812-attempt-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    list_type: "blocklist" | "allowlist";
+                    /** @enum {string} */
+                    list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                    /** @description An E.164 number, an address, a card fingerprint (fp_…) or a country code. */
+                    value: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_list_entry";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        /** @enum {string} */
+                        list_type: "blocklist" | "allowlist";
+                        /** @enum {string} */
+                        list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                        value: string;
+                        deleted?: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    deletePlatformRiskListEntry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_list_entry";
+                        /** Format: date-time */
+                        created: string;
+                        livemode: boolean;
+                        /** @enum {string} */
+                        list_type: "blocklist" | "allowlist";
+                        /** @enum {string} */
+                        list: "msisdns" | "ips" | "card_fingerprints" | "countries";
+                        value: string;
+                        deleted?: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    listPlatformRiskDecisions: {
         parameters: {
             query?: {
                 limit?: number;
