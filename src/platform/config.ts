@@ -88,13 +88,14 @@ export interface Config {
 
 /**
  * Retention per partitioned table, in days; 0 keeps forever. Defaults: the wire log's metadata
- * 400 days (disputes and carrier reconciliations reach back a year), events and webhook attempts
- * for the 30-day replay window.
+ * 400 days (disputes and carrier reconciliations reach back a year), events, webhook deliveries and
+ * webhook attempts for the 30-day replay window.
  */
 export const DEFAULT_RETENTION_DAYS: Readonly<Record<string, number>> = {
   provider_interactions: 400,
   events: 30,
   webhook_attempts: 30,
+  webhook_deliveries: 30,
 };
 
 /** CENTIME_RETENTION_DAYS: `table=days,…` over the defaults; 0 keeps forever. */
