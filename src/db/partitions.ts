@@ -27,13 +27,27 @@ export interface PartitionedTable {
   name: string;
   prefix: IdPrefix;
   cutoverAtMs: number;
-  /** `text`: prefixed ids (src/platform/ids.ts newId); `bigint`: time-ordered bigint keys (sequenceIdFloor). */
-  keyType: "text" | "bigint";
+  /**
+   * `text`: prefixed ids (src/platform/ids.ts newId); `bigint`: time-ordered bigint keys
+   * (sequenceIdFloor); `timestamptz`: a time column (`created`, idempotency keys).
+   */
+  keyType: "text" | "bigint" | "timestamptz";
 }
+
+/**
+ * Indexes each new day partition gets of its own (not through the parent): idempotency keys are
+ * unique per partition, and across partitions through their claim trigger (migration 0325).
+ */
+const PARTITION_OWN_INDEXES: Readonly<Record<string, (partition: string) => string>> = {
+  idempotency_keys: (partition) =>
+    `create unique index if not exists ${partition}_key on ${partition} (merchant_id, mode, key)`,
+};
 
 /** The smallest key of a table at an instant: where a day partition starts. */
 export function keyFloor(table: PartitionedTable, atMs: number): string {
-  return table.keyType === "bigint" ? sequenceIdFloor(atMs).toString() : idFloor(table.prefix, atMs);
+  if (table.keyType === "bigint") return sequenceIdFloor(atMs).toString();
+  if (table.keyType === "timestamptz") return new Date(atMs).toISOString();
+  return idFloor(table.prefix, atMs);
 }
 
 export interface PartitionReport {
@@ -115,12 +129,14 @@ export async function maintainPartitions(
       const name = dayName(table.name, day);
       if (names.has(name)) continue;
       try {
-        const made = await ddl(db, (tx) =>
-          tx.query(
+        const ownIndex = PARTITION_OWN_INDEXES[table.name];
+        const made = await ddl(db, async (tx) => {
+          await tx.query(
             `create table if not exists ${name} partition of ${table.name}
              for values from ('${keyFloor(table, day)}') to ('${keyFloor(table, day + DAY_MS)}')`,
-          ),
-        );
+          );
+          if (ownIndex) await tx.query(ownIndex(name));
+        });
         if (made) report.created.push(name);
       } catch (error) {
         // 23514: the default partition holds rows of that day already; they stay there.

@@ -172,7 +172,7 @@ describe("day partitions", () => {
     const tables = await partitionedTables(db);
     const cutover = tables[0]!.cutoverAtMs;
     const stamp = (ms: number) => new Date(ms).toISOString().slice(0, 10).replaceAll("-", "");
-    const retention = parseRetention("webhook_attempts=0,webhook_deliveries=0");
+    const retention = parseRetention("webhook_attempts=0,webhook_deliveries=0,idempotency_keys=0");
     // 25 days after the cutover: the coming days are created, nothing is old enough to drop.
     const mid = cutover + 25 * DAY + 3600_000;
     const first = await maintainPartitions(db, mid, retention);
@@ -223,7 +223,9 @@ describe("day partitions", () => {
       events: 30,
       webhook_attempts: 30,
       webhook_deliveries: 30,
+      idempotency_keys: 1,
     });
+    assert.throws(() => parseRetention("idempotency_keys=0x"), /CENTIME_RETENTION_DAYS/);
     assert.equal(parseRetention("events=7").events, 7);
     assert.throws(() => parseRetention("ledger_transfers=1"), /CENTIME_RETENTION_DAYS/);
     assert.throws(() => parseRetention("events=-1"), /CENTIME_RETENTION_DAYS/);

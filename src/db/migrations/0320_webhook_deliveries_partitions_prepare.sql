@@ -19,9 +19,9 @@ create function centime_delivery_id(at timestamptz) returns bigint language sql 
   select centime_delivery_id_floor(at) + nextval('webhook_deliveries_seq') % 1048576
 $$;
 
--- Tables keyed by such a bigint (rather than a prefixed text id) say so.
+-- Tables keyed by such a bigint (rather than a prefixed text id), or by a time, say so.
 alter table partitioned_tables add column key_type text not null default 'text'
-  check (key_type in ('text', 'bigint'));
+  check (key_type in ('text', 'bigint', 'timestamptz'));
 
 insert into partitioned_tables (name, prefix, cutover_at, cutover_id, key_type)
 select 'webhook_deliveries', '', c.at, centime_delivery_id_floor(c.at)::text, 'bigint'
