@@ -4,7 +4,9 @@
  * deliveries through the events fan-out, one event per statement, and a worker claiming and
  * finishing deliveries), then the plan of the due-delivery claim with several days of partitions.
  *
- *   node --import tsx bench/delivery-partitions.ts [--rows 2000000] [--day-rows 200000] [--shared]
+ * Then the same for idempotency_keys (0323–0325) with a claimer inserting one key per statement.
+ *
+ *   node --import tsx bench/delivery-partitions.ts [--rows 2000000] [--day-rows 200000] [--keys 2000000] [--shared]
  *
  * On a PostgreSQL cluster of its own (as bench/storage.ts), or the server of BENCH_PG_URL with --shared.
  */
@@ -16,6 +18,7 @@ import { migrate } from "../src/db/migrate.ts";
 import { maintainPartitions } from "../src/db/partitions.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { claimDueDeliveries, recordAttempts } from "../src/events/delivery.ts";
+import { claimKeysSql, idempotencyRowJson } from "../src/idempotency/index.ts";
 import { newId, sequenceIdFloor } from "../src/platform/ids.ts";
 import { OwnCluster } from "./storage.ts";
 
@@ -89,11 +92,13 @@ async function main() {
     options: {
       rows: { type: "string", default: "2000000" },
       "day-rows": { type: "string", default: "200000" },
+      keys: { type: "string", default: "2000000" },
       shared: { type: "boolean", default: false },
     },
   });
   const rows = Number(values.rows);
   const dayRows = Number(values["day-rows"]);
+  const keys = Number(values.keys);
   const say = (line: string) => console.log(line);
   const cluster = values.shared ? null : await OwnCluster.create(["max_wal_size=4GB"]);
   const adminUrl =
@@ -144,6 +149,56 @@ async function main() {
       say(
         `${label.padEnd(58)} ${ms.toFixed(0).padStart(7)} ms; meanwhile ${s.inserts} events fanned out (longest ${s.insertMaxMs.toFixed(1)} ms), ` +
           `${s.claims} deliveries claimed and recorded (longest round ${s.claimMaxMs.toFixed(1)} ms)`,
+      );
+    }
+
+    // idempotency_keys: the same three steps (0323–0325) on a day of keys, a claimer meanwhile.
+    say(`filling idempotency_keys with ${keys.toLocaleString("en-US")} keys…`);
+    await client.query(
+      `insert into idempotency_keys (merchant_id, mode, key, request_hash, status_code, response_body, created, expires_at)
+       select 'mer_' || (g % 1000), 'live', 'key-' || g, md5(g::text), 201, repeat('x', 600),
+              now() - (g % 86400) * interval '1 second', now() - (g % 86400) * interval '1 second' + interval '1 day'
+       from generate_series(1, $1::bigint) g`,
+      [keys],
+    );
+    await client.query("vacuum analyze idempotency_keys");
+    for (const [version, label] of [
+      [323, "0323 prepare (CHECK … NOT VALID)"],
+      [324, "0324 validate (scan, SHARE UPDATE EXCLUSIVE)"],
+      [325, "0325 swap (rename, attach without scan, claim trigger)"],
+    ] as const) {
+      let stop = false;
+      let claims = 0;
+      let maxMs = 0;
+      const claimer = (async () => {
+        while (!stop) {
+          const t = performance.now();
+          await db.query(claimKeysSql(1), [
+            JSON.stringify([
+              idempotencyRowJson({
+                merchantId: "mer_claimer",
+                mode: "live",
+                key: newId("evt"),
+                requestHash: "h",
+                statusCode: 201,
+                responseBody: "{}",
+                createdMs: Date.now(),
+              }),
+            ]),
+          ]);
+          maxMs = Math.max(maxMs, performance.now() - t);
+          claims++;
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 500));
+      const t = performance.now();
+      await migrate(db, { upTo: version });
+      const ms = performance.now() - t;
+      await new Promise((r) => setTimeout(r, 500));
+      stop = true;
+      await claimer;
+      say(
+        `${label.padEnd(58)} ${ms.toFixed(0).padStart(7)} ms; meanwhile ${claims} keys claimed (longest ${maxMs.toFixed(1)} ms)`,
       );
     }
     await migrate(db);
