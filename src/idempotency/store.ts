@@ -109,11 +109,15 @@ export async function findIdempotencyRecord(
  * live in any partition (a retry across midnight sees the first request) and deletes the key's
  * expired claims (a key whose 24 hours have passed is taken over even if the cleanup has not
  * deleted it yet: the request runs afresh rather than answering a misleading 409). Keys are
- * claimed in key order, so two batches never wait on each other in a cycle.
+ * claimed in key order, so two batches never wait on each other in a cycle. A statement claiming
+ * one key twice fails whole (21000, as ON CONFLICT DO UPDATE did): group commit then commits
+ * those requests one by one.
  */
 export function claimKeysSql(param = 1): string {
   return `insert into idempotency_keys
-    select * from json_populate_recordset(null::idempotency_keys, $${param}::json) order by merchant_id, mode, key
+    select * from json_populate_recordset(null::idempotency_keys, $${param}::json)
+     where idempotency_claims_distinct($${param}::json)
+     order by merchant_id, mode, key
     on conflict do nothing`;
 }
 

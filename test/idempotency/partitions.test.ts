@@ -115,6 +115,14 @@ describe("idempotency keys across midnight", () => {
     assert.deepEqual(await claim(db, ["b3", "b2", "b0"], midnight - 5), ["b0", "b3"]);
   });
 
+  test("a statement claiming one key twice fails whole, as ON CONFLICT DO UPDATE did (group commit then goes one by one)", async () => {
+    await assert.rejects(
+      db.transaction((tx) => claim(tx, ["dup-a", "dup", "dup"], midnight)),
+      (e: { code?: string }) => e.code === "21000",
+    );
+    assert.deepEqual(await where(db, "dup-a"), [], "nothing of it stays");
+  });
+
   test("two claims of one key at once across midnight: the second waits for the first and loses", async () => {
     for (const firstAt of [midnight - 1, midnight + 1]) {
       const secondAt = firstAt === midnight - 1 ? midnight + 1 : midnight - 1;

@@ -18,7 +18,8 @@ create function idempotency_keys_claim() returns trigger language plpgsql as $$
 declare
   live boolean;
 begin
-  perform pg_advisory_xact_lock(17017, hashtext(new.merchant_id || '/' || new.mode || '/' || new.key));
+  -- 64 bits of hash: two keys sharing a lock (they would only wait for each other) is negligible.
+  perform pg_advisory_xact_lock(hashtextextended(new.merchant_id || '/' || new.mode || '/' || new.key, 17017));
   select bool_or(k.expires_at > new.created) into live
     from idempotency_keys k
    where k.merchant_id = new.merchant_id and k.mode = new.mode and k.key = new.key;
@@ -30,6 +31,21 @@ begin
      where k.merchant_id = new.merchant_id and k.mode = new.mode and k.key = new.key;
   end if;
   return new;
+end
+$$;
+
+-- A statement that claims one key twice is refused whole (21000), as ON CONFLICT DO UPDATE refused
+-- it before ("cannot affect row a second time"): group commit then commits that batch's requests
+-- one by one (the first gets the key, the others lose it). Without this the trigger would skip the
+-- second row, and a batch that won the key for one request and lost it for another would be
+-- retried as it is, forever.
+create function idempotency_claims_distinct(claims json) returns boolean language plpgsql stable as $$
+begin
+  if exists (select 1 from json_populate_recordset(null::idempotency_keys, claims)
+              group by merchant_id, mode, key having count(*) > 1) then
+    raise exception 'one idempotency key claimed twice in one statement' using errcode = 'cardinality_violation';
+  end if;
+  return true;
 end
 $$;
 
