@@ -15,6 +15,14 @@ import { migrate } from "../src/db/migrate.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { claimKeysSql, idempotencyRowJson } from "../src/idempotency/index.ts";
 
+/** The claim before day partitions (claimKeysSql up to migration 0322). */
+const CLAIM_BEFORE_SQL = `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
+    on conflict (merchant_id, mode, key) do update set
+      request_hash = excluded.request_hash, status_code = excluded.status_code,
+      response_body = excluded.response_body, created = excluded.created,
+      expires_at = excluded.expires_at, resource_id = excluded.resource_id
+    where idempotency_keys.expires_at <= excluded.created`;
+
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -25,7 +33,7 @@ async function main() {
   });
   const adminUrl = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
   const admin = await openPostgres({ url: adminUrl, poolSizeMax: 1 });
-  const dbs: Array<{ label: string; name: string; db: Db; perKeyUs: number[] }> = [];
+  const dbs: Array<{ label: string; name: string; db: Db; sql: string; perKeyUs: number[] }> = [];
   try {
     for (const [label, upTo] of [
       ["unpartitioned (0322)", 322],
@@ -37,7 +45,7 @@ async function main() {
       url.pathname = `/${name}`;
       const db = await openPostgres({ url: url.toString() });
       await migrate(db, upTo === undefined ? {} : { upTo });
-      dbs.push({ label, name, db, perKeyUs: [] });
+      dbs.push({ label, name, db, sql: upTo === undefined ? claimKeysSql(1) : CLAIM_BEFORE_SQL, perKeyUs: [] });
     }
     const batch = Number(values.batch);
     let n = 0;
@@ -56,7 +64,7 @@ async function main() {
               createdMs: Date.now(),
             }),
           );
-          await target.db.transaction((tx) => tx.query(claimKeysSql(1), [JSON.stringify(rows)]));
+          await target.db.transaction((tx) => tx.query(target.sql, [JSON.stringify(rows)]));
         }
         target.perKeyUs.push(((performance.now() - t) * 1000) / (Number(values.batches) * batch));
       }
