@@ -70,7 +70,7 @@ export async function partitionedTables(q: Queryable): Promise<PartitionedTable[
     name: string;
     prefix: string;
     cutover_at: Date;
-    key_type: "text" | "bigint";
+    key_type: PartitionedTable["keyType"];
   }>("select name, prefix, cutover_at, key_type from partitioned_tables order by name");
   return rows.map((r) => ({
     name: r.name,
