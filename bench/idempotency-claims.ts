@@ -45,7 +45,13 @@ async function main() {
       url.pathname = `/${name}`;
       const db = await openPostgres({ url: url.toString() });
       await migrate(db, upTo === undefined ? {} : { upTo });
-      dbs.push({ label, name, db, sql: upTo === undefined ? claimKeysSql(1) : CLAIM_BEFORE_SQL, perKeyUs: [] });
+      dbs.push({
+        label,
+        name,
+        db,
+        sql: upTo === undefined ? claimKeysSql(1) : CLAIM_BEFORE_SQL,
+        perKeyUs: [],
+      });
     }
     const batch = Number(values.batch);
     let n = 0;
