@@ -4,7 +4,67 @@
  * operator PIN), and subscriptions on test clocks whose renewals the workers charge when the
  * clocks move.
  */
+import { Agent, request } from "node:http";
 import type { Platform } from "./platform.ts";
+
+/**
+ * The address a payer's browser comes from: one of 127.0.0.0/8 per payer (Linux answers every one
+ * of them on the loopback interface), so the pages' per-address limits and code throttles see many
+ * payers, as they would on the internet, rather than one address sending every checkout.
+ * 127.1.0.1 upwards: never 127.0.0.1 (the API's own requests) nor a .0 or .255 address.
+ */
+export function payerAddress(index: number): string {
+  const n = index % (250 * 250 * 250);
+  return `127.${1 + Math.floor(n / 62_500)}.${Math.floor(n / 250) % 250}.${1 + (n % 250)}`;
+}
+
+interface PageResponse {
+  status: number;
+  location: string | null;
+  setCookies: string[];
+  text: string;
+}
+
+/** One request of a payer's browser, from its own address (node:http with `localAddress`). */
+function fromAddress(
+  agent: Agent,
+  url: URL,
+  method: "GET" | "POST",
+  headers: Record<string, string>,
+  body: string | undefined,
+): Promise<PageResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          ...headers,
+          ...(body !== undefined ? { "content-length": String(Buffer.byteLength(body)) } : {}),
+        },
+        timeout: 30_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          const cookies = res.headers["set-cookie"] ?? [];
+          resolve({
+            status: res.statusCode ?? 0,
+            location: typeof res.headers.location === "string" ? res.headers.location : null,
+            setCookies: cookies,
+            text: Buffer.concat(chunks).toString("utf8"),
+          });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 /** A Luhn-valid test card number per index, never ending in a simulator behaviour (…0001–…0007). */
 export function cardNumber(index: number): string {
@@ -45,6 +105,8 @@ export async function payCheckoutByCarrier(
   secretKey: string,
   msisdn: string,
   reference: string,
+  /** The payer's own address (payerAddress). */
+  address: string,
 ): Promise<{ sessionId: string; requests: number }> {
   const created = await api.request(
     "POST",
@@ -58,40 +120,46 @@ export async function payCheckoutByCarrier(
   const session = created.json as { id: string; url: string };
   const jar = new Map<string, string>();
   let requests = 0;
+  // The payer's browser: its own address, one kept-alive connection.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress: address });
   const go = async (path: string, form?: Record<string, string>) => {
     requests++;
-    const response = await fetch(new URL(path, api.url), {
-      method: form ? "POST" : "GET",
-      redirect: "manual",
-      headers: {
+    const response = await fromAddress(
+      agent,
+      new URL(path, api.url),
+      form ? "POST" : "GET",
+      {
         cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
         "accept-language": "nl-NL",
         ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}),
       },
-      body: form ? new URLSearchParams(form).toString() : undefined,
-    });
-    for (const line of response.headers.getSetCookie()) {
+      form ? new URLSearchParams(form).toString() : undefined,
+    );
+    for (const line of response.setCookies) {
       const [pair] = line.split(";");
       const at = pair!.indexOf("=");
       jar.set(pair!.slice(0, at), pair!.slice(at + 1));
     }
-    const text = await response.text();
     if (response.status >= 400) throw new Error(`${form ? "POST" : "GET"} ${path}: ${response.status}`);
-    return { status: response.status, location: response.headers.get("location"), text };
+    return { status: response.status, location: response.location, text: response.text };
   };
-  const base = `/checkout/${session.id}`;
-  await go(new URL(session.url).pathname + new URL(session.url).search);
-  const method = await go(`${base}/carrier`);
-  const started = await go(`${base}/carrier/start`, { ...formOf(method.text, "/carrier/start"), msisdn });
-  if (!started.location?.endsWith("/carrier/pin")) throw new Error(`no PIN step (${started.location})`);
-  const pinPage = await go(started.location);
-  const paid = await go(`${base}/carrier/pin`, {
-    ...formOf(pinPage.text, "/carrier/pin"),
-    pin: await codeTextedTo(networkUrl, msisdn),
-  });
-  if (paid.status !== 303 || paid.location?.includes("error"))
-    throw new Error(`PIN answered ${paid.status} ${paid.location ?? ""}`);
-  return { sessionId: session.id, requests };
+  try {
+    const base = `/checkout/${session.id}`;
+    await go(new URL(session.url).pathname + new URL(session.url).search);
+    const method = await go(`${base}/carrier`);
+    const started = await go(`${base}/carrier/start`, { ...formOf(method.text, "/carrier/start"), msisdn });
+    if (!started.location?.endsWith("/carrier/pin")) throw new Error(`no PIN step (${started.location})`);
+    const pinPage = await go(started.location);
+    const paid = await go(`${base}/carrier/pin`, {
+      ...formOf(pinPage.text, "/carrier/pin"),
+      pin: await codeTextedTo(networkUrl, msisdn),
+    });
+    if (paid.status !== 303 || paid.location?.includes("error"))
+      throw new Error(`PIN answered ${paid.status} ${paid.location ?? ""}`);
+    return { sessionId: session.id, requests };
+  } finally {
+    agent.destroy();
+  }
 }
 
 /** The one-time code in the last text message the number received (waits up to 10 s for it). */

@@ -36,6 +36,7 @@ import {
   advanceClock,
   cardNumber,
   payCheckoutByCarrier,
+  payerAddress,
   type RenewalSet,
   subscribeOnClock,
 } from "./soak-traffic.ts";
@@ -115,9 +116,8 @@ async function main() {
       CENTIME_RECONCILE_AFTER_MS: "1000",
       CENTIME_SESSION_SECRET: randomBytes(32).toString("base64url"),
       DATABASE_READ_URL: standby.url(database),
-      // Every payer of the soak comes from 127.0.0.1, and the pages' limit is per client address:
-      // one address at 2 checkouts a second is past it (the first full run saw 1,880 of 1,920 429s).
-      CENTIME_PAGE_RATE_LIMIT_PER_SECOND: "0",
+      // The pages' limit per client address stays on (its default): each payer comes from its own
+      // address in 127.0.0.0/8 (payerAddress), as payers do on the internet.
     };
     const adminKey = newAdminKey();
     const { platform: api } = await Platform.start({
@@ -202,7 +202,14 @@ async function main() {
           checkouts.started++;
           const msisdn = `+3161${String(k % 100_000).padStart(5, "0")}98`;
           const t0 = performance.now();
-          const p = payCheckoutByCarrier(api, sim.httpUrl, merchant.secretKey, msisdn, `${run}-${k}`)
+          const p = payCheckoutByCarrier(
+            api,
+            sim.httpUrl,
+            merchant.secretKey,
+            msisdn,
+            `${run}-${k}`,
+            payerAddress(checkouts.started),
+          )
             .then((done) => {
               latencies.push(performance.now() - t0);
               checkouts.requests += done.requests;

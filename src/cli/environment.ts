@@ -23,7 +23,8 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
   { name: "CENTIME_DATA_DIR", default: "./.centime", description: "Where the embedded database lives" },
   {
     name: "CENTIME_RETENTION_DAYS",
-    default: "provider_interactions=400,events=30,webhook_attempts=30",
+    default:
+      "provider_interactions=400,events=30,webhook_attempts=30,webhook_deliveries=30,idempotency_keys=1",
     description:
       "Days each day-partitioned table keeps (table=days,…; 0 = forever); older days are dropped whole",
   },

@@ -1,7 +1,7 @@
 import { DAY_MS } from "../platform/clock.ts";
 import { DEFAULT_RETENTION_DAYS } from "../platform/config.ts";
 import type { IdPrefix } from "../platform/ids.ts";
-import { idFloor } from "../platform/ids.ts";
+import { idFloor, sequenceIdFloor } from "../platform/ids.ts";
 import type { Db, Queryable } from "./db.ts";
 
 /** Days of partitions kept ready ahead of today: a job that stops for a week still loses nothing (the default partition takes the rest). */
@@ -27,6 +27,27 @@ export interface PartitionedTable {
   name: string;
   prefix: IdPrefix;
   cutoverAtMs: number;
+  /**
+   * `text`: prefixed ids (src/platform/ids.ts newId); `bigint`: time-ordered bigint keys
+   * (sequenceIdFloor); `timestamptz`: a time column (`created`, idempotency keys).
+   */
+  keyType: "text" | "bigint" | "timestamptz";
+}
+
+/**
+ * Indexes each new day partition gets of its own (not through the parent): idempotency keys are
+ * unique per partition, and across partitions through their claim trigger (migration 0325).
+ */
+const PARTITION_OWN_INDEXES: Readonly<Record<string, (partition: string) => string>> = {
+  idempotency_keys: (partition) =>
+    `create unique index if not exists ${partition}_key on ${partition} (merchant_id, mode, key)`,
+};
+
+/** The smallest key of a table at an instant: where a day partition starts. */
+export function keyFloor(table: PartitionedTable, atMs: number): string {
+  if (table.keyType === "bigint") return sequenceIdFloor(atMs).toString();
+  if (table.keyType === "timestamptz") return new Date(atMs).toISOString();
+  return idFloor(table.prefix, atMs);
 }
 
 export interface PartitionReport {
@@ -45,13 +66,17 @@ function dayName(table: string, dayMs: number): string {
 }
 
 export async function partitionedTables(q: Queryable): Promise<PartitionedTable[]> {
-  const { rows } = await q.query<{ name: string; prefix: string; cutover_at: Date }>(
-    "select name, prefix, cutover_at from partitioned_tables order by name",
-  );
+  const { rows } = await q.query<{
+    name: string;
+    prefix: string;
+    cutover_at: Date;
+    key_type: PartitionedTable["keyType"];
+  }>("select name, prefix, cutover_at, key_type from partitioned_tables order by name");
   return rows.map((r) => ({
     name: r.name,
     prefix: r.prefix as IdPrefix,
     cutoverAtMs: r.cutover_at.getTime(),
+    keyType: r.key_type,
   }));
 }
 
@@ -104,12 +129,14 @@ export async function maintainPartitions(
       const name = dayName(table.name, day);
       if (names.has(name)) continue;
       try {
-        const made = await ddl(db, (tx) =>
-          tx.query(
+        const ownIndex = PARTITION_OWN_INDEXES[table.name];
+        const made = await ddl(db, async (tx) => {
+          await tx.query(
             `create table if not exists ${name} partition of ${table.name}
-             for values from ('${idFloor(table.prefix, day)}') to ('${idFloor(table.prefix, day + DAY_MS)}')`,
-          ),
-        );
+             for values from ('${keyFloor(table, day)}') to ('${keyFloor(table, day + DAY_MS)}')`,
+          );
+          if (ownIndex) await tx.query(ownIndex(name));
+        });
         if (made) report.created.push(name);
       } catch (error) {
         // 23514: the default partition holds rows of that day already; they stay there.

@@ -25,10 +25,13 @@ export async function pruneEventsData(
     ]);
     if (!rows[0]?.locked) return 0;
     let deleted = 0;
-    // Attempts and events are partitioned by day: whole days are dropped by the partition job;
-    // rows are deleted here only from their history from before partitioning and the default
-    // partition. Deliveries (a queue, updated in place) are not partitioned.
-    const attemptTables = ["webhook_deliveries", ...(await prunablePartitions(tx, "webhook_attempts"))];
+    // Deliveries, attempts and events are partitioned by day: whole days are dropped by the
+    // partition job; rows are deleted here only from their history from before partitioning and
+    // the default partition.
+    const attemptTables = [
+      ...(await prunablePartitions(tx, "webhook_deliveries")),
+      ...(await prunablePartitions(tx, "webhook_attempts")),
+    ];
     for (const table of attemptTables) {
       const result = await tx.query(
         `delete from ${table} where id in (select id from ${table} where created < $1::timestamptz limit $2)`,

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
+import { prunablePartitions } from "../db/partitions.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { IdempotencyConflict } from "./conflict.ts";
@@ -102,16 +103,22 @@ export async function findIdempotencyRecord(
 
 /**
  * Claims keys given as a JSON array of rows (parameter `param`) and returns the rows it claimed.
- * A key whose 24 hours have passed is taken over even if the cleanup job has not deleted it yet:
- * the key is forgotten, so the request runs afresh rather than answering a misleading 409.
+ * The table is partitioned by day of `created` (migrations 0323–0325), so no unique index spans a
+ * key's possible partitions: the claim trigger `idempotency_keys_claim` waits for any transaction
+ * claiming the same key (a per-key advisory lock held to commit), then skips the row if the key is
+ * live in any partition (a retry across midnight sees the first request) and deletes the key's
+ * expired claims (a key whose 24 hours have passed is taken over even if the cleanup has not
+ * deleted it yet: the request runs afresh rather than answering a misleading 409). Keys are
+ * claimed in key order, so two batches never wait on each other in a cycle. A statement claiming
+ * one key twice fails whole (21000, as ON CONFLICT DO UPDATE did): group commit then commits
+ * those requests one by one.
  */
 export function claimKeysSql(param = 1): string {
-  return `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $${param}::json)
-    on conflict (merchant_id, mode, key) do update set
-      request_hash = excluded.request_hash, status_code = excluded.status_code,
-      response_body = excluded.response_body, created = excluded.created,
-      expires_at = excluded.expires_at, resource_id = excluded.resource_id
-    where idempotency_keys.expires_at <= excluded.created`;
+  return `insert into idempotency_keys
+    select * from json_populate_recordset(null::idempotency_keys, $${param}::json)
+     where idempotency_claims_distinct($${param}::json)
+     order by merchant_id, mode, key
+    on conflict do nothing`;
 }
 
 /**
@@ -160,18 +167,28 @@ export async function completeKey(
   );
 }
 
-/** Keys past their retention are deleted in small batches by a background job. */
+/**
+ * Keys past their retention are deleted in small batches by a background job, only from the
+ * partitions that hold several days (the history from before partitioning and the default one):
+ * day partitions are dropped whole by the partition job once all their keys have expired.
+ * (Per partition: a ctid names a row only within its partition.)
+ */
 export async function deleteExpiredIdempotencyKeys(
   q: Queryable,
   nowMs: number,
   batchSizeMax = 1000,
 ): Promise<number> {
-  const { rowCount } = await q.query(
-    `delete from idempotency_keys where ctid in (
-       select ctid from idempotency_keys where expires_at <= $1 limit $2)`,
-    [new Date(nowMs), batchSizeMax],
-  );
-  return rowCount;
+  let deleted = 0;
+  for (const partition of await prunablePartitions(q, "idempotency_keys")) {
+    const { rowCount } = await q.query(
+      `delete from ${partition} where ctid in (
+         select ctid from ${partition} where expires_at <= $1 limit $2)`,
+      [new Date(nowMs), batchSizeMax - deleted],
+    );
+    deleted += rowCount;
+    if (deleted >= batchSizeMax) break;
+  }
+  return deleted;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { DAY_MS } from "./clock.ts";
+import { LIMITS } from "./limits.ts";
 /** Configuration from the environment, read once at start. */
 export interface Config {
   host: string;
@@ -88,13 +90,16 @@ export interface Config {
 
 /**
  * Retention per partitioned table, in days; 0 keeps forever. Defaults: the wire log's metadata
- * 400 days (disputes and carrier reconciliations reach back a year), events and webhook attempts
- * for the 30-day replay window.
+ * 400 days (disputes and carrier reconciliations reach back a year), events, webhook deliveries and
+ * webhook attempts for the 30-day replay window; idempotency keys 1 day (a day partition goes once
+ * its whole day is a day old, so every key in it has had its 24 hours).
  */
 export const DEFAULT_RETENTION_DAYS: Readonly<Record<string, number>> = {
   provider_interactions: 400,
   events: 30,
   webhook_attempts: 30,
+  webhook_deliveries: 30,
+  idempotency_keys: 1,
 };
 
 /** CENTIME_RETENTION_DAYS: `table=days,…` over the defaults; 0 keeps forever. */
@@ -109,6 +114,12 @@ export function parseRetention(value: string | undefined): Record<string, number
       );
     }
     out[name] = Number(days);
+  }
+  const keyDays = Math.ceil(LIMITS.idempotency_retention_ms / DAY_MS);
+  if (out.idempotency_keys !== 0 && (out.idempotency_keys ?? keyDays) < keyDays) {
+    throw new Error(
+      `CENTIME_RETENTION_DAYS: idempotency_keys must keep at least ${keyDays} day(s) (their retention), or 0`,
+    );
   }
   return out;
 }

@@ -132,3 +132,16 @@ const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;
 export function isWellFormedId(value: string, prefix: IdPrefix): boolean {
   return value.startsWith(`${prefix}_`) && ID_PATTERN.test(value);
 }
+
+/**
+ * Time-ordered bigint keys (webhook deliveries: a queue keyed by a bigint since before partitions):
+ * milliseconds since 2020-01-01 UTC times 2^20, plus a sequence within the millisecond (SQL
+ * `centime_delivery_id`). Still 18 digits in 2050; every older identity id lies below them.
+ */
+export const SEQUENCE_ID_EPOCH_MS = Date.UTC(2020, 0, 1);
+const SEQUENCE_ID_SHIFT = 1_048_576n;
+
+/** The smallest time-ordered bigint key minted at `timeMs` (SQL `centime_delivery_id_floor`). */
+export function sequenceIdFloor(timeMs: number): bigint {
+  return BigInt(Math.floor(timeMs) - SEQUENCE_ID_EPOCH_MS) * SEQUENCE_ID_SHIFT;
+}

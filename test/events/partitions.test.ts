@@ -172,7 +172,7 @@ describe("day partitions", () => {
     const tables = await partitionedTables(db);
     const cutover = tables[0]!.cutoverAtMs;
     const stamp = (ms: number) => new Date(ms).toISOString().slice(0, 10).replaceAll("-", "");
-    const retention = parseRetention("webhook_attempts=0");
+    const retention = parseRetention("webhook_attempts=0,webhook_deliveries=0,idempotency_keys=0");
     // 25 days after the cutover: the coming days are created, nothing is old enough to drop.
     const mid = cutover + 25 * DAY + 3600_000;
     const first = await maintainPartitions(db, mid, retention);
@@ -180,8 +180,8 @@ describe("day partitions", () => {
     assert.ok(first.created.includes(`events_p${stamp(cutover + 32 * DAY)}`));
     assert.deepEqual(first.dropped, []);
     // 37 days after: events (30 days) lose the legacy partition and every day that ended 30 days
-    // ago or more (the 7th day after the cutover ends exactly then); interactions (400 days) and
-    // webhook attempts (kept forever here) lose nothing.
+    // ago or more (the 7th day after the cutover ends exactly then); interactions (400 days),
+    // webhook attempts and deliveries (kept forever here) lose nothing.
     const later = cutover + 37 * DAY + 3600_000;
     const report = await maintainPartitions(db, later, retention);
     assert.ok(report.created.includes(`events_p${stamp(dayStartMs(later) + 7 * DAY)}`));
@@ -222,7 +222,10 @@ describe("day partitions", () => {
       provider_interactions: 400,
       events: 30,
       webhook_attempts: 30,
+      webhook_deliveries: 30,
+      idempotency_keys: 1,
     });
+    assert.throws(() => parseRetention("idempotency_keys=0x"), /CENTIME_RETENTION_DAYS/);
     assert.equal(parseRetention("events=7").events, 7);
     assert.throws(() => parseRetention("ledger_transfers=1"), /CENTIME_RETENTION_DAYS/);
     assert.throws(() => parseRetention("events=-1"), /CENTIME_RETENTION_DAYS/);
