@@ -5,7 +5,8 @@
  * request, one merchant, then 100 merchants) with the audit log off (CENTIME_AUDIT_LOG=off) and
  * on, rounds alternating off/on and on/off. Besides payments/s it reports the CPU each payment
  * costs the API process and the PostgreSQL backends serving it: on a machine shared with other
- * work, throughput follows the neighbours, CPU per payment much less.
+ * work, throughput follows the neighbours, CPU per payment much less; with `--rate N` both
+ * settings serve the same N payments/s, so their CPU per payment compares like for like.
  *
  * Timings never fail the run.
  */
@@ -23,6 +24,8 @@ function arg(name: string, fallback: string): string {
 const DURATION_S = Number(arg("duration", "10"));
 const CONNECTIONS = Number(arg("connections", "64"));
 const ROUNDS = Number(arg("rounds", "2"));
+/** --rate N: N payments/s in all (both settings serve the same load; compare CPU per payment). */
+const RATE = Number(arg("rate", "0"));
 const BODY = JSON.stringify({
   amount: 199,
   currency: "EUR",
@@ -68,6 +71,7 @@ async function drive(platform: Platform, keys: readonly string[], seconds: numbe
     url: platform.url,
     connections: CONNECTIONS,
     duration: seconds,
+    ...(RATE > 0 ? { overallRate: RATE } : {}),
     pipelining: 1,
     timeout: 30,
     requests: [
@@ -131,7 +135,7 @@ async function round(audit: "on" | "off"): Promise<Step[]> {
 }
 
 console.log(
-  `audit: ${CONNECTIONS} connections, ${DURATION_S} s per step, ${ROUNDS} round(s); load ${loadavg()
+  `audit: ${CONNECTIONS} connections${RATE > 0 ? ` at ${RATE} payments/s` : ""}, ${DURATION_S} s per step, ${ROUNDS} round(s); load ${loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")}`,
 );
