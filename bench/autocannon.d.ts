@@ -21,6 +21,8 @@ declare module "autocannon" {
     workers?: number;
     headers?: Record<string, string>;
     requests?: Request[];
+    /** Requests per second over all connections (unset: as fast as answered). */
+    overallRate?: number;
   }
 
   export interface Histogram {

@@ -338,6 +338,7 @@ export async function startServer(
         await services.recorder.stop();
         await simulator?.stop();
         await services.committer.close();
+        await services.risk.close();
         await database.close();
         await readDb?.close();
       })();

@@ -89,21 +89,19 @@ const APPEND_SQL = `with appended as (
     insert into audit_events select * from json_populate_recordset(null::audit_events, $1::json))
   update audit_heads set seq = $2, hash = $3 where lane = $4`;
 
-/**
- * Appends events inside the caller's transaction: the lane's head is locked until that
- * transaction ends, so the chain follows commit order within a lane and nothing is recorded for
- * a change that rolls back.
- */
-export async function appendAudit(tx: Queryable, drafts: readonly AuditDraft[]): Promise<void> {
-  if (drafts.length === 0 || AUDIT_OFF) return;
-  const lane = randomInt(AUDIT_LANES);
-  const { rows } = await tx.query<{ seq: string | bigint; hash: string }>(
-    "select seq, hash from audit_heads where lane = $1 for update",
-    [lane],
-  );
-  const head = rows[0];
-  if (!head) throw new Error(`audit lane ${lane} has no head`);
-  let seq = BigInt(head.seq);
+/** A lane's head: the last row's sequence number and hash. */
+export interface LaneHead {
+  seq: bigint;
+  hash: string;
+}
+
+/** Chains drafts after `head` in `lane`: the rows to insert (as JSON) and the new head. */
+export function chainDrafts(
+  lane: number,
+  head: LaneHead,
+  drafts: readonly AuditDraft[],
+): { rowsJson: string; head: LaneHead } {
+  let seq = head.seq;
   let prev = head.hash;
   const out: Record<string, unknown>[] = [];
   for (const draft of drafts) {
@@ -131,5 +129,32 @@ export async function appendAudit(tx: Queryable, drafts: readonly AuditDraft[]):
     out.push({ ...row, created: row.created.toISOString(), prev_hash: prev, hash });
     prev = hash;
   }
-  await tx.query(APPEND_SQL, [JSON.stringify(out), seq.toString(), prev, lane]);
+  return { rowsJson: JSON.stringify(out), head: { seq, hash: prev } };
+}
+
+/** Reads a lane's head; `lock` holds its row until the transaction ends. */
+export async function readLaneHead(tx: Queryable, lane: number, lock: boolean): Promise<LaneHead> {
+  const { rows } = await tx.query<{ seq: string | bigint; hash: string }>(
+    `select seq, hash from audit_heads where lane = $1${lock ? " for update" : ""}`,
+    [lane],
+  );
+  const head = rows[0];
+  if (!head) throw new Error(`audit lane ${lane} has no head`);
+  return { seq: BigInt(head.seq), hash: head.hash };
+}
+
+/**
+ * Appends events inside the caller's transaction: the lane's head is locked until that
+ * transaction ends, so the chain follows commit order within a lane and nothing is recorded for
+ * a change that rolls back.
+ */
+export async function appendAudit(tx: Queryable, drafts: readonly AuditDraft[]): Promise<void> {
+  if (drafts.length === 0 || AUDIT_OFF) return;
+  const lane = randomInt(AUDIT_LANES);
+  const chained = chainDrafts(lane, await readLaneHead(tx, lane, true), drafts);
+  await tx.query(APPEND_SQL, [chained.rowsJson, chained.head.seq.toString(), chained.head.hash, lane]);
+}
+
+export function auditLogOff(): boolean {
+  return AUDIT_OFF;
 }

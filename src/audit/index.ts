@@ -10,6 +10,15 @@ export {
   redact,
   runAudited,
 } from "./context.ts";
+export {
+  AuditHeadMoved,
+  AuditLanes,
+  auditChainSql,
+  type ChainedAudit,
+  chainBatch,
+  type LaneClaim,
+  noAuditParams,
+} from "./lanes.ts";
 export { ensureAuditPartitions } from "./partitions.ts";
 export { listAuditEvents, presentAuditEvent } from "./queries.ts";
 export {

@@ -13,6 +13,9 @@ export interface AuditFilter {
   to?: string;
 }
 
+/** The action most records have, left out of the action index (its scans need none). */
+const HOT_ACTION = "payments.create";
+
 export async function listAuditEvents(
   q: Queryable,
   filter: AuditFilter,
@@ -27,7 +30,12 @@ export async function listAuditEvents(
   if (filter.merchantId !== null) add("merchant_id = ?", filter.merchantId);
   if (filter.actor) add("actor = ?", filter.actor);
   if (filter.object) add("object = ?", filter.object);
-  if (filter.action) add("action = ?", filter.action);
+  if (filter.action) {
+    add("action = ?", filter.action);
+    // The action index leaves out the payments' records (migration 0280): saying so lets the
+    // planner use it for every other action; `payments.create` itself matches most rows.
+    if (filter.action !== HOT_ACTION) where.push(`action <> '${HOT_ACTION}'`);
+  }
   if (filter.from) add("created >= ?", filter.from);
   if (filter.to) add("created < ?", filter.to);
   return listPage<AuditRow>(q, "audit_events", where, params, list);

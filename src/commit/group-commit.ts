@@ -1,4 +1,15 @@
-import { appendAudit, currentAudit, draftFor, type RequestAudit } from "../audit/index.ts";
+import {
+  AuditHeadMoved,
+  AuditLanes,
+  auditChainSql,
+  type ChainedAudit,
+  chainBatch,
+  currentAudit,
+  draftFor,
+  type LaneClaim,
+  noAuditParams,
+  type RequestAudit,
+} from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { isRetryableTransactionError } from "../db/db.ts";
 import { isDatabaseUnavailable } from "../db/faults.ts";
@@ -43,6 +54,8 @@ export interface GroupCommitOptions {
   batchSizeMax: number;
   /** Transactions in flight at once: one on the embedded engine, a few on a server. */
   concurrencyMax: number;
+  /** The lanes its audit records go to (tests give two committers the same, as if two processes). */
+  lanes?: AuditLanes;
 }
 
 const RETRY_COUNT_MAX = 5;
@@ -54,13 +67,16 @@ export class GroupCommitter {
   private closed = false;
   private pumpScheduled = false;
   private idle: Array<() => void> = [];
+  private readonly lanes: AuditLanes;
 
   constructor(
     private readonly db: Db,
     private readonly ledger: Ledger,
     private readonly options: GroupCommitOptions,
     private readonly metrics?: Metrics,
-  ) {}
+  ) {
+    this.lanes = options.lanes ?? new AuditLanes();
+  }
 
   submit(unit: CommitUnit): Promise<CommitOutcome> {
     if (this.closed) return Promise.reject(new Error("the group committer is closed"));
@@ -121,9 +137,7 @@ export class GroupCommitter {
       // A request whose key another writer holds rolls the batch back; it runs again without it.
       while (outcomes === null) {
         try {
-          outcomes = await this.withRetries(() =>
-            this.db.transaction((tx) => this.write(tx, batch, slot, lost)),
-          );
+          outcomes = await this.withRetries(() => this.transact(batch, slot, lost));
         } catch (error) {
           if (!(error instanceof KeysTaken)) throw error;
           for (const i of error.indices) lost.add(i);
@@ -146,9 +160,7 @@ export class GroupCommitter {
       // One bad request must not fail its neighbours: commit each on its own.
       for (const waiting of batch) {
         try {
-          const [outcome] = await this.withRetries(() =>
-            this.db.transaction((tx) => this.write(tx, [waiting], slot, new Set())),
-          );
+          const [outcome] = await this.withRetries(() => this.transact([waiting], slot, new Set()));
           if (waiting.audit && outcome!.ok) waiting.audit.recorded = true;
           waiting.resolve(outcome!);
         } catch (singleError) {
@@ -156,6 +168,36 @@ export class GroupCommitter {
             waiting.resolve({ ok: false, reason: "idempotency_conflict" });
           else waiting.reject(singleError);
         }
+      }
+    }
+  }
+
+  /**
+   * One transaction for the batch, with its audit records chained in a lane of this process (see
+   * AuditLanes): when another writer moved the lane's head meanwhile, it runs again, reading the
+   * head under lock.
+   */
+  private async transact(
+    batch: readonly Waiting[],
+    slot: number,
+    lost: ReadonlySet<number>,
+  ): Promise<CommitOutcome[]> {
+    for (;;) {
+      const claim = this.lanes.claim();
+      const written: { chained: ChainedAudit | null } = { chained: null };
+      try {
+        const outcomes = await this.db.transaction(async (tx) => {
+          const result = await this.write(tx, batch, slot, lost, claim);
+          written.chained = result.chained;
+          return result.outcomes;
+        });
+        this.lanes.release(claim, written.chained ? written.chained.to : claim.head);
+        return outcomes;
+      } catch (error) {
+        const moved = error instanceof AuditHeadMoved;
+        this.lanes.release(claim, undefined, moved);
+        if (!moved) throw error;
+        this.metrics?.auditLaneMoved.inc();
       }
     }
   }
@@ -180,7 +222,8 @@ export class GroupCommitter {
     batch: readonly Waiting[],
     slot: number,
     lost: ReadonlySet<number>,
-  ): Promise<CommitOutcome[]> {
+    lane: LaneClaim,
+  ): Promise<{ outcomes: CommitOutcome[]; chained: ChainedAudit | null }> {
     const outcomes: CommitOutcome[] = batch.map((_, i) =>
       lost.has(i) ? { ok: false, reason: "idempotency_conflict" } : { ok: true },
     );
@@ -220,25 +263,8 @@ export class GroupCommitter {
       if (w.unit.idempotency) claims.push({ i, record: w.unit.idempotency });
       for (const { table, row } of w.unit.rows) byTable.get(table)!.push(row);
     });
-    const { rows: claimed } = await tx.query<{ merchant_id: string; mode: string; key: string }>(
-      WRITE_BATCH_SQL,
-      [
-        JSON.stringify(claims.map((c) => idempotencyRowJson(c.record))),
-        transfersJson,
-        balancesJson,
-        ...APPEND_TABLES.map((t) => rowsToJson(byTable.get(t)!)),
-      ],
-    );
-    if (claimed.length < claims.length) {
-      const won = new Set(claimed.map((r) => `${r.merchant_id}\u0000${r.mode}\u0000${r.key}`));
-      throw new KeysTaken(
-        claims
-          .filter((c) => !won.has(`${c.record.merchantId}\u0000${c.record.mode}\u0000${c.record.key}`))
-          .map((c) => c.i),
-      );
-    }
-
-    // 3. The audit records of the requests that committed, chained in one lane.
+    // 3. The audit records of the requests that remain, chained in the batch's lane: they go in
+    // the same statement, which moves the lane's head only if it is still the one remembered.
     const audits = batch.flatMap((w, i) =>
       w.audit && outcomes[i]!.ok
         ? [
@@ -253,8 +279,29 @@ export class GroupCommitter {
           ]
         : [],
     );
-    await appendAudit(tx, audits);
-    return outcomes;
+    const chained = await chainBatch(tx, lane, audits);
+    const { rows } = await tx.query<{ merchant_id: string; mode: string; key: string | null }>(
+      WRITE_BATCH_SQL,
+      [
+        JSON.stringify(claims.map((c) => idempotencyRowJson(c.record))),
+        transfersJson,
+        balancesJson,
+        ...APPEND_TABLES.map((t) => rowsToJson(byTable.get(t)!)),
+        ...(chained?.params ?? noAuditParams()),
+      ],
+    );
+    const claimed = rows.filter((r) => r.key !== null);
+    if (chained && claimed.length === rows.length) throw new AuditHeadMoved(chained.lane);
+    if (claimed.length < claims.length) {
+      const won = new Set(claimed.map((r) => `${r.merchant_id}\u0000${r.mode}\u0000${r.key}`));
+      throw new KeysTaken(
+        claims
+          .filter((c) => !won.has(`${c.record.merchantId}\u0000${c.record.mode}\u0000${c.record.key}`))
+          .map((c) => c.i),
+      );
+    }
+
+    return { outcomes, chained };
   }
 }
 
@@ -270,5 +317,7 @@ const WRITE_BATCH_SQL = `with claimed as (
     returning merchant_id, mode, key),
   transfers as (${insertTransfersSql(2)}),
   balances as (${upsertBalancesSql(3)}),
-  ${APPEND_TABLES.map((table, n) => `${table}_rows as (${insertRowsSql(table, n + 4)})`).join(",\n  ")}
-  select merchant_id, mode, key from claimed`;
+  ${APPEND_TABLES.map((table, n) => `${table}_rows as (${insertRowsSql(table, n + 4)})`).join(",\n  ")},
+  ${auditChainSql(APPEND_TABLES.length + 4)}
+  select merchant_id, mode, key from claimed
+  union all select null, null, null from audit_head`;

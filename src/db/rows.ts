@@ -33,7 +33,6 @@ export const APPEND_TABLES = [
   "provider_interactions",
   "customers",
   "risk_decisions",
-  "risk_observations",
 ] as const;
 export type AppendTable = (typeof APPEND_TABLES)[number];
 

@@ -377,12 +377,11 @@ async function createInTransaction(
 ): Promise<Response> {
   const { answer, transition, payment } = await chargeOnce(ctx, provider, initial, nowMs);
   const response = await mutate(ctx, scope, idempotency, async (tx) => {
-    for (const table of ["risk_decisions", "risk_observations"] as const)
-      await insertRows(
-        tx,
-        table,
-        riskRows.filter((r) => r.table === table).map((r) => r.row),
-      );
+    await insertRows(
+      tx,
+      "risk_decisions",
+      riskRows.filter((r) => r.table === "risk_decisions").map((r) => r.row),
+    );
     await insertRows(tx, "payments", [paymentDbRow(payment)]);
     await insertRows(tx, "events", paymentEvents(payment, ["payment.created", ...transition.events], nowMs));
     await insertRows(

@@ -28,6 +28,11 @@ export class Metrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
     registers: [this.registry],
   });
+  readonly auditLaneMoved = new Counter({
+    name: "centime_audit_lane_moved_total",
+    help: "Group-commit batches run again because another writer moved their audit lane's head.",
+    registers: [this.registry],
+  });
   readonly commitDuration = new Histogram({
     name: "centime_group_commit_duration_seconds",
     help: "Duration of one group-commit transaction.",

@@ -8,9 +8,10 @@ import type { CounterQuery, Observation } from "./velocity.ts";
  * every window exactly), and for distinct counters the last time each value was seen. Nothing is
  * shared between keys, so a burst on one number touches one small array and queues on nothing.
  * Entries older than the longest window are dropped as they are met and by a sweep, so counters
- * expire by themselves. The observations are also appended to `risk_observations` (with the
- * payment's group commit): a process that starts reads the last day of them once per merchant
- * (`seed`), so a restart forgets nothing; what other processes count after that is theirs
+ * expire by themselves. The observations are also appended to `risk_observations` (buffered,
+ * within 100 ms: observations.ts): a process that starts reads the last day of them once per
+ * merchant (`seed`), so a restart forgets at most the last 100 ms; what other processes count
+ * after that is theirs
  * (docs/risk.md, "Several processes").
  */
 

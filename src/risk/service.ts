@@ -20,8 +20,9 @@ import { MemoryCounters } from "./counters.ts";
 import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
 import { type Action, type CompiledRule, compileRule } from "./language.ts";
+import { OBSERVATION_FLUSH_MS, type ObservationRow, ObservationWriter } from "./observations.ts";
 import { ReadBatcher } from "./reads.ts";
-import { countersFor, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
+import { countersFor, type Observation, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
 
 /**
  * `country`: what the flow says, else the carrier operator's (MCC+MNC → the registry's country),
@@ -54,7 +55,8 @@ export interface RiskSubject {
   cardNumber?: string;
 }
 
-export type RiskRowTable = "risk_decisions" | "risk_observations";
+/** Observations are not among them: the engine writes those itself (observations.ts). */
+export type RiskRowTable = "risk_decisions";
 
 export interface RiskVerdict {
   action: Action;
@@ -211,6 +213,8 @@ export const SEED_ROWS_MAX = 200_000;
 
 /** How long a process uses the rules it loaded before reading them again (other processes' edits). */
 export const RULES_CACHE_MS = 1000;
+/** A read-back waits this long: other processes' buffered observations are written by then. */
+export const SEED_DELAY_MS = 2 * OBSERVATION_FLUSH_MS;
 
 /**
  * The risk engine's storage and its gate: rules and lists per merchant and mode, decisions, and
@@ -229,6 +233,8 @@ export class Risk implements RiskGate {
   private readonly memory = new MemoryCounters();
   /** Per merchant and mode: the read-back of earlier observations (started on first sight). */
   private readonly seeds = new Map<string, Promise<void>>();
+  /** The observation rows, written off the payments' commits (observations.ts). */
+  private readonly observations: ObservationWriter;
 
   constructor(
     private readonly db: Db,
@@ -236,6 +242,33 @@ export class Risk implements RiskGate {
     private readonly monotonicMs: () => number = () => performance.now(),
   ) {
     this.reads = new ReadBatcher(db);
+    this.observations = new ObservationWriter(db);
+  }
+
+  /** Writes the observations buffered so far (false: the database refused; they are kept). */
+  flushObservations(): Promise<boolean> {
+    return this.observations.flush();
+  }
+
+  /** Writes what is buffered: call before the database closes. */
+  close(): Promise<void> {
+    return this.observations.close();
+  }
+
+  private buffer(scope: AuthScope, observed: readonly Observation[], nowMs: number): void {
+    const created = new Date(nowMs);
+    this.observations.add(
+      observed.map(
+        (o): ObservationRow => ({
+          created,
+          merchant_id: scope.merchantId,
+          mode: scope.mode,
+          kind: o.kind,
+          subject: o.subject,
+          value: o.value ?? null,
+        }),
+      ),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -611,6 +644,9 @@ export class Risk implements RiskGate {
     // Counts come from memory (counters.ts): no query, no lock, so every planned one is filled.
     const key = this.key(scope);
     this.memory.add(key, current, nowMs);
+    // Written within OBSERVATION_FLUSH_MS, off the payment's commit: an attempt is counted (in
+    // memory, and in what a process that starts reads back) whether or not its payment commits.
+    this.buffer(scope, current, nowMs);
     // The memory holds the current attempt already; a distinct count leaves its value out.
     for (const c of plan) facts[c.name] = this.memory.count(key, c) + (c.distinct ? c.plus : 0);
     // Lists too long to keep in memory are looked up, only when a rule still depends on one.
@@ -657,18 +693,6 @@ export class Risk implements RiskGate {
         attribute_values: match.values,
       },
     }));
-    for (const o of current)
-      rows.push({
-        table: "risk_observations",
-        row: {
-          created,
-          merchant_id: scope.merchantId,
-          mode: scope.mode,
-          kind: o.kind,
-          subject: o.subject,
-          value: o.value ?? null,
-        },
-      });
     const decided = verdict.decidedBy?.rule;
     return {
       action: verdict.action,
@@ -681,10 +705,12 @@ export class Risk implements RiskGate {
   /**
    * Reads back what was observed of a merchant before this process counted it (the last day, at
    * most SEED_ROWS_MAX rows): a restart does not reset a card tester's counts. In the background,
-   * never on a payment's path; what this process counts itself starts at `cutoffMs`.
+   * never on a payment's path; what this process counts itself starts at `cutoffMs`. It waits two
+   * flush periods first: what other processes observed before the cutoff is written by then.
    */
   private async seed(key: string, scope: AuthScope, cutoffMs: number): Promise<void> {
     try {
+      await new Promise((resolve) => setTimeout(resolve, SEED_DELAY_MS));
       const { rows } = await this.db.query<{
         kind: ObservationKind;
         subject: string;
@@ -722,32 +748,20 @@ export class Risk implements RiskGate {
   }
 
   async record(rows: RiskVerdict["rows"]): Promise<void> {
-    for (const table of ["risk_decisions", "risk_observations"] as const) {
-      const of = rows.filter((r) => r.table === table).map((r) => r.row);
-      if (of.length > 0)
-        await this.db.query(
-          `insert into ${table} select * from json_populate_recordset(null::${table}, $1::json)`,
-          [rowsToJson(of)],
-        );
-    }
+    if (rows.length > 0)
+      await this.db.query(
+        "insert into risk_decisions select * from json_populate_recordset(null::risk_decisions, $1::json)",
+        [rowsToJson(rows.map((r) => r.row))],
+      );
   }
 
   /** Counts a failure (a decline, a wrong PIN, a wrong voucher code) when an active rule reads it. */
   async observe(scope: AuthScope, kind: ObservedFailure, subjects: Subjects, nowMs: number): Promise<void> {
     const loaded = await this.rulesOf(scope);
     if (!loaded.kinds.has(kind)) return;
-    const rows = observationsFor(kind, undefined, subjects, loaded.kinds, kind);
-    if (rows.length === 0) return;
-    this.memory.add(this.key(scope), rows, nowMs);
-    await this.db.query(
-      `insert into risk_observations (created, merchant_id, mode, kind, subject, value)
-       select $1, $2, $3, o.kind, o.subject, o.value from json_to_recordset($4::json) as o(kind text, subject text, value text)`,
-      [
-        new Date(nowMs),
-        scope.merchantId,
-        scope.mode,
-        JSON.stringify(rows.map((o) => ({ ...o, value: o.value ?? null }))),
-      ],
-    );
+    const observed = observationsFor(kind, undefined, subjects, loaded.kinds, kind);
+    if (observed.length === 0) return;
+    this.memory.add(this.key(scope), observed, nowMs);
+    this.buffer(scope, observed, nowMs);
   }
 }

@@ -9,7 +9,7 @@ import {
 /**
  * Velocity counters from observations: every attempt yields one observation per (kind, subject)
  * that an active rule counts; it is counted in memory (counters.ts) and appended to
- * `risk_observations` (read back by a process that starts; rows leave with their day's
+ * `risk_observations` within 100 ms (observations.ts; read back by a process that starts; rows leave with their day's
  * partition). Pure: which observations an attempt makes and which counts to ask for.
  */
 

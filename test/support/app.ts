@@ -40,6 +40,7 @@ export async function createTestApp(
     async close() {
       await app.close();
       await services.committer.close();
+      await services.risk.close();
       await database.close();
     },
   };
