@@ -23,9 +23,10 @@ const TARGETS: Record<string, string> = {
   "src/billing/steps/decide.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
   // Step 5 of a batch (what each plan becomes), with a recording stand-in for the batch's writes.
   "src/billing/steps/enact.ts": "node --import tsx --test test/billing/enact.unit.test.ts",
-  // The rest of the plan and the settlement have no unit test of their own yet: the API tests drive them.
-  "src/billing/engine.ts":
-    "TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts",
+  // plan() and its helpers (lines 48-190): what each input must plan, no database. The settlement
+  // (settle, giveUp, writeOff) has no unit test of its own yet: mutating it needs the API tests,
+  // `TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts`.
+  "src/billing/engine.ts": "node --import tsx --test test/billing/plan.unit.test.ts",
 };
 
 const args = process.argv.slice(2);
