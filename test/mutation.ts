@@ -23,6 +23,9 @@ const TARGETS: Record<string, string> = {
   "src/billing/steps/decide.ts": "node --import tsx --test test/billing/ladder.unit.test.ts",
   // Step 5 of a batch (what each plan becomes), with a recording stand-in for the batch's writes.
   "src/billing/steps/enact.ts": "node --import tsx --test test/billing/enact.unit.test.ts",
+  // A batch's writes on the embedded database (its SQL text is not worth mutating: any change
+  // fails the statement); run over the JS lines only, see docs/testing.md.
+  "src/billing/steps/writes.ts": "node --import tsx --test test/billing/writes.test.ts",
   // plan() and its helpers (lines 48-190): what each input must plan, no database. The settlement
   // (settle, giveUp, writeOff) has no unit test of its own yet: mutating it needs the API tests,
   // `TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts`.
