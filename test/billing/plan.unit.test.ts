@@ -366,6 +366,15 @@ test("caps on debt: what is left of the cap is collected, nothing when nothing i
     }),
     debt(1n),
   );
+  // A cap above the debt collects the debt, never the cap.
+  assert.deepEqual(
+    planOf({
+      nowMs: at,
+      sub: owing,
+      rules: rules({ caps: eur({ transaction_max: 1000n, day_max: 5000n }) }),
+    }),
+    debt(300n),
+  );
   // Nothing left today: the next local midnight, then the window's opening (spread).
   const tomorrow = Date.parse("2026-03-02T08:00:00Z") + spreadOffsetMs("a");
   assert.deepEqual(
@@ -406,6 +415,16 @@ test("caps on debt: what is left of the cap is collected, nothing when nothing i
     }),
     debt(1n),
   );
+  // The day binds while one minor unit of debt is left in the month (a price point need not be).
+  assert.deepEqual(
+    planOf({
+      nowMs: at,
+      sub: owing,
+      rules: rules({ caps: eur({ day_max: 1000n, month_max: 5000n }) }),
+      usage: { day: 1000n, month: 4950n },
+    }),
+    defer(tomorrow, "cap_reached"),
+  );
 });
 
 test("no price point fits the cap: deferred to the day's reset, or the month's when not even the smallest fits", () => {
@@ -428,6 +447,17 @@ test("no price point fits the cap: deferred to the day's reset, or the month's w
     planOf({ nowMs: now, sub: paris, rules: allDay(eur({ transaction_max: 99n })) }),
     defer(midnight, "cap_reached"),
     "a transaction cap below every point",
+  );
+  // In the first hour of a local day, the reset is the next midnight, not the one just past.
+  const firstHour = Date.parse("2026-03-01T23:20:00Z");
+  assert.deepEqual(
+    planOf({
+      nowMs: firstHour,
+      sub: paris,
+      rules: allDay(eur({ day_max: 1000n })),
+      usage: { day: 901n, month: 0n },
+    }),
+    defer(Date.parse("2026-03-02T23:00:00Z"), "cap_reached"),
   );
   // The month binds when less than the smallest point (20 % of 500) is left of it: 1 April, local (summer time by then).
   const april = Date.parse("2026-03-31T23:00:00Z");
