@@ -250,14 +250,17 @@ test("a settlement: the subscription's changed columns, its events, its audit re
   ]);
 });
 
-test("jobs: one waits for its attempt, one ends, one moved then dropped is deleted; no change, no audit", async () => {
+test("jobs: one waits for its attempt, one ends (no next charge), one moved then dropped is deleted; no change, no audit", async () => {
   const [waiting, ended, dropped, other] = await seed(["sub_w2", "sub_w3", "sub_w4", "sub_w5"]);
   const writes = new BatchWrites(NOW);
   writes.settlement(
     waiting!,
     settlement(waiting!.sub, { run_at_ms: NOW + 300_000, pending_payment_id: "pay_wait" }),
   );
-  writes.settlement(ended!, settlement({ ...ended!.sub, status: "canceled" }, { run_at_ms: null }));
+  writes.settlement(
+    ended!,
+    settlement({ ...ended!.sub, status: "canceled" }, { run_at_ms: null, events: ["subscription.canceled"] }),
+  );
   writes.settlement(dropped!, settlement(dropped!.sub));
   writes.deleteJob(dropped!.job.subscription_id);
   writes.subscriptionEvents(other!.sub, []);
@@ -279,10 +282,19 @@ test("jobs: one waits for its attempt, one ends, one moved then dropped is delet
     "select object, changes from audit_events where object in ('sub_w2', 'sub_w3', 'sub_w4', 'sub_w5')",
   );
   assert.deepEqual(audits, [
-    { object: "sub_w3", changes: { status: { from: "active", to: "canceled" }, events: [] } },
+    {
+      object: "sub_w3",
+      changes: { status: { from: "active", to: "canceled" }, events: ["subscription.canceled"] },
+    },
   ]);
-  const events = await q("select 1 from events where object_id in ('sub_w2', 'sub_w3', 'sub_w4', 'sub_w5')");
-  assert.equal(events.length, 0, "no event without a type");
+  // An ended subscription has no next charge; no event without a type.
+  const events = await q<{ object_id: string; type: string; data: { object: { next_charge_at: unknown } } }>(
+    "select object_id, type, data from events where object_id in ('sub_w2', 'sub_w3', 'sub_w4', 'sub_w5')",
+  );
+  assert.deepEqual(
+    events.map((e) => [e.object_id, e.type, e.data.object.next_charge_at]),
+    [["sub_w3", "subscription.canceled", null]],
+  );
 });
 
 function payment(item: Item, amount: bigint): SubscriptionPayment {
@@ -455,4 +467,37 @@ test("caps: a decline gives back the whole reservation, a smaller charge the res
     ["c1", ["D", "M"], -500n],
     ["c5", ["D", "M"], -400n],
   ]);
+});
+
+test("a journal replayed is accepted; one the ledger refuses fails the whole batch", async () => {
+  const [item] = await seed(["sub_w9"]);
+  const journal = debtTransfer(item!.sub, 70n, "debt_recorded", "pay_w9", NOW);
+  const once = new BatchWrites(NOW);
+  once.settlement(item!, settlement(item!.sub, { transfers: [journal] }));
+  await flush(once);
+  const replay = new BatchWrites(NOW);
+  replay.settlement(item!, settlement(item!.sub, { transfers: [journal], run_at_ms: NOW + 2 * HOUR }));
+  await flush(replay);
+  const changed = new BatchWrites(NOW);
+  changed.settlement(
+    item!,
+    settlement(
+      { ...item!.sub, status: "past_due" },
+      { transfers: [{ ...journal, amount: 71n }], run_at_ms: NOW + 3 * HOUR },
+    ),
+  );
+  await assert.rejects(
+    flush(changed),
+    /the ledger accepts a billing journal \(exists_with_different_fields\)/,
+  );
+  const [job] = await q<JobRow>("select * from billing_jobs where subscription_id = 'sub_w9'");
+  const [row] = await q<{ status: string }>("select status from subscriptions where id = 'sub_w9'");
+  assert.deepEqual([job!.run_at.getTime(), job!.attempts, row!.status], [NOW + 2 * HOUR, 3, "active"]);
+  const transfers = await q<{ amount: bigint }>("select amount from ledger_transfers where id = $1", [
+    journal.id,
+  ]);
+  assert.deepEqual(
+    transfers.map((t) => t.amount),
+    [70n],
+  );
 });
