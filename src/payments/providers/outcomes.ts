@@ -47,10 +47,7 @@ export function chargeOutcome(
   }
 }
 
-export function refundStatus(
-  o: Outcome,
-  call: "refund" | "sync",
-): RefundStatus {
+export function refundStatus(o: Outcome, call: "refund" | "sync"): RefundStatus {
   switch (o.status) {
     case "succeeded":
       return { status: "succeeded", reference: o.provider_reference };
