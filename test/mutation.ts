@@ -26,10 +26,10 @@ const TARGETS: Record<string, string> = {
   // A batch's writes on the embedded database (its SQL text is not worth mutating: any change
   // fails the statement); run over the JS lines only, see docs/testing.md.
   "src/billing/steps/writes.ts": "node --import tsx --test test/billing/writes.test.ts",
-  // plan() and its helpers (lines 48-190): what each input must plan, no database. The settlement
-  // (settle, giveUp, writeOff) has no unit test of its own yet: mutating it needs the API tests,
-  // `TEST_CONCURRENCY=1 node --import tsx test/run.ts test/billing/api.test.ts test/billing/carrier.test.ts`.
-  "src/billing/engine.ts": "node --import tsx --test test/billing/plan.unit.test.ts",
+  // plan() and its helpers (lines 48-190) and the settlement (207-446), each with its unit test,
+  // no database (about 1 s together).
+  "src/billing/engine.ts":
+    "node --import tsx --test test/billing/plan.unit.test.ts test/billing/settle.unit.test.ts",
 };
 
 const args = process.argv.slice(2);
