@@ -326,13 +326,13 @@ export function settle(input: SettleInput): Settlement {
       events.push("subscription.debt_collected");
     } else {
       const dueMs = periodDueMs(input.sub);
-      if (policy.defer_period_on_late_payment && nowMs > dueMs) {
-        // Deferral: the paid period starts now; later periods follow from the new anchor.
+      // Deferral: a period paid late starts now; later periods follow from the new anchor.
+      const deferred = policy.defer_period_on_late_payment && nowMs > dueMs;
+      if (deferred) {
         sub.anchor = now;
         sub.anchor_period = sub.period_index;
       }
-      const startMs = policy.defer_period_on_late_payment && nowMs > dueMs ? nowMs : dueMs;
-      sub.current_period_start = new Date(startMs);
+      sub.current_period_start = new Date(deferred ? nowMs : dueMs);
       sub.period_index += 1;
       sub.current_period_end = new Date(periodDueMs(sub));
       const remainder = input.sub.amount - charged;
