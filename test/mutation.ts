@@ -29,7 +29,7 @@ const TARGETS: Record<string, string> = {
   // plan() and its helpers (lines 48-190) and the settlement (207-446), each with its unit test,
   // no database (about 1 s together).
   "src/billing/engine.ts":
-    "node --import tsx --test test/billing/plan.unit.test.ts test/billing/settle.unit.test.ts",
+    "node --import tsx --test test/billing/plan.unit.test.ts test/billing/plan-caps.unit.test.ts test/billing/settle.unit.test.ts test/billing/settle-declines.unit.test.ts",
 };
 
 const args = process.argv.slice(2);
