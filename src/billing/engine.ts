@@ -113,11 +113,11 @@ export function plan(input: PlanInput): Plan {
       return { kind: "defer", run_at_ms: nextOpen(sub, rules, earliest), reason: "min_interval" };
   }
 
+  // A period is charged at its step of the ladder; debt is collected whole (percent 100).
   const ladder = rules.partial_payments ? policy.partial_ladder_percent : [100];
-  const step = Math.min(purpose === "period" ? sub.ladder_step : 0, ladder.length - 1);
-  const base = purpose === "period" ? sub.amount : sub.debt;
-  let amount = purpose === "period" ? ladderAmount(base, ladder[step] ?? 100) : base;
+  const step = Math.min(sub.ladder_step, ladder.length - 1);
   let percent = purpose === "period" ? (ladder[step] ?? 100) : 100;
+  let amount = purpose === "period" ? ladderAmount(sub.amount, percent) : sub.debt;
 
   // Caps (only for charges in the caps' currency).
   const caps = rules.caps && rules.caps.currency === sub.currency ? rules.caps : null;
@@ -326,13 +326,13 @@ export function settle(input: SettleInput): Settlement {
       events.push("subscription.debt_collected");
     } else {
       const dueMs = periodDueMs(input.sub);
-      if (policy.defer_period_on_late_payment && nowMs > dueMs) {
-        // Deferral: the paid period starts now; later periods follow from the new anchor.
+      // Deferral: a period paid late starts now; later periods follow from the new anchor.
+      const deferred = policy.defer_period_on_late_payment && nowMs > dueMs;
+      if (deferred) {
         sub.anchor = now;
         sub.anchor_period = sub.period_index;
       }
-      const startMs = policy.defer_period_on_late_payment && nowMs > dueMs ? nowMs : dueMs;
-      sub.current_period_start = new Date(startMs);
+      sub.current_period_start = new Date(deferred ? nowMs : dueMs);
       sub.period_index += 1;
       sub.current_period_end = new Date(periodDueMs(sub));
       const remainder = input.sub.amount - charged;

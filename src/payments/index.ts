@@ -22,6 +22,7 @@ export type {
   PaymentProvider,
   ProviderAnswer,
   RefundAnswer,
+  RefundStatus,
   ResolvedMethod,
   SyncRequest,
 } from "./provider.ts";

@@ -80,12 +80,15 @@ export interface RefundRequest {
   currency: string;
 }
 
-export interface RefundAnswer {
-  status: "succeeded" | "failed" | "pending" | "unknown";
-  code?: string;
-  reference?: string;
-  interactions: Interaction[];
-}
+/**
+ * A refund's state as a provider reports it. A decline always names its reason: the code is the
+ * refund's `failure_code`, shown to the merchant, so none is made up for a provider that gave none.
+ */
+export type RefundStatus =
+  | { status: "failed"; code: string; reference?: string }
+  | { status: "succeeded" | "pending" | "unknown"; code?: string; reference?: string };
+
+export type RefundAnswer = RefundStatus & { interactions: Interaction[] };
 
 /** What a payment method is checked against when it enters: the mode, the currency, the request. */
 export interface ResolveContext {

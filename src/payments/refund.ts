@@ -152,7 +152,7 @@ export async function settleRefund(
       next.effects = (await ctx.extensions?.onRefundSucceeded(tx, payment, refund, nowMs)) ?? null;
     } else if (answer.status === "failed") {
       next.status = "failed";
-      next.failure_code = answer.code ?? "provider_declined";
+      next.failure_code = answer.code;
       next.reconcile_after = null;
       await tx.query(
         "update payments set amount_refund_reserved = amount_refund_reserved - $2, updated = $3 where id = $1",

@@ -1,5 +1,5 @@
 import type { Outcome } from "../../connectors/index.ts";
-import type { ChargeOutcome, RefundAnswer } from "../provider.ts";
+import type { ChargeOutcome, RefundStatus } from "../provider.ts";
 
 /**
  * Connector outcomes in the payments' terms. Only an explicit, checked success is a success; a
@@ -47,10 +47,7 @@ export function chargeOutcome(
   }
 }
 
-export function refundStatus(
-  o: Outcome,
-  call: "refund" | "sync",
-): Pick<RefundAnswer, "status" | "code" | "reference"> {
+export function refundStatus(o: Outcome, call: "refund" | "sync"): RefundStatus {
   switch (o.status) {
     case "succeeded":
       return { status: "succeeded", reference: o.provider_reference };

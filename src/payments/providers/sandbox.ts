@@ -10,6 +10,7 @@ import type {
   ProviderAnswer,
   RefundAnswer,
   RefundRequest,
+  RefundStatus,
   ResolveContext,
   ResolvedMethod,
   SyncRequest,
@@ -41,7 +42,7 @@ const SubscriptionSchema = Type.Object(
   },
 );
 
-function refundFirstAnswer(scenario: SandboxScenario): Pick<RefundAnswer, "status" | "code"> {
+function refundFirstAnswer(scenario: SandboxScenario): RefundStatus {
   switch (scenario) {
     case "refund_declined":
       return { status: "failed", code: "refund_declined" };
@@ -211,7 +212,7 @@ export class SandboxProvider implements PaymentProvider {
   /** Asked later, a pending refund has reached the end its scenario names. */
   async syncRefund(request: RefundRequest): Promise<RefundAnswer> {
     const scenario = scenarioOf(request);
-    const answer: Pick<RefundAnswer, "status" | "code"> =
+    const answer: RefundStatus =
       scenario === "refund_pending_then_failed"
         ? { status: "failed", code: "refund_declined" }
         : scenario === "refund_declined"
