@@ -21,33 +21,29 @@ export const TEST_ADMIN_KEY = "process-test-admin-key-0123456789";
 const portsGiven = new Set<number>();
 
 /**
- * A free TCP port on 127.0.0.1 (bound on port 0, read, closed), never one this process has
- * already handed out: two children started at once could otherwise be given the same port.
+ * Ports are taken below the kernel's ephemeral range (32768–60999 on Linux): a child needs seconds
+ * to migrate before it listens, and a port from that range, free when checked, may meanwhile
+ * become the local end of any outgoing connection on the machine. Other test processes pick at
+ * random from the same 12,000 ports; a port is checked free and never handed out twice here.
  */
+const PORT_LOW = 20_000;
+const PORT_HIGH = 32_767;
+
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await ephemeralPort();
-    if (portsGiven.has(port)) continue;
+    const port = PORT_LOW + Math.floor(Math.random() * (PORT_HIGH - PORT_LOW + 1));
+    if (portsGiven.has(port) || !(await bindable(port))) continue;
     portsGiven.add(port);
     return port;
   }
 }
 
-function ephemeralPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      if (address === null || typeof address === "string") {
-        server.close();
-        reject(new Error("no port"));
-        return;
-      }
-      const { port } = address;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
@@ -164,20 +160,7 @@ export async function startCentime(
   overrides: Record<string, string | undefined>,
   options: { timeoutMs?: number; args?: string[] } = {},
 ): Promise<CentimeProcess> {
-  // Another test process may bind the port between our check and the child's listen: try again.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startCentimeOnce(overrides, options);
-    } catch (error) {
-      if (attempt >= 3 || !String(error).includes("EADDRINUSE")) throw error;
-    }
-  }
-}
-
-async function startCentimeOnce(
-  overrides: Record<string, string | undefined>,
-  options: { timeoutMs?: number; args?: string[] },
-): Promise<CentimeProcess> {
+  // No retry on a taken port: a first start has effects (migrations, the admin key printed once).
   const port = await freePort();
   const began = performance.now();
   const spawned = spawnCentime(options.args ?? ["start"], childEnv({ PORT: String(port), ...overrides }));
