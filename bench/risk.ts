@@ -1,5 +1,6 @@
 /**
- * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--only micro|platform]`
+ * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--only micro|platform]
+ *   [--cpu-prof DIR]` (DIR: `node --cpu-prof` output of the API process of every risk-on round)
  *
  * 1. micro: the CPU cost of evaluating 50 compiled rules against one payment's facts (µs per
  *    payment), and of compiling a rule.
@@ -31,6 +32,7 @@ const ROUNDS = Number(arg("rounds", "2"));
 const ONLY = arg("only", "micro,platform").split(",");
 /** --all-matching 0: leave out the two shadow rules that match every payment (no decision rows). */
 const ALL_MATCHING = arg("all-matching", "2") !== "0";
+const CPU_PROFILE_DIR = arg("cpu-prof", "");
 
 function micro(): void {
   const specs = fiftyRules();
@@ -121,6 +123,7 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
     adminKey,
     databaseUrl: databaseUrl(database),
     env: { CENTIME_RISK_ENGINE: risk },
+    ...(CPU_PROFILE_DIR && risk === "on" ? { cpuProfileDir: CPU_PROFILE_DIR } : {}),
   });
   try {
     const created = await platform.request("POST", "/v1/merchants", adminKey, { name: "Risk bench" });

@@ -1,9 +1,9 @@
 import type { Db } from "../db/db.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { ListName, ListType } from "./attributes.ts";
-import type { CounterQuery } from "./velocity.ts";
 
-export type Read = { counter: CounterQuery } | { list: { type: ListType; name: ListName; value: string } };
+/** A look-up in a list too long to keep in memory (velocity counts come from memory: counters.ts). */
+export type Read = { list: { type: ListType; name: ListName; value: string } };
 
 interface Waiting {
   scope: AuthScope;
@@ -12,11 +12,11 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** Reads per statement at most (each takes up to 7 parameters; PostgreSQL allows 65,535). */
+/** Reads per statement at most (each takes 5 parameters; PostgreSQL allows 65,535). */
 const READS_PER_STATEMENT_MAX = 2000;
 
 /**
- * The counts and list look-ups of payments in flight at once, in one statement: like group commit
+ * The list look-ups of payments in flight at once, in one statement: like group commit
  * for writes, the attempts that arrive while a statement runs share the next one, so a busy API
  * pays one round trip per batch, not per payment.
  */
@@ -74,20 +74,10 @@ export class ReadBatcher {
     for (const w of batch)
       for (const read of w.reads) {
         const scope = `merchant_id = ${p(w.scope.merchantId)} and mode = ${p(w.scope.mode)}`;
-        if ("counter" in read) {
-          const c = read.counter;
-          const from = `from risk_observations where ${scope} and kind = ${p(c.kind)} and subject = ${p(c.subject)} and created > ${p(new Date(c.sinceMs))}`;
-          parts.push(
-            c.distinct
-              ? `select ${i}::int as i, count(distinct value)::int as n from (select value ${from} and value is distinct from ${p(c.exclude ?? null)} limit ${c.limit}) x`
-              : `select ${i}::int as i, count(*)::int as n from (select 1 ${from} limit ${c.limit}) x`,
-          );
-        } else {
-          const l = read.list;
-          parts.push(
-            `select ${i}::int as i, count(*)::int as n from risk_list_entries where ${scope} and list_type = ${p(l.type)} and list = ${p(l.name)} and value = ${p(l.value)}`,
-          );
-        }
+        const l = read.list;
+        parts.push(
+          `select ${i}::int as i, count(*)::int as n from risk_list_entries where ${scope} and list_type = ${p(l.type)} and list = ${p(l.name)} and value = ${p(l.value)}`,
+        );
         i++;
       }
     const { rows } = await this.db.query<{ i: number; n: number }>(
