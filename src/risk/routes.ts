@@ -1,4 +1,6 @@
-import { IdParams, ListQuery, listBody, listOf, type Routes, sendJson } from "../http/index.ts";
+import type { FastifyRequest } from "fastify";
+import { type Api, IdParams, ListQuery, listBody, listOf, type Routes, sendJson } from "../http/index.ts";
+import type { AuthScope } from "../platform/scope.ts";
 import {
   answers,
   CreateRuleBody,
@@ -14,157 +16,22 @@ import {
 import type { Risk } from "./service.ts";
 import { SIGNIN_SCOPE } from "./signin.ts";
 
+/** Whose rules a set of routes manages, and how its paths, operation ids and summaries read. */
+interface RiskSurface {
+  prefix: "" | "/platform";
+  scopeOf: (request: FastifyRequest) => AuthScope;
+  operationId: (merchantOperationId: string) => string;
+  summary: (merchantSummary: string) => string;
+}
+
 /** Risk rules, lists and decisions, on the secret-key surface (docs/risk.md). */
-export const riskRoutes: Routes<Risk> = async (app, risk) => {
-  app.post(
-    "/risk_rules",
-    {
-      schema: {
-        tags,
-        operationId: "createRiskRule",
-        summary: "Create a risk rule (in shadow mode unless `mode` says enforce)",
-        body: CreateRuleBody,
-        response: answers({ 201: RiskRule }, 409),
-      },
-    },
-    async (request, reply) =>
-      app.writes.transaction(request, reply, {
-        status: 201,
-        work: (tx, nowMs) => risk.createRule(tx, request.scope, request.body, nowMs),
-      }),
-  );
-  app.get(
-    "/risk_rules",
-    {
-      schema: {
-        tags,
-        operationId: "listRiskRules",
-        summary: "List the risk rules, the default ones included",
-        querystring: ListQuery,
-        response: answers({ 200: listOf(RiskRule) }),
-      },
-    },
-    async (request, reply) => {
-      const page = await risk.listRules(request.scope, request.query);
-      return sendJson(reply, 200, listBody(page.rows, page.hasMore));
-    },
-  );
-  app.get(
-    "/risk_rules/:id",
-    {
-      schema: {
-        tags,
-        operationId: "getRiskRule",
-        summary: "Retrieve a risk rule",
-        params: IdParams,
-        response: answers({ 200: RiskRule }, 404),
-      },
-    },
-    async (request, reply) => sendJson(reply, 200, await risk.getRule(request.scope, request.params.id)),
-  );
-  app.post(
-    "/risk_rules/:id",
-    {
-      schema: {
-        tags,
-        operationId: "updateRiskRule",
-        summary: "Change a risk rule: switch it between shadow and enforce, disable it, or rewrite it",
-        params: IdParams,
-        body: UpdateRuleBody,
-        response: answers({ 200: RiskRule }, 404, 409),
-      },
-    },
-    async (request, reply) =>
-      app.writes.transaction(request, reply, {
-        status: 200,
-        work: (tx, nowMs) => risk.updateRule(tx, request.scope, request.params.id, request.body, nowMs),
-      }),
-  );
-  app.delete(
-    "/risk_rules/:id",
-    {
-      schema: {
-        tags,
-        operationId: "disableRiskRule",
-        summary: "Disable a risk rule (kept, with its decisions; it can be switched on again)",
-        params: IdParams,
-        response: answers({ 200: RiskRule }, 404),
-      },
-    },
-    async (request, reply) => sendJson(reply, 200, await risk.disableRule(request.scope, request.params.id)),
-  );
-
-  app.post(
-    "/risk_list_entries",
-    {
-      schema: {
-        tags,
-        operationId: "createRiskListEntry",
-        summary: "Put a value on a block or allow list (numbers, addresses, card fingerprints, countries)",
-        body: ListEntryBody,
-        response: answers({ 201: ListEntry }, 409),
-      },
-    },
-    async (request, reply) =>
-      app.writes.transaction(request, reply, {
-        status: 201,
-        work: (tx, nowMs) => risk.addListEntry(tx, request.scope, request.body, nowMs),
-      }),
-  );
-  app.get(
-    "/risk_list_entries",
-    {
-      schema: {
-        tags,
-        operationId: "listRiskListEntries",
-        summary: "List the values on the block and allow lists",
-        querystring: ListEntriesQuery,
-        response: answers({ 200: listOf(ListEntry) }),
-      },
-    },
-    async (request, reply) => {
-      const { list_type, list, ...page } = request.query;
-      const result = await risk.listEntries(
-        request.scope,
-        { ...(list_type ? { list_type } : {}), ...(list ? { list } : {}) },
-        page,
-      );
-      return sendJson(reply, 200, listBody(result.rows, result.hasMore));
-    },
-  );
-  app.delete(
-    "/risk_list_entries/:id",
-    {
-      schema: {
-        tags,
-        operationId: "deleteRiskListEntry",
-        summary: "Take a value off its list",
-        params: IdParams,
-        response: answers({ 200: ListEntry }, 404),
-      },
-    },
-    async (request, reply) =>
-      sendJson(reply, 200, await risk.removeListEntry(request.scope, request.params.id)),
-  );
-
-  app.get(
-    "/risk_decisions",
-    {
-      schema: {
-        tags,
-        operationId: "listRiskDecisions",
-        summary: "List risk decisions (every rule that matched, shadow ones too), newest first",
-        querystring: DecisionsQuery,
-        response: answers({ 200: listOf(Decision) }),
-      },
-    },
-    async (request, reply) => {
-      const { payment, ...page } = request.query;
-      const result = await risk.decisions(request.scope, payment ? { payment } : {}, page);
-      return sendJson(reply, 200, listBody(result.rows, result.hasMore));
-    },
-  );
-};
+export const riskRoutes: Routes<Risk> = async (app, risk) =>
+  registerRiskRoutes(app, risk, {
+    prefix: "",
+    scopeOf: (request) => request.scope,
+    operationId: (id) => id,
+    summary: (text) => text,
+  });
 
 /**
  * The platform's own risk rules, lists and decisions (`SIGNIN_SCOPE`, merchant "platform"), on the
@@ -172,16 +39,28 @@ export const riskRoutes: Routes<Risk> = async (app, risk) => {
  * sign-ins (codes asked for, codes and passwords tried) and nothing else: a merchant's payments
  * are judged by that merchant's rules only (docs/risk.md, "The platform's rules").
  */
-export const platformRiskRoutes: Routes<Risk> = async (app, risk) => {
-  const platform = { ...SIGNIN_SCOPE };
-  const about = " (the platform's, for payer sign-ins)";
+export const platformRiskRoutes: Routes<Risk> = async (app, risk) =>
+  registerRiskRoutes(app, risk, {
+    prefix: "/platform",
+    scopeOf: () => SIGNIN_SCOPE,
+    operationId: (id) => id.replace("Risk", "PlatformRisk"),
+    summary: (text) => `${text} (the platform's, for payer sign-ins)`,
+  });
+
+/** The same routes for a merchant's rules and for the platform's: only the scope differs. */
+async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): Promise<void> {
+  const { prefix, scopeOf } = surface;
+  const about = (operationId: string, summary: string) => ({
+    tags,
+    operationId: surface.operationId(operationId),
+    summary: surface.summary(summary),
+  });
+
   app.post(
-    "/platform/risk_rules",
+    `${prefix}/risk_rules`,
     {
       schema: {
-        tags,
-        operationId: "createPlatformRiskRule",
-        summary: `Create a risk rule${about}, in shadow mode unless \`mode\` says enforce`,
+        ...about("createRiskRule", "Create a risk rule (in shadow mode unless `mode` says enforce)"),
         body: CreateRuleBody,
         response: answers({ 201: RiskRule }, 409),
       },
@@ -189,45 +68,42 @@ export const platformRiskRoutes: Routes<Risk> = async (app, risk) => {
     async (request, reply) =>
       app.writes.transaction(request, reply, {
         status: 201,
-        work: (tx, nowMs) => risk.createRule(tx, platform, request.body, nowMs),
+        work: (tx, nowMs) => risk.createRule(tx, scopeOf(request), request.body, nowMs),
       }),
   );
   app.get(
-    "/platform/risk_rules",
+    `${prefix}/risk_rules`,
     {
       schema: {
-        tags,
-        operationId: "listPlatformRiskRules",
-        summary: `List the risk rules${about}, the default ones included`,
+        ...about("listRiskRules", "List the risk rules, the default ones included"),
         querystring: ListQuery,
         response: answers({ 200: listOf(RiskRule) }),
       },
     },
     async (request, reply) => {
-      const page = await risk.listRules(platform, request.query);
+      const page = await risk.listRules(scopeOf(request), request.query);
       return sendJson(reply, 200, listBody(page.rows, page.hasMore));
     },
   );
   app.get(
-    "/platform/risk_rules/:id",
+    `${prefix}/risk_rules/:id`,
     {
       schema: {
-        tags,
-        operationId: "getPlatformRiskRule",
-        summary: `Retrieve a risk rule${about}`,
+        ...about("getRiskRule", "Retrieve a risk rule"),
         params: IdParams,
         response: answers({ 200: RiskRule }, 404),
       },
     },
-    async (request, reply) => sendJson(reply, 200, await risk.getRule(platform, request.params.id)),
+    async (request, reply) => sendJson(reply, 200, await risk.getRule(scopeOf(request), request.params.id)),
   );
   app.post(
-    "/platform/risk_rules/:id",
+    `${prefix}/risk_rules/:id`,
     {
       schema: {
-        tags,
-        operationId: "updatePlatformRiskRule",
-        summary: `Change a risk rule${about}: shadow, enforce or disabled, or rewrite it`,
+        ...about(
+          "updateRiskRule",
+          "Change a risk rule: switch it between shadow and enforce, disable it, or rewrite it",
+        ),
         params: IdParams,
         body: UpdateRuleBody,
         response: answers({ 200: RiskRule }, 404, 409),
@@ -236,16 +112,33 @@ export const platformRiskRoutes: Routes<Risk> = async (app, risk) => {
     async (request, reply) =>
       app.writes.transaction(request, reply, {
         status: 200,
-        work: (tx, nowMs) => risk.updateRule(tx, platform, request.params.id, request.body, nowMs),
+        work: (tx, nowMs) => risk.updateRule(tx, scopeOf(request), request.params.id, request.body, nowMs),
       }),
   );
-  app.post(
-    "/platform/risk_list_entries",
+  app.delete(
+    `${prefix}/risk_rules/:id`,
     {
       schema: {
-        tags,
-        operationId: "createPlatformRiskListEntry",
-        summary: `Put a value on a block or allow list${about}`,
+        ...about(
+          "disableRiskRule",
+          "Disable a risk rule (kept, with its decisions; it can be switched on again)",
+        ),
+        params: IdParams,
+        response: answers({ 200: RiskRule }, 404),
+      },
+    },
+    async (request, reply) =>
+      sendJson(reply, 200, await risk.disableRule(scopeOf(request), request.params.id)),
+  );
+
+  app.post(
+    `${prefix}/risk_list_entries`,
+    {
+      schema: {
+        ...about(
+          "createRiskListEntry",
+          "Put a value on a block or allow list (numbers, addresses, card fingerprints, countries)",
+        ),
         body: ListEntryBody,
         response: answers({ 201: ListEntry }, 409),
       },
@@ -253,16 +146,14 @@ export const platformRiskRoutes: Routes<Risk> = async (app, risk) => {
     async (request, reply) =>
       app.writes.transaction(request, reply, {
         status: 201,
-        work: (tx, nowMs) => risk.addListEntry(tx, platform, request.body, nowMs),
+        work: (tx, nowMs) => risk.addListEntry(tx, scopeOf(request), request.body, nowMs),
       }),
   );
   app.get(
-    "/platform/risk_list_entries",
+    `${prefix}/risk_list_entries`,
     {
       schema: {
-        tags,
-        operationId: "listPlatformRiskListEntries",
-        summary: `List the values on the block and allow lists${about}`,
+        ...about("listRiskListEntries", "List the values on the block and allow lists"),
         querystring: ListEntriesQuery,
         response: answers({ 200: listOf(ListEntry) }),
       },
@@ -270,7 +161,7 @@ export const platformRiskRoutes: Routes<Risk> = async (app, risk) => {
     async (request, reply) => {
       const { list_type, list, ...page } = request.query;
       const result = await risk.listEntries(
-        platform,
+        scopeOf(request),
         { ...(list_type ? { list_type } : {}), ...(list ? { list } : {}) },
         page,
       );
@@ -278,33 +169,34 @@ export const platformRiskRoutes: Routes<Risk> = async (app, risk) => {
     },
   );
   app.delete(
-    "/platform/risk_list_entries/:id",
+    `${prefix}/risk_list_entries/:id`,
     {
       schema: {
-        tags,
-        operationId: "deletePlatformRiskListEntry",
-        summary: `Take a value off its list${about}`,
+        ...about("deleteRiskListEntry", "Take a value off its list"),
         params: IdParams,
         response: answers({ 200: ListEntry }, 404),
       },
     },
-    async (request, reply) => sendJson(reply, 200, await risk.removeListEntry(platform, request.params.id)),
+    async (request, reply) =>
+      sendJson(reply, 200, await risk.removeListEntry(scopeOf(request), request.params.id)),
   );
+
   app.get(
-    "/platform/risk_decisions",
+    `${prefix}/risk_decisions`,
     {
       schema: {
-        tags,
-        operationId: "listPlatformRiskDecisions",
-        summary: `List the decisions on payer sign-ins (rules and throttles), newest first`,
+        ...about(
+          "listRiskDecisions",
+          "List risk decisions (every rule that matched, shadow ones too), newest first",
+        ),
         querystring: DecisionsQuery,
         response: answers({ 200: listOf(Decision) }),
       },
     },
     async (request, reply) => {
       const { payment, ...page } = request.query;
-      const result = await risk.decisions(platform, payment ? { payment } : {}, page);
+      const result = await risk.decisions(scopeOf(request), payment ? { payment } : {}, page);
       return sendJson(reply, 200, listBody(result.rows, result.hasMore));
     },
   );
-};
+}

@@ -134,6 +134,7 @@ const SPECIAL_ROUTES: Record<string, Permission> = {
   "GET /v1/platform/risk_rules": "risk:platform",
   "POST /v1/platform/risk_rules": "risk:platform",
   "GET /v1/platform/risk_rules/:id": "risk:platform",
+  "DELETE /v1/platform/risk_rules/:id": "risk:platform",
   "POST /v1/platform/risk_rules/:id": "risk:platform",
   "GET /v1/platform/risk_list_entries": "risk:platform",
   "POST /v1/platform/risk_list_entries": "risk:platform",

@@ -196,10 +196,12 @@ test("platform lists: a blocklisted number is refused at sign-in once a rule rea
   });
   assert.equal(removed.status, 200);
   assert.equal(await askCode(number), 202);
-  await call(t.app, "POST", `/v1/platform/risk_rules/${rule.body.id}`, {
+  // DELETE disables a platform rule as it does a merchant's: kept, switched off.
+  const disabled = await call<Rule>(t.app, "DELETE", `/v1/platform/risk_rules/${rule.body.id}`, {
     key: ADMIN_KEY,
-    body: { mode: "disabled" },
   });
+  assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+  assert.equal(disabled.body.mode, "disabled");
 });
 
 test("a platform rule never judges a merchant's payment (payments follow their merchant's rules)", async () => {

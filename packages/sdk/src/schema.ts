@@ -866,10 +866,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List the risk rules (the platform's, for payer sign-ins), the default ones included */
+        /** List the risk rules, the default ones included (the platform's, for payer sign-ins) */
         get: operations["listPlatformRiskRules"];
         put?: never;
-        /** Create a risk rule (the platform's, for payer sign-ins), in shadow mode unless `mode` says enforce */
+        /** Create a risk rule (in shadow mode unless `mode` says enforce) (the platform's, for payer sign-ins) */
         post: operations["createPlatformRiskRule"];
         delete?: never;
         options?: never;
@@ -887,9 +887,10 @@ export type paths = {
         /** Retrieve a risk rule (the platform's, for payer sign-ins) */
         get: operations["getPlatformRiskRule"];
         put?: never;
-        /** Change a risk rule (the platform's, for payer sign-ins): shadow, enforce or disabled, or rewrite it */
+        /** Change a risk rule: switch it between shadow and enforce, disable it, or rewrite it (the platform's, for payer sign-ins) */
         post: operations["updatePlatformRiskRule"];
-        delete?: never;
+        /** Disable a risk rule (kept, with its decisions; it can be switched on again) (the platform's, for payer sign-ins) */
+        delete: operations["disablePlatformRiskRule"];
         options?: never;
         head?: never;
         patch?: never;
@@ -905,7 +906,7 @@ export type paths = {
         /** List the values on the block and allow lists (the platform's, for payer sign-ins) */
         get: operations["listPlatformRiskListEntries"];
         put?: never;
-        /** Put a value on a block or allow list (the platform's, for payer sign-ins) */
+        /** Put a value on a block or allow list (numbers, addresses, card fingerprints, countries) (the platform's, for payer sign-ins) */
         post: operations["createPlatformRiskListEntry"];
         delete?: never;
         options?: never;
@@ -937,7 +938,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List the decisions on payer sign-ins (rules and throttles), newest first */
+        /** List risk decisions (every rule that matched, shadow ones too), newest first (the platform's, for payer sign-ins) */
         get: operations["listPlatformRiskDecisions"];
         put?: never;
         post?: never;
@@ -7792,6 +7793,56 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    disablePlatformRiskRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        object: "risk_rule";
+                        /** Format: date-time */
+                        created: string;
+                        /** Format: date-time */
+                        updated: string;
+                        livemode: boolean;
+                        name: string;
+                        /** @description The rule in its canonical form. */
+                        rule: string;
+                        /** @enum {string} */
+                        action: "allow" | "block" | "review" | "require_pin";
+                        /**
+                         * @description shadow: decisions are recorded, nothing is blocked; enforce: the action applies.
+                         * @enum {string}
+                         */
+                        mode: "shadow" | "enforce" | "disabled";
+                        /** @description One of the rules every merchant starts with. */
+                        default: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
             429: components["responses"]["Error429"];
             500: components["responses"]["Error500"];
             503: components["responses"]["Error503"];
