@@ -66,6 +66,7 @@ const ROUTES: Array<["GET" | "POST" | "DELETE", string, unknown?]> = [
   ["POST", "/v1/platform/risk_rules", { name: "x", rule: "block if amount > 1" }],
   ["GET", "/v1/platform/risk_rules/rr_x"],
   ["POST", "/v1/platform/risk_rules/rr_x", { mode: "enforce" }],
+  ["DELETE", "/v1/platform/risk_rules/rr_x"],
   ["GET", "/v1/platform/risk_list_entries"],
   [
     "POST",
