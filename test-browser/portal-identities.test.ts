@@ -2,8 +2,8 @@
  * The portal's second-identity form in headless Chromium on a phone: a payer signed in with a
  * number adds an e-mail address with the code the development catcher kept, after a wrong code
  * shown as a message beside the field; then both identities are listed and what the address paid
- * shows. Another account's number is refused with a message once its code is right. English and
- * French; axe-core finds no serious violation; no CSP violation.
+ * shows. Another account's number is refused with a message once its code is right. English,
+ * French and Arabic (right to left); axe-core finds no serious violation; no CSP violation.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -98,6 +98,17 @@ for (const [lang, n, words] of [
       taken: "Ce numéro est déjà lié à un autre compte. Connectez-vous avec lui pour voir ses paiements",
     },
   ],
+  [
+    "ar",
+    "3",
+    {
+      wrong: /^الرمز غير صحيح/,
+      done: /تمت الإضافة إلى حسابك/,
+      email: "البريد الإلكتروني",
+      number: "رقم الجوال",
+      taken: "هذا الرقم مرتبط بحساب آخر. سجّل الدخول به لترى مدفوعاته",
+    },
+  ],
 ] as const) {
   test(`${lang}: a payer adds an e-mail address with its code and sees both`, async () => {
     const number = `+3361234560${n}`;
@@ -123,6 +134,7 @@ for (const [lang, n, words] of [
     assert.ok(!((await page.textContent("main")) ?? "").includes(`Season pass ${n}`));
     await page.click('a[href="/portal/identities/new"]');
     await page.waitForSelector("#contact");
+    assert.equal(await page.getAttribute("html", "dir"), lang === "ar" ? "rtl" : "ltr");
     await checkPage(page, `contact-${lang}`);
     await page.fill("#contact", mail);
     await page.click(SEND);
@@ -145,6 +157,23 @@ for (const [lang, n, words] of [
       [`${words.email} ${mail}`, `${words.number} +33 6 12 34 56 0${n}`].sort(),
     );
     assert.ok(((await page.textContent("main")) ?? "").includes(`Season pass ${n}`));
+    // A number reads left to right in a right-to-left page too: "+33" is drawn left of its last digits.
+    const drawn = await page.evaluate<{ plus: number; last: number }>(`(() => {
+      const text = [...document.querySelectorAll("ul.identities [dir=ltr]")]
+        .map((e) => e.firstChild).find((t) => t && t.textContent.startsWith("+"));
+      const range = document.createRange();
+      range.setStart(text, 0); range.setEnd(text, 3);
+      const plus = range.getBoundingClientRect().left;
+      range.setStart(text, text.textContent.length - 2); range.setEnd(text, text.textContent.length);
+      return { plus, last: range.getBoundingClientRect().left };
+    })()`);
+    assert.ok(
+      drawn.plus < drawn.last,
+      `${lang}: the number is drawn left to right (${JSON.stringify(drawn)})`,
+    );
+    await page
+      .locator("ul.identities")
+      .screenshot({ path: `/tmp/centime-screenshots/portal-identities-list-${lang}.png` });
     await checkPage(page, `added-${lang}`);
 
     // Another account's number: the right code, then the message.
