@@ -18,50 +18,21 @@ import {
   type SubscriptionPayment,
 } from "../../src/billing/steps/types.ts";
 import type { BatchWrites } from "../../src/billing/steps/writes.ts";
+import { subscriptionRow } from "./subscription-row.ts";
 
 const NOW = Date.parse("2026-03-01T10:00:00Z");
 
 function sub(id: string, extra: Partial<SubscriptionRow> = {}): SubscriptionRow {
-  return {
+  const created = new Date(NOW - 86_400_000);
+  return subscriptionRow({
     id,
-    merchant_id: "mer_1",
-    mode: "test",
-    customer_id: "cus_1",
-    price_id: "price_1",
-    product_id: "prod_1",
-    status: "active",
-    amount: 500n,
-    currency: "EUR",
     period: "month",
-    country: null,
-    operator: null,
-    time_zone: "UTC",
-    payment_method: { type: "sandbox", scenario: "approve" },
-    consent: {},
-    next_action: null,
-    pin_attempts: 0,
-    anchor: new Date(NOW - 86_400_000),
+    anchor: created,
+    created,
     period_index: 3,
-    anchor_period: 0,
-    current_period_start: null,
-    current_period_end: null,
-    trial_end: null,
-    retry_count: 0,
-    retry_started: null,
-    ladder_step: 0,
-    debt: 0n,
-    debt_since: null,
-    last_charge_at: null,
-    last_reminder_at: null,
     charges_succeeded: 0,
-    cancel_reason: null,
-    canceled_at: null,
-    test_clock_id: null,
-    metadata: {},
-    created: new Date(NOW - 86_400_000),
-    updated: new Date(NOW - 86_400_000),
     ...extra,
-  } as SubscriptionRow;
+  });
 }
 
 function item(id: string, extra: Partial<SubscriptionRow> = {}, capped = false): Item {

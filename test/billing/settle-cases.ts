@@ -10,56 +10,25 @@ import { DEFAULT_DUNNING_POLICY } from "../../src/billing/policy.ts";
 import type { ResolvedRules } from "../../src/billing/rules.ts";
 import { accountId, type TransferInput } from "../../src/ledger/index.ts";
 import type { ChargeOutcome } from "../../src/payments/provider.ts";
+import { subscriptionRow } from "./subscription-row.ts";
 
-export const MINUTE = 60_000;
-export const HOUR = 60 * MINUTE;
-export const DAY = 24 * HOUR;
+export { DAY_MS as DAY, HOUR_MS as HOUR, MINUTE_MS as MINUTE } from "../../src/platform/clock.ts";
 /** Period 2 of a monthly subscription anchored on 1 January 10:00 UTC is due at this instant. */
 export const DUE = Date.parse("2026-03-01T10:00:00Z");
 export const NEXT_DUE = Date.parse("2026-04-01T10:00:00Z");
 export const CREATED = new Date("2026-01-01T10:00:00Z");
 
 export function sub(extra: Partial<SubscriptionRow> = {}): SubscriptionRow {
-  return {
+  return subscriptionRow({
     id: "sub_s",
-    merchant_id: "mer_1",
-    mode: "test",
-    customer_id: "cus_1",
-    price_id: "price_1",
-    product_id: "prod_1",
-    status: "active",
-    amount: 500n,
-    currency: "EUR",
-    period: "P1M",
-    country: null,
-    operator: null,
-    time_zone: "UTC",
-    payment_method: { type: "sandbox", scenario: "approve" },
-    consent: {},
-    next_action: null,
-    pin_attempts: 0,
     anchor: CREATED,
-    period_index: 2,
-    anchor_period: 0,
+    created: CREATED,
     current_period_start: new Date("2026-02-01T10:00:00Z"),
     current_period_end: new Date(DUE),
-    trial_end: null,
-    retry_count: 0,
-    retry_started: null,
-    ladder_step: 0,
-    debt: 0n,
-    debt_since: null,
     last_charge_at: new Date("2026-02-01T10:00:00Z"),
-    last_reminder_at: null,
     charges_succeeded: 2,
-    cancel_reason: null,
-    canceled_at: null,
-    test_clock_id: null,
-    metadata: {},
-    created: CREATED,
-    updated: CREATED,
     ...extra,
-  } as SubscriptionRow;
+  });
 }
 
 export const RULES = { partial_payments: true, receipts: false, annual_reminder: false } as ResolvedRules;

@@ -9,6 +9,7 @@ import type { SettledAttempt } from "../../src/billing/steps/attempts.ts";
 import type { CapUsage } from "../../src/billing/steps/caps.ts";
 import type { Attempt, Item, SubscriptionPayment } from "../../src/billing/steps/types.ts";
 import { newPaymentRow } from "../../src/payments/new-payment.ts";
+import { subscriptionRow } from "./subscription-row.ts";
 
 export const NOW = Date.parse("2026-03-01T10:00:00Z");
 export const HOUR = 3_600_000;
@@ -16,46 +17,20 @@ export const MERCHANT = "mer_writes";
 
 export function sub(id: string, extra: Partial<SubscriptionRow> = {}): SubscriptionRow {
   const at = new Date(NOW - 40 * 24 * HOUR);
-  return {
+  return subscriptionRow({
     id,
     merchant_id: MERCHANT,
-    mode: "test",
     customer_id: `cus_${id}`,
     price_id: "price_w",
     product_id: "prod_w",
-    status: "active",
-    amount: 500n,
-    currency: "EUR",
-    period: "P1M",
-    country: null,
-    operator: null,
-    time_zone: "UTC",
-    payment_method: { type: "sandbox", scenario: "approve" },
-    consent: {},
-    next_action: null,
-    pin_attempts: 0,
     anchor: at,
+    created: at,
     period_index: 1,
-    anchor_period: 0,
     current_period_start: at,
     current_period_end: new Date(NOW),
-    trial_end: null,
-    retry_count: 0,
-    retry_started: null,
-    ladder_step: 0,
-    debt: 0n,
-    debt_since: null,
     last_charge_at: at,
-    last_reminder_at: null,
-    charges_succeeded: 1,
-    cancel_reason: null,
-    canceled_at: null,
-    test_clock_id: null,
-    metadata: {},
-    created: at,
-    updated: at,
     ...extra,
-  } as SubscriptionRow;
+  });
 }
 
 export function settlement(s: SubscriptionRow, extra: Partial<Settlement> = {}): Settlement {
