@@ -18,6 +18,7 @@ import { type Account, Ledger, movement } from "../../src/ledger/index.ts";
 import { newId } from "../../src/platform/ids.ts";
 import { Metrics } from "../../src/platform/metrics.ts";
 import { openTestDatabase, type TestDatabase } from "../support/db.ts";
+import { clearingAndAvailable } from "../support/ledger.ts";
 
 let database: TestDatabase;
 let ledger: Ledger;
@@ -28,16 +29,7 @@ const MERCHANT = "acct_auditlanes";
 before(async () => {
   database = await openTestDatabase();
   ledger = new Ledger(database.db);
-  const common = { merchantId: MERCHANT, mode: "test" as const, currency: "EUR" };
-  const accounts = await ledger.ensureAccounts(
-    [
-      { ...common, ownerId: "provider", purpose: "clearing" },
-      { ...common, ownerId: MERCHANT, purpose: "available" },
-    ],
-    Date.now(),
-  );
-  payer = accounts[0]!;
-  merchant = accounts[1]!;
+  ({ clearing: payer, available: merchant } = await clearingAndAvailable(ledger, MERCHANT));
 });
 after(() => database.close());
 

@@ -11,6 +11,7 @@ import type { Db, Queryable } from "../../src/db/db.ts";
 import { type Account, Ledger, movement } from "../../src/ledger/index.ts";
 import { newId } from "../../src/platform/ids.ts";
 import { openTestDatabase, type TestDatabase } from "../support/db.ts";
+import { clearingAndAvailable } from "../support/ledger.ts";
 
 let database: TestDatabase;
 let ledger: Ledger;
@@ -21,16 +22,7 @@ const MERCHANT = "acct_groupcommit";
 before(async () => {
   database = await openTestDatabase();
   ledger = new Ledger(database.db);
-  const common = { merchantId: MERCHANT, mode: "test" as const, currency: "EUR" };
-  const accounts = await ledger.ensureAccounts(
-    [
-      { ...common, ownerId: "provider", purpose: "clearing" },
-      { ...common, ownerId: MERCHANT, purpose: "available" },
-    ],
-    Date.now(),
-  );
-  payer = accounts[0]!;
-  merchant = accounts[1]!;
+  ({ clearing: payer, available: merchant } = await clearingAndAvailable(ledger, MERCHANT));
 });
 after(() => database.close());
 
