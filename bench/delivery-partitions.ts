@@ -10,17 +10,15 @@
  *
  * On a PostgreSQL cluster of its own (as bench/storage.ts), or the server of BENCH_PG_URL with --shared.
  */
-import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import type { Queryable } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { maintainPartitions } from "../src/db/partitions.ts";
-import { openPostgres } from "../src/db/postgres.ts";
 import { claimDueDeliveries, recordAttempts } from "../src/events/delivery.ts";
-import { claimKeysSql, idempotencyRowJson } from "../src/idempotency/index.ts";
+import { idempotencyRowJson } from "../src/idempotency/index.ts";
 import { newId, sequenceIdFloor } from "../src/platform/ids.ts";
-import { OwnCluster } from "./storage.ts";
+import { scratchDatabase } from "./storage.ts";
 
 const DAY = 86_400_000;
 const MERCHANT = "mer_dbench";
@@ -100,18 +98,7 @@ async function main() {
   const dayRows = Number(values["day-rows"]);
   const keys = Number(values.keys);
   const say = (line: string) => console.log(line);
-  const cluster = values.shared ? null : await OwnCluster.create(["max_wal_size=4GB"]);
-  const adminUrl =
-    cluster?.adminUrl ?? process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-  const name = `centime_dparts_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const db = await openPostgres({ url: url.toString(), queryTimeoutMs: 3_600_000 });
-  const client = new pg.Client({ connectionString: url.toString(), statement_timeout: 0 });
-  await client.connect();
+  const { db, client, url, close } = await scratchDatabase("centime_dparts", { shared: values.shared });
   try {
     await migrate(db, { upTo: 319 });
     await client.query(
@@ -139,7 +126,7 @@ async function main() {
       [321, "0321 validate (scan, SHARE UPDATE EXCLUSIVE)"],
       [322, "0322 swap (rename, attach without scan, day partitions)"],
     ] as const) {
-      const p = platform(db, url.toString());
+      const p = platform(db, url);
       await new Promise((r) => setTimeout(r, 500));
       const t = performance.now();
       await migrate(db, { upTo: version });
@@ -162,6 +149,10 @@ async function main() {
       [keys],
     );
     await client.query("vacuum analyze idempotency_keys");
+    // The claims the code running during these migrations makes: the claim of before 0325 (the
+    // current claimKeysSql calls a function 0325 creates).
+    const CLAIM_BEFORE_0325 = `insert into idempotency_keys
+      select * from json_populate_recordset(null::idempotency_keys, $1::json) on conflict do nothing`;
     for (const [version, label] of [
       [323, "0323 prepare (CHECK … NOT VALID)"],
       [324, "0324 validate (scan, SHARE UPDATE EXCLUSIVE)"],
@@ -173,7 +164,7 @@ async function main() {
       const claimer = (async () => {
         while (!stop) {
           const t = performance.now();
-          await db.query(claimKeysSql(1), [
+          await db.query(CLAIM_BEFORE_0325, [
             JSON.stringify([
               idempotencyRowJson({
                 merchantId: "mer_claimer",
@@ -244,11 +235,7 @@ async function main() {
       for (const row of plan.rows) say(row["QUERY PLAN"]);
     }
   } finally {
-    await client.end();
-    await db.close();
-    await admin.query(`drop database if exists ${name} with (force)`).catch(() => {});
-    await admin.end();
-    cluster?.stop();
+    await close();
   }
 }
 

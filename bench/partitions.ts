@@ -9,13 +9,11 @@
  * statement in a loop during each migration; its longest wait is what the migration's locks cost
  * the platform.
  */
-import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { migrate } from "../src/db/migrate.ts";
-import { openPostgres } from "../src/db/postgres.ts";
 import { idFloor, newId } from "../src/platform/ids.ts";
-import { OwnCluster } from "./storage.ts";
+import { scratchDatabase } from "./storage.ts";
 
 const DAY = 86_400_000;
 
@@ -103,18 +101,7 @@ async function main() {
   const rows = Number(values.rows);
   const dayRows = Number(values["day-rows"]);
   const say = (line: string) => console.log(line);
-  const cluster = values.shared ? null : await OwnCluster.create(["max_wal_size=4GB"]);
-  const adminUrl =
-    cluster?.adminUrl ?? process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-  const name = `centime_partitions_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const db = await openPostgres({ url: url.toString(), queryTimeoutMs: 3_600_000 });
-  const client = new pg.Client({ connectionString: url.toString(), statement_timeout: 0 });
-  await client.connect();
+  const { db, client, url, close } = await scratchDatabase("centime_partitions", { shared: values.shared });
   try {
     await migrate(db, { upTo: 160 });
     const now = Date.now();
@@ -136,7 +123,7 @@ async function main() {
       [162, "0162 validate (scan, SHARE UPDATE EXCLUSIVE)"],
       [163, "0163 swap (rename, attach without scan, day partitions)"],
     ] as const) {
-      const w = writer(url.toString());
+      const w = writer(url);
       await new Promise((r) => setTimeout(r, 300));
       const t = performance.now();
       await migrate(db, { upTo: version });
@@ -176,11 +163,7 @@ async function main() {
         `delete ${(deleted.ms / 1000).toFixed(1)} s, ${(deleted.wal / 1e6).toFixed(0)} MB WAL (then vacuum)`,
     );
   } finally {
-    await client.end();
-    await db.close();
-    await admin.query(`drop database if exists ${name} with (force)`).catch(() => {});
-    await admin.end();
-    cluster?.stop();
+    await close();
   }
 }
 

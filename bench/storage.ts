@@ -30,6 +30,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { listOperators } from "../src/connectors/operators/registry.ts";
+import { openPostgres } from "../src/db/postgres.ts";
 import { type Simulator, startSimulator } from "../src/simulator/index.ts";
 import { type BenchMerchant, createMerchants } from "./load.ts";
 import { freePort, newAdminKey, Platform, REPO_ROOT } from "./platform.ts";
@@ -54,6 +55,46 @@ export interface StorageResult {
 }
 
 /** A PostgreSQL cluster of the bench's own: initdb in a temporary directory, run as `postgres` when root. */
+/**
+ * A fresh database for a migration benchmark: on a PostgreSQL cluster of the bench's own (big WAL,
+ * nobody else's load) unless `shared`, then on BENCH_PG_URL. `db` runs Centime's code, `client`
+ * the bench's long statements (no timeout); `close` drops it all.
+ */
+export async function scratchDatabase(
+  prefix: string,
+  options: { shared: boolean },
+): Promise<{
+  db: Awaited<ReturnType<typeof openPostgres>>;
+  client: pg.Client;
+  url: string;
+  close: () => Promise<void>;
+}> {
+  const cluster = options.shared ? null : await OwnCluster.create(["max_wal_size=4GB"]);
+  const adminUrl =
+    cluster?.adminUrl ?? process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  const name = `${prefix}_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const db = await openPostgres({ url: url.toString(), queryTimeoutMs: 3_600_000 });
+  const client = new pg.Client({ connectionString: url.toString(), statement_timeout: 0 });
+  await client.connect();
+  return {
+    db,
+    client,
+    url: url.toString(),
+    async close() {
+      await client.end();
+      await db.close();
+      await admin.query(`drop database if exists ${name} with (force)`).catch(() => {});
+      await admin.end();
+      cluster?.stop();
+    },
+  };
+}
+
 export class OwnCluster {
   private constructor(
     readonly dir: string,
