@@ -10,14 +10,9 @@ import { generate } from "otplib";
 import type { Browser, Page } from "playwright-core";
 import { PASSWORD } from "../test/backoffice/admin-session.ts";
 import { ADMIN_KEY } from "../test/support/app.ts";
-import { http, type LiveServer, startLiveServer } from "../test/support/server.ts";
-import {
-  collectPageErrors,
-  launchBrowser,
-  phoneContext,
-  screenshot,
-  seriousViolations,
-} from "./support/browser.ts";
+import { http, type LiveServer } from "../test/support/server.ts";
+import { collectPageErrors, phoneContext, screenshot, seriousViolations } from "./support/browser.ts";
+import { closePageSuite, openPageSuite } from "./support/suite.ts";
 
 let live: LiveServer;
 let browser: Browser;
@@ -25,21 +20,10 @@ let merchantId: string;
 let secretKey: string;
 
 before(async () => {
-  live = await startLiveServer();
-  browser = await launchBrowser();
-  const merchant = await http<{ merchant: { id: string }; secret_key: string }>(
-    live.url,
-    "POST",
-    "/v1/merchants",
-    ADMIN_KEY,
-    { name: "Pixel Forge" },
-  );
-  merchantId = merchant.body.merchant.id;
-  secretKey = merchant.body.secret_key;
+  ({ live, browser, merchantId, secretKey } = await openPageSuite());
 });
 after(async () => {
-  await browser?.close();
-  await live?.close();
+  await closePageSuite({ live, browser });
 });
 
 async function customer(name: string, address: Record<string, string>): Promise<string> {

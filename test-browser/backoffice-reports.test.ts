@@ -9,14 +9,9 @@ import { after, before, test } from "node:test";
 import { generate } from "otplib";
 import type { Browser, Page } from "playwright-core";
 import { ADMIN_KEY } from "../test/support/app.ts";
-import { http, type LiveServer, startLiveServer } from "../test/support/server.ts";
-import {
-  collectPageErrors,
-  launchBrowser,
-  phoneContext,
-  screenshot,
-  seriousViolations,
-} from "./support/browser.ts";
+import { http, type LiveServer } from "../test/support/server.ts";
+import { collectPageErrors, phoneContext, screenshot, seriousViolations } from "./support/browser.ts";
+import { closePageSuite, openPageSuite } from "./support/suite.ts";
 
 let live: LiveServer;
 let browser: Browser;
@@ -25,17 +20,7 @@ let secretKey: string;
 const PASSWORD = "correct horse battery staple";
 
 before(async () => {
-  live = await startLiveServer();
-  browser = await launchBrowser();
-  const merchant = await http<{ merchant: { id: string }; secret_key: string }>(
-    live.url,
-    "POST",
-    "/v1/merchants",
-    ADMIN_KEY,
-    { name: "Ledger & Co" },
-  );
-  merchantId = merchant.body.merchant.id;
-  secretKey = merchant.body.secret_key;
+  ({ live, browser, merchantId, secretKey } = await openPageSuite("Ledger & Co"));
   const pay = async (amount: number, currency: string) => {
     const r = await http<{ id: string }>(live.url, "POST", "/v1/payments", secretKey, {
       amount,
@@ -58,8 +43,7 @@ before(async () => {
   assert.equal(rate.status, 201, JSON.stringify(rate.body));
 });
 after(async () => {
-  await browser?.close();
-  await live?.close();
+  await closePageSuite({ live, browser });
 });
 
 async function signIn(page: Page, path: string, email: string, secret: string) {

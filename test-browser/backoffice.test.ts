@@ -8,14 +8,9 @@ import { after, before, test } from "node:test";
 import { generate } from "otplib";
 import type { Browser, Page } from "playwright-core";
 import { ADMIN_KEY } from "../test/support/app.ts";
-import { eventually, http, type LiveServer, startLiveServer } from "../test/support/server.ts";
-import {
-  collectPageErrors,
-  launchBrowser,
-  phoneContext,
-  screenshot,
-  seriousViolations,
-} from "./support/browser.ts";
+import { eventually, http, type LiveServer } from "../test/support/server.ts";
+import { collectPageErrors, phoneContext, screenshot, seriousViolations } from "./support/browser.ts";
+import { closePageSuite, openPageSuite } from "./support/suite.ts";
 
 let live: LiveServer;
 let browser: Browser;
@@ -25,21 +20,10 @@ const PASSWORD = "correct horse battery staple";
 let counter = 0;
 
 before(async () => {
-  live = await startLiveServer();
-  browser = await launchBrowser();
-  const merchant = await http<{ merchant: { id: string }; secret_key: string }>(
-    live.url,
-    "POST",
-    "/v1/merchants",
-    ADMIN_KEY,
-    { name: "Pixel Forge" },
-  );
-  merchantId = merchant.body.merchant.id;
-  secretKey = merchant.body.secret_key;
+  ({ live, browser, merchantId, secretKey } = await openPageSuite());
 });
 after(async () => {
-  await browser?.close();
-  await live?.close();
+  await closePageSuite({ live, browser });
 });
 
 async function invite(role: string, locale: string) {
