@@ -162,7 +162,7 @@ export async function createSubscription(
         nowMs,
       )
     : undefined;
-  if (verdict) await ctx.risk?.record(verdict.rows);
+  if (verdict) await ctx.risk?.record(verdict);
   if (verdict?.action === "block" || verdict?.action === "review")
     throw new ApiError(
       "blocked_by_risk_rule",

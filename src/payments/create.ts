@@ -155,9 +155,15 @@ export async function createPayment(
     if (pinned) initial.payment_method = pinned;
     else action = "review";
   }
-  if (action === "block" || (action === "review" && method.secretDetails))
+  // Decisions of rules that decided nothing are written once the payment exists, off its commit.
+  let logged = false;
+  const logDecisions = () => {
+    if (!logged && verdict && verdict.logged.length > 0) ctx.risk?.log(verdict.logged);
+    logged = true;
+  };
+  if (action === "block" || (action === "review" && method.secretDetails)) {
     // A card number is never kept, so a held card payment could not be charged later: refused.
-    return createRefused(
+    const refused = await createRefused(
       ctx,
       scope,
       initial,
@@ -166,14 +172,25 @@ export async function createPayment(
       idempotency,
       nowMs,
     );
+    logDecisions();
+    return refused;
+  }
 
   const proceed = async (refusal: PayerRefusal | null): Promise<Response> => {
     // What the payer asked for (a cap, a blocked merchant) is refused like a risk block.
-    if (refusal) return createRefused(ctx, scope, initial, refusal, riskRows, idempotency, nowMs);
-    if (action === "review")
-      return createHeld(ctx, scope, initial, verdict?.rule?.name ?? "", riskRows, idempotency, nowMs);
     let response: Response;
-    if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
+    if (refusal) response = await createRefused(ctx, scope, initial, refusal, riskRows, idempotency, nowMs);
+    else if (action === "review")
+      response = await createHeld(
+        ctx,
+        scope,
+        initial,
+        verdict?.rule?.name ?? "",
+        riskRows,
+        idempotency,
+        nowMs,
+      );
+    else if (provider.inProcess && ctx.extensions?.needsTransaction(initial))
       response = await createInTransaction(ctx, scope, provider, initial, idempotency, riskRows, nowMs);
     else
       response = provider.inProcess
@@ -194,7 +211,9 @@ export async function createPayment(
             method.secretDetails,
             riskRows,
             nowMs,
+            logDecisions,
           );
+    logDecisions();
     // Declines feed the counters that find card testing (only when a rule counts them).
     if (
       ctx.risk &&
@@ -408,10 +427,12 @@ async function createAttemptFirst(
   secretDetails: Record<string, unknown> | undefined,
   riskRows: RiskRows,
   nowMs: number,
+  /** Called once the attempt is written, before the provider is asked (which may throw). */
+  recorded: () => void,
 ): Promise<Response> {
   // Reconciliation leaves the attempt to this request for a while, then asks the provider itself.
   const attempt: PaymentRow = { ...initial, reconcile_after: new Date(nowMs + ATTEMPT_LEASE_MS) };
-  const recorded = await ctx.committer.submit({
+  const written = await ctx.committer.submit({
     nowMs,
     idempotency: idempotency && {
       merchantId: scope.merchantId,
@@ -430,7 +451,8 @@ async function createAttemptFirst(
     ],
     transfers: [],
   });
-  if (!recorded.ok) throw new IdempotencyConflict();
+  if (!written.ok) throw new IdempotencyConflict();
+  recorded();
 
   const answer = await provider.charge({
     ...chargeRequestFor(attempt),

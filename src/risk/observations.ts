@@ -1,5 +1,5 @@
 import type { Db } from "../db/db.ts";
-import { rowsToJson } from "../db/rows.ts";
+import { type DbRow, rowsToJson } from "../db/rows.ts";
 
 /** One row of `risk_observations`: what a velocity counter counts. */
 export interface ObservationRow {
@@ -18,29 +18,35 @@ export const OBSERVATION_BATCH_MAX = 1000;
 /** While the database refuses the writes, at most this many wait; the oldest go first. */
 export const OBSERVATION_BUFFER_MAX = 100_000;
 
-const INSERT_SQL =
-  "insert into risk_observations select * from json_populate_recordset(null::risk_observations, $1::json)";
+/** The append-only tables the risk engine writes off the flows' commits. */
+export type BufferedTable = "risk_observations" | "risk_decisions";
 
 /**
- * Writes velocity observations off the payments' commits (docs/risk.md, "Observations"): they are
- * counted in memory when they happen (counters.ts), and the rows, which only a process that starts
- * reads back, are appended here every OBSERVATION_FLUSH_MS or OBSERVATION_BATCH_MAX rows in one
- * statement. A crash loses what was not yet written (at most the last OBSERVATION_FLUSH_MS and a
- * write in flight); `close()` writes what is left.
+ * Appends rows off the payments' commits (docs/risk.md, "Observations" and "Decisions"): velocity
+ * observations (counted in memory when they happen, counters.ts; only a process that starts reads
+ * them back) and the decisions of rules that decided nothing. They are written every
+ * OBSERVATION_FLUSH_MS or OBSERVATION_BATCH_MAX rows in one statement. A crash loses what was not
+ * yet written (at most the last OBSERVATION_FLUSH_MS and a write in flight); `close()` writes what
+ * is left, and a reader that must see this process's rows calls `flush()` first.
  */
-export class ObservationWriter {
-  private buffer: ObservationRow[] = [];
+export class RowBuffer<Row extends object> {
+  private buffer: Row[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private writing: Promise<boolean> | null = null;
   /** Rows dropped because the database refused them for too long (a metric for operators). */
   dropped = 0;
 
+  private readonly insertSql: string;
+
   constructor(
     private readonly db: Db,
+    table: BufferedTable,
     private readonly flushMs = OBSERVATION_FLUSH_MS,
-  ) {}
+  ) {
+    this.insertSql = `insert into ${table} select * from json_populate_recordset(null::${table}, $1::json)`;
+  }
 
-  add(rows: readonly ObservationRow[]): void {
+  add(rows: readonly Row[]): void {
     if (rows.length === 0) return;
     for (const row of rows) this.buffer.push(row);
     if (this.buffer.length >= OBSERVATION_BATCH_MAX) void this.flush();
@@ -88,7 +94,7 @@ export class ObservationWriter {
     while (this.buffer.length > 0) {
       const rows = this.buffer.splice(0, OBSERVATION_BATCH_MAX);
       try {
-        await this.db.query(INSERT_SQL, [rowsToJson(rows)]);
+        await this.db.query(this.insertSql, [rowsToJson(rows as unknown as DbRow[])]);
       } catch {
         // Kept for the next attempt, in order; past the bound the oldest go (counts in memory
         // are not affected, only what a process that starts reads back).

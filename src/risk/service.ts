@@ -20,7 +20,7 @@ import { MemoryCounters } from "./counters.ts";
 import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
 import { type Action, type CompiledRule, compileRule } from "./language.ts";
-import { OBSERVATION_FLUSH_MS, type ObservationRow, ObservationWriter } from "./observations.ts";
+import { OBSERVATION_FLUSH_MS, type ObservationRow, RowBuffer } from "./observations.ts";
 import { ReadBatcher } from "./reads.ts";
 import { countersFor, type Observation, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
 
@@ -62,8 +62,16 @@ export interface RiskVerdict {
   action: Action;
   /** The enforced rule that decided, when one did. */
   rule: { id: string; name: string } | null;
-  /** Decisions and observations, to commit with whatever the flow writes (or on their own). */
+  /**
+   * The decision of the rule that decided (block, review, require a PIN): committed with whatever
+   * the flow writes, so what changed an attempt's fate is never lost with it.
+   */
   rows: { table: RiskRowTable; row: Record<string, unknown> }[];
+  /**
+   * Decisions of rules that matched but decided nothing (shadow rules, weaker enforced ones):
+   * handed to `log()` once the flow's object exists, and written off its commit (docs/risk.md).
+   */
+  logged: Record<string, unknown>[];
   /** Who the attempt was about, for failures observed later (a decline). */
   subjects: Subjects;
 }
@@ -74,8 +82,10 @@ export type ObservedFailure = "decline" | "pin_failure" | "voucher_failure";
 export interface RiskGate {
   assess(scope: AuthScope, subject: RiskSubject, nowMs: number): Promise<RiskVerdict>;
   observe(scope: AuthScope, kind: ObservedFailure, subjects: Subjects, nowMs: number): Promise<void>;
-  /** Writes a verdict's rows on their own (flows that do not commit them with their own rows). */
-  record(rows: RiskVerdict["rows"]): Promise<void>;
+  /** Writes a verdict's decisions on their own (flows that do not commit them with their own rows). */
+  record(verdict: Pick<RiskVerdict, "rows" | "logged">): Promise<void>;
+  /** Queues the decisions that decided nothing, once the object they are about was written. */
+  log(decisions: RiskVerdict["logged"]): void;
   subjectsOf(
     scope: AuthScope,
     about: { ip?: string; msisdn?: string; cardNumber?: string },
@@ -234,7 +244,9 @@ export class Risk implements RiskGate {
   /** Per merchant and mode: the read-back of earlier observations (started on first sight). */
   private readonly seeds = new Map<string, Promise<void>>();
   /** The observation rows, written off the payments' commits (observations.ts). */
-  private readonly observations: ObservationWriter;
+  private readonly observations: RowBuffer<ObservationRow>;
+  /** Decisions of rules that decided nothing, written off the flows' commits (docs/risk.md). */
+  private readonly decisionLog: RowBuffer<Record<string, unknown>>;
 
   constructor(
     private readonly db: Db,
@@ -242,7 +254,8 @@ export class Risk implements RiskGate {
     private readonly monotonicMs: () => number = () => performance.now(),
   ) {
     this.reads = new ReadBatcher(db);
-    this.observations = new ObservationWriter(db);
+    this.observations = new RowBuffer<ObservationRow>(db, "risk_observations");
+    this.decisionLog = new RowBuffer<Record<string, unknown>>(db, "risk_decisions");
   }
 
   /** Writes the observations buffered so far (false: the database refused; they are kept). */
@@ -251,8 +264,8 @@ export class Risk implements RiskGate {
   }
 
   /** Writes what is buffered: call before the database closes. */
-  close(): Promise<void> {
-    return this.observations.close();
+  async close(): Promise<void> {
+    await Promise.all([this.observations.close(), this.decisionLog.close()]);
   }
 
   private buffer(scope: AuthScope, observed: readonly Observation[], nowMs: number): void {
@@ -445,6 +458,8 @@ export class Risk implements RiskGate {
   // Decisions
 
   async decisions(scope: AuthScope, filters: { payment?: string }, list: ListParams) {
+    // What this process decided is readable at once; another process's within a flush period.
+    await this.decisionLog.flush();
     const where = ["merchant_id = $1", "mode = $2"];
     const params: unknown[] = [scope.merchantId, scope.mode];
     if (filters.payment) {
@@ -619,7 +634,7 @@ export class Risk implements RiskGate {
   async assess(scope: AuthScope, subject: RiskSubject, nowMs: number): Promise<RiskVerdict> {
     const loaded = await this.rulesOf(scope);
     const subjects = await this.subjectsOf(scope, subject);
-    if (loaded.rules.length === 0) return { action: "allow", rule: null, rows: [], subjects };
+    if (loaded.rules.length === 0) return { action: "allow", rule: null, rows: [], logged: [], subjects };
     const facts: Facts = {
       flow: subject.flow,
       ...(subject.amount !== undefined ? { amount: Number(subject.amount) } : {}),
@@ -675,8 +690,8 @@ export class Risk implements RiskGate {
     }
     const verdict = evaluate(loaded.rules, facts, listed);
     const created = new Date(nowMs);
-    const rows: RiskVerdict["rows"] = verdict.matches.map((match) => ({
-      table: "risk_decisions" as const,
+    const decisions = verdict.matches.map((match) => ({
+      decided: match === verdict.decidedBy,
       row: {
         id: newId("rd", nowMs),
         created,
@@ -697,7 +712,8 @@ export class Risk implements RiskGate {
     return {
       action: verdict.action,
       rule: decided ? { id: decided.id, name: decided.name } : null,
-      rows,
+      rows: decisions.filter((d) => d.decided).map((d) => ({ table: "risk_decisions" as const, row: d.row })),
+      logged: decisions.filter((d) => !d.decided).map((d) => d.row),
       subjects,
     };
   }
@@ -747,12 +763,17 @@ export class Risk implements RiskGate {
     await this.seeds.get(this.key(scope));
   }
 
-  async record(rows: RiskVerdict["rows"]): Promise<void> {
-    if (rows.length > 0)
+  async record(verdict: Pick<RiskVerdict, "rows" | "logged">): Promise<void> {
+    if (verdict.rows.length > 0)
       await this.db.query(
         "insert into risk_decisions select * from json_populate_recordset(null::risk_decisions, $1::json)",
-        [rowsToJson(rows.map((r) => r.row))],
+        [rowsToJson(verdict.rows.map((r) => r.row))],
       );
+    this.log(verdict.logged);
+  }
+
+  log(decisions: RiskVerdict["logged"]): void {
+    this.decisionLog.add(decisions);
   }
 
   /** Counts a failure (a decline, a wrong PIN, a wrong voucher code) when an active rule reads it. */

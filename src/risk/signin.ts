@@ -32,7 +32,7 @@ export class SignInRisk {
   /** Evaluates an attempt before its code is sent or checked; its decisions are stored. */
   async assess(a: SignInAttempt, nowMs: number): Promise<{ blocked: boolean; rule: string | null }> {
     const verdict = await this.risk.assess(SIGNIN_SCOPE, this.subject(a), nowMs);
-    if (verdict.rows.length > 0) await this.risk.record(verdict.rows);
+    await this.risk.record(verdict);
     return { blocked: verdict.action === "block", rule: verdict.rule?.name ?? null };
   }
 
@@ -47,26 +47,29 @@ export class SignInRisk {
 
   /** A throttle's refusal, stored like a rule's decision. */
   async throttled(a: SignInAttempt, limit: string, nowMs: number): Promise<void> {
-    await this.risk.record([
-      {
-        table: "risk_decisions",
-        row: {
-          id: newId("rd", nowMs),
-          created: new Date(nowMs),
-          merchant_id: SIGNIN_SCOPE.merchantId,
-          mode: SIGNIN_SCOPE.mode,
-          payment_id: null,
-          flow: "signin",
-          rule_id: `throttle:${limit}`,
-          rule_name: `throttle: ${limit}`,
-          rule: `throttle ${limit}`,
-          action: "block",
-          rule_mode: "enforce",
-          decided: true,
-          attribute_values: { ip: a.ip, ip_country: a.ipCountry ?? null, msisdn: a.msisdn ?? null },
+    await this.risk.record({
+      logged: [],
+      rows: [
+        {
+          table: "risk_decisions",
+          row: {
+            id: newId("rd", nowMs),
+            created: new Date(nowMs),
+            merchant_id: SIGNIN_SCOPE.merchantId,
+            mode: SIGNIN_SCOPE.mode,
+            payment_id: null,
+            flow: "signin",
+            rule_id: `throttle:${limit}`,
+            rule_name: `throttle: ${limit}`,
+            rule: `throttle ${limit}`,
+            action: "block",
+            rule_mode: "enforce",
+            decided: true,
+            attribute_values: { ip: a.ip, ip_country: a.ipCountry ?? null, msisdn: a.msisdn ?? null },
+          },
         },
-      },
-    ]);
+      ],
+    });
   }
 }
 

@@ -91,7 +91,7 @@ export class Redemptions {
         { flow: "redemption", customer: input.customer, ip },
         nowMs,
       );
-      await this.risk.record(verdict.rows);
+      await this.risk.record(verdict);
       if (verdict.action === "block" || verdict.action === "review")
         throw new ApiError(
           "blocked_by_risk_rule",

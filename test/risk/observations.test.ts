@@ -12,7 +12,7 @@ import {
   OBSERVATION_BATCH_MAX,
   OBSERVATION_FLUSH_MS,
   type ObservationRow,
-  ObservationWriter,
+  RowBuffer,
 } from "../../src/risk/observations.ts";
 import { call, createMerchant, createTestApp, type MerchantKeys, type TestApp } from "../support/app.ts";
 
@@ -119,7 +119,7 @@ test("the writer: a full buffer is written at once in one statement; a refusal k
       },
     },
   });
-  const writer = new ObservationWriter(db, 60_000);
+  const writer = new RowBuffer<ObservationRow>(db, "risk_observations", 60_000);
   const row = (n: number): ObservationRow => ({
     created: new Date(),
     merchant_id: m.merchantId,

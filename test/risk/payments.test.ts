@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { ChargeRequest } from "../../src/payments/provider.ts";
+import { Risk } from "../../src/risk/index.ts";
 import {
   ADMIN_KEY,
   call,
@@ -67,9 +68,9 @@ async function chargesOf(paymentId: string): Promise<number> {
   return charged.filter((id) => id === rows[0]?.attempt_id).length;
 }
 
-async function decisionsOf(paymentId: string) {
+async function decisionsOf(paymentId: string, key = m.secretKey) {
   const reply = await call<{ data: Decision[] }>(t.app, "GET", `/v1/risk_decisions?payment=${paymentId}`, {
-    key: m.secretKey,
+    key,
   });
   assert.equal(reply.status, 200);
   return reply.body.data;
@@ -309,4 +310,86 @@ test("require_pin sends a flagged payment through the PIN step; unflagged ones a
   await call(t.app, "POST", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey, body: { mode: "shadow" } });
   assert.equal((await pay(6000)).body.status, "succeeded");
   await call(t.app, "DELETE", `/v1/risk_rules/${rule.body.id}`, { key: m.secretKey });
+});
+
+test("decisions that decided nothing leave the payment's commit: written within a flush period, read at once by the API, written at shutdown", async () => {
+  const shop = await createMerchant(t.app, "Shadowed shop");
+  for (const [name, rule, mode] of [
+    ["watch everything", "review if amount > 0", "shadow"],
+    ["stop the huge", "block if amount > 100000", "enforce"],
+  ] as const) {
+    const created = await call(t.app, "POST", "/v1/risk_rules", {
+      key: shop.secretKey,
+      body: { name, rule, mode },
+    });
+    assert.equal(created.status, 201);
+  }
+  // What each payment hands to the group commit.
+  const committed: Array<{ table: string; row: Record<string, unknown> }[]> = [];
+  const submit = t.services.committer.submit.bind(t.services.committer);
+  t.services.committer.submit = (unit) => {
+    committed.push([...unit.rows]);
+    return submit(unit);
+  };
+  const payAt = (amount: number) =>
+    call<Payment>(t.app, "POST", "/v1/payments", {
+      key: shop.secretKey,
+      body: { amount, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" } },
+    });
+  const stored = async (paymentId: string) => {
+    const { rows } = await t.database.db.query<{ rule_name: string; decided: boolean }>(
+      "select rule_name, decided from risk_decisions where payment_id = $1 order by rule_name",
+      [paymentId],
+    );
+    return rows.map((r) => `${r.rule_name}:${r.decided}`);
+  };
+  try {
+    // A shadow match only: nothing of it in the payment's statement, in the table soon after
+    // without anyone reading (the buffer's timer).
+    const watched = await payAt(500);
+    assert.equal(watched.body.status, "succeeded");
+    assert.deepEqual(
+      committed.at(-1)!.filter((r) => r.table === "risk_decisions"),
+      [],
+      "no decision row in the payment's commit",
+    );
+    const deadline = Date.now() + 5000;
+    while ((await stored(watched.body.id)).length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(await stored(watched.body.id), ["watch everything:false"]);
+
+    // The API reads what this process decided at once (it writes its buffer before reading).
+    const next = await payAt(600);
+    const [decision] = await decisionsOf(next.body.id, shop.secretKey);
+    assert.equal(decision?.rule_name, "watch everything");
+    assert.equal(decision?.applied, false);
+
+    // The decision that refused a payment commits with it; the shadow one beside it does not.
+    const blocked = await payAt(200_000);
+    assert.equal(blocked.body.status, "failed");
+    const inCommit = committed.at(-1)!.filter((r) => r.table === "risk_decisions");
+    assert.deepEqual(
+      inCommit.map((r) => `${r.row.rule_name}:${r.row.decided}`),
+      ["stop the huge:true"],
+    );
+    assert.deepEqual(
+      (await decisionsOf(blocked.body.id, shop.secretKey)).map((d) => `${d.rule_name}:${d.applied}`).sort(),
+      ["stop the huge:true", "watch everything:false"],
+    );
+  } finally {
+    t.services.committer.submit = submit;
+  }
+
+  // A process that stops writes what it still holds.
+  const other = new Risk(t.database.db, t.clock);
+  const scope = { merchantId: shop.merchantId, mode: "test" as const };
+  const verdict = await other.assess(
+    scope,
+    { flow: "payment", paymentId: "pay_written_at_close", amount: 100, currency: "EUR", method: "sandbox" },
+    Date.now(),
+  );
+  assert.equal(verdict.rows.length, 0);
+  other.log(verdict.logged);
+  await other.close();
+  assert.deepEqual(await stored("pay_written_at_close"), ["watch everything:false"]);
 });
