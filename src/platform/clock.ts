@@ -24,6 +24,14 @@ export class FakeClock implements Clock {
   }
 }
 
+/** The last instant formatted: one request formats its own `nowMs` many times. */
+let isoMs = Number.NaN;
+let isoText = "";
+
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== isoMs) {
+    isoText = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return isoText;
 }

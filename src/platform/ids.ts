@@ -70,19 +70,46 @@ let lastRandom: number[] = [];
 let lastPastTimeMs = 0;
 let lastPastRandom: number[] = [];
 
+/** The last time encoded: ids minted in one millisecond (a busy process) share it. */
+let encodedMs = -1;
+let encoded = "";
+
 function encodeTime(timeMs: number): string {
+  if (timeMs === encodedMs) return encoded;
   let out = "";
   let value = timeMs;
   for (let i = 0; i < TIME_CHARS; i++) {
     out = ALPHABET[value % 32] + out;
     value = Math.floor(value / 32);
   }
+  encodedMs = timeMs;
+  encoded = out;
   return out;
 }
 
+/**
+ * Random bytes are drawn from the kernel 4 KiB at a time (256 ids): one call per id was the
+ * largest single cost of minting one on the payment path. Each byte is used once.
+ */
+const POOL_BYTES = 4096;
+let pool = randomBytes(POOL_BYTES);
+let poolOffset = 0;
+
 function freshRandom(): number[] {
-  const bytes = randomBytes(RANDOM_CHARS);
-  return Array.from(bytes, (b) => b & 31);
+  if (poolOffset + RANDOM_CHARS > POOL_BYTES) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const digits = new Array<number>(RANDOM_CHARS);
+  for (let i = 0; i < RANDOM_CHARS; i++) digits[i] = pool[poolOffset + i]! & 31;
+  poolOffset += RANDOM_CHARS;
+  return digits;
+}
+
+function encodeRandom(digits: readonly number[]): string {
+  let out = "";
+  for (let i = 0; i < digits.length; i++) out += ALPHABET[digits[i]!];
+  return out;
 }
 
 function increment(digits: number[]): number[] {
@@ -119,7 +146,7 @@ export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
     lastTimeMs = nowMs;
     lastRandom = random;
   }
-  return `${prefix}_${encodeTime(nowMs)}${random.map((d) => ALPHABET[d]).join("")}`;
+  return `${prefix}_${encodeTime(nowMs)}${encodeRandom(random)}`;
 }
 
 /** The smallest id with this prefix created at `timeMs`: ids below it are older (a range scan on the key). */
