@@ -16,6 +16,7 @@ export {
   auditChainSql,
   type ChainedAudit,
   chainBatch,
+  chainKnown,
   type LaneClaim,
   noAuditParams,
 } from "./lanes.ts";

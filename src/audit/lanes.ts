@@ -96,16 +96,31 @@ export async function chainBatch(
   drafts: readonly AuditDraft[],
 ): Promise<ChainedAudit | null> {
   if (drafts.length === 0 || auditLogOff()) return null;
-  const from = claimed.head ?? (await readLaneHead(tx, claimed.lane, true));
-  const chained = chainDrafts(claimed.lane, from, drafts);
+  return chainAfter(claimed.lane, claimed.head ?? (await readLaneHead(tx, claimed.lane, true)), drafts);
+}
+
+/**
+ * The same without a read: "unknown" when the lane's head must be read under lock first (which
+ * only a transaction can do).
+ */
+export function chainKnown(
+  claimed: LaneClaim,
+  drafts: readonly AuditDraft[],
+): ChainedAudit | null | "unknown" {
+  if (drafts.length === 0 || auditLogOff()) return null;
+  return claimed.head ? chainAfter(claimed.lane, claimed.head, drafts) : "unknown";
+}
+
+function chainAfter(lane: number, from: LaneHead, drafts: readonly AuditDraft[]): ChainedAudit {
+  const chained = chainDrafts(lane, from, drafts);
   return {
-    lane: claimed.lane,
+    lane,
     from,
     to: chained.head,
     expected: true,
     params: [
       chained.rowsJson,
-      claimed.lane,
+      lane,
       from.seq.toString(),
       from.hash,
       chained.head.seq.toString(),

@@ -4,6 +4,7 @@ import {
   auditChainSql,
   type ChainedAudit,
   chainBatch,
+  chainKnown,
   currentAudit,
   draftFor,
   type LaneClaim,
@@ -173,24 +174,39 @@ export class GroupCommitter {
   }
 
   /**
-   * One transaction for the batch, with its audit records chained in a lane of this process (see
-   * AuditLanes): when another writer moved the lane's head meanwhile, it runs again, reading the
-   * head under lock.
+   * Writes the batch with its audit records chained in a lane of this process (see AuditLanes).
+   * Usually in one statement and one round trip, its own transaction (`prepare` finds it needs no
+   * read); a batch that needs reads, or whose statement refused because a key was taken or the
+   * lane moved, runs in a transaction, which finds out which and reads the head under lock.
    */
   private async transact(
     batch: readonly Waiting[],
     slot: number,
     lost: ReadonlySet<number>,
   ): Promise<CommitOutcome[]> {
+    let oneStatement = true;
     for (;;) {
       const claim = this.lanes.claim();
       const written: { chained: ChainedAudit | null } = { chained: null };
       try {
-        const outcomes = await this.db.transaction(async (tx) => {
-          const result = await this.write(tx, batch, slot, lost, claim);
-          written.chained = result.chained;
-          return result.outcomes;
-        });
+        const prepared = oneStatement ? await this.prepare(null, batch, slot, lost, claim) : null;
+        let outcomes: CommitOutcome[] | null = null;
+        if (prepared && (await this.writeInOneStatement(prepared))) {
+          written.chained = prepared.chained;
+          outcomes = prepared.outcomes;
+        } else if (prepared) {
+          // A key was taken: nothing was written; the transaction finds out which.
+          this.metrics?.commitOneStatementRefused.inc();
+          this.lanes.release(claim, claim.head);
+          oneStatement = false;
+          continue;
+        } else {
+          outcomes = await this.db.transaction(async (tx) => {
+            const result = await this.write(tx, batch, slot, lost, claim);
+            written.chained = result.chained;
+            return result.outcomes;
+          });
+        }
         this.lanes.release(claim, written.chained ? written.chained.to : claim.head);
         return outcomes;
       } catch (error) {
@@ -213,17 +229,18 @@ export class GroupCommitter {
   }
 
   /**
-   * Writes a batch, usually in one statement: the common payment needs no reads, so its key
-   * claims, ledger transfers, balance deltas and rows all go in one round trip (a chain of
-   * data-modifying CTEs). Journals that need reads or locks go through `Ledger.apply` first.
+   * Decides what a batch writes: every remaining request's journal, decided together, its key
+   * claim, rows and audit record. The common payment needs no read. Without `tx` (the one-statement
+   * path) a batch that does (a journal that must read balances or take locks, a lane whose head
+   * this process does not know) answers null.
    */
-  private async write(
-    tx: Queryable,
+  private async prepare(
+    tx: Queryable | null,
     batch: readonly Waiting[],
     slot: number,
     lost: ReadonlySet<number>,
     lane: LaneClaim,
-  ): Promise<{ outcomes: CommitOutcome[]; chained: ChainedAudit | null }> {
+  ): Promise<Prepared | null> {
     const outcomes: CommitOutcome[] = batch.map((_, i) =>
       lost.has(i) ? { ok: false, reason: "idempotency_conflict" } : { ok: true },
     );
@@ -243,7 +260,8 @@ export class GroupCommitter {
     if (transfers.length > 0) {
       const nowMs = Math.max(...batch.map((w) => w.unit.nowMs));
       const plan = this.ledger.planAppend(transfers, { nowMs, slot });
-      const results = plan ? plan.results : await this.ledger.apply(tx, transfers, { nowMs, slot });
+      if (!plan && !tx) return null;
+      const results = plan ? plan.results : await this.ledger.apply(tx!, transfers, { nowMs, slot });
       if (plan) {
         transfersJson = plan.transfersJson;
         balancesJson = plan.balancesJson;
@@ -279,16 +297,61 @@ export class GroupCommitter {
           ]
         : [],
     );
-    const chained = await chainBatch(tx, lane, audits);
-    const { rows } = await tx.query<{ merchant_id: string; mode: string; key: string | null }>(
-      WRITE_BATCH_SQL,
-      [
+    let chained: ChainedAudit | null;
+    if (tx) chained = await chainBatch(tx, lane, audits);
+    else {
+      const known = chainKnown(lane, audits);
+      if (known === "unknown") return null;
+      chained = known;
+    }
+    return {
+      outcomes,
+      claims,
+      chained,
+      params: [
         JSON.stringify(claims.map((c) => idempotencyRowJson(c.record))),
         transfersJson,
         balancesJson,
         ...APPEND_TABLES.map((t) => rowsToJson(byTable.get(t)!)),
         ...(chained?.params ?? noAuditParams()),
       ],
+    };
+  }
+
+  /**
+   * The batch's statement on its own: PostgreSQL runs it as its own transaction, all or nothing.
+   * Where the transaction's statement reports a taken key or a moved lane for the caller to roll
+   * back, this one fails itself (`group_commit_check`, migration 0340), so nothing is written: a
+   * moved lane throws AuditHeadMoved as the transaction does, a taken key answers false.
+   */
+  private async writeInOneStatement(prepared: Prepared): Promise<boolean> {
+    try {
+      await this.db.query(ONE_STATEMENT_SQL, [
+        ...prepared.params,
+        prepared.claims.length,
+        prepared.chained ? 1 : 0,
+      ]);
+      return true;
+    } catch (error) {
+      const code = (error as { code?: string } | null)?.code;
+      if (code === LANE_MOVED && prepared.chained) throw new AuditHeadMoved(prepared.chained.lane);
+      if (code === KEYS_TAKEN) return false;
+      throw error;
+    }
+  }
+
+  /** Writes a batch in a transaction: reads first when it must, then the same statement. */
+  private async write(
+    tx: Queryable,
+    batch: readonly Waiting[],
+    slot: number,
+    lost: ReadonlySet<number>,
+    lane: LaneClaim,
+  ): Promise<{ outcomes: CommitOutcome[]; chained: ChainedAudit | null }> {
+    const { outcomes, claims, chained, params } = (await this.prepare(tx, batch, slot, lost, lane))!;
+    const { rows } = await tx.query<{ merchant_id: string; mode: string; key: string | null }>(
+      WRITE_BATCH_SQL,
+      params,
     );
     const claimed = rows.filter((r) => r.key !== null);
     if (chained && claimed.length === rows.length) throw new AuditHeadMoved(chained.lane);
@@ -305,6 +368,13 @@ export class GroupCommitter {
   }
 }
 
+interface Prepared {
+  outcomes: CommitOutcome[];
+  claims: Array<{ i: number; record: IdempotencyRecord }>;
+  chained: ChainedAudit | null;
+  params: unknown[];
+}
+
 /** Some keys of a batch were already taken: the batch rolls back and runs without those requests. */
 class KeysTaken extends Error {
   constructor(readonly indices: number[]) {
@@ -312,12 +382,25 @@ class KeysTaken extends Error {
   }
 }
 
-const WRITE_BATCH_SQL = `with claimed as (
+const BATCH_CTES = `with claimed as (
     ${claimKeysSql(1)}
     returning merchant_id, mode, key),
   transfers as (${insertTransfersSql(2)}),
   balances as (${upsertBalancesSql(3)}),
   ${APPEND_TABLES.map((table, n) => `${table}_rows as (${insertRowsSql(table, n + 4)})`).join(",\n  ")},
-  ${auditChainSql(APPEND_TABLES.length + 4)}
+  ${auditChainSql(APPEND_TABLES.length + 4)}`;
+
+/** In a transaction: the keys claimed, and a row for the lane's head when it moved as expected. */
+const WRITE_BATCH_SQL = `${BATCH_CTES}
   select merchant_id, mode, key from claimed
   union all select null, null, null from audit_head`;
+
+/** The SQLSTATEs of group_commit_check's refusals (migration 0340). */
+const KEYS_TAKEN = "CG409";
+const LANE_MOVED = "CG412";
+const CHECK_PARAM = APPEND_TABLES.length + 10;
+
+/** On its own: fails whole unless every key was claimed and the lane's head moved when expected. */
+const ONE_STATEMENT_SQL = `${BATCH_CTES}
+  select group_commit_check((select count(*) from claimed), $${CHECK_PARAM}::integer,
+    (select count(*) from audit_head), $${CHECK_PARAM + 1}::integer)`;

@@ -33,6 +33,11 @@ export class Metrics {
     help: "Group-commit batches run again because another writer moved their audit lane's head.",
     registers: [this.registry],
   });
+  readonly commitOneStatementRefused = new Counter({
+    name: "centime_group_commit_one_statement_refused_total",
+    help: "Group-commit batches whose one statement refused itself (a key another writer holds) and ran again in a transaction.",
+    registers: [this.registry],
+  });
   readonly commitDuration = new Histogram({
     name: "centime_group_commit_duration_seconds",
     help: "Duration of one group-commit transaction.",

@@ -10,6 +10,7 @@ import { type CommitUnit, GroupCommitter } from "../../src/commit/group-commit.t
 import type { Db, Queryable } from "../../src/db/db.ts";
 import { type Account, Ledger, movement } from "../../src/ledger/index.ts";
 import { newId } from "../../src/platform/ids.ts";
+import { Metrics } from "../../src/platform/metrics.ts";
 import { openTestDatabase, type TestDatabase } from "../support/db.ts";
 import { clearingAndAvailable } from "../support/ledger.ts";
 
@@ -31,16 +32,29 @@ class FaultyDb implements Db {
   readonly kind;
   readonly writeConcurrencyMax;
   transactions = 0;
+  /** Transactions the committer opened itself (a batch written as one statement is not one). */
+  explicitTransactions = 0;
   failNext: Array<"40P01" | "40001"> = [];
   constructor(private readonly inner: Db) {
     this.kind = inner.kind;
     this.writeConcurrencyMax = inner.writeConcurrencyMax;
   }
   query<Row>(sql: string, params?: readonly unknown[]) {
+    // A batch written as one statement is its own transaction: it fails the same way, at its end.
+    if (sql.includes("group_commit_check(")) {
+      this.transactions++;
+      const code = this.failNext.shift();
+      return this.inner.transaction(async (tx) => {
+        const result = await tx.query<Row>(sql, params);
+        if (code) throw Object.assign(new Error(`injected ${code}`), { code });
+        return result;
+      });
+    }
     return this.inner.query<Row>(sql, params);
   }
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     this.transactions++;
+    this.explicitTransactions++;
     const code = this.failNext.shift();
     return this.inner.transaction(async (tx) => {
       const result = await work(tx);
@@ -198,4 +212,40 @@ test("a key another writer holds drops only that request, with nothing of it wri
   assert.deepEqual(outcomes, [{ ok: true }, { ok: false, reason: "idempotency_conflict" }, { ok: true }]);
   assert.deepEqual(await written([`${taken}-again`]), { keys: [], events: [], transfers: [] });
   assert.equal(await merchantCredits(), before + 2n);
+});
+
+test("a batch that needs no read is one statement, its own transaction; a taken key fails it whole, then a transaction drops that request", async () => {
+  const db = new FaultyDb(database.db);
+  const metrics = new Metrics();
+  const committer = new GroupCommitter(db, ledger, { batchSizeMax: 64, concurrencyMax: 1 }, metrics);
+  const nowMs = Date.now();
+  const first = [`single-${nowMs}-a`, `single-${nowMs}-b`];
+  assert.deepEqual(await Promise.all(first.map((l) => committer.submit(unit(l, 3n, nowMs)))), [
+    { ok: true },
+    { ok: true },
+  ]);
+  assert.equal(db.transactions, 1, "one statement for the batch");
+  assert.equal(db.explicitTransactions, 0, "and no transaction around it");
+
+  const before = await merchantCredits();
+  const again = unit(first[0]!, 5n, nowMs);
+  again.transfers = [
+    movement({
+      from: payer.id,
+      to: merchant.id,
+      amount: 5n,
+      currency: "EUR",
+      code: "test",
+      reference: "x",
+      nowMs,
+    }),
+  ];
+  const fresh = `single-${nowMs}-c`;
+  const outcomes = await Promise.all([committer.submit(again), committer.submit(unit(fresh, 3n, nowMs))]);
+  await committer.close();
+  assert.deepEqual(outcomes, [{ ok: false, reason: "idempotency_conflict" }, { ok: true }]);
+  assert.equal((await metrics.commitOneStatementRefused.get()).values[0]?.value, 1, "the statement refused");
+  assert.ok(db.explicitTransactions >= 1, "then a transaction found which key");
+  assert.equal(await merchantCredits(), before + 3n, "nothing of the refused statement stayed");
+  assert.deepEqual((await written([fresh])).transfers, [fresh]);
 });
