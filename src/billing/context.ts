@@ -1,3 +1,4 @@
+import { randomInt } from "node:crypto";
 import type { Db, Queryable } from "../db/db.ts";
 import { BALANCE_SLOT_COUNT, type Ledger } from "../ledger/index.ts";
 import type { ProviderRegistry } from "../payments/index.ts";
@@ -29,6 +30,9 @@ export function billingContext(options: Omit<BillingContext, "caches">): Billing
   return { ...options, caches: new BillingCaches() };
 }
 
+/** Each operator's per-second budget is split over this many rows (steps/tps.ts). */
+export const OPERATOR_SECOND_SHARDS = 8;
+
 /** Policies change rarely: each context keeps them this long (a write through it clears them). */
 export const POLICY_CACHE_MS = 10_000;
 
@@ -39,7 +43,12 @@ export class BillingCaches {
   private readonly policies = new Map<string, { loadedMs: number; rows: [string, DunningPolicy][] }>();
   /** Operators whose `billing_operator_seconds` rows exist (created or seen through this context). */
   readonly operatorRows = new Set<string>();
-  private slotTurn = 0;
+  /**
+   * Where this context starts, among the ledger's balance slots and each operator's TPS shards:
+   * random, so that workers (each with its own context) do not walk the same rows in step.
+   */
+  private slotTurn = randomInt(BALANCE_SLOT_COUNT);
+  readonly shardOffset = randomInt(OPERATOR_SECOND_SHARDS);
 
   forgetPolicies(merchantId: string): void {
     this.policies.delete(merchantId);
