@@ -16,7 +16,7 @@ import {
 } from "./load.ts";
 import { createDatabase, databaseUrl, dropDatabase, serverSettings, withClient } from "./pg.ts";
 import { type PgbenchResult, runPgbench, setUpPgbench } from "./pgbench.ts";
-import { newAdminKey, Platform, REPO_ROOT, RssSampler } from "./platform.ts";
+import { freePort, newAdminKey, Platform, REPO_ROOT, RssSampler } from "./platform.ts";
 import { formatProfile, latestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
 import { fmt, stepLine, table } from "./report.ts";
 import { runWebhookLoad, type WebhookLoadResult, webhookLines } from "./webhook-load.ts";
@@ -35,6 +35,8 @@ interface Plan {
   spreadMerchants: number;
   parts: Set<Part>;
   profile: boolean;
+  /** PostgreSQL mode with the API (`--role api`) and a worker process (`--role worker`) apart. */
+  split: boolean;
   /** Webhooks under load: seconds of payments, and the longest wait for the backlog to drain. */
   webhookS: number;
   webhookDrainS: number;
@@ -83,6 +85,7 @@ function planFrom(args: string[]): Plan {
     options: {
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      split: { type: "boolean", default: false },
       only: { type: "string" },
       connections: { type: "string" },
       duration: { type: "string" },
@@ -111,6 +114,7 @@ function planFrom(args: string[]): Plan {
     spreadMerchants: 100,
     parts,
     profile: values.profile ?? false,
+    split: values.split ?? false,
     webhookS: values.duration ? Number(values.duration) : quick ? 4 : 10,
     webhookDrainS: quick ? 20 : 60,
     carrierCharges: quick ? 500 : 4000,
@@ -263,14 +267,30 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
   const drop = cleanup.add(`drop database ${database}`, () => dropDatabase(database));
   const profileDir = plan.profile ? join(RESULTS_DIR, "profiles", `${Date.now()}`) : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const adminKey = newAdminKey();
   const { platform, readyMs } = await Platform.start({
     databaseUrl: databaseUrl(database),
-    adminKey: newAdminKey(),
+    adminKey,
     cpuProfileDir: profileDir,
     env: WEBHOOK_ENV,
+    ...(plan.split ? { args: ["start", "--role", "api"] } : {}),
   });
   const stop = cleanup.add("stop the platform (PostgreSQL)", () => platform.stop());
   say(`platform pid ${platform.pid} on ${platform.url}, database ${database}, ready in ${fmt(readyMs)} ms`);
+  if (plan.split) {
+    // --split: the API alone (`--role api`) and the background work in a `--role worker` process.
+    const workerPort = await freePort();
+    const worker = await Platform.start({
+      databaseUrl: databaseUrl(database),
+      adminKey,
+      // The worker answers /ready on its own port, which the start waits for.
+      port: workerPort,
+      env: { ...WEBHOOK_ENV, CENTIME_WORKER_PORT: String(workerPort) },
+      args: ["start", "--role", "worker"],
+    });
+    cleanup.add("stop the worker (PostgreSQL)", () => worker.platform.stop());
+    say(`worker pid ${worker.platform.pid} (--role worker), the API with --role api`);
+  }
   if (profileDir) say(`CPU profiling is on: the figures below are lower than without it`);
   const sampler = new RssSampler(platform.pid);
   try {
