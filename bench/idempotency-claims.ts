@@ -1,8 +1,11 @@
 /**
  * The cost of claiming idempotency keys before and after their day partitions (0323–0325: a claim
- * trigger with a per-key advisory lock and a lookup in every partition). Two databases on one
- * server, one migrated up to 0322 and one to the end, claimed in interleaved rounds of batches
- * (as group commit claims them), so the machine's noise falls on both alike.
+ * trigger with a per-key advisory lock and a lookup in every partition; 0330: the lookup bounded to
+ * a day either side, three day partitions). Three databases on one server, migrated up to 0322,
+ * up to 0325 and to the end, claimed in interleaved rounds of batches (as group commit claims
+ * them), so the machine's noise falls on all alike. Keys are stamped a day after the cutover (in a
+ * day partition, yesterday's existing, as in steady state; stamped now they would go to the
+ * legacy partition, where 0330 keeps the full lookup).
  *
  *   node --import tsx bench/idempotency-claims.ts [--rounds 6] [--batches 200] [--batch 50]
  *
@@ -14,6 +17,7 @@ import type { Db } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { claimKeysSql, idempotencyRowJson } from "../src/idempotency/index.ts";
+import { DAY_MS } from "../src/platform/clock.ts";
 
 /** The claim before day partitions (claimKeysSql up to migration 0322). */
 const CLAIM_BEFORE_SQL = `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
@@ -34,10 +38,12 @@ async function main() {
   const adminUrl = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
   const admin = await openPostgres({ url: adminUrl, poolSizeMax: 1 });
   const dbs: Array<{ label: string; name: string; db: Db; sql: string; perKeyUs: number[] }> = [];
+  let cutoverMs = 0;
   try {
     for (const [label, upTo] of [
       ["unpartitioned (0322)", 322],
-      ["day partitions + claim trigger", undefined],
+      ["day partitions, trigger of 0325", 325],
+      ["day partitions, trigger of 0330", undefined],
     ] as const) {
       const name = `centime_claims_${randomBytes(4).toString("hex")}`;
       await admin.query(`create database ${name}`);
@@ -49,10 +55,17 @@ async function main() {
         label,
         name,
         db,
-        sql: upTo === undefined ? claimKeysSql(1) : CLAIM_BEFORE_SQL,
+        sql: upTo === 322 ? CLAIM_BEFORE_SQL : claimKeysSql(1),
         perKeyUs: [],
       });
+      if (upTo !== 322) {
+        const { rows } = await db.query<{ at: Date }>(
+          "select cutover_at as at from partitioned_tables where name = 'idempotency_keys'",
+        );
+        cutoverMs = rows[0]!.at.getTime();
+      }
     }
+    const startMs = Date.now();
     const batch = Number(values.batch);
     let n = 0;
     for (let round = 0; round < Number(values.rounds); round++) {
@@ -67,7 +80,7 @@ async function main() {
               requestHash: "h",
               statusCode: 201,
               responseBody: "x".repeat(600),
-              createdMs: Date.now(),
+              createdMs: cutoverMs + DAY_MS + (Date.now() - startMs),
             }),
           );
           await target.db.transaction((tx) => tx.query(target.sql, [JSON.stringify(rows)]));

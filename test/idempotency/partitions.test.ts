@@ -6,10 +6,15 @@
  * API instances (as two processes) whose clocks stand on both sides of midnight: one payment, one
  * ledger transfer. Expired keys are still taken over, day partitions are dropped after a day, the
  * cleanup deletes only from the legacy and default partitions.
+ *
+ * Since 0330 a claim going to a day partition looks the key up only within 24 hours of its time
+ * (three day partitions); the legacy and default partitions, which span many days, keep the full
+ * lookup. The window must cover the keys' retention: pinned below.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Db, Queryable } from "../../src/db/db.ts";
+import { listMigrations } from "../../src/db/migrate.ts";
 import { maintainPartitions, partitionedTables } from "../../src/db/partitions.ts";
 import { buildApp } from "../../src/http/app.ts";
 import {
@@ -20,6 +25,7 @@ import {
 } from "../../src/idempotency/store.ts";
 import { DAY_MS, FakeClock } from "../../src/platform/clock.ts";
 import { configFromEnv, parseRetention } from "../../src/platform/config.ts";
+import { LIMITS } from "../../src/platform/limits.ts";
 import { createLogger } from "../../src/platform/log.ts";
 import { createServices } from "../../src/services.ts";
 import { ADMIN_KEY, call, createMerchant, sandboxPayment } from "../support/app.ts";
@@ -182,6 +188,122 @@ describe("idempotency keys across midnight", () => {
     );
     assert.equal(rows[0]!.n, 1);
     assert.equal(parseRetention("idempotency_keys=0").idempotency_keys, 0, "0 keeps them forever");
+  });
+});
+
+describe("the claim's window (0330): only partitions within 24 hours are looked at", () => {
+  let database: TestDatabase;
+  let db: Db;
+  let cutover: number;
+  const HOUR_MS = 3_600_000;
+  const day = (ms: number) =>
+    `idempotency_keys_p${new Date(ms).toISOString().slice(0, 10).replaceAll("-", "")}`;
+
+  before(async () => {
+    database = await openTestDatabase();
+    db = database.db;
+    cutover = (await partitionedTables(db)).find((t) => t.name === "idempotency_keys")!.cutoverAtMs;
+  });
+  after(() => database.close());
+
+  test("the window covers the keys' retention (a live claim is always inside it)", async () => {
+    const sql = listMigrations().find((m) => m.version === 330)!.sql;
+    const windows = [...sql.matchAll(/interval '(\d+) hours'/g)].map((m) => Number(m[1]) * HOUR_MS);
+    assert.ok(windows.length > 0);
+    for (const window of windows)
+      assert.ok(
+        LIMITS.idempotency_retention_ms <= window,
+        `LIMITS.idempotency_retention_ms (${LIMITS.idempotency_retention_ms} ms) is longer than the claim ` +
+          `trigger's window (${window} ms, migration 0330): a claim still live would not be looked at and its ` +
+          "key would be claimed twice. Widen the window in a new migration with the retention.",
+      );
+    // The same, as a claim sees it: a key claimed at the start of a day partition is refused until
+    // the last millisecond of its retention, whichever partition the retry goes to.
+    const first = cutover + 1;
+    assert.deepEqual(await claim(db, ["kept"], first), ["kept"]);
+    assert.deepEqual(
+      await claim(db, ["kept"], first + LIMITS.idempotency_retention_ms - 1),
+      [],
+      "a claim still live was not seen by the claim trigger: is the retention longer than 0330's window?",
+    );
+    assert.deepEqual(await claim(db, ["kept"], first + LIMITS.idempotency_retention_ms), ["kept"]);
+    assert.deepEqual(await where(db, "kept"), [day(first + LIMITS.idempotency_retention_ms)]);
+  });
+
+  test("a live key in yesterday's partition refuses a claim today; the stored record answers", async () => {
+    const midnight = cutover + 2 * DAY_MS;
+    assert.deepEqual(await claim(db, ["y1"], midnight - 10 * HOUR_MS), ["y1"]);
+    assert.deepEqual(await claim(db, ["y1"], midnight + 10 * HOUR_MS), []);
+    const stored = await findIdempotencyRecord(
+      db,
+      { merchantId: MERCHANT, mode: "test", key: "y1" },
+      midnight + 10 * HOUR_MS,
+    );
+    assert.equal(stored?.responseBody, `{"at":${midnight - 10 * HOUR_MS}}`);
+    assert.deepEqual(await where(db, "y1"), [day(midnight - DAY_MS)]);
+  });
+
+  test("an expired key in the legacy or the default partition is taken over, however many days apart", async () => {
+    // Both claims go to the same many-day partition, days apart: only the full lookup finds the
+    // old one (a windowed one would leave it, and the new row would break the unique index).
+    const legacyOld = cutover - 5 * DAY_MS;
+    const defaultOld = cutover + 9 * DAY_MS; // past the 7 days made ahead
+    for (const [key, old, partition] of [
+      ["legacy-k", legacyOld, "idempotency_keys_legacy"],
+      ["default-k", defaultOld, "idempotency_keys_default"],
+    ] as const) {
+      assert.deepEqual(await claim(db, [key], old), [key]);
+      assert.deepEqual(await where(db, key), [partition]);
+      assert.deepEqual(
+        await claim(db, [key], old + 3 * DAY_MS),
+        [key],
+        "taken over (the old row would hold the unique index against it)",
+      );
+      assert.deepEqual(await where(db, key), [partition]);
+      const stored = await findIdempotencyRecord(
+        db,
+        { merchantId: MERCHANT, mode: "test", key },
+        old + 3 * DAY_MS,
+      );
+      assert.equal(stored?.responseBody, `{"at":${old + 3 * DAY_MS}}`);
+    }
+  });
+
+  test("an expired key in today's partition is taken over (no unique violation)", async () => {
+    // Every writer keeps a key a day, so a key expires only in another day's partition; a row
+    // that expired sooner stands for one written under a shorter retention.
+    const at = cutover + 3 * DAY_MS + HOUR_MS;
+    await db.query(
+      `insert into idempotency_keys (merchant_id, mode, key, request_hash, created, expires_at)
+       values ($1, 'test', 'today-k', 'h', $2, $3)`,
+      [MERCHANT, new Date(at), new Date(at + HOUR_MS)],
+    );
+    assert.deepEqual(await claim(db, ["today-k"], at + HOUR_MS - 1), [], "still live");
+    assert.deepEqual(await claim(db, ["today-k"], at + 2 * HOUR_MS), ["today-k"]);
+    assert.deepEqual(await where(db, "today-k"), [day(at)]);
+  });
+
+  test("concurrent claims of one key around midnight: one wins", async () => {
+    const midnight = cutover + 4 * DAY_MS;
+    const times = [-HOUR_MS, -2, -1, 0, 1, 2, HOUR_MS, 20 * HOUR_MS];
+    const results = await Promise.allSettled(
+      times.map((offset, i) => db.transaction((tx) => claim(tx, ["many", `many-${i}`], midnight + offset))),
+    );
+    const won = results.map((r) => {
+      assert.equal(r.status, "fulfilled", r.status === "rejected" ? String(r.reason) : "");
+      return (r as PromiseFulfilledResult<string[]>).value.includes("many");
+    });
+    assert.equal(won.filter(Boolean).length, 1, "one claim wins");
+    assert.equal((await where(db, "many")).length, 1);
+  });
+
+  test("a claim stamped more than a day later (beyond any clock skew) is outside the window", async () => {
+    // Documents the window's one assumption (0330): instances' clocks agree within a day. Before
+    // 0330 this second claim was refused; it also shows the trigger runs as the day partition's.
+    const at = cutover + 5 * DAY_MS;
+    assert.deepEqual(await claim(db, ["skew"], at + DAY_MS + HOUR_MS), ["skew"]);
+    assert.deepEqual(await claim(db, ["skew"], at), ["skew"]);
+    assert.deepEqual(await where(db, "skew"), [day(at), day(at + DAY_MS + HOUR_MS)].sort());
   });
 });
 
