@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import Fastify, {
   type FastifyBaseLogger,
@@ -11,6 +10,7 @@ import type { Db } from "../db/db.ts";
 import type { IdempotencyGate } from "../idempotency/index.ts";
 import type { AuthContext } from "../merchants/index.ts";
 import type { Clock } from "../platform/clock.ts";
+import { randomToken } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { errorFrom, handleClientError, installEdge, sendError } from "./edge.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -58,7 +58,7 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
     return503OnClosing: true,
     requestIdHeader: false,
     // 96 random bits. Not a platform id: those share a monotonic counter with the objects' ids.
-    genReqId: () => `req_${randomBytes(12).toString("base64url")}`,
+    genReqId: () => randomToken("req"),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: LIMITS.path_parameter_length_max },
     frameworkErrors: (error, request, reply) => {
       reply.header("Request-Id", request.id);

@@ -58,7 +58,12 @@ export function parseKey(key: string): KeyKind | null {
 }
 
 export function hashKey(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+  return keyDigest(key).toString("hex");
+}
+
+/** The SHA-256 of a key: stored (hex) to find it, compared in constant time to recognise it. */
+export function keyDigest(key: string): Buffer {
+  return createHash("sha256").update(key).digest();
 }
 
 /** Compares two secrets in constant time (their hashes have equal length whatever the input). */

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import type { Db, Queryable } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
@@ -6,6 +7,7 @@ import {
   hashKey,
   type KeyMode,
   type KeyType,
+  keyDigest,
   parseKey,
   redactKey,
   secretsEqual,
@@ -59,12 +61,16 @@ const ADMIN_KEY_SETTING = "admin_key_hash";
 export class Merchants {
   private readonly keyCache = new Map<string, { row: ApiKeyRow; fetchedMs: number }>();
   private adminKeyHash: string | null = null;
+  /** The SHA-256 of CENTIME_ADMIN_KEY, compared in constant time with each presented key's. */
+  private readonly configuredAdminDigest: Buffer | null;
 
   constructor(
     private readonly db: Db,
     private readonly clock: { nowMs(): number },
     private readonly configuredAdminKey?: string,
-  ) {}
+  ) {
+    this.configuredAdminDigest = configuredAdminKey ? keyDigest(configuredAdminKey) : null;
+  }
 
   /**
    * Makes sure an admin key exists. Returns a newly generated key (to print once) when neither
@@ -105,10 +111,13 @@ export class Merchants {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!match) throw new ApiError("api_key_missing");
     const key = match[1]!;
-    if (this.configuredAdminKey && secretsEqual(key, this.configuredAdminKey)) return { kind: "admin" };
+    // One digest of the presented key serves both the admin comparison and the lookup.
+    const digest = keyDigest(key);
+    if (this.configuredAdminDigest && timingSafeEqual(digest, this.configuredAdminDigest))
+      return { kind: "admin" };
     const kind = parseKey(key);
     if (!kind) throw new ApiError("api_key_invalid");
-    const hash = hashKey(key);
+    const hash = digest.toString("hex");
     if (kind.type === "admin") {
       // Hash lookups reveal nothing useful about a secret; the comparison is constant-time anyway.
       if (!this.configuredAdminKey && this.adminKeyHash && secretsEqual(hash, this.adminKeyHash)) {

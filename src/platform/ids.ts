@@ -95,15 +95,27 @@ const POOL_BYTES = 4096;
 let pool = randomBytes(POOL_BYTES);
 let poolOffset = 0;
 
-function freshRandom(): number[] {
-  if (poolOffset + RANDOM_CHARS > POOL_BYTES) {
+/** `count` bytes from the pool, never handed out twice (a view: copy it to keep it). */
+function pooled(count: number): Buffer {
+  if (poolOffset + count > POOL_BYTES) {
     pool = randomBytes(POOL_BYTES);
     poolOffset = 0;
   }
+  const bytes = pool.subarray(poolOffset, poolOffset + count);
+  poolOffset += count;
+  return bytes;
+}
+
+function freshRandom(): number[] {
+  const bytes = pooled(RANDOM_CHARS);
   const digits = new Array<number>(RANDOM_CHARS);
-  for (let i = 0; i < RANDOM_CHARS; i++) digits[i] = pool[poolOffset + i]! & 31;
-  poolOffset += RANDOM_CHARS;
+  for (let i = 0; i < RANDOM_CHARS; i++) digits[i] = bytes[i]! & 31;
   return digits;
+}
+
+/** `prefix_` and 96 random bits (base64url): request ids, which need no order. */
+export function randomToken(prefix: string): string {
+  return `${prefix}_${pooled(12).toString("base64url")}`;
 }
 
 function encodeRandom(digits: readonly number[]): string {
