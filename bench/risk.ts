@@ -1,6 +1,6 @@
 /**
  * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--only micro|platform]
- *   [--cpu-prof DIR]` (DIR: `node --cpu-prof` output of the API process of every risk-on round)
+ *   [--cpu-prof DIR]` (DIR/on, DIR/off: `node --cpu-prof` output of the API process of each round)
  *
  * 1. micro: the CPU cost of evaluating 50 compiled rules against one payment's facts (µs per
  *    payment), and of compiling a rule.
@@ -123,7 +123,7 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
     adminKey,
     databaseUrl: databaseUrl(database),
     env: { CENTIME_RISK_ENGINE: risk },
-    ...(CPU_PROFILE_DIR && risk === "on" ? { cpuProfileDir: CPU_PROFILE_DIR } : {}),
+    ...(CPU_PROFILE_DIR ? { cpuProfileDir: `${CPU_PROFILE_DIR}/${risk}` } : {}),
   });
   try {
     const created = await platform.request("POST", "/v1/merchants", adminKey, { name: "Risk bench" });

@@ -25,6 +25,20 @@ export function rowsToJson(rows: readonly object[]): string {
   return JSON.stringify(out);
 }
 
+/**
+ * One row as rowsToJson writes it. Buffers that hold rows for a while keep this text rather than
+ * the row: one flat string per row survives the young generation instead of a tree of objects.
+ */
+export function rowJson(row: object): string {
+  const converted: Record<string, unknown> = {};
+  for (const key in row) {
+    const value = (row as DbRow)[key];
+    converted[key] =
+      typeof value === "bigint" ? value.toString() : value instanceof Date ? value.toISOString() : value;
+  }
+  return JSON.stringify(converted);
+}
+
 /** Tables the write path may append to; anything else is a bug. */
 export const APPEND_TABLES = [
   "payments",

@@ -1,5 +1,5 @@
 import type { Db } from "../db/db.ts";
-import { type DbRow, rowsToJson } from "../db/rows.ts";
+import { rowJson } from "../db/rows.ts";
 
 /** One row of `risk_observations`: what a velocity counter counts. */
 export interface ObservationRow {
@@ -30,7 +30,8 @@ export type BufferedTable = "risk_observations" | "risk_decisions";
  * is left, and a reader that must see this process's rows calls `flush()` first.
  */
 export class RowBuffer<Row extends object> {
-  private buffer: Row[] = [];
+  /** Each row's JSON (rowJson), in order. */
+  private buffer: string[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private writing: Promise<boolean> | null = null;
   /** Rows dropped because the database refused them for too long (a metric for operators). */
@@ -48,7 +49,7 @@ export class RowBuffer<Row extends object> {
 
   add(rows: readonly Row[]): void {
     if (rows.length === 0) return;
-    for (const row of rows) this.buffer.push(row);
+    for (const row of rows) this.buffer.push(rowJson(row));
     if (this.buffer.length >= OBSERVATION_BATCH_MAX) void this.flush();
     else this.schedule();
   }
@@ -94,7 +95,7 @@ export class RowBuffer<Row extends object> {
     while (this.buffer.length > 0) {
       const rows = this.buffer.splice(0, OBSERVATION_BATCH_MAX);
       try {
-        await this.db.query(this.insertSql, [rowsToJson(rows as unknown as DbRow[])]);
+        await this.db.query(this.insertSql, [`[${rows.join(",")}]`]);
       } catch {
         // Kept for the next attempt, in order; past the bound the oldest go (counts in memory
         // are not affected, only what a process that starts reads back).

@@ -28,10 +28,25 @@ import { countersFor, type Observation, observationsFor, type Subjects, subjects
  * `country`: what the flow says, else the carrier operator's (MCC+MNC → the registry's country),
  * so that `ip_country != country` works for carrier payments from the API and checkout alike.
  */
-function countryOf(subject: { country?: string; operator?: string }): { country?: string } {
-  if (subject.country) return { country: subject.country };
-  const country = subject.operator ? getOperator(subject.operator)?.country : undefined;
-  return country ? { country } : {};
+/** What the rules read of an attempt (assigned one by one: this runs for every payment). */
+function factsOf(subject: RiskSubject, subjects: Subjects): Facts {
+  const facts: Facts = { flow: subject.flow };
+  if (subject.amount !== undefined) facts.amount = Number(subject.amount);
+  if (subject.currency) facts.currency = subject.currency;
+  if (subject.method) facts.method = subject.method;
+  if (subject.operator) facts.operator = subject.operator;
+  const country = subject.country || (subject.operator ? getOperator(subject.operator)?.country : undefined);
+  if (country) facts.country = country;
+  if (subject.customer) facts.customer = subject.customer;
+  if (subject.ipCountry) facts.ip_country = subject.ipCountry;
+  if (subject.app) facts.app = subject.app;
+  if (subject.pageOpenMs !== undefined) facts.page_open_ms = subject.pageOpenMs;
+  if (subject.framed !== undefined) facts.framed = subject.framed;
+  if (subjects.ip) facts.ip = subjects.ip;
+  if (subjects.msisdn) facts.msisdn = subjects.msisdn;
+  if (subjects.msisdnRange) facts.msisdn_range = subjects.msisdnRange;
+  if (subjects.cardFingerprint) facts.card_fingerprint = subjects.cardFingerprint;
+  return facts;
 }
 
 /** What the flows tell the risk engine about an attempt, before any money moves. */
@@ -635,23 +650,7 @@ export class Risk implements RiskGate {
     const loaded = await this.rulesOf(scope);
     const subjects = await this.subjectsOf(scope, subject);
     if (loaded.rules.length === 0) return { action: "allow", rule: null, rows: [], logged: [], subjects };
-    const facts: Facts = {
-      flow: subject.flow,
-      ...(subject.amount !== undefined ? { amount: Number(subject.amount) } : {}),
-      ...(subject.currency ? { currency: subject.currency } : {}),
-      ...(subject.method ? { method: subject.method } : {}),
-      ...(subject.operator ? { operator: subject.operator } : {}),
-      ...countryOf(subject),
-      ...(subject.customer ? { customer: subject.customer } : {}),
-      ...(subject.ipCountry ? { ip_country: subject.ipCountry } : {}),
-      ...(subject.app ? { app: subject.app } : {}),
-      ...(subject.pageOpenMs !== undefined ? { page_open_ms: subject.pageOpenMs } : {}),
-      ...(subject.framed !== undefined ? { framed: subject.framed } : {}),
-      ...(subjects.ip ? { ip: subjects.ip } : {}),
-      ...(subjects.msisdn ? { msisdn: subjects.msisdn } : {}),
-      ...(subjects.msisdnRange ? { msisdn_range: subjects.msisdnRange } : {}),
-      ...(subjects.cardFingerprint ? { card_fingerprint: subjects.cardFingerprint } : {}),
-    };
+    const facts = factsOf(subject, subjects);
     const current = observationsFor(subject.flow, subject.method, subjects, loaded.kinds);
     const plan = countersFor(loaded.counters, subjects, current, nowMs);
     const probes = listProbes(loaded.rules, facts);
