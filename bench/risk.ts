@@ -1,6 +1,6 @@
 /**
  * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--only micro|platform]
- *   [--cpu-prof DIR]` (DIR/on, DIR/off: `node --cpu-prof` output of the API process of each round)
+ *   [--cpu-prof DIR] [--shape address|none]` (DIR/on, DIR/off: `node --cpu-prof` output of the API process of each round)
  *
  * 1. micro: the CPU cost of evaluating 50 compiled rules against one payment's facts (µs per
  *    payment), and of compiling a rule.
@@ -33,6 +33,8 @@ const ONLY = arg("only", "micro,platform").split(",");
 /** --all-matching 0: leave out the two shadow rules that match every payment (no decision rows). */
 const ALL_MATCHING = arg("all-matching", "2") !== "0";
 const CPU_PROFILE_DIR = arg("cpu-prof", "");
+/** --shape address|none: one traffic shape only (to profile it alone); both by default. */
+const SHAPES = { both: [false, true], address: [true], none: [false] }[arg("shape", "both")] ?? [false, true];
 
 function micro(): void {
   const specs = fiftyRules();
@@ -133,7 +135,7 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
       if (r.status !== 201) throw new Error(`rule ${spec.rule}: ${r.status} ${JSON.stringify(r.json)}`);
     }
     const steps: Step[] = [];
-    for (const withAddress of [false, true]) {
+    for (const withAddress of SHAPES) {
       // Each shape warms up on its own, so neither is measured colder than the other.
       await drive(platform, key, withAddress, 3);
       const cpuBefore = cpuMs(platform.pid) ?? 0;

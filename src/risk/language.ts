@@ -561,6 +561,13 @@ function compileExpr(e: Expr, lists: CompiledRule["lists"][number][]): Eval {
         const other = nullLeft ? r : l;
         return e.op === "=" ? (f) => other(f) === undefined : (f) => other(f) !== undefined;
       }
+      // The common shape, an attribute against a constant, reads the fact directly: every rule
+      // of a merchant runs for every payment.
+      if (e.left.kind === "attribute" && e.right.kind !== "attribute" && e.right.kind !== "null") {
+        const name = e.left.name as keyof Facts;
+        const constant = e.right.value;
+        return compareToConstant(name, e.op, constant);
+      }
       const test = COMPARE[e.op];
       return (f) => {
         const a = l(f);
@@ -585,6 +592,38 @@ function compileExpr(e: Expr, lists: CompiledRule["lists"][number][]): Eval {
         return typeof v === "string" && k(type, name, v) !== negated;
       };
     }
+  }
+}
+
+function compareToConstant(name: keyof Facts, op: Comparison, c: string | number | boolean): Eval {
+  switch (op) {
+    case "=":
+      return (f) => f[name] === c;
+    case "!=":
+      return (f) => {
+        const a = f[name];
+        return a !== undefined && a !== c;
+      };
+    case "<":
+      return (f) => {
+        const a = f[name];
+        return a !== undefined && a < c;
+      };
+    case "<=":
+      return (f) => {
+        const a = f[name];
+        return a !== undefined && a <= c;
+      };
+    case ">":
+      return (f) => {
+        const a = f[name];
+        return a !== undefined && a > c;
+      };
+    case ">=":
+      return (f) => {
+        const a = f[name];
+        return a !== undefined && a >= c;
+      };
   }
 }
 
