@@ -24,8 +24,6 @@ export interface RequestAudit {
   changes: unknown;
   /** The object named in the URL, when there is one. */
   objectHint: string | null;
-  /** The response, when the record is made after it (the object it names). */
-  responseBody?: string;
   /** Set once the request's write has been recorded in its own transaction. */
   recorded: boolean;
 }

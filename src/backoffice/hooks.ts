@@ -104,26 +104,23 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
     });
   });
 
-  app.addHook("onSend", async (request, _reply, payload) => {
-    if (request.audit && !request.audit.recorded && typeof payload === "string")
-      request.audit.responseBody = payload;
-    return payload;
-  });
-
   // Whatever the helper did not record in its transaction (refusals, replays, flows with their
-  // own transactions, reads of the audit log) is recorded now, in a transaction of its own.
-  app.addHook("onResponse", async (request, reply) => {
+  // own transactions, reads of the audit log) is recorded in a transaction of its own before the
+  // response leaves: a client that reads the audit log after an answer finds that answer in it
+  // (recorded after the response, a refusal could be missing from a read made right after it).
+  app.addHook("onSend", async (request, reply, payload) => {
     const context = request.audit;
-    if (!context || context.recorded) return;
+    if (!context || context.recorded) return payload;
     try {
       await recordAfter(
         services.db,
         context,
-        { statusCode: reply.statusCode, body: context.responseBody ?? null },
+        { statusCode: reply.statusCode, body: typeof payload === "string" ? payload : null },
         services.clock.nowMs(),
       );
     } catch (error) {
       services.logger.error({ err: error, request: request.id }, "audit record failed");
     }
+    return payload;
   });
 }
