@@ -388,7 +388,7 @@ async function main(): Promise<void> {
   let dbName = "";
   let admin: Db | undefined;
   if (serverUrl) {
-    admin = await openPostgres({ url: serverUrl, poolSizeMax: 1 });
+    admin = await openPostgres({ url: serverUrl, poolSizeMax: 1, queryTimeoutMs: 300_000 });
     dbName = `centime_bench_${randomBytes(4).toString("hex")}`;
     await admin.query(`create database ${dbName}`);
     const u = new URL(serverUrl);
