@@ -27,6 +27,17 @@ const api = async <T = Record<string, unknown>>(key: string, url: string, body?:
   return r.body;
 };
 
+/**
+ * The next 11:00 UTC (noon or 1 pm in Paris): inside the charging window of our French customer
+ * whatever the hour the suite runs (at 22:00 in Paris the scheduler rightly defers the charge).
+ */
+function insideChargingWindowMs(): number {
+  const at = new Date();
+  at.setUTCHours(11, 0, 0, 0);
+  if (at.getTime() < Date.now()) at.setUTCDate(at.getUTCDate() + 1);
+  return at.getTime();
+}
+
 /** An active weekly subscription of our customer (its first charge taken by the scheduler). */
 async function activeSubscription(): Promise<string> {
   const sub = await api<{ status: string }>(ours.secretKey, "/v1/subscriptions", {
@@ -34,7 +45,7 @@ async function activeSubscription(): Promise<string> {
     price: priceId,
     payment_method: { type: "sandbox", scenario: "approve" },
   });
-  await runDueBilling(t.services.billing.context, { nowMs: Date.now() });
+  await runDueBilling(t.services.billing.context, { nowMs: insideChargingWindowMs() });
   const now = await api<{ status: string }>(ours.secretKey, `/v1/subscriptions/${sub.id}`);
   assert.equal(now.status, "active");
   return sub.id;
