@@ -9,6 +9,7 @@ import { generate } from "otplib";
 import type { Browser, Page } from "playwright-core";
 import { ADMIN_KEY } from "../test/support/app.ts";
 import { eventually, http, type LiveServer } from "../test/support/server.ts";
+import { middayTimeZone } from "../test/support/time-zones.ts";
 import { collectPageErrors, phoneContext, screenshot, seriousViolations } from "./support/browser.ts";
 import { closePageSuite, openPageSuite } from "./support/suite.ts";
 
@@ -68,40 +69,14 @@ async function signIn(page: Page, who: { email: string; totp: string }, lang: st
   await press(page, "button[type=submit]");
 }
 
-/**
- * A time zone where it is about noon now, so the worker charges at once whatever the hour the
- * suite runs (in Paris at night the charging window rightly defers the first charge).
- */
-function middayZone(): string {
-  const zones = [
-    "Pacific/Honolulu",
-    "America/Los_Angeles",
-    "America/New_York",
-    "America/Sao_Paulo",
-    "Europe/London",
-    "Europe/Paris",
-    "Asia/Dubai",
-    "Asia/Kolkata",
-    "Asia/Bangkok",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-    "Pacific/Auckland",
-  ];
-  const hourIn = (timeZone: string) =>
-    Number(
-      new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", hourCycle: "h23" }).format(new Date()),
-    );
-  // Neighbours are at most about three hours apart, so one is always between 10:00 and 17:00.
-  return zones.find((zone) => hourIn(zone) >= 10 && hourIn(zone) < 17)!;
-}
-
 /** A subscriber with an active weekly subscription (the worker takes the first charge). */
 async function subscriber(name: string) {
   counter++;
   const msisdn = `+336${String(counter).padStart(8, "0")}`;
   const customer = await http<{ id: string }>(live.url, "POST", "/v1/customers", secretKey, {
     msisdn,
-    time_zone: middayZone(),
+    // Midday where they live: the worker charges at once whatever the hour the suite runs.
+    time_zone: middayTimeZone(),
     email: `subscriber${counter}@example.org`,
     metadata: { name },
   });

@@ -11,17 +11,7 @@ export type DbRow = Record<string, unknown>;
  */
 export function rowsToJson(rows: readonly object[]): string {
   const out = new Array<Record<string, unknown>>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    // Any row type: only its own enumerable columns are read.
-    const row = rows[i] as DbRow;
-    const converted: Record<string, unknown> = {};
-    for (const key in row) {
-      const value = row[key];
-      converted[key] =
-        typeof value === "bigint" ? value.toString() : value instanceof Date ? value.toISOString() : value;
-    }
-    out[i] = converted;
-  }
+  for (let i = 0; i < rows.length; i++) out[i] = columnsOf(rows[i]!);
   return JSON.stringify(out);
 }
 
@@ -30,13 +20,18 @@ export function rowsToJson(rows: readonly object[]): string {
  * the row: one flat string per row survives the young generation instead of a tree of objects.
  */
 export function rowJson(row: object): string {
+  return JSON.stringify(columnsOf(row));
+}
+
+/** Any row type: only its own enumerable columns are read; bigint and Date become text. */
+function columnsOf(row: object): Record<string, unknown> {
   const converted: Record<string, unknown> = {};
   for (const key in row) {
     const value = (row as DbRow)[key];
     converted[key] =
       typeof value === "bigint" ? value.toString() : value instanceof Date ? value.toISOString() : value;
   }
-  return JSON.stringify(converted);
+  return converted;
 }
 
 /** Tables the write path may append to; anything else is a bug. */

@@ -25,10 +25,10 @@ import { ReadBatcher } from "./reads.ts";
 import { countersFor, type Observation, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
 
 /**
- * `country`: what the flow says, else the carrier operator's (MCC+MNC → the registry's country),
- * so that `ip_country != country` works for carrier payments from the API and checkout alike.
+ * What the rules read of an attempt, assigned one by one (this runs for every payment). `country`:
+ * what the flow says, else the carrier operator's (MCC+MNC → the registry's country), so that
+ * `ip_country != country` works for carrier payments from the API and checkout alike.
  */
-/** What the rules read of an attempt (assigned one by one: this runs for every payment). */
 function factsOf(subject: RiskSubject, subjects: Subjects): Facts {
   const facts: Facts = { flow: subject.flow };
   if (subject.amount !== undefined) facts.amount = Number(subject.amount);
@@ -690,29 +690,26 @@ export class Risk implements RiskGate {
     const verdict = evaluate(loaded.rules, facts, listed);
     const created = new Date(nowMs);
     const decisions = verdict.matches.map((match) => ({
+      id: newId("rd", nowMs),
+      created,
+      merchant_id: scope.merchantId,
+      mode: scope.mode,
+      payment_id: subject.paymentId ?? null,
+      flow: subject.flow,
+      rule_id: match.rule.id,
+      rule_name: match.rule.name,
+      rule: match.rule.compiled.source,
+      action: match.rule.compiled.action,
+      rule_mode: match.rule.mode,
       decided: match === verdict.decidedBy,
-      row: {
-        id: newId("rd", nowMs),
-        created,
-        merchant_id: scope.merchantId,
-        mode: scope.mode,
-        payment_id: subject.paymentId ?? null,
-        flow: subject.flow,
-        rule_id: match.rule.id,
-        rule_name: match.rule.name,
-        rule: match.rule.compiled.source,
-        action: match.rule.compiled.action,
-        rule_mode: match.rule.mode,
-        decided: match === verdict.decidedBy,
-        attribute_values: match.values,
-      },
+      attribute_values: match.values,
     }));
     const decided = verdict.decidedBy?.rule;
     return {
       action: verdict.action,
       rule: decided ? { id: decided.id, name: decided.name } : null,
-      rows: decisions.filter((d) => d.decided).map((d) => ({ table: "risk_decisions" as const, row: d.row })),
-      logged: decisions.filter((d) => !d.decided).map((d) => d.row),
+      rows: decisions.filter((d) => d.decided).map((row) => ({ table: "risk_decisions" as const, row })),
+      logged: decisions.filter((d) => !d.decided),
       subjects,
     };
   }

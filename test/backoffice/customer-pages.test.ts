@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { runDueBilling } from "../../src/billing/scheduler.ts";
 import { call, createMerchant, createTestApp, type MerchantKeys, type TestApp } from "../support/app.ts";
+import { middayTimeZone } from "../support/time-zones.ts";
 import { type AdminSession, signedIn } from "./admin-session.ts";
 
 let t: TestApp;
@@ -27,17 +28,6 @@ const api = async <T = Record<string, unknown>>(key: string, url: string, body?:
   return r.body;
 };
 
-/**
- * The next 11:00 UTC (noon or 1 pm in Paris): inside the charging window of our French customer
- * whatever the hour the suite runs (at 22:00 in Paris the scheduler rightly defers the charge).
- */
-function insideChargingWindowMs(): number {
-  const at = new Date();
-  at.setUTCHours(11, 0, 0, 0);
-  if (at.getTime() < Date.now()) at.setUTCDate(at.getUTCDate() + 1);
-  return at.getTime();
-}
-
 /** An active weekly subscription of our customer (its first charge taken by the scheduler). */
 async function activeSubscription(): Promise<string> {
   const sub = await api<{ status: string }>(ours.secretKey, "/v1/subscriptions", {
@@ -45,7 +35,7 @@ async function activeSubscription(): Promise<string> {
     price: priceId,
     payment_method: { type: "sandbox", scenario: "approve" },
   });
-  await runDueBilling(t.services.billing.context, { nowMs: insideChargingWindowMs() });
+  await runDueBilling(t.services.billing.context, { nowMs: Date.now() });
   const now = await api<{ status: string }>(ours.secretKey, `/v1/subscriptions/${sub.id}`);
   assert.equal(now.status, "active");
   return sub.id;
@@ -64,6 +54,8 @@ before(async () => {
     await api(ours.secretKey, "/v1/customers", {
       email: "Alice.Martin@example.org",
       msisdn: "+33612345678",
+      // Midday where she lives: the scheduler charges at once whatever the hour the suite runs.
+      time_zone: middayTimeZone(),
       metadata: { name: "Alice Martin" },
     })
   ).id;
