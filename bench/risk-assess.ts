@@ -1,5 +1,6 @@
 /**
- * `node --import tsx bench/risk-assess.ts [--n 20000]`: the CPU cost of one `Risk.assess` in
+ * `node --import tsx bench/risk-assess.ts [--n 20000]`: the CPU cost of one `Risk.assess` (and of
+ * `assessNow`, the payments' path, which makes no promise when nothing must be read) in
  * process (the gate a payment calls), with the 4 defaults and the 50 rules of bench/risk-rules.ts,
  * without and with a payer address (counters and list look-ups needed), on the embedded
  * database unless DATABASE_URL is set. No HTTP, no commit: the engine's own share of a payment.
@@ -28,14 +29,20 @@ try {
       method: "sandbox",
       ...(withAddress ? { ip: `10.0.${Math.floor((n % 5000) / 250)}.${n % 250}` } : {}),
     });
-    for (let n = 0; n < 2000; n++) await risk.assess(scope, subject(n), Date.now());
-    const before = cpuUsage();
-    const started = performance.now();
-    for (let n = 0; n < N; n++) await risk.assess(scope, subject(n), Date.now());
-    const cpu = cpuUsage(before);
-    console.log(
-      `assess ${withAddress ? "with address" : "no address  "}: ${((cpu.user + cpu.system) / N).toFixed(1)} µs CPU, ${(((performance.now() - started) * 1000) / N).toFixed(1)} µs wall per payment (${N})`,
-    );
+    for (const path of ["assess", "assessNow"] as const) {
+      const once = (n: number) =>
+        path === "assess"
+          ? risk.assess(scope, subject(n), Date.now())
+          : (risk.assessNow(scope, subject(n), Date.now()) ?? risk.assess(scope, subject(n), Date.now()));
+      for (let n = 0; n < 2000; n++) await once(n);
+      const before = cpuUsage();
+      const started = performance.now();
+      for (let n = 0; n < N; n++) await once(n);
+      const cpu = cpuUsage(before);
+      console.log(
+        `${path.padEnd(9)} ${withAddress ? "with address" : "no address  "}: ${((cpu.user + cpu.system) / N).toFixed(1)} µs CPU, ${(((performance.now() - started) * 1000) / N).toFixed(1)} µs wall per payment (${N})`,
+      );
+    }
   }
 } finally {
   await t.close();

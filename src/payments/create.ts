@@ -2,7 +2,7 @@ import type { IdempotencyContext } from "../idempotency/index.ts";
 import { IdempotencyConflict } from "../idempotency/index.ts";
 import { ApiError, assert } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import type { RiskVerdict } from "../risk/index.ts";
+import type { RiskSubject, RiskVerdict } from "../risk/index.ts";
 import { settleAttempt } from "./attempt.ts";
 import {
   ATTEMPT_LEASE_MS,
@@ -125,26 +125,23 @@ export async function createPayment(
   // provider; a review holds it (processing, nothing charged) until a person decides.
   const ip = payer?.ip ?? input.ip_address;
   const cardNumber = method.secretDetails?.number;
+  const riskSubject: RiskSubject = {
+    flow: payer?.flow ?? "payment",
+    paymentId: initial.id,
+    amount: initial.amount,
+    currency: initial.currency,
+    method: method.stored.type,
+    ...methodFacts(method.stored),
+    ...(input.customer ? { customer: input.customer } : {}),
+    ...(ip ? { ip } : {}),
+    ...(payer?.ipCountry ? { ipCountry: payer.ipCountry } : {}),
+    ...(payer?.app ? { app: payer.app } : {}),
+    ...(payer?.pageOpenMs !== undefined ? { pageOpenMs: payer.pageOpenMs } : {}),
+    ...(payer?.framed !== undefined ? { framed: payer.framed } : {}),
+    ...(typeof cardNumber === "string" ? { cardNumber } : {}),
+  };
   const verdict = ctx.risk
-    ? await ctx.risk.assess(
-        scope,
-        {
-          flow: payer?.flow ?? "payment",
-          paymentId: initial.id,
-          amount: initial.amount,
-          currency: initial.currency,
-          method: method.stored.type,
-          ...methodFacts(method.stored),
-          ...(input.customer ? { customer: input.customer } : {}),
-          ...(ip ? { ip } : {}),
-          ...(payer?.ipCountry ? { ipCountry: payer.ipCountry } : {}),
-          ...(payer?.app ? { app: payer.app } : {}),
-          ...(payer?.pageOpenMs !== undefined ? { pageOpenMs: payer.pageOpenMs } : {}),
-          ...(payer?.framed !== undefined ? { framed: payer.framed } : {}),
-          ...(typeof cardNumber === "string" ? { cardNumber } : {}),
-        },
-        nowMs,
-      )
+    ? (ctx.risk.assessNow(scope, riskSubject, nowMs) ?? (await ctx.risk.assess(scope, riskSubject, nowMs)))
     : undefined;
   const riskRows = verdict?.rows ?? [];
   // `require_pin`: the payer proves they hold the number (the method's PIN step); a method that

@@ -19,7 +19,7 @@ import {
 import { MemoryCounters } from "./counters.ts";
 import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
-import { type Action, type CompiledRule, compileRule } from "./language.ts";
+import { type Action, type CompiledRule, compileRule, type ListLookup } from "./language.ts";
 import { OBSERVATION_FLUSH_MS, type ObservationRow, RowBuffer } from "./observations.ts";
 import { ReadBatcher } from "./reads.ts";
 import { countersFor, type Observation, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
@@ -29,6 +29,11 @@ import { countersFor, type Observation, observationsFor, type Subjects, subjects
  * what the flow says, else the carrier operator's (MCC+MNC → the registry's country), so that
  * `ip_country != country` works for carrier payments from the API and checkout alike.
  */
+function fingerprintWith(key: Buffer, cardNumber: string): string {
+  const digits = cardNumber.replace(/\D/g, "");
+  return `fp_${createHmac("sha256", key).update(digits).digest("base64url").slice(0, 24)}`;
+}
+
 function factsOf(subject: RiskSubject, subjects: Subjects): Facts {
   const facts: Facts = { flow: subject.flow };
   if (subject.amount !== undefined) facts.amount = Number(subject.amount);
@@ -96,6 +101,8 @@ export type ObservedFailure = "decline" | "pin_failure" | "voucher_failure";
 /** The seam the payment flows call (src/payments declares what it needs of it). */
 export interface RiskGate {
   assess(scope: AuthScope, subject: RiskSubject, nowMs: number): Promise<RiskVerdict>;
+  /** `assess` without a promise when nothing must be read first; null: call `assess`. */
+  assessNow(scope: AuthScope, subject: RiskSubject, nowMs: number): RiskVerdict | null;
   observe(scope: AuthScope, kind: ObservedFailure, subjects: Subjects, nowMs: number): Promise<void>;
   /** Writes a verdict's decisions on their own (flows that do not commit them with their own rows). */
   record(verdict: Pick<RiskVerdict, "rows" | "logged">): Promise<void>;
@@ -225,6 +232,8 @@ interface Loaded {
    * null when none is read or there are more than LIST_ENTRIES_IN_MEMORY_MAX (looked up then).
    */
   lists: Set<string> | null;
+  /** Whether any active rule reads a list. */
+  readsLists: boolean;
   loadedAtMs: number;
   generation: number;
 }
@@ -510,17 +519,24 @@ export class Risk implements RiskGate {
 
   /** The merchant's active rules, compiled; the defaults are made the first time. */
   private async rulesOf(scope: AuthScope): Promise<Loaded> {
+    return (
+      this.cachedRules(scope) ??
+      this.reload(this.key(scope), scope, this.generations.get(this.key(scope)) ?? 0)
+    );
+  }
+
+  /**
+   * The rules in memory, if any. Stale rules are served while one reload runs in the background:
+   * a busy merchant's payments never all wait for (or all start) the same reload.
+   */
+  private cachedRules(scope: AuthScope): Loaded | null {
     const key = this.key(scope);
     const generation = this.generations.get(key) ?? 0;
     const cached = this.cache.get(key);
-    if (cached && cached.generation === generation) {
-      // Stale rules are served while one reload runs in the background: a busy merchant's
-      // payments never all wait for (or all start) the same reload.
-      if (this.monotonicMs() - cached.loadedAtMs >= RULES_CACHE_MS)
-        this.reload(key, scope, generation).catch(() => undefined);
-      return cached;
-    }
-    return this.reload(key, scope, generation);
+    if (!cached || cached.generation !== generation) return null;
+    if (this.monotonicMs() - cached.loadedAtMs >= RULES_CACHE_MS)
+      this.reload(key, scope, generation).catch(() => undefined);
+    return cached;
   }
 
   /** One load per merchant at a time; an edit in this process (a new generation) starts its own. */
@@ -560,7 +576,8 @@ export class Risk implements RiskGate {
       }
     }
     let lists: Set<string> | null = null;
-    if (rules.some((r) => r.compiled.lists.length > 0)) {
+    const readsLists = rules.some((r) => r.compiled.lists.length > 0);
+    if (readsLists) {
       const entries = await this.db.query<{ list_type: ListType; list: ListName; value: string }>(
         "select list_type, list, value from risk_list_entries where merchant_id = $1 and mode = $2 limit $3",
         [scope.merchantId, scope.mode, LIST_ENTRIES_IN_MEMORY_MAX + 1],
@@ -569,7 +586,7 @@ export class Risk implements RiskGate {
         lists = new Set(entries.rows.map((e) => listKey(e.list_type, e.list, e.value)));
     }
     if (!this.seeds.has(key)) this.seeds.set(key, this.seed(key, scope, this.clock.nowMs()));
-    const loaded = { rules, kinds, counters, lists, loadedAtMs: this.monotonicMs(), generation };
+    const loaded = { rules, kinds, counters, lists, readsLists, loadedAtMs: this.monotonicMs(), generation };
     if ((this.generations.get(key) ?? 0) === generation) {
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, loaded);
@@ -626,19 +643,27 @@ export class Risk implements RiskGate {
 
   /** A card's fingerprint: keyed, so a fingerprint cannot be turned back into a number by trying them all. */
   async fingerprint(cardNumber: string): Promise<string> {
-    const digits = cardNumber.replace(/\D/g, "");
-    return `fp_${createHmac("sha256", await this.cardKey())
-      .update(digits)
-      .digest("base64url")
-      .slice(0, 24)}`;
+    return fingerprintWith(await this.cardKey(), cardNumber);
   }
 
   async subjectsOf(
     _scope: AuthScope,
     about: { ip?: string; msisdn?: string; cardNumber?: string; cardFingerprint?: string },
   ): Promise<Subjects> {
+    return this.subjectsNow(
+      about,
+      about.cardNumber && !about.cardFingerprint ? await this.cardKey() : undefined,
+    );
+  }
+
+  /** `subjectsOf` once the card key is known (or no card number is given). */
+  private subjectsNow(
+    about: { ip?: string; msisdn?: string; cardNumber?: string; cardFingerprint?: string },
+    cardKey: Buffer | undefined,
+  ): Subjects {
     const fingerprint =
-      about.cardFingerprint ?? (about.cardNumber ? await this.fingerprint(about.cardNumber) : undefined);
+      about.cardFingerprint ??
+      (about.cardNumber && cardKey ? fingerprintWith(cardKey, about.cardNumber) : undefined);
     return subjectsOf({
       ...(about.ip ? { ip: about.ip } : {}),
       ...(about.msisdn ? { msisdn: about.msisdn } : {}),
@@ -650,12 +675,53 @@ export class Risk implements RiskGate {
     const loaded = await this.rulesOf(scope);
     const subjects = await this.subjectsOf(scope, subject);
     if (loaded.rules.length === 0) return { action: "allow", rule: null, rows: [], logged: [], subjects };
+    const { facts, probes } = this.count(scope, subject, loaded, subjects, nowMs);
+    return this.conclude(
+      scope,
+      subject,
+      loaded,
+      subjects,
+      facts,
+      await this.listLookup(scope, loaded, facts, probes),
+      nowMs,
+    );
+  }
+
+  /**
+   * The verdict at once, in the common case: the merchant's rules are in memory, and no card key
+   * and no list must be read from the database. Then no promise is made on the payment's path
+   * (each costs an allocation and, with the audit's async context on, a hook). null: nothing was
+   * counted or done; call `assess`.
+   */
+  assessNow(scope: AuthScope, subject: RiskSubject, nowMs: number): RiskVerdict | null {
+    const loaded = this.cachedRules(scope);
+    if (!loaded || (loaded.lists === null && loaded.readsLists)) return null;
+    if (subject.cardNumber !== undefined && !this.fingerprintKey) return null;
+    const subjects = this.subjectsNow(subject, this.fingerprintKey);
+    if (loaded.rules.length === 0) return { action: "allow", rule: null, rows: [], logged: [], subjects };
+    const { facts } = this.count(scope, subject, loaded, subjects, nowMs);
+    const lists = loaded.lists;
+    return this.conclude(
+      scope,
+      subject,
+      loaded,
+      subjects,
+      facts,
+      (type, name, value) => lists?.has(listKey(type, name, value)) === true,
+      nowMs,
+    );
+  }
+
+  /**
+   * Counts the attempt and fills the facts the rules read. The attempt is counted before anything
+   * is read: two attempts at once each see the other. Counts come from memory (counters.ts): no
+   * query, no lock, so every planned one is filled.
+   */
+  private count(scope: AuthScope, subject: RiskSubject, loaded: Loaded, subjects: Subjects, nowMs: number) {
     const facts = factsOf(subject, subjects);
     const current = observationsFor(subject.flow, subject.method, subjects, loaded.kinds);
     const plan = countersFor(loaded.counters, subjects, current, nowMs);
     const probes = listProbes(loaded.rules, facts);
-    // The attempt is counted before anything is read: two attempts at once each see the other.
-    // Counts come from memory (counters.ts): no query, no lock, so every planned one is filled.
     const key = this.key(scope);
     this.memory.add(key, current, nowMs);
     // Written within OBSERVATION_FLUSH_MS, off the payment's commit: an attempt is counted (in
@@ -663,7 +729,16 @@ export class Risk implements RiskGate {
     this.buffer(scope, current, nowMs);
     // The memory holds the current attempt already; a distinct count leaves its value out.
     for (const c of plan) facts[c.name] = this.memory.count(key, c) + (c.distinct ? c.plus : 0);
-    // Lists too long to keep in memory are looked up, only when a rule still depends on one.
+    return { facts, probes };
+  }
+
+  /** Lists too long to keep in memory are looked up, only when a rule still depends on one. */
+  private async listLookup(
+    scope: AuthScope,
+    loaded: Loaded,
+    facts: Facts,
+    probes: ReturnType<typeof listProbes>,
+  ): Promise<ListLookup> {
     const lookups =
       loaded.lists === null && probes.length > 0
         ? probes.filter((probe) =>
@@ -674,19 +749,28 @@ export class Risk implements RiskGate {
             ),
           )
         : [];
-    let listed: (type: ListType, name: ListName, value: string) => boolean = (type, name, value) =>
-      loaded.lists?.has(listKey(type, name, value)) === true;
-    if (lookups.length > 0) {
-      const answers = await this.reads.read(
-        scope,
-        lookups.map((l) => ({ list: l })),
-      );
-      const hits = new Set<string>();
-      lookups.forEach((l, i) => {
-        if (answers[i]! > 0) hits.add(listKey(l.type, l.name, l.value));
-      });
-      listed = (type, name, value) => hits.has(listKey(type, name, value));
-    }
+    if (lookups.length === 0)
+      return (type, name, value) => loaded.lists?.has(listKey(type, name, value)) === true;
+    const answers = await this.reads.read(
+      scope,
+      lookups.map((l) => ({ list: l })),
+    );
+    const hits = new Set<string>();
+    lookups.forEach((l, i) => {
+      if (answers[i]! > 0) hits.add(listKey(l.type, l.name, l.value));
+    });
+    return (type, name, value) => hits.has(listKey(type, name, value));
+  }
+
+  private conclude(
+    scope: AuthScope,
+    subject: RiskSubject,
+    loaded: Loaded,
+    subjects: Subjects,
+    facts: Facts,
+    listed: ListLookup,
+    nowMs: number,
+  ): RiskVerdict {
     const verdict = evaluate(loaded.rules, facts, listed);
     const created = new Date(nowMs);
     const decisions = verdict.matches.map((match) => ({
