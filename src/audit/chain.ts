@@ -47,20 +47,39 @@ export interface AuditRow {
   hash: string;
 }
 
-/** JSON with object keys sorted, so a jsonb round trip hashes the same. */
+/**
+ * JSON with object keys sorted, so a jsonb round trip hashes the same. Written with loops and
+ * string appends: it runs for every audited request (each payment's record).
+ */
 export function canonicalJson(value: unknown): string {
   if (value === undefined) return "null";
   if (value === null || typeof value !== "object") return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  const object = value as Record<string, unknown>;
+  // The default sort compares UTF-16 code units, as `<` does.
+  const keys = Object.keys(object).sort();
+  let out = "{";
+  for (const key of keys) {
+    const inner = object[key];
+    if (inner === undefined) continue;
+    out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${canonicalJson(inner)}`;
+  }
+  return `${out}}`;
 }
 
 /** Every field that matters, in a fixed order, chained to the previous row's hash. */
 export function rowHash(prevHash: string, row: Omit<AuditRow, "hash" | "prev_hash">): string {
-  const content = canonicalJson([
+  return hashOf(prevHash, row, canonicalJson(row.changes ?? null));
+}
+
+/** rowHash with the row's changes already in canonical JSON (chainDrafts stores that text too). */
+function hashOf(prevHash: string, row: Omit<AuditRow, "hash" | "prev_hash">, changesJson: string): string {
+  // The fields before `changes` are strings, numbers or null: canonical as JSON.stringify writes them.
+  const fields = JSON.stringify([
     row.id,
     row.created.getTime(),
     row.lane,
@@ -77,8 +96,8 @@ export function rowHash(prevHash: string, row: Omit<AuditRow, "hash" | "prev_has
     row.request_id,
     row.outcome,
     row.status_code,
-    row.changes ?? null,
   ]);
+  const content = `${fields.slice(0, -1)},${changesJson}]`;
   return createHash("sha256").update(`${prevHash}\n${content}`).digest("hex");
 }
 
@@ -103,7 +122,7 @@ export function chainDrafts(
 ): { rowsJson: string; head: LaneHead } {
   let seq = head.seq;
   let prev = head.hash;
-  const out: Record<string, unknown>[] = [];
+  const out: string[] = [];
   for (const draft of drafts) {
     seq += 1n;
     const row = {
@@ -125,11 +144,15 @@ export function chainDrafts(
       status_code: draft.statusCode,
       changes: (draft.changes ?? null) as unknown,
     };
-    const hash = rowHash(prev, row);
-    out.push({ ...row, created: row.created.toISOString(), prev_hash: prev, hash });
+    // The changes are serialized once, canonically: hashed, and stored as that same text.
+    const changesJson = canonicalJson(row.changes);
+    const hash = hashOf(prev, row, changesJson);
+    const { changes: _hashed, ...columns } = row;
+    const json = JSON.stringify({ ...columns, created: row.created.toISOString(), prev_hash: prev, hash });
+    out.push(`${json.slice(0, -1)},"changes":${changesJson}}`);
     prev = hash;
   }
-  return { rowsJson: JSON.stringify(out), head: { seq, hash: prev } };
+  return { rowsJson: `[${out.join(",")}]`, head: { seq, hash: prev } };
 }
 
 /** Reads a lane's head; `lock` holds its row until the transaction ends. */
