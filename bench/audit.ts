@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import autocannon from "autocannon";
 import { createMerchants } from "./load.ts";
-import { createDatabase, databaseUrl, dropDatabase, withClient } from "./pg.ts";
+import { backendsCpuMs, cpuDelta, createDatabase, databaseUrl, dropDatabase } from "./pg.ts";
 import { cpuMs, newAdminKey, Platform } from "./platform.ts";
 
 function arg(name: string, fallback: string): string {
@@ -39,29 +39,6 @@ interface Step {
   apiCpuMs: number;
   dbCpuMs: number;
   load: number;
-}
-
-/** CPU of the PostgreSQL backends connected to `database` (the server runs on this machine). */
-async function backendsCpuMs(database: string): Promise<Map<number, number>> {
-  const pids = await withClient(databaseUrl(database), async (c) => {
-    const { rows } = await c.query<{ pid: number }>(
-      "select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
-      [database],
-    );
-    return rows.map((r) => r.pid);
-  });
-  const out = new Map<number, number>();
-  for (const pid of pids) {
-    const ms = cpuMs(pid);
-    if (ms !== null) out.set(pid, ms);
-  }
-  return out;
-}
-
-function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
-  let sum = 0;
-  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? ms);
-  return sum;
 }
 
 async function drive(platform: Platform, keys: readonly string[], seconds: number) {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { cpuMs } from "./platform.ts";
 
 /** The maintenance database of the local server; override with BENCH_PG_URL. */
 export const ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -41,4 +42,27 @@ export async function serverSettings(): Promise<Record<string, string>> {
     }
     return settings;
   });
+}
+
+/** CPU of the PostgreSQL backends connected to `database` (the server runs on this machine). */
+export async function backendsCpuMs(database: string): Promise<Map<number, number>> {
+  const pids = await withClient(databaseUrl(database), async (c) => {
+    const { rows } = await c.query<{ pid: number }>(
+      "select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+      [database],
+    );
+    return rows.map((r) => r.pid);
+  });
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const ms = cpuMs(pid);
+    if (ms !== null) out.set(pid, ms);
+  }
+  return out;
+}
+
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? ms);
+  return sum;
 }

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--only micro|platform]
+ * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--rate N] [--only micro|platform]
  *   [--cpu-prof DIR] [--shape address|none]` (DIR/on, DIR/off: `node --cpu-prof` output of the API process of each round)
  *
  * 1. micro: the CPU cost of evaluating 50 compiled rules against one payment's facts (µs per
@@ -12,13 +12,17 @@
  *    from 5,000 addresses (every payment runs one counters query and writes its observations).
  *    Rounds alternate off and on, so a loaded machine's drift hits both.
  *
+ * Besides payments/s each step reports the CPU a payment costs the API process and the PostgreSQL
+ * backends serving it: throughput on a shared or latency-bound machine moves with its neighbours,
+ * CPU per payment much less. With `--rate N` both settings serve the same N payments/s.
+ *
  * Timings never fail the run.
  */
 import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import autocannon from "autocannon";
 import { type ActiveRule, compileRule, evaluate } from "../src/risk/index.ts";
-import { createDatabase, databaseUrl, dropDatabase } from "./pg.ts";
+import { backendsCpuMs, cpuDelta, createDatabase, databaseUrl, dropDatabase } from "./pg.ts";
 import { cpuMs, newAdminKey, Platform } from "./platform.ts";
 import { fiftyRules } from "./risk-rules.ts";
 
@@ -33,6 +37,8 @@ const ONLY = arg("only", "micro,platform").split(",");
 /** --all-matching 0: leave out the two shadow rules that match every payment (no decision rows). */
 const ALL_MATCHING = arg("all-matching", "2") !== "0";
 const CPU_PROFILE_DIR = arg("cpu-prof", "");
+/** --rate N: both settings serve the same N payments/s; compare their CPU per payment. */
+const RATE = Number(arg("rate", "0"));
 /** --shape address|none: one traffic shape only (to profile it alone); both by default. */
 const SHAPES = { both: [false, true], address: [true], none: [false] }[arg("shape", "both")] ?? [false, true];
 
@@ -77,8 +83,10 @@ interface Step {
   p99: number;
   non2xx: number;
   load: number;
-  /** CPU time of the API process per answered payment (PostgreSQL's own CPU is not in it). */
+  /** CPU time of the API process per answered payment. */
   cpuMsPerPayment: number;
+  /** CPU time of the PostgreSQL backends serving it, per answered payment. */
+  dbCpuMsPerPayment: number;
 }
 
 async function drive(platform: Platform, key: string, withAddress: boolean, seconds: number) {
@@ -88,6 +96,7 @@ async function drive(platform: Platform, key: string, withAddress: boolean, seco
     url: platform.url,
     connections: CONNECTIONS,
     duration: seconds,
+    ...(RATE > 0 ? { overallRate: RATE } : {}),
     pipelining: 1,
     timeout: 30,
     requests: [
@@ -139,10 +148,13 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
       // Each shape warms up on its own, so neither is measured colder than the other.
       await drive(platform, key, withAddress, 3);
       const cpuBefore = cpuMs(platform.pid) ?? 0;
+      const dbBefore = await backendsCpuMs(database);
       const result = await drive(platform, key, withAddress, DURATION_S);
       const cpu = (cpuMs(platform.pid) ?? 0) - cpuBefore;
+      const dbCpu = cpuDelta(dbBefore, await backendsCpuMs(database));
       steps.push({
         cpuMsPerPayment: cpu / Math.max(1, result["2xx"]),
+        dbCpuMsPerPayment: dbCpu / Math.max(1, result["2xx"]),
         risk,
         shape: withAddress ? "with address" : "no address",
         perSec: result["2xx"] / (result.duration || DURATION_S),
@@ -172,7 +184,7 @@ if (ONLY.includes("platform")) {
       const steps = await platformRound(risk);
       for (const s of steps)
         console.log(
-          `  round ${round + 1} risk ${s.risk.padEnd(3)} ${s.shape.padEnd(12)} ${s.perSec.toFixed(0).padStart(6)} payments/s  p50 ${s.p50} ms  p99 ${s.p99} ms  non-2xx ${s.non2xx}  API CPU ${s.cpuMsPerPayment.toFixed(2)} ms/payment  load ${s.load.toFixed(1)}`,
+          `  round ${round + 1} risk ${s.risk.padEnd(3)} ${s.shape.padEnd(12)} ${s.perSec.toFixed(0).padStart(6)} payments/s  p50 ${s.p50} ms  p99 ${s.p99} ms  non-2xx ${s.non2xx}  CPU per payment: API ${s.cpuMsPerPayment.toFixed(3)} ms, PostgreSQL ${s.dbCpuMsPerPayment.toFixed(3)} ms  load ${s.load.toFixed(1)}`,
         );
       all.push(...steps);
     }
@@ -181,14 +193,20 @@ if (ONLY.includes("platform")) {
       const of = all.filter((s) => s.risk === risk && s.shape === shape);
       return of.reduce((sum, s) => sum + s.perSec, 0) / of.length;
     };
-    const cpu = (risk: "on" | "off") => {
-      const of = all.filter((s) => s.risk === risk && s.shape === shape);
-      return of.reduce((sum, s) => sum + s.cpuMsPerPayment, 0) / of.length;
+    const cpu = (risk: "on" | "off", of: (s: Step) => number) => {
+      const steps = all.filter((s) => s.risk === risk && s.shape === shape);
+      return steps.reduce((sum, s) => sum + of(s), 0) / steps.length;
     };
     const off = mean("off");
     const on = mean("on");
+    const total = (s: Step) => s.cpuMsPerPayment + s.dbCpuMsPerPayment;
+    // What the machine can serve when CPU is what runs out: inversely proportional to CPU per payment.
+    const capacity = (cpu("off", total) / cpu("on", total) - 1) * 100;
     console.log(
-      `${shape}: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s: ${(((on - off) / off) * 100).toFixed(1)} % with the risk engine; API CPU ${cpu("off").toFixed(2)} → ${cpu("on").toFixed(2)} ms/payment`,
+      `${shape}: off ${off.toFixed(0)}/s, on ${on.toFixed(0)}/s: ${(((on - off) / off) * 100).toFixed(1)} % with the risk engine; ` +
+        `CPU per payment: API ${cpu("off", (s) => s.cpuMsPerPayment).toFixed(3)} → ${cpu("on", (s) => s.cpuMsPerPayment).toFixed(3)} ms, ` +
+        `PostgreSQL ${cpu("off", (s) => s.dbCpuMsPerPayment).toFixed(3)} → ${cpu("on", (s) => s.dbCpuMsPerPayment).toFixed(3)} ms ` +
+        `(capacity when CPU-bound ${capacity.toFixed(1)} %)`,
     );
   }
 }
