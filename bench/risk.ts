@@ -1,6 +1,7 @@
 /**
  * `node --import tsx bench/risk.ts [--duration 10] [--connections 64] [--rounds 2] [--rate N] [--only micro|platform]
- *   [--cpu-prof DIR] [--shape address|none]` (DIR/on, DIR/off: `node --cpu-prof` output of the API process of each round)
+ *   [--cpu-prof DIR] [--shape address|none] [--rules 50] [--all-matching 0] [--warmup 6]` (DIR/on, DIR/off:
+ *   `node --cpu-prof` output of the API process of each round; --rules 0: the 4 defaults only)
  *
  * 1. micro: the CPU cost of evaluating 50 compiled rules against one payment's facts (µs per
  *    payment), and of compiling a rule.
@@ -36,6 +37,10 @@ const ROUNDS = Number(arg("rounds", "2"));
 const ONLY = arg("only", "micro,platform").split(",");
 /** --all-matching 0: leave out the two shadow rules that match every payment (no decision rows). */
 const ALL_MATCHING = arg("all-matching", "2") !== "0";
+/** --rules N: how many of the fifty rules the merchant adds to the 4 defaults (0: defaults only). */
+const RULES = Number(arg("rules", "50"));
+/** Seconds of load a fresh platform gets before any step (compilation, first partitions, pools). */
+const JIT_WARMUP_S = Number(arg("warmup", "6"));
 const CPU_PROFILE_DIR = arg("cpu-prof", "");
 /** --rate N: both settings serve the same N payments/s; compare their CPU per payment. */
 const RATE = Number(arg("rate", "0"));
@@ -139,11 +144,18 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
   try {
     const created = await platform.request("POST", "/v1/merchants", adminKey, { name: "Risk bench" });
     const key = (created.json as { secret_key: string }).secret_key;
-    for (const spec of fiftyRules().filter((r) => ALL_MATCHING || !r.name.startsWith("shadow "))) {
+    const rules = fiftyRules()
+      .filter((r) => ALL_MATCHING || !r.name.startsWith("shadow "))
+      .slice(0, RULES);
+    for (const spec of rules) {
       const r = await platform.request("POST", "/v1/risk_rules", key, spec);
       if (r.status !== 201) throw new Error(`rule ${spec.rule}: ${r.status} ${JSON.stringify(r.json)}`);
     }
     const steps: Step[] = [];
+    // A fresh process runs its first seconds slower (compilation, pools, the day's partitions):
+    // without this the first shape of each round was measured up to 30 % costlier than the same
+    // shape later.
+    await drive(platform, key, SHAPES[0]!, JIT_WARMUP_S);
     for (const withAddress of SHAPES) {
       // Each shape warms up on its own, so neither is measured colder than the other.
       await drive(platform, key, withAddress, 3);
@@ -174,9 +186,10 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
 if (ONLY.includes("micro")) micro();
 if (ONLY.includes("platform")) {
   console.log(
-    `platform: ${CONNECTIONS} connections, ${DURATION_S} s per step, ${ROUNDS} round(s); ${cpus().length} CPUs, load ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")}`,
+    `platform: ${CONNECTIONS} connections, ${DURATION_S} s per step, ${ROUNDS} round(s); 4 defaults + ${RULES} rules` +
+      `${ALL_MATCHING && RULES >= 2 ? " (2 shadow rules match every payment)" : ""}; ${cpus().length} CPUs, load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}`,
   );
   const all: Step[] = [];
   for (let round = 0; round < ROUNDS; round++)
@@ -193,6 +206,14 @@ if (ONLY.includes("platform")) {
       const of = all.filter((s) => s.risk === risk && s.shape === shape);
       return of.reduce((sum, s) => sum + s.perSec, 0) / of.length;
     };
+    const median = (risk: "on" | "off", of: (s: Step) => number) => {
+      const values = all
+        .filter((s) => s.risk === risk && s.shape === shape)
+        .map(of)
+        .sort((a, b) => a - b);
+      const mid = values.length >> 1;
+      return values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+    };
     const cpu = (risk: "on" | "off", of: (s: Step) => number) => {
       const steps = all.filter((s) => s.risk === risk && s.shape === shape);
       return steps.reduce((sum, s) => sum + of(s), 0) / steps.length;
@@ -207,6 +228,14 @@ if (ONLY.includes("platform")) {
         `CPU per payment: API ${cpu("off", (s) => s.cpuMsPerPayment).toFixed(3)} → ${cpu("on", (s) => s.cpuMsPerPayment).toFixed(3)} ms, ` +
         `PostgreSQL ${cpu("off", (s) => s.dbCpuMsPerPayment).toFixed(3)} → ${cpu("on", (s) => s.dbCpuMsPerPayment).toFixed(3)} ms ` +
         `(capacity when CPU-bound ${capacity.toFixed(1)} %)`,
+    );
+    const offMedian = median("off", (s) => s.perSec);
+    const onMedian = median("on", (s) => s.perSec);
+    const capacityMedian = (median("off", total) / median("on", total) - 1) * 100;
+    console.log(
+      `${shape}, medians: off ${offMedian.toFixed(0)}/s, on ${onMedian.toFixed(0)}/s: ${(((onMedian - offMedian) / offMedian) * 100).toFixed(1)} %; ` +
+        `CPU per payment (API + PostgreSQL) ${median("off", total).toFixed(3)} → ${median("on", total).toFixed(3)} ms ` +
+        `(capacity when CPU-bound ${capacityMedian.toFixed(1)} %)`,
     );
   }
 }
