@@ -61,8 +61,13 @@ export async function backendsCpuMs(database: string): Promise<Map<number, numbe
   return out;
 }
 
+/**
+ * CPU the backends used between two readings. A backend that connected in between counts whole
+ * (a pool reconnects after its idle timeout); one that left in between is lost, so drive the
+ * platform for a moment before the first reading.
+ */
 export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
   let sum = 0;
-  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? ms);
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0);
   return sum;
 }

@@ -11,7 +11,8 @@
  *    rules that match every payment, so every payment writes two decisions), in two traffic
  *    shapes: without a payer address (the defaults need no counter) and with `ip_address` drawn
  *    from 5,000 addresses (every payment runs one counters query and writes its observations).
- *    Rounds alternate off and on, so a loaded machine's drift hits both.
+ *    Both platforms run side by side and their steps alternate off, on, on, off, … (--rounds of each), so a
+ *    loaded machine's drift hits both.
  *
  * Besides payments/s each step reports the CPU a payment costs the API process and the PostgreSQL
  * backends serving it: throughput on a shared or latency-bound machine moves with its neighbours,
@@ -132,7 +133,15 @@ async function drive(platform: Platform, key: string, withAddress: boolean, seco
   return result;
 }
 
-async function platformRound(risk: "on" | "off"): Promise<Step[]> {
+interface Setting {
+  risk: "on" | "off";
+  platform: Platform;
+  database: string;
+  key: string;
+}
+
+/** A platform on a fresh database with the risk engine on or off, its merchant holding the rules. */
+async function startSetting(risk: "on" | "off"): Promise<Setting> {
   const database = await createDatabase("centime_bench_risk");
   const adminKey = newAdminKey();
   const { platform } = await Platform.start({
@@ -141,45 +150,68 @@ async function platformRound(risk: "on" | "off"): Promise<Step[]> {
     env: { CENTIME_RISK_ENGINE: risk },
     ...(CPU_PROFILE_DIR ? { cpuProfileDir: `${CPU_PROFILE_DIR}/${risk}` } : {}),
   });
+  const created = await platform.request("POST", "/v1/merchants", adminKey, { name: "Risk bench" });
+  const key = (created.json as { secret_key: string }).secret_key;
+  const rules = fiftyRules()
+    .filter((r) => ALL_MATCHING || !r.name.startsWith("shadow "))
+    .slice(0, RULES);
+  for (const spec of rules) {
+    const r = await platform.request("POST", "/v1/risk_rules", key, spec);
+    if (r.status !== 201) throw new Error(`rule ${spec.rule}: ${r.status} ${JSON.stringify(r.json)}`);
+  }
+  // A fresh process runs its first seconds slower (compilation, pools, the day's partitions).
+  await drive(platform, key, SHAPES[0]!, JIT_WARMUP_S);
+  return { risk, platform, database, key };
+}
+
+async function measure(setting: Setting, withAddress: boolean): Promise<Step> {
+  const { platform, database, key, risk } = setting;
+  // The idle platform's pool closed its connections while the other one ran: reopen them first.
+  await drive(platform, key, withAddress, 1);
+  const cpuBefore = cpuMs(platform.pid) ?? 0;
+  const dbBefore = await backendsCpuMs(database);
+  const result = await drive(platform, key, withAddress, DURATION_S);
+  const cpu = (cpuMs(platform.pid) ?? 0) - cpuBefore;
+  const dbCpu = cpuDelta(dbBefore, await backendsCpuMs(database));
+  return {
+    cpuMsPerPayment: cpu / Math.max(1, result["2xx"]),
+    dbCpuMsPerPayment: dbCpu / Math.max(1, result["2xx"]),
+    risk,
+    shape: withAddress ? "with address" : "no address",
+    perSec: result["2xx"] / (result.duration || DURATION_S),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    load: loadavg()[0]!,
+  };
+}
+
+/**
+ * Both platforms run side by side (an idle one costs nothing) and their steps alternate
+ * off, on, on, off, …: on this shared machine the same step drifts by 20–30 % within minutes, and
+ * one platform per round measured that drift as much as the engine.
+ */
+async function platformSteps(report: (step: Step, round: number) => void): Promise<Step[]> {
+  const settings: Setting[] = [];
+  const steps: Step[] = [];
   try {
-    const created = await platform.request("POST", "/v1/merchants", adminKey, { name: "Risk bench" });
-    const key = (created.json as { secret_key: string }).secret_key;
-    const rules = fiftyRules()
-      .filter((r) => ALL_MATCHING || !r.name.startsWith("shadow "))
-      .slice(0, RULES);
-    for (const spec of rules) {
-      const r = await platform.request("POST", "/v1/risk_rules", key, spec);
-      if (r.status !== 201) throw new Error(`rule ${spec.rule}: ${r.status} ${JSON.stringify(r.json)}`);
-    }
-    const steps: Step[] = [];
-    // A fresh process runs its first seconds slower (compilation, pools, the day's partitions):
-    // without this the first shape of each round was measured up to 30 % costlier than the same
-    // shape later.
-    await drive(platform, key, SHAPES[0]!, JIT_WARMUP_S);
+    settings.push(await startSetting("off"), await startSetting("on"));
     for (const withAddress of SHAPES) {
       // Each shape warms up on its own, so neither is measured colder than the other.
-      await drive(platform, key, withAddress, 3);
-      const cpuBefore = cpuMs(platform.pid) ?? 0;
-      const dbBefore = await backendsCpuMs(database);
-      const result = await drive(platform, key, withAddress, DURATION_S);
-      const cpu = (cpuMs(platform.pid) ?? 0) - cpuBefore;
-      const dbCpu = cpuDelta(dbBefore, await backendsCpuMs(database));
-      steps.push({
-        cpuMsPerPayment: cpu / Math.max(1, result["2xx"]),
-        dbCpuMsPerPayment: dbCpu / Math.max(1, result["2xx"]),
-        risk,
-        shape: withAddress ? "with address" : "no address",
-        perSec: result["2xx"] / (result.duration || DURATION_S),
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        non2xx: result.non2xx,
-        load: loadavg()[0]!,
-      });
+      for (const setting of settings) await drive(setting.platform, setting.key, withAddress, 3);
+      for (let round = 0; round < ROUNDS; round++)
+        for (const setting of round % 2 === 0 ? settings : [...settings].reverse()) {
+          const step = await measure(setting, withAddress);
+          report(step, round);
+          steps.push(step);
+        }
     }
     return steps;
   } finally {
-    await platform.stop();
-    await dropDatabase(database);
+    for (const { platform, database } of settings) {
+      await platform.stop();
+      await dropDatabase(database);
+    }
   }
 }
 
@@ -191,17 +223,12 @@ if (ONLY.includes("platform")) {
         .map((l) => l.toFixed(1))
         .join(" ")}`,
   );
-  const all: Step[] = [];
-  for (let round = 0; round < ROUNDS; round++)
-    for (const risk of round % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const)) {
-      const steps = await platformRound(risk);
-      for (const s of steps)
-        console.log(
-          `  round ${round + 1} risk ${s.risk.padEnd(3)} ${s.shape.padEnd(12)} ${s.perSec.toFixed(0).padStart(6)} payments/s  p50 ${s.p50} ms  p99 ${s.p99} ms  non-2xx ${s.non2xx}  CPU per payment: API ${s.cpuMsPerPayment.toFixed(3)} ms, PostgreSQL ${s.dbCpuMsPerPayment.toFixed(3)} ms  load ${s.load.toFixed(1)}`,
-        );
-      all.push(...steps);
-    }
-  for (const shape of ["no address", "with address"] as const) {
+  const all = await platformSteps((s, round) =>
+    console.log(
+      `  round ${round + 1} risk ${s.risk.padEnd(3)} ${s.shape.padEnd(12)} ${s.perSec.toFixed(0).padStart(6)} payments/s  p50 ${s.p50} ms  p99 ${s.p99} ms  non-2xx ${s.non2xx}  CPU per payment: API ${s.cpuMsPerPayment.toFixed(3)} ms, PostgreSQL ${s.dbCpuMsPerPayment.toFixed(3)} ms  load ${s.load.toFixed(1)}`,
+    ),
+  );
+  for (const shape of SHAPES.map((a) => (a ? "with address" : "no address"))) {
     const mean = (risk: "on" | "off") => {
       const of = all.filter((s) => s.risk === risk && s.shape === shape);
       return of.reduce((sum, s) => sum + s.perSec, 0) / of.length;
