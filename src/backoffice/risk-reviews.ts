@@ -32,7 +32,7 @@ export function riskReviewPages(services: BackOfficeServices & { risk: Risk }) {
     pages.get("/admin/risk/reviews", { schema: { hide: true } }, async (request, reply) => {
       const context = requirePagePermission(request, "risk:read");
       const held = await listHeldPayments(services.payments, scopeOf(context), SHOWN);
-      const decisions = await services.risk.reviewDecisions(held.map((p) => p.id));
+      const decisions = await services.risk.settings.reviewDecisions(held.map((p) => p.id));
       const done = (request.query as { done?: string }).done;
       return adminPage(
         reply,

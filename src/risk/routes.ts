@@ -68,7 +68,7 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
     async (request, reply) =>
       app.writes.transaction(request, reply, {
         status: 201,
-        work: (tx, nowMs) => risk.createRule(tx, scopeOf(request), request.body, nowMs),
+        work: (tx, nowMs) => risk.settings.createRule(tx, scopeOf(request), request.body, nowMs),
       }),
   );
   app.get(
@@ -81,7 +81,7 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
       },
     },
     async (request, reply) => {
-      const page = await risk.listRules(scopeOf(request), request.query);
+      const page = await risk.settings.listRules(scopeOf(request), request.query);
       return sendJson(reply, 200, listBody(page.rows, page.hasMore));
     },
   );
@@ -94,7 +94,8 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
         response: answers({ 200: RiskRule }, 404),
       },
     },
-    async (request, reply) => sendJson(reply, 200, await risk.getRule(scopeOf(request), request.params.id)),
+    async (request, reply) =>
+      sendJson(reply, 200, await risk.settings.getRule(scopeOf(request), request.params.id)),
   );
   app.post(
     `${prefix}/risk_rules/:id`,
@@ -112,7 +113,8 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
     async (request, reply) =>
       app.writes.transaction(request, reply, {
         status: 200,
-        work: (tx, nowMs) => risk.updateRule(tx, scopeOf(request), request.params.id, request.body, nowMs),
+        work: (tx, nowMs) =>
+          risk.settings.updateRule(tx, scopeOf(request), request.params.id, request.body, nowMs),
       }),
   );
   app.delete(
@@ -128,7 +130,7 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
       },
     },
     async (request, reply) =>
-      sendJson(reply, 200, await risk.disableRule(scopeOf(request), request.params.id)),
+      sendJson(reply, 200, await risk.settings.disableRule(scopeOf(request), request.params.id)),
   );
 
   app.post(
@@ -146,7 +148,7 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
     async (request, reply) =>
       app.writes.transaction(request, reply, {
         status: 201,
-        work: (tx, nowMs) => risk.addListEntry(tx, scopeOf(request), request.body, nowMs),
+        work: (tx, nowMs) => risk.settings.addListEntry(tx, scopeOf(request), request.body, nowMs),
       }),
   );
   app.get(
@@ -160,7 +162,7 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
     },
     async (request, reply) => {
       const { list_type, list, ...page } = request.query;
-      const result = await risk.listEntries(
+      const result = await risk.settings.listEntries(
         scopeOf(request),
         { ...(list_type ? { list_type } : {}), ...(list ? { list } : {}) },
         page,
@@ -178,7 +180,7 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
       },
     },
     async (request, reply) =>
-      sendJson(reply, 200, await risk.removeListEntry(scopeOf(request), request.params.id)),
+      sendJson(reply, 200, await risk.settings.removeListEntry(scopeOf(request), request.params.id)),
   );
 
   app.get(
@@ -195,7 +197,7 @@ async function registerRiskRoutes(app: Api, risk: Risk, surface: RiskSurface): P
     },
     async (request, reply) => {
       const { payment, ...page } = request.query;
-      const result = await risk.decisions(scopeOf(request), payment ? { payment } : {}, page);
+      const result = await risk.settings.decisions(scopeOf(request), payment ? { payment } : {}, page);
       return sendJson(reply, 200, listBody(result.rows, result.hasMore));
     },
   );

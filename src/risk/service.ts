@@ -1,12 +1,9 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { getOperator } from "../connectors/index.ts";
-import type { Db, Queryable } from "../db/db.ts";
-import { type ListParams, listPage } from "../db/pages.ts";
+import type { Db } from "../db/db.ts";
 import { rowsToJson } from "../db/rows.ts";
-import { type Clock, iso } from "../platform/clock.ts";
-import { ApiError } from "../platform/errors.ts";
+import type { Clock } from "../platform/clock.ts";
 import { newId } from "../platform/ids.ts";
-import type { AuthScope, Mode } from "../platform/scope.ts";
+import type { AuthScope } from "../platform/scope.ts";
 import {
   COUNTER_WINDOW_MAX_MS,
   COUNTERS,
@@ -17,208 +14,25 @@ import {
   type ObservationKind,
 } from "./attributes.ts";
 import { MemoryCounters } from "./counters.ts";
-import { DEFAULT_NAME_PREFIX, DEFAULT_RULES } from "./defaults.ts";
-import { type ActiveRule, evaluate, listKey, listProbes, type RuleMode } from "./engine.ts";
-import { type Action, type CompiledRule, compileRule, type ListLookup } from "./language.ts";
+import { DEFAULT_RULES } from "./defaults.ts";
+import { type ActiveRule, evaluate, listKey, listProbes } from "./engine.ts";
+import { type CompiledRule, compileRule, type ListLookup } from "./language.ts";
 import { OBSERVATION_FLUSH_MS, type ObservationRow, RowBuffer } from "./observations.ts";
 import { ReadBatcher } from "./reads.ts";
+import { RiskSettings, type RuleRow } from "./settings.ts";
 import { countersFor, type Observation, observationsFor, type Subjects, subjectsOf } from "./velocity.ts";
+import {
+  factsOf,
+  type ObservedFailure,
+  type RiskGate,
+  type RiskSubject,
+  type RiskVerdict,
+} from "./verdict.ts";
 
-/**
- * What the rules read of an attempt, assigned one by one (this runs for every payment). `country`:
- * what the flow says, else the carrier operator's (MCC+MNC → the registry's country), so that
- * `ip_country != country` works for carrier payments from the API and checkout alike.
- */
+/** A card number's keyed fingerprint (`fp_…`): the number itself is never kept. */
 function fingerprintWith(key: Buffer, cardNumber: string): string {
   const digits = cardNumber.replace(/\D/g, "");
   return `fp_${createHmac("sha256", key).update(digits).digest("base64url").slice(0, 24)}`;
-}
-
-function factsOf(subject: RiskSubject, subjects: Subjects): Facts {
-  const facts: Facts = { flow: subject.flow };
-  if (subject.amount !== undefined) facts.amount = Number(subject.amount);
-  if (subject.currency) facts.currency = subject.currency;
-  if (subject.method) facts.method = subject.method;
-  if (subject.operator) facts.operator = subject.operator;
-  const country = subject.country || (subject.operator ? getOperator(subject.operator)?.country : undefined);
-  if (country) facts.country = country;
-  if (subject.customer) facts.customer = subject.customer;
-  if (subject.ipCountry) facts.ip_country = subject.ipCountry;
-  if (subject.app) facts.app = subject.app;
-  if (subject.pageOpenMs !== undefined) facts.page_open_ms = subject.pageOpenMs;
-  if (subject.framed !== undefined) facts.framed = subject.framed;
-  if (subjects.ip) facts.ip = subjects.ip;
-  if (subjects.msisdn) facts.msisdn = subjects.msisdn;
-  if (subjects.msisdnRange) facts.msisdn_range = subjects.msisdnRange;
-  if (subjects.cardFingerprint) facts.card_fingerprint = subjects.cardFingerprint;
-  return facts;
-}
-
-/** What the flows tell the risk engine about an attempt, before any money moves. */
-export interface RiskSubject {
-  flow: "payment" | "checkout" | "subscription" | "redemption" | "signin";
-  /** The payment the decision is about, when there is one. */
-  paymentId?: string;
-  amount?: bigint | number;
-  currency?: string;
-  method?: string;
-  msisdn?: string;
-  operator?: string;
-  country?: string;
-  customer?: string;
-  ip?: string;
-  ipCountry?: string;
-  app?: string;
-  pageOpenMs?: number;
-  framed?: boolean;
-  /** A card number: only its keyed fingerprint is kept. */
-  cardNumber?: string;
-}
-
-/** Observations are not among them: the engine writes those itself (observations.ts). */
-export type RiskRowTable = "risk_decisions";
-
-export interface RiskVerdict {
-  action: Action;
-  /** The enforced rule that decided, when one did. */
-  rule: { id: string; name: string } | null;
-  /**
-   * The decision of the rule that decided (block, review, require a PIN): committed with whatever
-   * the flow writes, so what changed an attempt's fate is never lost with it.
-   */
-  rows: { table: RiskRowTable; row: Record<string, unknown> }[];
-  /**
-   * Decisions of rules that matched but decided nothing (shadow rules, weaker enforced ones):
-   * handed to `log()` once the flow's object exists, and written off its commit (docs/risk.md).
-   */
-  logged: Record<string, unknown>[];
-  /** Who the attempt was about, for failures observed later (a decline). */
-  subjects: Subjects;
-}
-
-export type ObservedFailure = "decline" | "pin_failure" | "voucher_failure";
-
-/** The seam the payment flows call (src/payments declares what it needs of it). */
-export interface RiskGate {
-  assess(scope: AuthScope, subject: RiskSubject, nowMs: number): Promise<RiskVerdict>;
-  /** `assess` without a promise when nothing must be read first; null: call `assess`. */
-  assessNow(scope: AuthScope, subject: RiskSubject, nowMs: number): RiskVerdict | null;
-  observe(scope: AuthScope, kind: ObservedFailure, subjects: Subjects, nowMs: number): Promise<void>;
-  /** Writes a verdict's decisions on their own (flows that do not commit them with their own rows). */
-  record(verdict: Pick<RiskVerdict, "rows" | "logged">): Promise<void>;
-  /** Queues the decisions that decided nothing, once the object they are about was written. */
-  log(decisions: RiskVerdict["logged"]): void;
-  subjectsOf(
-    scope: AuthScope,
-    about: { ip?: string; msisdn?: string; cardNumber?: string },
-  ): Promise<Subjects>;
-}
-
-interface RuleRow {
-  id: string;
-  merchant_id: string;
-  mode: Mode;
-  name: string;
-  rule: string;
-  action: Action;
-  status: RuleMode | "disabled";
-  origin: "merchant" | "default";
-  created: Date;
-  updated: Date;
-}
-
-interface ListEntryRow {
-  id: string;
-  merchant_id: string;
-  mode: Mode;
-  list_type: ListType;
-  list: ListName;
-  value: string;
-  created: Date;
-}
-
-interface DecisionRow {
-  id: string;
-  created: Date;
-  payment_id: string | null;
-  flow: string;
-  rule_id: string;
-  rule_name: string;
-  rule: string;
-  action: Action;
-  rule_mode: RuleMode;
-  decided: boolean;
-  attribute_values: Record<string, unknown>;
-  mode: Mode;
-}
-
-export function presentRule(r: RuleRow) {
-  return {
-    id: r.id,
-    object: "risk_rule" as const,
-    created: iso(r.created.getTime()),
-    updated: iso(r.updated.getTime()),
-    livemode: r.mode === "live",
-    name: r.name,
-    rule: r.rule,
-    action: r.action,
-    mode: r.status,
-    default: r.origin === "default",
-  };
-}
-
-export function presentListEntry(r: ListEntryRow) {
-  return {
-    id: r.id,
-    object: "risk_list_entry" as const,
-    created: iso(r.created.getTime()),
-    livemode: r.mode === "live",
-    list_type: r.list_type,
-    list: r.list,
-    value: r.value,
-  };
-}
-
-export function presentDecision(r: DecisionRow) {
-  return {
-    id: r.id,
-    object: "risk_decision" as const,
-    created: iso(r.created.getTime()),
-    livemode: r.mode === "live",
-    payment: r.payment_id,
-    flow: r.flow,
-    rule: r.rule_id,
-    rule_name: r.rule_name,
-    rule_text: r.rule,
-    action: r.action,
-    mode: r.rule_mode,
-    applied: r.decided,
-    attribute_values: r.attribute_values,
-  };
-}
-
-/** A rule's text, compiled, or the 400 that names the field and where the text went wrong. */
-function compileOrRefuse(text: string) {
-  const compiled = compileRule(text);
-  if (!compiled.ok)
-    throw new ApiError(
-      "parameter_invalid",
-      "rule",
-      `${compiled.error.message} (at character ${compiled.error.position + 1} of rule)`,
-    );
-  return compiled.rule;
-}
-
-/** How a list stores its values: countries upper-case, the rest as given (trimmed). */
-function normalizeListValue(list: ListName, value: string): string {
-  const trimmed = value.trim();
-  if (list === "countries") {
-    if (!/^[A-Za-z]{2}$/.test(trimmed))
-      throw new ApiError("parameter_invalid", "value", "A country is an ISO 3166-1 alpha-2 code.");
-    return trimmed.toUpperCase();
-  }
-  if (trimmed.length === 0) throw new ApiError("parameter_invalid", "value", "The value is empty.");
-  return trimmed;
 }
 
 interface Loaded {
@@ -272,11 +86,19 @@ export class Risk implements RiskGate {
   /** Decisions of rules that decided nothing, written off the flows' commits (docs/risk.md). */
   private readonly decisionLog: RowBuffer<Record<string, unknown>>;
 
+  /** The merchant's rules, lists and decisions, as the API and the back office edit and read them. */
+  readonly settings: RiskSettings;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly monotonicMs: () => number = () => performance.now(),
   ) {
+    this.settings = new RiskSettings(db, clock, {
+      forget: (scope) => this.forget(scope),
+      ensureLoaded: (scope) => this.rulesOf(scope),
+      flushDecisions: () => this.decisionLog.flush(),
+    });
     this.reads = new ReadBatcher(db);
     this.observations = new RowBuffer<ObservationRow>(db, "risk_observations");
     this.decisionLog = new RowBuffer<Record<string, unknown>>(db, "risk_decisions");
@@ -306,202 +128,6 @@ export class Risk implements RiskGate {
         }),
       ),
     );
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Rules
-
-  async createRule(
-    tx: Queryable,
-    scope: AuthScope,
-    input: { name: string; rule: string; mode?: RuleMode },
-    nowMs: number,
-  ) {
-    if (input.name.trim().toLowerCase().startsWith(DEFAULT_NAME_PREFIX))
-      throw new ApiError(
-        "parameter_invalid",
-        "name",
-        `Names starting with '${DEFAULT_NAME_PREFIX}' are kept for the default rules.`,
-      );
-    const compiled = compileOrRefuse(input.rule);
-    const { rows } = await tx.query<RuleRow>(
-      `insert into risk_rules (id, merchant_id, mode, name, rule, action, status, origin, created, updated)
-       values ($1, $2, $3, $4, $5, $6, $7, 'merchant', $8, $8)
-       on conflict (merchant_id, mode, name) do nothing returning *`,
-      [
-        newId("rr", nowMs),
-        scope.merchantId,
-        scope.mode,
-        input.name,
-        compiled.source,
-        compiled.action,
-        input.mode ?? "shadow",
-        new Date(nowMs),
-      ],
-    );
-    if (!rows[0])
-      throw new ApiError("resource_already_exists", "name", `A rule named '${input.name}' exists.`);
-    this.forget(scope);
-    return presentRule(rows[0]);
-  }
-
-  async updateRule(
-    tx: Queryable,
-    scope: AuthScope,
-    id: string,
-    input: { name?: string; rule?: string; mode?: RuleMode | "disabled" },
-    nowMs: number,
-  ) {
-    const current = await this.ruleRow(tx, scope, id, true);
-    if (current.origin === "default" && (input.rule !== undefined || input.name !== undefined))
-      throw new ApiError(
-        "parameter_invalid",
-        input.rule !== undefined ? "rule" : "name",
-        "A default rule can only change mode; write a rule of your own instead.",
-      );
-    if (input.name?.trim().toLowerCase().startsWith(DEFAULT_NAME_PREFIX))
-      throw new ApiError(
-        "parameter_invalid",
-        "name",
-        `Names starting with '${DEFAULT_NAME_PREFIX}' are kept for the default rules.`,
-      );
-    const compiled = input.rule === undefined ? undefined : compileOrRefuse(input.rule);
-    if (input.name !== undefined && input.name !== current.name) {
-      const { rowCount } = await tx.query(
-        "select 1 from risk_rules where merchant_id = $1 and mode = $2 and name = $3",
-        [scope.merchantId, scope.mode, input.name],
-      );
-      if (rowCount)
-        throw new ApiError("resource_already_exists", "name", `A rule named '${input.name}' exists.`);
-    }
-    const { rows } = await tx.query<RuleRow>(
-      `update risk_rules set name = $2, rule = $3, action = $4, status = $5, updated = $6 where id = $1 returning *`,
-      [
-        id,
-        input.name ?? current.name,
-        compiled?.source ?? current.rule,
-        compiled?.action ?? current.action,
-        input.mode ?? current.status,
-        new Date(nowMs),
-      ],
-    );
-    this.forget(scope);
-    return presentRule(rows[0]!);
-  }
-
-  /** DELETE: a rule is disabled, never erased (its decisions keep naming it; a default is not made again). */
-  async disableRule(scope: AuthScope, id: string) {
-    const nowMs = this.clock.nowMs();
-    return this.db.transaction((tx) => this.updateRule(tx, scope, id, { mode: "disabled" }, nowMs));
-  }
-
-  private async ruleRow(q: Queryable, scope: AuthScope, id: string, lock = false): Promise<RuleRow> {
-    const { rows } = await q.query<RuleRow>(
-      `select * from risk_rules where id = $1 and merchant_id = $2 and mode = $3${lock ? " for update" : ""}`,
-      [id, scope.merchantId, scope.mode],
-    );
-    if (!rows[0]) throw new ApiError("resource_missing", "id", `No such risk rule: '${id}'.`);
-    return rows[0];
-  }
-
-  async getRule(scope: AuthScope, id: string) {
-    await this.rulesOf(scope);
-    return presentRule(await this.ruleRow(this.db, scope, id));
-  }
-
-  async listRules(scope: AuthScope, list: ListParams) {
-    // The defaults exist once the merchant's rules were first read.
-    await this.rulesOf(scope);
-    const page = await listPage<RuleRow>(
-      this.db,
-      "risk_rules",
-      ["merchant_id = $1", "mode = $2"],
-      [scope.merchantId, scope.mode],
-      list,
-    );
-    return { rows: page.rows.map(presentRule), hasMore: page.hasMore };
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Lists
-
-  async addListEntry(
-    tx: Queryable,
-    scope: AuthScope,
-    input: { list_type: ListType; list: ListName; value: string },
-    nowMs: number,
-  ) {
-    const value =
-      input.list === "card_fingerprints" ? input.value.trim() : normalizeListValue(input.list, input.value);
-    const { rows } = await tx.query<ListEntryRow>(
-      `insert into risk_list_entries (id, merchant_id, mode, list_type, list, value, created)
-       values ($1, $2, $3, $4, $5, $6, $7)
-       on conflict (merchant_id, mode, list_type, list, value) do nothing returning *`,
-      [
-        newId("rle", nowMs),
-        scope.merchantId,
-        scope.mode,
-        input.list_type,
-        input.list,
-        value,
-        new Date(nowMs),
-      ],
-    );
-    if (!rows[0])
-      throw new ApiError("resource_already_exists", "value", "This value is on the list already.");
-    this.forget(scope);
-    return presentListEntry(rows[0]);
-  }
-
-  async listEntries(scope: AuthScope, filters: { list_type?: ListType; list?: ListName }, list: ListParams) {
-    const where = ["merchant_id = $1", "mode = $2"];
-    const params: unknown[] = [scope.merchantId, scope.mode];
-    if (filters.list_type) {
-      params.push(filters.list_type);
-      where.push(`list_type = $${params.length}`);
-    }
-    if (filters.list) {
-      params.push(filters.list);
-      where.push(`list = $${params.length}`);
-    }
-    const page = await listPage<ListEntryRow>(this.db, "risk_list_entries", where, params, list);
-    return { rows: page.rows.map(presentListEntry), hasMore: page.hasMore };
-  }
-
-  async removeListEntry(scope: AuthScope, id: string) {
-    const { rows } = await this.db.query<ListEntryRow>(
-      "delete from risk_list_entries where id = $1 and merchant_id = $2 and mode = $3 returning *",
-      [id, scope.merchantId, scope.mode],
-    );
-    if (!rows[0]) throw new ApiError("resource_missing", "id", `No such list entry: '${id}'.`);
-    this.forget(scope);
-    return { ...presentListEntry(rows[0]), deleted: true };
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Decisions
-
-  async decisions(scope: AuthScope, filters: { payment?: string }, list: ListParams) {
-    // What this process decided is readable at once; another process's within a flush period.
-    await this.decisionLog.flush();
-    const where = ["merchant_id = $1", "mode = $2"];
-    const params: unknown[] = [scope.merchantId, scope.mode];
-    if (filters.payment) {
-      params.push(filters.payment);
-      where.push(`payment_id = $${params.length}`);
-    }
-    const page = await listPage<DecisionRow>(this.db, "risk_decisions", where, params, list);
-    return { rows: page.rows.map(presentDecision), hasMore: page.hasMore };
-  }
-
-  /** The `review` decisions that held these payments (the back office's queue shows why). */
-  async reviewDecisions(paymentIds: readonly string[]) {
-    if (paymentIds.length === 0) return [];
-    const { rows } = await this.db.query<DecisionRow>(
-      "select * from risk_decisions where payment_id = any($1) and action = 'review' and decided order by id",
-      [paymentIds],
-    );
-    return rows.map(presentDecision);
   }
 
   // -------------------------------------------------------------------------------------------
