@@ -65,8 +65,9 @@ export const RULES_CACHE_MS = 1000;
 export const SEED_DELAY_MS = 2 * OBSERVATION_FLUSH_MS;
 
 /**
- * The risk engine's storage and its gate: rules and lists per merchant and mode, decisions, and
- * the observations velocity counters count. Rules and list entries are loaded and compiled once
+ * The risk engine's gate: it decides an attempt against the merchant's rules and lists (edited
+ * through `settings`, settings.ts), writes the decisions and the observations velocity counters
+ * count. Rules and list entries are loaded and compiled once
  * per second per merchant (and at once after an edit in this process); counters are counted in
  * memory (counters.ts), so a warm process decides a payment without a query.
  */

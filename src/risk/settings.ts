@@ -9,6 +9,7 @@ import { DEFAULT_NAME_PREFIX } from "./defaults.ts";
 import type { RuleMode } from "./engine.ts";
 import { type Action, compileRule } from "./language.ts";
 
+/** A row of `risk_rules`; the gate (service.ts) loads the same rows to decide. */
 export interface RuleRow {
   id: string;
   merchant_id: string;
