@@ -38,6 +38,26 @@ export interface PlatformOptions {
   args?: string[];
 }
 
+/**
+ * Platforms still running. A bench stopped midway (SIGTERM, or an exit without `stop()`) stops
+ * them too: one left behind kept its jobs running against its database and skewed every later
+ * run on the machine.
+ */
+const children = new Set<ChildProcess>();
+let stoppingInstalled = false;
+
+function stopWithThisProcess(child: ChildProcess): void {
+  if (!stoppingInstalled) {
+    stoppingInstalled = true;
+    process.once("exit", () => {
+      for (const running of children) running.kill("SIGTERM");
+    });
+    process.once("SIGTERM", () => process.exit(143));
+  }
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+}
+
 /** The platform as a child process: `node --import tsx src/main.ts start`. */
 export class Platform {
   private output = "";
@@ -102,6 +122,7 @@ export class Platform {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
+    stopWithThisProcess(child);
     const platform = new Platform(child, `http://127.0.0.1:${port}`, options.adminKey);
     const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
     for (;;) {
