@@ -28,15 +28,16 @@ module.exports = {
     },
     {
       name: "domain-never-imports-http",
-      comment: "Only a capability's routes.ts or pages.ts speaks HTTP, through src/http/index.ts.",
+      comment:
+        "Only a capability's routes.ts (and its parts, routes-*.ts) or pages.ts speaks HTTP, through src/http/index.ts.",
       severity: "error",
-      from: { path: "^src/", pathNot: ["^src/http/", "/routes\\.ts$", "/routes-schemas\\.ts$", "/pages\\.ts$", "^src/[^/]+\\.ts$"] },
+      from: { path: "^src/", pathNot: ["^src/http/", "/routes\\.ts$", "/routes-[a-z-]+\\.ts$", "/pages\\.ts$", "^src/[^/]+\\.ts$"] },
       to: { path: "^src/http/" },
     },
     {
       name: "routes-use-the-http-kit-only",
       severity: "error",
-      from: { path: ["/routes\\.ts$", "/routes-schemas\\.ts$", "/pages\\.ts$"] },
+      from: { path: ["/routes\\.ts$", "/routes-[a-z-]+\\.ts$", "/pages\\.ts$"] },
       to: { path: "^src/http/", pathNot: "^src/http/index\\.ts$" },
     },
     {
