@@ -18,6 +18,7 @@ import {
   presentPayment,
   refuseHeldPayment,
 } from "../payments/index.ts";
+import { isTimeZone } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import {
   DEFAULT_ROLE_NAMES,
@@ -678,13 +679,4 @@ function backOfficeApi(services: BackOfficeServices) {
       },
     );
   };
-}
-
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -57,15 +57,6 @@ export function localMonthKey(timeZone: string, atMs: number): string {
   return `M${p.year}-${String(p.month).padStart(2, "0")}`;
 }
 
-export function isTimeZone(name: string): boolean {
-  try {
-    Temporal.Now.instant().toZonedDateTimeISO(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Periods
 

@@ -3,7 +3,7 @@ import type { Db, Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
 import type { Clock } from "../platform/clock.ts";
-import { iso } from "../platform/clock.ts";
+import { iso, isTimeZone } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope } from "../platform/scope.ts";
@@ -73,12 +73,9 @@ export function presentCustomer(c: CustomerRow) {
 
 const COUNTRIES = new Set<string>(getCountries());
 
-const KNOWN_TIME_ZONES = new Set(Intl.supportedValuesOf("timeZone"));
-KNOWN_TIME_ZONES.add("UTC");
-
 /** Checks what a schema cannot: real time zones and region codes. */
 function validate(input: Omit<CustomerInput, "address">): void {
-  if (input.time_zone !== undefined && !KNOWN_TIME_ZONES.has(input.time_zone)) {
+  if (input.time_zone !== undefined && !isTimeZone(input.time_zone)) {
     throw new ApiError(
       "parameter_invalid",
       "time_zone",

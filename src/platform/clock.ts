@@ -35,3 +35,17 @@ export function iso(ms: number): string {
   }
   return isoText;
 }
+
+/**
+ * Whether the runtime knows this IANA time zone, aliases included. `Intl.supportedValuesOf`
+ * lists ICU's canonical names only (`Asia/Calcutta`, not `Asia/Kolkata`), so it refused real
+ * zones; what `Intl.DateTimeFormat` accepts is what the scheduler and the pages can use.
+ */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -113,6 +113,16 @@ test("customers: created with validated fields, listed, found by external id", a
     found.body.data.map((c) => c.id),
     [created.body.id],
   );
+  // IANA aliases are time zones too: ICU's list of canonical names has Asia/Calcutta, not
+  // Asia/Kolkata, and the check that read that list refused Indian customers.
+  for (const zone of ["Asia/Kolkata", "Asia/Calcutta", "UTC", "America/Argentina/Buenos_Aires"]) {
+    const accepted = await call<{ time_zone: string }>(t.app, "POST", "/v1/customers", {
+      key: other.secretKey,
+      body: { time_zone: zone },
+    });
+    assert.equal(accepted.status, 201, `${zone}: ${JSON.stringify(accepted.body)}`);
+    assert.equal(accepted.body.time_zone, zone);
+  }
   for (const [field, value] of [
     ["msisdn", "0612345678"],
     ["country", "ZZ"],
