@@ -1,7 +1,7 @@
 import type { FastifyReply } from "fastify";
 import type { Currencies } from "../currencies/index.ts";
 import type { Db } from "../db/db.ts";
-import type { Clock } from "../platform/clock.ts";
+import { type Clock, isTimeZone } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { type REVENUE_GROUPS, revenueReport } from "./revenue.ts";
@@ -41,11 +41,8 @@ export function reportPeriod(query: { from: string; to: string }): { fromMs: num
 
 export function checkTimeZone(zone: string | undefined): string {
   if (zone === undefined) return "UTC";
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: zone });
-  } catch {
+  if (!isTimeZone(zone))
     throw new ApiError("parameter_invalid", "time_zone", "An IANA time zone such as Europe/Paris.");
-  }
   return zone;
 }
 

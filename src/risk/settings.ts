@@ -48,7 +48,7 @@ interface DecisionRow {
   mode: Mode;
 }
 
-export function presentRule(r: RuleRow) {
+function presentRule(r: RuleRow) {
   return {
     id: r.id,
     object: "risk_rule" as const,
@@ -63,7 +63,7 @@ export function presentRule(r: RuleRow) {
   };
 }
 
-export function presentListEntry(r: ListEntryRow) {
+function presentListEntry(r: ListEntryRow) {
   return {
     id: r.id,
     object: "risk_list_entry" as const,
@@ -75,7 +75,7 @@ export function presentListEntry(r: ListEntryRow) {
   };
 }
 
-export function presentDecision(r: DecisionRow) {
+function presentDecision(r: DecisionRow) {
   return {
     id: r.id,
     object: "risk_decision" as const,
