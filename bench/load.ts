@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import autocannon from "autocannon";
+import { cpuDelta } from "./pg.ts";
 import type { Platform, RssSampler } from "./platform.ts";
 
 export interface BenchMerchant {
@@ -54,6 +55,13 @@ export interface StepResult {
   statusCodes: Record<string, number>;
   /** The machine's 1-minute load average at the end of the step. */
   loadAverage: number;
+  /** CPU per 2xx payment during the measured seconds, when the step had a meter. */
+  cpuMsPerPayment?: { api: number; db: number };
+}
+
+/** Reads the CPU that serving the load costs (the platform's processes, the database's). */
+export interface CpuMeter {
+  read(): Promise<{ apiMs: number; db: Map<number, number> }>;
 }
 
 export interface DriveOptions {
@@ -65,6 +73,7 @@ export interface DriveOptions {
   warmupS: number;
   mode: StepResult["mode"];
   caseName: string;
+  cpuMeter?: CpuMeter;
 }
 
 const PAYMENT_BODY = JSON.stringify({
@@ -215,7 +224,9 @@ export async function drive(
     retries = addRetries(retries, await retryUnanswered(platform, warm.unanswered));
   }
   sampler.takePeakMb();
+  const cpuBefore = await options.cpuMeter?.read();
   const { result, unanswered } = await cannon(platform, merchants, connections, options.durationS);
+  const cpuAfter = await options.cpuMeter?.read();
   const peakRssMb = sampler.takePeakMb();
   retries = addRetries(retries, await retryUnanswered(platform, unanswered));
   const statusCodes: Record<string, number> = {};
@@ -237,5 +248,10 @@ export async function drive(
     statusCodes,
     loadAverage: loadavg()[0]!,
   };
+  if (cpuBefore && cpuAfter && result["2xx"] > 0)
+    step.cpuMsPerPayment = {
+      api: (cpuAfter.apiMs - cpuBefore.apiMs) / result["2xx"],
+      db: cpuDelta(cpuBefore.db, cpuAfter.db) / result["2xx"],
+    };
   return { step, totalOk: warmOk + result["2xx"] + retries.ok, retries };
 }

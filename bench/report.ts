@@ -15,7 +15,10 @@ export function stepLine(step: StepResult): string {
     `${fmt(step.paymentsPerSec).padStart(7)} payments/s  p50 ${fmt(step.p50Ms, 1).padStart(6)} ms` +
     `  p99 ${fmt(step.p99Ms, 1).padStart(6)} ms  RSS ${fmt(step.peakRssMb).padStart(4)} MB` +
     `  2xx ${step.ok}  non-2xx ${step.non2xx}${codes ? ` (${codes})` : ""}` +
-    (other > step.non2xx ? `  errors ${step.errors} timeouts ${step.timeouts}` : "")
+    (other > step.non2xx ? `  errors ${step.errors} timeouts ${step.timeouts}` : "") +
+    (step.cpuMsPerPayment
+      ? `  CPU/payment API ${fmt(step.cpuMsPerPayment.api, 3)} ms + PostgreSQL ${fmt(step.cpuMsPerPayment.db, 3)} ms`
+      : "")
   );
 }
 

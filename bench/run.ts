@@ -8,15 +8,23 @@ import { type CarrierBenchResult, runCarrierBench } from "./carrier.ts";
 import { type CarrierPlatformResult, runCarrierPlatform } from "./carrier-platform.ts";
 import {
   type BenchMerchant,
+  type CpuMeter,
   createMerchants,
   drive,
   NO_RETRIES,
   type RetryOutcome,
   type StepResult,
 } from "./load.ts";
-import { createDatabase, databaseUrl, dropDatabase, serverSettings, withClient } from "./pg.ts";
+import {
+  backendsCpuMs,
+  createDatabase,
+  databaseUrl,
+  dropDatabase,
+  serverSettings,
+  withClient,
+} from "./pg.ts";
 import { type PgbenchResult, runPgbench, setUpPgbench } from "./pgbench.ts";
-import { freePort, newAdminKey, Platform, REPO_ROOT, RssSampler } from "./platform.ts";
+import { cpuMs, freePort, newAdminKey, Platform, REPO_ROOT, RssSampler } from "./platform.ts";
 import { formatProfile, latestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
 import { fmt, stepLine, table } from "./report.ts";
 import { runWebhookLoad, type WebhookLoadResult, webhookLines } from "./webhook-load.ts";
@@ -229,6 +237,7 @@ async function runCase(
   merchants: readonly BenchMerchant[],
   connections: readonly number[],
   steps: StepResult[],
+  cpuMeter?: CpuMeter,
 ): Promise<{ ok: number; retries: RetryOutcome }> {
   let totalOk = 0;
   let retries = NO_RETRIES;
@@ -246,6 +255,7 @@ async function runCase(
       warmupS: plan.warmupS,
       mode,
       caseName,
+      cpuMeter,
     });
     totalOk += ok;
     retries = {
@@ -276,6 +286,7 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
     ...(plan.split ? { args: ["start", "--role", "api"] } : {}),
   });
   const stop = cleanup.add("stop the platform (PostgreSQL)", () => platform.stop());
+  const platformPids = [platform.pid];
   say(`platform pid ${platform.pid} on ${platform.url}, database ${database}, ready in ${fmt(readyMs)} ms`);
   if (plan.split) {
     // --split: the API alone (`--role api`) and the background work in a `--role worker` process.
@@ -289,10 +300,18 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
       args: ["start", "--role", "worker"],
     });
     cleanup.add("stop the worker (PostgreSQL)", () => worker.platform.stop());
+    platformPids.push(worker.platform.pid);
     say(`worker pid ${worker.platform.pid} (--role worker), the API with --role api`);
   }
   if (profileDir) say(`CPU profiling is on: the figures below are lower than without it`);
   const sampler = new RssSampler(platform.pid);
+  // The platform's processes and the database's backends: what one payment costs on each side.
+  const cpuMeter: CpuMeter = {
+    read: async () => ({
+      apiMs: platformPids.reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0),
+      db: await backendsCpuMs(database),
+    }),
+  };
   try {
     const [single] = await createMerchants(platform, 1, "Bench single");
     const spread = await createMerchants(platform, plan.spreadMerchants, "Bench spread");
@@ -307,6 +326,7 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
       [single!],
       plan.connections,
       results.steps,
+      cpuMeter,
     );
     const spreadOk = await runCase(
       platform,
@@ -317,6 +337,7 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
       spread,
       plan.connections,
       results.steps,
+      cpuMeter,
     );
 
     // Correctness: rows written vs 2xx answered, per case; every merchant's ledger balances.

@@ -13,6 +13,43 @@ function prepare(params?: readonly unknown[]): unknown[] | undefined {
   return params?.map((p) => (typeof p === "bigint" ? p.toString() : p));
 }
 
+/**
+ * Statements the platform runs again and again (group commit's batch, the key look-up, the feed
+ * read) are prepared once per connection: PostgreSQL then skips parsing, analysing and, once it
+ * has settled on a generic plan, planning them; about a fifth of its CPU per payment went there
+ * (perf, docs/scaling.md). A text gets a name on its second run, so one-off SQL (migrations,
+ * tests' ad hoc queries) is never kept, and only up to `max` texts are named: SQL built with a
+ * varying number of placeholders could otherwise fill each connection's memory.
+ */
+export class StatementNames {
+  private readonly seen = new Map<string, string | null>();
+  private named = 0;
+
+  constructor(private readonly max = 400) {}
+
+  nameFor(sql: string): string | undefined {
+    const known = this.seen.get(sql);
+    if (known) return known;
+    if (known === null && this.named < this.max) {
+      const name = `centime_${++this.named}`;
+      this.seen.set(sql, name);
+      return name;
+    }
+    if (known === undefined) {
+      // Texts seen once are forgotten in bulk when there are too many of them.
+      if (this.seen.size >= this.max * 4)
+        for (const [text, n] of this.seen) if (n === null) this.seen.delete(text);
+      this.seen.set(sql, null);
+    }
+    return undefined;
+  }
+
+  /** How many texts are remembered, named or not (bounded: see nameFor). */
+  trackedCount(): number {
+    return this.seen.size;
+  }
+}
+
 export interface PostgresOptions {
   url: string;
   poolSizeMax?: number;
@@ -47,8 +84,14 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
   pool.on("connect", (client) => client.on("error", lost));
   await pool.query("select 1");
 
+  const names = new StatementNames();
   const queryOn = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
-    const result = await client.query(sql, prepare(params));
+    // Only statements with parameters: they go through the extended protocol anyway, and one text
+    // can then hold a single statement (text without parameters may be a script of several).
+    const name = params && params.length > 0 ? names.nameFor(sql) : undefined;
+    const result = await (name
+      ? client.query({ name, text: sql, values: prepare(params) })
+      : client.query(sql, prepare(params)));
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 } satisfies QueryResult<Row>;
   };
 

@@ -4,7 +4,13 @@
  */
 
 export { SMTP_TIMEOUT_MS, smtpChannel } from "./email.ts";
-export { NOTICE_EVENTS, NOTICE_LOOKBACK_MS, NOTICE_SETTLE_MS, runNotices } from "./notices.ts";
+export {
+  NOTICE_EVENTS,
+  NOTICE_EVENTS_SQL,
+  NOTICE_LOOKBACK_MS,
+  NOTICE_SETTLE_MS,
+  runNotices,
+} from "./notices.ts";
 export {
   type Channel,
   type ChannelName,

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { runDueBilling } from "../../src/billing/scheduler.ts";
-import { NOTICE_SETTLE_MS, runNotices } from "../../src/notifications/index.ts";
+import { NOTICE_EVENTS_SQL, NOTICE_SETTLE_MS, runNotices } from "../../src/notifications/index.ts";
 import {
   ADMIN_KEY,
   call,
@@ -134,4 +134,29 @@ test("France by e-mail in French; Germany gets nothing (its rules ask for nothin
   assert.match(zoe[0]!.subject ?? "", /Votre abonnement à Match alerts/);
   assert.match(zoe[1]!.body, /prélevés pour Match alerts/);
   assert.deepEqual(await messagesTo("+4915112349999"), []);
+});
+
+test("a run reads only subscription events: payments' events after the cursor are not scanned", async () => {
+  // Before migration 0350 the query filtered every event after the cursor by type, and the cursor
+  // moves only when a subscription event is found: with payments alone each run read them all.
+  const { db } = t.services;
+  const plan = await db.transaction(async (tx) => {
+    await tx.query("set local enable_seqscan = off");
+    const { rows } = await tx.query<{ "QUERY PLAN": string }>(`explain ${NOTICE_EVENTS_SQL}`, [
+      "evt_",
+      50,
+      new Date(clock.nowMs()),
+    ]);
+    return rows.map((r) => r["QUERY PLAN"]).join("\n");
+  });
+  // Each day partition has its own copy of the index, named by PostgreSQL.
+  const { rows: copies } = await db.query<{ name: string }>(
+    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'events_notices'::regclass`,
+  );
+  const notices = new Set(copies.map((c) => c.name));
+  const scanned = [...plan.matchAll(/Index (?:Only )?Scan (?:Backward )?on (\w+)|Scan using (\w+)/g)].map(
+    (m) => m[1] ?? m[2]!,
+  );
+  assert.ok(scanned.length > 0 && scanned.every((index) => notices.has(index)), plan);
 });
