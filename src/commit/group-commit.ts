@@ -14,7 +14,14 @@ import {
 import type { Db, Queryable } from "../db/db.ts";
 import { isRetryableTransactionError } from "../db/db.ts";
 import { isDatabaseUnavailable } from "../db/faults.ts";
-import { APPEND_TABLES, type AppendTable, type DbRow, insertRowsSql, rowsToJson } from "../db/rows.ts";
+import {
+  APPEND_TABLES,
+  type AppendTable,
+  type DbRow,
+  insertRowsSql,
+  interactionWithoutBody,
+  rowsToJson,
+} from "../db/rows.ts";
 import type { IdempotencyRecord } from "../idempotency/index.ts";
 import { claimKeysSql, idempotencyRowJson } from "../idempotency/index.ts";
 import type { TransferInput, TransferResult } from "../ledger/index.ts";
@@ -279,7 +286,15 @@ export class GroupCommitter {
     batch.forEach((w, i) => {
       if (!outcomes[i]!.ok) return;
       if (w.unit.idempotency) claims.push({ i, record: w.unit.idempotency });
-      for (const { table, row } of w.unit.rows) byTable.get(table)!.push(row);
+      for (const { table, row } of w.unit.rows) {
+        if (table !== "provider_interactions") {
+          byTable.get(table)!.push(row);
+          continue;
+        }
+        const apart = interactionWithoutBody(row);
+        byTable.get(table)!.push(apart.row);
+        if (apart.body) byTable.get("provider_interaction_bodies")!.push(apart.body);
+      }
     });
     // 3. The audit records of the requests that remain, chained in the batch's lane: they go in
     // the same statement, which moves the lane's head only if it is still the one remembered.

@@ -42,8 +42,23 @@ export const APPEND_TABLES = [
   "provider_interactions",
   "customers",
   "risk_decisions",
+  "provider_interaction_bodies",
 ] as const;
 export type AppendTable = (typeof APPEND_TABLES)[number];
+
+/**
+ * A provider interaction's request and response are kept apart from it, in
+ * provider_interaction_bodies (migration 0160), until the archive moves them to files. A row
+ * trigger does that for every writer; one that batches rows splits them itself, so the trigger
+ * (a PL/pgSQL call and an insert per row) is skipped (migration 0352).
+ */
+export function interactionWithoutBody(row: DbRow): { row: DbRow; body: DbRow | null } {
+  if ((row.request ?? null) === null && (row.response ?? null) === null) return { row, body: null };
+  return {
+    row: { ...row, request: null, response: null, has_body: true },
+    body: { id: row.id, created: row.created, request: row.request ?? null, response: row.response ?? null },
+  };
+}
 
 /** `param` is the number of the statement parameter that carries the rows as JSON. */
 export function insertRowsSql(table: AppendTable, param = 1): string {

@@ -104,20 +104,18 @@ export async function findIdempotencyRecord(
 /**
  * Claims keys given as a JSON array of rows (parameter `param`) and returns the rows it claimed.
  * The table is partitioned by day of `created` (migrations 0323–0325), so no unique index spans a
- * key's possible partitions: the claim trigger `idempotency_keys_claim` waits for any transaction
- * claiming the same key (a per-key advisory lock held to commit), then skips the row if the key is
- * live in any partition (a retry across midnight sees the first request) and deletes the key's
- * expired claims (a key whose 24 hours have passed is taken over even if the cleanup has not
- * deleted it yet: the request runs afresh rather than answering a misleading 409). Keys are
- * claimed in key order, so two batches never wait on each other in a cycle. A statement claiming
- * one key twice fails whole (21000, as ON CONFLICT DO UPDATE did): group commit then commits
- * those requests one by one.
+ * key's possible partitions: `idempotency_claims_take` (migration 0351), once per statement, waits
+ * for any transaction claiming one of the keys (per-key advisory locks held to commit, in key
+ * order, so two batches never wait on each other in a cycle), then leaves out the keys live in any
+ * partition (a retry across midnight sees the first request) and deletes the expired claims of the
+ * others (a key whose 24 hours have passed is taken over even if the cleanup has not deleted it
+ * yet: the request runs afresh rather than answering a misleading 409). A statement claiming one
+ * key twice fails whole (21000, as ON CONFLICT DO UPDATE did): group commit then commits those
+ * requests one by one.
  */
 export function claimKeysSql(param = 1): string {
   return `insert into idempotency_keys
-    select * from json_populate_recordset(null::idempotency_keys, $${param}::json)
-     where idempotency_claims_distinct($${param}::json)
-     order by merchant_id, mode, key
+    select * from idempotency_claims_take($${param}::json)
     on conflict do nothing`;
 }
 

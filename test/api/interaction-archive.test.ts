@@ -41,56 +41,63 @@ describe("a carrier payment's wire log", () => {
   });
   after(() => live.close());
 
-  test("keeps metadata in the database and bodies in the archive, and shows both", async () => {
-    const paid = await http<{ id: string; status: string }>(live.url, "POST", "/v1/payments", key, {
-      amount: 199,
-      currency: "EUR",
-      payment_method: { type: "carrier", msisdn: "+33612340099", operator: "20801" },
-    });
-    assert.equal(paid.status, 201);
-    assert.equal(paid.body.status, "succeeded");
-    const id = paid.body.id;
-    const list = async () =>
-      (await http<{ data: Interaction[] }>(live.url, "GET", `/v1/provider_interactions?payment=${id}`, key))
-        .body.data;
-    const timeline = async () =>
-      (
-        await http<{ data: TimelineEntry[] }>(live.url, "GET", `/v1/payments/${id}/timeline`, key)
-      ).body.data.filter((e) => e.type === "provider_interaction");
+  // A carrier payment's exchanges are written by its transition (the bodies trigger stages them);
+  // a sandbox payment's by group commit, which stages them itself (migration 0352).
+  for (const [name, payment_method] of [
+    ["carrier", { type: "carrier", msisdn: "+33612340099", operator: "20801" }],
+    ["sandbox", { type: "sandbox", scenario: "approve" }],
+  ] as const)
+    test(`keeps metadata in the database and bodies in the archive, and shows both (${name})`, async () => {
+      const paid = await http<{ id: string; status: string }>(live.url, "POST", "/v1/payments", key, {
+        amount: 199,
+        currency: "EUR",
+        payment_method,
+      });
+      assert.equal(paid.status, 201);
+      assert.equal(paid.body.status, "succeeded");
+      const id = paid.body.id;
+      const list = async () =>
+        (await http<{ data: Interaction[] }>(live.url, "GET", `/v1/provider_interactions?payment=${id}`, key))
+          .body.data;
+      const timeline = async () =>
+        (
+          await http<{ data: TimelineEntry[] }>(live.url, "GET", `/v1/payments/${id}/timeline`, key)
+        ).body.data.filter((e) => e.type === "provider_interaction");
 
-    const first = await list();
-    assert.ok(first.length > 0, "the payment has wire exchanges");
-    assert.ok(
-      first.every((i) => i.request !== null && i.response !== null),
-      "every exchange shows its request and response",
-    );
-    const firstTimeline = await timeline();
-
-    // The metadata rows hold no body; the archive job (in the server's worker) drains the staging table.
-    const db = live.database.db;
-    const { rows: meta } = await db.query<{ request: unknown; response: unknown; has_body: boolean }>(
-      "select request, response, has_body from provider_interactions where payment_id = $1",
-      [id],
-    );
-    assert.ok(meta.every((r) => r.request === null && r.response === null && r.has_body === true));
-    await eventually(async () => {
-      const { rows } = await db.query<{ n: number }>(
-        "select count(*)::int as n from provider_interaction_bodies where id = any($1::text[])",
-        [first.map((i) => i.id)],
+      const first = await list();
+      assert.ok(first.length > 0, "the payment has wire exchanges");
+      assert.ok(
+        first.every((i) => i.request !== null && i.response !== null),
+        "every exchange shows its request and response",
       );
-      return rows[0]!.n === 0 ? true : undefined;
-    });
-    const { rows: blocks } = await db.query<{ file: string; codec: string }>(
-      "select file, codec from provider_interaction_archive",
-    );
-    assert.ok(blocks.length > 0);
-    assert.ok(blocks.every((b) => b.codec === "br" && /^interactions\/\d{4}-\d{2}-\d{2}\//.test(b.file)));
-    assert.ok(filesUnder(archiveDir()).length > 0, "archive files are on disk");
+      const firstTimeline = await timeline();
 
-    // Read back from the archive: the same exchanges, bodies and all, in the list and the timeline.
-    assert.deepEqual(await list(), first);
-    assert.deepEqual(await timeline(), firstTimeline);
-  });
+      // The metadata rows hold no body; the archive job (in the server's worker) drains the staging table.
+      const db = live.database.db;
+      const { rows: meta } = await db.query<{ request: unknown; response: unknown; has_body: boolean }>(
+        "select request, response, has_body from provider_interactions where payment_id = $1",
+        [id],
+      );
+      assert.ok(meta.every((r) => r.request === null && r.response === null && r.has_body === true));
+      await eventually(async () => {
+        const { rows } = await db.query<{ n: number }>(
+          "select count(*)::int as n from provider_interaction_bodies where id = any($1::text[])",
+          [first.map((i) => i.id)],
+        );
+        return rows[0]!.n === 0 ? true : undefined;
+      });
+      const { rows: blocks } = await db.query<{ file: string; codec: string }>(
+        "select file, codec from provider_interaction_archive where $1::text between first_id and last_id",
+        [first[0]!.id],
+      );
+      assert.ok(blocks.length > 0);
+      assert.ok(blocks.every((b) => b.codec === "br" && /^interactions\/\d{4}-\d{2}-\d{2}\//.test(b.file)));
+      assert.ok(filesUnder(archiveDir()).length > 0, "archive files are on disk");
+
+      // Read back from the archive: the same exchanges, bodies and all, in the list and the timeline.
+      assert.deepEqual(await list(), first);
+      assert.deepEqual(await timeline(), firstTimeline);
+    });
 });
 
 describe("a worker killed after writing a block and before committing it", () => {

@@ -207,14 +207,18 @@ describe("the claim's window (0330): only partitions within 24 hours are looked 
   after(() => database.close());
 
   test("the window covers the keys' retention (a live claim is always inside it)", async () => {
-    const sql = listMigrations().find((m) => m.version === 330)!.sql;
+    // 0330's trigger (still run for writers of before 0351) and 0351's batch claim.
+    const sql = listMigrations()
+      .filter((m) => m.version === 330 || m.version === 351)
+      .map((m) => m.sql)
+      .join("\n");
     const windows = [...sql.matchAll(/interval '(\d+) hours'/g)].map((m) => Number(m[1]) * HOUR_MS);
     assert.ok(windows.length > 0);
     for (const window of windows)
       assert.ok(
         LIMITS.idempotency_retention_ms <= window,
         `LIMITS.idempotency_retention_ms (${LIMITS.idempotency_retention_ms} ms) is longer than the claim ` +
-          `trigger's window (${window} ms, migration 0330): a claim still live would not be looked at and its ` +
+          `window (${window} ms, migrations 0330 and 0351): a claim still live would not be looked at and its ` +
           "key would be claimed twice. Widen the window in a new migration with the retention.",
       );
     // The same, as a claim sees it: a key claimed at the start of a day partition is refused until
@@ -224,7 +228,7 @@ describe("the claim's window (0330): only partitions within 24 hours are looked 
     assert.deepEqual(
       await claim(db, ["kept"], first + LIMITS.idempotency_retention_ms - 1),
       [],
-      "a claim still live was not seen by the claim trigger: is the retention longer than 0330's window?",
+      "a claim still live was not seen by the claim: is the retention longer than 0351's window?",
     );
     assert.deepEqual(await claim(db, ["kept"], first + LIMITS.idempotency_retention_ms), ["kept"]);
     assert.deepEqual(await where(db, "kept"), [day(first + LIMITS.idempotency_retention_ms)]);
@@ -241,6 +245,18 @@ describe("the claim's window (0330): only partitions within 24 hours are looked 
     );
     assert.equal(stored?.responseBody, `{"at":${midnight - 10 * HOUR_MS}}`);
     assert.deepEqual(await where(db, "y1"), [day(midnight - DAY_MS)]);
+  });
+
+  test("a writer of before 0351 (a plain insert, as during a rolling deploy) still meets the trigger", async () => {
+    const midnight = cutover + 4 * DAY_MS;
+    assert.deepEqual(await claim(db, ["old-writer"], midnight - 10 * HOUR_MS), ["old-writer"]);
+    const { rows } = await db.query<{ key: string }>(
+      `insert into idempotency_keys select * from json_populate_recordset(null::idempotency_keys, $1::json)
+       on conflict do nothing returning key`,
+      [JSON.stringify([row("old-writer", midnight + 10 * HOUR_MS)])],
+    );
+    assert.deepEqual(rows, [], "the key is live in yesterday's partition: the trigger skips the row");
+    assert.deepEqual(await where(db, "old-writer"), [day(midnight - DAY_MS)]);
   });
 
   test("an expired key in the legacy or the default partition is taken over, however many days apart", async () => {
