@@ -315,6 +315,60 @@ describe("SMPP", () => {
     assert.equal(settled.status, "succeeded");
   });
 
+  it("a receipt read together with submit_sm_resp settles the charge once (as its answer, not also an event)", async () => {
+    // Under load the receipt is already in the socket when submit_sm_resp is read: both PDUs are
+    // parsed in one go, before charge() resumes. Slow turns of the event loop make that happen here.
+    const sim = await startSimulator({ seed: 5, instant: true });
+    const c = new SmppConnector({
+      operator: getOperator("62130")!,
+      log: new MemoryLog(),
+      http_url: sim.httpUrl,
+      smpp_port: sim.smppPort,
+      callback_wait_ms: 0,
+    });
+    await c.listen();
+    const events: ConnectorEvent[] = [];
+    c.onEvent((e) => events.push(e));
+    let busy = true;
+    const slowTurns = (async () => {
+      while (busy) {
+        await new Promise<void>((r) => setImmediate(r));
+        const until = performance.now() + 3;
+        while (performance.now() < until);
+      }
+    })();
+    const outcomes = [];
+    for (let i = 0; i < 10; i++)
+      outcomes.push(
+        await c.charge({
+          attempt_id: `together-${i}`,
+          msisdn: "+2348030000010",
+          amount: 500n,
+          currency: "NGN",
+          description: "x",
+        }),
+      );
+    await sleep(50);
+    busy = false;
+    await slowTurns;
+    await c.close();
+    await sim.close();
+    for (let i = 0; i < 10; i++) {
+      const finals = [
+        outcomes[i]!,
+        ...events.flatMap((e) =>
+          e.type === "outcome" && e.attempt_id === `together-${i}` ? [e.outcome] : [],
+        ),
+      ].filter((x) => x.status !== "pending");
+      assert.equal(
+        finals.length,
+        1,
+        `together-${i}: exactly one final outcome, got ${finals.map((f) => f.status).join(", ")}`,
+      );
+      assert.equal(finals[0]!.status, "succeeded");
+    }
+  });
+
   it("settles a charge once despite duplicate and out-of-order receipts", async () => {
     const sim = await startSimulator({
       seed: 4,

@@ -94,6 +94,14 @@ export class SmppConnector extends ConnectorBase implements Connector {
   private readonly attemptOfMessage = new Map<string, string>();
   /** Final receipts already applied, by message id: duplicates and late ENROUTEs stop here. */
   private readonly settled = new Map<string, Outcome>();
+  /**
+   * Attempts whose charge() is between submit_sm and its return, with the receipt that arrived
+   * meanwhile (if any). That receipt is the call's to return (it reads `settled`); it becomes an
+   * event only if the call returned something else (it timed out first). Under load a receipt can
+   * arrive in the same read as submit_sm_resp, before the call resumes: it was then given twice,
+   * as the call's answer and as an event.
+   */
+  private readonly charging = new Map<string, Outcome | null>();
   duplicateReceipts = 0;
   lateReceipts = 0;
 
@@ -233,38 +241,51 @@ export class SmppConnector extends ConnectorBase implements Connector {
       [TLV_BILLING_REF.tag]: input.attempt_id,
       [TLV_BILLING_PRICE.tag]: `${toDecimal(input.amount, input.currency)} ${input.currency}`,
     };
-    const resp = await this.exchange(s, "submit_sm", fields, deadline, (r) => {
-      const id = r.command_status === 0 ? field(r, "message_id") : undefined;
-      if (id) this.attemptOfMessage.set(id, input.attempt_id);
-    });
-    let outcome: Outcome;
-    if (!resp) {
-      this.ctx.breaker.failure();
-      outcome = { status: "unknown", reason: "timeout" };
-    } else if (resp.command_status !== 0) {
-      this.ctx.breaker.success();
-      const name = COMMAND_STATUS[resp.command_status] ?? `0x${resp.command_status.toString(16)}`;
-      outcome = declineFor(name, this.declines()) ?? { status: "unknown", reason: `unmapped_status:${name}` };
-    } else {
-      this.ctx.breaker.success();
-      const id = field(resp, "message_id");
-      if (!id) outcome = { status: "unknown", reason: "no_message_id" };
-      else {
-        // A replayed attempt gets the original message id: its receipt may already be settled.
-        const known = this.settled.get(id);
-        const remaining = known ? 0 : Math.max(0, deadline - (performance.now() - started));
-        const wait = Math.min(remaining, this.options.callback_wait_ms ?? remaining);
-        outcome = known ??
-          (await this.receipts.wait(input.attempt_id, wait)) ?? {
-            status: "pending",
-            via: "receipt",
-            provider_reference: id,
-          };
-        if (outcome.status !== "pending") this.receipts.forget(input.attempt_id);
+    this.charging.set(input.attempt_id, null);
+    let returned: Outcome | undefined;
+    try {
+      const resp = await this.exchange(s, "submit_sm", fields, deadline, (r) => {
+        const id = r.command_status === 0 ? field(r, "message_id") : undefined;
+        if (id) this.attemptOfMessage.set(id, input.attempt_id);
+      });
+      let outcome: Outcome;
+      if (!resp) {
+        this.ctx.breaker.failure();
+        outcome = { status: "unknown", reason: "timeout" };
+      } else if (resp.command_status !== 0) {
+        this.ctx.breaker.success();
+        const name = COMMAND_STATUS[resp.command_status] ?? `0x${resp.command_status.toString(16)}`;
+        outcome = declineFor(name, this.declines()) ?? {
+          status: "unknown",
+          reason: `unmapped_status:${name}`,
+        };
+      } else {
+        this.ctx.breaker.success();
+        const id = field(resp, "message_id");
+        if (!id) outcome = { status: "unknown", reason: "no_message_id" };
+        else {
+          // A replayed attempt gets the original message id: its receipt may already be settled.
+          const known = this.settled.get(id);
+          const remaining = known ? 0 : Math.max(0, deadline - (performance.now() - started));
+          const wait = Math.min(remaining, this.options.callback_wait_ms ?? remaining);
+          outcome = known ??
+            (await this.receipts.wait(input.attempt_id, wait)) ?? {
+              status: "pending",
+              via: "receipt",
+              provider_reference: id,
+            };
+          if (outcome.status !== "pending") this.receipts.forget(input.attempt_id);
+        }
       }
+      this.log("charge", input.attempt_id, { command: "submit_sm", ...fields }, resp, outcome, started);
+      returned = outcome;
+      return outcome;
+    } finally {
+      const arrived = this.charging.get(input.attempt_id);
+      this.charging.delete(input.attempt_id);
+      if (arrived && arrived !== returned)
+        this.events.emit({ type: "outcome", attempt_id: input.attempt_id, outcome: arrived });
     }
-    this.log("charge", input.attempt_id, { command: "submit_sm", ...fields }, resp, outcome, started);
-    return outcome;
   }
 
   /** A receipt's final state → outcome, for the attempt's asked amount (receipts carry none). */
@@ -324,8 +345,9 @@ export class SmppConnector extends ConnectorBase implements Connector {
         outcome,
         performance.now(),
       );
-      if (!this.receipts.resolve(attempt_id, outcome))
-        this.events.emit({ type: "outcome", attempt_id, outcome });
+      if (this.receipts.resolve(attempt_id, outcome)) return;
+      if (this.charging.has(attempt_id)) this.charging.set(attempt_id, outcome);
+      else this.events.emit({ type: "outcome", attempt_id, outcome });
     } catch {
       // A malformed receipt is dropped; the attempt is settled by query_sm.
     }
