@@ -337,7 +337,7 @@ describe("SMPP", () => {
         while (performance.now() < until);
       }
     })();
-    const outcomes = [];
+    const outcomes: Awaited<ReturnType<SmppConnector["charge"]>>[] = [];
     for (let i = 0; i < 10; i++)
       outcomes.push(
         await c.charge({

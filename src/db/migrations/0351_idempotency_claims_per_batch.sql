@@ -21,8 +21,14 @@
 -- The row trigger stays for writers that do not go through this function (an instance still
 -- running the code of before this migration, during a rolling deploy): the function marks its
 -- transaction, and the trigger's WHEN skips rows inserted after it, without a PL/pgSQL call.
+-- plan_cache_mode: the look-up's window is bound at run time, and PostgreSQL's default would plan
+-- it afresh for most calls (a custom plan prunes day partitions at planning, so it looks cheaper):
+-- 0.8 ms of planning per batch, measured with pg_stat_statements. The generic plan prunes them when
+-- it starts.
 create function idempotency_claims_take(claims json) returns setof idempotency_keys
-language plpgsql volatile as $$
+language plpgsql volatile
+set plan_cache_mode = force_generic_plan
+as $$
 declare
   batch idempotency_keys[];
   lo timestamptz;
