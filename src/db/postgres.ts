@@ -15,18 +15,12 @@ function prepare(params?: readonly unknown[]): unknown[] | undefined {
 
 /**
  * Statements the platform runs again and again (group commit's batch, the key look-up, the feed
- * read) are prepared once per connection: PostgreSQL then skips parsing, analysing and, with the
- * connection's `plan_cache_mode = force_generic_plan`, planning them (perf and pg_stat_statements:
- * about a fifth of its CPU per payment went there; planning the webhook queue's query over its
- * partitions took 7 ms, every run). Partitions are still pruned, when the generic plan starts.
- *
- * A text gets a name on its second run, so one-off SQL (migrations, tests' ad hoc queries) is
- * never kept, and only up to `max` texts are named: SQL built with a varying number of
- * placeholders could otherwise fill each connection's memory. A LIKE whose pattern is a parameter
- * is never named: only a plan made for the pattern's value can use an index on its prefix.
+ * read) are prepared once per connection: PostgreSQL then skips parsing, analysing and, once it
+ * has settled on a generic plan, planning them; about a fifth of its CPU per payment went there
+ * (perf, docs/scaling.md). A text gets a name on its second run, so one-off SQL (migrations,
+ * tests' ad hoc queries) is never kept, and only up to `max` texts are named: SQL built with a
+ * varying number of placeholders could otherwise fill each connection's memory.
  */
-const LIKE_PARAMETER = /\blike\s+\$\d/i;
-
 export class StatementNames {
   private readonly seen = new Map<string, string | null>();
   private named = 0;
@@ -36,7 +30,7 @@ export class StatementNames {
   nameFor(sql: string): string | undefined {
     const known = this.seen.get(sql);
     if (known) return known;
-    if (known === null && this.named < this.max && !LIKE_PARAMETER.test(sql)) {
+    if (known === null && this.named < this.max) {
       const name = `centime_${++this.named}`;
       this.seen.set(sql, name);
       return name;
@@ -81,8 +75,6 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     statement_timeout: (options.queryTimeoutMs ?? 10_000) + 1_000,
     idle_in_transaction_session_timeout: (options.queryTimeoutMs ?? 10_000) * 3,
     keepAlive: true,
-    // Prepared statements (StatementNames) run on generic plans; see there.
-    options: "-c plan_cache_mode=force_generic_plan",
   });
   const lost = (error: Error) => options.onConnectionError?.(error);
   // An idle client that loses its connection: the pool drops it and opens another when needed.
