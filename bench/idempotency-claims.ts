@@ -1,9 +1,10 @@
 /**
  * The cost of claiming idempotency keys before and after their day partitions (0323–0325: a claim
  * trigger with a per-key advisory lock and a lookup in every partition; 0330: the lookup bounded to
- * a day either side, three day partitions). Three databases on one server, migrated up to 0322,
- * up to 0325 and to the end, claimed in interleaved rounds of batches (as group commit claims
- * them), so the machine's noise falls on all alike. Keys are stamped a day after the cutover (in a
+ * a day either side, three day partitions; 0351: one claim per statement instead of a trigger per
+ * row). Four databases on one server, migrated up to 0322, 0325, 0350 and to the end, claimed in
+ * interleaved rounds of batches (as group commit claims them), so the machine's noise falls on all
+ * alike. Keys are stamped a day after the cutover (in a
  * day partition, yesterday's existing, as in steady state; stamped now they would go to the
  * legacy partition, where 0330 keeps the full lookup).
  *
@@ -27,6 +28,13 @@ const CLAIM_BEFORE_SQL = `insert into idempotency_keys select * from json_popula
       expires_at = excluded.expires_at, resource_id = excluded.resource_id
     where idempotency_keys.expires_at <= excluded.created`;
 
+/** The claim through the row trigger (claimKeysSql from migration 0325 to 0350). */
+const CLAIM_TRIGGER_SQL = `insert into idempotency_keys
+    select * from json_populate_recordset(null::idempotency_keys, $1::json)
+     where idempotency_claims_distinct($1::json)
+     order by merchant_id, mode, key
+    on conflict do nothing`;
+
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -40,10 +48,11 @@ async function main() {
   const dbs: Array<{ label: string; name: string; db: Db; sql: string; perKeyUs: number[] }> = [];
   let cutoverMs = 0;
   try {
-    for (const [label, upTo] of [
-      ["unpartitioned (0322)", 322],
-      ["day partitions, trigger of 0325", 325],
-      ["day partitions, trigger of 0330", undefined],
+    for (const [label, upTo, sql] of [
+      ["unpartitioned (0322)", 322, CLAIM_BEFORE_SQL],
+      ["day partitions, trigger of 0325", 325, CLAIM_TRIGGER_SQL],
+      ["day partitions, trigger of 0330", 350, CLAIM_TRIGGER_SQL],
+      ["day partitions, batch claim of 0351", undefined, claimKeysSql(1)],
     ] as const) {
       const name = `centime_claims_${randomBytes(4).toString("hex")}`;
       await admin.query(`create database ${name}`);
@@ -55,7 +64,7 @@ async function main() {
         label,
         name,
         db,
-        sql: upTo === 322 ? CLAIM_BEFORE_SQL : claimKeysSql(1),
+        sql,
         perKeyUs: [],
       });
       if (upTo !== 322) {

@@ -64,26 +64,8 @@ export async function claimDueDeliveries(
   const leaseToken = randomBytes(12).toString("base64url");
   const leaseMs = options.leaseMs ?? WEBHOOK_LIMITS.lease_ms;
   const { rows } = await db.query<ClaimRow>(
-    `with due as (
-       select d.id
-         from webhook_deliveries d
-         join webhook_endpoints w on w.id = d.endpoint_id and w.enabled
-        where d.status = 'pending' and d.next_attempt_at <= $1::timestamptz
-          and not exists (
-                select 1 from webhook_deliveries p
-                 where p.endpoint_id = d.endpoint_id and p.object_id = d.object_id
-                   and p.status = 'pending' and p.id < d.id and p.created > $2::timestamptz)
-        order by d.next_attempt_at, d.id
-        limit $3
-        for update of d skip locked
-     )
-     update webhook_deliveries d
-        set next_attempt_at = $4::timestamptz, lease_token = $5, updated = $1::timestamptz
-       from due, webhook_endpoints w, events e
-      where d.id = due.id and w.id = d.endpoint_id and e.id = d.event_id
-     returning d.id, d.merchant_id, d.mode, d.endpoint_id, d.manual, d.attempt_count, w.url, w.secret,
-               case when w.previous_secret_expires > $1::timestamptz then w.previous_secret end as previous_secret,
-               e.id as event_id, e.type, e.created as event_created, e.data`,
+    // The statement is in migration 0353, planned once per connection rather than on every poll.
+    "select * from webhook_claim_due($1::timestamptz, $2::timestamptz, $3::integer, $4::timestamptz, $5::text)",
     [
       iso(options.nowMs),
       iso(options.nowMs - WEBHOOK_LIMITS.ordering_wait_max_ms),
