@@ -24,6 +24,7 @@ function prepare(params?: readonly unknown[]): unknown[] | undefined {
 export class StatementNames {
   private readonly seen = new Map<string, string | null>();
   private named = 0;
+  private renewed = 0;
 
   constructor(private readonly max = 400) {}
 
@@ -44,10 +45,25 @@ export class StatementNames {
     return undefined;
   }
 
+  /**
+   * A prepared statement whose result columns changed under it (a migration run by a newer
+   * instance added one to a `select *`) fails with 0A000 on every connection that prepared it:
+   * the text gets a new name, so each connection prepares it afresh.
+   */
+  renew(sql: string): void {
+    if (this.seen.get(sql)) this.seen.set(sql, `centime_${++this.renewed}r`);
+  }
+
   /** How many texts are remembered, named or not (bounded: see nameFor). */
   trackedCount(): number {
     return this.seen.size;
   }
+}
+
+/** PostgreSQL's refusal to run a prepared statement whose result columns have changed. */
+function isStalePlan(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | null;
+  return e?.code === "0A000" && /cached plan must not change result type/.test(e.message ?? "");
 }
 
 export interface PostgresOptions {
@@ -85,26 +101,40 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
   await pool.query("select 1");
 
   const names = new StatementNames();
-  const queryOn = async <Row>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]) => {
+  const queryOn = async <Row>(
+    client: pg.Pool | pg.PoolClient,
+    sql: string,
+    params: readonly unknown[] | undefined,
+    inTransaction: boolean,
+  ) => {
     // Only statements with parameters: they go through the extended protocol anyway, and one text
     // can then hold a single statement (text without parameters may be a script of several).
     const name = params && params.length > 0 ? names.nameFor(sql) : undefined;
-    const result = await (name
-      ? client.query({ name, text: sql, values: prepare(params) })
-      : client.query(sql, prepare(params)));
+    let result: pg.QueryResult;
+    try {
+      result = await (name
+        ? client.query({ name, text: sql, values: prepare(params) })
+        : client.query(sql, prepare(params)));
+    } catch (error) {
+      if (!name || !isStalePlan(error)) throw error;
+      names.renew(sql);
+      // Refused before it ran; outside a transaction it can run again at once, unprepared.
+      if (inTransaction) throw error;
+      result = await client.query(sql, prepare(params));
+    }
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 } satisfies QueryResult<Row>;
   };
 
   return {
     kind: "postgres",
     writeConcurrencyMax: options.writeConcurrencyMax ?? 4,
-    query: (sql, params) => queryOn(pool, sql, params),
+    query: (sql, params) => queryOn(pool, sql, params, false),
     async transaction(work) {
       const client = await pool.connect();
       let broken = false;
       try {
         await client.query("begin");
-        const tx: Queryable = { query: (sql, params) => queryOn(client, sql, params) };
+        const tx: Queryable = { query: (sql, params) => queryOn(client, sql, params, true) };
         const result = await work(tx);
         await client.query("commit");
         return result;

@@ -3,8 +3,10 @@
  * stream of one-off SQL can make the client or the server keep an unbounded number of them.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { StatementNames } from "../../src/db/postgres.ts";
+import { openPostgres, StatementNames } from "../../src/db/postgres.ts";
+import { serverUrl } from "../support/templates.ts";
 
 test("a text is named on its second run and keeps its name", () => {
   const names = new StatementNames();
@@ -29,3 +31,42 @@ test("at most `max` texts are named; one-off texts are forgotten, not hoarded", 
   assert.equal(names.nameFor("select 0"), [...named][0]);
   assert.ok(names.trackedCount() <= 3 * 4 + 1, `tracked ${names.trackedCount()}`);
 });
+
+// PostgreSQL only (the embedded engine prepares nothing): without DATABASE_URL no test is defined.
+const databaseUrl = process.env.DATABASE_URL;
+if (databaseUrl !== undefined) {
+  test("a prepared `select *` whose table gains a column (a newer instance's migration) still answers", async () => {
+    const name = `centime_stale_plan_${randomBytes(4).toString("hex")}`;
+    const admin = await openPostgres({ url: databaseUrl, poolSizeMax: 1 });
+    await admin.query(`create database ${name}`);
+    try {
+      const db = await openPostgres({ url: serverUrl(databaseUrl, name), poolSizeMax: 1 });
+      const other = await openPostgres({ url: serverUrl(databaseUrl, name), poolSizeMax: 1 });
+      try {
+        await db.query("create table things (id text primary key, n integer)");
+        await db.query("insert into things values ('a', 1)");
+        const read = (sql: string) => db.query<Record<string, unknown>>(sql, ["a"]);
+        const sql = "select * from things where id = $1";
+        for (let i = 0; i < 3; i++) assert.deepEqual((await read(sql)).rows, [{ id: "a", n: 1 }]);
+        await other.query("alter table things add column note text");
+        // PostgreSQL refuses the prepared statement (0A000); it runs again unprepared, then renamed.
+        assert.deepEqual((await read(sql)).rows, [{ id: "a", n: 1, note: null }]);
+        assert.deepEqual((await read(sql)).rows, [{ id: "a", n: 1, note: null }]);
+        // In a transaction the refusal is the caller's (the transaction is aborted); the next one runs.
+        await other.query("alter table things add column more text");
+        await assert.rejects(
+          db.transaction((tx) => tx.query(sql, ["a"])),
+          /cached plan must not change result type/,
+        );
+        const again = await db.transaction((tx) => tx.query(sql, ["a"]));
+        assert.deepEqual(again.rows, [{ id: "a", n: 1, note: null, more: null }]);
+      } finally {
+        await db.close();
+        await other.close();
+      }
+    } finally {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.close();
+    }
+  });
+}
