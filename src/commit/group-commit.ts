@@ -19,8 +19,8 @@ import {
   type AppendTable,
   type DbRow,
   insertRowsSql,
-  interactionWithoutBody,
   rowsToJson,
+  stageInteractionBodies,
 } from "../db/rows.ts";
 import type { IdempotencyRecord } from "../idempotency/index.ts";
 import { claimKeysSql, idempotencyRowJson } from "../idempotency/index.ts";
@@ -286,16 +286,11 @@ export class GroupCommitter {
     batch.forEach((w, i) => {
       if (!outcomes[i]!.ok) return;
       if (w.unit.idempotency) claims.push({ i, record: w.unit.idempotency });
-      for (const { table, row } of w.unit.rows) {
-        if (table !== "provider_interactions") {
-          byTable.get(table)!.push(row);
-          continue;
-        }
-        const apart = interactionWithoutBody(row);
-        byTable.get(table)!.push(apart.row);
-        if (apart.body) byTable.get("provider_interaction_bodies")!.push(apart.body);
-      }
+      for (const { table, row } of w.unit.rows) byTable.get(table)!.push(row);
     });
+    const staged = stageInteractionBodies(byTable.get("provider_interactions")!);
+    byTable.set("provider_interactions", staged.interactions);
+    byTable.get("provider_interaction_bodies")!.push(...staged.bodies);
     // 3. The audit records of the requests that remain, chained in the batch's lane: they go in
     // the same statement, which moves the lane's head only if it is still the one remembered.
     const audits = batch.flatMap((w, i) =>

@@ -49,15 +49,24 @@ export type AppendTable = (typeof APPEND_TABLES)[number];
 /**
  * A provider interaction's request and response are kept apart from it, in
  * provider_interaction_bodies (migration 0160), until the archive moves them to files. A row
- * trigger does that for every writer; one that batches rows splits them itself, so the trigger
- * (a PL/pgSQL call and an insert per row) is skipped (migration 0352).
+ * trigger does that for any writer; the write paths (group commit, insertRows, a payment's
+ * transition) split them here and insert both tables in one statement, so the trigger (a PL/pgSQL
+ * call and an insert per row) is skipped (migration 0352).
  */
-export function interactionWithoutBody(row: DbRow): { row: DbRow; body: DbRow | null } {
-  if ((row.request ?? null) === null && (row.response ?? null) === null) return { row, body: null };
-  return {
-    row: { ...row, request: null, response: null, has_body: true },
-    body: { id: row.id, created: row.created, request: row.request ?? null, response: row.response ?? null },
-  };
+export function stageInteractionBodies(rows: readonly DbRow[]): { interactions: DbRow[]; bodies: DbRow[] } {
+  const interactions: DbRow[] = [];
+  const bodies: DbRow[] = [];
+  for (const row of rows) {
+    const request = row.request ?? null;
+    const response = row.response ?? null;
+    if (request === null && response === null) {
+      interactions.push(row);
+      continue;
+    }
+    interactions.push({ ...row, request: null, response: null, has_body: true });
+    bodies.push({ id: row.id, created: row.created, request, response });
+  }
+  return { interactions, bodies };
 }
 
 /** `param` is the number of the statement parameter that carries the rows as JSON. */

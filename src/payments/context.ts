@@ -4,8 +4,8 @@ import {
   type AppendTable,
   type DbRow,
   insertRowsSql,
-  interactionWithoutBody,
   rowsToJson,
+  stageInteractionBodies,
 } from "../db/rows.ts";
 import { eventRow } from "../events/index.ts";
 import type { IdempotencyContext } from "../idempotency/index.ts";
@@ -173,18 +173,16 @@ export async function ensurePaymentAccounts(
   await ctx.ledger.ensureAccounts([clearing, available], nowMs);
 }
 
-/** Inserts rows inside a transaction (the flows that do not go through group commit). */
+/** provider_interactions and their bodies in one statement (see stageInteractionBodies). */
 const INSERT_INTERACTIONS_SQL = `with bodies as (${insertRowsSql("provider_interaction_bodies", 2)})
   ${insertRowsSql("provider_interactions", 1)}`;
 
+/** Inserts rows inside a transaction (the flows that do not go through group commit). */
 export async function insertRows(tx: Queryable, table: AppendTable, rows: DbRow[]): Promise<void> {
   if (rows.length === 0) return;
   if (table === "provider_interactions") {
-    // Bodies apart, as group commit does (db/rows.ts): the table's trigger is then skipped.
-    const apart = rows.map(interactionWithoutBody);
-    const bodies = apart.flatMap((a) => (a.body ? [a.body] : []));
-    await tx.query(insertRowsSql(table), [rowsToJson(apart.map((a) => a.row))]);
-    if (bodies.length > 0) await tx.query(insertRowsSql("provider_interaction_bodies"), [rowsToJson(bodies)]);
+    const staged = stageInteractionBodies(rows);
+    await tx.query(INSERT_INTERACTIONS_SQL, [rowsToJson(staged.interactions), rowsToJson(staged.bodies)]);
     return;
   }
   await tx.query(insertRowsSql(table), [rowsToJson(rows)]);
@@ -234,6 +232,7 @@ export async function persistTransition(
   // A creation whose provider was still being asked when the request ended (or crashed) gets
   // its idempotency record completed with the state it settled in.
   const settled = p.status !== "processing";
+  const staged = stageInteractionBodies(interactions);
   await tx.query(PERSIST_TRANSITION_SQL, [
     p.id,
     p.status,
@@ -250,12 +249,13 @@ export async function persistTransition(
     p.updated,
     p.provider_state === null ? null : JSON.stringify(p.provider_state),
     p.provider_reference,
-    rowsToJson(interactions),
+    rowsToJson(staged.interactions),
     rowsToJson(paymentEvents(p, transition.events, nowMs)),
     transfersJson,
     balancesJson,
     settled,
     settled ? JSON.stringify(presentPayment(p)) : null,
+    rowsToJson(staged.bodies),
   ]);
 }
 
@@ -266,6 +266,7 @@ const PERSIST_TRANSITION_SQL = `with payment as (
       capture_before = $11, reconcile_after = $12, updated = $13, provider_state = $14, provider_reference = $15
     where id = $1),
   interactions as (${insertRowsSql("provider_interactions", 16)}),
+  interaction_bodies as (${insertRowsSql("provider_interaction_bodies", 22)}),
   events as (${insertRowsSql("events", 17)}),
   transfers as (${insertTransfersSql(18)}),
   balances as (${upsertBalancesSql(19)}),

@@ -20,6 +20,16 @@ import { startSimulator, TEST_PIN } from "../../src/simulator/index.ts";
 import { lastCode, startTestSimulator } from "../connectors/support/fixtures.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An SMPP connector of a Nigerian operator against `sim`, answering at once (no wait for receipts). */
+const nigerianSmpp = (sim: { httpUrl: string; smppPort: number }) =>
+  new SmppConnector({
+    operator: getOperator("62130")!,
+    log: new MemoryLog(),
+    http_url: sim.httpUrl,
+    smpp_port: sim.smppPort,
+    callback_wait_ms: 0,
+  });
 const simPromise = startTestSimulator(3);
 after(async () => (await simPromise).close());
 
@@ -319,13 +329,7 @@ describe("SMPP", () => {
     // Under load the receipt is already in the socket when submit_sm_resp is read: both PDUs are
     // parsed in one go, before charge() resumes. Slow turns of the event loop make that happen here.
     const sim = await startSimulator({ seed: 5, instant: true });
-    const c = new SmppConnector({
-      operator: getOperator("62130")!,
-      log: new MemoryLog(),
-      http_url: sim.httpUrl,
-      smpp_port: sim.smppPort,
-      callback_wait_ms: 0,
-    });
+    const c = nigerianSmpp(sim);
     await c.listen();
     const events: ConnectorEvent[] = [];
     c.onEvent((e) => events.push(e));
@@ -376,13 +380,7 @@ describe("SMPP", () => {
       dlr_duplicate_rate: 1,
       dlr_out_of_order_rate: 1,
     });
-    const c = new SmppConnector({
-      operator: getOperator("62130")!,
-      log: new MemoryLog(),
-      http_url: sim.httpUrl,
-      smpp_port: sim.smppPort,
-      callback_wait_ms: 0,
-    });
+    const c = nigerianSmpp(sim);
     const events: ConnectorEvent[] = [];
     c.onEvent((e) => events.push(e));
     const o = await c.charge({
