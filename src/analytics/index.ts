@@ -14,7 +14,14 @@ export {
   operatorHealthSummary,
 } from "./health.ts";
 export { funnelByOperator, OPERATOR_FUNNEL_STEPS, type OperatorFunnel } from "./queries.ts";
-export { ingestRollups, pruneFeed, type RebuildResult, ROLLUP_CURSOR, rebuildRollups } from "./rollups.ts";
+export {
+  DECIDED_CALLS_SQL,
+  ingestRollups,
+  pruneFeed,
+  type RebuildResult,
+  ROLLUP_CURSOR,
+  rebuildRollups,
+} from "./rollups.ts";
 
 /** The worker's analytics jobs: the rollup ingest runs again at once while it finds full batches. */
 export function analyticsJobs(

@@ -44,6 +44,17 @@ const operatorCountry = (operator: string) => getOperator(operator)?.country;
 const DECIDED_PAYMENT = new Set(["payment.succeeded", "payment.failed", "payment.canceled"]);
 const DECIDED_REFUND = new Set(["refund.succeeded", "refund.failed"]);
 
+/**
+ * The provider calls of decided payments ($1) and refunds ($2). Two branches, each on its own
+ * index (migration 0354 for refund_id), so that the plan is index scans whatever the lists hold:
+ * the prepared statement's generic plan cannot tell an empty list from a long one.
+ */
+export const DECIDED_CALLS_SQL = `select payment_id, refund_id, provider, outcome, latency_ms from provider_interactions
+   where payment_id = any($1::text[]) and refund_id is null
+  union all
+  select payment_id, refund_id, provider, outcome, latency_ms from provider_interactions
+   where refund_id = any($2::text[])`;
+
 interface Contributions {
   facts: Fact[];
   samples: Sample[];
@@ -68,14 +79,10 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
       provider: string;
       outcome: string;
       latency_ms: number;
-    }>(
-      `select payment_id, refund_id, provider, outcome, latency_ms from provider_interactions
-        where (payment_id = any($1::text[]) and refund_id is null) or refund_id = any($2::text[])`,
-      [
-        decided.filter((r) => r.type!.startsWith("payment.")).map((r) => r.object_id!),
-        decided.filter((r) => r.type!.startsWith("refund.")).map((r) => r.object_id!),
-      ],
-    );
+    }>(DECIDED_CALLS_SQL, [
+      decided.filter((r) => r.type!.startsWith("payment.")).map((r) => r.object_id!),
+      decided.filter((r) => r.type!.startsWith("refund.")).map((r) => r.object_id!),
+    ]);
     const byObject = new Map<string, typeof calls>();
     for (const c of calls) {
       const id = c.refund_id ?? c.payment_id!;

@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { feedLag, ingestRollups, pruneFeed, rebuildRollups } from "../../src/analytics/index.ts";
+import {
+  DECIDED_CALLS_SQL,
+  feedLag,
+  ingestRollups,
+  pruneFeed,
+  rebuildRollups,
+} from "../../src/analytics/index.ts";
 import { call, createMerchant, createTestApp, type TestApp } from "../support/app.ts";
 
 let t: TestApp;
@@ -247,4 +253,21 @@ test("feed rows past the events' retention are pruned once counted, and the roll
   assert.equal(await pruneFeed(t.services), 1);
   assert.equal(await oldFeed(), 0n);
   assert.deepEqual(await fromRollups("day"), before);
+});
+
+test("the ingest reads decided payments' and refunds' calls through indexes, even on a generic plan", async () => {
+  // Before migration 0354 refund_id had no index: a batch with a refund in it, or any batch once
+  // PostgreSQL chose the prepared statement's generic plan, scanned every partition of the table.
+  const plan = await t.services.db.transaction(async (tx) => {
+    await tx.query("set local enable_seqscan = off");
+    await tx.query("set local plan_cache_mode = force_generic_plan");
+    await tx.query(`prepare decided_calls_plan (text[], text[]) as ${DECIDED_CALLS_SQL}`);
+    const { rows } = await tx.query<{ "QUERY PLAN": string }>(
+      "explain execute decided_calls_plan ('{pay_x}', '{re_x}')",
+    );
+    await tx.query("deallocate decided_calls_plan");
+    return rows.map((r) => r["QUERY PLAN"]).join("\n");
+  });
+  assert.doesNotMatch(plan, /Seq Scan/, plan);
+  assert.match(plan, /Index Cond: \(refund_id = ANY/, plan);
 });
