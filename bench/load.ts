@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import autocannon from "autocannon";
 import { cpuDelta } from "./pg.ts";
@@ -56,7 +57,27 @@ export interface StepResult {
   /** The machine's 1-minute load average at the end of the step. */
   loadAverage: number;
   /** CPU per 2xx payment during the measured seconds, when the step had a meter. */
-  cpuMsPerPayment?: { api: number; db: number };
+  cpuMsPerPayment?: {
+    api: number;
+    db: number;
+    /** The load generator (autocannon, in this process): it shares the machine's cores. */
+    client: number;
+    /** Every CPU of the machine that was busy (`/proc/stat`: user, system, interrupts). */
+    machine: number;
+  };
+}
+
+/** Milliseconds of busy CPU of the whole machine since boot, summed over its cores (Linux `/proc/stat`; 0 elsewhere). */
+function machineBusyMs(): number {
+  let line: string;
+  try {
+    line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  } catch {
+    return 0;
+  }
+  // cpu  user nice system idle iowait irq softirq steal …, in clock ticks (USER_HZ, 100 on Linux).
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10;
 }
 
 /** Reads the CPU that serving the load costs (the platform's processes, the database's). */
@@ -225,7 +246,11 @@ export async function drive(
   }
   sampler.takePeakMb();
   const cpuBefore = await options.cpuMeter?.read();
+  const clientBefore = process.cpuUsage();
+  const machineBefore = machineBusyMs();
   const { result, unanswered } = await cannon(platform, merchants, connections, options.durationS);
+  const clientUsed = process.cpuUsage(clientBefore);
+  const machineBusy = machineBusyMs() - machineBefore;
   const cpuAfter = await options.cpuMeter?.read();
   const peakRssMb = sampler.takePeakMb();
   retries = addRetries(retries, await retryUnanswered(platform, unanswered));
@@ -252,6 +277,8 @@ export async function drive(
     step.cpuMsPerPayment = {
       api: (cpuAfter.apiMs - cpuBefore.apiMs) / result["2xx"],
       db: cpuDelta(cpuBefore.db, cpuAfter.db) / result["2xx"],
+      client: (clientUsed.user + clientUsed.system) / 1000 / result["2xx"],
+      machine: machineBusy / result["2xx"],
     };
   return { step, totalOk: warmOk + result["2xx"] + retries.ok, retries };
 }

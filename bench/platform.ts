@@ -6,6 +6,13 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/**
+ * The checkout whose platform is started: this one, or `BENCH_PLATFORM_DIR` (another checkout,
+ * e.g. a `git worktree` of an older commit) so that two versions are measured by the same bench.
+ */
+export const PLATFORM_ROOT = process.env.BENCH_PLATFORM_DIR
+  ? resolve(process.env.BENCH_PLATFORM_DIR)
+  : REPO_ROOT;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -117,7 +124,7 @@ export class Platform {
       process.execPath,
       [...nodeArgs, "--import", "tsx", "src/main.ts", ...(options.args ?? ["start"])],
       {
-        cwd: REPO_ROOT,
+        cwd: PLATFORM_ROOT,
         env,
         stdio: ["ignore", "pipe", "pipe"],
       },

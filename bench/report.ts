@@ -17,7 +17,8 @@ export function stepLine(step: StepResult): string {
     `  2xx ${step.ok}  non-2xx ${step.non2xx}${codes ? ` (${codes})` : ""}` +
     (other > step.non2xx ? `  errors ${step.errors} timeouts ${step.timeouts}` : "") +
     (step.cpuMsPerPayment
-      ? `  CPU/payment API ${fmt(step.cpuMsPerPayment.api, 3)} ms + PostgreSQL ${fmt(step.cpuMsPerPayment.db, 3)} ms`
+      ? `  CPU/payment API ${fmt(step.cpuMsPerPayment.api, 3)} ms + PostgreSQL ${fmt(step.cpuMsPerPayment.db, 3)} ms` +
+        ` (client ${fmt(step.cpuMsPerPayment.client, 3)} ms, machine ${fmt(step.cpuMsPerPayment.machine, 3)} ms)`
       : "")
   );
 }
