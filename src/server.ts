@@ -211,6 +211,7 @@ export async function startServer(
       dataDir: config.dataDir,
       poolSizeMax: config.dbPoolSize,
       writeConcurrencyMax: config.writeConcurrency,
+      preparedStatements: config.dbPreparedStatements === "on",
       connectTimeoutMs: config.dbConnectTimeoutMs,
       queryTimeoutMs: config.dbQueryTimeoutMs,
       onConnectionError: (error) => {
@@ -231,6 +232,7 @@ export async function startServer(
         databaseUrl: config.databaseReadUrl,
         dataDir: config.dataDir,
         poolSizeMax: Math.max(2, Math.ceil(config.dbPoolSize / 2)),
+        preparedStatements: config.dbPreparedStatements === "on",
         connectTimeoutMs: config.dbConnectTimeoutMs,
         queryTimeoutMs: config.dbQueryTimeoutMs,
       }).catch(async (error: unknown) => {

@@ -172,6 +172,12 @@ export const ENVIRONMENT: readonly EnvironmentVariable[] = [
     description: "Group-commit transactions in flight at once",
   },
   {
+    name: "CENTIME_DB_PREPARED_STATEMENTS",
+    default: "on",
+    description:
+      "off sends every PostgreSQL statement unnamed, for a pooler in transaction mode that cannot follow named prepared statements (PgBouncer before 1.21)",
+  },
+  {
     name: "CENTIME_DB_CONNECT_TIMEOUT_MS",
     default: "5000",
     description: "How long opening a PostgreSQL connection may take",

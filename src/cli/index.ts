@@ -51,6 +51,7 @@ async function openDb(config: Config) {
     dataDir: config.dataDir,
     poolSizeMax: config.dbPoolSize,
     writeConcurrencyMax: config.writeConcurrency,
+    preparedStatements: config.dbPreparedStatements === "on",
     connectTimeoutMs: config.dbConnectTimeoutMs,
     queryTimeoutMs: config.dbQueryTimeoutMs,
   });

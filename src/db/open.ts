@@ -7,6 +7,8 @@ export interface DatabaseConfig {
   dataDir: string;
   poolSizeMax?: number;
   writeConcurrencyMax?: number;
+  /** PostgreSQL: name the statements run again and again (see StatementNames); default true. */
+  preparedStatements?: boolean;
   connectTimeoutMs?: number;
   queryTimeoutMs?: number;
   onConnectionError?: (error: Error) => void;
@@ -19,6 +21,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Db> {
       url: config.databaseUrl,
       poolSizeMax: config.poolSizeMax,
       writeConcurrencyMax: config.writeConcurrencyMax,
+      ...(config.preparedStatements === undefined ? {} : { preparedStatements: config.preparedStatements }),
       ...(config.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: config.connectTimeoutMs }),
       ...(config.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: config.queryTimeoutMs }),
       ...(config.onConnectionError ? { onConnectionError: config.onConnectionError } : {}),

@@ -71,6 +71,11 @@ export interface PostgresOptions {
   poolSizeMax?: number;
   /** Group-commit transactions in flight at once. */
   writeConcurrencyMax?: number;
+  /**
+   * Named prepared statements (default true). False sends every statement unnamed: for a pooler in
+   * transaction mode that cannot carry a statement prepared on one server connection to another.
+   */
+  preparedStatements?: boolean;
   /** Waiting for a connection (a free one from the pool, or a new one opened). */
   connectTimeoutMs?: number;
   /** One query, measured by the client: a frozen server cannot hold a request for ever. */
@@ -100,7 +105,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
   pool.on("connect", (client) => client.on("error", lost));
   await pool.query("select 1");
 
-  const names = new StatementNames();
+  const names = options.preparedStatements === false ? null : new StatementNames();
   const queryOn = async <Row>(
     client: pg.Pool | pg.PoolClient,
     sql: string,
@@ -109,7 +114,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
   ) => {
     // Only statements with parameters: they go through the extended protocol anyway, and one text
     // can then hold a single statement (text without parameters may be a script of several).
-    const name = params && params.length > 0 ? names.nameFor(sql) : undefined;
+    const name = names && params && params.length > 0 ? names.nameFor(sql) : undefined;
     let result: pg.QueryResult;
     try {
       result = await (name
@@ -117,7 +122,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
         : client.query(sql, prepare(params)));
     } catch (error) {
       if (!name || !isStalePlan(error)) throw error;
-      names.renew(sql);
+      names?.renew(sql);
       // Refused before it ran; outside a transaction it can run again at once, unprepared.
       if (inTransaction) throw error;
       result = await client.query(sql, prepare(params));

@@ -69,4 +69,27 @@ if (databaseUrl !== undefined) {
       await admin.close();
     }
   });
+
+  test("CENTIME_DB_PREPARED_STATEMENTS=off (a pooler that cannot follow them): nothing is prepared by name", async () => {
+    const prepared = async (preparedStatements: boolean | undefined) => {
+      // One connection, so that the statements it prepared are the ones pg_prepared_statements shows.
+      const db = await openPostgres({
+        url: databaseUrl,
+        poolSizeMax: 1,
+        ...(preparedStatements === undefined ? {} : { preparedStatements }),
+      });
+      try {
+        for (let i = 0; i < 5; i++) await db.query("select $1::int + 1 as n", [i]);
+        const { rows } = await db.query<{ n: bigint }>(
+          "select count(*) as n from pg_prepared_statements where statement like $1",
+          ["select $1::int + 1 as n%"],
+        );
+        return Number(rows[0]!.n);
+      } finally {
+        await db.close();
+      }
+    };
+    assert.equal(await prepared(undefined), 1, "the default names a text run again");
+    assert.equal(await prepared(false), 0);
+  });
 }
