@@ -218,6 +218,11 @@ export async function startServer(
         metrics.databaseConnectionErrors.inc();
         logger.warn({ err: error }, "a database connection was lost; the pool opens another");
       },
+      onPreparedStatementsOff: (error) =>
+        logger.warn(
+          { err: error },
+          "the database connection refused a named prepared statement (a pooler in transaction mode?): statements are sent unnamed from now on; set CENTIME_DB_PREPARED_STATEMENTS=off to start that way",
+        ),
     }));
   try {
     const applied = await migrate(database);

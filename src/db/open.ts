@@ -12,6 +12,7 @@ export interface DatabaseConfig {
   connectTimeoutMs?: number;
   queryTimeoutMs?: number;
   onConnectionError?: (error: Error) => void;
+  onPreparedStatementsOff?: (error: Error) => void;
 }
 
 /** PostgreSQL when DATABASE_URL is set, the embedded database in the data directory otherwise. */
@@ -25,6 +26,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Db> {
       ...(config.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: config.connectTimeoutMs }),
       ...(config.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: config.queryTimeoutMs }),
       ...(config.onConnectionError ? { onConnectionError: config.onConnectionError } : {}),
+      ...(config.onPreparedStatementsOff ? { onPreparedStatementsOff: config.onPreparedStatementsOff } : {}),
     });
   }
   return openEmbedded({ dataDir: config.dataDir });

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { Db, Queryable, QueryResult } from "./db.ts";
 
@@ -20,19 +21,26 @@ function prepare(params?: readonly unknown[]): unknown[] | undefined {
  * (perf, docs/scaling.md). A text gets a name on its second run, so one-off SQL (migrations,
  * tests' ad hoc queries) is never kept, and only up to `max` texts are named: SQL built with a
  * varying number of placeholders could otherwise fill each connection's memory.
+ *
+ * Names carry a prefix drawn per pool: behind a pooler that hands one server connection to several
+ * processes, a name can then never stand for another process's text (a Bind would run the wrong
+ * statement); the worst is an error, after which naming stops (`stop`).
  */
 export class StatementNames {
   private readonly seen = new Map<string, string | null>();
   private named = 0;
   private renewed = 0;
+  private stopped = false;
+  private readonly prefix = `centime_${randomBytes(4).toString("hex")}`;
 
   constructor(private readonly max = 400) {}
 
   nameFor(sql: string): string | undefined {
+    if (this.stopped) return undefined;
     const known = this.seen.get(sql);
     if (known) return known;
     if (known === null && this.named < this.max) {
-      const name = `centime_${++this.named}`;
+      const name = `${this.prefix}_${++this.named}`;
       this.seen.set(sql, name);
       return name;
     }
@@ -51,13 +59,33 @@ export class StatementNames {
    * the text gets a new name, so each connection prepares it afresh.
    */
   renew(sql: string): void {
-    if (this.seen.get(sql)) this.seen.set(sql, `centime_${++this.renewed}r`);
+    if (this.seen.get(sql)) this.seen.set(sql, `${this.prefix}_${++this.renewed}r`);
+  }
+
+  /** No more names: every statement is sent unnamed from now on (see isPoolerRefusal). */
+  stop(): void {
+    this.stopped = true;
+    this.seen.clear();
+  }
+
+  get naming(): boolean {
+    return !this.stopped;
   }
 
   /** How many texts are remembered, named or not (bounded: see nameFor). */
   trackedCount(): number {
     return this.seen.size;
   }
+}
+
+/**
+ * A named statement that the server connection does not have (26000), or already has (42P05):
+ * the client's connection is not one server connection, as behind PgBouncer in transaction mode
+ * before 1.21 (or with `max_prepared_statements = 0`).
+ */
+function isPoolerRefusal(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === "26000" || code === "42P05";
 }
 
 /** PostgreSQL's refusal to run a prepared statement whose result columns have changed. */
@@ -76,6 +104,8 @@ export interface PostgresOptions {
    * transaction mode that cannot carry a statement prepared on one server connection to another.
    */
   preparedStatements?: boolean;
+  /** Told once when a pooler refuses named statements and they are turned off (logged). */
+  onPreparedStatementsOff?: (error: Error) => void;
   /** Waiting for a connection (a free one from the pool, or a new one opened). */
   connectTimeoutMs?: number;
   /** One query, measured by the client: a frozen server cannot hold a request for ever. */
@@ -121,8 +151,12 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
         ? client.query({ name, text: sql, values: prepare(params) })
         : client.query(sql, prepare(params)));
     } catch (error) {
-      if (!name || !isStalePlan(error)) throw error;
-      names?.renew(sql);
+      if (!name || !names) throw error;
+      if (isPoolerRefusal(error)) {
+        if (names.naming) options.onPreparedStatementsOff?.(error as Error);
+        names.stop();
+      } else if (isStalePlan(error)) names.renew(sql);
+      else throw error;
       // Refused before it ran; outside a transaction it can run again at once, unprepared.
       if (inTransaction) throw error;
       result = await client.query(sql, prepare(params));

@@ -17,6 +17,28 @@ test("a text is named on its second run and keeps its name", () => {
   assert.notEqual(names.nameFor("select $2") ?? names.nameFor("select $2"), name);
 });
 
+test("names differ between pools: behind a shared pooler a name never stands for another process's text", () => {
+  const a = new StatementNames();
+  const b = new StatementNames();
+  a.nameFor("select $1");
+  b.nameFor("select $1");
+  assert.notEqual(
+    a.nameFor("select $2") ?? a.nameFor("select $2"),
+    b.nameFor("select $2") ?? b.nameFor("select $2"),
+  );
+  assert.notEqual(a.nameFor("select $1"), b.nameFor("select $1"));
+});
+
+test("once stopped, nothing is named again", () => {
+  const names = new StatementNames();
+  names.nameFor("select $1");
+  assert.ok(names.nameFor("select $1"));
+  names.stop();
+  assert.equal(names.nameFor("select $1"), undefined);
+  assert.equal(names.nameFor("select $1"), undefined);
+  assert.equal(names.naming, false);
+});
+
 test("at most `max` texts are named; one-off texts are forgotten, not hoarded", () => {
   const names = new StatementNames(3);
   const named = new Set<string>();
@@ -91,5 +113,32 @@ if (databaseUrl !== undefined) {
     };
     assert.equal(await prepared(undefined), 1, "the default names a text run again");
     assert.equal(await prepared(false), 0);
+  });
+
+  test("a connection that loses its prepared statements (a pooler in transaction mode) answers, and naming stops", async () => {
+    const told: Error[] = [];
+    const db = await openPostgres({
+      url: databaseUrl,
+      poolSizeMax: 1,
+      onPreparedStatementsOff: (error) => told.push(error),
+    });
+    try {
+      const sql = "select $1::int * 2 as n";
+      for (let i = 0; i < 3; i++) assert.equal((await db.query<{ n: number }>(sql, [i])).rows[0]!.n, i * 2);
+      // The server side forgets what the client believes it prepared, as when PgBouncer before
+      // 1.21 gives the client another server connection.
+      await db.query("deallocate all");
+      assert.equal((await db.query<{ n: number }>(sql, [21])).rows[0]!.n, 42);
+      assert.equal(told.length, 1);
+      assert.match(String((told[0] as { code?: string }).code), /^(26000|42P05)$/);
+      // From now on nothing is prepared by name, in or out of transactions.
+      await db.transaction((tx) => tx.query(sql, [1]));
+      assert.equal((await db.query<{ n: number }>(sql, [5])).rows[0]!.n, 10);
+      const { rows } = await db.query<{ n: bigint }>("select count(*) as n from pg_prepared_statements");
+      assert.equal(Number(rows[0]!.n), 0);
+      assert.equal(told.length, 1, "told once");
+    } finally {
+      await db.close();
+    }
   });
 }
