@@ -24,7 +24,7 @@ import {
   withClient,
 } from "./pg.ts";
 import { type PgbenchResult, runPgbench, setUpPgbench } from "./pgbench.ts";
-import { cpuMs, freePort, newAdminKey, Platform, REPO_ROOT, RssSampler } from "./platform.ts";
+import { cpuMs, freePort, newAdminKey, Platform, processTree, REPO_ROOT, RssSampler } from "./platform.ts";
 import { formatProfile, latestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
 import { fmt, stepLine, table } from "./report.ts";
 import { runWebhookLoad, type WebhookLoadResult, webhookLines } from "./webhook-load.ts";
@@ -45,6 +45,8 @@ interface Plan {
   profile: boolean;
   /** PostgreSQL mode with the API (`--role api`) and a worker process (`--role worker`) apart. */
   split: boolean;
+  /** `--processes N`: the platform (or, with --split, the API) as N cluster processes sharing the port. */
+  processes: number;
   /** Webhooks under load: seconds of payments, and the longest wait for the backlog to drain. */
   webhookS: number;
   webhookDrainS: number;
@@ -94,6 +96,7 @@ function planFrom(args: string[]): Plan {
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       split: { type: "boolean", default: false },
+      processes: { type: "string" },
       only: { type: "string" },
       connections: { type: "string" },
       duration: { type: "string" },
@@ -123,6 +126,7 @@ function planFrom(args: string[]): Plan {
     parts,
     profile: values.profile ?? false,
     split: values.split ?? false,
+    processes: values.processes ? Number(values.processes) : 1,
     webhookS: values.duration ? Number(values.duration) : quick ? 4 : 10,
     webhookDrainS: quick ? 20 : 60,
     carrierCharges: quick ? 500 : 4000,
@@ -283,7 +287,11 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
     adminKey,
     cpuProfileDir: profileDir,
     env: WEBHOOK_ENV,
-    ...(plan.split ? { args: ["start", "--role", "api"] } : {}),
+    args: [
+      "start",
+      ...(plan.split ? ["--role", "api"] : []),
+      ...(plan.processes > 1 ? ["--processes", String(plan.processes)] : []),
+    ],
   });
   const stop = cleanup.add("stop the platform (PostgreSQL)", () => platform.stop());
   const platformPids = [platform.pid];
@@ -308,7 +316,8 @@ async function postgresPart(plan: Plan, results: Results, cleanup: Cleanup): Pro
   // The platform's processes and the database's backends: what one payment costs on each side.
   const cpuMeter: CpuMeter = {
     read: async () => ({
-      apiMs: platformPids.reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0),
+      // With --processes, the cluster's processes are the primary's children.
+      apiMs: platformPids.flatMap(processTree).reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0),
       db: await backendsCpuMs(database),
     }),
   };
