@@ -19,6 +19,7 @@ export interface Db extends Queryable {
   /** How many write transactions may run at once; the embedded engine has one connection. */
   readonly writeConcurrencyMax: number;
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Idempotent: a second call waits for the first. */
   close(): Promise<void>;
 }
 

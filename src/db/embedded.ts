@@ -99,6 +99,7 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedDb
     throw error;
   }
 
+  let closing: Promise<void> | undefined;
   const queryOn = async <Row>(target: Queryable | PGlite, sql: string, params?: readonly unknown[]) => {
     const result = await (target as PGlite).query<Row>(sql, params ? [...params] : undefined);
     // PGlite reports affectedRows 0 for a SELECT: a statement that returns rows counts its rows.
@@ -115,12 +116,15 @@ export async function openEmbedded(options: EmbeddedOptions): Promise<EmbeddedDb
         work({ query: (sql, params) => queryOn(tx as unknown as PGlite, sql, params) }),
       ),
     dump: () => pglite.dumpDataDir("gzip"),
-    async close() {
-      try {
-        await pglite.close();
-      } finally {
-        releaseLock();
-      }
+    close() {
+      closing ??= (async () => {
+        try {
+          await pglite.close();
+        } finally {
+          releaseLock();
+        }
+      })();
+      return closing;
     },
   };
 }

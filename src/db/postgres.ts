@@ -136,6 +136,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
   await pool.query("select 1");
 
   const names = options.preparedStatements === false ? null : new StatementNames();
+  let closing: Promise<void> | undefined;
   const queryOn = async <Row>(
     client: pg.Pool | pg.PoolClient,
     sql: string,
@@ -188,6 +189,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
         client.release(broken);
       }
     },
-    close: () => pool.end(),
+    // Idempotent: whoever was handed the database (a server's stop) and whoever opened it may both close it.
+    close: () => (closing ??= pool.end()),
   };
 }

@@ -34,8 +34,11 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     url,
     async close() {
       await db.close();
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.close();
+      try {
+        await admin.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await admin.close();
+      }
     },
   };
 }
