@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import autocannon from "autocannon";
 import { cpuDelta } from "./pg.ts";
-import type { Platform, RssSampler } from "./platform.ts";
+import { machineBusyMs, type Platform, type RssSampler } from "./platform.ts";
 
 export interface BenchMerchant {
   id: string;
@@ -65,19 +64,6 @@ export interface StepResult {
     /** Every CPU of the machine that was busy (`/proc/stat`: user, system, interrupts). */
     machine: number;
   };
-}
-
-/** Milliseconds of busy CPU of the whole machine since boot, summed over its cores (Linux `/proc/stat`; 0 elsewhere). */
-function machineBusyMs(): number {
-  let line: string;
-  try {
-    line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
-  } catch {
-    return 0;
-  }
-  // cpu  user nice system idle iowait irq softirq steal …, in clock ticks (USER_HZ, 100 on Linux).
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10;
 }
 
 /** Reads the CPU that serving the load costs (the platform's processes, the database's). */

@@ -222,18 +222,40 @@ export class RssSampler {
   }
 }
 
-/** User + system CPU time of a process so far, in ms (from /proc/<pid>/stat); null if unreadable. */
-export function cpuMs(pid: number): number | null {
+/**
+ * The fields of /proc/<pid>/stat after the command name (which may contain spaces), from the state
+ * field on; null if the process is gone or /proc is absent.
+ */
+function statFields(pid: number | string): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name (which may contain spaces) start at ")"; utime and stime are
-    // fields 14 and 15, i.e. 12th and 13th after the state field.
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : null;
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return null;
   }
+}
+
+/** User + system CPU time of a process so far, in ms (from /proc/<pid>/stat); null if unreadable. */
+export function cpuMs(pid: number): number | null {
+  const fields = statFields(pid);
+  if (!fields) return null;
+  // utime and stime are the stat file's fields 14 and 15, the 12th and 13th from the state field.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : null;
+}
+
+/** Busy CPU of the whole machine since boot, in ms summed over its cores (/proc/stat); 0 if unreadable. */
+export function machineBusyMs(): number {
+  let line: string;
+  try {
+    line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  } catch {
+    return 0;
+  }
+  // cpu  user nice system idle iowait irq softirq steal …, in clock ticks; idle and iowait are not busy.
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const ticks = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+  return (ticks * 1000) / CLOCK_TICKS;
 }
 
 /** A process and every process below it (a `--processes N` primary and its cluster processes). */
@@ -246,13 +268,10 @@ export function processTree(pid: number): number[] {
     return [pid];
   }
   for (const entry of entries) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
+    const fields = statFields(entry); // null: gone meanwhile
+    if (!fields) continue;
+    const ppid = Number(fields[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
   }
   const out: number[] = [];
   const visit = (p: number) => {

@@ -89,6 +89,15 @@ interface Results {
 
 const RESULTS_DIR = join(REPO_ROOT, "bench", "results");
 
+/** `--processes N`: a whole number from 1 to 16, refused otherwise rather than read as 1. */
+function processCount(value: string | undefined): number {
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 16)
+    throw new Error(`--processes: a whole number from 1 to 16, not '${value}'`);
+  return n;
+}
+
 function planFrom(args: string[]): Plan {
   const { values } = parseArgs({
     args,
@@ -126,7 +135,7 @@ function planFrom(args: string[]): Plan {
     parts,
     profile: values.profile ?? false,
     split: values.split ?? false,
-    processes: values.processes ? Number(values.processes) : 1,
+    processes: processCount(values.processes),
     webhookS: values.duration ? Number(values.duration) : quick ? 4 : 10,
     webhookDrainS: quick ? 20 : 60,
     carrierCharges: quick ? 500 : 4000,

@@ -19,7 +19,6 @@
  * docs/scaling.md). Exit code 1 when a correctness check fails (unbalanced books, a payment
  * answered 5xx, a webhook missing at the end); timings never fail it.
  */
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
@@ -31,7 +30,7 @@ import { listOperators } from "../src/connectors/operators/registry.ts";
 import { startSimulator } from "../src/simulator/index.ts";
 import { auditMerchantBooks } from "../test/support/auditor.ts";
 import { createMerchants } from "./load.ts";
-import { freePort, newAdminKey, Platform, rssKb } from "./platform.ts";
+import { freePort, newAdminKey, Platform, processTree, rssKb } from "./platform.ts";
 import {
   advanceClock,
   cardNumber,
@@ -41,17 +40,6 @@ import {
   subscribeOnClock,
 } from "./soak-traffic.ts";
 import { OwnCluster, tableSizes, walLsn } from "./storage.ts";
-
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -156,7 +144,7 @@ async function main() {
     say(
       `set-up: ${renewalSets.length * perMerchant} subscriptions on ${renewalSets.length} test clocks in ${((Date.now() - setupStarted) / 1000).toFixed(0)} s`,
     );
-    const pids = () => [api.pid, ...childrenOf(api.pid), ...processes.slice(1).map((p) => p.pid)];
+    const pids = () => [api.pid, ...processTree(api.pid).slice(1), ...processes.slice(1).map((p) => p.pid)];
     const rssStart = new Map(pids().map((pid) => [pid, rssKb(pid)]));
     const sizesBefore = await tableSizes(client);
     const lsnBefore = await walLsn(client);
