@@ -248,16 +248,12 @@ export interface Aggregate extends FactKey {
 export function aggregate(facts: readonly Fact[]): Aggregate[] {
   const sums = new Map<string, Aggregate>();
   for (const fact of facts) {
+    // The fact's own key once; each grain prefixes it with its bucket.
+    let factKey = `${fact.merchant_id}\u0000${fact.mode}\u0000${fact.metric}`;
+    for (const dimension of DIMENSIONS) factKey += `\u0000${fact[dimension]}`;
     for (const grain of GRAINS) {
       const bucketMs = bucketStart(fact.createdMs, grain);
-      const key = [
-        grain,
-        bucketMs,
-        fact.merchant_id,
-        fact.mode,
-        fact.metric,
-        ...DIMENSIONS.map((d) => fact[d]),
-      ].join("\u0000");
+      const key = `${grain}\u0000${bucketMs}\u0000${factKey}`;
       const sum = sums.get(key);
       if (sum) {
         sum.count += 1n;

@@ -236,7 +236,7 @@ const KEY_COLUMNS = ["grain", "merchant_id", "mode", "bucket", "metric", ...DIME
 async function addToRollups(tx: Queryable, sums: readonly Aggregate[]): Promise<void> {
   if (sums.length === 0) return;
   // A stable order: two writers (ingest, rebuild) never lock the same rows in different orders.
-  const rows = [...sums].sort((a, b) => (rowKey(a) < rowKey(b) ? -1 : 1));
+  const rows = sortedByKey(sums, rowKey);
   await tx.query(
     `insert into analytics_rollups
        (grain, bucket, merchant_id, mode, metric, app, method, operator, country, currency, product, reason, count, amount)
@@ -261,7 +261,7 @@ async function addToRollups(tx: Queryable, sums: readonly Aggregate[]): Promise<
 /** Adds histogram rows to the distributions in one statement (stable order, like the rollups). */
 async function addToDistributions(tx: Queryable, sums: readonly DistributionRow[]): Promise<void> {
   if (sums.length === 0) return;
-  const rows = [...sums].sort((a, b) => (distributionKey(a) < distributionKey(b) ? -1 : 1));
+  const rows = sortedByKey(sums, distributionKey);
   await tx.query(
     `insert into analytics_distributions
        (grain, bucket, merchant_id, mode, metric, provider, operator, le_ms, count, errors)
@@ -283,6 +283,14 @@ async function addToDistributions(tx: Queryable, sums: readonly DistributionRow[
       rows.map((r) => r.errors.toString()),
     ],
   );
+}
+
+/** Rows in the order of their keys, each key built once (a comparator would build two per comparison). */
+function sortedByKey<T>(rows: readonly T[], keyOf: (row: T) => string): T[] {
+  return rows
+    .map((row) => ({ row, key: keyOf(row) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((keyed) => keyed.row);
 }
 
 function rowKey(a: Aggregate): string {

@@ -1,4 +1,4 @@
-import { createHash, randomInt } from "node:crypto";
+import { hash as digestOf, randomInt } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
 import { environmentValue } from "../platform/config.ts";
 
@@ -76,29 +76,77 @@ export function rowHash(prevHash: string, row: Omit<AuditRow, "hash" | "prev_has
   return hashOf(prevHash, row, canonicalJson(row.changes ?? null));
 }
 
-/** rowHash with the row's changes already in canonical JSON (chainDrafts stores that text too). */
+/** rowHash with the row's changes already in canonical JSON. */
 function hashOf(prevHash: string, row: Omit<AuditRow, "hash" | "prev_hash">, changesJson: string): string {
-  // The fields before `changes` are strings, numbers or null: canonical as JSON.stringify writes them.
-  const fields = JSON.stringify([
-    row.id,
-    row.created.getTime(),
-    row.lane,
-    String(row.seq),
-    row.actor,
-    row.actor_kind,
-    row.credential,
-    row.merchant_id,
-    row.mode,
-    row.action,
-    row.object,
-    row.ip,
-    row.user_agent,
-    row.request_id,
-    row.outcome,
-    row.status_code,
+  return chainHash(
+    prevHash,
+    hashedFieldsJson(
+      row.id,
+      row.created.getTime(),
+      row.lane,
+      String(row.seq),
+      row.actor,
+      row.actor_kind,
+      row.credential,
+      row.merchant_id,
+      row.mode,
+      row.action,
+      row.object,
+      row.ip,
+      row.user_agent,
+      row.request_id,
+      row.outcome,
+      row.status_code,
+    ),
+    changesJson,
+  );
+}
+
+/**
+ * Every hashed field but `changes`, in their fixed order, as a JSON array. They are strings,
+ * numbers or null: canonical as JSON.stringify writes them. One function for the writer
+ * (chainDrafts) and the verifier (rowHash), so they cannot disagree on the order.
+ */
+function hashedFieldsJson(
+  id: string,
+  createdMs: number,
+  lane: number,
+  seq: string,
+  actor: string,
+  actorKind: string,
+  credential: string | null,
+  merchantId: string | null,
+  mode: string | null,
+  action: string,
+  object: string | null,
+  ip: string | null,
+  userAgent: string | null,
+  requestId: string | null,
+  outcome: string,
+  statusCode: number | null,
+): string {
+  return JSON.stringify([
+    id,
+    createdMs,
+    lane,
+    seq,
+    actor,
+    actorKind,
+    credential,
+    merchantId,
+    mode,
+    action,
+    object,
+    ip,
+    userAgent,
+    requestId,
+    outcome,
+    statusCode,
   ]);
-  const content = `${fields.slice(0, -1)},${changesJson}]`;
-  return createHash("sha256").update(`${prevHash}\n${content}`).digest("hex");
+}
+
+function chainHash(prevHash: string, fieldsJson: string, changesJson: string): string {
+  return digestOf("sha256", `${prevHash}\n${fieldsJson.slice(0, -1)},${changesJson}]`);
 }
 
 /** `CENTIME_AUDIT_LOG=off` exists only to measure what the log costs (bench); never in production. */
@@ -125,11 +173,38 @@ export function chainDrafts(
   const out: string[] = [];
   for (const draft of drafts) {
     seq += 1n;
-    const row = {
+    const seqText = seq.toString();
+    const statusCode = draft.statusCode;
+    // The changes are serialized once, canonically: hashed, and stored as that same text. The
+    // row is written straight from the draft (this runs for every audited request).
+    const changesJson = canonicalJson(draft.changes ?? null);
+    const hash = chainHash(
+      prev,
+      hashedFieldsJson(
+        draft.id,
+        draft.createdMs,
+        lane,
+        seqText,
+        draft.actor,
+        draft.actorKind,
+        draft.credential,
+        draft.merchantId,
+        draft.mode,
+        draft.action,
+        draft.object,
+        draft.ip,
+        draft.userAgent,
+        draft.requestId,
+        draft.outcome,
+        statusCode,
+      ),
+      changesJson,
+    );
+    const json = JSON.stringify({
       id: draft.id,
-      created: new Date(draft.createdMs),
+      created: new Date(draft.createdMs).toISOString(),
       lane,
-      seq: seq.toString(),
+      seq: seqText,
       actor: draft.actor,
       actor_kind: draft.actorKind,
       credential: draft.credential,
@@ -141,14 +216,10 @@ export function chainDrafts(
       user_agent: draft.userAgent,
       request_id: draft.requestId,
       outcome: draft.outcome,
-      status_code: draft.statusCode,
-      changes: (draft.changes ?? null) as unknown,
-    };
-    // The changes are serialized once, canonically: hashed, and stored as that same text.
-    const changesJson = canonicalJson(row.changes);
-    const hash = hashOf(prev, row, changesJson);
-    const { changes: _hashed, ...columns } = row;
-    const json = JSON.stringify({ ...columns, created: row.created.toISOString(), prev_hash: prev, hash });
+      status_code: statusCode,
+      prev_hash: prev,
+      hash,
+    });
     out.push(`${json.slice(0, -1)},"changes":${changesJson}}`);
     prev = hash;
   }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { actionName, type RequestAudit, recordAfter, redact, runAudited } from "../audit/index.ts";
 import type { AuthContext } from "../merchants/index.ts";
 import { ApiError } from "../platform/errors.ts";
-import { type Access, accessOfAuth, holds, permissionForRoute } from "../staff/index.ts";
+import { type Access, accessOfAuth, holds, type Permission, permissionForRoute } from "../staff/index.ts";
 import type { BackOfficeServices } from "./context.ts";
 import { fourEyesInterceptors } from "./interceptors.ts";
 
@@ -37,11 +37,31 @@ export function accessOf(auth: AuthContext): Access {
   return access;
 }
 
+/** What a route implies, worked out once per route rather than on every request. */
+interface RouteFacts {
+  action: string;
+  permission: Permission | null;
+}
+const ROUTE_FACTS_MAX = 10_000;
+const routeFacts = new Map<string, RouteFacts>();
+
+function factsOfRoute(method: string, route: string): RouteFacts {
+  const key = `${method} ${route}`;
+  let facts = routeFacts.get(key);
+  if (!facts) {
+    facts = { action: actionName(method, route), permission: permissionForRoute(method, route) };
+    // Unknown URLs name themselves as their route: the memo stays bounded whatever clients send.
+    if (routeFacts.size >= ROUTE_FACTS_MAX) routeFacts.clear();
+    routeFacts.set(key, facts);
+  }
+  return facts;
+}
+
 function auditContextOf(request: FastifyRequest, route: string): RequestAudit {
   const params = request.params as Record<string, string> | undefined;
   return {
     actor: request.access.actor,
-    action: actionName(request.method, route),
+    action: factsOfRoute(request.method, route).action,
     ip: request.ip ?? null,
     userAgent: (request.headers["user-agent"] ?? null)?.slice(0, 300) ?? null,
     requestId: request.id,
@@ -79,7 +99,7 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
     const route = request.routeOptions.url ?? request.url.split("?")[0]!;
     const audited = request.method !== "GET" && request.method !== "HEAD";
     if (audited || AUDITED_READS.has(route)) request.audit = auditContextOf(request, route);
-    const permission = permissionForRoute(request.method, route);
+    const permission = factsOfRoute(request.method, route).permission;
     const allowed = permission ? holds(request.access, permission) : request.access.permissions === "all";
     if (!allowed) {
       throw new ApiError(

@@ -14,6 +14,7 @@ import { randomToken } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { errorFrom, handleClientError, installEdge, sendError } from "./edge.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { LazyRequestLogger, writesLevel } from "./request-logger.ts";
 import { createSurfaces, type Surfaces, scopeOf } from "./surfaces.ts";
 import { bodyAjv, queryAjv } from "./validation.ts";
 import { createWrites } from "./writes.ts";
@@ -54,6 +55,7 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
     loggerInstance: options.logger,
     // Fastify's two lines per request cost more than they tell; the edge logs one (installEdge).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger, bindings, options),
     bodyLimit: LIMITS.body_bytes_max,
     return503OnClosing: true,
     requestIdHeader: false,
@@ -96,16 +98,17 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
   installEdge(app, {
     onRequestDone(request, reply) {
       const auth = request.auth;
-      request.log.info(
-        {
-          method: request.method,
-          route: request.routeOptions.url ?? "unmatched",
-          status: reply.statusCode,
-          latency_ms: Math.round(reply.elapsedTime * 10) / 10,
-          ...(auth ? { key: auth.kind === "admin" ? "admin" : auth.keyId } : {}),
-        },
-        "request",
-      );
+      if (writesLevel(options.logger, "info"))
+        request.log.info(
+          {
+            method: request.method,
+            route: request.routeOptions.url ?? "unmatched",
+            status: reply.statusCode,
+            latency_ms: Math.round(reply.elapsedTime * 10) / 10,
+            ...(auth ? { key: auth.kind === "admin" ? "admin" : auth.keyId } : {}),
+          },
+          "request",
+        );
       options.onResponse?.(request, reply);
     },
   });

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
 import { prunablePartitions } from "../db/partitions.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -61,10 +61,7 @@ function canonical(value: unknown): string {
 }
 
 export function requestHash(method: string, path: string, body: unknown): string {
-  return createHash("sha256")
-    .update(`${method} ${path}\n`)
-    .update(canonical(body ?? {}))
-    .digest("hex");
+  return hash("sha256", `${method} ${path}\n${canonical(body ?? {})}`);
 }
 
 export function idempotencyRowJson(record: IdempotencyRecord): Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 import { crc32 } from "node:zlib";
 
 /**
@@ -63,12 +63,12 @@ export function hashKey(key: string): string {
 
 /** The SHA-256 of a key: stored (hex) to find it, compared in constant time to recognise it. */
 export function keyDigest(key: string): Buffer {
-  return createHash("sha256").update(key).digest();
+  return hash("sha256", key, "buffer");
 }
 
 /** Compares two secrets in constant time (their hashes have equal length whatever the input). */
 export function secretsEqual(a: string, b: string): boolean {
-  return timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
+  return timingSafeEqual(hash("sha256", a, "buffer"), hash("sha256", b, "buffer"));
 }
 
 /** `sk_test_…Ab12`: enough to recognise a key in a list, never enough to use it. */
