@@ -163,7 +163,8 @@ test("a worker serves /health, /ready and /metrics on its own port, and no API",
     const api = await http(worker.workerUrl, "GET", "/v1/payments");
     assert.equal(api.status, 404, "the worker port is not the API");
   } finally {
-    await worker.stop(); // closes the database too
+    await worker.stop(); // closes the database's pool
     await network.close();
+    await database.close(); // and drops the database
   }
 });
