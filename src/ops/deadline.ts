@@ -35,9 +35,9 @@ export function installRequestDeadline(
 ): void {
   if (deadlineMs <= 0) return;
   const timers = new WeakMap<object, NodeJS.Timeout>();
-  app.addHook("onRequest", async (request, reply) => {
+  app.addHook("onRequest", (request, reply, done) => {
     // Probes answer within their own bound (/ready: a second) and say more than a 503 would.
-    if (PROBES.has(request.url)) return;
+    if (PROBES.has(request.url)) return done();
     const timer = setTimeout(() => {
       if (reply.sent) return;
       onExpired?.();
@@ -48,8 +48,10 @@ export function installRequestDeadline(
     }, deadlineMs);
     timer.unref();
     timers.set(request, timer);
+    done();
   });
-  app.addHook("onResponse", async (request) => {
+  app.addHook("onResponse", (request, _reply, done) => {
     clearTimeout(timers.get(request));
+    done();
   });
 }
