@@ -48,6 +48,22 @@ test("canonical JSON equals the sorted-keys reference for any value, and parses 
   );
 });
 
+test("values JSON has no form for are written as they read back: Dates, bigints, functions", () => {
+  const changes = {
+    at: new Date("2026-12-01T10:00:00.000Z"),
+    amount: 9_007_199_254_740_993n,
+    nested: [1n, new Date(0), () => 1, Symbol("s")],
+    callback: () => 1,
+  };
+  const text = canonicalJson(changes);
+  assert.equal(
+    text,
+    '{"amount":"9007199254740993","at":"2026-12-01T10:00:00.000Z","nested":["1","1970-01-01T00:00:00.000Z",null,null]}',
+  );
+  // What verification recomputes from the stored jsonb is the same text, so the hash matches.
+  assert.equal(canonicalJson(JSON.parse(text)), text);
+});
+
 function draft(i: number, changes: unknown): AuditDraft {
   return {
     id: `aud_${i}`,
