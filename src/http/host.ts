@@ -1,4 +1,5 @@
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
+import type { ValidateFunction } from "ajv";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -46,6 +47,36 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
   return ROUTE_TABLES.get(app) ?? [];
 }
 
+const VALIDATORS = new WeakMap<FastifyInstance, Array<() => void>>();
+
+/** Compiles every validator of a host now (they compile on first use): a bad schema throws here. */
+export function validatorsCompiled(app: FastifyInstance): number {
+  const validators = VALIDATORS.get(app) ?? [];
+  for (const compile of validators) compile();
+  return validators.length;
+}
+
+/**
+ * An Ajv validator compiled on its first call. Fastify reads `errors` from the function it was
+ * given, and passes the parent object (so that Ajv may replace a coerced root value) only to a
+ * function with `schemaEnv`, as Ajv's own have.
+ */
+function lazyValidator(compile: () => ValidateFunction): { validate: ValidateFunction; compile: () => void } {
+  let compiled: ValidateFunction | undefined;
+  const ensure = () => {
+    compiled ??= compile();
+    return compiled;
+  };
+  const validate = ((data: unknown, context?: Parameters<ValidateFunction>[1]) => {
+    const inner = ensure();
+    const valid = inner(data, context);
+    validate.errors = inner.errors;
+    return valid;
+  }) as ValidateFunction;
+  Object.defineProperty(validate, "schemaEnv", { get: () => ensure().schemaEnv });
+  return { validate, compile: () => void ensure() };
+}
+
 /**
  * A Fastify instance with the edge installed (request ids, the request log, JSON bodies,
  * hostile input, the error envelope) and the surfaces to register capabilities on.
@@ -80,10 +111,18 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
       return serialize(data);
     };
   });
-  // Bodies are validated without coercion; query strings with it.
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === "body" ? bodyAjv : queryAjv).compile(schema as object),
-  );
+  // Bodies are validated without coercion; query strings with it. Each validator is compiled by
+  // its route's first request, not at start: compiling them all was about 330 ms of the
+  // embedded platform's start-up. validatorsCompiled() compiles them at once (a test does).
+  const validators: Array<() => void> = [];
+  VALIDATORS.set(app, validators);
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const validator = lazyValidator(() =>
+      (httpPart === "body" ? bodyAjv : queryAjv).compile(schema as object),
+    );
+    validators.push(validator.compile);
+    return validator.validate;
+  });
   const routes: RegisteredRoute[] = [];
   ROUTE_TABLES.set(app, routes);
   app.addHook("onRoute", (route) => {

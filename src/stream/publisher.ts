@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { connect, headers, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats";
+import type { JetStreamClient, JetStreamManager, NatsConnection } from "nats";
 import { type FeedRow, horizon, readCursor, readFeed } from "../analytics/index.ts";
 import type { Db } from "../db/db.ts";
 import type { Clock } from "../platform/clock.ts";
@@ -43,6 +43,8 @@ export function subjectOf(prefix: string, row: Pick<FeedRow, "mode" | "type">): 
 export class JetStreamPublisher {
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
+  /** The client library, loaded by the first publish: a platform without NATS never loads it (60 ms of start-up). */
+  private nats: typeof import("nats") | null = null;
   private readonly owner = randomUUID();
   private readonly stream: string;
   private readonly prefix: string;
@@ -55,9 +57,15 @@ export class JetStreamPublisher {
     this.prefix = options.subjectPrefix ?? "centime.events";
   }
 
-  private async client(): Promise<JetStreamClient> {
-    if (this.js && this.nc && !this.nc.isClosed()) return this.js;
-    this.nc = await connect({ servers: this.options.url, name: "centime-events", maxReconnectAttempts: -1 });
+  private async client(): Promise<{ js: JetStreamClient; nats: typeof import("nats") }> {
+    this.nats ??= await import("nats");
+    const nats = this.nats;
+    if (this.js && this.nc && !this.nc.isClosed()) return { js: this.js, nats };
+    this.nc = await nats.connect({
+      servers: this.options.url,
+      name: "centime-events",
+      maxReconnectAttempts: -1,
+    });
     const jsm: JetStreamManager = await this.nc.jetstreamManager();
     try {
       await jsm.streams.info(this.stream);
@@ -70,7 +78,7 @@ export class JetStreamPublisher {
       });
     }
     this.js = this.nc.jetstream();
-    return this.js;
+    return { js: this.js, nats };
   }
 
   /** Takes (or renews) the lease on the cursor; false when another publisher holds it. */
@@ -92,12 +100,12 @@ export class JetStreamPublisher {
     const rows = await readFeed(this.deps.db, cursor, below, this.options.batchSize ?? 500);
     const last = rows.at(-1);
     if (!last) return 0;
-    const js = await this.client();
+    const { js, nats } = await this.client();
     // The feed's order is safe for a cursor; the order of insertion (seq) is the order of each
     // object's events, so a batch goes out in that order.
     for (const row of [...rows].sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0))) {
       if (row.type === null) continue; // pruned by retention before it was published
-      const h = headers();
+      const h = nats.headers();
       h.set("Centime-Event-Type", row.type);
       h.set("Centime-Object-Id", row.object_id ?? "");
       h.set("Centime-Merchant", row.merchant_id ?? "");
