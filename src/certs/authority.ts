@@ -1,10 +1,11 @@
 // The certificate library resolves its parts through tsyringe, which needs the Reflect metadata API.
 import "reflect-metadata";
-import { createHash, randomBytes, webcrypto } from "node:crypto";
+import { randomBytes, webcrypto } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
+import { AUTHORITY_FILES, authorityExists, certificateFingerprint } from "./files.ts";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -18,14 +19,6 @@ const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
 const SIGNING = { name: "ECDSA", hash: "SHA-256" } as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** The files of a local certificate authority directory (`centime certs init`). */
-export const AUTHORITY_FILES = {
-  caCert: "ca.pem",
-  caKey: "ca-key.pem",
-  serverCert: "server.pem",
-  serverKey: "server-key.pem",
-} as const;
-
 export interface IssuedCertificate {
   certPem: string;
   keyPem: string;
@@ -33,11 +26,6 @@ export interface IssuedCertificate {
   fingerprint: string;
   serial: string;
   notAfter: Date;
-}
-
-/** SHA-256 of a certificate's DER encoding, lower-case hex. */
-export function certificateFingerprint(der: Uint8Array): string {
-  return createHash("sha256").update(der).digest("hex");
 }
 
 function randomSerial(): string {
@@ -70,10 +58,6 @@ export interface Authority {
   cert: x509.X509Certificate;
   certPem: string;
   key: CryptoKey;
-}
-
-export function authorityExists(dir: string): boolean {
-  return existsSync(join(dir, AUTHORITY_FILES.caCert));
 }
 
 /**
@@ -127,16 +111,6 @@ export async function loadAuthority(dir: string): Promise<Authority> {
     cert: new x509.X509Certificate(certPem),
     certPem,
     key: await importKey(readFileSync(join(dir, AUTHORITY_FILES.caKey), "utf8")),
-  };
-}
-
-/** What the admin listener needs: the CA that client certificates must chain to, and its own pair. */
-export function listenerCredentials(dir: string): { ca: string; cert: string; key: string } {
-  if (!authorityExists(dir)) throw new Error(`no certificate authority in ${dir}: run centime certs init`);
-  return {
-    ca: readFileSync(join(dir, AUTHORITY_FILES.caCert), "utf8"),
-    cert: readFileSync(join(dir, AUTHORITY_FILES.serverCert), "utf8"),
-    key: readFileSync(join(dir, AUTHORITY_FILES.serverKey), "utf8"),
   };
 }
 
