@@ -73,6 +73,12 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
     (r) => r.type !== null && r.data?.object && (DECIDED_PAYMENT.has(r.type) || DECIDED_REFUND.has(r.type)),
   );
   if (decided.length > 0) {
+    // No partition can be pruned by ids: a custom plan looks at every day partition of the wire
+    // log, about 150 ms to make with 400 of them (its default retention). PostgreSQL tries five
+    // custom plans on each connection before it settles on the generic one, and makes a plan for
+    // every execution when statements go unnamed (CENTIME_DB_PREPARED_STATEMENTS=off): the generic
+    // plan, with the same indexes, is 3 ms named and 53 ms unnamed (bench/decided-calls.ts).
+    await tx.query("set local plan_cache_mode = force_generic_plan");
     const { rows: calls } = await tx.query<{
       payment_id: string | null;
       refund_id: string | null;
@@ -83,6 +89,7 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
       decided.filter((r) => r.type!.startsWith("payment.")).map((r) => r.object_id!),
       decided.filter((r) => r.type!.startsWith("refund.")).map((r) => r.object_id!),
     ]);
+    await tx.query("set local plan_cache_mode to default");
     const byObject = new Map<string, typeof calls>();
     for (const c of calls) {
       const id = c.refund_id ?? c.payment_id!;
