@@ -1,5 +1,6 @@
 import type { Facts, ListName, ListType } from "./attributes.ts";
-import type { Action, CompiledRule, ListLookup } from "./language.ts";
+import type { CompiledRule, ListLookup } from "./compile.ts";
+import type { Action } from "./language.ts";
 
 /**
  * Decides what happens to one payment from a merchant's active rules and the facts about it. It

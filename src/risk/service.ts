@@ -13,10 +13,10 @@ import {
   type ListType,
   type ObservationKind,
 } from "./attributes.ts";
+import { type CompiledRule, compileRule, type ListLookup } from "./compile.ts";
 import { MemoryCounters } from "./counters.ts";
 import { DEFAULT_RULES } from "./defaults.ts";
 import { type ActiveRule, evaluate, listKey, listProbes } from "./engine.ts";
-import { type CompiledRule, compileRule, type ListLookup } from "./language.ts";
 import { OBSERVATION_FLUSH_MS, type ObservationRow, RowBuffer } from "./observations.ts";
 import { ReadBatcher } from "./reads.ts";
 import { RiskSettings, type RuleRow } from "./settings.ts";

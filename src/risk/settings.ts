@@ -5,9 +5,10 @@ import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
 import type { ListName, ListType } from "./attributes.ts";
+import { compileRule } from "./compile.ts";
 import { DEFAULT_NAME_PREFIX } from "./defaults.ts";
 import type { RuleMode } from "./engine.ts";
-import { type Action, compileRule } from "./language.ts";
+import type { Action } from "./language.ts";
 
 /** A row of `risk_rules`; the gate (service.ts) loads the same rows to decide. */
 export interface RuleRow {

@@ -7,13 +7,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import type { Facts } from "../../src/risk/attributes.ts";
+import { compileRule, type ListLookup } from "../../src/risk/compile.ts";
 import { evaluate } from "../../src/risk/engine.ts";
 import {
   ACTIONS,
   type Comparison,
-  compileRule,
   type Expr,
-  type ListLookup,
   type Literal,
   type Operand,
   parseRule,
