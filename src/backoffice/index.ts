@@ -12,12 +12,12 @@ import { installAccessHooks } from "./hooks.ts";
 import { addAdminNavigation } from "./pages.ts";
 import { registerSubscriptionPages } from "./subscriptions.ts";
 
-export { backOfficeRoutes } from "./api.ts";
 export { type AdminListener, startAdminListener } from "./certificates.ts";
 export type { BackOfficeServices, ScreenServices } from "./context.ts";
 export { API_ROUTES, authenticateBearer } from "./hooks.ts";
 export { opsPages } from "./ops.ts";
 export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext } from "./pages.ts";
+export { backOfficeRoutes } from "./routes.ts";
 export { voucherRangePages } from "./voucher-ranges.ts";
 
 /** Hooks (permissions, four-eyes, audit) on the whole app; call before registering surfaces. */
