@@ -211,7 +211,7 @@ export async function startServer(
       dataDir: config.dataDir,
       poolSizeMax: config.dbPoolSize,
       writeConcurrencyMax: config.writeConcurrency,
-      preparedStatements: config.dbPreparedStatements === "on",
+      preparedStatements: config.dbPreparedStatements,
       connectTimeoutMs: config.dbConnectTimeoutMs,
       queryTimeoutMs: config.dbQueryTimeoutMs,
       onConnectionError: (error) => {
@@ -237,7 +237,7 @@ export async function startServer(
         databaseUrl: config.databaseReadUrl,
         dataDir: config.dataDir,
         poolSizeMax: Math.max(2, Math.ceil(config.dbPoolSize / 2)),
-        preparedStatements: config.dbPreparedStatements === "on",
+        preparedStatements: config.dbPreparedStatements,
         connectTimeoutMs: config.dbConnectTimeoutMs,
         queryTimeoutMs: config.dbQueryTimeoutMs,
       }).catch(async (error: unknown) => {

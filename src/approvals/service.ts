@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { type Actor, canonicalJson } from "../audit/index.ts";
+import type { Actor } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
+import { canonicalJson } from "../platform/canonical-json.ts";
 import { HOUR_MS } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";

@@ -1,5 +1,6 @@
 import { hash as digestOf, randomInt } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
+import { canonicalJson } from "../platform/canonical-json.ts";
 import { environmentValue } from "../platform/config.ts";
 
 /** Independent chains: a writer locks one lane's head, so writers rarely wait for each other. */
@@ -47,108 +48,57 @@ export interface AuditRow {
   hash: string;
 }
 
-/**
- * JSON with object keys sorted, so a jsonb round trip hashes the same. Written with loops and
- * string appends: it runs for every audited request (each payment's record). Values JSON has no
- * form for are written as they read back from the stored text: a Date (anything with `toJSON`)
- * as its JSON, a bigint as a string (jsonb would keep a number exactly, but JavaScript reads a
- * large one back rounded and the hash would no longer match); functions and symbols are left
- * out, as JSON.stringify leaves them.
- */
-export function canonicalJson(value: unknown): string {
-  if (value === undefined || typeof value === "function" || typeof value === "symbol") return "null";
-  if (typeof value === "bigint") return JSON.stringify(value.toString());
-  if (value === null || typeof value !== "object") return JSON.stringify(value);
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === "function") return canonicalJson(toJSON.call(value));
-  if (Array.isArray(value)) {
-    let out = "[";
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i]);
-    return `${out}]`;
-  }
-  const object = value as Record<string, unknown>;
-  // The default sort compares UTF-16 code units, as `<` does.
-  const keys = Object.keys(object).sort();
-  let out = "{";
-  for (const key of keys) {
-    const inner = object[key];
-    if (inner === undefined || typeof inner === "function" || typeof inner === "symbol") continue;
-    out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${canonicalJson(inner)}`;
-  }
-  return `${out}}`;
-}
-
 /** Every field that matters, in a fixed order, chained to the previous row's hash. */
 export function rowHash(prevHash: string, row: Omit<AuditRow, "hash" | "prev_hash">): string {
-  return hashOf(prevHash, row, canonicalJson(row.changes ?? null));
-}
-
-/** rowHash with the row's changes already in canonical JSON. */
-function hashOf(prevHash: string, row: Omit<AuditRow, "hash" | "prev_hash">, changesJson: string): string {
+  const fields: HashedFields = {
+    id: row.id,
+    createdMs: row.created.getTime(),
+    actor: row.actor,
+    actorKind: row.actor_kind,
+    credential: row.credential,
+    merchantId: row.merchant_id,
+    mode: row.mode,
+    action: row.action,
+    object: row.object,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+    outcome: row.outcome,
+    statusCode: row.status_code,
+  };
   return chainHash(
     prevHash,
-    hashedFieldsJson(
-      row.id,
-      row.created.getTime(),
-      row.lane,
-      String(row.seq),
-      row.actor,
-      row.actor_kind,
-      row.credential,
-      row.merchant_id,
-      row.mode,
-      row.action,
-      row.object,
-      row.ip,
-      row.user_agent,
-      row.request_id,
-      row.outcome,
-      row.status_code,
-    ),
-    changesJson,
+    hashedFieldsJson(fields, row.lane, String(row.seq)),
+    canonicalJson(row.changes ?? null),
   );
 }
 
+/** Every hashed field but `changes`, whether read from a draft or (verification) a stored row. */
+type HashedFields = Omit<AuditDraft, "changes" | "outcome"> & { outcome: string };
+
 /**
- * Every hashed field but `changes`, in their fixed order, as a JSON array. They are strings,
- * numbers or null: canonical as JSON.stringify writes them. One function for the writer
- * (chainDrafts) and the verifier (rowHash), so they cannot disagree on the order.
+ * The hashed fields but `changes`, in their fixed order, as a JSON array: strings, numbers or
+ * null, canonical as JSON.stringify writes them. The writer (chainDrafts) and the verifier
+ * (rowHash) both go through here, so they cannot disagree on the order.
  */
-function hashedFieldsJson(
-  id: string,
-  createdMs: number,
-  lane: number,
-  seq: string,
-  actor: string,
-  actorKind: string,
-  credential: string | null,
-  merchantId: string | null,
-  mode: string | null,
-  action: string,
-  object: string | null,
-  ip: string | null,
-  userAgent: string | null,
-  requestId: string | null,
-  outcome: string,
-  statusCode: number | null,
-): string {
+function hashedFieldsJson(fields: HashedFields, lane: number, seq: string): string {
   return JSON.stringify([
-    id,
-    createdMs,
+    fields.id,
+    fields.createdMs,
     lane,
     seq,
-    actor,
-    actorKind,
-    credential,
-    merchantId,
-    mode,
-    action,
-    object,
-    ip,
-    userAgent,
-    requestId,
-    outcome,
-    statusCode,
+    fields.actor,
+    fields.actorKind,
+    fields.credential,
+    fields.merchantId,
+    fields.mode,
+    fields.action,
+    fields.object,
+    fields.ip,
+    fields.userAgent,
+    fields.requestId,
+    fields.outcome,
+    fields.statusCode,
   ]);
 }
 
@@ -181,32 +131,10 @@ export function chainDrafts(
   for (const draft of drafts) {
     seq += 1n;
     const seqText = seq.toString();
-    const statusCode = draft.statusCode;
     // The changes are serialized once, canonically: hashed, and stored as that same text. The
     // row is written straight from the draft (this runs for every audited request).
     const changesJson = canonicalJson(draft.changes ?? null);
-    const hash = chainHash(
-      prev,
-      hashedFieldsJson(
-        draft.id,
-        draft.createdMs,
-        lane,
-        seqText,
-        draft.actor,
-        draft.actorKind,
-        draft.credential,
-        draft.merchantId,
-        draft.mode,
-        draft.action,
-        draft.object,
-        draft.ip,
-        draft.userAgent,
-        draft.requestId,
-        draft.outcome,
-        statusCode,
-      ),
-      changesJson,
-    );
+    const hash = chainHash(prev, hashedFieldsJson(draft, lane, seqText), changesJson);
     const json = JSON.stringify({
       id: draft.id,
       created: new Date(draft.createdMs).toISOString(),
@@ -223,7 +151,7 @@ export function chainDrafts(
       user_agent: draft.userAgent,
       request_id: draft.requestId,
       outcome: draft.outcome,
-      status_code: statusCode,
+      status_code: draft.statusCode,
       prev_hash: prev,
       hash,
     });

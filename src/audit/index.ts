@@ -1,5 +1,5 @@
 /** The audit log: who did what, when, from where; append-only and hash-chained. */
-export { AUDIT_LANES, type AuditDraft, appendAudit, canonicalJson, GENESIS_HASH } from "./chain.ts";
+export { AUDIT_LANES, type AuditDraft, appendAudit, GENESIS_HASH } from "./chain.ts";
 export {
   type Actor,
   type ActorKind,

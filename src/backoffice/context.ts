@@ -58,6 +58,30 @@ export async function idempotentWrite(
   return sendJson(reply, response.statusCode, response.body);
 }
 
+/**
+ * A decision committed with its key, then work with commits of its own (an approved refund, a
+ * held payment's charge), run once: the response is what the work gives; a replay answers what
+ * was stored with the decision. A crash in between is left to what settles that work.
+ */
+export async function decideThenRun<T>(
+  services: WriteServices,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  decide: (tx: Queryable, nowMs: number) => Promise<{ decided: T; stored: unknown }>,
+  run: (decided: T) => Promise<unknown>,
+): Promise<FastifyReply> {
+  // Set inside the callback: the cast keeps TypeScript from narrowing it to null for good.
+  let decided = null as { value: T } | null;
+  const response = await runIdempotent(services, request, async (tx, nowMs) => {
+    const outcome = await decide(tx, nowMs);
+    decided = { value: outcome.decided };
+    return { statusCode: 200, body: JSON.stringify(outcome.stored) };
+  });
+  if (decided) return sendJson(reply, 200, await run(decided.value));
+  if (response.replayed) reply.header("Idempotent-Replayed", "true");
+  return sendJson(reply, response.statusCode, response.body);
+}
+
 export function runIdempotent(
   services: WriteServices,
   request: FastifyRequest,

@@ -37,31 +37,21 @@ export function accessOf(auth: AuthContext): Access {
   return access;
 }
 
-/** What a route implies, worked out once per route rather than on every request. */
+/** What a route implies for access and audit. */
 interface RouteFacts {
   action: string;
   permission: Permission | null;
 }
-const ROUTE_FACTS_MAX = 10_000;
-const routeFacts = new Map<string, RouteFacts>();
 
 function factsOfRoute(method: string, route: string): RouteFacts {
-  const key = `${method} ${route}`;
-  let facts = routeFacts.get(key);
-  if (!facts) {
-    facts = { action: actionName(method, route), permission: permissionForRoute(method, route) };
-    // Unknown URLs name themselves as their route: the memo stays bounded whatever clients send.
-    if (routeFacts.size >= ROUTE_FACTS_MAX) routeFacts.clear();
-    routeFacts.set(key, facts);
-  }
-  return facts;
+  return { action: actionName(method, route), permission: permissionForRoute(method, route) };
 }
 
-function auditContextOf(request: FastifyRequest, route: string): RequestAudit {
+function auditContextOf(request: FastifyRequest, action: string): RequestAudit {
   const params = request.params as Record<string, string> | undefined;
   return {
     actor: request.access.actor,
-    action: factsOfRoute(request.method, route).action,
+    action,
     ip: request.ip ?? null,
     userAgent: (request.headers["user-agent"] ?? null)?.slice(0, 300) ?? null,
     requestId: request.id,
@@ -84,8 +74,13 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
   app.decorateRequest("access", undefined as unknown as never);
   app.decorateRequest("audit", undefined);
   const interceptors = fourEyesInterceptors(services);
+  // Each route's audit action and permission, worked out once as it is registered rather than on
+  // every request; a URL that matches no route has them worked out when it comes.
+  const routeFacts = new Map<string, RouteFacts>();
   app.addHook("onRoute", (route) => {
     if (!route.url.startsWith("/v1/")) return;
+    for (const method of [route.method].flat())
+      routeFacts.set(`${method} ${route.url}`, factsOfRoute(method, route.url));
     // Payers' routes take payer tokens, never merchant keys: outside the merchants' catalogue.
     if ((route.config as { payer?: boolean } | undefined)?.payer) return;
     for (const method of [route.method].flat())
@@ -97,9 +92,10 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
     if (!request.auth || !request.url.startsWith("/v1/")) return;
     request.access = accessOf(request.auth);
     const route = request.routeOptions.url ?? request.url.split("?")[0]!;
+    const facts = routeFacts.get(`${request.method} ${route}`) ?? factsOfRoute(request.method, route);
     const audited = request.method !== "GET" && request.method !== "HEAD";
-    if (audited || AUDITED_READS.has(route)) request.audit = auditContextOf(request, route);
-    const permission = factsOfRoute(request.method, route).permission;
+    if (audited || AUDITED_READS.has(route)) request.audit = auditContextOf(request, facts.action);
+    const permission = facts.permission;
     const allowed = permission ? holds(request.access, permission) : request.access.permissions === "all";
     if (!allowed) {
       throw new ApiError(

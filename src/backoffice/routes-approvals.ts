@@ -1,9 +1,15 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { type ApprovalRow, type ApprovalStatus, presentApproval } from "../approvals/index.ts";
+import { type ApprovalStatus, presentApproval } from "../approvals/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { AdjustmentArguments } from "./actions.ts";
-import { type BackOfficeServices, idempotentWrite, runIdempotent, sendJson } from "./context.ts";
+import {
+  type BackOfficeServices,
+  decideThenRun,
+  idempotentWrite,
+  runIdempotent,
+  sendJson,
+} from "./context.ts";
 import { Approval, Currency, errors, Id, IdParams, Limit, ListOf } from "./routes-schemas.ts";
 
 /** Ledger adjustments (four eyes) and the approvals queue. */
@@ -124,18 +130,18 @@ export function approvalRoutes(app: FastifyInstance, services: BackOfficeService
     async (request, reply) => {
       const id = (request.params as { id: string }).id;
       await services.approvals.prepare(request.access, id);
-      let approved: ApprovalRow | null = null;
-      const response = await runIdempotent(services, request, async (tx, nowMs) => {
-        approved = await services.approvals.approve(tx, request.access, id, nowMs);
-        return { statusCode: 200, body: JSON.stringify(presentApproval(approved, nowMs)) };
-      });
-      // An action with commits of its own (a refund) runs now that its approval is recorded.
-      if (approved) {
-        const finished = await services.approvals.finish(request.access, approved);
-        return sendJson(reply, 200, presentApproval(finished, services.clock.nowMs()));
-      }
-      if (response.replayed) reply.header("Idempotent-Replayed", "true");
-      return sendJson(reply, response.statusCode, response.body);
+      return decideThenRun(
+        services,
+        request,
+        reply,
+        async (tx, nowMs) => {
+          const approved = await services.approvals.approve(tx, request.access, id, nowMs);
+          return { decided: approved, stored: presentApproval(approved, nowMs) };
+        },
+        // An action with commits of its own (a refund) runs now that its approval is recorded.
+        async (approved) =>
+          presentApproval(await services.approvals.finish(request.access, approved), services.clock.nowMs()),
+      );
     },
   );
 

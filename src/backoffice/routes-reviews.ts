@@ -4,12 +4,17 @@ import {
   approveHeldPayment,
   chargeApproved,
   listHeldPayments,
-  type PaymentRow,
   PaymentSchema,
   presentPayment,
   refuseHeldPayment,
 } from "../payments/index.ts";
-import { type BackOfficeServices, idempotentWrite, runIdempotent, sendJson } from "./context.ts";
+import {
+  type BackOfficeServices,
+  decideThenRun,
+  idempotentWrite,
+  runIdempotent,
+  sendJson,
+} from "./context.ts";
 import { errors, IdParams, Limit, ListOf, Str } from "./routes-schemas.ts";
 
 /** The risk review queue: payments a `review` rule holds before any money moves (docs/risk.md). */
@@ -74,16 +79,24 @@ export function riskReviewRoutes(app: FastifyInstance, services: BackOfficeServi
     },
     async (request, reply) => {
       const id = (request.params as { id: string }).id;
-      let approved: PaymentRow | null = null;
-      const response = await runIdempotent(services, request, async (tx, nowMs) => {
-        approved = await approveHeldPayment(services.payments, tx, scopeOf(request.access), id, nowMs);
-        return { statusCode: 200, body: JSON.stringify(presentPayment(approved)) };
-      });
-      // The decision is committed; the charge has commits of its own.
-      if (approved)
-        return sendJson(reply, 200, presentPayment(await chargeApproved(services.payments, approved)));
-      if (response.replayed) reply.header("Idempotent-Replayed", "true");
-      return sendJson(reply, response.statusCode, response.body);
+      return decideThenRun(
+        services,
+        request,
+        reply,
+        async (tx, nowMs) => {
+          const approved = await approveHeldPayment(
+            services.payments,
+            tx,
+            scopeOf(request.access),
+            id,
+            nowMs,
+          );
+          return { decided: approved, stored: presentPayment(approved) };
+        },
+        // The decision is committed; the charge has commits of its own (a crash before it leaves
+        // the payment to reconciliation, as any attempt).
+        async (approved) => presentPayment(await chargeApproved(services.payments, approved)),
+      );
     },
   );
   app.post(

@@ -28,7 +28,7 @@ export async function runCluster(
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSizeMax: 2,
-    preparedStatements: config.dbPreparedStatements === "on",
+    preparedStatements: config.dbPreparedStatements,
     connectTimeoutMs: config.dbConnectTimeoutMs,
     queryTimeoutMs: config.dbQueryTimeoutMs,
   });

@@ -51,7 +51,7 @@ async function openDb(config: Config) {
     dataDir: config.dataDir,
     poolSizeMax: config.dbPoolSize,
     writeConcurrencyMax: config.writeConcurrency,
-    preparedStatements: config.dbPreparedStatements === "on",
+    preparedStatements: config.dbPreparedStatements,
     connectTimeoutMs: config.dbConnectTimeoutMs,
     queryTimeoutMs: config.dbQueryTimeoutMs,
   });

@@ -137,7 +137,7 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
   installEdge(app, {
     onRequestDone(request, reply) {
       const auth = request.auth;
-      if (writesLevel(options.logger, "info"))
+      if (writesLevel(request.log, "info"))
         request.log.info(
           {
             method: request.method,

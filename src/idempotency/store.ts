@@ -1,6 +1,7 @@
 import { hash } from "node:crypto";
 import type { Queryable } from "../db/db.ts";
 import { prunablePartitions } from "../db/partitions.ts";
+import { canonicalJson } from "../platform/canonical-json.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { IdempotencyConflict } from "./conflict.ts";
@@ -48,20 +49,8 @@ export function validateIdempotencyKey(value: string | string[] | undefined): st
   return value;
 }
 
-/** Key order in a JSON body does not make it a different request. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.keys(value as Record<string, unknown>)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
-
 export function requestHash(method: string, path: string, body: unknown): string {
-  return hash("sha256", `${method} ${path}\n${canonical(body ?? {})}`);
+  return hash("sha256", `${method} ${path}\n${canonicalJson(body ?? {})}`);
 }
 
 export function idempotencyRowJson(record: IdempotencyRecord): Record<string, unknown> {

@@ -49,11 +49,11 @@ export interface Config {
   dbPoolSize: number;
   writeConcurrency: number;
   /**
-   * Named prepared statements (the default): "off" sends every statement unnamed, for a pooler
-   * in transaction mode that cannot follow them (PgBouncer before 1.21, or with
-   * `max_prepared_statements = 0`).
+   * Named prepared statements (CENTIME_DB_PREPARED_STATEMENTS, on by default); off sends every
+   * statement unnamed, for a pooler in transaction mode that cannot follow them (PgBouncer before
+   * 1.21, or with `max_prepared_statements = 0`).
    */
-  dbPreparedStatements: "on" | "off";
+  dbPreparedStatements: boolean;
   /**
    * Where the operators' network is (HTTP base URL; SMPP host:port). Unset, an embedded carrier
    * network simulator is started, so carrier and card payments work with no set-up.
@@ -236,7 +236,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileAfterMs: intFrom(env.CENTIME_RECONCILE_AFTER_MS, 2000, "CENTIME_RECONCILE_AFTER_MS"),
     dbPoolSize: intFrom(env.CENTIME_DB_POOL_SIZE, 12, "CENTIME_DB_POOL_SIZE"),
     writeConcurrency: intFrom(env.CENTIME_WRITE_CONCURRENCY, 4, "CENTIME_WRITE_CONCURRENCY"),
-    dbPreparedStatements: onOff(env.CENTIME_DB_PREPARED_STATEMENTS, "CENTIME_DB_PREPARED_STATEMENTS"),
+    dbPreparedStatements:
+      onOff(env.CENTIME_DB_PREPARED_STATEMENTS, "CENTIME_DB_PREPARED_STATEMENTS") === "on",
     carrierNetworkUrl: env.CENTIME_CARRIER_NETWORK_URL || undefined,
     carrierSmpp: env.CENTIME_CARRIER_SMPP
       ? {

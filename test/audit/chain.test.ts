@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { type AuditDraft, canonicalJson, chainDrafts, GENESIS_HASH, rowHash } from "../../src/audit/chain.ts";
+import { type AuditDraft, chainDrafts, GENESIS_HASH, rowHash } from "../../src/audit/chain.ts";
+import { canonicalJson } from "../../src/platform/canonical-json.ts";
 
 /** The obvious definition, as a reference: sort entries, drop undefined members, recurse. */
 function referenceCanonical(value: unknown): string {
