@@ -14,8 +14,8 @@ export {
   operatorHealthSummary,
 } from "./health.ts";
 export { funnelByOperator, OPERATOR_FUNNEL_STEPS, type OperatorFunnel } from "./queries.ts";
+export { DECIDED_CALLS_SQL, decidedCalls, INDEX_PLAN_SQL } from "./calls.ts";
 export {
-  DECIDED_CALLS_SQL,
   ingestRollups,
   pruneFeed,
   type RebuildResult,

@@ -2,6 +2,7 @@ import { getOperator } from "../connectors/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
+import { type DecidedCall, decidedCalls } from "./calls.ts";
 import {
   aggregateSamples,
   type DistributionRow,
@@ -44,17 +45,6 @@ const operatorCountry = (operator: string) => getOperator(operator)?.country;
 const DECIDED_PAYMENT = new Set(["payment.succeeded", "payment.failed", "payment.canceled"]);
 const DECIDED_REFUND = new Set(["refund.succeeded", "refund.failed"]);
 
-/**
- * The provider calls of decided payments ($1) and refunds ($2). Two branches, each on its own
- * index (migration 0354 for refund_id), so that the plan is index scans whatever the lists hold:
- * the prepared statement's generic plan cannot tell an empty list from a long one.
- */
-export const DECIDED_CALLS_SQL = `select payment_id, refund_id, provider, outcome, latency_ms from provider_interactions
-   where payment_id = any($1::text[]) and refund_id is null
-  union all
-  select payment_id, refund_id, provider, outcome, latency_ms from provider_interactions
-   where refund_id = any($2::text[])`;
-
 interface Contributions {
   facts: Fact[];
   samples: Sample[];
@@ -73,27 +63,17 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
     (r) => r.type !== null && r.data?.object && (DECIDED_PAYMENT.has(r.type) || DECIDED_REFUND.has(r.type)),
   );
   if (decided.length > 0) {
-    // No partition can be pruned by ids: a custom plan looks at every day partition of the wire
-    // log, about 150 ms to make with 400 of them (its default retention). PostgreSQL tries five
-    // custom plans on each connection before it settles on the generic one, and makes a plan for
-    // every execution when statements go unnamed (CENTIME_DB_PREPARED_STATEMENTS=off): the generic
-    // plan, with the same indexes, is 3 ms named and 53 ms unnamed (bench/decided-calls.ts).
-    await tx.query("set local plan_cache_mode = force_generic_plan");
-    const { rows: calls } = await tx.query<{
-      payment_id: string | null;
-      refund_id: string | null;
-      provider: string;
-      outcome: string;
-      latency_ms: number;
-    }>(DECIDED_CALLS_SQL, [
+    const calls = await decidedCalls(
+      tx,
       decided.filter((r) => r.type!.startsWith("payment.")).map((r) => r.object_id!),
       decided.filter((r) => r.type!.startsWith("refund.")).map((r) => r.object_id!),
-    ]);
-    await tx.query("set local plan_cache_mode to default");
-    const byObject = new Map<string, typeof calls>();
+    );
+    const byObject = new Map<string, DecidedCall[]>();
     for (const c of calls) {
       const id = c.refund_id ?? c.payment_id!;
-      byObject.set(id, [...(byObject.get(id) ?? []), c]);
+      const seen = byObject.get(id);
+      if (seen) seen.push(c);
+      else byObject.set(id, [c]);
     }
     const operators = await operatorsOfRefunds(tx, decided);
     for (const r of decided) {

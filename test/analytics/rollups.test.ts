@@ -7,11 +7,14 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
   DECIDED_CALLS_SQL,
+  decidedCalls,
   feedLag,
+  INDEX_PLAN_SQL,
   ingestRollups,
   pruneFeed,
   rebuildRollups,
 } from "../../src/analytics/index.ts";
+import { newId } from "../../src/platform/ids.ts";
 import { call, createMerchant, createTestApp, type TestApp } from "../support/app.ts";
 
 let t: TestApp;
@@ -255,12 +258,13 @@ test("feed rows past the events' retention are pruned once counted, and the roll
   assert.deepEqual(await fromRollups("day"), before);
 });
 
-test("the ingest reads decided payments' and refunds' calls through indexes, even on a generic plan", async () => {
+test("the ingest reads decided payments' and refunds' calls through indexes on the plan it sets, whatever the tables' sizes", async () => {
   // Before migration 0354 refund_id had no index: a batch with a refund in it, or any batch once
   // PostgreSQL chose the prepared statement's generic plan, scanned every partition of the table.
+  // Then the generic plan, made while a day's partition was nearly empty, scanned that partition
+  // once per id all day: the plan the ingest sets up must not depend on the tables' sizes.
   const plan = await t.services.db.transaction(async (tx) => {
-    await tx.query("set local enable_seqscan = off");
-    await tx.query("set local plan_cache_mode = force_generic_plan");
+    await tx.query(INDEX_PLAN_SQL);
     await tx.query(`prepare decided_calls_plan (text[], text[]) as ${DECIDED_CALLS_SQL}`);
     const { rows } = await tx.query<{ "QUERY PLAN": string }>(
       "explain execute decided_calls_plan ('{pay_x}', '{re_x}')",
@@ -270,4 +274,18 @@ test("the ingest reads decided payments' and refunds' calls through indexes, eve
   });
   assert.doesNotMatch(plan, /Seq Scan/, plan);
   assert.match(plan, /Index Cond: \(refund_id = ANY/, plan);
+  assert.match(plan, /Index Cond: \(payment_id = ANY/, plan);
+});
+
+test("the look-up of decided calls leaves the transaction's plan settings as they were", async () => {
+  const settings = await t.services.db.transaction(async (tx) => {
+    await tx.query("set local enable_seqscan = on");
+    await tx.query("set local plan_cache_mode = force_custom_plan");
+    const calls = await decidedCalls(tx, [newId("pay")], []);
+    const { rows } = await tx.query<{ s: string; p: string }>(
+      "select current_setting('enable_seqscan') as s, current_setting('plan_cache_mode') as p",
+    );
+    return { calls: calls.length, ...rows[0]! };
+  });
+  assert.deepEqual(settings, { calls: 0, s: "on", p: "force_custom_plan" });
 });
