@@ -5,6 +5,7 @@
 import { checkOperatorHealth } from "./health.ts";
 import { ingestRollups, pruneFeed, type RollupDeps } from "./rollups.ts";
 
+export { DECIDED_CALLS_SQL, decidedCalls, INDEX_PLAN_SQL } from "./calls.ts";
 export { type FeedPosition, type FeedRow, feedLag, horizon, readCursor, readFeed } from "./feed.ts";
 export {
   checkOperatorHealth,
@@ -14,7 +15,6 @@ export {
   operatorHealthSummary,
 } from "./health.ts";
 export { funnelByOperator, OPERATOR_FUNNEL_STEPS, type OperatorFunnel } from "./queries.ts";
-export { DECIDED_CALLS_SQL, decidedCalls, INDEX_PLAN_SQL } from "./calls.ts";
 export {
   ingestRollups,
   pruneFeed,
