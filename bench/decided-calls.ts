@@ -5,6 +5,10 @@
  * generic plan the ingest asks for. Ids prune no partition, so a custom plan is made over every
  * partition, for every batch. Then the same for one payment's calls (its timeline).
  *
+ * First, a plan made while today's partition was still empty, then used once it holds the day's
+ * calls (before any ANALYZE): the generic plan alone, as the ingest asked for until session 13,
+ * against the plan the ingest sets up now (INDEX_PLAN_SQL: generic, index scans only).
+ *
  *   node --import tsx bench/decided-calls.ts [--days 400] [--batch 1000] [--rounds 5]
  *
  * On the server of BENCH_PG_URL: a fresh database, migrated, with `--days` day partitions added
@@ -12,7 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { DECIDED_CALLS_SQL } from "../src/analytics/index.ts";
+import { DECIDED_CALLS_SQL, INDEX_PLAN_SQL } from "../src/analytics/index.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { newId } from "../src/platform/ids.ts";
@@ -61,12 +65,38 @@ try {
     );
   }
   const payments = Array.from({ length: batch * 2 }, () => newId("pay"));
+  // Plans made on an empty day, kept by their connection (each of its prepared statements).
+  const madeEmpty = [
+    { name: "generic plan", statement: "empty_generic", settings: "set plan_cache_mode = force_generic_plan" },
+    { name: "the ingest's plan", statement: "empty_ingest", settings: INDEX_PLAN_SQL },
+  ];
+  for (const plan of madeEmpty) {
+    await client.query("begin");
+    await client.query(plan.settings);
+    await client.query({ name: plan.statement, text: DECIDED_CALLS_SQL, values: [payments.slice(0, batch), []] });
+    await client.query("rollback");
+  }
   await client.query(
     `insert into provider_interactions (id, merchant_id, mode, payment_id, provider, operation, outcome, latency_ms, created)
      select $2 || lpad(g::text, 8, '0'), 'mer_bench', 'test', p, 'sandbox', 'charge', 'succeeded', 3, now()
        from unnest($1::text[]) with ordinality as u(p, g)`,
     [payments, idFloor(Date.now()).slice(0, -8)],
   );
+  for (const plan of madeEmpty) {
+    const times: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const ids = payments.slice(round * (batch / 5), round * (batch / 5) + batch);
+      await client.query("begin");
+      await client.query(plan.settings);
+      const started = performance.now();
+      await client.query({ name: plan.statement, text: DECIDED_CALLS_SQL, values: [ids, []] });
+      times.push(performance.now() - started);
+      await client.query("rollback");
+    }
+    console.log(
+      `made on an empty day, ${plan.name.padEnd(18)}: ${batch} payments a batch, ${times.map((t) => t.toFixed(1)).join(", ")} ms`,
+    );
+  }
   await client.query("analyze provider_interactions");
   const { rows: count } = await client.query<{ n: string }>(
     "select count(*)::text as n from pg_inherits i join pg_class p on p.oid = i.inhparent where p.relname = 'provider_interactions'",
