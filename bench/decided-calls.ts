@@ -6,8 +6,9 @@
  * partition, for every batch. Then the same for one payment's calls (its timeline).
  *
  * First, a plan made while today's partition was still empty, then used once it holds the day's
- * calls (before any ANALYZE): the generic plan alone, as the ingest asked for until session 13,
- * against the plan the ingest sets up now (INDEX_PLAN_SQL: generic, index scans only).
+ * calls (before any ANALYZE): the generic plan over the whole table, as the ingest asked for until
+ * session 13, against what the ingest does now (src/analytics/calls.ts: the partitions from the
+ * oldest payment's day on, index scans only). Last, the ingest's look-up once the table is analyzed.
  *
  *   node --import tsx bench/decided-calls.ts [--days 400] [--batch 1000] [--rounds 5]
  *
@@ -16,8 +17,16 @@
  */
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { DECIDED_CALLS_SQL, INDEX_PLAN_SQL } from "../src/analytics/index.ts";
+import {
+  callsFromMs,
+  DECIDED_CALLS_SQL,
+  decidedCalls,
+  decidedCallsSql,
+  INDEX_PLAN_SQL,
+} from "../src/analytics/index.ts";
+import type { Queryable } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { partitionsFrom } from "../src/db/partitions.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { newId } from "../src/platform/ids.ts";
 import { createDatabase, databaseUrl, dropDatabase } from "./pg.ts";
@@ -61,19 +70,35 @@ try {
     const from = idFloor(firstDayMs - day * DAY_MS);
     const to = day === 1 ? bounds[0]!.low : idFloor(firstDayMs - (day - 1) * DAY_MS);
     await client.query(
-      `create table provider_interactions_d${day} partition of provider_interactions for values from ('${from}') to ('${to}')`,
+      `create table provider_interactions_p${new Date(firstDayMs - day * DAY_MS).toISOString().slice(0, 10).replaceAll("-", "")}
+         partition of provider_interactions for values from ('${from}') to ('${to}')`,
     );
   }
   const payments = Array.from({ length: batch * 2 }, () => newId("pay"));
   // Plans made on an empty day, kept by their connection (each of its prepared statements).
+  const partitions = await partitionsFrom(
+    client as unknown as Queryable,
+    "provider_interactions",
+    callsFromMs(payments),
+  );
   const madeEmpty = [
-    { name: "generic plan", statement: "empty_generic", settings: "set plan_cache_mode = force_generic_plan" },
-    { name: "the ingest's plan", statement: "empty_ingest", settings: INDEX_PLAN_SQL },
+    {
+      name: "generic plan",
+      statement: "empty_generic",
+      text: DECIDED_CALLS_SQL,
+      settings: "set plan_cache_mode = force_generic_plan",
+    },
+    {
+      name: "the ingest's",
+      statement: "empty_ingest",
+      text: decidedCallsSql(partitions),
+      settings: INDEX_PLAN_SQL,
+    },
   ];
   for (const plan of madeEmpty) {
     await client.query("begin");
     await client.query(plan.settings);
-    await client.query({ name: plan.statement, text: DECIDED_CALLS_SQL, values: [payments.slice(0, batch), []] });
+    await client.query({ name: plan.statement, text: plan.text, values: [payments.slice(0, batch), []] });
     await client.query("rollback");
   }
   await client.query(
@@ -89,7 +114,7 @@ try {
       await client.query("begin");
       await client.query(plan.settings);
       const started = performance.now();
-      await client.query({ name: plan.statement, text: DECIDED_CALLS_SQL, values: [ids, []] });
+      await client.query({ name: plan.statement, text: plan.text, values: [ids, []] });
       times.push(performance.now() - started);
       await client.query("rollback");
     }
@@ -126,6 +151,21 @@ try {
     }
     console.log(
       `${mode.padEnd(18)} ${named ? "named  " : "unnamed"} ${batch} payments a batch, ${found} calls found: ${times.map((t) => t.toFixed(1)).join(", ")} ms`,
+    );
+  }
+  {
+    const times: number[] = [];
+    let found = 0;
+    for (let round = 0; round < rounds; round++) {
+      const ids = payments.slice(round * (batch / 5), round * (batch / 5) + batch);
+      await client.query("begin");
+      const started = performance.now();
+      found = (await decidedCalls(client as unknown as Queryable, ids, [])).length;
+      times.push(performance.now() - started);
+      await client.query("rollback");
+    }
+    console.log(
+      `the ingest's look-up (${partitions.length} partitions) ${batch} payments a batch, ${found} calls found: ${times.map((t) => t.toFixed(1)).join(", ")} ms`,
     );
   }
   // A payment's own calls (its timeline): one id, the same partitions to plan over.

@@ -5,7 +5,7 @@
 import { checkOperatorHealth } from "./health.ts";
 import { ingestRollups, pruneFeed, type RollupDeps } from "./rollups.ts";
 
-export { DECIDED_CALLS_SQL, decidedCalls, INDEX_PLAN_SQL } from "./calls.ts";
+export { callsFromMs, DECIDED_CALLS_SQL, decidedCalls, decidedCallsSql, INDEX_PLAN_SQL } from "./calls.ts";
 export { type FeedPosition, type FeedRow, feedLag, horizon, readCursor, readFeed } from "./feed.ts";
 export {
   checkOperatorHealth,

@@ -80,6 +80,36 @@ export async function partitionedTables(q: Queryable): Promise<PartitionedTable[
   }));
 }
 
+/** The day a day partition holds (`<table>_pYYYYMMDD`), else null. */
+function dayOfPartition(name: string): number | null {
+  const match = /_p(\d{4})(\d{2})(\d{2})$/.exec(name);
+  return match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) : null;
+}
+
+/**
+ * The partitions of a table that may hold keys minted from `fromMs` on: its day partitions from
+ * that day, the legacy one while the table's history reaches that far, the default one, and any
+ * partition of another name (its bounds are not ours to know). The table itself if it has none.
+ */
+export async function partitionsFrom(q: Queryable, table: string, fromMs: number): Promise<string[]> {
+  const { rows } = await q.query<{ name: string; cutover_at: Date | null }>(
+    `select c.relname as name, t.cutover_at from pg_inherits i join pg_class c on c.oid = i.inhrelid
+       left join partitioned_tables t on t.name = $2
+      where i.inhparent = $1::regclass order by c.relname`,
+    [table, table],
+  );
+  if (rows.length === 0) return [table];
+  const fromDayMs = dayStartMs(fromMs);
+  return rows
+    .filter((r) => {
+      const dayMs = dayOfPartition(r.name);
+      if (dayMs !== null) return dayMs >= fromDayMs;
+      if (r.name === `${table}_legacy`) return !r.cutover_at || fromMs < r.cutover_at.getTime();
+      return true;
+    })
+    .map((r) => r.name);
+}
+
 /** The partitions of a table and, for day partitions, their day. */
 async function partitionsOf(
   q: Queryable,
@@ -90,13 +120,7 @@ async function partitionsOf(
      where i.inhparent = $1::regclass`,
     [table],
   );
-  return rows.map((r) => {
-    const match = /_p(\d{4})(\d{2})(\d{2})$/.exec(r.name);
-    return {
-      name: r.name,
-      dayMs: match ? Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) : null,
-    };
-  });
+  return rows.map((r) => ({ name: r.name, dayMs: dayOfPartition(r.name) }));
 }
 
 /**

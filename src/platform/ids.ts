@@ -166,6 +166,19 @@ export function idFloor(prefix: IdPrefix, timeMs: number): string {
   return `${prefix}_${encodeTime(timeMs)}${"0".repeat(RANDOM_CHARS)}`;
 }
 
+/** The millisecond an id was minted at (its ten characters after the prefix); null if it is not one of ours. */
+export function idTimeMs(id: string): number | null {
+  const start = id.indexOf("_") + 1;
+  if (start === 0 || id.length !== start + TIME_CHARS + RANDOM_CHARS) return null;
+  let timeMs = 0;
+  for (let i = start; i < start + TIME_CHARS; i++) {
+    const digit = ALPHABET.indexOf(id[i]!);
+    if (digit < 0) return null;
+    timeMs = timeMs * 32 + digit;
+  }
+  return timeMs;
+}
+
 const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;
 
 export function isWellFormedId(value: string, prefix: IdPrefix): boolean {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
+  callsFromMs,
   DECIDED_CALLS_SQL,
   decidedCalls,
   feedLag,
@@ -14,6 +15,7 @@ import {
   pruneFeed,
   rebuildRollups,
 } from "../../src/analytics/index.ts";
+import { partitionsFrom } from "../../src/db/partitions.ts";
 import { newId } from "../../src/platform/ids.ts";
 import { call, createMerchant, createTestApp, type TestApp } from "../support/app.ts";
 
@@ -288,4 +290,46 @@ test("the look-up of decided calls leaves the transaction's plan settings as the
     return { calls: calls.length, ...rows[0]! };
   });
   assert.deepEqual(settings, { calls: 0, s: "on", p: "force_custom_plan" });
+});
+
+test("decided calls are read from the wire log's partitions of the oldest object's day on, with the calls found", async () => {
+  const day = 86_400_000;
+  const all = await partitionsFrom(t.services.db, "provider_interactions", 0);
+  const fromNow = await partitionsFrom(t.services.db, "provider_interactions", Date.now());
+  const later = await partitionsFrom(t.services.db, "provider_interactions", Date.now() + 5 * day);
+  const dayOf = (ms: number) =>
+    `provider_interactions_p${new Date(ms).toISOString().slice(0, 10).replaceAll("-", "")}`;
+  assert.ok(
+    all.includes("provider_interactions_legacy") && all.includes("provider_interactions_default"),
+    all.join(),
+  );
+  assert.ok(all.includes(dayOf(Date.now() + 5 * day)), all.join());
+  // The legacy partition holds the history up to the table's cut-over (a day or two ahead here).
+  assert.deepEqual(fromNow, all);
+  assert.ok(!later.includes("provider_interactions_legacy"), later.join());
+  assert.ok(
+    !later.includes(dayOf(Date.now() + 4 * day)) && later.includes(dayOf(Date.now() + 5 * day)),
+    later.join(),
+  );
+  assert.ok(later.includes("provider_interactions_default"), later.join());
+
+  const reply = await call<{ id: string }>(t.app, "POST", "/v1/payments", {
+    key,
+    body: { amount: 250, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" } },
+  });
+  assert.equal(reply.status, 201);
+  const calls = await t.services.db.transaction((tx) => decidedCalls(tx, [reply.body.id], []));
+  assert.ok(calls.length >= 1, "the sandbox charge was logged");
+  assert.ok(
+    calls.every((c) => c.payment_id === reply.body.id && c.provider === "sandbox"),
+    JSON.stringify(calls),
+  );
+});
+
+test("a call's floor is a day before the oldest object's id, and an id that is not ours bounds nothing", () => {
+  const day = 86_400_000;
+  const at = Date.parse("2026-06-15T12:00:00Z");
+  assert.equal(callsFromMs([newId("pay", at + 5000), newId("re", at)]), at - day);
+  assert.equal(callsFromMs([newId("pay", at), "pay_legacy"]), 0);
+  assert.equal(callsFromMs([]), 0);
 });
