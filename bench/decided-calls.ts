@@ -79,7 +79,7 @@ try {
   const partitions = await partitionsFrom(
     client as unknown as Queryable,
     "provider_interactions",
-    callsFromMs(payments),
+    callsFromMs(payments, Date.now()),
   );
   const madeEmpty = [
     {
@@ -160,7 +160,7 @@ try {
       const ids = payments.slice(round * (batch / 5), round * (batch / 5) + batch);
       await client.query("begin");
       const started = performance.now();
-      found = (await decidedCalls(client as unknown as Queryable, ids, [])).length;
+      found = (await decidedCalls(client as unknown as Queryable, Date.now(), ids, [])).length;
       times.push(performance.now() - started);
       await client.query("rollback");
     }

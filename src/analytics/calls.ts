@@ -36,16 +36,18 @@ const CALL_CLOCK_SKEW_MS = 86_400_000;
 
 /**
  * From when the objects' calls can date: a call is made once its payment or refund exists, and
- * ids carry the time they were minted. An id that is not ours bounds nothing (0).
+ * ids carry the time they were minted. An id that is not ours bounds nothing (0). Never later
+ * than now: a payment of a test clock ahead of time carries the clock's time in its id, while its
+ * calls are logged on the platform's clock.
  */
-export function callsFromMs(objectIds: readonly string[]): number {
-  let earliestMs = Number.POSITIVE_INFINITY;
+export function callsFromMs(objectIds: readonly string[], nowMs: number): number {
+  let earliestMs = nowMs;
   for (const id of objectIds) {
     const timeMs = idTimeMs(id);
     if (timeMs === null) return 0;
     if (timeMs < earliestMs) earliestMs = timeMs;
   }
-  return Number.isFinite(earliestMs) ? Math.max(0, earliestMs - CALL_CLOCK_SKEW_MS) : 0;
+  return Math.max(0, earliestMs - CALL_CLOCK_SKEW_MS);
 }
 
 /**
@@ -69,13 +71,14 @@ const RESTORE_PLAN_SQL =
  */
 export async function decidedCalls(
   tx: Queryable,
+  nowMs: number,
   paymentIds: readonly string[],
   refundIds: readonly string[],
 ): Promise<DecidedCall[]> {
   const partitions = await partitionsFrom(
     tx,
     "provider_interactions",
-    callsFromMs([...paymentIds, ...refundIds]),
+    callsFromMs([...paymentIds, ...refundIds], nowMs),
   );
   const { rows: saved } = await tx.query<{ plan_cache_mode: string; enable_seqscan: string }>(INDEX_PLAN_SQL);
   const { rows } = await tx.query<DecidedCall>(decidedCallsSql(partitions), [paymentIds, refundIds]);

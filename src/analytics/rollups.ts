@@ -56,7 +56,11 @@ interface Contributions {
  * a rebuild of a day finds them again); webhook attempts and voucher redemptions are feed rows
  * of their own (migration 0210).
  */
-async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise<Contributions> {
+async function contributionsOf(
+  tx: Queryable,
+  rows: readonly FeedRow[],
+  nowMs: number,
+): Promise<Contributions> {
   const samples: Sample[] = [];
   const facts = await factsOf(tx, rows);
   const decided = rows.filter(
@@ -65,6 +69,7 @@ async function contributionsOf(tx: Queryable, rows: readonly FeedRow[]): Promise
   if (decided.length > 0) {
     const calls = await decidedCalls(
       tx,
+      nowMs,
       decided.filter((r) => r.type!.startsWith("payment.")).map((r) => r.object_id!),
       decided.filter((r) => r.type!.startsWith("refund.")).map((r) => r.object_id!),
     );
@@ -304,7 +309,7 @@ export async function ingestRollups(deps: RollupDeps, options: IngestOptions = {
     const rows = await readFeed(tx, cursor, below, batchSize);
     const last = lastPosition(rows);
     if (!last) return 0;
-    const { facts, samples } = await contributionsOf(tx, rows);
+    const { facts, samples } = await contributionsOf(tx, rows, deps.clock.nowMs());
     await addToRollups(tx, aggregate(facts));
     await addToDistributions(tx, aggregateSamples(samples));
     await options.beforeCursorMoves?.();
@@ -360,7 +365,7 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
       );
       if (rows.length === 0) break;
       events += rows.length;
-      const { facts, samples } = await contributionsOf(tx, rows);
+      const { facts, samples } = await contributionsOf(tx, rows, deps.clock.nowMs());
       for (const sum of aggregate(facts)) {
         const key = rowKey(sum);
         const seen = all.get(key);

@@ -283,7 +283,7 @@ test("the look-up of decided calls leaves the transaction's plan settings as the
   const settings = await t.services.db.transaction(async (tx) => {
     await tx.query("set local enable_seqscan = on");
     await tx.query("set local plan_cache_mode = force_custom_plan");
-    const calls = await decidedCalls(tx, [newId("pay")], []);
+    const calls = await decidedCalls(tx, Date.now(), [newId("pay")], []);
     const { rows } = await tx.query<{ s: string; p: string }>(
       "select current_setting('enable_seqscan') as s, current_setting('plan_cache_mode') as p",
     );
@@ -318,7 +318,7 @@ test("decided calls are read from the wire log's partitions of the oldest object
     body: { amount: 250, currency: "EUR", payment_method: { type: "sandbox", scenario: "approve" } },
   });
   assert.equal(reply.status, 201);
-  const calls = await t.services.db.transaction((tx) => decidedCalls(tx, [reply.body.id], []));
+  const calls = await t.services.db.transaction((tx) => decidedCalls(tx, Date.now(), [reply.body.id], []));
   assert.ok(calls.length >= 1, "the sandbox charge was logged");
   assert.ok(
     calls.every((c) => c.payment_id === reply.body.id && c.provider === "sandbox"),
@@ -326,10 +326,13 @@ test("decided calls are read from the wire log's partitions of the oldest object
   );
 });
 
-test("a call's floor is a day before the oldest object's id, and an id that is not ours bounds nothing", () => {
+test("a call's floor is a day before the oldest object's id or now, and an id that is not ours bounds nothing", () => {
   const day = 86_400_000;
   const at = Date.parse("2026-06-15T12:00:00Z");
-  assert.equal(callsFromMs([newId("pay", at + 5000), newId("re", at)]), at - day);
-  assert.equal(callsFromMs([newId("pay", at), "pay_legacy"]), 0);
-  assert.equal(callsFromMs([]), 0);
+  const now = at + 10 * day;
+  assert.equal(callsFromMs([newId("pay", at + 5000), newId("re", at)], now), at - day);
+  // A test clock a month ahead: its payment's calls are logged on the platform's clock.
+  assert.equal(callsFromMs([newId("pay", now + 30 * day)], now), now - day);
+  assert.equal(callsFromMs([newId("pay", at), "pay_legacy"], now), 0);
+  assert.equal(callsFromMs([], now), now - day);
 });
