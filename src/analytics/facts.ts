@@ -244,25 +244,45 @@ export interface Aggregate extends FactKey {
   amount: bigint;
 }
 
-/** Sums facts per grain, bucket and key: one row per rollup row to add to. */
+/**
+ * A grain's bucket as one number, for maps keyed within one fact or sample key: the bucket's
+ * start times the number of grains, plus the grain's index (exact: below 2^53 until the year 30,000).
+ */
+export function grainBucketKey(bucketMs: number, grainIndex: number): number {
+  return bucketMs * GRAINS.length + grainIndex;
+}
+
+/**
+ * Sums facts per grain, bucket and key: one row per rollup row to add to. A fact's key is built
+ * once and each grain's bucket is a number under it: building a string key per grain was the
+ * largest part of the ingest's own CPU.
+ */
 export function aggregate(facts: readonly Fact[]): Aggregate[] {
-  const sums = new Map<string, Aggregate>();
+  const sums = new Map<string, Map<number, Aggregate>>();
+  const out: Aggregate[] = [];
   for (const fact of facts) {
-    // The fact's own key once; each grain prefixes it with its bucket.
     let factKey = `${fact.merchant_id}\u0000${fact.mode}\u0000${fact.metric}`;
     for (const dimension of DIMENSIONS) factKey += `\u0000${fact[dimension]}`;
-    for (const grain of GRAINS) {
+    let buckets = sums.get(factKey);
+    if (!buckets) {
+      buckets = new Map();
+      sums.set(factKey, buckets);
+    }
+    for (let g = 0; g < GRAINS.length; g++) {
+      const grain = GRAINS[g]!;
       const bucketMs = bucketStart(fact.createdMs, grain);
-      const key = `${grain}\u0000${bucketMs}\u0000${factKey}`;
-      const sum = sums.get(key);
+      const key = grainBucketKey(bucketMs, g);
+      const sum = buckets.get(key);
       if (sum) {
         sum.count += 1n;
         sum.amount += fact.amount;
       } else {
         const { createdMs: _createdMs, amount, ...dims } = fact;
-        sums.set(key, { ...dims, grain, bucketMs, count: 1n, amount });
+        const row: Aggregate = { ...dims, grain, bucketMs, count: 1n, amount };
+        buckets.set(key, row);
+        out.push(row);
       }
     }
   }
-  return [...sums.values()];
+  return out;
 }
