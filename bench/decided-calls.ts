@@ -28,7 +28,7 @@ import type { Queryable } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { partitionsFrom } from "../src/db/partitions.ts";
 import { openPostgres } from "../src/db/postgres.ts";
-import { newId } from "../src/platform/ids.ts";
+import { idFloor, newId } from "../src/platform/ids.ts";
 import { createDatabase, databaseUrl, dropDatabase } from "./pg.ts";
 
 const DAY_MS = 86_400_000;
@@ -42,12 +42,6 @@ const { values } = parseArgs({
 const days = Number(values.days);
 const batch = Number(values.batch);
 const rounds = Number(values.rounds);
-
-/** The lowest interaction id of a millisecond: the day partitions' bounds are ids. */
-function idFloor(ms: number): string {
-  const id = newId("ix", ms);
-  return `${id.slice(0, "ix_".length + 10)}${"0".repeat(id.length - "ix_".length - 10)}`;
-}
 
 const name = await createDatabase("centime_bench_calls");
 try {
@@ -67,8 +61,8 @@ try {
   const firstDayMs = Date.now() - (Date.now() % DAY_MS);
   await client.query("drop table provider_interactions_legacy");
   for (let day = days; day >= 1; day--) {
-    const from = idFloor(firstDayMs - day * DAY_MS);
-    const to = day === 1 ? bounds[0]!.low : idFloor(firstDayMs - (day - 1) * DAY_MS);
+    const from = idFloor("ix", firstDayMs - day * DAY_MS);
+    const to = day === 1 ? bounds[0]!.low : idFloor("ix", firstDayMs - (day - 1) * DAY_MS);
     await client.query(
       `create table provider_interactions_p${new Date(firstDayMs - day * DAY_MS).toISOString().slice(0, 10).replaceAll("-", "")}
          partition of provider_interactions for values from ('${from}') to ('${to}')`,
@@ -105,7 +99,7 @@ try {
     `insert into provider_interactions (id, merchant_id, mode, payment_id, provider, operation, outcome, latency_ms, created)
      select $2 || lpad(g::text, 8, '0'), 'mer_bench', 'test', p, 'sandbox', 'charge', 'succeeded', 3, now()
        from unnest($1::text[]) with ordinality as u(p, g)`,
-    [payments, idFloor(Date.now()).slice(0, -8)],
+    [payments, idFloor("ix", Date.now()).slice(0, -8)],
   );
   for (const plan of madeEmpty) {
     const times: number[] = [];

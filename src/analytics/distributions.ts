@@ -1,4 +1,4 @@
-import { bucketStart, GRAINS, type Grain, grainBucketKey } from "./facts.ts";
+import { type Grain, sumPerGrain } from "./facts.ts";
 
 /**
  * Pure logic of the distributions (migration 0210): latencies and lags as histograms whose
@@ -60,45 +60,30 @@ export function distributionKey(r: Omit<DistributionRow, "count" | "errors">): s
   ].join("\u0000");
 }
 
-/** Sums samples per grain, bucket, key and bound (each sample's key built once, as in `aggregate`). */
+/** Sums samples per grain, bucket, key and bound. */
 export function aggregateSamples(samples: readonly Sample[]): DistributionRow[] {
-  const sums = new Map<string, Map<number, DistributionRow>>();
-  const out: DistributionRow[] = [];
-  for (const s of samples) {
-    const le_ms = bound(s.valueMs);
-    const sampleKey = `${s.merchant_id}\u0000${s.mode}\u0000${s.metric}\u0000${s.provider}\u0000${s.operator}\u0000${le_ms}`;
-    let buckets = sums.get(sampleKey);
-    if (!buckets) {
-      buckets = new Map();
-      sums.set(sampleKey, buckets);
-    }
-    for (let g = 0; g < GRAINS.length; g++) {
-      const grain = GRAINS[g]!;
-      const bucketMs = bucketStart(s.createdMs, grain);
-      const key = grainBucketKey(bucketMs, g);
-      const sum = buckets.get(key);
-      if (sum) {
-        sum.count += 1n;
-        if (s.error) sum.errors += 1n;
-      } else {
-        const row: DistributionRow = {
-          grain,
-          bucketMs,
-          merchant_id: s.merchant_id,
-          mode: s.mode,
-          metric: s.metric,
-          provider: s.provider,
-          operator: s.operator,
-          le_ms,
-          count: 1n,
-          errors: s.error ? 1n : 0n,
-        };
-        buckets.set(key, row);
-        out.push(row);
-      }
-    }
-  }
-  return out;
+  return sumPerGrain(
+    samples,
+    (s) =>
+      `${s.merchant_id}\u0000${s.mode}\u0000${s.metric}\u0000${s.provider}\u0000${s.operator}\u0000${bound(s.valueMs)}`,
+    (s) => s.createdMs,
+    (s, grain, bucketMs) => ({
+      grain,
+      bucketMs,
+      merchant_id: s.merchant_id,
+      mode: s.mode,
+      metric: s.metric,
+      provider: s.provider,
+      operator: s.operator,
+      le_ms: bound(s.valueMs),
+      count: 1n,
+      errors: s.error ? 1n : 0n,
+    }),
+    (row, s) => {
+      row.count += 1n;
+      if (s.error) row.errors += 1n;
+    },
+  );
 }
 
 /** Nearest-rank percentile (as PostgreSQL's percentile_disc) of a histogram; null when empty. */

@@ -245,44 +245,61 @@ export interface Aggregate extends FactKey {
 }
 
 /**
- * A grain's bucket as one number, for maps keyed within one fact or sample key: the bucket's
- * start times the number of grains, plus the grain's index (exact: below 2^53 until the year 30,000).
+ * Sums items into one row per key, grain and bucket. An item's key is built once and each grain's
+ * bucket is a number under it (start times the grain count, plus the grain's index: exact below
+ * 2^53): a string key per grain was the largest part of the ingest's own CPU.
  */
-export function grainBucketKey(bucketMs: number, grainIndex: number): number {
-  return bucketMs * GRAINS.length + grainIndex;
-}
-
-/**
- * Sums facts per grain, bucket and key: one row per rollup row to add to. A fact's key is built
- * once and each grain's bucket is a number under it: building a string key per grain was the
- * largest part of the ingest's own CPU.
- */
-export function aggregate(facts: readonly Fact[]): Aggregate[] {
-  const sums = new Map<string, Map<number, Aggregate>>();
-  const out: Aggregate[] = [];
-  for (const fact of facts) {
-    let factKey = `${fact.merchant_id}\u0000${fact.mode}\u0000${fact.metric}`;
-    for (const dimension of DIMENSIONS) factKey += `\u0000${fact[dimension]}`;
-    let buckets = sums.get(factKey);
+export function sumPerGrain<T, Row>(
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  timeMsOf: (item: T) => number,
+  start: (item: T, grain: Grain, bucketMs: number) => Row,
+  add: (row: Row, item: T) => void,
+): Row[] {
+  const sums = new Map<string, Map<number, Row>>();
+  const out: Row[] = [];
+  for (const item of items) {
+    const key = keyOf(item);
+    let buckets = sums.get(key);
     if (!buckets) {
       buckets = new Map();
-      sums.set(factKey, buckets);
+      sums.set(key, buckets);
     }
     for (let g = 0; g < GRAINS.length; g++) {
       const grain = GRAINS[g]!;
-      const bucketMs = bucketStart(fact.createdMs, grain);
-      const key = grainBucketKey(bucketMs, g);
-      const sum = buckets.get(key);
-      if (sum) {
-        sum.count += 1n;
-        sum.amount += fact.amount;
-      } else {
-        const { createdMs: _createdMs, amount, ...dims } = fact;
-        const row: Aggregate = { ...dims, grain, bucketMs, count: 1n, amount };
-        buckets.set(key, row);
-        out.push(row);
+      const bucketMs = bucketStart(timeMsOf(item), grain);
+      const bucketKey = bucketMs * GRAINS.length + g;
+      const row = buckets.get(bucketKey);
+      if (row) add(row, item);
+      else {
+        const started = start(item, grain, bucketMs);
+        buckets.set(bucketKey, started);
+        out.push(started);
       }
     }
   }
   return out;
+}
+
+function factKey(fact: Fact): string {
+  let key = `${fact.merchant_id}\u0000${fact.mode}\u0000${fact.metric}`;
+  for (const dimension of DIMENSIONS) key += `\u0000${fact[dimension]}`;
+  return key;
+}
+
+/** Sums facts per grain, bucket and key: one row per rollup row to add to. */
+export function aggregate(facts: readonly Fact[]): Aggregate[] {
+  return sumPerGrain(
+    facts,
+    factKey,
+    (fact) => fact.createdMs,
+    (fact, grain, bucketMs) => {
+      const { createdMs: _createdMs, amount, ...dims } = fact;
+      return { ...dims, grain, bucketMs, count: 1n, amount };
+    },
+    (row, fact) => {
+      row.count += 1n;
+      row.amount += fact.amount;
+    },
+  );
 }

@@ -92,22 +92,22 @@ function dayOfPartition(name: string): number | null {
  * partition of another name (its bounds are not ours to know). The table itself if it has none.
  */
 export async function partitionsFrom(q: Queryable, table: string, fromMs: number): Promise<string[]> {
-  const { rows } = await q.query<{ name: string; cutover_at: Date | null }>(
-    `select c.relname as name, t.cutover_at from pg_inherits i join pg_class c on c.oid = i.inhrelid
-       left join partitioned_tables t on t.name = $2
-      where i.inhparent = $1::regclass order by c.relname`,
-    [table, table],
+  const partitions = await partitionsOf(q, table);
+  if (partitions.length === 0) return [table];
+  const { rows } = await q.query<{ cutover_at: Date }>(
+    "select cutover_at from partitioned_tables where name = $1",
+    [table],
   );
-  if (rows.length === 0) return [table];
+  const cutoverAtMs = rows[0]?.cutover_at.getTime();
   const fromDayMs = dayStartMs(fromMs);
-  return rows
-    .filter((r) => {
-      const dayMs = dayOfPartition(r.name);
+  return partitions
+    .filter(({ name, dayMs }) => {
       if (dayMs !== null) return dayMs >= fromDayMs;
-      if (r.name === `${table}_legacy`) return !r.cutover_at || fromMs < r.cutover_at.getTime();
+      if (name === `${table}_legacy`) return cutoverAtMs === undefined || fromMs < cutoverAtMs;
       return true;
     })
-    .map((r) => r.name);
+    .map(({ name }) => name)
+    .sort();
 }
 
 /** The partitions of a table and, for day partitions, their day. */
