@@ -81,10 +81,13 @@ test("after mixed payments, /metrics carries every series an on-call needs", asy
   );
 
   const scrape = async () => (await http<string>(live.url, "GET", "/metrics")).body as unknown as string;
+  // Both come from background jobs: a scrape can come before either has run once (it did, about
+  // one run in three, 220-360 ms after the start).
   const text = await eventually(async () => {
     const t = await scrape();
     const failures = metric(t, "centime_webhook_attempts_total", { endpoint: endpointId, result: "failed" });
-    return failures !== undefined && failures >= 1 ? t : undefined;
+    const reconciled = metric(t, "centime_job_runs_total", { job: "reconcile_payments", result: "ok" });
+    return failures !== undefined && failures >= 1 && reconciled !== undefined ? t : undefined;
   }, 30_000);
 
   const outcome = (status: string, method: string, operator = "") =>
