@@ -5,15 +5,18 @@ import { idTimeMs } from "../platform/ids.ts";
 /**
  * The provider calls of decided payments ($1) and refunds ($2), read from the given tables (the
  * wire log or some of its partitions). Two branches a table, each on its own index (migration
- * 0354 for refund_id).
+ * 0354 for refund_id). A branch first asks whether its table has a row at all (`exists`, run once
+ * a statement): the seven day partitions made ahead are empty, and an index scan probes its index
+ * once per id even when the index is empty (1,200 ids, nine partitions: 10.6-16 ms a batch
+ * without the test, 2.5-6 ms with it).
  */
 export function decidedCallsSql(tables: readonly string[]): string {
   const columns = "payment_id, refund_id, provider, outcome, latency_ms";
+  const branch = (t: string, where: string) =>
+    `select ${columns} from "${t}" where exists (select from "${t}") and ${where}`;
   return [
-    ...tables.map(
-      (t) => `select ${columns} from "${t}" where payment_id = any($1::text[]) and refund_id is null`,
-    ),
-    ...tables.map((t) => `select ${columns} from "${t}" where refund_id = any($2::text[])`),
+    ...tables.map((t) => branch(t, "payment_id = any($1::text[]) and refund_id is null")),
+    ...tables.map((t) => branch(t, "refund_id = any($2::text[])")),
   ].join("\n  union all\n  ");
 }
 
