@@ -96,10 +96,13 @@ export interface InteractionRow {
 export async function paymentTimeline(ctx: PaymentsContext, scope: AuthScope, id: string) {
   const payment = await getPayment(ctx, scope, id);
   const [events, interactions] = await Promise.all([
-    ctx.db.query<EventRow>("select * from events where payment_id = $1 and merchant_id = $2 order by id", [
-      id,
-      scope.merchantId,
-    ]),
+    // The payment's own events through events_object, the others naming it through
+    // events_payment_not_object (migration 0355).
+    ctx.db.query<EventRow>(
+      `select * from events where payment_id = $1 and merchant_id = $2
+         and (object_id = $1 or payment_id <> object_id) order by id`,
+      [id, scope.merchantId],
+    ),
     ctx.db
       .query<InteractionRow>(
         "select * from provider_interactions where payment_id = $1 and merchant_id = $2 order by id",
