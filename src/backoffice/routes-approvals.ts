@@ -3,13 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { type ApprovalStatus, presentApproval } from "../approvals/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { AdjustmentArguments } from "./actions.ts";
-import {
-  type BackOfficeServices,
-  decideThenRun,
-  idempotentWrite,
-  runIdempotent,
-  sendJson,
-} from "./context.ts";
+import { type BackOfficeServices, decideThenRun, idempotentWrite, sendJson } from "./context.ts";
 import { Approval, Currency, errors, Id, IdParams, Limit, ListOf } from "./routes-schemas.ts";
 
 /** Ledger adjustments (four eyes) and the approvals queue. */

@@ -8,13 +8,7 @@ import {
   presentPayment,
   refuseHeldPayment,
 } from "../payments/index.ts";
-import {
-  type BackOfficeServices,
-  decideThenRun,
-  idempotentWrite,
-  runIdempotent,
-  sendJson,
-} from "./context.ts";
+import { type BackOfficeServices, decideThenRun, idempotentWrite, sendJson } from "./context.ts";
 import { errors, IdParams, Limit, ListOf, Str } from "./routes-schemas.ts";
 
 /** The risk review queue: payments a `review` rule holds before any money moves (docs/risk.md). */

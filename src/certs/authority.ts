@@ -1,7 +1,7 @@
 // The certificate library resolves its parts through tsyringe, which needs the Reflect metadata API.
 import "reflect-metadata";
 import { randomBytes, webcrypto } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
