@@ -87,8 +87,8 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
       if (method !== "HEAD") API_ROUTES.add(`${method} ${route.url}`);
   });
 
-  // After the surface's own authentication (its onRequest hook), before the body is read.
-  app.addHook("preParsing", async (request) => {
+  // The route's permission, and its audit context for a write; throws when refused.
+  const checkAccess = (request: FastifyRequest): void => {
     if (!request.auth || !request.url.startsWith("/v1/")) return;
     request.access = accessOf(request.auth);
     const route = request.routeOptions.url ?? request.url.split("?")[0]!;
@@ -104,6 +104,17 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
         permission ? `This needs the permission '${permission}'.` : "This needs every permission.",
       );
     }
+  };
+
+  // After the surface's own authentication (its onRequest hook), before the body is read. Hooks on
+  // every request take `done` rather than being async: an async hook costs each request a promise.
+  app.addHook("preParsing", (request, _reply, payload, done) => {
+    try {
+      checkAccess(request);
+    } catch (error) {
+      return done(error as Error);
+    }
+    done(null, payload);
   });
 
   app.addHook("preHandler", (request, reply, done) => {
@@ -124,19 +135,18 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
   // own transactions, reads of the audit log) is recorded in a transaction of its own before the
   // response leaves: a client that reads the audit log after an answer finds that answer in it
   // (recorded after the response, a refusal could be missing from a read made right after it).
-  app.addHook("onSend", async (request, reply, payload) => {
+  app.addHook("onSend", (request, reply, payload, done) => {
     const context = request.audit;
-    if (!context || context.recorded) return payload;
-    try {
-      await recordAfter(
-        services.db,
-        context,
-        { statusCode: reply.statusCode, body: typeof payload === "string" ? payload : null },
-        services.clock.nowMs(),
-      );
-    } catch (error) {
-      services.logger.error({ err: error, request: request.id }, "audit record failed");
-    }
-    return payload;
+    if (!context || context.recorded) return done(null, payload);
+    recordAfter(
+      services.db,
+      context,
+      { statusCode: reply.statusCode, body: typeof payload === "string" ? payload : null },
+      services.clock.nowMs(),
+    )
+      .catch((error: unknown) => {
+        services.logger.error({ err: error, request: request.id }, "audit record failed");
+      })
+      .then(() => done(null, payload));
   });
 }
