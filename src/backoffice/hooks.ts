@@ -135,18 +135,30 @@ export function installAccessHooks(app: FastifyInstance, services: BackOfficeSer
   // own transactions, reads of the audit log) is recorded in a transaction of its own before the
   // response leaves: a client that reads the audit log after an answer finds that answer in it
   // (recorded after the response, a refusal could be missing from a read made right after it).
+  const recordUnrecorded = async (
+    request: FastifyRequest,
+    context: RequestAudit,
+    statusCode: number,
+    payload: unknown,
+  ) => {
+    try {
+      await recordAfter(
+        services.db,
+        context,
+        { statusCode, body: typeof payload === "string" ? payload : null },
+        services.clock.nowMs(),
+      );
+    } catch (error) {
+      services.logger.error({ err: error, request: request.id }, "audit record failed");
+    }
+  };
+  // Already recorded (every write that went through its helper) costs no promise.
   app.addHook("onSend", (request, reply, payload, done) => {
     const context = request.audit;
     if (!context || context.recorded) return done(null, payload);
-    recordAfter(
-      services.db,
-      context,
-      { statusCode: reply.statusCode, body: typeof payload === "string" ? payload : null },
-      services.clock.nowMs(),
-    )
-      .catch((error: unknown) => {
-        services.logger.error({ err: error, request: request.id }, "audit record failed");
-      })
-      .then(() => done(null, payload));
+    recordUnrecorded(request, context, reply.statusCode, payload).then(
+      () => done(null, payload),
+      (error: unknown) => done(error as Error),
+    );
   });
 }
