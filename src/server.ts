@@ -109,6 +109,12 @@ export function workerJobs(services: Services): Job[] {
         const keepDays = services.config.retentionDays.provider_interactions ?? 0;
         if (keepDays > 0)
           await services.payments.archive.removeDaysBefore(dayStartMs(nowMs) - keepDays * DAY_MS);
+        if (report.kept.length > 0) {
+          services.logger.warn(
+            { kept: report.kept },
+            "partitions past their retention kept: a reader has not consumed them yet",
+          );
+        }
         if (report.skipped.length > 0) {
           services.logger.warn(
             { skipped: report.skipped },

@@ -1,5 +1,6 @@
 import { getOperator } from "../connectors/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
+import { prunablePartitions } from "../db/partitions.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { type DecidedCall, decidedCalls } from "./calls.ts";
@@ -399,15 +400,21 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
 
 /**
  * Deletes feed rows older than the events' retention that the ingest has counted (the events
- * themselves are gone by then). Bounded batches; returns how many it deleted.
+ * themselves are gone by then). Day partitions go whole (src/db/partitions.ts, once counted);
+ * rows are deleted here only from the legacy partition (the feed from before 0358) and the
+ * default one (rows of days without a partition). Bounded batches; returns how many it deleted.
  */
 export async function pruneFeed(deps: RollupDeps, batch = 5000): Promise<number> {
-  const { rowCount } = await deps.db.query(
-    `delete from analytics_feed where (created, seq) in (
-       select f.created, f.seq from analytics_feed f, analytics_cursors c
-        where c.name = $1 and f.created < $2 and (f.xid, f.seq) <= (c.xid, c.seq)
-        limit $3)`,
-    [ROLLUP_CURSOR, new Date(deps.clock.nowMs() - EVENTS_KEPT_MS), batch],
-  );
-  return rowCount;
+  let deleted = 0;
+  for (const table of await prunablePartitions(deps.db, "analytics_feed")) {
+    const { rowCount } = await deps.db.query(
+      `delete from ${table} where (created, seq) in (
+         select f.created, f.seq from ${table} f, analytics_cursors c
+          where c.name = $1 and f.created < $2 and (f.xid, f.seq) <= (c.xid, c.seq)
+          limit $3)`,
+      [ROLLUP_CURSOR, new Date(deps.clock.nowMs() - EVENTS_KEPT_MS), batch],
+    );
+    deleted += rowCount;
+  }
+  return deleted;
 }

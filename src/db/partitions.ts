@@ -43,6 +43,19 @@ const PARTITION_OWN_INDEXES: Readonly<Record<string, (partition: string) => stri
     `create unique index if not exists ${partition}_key on ${partition} (merchant_id, mode, key)`,
 };
 
+/**
+ * What must hold before a partition past its retention is dropped (a query answering `ok`, run in
+ * the drop's transaction): the analytics feed keeps a day until the rollups' reader has counted
+ * all of it, so an ingest stopped for longer than the retention loses nothing (the day goes at the
+ * first run after it catches up). The cursor's name is the rollups' (src/analytics/rollups.ts).
+ */
+const PARTITION_DROP_GUARDS: Readonly<Record<string, (partition: string) => string>> = {
+  analytics_feed: (partition) =>
+    `select not exists (
+       select from ${partition} f, analytics_cursors c
+        where c.name = 'rollups' and (f.xid, f.seq) > (c.xid, c.seq)) as ok`,
+};
+
 /** The smallest key of a table at an instant: where a day partition starts. */
 export function keyFloor(table: PartitionedTable, atMs: number): string {
   if (table.keyType === "bigint") return sequenceIdFloor(atMs).toString();
@@ -55,6 +68,8 @@ export interface PartitionReport {
   dropped: string[];
   /** Days that could not get their partition (rows of that day already in the default one). */
   skipped: string[];
+  /** Partitions past their retention kept because a reader has not consumed all of them yet. */
+  kept: string[];
 }
 
 export function dayStartMs(ms: number): number {
@@ -140,7 +155,7 @@ export async function maintainPartitions(
     dropped: { table: string; partition: string; retentionDays: number },
   ) => Promise<void>,
 ): Promise<PartitionReport> {
-  const report: PartitionReport = { created: [], dropped: [], skipped: [] };
+  const report: PartitionReport = { created: [], dropped: [], skipped: [], kept: [] };
   const today = dayStartMs(nowMs);
   for (const table of await partitionedTables(db)) {
     const existing = await partitionsOf(db, table.name);
@@ -179,7 +194,14 @@ export async function maintainPartitions(
             ? table.cutoverAtMs
             : null;
       if (endMs === null || endMs > expiredBefore) continue;
+      const guard = PARTITION_DROP_GUARDS[table.name];
+      let held = false;
       const made = await ddl(db, async (tx) => {
+        if (guard) {
+          const { rows } = await tx.query<{ ok: boolean }>(guard(partition.name));
+          held = !rows[0]?.ok;
+          if (held) return;
+        }
         await tx.query(`drop table if exists ${partition.name}`);
         if (table.name === "provider_interactions") {
           // The archive blocks of those days go with them (their files are removed by the archive).
@@ -189,7 +211,8 @@ export async function maintainPartitions(
         }
         await onDrop?.(tx, { table: table.name, partition: partition.name, retentionDays: days });
       });
-      if (made) report.dropped.push(partition.name);
+      if (held) report.kept.push(partition.name);
+      else if (made) report.dropped.push(partition.name);
     }
   }
   return report;

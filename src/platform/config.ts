@@ -98,11 +98,14 @@ export interface Config {
  * Retention per partitioned table, in days; 0 keeps forever. Defaults: the wire log's metadata
  * 400 days (disputes and carrier reconciliations reach back a year), events, webhook deliveries and
  * webhook attempts for the 30-day replay window; idempotency keys 1 day (a day partition goes once
- * its whole day is a day old, so every key in it has had its 24 hours).
+ * its whole day is a day old, so every key in it has had its 24 hours); the analytics feed as long
+ * as the events it points to (a rebuild of the rollups reads it back 30 days; a day not yet counted
+ * by the rollups stays, src/db/partitions.ts).
  */
 export const DEFAULT_RETENTION_DAYS: Readonly<Record<string, number>> = {
   provider_interactions: 400,
   events: 30,
+  analytics_feed: 30,
   webhook_attempts: 30,
   webhook_deliveries: 30,
   idempotency_keys: 1,

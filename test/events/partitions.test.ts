@@ -172,7 +172,9 @@ describe("day partitions", () => {
     const tables = await partitionedTables(db);
     const cutover = tables[0]!.cutoverAtMs;
     const stamp = (ms: number) => new Date(ms).toISOString().slice(0, 10).replaceAll("-", "");
-    const retention = parseRetention("webhook_attempts=0,webhook_deliveries=0,idempotency_keys=0");
+    const retention = parseRetention(
+      "webhook_attempts=0,webhook_deliveries=0,idempotency_keys=0,analytics_feed=0",
+    );
     // 25 days after the cutover: the coming days are created, nothing is old enough to drop.
     const mid = cutover + 25 * DAY + 3600_000;
     const first = await maintainPartitions(db, mid, retention);
@@ -181,7 +183,7 @@ describe("day partitions", () => {
     assert.deepEqual(first.dropped, []);
     // 37 days after: events (30 days) lose the legacy partition and every day that ended 30 days
     // ago or more (the 7th day after the cutover ends exactly then); interactions (400 days),
-    // webhook attempts and deliveries (kept forever here) lose nothing.
+    // webhook attempts, deliveries and the analytics feed (kept forever here) lose nothing.
     const later = cutover + 37 * DAY + 3600_000;
     const report = await maintainPartitions(db, later, retention);
     assert.ok(report.created.includes(`events_p${stamp(dayStartMs(later) + 7 * DAY)}`));
@@ -199,7 +201,7 @@ describe("day partitions", () => {
     assert.equal(rows[0]!.n, 0, "the legacy rows went with their partition");
     // Twice is the same as once (several workers may run it).
     const second = await maintainPartitions(db, later, retention);
-    assert.deepEqual(second, { created: [], dropped: [], skipped: [] });
+    assert.deepEqual(second, { created: [], dropped: [], skipped: [], kept: [] });
   });
 
   test("the webhook prune deletes rows only outside day partitions", async () => {
@@ -221,6 +223,7 @@ describe("day partitions", () => {
     assert.deepEqual(parseRetention(undefined), {
       provider_interactions: 400,
       events: 30,
+      analytics_feed: 30,
       webhook_attempts: 30,
       webhook_deliveries: 30,
       idempotency_keys: 1,
