@@ -107,13 +107,17 @@ function dayOfPartition(name: string): number | null {
  * partition of another name (its bounds are not ours to know). The table itself if it has none.
  */
 export async function partitionsFrom(q: Queryable, table: string, fromMs: number): Promise<string[]> {
-  const partitions = await partitionsOf(q, table);
-  if (partitions.length === 0) return [table];
-  const { rows } = await q.query<{ cutover_at: Date }>(
-    "select cutover_at from partitioned_tables where name = $1",
-    [table],
+  // One round trip: the partitions, each with the table's cutover (null when not registered).
+  const { rows } = await q.query<{ name: string; cutover_at: Date | null }>(
+    `select c.relname as name, t.cutover_at
+       from pg_inherits i join pg_class c on c.oid = i.inhrelid
+       left join partitioned_tables t on t.name = $2
+      where i.inhparent = $1::regclass`,
+    [table, table],
   );
-  const cutoverAtMs = rows[0]?.cutover_at.getTime();
+  if (rows.length === 0) return [table];
+  const cutoverAtMs = rows[0]!.cutover_at?.getTime();
+  const partitions = rows.map((r) => ({ name: r.name, dayMs: dayOfPartition(r.name) }));
   const fromDayMs = dayStartMs(fromMs);
   return partitions
     .filter(({ name, dayMs }) => {
