@@ -65,6 +65,16 @@ export function workerJobs(services: Services): Job[] {
       },
     },
     {
+      // Payments waiting for a payer's text need their operator's SMPP session open (a restart
+      // closed it; an operator may drop it): opened again here.
+      name: "mo_receivers",
+      intervalMs: 30_000,
+      run: async () => {
+        const carrier = services.payments.providers.get("carrier");
+        return carrier instanceof CarrierProvider ? carrier.listenForAwaitedTexts(services.db) : 0;
+      },
+    },
+    {
       name: "expire_holds",
       intervalMs: 5_000,
       busyThreshold: 100,

@@ -37,12 +37,16 @@ export {
   hasPinStep,
   hlrLookup,
   listOperators,
+  moReceiverFor,
   normaliseMsisdn,
   operatorCapabilities,
   operatorSummary,
   operatorsInCountry,
   PROTOCOL_CAPABILITIES,
   resolveOperator,
+  sendTestMo,
+  type TestMo,
+  testNetworkCode,
 } from "./operators/index.ts";
 export { ParlayXConnector } from "./parlayx/index.ts";
 export { huaweiPassword, signatureHeader, verifySignature } from "./sdk/auth.ts";

@@ -369,6 +369,83 @@ describe("other protocols", () => {
     assert.deepEqual(await capturesOf(p.id), [300n]);
   });
 
+  // The text reaches the platform over the operator's SMPP session whatever API bills the charge:
+  // before, only operators billed over SMPP were listened to, so a French (CAMARA) or Iraqi
+  // (Parlay X) payer's text went nowhere and the payment waited until it expired.
+  for (const [name, prefix, amount, currency] of [
+    ["CAMARA", FRANCE, 250, "EUR"],
+    ["Parlay X", IRAQ, 1000, "IQD"],
+  ] as const) {
+    test(`the MO flow with an operator billed over ${name}: the text arrives over SMPP, the charge over ${name}`, async () => {
+      const number = msisdn(prefix);
+      const r = await pay({
+        amount,
+        currency,
+        payment_method: { type: "carrier", msisdn: number, flow: "mo" },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const action = r.body.next_action as unknown as {
+        type: string;
+        send_mo: { shortcode: string; keyword: string };
+      };
+      assert.equal(action?.type, "send_mo");
+      const network = (await import("../../src/connectors/operators/index.ts")).carrierNetwork();
+      const mo = await fetch(`${network.http_url}/_sim/mo`, {
+        method: "POST",
+        body: JSON.stringify({
+          operator: r.body.payment_method.operator,
+          msisdn: number,
+          shortcode: action.send_mo.shortcode,
+          text: action.send_mo.keyword,
+        }),
+      });
+      assert.equal(((await mo.json()) as { sessions: number }).sessions, 1, "the platform is listening");
+      const p = await eventually(async () => {
+        const now = await get(r.body.id);
+        return now.status === "requires_action" || now.status === "processing" ? undefined : now;
+      });
+      assert.equal(p.status, "succeeded");
+      assert.deepEqual(await capturesOf(p.id), [BigInt(amount)]);
+    });
+  }
+
+  test("after the SMPP sessions close (a restart), the job opens them again for the payments waiting for a text", async () => {
+    const { CarrierProvider } = await import("../../src/payments/providers/carrier.ts");
+    const operators = await import("../../src/connectors/operators/index.ts");
+    const number = msisdn(FRANCE);
+    const r = await pay({
+      amount: 250,
+      currency: "EUR",
+      payment_method: { type: "carrier", msisdn: number, flow: "mo" },
+    });
+    const action = r.body.next_action as unknown as { send_mo: { shortcode: string; keyword: string } };
+    await operators.closeConnectors();
+    const sendMo = async () => {
+      const mo = await fetch(`${operators.carrierNetwork().http_url}/_sim/mo`, {
+        method: "POST",
+        body: JSON.stringify({
+          operator: r.body.payment_method.operator,
+          msisdn: number,
+          shortcode: action.send_mo.shortcode,
+          text: action.send_mo.keyword,
+        }),
+      });
+      return ((await mo.json()) as { sessions: number }).sessions;
+    };
+    // The simulator's SMSC sees the unbind at once; nobody hears the text now.
+    await eventually(async () => ((await sendMo()) === 0 ? true : undefined));
+    const carrier = live.server.services.payments.providers.get("carrier");
+    assert.ok(carrier instanceof CarrierProvider);
+    assert.ok((await carrier.listenForAwaitedTexts(live.database.db)) >= 1);
+    assert.equal(await sendMo(), 1, "listening again");
+    const p = await eventually(async () => {
+      const now = await get(r.body.id);
+      return now.status === "requires_action" || now.status === "processing" ? undefined : now;
+    });
+    assert.equal(p.status, "succeeded");
+    assert.deepEqual(await capturesOf(p.id), [250n]);
+  });
+
   test("…0004: the result arrives later by callback", async () => {
     const r = await pay({
       amount: 199,

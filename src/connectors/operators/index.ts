@@ -124,18 +124,54 @@ let testOtpCode: string | undefined;
  */
 export function setTestOtpCode(code: string | undefined): void {
   testOtpCode = code;
-  for (const c of cache.values()) void c.close();
-  cache.clear();
+  dropCached();
+}
+
+/** The test network's one-time code (the simulator's), or undefined when operators are real. */
+export function testNetworkCode(): string | undefined {
+  return testOtpCode;
+}
+
+/** A text a subscriber sends to an operator's shortcode. */
+export interface TestMo {
+  operator: string;
+  msisdn: string;
+  shortcode: string;
+  text: string;
+}
+
+/**
+ * Test network only: has the simulator deliver a subscriber's text to the shortcode, as that
+ * subscriber's phone would (over the operator's SMPP session, the way a real MO arrives). The
+ * checkout's test-mode pages use it in place of a phone. Answers how many sessions it reached.
+ */
+export async function sendTestMo(mo: TestMo): Promise<number> {
+  if (testOtpCode === undefined) throw new Error("sendTestMo: operators are real, not a test network");
+  const response = await fetch(`${carrierNetwork().http_url}/_sim/mo`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(mo),
+    signal: AbortSignal.timeout(5_000),
+  });
+  if (!response.ok) throw new Error(`sendTestMo: the test network answered ${response.status}`);
+  return ((await response.json()) as { sessions: number }).sessions;
 }
 
 const cache = new Map<string, Connector>();
+/** SMPP sessions kept only to receive texts, for operators billed over another protocol. */
+const moReceivers = new Map<string, SmppConnector>();
 let defaults: ConnectorSettings = {};
 
 /** Sets the log sink and callback URL used by `connectorFor` (the core calls this once at start). */
 export function configureConnectors(settings: ConnectorSettings): void {
   defaults = settings;
-  for (const c of cache.values()) void c.close();
+  dropCached();
+}
+
+function dropCached(): void {
+  for (const c of [...cache.values(), ...moReceivers.values()]) void c.close();
   cache.clear();
+  moReceivers.clear();
 }
 
 /**
@@ -153,6 +189,27 @@ export function connectorFor(operator: string | Operator): Connector | undefined
   return c;
 }
 
+/**
+ * The SMPP session an operator's MO texts arrive on (a payer texting a keyword to its shortcode):
+ * its own connector when it bills over SMPP, otherwise one kept for receiving only. An operator
+ * delivers texts to a shortcode through its SMSC whatever API bills the charge, and the registry
+ * gives every operator SMPP credentials and a shortcode (`smpp` in its defaults).
+ */
+export function moReceiverFor(operator: string | Operator): SmppConnector | undefined {
+  const op = typeof operator === "string" ? getOperator(operator) : operator;
+  if (!op) return undefined;
+  if (op.protocol === "smpp") return connectorFor(op) as SmppConnector;
+  let receiver = moReceivers.get(op.id);
+  if (!receiver) {
+    receiver = createConnector(
+      { ...op, protocol: "smpp", protocol_version: "3.4" },
+      defaults,
+    ) as SmppConnector;
+    moReceivers.set(op.id, receiver);
+  }
+  return receiver;
+}
+
 /** The circuit breaker of every operator connector in use (for the metrics), plus `others`. */
 export function circuitStates(others: readonly Connector[] = []): Array<{
   operator: string;
@@ -167,8 +224,9 @@ export function circuitStates(others: readonly Connector[] = []): Array<{
 
 /** Closes every cached connector (SMPP sessions), e.g. on shutdown. */
 export async function closeConnectors(): Promise<void> {
-  const all = [...cache.values()];
+  const all = [...cache.values(), ...moReceivers.values()];
   cache.clear();
+  moReceivers.clear();
   await Promise.all(all.map((c) => c.close()));
 }
 

@@ -4,9 +4,11 @@ import {
   connectorFor,
   getOperator,
   hasPinStep,
+  moReceiverFor,
   resolveOperator,
   SettlementConnector,
 } from "../../connectors/index.ts";
+import type { Queryable } from "../../db/db.ts";
 import { ApiError, assert } from "../../platform/errors.ts";
 import type { InteractionRecorder } from "../interaction-log.ts";
 import type { PaymentMethod } from "../model.ts";
@@ -164,6 +166,41 @@ export class CarrierProvider extends ConnectorProvider {
     return connector;
   }
 
+  /** Where the operator's MO texts arrive (its SMPP session), listened to once for them. */
+  moReceiver(operator: string): Connector & { listen(): Promise<void> } {
+    const receiver = moReceiverFor(operator);
+    assert(receiver, `operator ${operator} is in the registry`);
+    if (!this.subscribed.has(receiver)) {
+      this.subscribed.add(receiver);
+      receiver.onEvent(this.onEvent);
+    }
+    return receiver;
+  }
+
+  /**
+   * Opens again the SMPP sessions that payments waiting for a payer's text need (after a restart,
+   * or once a session dropped): a text sent while nobody listens is lost (a real SMSC keeps it
+   * only for a while). Returns how many operators are listened to; one that refuses the bind is
+   * tried again at the next run.
+   */
+  async listenForAwaitedTexts(db: Queryable): Promise<number> {
+    const { rows } = await db.query<{ operator: string }>(
+      `select distinct payment_method ->> 'operator' as operator from payments
+        where status = 'requires_action' and provider_state ->> 'mo_code' is not null`,
+    );
+    let listening = 0;
+    for (const { operator } of rows) {
+      if (!getOperator(operator)) continue;
+      try {
+        await this.moReceiver(operator).listen();
+        listening++;
+      } catch {
+        // Bind refused or timed out: the next run tries again.
+      }
+    }
+    return listening;
+  }
+
   protected connectorOf(method: PaymentMethod): Connector {
     return this.connector(carrierMethod(method).operator);
   }
@@ -206,7 +243,7 @@ export class CarrierProvider extends ConnectorProvider {
       async (): Promise<{ outcome: ChargeOutcome; state?: Record<string, unknown> }> => {
         if (method.flow === "mo" && !request.state?.mo_received) {
           // The payer's text to the shortcode is the consent: wait for it, listening from now on.
-          await (connector as Partial<{ listen(): Promise<void> }>).listen?.();
+          await this.moReceiver(method.operator).listen();
           const code = request.attemptId.slice(-6).toUpperCase();
           const shortcode = getOperator(method.operator)?.smpp.shortcode ?? "";
           return {
