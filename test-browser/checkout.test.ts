@@ -93,6 +93,9 @@ test("pay a link with the operator's PIN on a phone: number, code, confirmation"
   await page.waitForURL(/\/carrier\/pin$/);
   assert.equal(await page.getAttribute("#pin", "autocomplete"), "one-time-code");
   assert.equal(await page.getAttribute("#pin", "inputmode"), "numeric");
+  // A test-mode session says so, and gives the simulator's code (no payer of a live one sees this).
+  assert.match((await page.textContent(".test-mode")) ?? "", /Test mode/);
+  assert.match((await page.textContent(".test-help")) ?? "", /code is 1234/);
   await checkPage(page, "carrier-pin");
   await page.fill("#pin", "9999");
   await page.click("form[action$='/carrier/pin'] button[type=submit]");
@@ -182,6 +185,28 @@ test("pay a link with the MO flow: the page waits for the text and updates itsel
   assert.equal(sent.status, 200);
   await page.waitForURL(/\/done$/, { timeout: 20_000 });
   assert.equal(await page.textContent("h1"), "Payment successful");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("test mode, a French number (an operator billed over CAMARA): the page's button sends the text in place of a phone", async () => {
+  const context = await phoneContext(browser);
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  const l = await link({ amount: 250, currency: "EUR", description: "100 gems" });
+  await page.goto(l.url);
+  assert.match((await page.textContent(".test-mode")) ?? "", /Test mode/);
+  await chooseCarrier(page);
+  await page.fill("#msisdn", number("+3361"));
+  await page.click("button[type=submit]");
+  // France asks for a second confirmation with the price (double opt-in) before the text.
+  await page.click("form[action$='/carrier/start'] button[type=submit]");
+  await page.waitForURL(/\/carrier\/mo$/);
+  await checkPage(page, "carrier-mo-test-mode");
+  await page.click("form[action$='/carrier/mo/test'] button[type=submit]");
+  await page.waitForURL(/\/done$/, { timeout: 20_000 });
+  assert.equal(await page.textContent("h1"), "Payment successful");
+  assert.match((await page.textContent(".test-mode")) ?? "", /Test mode/);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -5,7 +5,13 @@ import {
   isSupportedCountry,
   parsePhoneNumberFromString,
 } from "libphonenumber-js";
-import { getOperator, hasPinStep, resolveOperator } from "../../connectors/index.ts";
+import {
+  getOperator,
+  hasPinStep,
+  resolveOperator,
+  sendTestMo,
+  testNetworkCode,
+} from "../../connectors/index.ts";
 import { confirmPayment } from "../../payments/index.ts";
 import { ApiError } from "../../platform/errors.ts";
 import { addRateLimitHeaders } from "../../web/index.ts";
@@ -297,6 +303,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
           view.session.pin_resends < THROTTLE_LIMITS.pin_resends_per_session_max &&
           ctx.clock.nowMs() - createdMs >= THROTTLE_LIMITS.pin_resend_delay_ms,
         resendAfterSeconds: Math.round(THROTTLE_LIMITS.pin_resend_delay_ms / 1000),
+        testCode: testPageHelp(view) ? testNetworkCode() : undefined,
       },
       { title: "Code", status: query.error ? 400 : 200 },
     );
@@ -412,14 +419,46 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const view = await kit.load(request);
     const payment = await paymentInFlight(kit, view);
     if (payment?.next_action?.type !== "send_mo") return reply.redirect(kit.nextUrl(view, payment), 303);
+    const query = request.query as { test_sent?: string };
     return kit.render(
       reply,
       view,
       "checkout/templates/carrier-mo",
-      { shortcode: payment.next_action.send_mo.shortcode, keyword: payment.next_action.send_mo.keyword },
+      {
+        shortcode: payment.next_action.send_mo.shortcode,
+        keyword: payment.next_action.send_mo.keyword,
+        testSend: testPageHelp(view),
+        testSent: query.test_sent === "1",
+      },
       { title: "Send a text", refreshSeconds: 5 },
     );
   });
+
+  // Test mode on the simulator: the page sends the text in place of the payer's phone.
+  pages.post("/checkout/:id/carrier/mo/test", form, async (request, reply) => {
+    const view = await kit.load(request);
+    kit.checkForm(request, view);
+    if (!testPageHelp(view)) return reply.callNotFound();
+    const payment = await paymentInFlight(kit, view);
+    if (payment?.next_action?.type !== "send_mo" || payment.payment_method.type !== "carrier")
+      return reply.redirect(kit.nextUrl(view, payment), 303);
+    const { msisdn, operator } = payment.payment_method;
+    await sendTestMo({
+      operator: operator ?? "",
+      msisdn,
+      shortcode: payment.next_action.send_mo.shortcode,
+      text: payment.next_action.send_mo.keyword,
+    });
+    return reply.redirect(`${base(view)}/carrier/mo?test_sent=1`, 303);
+  });
+}
+
+/**
+ * Test-mode sessions on the test network (the simulator) get help no payer needs: the code the
+ * simulator texts, and a button that sends the MO text. Never in live mode.
+ */
+function testPageHelp(view: SessionView): boolean {
+  return view.session.mode === "test" && testNetworkCode() !== undefined;
 }
 
 export const carrierMethod: MethodModule = {
