@@ -458,6 +458,47 @@ describe("other protocols", () => {
   });
 });
 
+describe("the checkout's test-mode help", () => {
+  test("a live session shows no test-mode banner and refuses the test text (404); a test one shows the banner", async () => {
+    const merchant = await http<{ live_secret_key: string; secret_key: string }>(
+      live.url,
+      "POST",
+      "/v1/merchants",
+      ADMIN_KEY,
+      { name: "Live studio" },
+    );
+    const pages = async (secretKey: string) => {
+      const session = await http<{ id: string; url: string }>(
+        live.url,
+        "POST",
+        "/v1/checkout_sessions",
+        secretKey,
+        {
+          amount: 250,
+          currency: "EUR",
+        },
+      );
+      assert.equal(session.status, 201, JSON.stringify(session.body));
+      const base = `${live.url}/checkout/${session.body.id}`;
+      const html = await (await fetch(`${base}/carrier`)).text();
+      const token = /name="_token" value="([^"]+)"/.exec(html)?.[1];
+      assert.ok(token, "the number form carries its token");
+      const sent = await fetch(`${base}/carrier/mo/test`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: live.url },
+        body: `_token=${token}`,
+        redirect: "manual",
+      });
+      return { banner: html.includes('class="test-mode"'), sent: sent.status };
+    };
+    const liveSession = await pages(merchant.body.live_secret_key);
+    assert.deepEqual(liveSession, { banner: false, sent: 404 });
+    // In test mode with no payment waiting for a text, the button's route sends the payer back (303).
+    const testSession = await pages(merchant.body.secret_key);
+    assert.deepEqual(testSession, { banner: true, sent: 303 });
+  });
+});
+
 describe("cards", () => {
   test("a card is charged without storing its number", async () => {
     const r = await pay({
