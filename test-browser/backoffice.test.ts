@@ -249,3 +249,51 @@ for (const [lang, words] of [
     await context.close();
   });
 }
+
+test("a platform owner (no merchant of their own) chooses a merchant before its pages; a merchant's agent has no such page", async () => {
+  const paid = await paidByPhone(1500);
+  counter++;
+  const email = `platform${counter}@centime.example`;
+  const owner = await http<{ totp: { secret: string } }>(live.url, "POST", "/v1/staff", ADMIN_KEY, {
+    email,
+    role: "owner",
+    password: PASSWORD,
+  });
+  assert.equal(owner.status, 201, JSON.stringify(owner.body));
+  const context = await phoneContext(browser, { locale: "en" });
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  await signIn(page, { email, totp: owner.body.totp.secret }, "en");
+  // Before: the payments page answered a bare 400 "Choose a merchant first." with no way to do it.
+  assert.match(page.url(), /\/admin\/merchants\?next=%2Fadmin%2Fpayments$/);
+  assert.equal(await page.textContent("h1"), "Choose a merchant");
+  assert.deepEqual(await seriousViolations(page), []);
+  await screenshot(page, "admin-merchants");
+  await page.fill("#q", "pixel");
+  await press(page, "form[role=search] button[type=submit]");
+  await press(
+    page,
+    `form[action="/admin/merchants/choose"]:has(input[name=merchant][value="${merchantId}"]):has(input[name=mode][value=test]) button`,
+  );
+  assert.match(page.url(), /\/admin\/payments$/);
+  assert.match((await page.textContent(".merchant-choice")) ?? "", /Merchant: Pixel Forge \(Test data\)/);
+  assert.ok(
+    await page.isVisible(`a[href="/admin/payments/${paid.id}"]`),
+    "the merchant's payments are listed",
+  );
+  // The table scrolls in its frame; the page itself never scrolls sideways on a phone (it did by 74 px).
+  assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth"), 0);
+  assert.deepEqual(await seriousViolations(page), []);
+  await screenshot(page, "admin-payments-platform");
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  const agent = await invite("support", "en");
+  const agentContext = await phoneContext(browser, { locale: "en" });
+  const agentPage = await agentContext.newPage();
+  await signIn(agentPage, agent, "en");
+  const choice = await agentPage.goto(`${live.url}/admin/merchants`);
+  assert.equal(choice?.status(), 404);
+  assert.equal(await agentPage.locator(".merchant-choice").count(), 0);
+  await agentContext.close();
+});

@@ -16,7 +16,7 @@ export { type AdminListener, startAdminListener } from "./certificates.ts";
 export type { BackOfficeServices, ScreenServices } from "./context.ts";
 export { API_ROUTES, authenticateBearer } from "./hooks.ts";
 export { opsPages } from "./ops.ts";
-export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext } from "./pages.ts";
+export { addAdminNavigation, adminPage, backOfficePages, type StaffPageContext, scopeOf } from "./pages.ts";
 export { backOfficeRoutes } from "./routes.ts";
 export { voucherRangePages } from "./voucher-ranges.ts";
 

@@ -15,9 +15,21 @@ import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { Access, Permission, StaffRow } from "../staff/index.ts";
 import { holds, presentStaff } from "../staff/index.ts";
-import { loadCatalogues, pagesSurface, type RenderOptions, registerAsset } from "../web/index.ts";
+import {
+  loadCatalogues,
+  PageRedirect,
+  pagesSurface,
+  type RenderOptions,
+  registerAsset,
+} from "../web/index.ts";
 import { certificateSignIn } from "./certificates.ts";
 import type { BackOfficeServices } from "./context.ts";
+import {
+  type ChosenMerchant,
+  chosenMerchant,
+  merchantChoiceRoutes,
+  merchantChoiceUrl,
+} from "./merchant-choice.ts";
 import { searchPayments } from "./search.ts";
 import { SESSION_TTL_MS, StaffSessions } from "./sessions.ts";
 import { approveBatchAsStaff, batchCreators, batchFor } from "./vouchers.ts";
@@ -50,8 +62,15 @@ export function addAdminNavigation(
 export interface StaffPageContext {
   staff: StaffRow;
   access: Access;
-  /** The merchant and mode the pages show. */
+  /** A merchant's team member: their merchant and mode. Null for platform staff. */
   scope: { merchantId: string; mode: Mode } | null;
+  /**
+   * Platform staff: the merchant whose pages (payments, customers, catalog, reports…) they chose to
+   * see (merchant-choice.ts). Platform-wide pages (dashboard, review queue) still read `scope`.
+   */
+  chosen: ChosenMerchant | null;
+  /** The page asked for, to come back to after choosing a merchant. */
+  path: string;
   audit: RequestAudit;
 }
 
@@ -74,7 +93,14 @@ export function adminPage(
   ).map((n) => ({ ...n, current: reply.request.url.startsWith(n.href) }));
   return reply.page(
     "backoffice/templates/shell",
-    { view, data, nav, staff: context?.staff ?? null },
+    {
+      view,
+      data,
+      nav,
+      staff: context?.staff ?? null,
+      // Platform staff see which merchant's pages they are on, and can switch.
+      merchantChoice: context && context.staff.merchant_id === null ? { chosen: context.chosen } : null,
+    },
     {
       ...options,
       timeZone: context?.staff.time_zone ?? "UTC",
@@ -90,9 +116,15 @@ export function requirePagePermission(request: FastifyRequest, permission: Permi
   return context;
 }
 
-export function scopeOf(context: StaffPageContext) {
-  if (!context.scope) throw new ApiError("parameter_missing", "merchant", "Choose a merchant first.");
-  return context.scope;
+/**
+ * The merchant and mode a merchant's page shows: the team member's own, or the one platform staff
+ * chose. Platform staff who have not chosen are sent to the choice, then back to the page.
+ */
+export function scopeOf(context: StaffPageContext): { merchantId: string; mode: Mode } {
+  if (context.scope) return context.scope;
+  if (context.chosen) return { merchantId: context.chosen.merchantId, mode: context.chosen.mode };
+  if (context.staff.merchant_id === null) throw new PageRedirect(merchantChoiceUrl(context.path));
+  throw new ApiError("parameter_missing", "merchant", "Choose a merchant first.");
 }
 
 /**
@@ -175,6 +207,8 @@ export function backOfficePages(
           staff: session.staff,
           access,
           scope,
+          chosen: scope ? null : await chosenMerchant(services.db, request),
+          path: request.url,
           audit: {
             actor: access.actor,
             action: "",
@@ -224,6 +258,17 @@ export function backOfficePages(
         if (unsigned?.valid) await sessions.end(unsigned.value ?? undefined);
         reply.clearCookie(SESSION_COOKIE, { path: "/admin" });
         return reply.redirect("/admin/login", 303);
+      });
+
+      merchantChoiceRoutes(pages, {
+        db: services.db,
+        cookie: { ...cookie, maxAge: SESSION_TTL_MS / 1000 },
+        render: adminPage,
+        signedIn: (request) => {
+          if (!request.staffPage) throw new ApiError("api_key_missing");
+          return request.staffPage;
+        },
+        safeNext,
       });
 
       pages.get("/admin", { schema: { hide: true } }, async (_request, reply) =>

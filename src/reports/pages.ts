@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { Temporal } from "temporal-polyfill";
-import { addAdminNavigation, adminPage, type StaffPageContext } from "../backoffice/index.ts";
+import { addAdminNavigation, adminPage, type StaffPageContext, scopeOf } from "../backoffice/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { isCurrency, minorDigits } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
@@ -25,8 +25,8 @@ function staffOf(request: FastifyRequest): { context: StaffPageContext; scope: A
   const context = request.staffPage;
   if (!context) throw new ApiError("api_key_missing");
   if (!holds(context.access, "analytics:read")) throw new ApiError("permission_denied");
-  if (!context.scope) throw new ApiError("parameter_missing", "merchant", "Choose a merchant first.");
-  return { context, scope: context.scope };
+  // A merchant's statement: platform staff choose the merchant first (the back office's scopeOf).
+  return { context, scope: scopeOf(context) };
 }
 
 export interface PageView {

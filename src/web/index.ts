@@ -21,7 +21,7 @@ export {
   type Translate,
 } from "./i18n.ts";
 export { decimalString, formatDateTime, formatMoney } from "./money.ts";
-export { type PagesOptions, pagesSurface, type RenderOptions } from "./pages.ts";
+export { PageRedirect, type PagesOptions, pagesSurface, type RenderOptions } from "./pages.ts";
 export { formatPhone } from "./phone.ts";
 export { addRateLimitHeaders, type PageRateLimiter } from "./rate-limit.ts";
 export { type PageHelpers, renderTemplate } from "./render.ts";

@@ -82,6 +82,18 @@ function chooseLocale(
  *         reply.page("checkout/templates/summary", { session }, { title: "Pay" }));
  *     }));
  */
+/**
+ * Thrown by a page that cannot be shown yet and knows where the visitor should go first (a
+ * back-office page that needs a merchant chosen): answered 303 to `location`, a path of ours.
+ */
+export class PageRedirect extends Error {
+  constructor(readonly location: string) {
+    super(`redirect to ${location}`);
+    if (!location.startsWith("/") || location.startsWith("//"))
+      throw new Error("PageRedirect: a local path only");
+  }
+}
+
 export function pagesSurface(
   options: PagesOptions,
   routes: (pages: FastifyInstance) => Promise<void> | void,
@@ -183,6 +195,7 @@ export function pagesSurface(
     });
 
     pages.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error instanceof PageRedirect) return reply.redirect(error.location, 303);
       const status =
         error instanceof ApiError
           ? error.status

@@ -297,11 +297,37 @@ describe("subscription buttons", () => {
       assert.ok(full.body.includes(`href="${href}"`), href);
   });
 
-  test("platform staff choose a merchant first, as on the other pages", async () => {
+  test("platform staff choose a merchant first (sent to the choice and back), as on the other pages", async () => {
     const { session } = await staff("support", null);
     const page = await session.get("/admin/customers");
-    assert.equal(page.status, 400);
-    assert.ok(page.body.includes("Choose a merchant first."));
+    assert.equal(page.status, 303);
+    assert.equal(page.location, "/admin/merchants?next=%2Fadmin%2Fcustomers");
+    const choice = await session.get(page.location!);
+    assert.equal(choice.status, 200);
+    assert.ok(choice.body.includes(ours.merchantId) && choice.body.includes(theirs.merchantId));
+    // A forged merchant id or mode is refused naming the field; nothing is chosen.
+    assert.equal(
+      (await session.post("/admin/merchants/choose", { merchant: "mer_nope0000000", mode: "test" })).status,
+      400,
+    );
+    assert.equal(
+      (await session.post("/admin/merchants/choose", { merchant: ours.merchantId, mode: "prod" })).status,
+      400,
+    );
+    assert.equal((await session.get("/admin/customers")).status, 303);
+    const chosen = await session.post("/admin/merchants/choose", {
+      merchant: ours.merchantId,
+      mode: "test",
+      next: "/admin/customers",
+    });
+    assert.equal(chosen.status, 303);
+    assert.equal(chosen.location, "/admin/customers");
+    const customers = await session.get(`/admin/customers?q=${encodeURIComponent("+33612345678")}`);
+    assert.equal(customers.status, 200);
+    assert.ok(customers.body.includes(customerId), "our merchant's customer");
+    assert.ok(customers.body.includes("Merchant: Pixel Forge (Test data)"));
+    // A merchant's own team has no such choice.
+    assert.equal((await agent.get("/admin/merchants")).status, 404);
   });
 });
 
