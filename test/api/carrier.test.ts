@@ -333,38 +333,50 @@ describe("other protocols", () => {
     assert.deepEqual(await capturesOf(p.id), [700n]);
   });
 
-  test("the MO flow: the payer texts PAY <code> to the shortcode, then the charge follows", async () => {
-    const number = msisdn(INDIA);
+  /** An MO-flow payment: created waiting for the payer's text, with the keyword to send. */
+  async function waitingForText(prefix: string, amount: number, currency: string) {
+    const number = msisdn(prefix);
     const r = await pay({
-      amount: 300,
-      currency: "INR",
+      amount,
+      currency,
       payment_method: { type: "carrier", msisdn: number, flow: "mo" },
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     assert.equal(r.body.status, "requires_action");
-    const action =
-      (r.body.next_action as unknown as { type: string; send_mo: { shortcode: string; keyword: string } }) ??
-      null;
+    const action = r.body.next_action as unknown as {
+      type: string;
+      send_mo: { shortcode: string; keyword: string };
+    };
     assert.equal(action?.type, "send_mo");
+    return { id: r.body.id, operator: r.body.payment_method.operator ?? "", number, ...action.send_mo };
+  }
+
+  /** The payer's phone texts the keyword (the simulator's SMSC): how many platform sessions heard it. */
+  async function textTheKeyword(w: Awaited<ReturnType<typeof waitingForText>>): Promise<number> {
     const network = (await import("../../src/connectors/operators/index.ts")).carrierNetwork();
     const mo = await fetch(`${network.http_url}/_sim/mo`, {
       method: "POST",
       body: JSON.stringify({
-        operator: r.body.payment_method.operator,
-        msisdn: number,
-        shortcode: action.send_mo.shortcode,
-        text: action.send_mo.keyword,
+        operator: w.operator,
+        msisdn: w.number,
+        shortcode: w.shortcode,
+        text: w.keyword,
       }),
     });
-    assert.equal(
-      ((await mo.json()) as { sessions: number }).sessions,
-      1,
-      "the platform is listening to the operator",
-    );
-    const p = await eventually(async () => {
-      const now = await get(r.body.id);
+    return ((await mo.json()) as { sessions: number }).sessions;
+  }
+
+  async function decided(id: string): Promise<Payment> {
+    return eventually(async () => {
+      const now = await get(id);
       return now.status === "requires_action" || now.status === "processing" ? undefined : now;
     });
+  }
+
+  test("the MO flow: the payer texts PAY <code> to the shortcode, then the charge follows", async () => {
+    const w = await waitingForText(INDIA, 300, "INR");
+    assert.equal(await textTheKeyword(w), 1, "the platform is listening to the operator");
+    const p = await decided(w.id);
     assert.equal(p.status, "succeeded");
     assert.deepEqual(await capturesOf(p.id), [300n]);
   });
@@ -377,33 +389,9 @@ describe("other protocols", () => {
     ["Parlay X", IRAQ, 1000, "IQD"],
   ] as const) {
     test(`the MO flow with an operator billed over ${name}: the text arrives over SMPP, the charge over ${name}`, async () => {
-      const number = msisdn(prefix);
-      const r = await pay({
-        amount,
-        currency,
-        payment_method: { type: "carrier", msisdn: number, flow: "mo" },
-      });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-      const action = r.body.next_action as unknown as {
-        type: string;
-        send_mo: { shortcode: string; keyword: string };
-      };
-      assert.equal(action?.type, "send_mo");
-      const network = (await import("../../src/connectors/operators/index.ts")).carrierNetwork();
-      const mo = await fetch(`${network.http_url}/_sim/mo`, {
-        method: "POST",
-        body: JSON.stringify({
-          operator: r.body.payment_method.operator,
-          msisdn: number,
-          shortcode: action.send_mo.shortcode,
-          text: action.send_mo.keyword,
-        }),
-      });
-      assert.equal(((await mo.json()) as { sessions: number }).sessions, 1, "the platform is listening");
-      const p = await eventually(async () => {
-        const now = await get(r.body.id);
-        return now.status === "requires_action" || now.status === "processing" ? undefined : now;
-      });
+      const w = await waitingForText(prefix, amount, currency);
+      assert.equal(await textTheKeyword(w), 1, "the platform is listening");
+      const p = await decided(w.id);
       assert.equal(p.status, "succeeded");
       assert.deepEqual(await capturesOf(p.id), [BigInt(amount)]);
     });
@@ -411,37 +399,16 @@ describe("other protocols", () => {
 
   test("after the SMPP sessions close (a restart), the job opens them again for the payments waiting for a text", async () => {
     const { CarrierProvider } = await import("../../src/payments/providers/carrier.ts");
-    const operators = await import("../../src/connectors/operators/index.ts");
-    const number = msisdn(FRANCE);
-    const r = await pay({
-      amount: 250,
-      currency: "EUR",
-      payment_method: { type: "carrier", msisdn: number, flow: "mo" },
-    });
-    const action = r.body.next_action as unknown as { send_mo: { shortcode: string; keyword: string } };
-    await operators.closeConnectors();
-    const sendMo = async () => {
-      const mo = await fetch(`${operators.carrierNetwork().http_url}/_sim/mo`, {
-        method: "POST",
-        body: JSON.stringify({
-          operator: r.body.payment_method.operator,
-          msisdn: number,
-          shortcode: action.send_mo.shortcode,
-          text: action.send_mo.keyword,
-        }),
-      });
-      return ((await mo.json()) as { sessions: number }).sessions;
-    };
+    const { closeConnectors } = await import("../../src/connectors/operators/index.ts");
+    const w = await waitingForText(FRANCE, 250, "EUR");
+    await closeConnectors();
     // The simulator's SMSC sees the unbind at once; nobody hears the text now.
-    await eventually(async () => ((await sendMo()) === 0 ? true : undefined));
+    await eventually(async () => ((await textTheKeyword(w)) === 0 ? true : undefined));
     const carrier = live.server.services.payments.providers.get("carrier");
     assert.ok(carrier instanceof CarrierProvider);
     assert.ok((await carrier.listenForAwaitedTexts(live.database.db)) >= 1);
-    assert.equal(await sendMo(), 1, "listening again");
-    const p = await eventually(async () => {
-      const now = await get(r.body.id);
-      return now.status === "requires_action" || now.status === "processing" ? undefined : now;
-    });
+    assert.equal(await textTheKeyword(w), 1, "listening again");
+    const p = await decided(w.id);
     assert.equal(p.status, "succeeded");
     assert.deepEqual(await capturesOf(p.id), [250n]);
   });
