@@ -243,7 +243,11 @@ export class CarrierProvider extends ConnectorProvider {
       async (): Promise<{ outcome: ChargeOutcome; state?: Record<string, unknown> }> => {
         if (method.flow === "mo" && !request.state?.mo_received) {
           // The payer's text to the shortcode is the consent: wait for it, listening from now on.
-          await this.moReceiver(method.operator).listen();
+          // Best effort: the payer is asked to text in any case, and if the operator's SMSC
+          // refuses the bind now, the mo_receivers job opens the session again within 30 s.
+          await this.moReceiver(method.operator)
+            .listen()
+            .catch(() => undefined);
           const code = request.attemptId.slice(-6).toUpperCase();
           const shortcode = getOperator(method.operator)?.smpp.shortcode ?? "";
           return {
