@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Queryable } from "../db/db.ts";
+import { type RequestAudit, recordAfter } from "../audit/index.ts";
+import type { Db } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { RenderOptions } from "../web/index.ts";
@@ -29,7 +30,7 @@ export function merchantChoiceUrl(next: string): string {
 }
 
 /** The merchant a platform staff member chose, if the cookie is ours and the merchant exists. */
-export async function chosenMerchant(db: Queryable, request: FastifyRequest): Promise<ChosenMerchant | null> {
+export async function chosenMerchant(db: Db, request: FastifyRequest): Promise<ChosenMerchant | null> {
   const raw = request.cookies[MERCHANT_COOKIE];
   if (!raw) return null;
   const unsigned = request.unsignCookie(raw);
@@ -42,11 +43,16 @@ export async function chosenMerchant(db: Queryable, request: FastifyRequest): Pr
 
 /** What the routes are given by pages.ts (passed in rather than imported: no import cycle). */
 export interface MerchantChoiceDeps {
-  db: Queryable;
+  db: Db;
   cookie: { path: string; httpOnly: boolean; sameSite: "lax"; secure: boolean; maxAge: number };
   render(reply: FastifyReply, view: string, data: object, options: RenderOptions): FastifyReply;
   /** The signed-in staff member's context; throws when nobody is signed in. */
-  signedIn(request: FastifyRequest): { staff: { merchant_id: string | null }; chosen: ChosenMerchant | null };
+  signedIn(request: FastifyRequest): {
+    staff: { merchant_id: string | null };
+    chosen: ChosenMerchant | null;
+    audit: RequestAudit;
+  };
+  nowMs(): number;
   /** A local /admin path to go back to, or the default page. */
   safeNext(next: unknown): string;
 }
@@ -79,7 +85,7 @@ export function merchantChoiceRoutes(pages: FastifyInstance, deps: MerchantChoic
   });
 
   pages.post("/admin/merchants/choose", { schema: { hide: true } }, async (request, reply) => {
-    platformOnly(deps, request);
+    const context = platformOnly(deps, request);
     const body = request.body as { merchant?: unknown; mode?: unknown; next?: unknown };
     const merchantId = typeof body.merchant === "string" ? body.merchant : "";
     if (!MERCHANT_ID.test(merchantId))
@@ -88,6 +94,19 @@ export function merchantChoiceRoutes(pages: FastifyInstance, deps: MerchantChoic
       throw new ApiError("parameter_invalid", "mode", "Choose test or live data.");
     const { rowCount } = await deps.db.query("select 1 from merchants where id = $1", [merchantId]);
     if (rowCount === 0) throw new ApiError("parameter_invalid", "merchant", "No such merchant.");
+    // Opening a merchant's data (its live data above all) is in the audit log, as the API's writes are.
+    await recordAfter(
+      deps.db,
+      {
+        ...context.audit,
+        action: "merchants.choose",
+        objectHint: merchantId,
+        changes: { merchant: merchantId, mode: body.mode },
+        recorded: false,
+      },
+      { statusCode: 303 },
+      deps.nowMs(),
+    );
     reply.setCookie(MERCHANT_COOKIE, `${merchantId}|${body.mode}`, { ...deps.cookie, signed: true });
     return reply.redirect(deps.safeNext(body.next), 303);
   });

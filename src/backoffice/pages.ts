@@ -269,6 +269,7 @@ export function backOfficePages(
           return request.staffPage;
         },
         safeNext,
+        nowMs: () => services.clock.nowMs(),
       });
 
       pages.get("/admin", { schema: { hide: true } }, async (_request, reply) =>

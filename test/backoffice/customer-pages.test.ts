@@ -298,7 +298,7 @@ describe("subscription buttons", () => {
   });
 
   test("platform staff choose a merchant first (sent to the choice and back), as on the other pages", async () => {
-    const { session } = await staff("support", null);
+    const { session, id: staffId } = await staff("support", null);
     const page = await session.get("/admin/customers");
     assert.equal(page.status, 303);
     assert.equal(page.location, "/admin/merchants?next=%2Fadmin%2Fcustomers");
@@ -322,6 +322,12 @@ describe("subscription buttons", () => {
     });
     assert.equal(chosen.status, 303);
     assert.equal(chosen.location, "/admin/customers");
+    // Who opened which merchant's data is in the audit log.
+    const { rows } = await t.services.db.query<{ actor: string; outcome: string }>(
+      "select actor, outcome from audit_events where action = 'merchants.choose' and object = $1",
+      [ours.merchantId],
+    );
+    assert.deepEqual(rows, [{ actor: staffId, outcome: "success" }]);
     const customers = await session.get(`/admin/customers?q=${encodeURIComponent("+33612345678")}`);
     assert.equal(customers.status, 200);
     assert.ok(customers.body.includes(customerId), "our merchant's customer");

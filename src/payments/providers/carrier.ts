@@ -157,24 +157,21 @@ export class CarrierProvider extends ConnectorProvider {
 
   /** The shared connector of an operator, listened to once for its callbacks and receipts. */
   connector(operator: string): Connector {
-    const connector = connectorFor(operator);
+    return this.subscribe(operator, connectorFor(operator));
+  }
+
+  /** Where the operator's MO texts arrive (its SMPP session), listened to once for them. */
+  moReceiver(operator: string): Connector & { listen(): Promise<void> } {
+    return this.subscribe(operator, moReceiverFor(operator));
+  }
+
+  private subscribe<C extends Connector>(operator: string, connector: C | undefined): C {
     assert(connector, `operator ${operator} is in the registry`);
     if (!this.subscribed.has(connector)) {
       this.subscribed.add(connector);
       connector.onEvent(this.onEvent);
     }
     return connector;
-  }
-
-  /** Where the operator's MO texts arrive (its SMPP session), listened to once for them. */
-  moReceiver(operator: string): Connector & { listen(): Promise<void> } {
-    const receiver = moReceiverFor(operator);
-    assert(receiver, `operator ${operator} is in the registry`);
-    if (!this.subscribed.has(receiver)) {
-      this.subscribed.add(receiver);
-      receiver.onEvent(this.onEvent);
-    }
-    return receiver;
   }
 
   /**
