@@ -40,7 +40,9 @@ export function analyticsJobs(
     {
       name: "analytics_rollups",
       intervalMs: 500,
-      busyThreshold: batchSize,
+      // A batch is whole feed rows (a statement's events each) and stops before the row that would
+      // overflow it: one more than half full means more was waiting.
+      busyThreshold: batchSize / 2,
       run: () => ingestRollups(deps, { batchSize }),
     },
     {

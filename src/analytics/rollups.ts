@@ -22,7 +22,15 @@ import {
   sessionOf,
   voucherFact,
 } from "./facts.ts";
-import { advanceCursor, type FeedRow, horizon, lastPosition, lockCursor, readFeed } from "./feed.ts";
+import {
+  advanceCursor,
+  type FeedRow,
+  horizon,
+  lastPosition,
+  lockCursor,
+  readFeed,
+  readFeedOfDays,
+} from "./feed.ts";
 
 /** The feed reader that builds the rollups. */
 export const ROLLUP_CURSOR = "rollups";
@@ -300,7 +308,7 @@ function rowKey(a: Aggregate): string {
 /**
  * Applies the next batch of the feed to the rollups and moves the cursor past it, in one
  * transaction: a crash anywhere before the commit leaves neither, so the batch is applied once.
- * Returns how many feed rows it consumed.
+ * Returns how many events (and other feed entries) it consumed.
  */
 export async function ingestRollups(deps: RollupDeps, options: IngestOptions = {}): Promise<number> {
   const batchSize = options.batchSize ?? 2000;
@@ -353,17 +361,7 @@ export async function rebuildRollups(deps: RollupDeps, fromMs: number, toMs: num
     let events = 0;
     let after = { created: new Date(fromMs), seq: -1n };
     for (;;) {
-      const { rows } = await tx.query<FeedRow & { feed_created: Date }>(
-        `select f.xid::text as xid, f.seq, f.event_id, f.created as feed_created,
-                e.merchant_id, e.mode, e.type, e.object_id, e.created, e.data
-           from analytics_feed f
-           left join events e on e.id = f.event_id
-          where f.created >= $1 and f.created < $2 and (f.created, f.seq) > ($3::timestamptz, $4::bigint)
-            and (f.xid, f.seq) <= ($5::xid8, $6::bigint)
-          order by f.created, f.seq
-          limit 5000`,
-        [new Date(fromMs), new Date(toMs), after.created, after.seq, cursor.xid, cursor.seq],
-      );
+      const rows = await readFeedOfDays(tx, { fromMs, toMs }, after, cursor, 5000);
       if (rows.length === 0) break;
       events += rows.length;
       const { facts, samples } = await contributionsOf(tx, rows, deps.clock.nowMs());

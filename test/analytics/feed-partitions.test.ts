@@ -46,7 +46,9 @@ interface FeedEntry {
 
 async function feedOf(db: Db, eventId: string): Promise<FeedEntry> {
   const { rows } = await db.query<FeedEntry>(
-    "select event_id, xid::text as xid, seq, tableoid::regclass::text as part from analytics_feed where event_id = $1",
+    // Either shape (one event id, or the ids of a statement from 0359 on), before and after it.
+    `select $1::text as event_id, xid::text as xid, seq, tableoid::regclass::text as part from analytics_feed f
+      where to_jsonb(f) ->> 'event_id' = $1 or coalesce(to_jsonb(f) -> 'event_ids', '[]') ? $1`,
     [eventId],
   );
   assert.equal(rows.length, 1, `one feed row for ${eventId}`);

@@ -94,7 +94,10 @@ test("every event arrives once after de-duplication, in order per object, across
   assert.ok(attempts > 0);
 
   const { rows: events } = await t.services.db.query<{ id: string; object_id: string }>(
-    "select e.id, e.object_id from events e join analytics_feed f on f.event_id = e.id order by f.seq",
+    `select e.id, e.object_id from analytics_feed f
+       cross join lateral unnest(coalesce(f.event_ids, array[f.event_id])) with ordinality as x(id, n)
+       join events e on e.id = x.id
+      order by f.seq, x.n`,
   );
   // Read the whole stream back.
   const js = nc.jetstream();
