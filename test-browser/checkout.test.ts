@@ -241,6 +241,12 @@ test("in Arabic the checkout is right to left, translated, with the amount in th
   assert.equal(await page.getAttribute("html", "lang"), "ar");
   assert.match((await page.textContent("label[for=msisdn]")) ?? "", /رقم/);
   await checkPage(page, "carrier-msisdn-ar");
+  await page.fill("#msisdn", number("+3161"));
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/carrier\/pin$/);
+  // The masked number keeps its left-to-right order inside the Arabic sentence (isolated).
+  assert.match((await page.textContent("#pin-hint")) ?? "", /\u206806 ••••\d{4}\u2069/);
+  await checkPage(page, "carrier-pin-ar");
   await context.close();
 });
 

@@ -97,6 +97,25 @@ export function missingKeys(catalogues: Catalogues): Record<string, string[]> {
   return out;
 }
 
+/** Unicode's first-strong isolate and its closing mark (UAX #9, as Fluent's `useIsolating`). */
+const FIRST_STRONG_ISOLATE = "\u2068";
+const POP_DIRECTIONAL_ISOLATE = "\u2069";
+
+/**
+ * In a right-to-left message, text put into it (a masked phone number, an e-mail address, a
+ * product's name) keeps its own direction: without the isolate "+33 6•• 78" or "100 gems" inside
+ * Arabic text shows its parts out of order.
+ */
+function isolated(values: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!values) return values;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(values)) {
+    out[name] =
+      typeof value === "string" ? `${FIRST_STRONG_ISOLATE}${value}${POP_DIRECTIONAL_ISOLATE}` : value;
+  }
+  return out;
+}
+
 /** Compiles each message once per locale and formats it with ICU plural, select and number rules. */
 export class Messages {
   private readonly compiled = new Map<string, IntlMessageFormat>();
@@ -114,7 +133,9 @@ export class Messages {
         format = new IntlMessageFormat(source, own === undefined ? "en" : locale);
         this.compiled.set(cacheKey, format);
       }
-      const text = format.format(values as Record<string, string | number | Date>);
+      const text = format.format(
+        (RIGHT_TO_LEFT.has(locale) ? isolated(values) : values) as Record<string, string | number | Date>,
+      );
       return typeof text === "string" ? text : String(text);
     };
   }

@@ -87,6 +87,24 @@ test("every locale has every message of the English catalogue, and each compiles
   }
 });
 
+test("in a right-to-left language, text put into a message keeps its own direction (isolated); numbers and left-to-right languages are untouched", () => {
+  const messages = new Messages({
+    en: { hint: "We sent a code to {number}.", count: "{n, number} codes" },
+    ar: { hint: "أرسلنا رمزًا إلى {number}.", count: "{n, number} رموز" },
+  });
+  // Without the isolates the digits of "+33 6•• •• •• 78" take the Arabic sentence's direction
+  // and show out of order (seen on the checkout's PIN page).
+  assert.equal(
+    messages.translator("ar")("hint", { number: "+33 6•• •• •• 78" }),
+    "أرسلنا رمزًا إلى \u2068+33 6•• •• •• 78\u2069.",
+  );
+  assert.equal(
+    messages.translator("en")("hint", { number: "+33 6•• •• •• 78" }),
+    "We sent a code to +33 6•• •• •• 78.",
+  );
+  assert.ok(!messages.translator("ar")("count", { n: 3 }).includes("\u2068"), "ICU formats numbers itself");
+});
+
 test("pages carry a strict CSP, refuse framing and have their title escaped", async () => {
   const app = await pagesApp();
   const response = await app.inject({ method: "GET", url: "/page", headers: { "accept-language": "fr" } });
