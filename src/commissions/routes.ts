@@ -12,7 +12,7 @@ import {
 } from "../community/routing.ts";
 import type { Currencies } from "../currencies/index.ts";
 import type { ListParams } from "../db/pages.ts";
-import { ApprovalObject } from "../http/index.ts";
+import { ApprovalObject, CursorId } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
@@ -163,8 +163,8 @@ export function commissionRoutes(
                 maximum: LIMITS.list_limit_max,
                 default: LIMITS.list_limit_default,
               }),
-              starting_after: Type.Optional(Type.String({ maxLength: 64 })),
-              ending_before: Type.Optional(Type.String({ maxLength: 64 })),
+              starting_after: Type.Optional(CursorId),
+              ending_before: Type.Optional(CursorId),
             },
             { additionalProperties: false },
           ),

@@ -13,9 +13,34 @@ export interface Page<Row> {
   hasMore: boolean;
 }
 
+const CURSORS = ["starting_after", "ending_before"] as const;
+/** The shape of every id a list pages over (src/platform/ids.ts). */
+const CURSOR_ID = /^[a-z]{2,8}_[0-9a-z]{26}$/;
+
+/**
+ * The page size, and a refusal of what no list can page by: a limit out of range, or both
+ * cursors at once (which one would win was silent). Returns the limit.
+ */
+export function checkListParams(list: ListParams): number {
+  const limit = list.limit ?? LIMITS.list_limit_default;
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.list_limit_max) {
+    throw new ApiError("parameter_out_of_range", "limit");
+  }
+  if (list.starting_after && list.ending_before) {
+    throw new ApiError(
+      "parameter_invalid",
+      "ending_before",
+      "Give starting_after or ending_before, not both.",
+    );
+  }
+  return limit;
+}
+
 /**
  * Cursor pagination over time-sortable ids, newest first. `where` holds SQL conditions over
- * $1..$n of `params`; the cursor and limit are appended.
+ * $1..$n of `params`; the cursor and limit are appended. A cursor that is not an id is refused
+ * (400 naming it); an id that is well formed but unknown is a position in time like any other,
+ * so a page after a deleted or pruned object still starts where it was.
  */
 export async function listPage<Row extends { id: string }>(
   q: Queryable,
@@ -24,9 +49,12 @@ export async function listPage<Row extends { id: string }>(
   params: readonly unknown[],
   list: ListParams,
 ): Promise<Page<Row>> {
-  const limit = list.limit ?? LIMITS.list_limit_default;
-  if (!Number.isInteger(limit) || limit < 1 || limit > LIMITS.list_limit_max) {
-    throw new ApiError("parameter_out_of_range", "limit");
+  const limit = checkListParams(list);
+  for (const name of CURSORS) {
+    const cursor = list[name];
+    if (cursor && !CURSOR_ID.test(cursor)) {
+      throw new ApiError("parameter_invalid", name, `${name} must be the id of an object of this list.`);
+    }
   }
   const conditions = where.length > 0 ? [...where] : ["true"];
   const values = [...params];

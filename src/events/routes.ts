@@ -1,7 +1,7 @@
 import { type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Db } from "../db/db.ts";
-import { isIsoTimestamp, type Routes, sendJson, TIMESTAMP_MS_MAX } from "../http/index.ts";
+import { CursorId, isIsoTimestamp, type Routes, sendJson, TIMESTAMP_MS_MAX } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
@@ -31,8 +31,8 @@ const Id = Type.String({ maxLength: 64 });
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const ListFields = {
   limit: Type.Integer({ minimum: 1, maximum: LIMITS.list_limit_max, default: LIMITS.list_limit_default }),
-  starting_after: Type.Optional(Id),
-  ending_before: Type.Optional(Id),
+  starting_after: Type.Optional(CursorId),
+  ending_before: Type.Optional(CursorId),
 };
 const Url = Type.String({
   minLength: 1,

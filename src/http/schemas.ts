@@ -55,11 +55,18 @@ export const IsoTimestamp = Type.String({
   description: "ISO 8601 date-time between 1970 and 9999, e.g. 2026-03-01T00:00:00Z",
 });
 
+/** A list's cursor: the id of an object of the list (src/platform/ids.ts; src/db/pages.ts checks it too). */
+export const CursorId = Type.String({
+  maxLength: 64,
+  pattern: "^[a-z]{2,8}_[0-9a-z]{26}$",
+  description: "The id of an object of this list: the page starts after (or ends before) it",
+});
+
 export const ListQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: LIMITS.list_limit_max, default: LIMITS.list_limit_default }),
-    starting_after: Type.Optional(Type.String({ maxLength: 64 })),
-    ending_before: Type.Optional(Type.String({ maxLength: 64 })),
+    starting_after: Type.Optional(CursorId),
+    ending_before: Type.Optional(CursorId),
   },
   { additionalProperties: false },
 );

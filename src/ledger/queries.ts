@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/db.ts";
-import { type ListParams, listPage } from "../db/pages.ts";
+import { checkListParams, type ListParams, listPage } from "../db/pages.ts";
 import { iso } from "../platform/clock.ts";
+import { ApiError } from "../platform/errors.ts";
 import { toJsonAmount, toJsonSum } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { TransferRow } from "./types.ts";
@@ -90,28 +91,77 @@ function presentEntry(t: TransferRow, accountId: string, direction: "debit" | "c
   };
 }
 
-/** Entries are the two sides of each transfer; with `account`, only that account's side. */
+/** An entry's id: its transfer's id and its side (`tr_….d` debit, `tr_….c` credit). */
+const ENTRY_ID = /^(tr_[0-9a-z]{26})\.([dc])$/;
+
+/**
+ * Entries are the two sides of each transfer (debit first), newest transfer first; with
+ * `account`, only that account's side. Pages count entries, not transfers, and a cursor is an
+ * entry: a page can end between the two sides of a transfer and the next one starts at the
+ * other side. (Before, `limit=1` answered two entries, and `starting_after` the last entry's id
+ * answered the same page again: a client paging to the end never got there.)
+ */
 export async function listEntries(
   q: Queryable,
   scope: AuthScope,
   account: string | undefined,
   list: ListParams,
 ) {
+  const limit = checkListParams(list);
+  const ascending = Boolean(list.ending_before);
+  const cursorParam = ascending ? "ending_before" : "starting_after";
+  const cursorText = list[cursorParam] || undefined;
+  let cursor: { transfer: string; side: "d" | "c" } | null = null;
+  if (cursorText !== undefined) {
+    const match = ENTRY_ID.exec(cursorText);
+    if (!match)
+      throw new ApiError("parameter_invalid", cursorParam, `${cursorParam} must be a ledger entry's id.`);
+    cursor = { transfer: match[1]!, side: match[2] as "d" | "c" };
+  }
   const where = ["merchant_id = $1", "mode = $2"];
   const params: unknown[] = [scope.merchantId, scope.mode];
   if (account) {
     params.push(account);
-    where.push(`(debit_account_id = $3 or credit_account_id = $3)`);
+    where.push(`(debit_account_id = $${params.length} or credit_account_id = $${params.length})`);
   }
-  const page = await listPage<TransferRow>(q, "ledger_transfers", where, params, list);
-  const rows = page.rows.flatMap((t) => {
-    const sides: Array<ReturnType<typeof presentEntry>> = [];
-    if (!account || t.debit_account_id === account) sides.push(presentEntry(t, t.debit_account_id, "debit"));
-    if (!account || t.credit_account_id === account)
-      sides.push(presentEntry(t, t.credit_account_id, "credit"));
-    return sides;
-  });
-  return { rows, hasMore: page.hasMore };
+  if (cursor) {
+    params.push(cursor.transfer);
+    where.push(`id ${ascending ? ">=" : "<="} $${params.length}`);
+  }
+  // Every transfer gives at least one entry: the cursor's transfer, `limit` more and one to
+  // know whether there are more is enough.
+  params.push(limit + 2);
+  const { rows: transfers } = await q.query<TransferRow>(
+    `select * from ledger_transfers where ${where.join(" and ")}
+      order by id ${ascending ? "asc" : "desc"} limit $${params.length}`,
+    params,
+  );
+  // The entries in the order this page walks them: newest first with the debit first, or, for
+  // `ending_before`, backwards from the cursor.
+  const sides = (ascending ? ["c", "d"] : ["d", "c"]) as Array<"d" | "c">;
+  const walked: Array<{ transfer: TransferRow; side: "d" | "c" }> = [];
+  for (const transfer of transfers) {
+    for (const side of sides) {
+      const accountId = side === "d" ? transfer.debit_account_id : transfer.credit_account_id;
+      if (account && accountId !== account) continue;
+      // The cursor's own transfer: only its sides after the cursor in this walk.
+      if (cursor && transfer.id === cursor.transfer && sides.indexOf(side) <= sides.indexOf(cursor.side))
+        continue;
+      walked.push({ transfer, side });
+    }
+  }
+  const page = walked.slice(0, limit);
+  if (ascending) page.reverse();
+  return {
+    rows: page.map(({ transfer, side }) =>
+      presentEntry(
+        transfer,
+        side === "d" ? transfer.debit_account_id : transfer.credit_account_id,
+        side === "d" ? "debit" : "credit",
+      ),
+    ),
+    hasMore: walked.length > limit,
+  };
 }
 
 /**

@@ -13,8 +13,19 @@ import {
 } from "../http/index.ts";
 import { listAccounts, listEntries, merchantBalance, trialBalance } from "./queries.ts";
 
-const EntriesQuery = Type.Composite(
-  [ListQuery, Type.Object({ account: Type.Optional(Type.String({ maxLength: 64 })) })],
+/** An entry's id: its transfer's and its side (src/ledger/queries.ts). */
+const EntryCursor = Type.String({
+  maxLength: 64,
+  pattern: "^tr_[0-9a-z]{26}\\.[dc]$",
+  description: "The id of a ledger entry: the page starts after (or ends before) it",
+});
+const EntriesQuery = Type.Object(
+  {
+    limit: ListQuery.properties.limit,
+    starting_after: Type.Optional(EntryCursor),
+    ending_before: Type.Optional(EntryCursor),
+    account: Type.Optional(Type.String({ maxLength: 64 })),
+  },
   { additionalProperties: false },
 );
 

@@ -4,6 +4,7 @@ import type { FastifyRequest } from "fastify";
 import { listPage } from "../db/pages.ts";
 import {
   type Api,
+  CursorId,
   Instant,
   IsoTimestamp,
   ListQuery,
@@ -181,8 +182,8 @@ const UnresolvedList = Type.Object({
 const UnresolvedQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
-    starting_after: Type.Optional(Type.String({ maxLength: 64 })),
-    ending_before: Type.Optional(Type.String({ maxLength: 64 })),
+    starting_after: Type.Optional(CursorId),
+    ending_before: Type.Optional(CursorId),
   },
   { additionalProperties: false },
 );

@@ -13,7 +13,7 @@ import {
 } from "../community/routing.ts";
 import type { Db } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
-import { ApprovalObject } from "../http/index.ts";
+import { ApprovalObject, CursorId } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
@@ -140,8 +140,8 @@ export function voucherRoutes(
                 maximum: LIMITS.list_limit_max,
                 default: LIMITS.list_limit_default,
               }),
-              starting_after: Type.Optional(Type.String({ maxLength: 64 })),
-              ending_before: Type.Optional(Type.String({ maxLength: 64 })),
+              starting_after: Type.Optional(CursorId),
+              ending_before: Type.Optional(CursorId),
             },
             { additionalProperties: false },
           ),

@@ -369,4 +369,91 @@ describe("lists", () => {
     });
     assert.equal(failed.body.data.length, 0);
   });
+
+  test("a cursor that is not an id, or both cursors at once, is refused naming the field", async () => {
+    const m = await createMerchant(t.app, "Cursors");
+    const cases: Array<[string, string]> = [
+      ["starting_after=garbage", "starting_after"],
+      ["starting_after=pay_nope", "starting_after"],
+      ["ending_before=x'%3B--", "ending_before"],
+      [`starting_after=pay_${"0".repeat(26)}&ending_before=pay_${"1".repeat(26)}`, "ending_before"],
+    ];
+    for (const [query, param] of cases) {
+      const r = await call<{ error: { code: string; param: string } }>(
+        t.app,
+        "GET",
+        `/v1/payments?${query}`,
+        {
+          key: m.secretKey,
+        },
+      );
+      assert.equal(r.status, 400, query);
+      assert.equal(r.body.error.code, "parameter_invalid", query);
+      assert.equal(r.body.error.param, param, query);
+    }
+    // A well-formed id that is not (or no longer) there is a position in time, as any other.
+    const empty = await call<{ data: Payment[] }>(
+      t.app,
+      "GET",
+      `/v1/payments?starting_after=pay_${"0".repeat(26)}`,
+      {
+        key: m.secretKey,
+      },
+    );
+    assert.equal(empty.status, 200);
+  });
+
+  test("ledger entries page by entry: every entry once, a page never larger than its limit, forwards and backwards", async () => {
+    const m = await createMerchant(t.app, "Entries");
+    for (let i = 0; i < 3; i++) {
+      await call(t.app, "POST", "/v1/payments", { key: m.secretKey, body: sandboxPayment("approve") });
+    }
+    type Entry = { id: string; account: string };
+    const list = (query: string) =>
+      call<{ data: Entry[]; has_more: boolean }>(t.app, "GET", `/v1/ledger/entries?${query}`, {
+        key: m.secretKey,
+      });
+    const all = (await list("limit=100")).body.data.map((e) => e.id);
+    assert.ok(all.length >= 6, `${all.length} entries`);
+    assert.equal(new Set(all).size, all.length);
+    for (const limit of [1, 2, 3]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; pages < 100; pages++) {
+        const page = await list(`limit=${limit}${cursor ? `&starting_after=${cursor}` : ""}`);
+        assert.equal(page.status, 200);
+        assert.ok(page.body.data.length <= limit, `limit ${limit}: a page of ${page.body.data.length}`);
+        seen.push(...page.body.data.map((e) => e.id));
+        if (!page.body.has_more) break;
+        cursor = page.body.data.at(-1)!.id;
+      }
+      assert.deepEqual(seen, all, `forwards, limit ${limit}`);
+      const back: string[] = [];
+      cursor = all.at(-1);
+      back.unshift(cursor!);
+      for (let pages = 0; pages < 100; pages++) {
+        const page = await list(`limit=${limit}&ending_before=${cursor}`);
+        assert.ok(page.body.data.length <= limit);
+        back.unshift(...page.body.data.map((e) => e.id));
+        if (!page.body.has_more) break;
+        cursor = page.body.data[0]!.id;
+      }
+      assert.deepEqual(back, all, `backwards, limit ${limit}`);
+    }
+    // One account's side only, paged one by one.
+    const account = (await list("limit=1")).body.data[0]!.account;
+    const ofAccount = (await list(`limit=100&account=${account}`)).body.data.map((e) => e.id);
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await list(`limit=1&account=${account}${cursor ? `&starting_after=${cursor}` : ""}`);
+      paged.push(...page.body.data.map((e) => e.id));
+      if (!page.body.has_more) break;
+      cursor = page.body.data.at(-1)!.id;
+    }
+    assert.deepEqual(paged, ofAccount);
+    const refused = await list("starting_after=tr_nope");
+    assert.equal(refused.status, 400);
+    assert.equal((refused.body as unknown as { error: { param: string } }).error.param, "starting_after");
+  });
 });

@@ -2984,7 +2984,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 external_id?: string;
             };
@@ -3361,7 +3363,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -3417,7 +3421,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 status?: "requires_action" | "processing" | "requires_capture" | "succeeded" | "failed" | "canceled";
                 customer?: string;
@@ -4118,7 +4124,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 payment?: string;
             };
@@ -4355,7 +4363,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 payment?: string;
                 msisdn?: string;
@@ -4469,7 +4479,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -4533,7 +4545,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of a ledger entry: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of a ledger entry: the page starts after (or ends before) it */
                 ending_before?: string;
                 account?: string;
             };
@@ -4704,7 +4718,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -5035,7 +5051,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 event?: string;
             };
@@ -5091,7 +5109,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 type?: string;
                 object_id?: string;
@@ -5240,7 +5260,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 parent?: string;
                 active?: boolean;
@@ -5504,7 +5526,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 product?: string;
                 currency?: string;
@@ -5821,7 +5845,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 customer?: string;
                 price?: string;
@@ -6813,7 +6839,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -7055,7 +7083,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -7348,7 +7378,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 list_type?: "blocklist" | "allowlist";
                 list?: "msisdns" | "ips" | "card_fingerprints" | "countries";
@@ -7500,7 +7532,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 payment?: string;
             };
@@ -7559,7 +7593,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -7852,7 +7888,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 list_type?: "blocklist" | "allowlist";
                 list?: "msisdns" | "ips" | "card_fingerprints" | "countries";
@@ -8004,7 +8042,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 payment?: string;
             };
@@ -8063,7 +8103,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 payment_link?: string;
                 status?: "open" | "complete" | "expired";
@@ -8237,7 +8279,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -8524,7 +8568,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 active?: boolean;
             };
@@ -8852,7 +8898,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 checkout_session?: string;
             };
@@ -11883,7 +11931,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 status?: "pending" | "approved" | "declined";
                 payment?: string;
@@ -12205,7 +12255,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 /** @description An MSISDN (E.164) or an e-mail address. */
                 to?: string;
@@ -12775,7 +12827,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 /** @description Only payments created since then (default: 183 days). */
                 since?: string;
@@ -12900,7 +12954,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 /** @description Only payments created since then (default: 183 days). */
                 since?: string;
@@ -14259,7 +14315,9 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
@@ -15446,7 +15504,9 @@ export interface operations {
                 affiliate?: string;
                 status?: "pending" | "approved" | "paid" | "reversed";
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
             };
             header?: never;
