@@ -1,3 +1,4 @@
+import type { EventType } from "../events/index.ts";
 import type { AccountSpec, TransferInput } from "../ledger/index.ts";
 import { accountId } from "../ledger/index.ts";
 import type { ChargeOutcome, DeclinedOutcome } from "../payments/index.ts";
@@ -197,7 +198,7 @@ export interface Settlement {
   /** The job's next run, or null to delete it (the subscription ended). */
   run_at_ms: number | null;
   pending_payment_id: string | null;
-  events: string[];
+  events: EventType[];
   transfers: TransferInput[];
   /** Cap usage to add (succeeded charges only). */
   used: bigint;
@@ -299,7 +300,7 @@ export function settle(input: SettleInput): Settlement {
   const result = renewalOutcome(input.outcome);
   const now = new Date(nowMs);
   const sub: SubscriptionRow = { ...input.sub, updated: now };
-  const events: string[] = [];
+  const events: EventType[] = [];
   const transfers: TransferInput[] = [];
   const before = input.sub.status;
 
@@ -410,7 +411,7 @@ export function giveUp(
   input: Pick<SettleInput, "nowMs" | "policy">,
   sub: SubscriptionRow,
   reason: "retries_exhausted" | "hard_decline",
-  events: string[] = [],
+  events: EventType[] = [],
   transfers: TransferInput[] = [],
 ): Settlement {
   const now = new Date(input.nowMs);
@@ -435,7 +436,7 @@ export function giveUp(
 export function writeOff(
   sub: SubscriptionRow,
   nowMs: number,
-  events: string[],
+  events: EventType[],
   transfers: TransferInput[],
 ): void {
   if (sub.debt === 0n) return;

@@ -4,7 +4,7 @@ import type { ListParams } from "../db/pages.ts";
 import { listPage } from "../db/pages.ts";
 import type { DbRow } from "../db/rows.ts";
 import { rowsToJson } from "../db/rows.ts";
-import { eventRow } from "../events/index.ts";
+import { type EventType, eventRow } from "../events/index.ts";
 import type { IdempotencyContext } from "../idempotency/index.ts";
 import { idempotentTransaction } from "../idempotency/index.ts";
 import type { TransferInput } from "../ledger/index.ts";
@@ -206,7 +206,7 @@ export async function createSubscription(
   if (!needsPin) start(sub, price.trial_days, nowMs);
   return idempotentTransaction(ctx.db, ctx.clock, scope, idempotency, async (tx) => {
     await insertInto(tx, "subscriptions", [sub]);
-    const events = ["subscription.created"];
+    const events: EventType[] = ["subscription.created"];
     if (needsPin) events.push("subscription.requires_action");
     else await insertJob(tx, sub, nowMs);
     await insertRows(tx, "events", subscriptionEvents(sub, events, nowMs));
@@ -245,7 +245,7 @@ async function insertJob(tx: Queryable, sub: SubscriptionRow, nowMs: number): Pr
   );
 }
 
-function subscriptionEvents(sub: SubscriptionRow, types: string[], nowMs: number): DbRow[] {
+function subscriptionEvents(sub: SubscriptionRow, types: readonly EventType[], nowMs: number): DbRow[] {
   const object = presentSubscription(sub);
   return types.map((type) =>
     eventRow({ merchantId: sub.merchant_id, mode: sub.mode, type, objectId: sub.id, object, nowMs }),
@@ -357,7 +357,7 @@ export async function cancelSubscription(
     const sub = await loadForUpdate(tx, scope, id);
     if (sub.status === "canceled") throw unexpected(sub, "be canceled again");
     const nowMs = sub.test_clock_id ? await customerNowMs(ctx, tx, sub.test_clock_id) : realNowMs;
-    const events: string[] = [];
+    const events: EventType[] = [];
     const transfers: TransferInput[] = [];
     endSubscription(sub, reason, nowMs, events, transfers);
     await applyTransfers(ctx, tx, transfers, nowMs);
@@ -373,7 +373,7 @@ function endSubscription(
   sub: SubscriptionRow,
   reason: string,
   nowMs: number,
-  events: string[],
+  events: EventType[],
   transfers: TransferInput[],
 ): void {
   sub.status = "canceled";

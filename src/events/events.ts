@@ -11,6 +11,7 @@ import {
   type Scope,
   toIso,
 } from "./model.ts";
+import type { EventType } from "./types.ts";
 
 /**
  * The event log (the outbox). The core writes events in the transaction that changes state; a
@@ -53,7 +54,7 @@ export function eventBody(row: Pick<EventRow, "id" | "mode" | "type" | "created"
 export interface NewEvent {
   merchantId: string;
   mode: Mode;
-  type: string;
+  type: EventType;
   /** The API object the event is about; stored as `data.object`. */
   object: { id: string } & Record<string, unknown>;
   /** The payment it concerns, when there is one (for the payment's timeline). */

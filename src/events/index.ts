@@ -19,4 +19,5 @@ export { pruneEventsData } from "./retention.ts";
 export { newAgents, postWebhook, type SendResult, type Transport } from "./sender.ts";
 export { newWebhookSecret, signedHeaders } from "./signing.ts";
 export { allowedHostsFromEnv, checkEndpointUrl, systemResolver, type UrlProblem } from "./ssrf.ts";
+export { EVENT_TYPES, type EventType, isEventType } from "./types.ts";
 export { startWebhookWorker, type WebhookWorker, type WebhookWorkerOptions } from "./worker.ts";

@@ -1,6 +1,7 @@
 import type { DbRow } from "../db/rows.ts";
 import { iso } from "../platform/clock.ts";
 import { newId } from "../platform/ids.ts";
+import type { EventType } from "./types.ts";
 
 /**
  * Events are written in the same transaction as the state change that caused them (the outbox);
@@ -9,7 +10,7 @@ import { newId } from "../platform/ids.ts";
 export interface EventInput {
   merchantId: string;
   mode: string;
-  type: string;
+  type: EventType;
   objectId: string;
   paymentId?: string | null;
   object: unknown;

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from "../db/db.ts";
-import { eventRow } from "../events/index.ts";
+import { type EventType, eventRow } from "../events/index.ts";
 import { iso } from "../platform/clock.ts";
 import { newId } from "../platform/ids.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
@@ -183,7 +183,7 @@ export class Memberships {
   private async event(
     tx: Queryable,
     scope: { merchantId: string; mode: Mode },
-    type: string,
+    type: EventType,
     customer: string,
     entitlement: string,
     state: MembershipState,

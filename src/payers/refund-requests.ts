@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/db.ts";
-import { insertEvents } from "../events/index.ts";
+import { type EventType, insertEvents } from "../events/index.ts";
 import { IdempotencyConflict } from "../idempotency/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
@@ -63,7 +63,7 @@ export function presentRefundRequest(r: RefundRequestRow) {
   };
 }
 
-async function events(tx: Queryable, r: RefundRequestRow, types: string[], nowMs: number) {
+async function events(tx: Queryable, r: RefundRequestRow, types: readonly EventType[], nowMs: number) {
   await insertEvents(
     tx,
     types.map((type) => ({

@@ -7,7 +7,7 @@ import {
   rowsToJson,
   stageInteractionBodies,
 } from "../db/rows.ts";
-import { eventRow } from "../events/index.ts";
+import { type EventType, eventRow } from "../events/index.ts";
 import type { IdempotencyContext } from "../idempotency/index.ts";
 import { idempotentTransaction } from "../idempotency/index.ts";
 import type { TransferInput } from "../ledger/index.ts";
@@ -149,7 +149,7 @@ export function interactionRow(
   };
 }
 
-export function paymentEvents(p: PaymentRow, types: readonly string[], nowMs: number): DbRow[] {
+export function paymentEvents(p: PaymentRow, types: readonly EventType[], nowMs: number): DbRow[] {
   const object = presentPayment(p);
   return types.map((type) =>
     eventRow({

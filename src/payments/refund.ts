@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/db.ts";
-import { eventRow } from "../events/index.ts";
+import { type EventType, eventRow } from "../events/index.ts";
 import type { IdempotencyContext } from "../idempotency/index.ts";
 import { claimOpenKey, completeIdempotencyRecords } from "../idempotency/index.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -99,7 +99,7 @@ export function refundRequest(payment: PaymentRow, refund: RefundRow): RefundReq
   };
 }
 
-function refundEvent(refund: RefundRow, type: string, nowMs: number) {
+function refundEvent(refund: RefundRow, type: EventType, nowMs: number) {
   return eventRow({
     merchantId: refund.merchant_id,
     mode: refund.mode,

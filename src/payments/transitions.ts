@@ -1,3 +1,4 @@
+import type { EventType } from "../events/index.ts";
 import type { AccountSpec, TransferInput } from "../ledger/index.ts";
 import { accountId, movement } from "../ledger/index.ts";
 import { newId } from "../platform/ids.ts";
@@ -12,7 +13,7 @@ import type { ChargeOutcome } from "./provider.ts";
  */
 export interface Transition {
   payment: PaymentRow;
-  events: string[];
+  events: EventType[];
   transfers: TransferInput[];
 }
 

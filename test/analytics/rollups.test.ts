@@ -178,7 +178,7 @@ test("an event committed late by an older transaction is counted once, not skipp
   const event = (id: string) => ({
     merchantId,
     mode: "test" as const,
-    type: "payment.failed",
+    type: "payment.failed" as const,
     object: {
       id,
       object: "payment",

@@ -17,6 +17,7 @@ import { getEvent, listEvents, redeliverEvent } from "../../src/events/events.ts
 import { WEBHOOK_LIMITS } from "../../src/events/limits.ts";
 import { pruneEventsData } from "../../src/events/retention.ts";
 import { parseAllowedHosts } from "../../src/events/ssrf.ts";
+import { EVENT_TYPES } from "../../src/events/types.ts";
 import { FakeClock } from "../../src/platform/clock.ts";
 import { ApiError } from "../../src/platform/errors.ts";
 import { isWellFormedId } from "../../src/platform/ids.ts";
@@ -81,6 +82,27 @@ describe("webhook endpoints and events", () => {
       createWebhookEndpoint(deps(), scope, { url: URL, events: ["payment.succeeded", "Payment Succeeded"] }),
       rejectsWith("parameter_invalid", "events[1]"),
     );
+    // A misspelt or invented type would receive nothing, for ever: refused, naming the entry.
+    for (const typo of ["payment.succeded", "payment.nope", "voucher.redeemed"]) {
+      await assert.rejects(
+        createWebhookEndpoint(deps(), scope, { url: URL, events: ["refund.created", typo] }),
+        rejectsWith("parameter_invalid", "events[1]"),
+      );
+    }
+    await assert.rejects(
+      updateWebhookEndpoint(
+        deps(),
+        scope,
+        (await createWebhookEndpoint(deps(), scope, { url: URL, events: ["*"] })).id,
+        {
+          events: ["payment.nope"],
+        },
+      ),
+      rejectsWith("parameter_invalid", "events[0]"),
+    );
+    // Every type Centime writes can be subscribed to, all on one endpoint.
+    const every = await createWebhookEndpoint(deps(), scope, { url: URL, events: [...EVENT_TYPES] });
+    assert.deepEqual(every.events, [...EVENT_TYPES]);
     await assert.rejects(
       createWebhookEndpoint(deps(), newScope("live"), { url: "http://hooks.example.com/", events: ["*"] }),
       rejectsWith("parameter_invalid", "url"),

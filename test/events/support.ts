@@ -6,6 +6,7 @@ import { insertEvents } from "../../src/events/events.ts";
 import type { Scope } from "../../src/events/model.ts";
 import { newAgents, type Transport } from "../../src/events/sender.ts";
 import { parseAllowedHosts, type Resolver, systemResolver } from "../../src/events/ssrf.ts";
+import type { EventType } from "../../src/events/types.ts";
 import type { Clock } from "../../src/platform/clock.ts";
 import { newId } from "../../src/platform/ids.ts";
 
@@ -98,7 +99,7 @@ export async function paymentEvent(
   db: Db,
   scope: Scope,
   clock: Clock,
-  options: { type?: string; paymentId?: string; amount?: bigint } = {},
+  options: { type?: EventType; paymentId?: string; amount?: bigint } = {},
 ): Promise<string> {
   const paymentId = options.paymentId ?? newId("pay", clock.nowMs());
   const [id] = await db.transaction((tx) =>

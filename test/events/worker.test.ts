@@ -108,7 +108,7 @@ describe("delivery workers", () => {
       response.end();
     });
     try {
-      const types = ["payment.created", "payment.processing", "payment.succeeded"];
+      const types = ["payment.created", "payment.processing", "payment.succeeded"] as const;
       const ids: string[] = [];
       for (const type of types)
         ids.push(await paymentEvent(database.db, scope, clock, { type, paymentId: "pay_ordered" }));

@@ -1,3 +1,4 @@
+import type { EventType } from "../../events/index.ts";
 import type { TransferInput } from "../../ledger/index.ts";
 import {
   applyChargeOutcome,
@@ -80,7 +81,7 @@ export async function ask(a: Attempt, nowMs: number): Promise<ProviderAnswer> {
 
 export interface SettledAttempt {
   payment: SubscriptionPayment;
-  paymentEvents: string[];
+  paymentEvents: EventType[];
   transfers: TransferInput[];
   settlement: Settlement;
   succeeded: boolean;

@@ -1,3 +1,4 @@
+import type { EventType } from "../../events/index.ts";
 import type { TransferInput } from "../../ledger/index.ts";
 import { giveUp, SYNC_AFTER_MS, settle, writeOff } from "../engine.ts";
 import { BALANCE_TOO_LOW, newAttempt } from "./attempts.ts";
@@ -50,7 +51,7 @@ export function enact(
         break;
       case "write_off": {
         const sub = { ...item.sub, updated: new Date(nowMs) };
-        const events: string[] = [];
+        const events: EventType[] = [];
         const transfers: TransferInput[] = [];
         writeOff(sub, nowMs, events, transfers);
         writes.settlement(item, {

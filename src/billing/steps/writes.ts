@@ -1,7 +1,7 @@
 import { recordSystem, type SystemChange } from "../../audit/index.ts";
 import type { Queryable } from "../../db/db.ts";
 import { type DbRow, rowsToJson } from "../../db/rows.ts";
-import { eventRow } from "../../events/index.ts";
+import { type EventType, eventRow } from "../../events/index.ts";
 import type { TransferInput } from "../../ledger/index.ts";
 import { insertRows, interactionRow, paymentEvents } from "../../payments/index.ts";
 import { assert } from "../../platform/errors.ts";
@@ -41,7 +41,7 @@ export class BatchWrites {
     this.jobDeletes.add(subscriptionId);
   }
 
-  subscriptionEvents(sub: SubscriptionRow, types: readonly string[]): void {
+  subscriptionEvents(sub: SubscriptionRow, types: readonly EventType[]): void {
     if (types.length === 0) return;
     const object = presentSubscription(sub);
     for (const type of types)
@@ -58,7 +58,7 @@ export class BatchWrites {
   }
 
   /** A subscription's next state, its events and journal, and its job's next run. */
-  settlement(item: Item, s: Settlement, extraEvents: readonly string[] = []): void {
+  settlement(item: Item, s: Settlement, extraEvents: readonly EventType[] = []): void {
     const sub: SubscriptionRow = {
       ...s.sub,
       next_charge_at: s.run_at_ms === null ? null : new Date(s.run_at_ms),
