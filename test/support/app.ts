@@ -31,7 +31,17 @@ export async function createTestApp(
   };
   const clock = options.clock ?? { nowMs: () => Date.now() };
   const services = createServices({ config, db: database.db, clock, logger: createLogger("silent") });
-  const app = await buildApp(services);
+  let app: FastifyInstance;
+  try {
+    app = await buildApp(services);
+  } catch (error) {
+    // An app that does not build (a broken route file) fails its tests; the open database would
+    // keep the test file's process alive for ever (the embedded engine's timer), and CI with it.
+    await services.committer.close();
+    await services.risk.close();
+    await database.close();
+    throw error;
+  }
   return {
     app,
     services,
