@@ -285,6 +285,15 @@ test("a platform owner (no merchant of their own) chooses a merchant before its 
   assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth"), 0);
   assert.deepEqual(await seriousViolations(page), []);
   await screenshot(page, "admin-payments-platform");
+  // On a phone a row of a many-column table is a card: each value after its column's name.
+  const firstCell = page.locator("table.stack tbody tr").first().locator("td").first();
+  assert.equal(await firstCell.evaluate((td) => getComputedStyle(td, "::before").content), '"Payment"');
+  // The audit log (platform-wide) reads the same way, and shows the choice just made.
+  await page.goto(`${live.url}/admin/audit`);
+  assert.match((await page.textContent("table.stack tbody")) ?? "", /merchants\.choose/);
+  assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth"), 0);
+  assert.deepEqual(await seriousViolations(page), []);
+  await screenshot(page, "admin-audit-phone");
   assert.deepEqual(errors, []);
   await context.close();
 
