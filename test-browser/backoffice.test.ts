@@ -287,9 +287,18 @@ test("a platform owner (no merchant of their own) chooses a merchant before its 
   await screenshot(page, "admin-payments-platform");
   // On a phone a row of a many-column table is a card: each value after its column's name.
   const firstCell = page.locator("table.stack tbody tr").first().locator("td").first();
-  assert.equal(await firstCell.evaluate((td) => getComputedStyle(td, "::before").content), '"Payment"');
+  // (Runs in the page: the window's getComputedStyle, which Node's types do not declare.)
+  type StyleOf = { getComputedStyle(element: unknown, pseudo: string): { content: string } };
+  const label = await firstCell.evaluate(
+    (td) => (globalThis as unknown as StyleOf).getComputedStyle(td, "::before").content,
+  );
+  assert.equal(label, '"Payment"');
   // The audit log (platform-wide) reads the same way, and shows the choice just made.
   await page.goto(`${live.url}/admin/audit`);
+  assert.match((await page.textContent("table.stack tbody")) ?? "", /merchants\.choose/);
+  // People are shown by e-mail, each a link that filters the log by them.
+  await press(page, `table.stack tbody a:text-is("${email}")`);
+  assert.match(page.url(), /\/admin\/audit\?actor=stf_/);
   assert.match((await page.textContent("table.stack tbody")) ?? "", /merchants\.choose/);
   assert.equal(await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth"), 0);
   assert.deepEqual(await seriousViolations(page), []);

@@ -572,6 +572,9 @@ export function backOfficePages(
           ...(query.action ? { action: String(query.action).slice(0, 100) } : {}),
         };
         const page = await listAuditEvents(services.db, filter, { limit: 100 });
+        // People by their e-mail rather than an id (the id stays, as the link that filters by it).
+        const staffIds = [...new Set(page.rows.map((e) => e.actor).filter((a) => a.startsWith("stf_")))];
+        const emails = await services.staff.emailsOf(staffIds, context.access.actor.merchantId);
         // Reading the log is itself recorded.
         await recordAfter(
           services.db,
@@ -582,7 +585,7 @@ export function backOfficePages(
         return adminPage(
           reply,
           "backoffice/templates/audit",
-          { events: page.rows, filter },
+          { events: page.rows, filter, emails },
           { title: "Audit log" },
         );
       });

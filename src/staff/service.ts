@@ -197,6 +197,20 @@ export class StaffDirectory {
     return rows;
   }
 
+  /**
+   * The e-mails of these staff members, by id, as a viewer may see them: platform staff (no
+   * merchant) see everyone's; a merchant's team sees only its own (a platform support agent who
+   * acted on the merchant stays an id).
+   */
+  async emailsOf(ids: readonly string[], viewerMerchantId: string | null): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const { rows } = await this.db.query<{ id: string; email: string }>(
+      "select id, email from staff where id = any($1::text[]) and ($2::text is null or merchant_id = $2)",
+      [ids, viewerMerchantId],
+    );
+    return new Map(rows.map((r) => [r.id, r.email]));
+  }
+
   async list(merchantId: string | null): Promise<StaffRow[]> {
     const { rows } = await this.db.query<StaffRow>(
       merchantId === null

@@ -172,3 +172,27 @@ test("a merchant's key sees only its own audit log and cannot verify the platfor
   const verify = await call(t.app, "GET", "/v1/audit_events/verify", { key: m.secretKey });
   assert.equal(verify.status, 403);
 });
+
+test("the audit page names people by e-mail as far as the viewer may see them: a merchant's team sees only its own", async () => {
+  const made = async (email: string, merchant?: string) => {
+    const r = await call<{ staff: { id: string } }>(t.app, "POST", "/v1/staff", {
+      key: ADMIN_KEY,
+      body: { email, role: merchant ? "support" : "owner", ...(merchant ? { merchant } : {}) },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.staff.id;
+  };
+  const platform = await made("platform-auditor@centime.example");
+  const own = await made("team-auditor@studio.example", m.merchantId);
+  const other = await createMerchant(t.app, "Elsewhere");
+  const elsewhere = await made("other-team@elsewhere.example", other.merchantId);
+  const ids = [platform, own, elsewhere, "key_not_a_person"];
+  assert.deepEqual(Object.fromEntries(await t.services.staff.emailsOf(ids, null)), {
+    [platform]: "platform-auditor@centime.example",
+    [own]: "team-auditor@studio.example",
+    [elsewhere]: "other-team@elsewhere.example",
+  });
+  assert.deepEqual(Object.fromEntries(await t.services.staff.emailsOf(ids, m.merchantId)), {
+    [own]: "team-auditor@studio.example",
+  });
+});
