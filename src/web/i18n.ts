@@ -101,40 +101,75 @@ export function missingKeys(catalogues: Catalogues): Record<string, string[]> {
 const FIRST_STRONG_ISOLATE = "\u2068";
 const POP_DIRECTIONAL_ISOLATE = "\u2069";
 
+type MessageElement = ReturnType<IntlMessageFormat["getAst"]>[number];
+/** `TYPE.argument` of the ICU parser intl-messageformat uses: a plain `{name}`. */
+const ARGUMENT = 1;
+
+/**
+ * The arguments a message only prints as they are (`{number}`), which are the ones to isolate: an
+ * argument that chooses a branch (`{method, select, …}`, `{n, plural, …}`) must reach ICU as it is,
+ * or no branch matches it.
+ */
+function printedArguments(ast: readonly MessageElement[]): ReadonlySet<string> {
+  const printed = new Set<string>();
+  const choosing = new Set<string>();
+  const walk = (elements: readonly MessageElement[]): void => {
+    for (const element of elements) {
+      if ("options" in element) {
+        choosing.add(element.value);
+        for (const option of Object.values(element.options)) walk(option.value);
+      } else if ("children" in element) walk(element.children);
+      else if (element.type === ARGUMENT) printed.add(element.value);
+    }
+  };
+  walk(ast);
+  for (const name of choosing) printed.delete(name);
+  return printed;
+}
+
 /**
  * In a right-to-left message, text put into it (a masked phone number, an e-mail address, a
  * product's name) keeps its own direction: without the isolate "+33 6•• 78" or "100 gems" inside
  * Arabic text shows its parts out of order.
  */
-function isolated(values: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+function isolated(
+  values: Record<string, unknown> | undefined,
+  printed: ReadonlySet<string>,
+): Record<string, unknown> | undefined {
   if (!values) return values;
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) {
     out[name] =
-      typeof value === "string" ? `${FIRST_STRONG_ISOLATE}${value}${POP_DIRECTIONAL_ISOLATE}` : value;
+      typeof value === "string" && printed.has(name)
+        ? `${FIRST_STRONG_ISOLATE}${value}${POP_DIRECTIONAL_ISOLATE}`
+        : value;
   }
   return out;
 }
 
 /** Compiles each message once per locale and formats it with ICU plural, select and number rules. */
 export class Messages {
-  private readonly compiled = new Map<string, IntlMessageFormat>();
+  private readonly compiled = new Map<string, { format: IntlMessageFormat; printed: ReadonlySet<string> }>();
 
   constructor(private readonly catalogues: Catalogues) {}
 
   translator(locale: Locale): Translate {
     return (key, values) => {
       const cacheKey = `${locale}\u0000${key}`;
-      let format = this.compiled.get(cacheKey);
-      if (!format) {
+      let compiled = this.compiled.get(cacheKey);
+      if (!compiled) {
         const own = this.catalogues[locale]?.[key];
         const source = own ?? this.catalogues.en?.[key];
         if (source === undefined) return key;
-        format = new IntlMessageFormat(source, own === undefined ? "en" : locale);
-        this.compiled.set(cacheKey, format);
+        const format = new IntlMessageFormat(source, own === undefined ? "en" : locale);
+        compiled = { format, printed: printedArguments(format.getAst()) };
+        this.compiled.set(cacheKey, compiled);
       }
-      const text = format.format(
-        (RIGHT_TO_LEFT.has(locale) ? isolated(values) : values) as Record<string, string | number | Date>,
+      const text = compiled.format.format(
+        (RIGHT_TO_LEFT.has(locale) ? isolated(values, compiled.printed) : values) as Record<
+          string,
+          string | number | Date
+        >,
       );
       return typeof text === "string" ? text : String(text);
     };

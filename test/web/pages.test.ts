@@ -89,9 +89,23 @@ test("every locale has every message of the English catalogue, and each compiles
 
 test("in a right-to-left language, text put into a message keeps its own direction (isolated); numbers and left-to-right languages are untouched", () => {
   const messages = new Messages({
-    en: { hint: "We sent a code to {number}.", count: "{n, number} codes" },
-    ar: { hint: "أرسلنا رمزًا إلى {number}.", count: "{n, number} رموز" },
+    en: {
+      hint: "We sent a code to {number}.",
+      count: "{n, number} codes",
+      kind: "{type, select, email {E-mail} other {Other}} {value}",
+    },
+    ar: {
+      hint: "أرسلنا رمزًا إلى {number}.",
+      count: "{n, number} رموز",
+      kind: "{type, select, email {البريد الإلكتروني} other {آخر}} {value}",
+    },
   });
+  // An argument that chooses a branch is not isolated, or no branch would match it (the portal's
+  // identities all read "Other" in Arabic when it was).
+  assert.equal(
+    messages.translator("ar")("kind", { type: "email", value: "a@example.org" }),
+    "البريد الإلكتروني \u2068a@example.org\u2069",
+  );
   // Without the isolates the digits of "+33 6•• •• •• 78" take the Arabic sentence's direction
   // and show out of order (seen on the checkout's PIN page).
   assert.equal(
