@@ -1,4 +1,5 @@
 import { ApiError } from "../platform/errors.ts";
+import { ID_PATTERN } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { Queryable } from "./db.ts";
 
@@ -14,8 +15,6 @@ export interface Page<Row> {
 }
 
 const CURSORS = ["starting_after", "ending_before"] as const;
-/** The shape of every id a list pages over (src/platform/ids.ts). */
-const CURSOR_ID = /^[a-z]{2,8}_[0-9a-z]{26}$/;
 
 /**
  * The page size, and a refusal of what no list can page by: a limit out of range, or both
@@ -52,7 +51,7 @@ export async function listPage<Row extends { id: string }>(
   const limit = checkListParams(list);
   for (const name of CURSORS) {
     const cursor = list[name];
-    if (cursor && !CURSOR_ID.test(cursor)) {
+    if (cursor && !ID_PATTERN.test(cursor)) {
       throw new ApiError("parameter_invalid", name, `${name} must be the id of an object of this list.`);
     }
   }

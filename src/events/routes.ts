@@ -1,7 +1,14 @@
 import { type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Db } from "../db/db.ts";
-import { CursorId, isIsoTimestamp, type Routes, sendJson, TIMESTAMP_MS_MAX } from "../http/index.ts";
+import {
+  CursorId,
+  isIsoTimestamp,
+  type Routes,
+  StringEnum,
+  sendJson,
+  TIMESTAMP_MS_MAX,
+} from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
@@ -17,6 +24,7 @@ import {
 import { type EventFilters, getEvent, listEvents, redeliverEvent } from "./events.ts";
 import { WEBHOOK_LIMITS } from "./limits.ts";
 import type { EventsDeps } from "./model.ts";
+import { EVENT_TYPES } from "./types.ts";
 
 /** What the routes need: the database and the clock, and where webhooks may go in development. */
 export interface WebhookRoutesDeps {
@@ -39,14 +47,11 @@ const Url = Type.String({
   maxLength: WEBHOOK_LIMITS.url_length_max,
   description: "https in live mode",
 });
-const EventTypes = Type.Array(
-  Type.String({ minLength: 1, maxLength: WEBHOOK_LIMITS.event_type_length_max }),
-  {
-    minItems: 1,
-    maxItems: WEBHOOK_LIMITS.event_types_per_endpoint_max,
-    description: "Event types to receive, e.g. payment.succeeded; '*' for all.",
-  },
-);
+const EventTypes = Type.Array(StringEnum(["*", ...EVENT_TYPES]), {
+  minItems: 1,
+  maxItems: WEBHOOK_LIMITS.event_types_per_endpoint_max,
+  description: "Event types to receive (the types Centime writes), or '*' for all.",
+});
 const Description = Type.String({ maxLength: LIMITS.description_length_max });
 
 const CreateEndpointBody = Type.Object(

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from "@sinclair/typebox";
+import { ID_PATTERN } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { AMOUNT_MAX, knownCurrencies } from "../platform/money.ts";
 
@@ -58,7 +59,7 @@ export const IsoTimestamp = Type.String({
 /** A list's cursor: the id of an object of the list (src/platform/ids.ts; src/db/pages.ts checks it too). */
 export const CursorId = Type.String({
   maxLength: 64,
-  pattern: "^[a-z]{2,8}_[0-9a-z]{26}$",
+  pattern: ID_PATTERN.source,
   description: "The id of an object of this list: the page starts after (or ends before) it",
 });
 

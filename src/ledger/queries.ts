@@ -92,7 +92,7 @@ function presentEntry(t: TransferRow, accountId: string, direction: "debit" | "c
 }
 
 /** An entry's id: its transfer's id and its side (`tr_….d` debit, `tr_….c` credit). */
-const ENTRY_ID = /^(tr_[0-9a-z]{26})\.([dc])$/;
+export const ENTRY_ID = /^(tr_[0-9a-z]{26})\.([dc])$/;
 
 /**
  * Entries are the two sides of each transfer (debit first), newest transfer first; with

@@ -11,12 +11,12 @@ import {
   StringEnum,
   sendJson,
 } from "../http/index.ts";
-import { listAccounts, listEntries, merchantBalance, trialBalance } from "./queries.ts";
+import { ENTRY_ID, listAccounts, listEntries, merchantBalance, trialBalance } from "./queries.ts";
 
 /** An entry's id: its transfer's and its side (src/ledger/queries.ts). */
 const EntryCursor = Type.String({
   maxLength: 64,
-  pattern: "^tr_[0-9a-z]{26}\\.[dc]$",
+  pattern: ENTRY_ID.source,
   description: "The id of a ledger entry: the page starts after (or ends before) it",
 });
 const EntriesQuery = Type.Object(

@@ -179,7 +179,8 @@ export function idTimeMs(id: string): number | null {
   return timeMs;
 }
 
-const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;
+/** The shape of every id newId makes, whatever its prefix (list cursors are checked against it). */
+export const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;
 
 export function isWellFormedId(value: string, prefix: IdPrefix): boolean {
   return value.startsWith(`${prefix}_`) && ID_PATTERN.test(value);

@@ -31,15 +31,18 @@ export async function createTestApp(
   };
   const clock = options.clock ?? { nowMs: () => Date.now() };
   const services = createServices({ config, db: database.db, clock, logger: createLogger("silent") });
+  const closeServices = async () => {
+    await services.committer.close();
+    await services.risk.close();
+    await database.close();
+  };
   let app: FastifyInstance;
   try {
     app = await buildApp(services);
   } catch (error) {
     // An app that does not build (a broken route file) fails its tests; the open database would
     // keep the test file's process alive for ever (the embedded engine's timer), and CI with it.
-    await services.committer.close();
-    await services.risk.close();
-    await database.close();
+    await closeServices();
     throw error;
   }
   return {
@@ -49,9 +52,7 @@ export async function createTestApp(
     clock,
     async close() {
       await app.close();
-      await services.committer.close();
-      await services.risk.close();
-      await database.close();
+      await closeServices();
     },
   };
 }

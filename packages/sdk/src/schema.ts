@@ -4794,8 +4794,8 @@ export interface operations {
                 "application/json": {
                     /** @description https in live mode */
                     url: string;
-                    /** @description Event types to receive, e.g. payment.succeeded; '*' for all. */
-                    events: string[];
+                    /** @description Event types to receive (the types Centime writes), or '*' for all. */
+                    events: ("*" | "payment.created" | "payment.requires_action" | "payment.requires_capture" | "payment.processing" | "payment.succeeded" | "payment.failed" | "payment.canceled" | "payment.attempt_unresolved" | "payment.late_success_reversed" | "payment.review_approved" | "payment.review_refused" | "refund.created" | "refund.succeeded" | "refund.failed" | "refund_request.created" | "refund_request.approved" | "refund_request.declined" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.paused" | "subscription.resumed" | "subscription.renewed" | "subscription.past_due" | "subscription.partially_paid" | "subscription.requires_action" | "subscription.charge_skipped" | "subscription.reminder" | "subscription.receipt" | "subscription.debt_collected" | "subscription.debt_written_off" | "checkout_session.completed" | "checkout_session.expired" | "entitlement.granted" | "entitlement.shortened" | "wallet_grant.expired" | "operator.degraded" | "operator.recovered")[];
                     description?: string;
                     enabled?: boolean;
                 };
@@ -4904,8 +4904,8 @@ export interface operations {
                 "application/json": {
                     /** @description https in live mode */
                     url?: string;
-                    /** @description Event types to receive, e.g. payment.succeeded; '*' for all. */
-                    events?: string[];
+                    /** @description Event types to receive (the types Centime writes), or '*' for all. */
+                    events?: ("*" | "payment.created" | "payment.requires_action" | "payment.requires_capture" | "payment.processing" | "payment.succeeded" | "payment.failed" | "payment.canceled" | "payment.attempt_unresolved" | "payment.late_success_reversed" | "payment.review_approved" | "payment.review_refused" | "refund.created" | "refund.succeeded" | "refund.failed" | "refund_request.created" | "refund_request.approved" | "refund_request.declined" | "subscription.created" | "subscription.updated" | "subscription.canceled" | "subscription.paused" | "subscription.resumed" | "subscription.renewed" | "subscription.past_due" | "subscription.partially_paid" | "subscription.requires_action" | "subscription.charge_skipped" | "subscription.reminder" | "subscription.receipt" | "subscription.debt_collected" | "subscription.debt_written_off" | "checkout_session.completed" | "checkout_session.expired" | "entitlement.granted" | "entitlement.shortened" | "wallet_grant.expired" | "operator.degraded" | "operator.recovered")[];
                     description?: string | null;
                     enabled?: boolean;
                 };
