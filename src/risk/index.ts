@@ -8,7 +8,7 @@ export { DEFAULT_RULES } from "./defaults.ts";
 export { type ActiveRule, evaluate, type Verdict } from "./engine.ts";
 export { ACTIONS, type Action, parseRule, printRule } from "./language.ts";
 export { ensureRiskPartitions } from "./partitions.ts";
-export { Risk } from "./service.ts";
+export { Risk, RULES_POLL_MS } from "./service.ts";
 export { ipCountryFrom, SIGNIN_SCOPE, type SignInAttempt, SignInRisk } from "./signin.ts";
 export type { Subjects } from "./velocity.ts";
 export type { ObservedFailure, RiskGate, RiskRowTable, RiskSubject, RiskVerdict } from "./verdict.ts";

@@ -48,7 +48,9 @@ interface Loaded {
   lists: Set<string> | null;
   /** Whether any active rule reads a list. */
   readsLists: boolean;
-  loadedAtMs: number;
+  /** The merchant's `risk_settings_versions` row when these were read (0: none yet). */
+  version: number;
+  scope: AuthScope;
   generation: number;
 }
 
@@ -59,17 +61,21 @@ export const LIST_ENTRIES_IN_MEMORY_MAX = 50_000;
 /** Observations a process reads back per merchant when it first sees it (the last day's). */
 export const SEED_ROWS_MAX = 200_000;
 
-/** How long a process uses the rules it loaded before reading them again (other processes' edits). */
-export const RULES_CACHE_MS = 1000;
+/**
+ * How often a process asks whether the rules it holds changed (other processes' edits): one query
+ * for every merchant it holds, then a reload of those whose version moved (migration 0360).
+ */
+export const RULES_POLL_MS = 1000;
 /** A read-back waits this long: other processes' buffered observations are written by then. */
 export const SEED_DELAY_MS = 2 * OBSERVATION_FLUSH_MS;
 
 /**
  * The risk engine's gate: it decides an attempt against the merchant's rules and lists (edited
  * through `settings`, settings.ts), writes the decisions and the observations velocity counters
- * count. Rules and list entries are loaded and compiled once
- * per second per merchant (and at once after an edit in this process); counters are counted in
- * memory (counters.ts), so a warm process decides a payment without a query.
+ * count. A merchant's rules and list entries are loaded and compiled when first needed, again at
+ * once after an edit in this process, and within a second of another process's edit (one poll of
+ * the versions a second); counters are counted in memory (counters.ts), so a warm process decides
+ * a payment without a query.
  */
 export class Risk implements RiskGate {
   private readonly cache = new Map<string, Loaded>();
@@ -77,6 +83,8 @@ export class Risk implements RiskGate {
   private readonly generations = new Map<string, number>();
   private readonly loading = new Map<string, { generation: number; promise: Promise<Loaded> }>();
   private readonly compiledBySource = new Map<string, CompiledRule | null>();
+  private polledAtMs: number;
+  private polling: Promise<void> | null = null;
   private fingerprintKey: Buffer | undefined;
   private readonly reads: ReadBatcher;
   private readonly memory = new MemoryCounters();
@@ -95,6 +103,7 @@ export class Risk implements RiskGate {
     private readonly clock: Clock,
     private readonly monotonicMs: () => number = () => performance.now(),
   ) {
+    this.polledAtMs = monotonicMs();
     this.settings = new RiskSettings(db, clock, {
       forget: (scope) => this.forget(scope),
       ensureLoaded: (scope) => this.rulesOf(scope),
@@ -153,17 +162,50 @@ export class Risk implements RiskGate {
   }
 
   /**
-   * The rules in memory, if any. Stale rules are served while one reload runs in the background:
-   * a busy merchant's payments never all wait for (or all start) the same reload.
+   * The rules in memory, if any. Once a second a payment starts the poll of their versions in the
+   * background; rules another process changed are served until their reload is done, so a busy
+   * merchant's payments never all wait for (or all start) the same reload.
    */
   private cachedRules(scope: AuthScope): Loaded | null {
     const key = this.key(scope);
-    const generation = this.generations.get(key) ?? 0;
     const cached = this.cache.get(key);
-    if (!cached || cached.generation !== generation) return null;
-    if (this.monotonicMs() - cached.loadedAtMs >= RULES_CACHE_MS)
-      this.reload(key, scope, generation).catch(() => undefined);
+    if (!cached || cached.generation !== (this.generations.get(key) ?? 0)) return null;
+    if (this.polling === null && this.monotonicMs() - this.polledAtMs >= RULES_POLL_MS) {
+      this.polling = this.pollVersions().finally(() => {
+        this.polling = null;
+      });
+    }
     return cached;
+  }
+
+  /**
+   * Reloads, in the background, the rules whose version moved since they were read: one query for
+   * every merchant held. A failed poll (the database away) is tried again a second later.
+   */
+  private async pollVersions(): Promise<void> {
+    this.polledAtMs = this.monotonicMs();
+    const held = [...this.cache.values()];
+    if (held.length === 0) return;
+    try {
+      const { rows } = await this.db.query<{ merchant_id: string; mode: string; version: string }>(
+        "select merchant_id, mode, version from risk_settings_versions where merchant_id = any($1)",
+        [[...new Set(held.map((l) => l.scope.merchantId))]],
+      );
+      const versions = new Map(rows.map((r) => [`${r.merchant_id}\u0000${r.mode}`, Number(r.version)]));
+      for (const loaded of held) {
+        const key = this.key(loaded.scope);
+        if ((versions.get(key) ?? 0) !== loaded.version && this.cache.get(key) === loaded)
+          this.reload(key, loaded.scope, loaded.generation).catch(() => undefined);
+      }
+    } catch {
+      // Served from memory meanwhile; the next poll tries again.
+    }
+  }
+
+  /** Tests: waits for a poll of the versions begun by a payment, and the reloads it started. */
+  async settled(): Promise<void> {
+    await this.polling;
+    await Promise.all([...this.loading.values()].map((l) => l.promise.catch(() => undefined)));
   }
 
   /** One load per merchant at a time; an edit in this process (a new generation) starts its own. */
@@ -178,16 +220,21 @@ export class Risk implements RiskGate {
   }
 
   private async load(key: string, scope: AuthScope, generation: number): Promise<Loaded> {
+    // The version is read in the rules' statement, so with their snapshot: an edit committed after
+    // it moves the version past the one kept, and the next poll reloads.
     const select = () =>
-      this.db.query<RuleRow>("select * from risk_rules where merchant_id = $1 and mode = $2 order by id", [
-        scope.merchantId,
-        scope.mode,
-      ]);
+      this.db.query<RuleRow & { settings_version: string | null }>(
+        `select r.*, (select version from risk_settings_versions v where v.merchant_id = $1 and v.mode = $2)
+                  as settings_version
+           from risk_rules r where r.merchant_id = $1 and r.mode = $2 order by r.id`,
+        [scope.merchantId, scope.mode],
+      );
     let { rows } = await select();
     if (!rows.some((r) => r.origin === "default")) {
       await this.makeDefaults(scope);
       rows = (await select()).rows;
     }
+    const version = Number(rows[0]?.settings_version ?? 0);
     const rules: ActiveRule[] = [];
     const kinds = new Set<ObservationKind>();
     const counters = new Set<CounterName>();
@@ -213,7 +260,16 @@ export class Risk implements RiskGate {
         lists = new Set(entries.rows.map((e) => listKey(e.list_type, e.list, e.value)));
     }
     if (!this.seeds.has(key)) this.seeds.set(key, this.seed(key, scope, this.clock.nowMs()));
-    const loaded = { rules, kinds, counters, lists, readsLists, loadedAtMs: this.monotonicMs(), generation };
+    const loaded: Loaded = {
+      rules,
+      kinds,
+      counters,
+      lists,
+      readsLists,
+      version,
+      scope: { merchantId: scope.merchantId, mode: scope.mode },
+      generation,
+    };
     if ((this.generations.get(key) ?? 0) === generation) {
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, loaded);
