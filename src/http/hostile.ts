@@ -24,15 +24,29 @@ function join(path: string, key: string): string {
   return path === "" ? key : `${path}.${key}`;
 }
 
-/** Throws a 400 naming the first hostile string in a parsed JSON value (keys included). */
-export function assertCleanJson(value: unknown, path = ""): void {
+/**
+ * How deep a request body may nest. No request of the API nests past four or five levels; a body
+ * within the size limit can nest tens of thousands, which would overflow the stack of every
+ * recursive reader after this one (validation, redaction, canonical JSON, PostgreSQL's jsonb).
+ */
+export const JSON_DEPTH_MAX = 32;
+
+/** Throws a 400 naming the first hostile string in a parsed JSON value (keys included), or nesting too deep. */
+export function assertCleanJson(value: unknown, path = "", depth = 0): void {
   if (typeof value === "string") {
     check(value, path);
     return;
   }
   if (value === null || typeof value !== "object") return;
+  if (depth >= JSON_DEPTH_MAX) {
+    throw new ApiError(
+      "parameter_invalid",
+      path,
+      `Invalid ${path}: the request nests deeper than ${JSON_DEPTH_MAX} levels.`,
+    );
+  }
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) assertCleanJson(value[i], `${path}[${i}]`);
+    for (let i = 0; i < value.length; i++) assertCleanJson(value[i], `${path}[${i}]`, depth + 1);
     return;
   }
   for (const key of Object.keys(value)) {
@@ -41,7 +55,7 @@ export function assertCleanJson(value: unknown, path = ""): void {
     if (key === "__proto__") {
       throw new ApiError("parameter_invalid", param, `Invalid ${param}: this name is reserved.`);
     }
-    assertCleanJson((value as Record<string, unknown>)[key], param);
+    assertCleanJson((value as Record<string, unknown>)[key], param, depth + 1);
   }
 }
 

@@ -172,6 +172,30 @@ describe("metadata keys named like JavaScript object members", () => {
       assert.deepEqual(await rowCounts(), before);
     }
   });
+
+  test("a body nested past the limit is a 400 naming where, on keyless routes too; never a stack overflow", async () => {
+    // 10,000 levels fit in 20 KB, well under the body limit; they overflowed the edge's check (500).
+    const deep = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`;
+    for (const [url, key, raw] of [
+      ["/v1/payers", undefined, `{"email": "deep@example.com", "password": ${deep(10_000)}}`],
+      ["/v1/customers", m.secretKey, `{"metadata": {"a": ${deep(33)}}}`],
+    ] as const) {
+      const before = await rowCounts();
+      const reply = await call<ErrorReply>(t.app, "POST", url, { ...(key ? { key } : {}), rawBody: raw });
+      const error = assertEnvelope(reply, 400);
+      assert.equal(error.code, "parameter_invalid");
+      assert.match(error.param ?? "", /^(password|metadata\.a)(\[0\])+$/);
+      assert.match(error.message, /deeper than 32 levels/);
+      assert.deepEqual(await rowCounts(), before);
+    }
+    // Nesting within the limit is read as before (here refused by the schema, not the edge).
+    const within = await call<ErrorReply>(t.app, "POST", "/v1/customers", {
+      key: m.secretKey,
+      rawBody: `{"metadata": {"a": ${deep(5)}}}`,
+    });
+    assert.equal(within.status, 400);
+    assert.doesNotMatch(within.body.error.message, /deeper than/);
+  });
 });
 
 describe("dates out of range", () => {
