@@ -5,7 +5,7 @@ import { canonicalJson } from "../platform/canonical-json.ts";
 import { HOUR_MS } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
-import { type Access, holds, type Permission, requirePermission } from "../staff/index.ts";
+import { type Access, holds, notASecondPerson, type Permission, requirePermission } from "../staff/index.ts";
 
 /** Requests wait this long for a second person, then can no longer be approved. */
 export const APPROVAL_TTL_MS = 72 * HOUR_MS;
@@ -186,11 +186,22 @@ export class Approvals {
     return rows;
   }
 
-  /** The checks every decision makes: pending, not expired, someone else, with the permission. */
-  private checkDecidable(row: ApprovalRow, access: Access, nowMs: number): void {
+  /**
+   * The checks every decision makes: pending, not expired, by a second person (not the maker, not
+   * an API key, not someone the maker created: see notASecondPerson), with the permission.
+   */
+  private async checkDecidable(q: Queryable, row: ApprovalRow, access: Access, nowMs: number): Promise<void> {
     if (row.status !== "pending" || row.expires_at.getTime() <= nowMs)
       throw new ApiError("approval_not_pending");
     if (row.maker === access.actor.id) throw new ApiError("approval_own_request");
+    const refusal = await notASecondPerson(q, access.actor, row.maker);
+    if (refusal === "not_a_person") throw new ApiError("approval_needs_person");
+    if (refusal === "created_by_maker")
+      throw new ApiError(
+        "approval_own_request",
+        undefined,
+        "You were added by the one who asked (or by their merchant's keys): a second person must approve.",
+      );
     if (!holds(access, row.permission as Permission)) {
       throw new ApiError("permission_denied", undefined, `Approving this needs '${row.permission}'.`);
     }
@@ -200,7 +211,7 @@ export class Approvals {
   /** Prepares an approval outside any transaction (ledger accounts and the like). */
   async prepare(access: Access, id: string): Promise<void> {
     const row = await this.get(this.db, access, id);
-    this.checkDecidable(row, access, this.clock.nowMs());
+    await this.checkDecidable(this.db, row, access, this.clock.nowMs());
     const action = this.action(row.action);
     if (action.runs === "in_transaction" && action.prepare) {
       await action.prepare(row.arguments, {
@@ -217,7 +228,7 @@ export class Approvals {
    */
   async approve(tx: Queryable, access: Access, id: string, nowMs: number): Promise<ApprovalRow> {
     const row = await this.get(tx, access, id, true);
-    this.checkDecidable(row, access, nowMs);
+    await this.checkDecidable(tx, row, access, nowMs);
     const action = this.action(row.action);
     const meta = { approval: row, approver: access.actor, nowMs };
     const result = action.runs === "in_transaction" ? await action.execute(tx, row.arguments, meta) : null;
@@ -258,7 +269,7 @@ export class Approvals {
 
   async reject(tx: Queryable, access: Access, id: string, nowMs: number): Promise<ApprovalRow> {
     const row = await this.get(tx, access, id, true);
-    this.checkDecidable(row, access, nowMs);
+    await this.checkDecidable(tx, row, access, nowMs);
     const { rows } = await tx.query<ApprovalRow>(
       `update approvals set status = 'rejected', decided_by = $2, decided_at = $3
        where id = $1 and status = 'pending' returning *`,

@@ -8,7 +8,7 @@ import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { StaffDirectory } from "../staff/index.ts";
-import { batchCreator } from "./vouchers.ts";
+import { assertNotBatchCreator } from "./vouchers.ts";
 
 export interface AdjustmentArguments {
   merchant: string;
@@ -139,8 +139,7 @@ export function registerBackOfficeActions(deps: {
     execute: async (tx, raw, meta) => {
       const args = raw as { merchant: string; mode: Mode; batch: string };
       // Four eyes on the batch itself as well: whoever created it never approves it.
-      if ((await batchCreator(tx, args.batch)) === meta.approver.id)
-        throw new ApiError("approver_is_creator");
+      await assertNotBatchCreator(tx, args.batch, meta.approver);
       const key = await deps.community.batches.codeKey();
       return deps.community.batches.approve(tx, args.batch, meta.approver.id, key, meta.nowMs);
     },

@@ -1,8 +1,9 @@
 import { presentApproval } from "../approvals/index.ts";
+import type { Actor } from "../audit/index.ts";
 import type { Queryable } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
-import { type Access, holds } from "../staff/index.ts";
+import { type Access, holds, notASecondPerson } from "../staff/index.ts";
 import type { BackOfficeServices } from "./context.ts";
 
 /**
@@ -21,6 +22,17 @@ export async function batchCreator(q: Queryable, batchId: string): Promise<strin
     [batchId],
   );
   return batch.rows[0]?.created_by ?? null;
+}
+
+/**
+ * Refuses an approver who is the batch's creator, or someone the creator made (a merchant's key
+ * that mints an `owner` for its team is still the creator: see notASecondPerson).
+ */
+export async function assertNotBatchCreator(q: Queryable, batchId: string, approver: Actor): Promise<void> {
+  const creator = await batchCreator(q, batchId);
+  if (creator === null) return;
+  if (creator === approver.id || (await notASecondPerson(q, approver, creator)) !== null)
+    throw new ApiError("approver_is_creator");
 }
 
 /** The creators of several batches at once (for a list), by their audit records. */
@@ -69,7 +81,7 @@ export async function approveBatchAsStaff(
   key: Buffer,
   nowMs: number,
 ): Promise<{ statusCode: number; body: string }> {
-  if ((await batchCreator(tx, batch.id)) === access.actor.id) throw new ApiError("approver_is_creator");
+  await assertNotBatchCreator(tx, batch.id, access.actor);
   const { rows } = await tx.query<{ role: string }>("select role from staff where id = $1", [
     access.actor.id,
   ]);

@@ -215,7 +215,8 @@ export const ERROR_CATALOGUE = {
   approver_is_creator: {
     status: 403,
     type: "permission_error",
-    message: "A voucher batch is approved by the platform owner, never by its creator.",
+    message:
+      "A voucher batch is approved by an owner other than its creator, and not by someone its creator added.",
   },
   // Ledger (business rejections reached from the API)
   ledger_rejected: {
@@ -254,6 +255,12 @@ export const ERROR_CATALOGUE = {
     status: 403,
     type: "permission_error",
     message: "The person who asked for an action cannot approve it: a second person must.",
+  },
+  approval_needs_person: {
+    status: 403,
+    type: "permission_error",
+    message:
+      "An API key cannot decide an approval: a person decides, signed in or with their personal staff key.",
   },
   approval_arguments_changed: {
     status: 409,

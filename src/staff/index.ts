@@ -13,6 +13,7 @@ export {
   permissionForRoute,
   scopedPermissions,
 } from "./permissions.ts";
+export { type NotASecondPerson, notASecondPerson } from "./second-person.ts";
 export { isStaffKey, newSessionToken, passwordMatches, totpMatches, totpStep, totpUri } from "./secrets.ts";
 export {
   type Access,

@@ -35,6 +35,8 @@ export interface StaffRow {
   time_zone: string;
   locale: string;
   disabled_at: Date | null;
+  /** Who created this person (a staff id, an API key id or `owner`); null when unknown. */
+  created_by: string | null;
   created: Date;
 }
 
@@ -259,13 +261,14 @@ export class StaffDirectory {
       time_zone: input.time_zone ?? "UTC",
       locale: input.locale ?? "en",
       disabled_at: null,
+      created_by: access.actor.id,
       created: new Date(nowMs),
     };
     staff.totp_secret = await this.vault.seal(tx, staff.id, totpSecret);
     try {
       await tx.query(
-        `insert into staff (id, merchant_id, email, role, mode, password_hash, totp_secret, time_zone, locale, created)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        `insert into staff (id, merchant_id, email, role, mode, password_hash, totp_secret, time_zone, locale, created_by, created)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           staff.id,
           staff.merchant_id,
@@ -276,6 +279,7 @@ export class StaffDirectory {
           staff.totp_secret,
           staff.time_zone,
           staff.locale,
+          staff.created_by,
           staff.created,
         ],
       );

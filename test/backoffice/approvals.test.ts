@@ -36,6 +36,7 @@ before(async () => {
     ["support1", "support"],
     ["support2", "support"],
     ["owner1", "owner"],
+    ["owner2", "owner"],
   ]) {
     const r = await call<{ api_key: string }>(t.app, "POST", "/v1/staff", {
       key: ADMIN_KEY,
@@ -213,8 +214,19 @@ test("a role change is a four-eyes action too", async () => {
     body: { role: "finance" },
   });
   assert.equal(asked.status, 202);
+  // The merchant's key is not a person: it never decides (it could mint the people who would).
+  const byKey = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    {
+      key: m.secretKey,
+    },
+  );
+  assert.equal(byKey.status, 403);
+  assert.equal(byKey.body.error.code, "approval_needs_person");
   const approved = await call<Approval>(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
-    key: m.secretKey,
+    key: keys.owner2,
   });
   assert.equal(approved.body.status, "approved");
   const staff = await call<{ role: string }>(t.app, "GET", `/v1/staff/${target.body.staff.id}`, {
@@ -336,4 +348,113 @@ test("voucher batch approval: an owner approves a finance member's batch at once
   const expired = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, { key: keys.owner1 });
   assert.equal(expired.status, 409);
   assert.equal((await batchStatus(late.id)).status, "pending_approval");
+});
+
+/** A staff member made by `key` (the merchant's key, or a person's): their personal key. */
+async function staffBy(key: string, email: string, role: string): Promise<string> {
+  const made = await call<{ api_key: string }>(t.app, "POST", "/v1/staff", { key, body: { email, role } });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  return made.body.api_key;
+}
+
+test("four eyes are two people: an API key never decides, nor anyone the maker (or its merchant's keys) created", async () => {
+  // The merchant's automation asks for money; a key it mints and a person it adds are still it.
+  const asked = await call<Approval>(t.app, "POST", "/v1/ledger/adjustments", {
+    key: m.secretKey,
+    body: { currency: "EUR", amount: 1_000_000, direction: "credit", reason: "self-approved?" },
+  });
+  assert.equal(asked.status, 202, JSON.stringify(asked.body));
+  const before = await available("EUR");
+  const minted = await call<{ secret: string }>(t.app, "POST", "/v1/api_keys", {
+    key: m.secretKey,
+    body: { type: "secret" },
+  });
+  assert.equal(minted.status, 201, JSON.stringify(minted.body));
+  const byKey = await call<{ error: { code: string; type: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    { key: minted.body.secret },
+  );
+  assert.equal(byKey.status, 403);
+  assert.equal(byKey.body.error.code, "approval_needs_person");
+  const puppet = await staffBy(minted.body.secret, "puppet@studio.example", "finance");
+  const byPuppet = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    { key: puppet },
+  );
+  assert.equal(byPuppet.status, 403);
+  assert.equal(byPuppet.body.error.code, "approval_own_request");
+  // The puppet's own puppet too: the chain of creators leads back to the merchant's keys.
+  const owner = await staffBy(m.secretKey, "key-made-owner@studio.example", "owner");
+  const grandchild = await staffBy(owner, "grandchild@studio.example", "finance");
+  const byGrandchild = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/reject`, {
+    key: grandchild,
+  });
+  assert.equal(byGrandchild.status, 403);
+  assert.equal(await available("EUR"), before, "nothing was credited");
+
+  // A person the merchant's keys did not create decides.
+  const approved = await call<Approval>(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
+    key: keys.finance2,
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  assert.equal(await available("EUR"), before + 1_000_000);
+});
+
+test("a person's requests are not approved by the people they added", async () => {
+  const added = await staffBy(keys.owner1!, "added-by-owner1@studio.example", "finance");
+  const asked = await call<Approval>(t.app, "POST", "/v1/ledger/adjustments", {
+    key: keys.owner1,
+    body: { currency: "EUR", amount: 77, direction: "credit", reason: "owner asks" },
+  });
+  assert.equal(asked.status, 202, JSON.stringify(asked.body));
+  const byAdded = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/approvals/${asked.body.id}/approve`,
+    {
+      key: added,
+    },
+  );
+  assert.equal(byAdded.status, 403);
+  assert.equal(byAdded.body.error.code, "approval_own_request");
+  // The people the platform owner added decide each other's requests (the owner is the root).
+  const approved = await call(t.app, "POST", `/v1/approvals/${asked.body.id}/approve`, {
+    key: keys.finance1,
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+});
+
+test("a merchant key that adds an owner to its team cannot approve its own voucher batch through them", async () => {
+  const batch = await batchBy(m.secretKey);
+  const direct = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/voucher_batches/${batch.id}/approve`,
+    { key: m.secretKey },
+  );
+  assert.equal(direct.status, 403);
+  assert.equal(direct.body.error.code, "approver_is_creator");
+  const owner = await staffBy(m.secretKey, "voucher-owner@studio.example", "owner");
+  const viaOwner = await call<{ error: { code: string } }>(
+    t.app,
+    "POST",
+    `/v1/voucher_batches/${batch.id}/approve`,
+    { key: owner },
+  );
+  assert.equal(viaOwner.status, 403, JSON.stringify(viaOwner.body));
+  assert.equal(viaOwner.body.error.code, "approver_is_creator");
+  assert.equal((await batchStatus(batch.id)).status, "pending_approval");
+  const codes = await call(t.app, "GET", `/v1/voucher_batches/${batch.id}/codes`, { key: m.secretKey });
+  assert.notEqual(codes.status, 200, "no codes before an approval");
+
+  // An owner the platform added approves it.
+  const approved = await call<Batch>(t.app, "POST", `/v1/voucher_batches/${batch.id}/approve`, {
+    key: keys.owner1,
+  });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  assert.equal(approved.body.status, "approved");
 });
