@@ -87,7 +87,7 @@ for (const [lang, words] of [
     "en",
     {
       search: "Find payments",
-      refunded: "The refund was sent to the operator.",
+      refunded: "The refund was sent.",
       approve: "Approve",
       approved: "The batch is approved: its codes exist.",
       staff: "Staff and roles",
@@ -97,7 +97,7 @@ for (const [lang, words] of [
     "fr",
     {
       search: "Trouver les paiements",
-      refunded: "Le remboursement a été envoyé à l'opérateur.",
+      refunded: "Le remboursement a été envoyé.",
       approve: "Approuver",
       approved: "Le lot est approuvé : ses codes existent.",
       staff: "Équipe et rôles",
@@ -119,7 +119,8 @@ for (const [lang, words] of [
     await screenshot(page, `admin-payments-${lang}`);
     await press(page, `a[href="/admin/payments/${payment.id}"]`);
     assert.deepEqual(await seriousViolations(page), []);
-    await page.fill("#amount", "100");
+    // In the currency's own format: 1 lek is 100 minor units (ALL has two digits in ISO 4217).
+    await page.fill("#amount", "1");
     await press(page, "button.button--danger");
     assert.equal((await page.textContent(".notice--success"))?.trim(), words.refunded);
     await screenshot(page, `admin-payment-refunded-${lang}`);

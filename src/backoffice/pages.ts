@@ -19,6 +19,7 @@ import {
   loadCatalogues,
   PageRedirect,
   pagesSurface,
+  parseMajorAmount,
   type RenderOptions,
   registerAsset,
 } from "../web/index.ts";
@@ -336,8 +337,9 @@ export function backOfficePages(
           async (context, audit) => {
             const scope = scopeOf(context);
             const payment = await getPayment(services.payments, scope, id);
-            const amount = parseMinorUnits(
+            const amount = parseRefundAmount(
               body.amount,
+              payment.currency,
               payment.amount_captured - payment.amount_refund_reserved,
             );
             audit.changes = { payment: id, amount: Number(amount) };
@@ -610,12 +612,21 @@ function safeNext(next: unknown): string {
     : "/admin/payments";
 }
 
-/** "1.50" or "150"? Forms take the amount in minor units, as the API does; empty = all that is left. */
-function parseMinorUnits(value: string | undefined, refundable: bigint): bigint {
+/**
+ * The amount a person typed, in the currency's own format ("2" is 2.00 EUR, "2,50" is 2.50), as
+ * the page shows it (inner currencies without decimals); empty = all that is left. A staff member
+ * who typed "2" meaning two euros once refunded 0.02 EUR when this form took minor units.
+ */
+function parseRefundAmount(value: string | undefined, currency: string, refundable: bigint): bigint {
   const text = String(value ?? "").trim();
   if (text === "") return refundable;
-  if (!/^\d{1,12}$/.test(text)) throw new ApiError("amount_invalid", "amount");
-  const amount = BigInt(text);
+  const amount = parseMajorAmount(text, currency, 0);
+  if (amount === null)
+    throw new ApiError(
+      "amount_invalid",
+      "amount",
+      `Type the amount in ${currency} as it is written, like 2 or 2.50; leave it empty to refund all that is left.`,
+    );
   if (amount <= 0n || amount > refundable) throw new ApiError("refund_exceeds_captured", "amount");
   return amount;
 }

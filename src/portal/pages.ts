@@ -26,7 +26,7 @@ import {
 import { ApiError } from "../platform/errors.ts";
 import { isCurrency, minorDigits } from "../platform/money.ts";
 import { ipCountryFrom } from "../risk/index.ts";
-import { addRateLimitHeaders, negotiateLocale } from "../web/index.ts";
+import { addRateLimitHeaders, negotiateLocale, parseMajorAmount } from "../web/index.ts";
 import { registerIdentityPages } from "./identity-pages.ts";
 import { LANGUAGES } from "./index.ts";
 
@@ -64,17 +64,6 @@ function pageLocale(request: FastifyRequest): string {
 function field(body: unknown, name: string): string {
   const value = (body as Form | undefined)?.[name];
   return typeof value === "string" ? value.trim() : "";
-}
-
-/** "20", "20.5", "20,50" in the currency's own digits → minor units, without a float. */
-export function parseMajorAmount(text: string, currency: string): bigint | null {
-  if (!isCurrency(currency)) return null;
-  const digits = minorDigits(currency);
-  const match = /^(\d{1,10})(?:[.,](\d+))?$/.exec(text.replace(/\s/g, ""));
-  if (!match) return null;
-  const fraction = match[2] ?? "";
-  if (fraction.length > digits) return null;
-  return BigInt(match[1]!) * 10n ** BigInt(digits) + BigInt(fraction.padEnd(digits, "0") || "0");
 }
 
 export function portalPages(payers: Payers, options: { secureCookies: boolean }) {

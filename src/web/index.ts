@@ -20,7 +20,7 @@ export {
   negotiateLocale,
   type Translate,
 } from "./i18n.ts";
-export { decimalString, formatDateTime, formatMoney } from "./money.ts";
+export { decimalString, formatDateTime, formatMoney, parseMajorAmount } from "./money.ts";
 export { PageRedirect, type PagesOptions, pagesSurface, type RenderOptions } from "./pages.ts";
 export { formatPhone } from "./phone.ts";
 export { addRateLimitHeaders, type PageRateLimiter } from "./rate-limit.ts";

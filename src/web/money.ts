@@ -9,6 +9,21 @@ export function decimalString(amount: bigint, digits: number): `${number}` {
   return `${negative ? "-" : ""}${whole}${digits === 0 ? "" : `.${abs.slice(-digits)}`}` as `${number}`;
 }
 
+/**
+ * What a person types, "20", "20.5", "20,50", in the currency's own digits (ISO 4217's, or an
+ * inner currency's given digits) → minor units, without a float. null: not an amount, or more
+ * decimals than the currency has.
+ */
+export function parseMajorAmount(text: string, currency: string, innerDigits?: number): bigint | null {
+  const digits = isCurrency(currency) ? minorDigits(currency) : innerDigits;
+  if (digits === undefined) return null;
+  const match = /^(\d{1,10})(?:[.,](\d+))?$/.exec(text.replace(/\s/g, ""));
+  if (!match) return null;
+  const fraction = match[2] ?? "";
+  if (fraction.length > digits) return null;
+  return BigInt(match[1]!) * 10n ** BigInt(digits) + BigInt(fraction.padEnd(digits, "0") || "0");
+}
+
 const formats = new Map<string, Intl.NumberFormat>();
 
 function numberFormat(locale: Locale, options: Intl.NumberFormatOptions): Intl.NumberFormat {

@@ -65,18 +65,30 @@ test("a refund above what is left is refused and recorded; the right amount then
     merchant: ours.merchantId,
   });
   await agent.session.get(`/admin/payments/${paymentId}`);
-  const tooMuch = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "501" });
+  // The form takes the amount as people write it in the currency: the payment is 5.00 EUR.
+  const tooMuch = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "5.01" });
   assert.equal(tooMuch.status, 400);
+  await agent.session.get(`/admin/payments/${paymentId}`);
+  const tooPrecise = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "2.005" });
+  assert.equal(tooPrecise.status, 400);
+  assert.match(tooPrecise.body, /like 2 or 2\.50/);
   assert.equal(await refunded(), 0);
   await agent.session.get(`/admin/payments/${paymentId}`);
-  const done = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "200" });
+  // "2" is two euros (200 minor units), not two cents.
+  const done = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "2" });
   assert.equal(done.status, 303);
   assert.equal(await refunded(), 200);
+  await agent.session.get(`/admin/payments/${paymentId}`);
+  const comma = await agent.session.post(`/admin/payments/${paymentId}/refund`, { amount: "0,50" });
+  assert.equal(comma.status, 303);
+  assert.equal(await refunded(), 250);
   const rows = (await records("refunds.create", paymentId)).filter((r) => r.actor === agent.id);
   assert.deepEqual(
     rows.map((r) => [r.outcome, r.status_code]),
     [
       ["refused", 400],
+      ["refused", 400],
+      ["success", 201],
       ["success", 201],
     ],
   );

@@ -9,8 +9,7 @@ import { after, before, test } from "node:test";
 import { NOTIFICATION_CATALOGUES } from "../../src/notifications/index.ts";
 import { PayerThrottle } from "../../src/payers/index.ts";
 import { PORTAL_CATALOGUES } from "../../src/portal/index.ts";
-import { parseMajorAmount } from "../../src/portal/pages.ts";
-import { missingKeys } from "../../src/web/index.ts";
+import { missingKeys, parseMajorAmount } from "../../src/web/index.ts";
 import { call, createMerchant, createTestApp, type MerchantKeys, type TestApp } from "../support/app.ts";
 import { caughtCode } from "./support.ts";
 
