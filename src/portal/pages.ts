@@ -24,7 +24,7 @@ import {
   verifyAccessToken,
 } from "../payers/index.ts";
 import { ApiError } from "../platform/errors.ts";
-import { isCurrency, minorDigits } from "../platform/money.ts";
+import { isCurrency } from "../platform/money.ts";
 import { ipCountryFrom } from "../risk/index.ts";
 import { addRateLimitHeaders, negotiateLocale, parseMajorAmount } from "../web/index.ts";
 import { registerIdentityPages } from "./identity-pages.ts";
