@@ -1,5 +1,5 @@
 import { type TSchema, Type } from "@sinclair/typebox";
-import { ApprovalObject } from "../http/index.ts";
+import { ApprovalObject, ListQuery } from "../http/index.ts";
 
 /** Schemas the back office's JSON API shares across its routes (routes.ts and routes-*.ts). */
 export const Id = Type.String({ maxLength: 64 });
@@ -10,6 +10,18 @@ export const ListOf = (item: TSchema) =>
 export const Err = Type.Object({ error: Type.Object({}, { additionalProperties: true }) });
 export const errors = { 400: Err, 401: Err, 403: Err, 404: Err, 409: Err };
 export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: 10 });
+/** A catalogue's list (roles, permissions): a cursor names an item of it, checked against the list. */
+const CatalogueCursor = (item: string) =>
+  Type.String({ maxLength: 64, description: `The ${item} the page starts after (or ends before)` });
+export const CatalogueListQuery = (item: string) =>
+  Type.Object(
+    {
+      limit: ListQuery.properties.limit,
+      starting_after: Type.Optional(CatalogueCursor(item)),
+      ending_before: Type.Optional(CatalogueCursor(item)),
+    },
+    { additionalProperties: false },
+  );
 export const Currency = Type.String({ pattern: "^[A-Z]{3}$" });
 export const Str = Type.String();
 export const NullableStr = Type.Union([Str, Type.Null()]);

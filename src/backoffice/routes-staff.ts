@@ -1,6 +1,8 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { presentApproval } from "../approvals/index.ts";
+import { type ListParams, pageOf } from "../db/pages.ts";
+import { ListQuery } from "../http/index.ts";
 import { isTimeZone } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import {
@@ -13,6 +15,7 @@ import {
 import { type BackOfficeServices, idempotentWrite, sendJson } from "./context.ts";
 import {
   Approval,
+  CatalogueListQuery,
   CreatedStaff,
   errors,
   Id,
@@ -72,13 +75,18 @@ export function staffRoutes(app: FastifyInstance, services: BackOfficeServices, 
       schema: {
         tags,
         operationId: "listStaff",
-        summary: "Staff of the platform or of your merchant.",
+        summary: "Staff of the platform or of your merchant, newest first.",
+        querystring: ListQuery,
         response: { 200: ListOf(Staff), ...errors },
       },
     },
     async (request, reply) => {
-      const rows = await services.staff.list(request.access.actor.merchantId);
-      return sendJson(reply, 200, { object: "list", data: rows.map(presentStaff), has_more: false });
+      const page = await services.staff.page(request.access.actor.merchantId, request.query as ListParams);
+      return sendJson(reply, 200, {
+        object: "list",
+        data: page.rows.map(presentStaff),
+        has_more: page.hasMore,
+      });
     },
   );
 
@@ -149,13 +157,15 @@ export function staffRoutes(app: FastifyInstance, services: BackOfficeServices, 
       schema: {
         tags,
         operationId: "listRoles",
-        summary: "Default and custom roles with their permissions.",
+        summary: "Custom roles newest first, then the default roles, with their permissions.",
+        querystring: CatalogueListQuery("role id"),
         response: { 200: ListOf(Role), ...errors },
       },
     },
     async (request, reply) => {
-      const roles = await services.staff.listRoles(request.access.actor.merchantId);
-      return sendJson(reply, 200, { object: "list", data: roles, has_more: false });
+      const roles = newestFirst(await services.staff.listRoles(request.access.actor.merchantId));
+      const page = pageOf(roles, (role) => role.id, request.query as ListParams);
+      return sendJson(reply, 200, { object: "list", data: page.rows, has_more: page.hasMore });
     },
   );
 
@@ -200,20 +210,34 @@ export function staffRoutes(app: FastifyInstance, services: BackOfficeServices, 
       schema: {
         tags,
         operationId: "listPermissions",
-        summary: "The permission catalogue.",
+        summary: "The permission catalogue, in its own order.",
+        querystring: CatalogueListQuery("permission name"),
         response: { 200: ListOf(Permission), ...errors },
       },
     },
-    async (_request, reply) =>
-      sendJson(reply, 200, {
+    async (request, reply) => {
+      const page = pageOf(PERMISSION_LIST, (permission) => permission.name, request.query as ListParams);
+      return sendJson(reply, 200, {
         object: "list",
-        data: Object.entries(PERMISSIONS).map(([name, description]) => ({
-          object: "permission",
-          name,
-          description,
-        })),
-        has_more: false,
+        data: page.rows,
+        has_more: page.hasMore,
         default_roles: DEFAULT_ROLE_NAMES,
-      }),
+      });
+    },
   );
+}
+
+const PERMISSION_LIST = Object.entries(PERMISSIONS).map(([name, description]) => ({
+  object: "permission" as const,
+  name,
+  description,
+}));
+
+/**
+ * Custom roles newest first (their ids sort by time), then the default roles, which have no
+ * creation time and come before any custom role: the list's oldest end.
+ */
+function newestFirst<Role extends { id: string; default: boolean }>(roles: Role[]): Role[] {
+  const custom = roles.filter((role) => !role.default).sort((a, b) => (a.id < b.id ? 1 : -1));
+  return [...custom, ...roles.filter((role) => role.default)];
 }

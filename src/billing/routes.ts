@@ -1,3 +1,4 @@
+import { listPage } from "../db/pages.ts";
 import { IdParams, ListQuery, listBody, listOf, type Routes, sendJson } from "../http/index.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -360,29 +361,27 @@ export const billingRoutes: Routes<Billing> = async (app, { context: ctx, catalo
       schema: {
         tags,
         operationId: "listDunningPolicies",
-        summary: "List dunning policies",
-
+        summary: "List dunning policies, newest first",
+        querystring: ListQuery,
         response: { 200: listOf(DunningPolicyObject) },
       },
     },
     async (request, reply) => {
-      const { rows } = await ctx.db.query<{
-        id: string;
-        operator: string;
-        policy: DunningPolicy;
-        created: Date;
-      }>(
-        "select id, operator, policy, created from dunning_policies where merchant_id = $1 and mode = $2 order by id desc",
+      const page = await listPage<{ id: string; operator: string; policy: DunningPolicy; created: Date }>(
+        ctx.db,
+        "dunning_policies",
+        ["merchant_id = $1", "mode = $2"],
         [request.scope.merchantId, request.scope.mode],
+        request.query,
       );
-      const policies = rows.map((r) => ({
+      const policies = page.rows.map((r) => ({
         id: r.id,
         object: "dunning_policy",
         created: iso(r.created.getTime()),
         operator: r.operator === "" ? null : r.operator,
         ...r.policy,
       }));
-      return sendJson(reply, 200, listBody(policies, false));
+      return sendJson(reply, 200, listBody(policies, page.hasMore));
     },
   );
 

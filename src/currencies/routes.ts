@@ -9,6 +9,8 @@ import {
   TimestampInput,
   withErrors,
 } from "../community/routing.ts";
+import type { ListParams } from "../db/pages.ts";
+import { ListQuery } from "../http/index.ts";
 import type { CurrencyReports } from "./reports.ts";
 import type { Currencies } from "./service.ts";
 
@@ -32,6 +34,20 @@ const RateObject = Type.Object({
   valid_until: Type.Union([Timestamp, Type.Null()]),
   created: Timestamp,
 });
+
+/** A currency's id is its code, so the cursors of its list are codes, not time-sortable ids. */
+const CurrencyCursor = Type.String({
+  pattern: "^[A-Z]{4,8}$",
+  description: "The code of one of your currencies: the page starts after (or ends before) it",
+});
+const CurrencyListQuery = Type.Object(
+  {
+    limit: ListQuery.properties.limit,
+    starting_after: Type.Optional(CurrencyCursor),
+    ending_before: Type.Optional(CurrencyCursor),
+  },
+  { additionalProperties: false },
+);
 
 const ReportRow = Type.Object({
   currency: Type.String(),
@@ -109,13 +125,14 @@ export function currencyRoutes(ctx: RouteContext, currencies: Currencies, report
         schema: {
           tags: ["wallets"],
           operationId: "listCurrencies",
-          summary: "List your inner currencies",
+          summary: "List your inner currencies, newest first",
+          querystring: CurrencyListQuery,
           response: withErrors({ 200: listSchema(CurrencyObject) }),
         },
       },
       async (request, reply) => {
-        const data = await currencies.listCurrencies(ctx.scope(request));
-        return ctx.send(reply, 200, { object: "list", data, has_more: false });
+        const page = await currencies.listCurrencies(ctx.scope(request), request.query as ListParams);
+        return ctx.send(reply, 200, { object: "list", data: page.rows, has_more: page.hasMore });
       },
     );
     app.post(
@@ -155,13 +172,14 @@ export function currencyRoutes(ctx: RouteContext, currencies: Currencies, report
         schema: {
           tags: ["wallets"],
           operationId: "listExchangeRates",
-          summary: "The latest exchange rates recorded",
+          summary: "The exchange rates recorded, newest first",
+          querystring: ListQuery,
           response: withErrors({ 200: listSchema(RateObject) }),
         },
       },
       async (request, reply) => {
-        const data = await currencies.listRates(ctx.scope(request));
-        return ctx.send(reply, 200, { object: "list", data, has_more: false });
+        const page = await currencies.listRates(ctx.scope(request), request.query as ListParams);
+        return ctx.send(reply, 200, { object: "list", data: page.rows, has_more: page.hasMore });
       },
     );
     app.get(

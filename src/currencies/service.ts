@@ -1,4 +1,5 @@
 import type { Db, Queryable } from "../db/db.ts";
+import { checkListParams, type ListParams, listPage, type Page } from "../db/pages.ts";
 import type { Clock } from "../platform/clock.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -93,12 +94,45 @@ export class Currencies {
     return presentCurrency(row);
   }
 
-  async listCurrencies(scope: AuthScope) {
+  /**
+   * Newest first (by creation, then code). A currency's id is its code, which does not sort by
+   * time, so a cursor is a code and the page starts at that currency's place (created, code).
+   */
+  async listCurrencies(
+    scope: AuthScope,
+    list: ListParams,
+  ): Promise<Page<ReturnType<typeof presentCurrency>>> {
+    const limit = checkListParams(list);
+    const where = ["merchant_id = $1", "mode = $2"];
+    const params: unknown[] = [scope.merchantId, scope.mode];
+    const name = list.starting_after ? "starting_after" : "ending_before";
+    const cursor = list[name];
+    if (cursor) {
+      const at = await this.currencyRow(scope, cursor, name);
+      params.push(at.created, at.code);
+      where.push(`(created, code) ${name === "starting_after" ? "<" : ">"} ($3, $4)`);
+    }
+    const order = cursor && name === "ending_before" ? "asc" : "desc";
+    params.push(limit + 1);
     const { rows } = await this.db.query<InnerCurrencyRow>(
-      "select * from inner_currencies where merchant_id = $1 and mode = $2 order by code",
-      [scope.merchantId, scope.mode],
+      `select * from inner_currencies where ${where.join(" and ")}
+       order by created ${order}, code ${order} limit $${params.length}`,
+      params,
     );
-    return rows.map(presentCurrency);
+    const page = rows.slice(0, limit);
+    if (order === "asc") page.reverse();
+    return { rows: page.map(presentCurrency), hasMore: rows.length > limit };
+  }
+
+  /** The currency a cursor names; a 400 naming the cursor when it is none of the merchant's. */
+  private async currencyRow(scope: AuthScope, code: string, param: string): Promise<InnerCurrencyRow> {
+    const { rows } = await this.db.query<InnerCurrencyRow>(
+      "select * from inner_currencies where merchant_id = $1 and mode = $2 and code = $3",
+      [scope.merchantId, scope.mode, code],
+    );
+    if (!rows[0])
+      throw new ApiError("parameter_invalid", param, `${param} must be the code of one of your currencies.`);
+    return rows[0];
   }
 
   /** Minor digits of an ISO currency or of one of the merchant's inner currencies; null if neither. */
@@ -191,12 +225,16 @@ export class Currencies {
     return presentRate(row);
   }
 
-  async listRates(scope: AuthScope) {
-    const { rows } = await this.db.query<ExchangeRateRow>(
-      "select * from exchange_rates where merchant_id = $1 and mode = $2 order by id desc limit 100",
+  /** Newest first, by id. */
+  async listRates(scope: AuthScope, list: ListParams): Promise<Page<ReturnType<typeof presentRate>>> {
+    const page = await listPage<ExchangeRateRow>(
+      this.db,
+      "exchange_rates",
+      ["merchant_id = $1", "mode = $2"],
       [scope.merchantId, scope.mode],
+      list,
     );
-    return rows.map(presentRate);
+    return { rows: page.rows.map(presentRate), hasMore: page.hasMore };
   }
 
   /** The newest rate valid at `atMs`, or null. */

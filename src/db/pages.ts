@@ -74,3 +74,28 @@ export async function listPage<Row extends { id: string }>(
   if (ascending) page.reverse();
   return { rows: page, hasMore };
 }
+
+/**
+ * One page of a list held in memory, in its own order (a fixed catalogue, or one too small to
+ * need an index). The cursors are keys of its items: one that names no item has no position, so
+ * it is refused (400 naming it).
+ */
+export function pageOf<Item>(
+  items: readonly Item[],
+  keyOf: (item: Item) => string,
+  list: ListParams,
+): Page<Item> {
+  const limit = checkListParams(list);
+  const indexOf = (name: (typeof CURSORS)[number], key: string) => {
+    const index = items.findIndex((item) => keyOf(item) === key);
+    if (index < 0) throw new ApiError("parameter_invalid", name, `${name} must name an object of this list.`);
+    return index;
+  };
+  if (list.ending_before) {
+    const end = indexOf("ending_before", list.ending_before);
+    const start = Math.max(0, end - limit);
+    return { rows: items.slice(start, end), hasMore: start > 0 };
+  }
+  const start = list.starting_after ? indexOf("starting_after", list.starting_after) + 1 : 0;
+  return { rows: items.slice(start, start + limit), hasMore: items.length > start + limit };
+}

@@ -4,6 +4,7 @@ import {
   Currency,
   IdParams,
   Instant,
+  ListQuery,
   listBody,
   listOf,
   Nullable,
@@ -181,19 +182,20 @@ export const apiKeyRoutes: Routes<{ merchants: Merchants; db: Queryable; clock: 
       schema: {
         tags: ["api_keys"],
         operationId: "listApiKeys",
-        summary: "List the keys of the calling key's mode",
+        summary: "List the keys of the calling key's mode, newest first",
+        querystring: ListQuery,
         response: { 200: listOf(ApiKey) },
       },
     },
     async (request, reply) => {
       const nowMs = clock.nowMs();
-      const rows = await merchants.listKeys(request.scope.merchantId, request.scope.mode);
+      const page = await merchants.keyPage(request.scope.merchantId, request.scope.mode, request.query);
       return sendJson(
         reply,
         200,
         listBody(
-          rows.map((r) => presentKey(r, nowMs)),
-          false,
+          page.rows.map((r) => presentKey(r, nowMs)),
+          page.hasMore,
         ),
       );
     },

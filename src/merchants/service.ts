@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Db, Queryable } from "../db/db.ts";
+import { type ListParams, listPage, type Page } from "../db/pages.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
 import {
@@ -249,6 +250,17 @@ export class Merchants {
       [merchantId, mode],
     );
     return rows;
+  }
+
+  /** A page of the keys of a mode, newest first. */
+  keyPage(merchantId: string, mode: KeyMode, list: ListParams): Promise<Page<ApiKeyRow>> {
+    return listPage<ApiKeyRow>(
+      this.db,
+      "api_keys",
+      ["merchant_id = $1", "mode = $2"],
+      [merchantId, mode],
+      list,
+    );
   }
 
   async getKey(merchantId: string, mode: KeyMode, id: string): Promise<ApiKeyRow | null> {

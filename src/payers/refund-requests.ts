@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/db.ts";
+import { type ListParams, listPage } from "../db/pages.ts";
 import { type EventType, insertEvents } from "../events/index.ts";
 import { IdempotencyConflict } from "../idempotency/index.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -349,11 +350,15 @@ export async function declineRefundRequest(
 }
 
 /** The payer's own requests. */
-export async function listPayerRefundRequests(q: Queryable, auth: PayerAuth) {
-  const { rows } = await q.query<RefundRequestRow>(
-    `select r.*, f.status as refund_status from refund_requests r left join refunds f on f.id = r.refund_id
-     where r.payer_id = $1 order by r.id desc limit 100`,
+/** A page of the payer's refund requests with their refunds' status, newest first. */
+export async function listPayerRefundRequests(q: Queryable, auth: PayerAuth, list: ListParams) {
+  const page = await listPage<RefundRequestRow>(
+    q,
+    `(select r.*, f.status as refund_status from refund_requests r left join refunds f on f.id = r.refund_id
+      where r.payer_id = $1) requests`,
+    [],
     [auth.payerId],
+    list,
   );
-  return rows.map(presentRefundRequest);
+  return { rows: page.rows.map(presentRefundRequest), hasMore: page.hasMore };
 }

@@ -1,5 +1,5 @@
 import { Type } from "@sinclair/typebox";
-import { type Api, IdParams, listBody, type Routes, sendJson } from "../http/index.ts";
+import { type Api, IdParams, ListQuery, listBody, type Routes, sendJson } from "../http/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { consentEvidence } from "./evidence.ts";
 import type { Payers } from "./index.ts";
@@ -205,12 +205,15 @@ export const selfCareRoutes: Routes<Payers> = async (app: Api, payers) => {
         tags,
         security,
         operationId: "listPayerRefundRequests",
-        summary: "The payer's refund requests and their answers (the last 100).",
+        summary: "The payer's refund requests and their answers, newest first.",
+        querystring: ListQuery,
         response: withErrors({ 200: List(RefundRequest) }),
       },
     },
-    async (request, reply) =>
-      sendJson(reply, 200, listBody(await listPayerRefundRequests(ctx.db, payerOf(request)), false)),
+    async (request, reply) => {
+      const page = await listPayerRefundRequests(ctx.db, payerOf(request), request.query);
+      return sendJson(reply, 200, listBody(page.rows, page.hasMore));
+    },
   );
 
   app.post(

@@ -156,7 +156,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
     const subscriptions = (await listPayerSubscriptions(ctx.db, auth, { limit: 100 })).rows.map(
       presentPayerSubscription,
     );
-    const requests = await listPayerRefundRequests(ctx.db, auth);
+    const requests = (await listPayerRefundRequests(ctx.db, auth, { limit: 100 })).rows;
     const merchants = new Map<string, string>();
     for (const item of [...payments, ...subscriptions]) merchants.set(item.merchant.id, item.merchant.name);
     const currencies = new Set<string>([

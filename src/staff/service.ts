@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Actor } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
 import { isUniqueViolation } from "../db/db.ts";
+import { type ListParams, listPage, type Page } from "../db/pages.ts";
 import type { AuthContext } from "../merchants/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
@@ -221,6 +222,12 @@ export class StaffDirectory {
       merchantId === null ? [] : [merchantId],
     );
     return rows;
+  }
+
+  /** A page of the staff a merchant's team sees (its own) or the platform sees (everyone), newest first. */
+  page(merchantId: string | null, list: ListParams): Promise<Page<StaffRow>> {
+    const [where, params] = merchantId === null ? [[], []] : [["merchant_id = $1"], [merchantId]];
+    return listPage<StaffRow>(this.db, "staff", where, params, list);
   }
 
   async create(

@@ -44,7 +44,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List the keys of the calling key's mode */
+        /** List the keys of the calling key's mode, newest first */
         get: operations["listApiKeys"];
         put?: never;
         /** Create a secret or publishable key (shown once), restricted or not */
@@ -707,7 +707,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List dunning policies */
+        /** List dunning policies, newest first */
         get: operations["listDunningPolicies"];
         put?: never;
         /** Set the dunning policy (retries after a failed renewal), for all operators or one */
@@ -1130,7 +1130,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Staff of the platform or of your merchant. */
+        /** Staff of the platform or of your merchant, newest first. */
         get: operations["listStaff"];
         put?: never;
         /** Invite a staff member (platform) or a merchant's team member; returns a personal key once. */
@@ -1182,7 +1182,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Default and custom roles with their permissions. */
+        /** Custom roles newest first, then the default roles, with their permissions. */
         get: operations["listRoles"];
         put?: never;
         /** Define a custom role from permissions you hold yourself. */
@@ -1200,7 +1200,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The permission catalogue. */
+        /** The permission catalogue, in its own order. */
         get: operations["listPermissions"];
         put?: never;
         post?: never;
@@ -2073,7 +2073,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The payer's refund requests and their answers (the last 100). */
+        /** The payer's refund requests and their answers, newest first. */
         get: operations["listPayerRefundRequests"];
         put?: never;
         /**
@@ -2112,7 +2112,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List your inner currencies */
+        /** List your inner currencies, newest first */
         get: operations["listCurrencies"];
         put?: never;
         /** Define an inner currency */
@@ -2130,7 +2130,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The latest exchange rates recorded */
+        /** The exchange rates recorded, newest first */
         get: operations["listExchangeRates"];
         put?: never;
         /** Record an exchange rate (the newest valid one is current) */
@@ -2699,7 +2699,13 @@ export interface operations {
     };
     listApiKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6719,7 +6725,13 @@ export interface operations {
     };
     listDunningPolicies: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -8995,7 +9007,13 @@ export interface operations {
     };
     listStaff: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -9233,7 +9251,13 @@ export interface operations {
     };
     listRoles: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The role id the page starts after (or ends before) */
+                starting_after?: string;
+                /** @description The role id the page starts after (or ends before) */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -9328,7 +9352,13 @@ export interface operations {
     };
     listPermissions: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The permission name the page starts after (or ends before) */
+                starting_after?: string;
+                /** @description The permission name the page starts after (or ends before) */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -13185,7 +13215,13 @@ export interface operations {
     };
     listPayerRefundRequests: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -13412,7 +13448,13 @@ export interface operations {
     };
     listCurrencies: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The code of one of your currencies: the page starts after (or ends before) it */
+                starting_after?: string;
+                /** @description The code of one of your currencies: the page starts after (or ends before) it */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -13624,7 +13666,13 @@ export interface operations {
     };
     listExchangeRates: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                ending_before?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
