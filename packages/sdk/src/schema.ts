@@ -2435,10 +2435,10 @@ export type components = {
                 /** @enum {string} */
                 type: "invalid_request_error" | "authentication_error" | "permission_error" | "idempotency_error" | "payment_error" | "rate_limit_error" | "api_error";
                 /**
-                 * @description 400: parameter_missing, parameter_unknown, parameter_invalid_type, parameter_invalid, parameter_too_long, parameter_out_of_range, amount_invalid, currency_invalid, body_invalid_json, body_not_object, url_invalid, request_malformed, idempotency_key_invalid, payment_method_invalid, payment_method_unavailable, amount_too_large, refund_exceeds_captured, exchange_rate_missing, voucher_invalid; 401: api_key_missing, api_key_invalid, signin_failed, payer_token_invalid, payer_code_invalid; 402: incorrect_pin, blocked_by_risk_rule, insufficient_funds; 403: admin_key_required, secret_key_required, live_mode_unavailable, approver_is_creator, permission_denied, permission_not_grantable, approval_own_request; 404: resource_missing, route_not_found; 405: method_not_allowed; 409: idempotency_key_in_use, payment_unexpected_state, subscription_unexpected_state, test_clock_advancing, resource_already_exists, voucher_batch_unexpected_state, ledger_rejected, checkout_session_unexpected_state, staff_exists, approval_not_pending, approval_arguments_changed, payer_exists, payer_identity_taken, refund_request_unexpected_state; 410: voucher_codes_gone; 413: body_too_large; 414: url_too_long; 415: unsupported_media_type; 422: idempotency_key_reused; 429: voucher_attempts_exceeded, rate_limited; 431: request_headers_too_large; 500: internal_error; 502: provider_refused; 503: service_unavailable
+                 * @description 400: parameter_missing, parameter_unknown, parameter_invalid_type, parameter_invalid, parameter_too_long, parameter_out_of_range, amount_invalid, currency_invalid, body_invalid_json, body_not_object, url_invalid, request_malformed, idempotency_key_invalid, payment_method_invalid, payment_method_unavailable, amount_too_large, refund_exceeds_captured, exchange_rate_missing, voucher_invalid; 401: api_key_missing, api_key_invalid, signin_failed, payer_token_invalid, payer_code_invalid; 402: incorrect_pin, blocked_by_risk_rule, insufficient_funds; 403: admin_key_required, secret_key_required, live_mode_unavailable, approver_is_creator, permission_denied, permission_not_grantable, approval_own_request, approval_needs_person; 404: resource_missing, route_not_found; 405: method_not_allowed; 409: idempotency_key_in_use, payment_unexpected_state, subscription_unexpected_state, test_clock_advancing, resource_already_exists, voucher_batch_unexpected_state, ledger_rejected, checkout_session_unexpected_state, staff_exists, approval_not_pending, approval_arguments_changed, payer_exists, payer_identity_taken, refund_request_unexpected_state; 410: voucher_codes_gone; 413: body_too_large; 414: url_too_long; 415: unsupported_media_type; 422: idempotency_key_reused; 429: voucher_attempts_exceeded, rate_limited; 431: request_headers_too_large; 500: internal_error; 502: provider_refused; 503: service_unavailable
                  * @enum {string}
                  */
-                code: "parameter_missing" | "parameter_unknown" | "parameter_invalid_type" | "parameter_invalid" | "parameter_too_long" | "parameter_out_of_range" | "amount_invalid" | "currency_invalid" | "body_invalid_json" | "body_too_large" | "body_not_object" | "unsupported_media_type" | "url_invalid" | "url_too_long" | "request_headers_too_large" | "request_malformed" | "resource_missing" | "route_not_found" | "method_not_allowed" | "api_key_missing" | "api_key_invalid" | "admin_key_required" | "secret_key_required" | "live_mode_unavailable" | "idempotency_key_invalid" | "idempotency_key_reused" | "idempotency_key_in_use" | "payment_method_invalid" | "payment_method_unavailable" | "payment_unexpected_state" | "amount_too_large" | "refund_exceeds_captured" | "incorrect_pin" | "blocked_by_risk_rule" | "subscription_unexpected_state" | "test_clock_advancing" | "insufficient_funds" | "exchange_rate_missing" | "resource_already_exists" | "voucher_invalid" | "voucher_attempts_exceeded" | "voucher_batch_unexpected_state" | "voucher_codes_gone" | "approver_is_creator" | "ledger_rejected" | "checkout_session_unexpected_state" | "permission_denied" | "permission_not_grantable" | "staff_exists" | "approval_not_pending" | "approval_own_request" | "approval_arguments_changed" | "signin_failed" | "payer_exists" | "payer_token_invalid" | "payer_code_invalid" | "payer_identity_taken" | "refund_request_unexpected_state" | "rate_limited" | "provider_refused" | "internal_error" | "service_unavailable";
+                code: "parameter_missing" | "parameter_unknown" | "parameter_invalid_type" | "parameter_invalid" | "parameter_too_long" | "parameter_out_of_range" | "amount_invalid" | "currency_invalid" | "body_invalid_json" | "body_too_large" | "body_not_object" | "unsupported_media_type" | "url_invalid" | "url_too_long" | "request_headers_too_large" | "request_malformed" | "resource_missing" | "route_not_found" | "method_not_allowed" | "api_key_missing" | "api_key_invalid" | "admin_key_required" | "secret_key_required" | "live_mode_unavailable" | "idempotency_key_invalid" | "idempotency_key_reused" | "idempotency_key_in_use" | "payment_method_invalid" | "payment_method_unavailable" | "payment_unexpected_state" | "amount_too_large" | "refund_exceeds_captured" | "incorrect_pin" | "blocked_by_risk_rule" | "subscription_unexpected_state" | "test_clock_advancing" | "insufficient_funds" | "exchange_rate_missing" | "resource_already_exists" | "voucher_invalid" | "voucher_attempts_exceeded" | "voucher_batch_unexpected_state" | "voucher_codes_gone" | "approver_is_creator" | "ledger_rejected" | "checkout_session_unexpected_state" | "permission_denied" | "permission_not_grantable" | "staff_exists" | "approval_not_pending" | "approval_own_request" | "approval_needs_person" | "approval_arguments_changed" | "signin_failed" | "payer_exists" | "payer_token_invalid" | "payer_code_invalid" | "payer_identity_taken" | "refund_request_unexpected_state" | "rate_limited" | "provider_refused" | "internal_error" | "service_unavailable";
                 /** @description For a person; may change. */
                 message: string;
                 /** @description The field at fault, when there is one. */
@@ -2476,7 +2476,7 @@ export type components = {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The key may not do this. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+        /** @description The key may not do this. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
         Error403: {
             headers: {
                 [name: string]: unknown;
@@ -10319,7 +10319,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10427,7 +10427,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10535,7 +10535,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10643,7 +10643,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10751,7 +10751,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10859,7 +10859,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10965,7 +10965,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11059,7 +11059,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11153,7 +11153,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11226,7 +11226,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11310,7 +11310,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11405,7 +11405,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11494,7 +11494,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read analytics. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11642,7 +11642,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11726,7 +11726,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11830,7 +11830,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11933,7 +11933,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description The key may not read reports. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13502,7 +13502,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13612,7 +13612,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13724,7 +13724,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13845,7 +13845,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13961,7 +13961,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14080,7 +14080,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14206,7 +14206,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14309,7 +14309,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14429,7 +14429,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14568,7 +14568,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14681,7 +14681,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14837,7 +14837,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14927,7 +14927,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15046,7 +15046,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15158,7 +15158,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15272,7 +15272,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15374,7 +15374,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15493,7 +15493,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15614,7 +15614,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15734,7 +15734,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15884,7 +15884,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`. */
+            /** @description An error: see the catalogue of codes. Codes: `admin_key_required`, `secret_key_required`, `live_mode_unavailable`, `approver_is_creator`, `permission_denied`, `permission_not_grantable`, `approval_own_request`, `approval_needs_person`. */
             403: {
                 headers: {
                     [name: string]: unknown;
