@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Actor } from "../audit/index.ts";
 import type { Db, Queryable } from "../db/db.ts";
+import { type ListParams, listPage, type Page } from "../db/pages.ts";
 import { canonicalJson } from "../platform/canonical-json.ts";
 import { HOUR_MS } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -163,7 +164,12 @@ export class Approvals {
     return row;
   }
 
-  async list(access: Access, status: ApprovalStatus | undefined, limit: number): Promise<ApprovalRow[]> {
+  /** A page of the approvals the person may see (their merchant's, or all for the platform's), newest first. */
+  async list(
+    access: Access,
+    status: ApprovalStatus | undefined,
+    list: ListParams,
+  ): Promise<Page<ApprovalRow>> {
     const nowMs = this.clock.nowMs();
     const where: string[] = [];
     const params: unknown[] = [];
@@ -178,12 +184,7 @@ export class Approvals {
       params.push(status);
       where.push(`status = $${params.length}`);
     }
-    params.push(limit);
-    const { rows } = await this.db.query<ApprovalRow>(
-      `select * from approvals ${where.length ? `where ${where.join(" and ")}` : ""} order by id desc limit $${params.length}`,
-      params,
-    );
-    return rows;
+    return listPage<ApprovalRow>(this.db, "approvals", where, params, list);
   }
 
   /**

@@ -386,7 +386,7 @@ export function backOfficePages(
 
       pages.get("/admin/approvals", { schema: { hide: true } }, async (request, reply) => {
         const context = requirePagePermission(request, "approval:read");
-        const rows = await services.approvals.list(context.access, "pending", 100);
+        const { rows } = await services.approvals.list(context.access, "pending", { limit: 100 });
         const nowMs = services.clock.nowMs();
         const approvals = rows.map((r) => ({
           ...presentApproval(r, nowMs),

@@ -1,10 +1,12 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { type ApprovalStatus, presentApproval } from "../approvals/index.ts";
+import type { ListParams } from "../db/pages.ts";
+import { ListQuery } from "../http/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { AdjustmentArguments } from "./actions.ts";
 import { type BackOfficeServices, decideThenRun, idempotentWrite, sendJson } from "./context.ts";
-import { Approval, Currency, errors, Id, IdParams, Limit, ListOf } from "./routes-schemas.ts";
+import { Approval, Currency, errors, Id, IdParams, ListOf } from "./routes-schemas.ts";
 
 /** Ledger adjustments (four eyes) and the approvals queue. */
 export function approvalRoutes(app: FastifyInstance, services: BackOfficeServices, tags: string[]): void {
@@ -69,7 +71,7 @@ export function approvalRoutes(app: FastifyInstance, services: BackOfficeService
                 ["pending", "approved", "rejected", "expired", "failed"].map((s) => Type.Literal(s)),
               ),
             ),
-            limit: Limit,
+            ...ListQuery.properties,
           },
           { additionalProperties: false },
         ),
@@ -77,13 +79,13 @@ export function approvalRoutes(app: FastifyInstance, services: BackOfficeService
       },
     },
     async (request, reply) => {
-      const query = request.query as { status?: ApprovalStatus; limit: number };
-      const rows = await services.approvals.list(request.access, query.status, query.limit + 1);
+      const { status, ...list } = request.query as { status?: ApprovalStatus } & ListParams;
+      const page = await services.approvals.list(request.access, status, list);
       const nowMs = services.clock.nowMs();
       return sendJson(reply, 200, {
         object: "list",
-        data: rows.slice(0, query.limit).map((r) => presentApproval(r, nowMs)),
-        has_more: rows.length > query.limit,
+        data: page.rows.map((r) => presentApproval(r, nowMs)),
+        has_more: page.hasMore,
       });
     },
   );

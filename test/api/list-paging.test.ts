@@ -47,7 +47,7 @@ interface ListCase {
 
 async function created(url: string, body: unknown, key?: string) {
   const r = await post(url, body, key);
-  assert.ok(r.status === 200 || r.status === 201, `${url}: ${JSON.stringify(r.body)}`);
+  assert.ok([200, 201, 202].includes(r.status), `${url}: ${JSON.stringify(r.body)}`);
   return r.body;
 }
 
@@ -136,6 +136,19 @@ const CASES: ListCase[] = [
       const ids: string[] = [];
       for (const name of ["readers", "auditors", "clerks"]) {
         ids.push((await created("/v1/roles", { name, permissions: ["payment:read"] })).id as string);
+      }
+      return ids;
+    },
+  },
+  {
+    path: "/v1/approvals",
+    caller: "merchant",
+    key: (a) => a.id as string,
+    make: async () => {
+      const ids: string[] = [];
+      for (const amount of [10, 20, 30]) {
+        const body = { currency: "EUR", amount, direction: "credit", reason: "paging" };
+        ids.push((await created("/v1/ledger/adjustments", body)).id as string);
       }
       return ids;
     },

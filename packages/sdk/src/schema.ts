@@ -9472,6 +9472,10 @@ export interface operations {
             query?: {
                 status?: "pending" | "approved" | "rejected" | "expired" | "failed";
                 limit?: number;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                starting_after?: string;
+                /** @description The id of an object of this list: the page starts after (or ends before) it */
+                ending_before?: string;
             };
             header?: never;
             path?: never;
