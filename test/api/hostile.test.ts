@@ -357,6 +357,11 @@ describe("authentication failures are throttled per address", () => {
         });
         statuses.push(reply.status);
         if (reply.status === 429) retryAfter = reply.headers["retry-after"];
+        // The address's own policy on every answer the failed-authentication limiter decides.
+        assert.equal(reply.headers["ratelimit-policy"], '"auth-failures";q=20;w=20', `answer ${i}`);
+        assert.match(String(reply.headers.ratelimit), /^"auth-failures";r=\d+;t=\d+$/);
+        if (i === 0) assert.match(String(reply.headers.ratelimit), /r=19;/);
+        if (reply.status === 429) assert.match(String(reply.headers.ratelimit), /r=0;/);
       }
       assert.deepEqual(new Set(statuses), new Set([401, 429]));
       assert.ok(statuses.indexOf(429) <= 21, `429 from the 21st failure on, got ${statuses.indexOf(429)}`);
@@ -365,6 +370,7 @@ describe("authentication failures are throttled per address", () => {
         key: merchant.secretKey,
       });
       assert.equal(assertEnvelope(blocked, 429).code, "rate_limited");
+      assert.equal(blocked.headers["ratelimit-policy"], '"auth-failures";q=20;w=20');
     } finally {
       await throttled.close();
     }
