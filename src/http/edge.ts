@@ -128,14 +128,40 @@ export function handleClientError(error: Error & { code?: string }, socket: Sock
   }
 }
 
+/**
+ * JSON bodies are UTF-8 (RFC 8259, section 8.1), checked while they are decoded, in the same one
+ * pass: bytes that are not UTF-8 used to become U+FFFD and be stored as such. A BOM is dropped.
+ */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+const NOT_UTF8 = "The request body is not valid UTF-8: send JSON encoded in UTF-8.";
+const NOT_UTF8_CHARSET = "Send the body as application/json in UTF-8 (no other charset).";
+
+/**
+ * `application/json` has no charset parameter (RFC 8259); one that says UTF-8 is tolerated, any
+ * other is refused with 415 rather than decoded as UTF-8 against what the client said it sent.
+ */
+function charsetIsUtf8(contentType: string | undefined): boolean {
+  // The usual header, "application/json", has no parameters to read.
+  if (contentType === undefined || contentType.length <= "application/json".length) return true;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType)?.[1]?.toLowerCase();
+  return charset === undefined || charset === "utf-8" || charset === "utf8";
+}
+
 export function installEdge(
   app: FastifyInstance,
   deps: { onRequestDone(request: FastifyRequest, reply: FastifyReply): void },
 ): void {
   // Bodies are JSON, or nothing: any other content type is refused with 415 (text/plain included).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
-    const text = (body as string).trim();
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    if (!charsetIsUtf8(request.headers["content-type"]))
+      return done(new ApiError("unsupported_media_type", undefined, NOT_UTF8_CHARSET), undefined);
+    let text: string;
+    try {
+      text = UTF8.decode(body as Buffer).trim();
+    } catch {
+      return done(new ApiError("body_invalid_json", undefined, NOT_UTF8), undefined);
+    }
     // An empty JSON body is an empty object (POST /cancel with a content type and nothing else).
     if (text.length === 0) return done(null, {});
     let parsed: unknown;

@@ -13,7 +13,7 @@ import type { AuthContext } from "../merchants/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError, assert } from "../platform/errors.ts";
 import type { AuthScope } from "../platform/scope.ts";
-import type { RateLimiter } from "./rate-limit.ts";
+import type { RateLimiter, Take } from "./rate-limit.ts";
 import type { Writes } from "./writes.ts";
 
 declare module "fastify" {
@@ -75,20 +75,37 @@ function rateLimited(retryAfterSeconds: number): ApiError {
   return new ApiError("rate_limited", undefined, undefined, { "Retry-After": String(retryAfterSeconds) });
 }
 
-/** Authenticates, throttles and authorizes a request on an API surface, in that order. */
+/** The IETF RateLimit fields (draft 8) of one limiter's answer to this request. */
+function rateLimitFields(reply: FastifyReply, limiter: RateLimiter, take: Take): void {
+  reply.header("RateLimit-Policy", limiter.policyHeader);
+  reply.header("RateLimit", limiter.stateHeader(take));
+}
+
+/**
+ * Authenticates, throttles and authorizes a request on an API surface, in that order. An
+ * authenticated answer carries the key's policy (`"per-key"`); an answer the failed-authentication
+ * limiter decides (a 401 that spent the address's budget, the 429 past it) carries the address's
+ * (`"auth-failures"`), so a client guessing keys sees its budget run out as the contract says
+ * every answer of a rate-limited surface does. A request that authenticates spends nothing of the
+ * address's budget and does not carry it.
+ */
 function authHook(deps: SurfaceDeps, authorize: Authorize) {
   const { keyLimiter, authFailureLimiter } = deps;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const nowMs = deps.clock.nowMs();
     if (authFailureLimiter.enabled) {
       const failures = authFailureLimiter.peek(request.ip, nowMs);
-      if (!failures.allowed) throw rateLimited(failures.retryAfterSeconds);
+      if (!failures.allowed) {
+        rateLimitFields(reply, authFailureLimiter, failures);
+        throw rateLimited(failures.retryAfterSeconds);
+      }
     }
     try {
       request.auth = await deps.authenticate(request.headers.authorization);
     } catch (error) {
       if (error instanceof ApiError && error.type === "authentication_error" && authFailureLimiter.enabled) {
         const failures = authFailureLimiter.take(request.ip, nowMs);
+        rateLimitFields(reply, authFailureLimiter, failures);
         if (!failures.allowed) throw rateLimited(failures.retryAfterSeconds);
       }
       throw error;
@@ -96,8 +113,7 @@ function authHook(deps: SurfaceDeps, authorize: Authorize) {
     if (keyLimiter.enabled) {
       const subject = request.auth.kind === "admin" ? "admin" : request.auth.keyId;
       const take = keyLimiter.take(subject, nowMs);
-      reply.header("RateLimit-Policy", keyLimiter.policyHeader);
-      reply.header("RateLimit", keyLimiter.stateHeader(take));
+      rateLimitFields(reply, keyLimiter, take);
       if (!take.allowed) throw rateLimited(take.retryAfterSeconds);
     }
     authorize(request.auth);

@@ -14,7 +14,17 @@ import {
 } from "./accounts.ts";
 import { linkIdentity, requestLinkCode } from "./identities.ts";
 import type { Payers } from "./index.ts";
-import { payerConfig, payerOf, security, tags, withThrottleFields } from "./routes-helpers.ts";
+import {
+  payerConfig,
+  payerKeyScope,
+  payerOf,
+  publicKeyScope,
+  runOnce,
+  security,
+  signUpFingerprint,
+  tags,
+  withThrottleFields,
+} from "./routes-helpers.ts";
 import {
   CodeBody,
   LinkIdentityBody,
@@ -50,7 +60,15 @@ export const accountRoutes: Routes<Payers> = async (app: Api, payers) => {
       withThrottleFields(
         reply,
         () => edgeThrottleFields(ctx, "signup", {}, request.ip),
-        async () => ({ status: 201, body: await signUp(ctx, request.body, request.ip) }),
+        () =>
+          runOnce(
+            payers,
+            publicKeyScope(request.body),
+            request,
+            reply,
+            async () => ({ status: 201, body: await signUp(ctx, request.body, request.ip) }),
+            signUpFingerprint(payers, request.body),
+          ),
       ),
   );
 
@@ -73,15 +91,16 @@ export const accountRoutes: Routes<Payers> = async (app: Api, payers) => {
       withThrottleFields(
         reply,
         () => edgeThrottleFields(ctx, "codes", request.body, request.ip),
-        async () => ({
-          status: 202,
-          body: await requestCode(
-            ctx,
-            request.body,
-            request.ip,
-            ipCountryFrom(request.headers, ctx.ipCountryHeader),
-          ),
-        }),
+        () =>
+          runOnce(payers, publicKeyScope(request.body), request, reply, async () => ({
+            status: 202,
+            body: await requestCode(
+              ctx,
+              request.body,
+              request.ip,
+              ipCountryFrom(request.headers, ctx.ipCountryHeader),
+            ),
+          })),
       ),
   );
 
@@ -95,7 +114,7 @@ export const accountRoutes: Routes<Payers> = async (app: Api, payers) => {
         summary:
           "Sign in: `{email, password}` or `{msisdn | email, code}` → a short-lived token and a refresh token.",
         description:
-          "A code sign-in creates the account on first use and confirms the identity. Failed sign-ins are throttled per subject and per address (429).",
+          "A code sign-in creates the account on first use and confirms the identity. Failed sign-ins are throttled per subject and per address (429). Never replayed: each request runs, with an Idempotency-Key or not (the answer holds tokens shown once; a code is good once).",
         security: [],
         body: SessionBody,
         response: withErrors({ 201: PayerSession }),
@@ -142,6 +161,8 @@ export const accountRoutes: Routes<Payers> = async (app: Api, payers) => {
         tags,
         operationId: "refreshPayerSession",
         summary: "Exchange a refresh token (good once) for a new session; a reused one revokes its family.",
+        description:
+          "Never replayed: each request runs, with an Idempotency-Key or not (the answer holds tokens shown once).",
         security: [],
         body: RefreshBody,
         response: withErrors({ 201: PayerSession }),
@@ -187,15 +208,16 @@ export const accountRoutes: Routes<Payers> = async (app: Api, payers) => {
       withThrottleFields(
         reply,
         () => edgeThrottleFields(ctx, "codes", request.body, request.ip),
-        async () => ({
-          status: 202,
-          body: await requestLinkCode(
-            ctx,
-            request.body,
-            request.ip,
-            ipCountryFrom(request.headers, ctx.ipCountryHeader),
-          ),
-        }),
+        () =>
+          runOnce(payers, payerKeyScope(request), request, reply, async () => ({
+            status: 202,
+            body: await requestLinkCode(
+              ctx,
+              request.body,
+              request.ip,
+              ipCountryFrom(request.headers, ctx.ipCountryHeader),
+            ),
+          })),
       ),
   );
 
@@ -218,16 +240,17 @@ export const accountRoutes: Routes<Payers> = async (app: Api, payers) => {
       withThrottleFields(
         reply,
         () => edgeThrottleFields(ctx, "signin", request.body, request.ip),
-        async () => ({
-          status: 201,
-          body: await linkIdentity(
-            ctx,
-            payerOf(request),
-            request.body,
-            request.ip,
-            ipCountryFrom(request.headers, ctx.ipCountryHeader),
-          ),
-        }),
+        () =>
+          runOnce(payers, payerKeyScope(request), request, reply, async () => ({
+            status: 201,
+            body: await linkIdentity(
+              ctx,
+              payerOf(request),
+              request.body,
+              request.ip,
+              ipCountryFrom(request.headers, ctx.ipCountryHeader),
+            ),
+          })),
       ),
   );
 };

@@ -282,6 +282,59 @@ describe("framework errors answer the envelope", () => {
     });
     assert.equal(assertEnvelope(reply, 415).code, "unsupported_media_type");
   });
+  test("a body that is not UTF-8: 400 body_invalid_json saying so, nothing stored", async () => {
+    const before = await rowCounts();
+    for (const bytes of [
+      Buffer.from([...Buffer.from('{"name": "caf'), 0xe9, ...Buffer.from('"}')]),
+      Buffer.from([...Buffer.from('{"name": "'), 0xed, 0xa0, 0x80, ...Buffer.from('"}')]),
+      Buffer.from([...Buffer.from('{"name": "x'), 0xe2, 0x82, ...Buffer.from('"}')]),
+    ]) {
+      const reply = await t.app.inject({
+        method: "POST",
+        url: "/v1/products",
+        headers: { authorization: `Bearer ${m.secretKey}`, "content-type": "application/json" },
+        payload: bytes,
+      });
+      const error = assertEnvelope(
+        { status: reply.statusCode, body: reply.json(), headers: reply.headers },
+        400,
+      );
+      assert.equal(error.code, "body_invalid_json");
+      assert.match(error.message, /not valid UTF-8/);
+    }
+    assert.deepEqual(await rowCounts(), before);
+    const fine = await t.app.inject({
+      method: "POST",
+      url: "/v1/products",
+      headers: { authorization: `Bearer ${m.secretKey}`, "content-type": "application/json" },
+      payload: Buffer.from('\ufeff{"name": "café ☕"}'),
+    });
+    assert.equal(fine.statusCode, 201, fine.body);
+    assert.equal(fine.json().name, "café ☕");
+  });
+  test("a charset other than UTF-8: 415; utf-8 in any spelling is accepted", async () => {
+    const post = (contentType: string) =>
+      call<ErrorReply>(t.app, "POST", "/v1/products", {
+        key: m.secretKey,
+        rawBody: '{"name": "plain"}',
+        headers: { "content-type": contentType },
+      });
+    for (const contentType of [
+      "application/json; charset=latin1",
+      "application/json; Charset=ISO-8859-1",
+      "application/json;charset=utf-16",
+    ]) {
+      const error = assertEnvelope(await post(contentType), 415);
+      assert.equal(error.code, "unsupported_media_type", contentType);
+      assert.match(error.message, /UTF-8/);
+    }
+    for (const contentType of [
+      "application/json; charset=utf-8",
+      'application/json; charset="UTF-8"',
+      "application/json;charset=utf8",
+    ])
+      assert.equal((await post(contentType)).status, 201, contentType);
+  });
   test("an unknown route has the envelope and the request id", async () => {
     const reply = await call<ErrorReply>(t.app, "GET", "/v1/nothing_here", { key: m.secretKey });
     assert.equal(assertEnvelope(reply, 404).code, "route_not_found");
@@ -381,6 +434,11 @@ describe("authentication failures are throttled per address", () => {
         });
         statuses.push(reply.status);
         if (reply.status === 429) retryAfter = reply.headers["retry-after"];
+        // The address's own policy on every answer the failed-authentication limiter decides.
+        assert.equal(reply.headers["ratelimit-policy"], '"auth-failures";q=20;w=20', `answer ${i}`);
+        assert.match(String(reply.headers.ratelimit), /^"auth-failures";r=\d+;t=\d+$/);
+        if (i === 0) assert.match(String(reply.headers.ratelimit), /r=19;/);
+        if (reply.status === 429) assert.match(String(reply.headers.ratelimit), /r=0;/);
       }
       assert.deepEqual(new Set(statuses), new Set([401, 429]));
       assert.ok(statuses.indexOf(429) <= 21, `429 from the 21st failure on, got ${statuses.indexOf(429)}`);
@@ -389,6 +447,7 @@ describe("authentication failures are throttled per address", () => {
         key: merchant.secretKey,
       });
       assert.equal(assertEnvelope(blocked, 429).code, "rate_limited");
+      assert.equal(blocked.headers["ratelimit-policy"], '"auth-failures";q=20;w=20');
     } finally {
       await throttled.close();
     }

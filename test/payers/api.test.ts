@@ -294,6 +294,131 @@ describe("accounts and sign-in", () => {
   });
 });
 
+describe("Idempotency-Key on the routes without a key", () => {
+  type ErrorReply = { error: { code: string } };
+  const caught = async (to: string) =>
+    (
+      await call<List<unknown>>(t.app, "GET", `/v1/test_helpers/messages?to=${encodeURIComponent(to)}`, {
+        key: ADMIN_KEY,
+      })
+    ).body.data.length;
+
+  test("a retried sign-up replays its 201; the same key with another body is 422; no password is kept", async () => {
+    t.services.payers.ctx.throttle = new PayerThrottle();
+    const signUp = (body: Record<string, string>, key = "signup-1") =>
+      call<{ id: string; email: string } & ErrorReply>(t.app, "POST", "/v1/payers", {
+        body,
+        headers: { "idempotency-key": key },
+      });
+    const body = { email: "Hana@Example.com", password: "hana's long password" };
+    const first = await signUp(body);
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    assert.equal(first.headers["idempotent-replayed"], undefined);
+    const retry = await signUp(body);
+    assert.equal(retry.status, 201, JSON.stringify(retry.body));
+    assert.equal(retry.headers["idempotent-replayed"], "true");
+    assert.deepEqual(retry.body, first.body);
+    // The same key, the same address, another password: refused, nothing created or changed.
+    const reused = await signUp({ ...body, password: "someone else's password" });
+    assert.equal(reused.status, 422);
+    assert.equal(reused.body.error.code, "idempotency_key_reused");
+    const spelled = await signUp({ ...body, email: "hana@example.com" });
+    assert.equal(spelled.status, 422, "the same address spelled otherwise is the same scope");
+    // Keys are scoped to the identity: another payer's sign-up with the same key runs.
+    const other = await signUp({ email: "ivan@example.com", password: "ivan's long password" });
+    assert.equal(other.status, 201);
+    assert.equal(other.headers["idempotent-replayed"], undefined);
+    // Without a key, a second sign-up is still the 409 it was.
+    const again = await call<ErrorReply>(t.app, "POST", "/v1/payers", { body });
+    assert.equal(again.body.error.code, "payer_exists");
+    const { rows } = await t.services.db.query<{ request_hash: string; response_body: string }>(
+      "select request_hash, response_body from idempotency_keys where merchant_id = 'email:hana@example.com'",
+    );
+    assert.equal(rows.length, 1);
+    assert.ok(!rows[0]!.response_body.includes("hana's long password"));
+    const { requestHash } = await import("../../src/idempotency/store.ts");
+    assert.notEqual(
+      rows[0]!.request_hash,
+      requestHash("POST", "/v1/payers", body),
+      "no plain hash of the password",
+    );
+    const signedIn = await call(t.app, "POST", "/v1/payer_sessions", {
+      body: { email: "hana@example.com", password: "hana's long password" },
+    });
+    assert.equal(signedIn.status, 201, "the first password is the account's");
+  });
+
+  test("a retried code request replays its 202 and sends no second code; another body is 422", async () => {
+    t.services.payers.ctx.throttle = new PayerThrottle();
+    const ask = (body: Record<string, string>, key = "code-1") =>
+      call<{ to: string; expires_at: string } & ErrorReply>(t.app, "POST", "/v1/payer_sessions/codes", {
+        body,
+        headers: { "idempotency-key": key },
+      });
+    const first = await ask({ msisdn: "+33612345688" });
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    const code = await caughtCode(t.app, "+33612345688");
+    const retry = await ask({ msisdn: "+33612345688" });
+    assert.equal(retry.status, 202);
+    assert.equal(retry.headers["idempotent-replayed"], "true");
+    assert.deepEqual(retry.body, first.body);
+    assert.ok(!JSON.stringify(retry.body).includes(code), "the answer holds no code");
+    assert.equal(await caught("+33612345688"), 1, "one code sent");
+    const reused = await ask({ msisdn: "+33612345688", locale: "fr" });
+    assert.equal(reused.status, 422);
+    assert.equal(reused.body.error.code, "idempotency_key_reused");
+    assert.equal(await caught("+33612345688"), 1);
+    // The code the first request sent still signs in (a replay did not replace it).
+    const session = await call(t.app, "POST", "/v1/payer_sessions", {
+      body: { msisdn: "+33612345688", code },
+      headers: { "idempotency-key": "code-1" },
+    });
+    assert.equal(session.status, 201);
+  });
+
+  test("sign-ins are never replayed: a token is shown once and a code is good once", async () => {
+    t.services.payers.ctx.throttle = new PayerThrottle();
+    await call(t.app, "POST", "/v1/payers", {
+      body: { email: "jo@example.com", password: "jo's long password" },
+    });
+    const signIn = () =>
+      call<Session>(t.app, "POST", "/v1/payer_sessions", {
+        body: { email: "jo@example.com", password: "jo's long password" },
+        headers: { "idempotency-key": "signin-1" },
+      });
+    const first = await signIn();
+    const second = await signIn();
+    assert.equal(first.status, 201);
+    assert.equal(second.status, 201);
+    assert.equal(second.headers["idempotent-replayed"], undefined);
+    assert.notEqual(second.body.refresh_token, first.body.refresh_token);
+    const { rows } = await t.services.db.query("select 1 from idempotency_keys where key = 'signin-1'");
+    assert.equal(rows.length, 0, "no token kept in the keys' table");
+  });
+
+  test("a signed-in payer's identity code: a retry replays and sends no second code", async () => {
+    t.services.payers.ctx.throttle = new PayerThrottle();
+    const kim = await signInWithCode(t.app, { email: "kim@example.com" });
+    const ask = () =>
+      payerCall(
+        t.app,
+        kim.token,
+        "POST",
+        "/v1/payer/identities/codes",
+        { msisdn: "+33612345677" },
+        {
+          "idempotency-key": "link-1",
+        },
+      );
+    const first = await ask();
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    const retry = await ask();
+    assert.equal(retry.headers["idempotent-replayed"], "true");
+    assert.deepEqual(retry.body, first.body);
+    assert.equal(await caught("+33612345677"), 1);
+  });
+});
+
 describe("a payer sees their own, and only their own", () => {
   test("payments from two merchants and subscriptions, newest first, with the merchant's name", async () => {
     t.services.payers.ctx.throttle = new PayerThrottle();

@@ -1880,7 +1880,7 @@ export type paths = {
         put?: never;
         /**
          * Sign in: `{email, password}` or `{msisdn | email, code}` → a short-lived token and a refresh token.
-         * @description A code sign-in creates the account on first use and confirms the identity. Failed sign-ins are throttled per subject and per address (429).
+         * @description A code sign-in creates the account on first use and confirms the identity. Failed sign-ins are throttled per subject and per address (429). Never replayed: each request runs, with an Idempotency-Key or not (the answer holds tokens shown once; a code is good once).
          */
         post: operations["createPayerSession"];
         delete?: never;
@@ -1898,7 +1898,10 @@ export type paths = {
         };
         get?: never;
         put?: never;
-        /** Exchange a refresh token (good once) for a new session; a reused one revokes its family. */
+        /**
+         * Exchange a refresh token (good once) for a new session; a reused one revokes its family.
+         * @description Never replayed: each request runs, with an Idempotency-Key or not (the answer holds tokens shown once).
+         */
         post: operations["refreshPayerSession"];
         delete?: never;
         options?: never;
