@@ -316,3 +316,54 @@ test("a platform owner (no merchant of their own) chooses a merchant before its 
   assert.equal(await agentPage.locator(".merchant-choice").count(), 0);
   await agentContext.close();
 });
+
+test("a support agent answers a payer's refund request from the queue on a phone", async () => {
+  const payment = await paidByPhone(2500);
+  // The payer signs in with a code sent to the number they paid with, and asks.
+  await http(live.url, "POST", "/v1/payer_sessions/codes", undefined, { msisdn: payment.msisdn });
+  const caught = await http<{ data: Array<{ body: string }> }>(
+    live.url,
+    "GET",
+    `/v1/test_helpers/messages?to=${encodeURIComponent(payment.msisdn)}&limit=1`,
+    ADMIN_KEY,
+  );
+  const code = /\b(\d{6})\b/.exec(caught.body.data[0]?.body ?? "")?.[1];
+  assert.ok(code, JSON.stringify(caught.body));
+  const session = await http<{ token: string }>(live.url, "POST", "/v1/payer_sessions", undefined, {
+    msisdn: payment.msisdn,
+    code,
+  });
+  const asked = await http<{ id: string; status: string }>(
+    live.url,
+    "POST",
+    "/v1/payer/refund_requests",
+    session.body.token,
+    { payment: payment.id, reason: "Bought by mistake" },
+  );
+  assert.equal(asked.status, 201, JSON.stringify(asked.body));
+
+  const agent = await invite("support", "en");
+  const context = await phoneContext(browser, { locale: "en" });
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  await signIn(page, agent, "en");
+  await page.goto(`${live.url}/admin/refund-requests`);
+  assert.deepEqual(await seriousViolations(page), []);
+  const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth");
+  assert.ok(overflow <= 0, `no sideways scroll (${overflow}px)`);
+  await screenshot(page, "admin-refund-requests-en");
+  await press(page, `form[action="/admin/refund-requests/${asked.body.id}/approve"] button`);
+  assert.match((await page.textContent(".notice--success")) ?? "", /Approved/);
+  await screenshot(page, "admin-refund-requests-approved-en");
+  await eventually(async () => {
+    const p = await http<{ amount_refunded: number }>(
+      live.url,
+      "GET",
+      `/v1/payments/${payment.id}`,
+      secretKey,
+    );
+    return p.body.amount_refunded === 2500 ? true : undefined;
+  });
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -10,6 +10,7 @@ import {
   recordAfter,
   runAudited,
 } from "../audit/index.ts";
+import { listRefundRequests } from "../payers/index.ts";
 import { createRefund, getPayment, paymentTimeline } from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
 import type { Mode } from "../platform/scope.ts";
@@ -303,6 +304,12 @@ export function backOfficePages(
         const id = (request.params as { id: string }).id;
         const payment = await getPayment(services.payments, scope, id);
         const timeline = await paymentTimeline(services.payments, scope, id);
+        const asked = await listRefundRequests(
+          services.db,
+          scope,
+          { status: "pending", payment: id },
+          { limit: 1 },
+        );
         const notice = (request.query as { done?: string }).done ?? null;
         return adminPage(
           reply,
@@ -315,6 +322,7 @@ export function backOfficePages(
               payment.status === "succeeded" &&
               payment.amount_refund_reserved < payment.amount_captured,
             refundable: payment.amount_captured - payment.amount_refund_reserved,
+            refundRequested: asked.rows.length > 0,
             notice: notice === "refunded" || notice === "approval" ? notice : null,
           },
           { title: id },

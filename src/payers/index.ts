@@ -65,7 +65,16 @@ export {
 } from "./accounts.ts";
 export { consentEvidence } from "./evidence.ts";
 export { linkIdentity, requestLinkCode } from "./identities.ts";
-export { listPayerRefundRequests, presentRefundRequest, requestRefund } from "./refund-requests.ts";
+export {
+  declineRefundRequest,
+  executeRefund,
+  listPayerRefundRequests,
+  listRefundRequests,
+  markRefundRequestApproved,
+  presentRefundRequest,
+  type RefundRequestRow,
+  requestRefund,
+} from "./refund-requests.ts";
 export { blockMerchant, cancelOwnSubscription, unblockMerchant, updateSettings } from "./self-care.ts";
 export { verifyAccessToken } from "./tokens.ts";
 export {

@@ -292,31 +292,43 @@ export async function listRefundRequests(
 
 /** The merchant approves: the request turns approved (once) and the refund is made. */
 export async function approveRefundRequest(ctx: PayersContext, scope: AuthScope, id: string) {
-  const nowMs = ctx.clock.nowMs();
-  const approved = await ctx.db.transaction(async (tx) => {
-    const { rows } = await tx.query<RefundRequestRow>(
-      "select * from refund_requests where id = $1 and merchant_id = $2 and mode = $3 for update",
-      [id, scope.merchantId, scope.mode],
-    );
-    const row = rows[0];
-    if (!row) throw new ApiError("resource_missing", "id", `No such refund request: '${id}'.`);
-    if (row.status === "approved") return row;
-    if (row.status !== "pending") throw new ApiError("refund_request_unexpected_state", "id");
-    const next: RefundRequestRow = {
-      ...row,
-      status: "approved",
-      decision: "merchant",
-      decided_at: new Date(nowMs),
-      updated: new Date(nowMs),
-    };
-    await tx.query(
-      "update refund_requests set status = 'approved', decision = 'merchant', decided_at = $2, updated = $2 where id = $1",
-      [id, new Date(nowMs)],
-    );
-    await events(tx, next, ["refund_request.approved"], nowMs);
-    return next;
-  });
+  const approved = await ctx.db.transaction((tx) =>
+    markRefundRequestApproved(tx, scope, id, ctx.clock.nowMs()),
+  );
   return presentRefundRequest(approved.refund_id === null ? await executeRefund(ctx, approved) : approved);
+}
+
+/**
+ * The approval itself, in the caller's transaction: pending turns approved (an approved one is
+ * answered as it is), with its event. The refund is made after the commit (`executeRefund`).
+ */
+export async function markRefundRequestApproved(
+  tx: Queryable,
+  scope: AuthScope,
+  id: string,
+  nowMs: number,
+): Promise<RefundRequestRow> {
+  const { rows } = await tx.query<RefundRequestRow>(
+    "select * from refund_requests where id = $1 and merchant_id = $2 and mode = $3 for update",
+    [id, scope.merchantId, scope.mode],
+  );
+  const row = rows[0];
+  if (!row) throw new ApiError("resource_missing", "id", `No such refund request: '${id}'.`);
+  if (row.status === "approved") return row;
+  if (row.status !== "pending") throw new ApiError("refund_request_unexpected_state", "id");
+  const next: RefundRequestRow = {
+    ...row,
+    status: "approved",
+    decision: "merchant",
+    decided_at: new Date(nowMs),
+    updated: new Date(nowMs),
+  };
+  await tx.query(
+    "update refund_requests set status = 'approved', decision = 'merchant', decided_at = $2, updated = $2 where id = $1",
+    [id, new Date(nowMs)],
+  );
+  await events(tx, next, ["refund_request.approved"], nowMs);
+  return next;
 }
 
 export async function declineRefundRequest(
