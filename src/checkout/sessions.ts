@@ -153,7 +153,12 @@ export async function resolveLineItems(
       amount: Number(amount),
     };
   });
-  if (total > BigInt(AMOUNT_MAX)) throw new ApiError("amount_too_large", "line_items");
+  if (total > BigInt(AMOUNT_MAX))
+    throw new ApiError(
+      "amount_too_large",
+      "line_items",
+      `The line items add up to ${total} minor units; one payment takes at most ${AMOUNT_MAX}.`,
+    );
   return { items, currency: currency!, total };
 }
 

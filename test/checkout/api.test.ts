@@ -155,6 +155,19 @@ describe("checkout sessions", () => {
       body: { amount: 100, currency: "EUR", surprise: 1 },
     });
     assert.equal(unknown.status, 400);
+    // A total past one payment's maximum says so (it read like insufficient funds).
+    const dear = await createPrice(t.app, m.secretKey, 9_999_999_999);
+    const tooMuch = await call<Err & { error: { message: string } }>(t.app, "POST", "/v1/checkout_sessions", {
+      key: m.secretKey,
+      body: { line_items: [{ price: dear.price, quantity: 2 }] },
+    });
+    assert.equal(tooMuch.status, 400);
+    assert.equal(tooMuch.body.error.code, "amount_too_large");
+    assert.equal(tooMuch.body.error.param, "line_items");
+    assert.match(
+      tooMuch.body.error.message,
+      /add up to 19999999998 minor units; one payment takes at most 9999999999/,
+    );
   });
 
   test("a publishable key creates sessions for catalog prices of its own merchant, and reads nothing", async () => {
