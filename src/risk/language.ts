@@ -227,24 +227,26 @@ class Parser {
       this.expectPunct(")", "to close the parenthesis");
       return inner;
     }
+    const start = this.peek().position;
     const left = this.operand();
     const t = this.peek();
+    // Each comparison is type-checked where it is read, so its error points at it.
     if (t.kind === "punct" && COMPARISONS.has(t.text)) {
       this.next();
-      return { kind: "compare", op: t.text as Comparison, left, right: this.operand() };
+      return typed(t.position, { kind: "compare", op: t.text as Comparison, left, right: this.operand() });
     }
     if (this.isWord("in")) {
       this.next();
-      return { kind: "in", negated: false, operand: left, list: this.list() };
+      return typed(t.position, { kind: "in", negated: false, operand: left, list: this.list() });
     }
     if (this.isWord("not")) {
       this.next();
       if (!this.isWord("in"))
         fail(this.peek().position, `Expected 'in' after 'not', found ${describe(this.peek())}.`);
       this.next();
-      return { kind: "in", negated: true, operand: left, list: this.list() };
+      return typed(t.position, { kind: "in", negated: true, operand: left, list: this.list() });
     }
-    return { kind: "operand", operand: left };
+    return typed(start, { kind: "operand", operand: left });
   }
 
   private list(): ListRef {
@@ -290,7 +292,10 @@ class Parser {
       if (t.text === "null") return { kind: "null" };
       if (KEYWORDS.has(t.text)) fail(t.position, `Expected a value or an attribute, found '${t.text}'.`);
       if (attributeType(t.text) === undefined)
-        fail(t.position, `Unknown attribute '${t.text}' (docs/risk.md lists them).`);
+        fail(
+          t.position,
+          `Unknown attribute '${t.text}' (docs/risk.md lists them); a text value is written in quotes, like "${t.text}".`,
+        );
       return { kind: "attribute", name: t.text };
     }
     return fail(t.position, `Expected a value or an attribute, found ${describe(t)}.`);
@@ -345,6 +350,13 @@ function check(e: Expr): string | undefined {
   }
 }
 
+/** A comparison whose types agree, or a failure at `position` (its operator, or its operand). */
+function typed(position: number, e: Expr): Expr {
+  const problem = check(e);
+  if (problem) fail(position, problem);
+  return e;
+}
+
 function show(o: Operand): string {
   return printOperand(o);
 }
@@ -360,11 +372,8 @@ export function parseRule(text: string): ParseResult {
       },
     };
   try {
-    const rule = new Parser(tokenize(text)).rule();
-    const problem = check(rule.condition);
-    // Type errors name the rule's start: the tree keeps no positions.
-    if (problem) return { ok: false, error: { position: 0, message: problem } };
-    return { ok: true, rule };
+    // Types are checked as each comparison is read (`typed`), with its position.
+    return { ok: true, rule: new Parser(tokenize(text)).rule() };
   } catch (error) {
     if (error instanceof Failure) return { ok: false, error: error.error };
     throw error;

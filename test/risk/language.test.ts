@@ -93,6 +93,12 @@ test("bad rules name the position where they went wrong", () => {
   assert.match(errorOf("block if method = 3").message, /cannot be compared/);
   assert.match(errorOf("block if amount").message, /not true or false/);
   assert.match(errorOf('block if amount in ["a"]').message, /not of the type/);
+  // …at the comparison that is wrong (they all said character 0 before).
+  assert.deepEqual(errorOf('block if amount > "x"').position, 16);
+  assert.deepEqual(errorOf('block if country = "FR" and amount < "5"').position, 35);
+  assert.deepEqual(errorOf('block if country = "FR" or amount').position, 27);
+  assert.deepEqual(errorOf('block if amount in ["a"]').position, 16);
+  assert.match(errorOf("block if currency = EUR").message, /a text value is written in quotes, like "EUR"/);
   assert.match(errorOf(`block if ${"(".repeat(40)}framed${")".repeat(40)}`).message, /nests at most/);
   assert.match(errorOf(`block if amount > ${"9".repeat(30)}`).message, /too large/);
 });
