@@ -11,6 +11,7 @@ import {
   resolveOperator,
   sendTestMo,
   testNetworkCode,
+  testNumberCountry,
 } from "../../connectors/index.ts";
 import { confirmPayment } from "../../payments/index.ts";
 import { ApiError } from "../../platform/errors.ts";
@@ -157,8 +158,10 @@ async function begin(
   const resolved = await resolveOperator({
     msisdn: input.msisdn,
     ...(input.operator ? { operator: input.operator } : {}),
+    // As the API routes them: test mode accepts the regulators' fiction ranges.
+    test_numbers: view.session.mode === "test",
   });
-  const country = parsePhoneNumberFromString(input.msisdn)?.country ?? null;
+  const country = resolved.status === "resolved" ? resolved.operator.country : null;
   await kit.step(view, "msisdn_entered", {
     method: "carrier",
     country,
@@ -270,8 +273,11 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const raw = (body.msisdn ?? "").trim();
     const parsed =
       raw.length <= 32 ? parsePhoneNumberFromString(raw, defaultCountry(view, request) ?? "GB") : undefined;
-    // Valid for the country's numbering plan, not merely of a possible length.
-    if (!parsed?.isValid())
+    // Valid for the country's numbering plan, not merely of a possible length; in test mode the
+    // documented fiction ranges too (Ofcom's 07700 900xxx has no country in libphonenumber), as
+    // the API accepts them.
+    const testNumber = view.session.mode === "test" && parsed && testNumberCountry(parsed.number);
+    if (!parsed?.isValid() && !testNumber)
       return renderEntry(kit, reply, view, request, { error: "carrier.error.msisdn_format", value: raw });
     const operator = body.operator && /^[0-9]{5,6}$/.test(body.operator) ? body.operator : null;
     return begin(kit, request, reply, view, { msisdn: parsed.number, operator, confirmed });
