@@ -70,3 +70,38 @@ describe("GB test numbers on the hosted carrier page", () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
   });
 });
+
+describe("the example number follows the session's country", () => {
+  async function badNumber(body: Record<string, unknown>) {
+    const s = await http<{ id: string }>(live.url, "POST", "/v1/checkout_sessions", key, {
+      amount: 199,
+      payment_method_types: ["carrier"],
+      ...body,
+    });
+    assert.equal(s.status, 201, JSON.stringify(s.body));
+    const page = await fetch(`${live.url}/checkout/${s.body.id}/carrier`);
+    const token = /name="_token" value="([^"]+)"/.exec(await page.text())![1]!;
+    const r = await fetch(`${live.url}/checkout/${s.body.id}/carrier/start`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ _token: token, msisdn: "12" }).toString(),
+    });
+    assert.equal(r.status, 400);
+    return /id="msisdn-error">([^<]*)/.exec(await r.text())?.[1];
+  }
+
+  test("a French session in English: a French mobile number", async () => {
+    const error = await badNumber({ currency: "EUR", payer: { country: "FR" }, locale: "en" });
+    assert.equal(error, "Enter a mobile number, like +33 6 12 34 56 78");
+  });
+
+  test("a Romanian session in Arabic: a Romanian number, isolated left to right", async () => {
+    const error = await badNumber({ currency: "RON", payer: { country: "RO" }, locale: "ar" });
+    assert.match(String(error), /\u2066\+40 7\d{2} \d{3} \d{3}\u2069$/);
+  });
+
+  test("no country known: the locale's own example", async () => {
+    const error = await badNumber({ currency: "EUR", locale: "fr" });
+    assert.equal(error, "Saisissez un numéro de mobile, comme +33 6 12 34 56 78");
+  });
+});

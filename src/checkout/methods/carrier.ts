@@ -2,9 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   type CountryCode,
   getCountryCallingCode,
+  getExampleNumber,
   isSupportedCountry,
   parsePhoneNumberFromString,
 } from "libphonenumber-js";
+import mobileExamples from "libphonenumber-js/mobile/examples";
 import {
   getOperator,
   hasPinStep,
@@ -53,6 +55,11 @@ function defaultCountry(view: SessionView, request: FastifyRequest): CountryCode
   if (fromPayer && isSupportedCountry(fromPayer)) return fromPayer;
   const region = /^[a-z]{2,3}-([A-Z]{2})/i.exec(request.headers["accept-language"] ?? "")?.[1]?.toUpperCase();
   return region && isSupportedCountry(region) ? region : undefined;
+}
+
+/** A mobile number of the payer's country, as they would type it with its code ("+33 6 12 34 56 78"). */
+export function exampleNumber(country: CountryCode | undefined): string | undefined {
+  return country ? getExampleNumber(country, mobileExamples)?.formatInternational() : undefined;
 }
 
 async function recognize(
@@ -104,6 +111,8 @@ function renderEntry(
       error: data.error ?? null,
       value: data.value ?? view.session.payer.msisdn ?? "",
       prefix: country ? `+${getCountryCallingCode(country)}` : null,
+      // Null: the locale's own example (the country is unknown or has none).
+      example: exampleNumber(country) ?? null,
     },
     { title: "Phone number", status: data.status ?? (data.error ? 400 : 200) },
   );
