@@ -315,3 +315,40 @@ test("a platform owner (no merchant of their own) chooses a merchant before its 
   assert.equal(await agentPage.locator(".merchant-choice").count(), 0);
   await agentContext.close();
 });
+
+test("amounts never break inside, in the payments list at any width", async () => {
+  // Three minor digits and a long carrier number beside it squeeze the amount column the most.
+  for (const [amount, currency] of [
+    [1500, "KWD"],
+    [123_456_789, "KWD"],
+    [199, "EUR"],
+  ] as const) {
+    const r = await http<{ id: string }>(live.url, "POST", "/v1/payments", secretKey, {
+      amount,
+      currency,
+      payment_method: { type: "sandbox", scenario: "approve" },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  await paidByPhone(123_456);
+  for (const width of [1280, 700, 390]) {
+    // One agent a sign-in: a TOTP code is single-use.
+    const agent = await invite("support", "en");
+    const context = await browser.newContext({ viewport: { width, height: 800 }, locale: "en" });
+    const page = await context.newPage();
+    await signIn(page, agent, "en");
+    await page.goto(`${live.url}/admin/payments`);
+    assert.ok((await page.locator("td.num").count()) >= 4, "the list, signed in");
+    // Each amount's text on one line: its glyphs' boxes share one top.
+    const broken = await page.evaluate<string[]>(`
+      [...document.querySelectorAll("td.num, .money")].filter((el) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        return tops.size > 1;
+      }).map((el) => el.textContent)`);
+    assert.deepEqual(broken, [], `${width} px`);
+    await screenshot(page, `admin-payments-money-${width}`);
+    await context.close();
+  }
+});
