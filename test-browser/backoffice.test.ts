@@ -57,6 +57,11 @@ async function signIn(page: Page, who: { email: string; totp: string }, lang: st
   await page.goto(`${live.url}/admin?lang=${lang}`);
   assert.match(page.url(), /\/admin\/login/);
   assert.deepEqual(await seriousViolations(page), []);
+  // Every field is styled, the authenticator code included (it had no type, so no style).
+  const thin = await page.evaluate<string[]>(
+    `[...document.querySelectorAll("input:not([type=hidden])")].filter((el) => getComputedStyle(el).borderTop !== getComputedStyle(document.querySelector("input[type=password], input[type=email], input[type=text]")).borderTop).map((el) => el.id)`,
+  );
+  assert.deepEqual(thin, [], "every input has the designed border");
   await screenshot(page, `admin-login-${lang}`);
   await page.fill("#email", who.email);
   await page.fill("#password", PASSWORD);
@@ -208,6 +213,10 @@ for (const [lang, words] of [
     await page.goto(`${live.url}/admin/vouchers`);
     assert.equal(await page.getAttribute("html", "lang"), lang);
     assert.deepEqual(await seriousViolations(page), []);
+    const thinFields = await page.evaluate<string[]>(
+      `[...document.querySelectorAll("input:not([type=hidden])")].filter((el) => getComputedStyle(el).borderTop !== getComputedStyle(document.querySelector("input[type=password], input[type=email], input[type=text]")).borderTop).map((el) => el.id)`,
+    );
+    assert.deepEqual(thinFields, [], "the batch fields have the designed border");
     await screenshot(page, `admin-vouchers-${lang}`);
     const button = `form[action="/admin/vouchers/${created.body.id}/approve"] button`;
     assert.equal((await page.textContent(button))?.trim(), words.approve);
