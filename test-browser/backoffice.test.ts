@@ -57,6 +57,11 @@ async function signIn(page: Page, who: { email: string; totp: string }, lang: st
   await page.goto(`${live.url}/admin?lang=${lang}`);
   assert.match(page.url(), /\/admin\/login/);
   assert.deepEqual(await seriousViolations(page), []);
+  // Every field is styled, the authenticator code included (it had no type, so no style).
+  const thin = await page.evaluate<string[]>(
+    `[...document.querySelectorAll("input:not([type=hidden])")].filter((el) => getComputedStyle(el).borderTop !== getComputedStyle(document.querySelector("input[type=password], input[type=email], input[type=text]")).borderTop).map((el) => el.id)`,
+  );
+  assert.deepEqual(thin, [], "every input has the designed border");
   await screenshot(page, `admin-login-${lang}`);
   await page.fill("#email", who.email);
   await page.fill("#password", PASSWORD);
@@ -209,6 +214,10 @@ for (const [lang, words] of [
     await page.goto(`${live.url}/admin/vouchers`);
     assert.equal(await page.getAttribute("html", "lang"), lang);
     assert.deepEqual(await seriousViolations(page), []);
+    const thinFields = await page.evaluate<string[]>(
+      `[...document.querySelectorAll("input:not([type=hidden])")].filter((el) => getComputedStyle(el).borderTop !== getComputedStyle(document.querySelector("input[type=password], input[type=email], input[type=text]")).borderTop).map((el) => el.id)`,
+    );
+    assert.deepEqual(thinFields, [], "the batch fields have the designed border");
     await screenshot(page, `admin-vouchers-${lang}`);
     const button = `form[action="/admin/vouchers/${created.body.id}/approve"] button`;
     assert.equal((await page.textContent(button))?.trim(), words.approve);
@@ -366,4 +375,41 @@ test("a support agent answers a payer's refund request from the queue on a phone
   });
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test("amounts never break inside, in the payments list at any width", async () => {
+  // Three minor digits and a long carrier number beside it squeeze the amount column the most.
+  for (const [amount, currency] of [
+    [1500, "KWD"],
+    [123_456_789, "KWD"],
+    [199, "EUR"],
+  ] as const) {
+    const r = await http<{ id: string }>(live.url, "POST", "/v1/payments", secretKey, {
+      amount,
+      currency,
+      payment_method: { type: "sandbox", scenario: "approve" },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  await paidByPhone(123_456);
+  for (const width of [1280, 700, 390]) {
+    // One agent a sign-in: a TOTP code is single-use.
+    const agent = await invite("support", "en");
+    const context = await browser.newContext({ viewport: { width, height: 800 }, locale: "en" });
+    const page = await context.newPage();
+    await signIn(page, agent, "en");
+    await page.goto(`${live.url}/admin/payments`);
+    assert.ok((await page.locator("td.num").count()) >= 4, "the list, signed in");
+    // Each amount's text on one line: its glyphs' boxes share one top.
+    const broken = await page.evaluate<string[]>(`
+      [...document.querySelectorAll("td.num, .money")].filter((el) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        return tops.size > 1;
+      }).map((el) => el.textContent)`);
+    assert.deepEqual(broken, [], `${width} px`);
+    await screenshot(page, `admin-payments-money-${width}`);
+    await context.close();
+  }
 });

@@ -14,6 +14,7 @@ import { ADMIN_KEY } from "../test/support/app.ts";
 import { eventually, http, type LiveServer, startLiveServer } from "../test/support/server.ts";
 import {
   collectPageErrors,
+  drawnDigits,
   launchBrowser,
   phoneContext,
   screenshot,
@@ -241,11 +242,21 @@ test("in Arabic the checkout is right to left, translated, with the amount in th
   assert.equal(await page.getAttribute("html", "lang"), "ar");
   assert.match((await page.textContent("label[for=msisdn]")) ?? "", /رقم/);
   await checkPage(page, "carrier-msisdn-ar");
+  // Phone numbers in Arabic sentences are isolated left to right and drawn in their own order.
+  await page.fill("#msisdn", "12");
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#msisdn-error");
+  assert.match((await page.textContent("#msisdn-error")) ?? "", /\u2066\+971 50 123 4567\u2069/);
+  assert.equal(await drawnDigits(page, "#msisdn-error"), "+971501234567");
+  assert.equal(await drawnDigits(page, "#error-summary"), "+971501234567");
+  await checkPage(page, "carrier-msisdn-error-ar");
   await page.fill("#msisdn", number("+3161"));
   await page.click("button[type=submit]");
   await page.waitForURL(/\/carrier\/pin$/);
   // The masked number keeps its left-to-right order inside the Arabic sentence (isolated).
-  assert.match((await page.textContent("#pin-hint")) ?? "", /\u206806 ••••\d{4}\u2069/);
+  const masked = /\u2066(06 ••••\d{4})\u2069/.exec((await page.textContent("#pin-hint")) ?? "");
+  assert.ok(masked, "the masked number is isolated left to right");
+  assert.ok((await drawnDigits(page, "#pin-hint")).startsWith(masked[1]!.replace(/ /g, "")));
   await checkPage(page, "carrier-pin-ar");
   await context.close();
 });

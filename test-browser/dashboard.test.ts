@@ -54,6 +54,8 @@ const JOURNEYS: Array<{ operator: string; steps: string[] }> = [
     operator: "20810",
     steps: ["page_opened", "method_chosen", "msisdn_entered", "pin_sent", "pin_accepted", "charged"],
   },
+  // A third operator: at 1280 px the operators' tables must not spill into one another.
+  { operator: "22603", steps: ["page_opened", "method_chosen", "msisdn_entered", "pin_sent"] },
   // Left before the number: in the funnel, in no operator's.
   { operator: "", steps: ["page_opened", "method_chosen"] },
 ];
@@ -130,6 +132,8 @@ async function waitForTile(page: Page, name: string, value: number) {
   await eventually(async () => ((await tile(page, name)) === value ? true : undefined), 20_000);
 }
 
+type DOMRectLike = { left: number; right: number; top: number; bottom: number };
+
 test("the dashboard matches the JSON API, updates live and survives a dropped connection", async (t) => {
   for (const [scenario, amount] of [
     ["approve", 199],
@@ -193,7 +197,11 @@ test("the dashboard matches the JSON API, updates live and survives a dropped co
   const operators = await page.$$eval(".operator-funnel", (els) =>
     els.map((el) => (el as unknown as { dataset: Record<string, string> }).dataset.operator),
   );
-  assert.deepEqual(operators, ["20801", "20810"], "most journeys first; the unnamed journey in none");
+  assert.deepEqual(
+    operators,
+    ["20801", "20810", "22603"],
+    "most journeys first; the unnamed journey in none",
+  );
   for (const operator of operators) {
     const funnel = await http<{ steps: Array<{ step: string; count: number }> }>(
       live.url,
@@ -217,7 +225,8 @@ test("the dashboard matches the JSON API, updates live and survives a dropped co
   assert.equal(await page.textContent('[data-op-step="20801:page_opened"]'), "4");
   assert.equal(await page.textContent('[data-op-step="20801:charged"]'), "3");
   assert.equal(await page.textContent('[data-op-step="20810:pin_accepted"]'), "1");
-  assert.match((await page.textContent("#opf-20801")) ?? "", /20801.*4 journeys/);
+  // Named as staff know the operator, with its MCC/MNC.
+  assert.match((await page.textContent("#opf-20801")) ?? "", /^Operator Orange \(20801\): 4 journeys$/);
   // The whole funnel still counts the journey that named no operator.
   assert.equal(await page.textContent('[data-step="page_opened"]'), String(JOURNEYS.length));
   // A merchant's test-mode member has no switch, and cannot ask for live numbers.
@@ -347,6 +356,31 @@ test("platform staff switch between test and live data; the switch is kept in th
   const testSucceeded = await admin("test", view);
   assert.ok(testSucceeded > 0);
   assert.equal(await tile(page, "succeeded"), testSucceeded);
+  // The operators' funnel tables each stay inside their own box, and nothing scrolls sideways.
+  const boxes = await page.evaluate<Array<Record<"section" | "table", DOMRectLike>>>(`
+    [...document.querySelectorAll(".operator-funnel")].map((section) => ({
+      section: section.getBoundingClientRect().toJSON(),
+      table: section.querySelector("table").getBoundingClientRect().toJSON(),
+    }))`);
+  assert.equal(boxes.length, 3);
+  for (const [i, b] of boxes.entries()) {
+    assert.ok(
+      b.table.right <= b.section.right + 0.5 && b.table.left >= b.section.left - 0.5,
+      `table ${i} fits`,
+    );
+    for (const other of boxes.slice(i + 1)) {
+      const apart =
+        b.section.right <= other.section.left ||
+        other.section.right <= b.section.left ||
+        b.section.bottom <= other.section.top ||
+        other.section.bottom <= b.section.top;
+      assert.ok(apart, `operator funnels ${i} and another overlap`);
+    }
+  }
+  assert.ok(
+    await page.evaluate<boolean>("document.documentElement.scrollWidth <= window.innerWidth"),
+    "no sideways scroll at 1280 px",
+  );
   await screenshot(page, "admin-dashboard-desktop");
 
   await page.selectOption("#f-mode", "live");

@@ -11,6 +11,7 @@ import { ADMIN_KEY } from "../test/support/app.ts";
 import { eventually, http, type LiveServer, startLiveServer } from "../test/support/server.ts";
 import {
   collectPageErrors,
+  drawnDigits,
   launchBrowser,
   phoneContext,
   screenshot,
@@ -204,6 +205,8 @@ test("Arabic, right to left, on a phone", async () => {
   const errors = collectPageErrors(page);
   await page.goto(`${live.url}/portal?lang=ar`);
   assert.equal(await page.getAttribute("html", "dir"), "rtl");
+  // The example number reads left to right inside the Arabic hint (it read "678 345 612 212+").
+  assert.equal(await drawnDigits(page, "#contact-hint"), "+212612345678");
   await checkPage(page, "signin-ar");
   await page.fill("#contact", MSISDN);
   await page.click("button[type=submit]");

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { addAdminNavigation, adminPage, type StaffPageContext } from "../backoffice/index.ts";
+import { getOperator } from "../connectors/index.ts";
 import type { Db } from "../db/db.ts";
 import type { Clock } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
@@ -130,8 +131,11 @@ export function presentDashboard(data: DashboardData, locale: Locale) {
     funnel: data.funnel.map((s) => ({ ...s, text: integer.format(s.count) })),
     operatorFunnels: data.operatorFunnels.map((o) => {
       const opened = o.steps[0]?.count ?? 0;
+      // Staff know operators by name; the MCC/MNC stays beside it for the ones sharing a brand.
+      const known = getOperator(o.operator);
       return {
         operator: o.operator,
+        label: known ? `${known.brand ?? known.name} (${o.operator})` : o.operator,
         journeys: o.journeys,
         steps: o.steps.map((s) => ({
           ...s,

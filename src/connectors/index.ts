@@ -47,6 +47,7 @@ export {
   sendTestMo,
   type TestMo,
   testNetworkCode,
+  testNumberCountry,
 } from "./operators/index.ts";
 export { ParlayXConnector } from "./parlayx/index.ts";
 export { huaweiPassword, signatureHeader, verifySignature } from "./sdk/auth.ts";

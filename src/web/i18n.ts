@@ -99,7 +99,20 @@ export function missingKeys(catalogues: Catalogues): Record<string, string[]> {
 
 /** Unicode's first-strong isolate and its closing mark (UAX #9, as Fluent's `useIsolating`). */
 const FIRST_STRONG_ISOLATE = "\u2068";
+const LEFT_TO_RIGHT_ISOLATE = "\u2066";
 const POP_DIRECTIONAL_ISOLATE = "\u2069";
+
+/**
+ * A phone number, masked or not ("+33 6 12 34 56 78", "06 ••••5678", "+33"): digits and
+ * separators with no letter, which a first-strong isolate leaves to the bidi algorithm's weak
+ * rules; they are always written left to right, so they are isolated as such.
+ */
+const PHONE_LIKE = /^\+?[\d•]+(?:[\s().-]*[\d•]+)*$/u;
+
+/** Text that reads left to right whatever surrounds it (a phone number in an Arabic sentence). */
+export function leftToRight(text: string): string {
+  return `${LEFT_TO_RIGHT_ISOLATE}${text}${POP_DIRECTIONAL_ISOLATE}`;
+}
 
 type MessageElement = ReturnType<IntlMessageFormat["getAst"]>[number];
 /** `TYPE.argument` of the ICU parser intl-messageformat uses: a plain `{name}`. */
@@ -139,10 +152,9 @@ function isolated(
   if (!values) return values;
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) {
-    out[name] =
-      typeof value === "string" && printed.has(name)
-        ? `${FIRST_STRONG_ISOLATE}${value}${POP_DIRECTIONAL_ISOLATE}`
-        : value;
+    if (typeof value !== "string" || !printed.has(name)) out[name] = value;
+    else if (PHONE_LIKE.test(value)) out[name] = leftToRight(value);
+    else out[name] = `${FIRST_STRONG_ISOLATE}${value}${POP_DIRECTIONAL_ISOLATE}`;
   }
   return out;
 }

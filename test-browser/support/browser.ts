@@ -85,3 +85,26 @@ export function collectPageErrors(page: Page): string[] {
   page.on("pageerror", (error) => errors.push(error.message));
   return errors;
 }
+
+/**
+ * The phone-number characters of an element (digits, "+", "•") in the order they are drawn, left
+ * to right on each line, top line first: "+33" drawn as "33+" in an Arabic sentence reads "33+".
+ */
+export function drawnDigits(page: Page, selector: string): Promise<string> {
+  return page.evaluate<string>(`(() => {
+    const el = document.querySelector(${JSON.stringify(selector)});
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const glyphs = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode())
+      for (let i = 0; i < node.data.length; i++) {
+        if (!/[+0-9•]/.test(node.data[i])) continue;
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const box = range.getBoundingClientRect();
+        glyphs.push({ c: node.data[i], top: Math.round(box.top), left: box.left });
+      }
+    glyphs.sort((a, b) => a.top - b.top || a.left - b.left);
+    return glyphs.map((g) => g.c).join("");
+  })()`);
+}

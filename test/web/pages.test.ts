@@ -3,6 +3,8 @@
  * catalogues, strict security headers, CSRF protection and the HTML error page.
  */
 import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import Fastify from "fastify";
 import { ApiError } from "../../src/platform/errors.ts";
@@ -106,17 +108,37 @@ test("in a right-to-left language, text put into a message keeps its own directi
     messages.translator("ar")("kind", { type: "email", value: "a@example.org" }),
     "البريد الإلكتروني \u2068a@example.org\u2069",
   );
-  // Without the isolates the digits of "+33 6•• •• •• 78" take the Arabic sentence's direction
-  // and show out of order (seen on the checkout's PIN page).
-  assert.equal(
-    messages.translator("ar")("hint", { number: "+33 6•• •• •• 78" }),
-    "أرسلنا رمزًا إلى \u2068+33 6•• •• •• 78\u2069.",
-  );
+  // A phone number, masked or not, is isolated left to right (LRI … PDI): it has no letter for a
+  // first-strong isolate to go by (reported as "33+" and "4 568 ••07••" in Arabic).
+  const ar = messages.translator("ar");
+  assert.equal(ar("hint", { number: "+33 6•• •• •• 78" }), "أرسلنا رمزًا إلى \u2066+33 6•• •• •• 78\u2069.");
+  assert.equal(ar("hint", { number: "07•• ••4 568" }), "أرسلنا رمزًا إلى \u206607•• ••4 568\u2069.");
+  assert.equal(ar("hint", { number: "+33" }), "أرسلنا رمزًا إلى \u2066+33\u2069.");
+  assert.equal(ar("hint", { number: "+971 50 123 4567" }), "أرسلنا رمزًا إلى \u2066+971 50 123 4567\u2069.");
+  // Anything with letters keeps the first-strong isolate: its own letters decide.
+  assert.equal(ar("hint", { number: "100 gems" }), "أرسلنا رمزًا إلى \u2068100 gems\u2069.");
   assert.equal(
     messages.translator("en")("hint", { number: "+33 6•• •• •• 78" }),
     "We sent a code to +33 6•• •• •• 78.",
   );
   assert.ok(!messages.translator("ar")("count", { n: 3 }).includes("\u2068"), "ICU formats numbers itself");
+});
+
+test("example phone numbers written in right-to-left messages are isolated left to right", () => {
+  const src = new URL("../../src/", import.meta.url).pathname;
+  const unisolated: string[] = [];
+  for (const folder of readdirSync(src)) {
+    const file = join(src, folder, "messages", "ar.json");
+    if (!existsSync(file)) continue;
+    for (const [key, text] of Object.entries(
+      JSON.parse(readFileSync(file, "utf8")) as Record<string, string>,
+    )) {
+      // A literal number of several digit groups ("+212 612 345 678") must sit inside LRI … PDI.
+      const bare = text.replace(/\u2066[^\u2069]*\u2069/g, "");
+      if (/\+\d+(?:[\s-]\d+)+/.test(bare)) unisolated.push(`${folder}: ${key}`);
+    }
+  }
+  assert.deepEqual(unisolated, []);
 });
 
 test("pages carry a strict CSP, refuse framing and have their title escaped", async () => {

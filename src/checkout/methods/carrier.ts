@@ -2,15 +2,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   type CountryCode,
   getCountryCallingCode,
+  getExampleNumber,
   isSupportedCountry,
   parsePhoneNumberFromString,
 } from "libphonenumber-js";
+import mobileExamples from "libphonenumber-js/mobile/examples";
 import {
   getOperator,
   hasPinStep,
   resolveOperator,
   sendTestMo,
   testNetworkCode,
+  testNumberCountry,
 } from "../../connectors/index.ts";
 import { confirmPayment } from "../../payments/index.ts";
 import { ApiError } from "../../platform/errors.ts";
@@ -52,6 +55,11 @@ function defaultCountry(view: SessionView, request: FastifyRequest): CountryCode
   if (fromPayer && isSupportedCountry(fromPayer)) return fromPayer;
   const region = /^[a-z]{2,3}-([A-Z]{2})/i.exec(request.headers["accept-language"] ?? "")?.[1]?.toUpperCase();
   return region && isSupportedCountry(region) ? region : undefined;
+}
+
+/** A mobile number of the payer's country, as they would type it with its code ("+33 6 12 34 56 78"). */
+export function exampleNumber(country: CountryCode | undefined): string | undefined {
+  return country ? getExampleNumber(country, mobileExamples)?.formatInternational() : undefined;
 }
 
 async function recognize(
@@ -103,6 +111,8 @@ function renderEntry(
       error: data.error ?? null,
       value: data.value ?? view.session.payer.msisdn ?? "",
       prefix: country ? `+${getCountryCallingCode(country)}` : null,
+      // Null: the locale's own example (the country is unknown or has none).
+      example: exampleNumber(country) ?? null,
     },
     { title: "Phone number", status: data.status ?? (data.error ? 400 : 200) },
   );
@@ -157,8 +167,10 @@ async function begin(
   const resolved = await resolveOperator({
     msisdn: input.msisdn,
     ...(input.operator ? { operator: input.operator } : {}),
+    // As the API routes them: test mode accepts the regulators' fiction ranges.
+    test_numbers: view.session.mode === "test",
   });
-  const country = parsePhoneNumberFromString(input.msisdn)?.country ?? null;
+  const country = resolved.status === "resolved" ? resolved.operator.country : null;
   await kit.step(view, "msisdn_entered", {
     method: "carrier",
     country,
@@ -270,8 +282,11 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const raw = (body.msisdn ?? "").trim();
     const parsed =
       raw.length <= 32 ? parsePhoneNumberFromString(raw, defaultCountry(view, request) ?? "GB") : undefined;
-    // Valid for the country's numbering plan, not merely of a possible length.
-    if (!parsed?.isValid())
+    // Valid for the country's numbering plan, not merely of a possible length; in test mode the
+    // documented fiction ranges too (Ofcom's 07700 900xxx has no country in libphonenumber), as
+    // the API accepts them.
+    const testNumber = view.session.mode === "test" && parsed && testNumberCountry(parsed.number);
+    if (!parsed?.isValid() && !testNumber)
       return renderEntry(kit, reply, view, request, { error: "carrier.error.msisdn_format", value: raw });
     const operator = body.operator && /^[0-9]{5,6}$/.test(body.operator) ? body.operator : null;
     return begin(kit, request, reply, view, { msisdn: parsed.number, operator, confirmed });

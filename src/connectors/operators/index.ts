@@ -21,6 +21,7 @@ export {
 } from "./registry.ts";
 export type { ResolveResult } from "./routing.ts";
 export { hlrLookup, normaliseMsisdn, resolveOperator } from "./routing.ts";
+export { testNumberCountry } from "./test-numbers.ts";
 export type { CarrierNetwork, CarrierRules, Operator, OperatorQuirks, ProtocolName } from "./types.ts";
 
 /** One folder per protocol; adding a protocol adds one line here. */
