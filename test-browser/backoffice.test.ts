@@ -377,7 +377,7 @@ test("a support agent answers a payer's refund request from the queue on a phone
   await context.close();
 });
 
-test("amounts never break inside, in the payments list at any width", async () => {
+test("amounts and statuses never break inside, in the payments list at any width", async () => {
   // Three minor digits and a long carrier number beside it squeeze the amount column the most.
   for (const [amount, currency] of [
     [1500, "KWD"],
@@ -402,7 +402,7 @@ test("amounts never break inside, in the payments list at any width", async () =
     assert.ok((await page.locator("td.num").count()) >= 4, "the list, signed in");
     // Each amount's text on one line: its glyphs' boxes share one top.
     const broken = await page.evaluate<string[]>(`
-      [...document.querySelectorAll("td.num, .money")].filter((el) => {
+      [...document.querySelectorAll("td.num, .money, .status")].filter((el) => {
         const range = document.createRange();
         range.selectNodeContents(el);
         const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
