@@ -217,12 +217,9 @@ export function openApiOptions(options: { serverUrl?: string }): SwaggerOptions 
         ].join("\n"),
         license: { name: "Apache-2.0", identifier: "Apache-2.0" },
       },
-      servers: [
-        {
-          url: options.serverUrl ?? "http://127.0.0.1:8080",
-          description: options.serverUrl ? "This server" : "A local `npm start`",
-        },
-      ],
+      // Without CENTIME_PUBLIC_URL, a relative URL (OpenAPI 3.1: relative to where the document is
+      // served), so /docs's "Try it out" calls the server it came from, whatever its port.
+      servers: [{ url: options.serverUrl ?? "/", description: "This server" }],
       tags: TAGS,
       components: {
         securitySchemes: {

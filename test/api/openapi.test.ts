@@ -200,10 +200,19 @@ test("request examples in the document are valid by their own schemas", () => {
   assert.ok(examples >= 5, `${examples} examples`);
 });
 
-test("/docs is Centime's", async () => {
+test("/docs is Centime's, and its Try it out calls the server it came from", async () => {
   const docs = await t.app.inject({ method: "GET", url: "/docs/" });
   assert.equal(docs.statusCode, 200);
   assert.match(docs.body, /<title>Centime API<\/title>/);
+  // Without CENTIME_PUBLIC_URL: relative to the document, whatever port the server listens on (it
+  // named 127.0.0.1:8080, so Try it out failed on any other port).
+  const served = JSON.parse((await t.app.inject({ method: "GET", url: "/openapi.json" })).body) as {
+    servers: Array<{ url: string }>;
+  };
+  assert.deepEqual(
+    served.servers.map((s) => s.url),
+    ["/"],
+  );
 });
 
 test("request examples that name no other object work as they are (what Try it out sends)", async () => {
