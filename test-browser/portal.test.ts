@@ -168,6 +168,16 @@ test("sign in with a code, see two merchants and two methods, cancel, ask for a 
   assert.equal(evidence.object, "consent_evidence");
   assert.ok(evidence.consent);
 
+  // A cap the currency cannot hold comes back as typed, with how to fix it.
+  await page.selectOption("#cap-currency", "EUR");
+  await page.fill("#cap-amount", "20.505");
+  await page.click("form[action='/portal/caps'] button.button--secondary");
+  await page.waitForURL(/error=amount/);
+  assert.equal(await page.inputValue("#cap-amount"), "20.505");
+  assert.equal(await page.inputValue("#cap-currency"), "EUR");
+  assert.match((await page.textContent("#cap-error")) ?? "", /like 20 or 20.50/);
+  await checkPage(page, "cap-error");
+
   // Ask for a refund of the carrier charge: under merchant A's threshold, refunded at once.
   const charge = page.locator("li.charge", { hasText: "Pixel Forge" });
   await charge.locator("input[name=reason]").fill("My child bought this");

@@ -24,7 +24,7 @@ import {
   verifyAccessToken,
 } from "../payers/index.ts";
 import { ApiError } from "../platform/errors.ts";
-import { isCurrency } from "../platform/money.ts";
+import { isCurrency, minorDigits } from "../platform/money.ts";
 import { ipCountryFrom } from "../risk/index.ts";
 import { addRateLimitHeaders, negotiateLocale, parseMajorAmount } from "../web/index.ts";
 import { registerIdentityPages } from "./identity-pages.ts";
@@ -177,6 +177,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
         done,
         error: error === "portal.error.amount" ? null : error,
         capError: error === "portal.error.amount",
+        ...capRetry(query, currencies),
         payments,
         subscriptions,
         requests,
@@ -192,6 +193,21 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
       },
       { title: "Portal", styles: ["portal.css"] },
     );
+  }
+
+  /**
+   * The cap form as the payer left it when an amount was refused: the currency they chose and what
+   * they typed, and whether that currency has decimals (the hint's example follows it).
+   */
+  function capRetry(query: Record<string, unknown>, currencies: ReadonlySet<string>) {
+    const chosen =
+      typeof query.currency === "string" && currencies.has(query.currency) ? query.currency : null;
+    const typed = typeof query.amount === "string" ? query.amount.slice(0, 16) : "";
+    return {
+      capCurrency: chosen,
+      capAmount: chosen ? typed : "",
+      capDecimals: chosen && isCurrency(chosen) && minorDigits(chosen) === 0 ? "none" : "some",
+    };
   }
 
   /** A signed-in POST: the action, then back to the page (303) saying what happened. */
@@ -332,7 +348,9 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
           return "done=cap#cap";
         }
         const amount = parseMajorAmount(text, currency);
-        if (amount === null || amount > 9_999_999_999n) return "error=amount#cap";
+        // Back to the form with what was chosen and typed, so a fix is one character, not a redo.
+        if (amount === null || amount > 9_999_999_999n)
+          return `error=amount&currency=${currency}&amount=${encodeURIComponent(text.slice(0, 16))}#cap`;
         await updateSettings(ctx, auth, { monthly_caps: { [currency]: Number(amount) } });
         return "done=cap#cap";
       }),

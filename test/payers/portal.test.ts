@@ -146,6 +146,24 @@ test("a monthly cap is saved in minor units; a bad amount says how to fix it", a
   assert.match(String(bad.headers.location), /error=amount/);
   const page = await alice.request("GET", String(bad.headers.location));
   assert.match(page.body, /Enter an amount like 20 or 20.50/);
+  // The form comes back as it was left: the currency chosen, the amount typed.
+  assert.match(page.body, /<option value="EUR" selected>/);
+  assert.match(page.body, /id="cap-amount"[^>]*value="20.505"/);
+
+  // A currency without decimals says so, and stays chosen (it went back to the first currency).
+  await t.services.db.query(
+    `update payers set monthly_caps = monthly_caps || '{"JPY": 3000}'::jsonb
+      where id = (select payer_id from payer_identities where value = $1)`,
+    [ALICE],
+  );
+  const jpy = await alice.request("POST", "/portal/caps", { currency: "JPY", amount: "12.50" });
+  assert.match(String(jpy.headers.location), /error=amount&currency=JPY&amount=12.50/);
+  const jpyPage = await alice.request("GET", String(jpy.headers.location));
+  assert.match(jpyPage.body, /Enter a whole amount like 20</);
+  assert.doesNotMatch(jpyPage.body, /like 20 or 20.50/);
+  assert.match(jpyPage.body, /<option value="JPY" selected>/);
+  assert.doesNotMatch(jpyPage.body, /<option value="EUR" selected>/);
+  assert.match(jpyPage.body, /id="cap-amount"[^>]*value="12.50"/);
 });
 
 test("amounts typed by people become minor units in the currency's own digits, never floats", () => {
