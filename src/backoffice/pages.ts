@@ -227,7 +227,7 @@ export function backOfficePages(
       pages.get("/admin/login", { schema: { hide: true } }, async (request, reply) =>
         reply.page(
           "backoffice/templates/login",
-          { next: safeNext((request.query as { next?: string }).next), error: null },
+          { next: safeNext((request.query as { next?: string }).next), error: null, email: "" },
           { title: "Sign in", styles: ["backoffice.css"] },
         ),
       );
@@ -246,6 +246,8 @@ export function backOfficePages(
             {
               next: safeNext(body.next),
               error: result.reason === "throttled" ? "login.throttled" : "login.invalid",
+              // The address stays typed (the password and code do not): the usual mistake is elsewhere.
+              email: String(body.email ?? "").slice(0, 254),
             },
             { title: "Sign in", status: result.reason === "throttled" ? 429 : 401, locale: null },
           );

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { call, createMerchant, createTestApp, type MerchantKeys, type TestApp } from "../support/app.ts";
-import { signedIn } from "./admin-session.ts";
+import { AdminSession, signedIn } from "./admin-session.ts";
 
 let t: TestApp;
 let ours: MerchantKeys;
@@ -181,4 +181,25 @@ test("the codes of a batch leave once: the second download is refused (410) and 
       ["refused", 410, finance.id],
     ],
   );
+});
+
+test("a refused sign-in keeps the e-mail typed, never the password or the code", async () => {
+  const session = new AdminSession(t.app);
+  assert.equal((await session.get("/admin/login")).status, 200);
+  const refused = await session.post("/admin/login", {
+    email: "someone@pixelforge.example",
+    password: "not-the-password-4242",
+    code: "123456",
+  });
+  assert.equal(refused.status, 401);
+  assert.match(refused.body, /id="email"[^>]*value="someone@pixelforge.example"/);
+  assert.doesNotMatch(refused.body, /not-the-password-4242|123456/);
+  // What was typed is escaped like everything else.
+  await session.get("/admin/login");
+  const hostile = await session.post("/admin/login", {
+    email: '"><script>x</script>',
+    password: "x",
+    code: "1",
+  });
+  assert.doesNotMatch(hostile.body, /<script>x/);
 });
