@@ -207,14 +207,15 @@ export async function requestCode(
   return {
     object: "payer_code" as const,
     channel,
-    to: mask(identity),
+    to: maskIdentity(identity),
     expires_at: new Date(created.expiresMs).toISOString(),
     /** `caught`: kept by the development catcher; `failed`: the channel could not deliver it. */
     delivery: sent.status,
   };
 }
 
-function mask(identity: Identity): string {
+/** An identity as pages and answers show it to whoever holds the device: "+336••••78", "l•••@example.net". */
+export function maskIdentity(identity: Identity): string {
   if (identity.kind === "msisdn") return `${identity.value.slice(0, 4)}••••${identity.value.slice(-2)}`;
   const [name = "", domain = ""] = identity.value.split("@");
   return `${name.slice(0, 1)}•••@${domain}`;

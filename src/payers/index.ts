@@ -58,6 +58,7 @@ export {
   edgeThrottleFields,
   identityOf,
   loadPayer,
+  maskIdentity,
   presentPayer,
   refreshSession,
   requestCode,

@@ -10,6 +10,7 @@ import {
   listPayerRefundRequests,
   listPayerSubscriptions,
   loadPayer,
+  maskIdentity,
   type PayerAuth,
   type Payers,
   presentPayer,
@@ -299,7 +300,8 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
         if (throttled) retryAfter(reply, error);
         return render.code(reply, {
           contact: identity.value,
-          masked: identity.value,
+          // Masked as on the first try: the page may be read over the payer's shoulder.
+          masked: maskIdentity(identity),
           error: throttled ? "portal.error.throttled" : "portal.error.code",
           errorValues: throttled ? { minutes: throttleMinutes(error) } : {},
           status: throttled ? 429 : 401,

@@ -183,3 +183,17 @@ test("the portal's and the messages' catalogues are complete in every locale", (
   assert.deepEqual(missingKeys(PORTAL_CATALOGUES), {});
   assert.deepEqual(missingKeys(NOTIFICATION_CATALOGUES), {});
 });
+
+test("a wrong code keeps the contact masked as the first page showed it", async () => {
+  const visitor = new Visitor();
+  await visitor.request("GET", "/portal");
+  const email = "masked.payer@example.net";
+  const sent = await visitor.request("POST", "/portal/code", { contact: email });
+  assert.equal(sent.statusCode, 200, sent.body);
+  assert.match(sent.body, /m•••@example\.net/);
+  const wrong = await visitor.request("POST", "/portal/signin", { contact: email, code: "000000" });
+  assert.equal(wrong.statusCode, 401);
+  assert.match(wrong.body, /m•••@example\.net/);
+  // The full address is only in the hidden field the form sends back, not in the page's text.
+  assert.doesNotMatch(wrong.body.replace(/<input[^>]*>/g, ""), /masked\.payer@example\.net/);
+});
