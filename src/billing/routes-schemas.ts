@@ -2,6 +2,7 @@ import { type TSchema, Type } from "@sinclair/typebox";
 import {
   Amount,
   AnyCurrency,
+  IdOf,
   Instant,
   IsoTimestamp,
   ListQuery,
@@ -149,7 +150,13 @@ export const EmptyBody = Type.Object({}, { additionalProperties: false });
 export const FrozenTime = IsoTimestamp;
 
 export const ProductsQuery = Type.Composite(
-  [ListQuery, Type.Object({ parent: Type.Optional(ObjectId), active: Type.Optional(Type.Boolean()) })],
+  [
+    ListQuery,
+    Type.Object({
+      parent: Type.Optional(IdOf("prod", "Only this product's children.")),
+      active: Type.Optional(Type.Boolean()),
+    }),
+  ],
   { additionalProperties: false },
 );
 
@@ -157,7 +164,7 @@ export const PricesQuery = Type.Composite(
   [
     ListQuery,
     Type.Object({
-      product: Type.Optional(ObjectId),
+      product: Type.Optional(IdOf("prod", "Only this product's prices.")),
       currency: Type.Optional(Type.String({ maxLength: 3 })),
       country: Type.Optional(Country),
       active: Type.Optional(Type.Boolean()),
@@ -175,10 +182,10 @@ export const SubscriptionsQuery = Type.Composite(
   [
     ListQuery,
     Type.Object({
-      customer: Type.Optional(ObjectId),
-      price: Type.Optional(ObjectId),
+      customer: Type.Optional(IdOf("cus", "Only this customer's subscriptions.")),
+      price: Type.Optional(IdOf("price", "Only subscriptions to this price.")),
       status: Type.Optional(StringEnum(STATUSES)),
-      test_clock: Type.Optional(ObjectId),
+      test_clock: Type.Optional(IdOf("clock", "Only subscriptions on this test clock.")),
     }),
   ],
   { additionalProperties: false },

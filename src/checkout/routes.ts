@@ -4,6 +4,7 @@ import type { Queryable } from "../db/db.ts";
 import type { ListParams } from "../db/pages.ts";
 import {
   type Api,
+  IdOf,
   IdParams,
   ListQuery,
   listBody,
@@ -151,9 +152,9 @@ export const checkoutRoutes: Routes<CheckoutContext> = async (app, ctx) => {
             [
               ListQuery,
               Type.Object({
-                payment_link: Type.Optional(Type.String({ maxLength: 64 })),
+                payment_link: Type.Optional(IdOf("plink", "Only sessions of this payment link.")),
                 status: Type.Optional(StringEnum(["open", "complete", "expired"] as const)),
-                app: Type.Optional(Type.String({ maxLength: 64 })),
+                app: Type.Optional(IdOf("app", "Only sessions of this app.")),
               }),
             ],
             { additionalProperties: false },
@@ -372,7 +373,10 @@ export const checkoutRoutes: Routes<CheckoutContext> = async (app, ctx) => {
           operationId: "listCheckoutReceipts",
           summary: "Receipts sent to payers (in development, the outbox of the sender that sends nothing).",
           querystring: Type.Composite(
-            [ListQuery, Type.Object({ checkout_session: Type.Optional(Type.String({ maxLength: 64 })) })],
+            [
+              ListQuery,
+              Type.Object({ checkout_session: Type.Optional(IdOf("cs", "Only this session's receipts.")) }),
+            ],
             {
               additionalProperties: false,
             },

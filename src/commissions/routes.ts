@@ -12,7 +12,7 @@ import {
 } from "../community/routing.ts";
 import type { Currencies } from "../currencies/index.ts";
 import type { ListParams } from "../db/pages.ts";
-import { ApprovalObject, CursorId } from "../http/index.ts";
+import { ApprovalObject, CursorId, IdOf } from "../http/index.ts";
 import type { Clock } from "../platform/clock.ts";
 import { LIMITS } from "../platform/limits.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
@@ -156,7 +156,7 @@ export function commissionRoutes(
           summary: "Commissions, newest first, by affiliate and status",
           querystring: Type.Object(
             {
-              affiliate: Type.Optional(CustomerId),
+              affiliate: Type.Optional(IdOf("cus", "Only this affiliate's commissions.")),
               status: Type.Optional(Type.String({ enum: [...COMMISSION_STATUSES] })),
               limit: Type.Integer({
                 minimum: 1,

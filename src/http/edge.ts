@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { databaseFault } from "../ops/index.ts";
 import { ApiError, type ErrorCode } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
-import { assertCleanJson, assertCleanParameters } from "./hostile.ts";
+import { assertCleanJson, assertCleanParameters, assertNoDuplicateKeys } from "./hostile.ts";
 import { validationError } from "./validation.ts";
 
 /**
@@ -149,7 +149,11 @@ function charsetIsUtf8(contentType: string | undefined): boolean {
 
 export function installEdge(
   app: FastifyInstance,
-  deps: { onRequestDone(request: FastifyRequest, reply: FastifyReply): void },
+  deps: {
+    onRequestDone(request: FastifyRequest, reply: FastifyReply): void;
+    /** The methods routed for a path (empty when none is): a known path answers 405, not 404. */
+    methodsAt(path: string): readonly string[];
+  },
 ): void {
   // Bodies are JSON, or nothing: any other content type is refused with 415 (text/plain included).
   app.removeAllContentTypeParsers();
@@ -172,6 +176,7 @@ export function installEdge(
     }
     try {
       assertCleanJson(parsed);
+      if (typeof parsed === "object" && parsed !== null) assertNoDuplicateKeys(text, parsed);
     } catch (error) {
       return done(error as ApiError, undefined);
     }
@@ -208,15 +213,25 @@ export function installEdge(
     }
     return sendError(request, reply, apiError);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "/";
+    const allowed = deps.methodsAt(path);
+    if (allowed.length > 0) {
+      reply.header("Allow", allowed.join(", "));
+      return sendError(
+        request,
+        reply,
+        new ApiError(
+          "method_not_allowed",
+          undefined,
+          `${request.method} is not allowed on ${path}; it takes ${allowed.join(", ")}.`,
+        ),
+      );
+    }
+    return sendError(
       request,
       reply,
-      new ApiError(
-        "route_not_found",
-        undefined,
-        `Unrecognised request URL (${request.method} ${request.url.split("?")[0]}).`,
-      ),
-    ),
-  );
+      new ApiError("route_not_found", undefined, `Unrecognised request URL (${request.method} ${path}).`),
+    );
+  });
 }

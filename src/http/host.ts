@@ -47,6 +47,36 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
   return ROUTE_TABLES.get(app) ?? [];
 }
 
+/** `/v1/payments/:id/refunds` → a pattern matching one path segment for each parameter. */
+function routePattern(url: string): RegExp {
+  const segments = url
+    .split("/")
+    .map((segment) =>
+      segment.startsWith(":")
+        ? "[^/]+"
+        : segment === "*"
+          ? ".*"
+          : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+    );
+  return new RegExp(`^${segments.join("/")}/?$`);
+}
+
+const PATTERNS = new WeakMap<RegisteredRoute, RegExp>();
+
+/** The methods some route takes at this path (for 405's Allow header); a miss is rare, so a scan. */
+function methodsAt(routes: readonly RegisteredRoute[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of routes) {
+    let pattern = PATTERNS.get(route);
+    if (!pattern) {
+      pattern = routePattern(route.url);
+      PATTERNS.set(route, pattern);
+    }
+    if (pattern.test(path)) methods.add(route.method);
+  }
+  return [...methods].sort();
+}
+
 const VALIDATORS = new WeakMap<FastifyInstance, Array<() => void>>();
 
 /** Compiles every validator of a host now (they compile on first use): a bad schema throws here. */
@@ -150,6 +180,7 @@ export function createHost(options: HostOptions): { app: FastifyInstance; surfac
         );
       options.onResponse?.(request, reply);
     },
+    methodsAt: (path) => methodsAt(routes, path),
   });
 
   const surfaces = createSurfaces({

@@ -68,3 +68,103 @@ export function assertCleanParameters(values: unknown): void {
     else if (Array.isArray(value)) for (const item of value) if (typeof item === "string") check(item, key);
   }
 }
+
+interface Frame {
+  keys: Set<string> | null;
+  path: string;
+  index: number;
+  expectKey: boolean;
+  lastKey: string;
+}
+
+function childPath(frame: Frame | undefined): string {
+  if (!frame) return "";
+  return frame.keys ? join(frame.path, frame.lastKey) : `${frame.path}[${frame.index}]`;
+}
+
+/** Keys of every object in a parsed value: fewer than the text names when a key was named twice. */
+function parsedKeyCount(value: unknown): number {
+  if (value === null || typeof value !== "object") return 0;
+  let count = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) count += parsedKeyCount(item);
+    return count;
+  }
+  for (const key in value) count += 1 + parsedKeyCount((value as Record<string, unknown>)[key]);
+  return count;
+}
+
+/** Strings of the text followed by `:`, its object keys (strings are skipped with indexOf). */
+function textKeyCount(text: string): number {
+  let count = 0;
+  let at = text.indexOf('"');
+  while (at >= 0) {
+    let end = text.indexOf('"', at + 1);
+    for (;;) {
+      let backslashes = 0;
+      while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+      if (backslashes % 2 === 0) break;
+      end = text.indexOf('"', end + 1);
+    }
+    let next = end + 1;
+    while (text.charCodeAt(next) <= 0x20) next++;
+    if (text.charCodeAt(next) === 0x3a /* : */) count++;
+    at = text.indexOf('"', next);
+  }
+  return count;
+}
+
+/**
+ * Throws a 400 naming a key an object of the body holds twice (`{"amount": 1, "amount": 100000}`).
+ * JSON.parse keeps the last, while a proxy or a log in front of us may read the first: the request
+ * would not mean one thing. `text` has already parsed as JSON to `parsed`: counting keys on both
+ * sides is the fast check, and only a difference pays for finding which key it was.
+ */
+export function assertNoDuplicateKeys(text: string, parsed: unknown): void {
+  if (textKeyCount(text) === parsedKeyCount(parsed)) return;
+  nameDuplicateKey(text);
+}
+
+function nameDuplicateKey(text: string): void {
+  const frames: Frame[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = i + 1;
+      let escaped = false;
+      while (text.charCodeAt(end) !== 0x22) {
+        if (text.charCodeAt(end) === 0x5c /* \ */) {
+          escaped = true;
+          end++;
+        }
+        end++;
+      }
+      const top = frames[frames.length - 1];
+      if (top?.keys && top.expectKey) {
+        const raw = text.slice(i + 1, end);
+        const key = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+        if (top.keys.has(key)) {
+          const param = join(top.path, key);
+          throw new ApiError(
+            "parameter_invalid",
+            param,
+            `Invalid ${param}: the body names it more than once.`,
+          );
+        }
+        top.keys.add(key);
+        top.lastKey = key;
+        top.expectKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      const path = childPath(frames[frames.length - 1]);
+      frames.push({ keys: c === 0x7b ? new Set() : null, path, index: 0, expectKey: true, lastKey: "" });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      frames.pop();
+    } else if (c === 0x2c /* , */) {
+      const top = frames[frames.length - 1];
+      if (top?.keys) top.expectKey = true;
+      else if (top) top.index++;
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { type TSchema, Type } from "@sinclair/typebox";
-import { ID_PATTERN } from "../platform/ids.ts";
+import { ID_PATTERN, type IdPrefix } from "../platform/ids.ts";
 import { LIMITS } from "../platform/limits.ts";
 import { AMOUNT_MAX, knownCurrencies } from "../platform/money.ts";
 
@@ -62,6 +62,14 @@ export const CursorId = Type.String({
   pattern: ID_PATTERN.source,
   description: "The id of an object of this list: the page starts after (or ends before) it",
 });
+
+/**
+ * A filter naming an object by id (`?customer=cus_…`): a value that cannot be such an id is a 400
+ * naming the parameter, not an empty list that reads as "none yet".
+ */
+export function IdOf(prefix: IdPrefix, description: string) {
+  return Type.String({ maxLength: 64, pattern: `^${prefix}_[0-9a-z]{26}$`, description });
+}
 
 export const ListQuery = Type.Object(
   {

@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from "ajv";
 import { ApiError, type ErrorCode } from "../platform/errors.ts";
+import { ID_PATTERN } from "../platform/ids.ts";
 
 /**
  * Bodies are validated strictly: no type coercion, unknown fields refused. Query strings and path
@@ -116,6 +117,12 @@ function describe(error: ErrorObject): string {
     return allowed.length <= 12
       ? `must be one of ${allowed.map(String).join(", ")}`
       : "is not an allowed value";
+  }
+  if (error.keyword === "pattern") {
+    const pattern = String((error.params as { pattern: unknown }).pattern);
+    const prefix = /^\^([a-z]+)_\[0-9a-z\]\{26\}\$$/.exec(pattern)?.[1];
+    if (prefix) return `must be an id: ${prefix}_ and 26 lower-case letters or digits`;
+    if (pattern === ID_PATTERN.source) return "must be the id of an object of this list";
   }
   return error.message ?? "is not valid";
 }

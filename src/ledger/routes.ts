@@ -1,6 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import type { Queryable } from "../db/db.ts";
 import {
+  IdOf,
   Instant,
   ListQuery,
   listBody,
@@ -24,7 +25,7 @@ const EntriesQuery = Type.Object(
     limit: ListQuery.properties.limit,
     starting_after: Type.Optional(EntryCursor),
     ending_before: Type.Optional(EntryCursor),
-    account: Type.Optional(Type.String({ maxLength: 64 })),
+    account: Type.Optional(IdOf("la", "Only this ledger account's entries.")),
   },
   { additionalProperties: false },
 );

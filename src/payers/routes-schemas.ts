@@ -1,5 +1,5 @@
 import { type TSchema, Type } from "@sinclair/typebox";
-import { ErrorBody, ListQuery } from "../http/index.ts";
+import { ErrorBody, IdOf, ListQuery } from "../http/index.ts";
 
 /** Request and response schemas of the payers' routes (routes.ts), for validation and OpenAPI. */
 
@@ -218,7 +218,7 @@ export const RefundRequestsQuery = Type.Object(
     status: Type.Optional(
       Type.Union([Type.Literal("pending"), Type.Literal("approved"), Type.Literal("declined")]),
     ),
-    payment: Type.Optional(Type.String({ maxLength: 64 })),
+    payment: Type.Optional(IdOf("pay", "Only requests about this payment.")),
   },
   { additionalProperties: false },
 );

@@ -5,6 +5,7 @@ import { listPage } from "../db/pages.ts";
 import {
   type Api,
   CursorId,
+  IdOf,
   Instant,
   IsoTimestamp,
   ListQuery,
@@ -26,15 +27,13 @@ const InteractionsQuery = Type.Composite(
   [
     ListQuery,
     Type.Object({
-      payment: Type.Optional(Type.String({ maxLength: 64 })),
+      payment: Type.Optional(IdOf("pay", "Only this payment's interactions.")),
       msisdn: Type.Optional(Type.String({ pattern: "^\\+[1-9][0-9]{6,14}$" })),
       operator: Type.Optional(Type.String({ maxLength: 16 })),
       attempt: Type.Optional(Type.String({ maxLength: 64 })),
       "created[gte]": Type.Optional(IsoTimestamp),
       "created[lte]": Type.Optional(IsoTimestamp),
-      merchant: Type.Optional(
-        Type.String({ maxLength: 64, description: "Admin key only: one merchant's log." }),
-      ),
+      merchant: Type.Optional(IdOf("mer", "Admin key only: one merchant's log.")),
     }),
   ],
   { additionalProperties: false },

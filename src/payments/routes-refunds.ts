@@ -3,6 +3,7 @@ import { Type } from "@sinclair/typebox";
 import {
   Amount,
   ApprovalObject,
+  IdOf,
   IdParams,
   Instant,
   ListQuery,
@@ -46,7 +47,7 @@ const Refund = Type.Object({
   effects: Type.Optional(Type.Unknown()),
 });
 const ListRefundsQuery = Type.Composite(
-  [ListQuery, Type.Object({ payment: Type.Optional(Type.String({ maxLength: 64 })) })],
+  [ListQuery, Type.Object({ payment: Type.Optional(IdOf("pay", "Only this payment's refunds.")) })],
   { additionalProperties: false },
 );
 

@@ -2,6 +2,7 @@ import { type TSchema, Type } from "@sinclair/typebox";
 import {
   Amount,
   AnyCurrency,
+  IdOf,
   IdParams,
   Instant,
   ListQuery,
@@ -86,8 +87,8 @@ const ListPaymentsQuery = Type.Composite(
     ListQuery,
     Type.Object({
       status: Type.Optional(StringEnum(STATUSES)),
-      customer: Type.Optional(Type.String({ maxLength: 64 })),
-      subscription: Type.Optional(Type.String({ maxLength: 64 })),
+      customer: Type.Optional(IdOf("cus", "Only this customer's payments.")),
+      subscription: Type.Optional(IdOf("sub", "Only this subscription's payments.")),
     }),
   ],
   { additionalProperties: false },

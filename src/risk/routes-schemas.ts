@@ -1,6 +1,6 @@
 /** The schemas of the risk routes (routes.ts): the merchants' and the platform's. */
 import { type TSchema, Type } from "@sinclair/typebox";
-import { ErrorBody, ListQuery, StringEnum } from "../http/index.ts";
+import { ErrorBody, IdOf, ListQuery, StringEnum } from "../http/index.ts";
 import { LIST_NAMES } from "./attributes.ts";
 import { ACTIONS, RULE_LIMITS } from "./language.ts";
 
@@ -106,6 +106,6 @@ export const ListEntriesQuery = Type.Composite(
   { additionalProperties: false },
 );
 export const DecisionsQuery = Type.Composite(
-  [ListQuery, Type.Object({ payment: Type.Optional(Type.String({ maxLength: 64 })) })],
+  [ListQuery, Type.Object({ payment: Type.Optional(IdOf("pay", "Only this payment's decisions.")) })],
   { additionalProperties: false },
 );

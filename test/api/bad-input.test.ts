@@ -212,6 +212,58 @@ test("bad list parameters answer 400 naming the parameter", async () => {
   }
 });
 
+test("a filter naming an object by id refuses what cannot be that object's id (it answered an empty list)", async () => {
+  const unknownCustomer = `cus_${"0".repeat(26)}`;
+  const aPayment = `pay_${"0".repeat(26)}`;
+  for (const [path, param, prefix] of [
+    ["/v1/payments", "customer", "cus"],
+    ["/v1/payments", "subscription", "sub"],
+    ["/v1/refunds", "payment", "pay"],
+    ["/v1/subscriptions", "customer", "cus"],
+    ["/v1/subscriptions", "price", "price"],
+    ["/v1/subscriptions", "test_clock", "clock"],
+    ["/v1/prices", "product", "prod"],
+    ["/v1/ledger/entries", "account", "la"],
+    ["/v1/risk_decisions", "payment", "pay"],
+    ["/v1/refund_requests", "payment", "pay"],
+    ["/v1/checkout_sessions", "payment_link", "plink"],
+    ["/v1/checkout_receipts", "checkout_session", "cs"],
+    ["/v1/provider_interactions", "payment", "pay"],
+    ["/v1/commissions", "affiliate", "cus"],
+  ] as const) {
+    for (const value of ["bogus", prefix === "pay" ? unknownCustomer : aPayment, `${prefix}_x`]) {
+      const r = await call<ErrorReply>(t.app, "GET", `${path}?${param}=${value}`, { key: m.secretKey });
+      assert.equal(r.status, 400, `${path}?${param}=${value}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, "parameter_invalid");
+      assert.equal(r.body.error.param, param);
+      assert.match(r.body.error.message, new RegExp(`must be an id: ${prefix}_ and 26`));
+    }
+    // A well-formed id of nothing this merchant has is still an empty list, not an error.
+    const wellFormed = `${prefix}_${"0".repeat(26)}`;
+    const ok = await call<{ data: unknown[] }>(t.app, "GET", `${path}?${param}=${wellFormed}`, {
+      key: m.secretKey,
+    });
+    assert.equal(ok.status, 200, `${path}?${param}=${wellFormed}: ${JSON.stringify(ok.body)}`);
+    assert.deepEqual(ok.body.data, []);
+  }
+});
+
+test("a known URL with a method it does not take answers 405 with Allow; an unknown URL 404", async () => {
+  const r = await call<ErrorReply>(t.app, "DELETE", "/v1/payments", { key: m.secretKey });
+  assert.equal(r.status, 405);
+  assert.equal(r.body.error.code, "method_not_allowed");
+  assert.equal(r.headers.allow, "GET, HEAD, POST");
+  assert.match(r.body.error.message, /DELETE is not allowed on \/v1\/payments; it takes GET, HEAD, POST/);
+  const one = await call<ErrorReply>(t.app, "POST", `/v1/payments/pay_${"0".repeat(26)}`, {
+    key: m.secretKey,
+  });
+  assert.equal(one.status, 405);
+  assert.equal(one.headers.allow, "GET, HEAD");
+  const missing = await call<ErrorReply>(t.app, "DELETE", "/v1/paymentz", { key: m.secretKey });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.error.code, "route_not_found");
+});
+
 test("authentication errors name what is wrong", async () => {
   const none = await call<ErrorReply>(t.app, "GET", "/v1/payments");
   assert.equal(none.status, 401);

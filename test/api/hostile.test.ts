@@ -196,6 +196,49 @@ describe("metadata keys named like JavaScript object members", () => {
     assert.equal(within.status, 400);
     assert.doesNotMatch(within.body.error.message, /deeper than/);
   });
+
+  test("a key named twice in one object is a 400 naming it (JSON.parse kept the last), nothing stored", async () => {
+    // A proxy or log in front of the API may read the first `amount`; the platform read the last.
+    for (const [raw, param] of [
+      [
+        '{"amount": 100, "currency": "EUR", "amount": 100000, "payment_method": {"type": "sandbox", "scenario": "approve"}}',
+        "amount",
+      ],
+      [
+        '{"amount": 100, "currency": "EUR", "payment_method": {"type": "sandbox", "scenario": "approve", "type": "card"}}',
+        "payment_method.type",
+      ],
+      [
+        '{"amount": 100, "currency": "EUR", "metadata": {"a": "1", "\\u0061": "2"}, "payment_method": {"type": "sandbox", "scenario": "approve"}}',
+        "metadata.a",
+      ],
+      [
+        '{"amount": 100, "currency": "EUR", "metadata": {"x": "[{\\"k\\": 1}]"}, "payment_method": {"type": "sandbox", "scenario": "approve"}, "currency": "USD"}',
+        "currency",
+      ],
+    ] as const) {
+      const before = await rowCounts();
+      const reply = await call<ErrorReply>(t.app, "POST", "/v1/payments", { key: m.secretKey, rawBody: raw });
+      const error = assertEnvelope(reply, 400);
+      assert.equal(error.code, "parameter_invalid", raw);
+      assert.equal(error.param, param, raw);
+      assert.match(error.message, /names it more than once/);
+      assert.deepEqual(await rowCounts(), before);
+    }
+    // The same key in sibling objects, in array items, and inside strings is no duplicate.
+    const fine = await call<{ status: string; metadata: Record<string, string> }>(
+      t.app,
+      "POST",
+      "/v1/payments",
+      {
+        key: m.secretKey,
+        rawBody:
+          '{"amount": 100, "currency": "EUR", "metadata": {"type": "\\"type\\": 1, \\"type\\"", "amount": "{\\"amount\\""}, "payment_method": {"type": "sandbox", "scenario": "approve"}}',
+      },
+    );
+    assert.equal(fine.status, 201, JSON.stringify(fine.body));
+    assert.equal(fine.body.metadata.type, '"type": 1, "type"');
+  });
 });
 
 describe("dates out of range", () => {

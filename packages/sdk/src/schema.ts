@@ -3435,7 +3435,9 @@ export interface operations {
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 status?: "requires_action" | "processing" | "requires_capture" | "succeeded" | "failed" | "canceled";
+                /** @description Only this customer's payments. */
                 customer?: string;
+                /** @description Only this subscription's payments. */
                 subscription?: string;
             };
             header?: never;
@@ -4137,6 +4139,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this payment's refunds. */
                 payment?: string;
             };
             header?: never;
@@ -4376,6 +4379,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this payment's interactions. */
                 payment?: string;
                 msisdn?: string;
                 operator?: string;
@@ -4558,6 +4562,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of a ledger entry: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this ledger account's entries. */
                 account?: string;
             };
             header?: never;
@@ -5273,6 +5278,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this product's children. */
                 parent?: string;
                 active?: boolean;
             };
@@ -5539,6 +5545,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this product's prices. */
                 product?: string;
                 currency?: string;
                 /** @description ISO 3166-1 alpha-2 */
@@ -5858,9 +5865,12 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this customer's subscriptions. */
                 customer?: string;
+                /** @description Only subscriptions to this price. */
                 price?: string;
                 status?: "incomplete" | "trialing" | "active" | "past_due" | "paused" | "canceled";
+                /** @description Only subscriptions on this test clock. */
                 test_clock?: string;
             };
             header?: never;
@@ -7551,6 +7561,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this payment's decisions. */
                 payment?: string;
             };
             header?: never;
@@ -8061,6 +8072,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this payment's decisions. */
                 payment?: string;
             };
             header?: never;
@@ -8122,8 +8134,10 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only sessions of this payment link. */
                 payment_link?: string;
                 status?: "open" | "complete" | "expired";
+                /** @description Only sessions of this app. */
                 app?: string;
             };
             header?: never;
@@ -8917,6 +8931,7 @@ export interface operations {
                 starting_after?: string;
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
+                /** @description Only this session's receipts. */
                 checkout_session?: string;
             };
             header?: never;
@@ -11973,6 +11988,7 @@ export interface operations {
                 /** @description The id of an object of this list: the page starts after (or ends before) it */
                 ending_before?: string;
                 status?: "pending" | "approved" | "declined";
+                /** @description Only requests about this payment. */
                 payment?: string;
             };
             header?: never;
