@@ -20,7 +20,10 @@ function refusal(text: string): ApiError | null {
 }
 
 // Keys and values with quotes, backslashes, colons and braces inside strings.
-const tricky = fc.oneof(fc.string(), fc.constantFrom('"', "\\", '\\"', ":", '":', "{", "}", "[", ",", "\\\\"));
+const tricky = fc.oneof(
+  fc.string(),
+  fc.constantFrom('"', "\\", '\\"', ":", '":', "{", "}", "[", ",", "\\\\"),
+);
 const json = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: "small" },
@@ -30,7 +33,11 @@ const json = fc.letrec((tie) => ({
     fc.array(tie("value"), { maxLength: 4 }),
     tie("object"),
   ),
-  object: fc.dictionary(tricky.filter((k) => k !== "__proto__"), tie("value"), { maxKeys: 5 }),
+  object: fc.dictionary(
+    tricky.filter((k) => k !== "__proto__"),
+    tie("value"),
+    { maxKeys: 5 },
+  ),
 }));
 
 test("property: every serialised JSON value passes, whatever its strings hold", () => {
