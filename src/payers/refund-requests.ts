@@ -211,6 +211,7 @@ export async function executeRefund(
 ): Promise<RefundRequestRow> {
   const scope: AuthScope = { merchantId: request.merchant_id, mode: request.mode };
   let refundId: string | undefined;
+  let nothingLeft = false;
   try {
     const result = await ctx.refund(
       scope,
@@ -224,12 +225,23 @@ export async function executeRefund(
     const body = JSON.parse(result.body) as { id?: string };
     refundId = result.statusCode < 300 ? body.id : undefined;
   } catch (error) {
-    if (!(error instanceof IdempotencyConflict)) throw error;
+    nothingLeft = error instanceof ApiError && error.code === "refund_exceeds_captured";
+    if (!(error instanceof IdempotencyConflict) && !nothingLeft) throw error;
   }
   if (refundId === undefined) {
     const { rows } = await ctx.db.query<{ id: string }>(
       "select id from refunds where payment_id = $1 and metadata->>'refund_request' = $2",
       [request.payment_id, request.id],
+    );
+    refundId = rows[0]?.id;
+  }
+  if (refundId === undefined && nothingLeft) {
+    // The merchant gave the rest back while the request waited: the request points at the refund
+    // that did, so the payer sees where the money went, and an approval already committed is
+    // never answered with a refusal of the refund.
+    const { rows } = await ctx.db.query<{ id: string }>(
+      "select id from refunds where payment_id = $1 and status <> 'failed' order by created desc limit 1",
+      [request.payment_id],
     );
     refundId = rows[0]?.id;
   }

@@ -291,6 +291,55 @@ describe("refund requests", () => {
     await trialBalanced();
   });
 
+  test("a request the merchant refunded meanwhile: approving answers 200 and points at the refunds, never a refusal after the approval committed", async () => {
+    // Part refunded meanwhile: the approval refunds the rest, once.
+    const part = await pay(800);
+    const askedPart = await payerCall<RefundRequest>(
+      t.app,
+      alice.token,
+      "POST",
+      "/v1/payer/refund_requests",
+      {
+        payment: part,
+      },
+    );
+    assert.equal(askedPart.body.status, "pending");
+    assert.equal((await post("/v1/refunds", { payment: part, amount: 300 })).status, 201);
+    const approvedPart = await post<RefundRequest>(`/v1/refund_requests/${askedPart.body.id}/approve`);
+    assert.equal(approvedPart.status, 200, JSON.stringify(approvedPart.body));
+    const partRefunds = await get<List<{ id: string; amount: number }>>(`/v1/refunds?payment=${part}`);
+    assert.deepEqual(
+      partRefunds.body.data.map((r) => r.amount),
+      [500, 300],
+    );
+    assert.equal(approvedPart.body.refund, partRefunds.body.data[0]!.id);
+
+    // Refunded in full meanwhile: it answered 400 refund_exceeds_captured naming `amount` (which
+    // the merchant never sent), while the request had turned approved with no refund.
+    const whole = await pay(700);
+    const askedWhole = await payerCall<RefundRequest>(
+      t.app,
+      alice.token,
+      "POST",
+      "/v1/payer/refund_requests",
+      {
+        payment: whole,
+      },
+    );
+    const merchantRefund = await post<{ id: string }>("/v1/refunds", { payment: whole });
+    assert.equal(merchantRefund.status, 201);
+    const approvedWhole = await post<RefundRequest>(`/v1/refund_requests/${askedWhole.body.id}/approve`);
+    assert.equal(approvedWhole.status, 200, JSON.stringify(approvedWhole.body));
+    assert.equal(approvedWhole.body.status, "approved");
+    assert.equal(approvedWhole.body.refund, merchantRefund.body.id);
+    assert.equal(approvedWhole.body.refund_status, "succeeded");
+    assert.equal((await get<List<unknown>>(`/v1/refunds?payment=${whole}`)).body.data.length, 1);
+    const mine = await payerCall<List<RefundRequest>>(t.app, alice.token, "GET", "/v1/payer/refund_requests");
+    const seen = mine.body.data.find((r) => r.id === askedWhole.body.id);
+    assert.equal(seen?.refund, merchantRefund.body.id);
+    await trialBalanced();
+  });
+
   test("a payment that failed or is already refunded cannot be asked for; bad input names the field", async () => {
     const failed = await post<{ id: string; status: string }>("/v1/payments", {
       amount: 100,
