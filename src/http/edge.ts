@@ -216,7 +216,8 @@ export function installEdge(
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "/";
     const allowed = deps.methodsAt(path);
-    if (allowed.length > 0) {
+    // A route that exists for this method and sent the request here (callNotFound) is a 404.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header("Allow", allowed.join(", "));
       return sendError(
         request,
