@@ -15571,7 +15571,7 @@ export interface operations {
     listCommissions: {
         parameters: {
             query?: {
-                /** @description A customer id (cus_…). */
+                /** @description Only this affiliate's commissions. */
                 affiliate?: string;
                 status?: "pending" | "approved" | "paid" | "reversed";
                 limit?: number;
