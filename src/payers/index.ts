@@ -11,6 +11,7 @@ import type { Clock } from "../platform/clock.ts";
 import type { Logger } from "../platform/log.ts";
 import { deleteExpiredCodes } from "./codes.ts";
 import type { PayersContext } from "./context.ts";
+import { settleRefundedRequests } from "./refund-requests.ts";
 import { PayerThrottle } from "./throttle.ts";
 import { deriveKey } from "./tokens.ts";
 
@@ -75,6 +76,7 @@ export {
   presentRefundRequest,
   type RefundRequestRow,
   requestRefund,
+  settleRefundedRequests,
 } from "./refund-requests.ts";
 export { blockMerchant, cancelOwnSubscription, unblockMerchant, updateSettings } from "./self-care.ts";
 export { verifyAccessToken } from "./tokens.ts";
@@ -104,6 +106,12 @@ export function payerJobs(payers: Payers): PayerJob[] {
       busyThreshold: 50,
       run: () =>
         runNotices({ db: ctx.db, notifier: ctx.notifier, clock: ctx.clock, portalUrl: payers.portalUrl }),
+    },
+    {
+      name: "refund_requests_settled",
+      intervalMs: 10_000,
+      busyThreshold: 100,
+      run: () => settleRefundedRequests(ctx.db, ctx.clock.nowMs()),
     },
     {
       name: "payer_codes_sweep",

@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/db.ts";
+import type { Db, Queryable } from "../db/db.ts";
 import { type ListParams, listPage } from "../db/pages.ts";
 import { type EventType, insertEvents } from "../events/index.ts";
 import { IdempotencyConflict } from "../idempotency/index.ts";
@@ -252,6 +252,54 @@ export async function executeRefund(
     ]);
   }
   return (await loadRequest(ctx.db, "r.id = $1", [request.id]))!;
+}
+
+/**
+ * Pending requests whose payment the merchant refunded in full some other way (`POST /v1/refunds`,
+ * the back office's refund form): the payer has their money back, so the request is answered as
+ * approved, pointing at the refund that finished it, with its event; the payer no longer waits on
+ * a decision nobody will make. Refunds still pending do not count (one may fail). Run by the
+ * worker (`payerJobs`).
+ */
+export async function settleRefundedRequests(db: Db, nowMs: number): Promise<number> {
+  const { rows } = await db.query<{ id: string }>(
+    `select r.id from refund_requests r join payments p on p.id = r.payment_id
+     where r.status = 'pending' and p.amount_captured > 0 and p.amount_refunded >= p.amount_captured
+     order by r.created limit 100`,
+  );
+  let settled = 0;
+  for (const { id } of rows) {
+    await db.transaction(async (tx) => {
+      const { rows: pending } = await tx.query<RefundRequestRow>(
+        "select * from refund_requests where id = $1 and status = 'pending' for update",
+        [id],
+      );
+      const row = pending[0];
+      if (!row) return; // decided meanwhile
+      const { rows: refunds } = await tx.query<{ id: string }>(
+        "select id from refunds where payment_id = $1 and status = 'succeeded' order by created desc limit 1",
+        [row.payment_id],
+      );
+      const decided = new Date(nowMs);
+      const next: RefundRequestRow = {
+        ...row,
+        status: "approved",
+        decision: "merchant",
+        refund_id: refunds[0]?.id ?? null,
+        refund_status: refunds[0] ? "succeeded" : null,
+        decided_at: decided,
+        updated: decided,
+      };
+      await tx.query(
+        `update refund_requests set status = 'approved', decision = 'merchant', refund_id = $2,
+           decided_at = $3, updated = $3 where id = $1`,
+        [id, next.refund_id, decided],
+      );
+      await events(tx, next, ["refund_request.approved"], nowMs);
+      settled++;
+    });
+  }
+  return settled;
 }
 
 /** The merchant's side. */

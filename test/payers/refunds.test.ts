@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { PayerThrottle } from "../../src/payers/index.ts";
+import { PayerThrottle, settleRefundedRequests } from "../../src/payers/index.ts";
 import { call, createMerchant, createTestApp, type MerchantKeys, type TestApp } from "../support/app.ts";
 import { payerCall, type Session, signInWithCode } from "./support.ts";
 
@@ -337,6 +337,45 @@ describe("refund requests", () => {
     const mine = await payerCall<List<RefundRequest>>(t.app, alice.token, "GET", "/v1/payer/refund_requests");
     const seen = mine.body.data.find((r) => r.id === askedWhole.body.id);
     assert.equal(seen?.refund, merchantRefund.body.id);
+    await trialBalanced();
+  });
+
+  test("a pending request whose payment the merchant refunded in full is answered by the worker: approved, with that refund and its event", async () => {
+    const paid = await pay(650);
+    const asked = await payerCall<RefundRequest>(t.app, alice.token, "POST", "/v1/payer/refund_requests", {
+      payment: paid,
+    });
+    assert.equal(asked.body.status, "pending");
+    // A part refunded leaves the request to the merchant.
+    assert.equal((await post("/v1/refunds", { payment: paid, amount: 150 })).status, 201);
+    await settleRefundedRequests(t.services.db, Date.now());
+    assert.equal((await get<RefundRequest>(`/v1/refund_requests/${asked.body.id}`)).body.status, "pending");
+    // The rest refunded: the payer has their money; the request stopped waiting for a decision.
+    const rest = await post<{ id: string }>("/v1/refunds", { payment: paid });
+    assert.equal(rest.status, 201);
+    assert.ok((await settleRefundedRequests(t.services.db, Date.now())) >= 1);
+    const settled = await get<RefundRequest>(`/v1/refund_requests/${asked.body.id}`);
+    assert.equal(settled.body.status, "approved");
+    assert.equal(settled.body.decision, "merchant");
+    assert.equal(settled.body.refund, rest.body.id);
+    assert.equal(settled.body.refund_status, "succeeded");
+    const mine = await payerCall<List<RefundRequest>>(t.app, alice.token, "GET", "/v1/payer/refund_requests");
+    assert.equal(mine.body.data.find((r) => r.id === asked.body.id)?.status, "approved");
+    const events =
+      await get<List<{ type: string; data: { object: { id: string } } }>>("/v1/events?limit=100");
+    assert.deepEqual(
+      events.body.data
+        .filter((e) => e.data.object.id === asked.body.id)
+        .map((e) => e.type)
+        .sort(),
+      ["refund_request.approved", "refund_request.created"],
+    );
+    // Once only: the next run finds nothing of it, and a late approve answers it as it is.
+    await settleRefundedRequests(t.services.db, Date.now());
+    const again = await post<RefundRequest>(`/v1/refund_requests/${asked.body.id}/approve`);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.refund, rest.body.id);
+    assert.equal((await get<List<unknown>>(`/v1/refunds?payment=${paid}`)).body.data.length, 2);
     await trialBalanced();
   });
 
