@@ -262,7 +262,13 @@ export class CommunityPaymentEffects implements PaymentExtensions {
     topUp.grant = grant.id;
   }
 
-  async onRefundSucceeded(tx: Queryable, payment: PaymentRow, refund: RefundRow, nowMs: number) {
+  async onRefundSucceeded(
+    tx: Queryable,
+    payment: PaymentRow,
+    refund: RefundRow,
+    nowMs: number,
+    out: TransferInput[],
+  ) {
     const shown: Record<string, unknown> = {};
     const scope = { merchantId: payment.merchant_id, mode: payment.mode };
     if (payment.provider === "wallet" && payment.customer_id !== null) {
@@ -271,13 +277,14 @@ export class CommunityPaymentEffects implements PaymentExtensions {
         { ...payment, customer_id: payment.customer_id },
         refund,
         nowMs,
+        out,
       );
       shown.wallet_credit = { currency: grant.currency, amount: toJsonAmount(grant.amount), grant: grant.id };
     }
     const effects = (payment.effects ?? {}) as Effects;
     const refundedTotal = payment.amount_refunded + refund.amount;
     if (effects.wallet_top_up) {
-      const reversal = await this.wallets.takeBackTopUp(tx, payment, refund, nowMs);
+      const reversal = await this.wallets.takeBackTopUp(tx, payment, refund, nowMs, out);
       if (reversal) shown.wallet_top_up_reversal = reversal;
     }
     if (effects.grants) {
@@ -291,7 +298,7 @@ export class CommunityPaymentEffects implements PaymentExtensions {
       );
       if (shortened.length > 0) shown.entitlements = shortened;
     }
-    if (effects.commissions) await this.commissions.onRefund(tx, payment, refundedTotal, nowMs);
+    if (effects.commissions) await this.commissions.onRefund(tx, payment, refundedTotal, nowMs, out);
     return Object.keys(shown).length > 0 ? shown : null;
   }
 

@@ -362,6 +362,7 @@ export class Wallets {
     payment: { id: string; merchant_id: string; mode: Mode; customer_id: string; currency: string },
     refund: { id: string; amount: bigint },
     nowMs: number,
+    out?: TransferInput[],
   ) {
     const scope = { merchantId: payment.merchant_id, mode: payment.mode };
     return this.grant(
@@ -378,6 +379,7 @@ export class Wallets {
         from: accountId(walletClearing(scope, payment.currency)),
       },
       nowMs,
+      out,
     );
   }
 
@@ -390,6 +392,7 @@ export class Wallets {
     payment: { id: string; merchant_id: string; mode: Mode; amount: bigint },
     refund: { id: string; amount: bigint },
     nowMs: number,
+    out?: TransferInput[],
   ) {
     const { rows } = await tx.query<GrantRow>(
       "select * from wallet_grants where source_id = $1 and source = 'top_up' for update",
@@ -414,8 +417,7 @@ export class Wallets {
         [grant.id, taken.toString()],
       );
       const scope = { merchantId: grant.merchant_id, mode: grant.mode };
-      await applyOrThrow(
-        this.ledger,
+      await this.write(
         tx,
         [
           movement({
@@ -429,6 +431,7 @@ export class Wallets {
           }),
         ],
         nowMs,
+        out,
       );
     }
     return {
