@@ -81,7 +81,9 @@ test("concurrent refunds of one customer's wallet payments all succeed: each ref
       ),
     ),
   );
-  const unexpected = results.filter((r) => r.status !== 201 && r.body.error?.code !== "refund_exceeds_captured");
+  const unexpected = results.filter(
+    (r) => r.status !== 201 && r.body.error?.code !== "refund_exceeds_captured",
+  );
   assert.deepEqual(
     unexpected.map((r) => [r.status, r.body]),
     [],
