@@ -13,7 +13,7 @@ import type {
   Transition,
 } from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
-import { AMOUNT_MAX, toJsonAmount } from "../platform/money.ts";
+import { GRANT_AMOUNT_MAX, toJsonAmount } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { applyOrThrow, merchantAccount, type Wallets } from "../wallets/index.ts";
 
@@ -129,11 +129,11 @@ export class CommunityPaymentEffects implements PaymentExtensions {
           "amount",
           `At the current rate (1 ${currency} = ${conversion.rate} ${target}) this amount buys less than one unit of ${target}.`,
         );
-      if (conversion.targetAmount > BigInt(AMOUNT_MAX))
+      if (conversion.targetAmount > BigInt(GRANT_AMOUNT_MAX))
         throw new ApiError(
           "parameter_out_of_range",
           "amount",
-          `At the current rate (1 ${currency} = ${conversion.rate} ${target}) this amount would credit more than ${AMOUNT_MAX} minor units of ${target}, the most one grant holds.`,
+          `At the current rate (1 ${currency} = ${conversion.rate} ${target}) this amount would credit more than ${GRANT_AMOUNT_MAX} minor units of ${target}, the most one grant holds.`,
         );
       await this.wallets.ensureAccounts(scope, input.customer!, target, nowMs);
       await this.ledger.ensureAccounts(
@@ -246,7 +246,7 @@ export class CommunityPaymentEffects implements PaymentExtensions {
       if (error instanceof ApiError) return null;
       throw error;
     });
-    if (converted === null || converted.conversion.targetAmount > BigInt(AMOUNT_MAX))
+    if (converted === null || converted.conversion.targetAmount > BigInt(GRANT_AMOUNT_MAX))
       converted = await convertAt(p.created.getTime());
     const { conversion, rateId } = converted;
     const record = {
