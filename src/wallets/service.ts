@@ -274,12 +274,16 @@ export class Wallets {
     );
   }
 
-  /** Gives back to grants what a released hold had taken (an expired grant stays expired). */
+  /**
+   * Gives back to grants what a released hold had taken. A grant the expiry job already closed
+   * becomes active again with what came back, so the job sweeps that too (it is never drawn on:
+   * its `expires_at` has passed); left `expired`, the credit stayed on the wallet account for ever.
+   */
   private async returnToGrants(tx: Queryable, back: readonly { grantId: string; amount: bigint }[]) {
     if (back.length === 0) return;
     await tx.query(
       `update wallet_grants g set remaining = g.remaining + d.amount,
-         status = case when g.status = 'depleted' then 'active' else g.status end
+         status = case when g.status in ('depleted', 'expired') then 'active' else g.status end
        from (select unnest($1::text[]) as id, unnest($2::bigint[]) as amount) d where g.id = d.id`,
       [back.map((d) => d.grantId), back.map((d) => d.amount.toString())],
     );

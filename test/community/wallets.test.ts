@@ -261,6 +261,55 @@ test("expired grants leave the wallet: paid into breakage, promotional back to p
   await assertLedgerSound(t.services.db);
 });
 
+test("a hold released after its grants expired: the credit it gives back expires too, never stays on the wallet", async () => {
+  const c = await customer(t.app, m);
+  const soon = new Date(Date.now() + 60_000).toISOString();
+  for (const category of ["paid", "promotional"])
+    await call(t.app, "POST", "/v1/wallet_grants", {
+      key: m.secretKey,
+      body: { customer: c, currency: "GEMS", amount: 100, category, expires_at: soon },
+    });
+  // Promotional first: 100 of it and 50 of the paid grant held, 50 paid left.
+  const hold = await spend(c, 150, { capture: "manual" });
+  assert.equal(hold.body.status, "requires_capture", JSON.stringify(hold.body));
+  const later = Date.now() + 120_000;
+  await t.services.community.wallets.expireDue(later); // the paid grant's 50 go to breakage
+  const captured = await call<{ status: string }>(t.app, "POST", `/v1/payments/${hold.body.id}/capture`, {
+    key: m.secretKey,
+    body: { amount: 30 },
+  });
+  assert.equal(captured.body.status, "succeeded", JSON.stringify(captured.body));
+  // 70 promotional and 50 paid came back to grants that had expired: they stayed there for ever,
+  // on the customer's wallet accounts, with no job to sweep them.
+  await t.services.community.wallets.expireDue(later);
+  const { rows } = await t.services.db.query<{ purpose: string; held: bigint }>(
+    `select a.purpose, sum(b.credits_posted - b.debits_posted - b.debits_pending)::bigint as held
+     from ledger_accounts a join ledger_balances b on b.account_id = a.id
+     where a.owner_id = $1 group by a.purpose order by a.purpose`,
+    [c],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.purpose, r.held]),
+    [
+      ["wallet_paid", 0n],
+      ["wallet_promotional", 0n],
+    ],
+  );
+  const { rows: sunk } = await t.services.db.query<{ code: string; amount: bigint }>(
+    `select t.code, sum(t.amount)::bigint as amount from ledger_transfers t join wallet_grants g on g.id = t.reference
+     where g.customer_id = $1 and t.code in ('wallet_breakage', 'wallet_promotion_reversal') group by t.code order by t.code`,
+    [c],
+  );
+  assert.deepEqual(
+    sunk.map((x) => [x.code, x.amount]),
+    [
+      ["wallet_breakage", 100n],
+      ["wallet_promotion_reversal", 70n],
+    ],
+  );
+  await assertLedgerSound(t.services.db);
+});
+
 test("a wallet payment needs a customer; a real-money payment cannot be made in an inner currency", async () => {
   const noCustomer = await call<{ error: { code: string; param: string } }>(t.app, "POST", "/v1/payments", {
     key: m.secretKey,
