@@ -41,6 +41,12 @@ interface DrawRow {
   status: "held" | "posted" | "released";
   amount_posted: bigint;
   category: GrantCategory;
+  /** The grant's: where a released draw's amount goes back to. */
+  grant_status: GrantRow["status"];
+  merchant_id: string;
+  mode: Mode;
+  customer_id: string;
+  currency: string;
 }
 
 export interface NewGrant {
@@ -291,7 +297,8 @@ export class Wallets {
 
   private async heldDraws(tx: Queryable, paymentId: string): Promise<DrawRow[]> {
     const { rows } = await tx.query<DrawRow>(
-      `select d.*, g.category from wallet_draws d join wallet_grants g on g.id = d.grant_id
+      `select d.*, g.category, g.status as grant_status, g.merchant_id, g.mode, g.customer_id, g.currency
+       from wallet_draws d join wallet_grants g on g.id = d.grant_id
        where d.payment_id = $1 and d.status = 'held' order by d.id for update of d`,
       [paymentId],
     );
@@ -334,7 +341,26 @@ export class Wallets {
               reference: d.grant_id,
             },
       );
-      if (d.amount > posted) back.push({ grantId: d.grant_id, amount: d.amount - posted });
+      if (d.amount <= posted) return;
+      if (d.grant_status !== "revoked") {
+        back.push({ grantId: d.grant_id, amount: d.amount - posted });
+        return;
+      }
+      // A refunded top-up's grant: the refund took back all it could and reported the held part as
+      // not taken back. Now that the hold lets go of it, it is taken back (it stayed on the
+      // wallet account, spendable by nobody).
+      const scope = { merchantId: d.merchant_id, mode: d.mode };
+      transfers.push(
+        movement({
+          from: accountId(walletAccount(scope, d.customer_id, "paid", d.currency)),
+          to: accountId(grantSource(scope, "paid", d.currency)),
+          amount: d.amount - posted,
+          currency: d.currency,
+          code: "wallet_top_up_reversal",
+          reference: d.grant_id,
+          nowMs,
+        }),
+      );
     });
     await this.write(tx, transfers, nowMs, out);
     await this.returnToGrants(tx, back);

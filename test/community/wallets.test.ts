@@ -235,6 +235,54 @@ test("a refund of a top-up takes back unspent credit first and says what it coul
   await assertLedgerSound(t.services.db);
 });
 
+test("a top-up refunded while part of its credit was held: the credit the hold gives back is taken back then", async () => {
+  const c = await customer(t.app, m);
+  const top = await call<Payment>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: {
+      amount: 1000,
+      currency: "EUR",
+      customer: c,
+      payment_method: { type: "sandbox", scenario: "approve" },
+      wallet_top_up: { currency: "GEMS" },
+    },
+  });
+  assert.equal(top.body.wallet_top_up?.amount, 12);
+  const hold = await spend(c, 9, { capture: "manual" });
+  assert.equal(hold.body.status, "requires_capture");
+  const r = await call<{ effects: { wallet_top_up_reversal: Record<string, unknown> } }>(
+    t.app,
+    "POST",
+    "/v1/refunds",
+    {
+      key: m.secretKey,
+      body: { payment: top.body.id },
+    },
+  );
+  assert.equal(r.body.effects.wallet_top_up_reversal.amount_not_taken_back, 9);
+  const canceled = await call<{ status: string }>(t.app, "POST", `/v1/payments/${hold.body.id}/cancel`, {
+    key: m.secretKey,
+  });
+  assert.equal(canceled.body.status, "canceled");
+  // The 9 came back to the revoked grant and stayed on the customer's wallet account, spendable by
+  // nobody: the payer had all 10 EUR back and the ledger still owed 9 GEMS.
+  const { rows } = await t.services.db.query<{ held: bigint }>(
+    `select coalesce(sum(b.credits_posted - b.debits_posted - b.debits_pending), 0)::bigint as held
+     from ledger_accounts a join ledger_balances b on b.account_id = a.id
+     where a.owner_id = $1 and a.purpose = 'wallet_paid'`,
+    [c],
+  );
+  assert.equal(rows[0]!.held, 0n);
+  const { rows: back } = await t.services.db.query<{ amount: bigint }>(
+    `select sum(t.amount)::bigint as amount from ledger_transfers t join ledger_accounts a on a.id = t.debit_account_id
+     where a.owner_id = $1 and t.code = 'wallet_top_up_reversal'`,
+    [c],
+  );
+  assert.equal(back[0]!.amount, 12n);
+  assert.equal((await wallet(t.app, m, c, "GEMS")).balance, 0);
+  await assertLedgerSound(t.services.db);
+});
+
 test("expired grants leave the wallet: paid into breakage, promotional back to promotions", async () => {
   const c = await customer(t.app, m);
   const soon = new Date(Date.now() + 60_000).toISOString();
