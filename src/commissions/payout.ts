@@ -96,6 +96,13 @@ export async function payOutIn(
           now,
         );
         credited = converted.conversion.targetAmount;
+        // Marked paid and credited nothing, the commissions would go to the residue account.
+        if (credited === 0n)
+          throw new ApiError(
+            "parameter_out_of_range",
+            "currency",
+            `The approved commissions in ${source} (${amount} minor units) are worth less than one unit of ${body.currency} at the current rate: pay them out with method "external", or later.`,
+          );
         conversion = {
           rate: converted.conversion.rate,
           rate_id: converted.rateId,

@@ -301,6 +301,7 @@ export class Commissions {
     payment: { id: string; amount_captured: bigint },
     refundedTotal: bigint,
     nowMs: number,
+    out?: TransferInput[],
   ) {
     const { rows } = await tx.query<CommissionRow>(
       "select * from commissions where payment_id = $1 and status <> 'reversed' order by id for update",
@@ -353,7 +354,8 @@ export class Commissions {
           }),
         );
       }
-      await applyOrThrow(this.ledger, tx, transfers, nowMs);
+      if (out) out.push(...transfers);
+      else await applyOrThrow(this.ledger, tx, transfers, nowMs);
       await tx.query(
         `update commissions set amount = $2, status = $3, hold_transfer_id = $4, updated = $5 where id = $1`,
         [

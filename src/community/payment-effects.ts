@@ -13,7 +13,7 @@ import type {
   Transition,
 } from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
-import { toJsonAmount } from "../platform/money.ts";
+import { GRANT_AMOUNT_MAX, toJsonAmount } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { applyOrThrow, merchantAccount, type Wallets } from "../wallets/index.ts";
 
@@ -112,11 +112,28 @@ export class CommunityPaymentEffects implements PaymentExtensions {
           "wallet_top_up.currency",
           "A top-up converts into another currency.",
         );
-      if (!(await this.currencies.currentRate(this.db, scope, currency, target, nowMs)))
+      // Checked at the current rate before anyone is charged: a credit of nothing, or one past the
+      // largest amount, would be a charge the wallet cannot honour.
+      const { conversion } = await this.currencies.convertNow(
+        this.db,
+        scope,
+        BigInt(amount),
+        currency,
+        target,
+        "wallet_top_up.currency",
+        nowMs,
+      );
+      if (conversion.targetAmount === 0n)
         throw new ApiError(
-          "exchange_rate_missing",
-          "wallet_top_up.currency",
-          `No exchange rate from ${currency} to ${target} is valid now.`,
+          "parameter_out_of_range",
+          "amount",
+          `At the current rate (1 ${currency} = ${conversion.rate} ${target}) this amount buys less than one unit of ${target}.`,
+        );
+      if (conversion.targetAmount > BigInt(GRANT_AMOUNT_MAX))
+        throw new ApiError(
+          "parameter_out_of_range",
+          "amount",
+          `At the current rate (1 ${currency} = ${conversion.rate} ${target}) this amount would credit more than ${GRANT_AMOUNT_MAX} minor units of ${target}, the most one grant holds.`,
         );
       await this.wallets.ensureAccounts(scope, input.customer!, target, nowMs);
       await this.ledger.ensureAccounts(
@@ -212,15 +229,26 @@ export class CommunityPaymentEffects implements PaymentExtensions {
     out: TransferInput[],
   ) {
     const scope = { merchantId: p.merchant_id, mode: p.mode };
-    const { conversion, rateId } = await this.currencies.convertNow(
-      tx,
-      scope,
-      p.amount_captured,
-      p.currency,
-      topUp.currency,
-      "wallet_top_up.currency",
-      nowMs,
-    );
+    const convertAt = (atMs: number) =>
+      this.currencies.convertNow(
+        tx,
+        scope,
+        p.amount_captured,
+        p.currency,
+        topUp.currency,
+        "wallet_top_up.currency",
+        atMs,
+      );
+    // The payer has paid: the credit cannot be refused now. When no rate is valid any more (or the
+    // current one would credit past the largest amount), the rate current at the payment's
+    // creation, which `prepare` checked, converts it.
+    let converted = await convertAt(nowMs).catch((error: unknown) => {
+      if (error instanceof ApiError) return null;
+      throw error;
+    });
+    if (converted === null || converted.conversion.targetAmount > BigInt(GRANT_AMOUNT_MAX))
+      converted = await convertAt(p.created.getTime());
+    const { conversion, rateId } = converted;
     const record = {
       rate: conversion.rate,
       rate_id: rateId,
@@ -262,7 +290,13 @@ export class CommunityPaymentEffects implements PaymentExtensions {
     topUp.grant = grant.id;
   }
 
-  async onRefundSucceeded(tx: Queryable, payment: PaymentRow, refund: RefundRow, nowMs: number) {
+  async onRefundSucceeded(
+    tx: Queryable,
+    payment: PaymentRow,
+    refund: RefundRow,
+    nowMs: number,
+    out: TransferInput[],
+  ) {
     const shown: Record<string, unknown> = {};
     const scope = { merchantId: payment.merchant_id, mode: payment.mode };
     if (payment.provider === "wallet" && payment.customer_id !== null) {
@@ -271,13 +305,14 @@ export class CommunityPaymentEffects implements PaymentExtensions {
         { ...payment, customer_id: payment.customer_id },
         refund,
         nowMs,
+        out,
       );
       shown.wallet_credit = { currency: grant.currency, amount: toJsonAmount(grant.amount), grant: grant.id };
     }
     const effects = (payment.effects ?? {}) as Effects;
     const refundedTotal = payment.amount_refunded + refund.amount;
     if (effects.wallet_top_up) {
-      const reversal = await this.wallets.takeBackTopUp(tx, payment, refund, nowMs);
+      const reversal = await this.wallets.takeBackTopUp(tx, payment, refund, nowMs, out);
       if (reversal) shown.wallet_top_up_reversal = reversal;
     }
     if (effects.grants) {
@@ -291,7 +326,7 @@ export class CommunityPaymentEffects implements PaymentExtensions {
       );
       if (shortened.length > 0) shown.entitlements = shortened;
     }
-    if (effects.commissions) await this.commissions.onRefund(tx, payment, refundedTotal, nowMs);
+    if (effects.commissions) await this.commissions.onRefund(tx, payment, refundedTotal, nowMs, out);
     return Object.keys(shown).length > 0 ? shown : null;
   }
 

@@ -2,6 +2,7 @@ import { type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Queryable } from "../db/db.ts";
 import type { IdempotencyContext } from "../idempotency/index.ts";
+import { GRANT_AMOUNT_MAX } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 
 /**
@@ -70,7 +71,7 @@ export const Decimal = Type.String({
   description: 'A decimal string, e.g. "120" or "0.0125".',
 });
 export const Timestamp = Type.String({ format: "date-time" });
-export const MinorAmount = Type.Integer({ minimum: 1, maximum: 999_999_999_999 });
+export const MinorAmount = Type.Integer({ minimum: 1, maximum: GRANT_AMOUNT_MAX });
 export const TimestampInput = Type.String({
   pattern:
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})$",

@@ -1,6 +1,6 @@
 import type { Db } from "../db/db.ts";
 import type { Clock } from "../platform/clock.ts";
-import { toJsonAmount } from "../platform/money.ts";
+import { toJsonSum } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { minorRate } from "./convert.ts";
 import { type Fraction, parseDecimal } from "./decimal.ts";
@@ -66,18 +66,18 @@ export class CurrencyReports {
     const data = rows.map((r) => {
       const balance = r.credits - r.debits;
       const rate = rates.get(r.currency);
-      let converted: number | null = null;
+      let converted: number | bigint | null = null;
       if (rate) {
         const magnitude =
           ((balance < 0n ? -balance : balance) * rate.factor.numerator) / rate.factor.denominator;
-        converted = toJsonAmount(balance < 0n ? -magnitude : magnitude);
+        converted = toJsonSum(balance < 0n ? -magnitude : magnitude);
       }
       return {
         currency: r.currency,
         purpose: r.purpose,
-        debits: toJsonAmount(r.debits),
-        credits: toJsonAmount(r.credits),
-        balance: toJsonAmount(balance),
+        debits: toJsonSum(r.debits),
+        credits: toJsonSum(r.credits),
+        balance: toJsonSum(balance),
         converted,
       };
     });
@@ -86,8 +86,8 @@ export class CurrencyReports {
       reporting_currency: reporting,
       trial_balance: [...trial].map(([currency, t]) => ({
         currency,
-        debits: toJsonAmount(t.debits),
-        credits: toJsonAmount(t.credits),
+        debits: toJsonSum(t.debits),
+        credits: toJsonSum(t.credits),
         balanced: t.debits === t.credits,
       })),
       data,

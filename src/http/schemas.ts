@@ -39,8 +39,10 @@ export const Metadata = Type.Record(
   Type.String({ maxLength: LIMITS.metadata_key_length_max }),
   Type.String({ maxLength: LIMITS.metadata_value_length_max }),
   {
+    // A record's JSON schema keeps only the values' schema: the keys' limit is said again here.
+    propertyNames: { maxLength: LIMITS.metadata_key_length_max },
     maxProperties: LIMITS.metadata_keys_max,
-    description: "Up to 50 string keys and values of your own.",
+    description: "Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own.",
   },
 );
 

@@ -85,10 +85,12 @@ export function validationError(errors: readonly ErrorObject[], part: string): A
       return new ApiError("parameter_missing", param, `Missing required parameter: ${param}.`);
     }
   }
+  // A key that breaks `propertyNames` (a metadata key too long) is named as the field it would be.
+  const propertyName = (error as { propertyName?: string }).propertyName;
   const param =
     error.keyword === "discriminator"
       ? toParam(error.instancePath, String(params.tag))
-      : toParam(error.instancePath);
+      : toParam(error.instancePath, propertyName);
   if (param === "" && part === "body" && error.keyword === "type") return new ApiError("body_not_object");
   const leaf = param.split(".").at(-1) ?? param;
   const special = PARAM_CODES.get(leaf) ?? PARAM_CODES.get(param.split(".")[0] ?? "");
@@ -112,6 +114,8 @@ export function validationError(errors: readonly ErrorObject[], part: string): A
 }
 
 function describe(error: ErrorObject): string {
+  if ((error as { propertyName?: string }).propertyName !== undefined)
+    return `the key ${error.message ?? "is not valid"}`;
   if (error.keyword === "enum") {
     const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
     return allowed.length <= 12

@@ -101,6 +101,7 @@ export const PayerSettingsBody = Type.Object(
         Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
         {
           description: "Monthly spending cap per currency in minor units; null removes a cap.",
+          additionalProperties: false,
         },
       ),
     ),
@@ -236,6 +237,7 @@ export const RefundPolicyBody = Type.Object(
         Type.Integer({ minimum: 0, maximum: 9_999_999_999 }),
         {
           description: "Per currency, the largest amount (minor units) refunded without asking the merchant.",
+          additionalProperties: false,
         },
       ),
     ),

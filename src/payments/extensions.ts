@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/db.ts";
+import type { TransferInput } from "../ledger/index.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import type { PaymentRow, RefundRow } from "./model.ts";
 import type { Transition } from "./transitions.ts";
@@ -38,11 +39,16 @@ export interface PaymentExtensions {
    * its own movements, in one ledger call (one sorted lock of balance rows per transaction).
    */
   onTransition(tx: Queryable, transition: Transition, nowMs: number): Promise<boolean>;
-  /** Inside the transaction that settles a refund as succeeded; returns what to show on the refund. */
+  /**
+   * Inside the transaction that settles a refund as succeeded, before its journal; returns what to
+   * show on the refund. Its movements go into `out` (which holds the refund's own transfer): the
+   * caller writes them all in one ledger call (one sorted lock of balance rows per transaction).
+   */
   onRefundSucceeded(
     tx: Queryable,
     payment: PaymentRow,
     refund: RefundRow,
     nowMs: number,
+    out: TransferInput[],
   ): Promise<Record<string, unknown> | null>;
 }

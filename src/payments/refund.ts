@@ -144,12 +144,16 @@ export async function settleRefund(
     if (answer.status === "succeeded") {
       next.status = "succeeded";
       next.reconcile_after = null;
-      await applyJournal(ctx, tx, [refundTransfer(payment, refund.id, refund.amount, nowMs)], nowMs);
+      // The refund and what the extensions move with it (a wallet credit, a top-up taken back, a
+      // commission cut) in one ledger call: two calls lock balance rows in two orders, and two
+      // refunds for one wallet deadlocked.
       await tx.query(
         "update payments set amount_refunded = amount_refunded + $2, updated = $3 where id = $1",
         [payment.id, refund.amount, new Date(nowMs)],
       );
-      next.effects = (await ctx.extensions?.onRefundSucceeded(tx, payment, refund, nowMs)) ?? null;
+      const transfers = [refundTransfer(payment, refund.id, refund.amount, nowMs)];
+      next.effects = (await ctx.extensions?.onRefundSucceeded(tx, payment, refund, nowMs, transfers)) ?? null;
+      await applyJournal(ctx, tx, transfers, nowMs);
     } else if (answer.status === "failed") {
       next.status = "failed";
       next.failure_code = answer.code;

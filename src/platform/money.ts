@@ -33,6 +33,12 @@ export type CurrencyCode = string & { readonly __currency: unique symbol };
  */
 export const AMOUNT_MAX = 9_999_999_999;
 
+/**
+ * The largest amount of one wallet grant or voucher value (`POST /v1/wallet_grants`, a top-up's
+ * credit): inner currencies count in larger numbers than money (1 EUR = 1,000 GEMS).
+ */
+export const GRANT_AMOUNT_MAX = 999_999_999_999;
+
 export function isCurrency(code: string): code is CurrencyCode {
   return DIGITS.has(code);
 }

@@ -2,7 +2,8 @@
  * RFC 4180 CSV. Text cells that a spreadsheet would read as a formula (starting with = + - @, a
  * tab or a carriage return) get a leading apostrophe; numbers are written as they are.
  */
-export type Cell = string | number | null;
+/** A bigint is a sum past 2^53, written exactly. */
+export type Cell = string | number | bigint | null;
 
 function field(value: Cell): string {
   if (value === null) return "";

@@ -1,6 +1,6 @@
 import type { Db } from "../db/db.ts";
 import { iso } from "../platform/clock.ts";
-import { toJsonAmount } from "../platform/money.ts";
+import { toJsonSum } from "../platform/money.ts";
 import type { AuthScope } from "../platform/scope.ts";
 import { toCsv } from "./csv.ts";
 
@@ -57,8 +57,9 @@ export interface BatchLiability {
   cards_activated: number;
   cards_redeemed: number;
   cards_voided: number;
-  breakage_recognized: number;
-  outstanding: number;
+  /** Sums: a bigint past 2^53 (`toJsonSum`). */
+  breakage_recognized: number | bigint;
+  outstanding: number | bigint;
   closed: boolean;
 }
 
@@ -120,15 +121,15 @@ export async function voucherLiability(
       return {
         currency,
         count: v ? Number(v.n) : 0,
-        amount: toJsonAmount(v ? BigInt(v.amount) : 0n),
-        outstanding: toJsonAmount(outstanding.get(currency) ?? 0n),
+        amount: toJsonSum(v ? BigInt(v.amount) : 0n),
+        outstanding: toJsonSum(outstanding.get(currency) ?? 0n),
       };
     }),
     wallets: [...byCurrency.values()].map((w) => ({
       currency: w.currency,
-      paid: toJsonAmount(w.paid),
+      paid: toJsonSum(w.paid),
       paid_grants: w.paidGrants,
-      promotional: toJsonAmount(w.promotional),
+      promotional: toJsonSum(w.promotional),
       promotional_grants: w.promotionalGrants,
     })),
   };

@@ -11,7 +11,7 @@ import { accountId, movement } from "../ledger/index.ts";
 import { iso } from "../platform/clock.ts";
 import { ApiError } from "../platform/errors.ts";
 import { newId } from "../platform/ids.ts";
-import { toJsonAmount } from "../platform/money.ts";
+import { toJsonAmount, toJsonSum } from "../platform/money.ts";
 import type { AuthScope, Mode } from "../platform/scope.ts";
 import { applyOrThrow } from "../wallets/index.ts";
 import {
@@ -563,8 +563,8 @@ export class VoucherBatches {
         cards_activated: Number(b.activated),
         cards_redeemed: Number(b.redeemed),
         cards_voided: Number(b.voided),
-        breakage_recognized: toJsonAmount(b.breakage_recognized),
-        outstanding: toJsonAmount(outstanding),
+        breakage_recognized: toJsonSum(b.breakage_recognized),
+        outstanding: toJsonSum(outstanding),
         closed: b.closed_at !== null,
       };
     });

@@ -41,6 +41,12 @@ interface DrawRow {
   status: "held" | "posted" | "released";
   amount_posted: bigint;
   category: GrantCategory;
+  /** The grant's: where a released draw's amount goes back to. */
+  grant_status: GrantRow["status"];
+  merchant_id: string;
+  mode: Mode;
+  customer_id: string;
+  currency: string;
 }
 
 export interface NewGrant {
@@ -274,12 +280,16 @@ export class Wallets {
     );
   }
 
-  /** Gives back to grants what a released hold had taken (an expired grant stays expired). */
+  /**
+   * Gives back to grants what a released hold had taken. A grant the expiry job already closed
+   * becomes active again with what came back, so the job sweeps that too (it is never drawn on:
+   * its `expires_at` has passed); left `expired`, the credit stayed on the wallet account for ever.
+   */
   private async returnToGrants(tx: Queryable, back: readonly { grantId: string; amount: bigint }[]) {
     if (back.length === 0) return;
     await tx.query(
       `update wallet_grants g set remaining = g.remaining + d.amount,
-         status = case when g.status = 'depleted' then 'active' else g.status end
+         status = case when g.status in ('depleted', 'expired') then 'active' else g.status end
        from (select unnest($1::text[]) as id, unnest($2::bigint[]) as amount) d where g.id = d.id`,
       [back.map((d) => d.grantId), back.map((d) => d.amount.toString())],
     );
@@ -287,7 +297,8 @@ export class Wallets {
 
   private async heldDraws(tx: Queryable, paymentId: string): Promise<DrawRow[]> {
     const { rows } = await tx.query<DrawRow>(
-      `select d.*, g.category from wallet_draws d join wallet_grants g on g.id = d.grant_id
+      `select d.*, g.category, g.status as grant_status, g.merchant_id, g.mode, g.customer_id, g.currency
+       from wallet_draws d join wallet_grants g on g.id = d.grant_id
        where d.payment_id = $1 and d.status = 'held' order by d.id for update of d`,
       [paymentId],
     );
@@ -330,7 +341,26 @@ export class Wallets {
               reference: d.grant_id,
             },
       );
-      if (d.amount > posted) back.push({ grantId: d.grant_id, amount: d.amount - posted });
+      if (d.amount <= posted) return;
+      if (d.grant_status !== "revoked") {
+        back.push({ grantId: d.grant_id, amount: d.amount - posted });
+        return;
+      }
+      // A refunded top-up's grant: the refund took back all it could and reported the held part as
+      // not taken back. Now that the hold lets go of it, it is taken back (it stayed on the
+      // wallet account, spendable by nobody).
+      const scope = { merchantId: d.merchant_id, mode: d.mode };
+      transfers.push(
+        movement({
+          from: accountId(walletAccount(scope, d.customer_id, "paid", d.currency)),
+          to: accountId(grantSource(scope, "paid", d.currency)),
+          amount: d.amount - posted,
+          currency: d.currency,
+          code: "wallet_top_up_reversal",
+          reference: d.grant_id,
+          nowMs,
+        }),
+      );
     });
     await this.write(tx, transfers, nowMs, out);
     await this.returnToGrants(tx, back);
@@ -362,6 +392,7 @@ export class Wallets {
     payment: { id: string; merchant_id: string; mode: Mode; customer_id: string; currency: string },
     refund: { id: string; amount: bigint },
     nowMs: number,
+    out?: TransferInput[],
   ) {
     const scope = { merchantId: payment.merchant_id, mode: payment.mode };
     return this.grant(
@@ -378,6 +409,7 @@ export class Wallets {
         from: accountId(walletClearing(scope, payment.currency)),
       },
       nowMs,
+      out,
     );
   }
 
@@ -390,6 +422,7 @@ export class Wallets {
     payment: { id: string; merchant_id: string; mode: Mode; amount: bigint },
     refund: { id: string; amount: bigint },
     nowMs: number,
+    out?: TransferInput[],
   ) {
     const { rows } = await tx.query<GrantRow>(
       "select * from wallet_grants where source_id = $1 and source = 'top_up' for update",
@@ -414,8 +447,7 @@ export class Wallets {
         [grant.id, taken.toString()],
       );
       const scope = { merchantId: grant.merchant_id, mode: grant.mode };
-      await applyOrThrow(
-        this.ledger,
+      await this.write(
         tx,
         [
           movement({
@@ -429,6 +461,7 @@ export class Wallets {
           }),
         ],
         nowMs,
+        out,
       );
     }
     return {

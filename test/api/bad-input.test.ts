@@ -146,6 +146,14 @@ const cases: Array<{
     code: "parameter_out_of_range",
     param: "metadata",
   },
+  {
+    // LIMITS.metadata_key_length_max (40) was in the schema's key type, which a record's JSON
+    // schema drops: keys of any length were stored.
+    name: "metadata key longer than 40 characters",
+    body: { ...good, metadata: { ["k".repeat(41)]: "v" } },
+    code: "parameter_too_long",
+    param: `metadata.${"k".repeat(41)}`,
+  },
   { name: "body is an array", body: [good], code: "body_not_object" },
   { name: "body is a string", raw: '"hello"', code: "body_not_object" },
   { name: "malformed JSON", raw: '{"amount": 5,', code: "body_invalid_json" },

@@ -200,6 +200,34 @@ test("after the hold: approved, a refund books a negative commission, payout to 
   await assertLedgerSound(t.services.db);
 });
 
+test("a wallet payout worth less than one unit of the wallet's currency is refused; the commissions stay approved", async () => {
+  // GOLD (0 digits) at 2 per EUR from the test above. 10% of 4.00 EUR is 40 cents: 0.8 GOLD.
+  const [aff, payer] = await chain(2);
+  await pay(payer!, 400);
+  clock.advance(15 * DAY);
+  await t.services.community.commissions.approveDue(clock.nowMs());
+  assert.deepEqual(
+    (await commissionsOf(aff!, "approved")).map((x) => x.amount),
+    [40],
+  );
+  // It answered 201 "paid" with no grant: the 40 cents went to the merchant's conversion residue.
+  const r = await call<{ error: { code: string; param: string } }>(t.app, "POST", "/v1/commission_payouts", {
+    key: m.secretKey,
+    body: { affiliate: aff, method: "wallet", currency: "GOLD" },
+  });
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.equal(r.body.error.code, "parameter_out_of_range");
+  assert.equal(r.body.error.param, "currency");
+  assert.equal((await commissionsOf(aff!, "approved")).length, 1);
+  assert.equal((await wallet(t.app, m, aff!, "GOLD")).balance, 0);
+  const outside = await call<{ totals: { amount: number }[] }>(t.app, "POST", "/v1/commission_payouts", {
+    key: m.secretKey,
+    body: { affiliate: aff, method: "external" },
+  });
+  assert.deepEqual(outside.body.totals, [{ currency: "EUR", amount: 40 }]);
+  await assertLedgerSound(t.services.db);
+});
+
 test("a tree of 100,000 members: accrual for one payment takes bounded time", async () => {
   // Built in SQL: a 10-ary tree (each member refers up to 10), the deepest member pays.
   const db = t.services.db;

@@ -53,3 +53,49 @@ test("50 concurrent spends of 30 on a wallet holding 1,000 in three grants: 33 s
   assert.equal((await wallet(t.app, m, c, "GEMS")).balance, 10);
   await assertLedgerSound(t.services.db);
 });
+
+test("concurrent refunds of one customer's wallet payments all succeed: each refund's money goes back in one ledger call, never a deadlock", async () => {
+  const c = await customer(t.app, m);
+  await call(t.app, "POST", "/v1/wallet_grants", {
+    key: m.secretKey,
+    body: { customer: c, currency: "GEMS", amount: 2000, category: "paid" },
+  });
+  const payments: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const r = await call<{ id: string; status: string }>(t.app, "POST", "/v1/payments", {
+      key: m.secretKey,
+      body: { amount: 70, currency: "GEMS", customer: c, payment_method: { type: "wallet" } },
+    });
+    assert.equal(r.body.status, "succeeded", JSON.stringify(r.body));
+    payments.push(r.body.id);
+  }
+  // Two refunds per payment (the whole, and half), all at once: they wrote the refund and its wallet
+  // credit in two ledger statements, each on its own balance slot, and deadlocked (500) on PostgreSQL.
+  const results = await Promise.all(
+    payments.flatMap((payment) =>
+      [undefined, 35].map((amount) =>
+        call<{ status: string; error?: { code: string } }>(t.app, "POST", "/v1/refunds", {
+          key: m.secretKey,
+          body: amount === undefined ? { payment } : { payment, amount },
+        }),
+      ),
+    ),
+  );
+  const unexpected = results.filter(
+    (r) => r.status !== 201 && r.body.error?.code !== "refund_exceeds_captured",
+  );
+  assert.deepEqual(
+    unexpected.map((r) => [r.status, r.body]),
+    [],
+  );
+  const refunded = results.filter((r) => r.status === 201 && r.body.status === "succeeded");
+  const w = await wallet(t.app, m, c, "GEMS");
+  // 2,000 granted, 1,400 spent, and what the refunds gave back.
+  const { rows } = await t.services.db.query<{ total: bigint }>(
+    "select coalesce(sum(amount), 0)::bigint as total from refunds where status = 'succeeded' and payment_id = any($1::text[])",
+    [payments],
+  );
+  assert.ok(refunded.length >= 20);
+  assert.equal(w.balance, 600 + Number(rows[0]!.total));
+  await assertLedgerSound(t.services.db);
+});

@@ -235,6 +235,54 @@ test("a refund of a top-up takes back unspent credit first and says what it coul
   await assertLedgerSound(t.services.db);
 });
 
+test("a top-up refunded while part of its credit was held: the credit the hold gives back is taken back then", async () => {
+  const c = await customer(t.app, m);
+  const top = await call<Payment>(t.app, "POST", "/v1/payments", {
+    key: m.secretKey,
+    body: {
+      amount: 1000,
+      currency: "EUR",
+      customer: c,
+      payment_method: { type: "sandbox", scenario: "approve" },
+      wallet_top_up: { currency: "GEMS" },
+    },
+  });
+  assert.equal(top.body.wallet_top_up?.amount, 12);
+  const hold = await spend(c, 9, { capture: "manual" });
+  assert.equal(hold.body.status, "requires_capture");
+  const r = await call<{ effects: { wallet_top_up_reversal: Record<string, unknown> } }>(
+    t.app,
+    "POST",
+    "/v1/refunds",
+    {
+      key: m.secretKey,
+      body: { payment: top.body.id },
+    },
+  );
+  assert.equal(r.body.effects.wallet_top_up_reversal.amount_not_taken_back, 9);
+  const canceled = await call<{ status: string }>(t.app, "POST", `/v1/payments/${hold.body.id}/cancel`, {
+    key: m.secretKey,
+  });
+  assert.equal(canceled.body.status, "canceled");
+  // The 9 came back to the revoked grant and stayed on the customer's wallet account, spendable by
+  // nobody: the payer had all 10 EUR back and the ledger still owed 9 GEMS.
+  const { rows } = await t.services.db.query<{ held: bigint }>(
+    `select coalesce(sum(b.credits_posted - b.debits_posted - b.debits_pending), 0)::bigint as held
+     from ledger_accounts a join ledger_balances b on b.account_id = a.id
+     where a.owner_id = $1 and a.purpose = 'wallet_paid'`,
+    [c],
+  );
+  assert.equal(rows[0]!.held, 0n);
+  const { rows: back } = await t.services.db.query<{ amount: bigint }>(
+    `select sum(t.amount)::bigint as amount from ledger_transfers t join ledger_accounts a on a.id = t.debit_account_id
+     where a.owner_id = $1 and t.code = 'wallet_top_up_reversal'`,
+    [c],
+  );
+  assert.equal(back[0]!.amount, 12n);
+  assert.equal((await wallet(t.app, m, c, "GEMS")).balance, 0);
+  await assertLedgerSound(t.services.db);
+});
+
 test("expired grants leave the wallet: paid into breakage, promotional back to promotions", async () => {
   const c = await customer(t.app, m);
   const soon = new Date(Date.now() + 60_000).toISOString();
@@ -256,6 +304,55 @@ test("expired grants leave the wallet: paid into breakage, promotional back to p
     [
       ["wallet_breakage", 40n],
       ["wallet_promotion_reversal", 30n],
+    ],
+  );
+  await assertLedgerSound(t.services.db);
+});
+
+test("a hold released after its grants expired: the credit it gives back expires too, never stays on the wallet", async () => {
+  const c = await customer(t.app, m);
+  const soon = new Date(Date.now() + 60_000).toISOString();
+  for (const category of ["paid", "promotional"])
+    await call(t.app, "POST", "/v1/wallet_grants", {
+      key: m.secretKey,
+      body: { customer: c, currency: "GEMS", amount: 100, category, expires_at: soon },
+    });
+  // Promotional first: 100 of it and 50 of the paid grant held, 50 paid left.
+  const hold = await spend(c, 150, { capture: "manual" });
+  assert.equal(hold.body.status, "requires_capture", JSON.stringify(hold.body));
+  const later = Date.now() + 120_000;
+  await t.services.community.wallets.expireDue(later); // the paid grant's 50 go to breakage
+  const captured = await call<{ status: string }>(t.app, "POST", `/v1/payments/${hold.body.id}/capture`, {
+    key: m.secretKey,
+    body: { amount: 30 },
+  });
+  assert.equal(captured.body.status, "succeeded", JSON.stringify(captured.body));
+  // 70 promotional and 50 paid came back to grants that had expired: they stayed there for ever,
+  // on the customer's wallet accounts, with no job to sweep them.
+  await t.services.community.wallets.expireDue(later);
+  const { rows } = await t.services.db.query<{ purpose: string; held: bigint }>(
+    `select a.purpose, sum(b.credits_posted - b.debits_posted - b.debits_pending)::bigint as held
+     from ledger_accounts a join ledger_balances b on b.account_id = a.id
+     where a.owner_id = $1 group by a.purpose order by a.purpose`,
+    [c],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.purpose, r.held]),
+    [
+      ["wallet_paid", 0n],
+      ["wallet_promotional", 0n],
+    ],
+  );
+  const { rows: sunk } = await t.services.db.query<{ code: string; amount: bigint }>(
+    `select t.code, sum(t.amount)::bigint as amount from ledger_transfers t join wallet_grants g on g.id = t.reference
+     where g.customer_id = $1 and t.code in ('wallet_breakage', 'wallet_promotion_reversal') group by t.code order by t.code`,
+    [c],
+  );
+  assert.deepEqual(
+    sunk.map((x) => [x.code, x.amount]),
+    [
+      ["wallet_breakage", 100n],
+      ["wallet_promotion_reversal", 70n],
     ],
   );
   await assertLedgerSound(t.services.db);

@@ -149,6 +149,23 @@ test("the payment path refuses a merchant the payer blocked: failed, named, no m
   assert.equal((await charge(a, await customerOf(a), 100)).status, "succeeded");
 });
 
+test("monthly caps are keyed by currency codes: another key is refused, not stored", async () => {
+  for (const [key, value] of [
+    ["eur", 100],
+    ["EURO", "x"],
+  ] as const) {
+    const r = await payerCall<{ error: { code: string; param: string } }>(
+      t.app,
+      payer.token,
+      "POST",
+      "/v1/payer/account",
+      { monthly_caps: { [key]: value } },
+    );
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error.param, `monthly_caps.${key}`);
+  }
+});
+
 test("the payment path refuses a charge over the monthly cap; two racing the cap: one passes", async () => {
   // 200 spent this month (the test above); a cap of 1,000 leaves 800.
   const set = await payerCall(t.app, payer.token, "POST", "/v1/payer/account", {

@@ -407,4 +407,20 @@ describe("refund requests", () => {
     assert.equal(missing.status, 400);
     assert.equal(missing.body.error.param, "payment");
   });
+
+  test("the policy refuses keys that are not currency codes (their values were stored unchecked)", async () => {
+    for (const [key, value] of [
+      ["eur", "lots"],
+      ["EUR ", -1],
+      ["x", { a: 1 }],
+    ] as const) {
+      const r = await post<{ error: { code: string; param: string } }>("/v1/refund_request_policy", {
+        automatic_max: { [key]: value },
+      });
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.error.param, `automatic_max.${key}`);
+    }
+    const kept = await get<{ automatic_max: Record<string, number> }>("/v1/refund_request_policy");
+    assert.deepEqual(kept.body.automatic_max, { EUR: 500 });
+  });
 });

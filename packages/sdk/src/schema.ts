@@ -3100,7 +3100,7 @@ export interface operations {
                     /** @description IANA time zone name */
                     time_zone?: string;
                     locale?: string;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -3290,7 +3290,7 @@ export interface operations {
                     country?: string | null;
                     time_zone?: string | null;
                     locale?: string | null;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -3605,7 +3605,7 @@ export interface operations {
                     description?: string;
                     /** @enum {string} */
                     capture?: "automatic" | "manual";
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -4224,7 +4224,7 @@ export interface operations {
                     /** @description A positive integer in the currency's minor unit (EUR 1.99 = 199). */
                     amount?: number;
                     reason?: string;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -5359,7 +5359,7 @@ export interface operations {
                     description?: string;
                     parent?: string;
                     active?: boolean;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -5484,7 +5484,7 @@ export interface operations {
                     name?: string;
                     description?: string;
                     active?: boolean;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -5657,7 +5657,7 @@ export interface operations {
                     };
                     trial_days?: number;
                     active?: boolean;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -5796,7 +5796,7 @@ export interface operations {
             content: {
                 "application/json": {
                     active?: boolean;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -6034,7 +6034,7 @@ export interface operations {
                         text?: string;
                         reference?: string;
                     };
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -8243,7 +8243,7 @@ export interface operations {
                     success_url?: string;
                     cancel_url?: string;
                     expires_at?: string | number;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -8373,7 +8373,7 @@ export interface operations {
                     name: string;
                     allowed_origins?: string[];
                     fulfilment_url?: string;
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -8687,7 +8687,7 @@ export interface operations {
                         type: "redirect";
                         url: string;
                     };
-                    /** @description Up to 50 string keys and values of your own. */
+                    /** @description Up to 50 string keys (at most 40 characters each) and values (at most 500) of your own. */
                     metadata?: {
                         [key: string]: string;
                     };
