@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { databaseFault } from "../ops/index.ts";
 import { ApiError, type ErrorCode } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
+import { notFoundPage, wantsPage } from "../web/index.ts";
 import { assertCleanJson, assertCleanParameters } from "./hostile.ts";
 import { validationError } from "./validation.ts";
 
@@ -208,15 +209,19 @@ export function installEdge(
     }
     return sendError(request, reply, apiError);
   });
+  // A browser lost on an unknown address gets a page it can read, in its language, with a way
+  // back; API clients keep the JSON error.
   app.setNotFoundHandler((request, reply) =>
-    sendError(
-      request,
-      reply,
-      new ApiError(
-        "route_not_found",
-        undefined,
-        `Unrecognised request URL (${request.method} ${request.url.split("?")[0]}).`,
-      ),
-    ),
+    wantsPage(request)
+      ? notFoundPage(request, reply)
+      : sendError(
+          request,
+          reply,
+          new ApiError(
+            "route_not_found",
+            undefined,
+            `Unrecognised request URL (${request.method} ${request.url.split("?")[0]}).`,
+          ),
+        ),
   );
 }

@@ -94,6 +94,64 @@ export class PageRedirect extends Error {
   }
 }
 
+/** Where a visitor lost on a surface starts again: the back office, the portal, or the home page. */
+export function startOf(url: string): string {
+  const path = url.split("?")[0] ?? "/";
+  for (const start of ["/admin", "/portal"]) if (path === start || path.startsWith(`${start}/`)) return start;
+  return "/";
+}
+
+/**
+ * A browser's request for a page: a GET or HEAD outside the API (`/v1/`) whose `Accept` names
+ * HTML, as every browser's navigation does. API clients (any type, JSON) keep the JSON errors.
+ */
+export function wantsPage(request: FastifyRequest): boolean {
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  const path = request.url.split("?")[0] ?? "";
+  if (path === "/v1" || path.startsWith("/v1/")) return false;
+  return /\btext\/html\b/i.test(request.headers.accept ?? "");
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? "").split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return undefined;
+}
+
+const WEB_MESSAGES = new Messages(WEB_CATALOGUES);
+
+/**
+ * The HTML "page not found" for an address no route knows, localized like every page (`?lang=`,
+ * the language cookie, `Accept-Language`), with a link to where the visitor can start again.
+ * Outside any surface, so without a form or a CSRF token.
+ */
+export function notFoundPage(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const query = request.query as Record<string, unknown> | undefined;
+  const locale = negotiateLocale(
+    (typeof query?.lang === "string" ? query.lang : undefined) ??
+      cookieValue(request.headers.cookie, LOCALE_COOKIE),
+    request.headers["accept-language"],
+  );
+  const t = WEB_MESSAGES.translator(locale);
+  const helpers = pageHelpers({ locale, t, csrf: "", title: t("error.status", { status: 404 }) });
+  const body = renderTemplate("web/templates/error", {
+    ...helpers,
+    status: 404,
+    messageKey: "error.not_found",
+    detail: null,
+    back: startOf(request.url),
+  });
+  applyPageHeaders(reply);
+  reply.header("content-language", locale);
+  reply.header("vary", "accept, accept-language, cookie");
+  return reply
+    .code(404)
+    .type("text/html; charset=utf-8")
+    .send(renderTemplate("web/templates/layout", { ...helpers, body }));
+}
+
 export function pagesSurface(
   options: PagesOptions,
   routes: (pages: FastifyInstance) => Promise<void> | void,
@@ -221,6 +279,7 @@ export function pagesSurface(
                   ? "error.server"
                   : "error.request",
           detail: known ? error.message : null,
+          back: startOf(request.url),
         },
         { status, title: `${status}` },
         true,
