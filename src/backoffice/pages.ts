@@ -184,7 +184,7 @@ export function backOfficePages(
           return reply.page(
             "backoffice/templates/login",
             { next: "/admin/payments", error: "login.certificate_refused", certificateOnly: true },
-            { title: "Sign in", status: 403, styles: ["backoffice.css"] },
+            { title: "login.title", status: 403, styles: ["backoffice.css"] },
           );
         }
         if (request.url.startsWith("/admin/login")) {
@@ -228,7 +228,7 @@ export function backOfficePages(
         reply.page(
           "backoffice/templates/login",
           { next: safeNext((request.query as { next?: string }).next), error: null, email: "" },
-          { title: "Sign in", styles: ["backoffice.css"] },
+          { title: "login.title", styles: ["backoffice.css"] },
         ),
       );
 
@@ -249,7 +249,7 @@ export function backOfficePages(
               // The address stays typed (the password and code do not): the usual mistake is elsewhere.
               email: String(body.email ?? "").slice(0, 254),
             },
-            { title: "Sign in", status: result.reason === "throttled" ? 429 : 401, locale: null },
+            { title: "login.title", status: result.reason === "throttled" ? 429 : 401, locale: null },
           );
         }
         reply.setCookie(SESSION_COOKIE, result.token, { ...cookie, maxAge: SESSION_TTL_MS / 1000 });
@@ -296,7 +296,7 @@ export function backOfficePages(
           reply,
           "backoffice/templates/payments",
           { payments, q, status },
-          { title: "Payments" },
+          { title: "payments.title" },
         );
       });
 
@@ -403,7 +403,12 @@ export function backOfficePages(
           mine: r.maker === context.access.actor.id,
           canDecide: r.maker !== context.access.actor.id && holds(context.access, r.permission as Permission),
         }));
-        return adminPage(reply, "backoffice/templates/approvals", { approvals }, { title: "Approvals" });
+        return adminPage(
+          reply,
+          "backoffice/templates/approvals",
+          { approvals },
+          { title: "approvals.title" },
+        );
       });
 
       for (const decision of ["approve", "reject"] as const) {
@@ -456,7 +461,7 @@ export function backOfficePages(
             count,
             newKey: randomUUID,
           },
-          { title: "Voucher batches" },
+          { title: "vouchers.title" },
         );
       });
 
@@ -566,12 +571,7 @@ export function backOfficePages(
         const merchantId = context.access.actor.merchantId;
         const members = (await services.staff.list(merchantId)).map(presentStaff);
         const roles = await services.staff.listRoles(merchantId);
-        return adminPage(
-          reply,
-          "backoffice/templates/staff",
-          { members, roles },
-          { title: "Staff and roles" },
-        );
+        return adminPage(reply, "backoffice/templates/staff", { members, roles }, { title: "staff.title" });
       });
 
       pages.get("/admin/audit", { schema: { hide: true } }, async (request, reply) => {
@@ -598,7 +598,7 @@ export function backOfficePages(
           reply,
           "backoffice/templates/audit",
           { events: page.rows, filter, emails },
-          { title: "Audit log" },
+          { title: "audit.title" },
         );
       });
 

@@ -35,7 +35,12 @@ export interface PagesOptions {
 
 export interface RenderOptions {
   status?: number;
+  /**
+   * The page's title, before " · Centime": a message key of the surface's catalogues (the page's
+   * heading, usually), translated like the page; text that is no key (an object's id) as it is.
+   */
   title: string;
+  titleValues?: Record<string, string | number>;
   policy?: PagePolicy;
   /** A locale decided by the page's data (a checkout session's locale), before the browser's. */
   locale?: string | null;
@@ -79,7 +84,7 @@ function chooseLocale(
  *
  *     app.register(pagesSurface({ cookieSecret, secureCookies, catalogues }, async (pages) => {
  *       pages.get("/checkout/:id", async (request, reply) =>
- *         reply.page("checkout/templates/summary", { session }, { title: "Pay" }));
+ *         reply.page("checkout/templates/summary", { session }, { title: "checkout.methods.title" }));
  *     }));
  */
 /**
@@ -183,11 +188,12 @@ export function pagesSurface(
       withLayout: boolean,
     ) => {
       const locale = chooseLocale(request, opts.locale, supported);
+      const t = messages.translator(locale);
       const helpers = pageHelpers({
         locale,
-        t: messages.translator(locale),
+        t,
         csrf: reply.generateCsrf(),
-        title: opts.title,
+        title: t(opts.title, opts.titleValues),
         timeZone: opts.timeZone,
         htmx: opts.htmx,
         scripts: opts.scripts,
@@ -281,7 +287,7 @@ export function pagesSurface(
           detail: known ? error.message : null,
           back: startOf(request.url),
         },
-        { status, title: `${status}` },
+        { status, title: "error.status", titleValues: { status } },
         true,
       );
     });

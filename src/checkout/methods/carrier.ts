@@ -114,7 +114,7 @@ function renderEntry(
       // Null: the locale's own example (the country is unknown or has none).
       example: exampleNumber(country) ?? null,
     },
-    { title: "Phone number", status: data.status ?? (data.error ? 400 : 200) },
+    { title: "checkout.method.carrier", status: data.status ?? (data.error ? 400 : 200) },
   );
 }
 
@@ -125,7 +125,7 @@ function tooMany(kit: PageKit, reply: FastifyReply, view: SessionView, retryAfte
     view,
     "checkout/templates/throttled",
     { minutes: Math.max(1, Math.ceil(retryAfterSeconds / 60)) },
-    { title: "Too many attempts", status: 429 },
+    { title: "checkout.throttled.title", status: 429 },
   );
 }
 
@@ -194,7 +194,7 @@ async function begin(
         operatorName: operator.brand ?? operator.name,
         masked: maskMsisdn(resolved.msisdn),
       },
-      { title: "Confirm" },
+      { title: "carrier.confirm.title" },
     );
   }
   try {
@@ -251,7 +251,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
           masked: maskMsisdn(recognized.msisdn),
           operatorName: operator ? (operator.brand ?? operator.name) : null,
         },
-        { title: "Pay by phone" },
+        { title: "checkout.method.carrier" },
       );
     }
     const error = query.error && KNOWN_ERRORS.has(query.error) ? query.error : undefined;
@@ -320,7 +320,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
         resendAfterSeconds: Math.round(THROTTLE_LIMITS.pin_resend_delay_ms / 1000),
         testCode: testPageHelp(view) ? testNetworkCode() : undefined,
       },
-      { title: "Code", status: query.error ? 400 : 200 },
+      { title: "carrier.pin.label", status: query.error ? 400 : 200 },
     );
   });
 
@@ -445,7 +445,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
         testSend: testPageHelp(view),
         testSent: query.test_sent === "1",
       },
-      { title: "Send a text", refreshSeconds: 5 },
+      { title: "carrier.mo.title", refreshSeconds: 5 },
     );
   });
 

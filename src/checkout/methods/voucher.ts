@@ -49,7 +49,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
       view,
       "checkout/templates/voucher",
       { error: key, balance: key === "voucher.short" ? await walletBalance(kit, view) : null },
-      { title: "Voucher", status: key ? 400 : 200 },
+      { title: "checkout.method.voucher", status: key ? 400 : 200 },
     );
   });
 
@@ -75,7 +75,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
           view,
           "checkout/templates/throttled",
           { minutes: 15 },
-          { title: "Too many attempts", status: 429 },
+          { title: "checkout.throttled.title", status: 429 },
         );
       }
       if (error instanceof ApiError && error.status < 500)
