@@ -61,6 +61,22 @@ async function checkPage(page: Page, name: string): Promise<void> {
   await screenshot(page, `checkout-${name}`);
 }
 
+/**
+ * A field's accessible name is its label alone, its hint a description: a hint inside the
+ * <label> made the name "Security code The last 3 digits on the back of the card.", read out
+ * again as the description.
+ */
+async function assertNamedOnly(page: Page, selector: string, name: string): Promise<void> {
+  const id = selector.slice(1);
+  assert.equal(
+    await page.getByRole("textbox", { name, exact: true }).getAttribute("id"),
+    id,
+    `${selector} is named "${name}"`,
+  );
+  const hint = await page.getAttribute(selector, "aria-describedby");
+  assert.ok(hint, `${selector} is described by its hint`);
+}
+
 /** A link offers every method: the payer picks the phone bill. */
 async function chooseCarrier(page: Page): Promise<void> {
   await page.click("a.method[href$='/carrier']");
@@ -84,6 +100,7 @@ test("pay a link with the operator's PIN on a phone: number, code, confirmation"
   await chooseCarrier(page);
   assert.match((await page.textContent("h1")) ?? "", /1[.,]99/);
   await checkPage(page, "carrier-msisdn");
+  await assertNamedOnly(page, "#msisdn", "Your mobile number");
   await page.fill("#msisdn", "+31 6 1234");
   await page.click("button[type=submit]");
   assert.equal(await page.getAttribute("#msisdn", "aria-invalid"), "true", "a short number is refused");
@@ -98,6 +115,7 @@ test("pay a link with the operator's PIN on a phone: number, code, confirmation"
   assert.match((await page.textContent(".test-mode")) ?? "", /Test mode/);
   assert.match((await page.textContent(".test-help")) ?? "", /code is 1234/);
   await checkPage(page, "carrier-pin");
+  await assertNamedOnly(page, "#pin", "Enter the code");
   await page.fill("#pin", "9999");
   await page.click("form[action$='/carrier/pin'] button[type=submit]");
   await page.waitForURL(/\/carrier\/pin\?error=incorrect$/);
@@ -277,6 +295,8 @@ test("pay a link by card on a phone: the card goes to the card provider, 3-D Sec
     "posts to the provider",
   );
   await checkPage(page, "card-form");
+  await assertNamedOnly(page, "#card-cvc", "Security code");
+  await assertNamedOnly(page, "#card-number", "Card number");
   await page.fill("#card-number", "4242 4242 4242 4241");
   await page.fill("#card-cvc", "123");
   await page.click("form[novalidate] button[type=submit]");
@@ -368,6 +388,7 @@ test("pay a session with a voucher code on a phone: a wrong code, then the right
   await page.click("a.method[href$='/voucher']");
   await page.waitForURL(/\/voucher$/);
   await checkPage(page, "voucher");
+  await assertNamedOnly(page, "#voucher-code", "Voucher code");
   // One character mistyped: the code comes back as typed, and fixing that character is enough
   // (the field was emptied, and the payer retyped the whole code).
   const last = code.at(-1)!;
