@@ -436,7 +436,22 @@ export function backOfficePages(
         });
       }
 
-      pages.get("/admin/vouchers", { schema: { hide: true } }, async (request, reply) => {
+      /**
+       * The batches and the order form; after a refused order, the form as the staff member left
+       * it with the error beside its field (it was a bare error page, and the form came back empty).
+       */
+      async function renderVouchers(
+        request: FastifyRequest,
+        reply: FastifyReply,
+        form: {
+          values: Record<string, string>;
+          errors: Record<string, { key: string } | { text: string }>;
+        } = {
+          values: {},
+          errors: {},
+        },
+        status = 200,
+      ) {
         const context = requirePagePermission(request, "voucher:read");
         const scope = scopeOf(context);
         const { rows } = await services.community.batches.list(scope, { limit: 50 });
@@ -460,13 +475,45 @@ export function backOfficePages(
             notice: VOUCHER_NOTICES.includes(notice as never) ? notice : null,
             count,
             newKey: randomUUID,
+            values: form.values,
+            errors: form.errors,
           },
-          { title: "vouchers.title" },
+          { title: "vouchers.title", status },
         );
-      });
+      }
+
+      pages.get("/admin/vouchers", { schema: { hide: true } }, (request, reply) =>
+        renderVouchers(request, reply),
+      );
 
       pages.post("/admin/vouchers", { schema: { hide: true } }, async (request, reply) => {
         const body = request.body as { count?: string; amount?: string; currency?: string };
+        try {
+          await orderBatch(request, body);
+        } catch (error) {
+          // Refused input comes back in the form (still recorded as refused); a missing permission
+          // or anything else keeps its error page.
+          if (!(error instanceof ApiError) || error.status !== 400) throw error;
+          // The form's own checks name the field; the batches' ("value.currency") name it last.
+          const named = error.param?.split(".").pop();
+          const field = ["count", "amount", "currency"].find((f) => f === named) ?? null;
+          const values = {
+            count: String(body.count ?? ""),
+            amount: String(body.amount ?? ""),
+            currency: String(body.currency ?? ""),
+          };
+          const errors = field
+            ? { [field]: { key: `vouchers.error_${field}` } }
+            : { "voucher-form": { text: error.message } };
+          return renderVouchers(request, reply, { values, errors }, 400);
+        }
+        return reply.redirect("/admin/vouchers?done=created", 303);
+      });
+
+      async function orderBatch(
+        request: FastifyRequest,
+        body: { count?: string; amount?: string; currency?: string },
+      ) {
         await auditingRefusals(
           services,
           request,
@@ -506,8 +553,7 @@ export function backOfficePages(
             audit.recorded = true;
           },
         );
-        return reply.redirect("/admin/vouchers?done=created", 303);
-      });
+      }
 
       pages.post("/admin/vouchers/:id/approve", { schema: { hide: true } }, async (request, reply) => {
         const id = (request.params as { id: string }).id;
