@@ -279,6 +279,37 @@ test("in Arabic the checkout is right to left, translated, with the amount in th
   await context.close();
 });
 
+test("a French number: the double opt-in's confirmation, then Back from the code page shows a page", async () => {
+  const context = await phoneContext(browser, { locale: "fr-FR" });
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  const l = await link({ amount: 299, currency: "EUR", description: "Abonnement" });
+  await page.goto(l.url);
+  await chooseCarrier(page);
+  await page.fill("#msisdn", "06 12 34 56 78");
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/carrier\/confirm\?number=/);
+  assert.doesNotMatch(page.url(), /612345678/, "the number is not in the address");
+  await checkPage(page, "carrier-confirm-fr");
+  await page.click("form[action$='/carrier/start'] button[type=submit]");
+  await page.waitForURL(/\/carrier\/(pin|mo)$/);
+  const step = page.url();
+  // Back: it was the browser's "Confirm form resubmission" error page (ERR_CACHE_MISS), the
+  // confirmation having been the answer to a POST. Now the page of the payment under way.
+  await page.goBack();
+  await page.waitForLoadState();
+  assert.doesNotMatch(page.url(), /^chrome-error:/);
+  assert.equal(page.url(), step);
+  assert.ok(((await page.textContent("h1")) ?? "").length > 0, "a page, with its heading");
+  await checkPage(page, "carrier-back-after-confirm-fr");
+  assert.deepEqual(
+    errors.filter((e) => !/status of 40[0-9]/.test(e)),
+    [],
+    "no CSP violation or script error",
+  );
+  await context.close();
+});
+
 test("pay a link by card on a phone: the card goes to the card provider, 3-D Secure, confirmation", async () => {
   const CARD = "4000000000050007"; // …0007: the simulator asks for 3-D Secure
   const context = await phoneContext(browser);

@@ -184,18 +184,11 @@ async function begin(
     return renderEntry(kit, reply, view, request, { error: UNIFORM_NUMBER_ERROR, value: input.msisdn });
   const rules = carrierRules(operator.country);
   if (rules.doubleOptIn && !input.confirmed) {
-    return kit.render(
-      reply,
-      view,
-      "checkout/templates/carrier-confirm",
-      {
-        msisdn: resolved.msisdn,
-        operator: operator.id,
-        operatorName: operator.brand ?? operator.name,
-        masked: maskMsisdn(resolved.msisdn),
-      },
-      { title: "carrier.confirm.title" },
-    );
+    // The confirmation is a page of its own (POST, redirect, GET): shown as the answer to this
+    // POST, Back from the code or text page landed on the browser's "Confirm form resubmission"
+    // error. The number crosses the redirect sealed, never readable in the URL or a log line.
+    const sealed = kit.seal(view, JSON.stringify({ msisdn: resolved.msisdn, operator: operator.id }));
+    return reply.redirect(`/checkout/${view.session.id}/carrier/confirm?number=${sealed}`, 303);
   }
   try {
     const { payment, session } = await startPayment(
@@ -290,6 +283,33 @@ function register(pages: FastifyInstance, kit: PageKit): void {
       return renderEntry(kit, reply, view, request, { error: "carrier.error.msisdn_format", value: raw });
     const operator = body.operator && /^[0-9]{5,6}$/.test(body.operator) ? body.operator : null;
     return begin(kit, request, reply, view, { msisdn: parsed.number, operator, confirmed });
+  });
+
+  // The double opt-in's second, explicit confirmation of the number entered (or recognized).
+  pages.get("/checkout/:id/carrier/confirm", { schema: { hide: true } }, async (request, reply) => {
+    const view = await kit.load(request);
+    const payment = await paymentInFlight(kit, view);
+    if (view.session.status !== "open" || payment) return reply.redirect(kit.nextUrl(view, payment), 303);
+    const sealed = (request.query as { number?: unknown }).number;
+    const opened = typeof sealed === "string" ? kit.unseal(view, sealed) : null;
+    let pending: { msisdn?: unknown; operator?: unknown } | null = null;
+    try {
+      pending = opened ? JSON.parse(opened) : null;
+    } catch {}
+    const operator = typeof pending?.operator === "string" ? getOperator(pending.operator) : undefined;
+    if (typeof pending?.msisdn !== "string" || !operator) return reply.redirect(`${base(view)}/carrier`, 303);
+    return kit.render(
+      reply,
+      view,
+      "checkout/templates/carrier-confirm",
+      {
+        msisdn: pending.msisdn,
+        operator: operator.id,
+        operatorName: operator.brand ?? operator.name,
+        masked: maskMsisdn(pending.msisdn),
+      },
+      { title: "carrier.confirm.title" },
+    );
   });
 
   pages.get("/checkout/:id/carrier/pin", { schema: { hide: true } }, async (request, reply) => {
