@@ -61,6 +61,22 @@ async function checkPage(page: Page, name: string): Promise<void> {
   await screenshot(page, `checkout-${name}`);
 }
 
+/**
+ * A field's accessible name is its label alone, its hint a description: a hint inside the
+ * <label> made the name "Security code The last 3 digits on the back of the card.", read out
+ * again as the description.
+ */
+async function assertNamedOnly(page: Page, selector: string, name: string): Promise<void> {
+  const id = selector.slice(1);
+  assert.equal(
+    await page.getByRole("textbox", { name, exact: true }).getAttribute("id"),
+    id,
+    `${selector} is named "${name}"`,
+  );
+  const hint = await page.getAttribute(selector, "aria-describedby");
+  assert.ok(hint, `${selector} is described by its hint`);
+}
+
 /** A link offers every method: the payer picks the phone bill. */
 async function chooseCarrier(page: Page): Promise<void> {
   await page.click("a.method[href$='/carrier']");
@@ -84,6 +100,7 @@ test("pay a link with the operator's PIN on a phone: number, code, confirmation"
   await chooseCarrier(page);
   assert.match((await page.textContent("h1")) ?? "", /1[.,]99/);
   await checkPage(page, "carrier-msisdn");
+  await assertNamedOnly(page, "#msisdn", "Your mobile number");
   await page.fill("#msisdn", "+31 6 1234");
   await page.click("button[type=submit]");
   assert.equal(await page.getAttribute("#msisdn", "aria-invalid"), "true", "a short number is refused");
@@ -98,6 +115,7 @@ test("pay a link with the operator's PIN on a phone: number, code, confirmation"
   assert.match((await page.textContent(".test-mode")) ?? "", /Test mode/);
   assert.match((await page.textContent(".test-help")) ?? "", /code is 1234/);
   await checkPage(page, "carrier-pin");
+  await assertNamedOnly(page, "#pin", "Enter the code");
   await page.fill("#pin", "9999");
   await page.click("form[action$='/carrier/pin'] button[type=submit]");
   await page.waitForURL(/\/carrier\/pin\?error=incorrect$/);
@@ -261,6 +279,37 @@ test("in Arabic the checkout is right to left, translated, with the amount in th
   await context.close();
 });
 
+test("a French number: the double opt-in's confirmation, then Back from the code page shows a page", async () => {
+  const context = await phoneContext(browser, { locale: "fr-FR" });
+  const page = await context.newPage();
+  const errors = collectPageErrors(page);
+  const l = await link({ amount: 299, currency: "EUR", description: "Abonnement" });
+  await page.goto(l.url);
+  await chooseCarrier(page);
+  await page.fill("#msisdn", "06 12 34 56 78");
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/carrier\/confirm\?number=/);
+  assert.doesNotMatch(page.url(), /612345678/, "the number is not in the address");
+  await checkPage(page, "carrier-confirm-fr");
+  await page.click("form[action$='/carrier/start'] button[type=submit]");
+  await page.waitForURL(/\/carrier\/(pin|mo)$/);
+  const step = page.url();
+  // Back: it was the browser's "Confirm form resubmission" error page (ERR_CACHE_MISS), the
+  // confirmation having been the answer to a POST. Now the page of the payment under way.
+  await page.goBack();
+  await page.waitForLoadState();
+  assert.doesNotMatch(page.url(), /^chrome-error:/);
+  assert.equal(page.url(), step);
+  assert.ok(((await page.textContent("h1")) ?? "").length > 0, "a page, with its heading");
+  await checkPage(page, "carrier-back-after-confirm-fr");
+  assert.deepEqual(
+    errors.filter((e) => !/status of 40[0-9]/.test(e)),
+    [],
+    "no CSP violation or script error",
+  );
+  await context.close();
+});
+
 test("pay a link by card on a phone: the card goes to the card provider, 3-D Secure, confirmation", async () => {
   const CARD = "4000000000050007"; // …0007: the simulator asks for 3-D Secure
   const context = await phoneContext(browser);
@@ -277,6 +326,8 @@ test("pay a link by card on a phone: the card goes to the card provider, 3-D Sec
     "posts to the provider",
   );
   await checkPage(page, "card-form");
+  await assertNamedOnly(page, "#card-cvc", "Security code");
+  await assertNamedOnly(page, "#card-number", "Card number");
   await page.fill("#card-number", "4242 4242 4242 4241");
   await page.fill("#card-cvc", "123");
   await page.click("form[novalidate] button[type=submit]");
@@ -368,13 +419,22 @@ test("pay a session with a voucher code on a phone: a wrong code, then the right
   await page.click("a.method[href$='/voucher']");
   await page.waitForURL(/\/voucher$/);
   await checkPage(page, "voucher");
-  await page.fill("#voucher-code", "WRONG-CODE-1234");
+  await assertNamedOnly(page, "#voucher-code", "Voucher code");
+  // One character mistyped: the code comes back as typed, and fixing that character is enough
+  // (the field was emptied, and the payer retyped the whole code).
+  const last = code.at(-1)!;
+  const typo = `${code.slice(0, -1)}${last === "A" ? "B" : "A"}`;
+  await page.fill("#voucher-code", typo);
   await page.click("form[action$='/voucher/redeem'] button[type=submit]");
-  await page.waitForURL(/\/voucher\?error=invalid$/);
+  await page.waitForURL(/\/voucher\/redeem$/);
   assert.equal(await page.getAttribute("#voucher-code", "aria-invalid"), "true");
   assert.match((await page.textContent("#error-summary")) ?? "", /This code cannot be used/);
+  assert.equal(await page.inputValue("#voucher-code"), typo, "the code typed is kept");
   await checkPage(page, "voucher-error");
-  await page.fill("#voucher-code", code);
+  await page.focus("#voucher-code");
+  await page.keyboard.press("End");
+  await page.keyboard.press("Backspace");
+  await page.keyboard.type(last);
   await page.click("form[action$='/voucher/redeem'] button[type=submit]");
   await page.waitForURL(/\/done$/);
   assert.equal(await page.textContent("h1"), "Payment successful");

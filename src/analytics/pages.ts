@@ -218,7 +218,7 @@ export function dashboardPages(deps: DashboardDeps) {
           timeZone: context.staff.time_zone ?? "UTC",
         },
         {
-          title: "Dashboard",
+          title: "dashboard.title",
           scripts: ["uplot.min.js", "dashboard.js"],
           styles: ["uplot.min.css", "dashboard.css"],
         },

@@ -46,7 +46,7 @@ export function apiKeyPages(services: BackOfficeServices) {
           newKey: formKey,
           notice: done === "revoked" ? done : null,
         },
-        { title: "API keys" },
+        { title: "api_keys.title" },
       );
     });
 
@@ -97,7 +97,7 @@ export function apiKeyPages(services: BackOfficeServices) {
         reply,
         "backoffice/templates/api-key-created",
         { key: created, secret: created?.secret ?? null },
-        { title: "API key", status: outcome.kind === "done" ? outcome.statusCode : 409 },
+        { title: "api_keys.created_title", status: outcome.kind === "done" ? outcome.statusCode : 409 },
       );
     });
 

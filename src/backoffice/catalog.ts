@@ -120,7 +120,7 @@ async function renderCatalog(
       which: form.which,
       notice: done === "product" || done === "price" ? done : null,
     },
-    { title: "Catalog", status },
+    { title: "catalog.title", status },
   );
 }
 

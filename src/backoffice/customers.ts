@@ -37,7 +37,7 @@ export function registerCustomerPages(pages: FastifyInstance, deps: ScreenServic
         next: page.hasMore ? params({ after: page.rows.at(-1)!.id }) : null,
         first: after ? params({}) : null,
       },
-      { title: "Customers" },
+      { title: "customers.title" },
     );
   });
 

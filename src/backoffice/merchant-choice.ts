@@ -80,7 +80,7 @@ export function merchantChoiceRoutes(pages: FastifyInstance, deps: MerchantChoic
       reply,
       "backoffice/templates/merchants",
       { merchants: rows, q, next: deps.safeNext(query.next), chosen: context.chosen, listedMax: LISTED_MAX },
-      { title: "Merchants" },
+      { title: "merchants.title" },
     );
   });
 

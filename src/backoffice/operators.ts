@@ -84,7 +84,7 @@ export function operatorPages(services: BackOfficeServices) {
         reply,
         "backoffice/templates/operators",
         { operators, mode, country: chosen ?? "", canSwitchMode: context.scope === null },
-        { title: "Operators" },
+        { title: "operators.title" },
       );
     });
   };

@@ -184,7 +184,7 @@ export function backOfficePages(
           return reply.page(
             "backoffice/templates/login",
             { next: "/admin/payments", error: "login.certificate_refused", certificateOnly: true },
-            { title: "Sign in", status: 403, styles: ["backoffice.css"] },
+            { title: "login.title", status: 403, styles: ["backoffice.css"] },
           );
         }
         if (request.url.startsWith("/admin/login")) {
@@ -228,7 +228,7 @@ export function backOfficePages(
         reply.page(
           "backoffice/templates/login",
           { next: safeNext((request.query as { next?: string }).next), error: null, email: "" },
-          { title: "Sign in", styles: ["backoffice.css"] },
+          { title: "login.title", styles: ["backoffice.css"] },
         ),
       );
 
@@ -249,7 +249,7 @@ export function backOfficePages(
               // The address stays typed (the password and code do not): the usual mistake is elsewhere.
               email: String(body.email ?? "").slice(0, 254),
             },
-            { title: "Sign in", status: result.reason === "throttled" ? 429 : 401, locale: null },
+            { title: "login.title", status: result.reason === "throttled" ? 429 : 401, locale: null },
           );
         }
         reply.setCookie(SESSION_COOKIE, result.token, { ...cookie, maxAge: SESSION_TTL_MS / 1000 });
@@ -296,7 +296,7 @@ export function backOfficePages(
           reply,
           "backoffice/templates/payments",
           { payments, q, status },
-          { title: "Payments" },
+          { title: "payments.title" },
         );
       });
 
@@ -403,7 +403,12 @@ export function backOfficePages(
           mine: r.maker === context.access.actor.id,
           canDecide: r.maker !== context.access.actor.id && holds(context.access, r.permission as Permission),
         }));
-        return adminPage(reply, "backoffice/templates/approvals", { approvals }, { title: "Approvals" });
+        return adminPage(
+          reply,
+          "backoffice/templates/approvals",
+          { approvals },
+          { title: "approvals.title" },
+        );
       });
 
       for (const decision of ["approve", "reject"] as const) {
@@ -431,7 +436,22 @@ export function backOfficePages(
         });
       }
 
-      pages.get("/admin/vouchers", { schema: { hide: true } }, async (request, reply) => {
+      /**
+       * The batches and the order form; after a refused order, the form as the staff member left
+       * it with the error beside its field (it was a bare error page, and the form came back empty).
+       */
+      async function renderVouchers(
+        request: FastifyRequest,
+        reply: FastifyReply,
+        form: {
+          values: Record<string, string>;
+          errors: Record<string, { key: string } | { text: string }>;
+        } = {
+          values: {},
+          errors: {},
+        },
+        status = 200,
+      ) {
         const context = requirePagePermission(request, "voucher:read");
         const scope = scopeOf(context);
         const { rows } = await services.community.batches.list(scope, { limit: 50 });
@@ -455,13 +475,45 @@ export function backOfficePages(
             notice: VOUCHER_NOTICES.includes(notice as never) ? notice : null,
             count,
             newKey: randomUUID,
+            values: form.values,
+            errors: form.errors,
           },
-          { title: "Voucher batches" },
+          { title: "vouchers.title", status },
         );
-      });
+      }
+
+      pages.get("/admin/vouchers", { schema: { hide: true } }, (request, reply) =>
+        renderVouchers(request, reply),
+      );
 
       pages.post("/admin/vouchers", { schema: { hide: true } }, async (request, reply) => {
         const body = request.body as { count?: string; amount?: string; currency?: string };
+        try {
+          await orderBatch(request, body);
+        } catch (error) {
+          // Refused input comes back in the form (still recorded as refused); a missing permission
+          // or anything else keeps its error page.
+          if (!(error instanceof ApiError) || error.status !== 400) throw error;
+          // The form's own checks name the field; the batches' ("value.currency") name it last.
+          const named = error.param?.split(".").pop();
+          const field = ["count", "amount", "currency"].find((f) => f === named) ?? null;
+          const values = {
+            count: String(body.count ?? ""),
+            amount: String(body.amount ?? ""),
+            currency: String(body.currency ?? ""),
+          };
+          const errors = field
+            ? { [field]: { key: `vouchers.error_${field}` } }
+            : { "voucher-form": { text: error.message } };
+          return renderVouchers(request, reply, { values, errors }, 400);
+        }
+        return reply.redirect("/admin/vouchers?done=created", 303);
+      });
+
+      async function orderBatch(
+        request: FastifyRequest,
+        body: { count?: string; amount?: string; currency?: string },
+      ) {
         await auditingRefusals(
           services,
           request,
@@ -501,8 +553,7 @@ export function backOfficePages(
             audit.recorded = true;
           },
         );
-        return reply.redirect("/admin/vouchers?done=created", 303);
-      });
+      }
 
       pages.post("/admin/vouchers/:id/approve", { schema: { hide: true } }, async (request, reply) => {
         const id = (request.params as { id: string }).id;
@@ -566,12 +617,7 @@ export function backOfficePages(
         const merchantId = context.access.actor.merchantId;
         const members = (await services.staff.list(merchantId)).map(presentStaff);
         const roles = await services.staff.listRoles(merchantId);
-        return adminPage(
-          reply,
-          "backoffice/templates/staff",
-          { members, roles },
-          { title: "Staff and roles" },
-        );
+        return adminPage(reply, "backoffice/templates/staff", { members, roles }, { title: "staff.title" });
       });
 
       pages.get("/admin/audit", { schema: { hide: true } }, async (request, reply) => {
@@ -598,7 +644,7 @@ export function backOfficePages(
           reply,
           "backoffice/templates/audit",
           { events: page.rows, filter, emails },
-          { title: "Audit log" },
+          { title: "audit.title" },
         );
       });
 

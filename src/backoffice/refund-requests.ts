@@ -51,7 +51,7 @@ export function refundRequestPages(services: BackOfficeServices & { payers: Paye
           reasonLengthMax: REASON_LENGTH_MAX,
           notice: done && NOTICES.has(done) ? done : null,
         },
-        { title: "Refund requests" },
+        { title: "refund_requests.title" },
       );
     });
 

@@ -47,7 +47,7 @@ export function riskReviewPages(services: BackOfficeServices & { risk: Risk }) {
           newKey: formKey,
           notice: done && NOTICES.has(done) ? done : null,
         },
-        { title: "Risk reviews" },
+        { title: "risk_reviews.title" },
       );
     });
 

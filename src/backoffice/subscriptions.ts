@@ -160,7 +160,7 @@ export function registerSubscriptionPages(pages: FastifyInstance, deps: ScreenSe
         next: next ? `/admin/subscriptions?${next}` : null,
         notice: noticeOf(request.query),
       },
-      { title: "Subscriptions" },
+      { title: "subscriptions.title" },
     );
   });
 

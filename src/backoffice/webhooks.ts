@@ -69,7 +69,7 @@ export function webhookPages(services: BackOfficeServices) {
           newKey: formKey,
           notice: done === "queued" || done === "already" ? done : null,
         },
-        { title: "Webhooks" },
+        { title: "webhooks.title" },
       );
     });
 

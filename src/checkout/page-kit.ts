@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../platform/errors.ts";
 import { ipCountryFrom } from "../risk/index.ts";
@@ -45,6 +45,13 @@ export interface PageKit {
   /** Where the payer belongs now: the page of the payment in flight, the outcome, or the method list. */
   nextUrl(view: SessionView, payment?: PaymentView | null): string;
   step(view: SessionView, step: Step, details?: StepDetails): Promise<void>;
+  /**
+   * A value sealed for one session's URL (AES-256-GCM under a key of the session secret and the
+   * session): what a page must carry across a redirect without showing or logging it (a number).
+   */
+  seal(view: SessionView, value: string): string;
+  /** The sealed value, or null when it was changed, cut, or sealed for another session. */
+  unseal(view: SessionView, sealed: string): string | null;
   /** The client's address, for limits. */
   clientIp(request: FastifyRequest): string;
   /** The payer as this request reports it, for the risk engine (startPayment). */
@@ -73,6 +80,10 @@ const TOKEN_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
 export function formToken(secret: string, sessionId: string): string {
   return createHmac("sha256", secret).update(`checkout-form|${sessionId}`).digest("base64url").slice(0, 32);
+}
+
+function sealKey(secret: string, sessionId: string): Buffer {
+  return createHmac("sha256", secret).update(`checkout-seal|${sessionId}`).digest();
 }
 
 function csrfRefusal(): FastifyError {
@@ -154,6 +165,27 @@ export function createPageKit(ctx: CheckoutContext, secret: string, throttle: Th
     },
     async step(view, step, details = {}) {
       await recordStep(ctx.db, view.session, step, details, ctx.clock.nowMs());
+    },
+    seal(view, value) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv("aes-256-gcm", sealKey(secret, view.session.id), iv);
+      const body = Buffer.concat([cipher.update(value, "utf8"), cipher.final()]);
+      return Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url");
+    },
+    unseal(view, sealed) {
+      const raw = /^[A-Za-z0-9_-]{40,400}$/.test(sealed) ? Buffer.from(sealed, "base64url") : null;
+      if (!raw || raw.length < 29) return null;
+      try {
+        const decipher = createDecipheriv(
+          "aes-256-gcm",
+          sealKey(secret, view.session.id),
+          raw.subarray(0, 12),
+        );
+        decipher.setAuthTag(raw.subarray(12, 28));
+        return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString("utf8");
+      } catch {
+        return null;
+      }
     },
     clientIp(request) {
       return request.ip;

@@ -52,7 +52,7 @@ function refuse(
     { reason },
     {
       status: REFUSAL_STATUS[reason],
-      title: `${REFUSAL_STATUS[reason]}`,
+      title: `checkout.refused.${reason}.title`,
       styles: ["checkout.css"],
       locale: extra.locale ?? null,
       policy: { frameAncestors: extra.frameAncestors ?? [] },
@@ -186,7 +186,13 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
       );
       if (methods.length === 1 && !(request.query as { error?: string }).error)
         return reply.redirect(`/checkout/${view.session.id}/${methods[0]!.type}`, 303);
-      return kit.render(reply, view, "checkout/templates/methods", { methods }, { title: "Pay" });
+      return kit.render(
+        reply,
+        view,
+        "checkout/templates/methods",
+        { methods },
+        { title: "checkout.methods.title" },
+      );
     });
 
     // Back to the method list: the payment waiting for the payer is canceled first.
@@ -207,7 +213,7 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
         view,
         "checkout/templates/processing",
         {},
-        { title: "Processing", refreshSeconds: 3 },
+        { title: "checkout.processing.title", refreshSeconds: 3 },
       );
     });
 
@@ -245,7 +251,7 @@ export function checkoutPages(ctx: CheckoutContext, formSecret: string) {
         view,
         "checkout/templates/done",
         { successUrl: target, message: await confirmationMessage(kit, view) },
-        { title: "Paid" },
+        { title: "checkout.done.title" },
       );
     });
 

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { databaseFault } from "../ops/index.ts";
 import { ApiError, type ErrorCode } from "../platform/errors.ts";
 import { LIMITS } from "../platform/limits.ts";
+import { notFoundPage, wantsPage } from "../web/index.ts";
 import { assertCleanJson, assertCleanParameters, assertNoDuplicateKeys } from "./hostile.ts";
 import { validationError } from "./validation.ts";
 
@@ -213,7 +214,10 @@ export function installEdge(
     }
     return sendError(request, reply, apiError);
   });
+  // A browser lost on an unknown address gets a page it can read, in its language, with a way
+  // back; API clients keep the JSON error, and a method a known URL does not take is their 405.
   app.setNotFoundHandler((request, reply) => {
+    if (wantsPage(request)) return notFoundPage(request, reply);
     const path = request.url.split("?")[0] ?? "/";
     const allowed = deps.methodsAt(path);
     // A route that exists for this method and sent the request here (callNotFound) is a 404.

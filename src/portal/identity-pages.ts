@@ -41,7 +41,7 @@ export function registerIdentityPages(pages: FastifyInstance, payers: Payers, ki
     return reply.page(
       "portal/templates/identity",
       { signedIn: true, ...data },
-      { title: "Portal", status: data.status ?? 200, styles: ["portal.css"] },
+      { title: "portal.identity.title", status: data.status ?? 200, styles: ["portal.css"] },
     );
   }
 

@@ -109,7 +109,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
       return reply.page(
         "portal/templates/signin",
         { value: "", languages: LANGUAGES, signedIn: false, ...data },
-        { title: "Portal", status: data.status ?? 200, styles: ["portal.css"] },
+        { title: "portal.signin.title", status: data.status ?? 200, styles: ["portal.css"] },
       );
     },
     code(
@@ -119,7 +119,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
       return reply.page(
         "portal/templates/code",
         { signedIn: false, ...data },
-        { title: "Portal", status: data.status ?? 200, styles: ["portal.css"] },
+        { title: "portal.code.title", status: data.status ?? 200, styles: ["portal.css"] },
       );
     },
   };
@@ -192,7 +192,7 @@ export function portalPages(payers: Payers, options: { secureCookies: boolean })
         identities: payer.identities.filter((i) => i.confirmed),
         languages: LANGUAGES,
       },
-      { title: "Portal", styles: ["portal.css"] },
+      { title: "portal.title", styles: ["portal.css"] },
     );
   }
 

@@ -130,7 +130,7 @@ export function reportPages(deps: ReportRouteDeps) {
           },
           rtFor: (locale: Locale) => MESSAGES.translator(locale),
         },
-        { title: "Reports", styles: ["reports.css"] },
+        { title: "nav.reports", styles: ["reports.css"] },
       );
     });
 

@@ -21,7 +21,15 @@ export {
   type Translate,
 } from "./i18n.ts";
 export { decimalString, formatDateTime, formatMoney, parseMajorAmount } from "./money.ts";
-export { PageRedirect, type PagesOptions, pagesSurface, type RenderOptions } from "./pages.ts";
+export {
+  notFoundPage,
+  PageRedirect,
+  type PagesOptions,
+  pagesSurface,
+  type RenderOptions,
+  startOf,
+  wantsPage,
+} from "./pages.ts";
 export { formatPhone } from "./phone.ts";
 export { addRateLimitHeaders, type PageRateLimiter } from "./rate-limit.ts";
 export { type PageHelpers, renderTemplate } from "./render.ts";

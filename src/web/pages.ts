@@ -35,7 +35,12 @@ export interface PagesOptions {
 
 export interface RenderOptions {
   status?: number;
+  /**
+   * The page's title, before " · Centime": a message key of the surface's catalogues (the page's
+   * heading, usually), translated like the page; text that is no key (an object's id) as it is.
+   */
   title: string;
+  titleValues?: Record<string, string | number>;
   policy?: PagePolicy;
   /** A locale decided by the page's data (a checkout session's locale), before the browser's. */
   locale?: string | null;
@@ -79,7 +84,7 @@ function chooseLocale(
  *
  *     app.register(pagesSurface({ cookieSecret, secureCookies, catalogues }, async (pages) => {
  *       pages.get("/checkout/:id", async (request, reply) =>
- *         reply.page("checkout/templates/summary", { session }, { title: "Pay" }));
+ *         reply.page("checkout/templates/summary", { session }, { title: "checkout.methods.title" }));
  *     }));
  */
 /**
@@ -92,6 +97,64 @@ export class PageRedirect extends Error {
     if (!location.startsWith("/") || location.startsWith("//"))
       throw new Error("PageRedirect: a local path only");
   }
+}
+
+/** Where a visitor lost on a surface starts again: the back office, the portal, or the home page. */
+export function startOf(url: string): string {
+  const path = url.split("?")[0] ?? "/";
+  for (const start of ["/admin", "/portal"]) if (path === start || path.startsWith(`${start}/`)) return start;
+  return "/";
+}
+
+/**
+ * A browser's request for a page: a GET or HEAD outside the API (`/v1/`) whose `Accept` names
+ * HTML, as every browser's navigation does. API clients (any type, JSON) keep the JSON errors.
+ */
+export function wantsPage(request: FastifyRequest): boolean {
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  const path = request.url.split("?")[0] ?? "";
+  if (path === "/v1" || path.startsWith("/v1/")) return false;
+  return /\btext\/html\b/i.test(request.headers.accept ?? "");
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? "").split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return undefined;
+}
+
+const WEB_MESSAGES = new Messages(WEB_CATALOGUES);
+
+/**
+ * The HTML "page not found" for an address no route knows, localized like every page (`?lang=`,
+ * the language cookie, `Accept-Language`), with a link to where the visitor can start again.
+ * Outside any surface, so without a form or a CSRF token.
+ */
+export function notFoundPage(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const query = request.query as Record<string, unknown> | undefined;
+  const locale = negotiateLocale(
+    (typeof query?.lang === "string" ? query.lang : undefined) ??
+      cookieValue(request.headers.cookie, LOCALE_COOKIE),
+    request.headers["accept-language"],
+  );
+  const t = WEB_MESSAGES.translator(locale);
+  const helpers = pageHelpers({ locale, t, csrf: "", title: t("error.status", { status: 404 }) });
+  const body = renderTemplate("web/templates/error", {
+    ...helpers,
+    status: 404,
+    messageKey: "error.not_found",
+    detail: null,
+    back: startOf(request.url),
+  });
+  applyPageHeaders(reply);
+  reply.header("content-language", locale);
+  reply.header("vary", "accept, accept-language, cookie");
+  return reply
+    .code(404)
+    .type("text/html; charset=utf-8")
+    .send(renderTemplate("web/templates/layout", { ...helpers, body }));
 }
 
 export function pagesSurface(
@@ -125,11 +188,12 @@ export function pagesSurface(
       withLayout: boolean,
     ) => {
       const locale = chooseLocale(request, opts.locale, supported);
+      const t = messages.translator(locale);
       const helpers = pageHelpers({
         locale,
-        t: messages.translator(locale),
+        t,
         csrf: reply.generateCsrf(),
-        title: opts.title,
+        title: t(opts.title, opts.titleValues),
         timeZone: opts.timeZone,
         htmx: opts.htmx,
         scripts: opts.scripts,
@@ -221,8 +285,9 @@ export function pagesSurface(
                   ? "error.server"
                   : "error.request",
           detail: known ? error.message : null,
+          back: startOf(request.url),
         },
-        { status, title: `${status}` },
+        { status, title: "error.status", titleValues: { status } },
         true,
       );
     });

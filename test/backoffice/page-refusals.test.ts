@@ -118,6 +118,41 @@ test("a voucher batch with a bad currency is refused and recorded; no batch made
   assert.equal(batches.rows.length, 0);
 });
 
+test("a refused batch order comes back in the form as typed, the error beside its field", async () => {
+  const finance = await signedIn(t.app, {
+    email: "finance-form@pixelforge.example",
+    role: "finance",
+    merchant: ours.merchantId,
+  });
+  await finance.session.get("/admin/vouchers?lang=fr");
+  // A currency that passes the field's pattern but is none: the page said only "This request
+  // cannot be completed" and the three fields came back empty.
+  const unknown = await finance.session.post("/admin/vouchers", {
+    count: "250",
+    amount: "500",
+    currency: "EURO",
+  });
+  assert.equal(unknown.status, 400);
+  assert.match(unknown.body, /id="count"[^>]*value="250"/);
+  assert.match(unknown.body, /id="amount"[^>]*value="500"/);
+  assert.match(
+    unknown.body,
+    /id="currency"[^>]*value="EURO"[^>]*aria-invalid="true" aria-describedby="currency-error"/,
+  );
+  assert.match(unknown.body, /<p class="field-error" id="currency-error">Saisissez une devise/);
+  assert.match(unknown.body, /<a href="#currency">/);
+  const badCount = await finance.session.post("/admin/vouchers", {
+    count: "0",
+    amount: "<b>",
+    currency: "EUR",
+  });
+  assert.equal(badCount.status, 400);
+  assert.match(badCount.body, /id="count"[^>]*aria-invalid="true"/);
+  assert.match(badCount.body, /id="amount"[^>]*value="&lt;b&gt;"/, "escaped");
+  const rows = await records("voucher_batches.create", null);
+  assert.ok(rows.filter((r) => r.actor === finance.id).every((r) => r.outcome === "refused"));
+});
+
 test("a maker approving their own request from the page is refused and recorded", async () => {
   const maker = await signedIn(t.app, {
     email: "maker@pixelforge.example",

@@ -38,10 +38,18 @@ async function enterNumber(typed: string) {
       body: new URLSearchParams({ _token: token, ...form }).toString(),
     });
   const entered = await post({ msisdn: typed });
-  const body = await entered.text();
+  let body = await entered.text();
+  let status = entered.status;
+  // The double opt-in's confirmation is a page of its own, after a redirect.
+  const next = entered.headers.get("location");
+  if (status === 303 && next?.includes("/carrier/confirm?")) {
+    const confirmation = await fetch(`${live.url}${next}`, { redirect: "manual" });
+    status = confirmation.status;
+    body = await confirmation.text();
+  }
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(body)?.[1];
   const error = /field-error[^>]*>([^<]*)/.exec(body)?.[1];
-  if (error || entered.status !== 200) return { status: entered.status, error };
+  if (error || status !== 200) return { status, error };
   // The UK asks for a second confirmation with the price (double opt-in): the number, routed.
   const msisdn = field("msisdn");
   const operator = field("operator");
@@ -103,5 +111,70 @@ describe("the example number follows the session's country", () => {
   test("no country known: the locale's own example", async () => {
     const error = await badNumber({ currency: "EUR", locale: "fr" });
     assert.equal(error, "Saisissez un numéro de mobile, comme +33 6 12 34 56 78");
+  });
+});
+
+describe("the double opt-in's confirmation is a page of its own", () => {
+  // It was the answer to the number's POST: Back from the code or text page landed on the
+  // browser's "Confirm form resubmission" error (ERR_CACHE_MISS) instead of a page.
+  async function started() {
+    const s = await http<{ id: string }>(live.url, "POST", "/v1/checkout_sessions", key, {
+      amount: 199,
+      currency: "EUR",
+      payer: { country: "FR" },
+      payment_method_types: ["carrier"],
+    });
+    const page = await fetch(`${live.url}/checkout/${s.body.id}/carrier`);
+    const token = /name="_token" value="([^"]+)"/.exec(await page.text())![1]!;
+    const post = (form: Record<string, string>) =>
+      fetch(`${live.url}/checkout/${s.body.id}/carrier/start`, {
+        method: "POST",
+        redirect: "manual",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ _token: token, ...form }).toString(),
+      });
+    return { id: s.body.id, post };
+  }
+
+  test("the number's POST redirects to the confirmation, whose address hides the number", async () => {
+    const { id, post } = await started();
+    const entered = await post({ msisdn: "+33 6 12 34 56 78" });
+    assert.equal(entered.status, 303);
+    const location = entered.headers.get("location")!;
+    assert.match(location, new RegExp(`^/checkout/${id}/carrier/confirm\\?number=[A-Za-z0-9_-]+$`));
+    assert.doesNotMatch(location, /612345678|33612/, "the number is sealed, not readable");
+    const page = await fetch(`${live.url}${location}`, { redirect: "manual" });
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /<h2>Confirm your payment<\/h2>/);
+    assert.match(html, /name="msisdn" value="\+33612345678"/);
+    assert.match(html, /name="confirmed" value="yes"/);
+    // Reloading, or coming Back to it, shows it again.
+    assert.equal((await fetch(`${live.url}${location}`, { redirect: "manual" })).status, 200);
+  });
+
+  test("a changed or foreign sealed number goes back to the number page; a payment started goes on", async () => {
+    const first = await started();
+    const other = await started();
+    const location = (await first.post({ msisdn: "+33612345678" })).headers.get("location")!;
+    const sealed = location.split("number=")[1]!;
+    const flipped = `${sealed.slice(0, 20)}${sealed[20] === "A" ? "B" : "A"}${sealed.slice(21)}`;
+    for (const url of [
+      `/checkout/${first.id}/carrier/confirm?number=${flipped}`,
+      `/checkout/${first.id}/carrier/confirm`,
+      `/checkout/${other.id}/carrier/confirm?number=${sealed}`,
+    ]) {
+      const r = await fetch(`${live.url}${url}`, { redirect: "manual" });
+      assert.equal(r.status, 303, url);
+      assert.match(String(r.headers.get("location")), /\/carrier$/, url);
+    }
+    const confirmed = await first.post({ msisdn: "+33612345678", operator: "20801", confirmed: "yes" });
+    assert.equal(confirmed.status, 303);
+    const onward = String(confirmed.headers.get("location"));
+    assert.match(onward, /\/carrier\/(pin|mo)$/);
+    // Back to the confirmation once the payment is under way: on to its page, never a second one.
+    const back = await fetch(`${live.url}${location}`, { redirect: "manual" });
+    assert.equal(back.status, 303);
+    assert.equal(back.headers.get("location"), onward);
   });
 });

@@ -213,7 +213,14 @@ test("errors become HTML pages: known refusals say why, failures reveal nothing"
   const app = await pagesApp();
   const refused = await app.inject({ method: "GET", url: "/refused" });
   assert.equal(refused.statusCode, 404);
-  assert.match(refused.body, /No such &lt;b&gt;thing&lt;\/b&gt;\./);
+  assert.match(refused.body, /<p class="muted">No such &lt;b&gt;thing&lt;\/b&gt;\./);
+  // The refusal's detail is the API's English: on a page in another language it is marked as
+  // English, left to right (in Arabic its full stop was drawn first: ".No such thing"), and its
+  // own link back to where to start.
+  const arabic = await app.inject({ method: "GET", url: "/refused?lang=ar" });
+  assert.match(arabic.body, /<html lang="ar" dir="rtl">/);
+  assert.match(arabic.body, /<p class="muted" lang="en" dir="ltr">No such &lt;b&gt;thing/);
+  assert.match(arabic.body, /<a href="\/">/);
   const broken = await app.inject({ method: "GET", url: "/broken" });
   assert.equal(broken.statusCode, 500);
   assert.ok(!broken.body.includes("hunter2"));

@@ -59,7 +59,7 @@ function renderForm(
       currentMonth: new Date(kit.ctx.clock.nowMs()).getUTCMonth() + 1,
     },
     // Forms of this page may post to the card provider, and to nobody else but Centime.
-    { title: "Card", status: error ? 400 : 200, policy: { formAction: [form.origin] } },
+    { title: "card.title", status: error ? 400 : 200, policy: { formAction: [form.origin] } },
   );
 }
 
@@ -118,7 +118,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
       "checkout/templates/card-confirm",
       { token, card: info },
       // Paying may redirect to the provider's 3-D Secure page: a form's redirect obeys form-action.
-      { title: "Confirm", policy: { formAction: [open.card.origin] } },
+      { title: "card.confirm.title", policy: { formAction: [open.card.origin] } },
     );
   });
 
@@ -175,7 +175,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
       view,
       "checkout/templates/processing",
       { poll: `${base(view)}/status?returned=1` },
-      { title: "Processing", refreshSeconds: 3 },
+      { title: "checkout.processing.title", refreshSeconds: 3 },
     );
   });
 }

@@ -114,7 +114,7 @@ function renderEntry(
       // Null: the locale's own example (the country is unknown or has none).
       example: exampleNumber(country) ?? null,
     },
-    { title: "Phone number", status: data.status ?? (data.error ? 400 : 200) },
+    { title: "checkout.method.carrier", status: data.status ?? (data.error ? 400 : 200) },
   );
 }
 
@@ -125,7 +125,7 @@ function tooMany(kit: PageKit, reply: FastifyReply, view: SessionView, retryAfte
     view,
     "checkout/templates/throttled",
     { minutes: Math.max(1, Math.ceil(retryAfterSeconds / 60)) },
-    { title: "Too many attempts", status: 429 },
+    { title: "checkout.throttled.title", status: 429 },
   );
 }
 
@@ -184,18 +184,11 @@ async function begin(
     return renderEntry(kit, reply, view, request, { error: UNIFORM_NUMBER_ERROR, value: input.msisdn });
   const rules = carrierRules(operator.country);
   if (rules.doubleOptIn && !input.confirmed) {
-    return kit.render(
-      reply,
-      view,
-      "checkout/templates/carrier-confirm",
-      {
-        msisdn: resolved.msisdn,
-        operator: operator.id,
-        operatorName: operator.brand ?? operator.name,
-        masked: maskMsisdn(resolved.msisdn),
-      },
-      { title: "Confirm" },
-    );
+    // The confirmation is a page of its own (POST, redirect, GET): shown as the answer to this
+    // POST, Back from the code or text page landed on the browser's "Confirm form resubmission"
+    // error. The number crosses the redirect sealed, never readable in the URL or a log line.
+    const sealed = kit.seal(view, JSON.stringify({ msisdn: resolved.msisdn, operator: operator.id }));
+    return reply.redirect(`/checkout/${view.session.id}/carrier/confirm?number=${sealed}`, 303);
   }
   try {
     const { payment, session } = await startPayment(
@@ -251,7 +244,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
           masked: maskMsisdn(recognized.msisdn),
           operatorName: operator ? (operator.brand ?? operator.name) : null,
         },
-        { title: "Pay by phone" },
+        { title: "checkout.method.carrier" },
       );
     }
     const error = query.error && KNOWN_ERRORS.has(query.error) ? query.error : undefined;
@@ -292,6 +285,33 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     return begin(kit, request, reply, view, { msisdn: parsed.number, operator, confirmed });
   });
 
+  // The double opt-in's second, explicit confirmation of the number entered (or recognized).
+  pages.get("/checkout/:id/carrier/confirm", { schema: { hide: true } }, async (request, reply) => {
+    const view = await kit.load(request);
+    const payment = await paymentInFlight(kit, view);
+    if (view.session.status !== "open" || payment) return reply.redirect(kit.nextUrl(view, payment), 303);
+    const sealed = (request.query as { number?: unknown }).number;
+    const opened = typeof sealed === "string" ? kit.unseal(view, sealed) : null;
+    let pending: { msisdn?: unknown; operator?: unknown } | null = null;
+    try {
+      pending = opened ? JSON.parse(opened) : null;
+    } catch {}
+    const operator = typeof pending?.operator === "string" ? getOperator(pending.operator) : undefined;
+    if (typeof pending?.msisdn !== "string" || !operator) return reply.redirect(`${base(view)}/carrier`, 303);
+    return kit.render(
+      reply,
+      view,
+      "checkout/templates/carrier-confirm",
+      {
+        msisdn: pending.msisdn,
+        operator: operator.id,
+        operatorName: operator.brand ?? operator.name,
+        masked: maskMsisdn(pending.msisdn),
+      },
+      { title: "carrier.confirm.title" },
+    );
+  });
+
   pages.get("/checkout/:id/carrier/pin", { schema: { hide: true } }, async (request, reply) => {
     const view = await kit.load(request);
     const payment = await paymentInFlight(kit, view);
@@ -320,7 +340,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
         resendAfterSeconds: Math.round(THROTTLE_LIMITS.pin_resend_delay_ms / 1000),
         testCode: testPageHelp(view) ? testNetworkCode() : undefined,
       },
-      { title: "Code", status: query.error ? 400 : 200 },
+      { title: "carrier.pin.label", status: query.error ? 400 : 200 },
     );
   });
 
@@ -445,7 +465,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
         testSend: testPageHelp(view),
         testSent: query.test_sent === "1",
       },
-      { title: "Send a text", refreshSeconds: 5 },
+      { title: "carrier.mo.title", refreshSeconds: 5 },
     );
   });
 

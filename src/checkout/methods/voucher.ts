@@ -20,6 +20,23 @@ const ERRORS: Record<string, string> = {
   failed: "wallet.failed",
 };
 
+/** The code form; after a refused code, with the code as the payer typed it. */
+async function renderForm(
+  kit: PageKit,
+  reply: FastifyReply,
+  view: SessionView,
+  error: string | null,
+  value: string,
+) {
+  return kit.render(
+    reply,
+    view,
+    "checkout/templates/voucher",
+    { error, value, balance: error === "voucher.short" ? await walletBalance(kit, view) : null },
+    { title: "checkout.method.voucher", status: error ? 400 : 200 },
+  );
+}
+
 function register(pages: FastifyInstance, kit: PageKit): void {
   const form = { config: { csrf: false }, schema: { hide: true } } as const;
   const base = (view: SessionView) => `/checkout/${view.session.id}`;
@@ -44,13 +61,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const { error } = request.query as { error?: string };
     if (!error) await kit.step(view, "method_chosen", { method: "voucher" });
     const key = error && ERRORS[error] ? ERRORS[error] : null;
-    return kit.render(
-      reply,
-      view,
-      "checkout/templates/voucher",
-      { error: key, balance: key === "voucher.short" ? await walletBalance(kit, view) : null },
-      { title: "Voucher", status: key ? 400 : 200 },
-    );
+    return renderForm(kit, reply, view, key, "");
   });
 
   pages.post("/checkout/:id/voucher/redeem", form, async (request, reply) => {
@@ -61,8 +72,8 @@ function register(pages: FastifyInstance, kit: PageKit): void {
     const wallets = kit.ctx.wallets;
     const customer = view.session.customer_id;
     if (!wallets || !customer) return reply.redirect(base(view), 303);
-    if (code.length === 0 || code.length > 64)
-      return reply.redirect(`${base(view)}/voucher?error=invalid`, 303);
+    // A refused code comes back in the field as typed, to correct one character, not retype all.
+    if (code.length === 0 || code.length > 64) return renderForm(kit, reply, view, ERRORS.invalid!, code);
     const scope = { merchantId: view.session.merchant_id, mode: view.session.mode };
     let granted: { amount?: number; currency?: string; entitlement?: string };
     try {
@@ -75,11 +86,11 @@ function register(pages: FastifyInstance, kit: PageKit): void {
           view,
           "checkout/templates/throttled",
           { minutes: 15 },
-          { title: "Too many attempts", status: 429 },
+          { title: "checkout.throttled.title", status: 429 },
         );
       }
       if (error instanceof ApiError && error.status < 500)
-        return reply.redirect(`${base(view)}/voucher?error=invalid`, 303);
+        return renderForm(kit, reply, view, ERRORS.invalid!, code);
       throw error;
     }
     if (granted.currency !== view.session.currency)

@@ -92,7 +92,7 @@ function register(pages: FastifyInstance, kit: PageKit): void {
       view,
       "checkout/templates/wallet",
       { balance, short, error: key },
-      { title: "Wallet", status: error ? 402 : 200 },
+      { title: "checkout.method.wallet", status: error ? 402 : 200 },
     );
   });
 
