@@ -110,7 +110,8 @@ for (const [lang, words] of [
       price: "€1.99 a week",
       paused: "The subscription is paused: no charges until it is resumed.",
       status: "Paused",
-      error: "Enter a whole number of minor units of at least 1 (EUR 1.99 is 199).",
+      error:
+        "Enter the amount as it is written in the currency, like 1.99, with no more decimals than the currency has.",
     },
   ],
   [
@@ -121,7 +122,8 @@ for (const [lang, words] of [
       price: "1,99 € par semaine",
       paused: "L'abonnement est suspendu : aucun prélèvement jusqu'à sa reprise.",
       status: "Suspendu",
-      error: "Saisissez un nombre entier d'unités mineures, au moins 1 (1,99 EUR s'écrit 199).",
+      error:
+        "Saisissez le montant tel qu’on l’écrit dans la devise, comme 1,99, sans plus de décimales que la devise n’en a.",
     },
   ],
 ] as const) {
@@ -186,7 +188,8 @@ for (const [lang, words] of [
     await signIn(page, developer, lang, "/admin/catalog");
     assert.match(page.url(), /\/admin\/catalog/);
     assert.deepEqual(await seriousViolations(page), []);
-    await page.fill("#price-amount", "1.99");
+    // A digit EUR does not have (amounts are typed as written: "1.99" is accepted).
+    await page.fill("#price-amount", "1.999");
     await press(page, "#price-form button[type=submit]");
     assert.equal((await page.textContent("#price-amount-error"))?.trim(), words.error);
     assert.equal(await page.getAttribute("#price-amount", "aria-invalid"), "true");

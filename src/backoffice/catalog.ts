@@ -4,6 +4,7 @@ import type { Queryable } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
 import { AMOUNT_MAX, isCurrency } from "../platform/money.ts";
 import { holds } from "../staff/index.ts";
+import { parseMajorAmount } from "../web/index.ts";
 import type { ScreenServices } from "./context.ts";
 import { adminPage, requirePagePermission, type StaffPageContext, scopeOf } from "./pages.ts";
 import { periodKeyOf } from "./subscriptions.ts";
@@ -44,8 +45,13 @@ function productInput(body: Form) {
   };
 }
 
-/** Amounts in minor units, as the API takes them (EUR 1.99 = 199): whole, positive, bounded. */
-function priceInput(body: Form) {
+/**
+ * The amount as people write it in the price's currency ("1.99", "1,99", "500" JPY; an inner
+ * currency with its own digits), turned into minor units for the catalog: positive, bounded. The
+ * form took minor units, unlike the refund and voucher forms, so "4.99" was refused and "5" made
+ * a price of 0.05 EUR.
+ */
+function priceInput(body: Form, innerDigits: number | null) {
   const errors: FieldErrors = {};
   const product = text(body["price-product"], 80);
   const amountText = text(body["price-amount"], 20);
@@ -54,10 +60,12 @@ function priceInput(body: Form) {
   const period = text(body["price-period"], 10);
   const trialText = text(body["price-trial"], 4);
   if (product === "") errors["price-product"] = { key: "catalog.error_product" };
-  const amount = /^\d{1,10}$/.test(amountText) ? Number(amountText) : Number.NaN;
-  if (!(amount >= 1 && amount <= AMOUNT_MAX)) errors["price-amount"] = { key: "catalog.error_amount" };
-  if (!isCurrency(currency) && !/^[A-Z]{4,8}$/.test(currency))
-    errors["price-currency"] = { key: "catalog.error_currency" };
+  const known = isCurrency(currency) || innerDigits !== null;
+  if (!known) errors["price-currency"] = { key: "catalog.error_currency" };
+  const minor = known ? parseMajorAmount(amountText, currency, innerDigits ?? undefined) : null;
+  const amount = minor !== null && minor >= 1n && minor <= BigInt(AMOUNT_MAX) ? Number(minor) : Number.NaN;
+  if (Number.isNaN(amount) && (known || amountText === ""))
+    errors["price-amount"] = { key: "catalog.error_amount" };
   if (country !== "" && !/^[A-Z]{2}$/.test(country))
     errors["price-country"] = { key: "catalog.error_country" };
   if (period !== "" && !(FORM_PERIODS as readonly string[]).includes(period))
@@ -184,7 +192,12 @@ export function registerCatalogPages(pages: FastifyInstance, deps: ScreenService
 
   pages.post("/admin/catalog/prices", { schema: { hide: true } }, async (request, reply) => {
     const context = requirePagePermission(request, "catalog:write");
-    const parsed = priceInput(request.body as Form);
+    const body = request.body as Form;
+    const currency = text(body["price-currency"], 8).toUpperCase();
+    const inner = /^[A-Z]{4,8}$/.test(currency)
+      ? await deps.community.currencies.digits(deps.db, scopeOf(context), currency)
+      : null;
+    const parsed = priceInput(body, inner);
     return create(reply, deps, context, "price", parsed, (tx, scope) =>
       deps.billing.catalog.createPrice(tx, scope, parsed.input),
     );

@@ -530,11 +530,13 @@ export function backOfficePages(
           async (context, audit) => {
             const scope = scopeOf(context);
             const count = wholeNumber(body.count, "count", 1, 100_000);
-            const amount = wholeNumber(body.amount, "amount", 1, 999_999_999_999);
             const currency = String(body.currency ?? "")
               .trim()
               .toUpperCase();
             if (!/^[A-Z]{3,8}$/.test(currency)) throw new ApiError("parameter_invalid", "currency");
+            const digits = await services.community.currencies.digits(services.db, scope, currency);
+            if (digits === null) throw new ApiError("parameter_invalid", "currency");
+            const amount = cardValue(body.amount, currency, digits);
             const input = { count, value: { amount, currency } };
             audit.changes = input;
             await runAudited(audit, () =>
@@ -666,6 +668,18 @@ function safeNext(next: unknown): string {
   return typeof next === "string" && /^\/admin(\/[\w\-./?=&%]*)?$/.test(next) && !next.startsWith("//")
     ? next
     : "/admin/payments";
+}
+
+/**
+ * A card's value as people write it in its currency ("5" is 5.00 EUR, "4,99" is 4.99; an inner
+ * currency with its own digits), in minor units; the form took minor units, so "5" made cards
+ * worth 0.05 EUR.
+ */
+function cardValue(value: string | undefined, currency: string, digits: number): number {
+  const amount = parseMajorAmount(String(value ?? "").trim(), currency, digits);
+  if (amount === null || amount < 1n || amount > 999_999_999_999n)
+    throw new ApiError("parameter_invalid", "amount");
+  return Number(amount);
 }
 
 /**

@@ -375,7 +375,8 @@ describe("catalog", () => {
     );
 
     const before = await api<{ data: unknown[] }>(ours.secretKey, `/v1/prices?product=${gold.id}`);
-    for (const amount of ["1.99", "0", "-5", "abc", ""]) {
+    // Amounts as written in the currency: "1.999" has a digit EUR does not have ("1.99" is fine).
+    for (const amount of ["1.999", "0", "-5", "abc", ""]) {
       const bad = await session.post("/admin/catalog/prices", {
         "price-product": gold.id,
         "price-amount": amount,
@@ -384,7 +385,7 @@ describe("catalog", () => {
       assert.equal(bad.status, 400, amount);
       assert.match(
         bad.body,
-        /<p class="field-error" id="price-amount-error">Enter a whole number of minor units/,
+        /<p class="field-error" id="price-amount-error">Enter the amount as it is written in the currency/,
       );
       assert.match(
         bad.body,
@@ -406,7 +407,7 @@ describe("catalog", () => {
 
     const good = await session.post("/admin/catalog/prices", {
       "price-product": gold.id,
-      "price-amount": "499",
+      "price-amount": "4.99",
       "price-currency": "eur",
       "price-period": "P1M",
       "price-trial": "7",

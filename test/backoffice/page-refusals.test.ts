@@ -153,6 +153,45 @@ test("a refused batch order comes back in the form as typed, the error beside it
   assert.ok(rows.filter((r) => r.actor === finance.id).every((r) => r.outcome === "refused"));
 });
 
+test("a card's value is typed as written in its currency: '4.99' EUR makes cards of 499 (it took minor units: '5' made cards of 0.05 EUR)", async () => {
+  const finance = await signedIn(t.app, {
+    email: "finance-value@pixelforge.example",
+    role: "finance",
+    merchant: ours.merchantId,
+  });
+  await finance.session.get("/admin/vouchers");
+  const values = async () => {
+    const { rows } = await t.services.db.query<{ value_amount: string | number; value_currency: string }>(
+      "select value_amount, value_currency from voucher_batches where merchant_id = $1 order by id",
+      [ours.merchantId],
+    );
+    return rows.map((r) => `${r.value_amount} ${r.value_currency}`);
+  };
+  const before = await values();
+  for (const [amount, currency] of [
+    ["4.99", "EUR"],
+    ["5", "eur"],
+    ["0,50", "EUR"],
+    ["500", "JPY"],
+  ] as const) {
+    const made = await finance.session.post("/admin/vouchers", { count: "2", amount, currency });
+    assert.equal(made.status, 303, `${amount} ${currency}: ${made.body}`);
+  }
+  assert.deepEqual((await values()).slice(before.length), ["499 EUR", "500 EUR", "50 EUR", "500 JPY"]);
+  for (const [amount, currency] of [
+    ["4.999", "EUR"],
+    ["5.5", "JPY"],
+    ["0", "EUR"],
+    ["five", "EUR"],
+  ] as const) {
+    const refused = await finance.session.post("/admin/vouchers", { count: "2", amount, currency });
+    assert.equal(refused.status, 400, `${amount} ${currency}`);
+    assert.match(refused.body, /id="amount"[^>]*aria-invalid="true"/);
+    assert.match(refused.body, /as it is written in the currency/);
+  }
+  assert.equal((await values()).length, before.length + 4, "nothing made by a refused value");
+});
+
 test("a maker approving their own request from the page is refused and recorded", async () => {
   const maker = await signedIn(t.app, {
     email: "maker@pixelforge.example",
