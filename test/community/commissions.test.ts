@@ -231,15 +231,16 @@ test("a wallet payout worth less than one unit of the wallet's currency is refus
 test("a tree of 100,000 members: accrual for one payment takes bounded time", async () => {
   // Built in SQL: a 10-ary tree (each member refers up to 10), the deepest member pays.
   const db = t.services.db;
+  // Ids of the shape newId makes (cus_ and 26 characters): the commissions list filters by one.
   const prefix = "cus_tree";
   await db.query(
     `insert into customers (id, merchant_id, mode, metadata, created, referred_by)
-     select $1 || lpad(n::text, 18, '0'), $2, 'test', '{}', now(),
-       case when n = 0 then null else $1 || lpad(((n - 1) / 10)::text, 18, '0') end
+     select $1 || lpad(n::text, 22, '0'), $2, 'test', '{}', now(),
+       case when n = 0 then null else $1 || lpad(((n - 1) / 10)::text, 22, '0') end
      from generate_series(0, 99999) as n`,
     [prefix, m.merchantId],
   );
-  const deepest = `${prefix}${String(99999).padStart(18, "0")}`;
+  const deepest = `${prefix}${String(99999).padStart(22, "0")}`;
   await pay(deepest, 100); // warm: accounts of this chain
   const timings: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -253,6 +254,6 @@ test("a tree of 100,000 members: accrual for one payment takes bounded time", as
   );
   // Bounded by max_depth primary-key reads, whatever the tree: generous for a loaded machine.
   assert.ok(median < 1000, `median ${median} ms`);
-  const parent = `${prefix}${String(9999).padStart(18, "0")}`;
+  const parent = `${prefix}${String(9999).padStart(22, "0")}`;
   assert.equal((await commissionsOf(parent)).filter((c) => c.amount === 100).length, 5);
 });
