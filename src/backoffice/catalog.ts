@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { appendAudit, draftFor, type RequestAudit, recordAfter, runAudited } from "../audit/index.ts";
 import type { Queryable } from "../db/db.ts";
 import { ApiError } from "../platform/errors.ts";
-import { AMOUNT_MAX, isCurrency } from "../platform/money.ts";
+import { AMOUNT_MAX } from "../platform/money.ts";
 import { holds } from "../staff/index.ts";
 import { parseMajorAmount } from "../web/index.ts";
 import type { ScreenServices } from "./context.ts";
@@ -51,7 +51,7 @@ function productInput(body: Form) {
  * form took minor units, unlike the refund and voucher forms, so "4.99" was refused and "5" made
  * a price of 0.05 EUR.
  */
-function priceInput(body: Form, innerDigits: number | null) {
+function priceInput(body: Form, digits: number | null) {
   const errors: FieldErrors = {};
   const product = text(body["price-product"], 80);
   const amountText = text(body["price-amount"], 20);
@@ -60,11 +60,11 @@ function priceInput(body: Form, innerDigits: number | null) {
   const period = text(body["price-period"], 10);
   const trialText = text(body["price-trial"], 4);
   if (product === "") errors["price-product"] = { key: "catalog.error_product" };
-  const known = isCurrency(currency) || innerDigits !== null;
-  if (!known) errors["price-currency"] = { key: "catalog.error_currency" };
-  const minor = known ? parseMajorAmount(amountText, currency, innerDigits ?? undefined) : null;
+  // `digits` is null for a code that is neither ISO 4217 nor one of the merchant's currencies.
+  if (digits === null) errors["price-currency"] = { key: "catalog.error_currency" };
+  const minor = digits === null ? null : parseMajorAmount(amountText, currency, digits);
   const amount = minor !== null && minor >= 1n && minor <= BigInt(AMOUNT_MAX) ? Number(minor) : Number.NaN;
-  if (Number.isNaN(amount) && (known || amountText === ""))
+  if (Number.isNaN(amount) && (digits !== null || amountText === ""))
     errors["price-amount"] = { key: "catalog.error_amount" };
   if (country !== "" && !/^[A-Z]{2}$/.test(country))
     errors["price-country"] = { key: "catalog.error_country" };
@@ -194,10 +194,8 @@ export function registerCatalogPages(pages: FastifyInstance, deps: ScreenService
     const context = requirePagePermission(request, "catalog:write");
     const body = request.body as Form;
     const currency = text(body["price-currency"], 8).toUpperCase();
-    const inner = /^[A-Z]{4,8}$/.test(currency)
-      ? await deps.community.currencies.digits(deps.db, scopeOf(context), currency)
-      : null;
-    const parsed = priceInput(body, inner);
+    const digits = await deps.community.currencies.digits(deps.db, scopeOf(context), currency);
+    const parsed = priceInput(body, digits);
     return create(reply, deps, context, "price", parsed, (tx, scope) =>
       deps.billing.catalog.createPrice(tx, scope, parsed.input),
     );

@@ -533,7 +533,7 @@ export function backOfficePages(
             const currency = String(body.currency ?? "")
               .trim()
               .toUpperCase();
-            if (!/^[A-Z]{3,8}$/.test(currency)) throw new ApiError("parameter_invalid", "currency");
+            // Null for a code that is neither ISO 4217 nor one of the merchant's currencies.
             const digits = await services.community.currencies.digits(services.db, scope, currency);
             if (digits === null) throw new ApiError("parameter_invalid", "currency");
             const amount = cardValue(body.amount, currency, digits);

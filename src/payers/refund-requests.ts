@@ -235,22 +235,11 @@ export async function executeRefund(
     );
     refundId = rows[0]?.id;
   }
-  if (refundId === undefined && nothingLeft) {
-    // The merchant gave the rest back while the request waited: the request points at the refund
-    // that did, so the payer sees where the money went, and an approval already committed is
-    // never answered with a refusal of the refund.
-    const { rows } = await ctx.db.query<{ id: string }>(
-      "select id from refunds where payment_id = $1 and status <> 'failed' order by created desc limit 1",
-      [request.payment_id],
-    );
-    refundId = rows[0]?.id;
-  }
-  if (refundId !== undefined) {
-    await ctx.db.query("update refund_requests set refund_id = $2 where id = $1 and refund_id is null", [
-      request.id,
-      refundId,
-    ]);
-  }
+  // The merchant gave the rest back while the request waited: the request points at the refund
+  // that did, so the payer sees where the money went, and an approval already committed is never
+  // answered with a refusal of the refund.
+  if (refundId === undefined && nothingLeft) refundId = await lastRefundOf(ctx.db, request.payment_id);
+  if (refundId !== undefined) await linkRefund(ctx.db, request.id, refundId);
   return (await loadRequest(ctx.db, "r.id = $1", [request.id]))!;
 }
 
@@ -262,44 +251,43 @@ export async function executeRefund(
  * worker (`payerJobs`).
  */
 export async function settleRefundedRequests(db: Db, nowMs: number): Promise<number> {
-  const { rows } = await db.query<{ id: string }>(
-    `select r.id from refund_requests r join payments p on p.id = r.payment_id
+  const { rows } = await db.query<{ id: string; merchant_id: string; mode: Mode; payment_id: string }>(
+    `select r.id, r.merchant_id, r.mode, r.payment_id from refund_requests r join payments p on p.id = r.payment_id
      where r.status = 'pending' and p.amount_captured > 0 and p.amount_refunded >= p.amount_captured
      order by r.created limit 100`,
   );
   let settled = 0;
-  for (const { id } of rows) {
+  for (const request of rows) {
+    const scope: AuthScope = { merchantId: request.merchant_id, mode: request.mode };
     await db.transaction(async (tx) => {
-      const { rows: pending } = await tx.query<RefundRequestRow>(
-        "select * from refund_requests where id = $1 and status = 'pending' for update",
-        [id],
+      const { rows: pending } = await tx.query(
+        "select 1 from refund_requests where id = $1 and status = 'pending' for update",
+        [request.id],
       );
-      const row = pending[0];
-      if (!row) return; // decided meanwhile
-      const { rows: refunds } = await tx.query<{ id: string }>(
-        "select id from refunds where payment_id = $1 and status = 'succeeded' order by created desc limit 1",
-        [row.payment_id],
-      );
-      const decided = new Date(nowMs);
-      const next: RefundRequestRow = {
-        ...row,
-        status: "approved",
-        decision: "merchant",
-        refund_id: refunds[0]?.id ?? null,
-        refund_status: refunds[0] ? "succeeded" : null,
-        decided_at: decided,
-        updated: decided,
-      };
-      await tx.query(
-        `update refund_requests set status = 'approved', decision = 'merchant', refund_id = $2,
-           decided_at = $3, updated = $3 where id = $1`,
-        [id, next.refund_id, decided],
-      );
-      await events(tx, next, ["refund_request.approved"], nowMs);
+      if (pending.length === 0) return; // decided meanwhile
+      await markRefundRequestApproved(tx, scope, request.id, nowMs);
+      const refundId = await lastRefundOf(tx, request.payment_id);
+      if (refundId !== undefined) await linkRefund(tx, request.id, refundId);
       settled++;
     });
   }
   return settled;
+}
+
+/** The payment's latest refund that did not fail: the one that gave back what was left. */
+async function lastRefundOf(q: Queryable, paymentId: string): Promise<string | undefined> {
+  const { rows } = await q.query<{ id: string }>(
+    "select id from refunds where payment_id = $1 and status <> 'failed' order by created desc limit 1",
+    [paymentId],
+  );
+  return rows[0]?.id;
+}
+
+async function linkRefund(q: Queryable, requestId: string, refundId: string): Promise<void> {
+  await q.query("update refund_requests set refund_id = $2 where id = $1 and refund_id is null", [
+    requestId,
+    refundId,
+  ]);
 }
 
 /** The merchant's side. */
