@@ -13,6 +13,7 @@ import {
 import { listRefundRequests } from "../payers/index.ts";
 import { createRefund, getPayment, paymentTimeline } from "../payments/index.ts";
 import { ApiError } from "../platform/errors.ts";
+import { GRANT_AMOUNT_MAX } from "../platform/money.ts";
 import type { Mode } from "../platform/scope.ts";
 import type { Access, Permission, StaffRow } from "../staff/index.ts";
 import { holds, presentStaff } from "../staff/index.ts";
@@ -677,7 +678,7 @@ function safeNext(next: unknown): string {
  */
 function cardValue(value: string | undefined, currency: string, digits: number): number {
   const amount = parseMajorAmount(String(value ?? "").trim(), currency, digits);
-  if (amount === null || amount < 1n || amount > 999_999_999_999n)
+  if (amount === null || amount < 1n || amount > BigInt(GRANT_AMOUNT_MAX))
     throw new ApiError("parameter_invalid", "amount");
   return Number(amount);
 }
